@@ -1,0 +1,46 @@
+"""A PyTorch-faithful reverse-mode autograd engine on NumPy (CuPy on a GPU).
+
+    from engine import tensor, autograd
+    x = tensor([1., 2., 3.], requires_grad=True)
+    (x ** 2).sum().backward()
+    x.grad  # tensor([2., 4., 6.])
+"""
+
+from . import (
+    autograd,  # noqa: E402,I001  (needs the table loaded)
+    dtypes,
+    errors,
+)
+from ._tensor import Size, Tensor
+from .dtypes import bool_ as bool  # noqa: A001  (torch.bool)
+from .dtypes import dtype, float16, float32, float64, int32, int64, uint8
+from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .ops import F
+
+float = float32  # noqa: A001
+double = float64
+long = int64
+half = float16
+
+__version__ = "0.1.0"
+TORCH_VERSION = "2.13.0"  # the torch whose semantics, names and messages we follow
+
+
+def _export_ops():
+    g = globals()
+    for name in vars(F):
+        if not name.startswith("_") and name not in g:
+            g[name] = getattr(F, name)
+
+
+_export_ops()
+
+
+def is_tensor(obj) -> bool:
+    return isinstance(obj, Tensor)
+
+
+def manual_seed(seed: int) -> None:
+    """Seeds the NumPy generator used by rand/randn without an explicit seed."""
+    import numpy as np
+    np.random.seed(seed)

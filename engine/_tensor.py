@@ -1,0 +1,569 @@
+"""Tensor: an array plus the autograd state torch shows (requires_grad, grad, grad_fn)."""
+
+from __future__ import annotations
+
+import warnings
+import weakref
+
+import numpy as np
+
+from . import backend, dtypes
+from .errors import NON_LEAF_GRAD_WARNING, GradientError, OpError
+from .grad_mode import is_grad_enabled
+from .graph import AccumulateGrad, HookDict, RemovableHandle
+from .ops import table
+
+_LEGACY = {"float32": "torch.FloatTensor", "float64": "torch.DoubleTensor",
+           "float16": "torch.HalfTensor", "int64": "torch.LongTensor",
+           "int32": "torch.IntTensor", "uint8": "torch.ByteTensor", "bool": "torch.BoolTensor"}
+
+
+def legacy_type_name(np_dtype) -> str:
+    return _LEGACY[dtypes.from_numpy(np_dtype).name]
+
+
+class Size(tuple):
+    """torch.Size: a tuple that prints as torch does."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return f"torch.Size([{', '.join(str(d) for d in self)}])"
+
+    def numel(self) -> int:
+        n = 1
+        for d in self:
+            n *= d
+        return n
+
+
+class Tensor:
+    __slots__ = ("array", "_requires_grad", "_grad_fn", "_output_nr", "_grad",
+                 "_retains_grad", "_hooks", "_acc", "_version", "__weakref__")
+
+    # -- construction
+
+    def __init__(self, *args):
+        """The legacy constructor torch.Tensor(...): data -> float32, or sizes -> zeros."""
+        if len(args) == 1 and not isinstance(args[0], int):
+            src = args[0]
+            arr = (src.array if isinstance(src, Tensor) else
+                   np.asarray(_from_nested(src) if isinstance(src, (list, tuple)) else src))
+            arr = np.array(arr, dtype=np.float32)
+        else:
+            arr = np.zeros(tuple(args), dtype=np.float32)
+        self._init(arr)
+
+    def _init(self, arr):
+        self.array = arr
+        self._requires_grad = False
+        self._grad_fn = None
+        self._output_nr = 0
+        self._grad = None
+        self._retains_grad = False
+        self._hooks = None
+        self._acc = None
+        self._version = [0]
+
+    @classmethod
+    def _make(cls, arr) -> Tensor:
+        """Wrap an array (internal, no copy)."""
+        t = object.__new__(cls)
+        if not hasattr(arr, "ndim") or type(arr).__module__ == "numpy" and not isinstance(
+                arr, np.ndarray):
+            arr = np.asarray(arr)
+        t.array = arr
+        t._requires_grad = False
+        t._grad_fn = None
+        t._output_nr = 0
+        t._grad = None
+        t._retains_grad = False
+        t._hooks = None
+        t._acc = None
+        t._version = [0]
+        return t
+
+    @classmethod
+    def _make_with_history(cls, arr, node, output_nr) -> Tensor:
+        t = cls._make(arr)
+        t._set_history(node, output_nr)
+        return t
+
+    def _set_history(self, node, output_nr) -> None:
+        self._grad_fn = node
+        self._output_nr = output_nr
+        self._requires_grad = True
+
+    # -- autograd state
+
+    @property
+    def grad_fn(self):
+        return self._grad_fn
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._grad_fn is None
+
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        if self._grad_fn is not None:
+            if not value:
+                raise GradientError(_ONLY_LEAF)
+            return
+        if value and not self.dtype.is_floating_point:
+            raise GradientError("only Tensors of floating point and complex dtype can require "
+                                "gradients")
+        self._requires_grad = bool(value)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        if self._grad_fn is not None:
+            if not requires_grad:
+                raise GradientError(_ONLY_LEAF)
+            return self
+        if requires_grad and not self.dtype.is_floating_point:
+            raise GradientError("only Tensors of floating point dtype can require gradients")
+        self._requires_grad = bool(requires_grad)
+        return self
+
+    @property
+    def output_nr(self) -> int:
+        return self._output_nr
+
+    @property
+    def grad(self):
+        if self._grad_fn is not None and not self._retains_grad:
+            warnings.warn(NON_LEAF_GRAD_WARNING, UserWarning, stacklevel=2)
+            return None
+        return self._grad
+
+    @grad.setter
+    def grad(self, value) -> None:
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"assigned grad expected to be a Tensor or None but got grad "
+                                f"of type {type(value).__name__}")
+            if value.shape != self.shape:
+                raise GradientError(
+                    f"attempting to assign a gradient of size '{list(value.shape)}' to a tensor "
+                    f"of size '{list(self.shape)}'. Please ensure that the gradient and the "
+                    "tensor are the same size")
+            if value.dtype is not self.dtype:
+                raise GradientError("attempting to assign a gradient with dtype "
+                                    f"'{value.dtype}' to a tensor with dtype '{self.dtype}'. "
+                                    "Please ensure that the gradient and the tensor have the "
+                                    "same dtype")
+        self._grad = value
+
+    @property
+    def retains_grad(self) -> bool:
+        return self._retains_grad
+
+    def retain_grad(self) -> None:
+        if not self._requires_grad:
+            raise GradientError("can't retain_grad on Tensor that has requires_grad=False")
+        if self._grad_fn is None or self._retains_grad:
+            return
+        node = self._grad_fn
+        if node.retains_grad_hooks is None:
+            node.retains_grad_hooks = {}
+        node.retains_grad_hooks[self._output_nr] = weakref.ref(self)
+        self._retains_grad = True
+
+    def register_hook(self, hook) -> RemovableHandle:
+        """Run ``hook(grad)`` when this tensor's gradient is computed; a non-None return
+        replaces the gradient."""
+        if not self._requires_grad:
+            raise GradientError("cannot register a hook on a tensor that doesn't require "
+                                "gradient")
+        if self._grad_fn is not None:
+            return self._grad_fn._add_tensor_pre_hook(self._output_nr, hook)
+        if self._hooks is None:
+            self._hooks = HookDict()
+        handle = RemovableHandle(self._hooks)
+        self._hooks[handle.id] = hook
+        return handle
+
+    def _accumulator(self) -> AccumulateGrad:
+        node = self._acc() if self._acc is not None else None
+        if node is None:
+            node = AccumulateGrad(self)
+            self._acc = weakref.ref(node)
+        return node
+
+    def _edge(self):
+        if self._grad_fn is not None:
+            return (self._grad_fn, self._output_nr)
+        return (self._accumulator(), 0)
+
+    def detach(self) -> Tensor:
+        t = Tensor._make(self.array)
+        t._version = self._version  # a view: shares the version counter
+        return t
+
+    def detach_(self) -> Tensor:
+        self._grad_fn = None
+        self._output_nr = 0
+        self._requires_grad = False
+        return self
+
+    @property
+    def data(self) -> Tensor:
+        return Tensor._make(self.array)
+
+    @data.setter
+    def data(self, value) -> None:
+        self.array = value.array if isinstance(value, Tensor) else np.asarray(value)
+
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        from .autograd import backward
+        backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+
+    # -- array facts
+
+    @property
+    def shape(self) -> Size:
+        return Size(self.array.shape)
+
+    def size(self, dim=None):
+        if dim is None:
+            return Size(self.array.shape)
+        return self.array.shape[table.normalize_dim(dim, self.array.ndim)]
+
+    @property
+    def dtype(self) -> dtypes.dtype:
+        return dtypes.from_numpy(self.array.dtype)
+
+    @property
+    def device(self) -> str:
+        return backend.device_of(self.array)
+
+    @property
+    def ndim(self) -> int:
+        return self.array.ndim
+
+    def dim(self) -> int:
+        return self.array.ndim
+
+    def numel(self) -> int:
+        return int(self.array.size)
+
+    def nelement(self) -> int:
+        return int(self.array.size)
+
+    def element_size(self) -> int:
+        return self.array.itemsize
+
+    def is_floating_point(self) -> bool:
+        return self.dtype.is_floating_point
+
+    def is_contiguous(self) -> bool:
+        return bool(self.array.flags.c_contiguous)
+
+    def numpy(self, force: bool = False) -> np.ndarray:
+        if self._requires_grad and not force:
+            raise GradientError("Can't call numpy() on Tensor that requires grad. Use "
+                                "tensor.detach().numpy() instead.")
+        return backend.to_numpy(self.array)
+
+    def item(self):
+        if self.array.size != 1:
+            raise OpError(f"a Tensor with {self.array.size} elements cannot be converted to "
+                          "Scalar")
+        return self.array.reshape(()).item()
+
+    def tolist(self):
+        return backend.to_numpy(self.array).tolist()
+
+    def __len__(self) -> int:
+        if self.array.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.array.shape[0]
+
+    def __iter__(self):
+        if self.array.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return iter(table.F.unbind(self, 0))
+
+    def __bool__(self) -> bool:
+        if self.array.size != 1:
+            raise OpError("Boolean value of Tensor with more than one value is ambiguous")
+        return bool(self.array.reshape(()).item())
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        if self.dtype.is_floating_point or self.array.size != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an "
+                            "index")
+        return int(self.item())
+
+    __hash__ = object.__hash__
+
+    def __repr__(self) -> str:
+        from .printing import tensor_repr
+        return tensor_repr(self)
+
+    __str__ = __repr__
+
+    def __format__(self, spec) -> str:
+        if self.array.ndim == 0 and spec:
+            return self.item().__format__(spec)
+        return repr(self)
+
+    # -- conversions
+
+    def to(self, *args, **kwargs) -> Tensor:
+        dtype = kwargs.get("dtype")
+        device = kwargs.get("device")
+        for a in args:
+            if isinstance(a, (dtypes.dtype,)) or (isinstance(a, str) and a.removeprefix(
+                    "torch.") in ("float32", "float64", "int64", "bool", "float", "double",
+                                  "long", "int32", "float16", "half", "int")):
+                dtype = a
+            elif isinstance(a, str):
+                device = a
+        out = self
+        if dtype is not None:
+            out = table.F.to_dtype(out, dtypes.as_dtype(dtype))
+        if device is not None and device.split(":")[0] != self.device:
+            out = table.F.to_device(out, device)
+        return out
+
+    def cpu(self) -> Tensor:
+        return self.to(device="cpu")
+
+    def cuda(self) -> Tensor:
+        return self.to(device="cuda")
+
+    def type(self, dtype=None):
+        if dtype is None:
+            return legacy_type_name(self.array.dtype)
+        return self.to(dtype)
+
+    def float(self) -> Tensor:
+        return self.to(dtypes.float32)
+
+    def double(self) -> Tensor:
+        return self.to(dtypes.float64)
+
+    def long(self) -> Tensor:
+        return self.to(dtypes.int64)
+
+    def int(self) -> Tensor:
+        return self.to(dtypes.int32)
+
+    def half(self) -> Tensor:
+        return self.to(dtypes.float16)
+
+    def bool(self) -> Tensor:
+        return self.to(dtypes.bool_)
+
+    def contiguous(self) -> Tensor:
+        return self if self.is_contiguous() else table.F.clone(self)
+
+    # -- in place (torch's rebase-history semantics, version counter bump)
+
+    def _inplace(self, result: Tensor) -> Tensor:
+        if self._grad_fn is None and self._requires_grad and is_grad_enabled():
+            raise GradientError("a leaf Variable that requires grad is being used in an "
+                                "in-place operation.")
+        if result.array.shape != self.array.shape:
+            raise OpError(f"output with shape {list(self.array.shape)} doesn't match the "
+                          f"broadcast shape {list(result.array.shape)}")
+        if self.array.flags.writeable:
+            self.array[...] = result.array
+        else:
+            self.array = result.array.astype(self.array.dtype, copy=True)
+        self._version[0] += 1
+        if result._grad_fn is not None:
+            self._grad_fn = result._grad_fn
+            self._output_nr = result._output_nr
+            self._requires_grad = True
+        return self
+
+    def add_(self, other, alpha=1):
+        return self._inplace(table.F.add(self, other, alpha=alpha))
+
+    def sub_(self, other, alpha=1):
+        return self._inplace(table.F.sub(self, other, alpha=alpha))
+
+    def mul_(self, other):
+        return self._inplace(table.F.mul(self, other))
+
+    def div_(self, other):
+        return self._inplace(table.F.div(self, other))
+
+    def pow_(self, exponent):
+        return self._inplace(table.F.pow(self, exponent))
+
+    def clamp_(self, min=None, max=None):
+        return self._inplace(table.F.clamp(self, min, max))
+
+    def zero_(self):
+        return self._inplace(table.F.zeros_like(self))
+
+    def fill_(self, value):
+        return self._inplace(table.F.full_like(self, value))
+
+    def copy_(self, src):
+        src = src if isinstance(src, Tensor) else Tensor._make(np.asarray(src))
+        return self._inplace(table.F.expand(src, self.shape).to(self.dtype))
+
+    def uniform_(self, a=0.0, b=1.0, generator=None):
+        rng = np.random.default_rng()
+        return self._inplace(Tensor._make(rng.uniform(a, b, self.shape).astype(
+            self.array.dtype)))
+
+    def normal_(self, mean=0.0, std=1.0, generator=None):
+        rng = np.random.default_rng()
+        return self._inplace(Tensor._make(rng.normal(mean, std, self.shape).astype(
+            self.array.dtype)))
+
+    # -- operators (as torch/_tensor.py defines them)
+
+    def __add__(self, other):
+        return _add(self, other)
+
+    __radd__ = __add__
+
+    def __sub__(self, other):
+        return _sub(self, other)
+
+    def __rsub__(self, other):
+        return table.F.rsub(self, other)
+
+    def __mul__(self, other):
+        return _mul(self, other)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other):
+        return _div(self, other)
+
+    def __rtruediv__(self, other):
+        return table.F.reciprocal(self) * other
+
+    def __floordiv__(self, other):
+        return table.F.floor_divide(self, other)
+
+    def __rfloordiv__(self, other):
+        return table.F.floor_divide(_as_tensor_like(other, self), self)
+
+    def __mod__(self, other):
+        return table.F.remainder(self, other)
+
+    def __pow__(self, exponent):
+        return table.F.pow(self, exponent)
+
+    def __rpow__(self, base):
+        return table.F.pow(base, self)
+
+    def __neg__(self):
+        return table.F.neg(self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return table.F.abs(self)
+
+    def __matmul__(self, other):
+        return table.F.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return table.F.matmul(other, self)
+
+    def __eq__(self, other):
+        return table.F.eq(self, other)
+
+    def __ne__(self, other):
+        return table.F.ne(self, other)
+
+    def __lt__(self, other):
+        return table.F.lt(self, other)
+
+    def __le__(self, other):
+        return table.F.le(self, other)
+
+    def __gt__(self, other):
+        return table.F.gt(self, other)
+
+    def __ge__(self, other):
+        return table.F.ge(self, other)
+
+    def __invert__(self):
+        return table.F.logical_not(self)
+
+    def __and__(self, other):
+        return table.F.logical_and(self, other)
+
+    def __or__(self, other):
+        return table.F.logical_or(self, other)
+
+    def __getitem__(self, index):
+        return table.F.index(self, index)
+
+    def __iadd__(self, other):
+        return self.add_(other)
+
+    def __isub__(self, other):
+        return self.sub_(other)
+
+    def __imul__(self, other):
+        return self.mul_(other)
+
+    def __itruediv__(self, other):
+        return self.div_(other)
+
+    @property
+    def T(self) -> Tensor:
+        return table.F.permute(self, tuple(range(self.ndim))[::-1])
+
+    @property
+    def mT(self) -> Tensor:
+        return table.F.transpose(self, -2, -1)
+
+
+_ONLY_LEAF = ("you can only change requires_grad flags of leaf variables. If you want to use a "
+              "computed variable in a subgraph that doesn't require differentiation use "
+              "var_no_grad = var.detach().")
+
+
+def _as_tensor_like(value, like: Tensor) -> Tensor:
+    return Tensor._make(np.asarray(value, dtype=like.array.dtype))
+
+
+def _from_nested(data):
+    """Nested lists that may hold Tensors (torch.tensor accepts them) -> nested lists,
+    iteratively (user-sized nesting never recurses)."""
+    root = [data]
+    stack = [(root, 0)]
+    while stack:
+        container, i = stack.pop()
+        item = container[i]
+        if isinstance(item, Tensor):
+            container[i] = item.tolist()
+        elif isinstance(item, (list, tuple)):
+            item = container[i] = list(item)
+            stack.extend((item, k) for k in range(len(item)))
+    return root[0]
+
+
+table._Tensor = Tensor
+_add = _sub = _mul = _div = None  # bound by engine.ops once the rows exist
+
+
+def _bind_operator_rows():
+    global _add, _sub, _mul, _div
+    _add = table.ROWS["add.Tensor"]
+    _sub = table.ROWS["sub.Tensor"]
+    _mul = table.ROWS["mul.Tensor"]
+    _div = table.ROWS["div.Tensor"]

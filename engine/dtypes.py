@@ -1,0 +1,103 @@
+"""dtypes as torch names them, and torch's type promotion.
+
+Promotion follows torch.result_type: categories bool < integer < floating; within the
+highest category present, dimensioned tensors outrank zero-dim tensors, which outrank
+Python scalars; a float Python scalar meeting integer tensors gives the default float32.
+"""
+
+import numpy as np
+
+
+class dtype:
+    __slots__ = ("name", "np", "is_floating_point", "itemsize", "_rank")
+
+    def __init__(self, name, np_dtype, is_floating_point, rank):
+        self.name = name
+        self.np = np.dtype(np_dtype)
+        self.is_floating_point = is_floating_point
+        self.itemsize = self.np.itemsize
+        self._rank = rank
+
+    def __repr__(self):
+        return f"engine.{self.name}"
+
+    def __reduce__(self):
+        return (from_name, (self.name,))
+
+
+bool_ = dtype("bool", np.bool_, False, 0)
+uint8 = dtype("uint8", np.uint8, False, 1)
+int32 = dtype("int32", np.int32, False, 2)
+int64 = dtype("int64", np.int64, False, 3)
+float16 = dtype("float16", np.float16, True, 4)
+float32 = dtype("float32", np.float32, True, 5)
+float64 = dtype("float64", np.float64, True, 6)
+
+ALL = (bool_, uint8, int32, int64, float16, float32, float64)
+_BY_NAME = {d.name: d for d in ALL}
+_BY_NAME.update({"float": float32, "double": float64, "long": int64, "int": int32,
+                 "half": float16})
+_BY_NP = {d.np: d for d in ALL}
+
+default_float = float32
+
+
+def from_name(name: str) -> dtype:
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise ValueError(f"unknown dtype {name!r}; expected one of "
+                         f"{', '.join(d.name for d in ALL)}") from None
+
+
+def from_numpy(np_dtype) -> dtype:
+    d = _BY_NP.get(np.dtype(np_dtype))
+    if d is None:
+        raise TypeError(f"can't convert np.ndarray of type {np.dtype(np_dtype)}. The only "
+                        "supported types are: float64, float32, float16, int64, int32, uint8, "
+                        "and bool.")
+    return d
+
+
+def as_dtype(value) -> dtype | None:
+    if value is None or isinstance(value, dtype):
+        return value
+    if isinstance(value, str):
+        return from_name(value.removeprefix("torch.").removeprefix("engine."))
+    return from_numpy(value)
+
+
+def _category(d: dtype) -> int:
+    return 2 if d.is_floating_point else (0 if d is bool_ else 1)
+
+
+def scalar_dtype(value) -> dtype:
+    if isinstance(value, bool):
+        return bool_
+    if isinstance(value, int):
+        return int64
+    return float32 if isinstance(value, float) else float64
+
+
+def result_type(tensor_dtypes_dims, scalars=()) -> dtype:
+    """torch.result_type over (dtype, ndim) pairs of tensors and Python scalars."""
+    best = [None, None, None]  # dimensioned tensors, zero-dim tensors, scalars
+    for d, ndim in tensor_dtypes_dims:
+        slot = 0 if ndim else 1
+        best[slot] = d if best[slot] is None else _promote(best[slot], d)
+    for s in scalars:
+        d = bool_ if isinstance(s, bool) else int64 if isinstance(s, int) else default_float
+        best[2] = d if best[2] is None else _promote(best[2], d)
+    result = None
+    for d in best:
+        if d is None:
+            continue
+        if result is None or _category(d) > _category(result):
+            result = d
+    if result is None:
+        return default_float
+    return result
+
+
+def _promote(a: dtype, b: dtype) -> dtype:
+    return a if a._rank >= b._rank else b

@@ -1,0 +1,232 @@
+"""The backward walk, after PyTorch's engine: dependency counts, per-node input buffers,
+a ready queue ordered by creation (newest first), AccumulateGrad the only writer of
+``.grad``, and unbroadcasting in exactly one place (``_validate``).
+
+First-order walks (``create_graph=False``) carry raw arrays and run each VJP on them;
+``create_graph=True`` walks carry Tensors with grad mode on, so the VJPs record a graph.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import warnings
+
+from . import grad_mode
+from .errors import AnomalyError, GradientError
+from .graph import AccumulateGrad
+from .ops.table import F
+
+anomaly_enabled = False  # set by autograd.detect_anomaly / set_detect_anomaly
+
+
+def execute(roots, seeds, *, keep_graph: bool, create_graph: bool, inputs=(),
+            capture: bool = False):
+    """Run backward from ``roots`` (edges ``(node, output_nr)``) seeded with ``seeds``.
+
+    ``inputs`` are edges. With ``capture`` (autograd.grad) their gradients are returned and
+    nothing is accumulated; otherwise, when given, only they are accumulated into.
+    """
+    raw = not create_graph
+    deps, order = _dependencies(roots)
+    targets = {}
+    for k, (node, nr) in enumerate(inputs):
+        targets.setdefault(node, []).append((nr, k))
+    reach = _reachable(order, targets) if inputs else None
+    captured = [None] * len(inputs)
+    buffers, ready, tie = {}, [], itertools.count()
+
+    def deliver(node, nr, grad):
+        if reach is not None and not reach[node]:
+            return
+        buf = buffers.get(node)
+        if buf is None:
+            n_out = 1 if isinstance(node, AccumulateGrad) else len(node.out_metas)
+            buf = buffers[node] = [None] * n_out
+        if grad is not None:
+            buf[nr] = grad if buf[nr] is None else buf[nr] + grad
+        deps[node] -= 1
+        if deps[node] == 0:
+            heapq.heappush(ready, (-node.seq, next(tie), node))
+
+    with grad_mode.set_grad_enabled(create_graph):
+        for (node, nr), seed in zip(roots, seeds):
+            deliver(node, nr, seed.array if raw else seed)
+        while ready:
+            node = heapq.heappop(ready)[2]
+            grads = _tensor_pre_hooks(node, buffers.pop(node), raw)
+            for nr, k in targets.get(node, ()):
+                captured[k] = grads[nr]
+            if isinstance(node, AccumulateGrad):
+                if not capture and (not inputs or node in targets) and grads[0] is not None:
+                    accumulate(node.variable, grads[0], raw)
+                continue
+            if reach is not None and not any(
+                    child is not None and reach[child] for child, _ in node.next_functions):
+                continue  # a captured input's own node: nothing below it is wanted
+            if node.pre_hooks:
+                grads = _call_node_pre_hooks(node, grads, raw)
+            outs = node.apply(grads, raw)
+            if not keep_graph:
+                node.release_variables()
+            if anomaly_enabled:
+                _check_nan(node, outs, raw)
+            if node.post_hooks:
+                _call_node_post_hooks(node, outs, grads, raw)
+            for i, ((child, nr), grad) in enumerate(zip(node.next_functions, outs)):
+                if child is not None:
+                    deliver(child, nr, None if grad is None else
+                            _validate(node, i, grad, node.metas[i], raw))
+    return captured
+
+
+def _dependencies(roots):
+    """How many edges point at each node, and every node reached (iterative DFS)."""
+    deps, seen, stack = {}, set(), []
+    for node, _ in roots:
+        deps[node] = deps.get(node, 0) + 1
+        stack.append(node)
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        for child, _ in node.next_functions:
+            if child is not None:
+                deps[child] = deps.get(child, 0) + 1
+                if child not in seen:
+                    stack.append(child)
+    return deps, seen
+
+
+def _reachable(nodes, targets):
+    """reach[n]: n is a target or leads to one. A child is always older than its parent
+    (edges point at nodes that existed when the parent was made), so one pass in creation
+    order settles every node."""
+    reach = {}
+    for node in sorted(nodes, key=lambda n: -1 if isinstance(n, AccumulateGrad) else n.seq):
+        reach[node] = node in targets or any(
+            child is not None and reach.get(child, False) for child, _ in node.next_functions)
+    return reach
+
+
+def _validate(node, i, grad, meta, raw):
+    """The one place a gradient is made to fit its input: sum over broadcast dims, cast."""
+    shape, dtype = meta
+    if tuple(grad.shape) != shape:
+        if not _expandable(shape, tuple(grad.shape)):
+            raise GradientError(f"Function {node.name()} returned an invalid gradient at index "
+                                f"{i} - got {list(grad.shape)} but expected shape compatible "
+                                f"with {list(shape)}", node)
+        grad = F.sum_to(grad, shape)
+    if raw:
+        if grad.dtype != dtype.np:
+            grad = grad.astype(dtype.np)
+    elif grad.dtype is not dtype:
+        grad = grad.to(dtype)
+    return grad
+
+
+def _expandable(shape, to):
+    if len(shape) > len(to):
+        return False
+    return all(s == 1 or s == t for s, t in zip(shape[::-1], to[::-1]))
+
+
+def _wrap(grad, raw):
+    from ._tensor import Tensor
+    return Tensor._make(grad) if raw else grad
+
+
+def _run_hook(hook, grad, raw):
+    """A tensor hook: a non-None return replaces the gradient (checked as torch does)."""
+    from ._tensor import Tensor
+    value = _wrap(grad, raw)
+    result = hook(value)
+    if result is None:
+        return grad
+    name = getattr(hook, "__name__", type(hook).__name__)
+    if not isinstance(result, Tensor):
+        raise TypeError(f"expected Variable, but hook returned '{type(result).__name__}'")
+    if result.shape != value.shape:
+        raise GradientError(f"hook '{name}' has changed the size of value")
+    if result.dtype is not value.dtype:
+        from ._tensor import legacy_type_name
+        raise GradientError(f"hook '{name}' has changed the type of value (was "
+                            f"{legacy_type_name(value.array.dtype)} got "
+                            f"{legacy_type_name(result.array.dtype)})")
+    return result.array if raw else result
+
+
+def _tensor_pre_hooks(node, grads, raw):
+    """Tensor.register_hook hooks, then retain_grad (torch runs it last)."""
+    if isinstance(node, AccumulateGrad):
+        hooks = node.variable._hooks
+        if hooks and grads[0] is not None:
+            for hook in list(hooks.values()):
+                grads[0] = _run_hook(hook, grads[0], raw)
+        return grads
+    if node.tensor_pre_hooks:
+        for nr, hooks in node.tensor_pre_hooks.items():
+            if grads[nr] is not None:
+                for hook in list(hooks.values()):
+                    grads[nr] = _run_hook(hook, grads[nr], raw)
+    if node.retains_grad_hooks:
+        for nr in node.retains_grad_hooks:
+            if grads[nr] is not None:
+                _retain(node, nr, grads[nr], raw)
+    return grads
+
+
+def _retain(node, nr, grad, raw):
+    tensor = node.retains_grad_hooks[nr]()
+    if tensor is not None:
+        accumulate(tensor, grad, raw)
+
+
+def accumulate(variable, grad, raw):
+    """AccumulateGrad: the only writer of ``.grad``."""
+    from ._tensor import Tensor
+    current = variable._grad
+    if raw:
+        if current is None:
+            variable._grad = Tensor._make(grad.copy())  # never alias a seed or a sibling
+        elif current.array.flags.writeable and current.array.shape == grad.shape:
+            current.array += grad  # in place, as torch does when grad mode is off
+            current._version[0] += 1
+        else:
+            variable._grad = Tensor._make(current.array + grad)
+    elif current is None:
+        variable._grad = F.copy(F.empty_like(grad), grad)  # torch shows CopyBackwards
+    else:
+        variable._grad = current + grad
+
+
+def _call_node_pre_hooks(node, grads, raw):
+    for hook in list(node.pre_hooks.values()):
+        result = hook(tuple(_wrap(g, raw) if g is not None else None for g in grads))
+        if result is not None:
+            grads = [None if g is None else (g.array if raw else g) for g in result]
+    return grads
+
+
+def _call_node_post_hooks(node, outs, grads, raw):
+    wrapped_in = tuple(_wrap(g, raw) if g is not None else None for g in outs)
+    wrapped_out = tuple(_wrap(g, raw) if g is not None else None for g in grads)
+    for hook in list(node.post_hooks.values()):
+        result = hook(wrapped_in, wrapped_out)
+        if result is not None:
+            outs[:] = [None if g is None else (g.array if raw else g) for g in result]
+
+
+def _check_nan(node, outs, raw):
+    import numpy as np
+    for i, g in enumerate(outs):
+        if g is not None and np.isnan(g if raw else g.array).any():
+            raise AnomalyError(f"Function '{node.name()}' returned nan values in its {i}th "
+                               "output.", node)
+
+
+def warn_create_graph():
+    from .errors import CREATE_GRAPH_WARNING
+    warnings.warn(CREATE_GRAPH_WARNING, UserWarning, stacklevel=4)

@@ -1,0 +1,219 @@
+"""Graph nodes as PyTorch shows them: one class per grad_fn name, AccumulateGrad for
+leaves, and saved tensors that are freed after backward and checked for in-place edits."""
+
+from __future__ import annotations
+
+import itertools
+import weakref
+
+from . import backend
+from .errors import GraphFreedError, InplaceError
+
+_hook_ids = itertools.count()
+
+
+class RemovableHandle:
+    """What register_hook returns: ``remove()`` takes the hook out again."""
+
+    __slots__ = ("_hooks_ref", "id")
+
+    def __init__(self, hooks: dict):
+        self._hooks_ref = weakref.ref(hooks) if hasattr(hooks, "__weakref__") else (
+            lambda h=hooks: h)
+        self.id = next(_hook_ids)
+
+    def remove(self) -> None:
+        hooks = self._hooks_ref()
+        if hooks is not None:
+            hooks.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+class HookDict(dict):
+    """A dict that can be weakly referenced by handles."""
+
+    __slots__ = ("__weakref__",)
+
+
+class Node:
+    """A backward function: ``grad_fn`` of a non-leaf tensor."""
+
+    __slots__ = ("seq", "next_functions", "metas", "param_edge_counts", "saved", "attrs",
+                 "out_metas", "tensor_pre_hooks", "retains_grad_hooks", "pre_hooks",
+                 "post_hooks", "__weakref__")
+    op = None
+    _name = "Node"
+
+    def __init__(self):
+        self.tensor_pre_hooks = None  # {output_nr: HookDict}: Tensor.register_hook
+        self.retains_grad_hooks = None  # {output_nr: weakref to the tensor}
+        self.pre_hooks = None
+        self.post_hooks = None
+        self.attrs = {}
+        self.saved = {}
+
+    def name(self) -> str:
+        return self._name
+
+    def __repr__(self):
+        return f"<{type(self).__name__} object at {hex(id(self))}>"
+
+    @property
+    def metadata(self) -> dict:
+        return {}
+
+    # -- saved tensors
+
+    def unpack(self, n: str, raw: bool):
+        attrs = self.attrs
+        if n in attrs:
+            return attrs[n]
+        if self.saved is None:
+            raise GraphFreedError(self)
+        s = self.saved[n]
+        if type(s) is list:
+            return [x.unpack(raw) for x in s]
+        return s.unpack(raw)
+
+    def release_variables(self) -> None:
+        self.saved = None
+
+    def saved_tensors_info(self) -> list[tuple[str, tuple, str, int]]:
+        """(name, shape, dtype, bytes) of each tensor this node holds for backward."""
+        out = []
+        for n, s in (self.saved or {}).items():
+            for k, x in enumerate(s if type(s) is list else [s]):
+                if x.array is not None:
+                    label = n if type(s) is not list else f"{n}[{k}]"
+                    out.append((label, tuple(x.array.shape), str(x.array.dtype),
+                                int(x.array.nbytes)))
+        return out
+
+    # -- the backward computation
+
+    def apply(self, grads, raw: bool):
+        return self.op.backward(self, grads, raw)
+
+    # -- hooks on the node itself (torch.autograd.graph.Node API)
+
+    def register_hook(self, fn) -> RemovableHandle:
+        if self.post_hooks is None:
+            self.post_hooks = HookDict()
+        handle = RemovableHandle(self.post_hooks)
+        self.post_hooks[handle.id] = fn
+        return handle
+
+    def register_prehook(self, fn) -> RemovableHandle:
+        if self.pre_hooks is None:
+            self.pre_hooks = HookDict()
+        handle = RemovableHandle(self.pre_hooks)
+        self.pre_hooks[handle.id] = fn
+        return handle
+
+    def _add_tensor_pre_hook(self, output_nr: int, fn) -> RemovableHandle:
+        if self.tensor_pre_hooks is None:
+            self.tensor_pre_hooks = {}
+        hooks = self.tensor_pre_hooks.setdefault(output_nr, HookDict())
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = fn
+        return handle
+
+
+def node_class(grad_fn: str) -> type:
+    """A Node subclass whose class name is the grad_fn name torch shows.
+
+    ``grad_fn`` may be qualified (``torch::autograd::CopyBackwards``): ``name()`` returns it
+    whole, the class is named by its last part, as in torch.
+    """
+    cls = type(grad_fn.rsplit("::", 1)[-1], (Node,), {"__slots__": (), "_name": grad_fn})
+    cls.__module__ = "engine.graph"
+    return cls
+
+
+class AccumulateGrad(Node):
+    """The node behind every leaf that requires grad: the only writer of ``.grad``."""
+
+    __slots__ = ("variable",)
+    _name = "torch::autograd::AccumulateGrad"
+
+    def __init__(self, variable):
+        super().__init__()
+        self.variable = variable
+        self.seq = float("inf")  # torch runs AccumulateGrad first once ready
+        self.next_functions = ()
+        self.metas = ((variable.shape, variable.dtype),)
+
+
+class SavedTensor:
+    """A tensor saved for backward.
+
+    Inputs keep the Tensor itself; outputs keep only the array and are rebuilt with
+    ``grad_fn`` = the saving node on unpack, so a node never owns its own output (no
+    reference cycle), as torch's SavedVariable does.
+    """
+
+    __slots__ = ("tensor", "array", "node", "output_nr", "version", "saved_version",
+                 "producer", "is_number")
+
+    def __init__(self, t, node=None, output_nr=0):
+        self.is_number = False
+        self.output_nr = output_nr
+        self.version = t._version
+        self.saved_version = t._version[0]
+        self.array = t.array
+        if node is None:
+            self.tensor, self.node = t, None
+            self.producer = (t._grad_fn, t._output_nr) if t._grad_fn is not None else None
+        else:
+            self.tensor, self.node = None, node
+            self.producer = (node, output_nr)
+
+    @classmethod
+    def number(cls, value):
+        s = cls.__new__(cls)
+        s.is_number, s.tensor, s.array, s.node = True, value, None, None
+        return s
+
+    def unpack(self, raw: bool):
+        if self.is_number:
+            return self.tensor
+        if self.version[0] != self.saved_version:
+            raise InplaceError(self._inplace_message(), self.node)
+        if self.tensor is not None:
+            return self.tensor.array if raw else self.tensor
+        if raw:
+            return self.array
+        from ._tensor import Tensor
+        return Tensor._make_with_history(self.array, self.node, self.output_nr)
+
+    def _inplace_message(self) -> str:
+        from ._tensor import legacy_type_name
+        arr = self.array
+        shape = "[" + ", ".join(str(d) for d in arr.shape) + "]"
+        where = ""
+        if self.producer is not None:
+            node, nr = self.producer
+            base = type(node).__name__
+            stem = base[:base.rfind("Backward")] if "Backward" in base else base
+            where = f", which is output {nr} of {stem},"
+        return ("one of the variables needed for gradient computation has been modified by an "
+                f"inplace operation: [{legacy_type_name(arr.dtype)} {shape}]{where} is at "
+                f"version {self.version[0]}; expected version {self.saved_version} instead. "
+                "Hint: enable anomaly detection to find the operation that failed to compute "
+                "its gradient, with torch.autograd.set_detect_anomaly(True, check_nan=False).")
+
+
+def zeros_for(meta, like, raw: bool):
+    """Zeros standing for an undefined gradient of a multi-output node."""
+    shape, dtype = meta
+    xp = backend.module_of(like if raw else like.array)
+    arr = xp.zeros(shape, dtype=dtype.np)
+    if raw:
+        return arr
+    from ._tensor import Tensor
+    return Tensor._make(arr)

@@ -1,0 +1,26 @@
+"""The op table. Importing this package registers every row (F.<name> for each op) and
+gives Tensor its methods, as torch's ``variants: function, method``."""
+
+from . import creation, elementwise, reductions, shape  # noqa: F401  (registers rows)
+from .table import OVERLOADS, ROWS, F, op, resolve  # noqa: F401
+
+__all__ = ["F", "ROWS", "OVERLOADS", "op", "resolve"]
+
+
+def _install_methods():
+    from .._tensor import Tensor, _bind_operator_rows
+
+    for name, rows in OVERLOADS.items():
+        if not any(r.method for r in rows) or name in Tensor.__dict__:
+            continue
+        fn = getattr(F, name)
+
+        def method(self, *args, _fn=fn, **kwargs):
+            return _fn(self, *args, **kwargs)
+
+        method.__name__ = name
+        setattr(Tensor, name, method)
+    _bind_operator_rows()
+
+
+_install_methods()

@@ -1,0 +1,215 @@
+"""Creation rows (leaves) and conversions: tensor, zeros, ones, full, arange, linspace,
+rand/randn (seeded), *_like, and the dtype/copy rows the engine itself uses."""
+
+import numpy as np
+
+from .. import backend, dtypes
+from ..errors import OpError
+from .samples import Sample, explicit, rand
+from .table import op
+
+_CREATION_KW = "*, ScalarType? dtype=None, Device? device=None, bool requires_grad=False"
+
+
+def _np(dtype, default=None):
+    d = dtypes.as_dtype(dtype)
+    if d is None:
+        return default
+    return d.np
+
+
+def nested_shape(data) -> tuple:
+    """Shape of nested lists, with torch's error for ragged ones (iterative)."""
+    shape = []
+    level = [data]
+    while level and isinstance(level[0], (list, tuple)):
+        n = len(level[0])
+        for item in level:
+            if not isinstance(item, (list, tuple)) or len(item) != n:
+                got = len(item) if isinstance(item, (list, tuple)) else type(item).__name__
+                raise OpError(f"expected sequence of length {n} at dim {len(shape)} (got {got})")
+        shape.append(n)
+        level = [x for item in level for x in item]
+        if n == 0:
+            break
+    for x in level:
+        if isinstance(x, (list, tuple)):
+            raise OpError(f"expected sequence of length 0 at dim {len(shape)}")
+    return tuple(shape)
+
+
+def _infer_dtype(flat) -> np.dtype:
+    if not flat:
+        return dtypes.default_float.np
+    if all(isinstance(x, bool) for x in flat):
+        return np.bool_
+    if all(isinstance(x, (bool, int)) for x in flat):
+        return np.int64
+    return dtypes.default_float.np
+
+
+def _tensor(data, dtype=None, device=None, requires_grad=False):
+    from .._tensor import Tensor, _from_nested
+    xp = backend.module_for(device or "cpu")
+    if isinstance(data, Tensor):
+        arr = data.array
+        return xp.array(arr, dtype=_np(dtype, arr.dtype), copy=True)
+    if hasattr(data, "dtype") and hasattr(data, "shape"):  # an array
+        arr = backend.to_numpy(data)
+        return xp.array(arr, dtype=_np(dtype, arr.dtype), copy=True)
+    if isinstance(data, (list, tuple)):
+        data = _from_nested(data)
+        nested_shape(data)
+        flat = np.ravel(np.array(data, dtype=object)).tolist() if data else []
+    else:
+        flat = [data]
+    for x in flat:
+        if not isinstance(x, (bool, int, float)):
+            raise OpError(f"Could not infer dtype of {type(x).__name__}")
+    return xp.asarray(np.array(data, dtype=_np(dtype, _infer_dtype(flat))))
+
+
+def _tensor_shape(data, dtype=None, device=None, requires_grad=False):
+    if hasattr(data, "shape"):
+        return tuple(data.shape)
+    return nested_shape(data) if isinstance(data, (list, tuple)) else ()
+
+
+op(f"tensor(Any data, {_CREATION_KW}) -> Tensor", None, creation=True, method=False,
+   forward=_tensor, shape=_tensor_shape)
+
+
+def _size(size):
+    size = (size,) if isinstance(size, int) else tuple(size)
+    for s in size:
+        if s < 0:
+            raise OpError(f"Trying to create tensor with negative dimension {s}: "
+                          f"[{', '.join(map(str, size))}]")
+    return size
+
+
+def _filled(fill):
+    def forward(size, dtype=None, device=None, requires_grad=False):
+        xp = backend.module_for(device or "cpu")
+        return xp.full(_size(size), fill, dtype=_np(dtype, dtypes.default_float.np))
+    return forward
+
+
+op(f"zeros(int[] size, {_CREATION_KW}) -> Tensor", None, creation=True, method=False, varargs=True,
+   forward=_filled(0), shape=lambda size, *a: _size(size))
+op(f"ones(int[] size, {_CREATION_KW}) -> Tensor", None, creation=True, method=False, varargs=True,
+   forward=_filled(1), shape=lambda size, *a: _size(size))
+op(f"empty(int[] size, {_CREATION_KW}) -> Tensor", None, creation=True, method=False, varargs=True,
+   forward=_filled(0), shape=lambda size, *a: _size(size))
+
+
+def _full(size, fill_value, dtype=None, device=None, requires_grad=False):
+    xp = backend.module_for(device or "cpu")
+    default = (np.bool_ if isinstance(fill_value, bool) else np.int64
+               if isinstance(fill_value, int) else dtypes.default_float.np)
+    return xp.full(_size(size), fill_value, dtype=_np(dtype, default))
+
+
+op(f"full(int[] size, Scalar fill_value, {_CREATION_KW}) -> Tensor", None, creation=True,
+   method=False, forward=_full, shape=lambda size, *a: _size(size))
+
+
+def _like(fill):
+    def forward(input, dtype=None, device=None, requires_grad=False):
+        xp = backend.module_of(input)
+        return xp.full(input.shape, fill, dtype=_np(dtype, input.dtype))
+    return forward
+
+
+for _name, _fill in [("zeros_like", 0), ("ones_like", 1), ("empty_like", 0)]:
+    op(f"{_name}(Tensor input, {_CREATION_KW}) -> Tensor", None, creation=True, method=False,
+       forward=_like(_fill), shape=lambda input, *a: input)
+
+
+def _full_like(input, fill_value, dtype=None, device=None, requires_grad=False):
+    return backend.module_of(input).full(input.shape, fill_value,
+                                         dtype=_np(dtype, input.dtype))
+
+
+op(f"full_like(Tensor input, Scalar fill_value, {_CREATION_KW}) -> Tensor", None,
+   creation=True, method=False, forward=_full_like, shape=lambda input, *a: input)
+
+
+def _arange_args(start, end, step):
+    if end is None:
+        start, end = 0, start
+    if step == 0:
+        raise OpError("step must be nonzero")
+    n = int(np.ceil((end - start) / step))
+    if n < 0:
+        raise OpError("upper bound and larger bound inconsistent with step sign")
+    return start, end, step, n
+
+
+def _arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
+    start, end, step, n = _arange_args(start, end, step)
+    xp = backend.module_for(device or "cpu")
+    default = np.int64 if all(isinstance(v, int) for v in (start, end, step)) else (
+        dtypes.default_float.np)
+    return xp.arange(n, dtype=np.float64) * step + start if _np(dtype, default) != np.int64 \
+        else xp.arange(start, end, step, dtype=np.int64)
+
+
+def _arange_typed(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
+    out = _arange(start, end, step, dtype, device, requires_grad)
+    default = np.int64 if all(isinstance(v, int) for v in (start, end, step)) else (
+        dtypes.default_float.np)
+    return out.astype(_np(dtype, default))
+
+
+op(f"arange(Scalar start, Scalar? end=None, Scalar step=1, {_CREATION_KW}) -> Tensor", None,
+   creation=True, method=False, forward=_arange_typed,
+   shape=lambda start, end=None, step=1, *a: (_arange_args(start, end, step)[3],))
+
+
+def _linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
+    if steps < 0:
+        raise OpError("number of steps must be non-negative")
+    xp = backend.module_for(device or "cpu")
+    return xp.linspace(start, end, steps).astype(_np(dtype, dtypes.default_float.np))
+
+
+op(f"linspace(Scalar start, Scalar end, int steps, {_CREATION_KW}) -> Tensor", None,
+   creation=True, method=False, forward=_linspace, shape=lambda start, end, steps, *a: (steps,))
+
+
+def _random(kind):
+    def forward(size, seed=None, dtype=None, device=None, requires_grad=False):
+        rng = np.random.default_rng(seed)
+        size = _size(size)
+        arr = rng.random(size) if kind == "rand" else rng.standard_normal(size)
+        arr = arr.astype(_np(dtype, dtypes.default_float.np))
+        return backend.module_for(device or "cpu").asarray(arr)
+    return forward
+
+
+for _name in ("rand", "randn"):
+    op(f"{_name}(int[] size, *, int? seed=None, ScalarType? dtype=None, Device? device=None, "
+       "bool requires_grad=False) -> Tensor", None, creation=True, method=False, varargs=True,
+       forward=_random(_name), shape=lambda size, *a: _size(size))
+
+# -- conversions the engine uses ------------------------------------------------------------
+
+op("to_dtype(Tensor input, ScalarType dtype) -> Tensor", "ToCopyBackward0", method=False,
+   forward=lambda input, dtype: input.astype(dtypes.as_dtype(dtype).np),
+   vjp={"input": lambda grad, input_dtype: grad.astype(input_dtype.np)
+        if not hasattr(grad, "requires_grad") else grad.to(input_dtype)},
+   dtype="none", shape=lambda input, dtype: input,
+   samples=explicit(lambda r: Sample((rand(r, 3), "float64"))),
+   torch=lambda torch, input, dtype: input.to(getattr(torch, dtype)))
+
+op("to_device(Tensor input, Device device) -> Tensor", "ToCopyBackward0", method=False,
+   forward=lambda input, device: backend.to_device(input, device),
+   vjp={"input": lambda grad, input: grad.to(device=input.device) if hasattr(
+       grad, "requires_grad") else backend.to_device(grad, backend.device_of(input))},
+   dtype="none", shape=lambda input, device: input)
+
+op("copy(Tensor self, Tensor src) -> Tensor", "torch::autograd::CopyBackwards", method=False,
+   forward=lambda self, src: np.array(np.broadcast_to(src, self.shape), dtype=self.dtype),
+   vjp={"self": lambda grad: grad * 0, "src": lambda grad: grad},
+   dtype="none", shape=lambda self, src: self)

@@ -1,0 +1,571 @@
+"""The op table: one row per op, read by the engine, /ops, validation, the source
+compiler and the per-op tests.
+
+A row is declared with :func:`op`::
+
+    op("mul.Tensor(Tensor input, Tensor other) -> Tensor", "MulBackward0",
+       forward=lambda input, other: input * other,
+       vjp={"input": lambda grad, other: grad * other,
+            "other": lambda grad, input: grad * input},
+       shape=broadcast, samples=binary_samples)
+
+* The schema string is PyTorch's native_functions.yaml form; it gives the public name
+  (``mul``), the overload (``Tensor``), argument names, types and defaults.
+* ``forward`` receives arrays (NumPy or CuPy) and plain values, positionally in schema
+  order, and returns an array (or a tuple/list of arrays for multi-output ops).
+* ``vjp`` maps each differentiable Tensor argument to a function written with
+  differentiable ops (``F.*`` and operators), so double backward needs nothing more. Its
+  parameter names say what it needs, as in derivatives.yaml: ``grad`` (or ``grads`` for
+  multi-output ops), argument names, ``result``/``resultN`` (outputs), and
+  ``<arg>_shape``/``<arg>_dtype`` (metadata that survives freeing). Tensor arguments and
+  results named there are saved for backward and freed after a backward without
+  ``retain_graph``; everything else is kept.
+* ``shape`` gives the output shape(s) from input shapes and arguments *without computing*,
+  so callers can refuse memory bombs before any allocation.
+* ``composite=True`` rows have a forward written with ``F.*`` on Tensors and no VJP: the
+  graph is made of the primitives' nodes, as PyTorch shows them.
+
+The same ``F.<name>`` function runs on Tensors (recording the graph) and on raw arrays
+(computing only): first-order backward runs the VJPs on arrays, ``create_graph=True``
+runs them on Tensors.
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import re
+import types
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import dtypes
+from .. import graph as _graph
+from ..backend import ARRAY_TYPES
+from ..errors import DerivativeNotImplemented, GradientError, OpError
+from ..grad_mode import is_grad_enabled
+
+# The registry: every row by qualified name ("pow.Tensor_Scalar"), and overloads by name.
+ROWS: dict[str, Op] = {}
+OVERLOADS: dict[str, list[Op]] = {}
+# The public functions, one per name, dispatching over overloads: F.mul, F.sum, ...
+F = types.SimpleNamespace()
+
+_seq = itertools.count()
+_Tensor = None  # engine.tensor.Tensor, bound by engine.tensor at import (avoids a cycle)
+
+
+# --------------------------------------------------------------------------- schemas
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: str  # "Tensor", "Tensor?", "Tensor[]", "Scalar", "int", "int[]", "float", ...
+    default: Any = inspect.Parameter.empty
+    kwarg_only: bool = False
+
+    @property
+    def is_tensor(self) -> bool:
+        return self.type.startswith("Tensor")
+
+    @property
+    def optional(self) -> bool:
+        return self.type.endswith("?")
+
+
+_PARAM_RE = re.compile(r"^(?P<type>[\w\[\]?]+)\s+(?P<name>\w+)(?:\s*=\s*(?P<default>.+))?$")
+
+
+def _parse_default(text: str):
+    text = text.strip()
+    if text == "None":
+        return None
+    if text in ("True", "False"):
+        return text == "True"
+    if text.startswith("[") or text.startswith("("):
+        inner = text[1:-1].strip()
+        return tuple(_parse_default(t) for t in inner.split(",")) if inner else ()
+    if text[0] in "'\"":
+        return text[1:-1]
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+def parse_schema(schema: str):
+    """'pow.Tensor_Scalar(Tensor input, Scalar exponent) -> Tensor' -> (name, overload,
+    params, returns)."""
+    m = re.match(r"^([\w.]+)\((.*)\)\s*->\s*(.+)$", schema.strip())
+    if not m:
+        raise ValueError(f"bad schema: {schema}")
+    qualname, arglist, returns = m.groups()
+    name, _, overload = qualname.partition(".")
+    params, kwarg_only = [], False
+    depth, current, pieces = 0, "", []
+    for ch in arglist:  # split on top-level commas (defaults may hold lists)
+        depth += ch in "[("
+        depth -= ch in "])"
+        if ch == "," and depth == 0:
+            pieces.append(current)
+            current = ""
+        else:
+            current += ch
+    if current.strip():
+        pieces.append(current)
+    for piece in pieces:
+        piece = piece.strip()
+        if piece == "*":
+            kwarg_only = True
+            continue
+        pm = _PARAM_RE.match(piece)
+        if not pm:
+            raise ValueError(f"bad parameter {piece!r} in {schema}")
+        default = (_parse_default(pm["default"]) if pm["default"] is not None
+                   else inspect.Parameter.empty)
+        params.append(Param(pm["name"], pm["type"], default, kwarg_only))
+    return name, overload, tuple(params), returns.strip()
+
+
+def _type_matches(ptype: str, value, strict: bool = False) -> bool:
+    """Does ``value`` fit a schema type? Used to pick overloads and to validate. A Python
+    number fits a Tensor parameter (torch wraps it) unless ``strict``."""
+    if value is None:
+        return ptype.endswith("?")
+    base = ptype.rstrip("?")
+    if base == "Tensor":
+        return isinstance(value, (_Tensor, *ARRAY_TYPES)) or (not strict and _is_number(value))
+    if base == "Tensor[]":
+        return isinstance(value, (list, tuple)) and all(
+            isinstance(v, (_Tensor, *ARRAY_TYPES)) for v in value)
+    if base == "Scalar":
+        return _is_number(value)
+    if base == "int":
+        return isinstance(value, int) and not isinstance(value, bool) or _is_np_int(value)
+    if base == "int[]":
+        return (isinstance(value, int) and not isinstance(value, bool)) or (
+            isinstance(value, (list, tuple)) and all(
+                isinstance(v, int) and not isinstance(v, bool) for v in value))
+    if base == "float":
+        return _is_number(value) and not isinstance(value, bool)
+    if base == "float[]":
+        return isinstance(value, (list, tuple)) and all(_is_number(v) for v in value)
+    if base == "bool":
+        return isinstance(value, bool)
+    if base == "str":
+        return isinstance(value, str)
+    if base == "ScalarType":
+        return isinstance(value, (dtypes.dtype, str))
+    if base == "Device":
+        return isinstance(value, str)
+    if base == "Any":
+        return True
+    raise ValueError(f"unknown schema type {ptype}")
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (bool, int, float)) or _is_np_int(v) or type(v).__name__ in (
+        "float32", "float64", "float16")
+
+
+def _is_np_int(v) -> bool:
+    return type(v).__name__ in ("int64", "int32", "int8", "int16", "uint8")
+
+
+def _type_name(value) -> str:
+    if isinstance(value, _Tensor):
+        return "Tensor"
+    return type(value).__name__
+
+
+# --------------------------------------------------------------------------- rows
+
+@dataclass(eq=False)
+class Op:
+    schema: str
+    grad_fn: str | None
+    forward: Callable
+    vjp: dict[str, Callable] = field(default_factory=dict)
+    shape: Callable | None = None
+    dtype: str = "promote"  # promote | float | keep | none: how Tensor inputs are cast
+    composite: bool = False
+    creation: bool = False
+    method: bool = True  # also a Tensor method, as in torch
+    samples: Callable | None = None  # test inputs (OpInfo-style), see tests/op_samples.py
+    torch: str | Callable | None = None  # how the tests call torch; default torch.<name>
+    nondiff: tuple = ()  # Tensor arguments that never get a gradient (indices, targets)
+    doc: str = ""
+    twice_differentiable: bool = True
+    varargs: bool = False  # Python also takes the first int[] argument as *ints: view(2, 3)
+    # filled in by __post_init__
+    name: str = ""
+    overload: str = ""
+    params: tuple = ()
+    returns: str = ""
+
+    def __post_init__(self):
+        self.name, self.overload, self.params, self.returns = parse_schema(self.schema)
+        self.qualname = f"{self.name}.{self.overload}" if self.overload else self.name
+        self.nparams = len(self.params)
+        self.index = {p.name: i for i, p in enumerate(self.params)}
+        self.tensor_params = tuple(i for i, p in enumerate(self.params) if p.is_tensor)
+        self.diff_params = tuple(i for i in self.tensor_params
+                                 if self.params[i].name not in self.nondiff)
+        self.multi_output = self.returns.startswith("(") or self.returns == "Tensor[]"
+        self.signature = inspect.Signature([
+            inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY if p.kwarg_only
+                              else inspect.Parameter.POSITIONAL_OR_KEYWORD, default=p.default)
+            for p in self.params])
+        self.vjp_params = {name: tuple(inspect.signature(fn).parameters)
+                           for name, fn in self.vjp.items()}
+        for name in self.vjp:
+            if name not in self.index or not self.params[self.index[name]].is_tensor:
+                raise ValueError(f"{self.qualname}: vjp for unknown Tensor argument {name}")
+        self._plans: dict[tuple, tuple] = {}
+        if self.grad_fn and not self.composite:
+            self.node_class = _graph.node_class(self.grad_fn)
+            self.node_class.op = self
+
+    # -- calling
+
+    def bind(self, args, kwargs) -> tuple:
+        if self.varargs:
+            args = self._pack_varargs(args)
+        try:
+            bound = self.signature.bind(*args, **kwargs)
+        except TypeError as e:
+            raise OpError(f"{self.name}(): {e}") from None
+        bound.apply_defaults()
+        return tuple(bound.arguments.values())
+
+    def _pack_varargs(self, args):
+        p = next(i for i, q in enumerate(self.params) if q.type.startswith("int[]"))
+        if len(args) > p and all(type(a) is int for a in args[p:]) and (
+                len(args) > p + 1 or self.creation):
+            return (*args[:p], tuple(args[p:]))
+        return args
+
+    def matches(self, args, kwargs, strict: bool = False) -> tuple | None:
+        """Bound arguments if they fit this overload's types, else None."""
+        if self.varargs:
+            args = self._pack_varargs(args)
+        try:
+            bound = self.signature.bind(*args, **kwargs)
+        except TypeError:
+            return None
+        bound.apply_defaults()
+        values = tuple(bound.arguments.values())
+        for p, v in zip(self.params, values):
+            if not _type_matches(p.type, v, strict):
+                return None
+        return values
+
+    def check_types(self, values) -> None:
+        for pos, (p, v) in enumerate(zip(self.params, values), 1):
+            if not _type_matches(p.type, v):
+                raise OpError(f"{self.name}(): argument '{p.name}' (position {pos}) must be "
+                              f"{p.type}, not {_type_name(v)}")
+
+    def __call__(self, *args, **kwargs):
+        if kwargs or len(args) != self.nparams:
+            args = self.bind(args, kwargs)
+        if self.creation:
+            if self.tensor_params and not isinstance(args[self.tensor_params[0]], _Tensor):
+                return self.forward(*args)  # zeros_like(array) inside a first-order VJP
+            return self._call_creation(args)
+        for i in self.tensor_params:
+            a = args[i]
+            if isinstance(a, _Tensor) or (type(a) in (list, tuple) and a and
+                                          isinstance(a[0], _Tensor)):
+                break
+        else:  # no Tensor anywhere: raw arrays inside a first-order backward
+            return self.forward(*args)
+        if self.composite:
+            return self.forward(*args)
+        return self._call_tensors(args)
+
+    def _call_creation(self, args):
+        idx = self.index
+        requires_grad = args[idx["requires_grad"]] if "requires_grad" in idx else False
+        arrays = [a.array if isinstance(a, _Tensor) else a for a in args]
+        out = _Tensor._make(self.forward(*arrays))
+        if requires_grad:
+            if not out.dtype.is_floating_point:
+                raise GradientError("Only Tensors of floating point and complex dtype can "
+                                    "require gradients")
+            out._requires_grad = True
+        return out
+
+    def _call_tensors(self, args):
+        Tensor = _Tensor
+        arrays = list(args)
+        inputs = []  # (position, Tensor) for every Tensor argument, lists flattened
+        for i in self.tensor_params:
+            a = args[i]
+            if isinstance(a, Tensor):
+                arrays[i] = a.array
+                inputs.append((i, a))
+            elif type(a) in (list, tuple):
+                arrays[i] = [t.array for t in a]
+                inputs.extend((i, t) for t in a)
+        if self.dtype != "none":
+            self._cast_inputs(args, arrays, inputs)
+        out = self.forward(*arrays)
+        requires_grad = False
+        if self.grad_fn and is_grad_enabled():
+            for i, t in inputs:
+                if t.requires_grad and i in self.diff_params:
+                    requires_grad = True
+                    break
+        if not self.multi_output:
+            result = Tensor._make(out)
+            if requires_grad and result.dtype.is_floating_point:
+                self._record(args, (result,))
+            return result
+        results = tuple(Tensor._make(o) for o in out)
+        if requires_grad:
+            self._record(args, results)
+        return list(results) if self.returns == "Tensor[]" else results
+
+    def _cast_inputs(self, args, arrays, inputs):
+        if self.dtype == "keep":
+            return
+        scalars = [args[i] for i in self.tensor_params if _is_number(args[i])]
+        target = dtypes.result_type([(t.dtype, t.array.ndim) for _, t in inputs], scalars)
+        if self.dtype == "float" and not target.is_floating_point:
+            target = dtypes.default_float
+        want = target.np
+        for i in self.tensor_params:
+            a = arrays[i]
+            if isinstance(a, list):
+                arrays[i] = [x if x.dtype == want else x.astype(want) for x in a]
+            elif _is_number(args[i]):
+                if self.dtype == "float" or isinstance(args[i], bool):
+                    arrays[i] = want.type(args[i])
+            elif a.dtype != want:
+                arrays[i] = a.astype(want)
+
+    def infer_shape(self, args):
+        """Output shape(s) from bound arguments, without computing: Tensors (or anything
+        with a ``shape``) become shape tuples, numbers in Tensor positions become ()."""
+        values = list(args)
+        for i in self.tensor_params:
+            a = values[i]
+            values[i] = [shape_of(t) for t in a] if isinstance(a, (list, tuple)) else (
+                shape_of(a))
+        return self.shape(*values)
+
+    # -- recording the graph
+
+    def _plan(self, mask):
+        """Which arguments/outputs a node must save, given which inputs need grad."""
+        plan = self._plans.get(mask)
+        if plan is None:
+            names = set()
+            for i, needed in zip(self.diff_params, mask):
+                if needed and self.params[i].name in self.vjp:
+                    names.update(self.vjp_params[self.params[i].name])
+            names -= {"grad", "grads"}
+            saved = tuple(n for n in names if n in self.index and self.params[
+                self.index[n]].is_tensor)
+            results = tuple(n for n in names if re.fullmatch(r"result\d*", n))
+            attrs = tuple(n for n in names if n not in saved and n not in results)
+            plan = self._plans[mask] = (saved, results, attrs)
+        return plan
+
+    def _record(self, args, results):
+        node = self.node_class()
+        node.seq = next(_seq)
+        fns, metas, counts, mask = [], [], [], []
+        for i in self.diff_params:  # non-differentiable inputs get no edge, as in torch
+            a = args[i]
+            items = a if isinstance(a, (list, tuple)) else (() if a is None else (a,))
+            need = False
+            for t in items:
+                if isinstance(t, _Tensor):
+                    if t.requires_grad:
+                        fns.append(t._edge())
+                        need = True
+                    else:
+                        fns.append((None, 0))
+                    metas.append((t.shape, t.dtype))
+                else:  # a Python number in a Tensor position: torch's wrapped number
+                    fns.append((None, 0))
+                    metas.append(None)
+            counts.append(len(items))
+            mask.append(need)
+        node.next_functions = tuple(fns)
+        node.metas = tuple(metas)
+        node.param_edge_counts = tuple(counts)
+        saved_names, result_names, attr_names = self._plan(tuple(mask))
+        saved = {}
+        for n in saved_names:
+            a = args[self.index[n]]
+            if isinstance(a, _Tensor):
+                saved[n] = _graph.SavedTensor(a)
+            elif isinstance(a, (list, tuple)):
+                saved[n] = [_graph.SavedTensor(t) for t in a]
+            else:
+                saved[n] = _graph.SavedTensor.number(a)
+        node.attrs = {n: self._attr(n, args) for n in attr_names}
+        node.out_metas = tuple((r.shape, r.dtype) for r in results)
+        for nr, r in enumerate(results):
+            if r.dtype.is_floating_point:
+                r._set_history(node, nr)
+        for n in result_names:
+            nr = 0 if n == "result" else int(n[6:])
+            saved[n] = _graph.SavedTensor(results[nr], node=node, output_nr=nr)
+        node.saved = saved
+        return node
+
+    def _attr(self, n, args):
+        if n in self.index:
+            return args[self.index[n]]
+        if n.endswith("_shape") or n.endswith("_dtype"):
+            base, _, kind = n.rpartition("_")
+            a = args[self.index[base]]
+            get = (lambda t: t.shape) if kind == "shape" else (lambda t: t.dtype)
+            if isinstance(a, (list, tuple)):
+                return [get(t) for t in a]
+            if isinstance(a, _Tensor):
+                return get(a)
+            return () if kind == "shape" else dtypes.scalar_dtype(a)
+        raise ValueError(f"{self.qualname}: vjp names unknown value {n!r}")
+
+    # -- the VJP, called by the engine for one node
+
+    def backward(self, node, grads, raw: bool):
+        """Gradients for each edge of ``node``, given its output grads (Nones allowed)."""
+        if self.multi_output:
+            if all(g is None for g in grads):
+                return [None] * len(node.next_functions)
+            like = next(g for g in grads if g is not None)
+            grads = [g if g is not None else _graph.zeros_for(meta, like, raw)
+                     for g, meta in zip(grads, node.out_metas)]
+        elif grads[0] is None:
+            return [None] * len(node.next_functions)
+        values = {"grad": grads[0], "grads": grads}
+        out, k = [], 0
+        for i, count in zip(self.diff_params, node.param_edge_counts):
+            edges = node.next_functions[k:k + count]
+            k += count
+            if not any(fn is not None for fn, _ in edges):
+                out.extend([None] * count)
+                continue
+            name = self.params[i].name
+            fn = self.vjp.get(name)
+            if fn is None:
+                raise DerivativeNotImplemented(
+                    f"the derivative for '{self.name}' is not implemented." if name == "input"
+                    else f"the derivative for '{name}' is not implemented.", node)
+            g = fn(*[values[n] if n in values else node.unpack(n, raw)
+                     for n in self.vjp_params[name]])
+            if self.params[i].type == "Tensor[]":
+                out.extend(g)
+            else:
+                out.append(g)
+        return out
+
+
+def op(schema: str, grad_fn: str | None, **fields) -> Op:
+    """Declare one row of the table and publish F.<name>."""
+    row = Op(schema, grad_fn, **fields)
+    if row.qualname in ROWS:
+        raise ValueError(f"duplicate op {row.qualname}")
+    ROWS[row.qualname] = row
+    OVERLOADS.setdefault(row.name, []).append(row)
+    setattr(F, row.name, _dispatcher(row.name))
+    return row
+
+
+def _dispatcher(name: str):
+    rows = OVERLOADS[name]
+
+    def dispatch(*args, **kwargs):
+        if len(rows) == 1:
+            return rows[0](*args, **kwargs)
+        for strict in (True, False):  # exact types first, then numbers as Tensors
+            for row in rows:
+                bound = row.matches(args, kwargs, strict)
+                if bound is not None:
+                    return row(*bound)
+        shown = ", ".join(_type_name(a) for a in args)
+        raise OpError(f"{name}() received an invalid combination of arguments - got ({shown}"
+                      f"{', ' if kwargs and args else ''}"
+                      f"{', '.join(f'{k}={_type_name(v)}' for k, v in kwargs.items())}), "
+                      f"but expected one of: "
+                      + "; ".join(r.schema.split(' ->')[0] for r in rows))
+
+    dispatch.__name__ = name
+    dispatch.__qualname__ = name
+    dispatch.rows = rows
+    return dispatch
+
+
+def resolve(name: str, args, kwargs) -> tuple[Op, tuple]:
+    """The overload of ``name`` that fits, with bound arguments (for the service)."""
+    rows = OVERLOADS.get(name)
+    if not rows:
+        raise OpError(f"unknown op {name!r}")
+    for strict in (True, False):
+        for row in rows:
+            bound = row.matches(args, kwargs, strict)
+            if bound is not None:
+                return row, bound
+    if len(rows) == 1:
+        row = rows[0]
+        bound = row.bind(args, kwargs)
+        row.check_types(bound)
+    raise OpError(f"{name}(): no overload takes these arguments; expected one of: "
+                  + "; ".join(r.schema.split(' ->')[0] for r in rows))
+
+
+# --------------------------------------------------------------------------- shape rules
+
+def broadcast_shapes(*shapes) -> tuple:
+    """torch.broadcast_shapes, with torch's error text."""
+    ndim = max((len(s) for s in shapes), default=0)
+    out = [1] * ndim
+    for s in shapes:
+        for k, d in enumerate(s):
+            j = ndim - len(s) + k
+            if out[j] == 1:
+                out[j] = d
+            elif d != 1 and d != out[j]:
+                from ..errors import BroadcastError
+                a, b = shapes[0], shapes[1] if len(shapes) > 1 else s
+                raise BroadcastError(
+                    f"The size of tensor a ({_dim_at(a, j, ndim)}) must match the size of "
+                    f"tensor b ({_dim_at(b, j, ndim)}) at non-singleton dimension {j}")
+    return tuple(out)
+
+
+def _dim_at(shape, j, ndim):
+    k = j - (ndim - len(shape))
+    return shape[k] if k >= 0 else 1
+
+
+def shape_of(value) -> tuple:
+    """Shape of a Tensor-position argument as the shape rules see it."""
+    if value is None:
+        return None
+    if hasattr(value, "shape"):
+        return tuple(value.shape)
+    return ()
+
+
+def is_contiguous(x) -> bool:
+    """For composites that run on Tensors and on raw arrays alike."""
+    if isinstance(x, _Tensor):
+        return x.is_contiguous()
+    return not hasattr(x, "flags") or bool(x.flags.c_contiguous)
+
+
+def normalize_dim(dim: int, ndim: int) -> int:
+    """torch's wrap_dim, with its IndexError text."""
+    lo, hi = (-1, 0) if ndim == 0 else (-ndim, ndim - 1)
+    if not lo <= dim <= hi:
+        raise OpError(f"Dimension out of range (expected to be in range of [{lo}, {hi}], "
+                      f"but got {dim})")
+    return dim + ndim if dim < 0 else dim

@@ -1,0 +1,197 @@
+"""Per-op tests generated from the table: for every row and every sample, against torch
+computed here: forward value, dtype, shape rule, grad_fn name and next_functions, first-
+and second-order gradients; plus float64 finite differences (first and second order)
+that need no torch."""
+
+import numpy as np
+import pytest
+import torch
+from harness import assert_close, call_both, diff_inputs, node_signature, outputs_of, to_engine
+
+import engine
+from engine.ops import ROWS
+
+CASES = [(row, i) for row in ROWS.values() if row.samples is not None
+         for i in range(len(row.samples(np.random.default_rng(0))))]
+
+
+def _sample(row, i):
+    return row.samples(np.random.default_rng(1234 + i))[i]
+
+
+def _id(case):
+    row, i = case
+    return f"{row.qualname}-{i}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[_id(c) for c in CASES])
+def test_forward_and_graph(case):
+    row, i = case
+    sample = _sample(row, i)
+    (ours, e_args, e_kwargs), (theirs, *_) = call_both(row, sample)
+    ours_out, theirs_out = outputs_of(ours), outputs_of(theirs)
+    assert len(ours_out) == len(theirs_out)
+    for k, (o, t) in enumerate(zip(ours_out, theirs_out)):
+        assert_close(o, t, what=f"{row.qualname} forward[{k}]")
+        assert o.dtype.name == str(t.dtype).removeprefix("torch."), "dtype"
+        assert o.requires_grad == t.requires_grad
+        assert node_signature(o.grad_fn) == node_signature(t.grad_fn)
+    if row.shape is not None:
+        bound = row.bind(tuple(e_args), e_kwargs) if not row.composite or True else None
+        shapes = row.infer_shape(bound)
+        actual = ours if not isinstance(ours, (list, tuple)) else ours
+        if isinstance(actual, (list, tuple)):
+            assert [tuple(s) for s in shapes] == [tuple(a.shape) for a in actual]
+        else:
+            assert tuple(shapes) == tuple(actual.shape)
+
+
+def _seeds(outs, rng):
+    return [rng.uniform(0.5, 1.5, size=tuple(o.shape)) for o in outs]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[_id(c) for c in CASES])
+def test_gradients_match_torch(case):
+    row, i = case
+    sample = _sample(row, i)
+    (ours, e_args, e_kwargs), (theirs, t_args, t_kwargs) = call_both(row, sample)
+    e_in, t_in = diff_inputs(e_args, e_kwargs), diff_inputs(t_args, t_kwargs)
+    e_out = [o for o in outputs_of(ours) if o.requires_grad]
+    t_out = [o for o in outputs_of(theirs) if o.requires_grad]
+    if not e_in or not t_out:
+        pytest.skip("nothing differentiable")
+    rng = np.random.default_rng(7)
+    seeds = _seeds(t_out, rng)
+    e_seed = [engine.tensor(s.astype("float32")) for s in seeds]
+    t_seed = [torch.tensor(s.astype("float32")) for s in seeds]
+    e_g = engine.autograd.grad(e_out, e_in, e_seed, create_graph=True, allow_unused=True)
+    t_g = torch.autograd.grad(t_out, t_in, t_seed, create_graph=True, allow_unused=True)
+    for k, (a, b) in enumerate(zip(e_g, t_g)):
+        assert (a is None) == (b is None), f"grad[{k}] defined"
+        if a is not None:
+            assert_close(a, b, what=f"{row.qualname} grad[{k}]")
+    if not row.twice_differentiable:
+        return
+    pairs = [(a, b) for a, b in zip(e_g, t_g) if a is not None and b is not None and
+             b.requires_grad]
+    if not pairs:
+        return
+    vs = [rng.uniform(0.5, 1.5, size=tuple(b.shape)) for _, b in pairs]
+    e_s = sum((a * engine.tensor(v.astype("float32"))).sum() for (a, _), v in zip(pairs, vs))
+    t_s = sum((b * torch.tensor(v.astype("float32"))).sum() for (_, b), v in zip(pairs, vs))
+    if not e_s.requires_grad or not t_s.requires_grad:
+        assert e_s.requires_grad == t_s.requires_grad
+        return
+    e_gg = engine.autograd.grad(e_s, e_in, allow_unused=True)
+    t_gg = torch.autograd.grad(t_s, t_in, allow_unused=True)
+    for k, (a, b) in enumerate(zip(e_gg, t_gg)):
+        if b is None:
+            assert a is None or np.allclose(a.numpy(), 0), f"second-order grad[{k}]"
+        elif a is None:
+            assert np.allclose(b.numpy(), 0), f"second-order grad[{k}] missing"
+        else:
+            assert_close(a, b, rtol=1e-3, atol=1e-4, what=f"{row.qualname} gradgrad[{k}]")
+
+
+# ------------------------------------------------------------------ finite differences
+
+def _numeric_vjp(f, xs, seed, eps=1e-6):
+    """seed . J by central differences, for each input array."""
+    out = []
+    for x in xs:
+        g = np.zeros_like(x)
+        it = np.nditer(x, flags=["multi_index"])
+        for _ in it:
+            idx = it.multi_index
+            old = x[idx]
+            x[idx] = old + eps
+            plus = f()
+            x[idx] = old - eps
+            minus = f()
+            x[idx] = old
+            g[idx] = sum(float(np.sum(s * (p - m))) for s, p, m in zip(seed, plus, minus)) / (
+                2 * eps)
+        out.append(g)
+    return out
+
+
+def _engine_outputs(row, sample, arrays):
+    """Evaluate the op on float64 copies whose values come from ``arrays``."""
+    k = iter(range(len(arrays)))
+
+    def conv(v):
+        if isinstance(v, np.ndarray) and v.dtype.kind == "f":
+            return engine.tensor(arrays[next(k)], requires_grad=True)
+        if isinstance(v, list) and v and isinstance(v[0], np.ndarray) and v[0].dtype.kind == "f":
+            return [conv(x) for x in v]
+        return to_engine(v, "float64")
+    args = [conv(a) for a in sample.args]
+    kwargs = {key: conv(v) for key, v in sample.kwargs.items()}
+    return getattr(engine.F, row.name)(*args, **kwargs), args, kwargs
+
+
+def _float_arrays(sample):
+    out = []
+    for v in list(sample.args) + list(sample.kwargs.values()):
+        if isinstance(v, np.ndarray) and v.dtype.kind == "f":
+            out.append(v.astype("float64").copy())
+        elif isinstance(v, list):
+            out.extend(x.astype("float64").copy() for x in v
+                       if isinstance(x, np.ndarray) and x.dtype.kind == "f")
+    return out
+
+
+FD_CASES = [c for c in CASES if c[0].vjp or c[0].composite]
+
+
+@pytest.mark.parametrize("case", FD_CASES, ids=[_id(c) for c in FD_CASES])
+def test_finite_differences(case):
+    row, i = case
+    sample = _sample(row, i)
+    if not sample.gradcheck:
+        pytest.skip("sample sits on a kink")
+    arrays = _float_arrays(sample)
+    if not arrays:
+        pytest.skip("no float inputs")
+    result, args, kwargs = _engine_outputs(row, sample, arrays)
+    outs = [o for o in outputs_of(result) if o.requires_grad]
+    if not outs:
+        pytest.skip("nothing differentiable")
+    rng = np.random.default_rng(3)
+    seed = [rng.uniform(0.5, 1.5, size=tuple(o.shape)) for o in outs]
+    inputs = diff_inputs(args, kwargs)
+
+    def f():
+        with engine.no_grad():
+            res = _engine_outputs(row, sample, arrays)[0]
+        return [o.numpy() for o in outputs_of(res)][:len(seed)]
+
+    grads = engine.autograd.grad(outs, inputs, [engine.tensor(s) for s in seed],
+                                 create_graph=True, allow_unused=True)
+    numeric = _numeric_vjp(f, arrays, seed)
+    for k, (g, n) in enumerate(zip(grads, numeric)):
+        got = np.zeros_like(n) if g is None else g.detach().numpy()
+        np.testing.assert_allclose(got, n, rtol=1e-5, atol=1e-6,
+                                   err_msg=f"{row.qualname} d/dx[{k}]")
+    if not row.twice_differentiable:
+        return
+    # second order: d/dx of (v . grad(x)) against finite differences of grad itself
+    vs = [rng.uniform(0.5, 1.5, size=a.shape) for a in arrays]
+    live = [(g, v) for g, v in zip(grads, vs) if g is not None and g.requires_grad]
+    if not live:
+        return
+    s = sum((g * engine.tensor(v)).sum() for g, v in live)
+    second = engine.autograd.grad(s, inputs, allow_unused=True)
+
+    def first_order():
+        res, a2, k2 = _engine_outputs(row, sample, arrays)
+        o2 = [o for o in outputs_of(res) if o.requires_grad]
+        g2 = engine.autograd.grad(o2, diff_inputs(a2, k2), [engine.tensor(x) for x in seed],
+                                  allow_unused=True)
+        return [np.zeros(a.shape) if g is None else g.numpy() for g, a in zip(g2, arrays)]
+
+    numeric2 = _numeric_vjp(first_order, arrays, vs)
+    for k, (g, n) in enumerate(zip(second, numeric2)):
+        got = np.zeros_like(n) if g is None else g.numpy()
+        np.testing.assert_allclose(got, n, rtol=1e-4, atol=1e-5,
+                                   err_msg=f"{row.qualname} d2/dx2[{k}]")
