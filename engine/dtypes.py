@@ -51,7 +51,9 @@ def from_name(name: str) -> dtype:
 
 
 def from_numpy(np_dtype) -> dtype:
-    d = _BY_NP.get(np.dtype(np_dtype))
+    d = _BY_NP.get(np_dtype)
+    if d is None and not isinstance(np_dtype, np.dtype):
+        d = _BY_NP.get(np.dtype(np_dtype))
     if d is None:
         raise TypeError(f"can't convert np.ndarray of type {np.dtype(np_dtype)}. The only "
                         "supported types are: float64, float32, float16, int64, int32, uint8, "

@@ -12,7 +12,7 @@ import heapq
 import itertools
 import warnings
 
-from . import grad_mode
+from . import dtypes, grad_mode
 from .errors import AnomalyError, GradientError
 from .graph import AccumulateGrad
 from .ops.table import F
@@ -34,7 +34,9 @@ def execute(roots, seeds, *, keep_graph: bool, create_graph: bool, inputs=(),
         targets.setdefault(node, []).append((nr, k))
     reach = _reachable(order, targets) if inputs else None
     captured = [None] * len(inputs)
-    buffers, ready, tie = {}, [], itertools.count()
+    # input buffers: per node, its output grads and whether the walk owns each array (a sum
+    # it made), so first-order sums happen in place and AccumulateGrad need not copy them
+    buffers, owned, ready, tie = {}, {}, [], itertools.count()
 
     def deliver(node, nr, grad):
         if reach is not None and not reach[node]:
@@ -43,8 +45,17 @@ def execute(roots, seeds, *, keep_graph: bool, create_graph: bool, inputs=(),
         if buf is None:
             n_out = 1 if isinstance(node, AccumulateGrad) else len(node.out_metas)
             buf = buffers[node] = [None] * n_out
+            owned[node] = [False] * n_out
         if grad is not None:
-            buf[nr] = grad if buf[nr] is None else buf[nr] + grad
+            current = buf[nr]
+            if current is None:
+                buf[nr] = grad
+            elif raw and owned[node][nr]:
+                current += grad  # in place for arrays; a NumPy scalar rebinds
+                buf[nr] = current
+            else:
+                buf[nr] = current + grad
+                owned[node][nr] = raw
         deps[node] -= 1
         if deps[node] == 0:
             heapq.heappush(ready, (-node.seq, next(tie), node))
@@ -54,12 +65,12 @@ def execute(roots, seeds, *, keep_graph: bool, create_graph: bool, inputs=(),
             deliver(node, nr, seed.array if raw else seed)
         while ready:
             node = heapq.heappop(ready)[2]
-            grads = _tensor_pre_hooks(node, buffers.pop(node), raw)
+            grads, fresh = _tensor_pre_hooks(node, buffers.pop(node), raw), owned.pop(node)
             for nr, k in targets.get(node, ()):
                 captured[k] = grads[nr]
             if isinstance(node, AccumulateGrad):
                 if not capture and (not inputs or node in targets) and grads[0] is not None:
-                    accumulate(node.variable, grads[0], raw)
+                    accumulate(node.variable, grads[0], raw, owned=fresh[0])
                 continue
             if reach is not None and not any(
                     child is not None and reach[child] for child, _ in node.next_functions):
@@ -112,7 +123,7 @@ def _reachable(nodes, targets):
 
 def _validate(node, i, grad, meta, raw):
     """The one place a gradient is made to fit its input: sum over broadcast dims, cast."""
-    shape, dtype = meta
+    shape, np_dtype = meta
     if tuple(grad.shape) != shape:
         if not _expandable(shape, tuple(grad.shape)):
             raise GradientError(f"Function {node.name()} returned an invalid gradient at index "
@@ -120,10 +131,10 @@ def _validate(node, i, grad, meta, raw):
                                 f"with {list(shape)}", node)
         grad = F.sum_to(grad, shape)
     if raw:
-        if grad.dtype != dtype.np:
-            grad = grad.astype(dtype.np)
-    elif grad.dtype is not dtype:
-        grad = grad.to(dtype)
+        if grad.dtype != np_dtype:
+            grad = grad.astype(np_dtype)
+    elif grad.array.dtype != np_dtype:
+        grad = grad.to(dtypes.from_numpy(np_dtype))
     return grad
 
 
@@ -184,13 +195,13 @@ def _retain(node, nr, grad, raw):
         accumulate(tensor, grad, raw)
 
 
-def accumulate(variable, grad, raw):
+def accumulate(variable, grad, raw, owned=False):
     """AccumulateGrad: the only writer of ``.grad``."""
     from ._tensor import Tensor
     current = variable._grad
     if raw:
-        if current is None:
-            variable._grad = Tensor._make(grad.copy())  # never alias a seed or a sibling
+        if current is None:  # never alias a seed, a saved tensor or a sibling's grad
+            variable._grad = Tensor._make(grad if owned else grad.copy())
         elif current.array.flags.writeable and current.array.shape == grad.shape:
             current.array += grad  # in place, as torch does when grad mode is off
             current._version[0] += 1

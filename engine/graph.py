@@ -146,7 +146,7 @@ class AccumulateGrad(Node):
         self.variable = variable
         self.seq = float("inf")  # torch runs AccumulateGrad first once ready
         self.next_functions = ()
-        self.metas = ((variable.shape, variable.dtype),)
+        self.metas = ((variable.array.shape, variable.array.dtype),)
 
 
 class SavedTensor:
@@ -210,9 +210,9 @@ class SavedTensor:
 
 def zeros_for(meta, like, raw: bool):
     """Zeros standing for an undefined gradient of a multi-output node."""
-    shape, dtype = meta
+    shape, np_dtype = meta
     xp = backend.module_of(like if raw else like.array)
-    arr = xp.zeros(shape, dtype=dtype.np)
+    arr = xp.zeros(shape, dtype=np_dtype)
     if raw:
         return arr
     from ._tensor import Tensor

@@ -208,6 +208,10 @@ class Op:
         self.name, self.overload, self.params, self.returns = parse_schema(self.schema)
         self.qualname = f"{self.name}.{self.overload}" if self.overload else self.name
         self.nparams = len(self.params)
+        self.defaults = tuple(p.default for p in self.params)
+        self.npositional = sum(not p.kwarg_only for p in self.params)
+        self.nrequired = max((i + 1 for i, p in enumerate(self.params)
+                              if p.default is inspect.Parameter.empty), default=0)
         self.index = {p.name: i for i, p in enumerate(self.params)}
         self.tensor_params = tuple(i for i, p in enumerate(self.params) if p.is_tensor)
         self.diff_params = tuple(i for i in self.tensor_params
@@ -268,8 +272,12 @@ class Op:
                               f"{p.type}, not {_type_name(v)}")
 
     def __call__(self, *args, **kwargs):
-        if kwargs or len(args) != self.nparams:
-            args = self.bind(args, kwargs)
+        n = len(args)
+        if kwargs or n != self.nparams:
+            if not kwargs and self.nrequired <= n <= self.npositional:
+                args = args + self.defaults[n:]  # the common case, without inspect's bind
+            else:
+                args = self.bind(args, kwargs)
         if self.creation:
             if self.tensor_params and not isinstance(args[self.tensor_params[0]], _Tensor):
                 return self.forward(*args)  # zeros_like(array) inside a first-order VJP
@@ -309,18 +317,18 @@ class Op:
             elif type(a) in (list, tuple):
                 arrays[i] = [t.array for t in a]
                 inputs.extend((i, t) for t in a)
-        if self.dtype != "none":
+        if self.dtype != "none" and self.dtype != "keep":
             self._cast_inputs(args, arrays, inputs)
         out = self.forward(*arrays)
         requires_grad = False
         if self.grad_fn and is_grad_enabled():
             for i, t in inputs:
-                if t.requires_grad and i in self.diff_params:
+                if t._requires_grad and i in self.diff_params:
                     requires_grad = True
                     break
         if not self.multi_output:
             result = Tensor._make(out)
-            if requires_grad and result.dtype.is_floating_point:
+            if requires_grad and result.array.dtype.kind == "f":
                 self._record(args, (result,))
             return result
         results = tuple(Tensor._make(o) for o in out)
@@ -329,8 +337,9 @@ class Op:
         return list(results) if self.returns == "Tensor[]" else results
 
     def _cast_inputs(self, args, arrays, inputs):
-        if self.dtype == "keep":
-            return
+        first = inputs[0][1].array.dtype
+        if first.kind == "f" and all(t.array.dtype == first for _, t in inputs):
+            return  # Python scalars never change a floating dtype (NumPy's weak scalars agree)
         scalars = [args[i] for i in self.tensor_params if _is_number(args[i])]
         target = dtypes.result_type([(t.dtype, t.array.ndim) for _, t in inputs], scalars)
         if self.dtype == "float" and not target.is_floating_point:
@@ -380,16 +389,18 @@ class Op:
         fns, metas, counts, mask = [], [], [], []
         for i in self.diff_params:  # non-differentiable inputs get no edge, as in torch
             a = args[i]
-            items = a if isinstance(a, (list, tuple)) else (() if a is None else (a,))
+            items = a if type(a) in (list, tuple) else (() if a is None else (a,))
             need = False
             for t in items:
                 if isinstance(t, _Tensor):
-                    if t.requires_grad:
-                        fns.append(t._edge())
+                    if t._requires_grad:
+                        fn = t._grad_fn
+                        fns.append((fn, t._output_nr) if fn is not None else
+                                   (t._accumulator(), 0))
                         need = True
                     else:
                         fns.append((None, 0))
-                    metas.append((t.shape, t.dtype))
+                    metas.append((t.array.shape, t.array.dtype))
                 else:  # a Python number in a Tensor position: torch's wrapped number
                     fns.append((None, 0))
                     metas.append(None)
@@ -398,21 +409,26 @@ class Op:
         node.next_functions = tuple(fns)
         node.metas = tuple(metas)
         node.param_edge_counts = tuple(counts)
-        saved_names, result_names, attr_names = self._plan(tuple(mask))
+        mask = tuple(mask)
+        plan = self._plans.get(mask) or self._plan(mask)
+        saved_names, result_names, attr_names = plan
         saved = {}
         for n in saved_names:
             a = args[self.index[n]]
             if isinstance(a, _Tensor):
                 saved[n] = _graph.SavedTensor(a)
-            elif isinstance(a, (list, tuple)):
+            elif type(a) in (list, tuple):
                 saved[n] = [_graph.SavedTensor(t) for t in a]
             else:
                 saved[n] = _graph.SavedTensor.number(a)
-        node.attrs = {n: self._attr(n, args) for n in attr_names}
-        node.out_metas = tuple((r.shape, r.dtype) for r in results)
+        if attr_names:
+            node.attrs = {n: self._attr(n, args) for n in attr_names}
+        node.out_metas = tuple((r.array.shape, r.array.dtype) for r in results)
         for nr, r in enumerate(results):
-            if r.dtype.is_floating_point:
-                r._set_history(node, nr)
+            if r.array.dtype.kind == "f":
+                r._grad_fn = node
+                r._output_nr = nr
+                r._requires_grad = True
         for n in result_names:
             nr = 0 if n == "result" else int(n[6:])
             saved[n] = _graph.SavedTensor(results[nr], node=node, output_nr=nr)
