@@ -132,3 +132,134 @@ def _sum_to(input, size):
 
 op("sum_to(Tensor input, int[] size) -> Tensor", None, composite=True, method=False,
    forward=_sum_to, shape=lambda input, size: tuple(size))
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _raw(x):
+    """The array behind a Tensor (or the array itself): for masks and indices, which are
+    never differentiated, so both backward modes may build them with NumPy."""
+    from .table import _Tensor  # bound after import (engine._tensor)
+    return x.array if isinstance(x, _Tensor) else x
+
+
+def _xp(x):
+    from ..backend import module_of
+    return module_of(_raw(x))
+
+
+def _float_only(name, input):
+    if input.dtype.kind not in "fc":
+        raise OpError(f"{name}: Expected a floating point or complex tensor as input. Got "
+                      f"{_long_name(_dtype_of(input))}")
+
+
+def _dtype_of(array):
+    from ..dtypes import from_numpy
+    return from_numpy(array.dtype)
+
+
+def _one_dim(dim, ndim) -> int:
+    return normalize_dim(dim, ndim)
+
+
+def _dim_shape(ndim, dim, n) -> tuple:
+    """A shape of ``ndim`` ones with ``n`` at ``dim``: for masks built along one dim."""
+    return tuple(n if i == dim else 1 for i in range(ndim))
+
+
+def _restore(x, input_shape, dim, keepdim):
+    """unsqueeze_to for an optional dim list where None (or []) means every dim."""
+    return unsqueeze_to(x, input_shape, dim, keepdim)
+
+
+def one_dim_shape(shape, dim, keepdim) -> tuple:
+    """Output shape of a reduction over one dim (0-d inputs take dim 0 or -1)."""
+    if not shape:
+        normalize_dim(dim, 0)
+        return ()
+    return reduced_shape(shape, [dim], keepdim)
+
+
+def _lift_0d(fn):
+    """Run a dim-wise NumPy kernel on a 0-d input as on shape (1,), as torch allows dim 0/-1
+    on scalars."""
+    def run(input, dim, *args):
+        if input.ndim == 0:
+            normalize_dim(dim, 0)
+            out = fn(input.reshape(1), 0, *args)
+            return out.reshape(()) if not isinstance(out, tuple) else tuple(
+                o.reshape(()) for o in out)
+        return fn(input, normalize_dim(dim, input.ndim), *args)
+    return run
+
+
+# --------------------------------------------------------------------------- prod
+
+def _prod_others(input, dim):
+    """prod over ``dim`` (None = all) of every element but the one at each position,
+    differentiable once more, and right where ``input`` holds zeros (torch's
+    prod_safe_zeros_backward, written without cumprod): with y = input with zeros replaced by
+    1, others_i = prod(y) / y_i * Z_i, where Z_i is the product of the *other* zeros. Z_i is
+    1 if there are none, 0 if two or more (its derivative, a product of zeros, is 0 too), and
+    if exactly one, that zero's own value (0), written as a sum so it keeps its derivative."""
+    zero = _raw(input) == 0
+    dims = dims_of(dim, len(input.shape))
+    y = F.where(zero, 1.0, input)
+    p = F.prod(y) if dim is None else _prod_dims(y, dims)
+    zero_count = _xp(zero).sum(zero, axis=dims, keepdims=True)
+    others_zero = zero_count - zero  # zeros other than the element itself
+    zsum = F.sum(F.where(zero, input, 0.0), dims, keepdim=True)
+    z = F.where(others_zero == 0, 1.0,
+                F.where(others_zero == 1, zsum - F.where(zero, input, 0.0), 0.0))
+    return p / y * z
+
+
+def _prod_dims(y, dims):
+    for d in dims:
+        y = F.prod(y, d, keepdim=True)
+    return y
+
+
+def _prod_vjp(grad, input, result, dim=None, keepdim=False):
+    if len(input.shape) == 0:
+        return grad
+    grad = _restore(grad, input.shape, dim, keepdim)
+    if not _xp(input).any(_raw(input) == 0):
+        return grad * (_restore(result, input.shape, dim, keepdim) / input)
+    return grad * _prod_others(input, dim)
+
+
+def _prod_dim_forward(input, dim, keepdim=False, dtype=None):
+    d = normalize_dim(dim, input.ndim)
+    if input.ndim == 0:
+        return np.asarray(input, dtype=_np_dtype(dtype, input) or input.dtype)
+    return np.prod(input, axis=d, keepdims=keepdim, dtype=_np_dtype(dtype, input))
+
+
+PROD_SAMPLES = explicit(
+    lambda r: Sample((rand(r, 3),)), lambda r: Sample((rand(r, 2, 3),)),
+    lambda r: Sample((rand(r),)), lambda r: Sample((rand(r, 2, 3, 2, low=0.5),)),
+    lambda r: Sample((np.array([1.5, 0.0, -2.0, 0.7]),)),           # one zero
+    lambda r: Sample((np.array([[1.5, 0.0], [0.0, 0.7]]),)),          # two zeros
+    lambda r: Sample((np.array([0.0, 0.0, 2.0, 0.0]),)),              # three zeros
+    lambda r: Sample((np.zeros((0, 2)),), gradcheck=False))  # empty: nothing to perturb
+
+op("prod(Tensor input, *, ScalarType? dtype=None) -> Tensor", "ProdBackward0",
+   forward=lambda input, dtype=None: np.prod(input, dtype=_np_dtype(dtype, input)),
+   vjp={"input": lambda grad, input, result: _prod_vjp(grad, input, result)},
+   dtype="none", shape=lambda input, dtype: (), samples=PROD_SAMPLES)
+
+op("prod.dim_int(Tensor input, int dim, bool keepdim=False, *, ScalarType? dtype=None)"
+   " -> Tensor", "ProdBackward1",
+   forward=_prod_dim_forward,
+   vjp={"input": lambda grad, input, result, dim, keepdim: _prod_vjp(
+       grad, input, result, dim, keepdim)},
+   dtype="none",
+   shape=lambda input, dim, keepdim, dtype: one_dim_shape(input, dim, keepdim),
+   samples=explicit(
+       lambda r: Sample((rand(r, 2, 3), 0)), lambda r: Sample((rand(r, 2, 3), 1, True)),
+       lambda r: Sample((rand(r, 2, 3, 2), -1)), lambda r: Sample((rand(r), 0)),
+       lambda r: Sample((np.array([[1.5, 0.0, 2.0], [0.0, 0.0, 0.7]]), 1)),
+       lambda r: Sample((np.array([[1.5, 0.0, 2.0], [0.0, 0.0, 0.7]]), 0, True)),
+       lambda r: Sample((np.array([[0.0, 0.0], [0.0, 3.0], [1.0, 2.0]]), -1))))
