@@ -175,8 +175,12 @@ class SavedTensor:
 
     @classmethod
     def number(cls, value):
+        """A Python number in a Tensor position: torch saves it as a (wrapped) tensor, so
+        it is freed like one."""
         s = cls.__new__(cls)
-        s.is_number, s.tensor, s.array, s.node = True, value, None, None
+        s.is_number = True
+        s.tensor = value
+        s.array = None
         return s
 
     def unpack(self, raw: bool):

@@ -423,12 +423,18 @@ class Op:
                 saved[n] = _graph.SavedTensor.number(a)
         if attr_names:
             node.attrs = {n: self._attr(n, args) for n in attr_names}
-        node.out_metas = tuple((r.array.shape, r.array.dtype) for r in results)
-        for nr, r in enumerate(results):
-            if r.array.dtype.kind == "f":
-                r._grad_fn = node
-                r._output_nr = nr
-                r._requires_grad = True
+        if len(results) == 1:  # the common case, without generator overhead
+            r = results[0]
+            node.out_metas = ((r.array.shape, r.array.dtype),)
+            r._grad_fn = node
+            r._requires_grad = True
+        else:
+            node.out_metas = tuple((r.array.shape, r.array.dtype) for r in results)
+            for nr, r in enumerate(results):
+                if r.array.dtype.kind == "f":
+                    r._grad_fn = node
+                    r._output_nr = nr
+                    r._requires_grad = True
         for n in result_names:
             nr = 0 if n == "result" else int(n[6:])
             saved[n] = _graph.SavedTensor(results[nr], node=node, output_nr=nr)
@@ -436,8 +442,9 @@ class Op:
         return node
 
     def _attr(self, n, args):
-        if n in self.index:
-            return args[self.index[n]]
+        i = self.index.get(n)
+        if i is not None:
+            return args[i]
         if n.endswith("_shape") or n.endswith("_dtype"):
             base, _, kind = n.rpartition("_")
             a = args[self.index[base]]
