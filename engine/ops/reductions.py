@@ -263,3 +263,148 @@ op("prod.dim_int(Tensor input, int dim, bool keepdim=False, *, ScalarType? dtype
        lambda r: Sample((np.array([[1.5, 0.0, 2.0], [0.0, 0.0, 0.7]]), 1)),
        lambda r: Sample((np.array([[1.5, 0.0, 2.0], [0.0, 0.0, 0.7]]), 0, True)),
        lambda r: Sample((np.array([[0.0, 0.0], [0.0, 3.0], [1.0, 2.0]]), -1))))
+
+
+# --------------------------------------------------------------------------- max, min, ...
+
+def _evenly_distribute(grad, input, result):
+    """torch's evenly_distribute_backward: ties (or NaNs, when the result is NaN) share the
+    gradient equally."""
+    x, r = _raw(input), _raw(result)
+    xp = _xp(x)
+    mask = xp.isnan(x) if bool(xp.isnan(r)) else x == r
+    return F.where(mask, grad / int(mask.sum()), 0.0)
+
+
+def _select_index(grad, indices, input_shape, dim, keepdim):
+    """value_selecting_reduction_backward: the gradient goes to the returned index only."""
+    if not input_shape:
+        return grad
+    d = normalize_dim(dim, len(input_shape))
+    idx = _raw(indices)
+    xp = _xp(idx)
+    if not keepdim:
+        idx = xp.expand_dims(idx, d)
+        grad = unsqueeze_to(grad, input_shape, [d], False)
+    mask = xp.arange(input_shape[d]).reshape(_dim_shape(len(input_shape), d, -1)) == idx
+    return F.where(mask, grad, 0.0)
+
+
+def _scale_by_count(grad, input, result, dim, keepdim):
+    """amax/amin: ties in each reduced slice share its gradient equally."""
+    shape = tuple(input.shape)
+    r = _raw(result)
+    if not keepdim and shape:
+        r = r.reshape(reduced_shape(shape, dim, True))
+    x = _raw(input)
+    mask = x == r
+    count = _xp(mask).sum(mask, axis=dims_of(dim, len(shape)), keepdims=True)
+    return F.where(mask, _restore(grad, shape, dim, keepdim) / count, 0.0)
+
+
+def _full_reduce(name, fn):
+    def forward(input):
+        if input.size == 0:
+            raise OpError(f"{name}(): Expected reduction dim to be specified for input.numel() "
+                          "== 0. Specify the reduction dim with the 'dim' argument.")
+        return fn(input)
+    return forward
+
+
+def _check_nonempty(name, input, dims):
+    for d in dims:
+        if input.ndim and input.shape[d] == 0:
+            raise OpError(f"{name}(): Expected reduction dim {d} to have non-zero size.")
+
+
+def _dim_reduce(name, fn, argfn):
+    def forward(input, dim, keepdim=False):
+        d = normalize_dim(dim, input.ndim)
+        if input.ndim == 0:
+            return input.copy(), np.zeros((), dtype=np.int64)
+        _check_nonempty(name, input, [d])
+        idx = argfn(input, axis=d, keepdims=keepdim)
+        return fn(input, axis=d, keepdims=keepdim), idx.astype(np.int64)
+    return forward
+
+
+def _amax_like(name, fn):
+    def forward(input, dim=(), keepdim=False):
+        dims = dims_of(dim, input.ndim)
+        _check_nonempty(name, input, dims)
+        return fn(input, axis=dims, keepdims=keepdim)
+    return forward
+
+
+def _arg_reduce(name, fn):
+    def forward(input, dim=None, keepdim=False):
+        if dim is None:
+            if input.size == 0:
+                raise OpError(f"{name}(): Expected reduction dim to be specified for "
+                              "input.numel() == 0.")
+            out = fn(input.reshape(-1), axis=0)
+            return np.asarray(out if not keepdim else np.reshape(out, (1,) * input.ndim),
+                              dtype=np.int64)
+        d = normalize_dim(dim, input.ndim)
+        if input.ndim == 0:
+            return np.zeros((), dtype=np.int64)
+        _check_nonempty(name, input, [d])
+        return fn(input, axis=d, keepdims=keepdim).astype(np.int64)
+    return forward
+
+
+def _arg_shape(input, dim=None, keepdim=False):
+    if dim is None:
+        return (1,) * len(input) if keepdim else ()
+    return one_dim_shape(input, dim, keepdim)
+
+
+TIES = np.array([[1.0, 3.0, 3.0], [2.0, 2.0, -1.0]])
+FULL_SAMPLES = explicit(
+    lambda r: Sample((rand(r, 3),)), lambda r: Sample((rand(r, 2, 3),)),
+    lambda r: Sample((rand(r),)),
+    lambda r: Sample((TIES.copy(),), gradcheck=False),
+    lambda r: Sample((np.array([2.0, 2.0, 2.0, 2.0]),), gradcheck=False),
+    lambda r: Sample((np.array([2.0, np.nan, 1.0, np.nan]),), gradcheck=False))
+DIM_SAMPLES = explicit(
+    lambda r: Sample((rand(r, 2, 3), 0)), lambda r: Sample((rand(r, 2, 3), 1, True)),
+    lambda r: Sample((rand(r, 2, 3, 2), -1)), lambda r: Sample((rand(r), 0)),
+    lambda r: Sample((rand(r, 4), 0), {"keepdim": True}),
+    lambda r: Sample((TIES.copy(), 1), gradcheck=False),
+    lambda r: Sample((TIES.copy(), 0), {"keepdim": True}, gradcheck=False),
+    lambda r: Sample((np.array([[2.0, np.nan], [1.0, 0.5]]), 1), gradcheck=False))
+AMAX_SAMPLES = explicit(
+    lambda r: Sample((rand(r, 2, 3),)), lambda r: Sample((rand(r, 2, 3), 0)),
+    lambda r: Sample((rand(r, 2, 3), 1, True)), lambda r: Sample((rand(r, 2, 3, 2), [0, 2])),
+    lambda r: Sample((rand(r, 2, 3, 2), (-1,), True)), lambda r: Sample((rand(r),)),
+    lambda r: Sample((TIES.copy(), 1), gradcheck=False),
+    lambda r: Sample((TIES.copy(),), gradcheck=False),
+    lambda r: Sample((TIES.copy(), 0, True), gradcheck=False))
+ARG_SAMPLES = explicit(
+    lambda r: Sample((rand(r, 2, 3),)), lambda r: Sample((rand(r, 2, 3), 1)),
+    lambda r: Sample((rand(r, 2, 3), 0, True)), lambda r: Sample((rand(r, 2, 3),), {"keepdim": True}),
+    lambda r: Sample((TIES.copy(), 1)), lambda r: Sample((rand(r), 0)))
+
+for _name, _fn, _arg in [("max", np.max, np.argmax), ("min", np.min, np.argmin)]:
+    _Name = _name.capitalize()
+    op(f"{_name}(Tensor input) -> Tensor", f"{_Name}Backward1",
+       forward=_full_reduce(_name, _fn),
+       vjp={"input": lambda grad, input, result: _evenly_distribute(grad, input, result)},
+       dtype="none", shape=lambda input: (), samples=FULL_SAMPLES)
+    op(f"{_name}.dim(Tensor input, int dim, bool keepdim=False)"
+       " -> (Tensor values, Tensor indices)", f"{_Name}Backward0",
+       forward=_dim_reduce(_name, _fn, _arg),
+       vjp={"input": lambda grad, result1, input_shape, dim, keepdim: _select_index(
+           grad, result1, input_shape, dim, keepdim)},
+       dtype="none", shape=lambda input, dim, keepdim: [one_dim_shape(input, dim, keepdim)] * 2,
+       samples=DIM_SAMPLES)
+    op(f"a{_name}(Tensor input, int[] dim=[], bool keepdim=False) -> Tensor",
+       f"A{_name}Backward0",
+       forward=_amax_like(f"a{_name}", _fn),
+       vjp={"input": lambda grad, input, result, dim, keepdim: _scale_by_count(
+           grad, input, result, dim, keepdim)},
+       dtype="none", shape=lambda input, dim, keepdim: reduced_shape(input, dim, keepdim),
+       samples=AMAX_SAMPLES)
+    op(f"arg{_name}(Tensor input, int? dim=None, bool keepdim=False) -> Tensor", None,
+       forward=_arg_reduce(f"arg{_name}", _arg), dtype="none", shape=_arg_shape,
+       samples=ARG_SAMPLES)
