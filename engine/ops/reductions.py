@@ -408,3 +408,102 @@ for _name, _fn, _arg in [("max", np.max, np.argmax), ("min", np.min, np.argmin)]
     op(f"arg{_name}(Tensor input, int? dim=None, bool keepdim=False) -> Tensor", None,
        forward=_arg_reduce(f"arg{_name}", _arg), dtype="none", shape=_arg_shape,
        samples=ARG_SAMPLES)
+
+
+# --------------------------------------------------------------------------- var, std
+
+def _correction(unbiased=True, correction=None):
+    return correction if correction is not None else (1 if unbiased else 0)
+
+
+def _var_forward(name):
+    def forward(input, dim=None, correction=1, keepdim=False):
+        if input.dtype.kind not in "fc":
+            raise OpError("std and var only support floating point and complex dtypes")
+        dims = dims_of(dim, input.ndim)
+        n = _count(input.shape, dim)
+        if n - correction <= 0:
+            import warnings
+            warnings.warn(f"{name}(): degrees of freedom is <= 0. Correction should be strictly "
+                          "less than the reduction factor (input numel divided by output "
+                          "numel).", UserWarning, stacklevel=2)
+        mean = np.mean(input, axis=dims, keepdims=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = np.sum((input - mean) ** 2, axis=dims, keepdims=keepdim) / max(
+                0, n - correction)
+            out = np.asarray(out, dtype=input.dtype)
+            return np.sqrt(out) if name == "std" else out
+    return forward
+
+
+def _var_vjp(grad, input, dim, correction, keepdim):
+    """torch's var_backward (the full-reduction branch keeps its NaN/inf answer when there
+    are no degrees of freedom left)."""
+    shape = tuple(input.shape)
+    if not shape or dim is None:
+        dof = _count(shape, None) - correction
+        if dof <= 0:
+            mean = F.mean(input)
+            return grad * F.where(_raw(input) == _raw(mean), float("nan"), float("inf"))
+        return (2.0 / dof) * grad * (input - F.mean(input))
+    if not keepdim and len(shape) > 1:
+        grad = unsqueeze_to(grad, shape, dim, False)
+    d = _count(shape, dim) - correction
+    return (2.0 / d if d else float("inf")) * grad * (input - F.mean(input, dims_of(
+        dim, len(shape)), keepdim=True))
+
+
+def _std_vjp(grad, input, result, dim, correction, keepdim):
+    grad_var = F.where(_raw(result) == 0, 0.0, grad / (result * 2))
+    return _var_vjp(grad_var, input, dim, correction, keepdim)
+
+
+VAR_SAMPLES = explicit(
+    lambda r: Sample((rand(r, 3),)), lambda r: Sample((rand(r, 2, 3),), {"unbiased": False}),
+    lambda r: Sample((rand(r, 2, 3), False)),
+    lambda r: Sample((rand(r),), gradcheck=False))          # 0-d: NaN
+VAR_DIM_SAMPLES = explicit(
+    lambda r: Sample((rand(r, 2, 3), 0)), lambda r: Sample((rand(r, 2, 3), 1, False, True)),
+    lambda r: Sample((rand(r, 2, 3, 2), [0, 2])),
+    lambda r: Sample((rand(r, 2, 3, 2), (-1,)), {"keepdim": True}),
+    lambda r: Sample((rand(r, 3),), {"dim": 0}),
+    lambda r: Sample((rand(r, 2, 1), 1), gradcheck=False))  # one element per slice: NaN
+VAR_CORRECTION_SAMPLES = explicit(
+    lambda r: Sample((rand(r, 2, 3), 1), {"correction": 0}),
+    lambda r: Sample((rand(r, 4, 3),), {"dim": 0, "correction": 2, "keepdim": True}),
+    lambda r: Sample((rand(r, 2, 3),), {"correction": 0.5}),
+    lambda r: Sample((rand(r, 3),), {"dim": None, "correction": 0}),
+    lambda r: Sample((rand(r, 2, 3),), {"dim": [0, 1], "correction": 3}))
+
+for _name in ("var", "std"):
+    _Name = _name.capitalize()
+    _vjp = ({"input": lambda grad, input, dim, unbiased, keepdim=False: _var_vjp(
+        grad, input, dim, _correction(unbiased), keepdim)} if _name == "var" else
+        {"input": lambda grad, input, result, dim, unbiased, keepdim=False: _std_vjp(
+            grad, input, result, dim, _correction(unbiased), keepdim)})
+    _fwd = _var_forward(_name)
+    op(f"{_name}(Tensor input, bool unbiased=True) -> Tensor", f"{_Name}Backward0",
+       forward=lambda input, unbiased, _f=_fwd: _f(input, None, _correction(unbiased)),
+       vjp={"input": (lambda grad, input, unbiased: _var_vjp(
+           grad, input, None, _correction(unbiased), False)) if _name == "var" else (
+           lambda grad, input, result, unbiased: _std_vjp(
+               grad, input, result, None, _correction(unbiased), False))},
+       dtype="none", shape=lambda input, unbiased: (), samples=VAR_SAMPLES)
+    op(f"{_name}.dim(Tensor input, int[]? dim, bool unbiased=True, bool keepdim=False)"
+       " -> Tensor", f"{_Name}Backward0",
+       forward=lambda input, dim, unbiased, keepdim, _f=_fwd: _f(
+           input, dim, _correction(unbiased), keepdim),
+       vjp=_vjp, dtype="none",
+       shape=lambda input, dim, unbiased, keepdim: reduced_shape(input, dim, keepdim),
+       samples=VAR_DIM_SAMPLES)
+    op(f"{_name}.correction(Tensor input, int[]? dim=None, *, Scalar? correction=None,"
+       " bool keepdim=False) -> Tensor", f"{_Name}Backward0",
+       forward=lambda input, dim, correction, keepdim, _f=_fwd: _f(
+           input, dim, _correction(True, correction), keepdim),
+       vjp={"input": (lambda grad, input, dim, correction, keepdim: _var_vjp(
+           grad, input, dim, _correction(True, correction), keepdim)) if _name == "var" else (
+           lambda grad, input, result, dim, correction, keepdim: _std_vjp(
+               grad, input, result, dim, _correction(True, correction), keepdim))},
+       dtype="none",
+       shape=lambda input, dim, correction, keepdim: reduced_shape(input, dim, keepdim),
+       samples=VAR_CORRECTION_SAMPLES)
