@@ -331,6 +331,8 @@ def _dim_reduce(name, fn, argfn):
 def _amax_like(name, fn):
     def forward(input, dim=(), keepdim=False):
         dims = dims_of(dim, input.ndim)
+        if not dim and input.size == 0:
+            _full_reduce(name, fn)(input)  # raises torch's "specify the dim" text
         _check_nonempty(name, input, dims)
         return fn(input, axis=dims, keepdims=keepdim)
     return forward
@@ -507,3 +509,106 @@ for _name in ("var", "std"):
        dtype="none",
        shape=lambda input, dim, correction, keepdim: reduced_shape(input, dim, keepdim),
        samples=VAR_CORRECTION_SAMPLES)
+
+
+# --------------------------------------------------------------------------- norm
+
+def _ord(p, dim) -> float:
+    """torch.norm's p: a number, or 'fro' (the 2-norm over at most two dims)."""
+    if isinstance(p, str):
+        if p == "fro":
+            if dim is not None and not isinstance(dim, int) and len(dim) > 2:
+                raise OpError("linalg.matrix_norm: dim must be a 2-tuple. Got "
+                              + " ".join(str(d) for d in dim))
+            return 2.0
+        if p == "nuc":
+            raise OpError("norm(): p='nuc' (the nuclear norm) is not supported")
+        raise OpError(f"linalg.matrix_norm: Order {p} not supported.")
+    if isinstance(p, bool) or not isinstance(p, (int, float)):
+        raise OpError(f"norm(): argument 'p' must be a number or 'fro', not {type(p).__name__}")
+    return float(p)
+
+
+def _norm_forward(input, p="fro", dim=None, keepdim=False, dtype=None):
+    if input.dtype.kind not in "fc":
+        raise OpError("linalg.vector_norm: Expected a floating point or complex tensor as "
+                      f"input. Got {_long_name(_dtype_of(input))}")
+    if dtype is not None:
+        from ..dtypes import as_dtype
+        input = input.astype(as_dtype(dtype).np)
+    ord_ = _ord(p, dim)
+    dims = dims_of(dim, input.ndim)
+    a = np.abs(input)
+    if ord_ in (float("inf"), float("-inf")):
+        if input.size == 0 and (not dim or any(input.shape[d] == 0 for d in dims)):
+            raise OpError("linalg.vector_norm cannot compute the inf norm on an empty tensor "
+                          "because the operation does not have an identity")
+        fn = np.max if ord_ > 0 else np.min
+        return np.asarray(fn(a, axis=dims, keepdims=keepdim), dtype=input.dtype)
+    if ord_ == 0:
+        out = np.sum(a != 0, axis=dims, keepdims=keepdim)
+    elif ord_ == 2:
+        out = np.sqrt(np.sum(a * a, axis=dims, keepdims=keepdim))
+    elif ord_ == 1:
+        out = np.sum(a, axis=dims, keepdims=keepdim)
+    else:
+        with np.errstate(divide="ignore"):
+            out = np.sum(a ** ord_, axis=dims, keepdims=keepdim) ** (1.0 / ord_)
+    return np.asarray(out, dtype=input.dtype)
+
+
+def _norm_vjp(grad, input, result, p, dim, keepdim):
+    """torch's norm_backward, case by case."""
+    ord_ = _ord(p, dim)
+    shape = tuple(input.shape)
+    if not keepdim and shape:
+        grad = unsqueeze_to(grad, shape, dim, False)
+        result = unsqueeze_to(result, shape, dim, False)
+    if ord_ == 0:
+        return None  # torch returns an undefined gradient: nothing flows
+    if ord_ == 1:
+        return F.sign(input) * grad
+    if ord_ == 2:
+        return grad * F.where(_raw(result) == 0, 0.0, input / result)
+    if ord_ in (float("inf"), float("-inf")):
+        a = _xp(input).abs(_raw(input))
+        mask = (a == _raw(result)) | _xp(a).isnan(a)
+        count = _xp(mask).sum(mask, axis=dims_of(dim, len(shape)), keepdims=True)
+        return F.sign(input) * F.where(mask, grad / count, 0.0)
+    if ord_ < 1:
+        scaled = F.where(_raw(input) == 0, 0.0, F.sign(input) * F.abs(input) ** (ord_ - 1))
+        return scaled * grad * result ** (1 - ord_)
+    scaled = (F.sign(input) * F.abs(input) ** (ord_ - 1) if ord_ < 2 else
+              input * F.abs(input) ** (ord_ - 2))
+    return scaled * F.where(_raw(result) == 0, 0.0, grad / result ** (ord_ - 1))
+
+
+def _norm_shape(input, p="fro", dim=None, keepdim=False, dtype=None):
+    _ord(p, dim)
+    return reduced_shape(input, dim, keepdim)
+
+
+INF = float("inf")
+op("norm(Tensor input, Any p='fro', int[]? dim=None, bool keepdim=False, *,"
+   " ScalarType? dtype=None) -> Tensor", "LinalgVectorNormBackward0",
+   forward=_norm_forward,
+   vjp={"input": lambda grad, input, result, p, dim, keepdim: _norm_vjp(
+       grad, input, result, p, dim, keepdim)},
+   dtype="none", shape=_norm_shape,
+   samples=explicit(
+       lambda r: Sample((rand(r, 3),)), lambda r: Sample((rand(r, 2, 3),)),
+       lambda r: Sample((rand(r, 2, 3), 2, 1)), lambda r: Sample((rand(r, 2, 3), 2, 0, True)),
+       lambda r: Sample((rand(r, 2, 3),), {"dim": -1}),
+       lambda r: Sample((rand(r, 2, 3, 2),), {"p": "fro", "dim": (0, 2)}),
+       lambda r: Sample((rand(r, 2, 3, low=0.2),), {"p": 1}),
+       lambda r: Sample((rand(r, 2, 3, low=0.2), 1, 1)),
+       lambda r: Sample((rand(r, 2, 3), INF, 1)),
+       lambda r: Sample((rand(r, 2, 3), INF)),
+       lambda r: Sample((rand(r, 2, 3), -INF, 0)),
+       lambda r: Sample((rand(r, 2, 3, low=0.2), 3, 1)),
+       lambda r: Sample((rand(r, 2, 3, low=0.2), 1.5)),
+       lambda r: Sample((rand(r, 2, 3, low=0.2), 0.5, 0)),
+       lambda r: Sample((rand(r, 2, 3), 0), gradcheck=False),
+       lambda r: Sample((np.array([[3.0, -3.0, 1.0], [0.0, 0.0, 0.0]]), INF, 1), gradcheck=False),
+       lambda r: Sample((np.array([[0.0, 0.0], [3.0, 4.0]]), 2, 1), gradcheck=False),
+       lambda r: Sample((rand(r),))))
