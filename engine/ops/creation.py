@@ -171,7 +171,18 @@ def _linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
     if steps < 0:
         raise OpError("number of steps must be non-negative")
     xp = backend.module_for(device or "cpu")
-    return xp.linspace(start, end, steps).astype(_np(dtype, dtypes.default_float.np))
+    np_dtype = _np(dtype, dtypes.default_float.np)
+    if steps < 2 or np.dtype(np_dtype) != np.float32:
+        return xp.linspace(start, end, steps).astype(np_dtype)
+    # torch's CPU kernel: a float32 step, start + step*i for the first half and
+    # end - step*(steps-1-i) for the rest, each one fused multiply-add (one rounding,
+    # emulated in float64), so the values match torch bit for bit.
+    s, e = np.float32(start), np.float32(end)
+    step = np.float64((e - s) / np.float32(steps - 1))
+    i = np.arange(steps)
+    out = np.where(i < steps // 2, np.float64(s) + step * i,
+                   np.float64(e) - step * (steps - 1 - i)).astype(np.float32)
+    return xp.asarray(out)
 
 
 op(f"linspace(Scalar start, Scalar end, int steps, {_CREATION_KW}) -> Tensor", None,
