@@ -11,7 +11,8 @@ from .errors import GradientError
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 
 __all__ = ["backward", "grad", "no_grad", "enable_grad", "set_grad_enabled",
-           "is_grad_enabled", "detect_anomaly", "set_detect_anomaly", "functional"]
+           "is_grad_enabled", "detect_anomaly", "set_detect_anomaly", "functional",
+           "Variable"]
 
 
 def _as_tuple(value) -> tuple:
@@ -178,6 +179,14 @@ def _batched(roots, grads, input_edges, retain_graph, create_graph):
                      for g in captured])
     return [None if rows[0][k] is None else F.stack([r[k] for r in rows])
             for k in range(len(input_edges))]
+
+
+def Variable(data, requires_grad: bool = False, volatile: bool = False) -> Tensor:
+    """torch.autograd.Variable (deprecated wrapper): a new leaf sharing ``data``'s values."""
+    out = data.detach()
+    if requires_grad:
+        out.requires_grad_(True)
+    return out
 
 
 class set_detect_anomaly:
