@@ -3,7 +3,7 @@
 import numpy as np
 
 from ..errors import OpError
-from .samples import Sample, explicit, rand
+from .samples import Const, Sample, explicit, rand
 from .table import F, normalize_dim, op
 
 
@@ -612,3 +612,204 @@ op("norm(Tensor input, Any p='fro', int[]? dim=None, bool keepdim=False, *,"
        lambda r: Sample((np.array([[3.0, -3.0, 1.0], [0.0, 0.0, 0.0]]), INF, 1), gradcheck=False),
        lambda r: Sample((np.array([[0.0, 0.0], [3.0, 4.0]]), 2, 1), gradcheck=False),
        lambda r: Sample((rand(r),))))
+
+
+# --------------------------------------------------------------------------- scans
+
+def _scan_forward(fn):
+    def forward(input, dim, dtype=None):
+        d = normalize_dim(dim, input.ndim)
+        if input.ndim == 0:
+            return np.array(input, dtype=_np_dtype(dtype, input) or input.dtype)
+        return fn(input, axis=d, dtype=_np_dtype(dtype, input))
+    return forward
+
+
+def _reversed_cumsum(grad, dim):
+    """sum over j >= i along dim (torch flips, cumsums, flips back; this is the same sum
+    without a flip op)."""
+    return F.sum(grad, dim, keepdim=True) - F.cumsum(grad, dim) + grad
+
+
+def _cumsum_vjp(grad, input_shape, dim):
+    if not input_shape or input_shape[normalize_dim(dim, len(input_shape))] == 1:
+        return grad
+    return _reversed_cumsum(grad, normalize_dim(dim, len(input_shape)))
+
+
+def _cumprod_vjp(grad, input, dim, result):
+    """torch's cumprod_backward: without zeros, reversed_cumsum(grad * result) / input. With
+    zeros, each input's gradient is sum_{i >= k} grad_i * prod_{j <= i, j != k} x_j, built
+    from an (n, n) table along dim in which row k has x_k replaced by 1 (so it stays exact,
+    and differentiable, whatever the zeros)."""
+    shape = tuple(input.shape)
+    if not shape:
+        return grad
+    d = normalize_dim(dim, len(shape))
+    n = shape[d]
+    if n == 1:
+        return grad
+    x = _raw(input)
+    xp = _xp(x)
+    if not xp.any(x == 0):
+        return _reversed_cumsum(grad * result, d) / input
+    pre, post = shape[:d], shape[d + 1:]
+    table_shape = (1,) * len(pre) + (n, n) + (1,) * len(post)
+    k, i = xp.arange(n).reshape(n, 1), xp.arange(n).reshape(1, n)
+    eye, later = (k == i).reshape(table_shape), (i >= k).reshape(table_shape)
+    rows = F.where(eye, 1.0, F.reshape(input, pre + (1, n) + post))
+    prods = F.cumprod(rows, d + 1)
+    return F.sum(F.where(later, prods * F.reshape(grad, pre + (1, n) + post), 0.0), d + 1)
+
+
+SCAN_SAMPLES = [
+    lambda r: Sample((rand(r, 4), 0)), lambda r: Sample((rand(r, 2, 3), 1)),
+    lambda r: Sample((rand(r, 2, 3), -2)), lambda r: Sample((rand(r, 2, 3, 2), 1)),
+    lambda r: Sample((rand(r), 0)), lambda r: Sample((rand(r, 1, 3), 0)),
+    lambda r: Sample((rand(r, 2, 3), 1), {"dtype": "float64"})]
+
+op("cumsum(Tensor input, int dim, *, ScalarType? dtype=None) -> Tensor", "CumsumBackward0",
+   forward=_scan_forward(np.cumsum),
+   vjp={"input": lambda grad, input_shape, dim: _cumsum_vjp(grad, input_shape, dim)},
+   dtype="none", shape=lambda input, dim, dtype: (normalize_dim(dim, len(input)), input)[1],
+   samples=explicit(*SCAN_SAMPLES),
+   torch=lambda torch, input, dim, dtype=None: torch.cumsum(
+       input, dim, dtype=getattr(torch, dtype) if dtype else None))
+
+op("cumprod(Tensor input, int dim, *, ScalarType? dtype=None) -> Tensor", "CumprodBackward0",
+   forward=_scan_forward(np.cumprod),
+   vjp={"input": lambda grad, input, dim, result: _cumprod_vjp(grad, input, dim, result)},
+   dtype="none", shape=lambda input, dim, dtype: (normalize_dim(dim, len(input)), input)[1],
+   samples=explicit(
+       *SCAN_SAMPLES,
+       lambda r: Sample((np.array([1.5, 0.0, -2.0, 0.7]), 0)),                 # one zero
+       lambda r: Sample((np.array([[1.5, 0.0, 2.0, 0.0], [0.5, 0.3, 0.0, 2.0]]), 1)),
+       lambda r: Sample((np.array([[0.0, 0.0], [0.0, 3.0], [1.0, 2.0]]), 0))),
+   torch=lambda torch, input, dim, dtype=None: torch.cumprod(
+       input, dim, dtype=getattr(torch, dtype) if dtype else None))
+
+
+# --------------------------------------------------------------------------- logsumexp
+
+def _logsumexp(input, dim, keepdim=False):
+    dims = dims_of(dim, input.ndim) if input.ndim else (dims_of(dim, 0), ())[1]
+    m = np.max(input, axis=dims, keepdims=True) if input.size else np.zeros(
+        reduced_shape(input.shape, dims, True), dtype=input.dtype)
+    m = np.where(np.isinf(m), 0, m)  # all -inf (or +inf) slices: no shift
+    with np.errstate(divide="ignore"):
+        out = np.log(np.sum(np.exp(input - m), axis=dims, keepdims=True)) + m
+    return np.asarray(out if keepdim else out.reshape(reduced_shape(input.shape, dims, False)),
+                      dtype=input.dtype)
+
+
+def _logsumexp_vjp(grad, input, result, dim, keepdim):
+    shape = tuple(input.shape)
+    if not keepdim and shape:
+        grad = unsqueeze_to(grad, shape, dim, False)
+        result = unsqueeze_to(result, shape, dim, False)
+    return grad * F.exp(input - result)
+
+
+op("logsumexp(Tensor input, int[] dim, bool keepdim=False) -> Tensor", "LogsumexpBackward0",
+   forward=_logsumexp,
+   vjp={"input": lambda grad, input, result, dim, keepdim: _logsumexp_vjp(
+       grad, input, result, dim, keepdim)},
+   dtype="float", shape=lambda input, dim, keepdim: reduced_shape(input, dim, keepdim),
+   samples=explicit(
+       lambda r: Sample((rand(r, 2, 3), 0)), lambda r: Sample((rand(r, 2, 3), 1, True)),
+       lambda r: Sample((rand(r, 2, 3, 2), [0, 2])),
+       lambda r: Sample((rand(r, 2, 3, 2), (-1,)), {"keepdim": True}),
+       lambda r: Sample((rand(r, 3) * 40, 0)), lambda r: Sample((rand(r), 0)),
+       lambda r: Sample((np.array([[1.0, 1.0], [-np.inf, 2.0]]), 1), gradcheck=False),
+       lambda r: Sample((Const(np.array([[1, 2, 3], [0, 5, 1]])), 1))))
+
+
+# --------------------------------------------------------------------------- softmax
+
+def _softmax_kernel(name, fn):
+    def forward(input, dim, half_to_float=False):
+        if input.dtype.kind not in "fc":
+            last = "lastdim_" if normalize_dim(dim, input.ndim) == max(input.ndim - 1, 0) else ""
+            raise OpError(f'"{name}_{last}kernel_impl" not implemented for '
+                          f"'{_long_name(_dtype_of(input))}'")
+        return _lift_0d(fn)(input, dim)
+    return forward
+
+
+def _softmax_np(x, d):
+    e = np.exp(x - np.max(x, axis=d, keepdims=True)) if x.size else x
+    return e / np.sum(e, axis=d, keepdims=True)
+
+
+def _log_softmax_np(x, d):
+    if not x.size:
+        return x.copy()
+    shifted = x - np.max(x, axis=d, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=d, keepdims=True))
+
+
+def _implicit_dim(ndim):
+    """torch.nn.functional._get_softmax_dim, for a call without dim (deprecated there too)."""
+    import warnings
+    warnings.warn("Implicit dimension choice for softmax has been deprecated. Change the call "
+                  "to include dim=X as an argument.", UserWarning, stacklevel=3)
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def _softmax_family(kernel):
+    def forward(input, dim=None, dtype=None):
+        if dim is None:
+            dim = _implicit_dim(len(input.shape))
+        if dtype is not None:
+            input = F.to_dtype(input, dtype)
+        return getattr(F, kernel)(input, dim, False)
+    return forward
+
+
+def _softmax_vjp(grad, result, dim):
+    d = normalize_dim(dim, len(result.shape)) if len(result.shape) else None
+    if d is None:  # 0-d: the sum over the dim is the element itself
+        return result * (grad - grad * result)
+    return result * (grad - F.sum(grad * result, d, keepdim=True))
+
+
+def _log_softmax_vjp(grad, result, dim):
+    d = normalize_dim(dim, len(result.shape)) if len(result.shape) else None
+    if d is None:
+        return grad - F.exp(result) * grad
+    return grad - F.exp(result) * F.sum(grad, d, keepdim=True)
+
+
+SOFTMAX_SAMPLES = explicit(
+    lambda r: Sample((rand(r, 3), 0)), lambda r: Sample((rand(r, 2, 3), 1)),
+    lambda r: Sample((rand(r, 2, 3), 0)), lambda r: Sample((rand(r, 2, 3, 2), -1)),
+    lambda r: Sample((rand(r, 2, 3, 2), 1)), lambda r: Sample((rand(r), 0)),
+    lambda r: Sample((rand(r, 4) * 30, -1)))
+
+
+def _softmax_torch(fn):
+    def call(torch, input, dim=None, dtype=None):
+        return getattr(torch.nn.functional, fn)(input, dim, dtype=getattr(torch, dtype)
+                                                if dtype else None)
+    return call
+
+
+for _name, _Name, _np_fn, _vjp in [("softmax", "Softmax", _softmax_np, _softmax_vjp),
+                                   ("log_softmax", "LogSoftmax", _log_softmax_np,
+                                    _log_softmax_vjp)]:
+    op(f"_{_name}(Tensor input, int dim, bool half_to_float=False) -> Tensor",
+       f"{_Name}Backward0", method=False,
+       forward=_softmax_kernel(_name, _np_fn),
+       vjp={"input": _vjp}, dtype="none",
+       shape=lambda input, dim, half_to_float: (one_dim_shape(input, dim, True), input)[1],
+       samples=SOFTMAX_SAMPLES,
+       torch=lambda torch, input, dim, half_to_float=False, _n=_name: getattr(
+           torch, f"_{_n}")(input, dim, half_to_float))
+    op(f"{_name}(Tensor input, int? dim=None, ScalarType? dtype=None) -> Tensor", None,
+       composite=True, forward=_softmax_family(f"_{_name}"),
+       shape=lambda input, dim=None, dtype=None: input,
+       samples=explicit(
+           lambda r: Sample((rand(r, 2, 3), 1)), lambda r: Sample((rand(r, 2, 3), -2)),
+           lambda r: Sample((rand(r, 3),), {"dim": 0}),
+           lambda r: Sample((rand(r, 2, 3), 1), {"dtype": "float64"})),
+       torch=_softmax_torch(_name))
