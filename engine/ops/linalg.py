@@ -1,0 +1,718 @@
+"""Linear algebra rows: mm, bmm, mv, dot, addmm, t, outer, matmul, linear, trace, diag,
+det, inverse, linalg.solve.
+
+Primitives follow tools/autograd/derivatives.yaml (what each saves, so "backward twice"
+behaves as torch). ``matmul``, ``linear``, ``outer`` and ``diag`` are composites that take
+the same route through the primitives as ATen does, so the graph shows torch's nodes
+(e.g. ``3-D @ 2-D`` -> UnsafeViewBackward0 over MmBackward0 over ViewBackward0).
+"""
+
+import numpy as np
+
+from ..errors import OpError
+from . import table
+from .samples import Sample, explicit, rand
+from .table import OVERLOADS, F, broadcast_shapes, is_contiguous, normalize_dim, op
+
+# --------------------------------------------------------------------------- helpers
+
+# torch's names for dtypes in its error texts: ScalarType names and C++ type names
+_SCALAR_NAME = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long",
+                "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte",
+                "bool": "Bool"}
+_CPP_NAME = {"float32": "float", "float64": "double", "float16": "c10::Half",
+             "int64": "long int", "int32": "int", "int16": "short int", "int8": "signed char",
+             "uint8": "unsigned char", "bool": "bool"}
+
+
+def _scalar_name(a) -> str:
+    return _SCALAR_NAME.get(np.dtype(a.dtype).name, np.dtype(a.dtype).name)
+
+
+def _cpp_name(a) -> str:
+    return _CPP_NAME.get(np.dtype(a.dtype).name, np.dtype(a.dtype).name)
+
+
+def _dims(shape) -> str:
+    return "x".join(str(s) for s in shape)
+
+
+def _mT(x):
+    """Swap the last two dims (torch's .mT), for arrays and Tensors alike."""
+    n = len(x.shape)
+    return F.permute(x, tuple(range(n - 2)) + (n - 1, n - 2))
+
+
+def _requires_grad(x) -> bool:
+    return isinstance(x, table._Tensor) and x.requires_grad
+
+
+def _elem_strides(x) -> tuple:
+    arr = x.array if isinstance(x, table._Tensor) else x
+    return tuple(s // arr.itemsize for s in arr.strides)
+
+
+# --------------------------------------------------------------------------- t
+
+if "t" not in OVERLOADS:  # the shape rows may declare it first; one row per name
+    def _t_shape(input):
+        if len(input) > 2:
+            raise OpError(f"t() expects a tensor with <= 2 dimensions, but self is "
+                          f"{len(input)}D")
+        return tuple(reversed(input))
+
+    def _t(input):
+        _t_shape(input.shape)
+        return np.transpose(input)
+
+    op("t(Tensor input) -> Tensor", "TBackward0",
+       forward=_t,
+       vjp={"input": lambda grad: F.t(grad)},
+       dtype="none", shape=_t_shape,
+       samples=explicit(lambda r: Sample((rand(r, 2, 3),)), lambda r: Sample((rand(r, 3),)),
+                        lambda r: Sample((rand(r),))))
+
+
+# --------------------------------------------------------------------------- mm, bmm, mv, dot
+
+def _mm_shape(input, mat2):
+    if len(input) != 2:
+        raise OpError("self must be a matrix")
+    if len(mat2) != 2:
+        raise OpError("mat2 must be a matrix")
+    if input[1] != mat2[0]:
+        raise OpError(f"mat1 and mat2 shapes cannot be multiplied ({_dims(input)} and "
+                      f"{_dims(mat2)})")
+    return (input[0], mat2[1])
+
+
+def _mm(input, mat2):
+    _mm_shape(input.shape, mat2.shape)
+    if input.dtype != mat2.dtype:
+        raise OpError(f"expected m1 and m2 to have the same dtype, but got: {_cpp_name(input)} "
+                      f"!= {_cpp_name(mat2)}")
+    return np.matmul(input, mat2)
+
+
+MM_SAMPLES = explicit(lambda r: Sample((rand(r, 2, 3), rand(r, 3, 4))),
+                      lambda r: Sample((rand(r, 1, 3), rand(r, 3, 1))),)
+
+op("mm(Tensor input, Tensor mat2) -> Tensor", "MmBackward0",
+   forward=_mm,
+   vjp={"input": lambda grad, mat2: F.mm(grad, F.t(mat2)),
+        "mat2": lambda grad, input: F.mm(F.t(input), grad)},
+   dtype="none", shape=_mm_shape, samples=MM_SAMPLES)
+
+
+def _bmm_shape(input, mat2):
+    if len(input) != 3:
+        raise OpError("batch1 must be a 3D tensor")
+    if len(mat2) != 3:
+        raise OpError("batch2 must be a 3D tensor")
+    if (mat2[0], mat2[1]) != (input[0], input[2]):
+        raise OpError(f"Expected size for first two dimensions of batch2 tensor to be: "
+                      f"[{input[0]}, {input[2]}] but got: [{mat2[0]}, {mat2[1]}].")
+    return (input[0], input[1], mat2[2])
+
+
+def _bmm(input, mat2):
+    _bmm_shape(input.shape, mat2.shape)
+    if input.dtype != mat2.dtype:
+        raise OpError(f"expected scalar type {_scalar_name(input)} but found "
+                      f"{_scalar_name(mat2)}")
+    return np.matmul(input, mat2)
+
+
+op("bmm(Tensor input, Tensor mat2) -> Tensor", "BmmBackward0",
+   forward=_bmm,
+   vjp={"input": lambda grad, mat2: F.bmm(grad, F.permute(mat2, (0, 2, 1))),
+        "mat2": lambda grad, input: F.bmm(F.permute(input, (0, 2, 1)), grad)},
+   dtype="none", shape=_bmm_shape,
+   samples=explicit(lambda r: Sample((rand(r, 2, 2, 3), rand(r, 2, 3, 4))),
+                    lambda r: Sample((rand(r, 1, 3, 2), rand(r, 1, 2, 1)))))
+
+
+def _mv_shape(input, vec):
+    if len(input) != 2 or len(vec) != 1:
+        raise OpError(f"vector + matrix @ vector expected, got 1, {len(input)}, {len(vec)}")
+    if input[1] != vec[0]:
+        raise OpError(f"size mismatch, got input ({input[0]}), mat ({_dims(input)}), vec "
+                      f"({vec[0]})")
+    return (input[0],)
+
+
+def _mv(input, vec):
+    _mv_shape(input.shape, vec.shape)
+    if input.dtype != vec.dtype:
+        raise OpError(f"addmv input tensors must have the same dtype, but got "
+                      f"{_scalar_name(vec)}, {_scalar_name(input)}, and {_scalar_name(vec)}")
+    return np.matmul(input, vec)
+
+
+op("mv(Tensor input, Tensor vec) -> Tensor", "MvBackward0",
+   forward=_mv,
+   vjp={"input": lambda grad, vec: F.reshape(grad, (-1, 1)) * vec,  # grad.ger(vec)
+        "vec": lambda grad, input: F.mv(F.t(input), grad)},
+   dtype="none", shape=_mv_shape,
+   samples=explicit(lambda r: Sample((rand(r, 2, 3), rand(r, 3))),
+                    lambda r: Sample((rand(r, 1, 1), rand(r, 1)))))
+
+
+def _dot_shape(input, tensor):
+    if len(input) != 1 or len(tensor) != 1:
+        raise OpError(f"1D tensors expected, but got {len(input)}D and {len(tensor)}D tensors")
+    if input[0] != tensor[0]:
+        raise OpError(f"inconsistent tensor size, expected tensor [{input[0]}] and src "
+                      f"[{tensor[0]}] to have the same number of elements, but got "
+                      f"{input[0]} and {tensor[0]} elements respectively")
+    return ()
+
+
+def _dot(input, tensor):
+    _dot_shape(input.shape, tensor.shape)
+    if input.dtype != tensor.dtype:
+        raise OpError(f"dot : expected both vectors to have same dtype, but found "
+                      f"{_scalar_name(input)} and {_scalar_name(tensor)}")
+    return np.asarray(np.dot(input, tensor))
+
+
+op("dot(Tensor input, Tensor tensor) -> Tensor", "DotBackward0",
+   forward=_dot,
+   vjp={"input": lambda grad, tensor: grad * tensor,
+        "tensor": lambda grad, input: grad * input},
+   dtype="none", shape=_dot_shape,
+   samples=explicit(lambda r: Sample((rand(r, 3), rand(r, 3))),
+))
+
+
+# --------------------------------------------------------------------------- addmm
+
+def _addmm_shape(input, mat1, mat2, beta, alpha):
+    out = _mm_shape(mat1, mat2)
+    if broadcast_shapes(input, out) != out:
+        raise OpError(f"The expanded size of the tensor ({out[-1]}) must match the existing "
+                      f"size ({input[-1]}) at non-singleton dimension {len(out) - 1}.  Target "
+                      f"sizes: [{', '.join(map(str, out))}].  Tensor sizes: "
+                      f"[{', '.join(map(str, input))}]")
+    return out
+
+
+def _addmm_check(input, mat1, mat2, beta, alpha):
+    try:
+        return _addmm_shape(input, mat1, mat2, beta, alpha)
+    except OpError as e:  # torch reports a mismatched bias with expand's text
+        if "expanded size" in str(e) or len(input) > 2:
+            if len(input) > 2:
+                raise OpError(f"expand(torch.FloatTensor{{[{', '.join(map(str, input))}]}}, "
+                              f"size=[{', '.join(map(str, _mm_shape(mat1, mat2)))}]): the "
+                              f"number of sizes provided (2) must be greater or equal to the "
+                              f"number of dimensions in the tensor ({len(input)})") from None
+        raise
+
+
+def _addmm(input, mat1, mat2, beta, alpha):
+    _addmm_check(input.shape, mat1.shape, mat2.shape, beta, alpha)
+    if input.dtype != mat2.dtype:
+        raise OpError(f"self and mat2 must have the same dtype, but got {_scalar_name(input)} "
+                      f"and {_scalar_name(mat2)}")
+    prod = _mm(mat1, mat2)
+    if alpha != 1:
+        prod = prod * alpha
+    if beta == 0:  # torch ignores input entirely (NaNs included) when beta is 0
+        return np.broadcast_to(np.zeros((), prod.dtype), prod.shape) + prod
+    return (input if beta == 1 else input * beta) + prod
+
+
+def _scaled(x, s):
+    return x if s == 1 else x * s
+
+
+op("addmm(Tensor input, Tensor mat1, Tensor mat2, *, Scalar beta=1, Scalar alpha=1)"
+   " -> Tensor", "AddmmBackward0",
+   forward=_addmm,
+   vjp={"input": lambda grad, beta: _scaled(grad, beta),
+        "mat1": lambda grad, mat2, alpha: _scaled(F.mm(grad, F.t(mat2)), alpha),
+        "mat2": lambda grad, mat1, alpha: _scaled(F.mm(F.t(mat1), grad), alpha)},
+   dtype="none", shape=_addmm_check,
+   samples=explicit(lambda r: Sample((rand(r, 4), rand(r, 2, 3), rand(r, 3, 4))),
+                    lambda r: Sample((rand(r, 2, 4), rand(r, 2, 3), rand(r, 3, 4)),
+                                     {"beta": 2.0, "alpha": 0.5}),
+                    lambda r: Sample((rand(r, 2, 1), rand(r, 2, 3), rand(r, 3, 4)),
+                                     {"beta": 0.0})))
+
+
+# --------------------------------------------------------------------------- outer
+
+def _outer_check(input, vec2):
+    for name, s in (("self", input), ("vec2", vec2)):
+        if len(s) != 1:
+            raise OpError(f"outer: Expected 1-D argument {name}, but got {len(s)}-D")
+    return (input[0], vec2[0])
+
+
+def _outer(input, vec2):
+    _outer_check(input.shape, vec2.shape)
+    return F.reshape(input, (input.shape[0], 1)) * vec2  # ATen: self.reshape({n, 1}) * vec2
+
+
+OUTER_SAMPLES = explicit(lambda r: Sample((rand(r, 3), rand(r, 4))),
+                         lambda r: Sample((rand(r, 1), rand(r, 2))))
+op("outer(Tensor input, Tensor vec2) -> Tensor", None, composite=True,
+   forward=_outer, shape=_outer_check, samples=OUTER_SAMPLES)
+op("ger(Tensor input, Tensor vec2) -> Tensor", None, composite=True,
+   forward=_outer, shape=_outer_check, samples=OUTER_SAMPLES)
+
+
+# --------------------------------------------------------------------------- matmul
+
+def _matmul_shape(input, other):
+    d1, d2 = len(input), len(other)
+    if d1 == 0 or d2 == 0:
+        raise OpError(f"both arguments to matmul need to be at least 1D, but they are {d1}D "
+                      f"and {d2}D")
+    if d1 == 1 and d2 == 1:
+        return _dot_shape(input, other)
+    if d1 == 2 and d2 == 1:
+        return _mv_shape(input, other)
+    if d1 == 1 and d2 == 2:
+        return _mm_shape((1,) + tuple(input), other)[1:]
+    if d1 == 2 and d2 == 2:
+        return _mm_shape(input, other)
+    n = input[-2] if d1 > 1 else 1
+    m1 = input[-1]
+    m2 = other[-2] if d2 > 1 else other[0]
+    p = other[-1] if d2 > 1 else 1
+    batch = broadcast_shapes(tuple(input[:-2]), tuple(other[:-2]))
+    if m1 != m2:  # the texts of the op torch ends up calling
+        if d2 == 1:
+            raise OpError(f"size mismatch, got input ({_numel(batch) * n}), mat "
+                          f"({_numel(batch) * n}x{m1}), vec ({m2})")
+        if d1 >= 3 and d2 == 2 or d2 >= 3 and d1 <= 2:
+            rows = _numel(input[:-1])
+            raise OpError(f"mat1 and mat2 shapes cannot be multiplied ({rows}x{m1} and "
+                          f"{m2}x{p})")
+        raise OpError(f"Expected size for first two dimensions of batch2 tensor to be: "
+                      f"[{_numel(batch)}, {m1}] but got: [{_numel(batch)}, {m2}].")
+    return batch + ((n,) if d1 > 1 else ()) + ((p,) if d2 > 1 else ())
+
+
+def _numel(shape):
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+
+
+def _should_fold(tensor1, tensor2) -> bool:
+    """ATen's should_fold: fold the larger operand into a matrix and call mm/mv instead of
+    bmm, when that costs no copy (or when the smaller operand requires grad)."""
+    larger = tensor1.ndim >= tensor2.ndim
+    big, small = (tensor1, tensor2) if larger else (tensor2, tensor1)
+    if not (big.ndim >= 3 and small.ndim <= 2):
+        return False
+    if _requires_grad(small):
+        return True
+    if tensor1.ndim == 2:
+        return False
+    shape = tuple(big.shape)
+    strides = _elem_strides(big)
+    if not larger:  # t1 is tensor2.mT()
+        shape = shape[:-2] + shape[-2:][::-1]
+        strides = strides[:-2] + strides[-2:][::-1]
+    if _numel(shape) == 0:
+        return True
+    return all(strides[i] == strides[i + 1] * shape[i + 1] for i in range(len(shape) - 2))
+
+
+def _contiguous(x):
+    return x if is_contiguous(x) else F.clone(x)
+
+
+def _matmul(input, other):
+    _matmul_shape(tuple(input.shape), tuple(other.shape))
+    d1, d2 = input.ndim, other.ndim
+    if d1 == 1 and d2 == 1:
+        return F.dot(input, other)
+    if d1 == 2 and d2 == 1:
+        return F.mv(input, other)
+    if d1 == 1 and d2 == 2:
+        return F._squeeze_inplace(F.mm(F.unsqueeze(input, 0), other), 0)
+    if d1 == 2 and d2 == 2:
+        return F.mm(input, other)
+    # ATen squeezes a 3-D operand with batch size 1 against a batched 3-D one, when it
+    # requires grad (so its gradient needs no reduction over an expanded batch)
+    if d1 == 3 and d2 == 3 and (input.shape[0] == 1) != (other.shape[0] == 1):
+        if input.shape[0] == 1 and _requires_grad(input):
+            return _matmul(F.squeeze(input, 0), other)
+        if other.shape[0] == 1 and _requires_grad(other):
+            return _matmul(input, F.squeeze(other, 0))
+    if _should_fold(input, other):
+        transpose = d2 > d1
+        t1 = F.transpose(other, -2, -1) if transpose else input
+        t2 = other if not transpose else (F.t(input) if d1 == 2 else input)
+        out_shape = tuple(t1.shape[:-1])
+        folded = F.reshape(t1, (_numel(out_shape), t1.shape[-1]))
+        if t2.ndim == 2:
+            out = F._unsafe_view(F.mm(folded, t2), out_shape + (t2.shape[1],))
+            return _contiguous(F.transpose(out, -2, -1)) if transpose else out
+        return F._unsafe_view(F.mv(folded, t2), out_shape)
+    n = input.shape[-2] if d1 > 1 else 1
+    m1 = input.shape[-1]
+    m2 = other.shape[-2] if d2 > 1 else other.shape[0]
+    p = other.shape[-1] if d2 > 1 else 1
+    batch = broadcast_shapes(tuple(input.shape[:-2]), tuple(other.shape[:-2]))
+    nb = _numel(batch)
+    a = F.reshape(F.expand(input, batch + (n, m1)), (nb, n, m1))
+    if d2 == 1:
+        b = F.unsqueeze(F.reshape(F.expand(other, batch + (m2,)), (nb, m2)), 2)
+    else:
+        b = F.reshape(F.expand(other, batch + (m2, p)), (nb, m2, p))
+    out_shape = batch + ((n,) if d1 > 1 else ()) + ((p,) if d2 > 1 else ())
+    prod = F.bmm(a, b)
+    if d2 == 1:
+        prod = F.squeeze(prod, -1)
+    return F._unsafe_view(prod, out_shape)
+
+
+op("matmul(Tensor input, Tensor other) -> Tensor", None, composite=True,
+   forward=_matmul, shape=_matmul_shape,
+   samples=explicit(
+       lambda r: Sample((rand(r, 3), rand(r, 3))),
+       lambda r: Sample((rand(r, 2, 3), rand(r, 3, 4))),
+       lambda r: Sample((rand(r, 2, 3), rand(r, 3))),
+       lambda r: Sample((rand(r, 3), rand(r, 3, 4))),
+       lambda r: Sample((rand(r, 2, 2, 3), rand(r, 3, 4))),  # fold: mm
+       lambda r: Sample((rand(r, 4, 3), rand(r, 2, 3, 5))),  # fold with transposes
+       lambda r: Sample((rand(r, 2, 2, 3), rand(r, 2, 3, 4))),  # bmm
+       lambda r: Sample((rand(r, 2, 2, 2, 3), rand(r, 2, 3, 4))),  # broadcast batch
+       lambda r: Sample((rand(r, 2, 4, 3), rand(r, 3))),  # fold: mv
+       lambda r: Sample((rand(r, 3), rand(r, 2, 3, 4))),  # fold: mv on mT
+       lambda r: Sample((rand(r, 1, 2, 3), rand(r, 2, 3, 4))),  # squeezed batch of 1
+       lambda r: Sample((rand(r, 3, 2, 3), rand(r, 1, 3, 4))),
+       lambda r: Sample((rand(r, 1, 2, 3), rand(r, 1, 3, 4)))))
+
+
+# --------------------------------------------------------------------------- linear
+
+def _linear_shape(input, weight, bias=None):
+    if len(input) == 0 or len(weight) == 0:
+        raise OpError(f"both arguments to linear need to be at least 1D, but they are "
+                      f"{len(input)}D and {len(weight)}D")
+    wt = tuple(reversed(weight))
+    out = _matmul_shape(input, wt)
+    if bias is not None:
+        out = broadcast_shapes(bias, out)
+    return out
+
+
+def _linear(input, weight, bias=None):
+    _linear_shape(tuple(input.shape), tuple(weight.shape),
+                  None if bias is None else table.shape_of(bias))
+    if bias is not None:
+        if input.ndim == 2:
+            return F.addmm(bias, input, F.t(weight))
+        if is_contiguous(input) and (input.ndim == 3 or bias.ndim == 1):
+            lead = tuple(input.shape[:-1])
+            flat = F.reshape(input, (_numel(lead), input.shape[-1]))
+            out = F.addmm(bias, flat, F.t(weight))
+            return F.view(out, lead + (out.shape[1],))
+    out = F.matmul(input, F.t(weight))
+    return out if bias is None else F.add(out, bias)
+
+
+op("linear(Tensor input, Tensor weight, Tensor? bias=None) -> Tensor", None, composite=True,
+   method=False, forward=_linear, shape=_linear_shape,
+   samples=explicit(
+       lambda r: Sample((rand(r, 2, 3), rand(r, 4, 3))),
+       lambda r: Sample((rand(r, 2, 3), rand(r, 4, 3), rand(r, 4))),
+       lambda r: Sample((rand(r, 5, 2, 3), rand(r, 4, 3))),
+       lambda r: Sample((rand(r, 5, 2, 3), rand(r, 4, 3), rand(r, 4))),
+       lambda r: Sample((rand(r, 3), rand(r, 4, 3))),
+       lambda r: Sample((rand(r, 3), rand(r, 4, 3), rand(r, 4))),))
+
+
+# --------------------------------------------------------------------------- trace, diag
+
+def _trace_shape(input):
+    if len(input) != 2:
+        raise OpError(f"trace: expected a matrix, but got tensor with dim {len(input)}")
+    return ()
+
+
+def _trace(input):
+    _trace_shape(input.shape)
+    dtype = np.int64 if input.dtype.kind in "biu" else None  # torch sums integers as int64
+    return np.asarray(np.trace(input, dtype=dtype))
+
+
+op("trace(Tensor input) -> Tensor", "TraceBackward0",
+   forward=_trace,
+   # trace_backward: grad on the diagonal; saves only the sizes
+   vjp={"input": lambda grad, input_shape, input_dtype: grad * np.eye(
+       *input_shape, dtype=input_dtype.np)},
+   dtype="none", shape=_trace_shape,
+   samples=explicit(lambda r: Sample((rand(r, 3, 3),)), lambda r: Sample((rand(r, 2, 4),))))
+
+
+def _diag_embed_shape(input, offset, dim1, dim2):
+    n = (input[-1] if input else 1) + abs(offset)
+    ndim = len(input) + 1
+    d1, d2 = normalize_dim(dim1, ndim), normalize_dim(dim2, ndim)
+    if d1 == d2:
+        raise OpError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+    out = list(input[:-1])
+    for d in sorted((d1, d2)):
+        out.insert(d, n)
+    return tuple(out)
+
+
+def _diag_embed(input, offset, dim1, dim2):
+    shape = _diag_embed_shape(input.shape, offset, dim1, dim2)
+    k = input.shape[-1]
+    n = k + abs(offset)
+    out = np.zeros(input.shape[:-1] + (n, n), dtype=input.dtype)
+    idx = np.arange(k)
+    out[..., idx + max(-offset, 0), idx + max(offset, 0)] = input
+    ndim = len(shape)
+    return np.moveaxis(out, (-2, -1), (normalize_dim(dim1, ndim), normalize_dim(dim2, ndim)))
+
+
+op("diag_embed(Tensor input, int offset=0, int dim1=-2, int dim2=-1) -> Tensor",
+   "DiagEmbedBackward0",
+   forward=_diag_embed,
+   vjp={"input": lambda grad, offset, dim1, dim2: F.diagonal_copy(grad, offset, dim1, dim2)},
+   dtype="none", shape=_diag_embed_shape,
+   samples=explicit(lambda r: Sample((rand(r, 3),)), lambda r: Sample((rand(r, 2, 3), 1)),
+                    lambda r: Sample((rand(r, 2, 3), -1, 0, 2))))
+
+
+def _diagonal_shape(input, offset, dim1, dim2):
+    ndim = len(input)
+    d1, d2 = normalize_dim(dim1, ndim), normalize_dim(dim2, ndim)
+    if d1 == d2:
+        raise OpError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+    n = max(0, min(input[d1] + min(offset, 0), input[d2] - max(offset, 0)))
+    return tuple(s for i, s in enumerate(input) if i not in (d1, d2)) + (n,)
+
+
+def _diagonal_vjp(grad, input_shape, input_dtype, offset, dim1, dim2):
+    """Put grad back on the diagonal: a sum against a constant one-hot selection, so the
+    same code differentiates again."""
+    ndim = len(input_shape)
+    d1, d2 = normalize_dim(dim1, ndim), normalize_dim(dim2, ndim)
+    rows, cols = input_shape[d1], input_shape[d2]
+    k = grad.shape[-1]
+    select = np.zeros((k, rows, cols), dtype=input_dtype.np)
+    idx = np.arange(k)
+    select[idx, idx + max(-offset, 0), idx + max(offset, 0)] = 1
+    g = F.sum(F.reshape(grad, tuple(grad.shape) + (1, 1)) * select, -3)  # batch + (rows, cols)
+    rest = [i for i in range(ndim) if i not in (d1, d2)]
+    order = rest + [d1, d2]  # where each axis of g lives in the input
+    return F.permute(g, tuple(int(i) for i in np.argsort(order)))
+
+
+op("diagonal_copy(Tensor input, int offset=0, int dim1=0, int dim2=1) -> Tensor",
+   "DiagonalBackward0_copy",
+   forward=lambda input, offset, dim1, dim2: np.diagonal(
+       input, offset, normalize_dim(dim1, input.ndim), normalize_dim(dim2, input.ndim)).copy()
+   if _diagonal_shape(input.shape, offset, dim1, dim2) is not None else None,
+   vjp={"input": _diagonal_vjp},
+   dtype="none", shape=_diagonal_shape,
+   samples=explicit(lambda r: Sample((rand(r, 3, 3),)), lambda r: Sample((rand(r, 3, 4), 1)),
+                    lambda r: Sample((rand(r, 2, 3, 4), -1, 2, 1))))
+
+
+def _diag_shape(input, diagonal):
+    if len(input) == 1:
+        return _diag_embed_shape(input, diagonal, 0, 1)
+    if len(input) == 2:
+        return _diagonal_shape(input, diagonal, 0, 1)
+    raise OpError(f"diag(): Supports 1D or 2D tensors. Got {len(input)}D")
+
+
+def _diag(input, diagonal=0):
+    _diag_shape(tuple(input.shape), diagonal)
+    if input.ndim == 1:
+        return F.diag_embed(input, diagonal, 0, 1)
+    return F.diagonal_copy(input, diagonal, 0, 1)
+
+
+op("diag(Tensor input, int diagonal=0) -> Tensor", None, composite=True,
+   forward=_diag, shape=_diag_shape,
+   samples=explicit(lambda r: Sample((rand(r, 3),)), lambda r: Sample((rand(r, 3), 1)),
+                    lambda r: Sample((rand(r, 3, 3),)), lambda r: Sample((rand(r, 3, 4), -1)),
+                    lambda r: Sample((rand(r, 3, 4), 2))))
+
+
+# --------------------------------------------------------------------------- det, inv, solve
+
+def _square_check(name, shape):
+    if len(shape) < 2:
+        raise OpError(f"{name}: The input tensor A must have at least 2 dimensions.")
+    if shape[-1] != shape[-2]:
+        raise OpError(f"{name}: A must be batches of square matrices, but they are "
+                      f"{shape[-2]} by {shape[-1]} matrices")
+
+
+def _float_check(name, a):
+    if a.dtype.kind not in "fc":
+        raise OpError(f"{name}: Expected a floating point or complex tensor as input. Got "
+                      f"{_scalar_name(a)}")
+
+
+def _det_shape(input):
+    _square_check("linalg.det", input)
+    return tuple(input[:-2])
+
+
+def _det(input):
+    _det_shape(input.shape)
+    _float_check("linalg.det", input)
+    return np.asarray(np.linalg.det(input))
+
+
+def _det_vjp(grad, input, result):
+    # d det(A) = det(A) tr(A^-1 dA): grad_A = grad * det * A^-T. (torch switches to an SVD
+    # form for singular A; this row needs A invertible to differentiate.)
+    g = F.reshape(grad * result, tuple(result.shape) + (1, 1))
+    return g * _mT(F.linalg_inv(input))
+
+
+DET_SAMPLES = explicit(lambda r: Sample((rand(r, 3, 3),)), lambda r: Sample((rand(r, 2, 2, 2),)),
+                       lambda r: Sample((rand(r, 1, 1),)))
+for _name in ("det", "linalg_det"):
+    op(f"{_name}(Tensor input) -> Tensor", "LinalgDetBackward0",
+       forward=_det, vjp={"input": _det_vjp}, dtype="none", shape=_det_shape,
+       method=_name == "det", samples=DET_SAMPLES,
+       torch="torch.det" if _name == "det" else "torch.linalg.det")
+
+
+def _lu_zero_pivot(a) -> int | None:
+    """1-based index of the first exactly-zero pivot of LAPACK getrf (partial pivoting),
+    for torch's singular-matrix text."""
+    a = np.array(a, dtype=np.float64)
+    n = a.shape[0]
+    first = None
+    for k in range(n):
+        p = k + int(np.argmax(np.abs(a[k:, k])))
+        if a[p, k] == 0:
+            first = k + 1 if first is None else first
+            continue
+        a[[k, p]] = a[[p, k]]
+        a[k + 1:, k] /= a[k, k]
+        a[k + 1:, k + 1:] -= np.outer(a[k + 1:, k], a[k, k + 1:])
+    return first
+
+
+def _inv_shape(input):
+    _square_check("linalg.inv", input)
+    return tuple(input)
+
+
+def _inv(input):
+    _inv_shape(input.shape)
+    _float_check("linalg.inv", input)
+    try:
+        return np.linalg.inv(input)
+    except np.linalg.LinAlgError:
+        flat = np.reshape(input, (-1,) + input.shape[-2:])
+        for b, m in enumerate(flat):
+            k = _lu_zero_pivot(m)
+            if k is not None:
+                batch = f"(Batch element {b}): " if input.ndim > 2 else ""
+                raise OpError(f"linalg.inv: {batch}The diagonal element {k} is zero, the "
+                              "inversion could not be completed because the input matrix is "
+                              "singular.") from None
+        raise OpError("linalg.inv: The input matrix is singular.") from None
+
+
+INV_SAMPLES = explicit(lambda r: Sample((rand(r, 3, 3) + 3 * np.eye(3),)),
+                       lambda r: Sample((rand(r, 2, 2, 2) + 3 * np.eye(2),)))
+for _name in ("inverse", "linalg_inv"):
+    op(f"{_name}(Tensor input) -> Tensor", "LinalgInvExBackward0",
+       forward=_inv,
+       # derivatives.yaml linalg_inv_ex: -A^-H grad A^-H, from the saved inverse
+       vjp={"input": lambda grad, result: -F.matmul(_mT(result), F.matmul(grad, _mT(result)))},
+       dtype="none", shape=_inv_shape, method=_name == "inverse", samples=INV_SAMPLES,
+       torch="torch.inverse" if _name == "inverse" else "torch.linalg.inv")
+
+
+def _solve_is_vector(a, b) -> bool:
+    # linalg.solve treats B as a (batch of) vector(s) when B.ndim == 1, or when it has one
+    # dim fewer than A and matches A's batch
+    return len(b) == 1 or (len(b) == len(a) - 1 and tuple(b) == tuple(a[:-1]))
+
+
+def _solve_shape(input, other, left=True):
+    if not left:
+        raise OpError("linalg.solve: left=False is not supported here; solve A^T X^T = B^T "
+                      "instead")
+    _square_check("linalg.solve", input)
+    n = input[-1]
+    if _solve_is_vector(input, other):
+        if other[-1] != n:
+            raise OpError(f"linalg.solve: Incompatible shapes of A and B for the equation "
+                          f"AX = B ({n}x{n} and {other[-1]}x1)")
+        return broadcast_shapes(tuple(input[:-2]), tuple(other[:-1])) + (n,)
+    if len(other) < 2 or other[-2] != n:
+        k = other[-1] if len(other) >= 2 else 1
+        rows = other[-2] if len(other) >= 2 else other[-1]
+        raise OpError(f"linalg.solve: Incompatible shapes of A and B for the equation AX = B "
+                      f"({n}x{n} and {rows}x{k})")
+    return broadcast_shapes(tuple(input[:-2]), tuple(other[:-2])) + tuple(other[-2:])
+
+
+def _solve(input, other, left=True):
+    shape = _solve_shape(input.shape, other.shape, left)
+    _float_check("linalg.solve", input)
+    if input.dtype != other.dtype:
+        raise OpError(f"linalg.solve: Expected A and B to have the same dtype, but found A "
+                      f"of type {_scalar_name(input)} and B of type {_scalar_name(other)} "
+                      "instead")
+    vector = _solve_is_vector(input.shape, other.shape)
+    b = other[..., None] if vector else other
+    a = np.broadcast_to(input, shape[:-1 if vector else -2] + input.shape[-2:])
+    b = np.broadcast_to(b, shape + (1,) if vector else shape)
+    try:
+        x = np.linalg.solve(a, b)
+    except np.linalg.LinAlgError:
+        raise OpError("torch.linalg.solve: The solver failed because the input matrix is "
+                      "singular.") from None
+    return x[..., 0] if vector else x
+
+
+def _solve_grad_b(grad, input, left):
+    return F.linalg_solve(_mT(input), grad)
+
+
+def _solve_grad_a(grad, input, result, other_shape, left):
+    gb = F.linalg_solve(_mT(input), grad)
+    if _solve_is_vector(tuple(input.shape), tuple(other_shape)):
+        gb = F.reshape(gb, tuple(gb.shape) + (1,))
+        x = F.reshape(result, tuple(result.shape[:-1]) + (1, result.shape[-1]))
+        return -(gb * x)
+    return -F.matmul(gb, _mT(result))
+
+
+op("linalg_solve(Tensor input, Tensor other, *, bool left=True) -> Tensor",
+   "LinalgSolveExBackward0", method=False,
+   forward=_solve,
+   vjp={"input": _solve_grad_a, "other": _solve_grad_b},
+   dtype="none", shape=_solve_shape, torch="torch.linalg.solve",
+   samples=explicit(lambda r: Sample((rand(r, 3, 3) + 3 * np.eye(3), rand(r, 3, 2))),
+                    lambda r: Sample((rand(r, 3, 3) + 3 * np.eye(3), rand(r, 3))),
+                    lambda r: Sample((rand(r, 2, 2, 2) + 3 * np.eye(2), rand(r, 2, 2))),
+                    lambda r: Sample((rand(r, 2, 2, 2) + 3 * np.eye(2), rand(r, 2, 2, 1))),))
+
+
+# --------------------------------------------------------------------------- matmul's squeeze_
+
+# 1-D @ 2-D ends in ATen with an in-place ``squeeze_(0)`` of the fresh mm result: torch shows
+# SqueezeBackward4 (squeeze_.dim). Not public: reached only through matmul.
+op("_squeeze_inplace(Tensor input, int dim) -> Tensor", "SqueezeBackward4", method=False,
+   forward=lambda input, dim: np.squeeze(input, normalize_dim(dim, input.ndim))
+   if input.shape[normalize_dim(dim, input.ndim)] == 1 else input,
+   vjp={"input": lambda grad, input_shape: F.reshape(grad, input_shape)},
+   dtype="none",
+   shape=lambda input, dim: tuple(s for i, s in enumerate(input)
+                                  if not (i == normalize_dim(dim, len(input)) and s == 1)))
