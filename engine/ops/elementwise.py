@@ -3,8 +3,12 @@
 VJPs follow tools/autograd/derivatives.yaml; broadcasting is undone by the engine, not here.
 """
 
+import math
+
 import numpy as np
 
+from .. import backend, dtypes
+from ..errors import DerivativeNotImplemented, OpError
 from .samples import Const, Sample, binary, explicit, rand, unary
 from .table import F, broadcast_shapes, op
 
@@ -100,12 +104,26 @@ op("pow.Tensor_Tensor(Tensor input, Tensor exponent) -> Tensor", "PowBackward1",
         "exponent": _pow_exponent_vjp},
    shape=bcast, samples=binary(0.5, 2.0, shapes=[((3,), (3,)), ((2, 3), (3,)), ((2, 1), (1, 3))]))
 
+def _pow_base_scalar_vjp(grad, self, exponent, result):
+    # torch's pow_backward_exponent with a number base: d/de b**e = b**e * log(b), except
+    # that 0 ** e (e >= 0) has no log and gets a zero gradient there
+    if self == 0:
+        return grad * F.where(exponent >= 0, 0.0, result * float("-inf"))
+    with np.errstate(invalid="ignore"):
+        log_base = float(np.log(np.float64(self)))  # nan for a negative base, as torch
+    return grad * (result * log_base)
+
+
 op("pow.Scalar(Scalar self, Tensor exponent) -> Tensor", "PowBackward2",
    forward=lambda self, exponent: np.power(self, exponent),
-   vjp={"exponent": lambda grad, self, result: grad * (result * float(np.log(self)))
-        if self != 0 else grad * F.where(result == 0, 0.0, result * float("-inf"))},
+   vjp={"exponent": _pow_base_scalar_vjp},
    dtype="float", shape=lambda self, exponent: exponent, method=False,
-   samples=explicit(lambda r: Sample((2.0, rand(r, 3))), lambda r: Sample((0.5, rand(r, 2, 3)))))
+   samples=explicit(lambda r: Sample((2.0, rand(r, 3))), lambda r: Sample((0.5, rand(r, 2, 3))),
+                    # torch's second order here is nan (the unselected where branch holds
+                    # 0 * -inf), so finite differences cannot agree with it
+                    lambda r: Sample((0.0, rand(r, 3, low=0.2, high=2.0)), gradcheck=False),
+                    lambda r: Sample((0.0, np.array([-1.0, 0.0, 1.5])), gradcheck=False),
+                    lambda r: Sample((-2.0, np.array([1.0, 2.0])), gradcheck=False)))
 
 op("square(Tensor input) -> Tensor", None, composite=True,
    forward=lambda input: F.pow(input, 2), shape=same, samples=unary())
@@ -143,6 +161,354 @@ op("cos(Tensor input) -> Tensor", "CosBackward0",
 op("tanh(Tensor input) -> Tensor", "TanhBackward0",
    forward=np.tanh, vjp={"input": lambda grad, result: grad * (1 - result * result)},
    dtype="float", shape=same, samples=unary())
+
+def _erf(x):
+    """erf elementwise to float64 accuracy: math.erf per element (scipy is no dependency);
+    CuPy arrays use cupyx's kernel."""
+    if backend.module_of(x) is not np:
+        import cupyx.scipy.special
+        return cupyx.scipy.special.erf(x)
+    return np.asarray(_ERF(x), dtype=np.float64).astype(x.dtype, copy=False)
+
+
+def _erfc(x):
+    if backend.module_of(x) is not np:
+        import cupyx.scipy.special
+        return cupyx.scipy.special.erfc(x)
+    return np.asarray(_ERFC(x), dtype=np.float64).astype(x.dtype, copy=False)
+
+
+_ERF = np.frompyfunc(math.erf, 1, 1)
+_ERFC = np.frompyfunc(math.erfc, 1, 1)
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+
+
+op("rsqrt(Tensor input) -> Tensor", "RsqrtBackward0",
+   forward=lambda input: 1 / np.sqrt(input),
+   vjp={"input": lambda grad, result: -0.5 * grad * result ** 3},
+   dtype="float", shape=same, samples=unary(0.3, 3.0))
+
+op("exp2(Tensor input) -> Tensor", "Exp2Backward0",
+   forward=np.exp2, vjp={"input": lambda grad, result: grad * result * math.log(2.0)},
+   dtype="float", shape=same, samples=unary())
+
+op("log2(Tensor input) -> Tensor", "Log2Backward0",
+   forward=np.log2, vjp={"input": lambda grad, input: grad / (input * math.log(2.0))},
+   dtype="float", shape=same, samples=unary(0.2, 3.0))
+
+op("log10(Tensor input) -> Tensor", "Log10Backward0",
+   forward=np.log10, vjp={"input": lambda grad, input: grad / (input * math.log(10.0))},
+   dtype="float", shape=same, samples=unary(0.2, 3.0))
+
+op("log1p(Tensor input) -> Tensor", "Log1PBackward0",
+   forward=np.log1p, vjp={"input": lambda grad, input: grad / (input + 1)},
+   dtype="float", shape=same, samples=unary(-0.8, 2.0))
+
+op("expm1(Tensor input) -> Tensor", "Expm1Backward0",
+   forward=np.expm1, vjp={"input": lambda grad, result: grad * (result + 1)},
+   dtype="float", shape=same, samples=unary())
+
+op("tan(Tensor input) -> Tensor", "TanBackward0",
+   forward=np.tan, vjp={"input": lambda grad, result: grad * (1 + result ** 2)},
+   dtype="float", shape=same, samples=unary(-1.2, 1.2))
+
+op("asin(Tensor input) -> Tensor", "AsinBackward0",
+   forward=np.arcsin, vjp={"input": lambda grad, input: grad * F.rsqrt(-input * input + 1)},
+   dtype="float", shape=same, samples=unary(-0.9, 0.9))
+
+op("acos(Tensor input) -> Tensor", "AcosBackward0",
+   forward=np.arccos, vjp={"input": lambda grad, input: grad * -F.rsqrt(-input * input + 1)},
+   dtype="float", shape=same, samples=unary(-0.9, 0.9))
+
+op("atan(Tensor input) -> Tensor", "AtanBackward0",
+   forward=np.arctan, vjp={"input": lambda grad, input: grad / (input * input + 1)},
+   dtype="float", shape=same, samples=unary(-3.0, 3.0))
+
+op("atan2(Tensor input, Tensor other) -> Tensor", "Atan2Backward0",
+   forward=np.arctan2,
+   vjp={"input": lambda grad, input, other: grad * other / (input * input + other * other),
+        "other": lambda grad, input, other: grad * -input / (input * input + other * other)},
+   dtype="float", shape=bcast, samples=binary(0.2, 2.0, other_low=-2.0, other_high=-0.2))
+
+op("sinh(Tensor input) -> Tensor", "SinhBackward0",
+   forward=np.sinh, vjp={"input": lambda grad, input: grad * F.cosh(input)},
+   dtype="float", shape=same, samples=unary())
+
+op("cosh(Tensor input) -> Tensor", "CoshBackward0",
+   forward=np.cosh, vjp={"input": lambda grad, input: grad * F.sinh(input)},
+   dtype="float", shape=same, samples=unary())
+
+op("asinh(Tensor input) -> Tensor", "AsinhBackward0",
+   forward=np.arcsinh, vjp={"input": lambda grad, input: grad * F.rsqrt(input ** 2 + 1)},
+   dtype="float", shape=same, samples=unary(-3.0, 3.0))
+
+op("acosh(Tensor input) -> Tensor", "AcoshBackward0",
+   forward=np.arccosh, vjp={"input": lambda grad, input: grad * F.rsqrt(input ** 2 - 1)},
+   dtype="float", shape=same, samples=unary(1.2, 3.0))
+
+op("atanh(Tensor input) -> Tensor", "AtanhBackward0",
+   forward=np.arctanh, vjp={"input": lambda grad, input: grad * (1 / (1 - input ** 2))},
+   dtype="float", shape=same, samples=unary(-0.9, 0.9))
+
+op("erf(Tensor input) -> Tensor", "ErfBackward0",
+   forward=_erf,
+   vjp={"input": lambda grad, input: _TWO_OVER_SQRT_PI * F.exp(-(input ** 2)) * grad},
+   dtype="float", shape=same, samples=unary(-2.5, 2.5))
+
+op("erfc(Tensor input) -> Tensor", "ErfcBackward0",
+   forward=_erfc,
+   vjp={"input": lambda grad, input: -_TWO_OVER_SQRT_PI * F.exp(-(input ** 2)) * grad},
+   dtype="float", shape=same, samples=unary(-2.5, 2.5))
+
+
+def _sigmoid(x):
+    # exp of a negative number only, so large |x| neither overflows nor loses 1 - tiny
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+op("sigmoid(Tensor input) -> Tensor", "SigmoidBackward0",
+   forward=_sigmoid, vjp={"input": lambda grad, result: grad * ((1 - result) * result)},
+   dtype="float", shape=same,
+   samples=explicit(*[lambda r, s=s: Sample((rand(r, *s, low=-4.0, high=4.0),))
+                      for s in [(), (3,), (2, 3)]],
+                    lambda r: Sample((np.array([-30.0, -1.0, 0.0, 1.0, 30.0]),))))
+
+
+def _logit_forward(input, eps):
+    if eps is not None:
+        input = np.clip(input, eps, 1 - eps)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log(input / (1 - input))
+
+
+def _logit_vjp(grad, input, eps):
+    # torch's logit_backward: outside [eps, 1 - eps] the clamped forward is flat (grad 0);
+    # with no eps, outside [0, 1] it is nan
+    inner = grad / (input * (1 - input))
+    if eps is None:
+        return F.where((input < 0.0) | (input > 1.0), float("nan"), inner)
+    return F.where((input < eps) | (input > 1 - eps), 0.0, inner)
+
+
+op("logit(Tensor input, float? eps=None) -> Tensor", "LogitBackward0",
+   forward=_logit_forward, vjp={"input": _logit_vjp},
+   dtype="float", shape=same,
+   samples=explicit(*[lambda r, s=s: Sample((rand(r, *s, low=0.05, high=0.95),))
+                      for s in [(), (3,), (2, 3)]],
+                    lambda r: Sample((rand(r, 2, 3, low=0.01, high=0.99),), {"eps": 0.1}),
+                    lambda r: Sample((np.array([0.1, 0.5, 0.9, 0.05]),), {"eps": 0.1},
+                                     gradcheck=False)))
+
+# -- clamping, min/max, rounding ----------------------------------------------------------
+
+
+def _clamp_scalar(input, min, max):
+    if min is None and max is None:
+        raise OpError("torch.clamp: At least one of 'min' or 'max' must not be None")
+    if input.dtype.kind in "biu" and any(isinstance(b, float) for b in (min, max)):
+        input = input.astype(dtypes.default_float.np)  # torch promotes int by a float bound
+    out = input
+    if min is not None:
+        out = np.maximum(out, min)
+    if max is not None:
+        out = np.minimum(out, max)
+    return out
+
+
+def _clamp_scalar_vjp(grad, input, min, max):
+    # torch's clamp_backward: the bounds are inclusive, a value on them keeps its gradient
+    if max is None:
+        return F.where(input >= min, grad, 0.0)
+    if min is None:
+        return F.where(input <= max, grad, 0.0)
+    return F.where((input >= min) & (input <= max), grad, 0.0)
+
+
+op("clamp(Tensor input, Scalar? min=None, Scalar? max=None) -> Tensor", "ClampBackward1",
+   forward=_clamp_scalar, vjp={"input": _clamp_scalar_vjp}, shape=same,
+   samples=explicit(lambda r: Sample((rand(r, 2, 3), -0.5, 0.5)),
+                    lambda r: Sample((rand(r, 3),), {"min": 0.2}),
+                    lambda r: Sample((rand(r, 3),), {"max": 0.2}),
+                    lambda r: Sample((rand(r, 2, 3), 1.0, -1.0)),
+                    lambda r: Sample((np.array([-1.0, -0.5, 0.0, 0.5, 1.0]), -0.5, 0.5),
+                                     gradcheck=False)))
+
+
+def _clamp_tensor(input, min, max):
+    if min is None and max is None:
+        raise OpError("torch.clamp: At least one of 'min' or 'max' must not be None")
+    out = input
+    if min is not None:
+        out = np.maximum(out, min)
+    if max is not None:
+        out = np.minimum(out, max)
+    return out
+
+
+# torch's clamp_backward_min_max: a value on a bound keeps its own gradient; when min > max
+# the output is max, so max takes the gradient
+def _clamp_input_vjp(grad, input, min, max):
+    if max is None:
+        return F.where(input >= min, grad, 0.0)
+    if min is None:
+        return F.where(input <= max, grad, 0.0)
+    return F.where((input >= min) & (input <= max), grad, 0.0)
+
+
+def _clamp_min_vjp(grad, input, min, max):
+    if max is None:
+        return F.where(input < min, grad, 0.0)
+    return F.where((input < min) & (min < max), grad, 0.0)
+
+
+def _clamp_max_vjp(grad, input, min, max):
+    if min is None:
+        return F.where(input > max, grad, 0.0)
+    return F.where((input > max) | (max < min), grad, 0.0)
+
+
+def _clamp_shape(input, min, max):
+    return broadcast_shapes(*[s for s in (input, min, max) if s is not None])
+
+
+op("clamp.Tensor(Tensor input, Tensor? min=None, Tensor? max=None) -> Tensor",
+   "ClampBackward0", forward=_clamp_tensor,
+   vjp={"input": _clamp_input_vjp, "min": _clamp_min_vjp, "max": _clamp_max_vjp},
+   shape=_clamp_shape,
+   samples=explicit(lambda r: Sample((rand(r, 2, 3), rand(r, 3, low=-1.5, high=-0.2),
+                                      rand(r, 2, 1, low=0.2, high=1.5))),
+                    lambda r: Sample((rand(r, 2, 3), rand(r, 2, 3), None)),
+                    lambda r: Sample((rand(r, 3),), {"max": rand(r, 2, 3)}),
+                    lambda r: Sample((rand(r, 3), rand(r, 3, low=0.5, high=1.0),
+                                      rand(r, 3, low=-1.0, high=-0.5))),
+                    lambda r: Sample((np.array([-1.0, 0.0, 1.0, 2.0]),
+                                      np.array([-1.0, 0.5, 0.0, 2.0]),
+                                      np.array([1.0, 0.5, 1.0, 2.0])), gradcheck=False)))
+
+op("clamp_min(Tensor input, Scalar min) -> Tensor", "ClampMinBackward0",
+   forward=lambda input, min: _clamp_scalar(input, min, None),
+   vjp={"input": lambda grad, input, min: F.where(input >= min, grad, 0.0)}, shape=same,
+   samples=explicit(lambda r: Sample((rand(r, 2, 3), 0.1)),
+                    lambda r: Sample((np.array([-1.0, 0.1, 1.0]), 0.1), gradcheck=False)))
+
+op("clamp_min.Tensor(Tensor input, Tensor min) -> Tensor", "ClampMinBackward1",
+   forward=np.maximum,
+   vjp={"input": lambda grad, input, min: F.where(input >= min, grad, 0.0),
+        "min": lambda grad, input, min: F.where(input < min, grad, 0.0)},
+   shape=bcast, samples=binary(shapes=[((3,), (3,)), ((2, 3), (3,)), ((2, 1), (1, 3))]))
+
+op("clamp_max(Tensor input, Scalar max) -> Tensor", "ClampMaxBackward0",
+   forward=lambda input, max: _clamp_scalar(input, None, max),
+   vjp={"input": lambda grad, input, max: F.where(input <= max, grad, 0.0)}, shape=same,
+   samples=explicit(lambda r: Sample((rand(r, 2, 3), 0.1)),
+                    lambda r: Sample((np.array([-1.0, 0.1, 1.0]), 0.1), gradcheck=False)))
+
+op("clamp_max.Tensor(Tensor input, Tensor max) -> Tensor", "ClampMaxBackward1",
+   forward=np.minimum,
+   vjp={"input": lambda grad, input, max: F.where(input <= max, grad, 0.0),
+        "max": lambda grad, input, max: F.where(input > max, grad, 0.0)},
+   shape=bcast, samples=binary(shapes=[((3,), (3,)), ((2, 3), (3,)), ((2, 1), (1, 3))]))
+
+_TIES = explicit(lambda r: Sample((np.array([1.0, -0.5, 2.0, 0.0]), np.array([1.0, 0.5, -2.0, 0.0])),
+                                  gradcheck=False))
+
+
+def _with_ties(make):
+    return lambda r: make(r) + _TIES(r)
+
+
+# torch's maximum/minimum backward: at a tie each input gets half the gradient
+op("maximum(Tensor input, Tensor other) -> Tensor", "MaximumBackward0",
+   forward=np.maximum,
+   vjp={"input": lambda grad, input, other: F.where(
+            input == other, grad / 2, F.where(input < other, 0.0, grad)),
+        "other": lambda grad, input, other: F.where(
+            input == other, grad / 2, F.where(input > other, 0.0, grad))},
+   shape=bcast, samples=_with_ties(binary()))
+
+op("minimum(Tensor input, Tensor other) -> Tensor", "MinimumBackward0",
+   forward=np.minimum,
+   vjp={"input": lambda grad, input, other: F.where(
+            input == other, grad / 2, F.where(input > other, 0.0, grad)),
+        "other": lambda grad, input, other: F.where(
+            input == other, grad / 2, F.where(input < other, 0.0, grad))},
+   shape=bcast, samples=_with_ties(binary()))
+
+
+def _keep_ints(fn):
+    """Rounding is the identity on integers, and keeps their dtype (NumPy would not)."""
+    return lambda input: input.copy() if input.dtype.kind in "biu" else fn(input)
+
+
+_ZERO = {"input": lambda grad: F.zeros_like(grad)}
+_ROUNDING_SAMPLES = explicit(*[lambda r, s=s: Sample((rand(r, *s, low=-3.0, high=3.0),))
+                               for s in [(), (3,), (2, 3)]],
+                             lambda r: Sample((np.array([-1.5, -0.5, 0.0, 0.5, 1.5, 2.5]),),
+                                              gradcheck=False))
+
+op("floor(Tensor input) -> Tensor", "FloorBackward0", forward=_keep_ints(np.floor),
+   vjp=_ZERO, shape=same, samples=_ROUNDING_SAMPLES)
+op("ceil(Tensor input) -> Tensor", "CeilBackward0", forward=_keep_ints(np.ceil),
+   vjp=_ZERO, shape=same, samples=_ROUNDING_SAMPLES)
+op("trunc(Tensor input) -> Tensor", "TruncBackward0", forward=_keep_ints(np.trunc),
+   vjp=_ZERO, shape=same, samples=_ROUNDING_SAMPLES)
+op("round(Tensor input) -> Tensor", "RoundBackward0", forward=_keep_ints(np.rint),
+   vjp=_ZERO, shape=same, samples=_ROUNDING_SAMPLES)
+op("round.decimals(Tensor input, *, int decimals) -> Tensor", "RoundBackward1",
+   forward=lambda input, decimals: np.round(input, decimals), vjp=_ZERO, shape=same,
+   samples=explicit(lambda r: Sample((rand(r, 2, 3),), {"decimals": 2}),
+                    lambda r: Sample((rand(r, 3, low=-300.0, high=300.0),), {"decimals": -1})))
+op("frac(Tensor input) -> Tensor", "FracBackward0",
+   forward=lambda input: input - np.trunc(input), vjp={"input": lambda grad: grad},
+   shape=same, samples=_ROUNDING_SAMPLES)
+
+
+def _int_zero_check(other):
+    if getattr(other, "dtype", np.dtype("f")).kind in "biu" and np.any(other == 0) or (
+            isinstance(other, int) and other == 0):
+        raise OpError("ZeroDivisionError")
+
+
+def _remainder(input, other):
+    if input.dtype.kind in "biu":
+        _int_zero_check(other)
+    return np.remainder(input, other)
+
+
+def _floor_divide(input, other):
+    if input.dtype.kind in "biu":
+        _int_zero_check(other)
+    return np.floor_divide(input, other)
+
+
+op("remainder.Scalar(Tensor input, Scalar other) -> Tensor", "RemainderBackward0",
+   forward=_remainder, vjp={"input": lambda grad: grad}, shape=same,
+   samples=explicit(lambda r: Sample((rand(r, 2, 3, low=-3.0, high=3.0), 0.7)),
+                    lambda r: Sample((rand(r, 3, low=-3.0, high=3.0), -0.7))))
+
+op("remainder.Tensor(Tensor input, Tensor other) -> Tensor", "RemainderBackward1",
+   forward=_remainder,
+   vjp={"input": lambda grad: grad,
+        # torch: -grad * self.div(other, rounding_mode="floor"), whose own derivative is 0
+        "other": lambda grad, input, other: -grad * F.floor(input / other)},
+   shape=bcast,
+   samples=binary(-3.0, 3.0, other_low=0.5, other_high=2.0,
+                  shapes=[((3,), (3,)), ((2, 3), (3,)), ((2, 1), (1, 3)), ((), (2, 3))]))
+
+
+def _floor_divide_vjp(grad):
+    raise DerivativeNotImplemented("derivative for aten::floor_divide is not implemented")
+
+
+# torch has no derivative for floor_divide: its node is NotImplemented and backward raises
+op("floor_divide(Tensor input, Tensor other) -> Tensor", "torch::autograd::NotImplemented",
+   forward=_floor_divide, vjp={"input": _floor_divide_vjp, "other": _floor_divide_vjp},
+   shape=bcast,
+   samples=explicit(lambda r: Sample((Const(rand(r, 2, 3, low=-3.0, high=3.0)),
+                                      Const(rand(r, 3, low=0.5, high=2.0)))),
+                    lambda r: Sample((Const(np.array([7, -7, 6])), Const(np.array([2, 2, -4])))),
+                    lambda r: Sample((Const(rand(r, 3, low=-3.0, high=3.0)), -0.7))))
 
 # -- selection and comparison -------------------------------------------------------------
 
