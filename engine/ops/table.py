@@ -347,6 +347,8 @@ class Op:
         want = target.np
         for i in self.tensor_params:
             a = arrays[i]
+            if a is None:  # an absent Tensor? argument
+                continue
             if isinstance(a, list):
                 arrays[i] = [x if x.dtype == want else x.astype(want) for x in a]
             elif _is_number(args[i]):
@@ -389,7 +391,7 @@ class Op:
         fns, metas, counts, mask = [], [], [], []
         for i in self.diff_params:  # non-differentiable inputs get no edge, as in torch
             a = args[i]
-            items = a if type(a) in (list, tuple) else (() if a is None else (a,))
+            items = a if type(a) in (list, tuple) else (a,)  # None (Tensor?) -> (None, 0)
             need = False
             for t in items:
                 if isinstance(t, _Tensor):
