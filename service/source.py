@@ -143,6 +143,7 @@ _BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.
 _CMPOPS = {ast.Lt: "lt", ast.LtE: "le", ast.Gt: "gt", ast.GtE: "ge", ast.Eq: "eq",
            ast.NotEq: "ne"}
 _SWAPPED = {"lt": "gt", "le": "ge", "gt": "lt", "ge": "le", "eq": "eq", "ne": "ne"}
+_STRING_TYPES = {"str", "ScalarType", "Device"}
 _ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TEMP_RE = re.compile(r"^_\d+$")
 
@@ -567,7 +568,8 @@ class _Compiler:
         if name is None:
             self.error(f"operator {type(node.op).__name__} is not supported", node)
         for side in (left, right):
-            if not isinstance(side, (Ref, Const)):
+            if not isinstance(side, Ref) and not (
+                    isinstance(side, Const) and _is_number(side.value)):
                 self.error(f"operator {type(node.op).__name__} is not supported on "
                            f"{_describe_value(side)}", node)
         if isinstance(left, Ref):  # Tensor.__add__ etc.
@@ -625,6 +627,9 @@ class _Compiler:
             a, b = left.value, right.value
             return Const({"lt": a < b, "le": a <= b, "gt": a > b, "ge": a >= b,
                           "eq": a == b, "ne": a != b}[name])
+        if isinstance(right, Const) and not _is_number(right.value) or (
+                isinstance(left, Const) and not _is_number(left.value)):
+            self.error("comparisons take tensors and numbers", node)
         if isinstance(left, Ref) and isinstance(right, (Ref, Const)):
             return Ref(self.emit(target, self.require_op(name, node),
                                  [left.id, self.json(right, node)], at=node))
@@ -767,11 +772,11 @@ class _Compiler:
             return Ref(self.emit(self.self_id(receiver, node, target), "requires_grad_",
                                  [receiver.id, flag[0]], at=node))
         if name in SELF_METHODS:
-            args, kwargs = self.args_of(node)[:2]
+            args, kwargs = self.method_args(name, node)
             return Ref(self.emit(self.self_id(receiver, node, target), name,
                                  [receiver.id, *args], kwargs, at=node))
         if name in TENSOR_METHODS:
-            args, kwargs = self.args_of(node)[:2]
+            args, kwargs = self.method_args(name, node)
             return Ref(self.emit(target, name, [receiver.id, *args], kwargs, at=node))
         rows = OVERLOADS.get(name)
         if not rows or not any(r.method for r in rows):
@@ -779,6 +784,15 @@ class _Compiler:
         args, kwargs, values, kwvalues = self.args_of(node)
         return self.op_call(name, [receiver.id, *args], kwargs, [receiver, *values],
                             kwvalues, node, target)
+
+    def method_args(self, name, node):
+        args, kwargs, values, kwvalues = self.args_of(node)
+        for v in [*values, *kwvalues.values()]:
+            if _has_str(_stand_in(v)) and not (name == "to" and isinstance(v, DType)):
+                self.error(f"x.{name}(): {_describe_value(v)} is not accepted here"
+                           + (" (only a dtype, such as torch.float64)" if name == "to" else ""),
+                           node)
+        return args, kwargs
 
     def self_id(self, receiver: Ref, node, target):
         if "." in receiver.id:
@@ -800,24 +814,32 @@ class _Compiler:
         whether the chosen overload returns several tensors decides how the result is used."""
         stand = [_stand_in(v) for v in values]
         kw = {k: _stand_in(v) for k, v in kwvalues.items()}
-        rows = OVERLOADS[name]
-        first_error = None
-        bound_any = False
-        for strict in (True, False):
-            for row in rows:
-                a = row._pack_varargs(stand) if row.varargs else stand
-                try:
-                    bound = row.signature.bind(*a, **kw)
-                except TypeError as e:
-                    first_error = first_error or e
-                    continue
-                bound_any = True
-                bound.apply_defaults()
-                if all(_fits(p.type, v, strict) for p, v in zip(
-                        row.params, bound.arguments.values())):
-                    return row.multi_output
-        if not bound_any:
+        bound_rows, first_error = [], None
+        for row in OVERLOADS[name]:
+            a = row._pack_varargs(stand) if row.varargs else stand
+            try:
+                bound = row.signature.bind(*a, **kw)
+            except TypeError as e:
+                first_error = first_error or e
+                continue
+            bound.apply_defaults()
+            bound_rows.append((row, tuple(bound.arguments.values())))
+        if not bound_rows:
             self.error(f"{name}(): {first_error}", node)
+        # On the wire a string is a reference unless its parameter takes a string (a dtype,
+        # a device, reduction="sum"): refuse strings anywhere else, here, with a position.
+        usable = [(row, vals) for row, vals in bound_rows if all(
+            p.type.rstrip("?") in _STRING_TYPES for p, v in zip(row.params, vals)
+            if _has_str(v))]
+        if not usable:
+            row, vals = bound_rows[0]
+            bad = next(p.name for p, v in zip(row.params, vals) if _has_str(v) and (
+                p.type.rstrip("?") not in _STRING_TYPES))
+            self.error(f"{name}(): argument {bad!r} cannot be a string or dtype", node)
+        for strict in (True, False):
+            for row, vals in usable:
+                if all(_fits(p.type, v, strict) for p, v in zip(row.params, vals)):
+                    return row.multi_output
         return False  # types left to the service, which reports them
 
     def arg(self, node):
@@ -1031,6 +1053,12 @@ def _stand_in(value):
     if isinstance(value, Const):
         return value.value
     return value
+
+
+def _has_str(value) -> bool:
+    if isinstance(value, str):
+        return True
+    return isinstance(value, list) and any(_has_str(v) for v in value)
 
 
 def _fits(ptype: str, value, strict: bool) -> bool:
