@@ -110,10 +110,8 @@ class Tensor:
 
     @requires_grad.setter
     def requires_grad(self, value: bool) -> None:
-        if self._grad_fn is not None:
-            if not value:
-                raise GradientError(_ONLY_LEAF)
-            return
+        if self._grad_fn is not None:  # the setter refuses True too (requires_grad_ doesn't)
+            raise GradientError(_ONLY_LEAF if not value else _ONLY_LEAF.split(" If ")[0])
         if value and not self.dtype.is_floating_point:
             raise GradientError("only Tensors of floating point and complex dtype can require "
                                 "gradients")
