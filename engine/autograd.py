@@ -112,7 +112,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False,
         return
     roots = _root_edges(tensors)
     input_edges = _input_edges(inputs_tuple) if inputs_tuple else ()
-    if create_graph and not inputs_tuple:
+    if create_graph:  # torch warns for every backward() that accumulates, inputs= or not
         _engine.warn_create_graph()
     captured = _engine.execute(roots, grads, keep_graph=retain_graph,
                                create_graph=create_graph, inputs=input_edges)
