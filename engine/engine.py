@@ -12,6 +12,8 @@ import heapq
 import itertools
 import warnings
 
+import numpy as np
+
 from . import dtypes, grad_mode
 from .errors import AnomalyError, GradientError
 from .graph import AccumulateGrad
@@ -60,7 +62,8 @@ def execute(roots, seeds, *, keep_graph: bool, create_graph: bool, inputs=(),
         if deps[node] == 0:
             heapq.heappush(ready, (-node.seq, next(tie), node))
 
-    with grad_mode.set_grad_enabled(create_graph):
+    # torch never warns about inf/nan in gradients (anomaly mode is the opt-in check)
+    with grad_mode.set_grad_enabled(create_graph), np.errstate(all="ignore"):
         for (node, nr), seed in zip(roots, seeds):
             deliver(node, nr, seed.array if raw else seed)
         while ready:
