@@ -671,3 +671,318 @@ op("narrow(Tensor input, int dim, int start, int length) -> Tensor", None, compo
    samples=explicit(lambda r: Sample((rand(r, 4, 3), 0, 1, 2)),
                     lambda r: Sample((rand(r, 2, 5), -1, -3, 3)),
                     lambda r: Sample((rand(r, 2, 5), 1, 5, 0))))
+
+
+# --------------------------------------------------------------------------- gather, index_select
+
+def _gather_check(shape, dim, index_shape, index_dtype=None) -> int:
+    if index_dtype is not None and np.dtype(index_dtype).kind not in "iu":
+        raise OpError("gather(): Expected dtype int32/int64 for index")
+    shape = tuple(shape) or (1,)  # a 0-d input gathers like a 1-element vector
+    index_shape = tuple(index_shape) or (1,)
+    d = normalize_dim(dim, len(shape))
+    if len(index_shape) != len(shape):
+        raise OpError("Index tensor must have the same number of dimensions as input tensor")
+    for i, (a, b) in enumerate(zip(index_shape, shape)):
+        if i != d and a > b:
+            raise OpError(f"Size does not match at dimension {i} expected index "
+                          f"{_shape_text(index_shape)} to be no larger than self "
+                          f"{_shape_text(shape)} apart from dimension {d}")
+    return d
+
+
+def _check_bounds(index, size, dim):
+    bad = (index < 0) | (index >= size)
+    if bool(np.any(bad)):
+        value = int(index[bad].ravel()[0])
+        raise OpError(f"index {value} is out of bounds for dimension {dim} with size {size}")
+
+
+def _gather_key(index, d):
+    """A NumPy key that picks ``index`` along ``d`` (take_along_axis, scatter-add)."""
+    grids = [_like_device(g, index) for g in np.ix_(*[np.arange(n) for n in index.shape])]
+    grids[d] = index
+    return tuple(grids)
+
+
+def _like_device(arr, like):
+    from ..backend import module_of
+    return module_of(like).asarray(arr)
+
+
+def _gather(input, dim, index, sparse_grad=False):
+    d = _gather_check(input.shape, dim, index.shape, index.dtype)
+    shape = tuple(input.shape) or (1,)
+    _check_bounds(index, shape[d], d)
+    src = np.reshape(input, shape)
+    idx = np.reshape(index, tuple(index.shape) or (1,)).astype(np.int64)
+    return np.reshape(src[_gather_key(idx, d)], index.shape)
+
+
+def _gather_backward(grad, input_sizes, dim, index):
+    shape = tuple(input_sizes) or (1,)
+    d = normalize_dim(dim, len(shape))
+    out = np.zeros_like(grad, shape=shape)
+    idx = np.reshape(index, tuple(index.shape) or (1,)).astype(np.int64)
+    np.add.at(out, _gather_key(idx, d), np.reshape(grad, idx.shape))
+    return np.reshape(out, tuple(input_sizes))
+
+
+op("gather(Tensor input, int dim, Tensor index, *, bool sparse_grad=False) -> Tensor",
+   "GatherBackward0", nondiff=("index",),
+   forward=_gather,
+   vjp={"input": lambda grad, input_shape, dim, index: F._gather_backward(
+       grad, input_shape, dim, index)},
+   dtype="none",
+   shape=lambda input, dim, index, sparse_grad: _gather_check(input, dim, index) and tuple(
+       index) or tuple(index),
+   samples=explicit(
+       lambda r: Sample((rand(r, 3, 4), 1, Const(np.array([[0, 0], [3, 1], [2, 2]])))),
+       lambda r: Sample((rand(r, 3, 4), 0, Const(np.array([[0, 1, 2, 0], [2, 2, 1, 0]])))),
+       lambda r: Sample((rand(r, 2, 3, 4), -1, Const(np.array([[[3], [0], [1]]])))),
+       lambda r: Sample((rand(r, 3), 0, Const(np.array([2, 2, 0, 1], dtype=np.int32)))),
+       lambda r: Sample((rand(r), 0, Const(np.array(0))))))
+
+op("_gather_backward(Tensor grad, int[] input_sizes, int dim, Tensor index) -> Tensor",
+   "ScatterAddBackward0", method=False, nondiff=("index",),
+   forward=_gather_backward,
+   vjp={"grad": lambda grad, dim, index: F.gather(grad, dim, index)},
+   dtype="none", shape=lambda grad, input_sizes, dim, index: tuple(input_sizes))
+
+
+def _index_select_check(shape, dim, index_shape, index_dtype=None) -> int:
+    if index_dtype is not None and np.dtype(index_dtype).kind not in "iu":
+        raise OpError("index_select(): Expected dtype int32 or int64 for index")
+    if len(index_shape) > 1:
+        raise IndexOpError("index_select(): Index is supposed to be a vector")
+    if not shape:
+        n = _numel(index_shape)
+        if n != 1:
+            raise OpError(f"index_select(): Index to scalar can have only 1 value, got {n} "
+                          "value(s)")
+        normalize_dim(dim, 0)
+        return 0
+    return normalize_dim(dim, len(shape))
+
+
+def _index_select_shape(input, dim, index) -> tuple:
+    d = _index_select_check(input, dim, index)
+    if not input:
+        return ()
+    return tuple(input[:d]) + (_numel(index),) + tuple(input[d + 1:])
+
+
+def _index_select(input, dim, index):
+    d = _index_select_check(input.shape, dim, index.shape, index.dtype)
+    idx = np.reshape(index, (-1,)).astype(np.int64)
+    size = input.shape[d] if input.ndim else 1
+    bad = (idx < 0) | (idx >= size)
+    if bool(np.any(bad)):
+        if input.ndim == 0:
+            raise IndexOpError("index out of range in self")
+        raise OpError(f"INDICES element is out of DATA bounds, id={int(idx[bad][0])} "
+                      f"axis_dim={size}")
+    if input.ndim == 0:
+        return np.array(input, copy=True)
+    return np.take(input, idx, axis=d)
+
+
+def _index_select_backward(grad, input_sizes, dim, index):
+    out = np.zeros_like(grad, shape=tuple(input_sizes))
+    if out.ndim == 0:
+        return out + grad
+    d = normalize_dim(dim, out.ndim)
+    idx = np.reshape(index, (-1,)).astype(np.int64)
+    np.add.at(out, _index_key(out.ndim, d, idx), grad)
+    return out
+
+
+op("index_select(Tensor input, int dim, Tensor index) -> Tensor", "IndexSelectBackward0",
+   nondiff=("index",),
+   forward=_index_select,
+   vjp={"input": lambda grad, input_shape, dim, index: F._index_select_backward(
+       grad, input_shape, dim, index)},
+   dtype="none", shape=_index_select_shape,
+   samples=explicit(lambda r: Sample((rand(r, 3, 4), 1, Const(np.array([0, 2, 2, 3])))),
+                    lambda r: Sample((rand(r, 3, 4), 0, Const(np.array([2, 0])))),
+                    lambda r: Sample((rand(r, 2, 3), -1, Const(np.array(1)))),
+                    lambda r: Sample((rand(r, 3), 0, Const(np.array([], dtype=np.int64)))),
+                    lambda r: Sample((rand(r), 0, Const(np.array([0], dtype=np.int32))))))
+
+op("_index_select_backward(Tensor grad, int[] input_sizes, int dim, Tensor index) -> Tensor",
+   "IndexAddBackward0", method=False, nondiff=("index",),
+   forward=_index_select_backward,
+   vjp={"grad": lambda grad, dim, index: F.index_select(grad, dim, index)},
+   dtype="none", shape=lambda grad, input_sizes, dim, index: tuple(input_sizes))
+
+
+# --------------------------------------------------------------------------- flip, roll, repeat
+
+def _flip(input, dims):
+    dims = _dims_unique(as_size(dims), max(input.ndim, 1) if input.ndim else 0)
+    if input.ndim == 0:
+        return np.array(input, copy=True)
+    return np.flip(input, axis=dims) if dims else np.array(input, copy=True)
+
+
+op("flip(Tensor input, int[] dims) -> Tensor", "FlipBackward0", varargs=True,
+   forward=_flip, vjp={"input": lambda grad, dims: F.flip(grad, dims)}, dtype="none",
+   shape=lambda input, dims: _dims_unique(as_size(dims), len(input)) and tuple(input) or tuple(
+       input),
+   samples=explicit(lambda r: Sample((rand(r, 2, 3, 4), (0, 2))),
+                    lambda r: Sample((rand(r, 2, 3), [-1])),
+                    lambda r: Sample((rand(r, 2, 3), ())),
+                    lambda r: Sample((rand(r), (0,)))))
+
+
+def _roll_args(ndim, shifts, dims) -> tuple:
+    shifts, dims = as_size(shifts), as_size(dims)
+    if not shifts:
+        raise OpError("`shifts` required")
+    if not dims and len(shifts) == 1:
+        return shifts, None
+    if len(shifts) != len(dims):
+        raise OpError(f"shifts and dimensions must align. shifts: {len(shifts)}, dims:"
+                      f"{len(dims)}")
+    if ndim == 0:
+        raise IndexOpError(f"Dimension specified as {dims[0]} but tensor has no dimensions")
+    return shifts, tuple(normalize_dim(d, ndim) for d in dims)
+
+
+def _roll(input, shifts, dims=()):
+    shifts, dims = _roll_args(input.ndim, shifts, dims)
+    if dims is None:
+        return np.reshape(np.roll(np.reshape(input, (-1,)), shifts[0]), input.shape)
+    return np.roll(input, shifts, axis=dims)
+
+
+op("roll(Tensor input, int[] shifts, int[] dims=[]) -> Tensor", "RollBackward0",
+   forward=_roll,
+   vjp={"input": lambda grad, shifts, dims: F.roll(grad, tuple(-s for s in as_size(shifts)),
+                                                   dims)},
+   dtype="none", shape=lambda input, shifts, dims: _roll_args(len(input), shifts, dims) and tuple(
+       input),
+   samples=explicit(lambda r: Sample((rand(r, 2, 3, 4), 1, 2)),
+                    lambda r: Sample((rand(r, 2, 3, 4), (1, -2), (0, -1))),
+                    lambda r: Sample((rand(r, 2, 3), 4)),
+                    lambda r: Sample((rand(r), 1))))
+
+
+def _repeat_shape(shape, repeats) -> tuple:
+    repeats = as_size(repeats)
+    if len(repeats) < len(shape):
+        raise OpError("Number of dimensions of repeat dims can not be smaller than number of "
+                      "dimensions of tensor")
+    padded = (1,) * (len(repeats) - len(shape)) + tuple(shape)
+    out = tuple(r * s for r, s in zip(repeats, padded))
+    if any(s < 0 for s in out):
+        raise OpError(f"Trying to create tensor with negative dimension "
+                      f"{next(s for s in out if s < 0)}: {_shape_text(out)}")
+    return out
+
+
+def _repeat(input, repeats):
+    _repeat_shape(input.shape, repeats)
+    repeats = as_size(repeats)
+    padded = (1,) * (len(repeats) - input.ndim) + tuple(input.shape)
+    return np.tile(np.reshape(input, padded), repeats)
+
+
+def _repeat_vjp(grad, input_shape, repeats):
+    """Each output dim is (repeat, size) interleaved: sum the repeat axes away."""
+    repeats = as_size(repeats)
+    padded = (1,) * (len(repeats) - len(input_shape)) + tuple(input_shape)
+    split = tuple(x for r, s in zip(repeats, padded) for x in (r, s))
+    if not split:
+        return grad
+    summed = F.sum(F.reshape(grad, split), tuple(range(0, len(split), 2)))
+    return F.reshape(summed, input_shape)
+
+
+op("repeat(Tensor input, int[] repeats) -> Tensor", "RepeatBackward0", varargs=True,
+   forward=_repeat, vjp={"input": _repeat_vjp}, dtype="none",
+   shape=_repeat_shape,
+   samples=explicit(lambda r: Sample((rand(r, 2, 3), (2, 1))),
+                    lambda r: Sample((rand(r, 2, 3), (2, 1, 3))),
+                    lambda r: Sample((rand(r, 3), (0, 2))),
+                    lambda r: Sample((rand(r), (2, 3))),
+                    lambda r: Sample((rand(r), ()))))
+
+
+def _tile_dims(ndim, dims) -> tuple:
+    dims = as_size(dims)
+    return (1,) * (ndim - len(dims)) + dims
+
+
+op("tile(Tensor input, int[] dims) -> Tensor", None, composite=True, varargs=True,
+   forward=lambda input, dims: F.repeat(input, _tile_dims(input.ndim, dims)),
+   shape=lambda input, dims: _repeat_shape(input, _tile_dims(len(input), dims)),
+   samples=explicit(lambda r: Sample((rand(r, 2, 3), (2,))),
+                    lambda r: Sample((rand(r, 2, 3), (2, 1, 2))),
+                    lambda r: Sample((rand(r, 2, 3), ()))))
+
+
+# --------------------------------------------------------------------------- pad
+
+def _pad_shape(shape, pad) -> tuple:
+    pad = as_size(pad)
+    if len(pad) % 2:
+        raise OpError("Padding length must be divisible by 2")
+    if len(pad) // 2 > len(shape):
+        raise OpError(f"Padding length should be less than or equal to two times the input "
+                      f"dimension but got padding length {len(pad)} and input of dimension "
+                      f"{len(shape)}")
+    out = list(shape)
+    for k in range(len(pad) // 2):  # pairs run from the last dim backwards
+        d = len(shape) - 1 - k
+        out[d] = shape[d] + pad[2 * k] + pad[2 * k + 1]
+        if out[d] < 0 or shape[d] + min(pad[2 * k], 0) + min(pad[2 * k + 1], 0) < 0:
+            raise OpError("narrow(): length must be non-negative.")
+    return tuple(out)
+
+
+def _constant_pad_nd(input, pad, value=0):
+    _pad_shape(input.shape, pad)
+    pad = as_size(pad)
+    crop, widths = [slice(None)] * input.ndim, [(0, 0)] * input.ndim
+    for k in range(len(pad) // 2):
+        d = input.ndim - 1 - k
+        lo, hi = pad[2 * k], pad[2 * k + 1]
+        crop[d] = slice(-lo if lo < 0 else 0, input.shape[d] + hi if hi < 0 else None)
+        widths[d] = (max(lo, 0), max(hi, 0))
+    fill = np.asarray(value).astype(input.dtype)  # an int tensor pads with int(value)
+    if not widths:
+        return np.array(input, copy=True)
+    return np.pad(input[tuple(crop)], widths, constant_values=fill.item())
+
+
+op("constant_pad_nd(Tensor input, int[] pad, Scalar value=0) -> Tensor", "ConstantPadNdBackward0",
+   method=False, forward=_constant_pad_nd,
+   vjp={"input": lambda grad, pad: F.constant_pad_nd(grad, tuple(-p for p in as_size(pad)))},
+   dtype="none", shape=lambda input, pad, value: _pad_shape(input, pad),
+   samples=explicit(lambda r: Sample((rand(r, 2, 3), (1, 2), 0.5)),
+                    lambda r: Sample((rand(r, 2, 3, 4), (1, 0, -1, 2))),
+                    lambda r: Sample((rand(r, 3, 4), (-1, -2, 1, 1))),
+                    lambda r: Sample((rand(r), ()))))
+
+
+def _pad(input, pad, mode="constant", value=None):
+    if mode != "constant":
+        if mode in ("reflect", "replicate", "circular"):
+            raise OpError(f"pad(): mode '{mode}' is not supported here; only 'constant' is")
+        raise OpError(f"Unrecognised padding mode {mode}")
+    return F.constant_pad_nd(input, pad, 0 if value is None else value)
+
+
+op("pad(Tensor input, int[] pad, str mode='constant', float? value=None) -> Tensor", None,
+   composite=True, method=False, forward=_pad,
+   shape=lambda input, pad, mode, value: _pad_shape(input, pad),
+   samples=explicit(lambda r: Sample((rand(r, 2, 3), (1, 2)), {"value": 0.5}),
+                    lambda r: Sample((rand(r, 2, 3, 4), (1, 0, -1, 2))),
+                    lambda r: Sample((rand(r, 2, 3), (0, 0, 1, 1), "constant", -1.0))))
+
+op("alias(Tensor input) -> Tensor", "AliasBackward0", method=False,
+   forward=lambda input: input.view() if hasattr(input, "view") else np.asarray(input),
+   vjp={"input": lambda grad: grad}, dtype="none", shape=lambda input: tuple(input),
+   samples=explicit(lambda r: Sample((rand(r, 2, 3),)), lambda r: Sample((rand(r),))),
+   torch="torch.ops.aten.alias")
