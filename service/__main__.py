@@ -1,0 +1,32 @@
+"""`autograd-service` / `python -m service`: run the app under uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv=None) -> int:
+    from .settings import Settings
+
+    p = argparse.ArgumentParser(prog="autograd-service", description=__doc__)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--log-level", default="info")
+    args = p.parse_args(argv)
+    settings = Settings()
+    if args.workers > 1 and settings.store == "memory":
+        print("autograd-service: --workers > 1 needs a shared session store: the in-memory "
+              "store lives in one process, so a session made by one worker would be unknown "
+              "to the others. Set AUTOGRAD_STORE=redis://host:6379/0 (or run one worker).",
+              file=sys.stderr)
+        return 2
+    import uvicorn
+    uvicorn.run("service.main:create_app", factory=True, host=args.host, port=args.port,
+                workers=args.workers, log_level=args.log_level)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""Errors as RFC 9457 problem details (application/problem+json).
+
+The engine raises its own exception tree with PyTorch's texts; this module maps each class
+to an HTTP status once, so routes never choose statuses for engine errors themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from engine import errors as E
+
+log = logging.getLogger("service")
+
+PROBLEM = "application/problem+json"
+_TITLES = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
+           405: "Method Not Allowed", 409: "Conflict", 413: "Content Too Large",
+           415: "Unsupported Media Type", 422: "Unprocessable Content",
+           429: "Too Many Requests", 500: "Internal Server Error",
+           503: "Service Unavailable"}
+_TYPES = {401: "unauthorized", 404: "not-found", 409: "graph-conflict", 413: "limit-exceeded",
+          422: "invalid-request", 429: "capacity-exceeded", 500: "internal-error"}
+
+
+class Problem(Exception):
+    """An error the service answers as problem+json. ``kind`` becomes the ``type`` URI."""
+
+    def __init__(self, status: int, detail: str, kind: str | None = None, **extra):
+        super().__init__(detail)
+        self.status, self.detail, self.extra = status, detail, extra
+        self.kind = kind or _TYPES.get(status, "error")
+
+
+def limit(name: str, value, allowed) -> Problem:
+    """413 naming the setting that was exceeded (AUTOGRAD_<NAME>)."""
+    return Problem(413, f"{name} exceeded: {value} > {allowed} "
+                   f"(setting AUTOGRAD_{name.upper()})", "limit-exceeded", limit=name)
+
+
+def bad(detail: str) -> Problem:
+    return Problem(422, detail, "invalid-request")
+
+
+def engine_status(exc: Exception) -> int:
+    if isinstance(exc, (E.GraphFreedError, E.InplaceError)):
+        return 409
+    return 422
+
+
+def where(exc: Exception, prefix: str | None) -> str:
+    """PyTorch's text, preceded by the node it concerns when the caller knows it."""
+    text = str(exc)
+    return f"{prefix}: {text}" if prefix else text
+
+
+def problem_response(status: int, detail: str, kind: str | None = None, headers=None,
+                     **extra) -> Response:
+    body = {"type": f"/problems/{kind or _TYPES.get(status, 'error')}",
+            "title": _TITLES.get(status, "Error"), "status": status, "detail": detail, **extra}
+    return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM,
+                    headers=headers)
+
+
+def _validation_detail(errors) -> str:
+    parts = []
+    for e in errors[:10]:
+        loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body")
+        parts.append(f"{loc or 'body'}: {e.get('msg')}")
+    return "; ".join(parts)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem):
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return problem_response(exc.status, exc.detail, exc.kind, headers, **exc.extra)
+
+    @app.exception_handler(E.AutogradError)
+    async def _engine(request: Request, exc: E.AutogradError):
+        return problem_response(engine_status(exc), str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _request_validation(request: Request, exc: RequestValidationError):
+        return problem_response(422, _validation_detail(exc.errors()))
+
+    @app.exception_handler(ValidationError)
+    async def _validation(request: Request, exc: ValidationError):
+        return problem_response(422, _validation_detail(exc.errors()))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        return problem_response(exc.status_code, str(exc.detail), headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem_response(500, "internal error; the server logged it")
+
+
+def responses(*statuses: int) -> dict:
+    """OpenAPI ``responses`` entries for a route's error statuses."""
+    docs = {400: "Malformed body", 401: "Missing or wrong API key (when keys are configured)",
+            404: "Unknown, expired or another key's session",
+            409: "Backward through a freed graph, or a saved tensor modified in place",
+            413: "Over a size limit (the detail names it)",
+            415: "Unsupported Content-Type",
+            422: "Invalid request or PyTorch refused it (detail is PyTorch's message)",
+            429: "Session capacity exhausted"}
+    return {s: {"description": docs[s],
+                "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+            for s in statuses}

@@ -1,0 +1,100 @@
+"""HTTP plumbing shared by the routes: bodies in (JSON or binary, size-capped), answers
+out (orjson or binary), API keys."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import orjson
+from fastapi import Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.responses import Response
+
+from . import wire
+from .errors import Problem, limit
+
+JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+
+
+class FastJSONResponse(JSONResponse):
+    """JSON written by orjson (NumPy arrays natively); FastAPI's ORJSONResponse is
+    deprecated, this is the same idea in five lines."""
+
+    def render(self, content) -> bytes:
+        return orjson.dumps(content, option=JSON_OPTIONS)
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise limit("max_body_bytes", int(declared), max_bytes)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise limit("max_body_bytes", size, max_bytes)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def parse(request: Request, model: type[BaseModel]):
+    """The request body as ``model``: JSON, or the binary extension (JSON header, then raw
+    tensors that become zero-copy views)."""
+    body = await read_body(request, request.app.state.settings.max_body_bytes)
+    ctype = request.headers.get("content-type", "application/json").split(";")[0]
+    ctype = ctype.strip().lower()
+    try:
+        if ctype == wire.OCTET:
+            head, tail = wire.split_binary(body, request.headers.get(wire.BINARY_HEADER))
+            obj = wire.attach_binary(orjson.loads(head), tail)
+        elif ctype == "application/json" or ctype.endswith("+json") or not ctype:
+            obj = orjson.loads(body)
+        else:
+            raise Problem(415, f"Content-Type {ctype!r} is not supported; send "
+                          f"application/json or {wire.OCTET}")
+    except orjson.JSONDecodeError as e:
+        raise Problem(400, f"malformed JSON: {e}", "malformed-json") from None
+    if not isinstance(obj, dict):
+        raise Problem(422, "the body must be a JSON object")
+    return model.model_validate(obj)
+
+
+def respond(payload: dict, encoder: wire.Encoder) -> Response:
+    if encoder.encoding == "binary":
+        body, n = wire.pack_binary(payload, encoder.buffers)
+        return Response(body, media_type=wire.OCTET, headers={wire.BINARY_HEADER: str(n)})
+    return Response(orjson.dumps(payload, option=JSON_OPTIONS), media_type="application/json")
+
+
+def owner(request: Request) -> str:
+    """FastAPI dependency: the caller's key fingerprint ('' when no keys are configured);
+    401 for a missing or wrong key. Keys are compared in constant time."""
+    keys = request.app.state.settings.api_keys
+    if not keys:
+        return ""
+    given = request.headers.get("x-api-key")
+    auth = request.headers.get("authorization", "")
+    if given is None and auth[:7].lower() == "bearer ":
+        given = auth[7:].strip()
+    if not given:
+        raise Problem(401, "an API key is required (X-API-Key header or Authorization: "
+                      "Bearer)")
+    ok = False
+    for k in keys:  # no early exit: timing says nothing about which key matched
+        ok |= hmac.compare_digest(given.encode(), k.encode())
+    if not ok:
+        raise Problem(401, "wrong API key")
+    return hashlib.sha256(given.encode()).hexdigest()
+
+
+def body_doc(model: type[BaseModel]) -> dict:
+    """openapi_extra for a route that reads its body itself (JSON or binary)."""
+    ref = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"requestBody": {"required": True, "content": {
+        "application/json": {"schema": ref},
+        wire.OCTET: {"schema": {"type": "string", "format": "binary",
+                                "description": "Open Inference Protocol binary extension: "
+                                "the first Inference-Header-Content-Length bytes are the JSON "
+                                "request, raw tensors follow in order."}}}}}

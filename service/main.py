@@ -1,0 +1,86 @@
+"""The app factory: settings -> FastAPI app with routes, handlers, metrics and local docs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.staticfiles import StaticFiles
+
+import engine
+
+from . import errors, schemas
+from .http import FastJSONResponse
+from .metrics import Metrics
+from .routes import backward, grad, health, ops, sessions
+from .sessions import make_store
+from .settings import Settings
+
+STATIC = Path(__file__).parent / "static"
+DESCRIPTION = """PyTorch's `torch.autograd` semantics over HTTP (torch 2.13): POST a graph
+and seed vectors, get gradients, `grad_fn` names, `next_functions` and PyTorch's own error
+messages. Errors are RFC 9457 problem details. See the README for curl examples."""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    app = FastAPI(title="autograd as a service", version=engine.__version__,
+                  description=DESCRIPTION, default_response_class=FastJSONResponse,
+                  docs_url=None, redoc_url=None)
+    app.state.settings = settings
+    app.state.store = make_store(settings)
+    app.state.metrics = Metrics(app.state.store)
+    errors.install(app)
+    app.middleware("http")(app.state.metrics.middleware())
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
+                           allow_methods=["*"], allow_headers=["*"],
+                           expose_headers=["Inference-Header-Content-Length"])
+    for module in (backward, grad, sessions, ops, health):
+        app.include_router(module.router)
+    _docs(app)
+    _openapi(app)
+    return app
+
+
+def _docs(app: FastAPI) -> None:
+    """/docs and /redoc from vendored assets: they work offline."""
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs():
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=app.title,
+                                   swagger_js_url="/static/swagger-ui-bundle.js",
+                                   swagger_css_url="/static/swagger-ui.css",
+                                   swagger_favicon_url="data:,")
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc():
+        return get_redoc_html(openapi_url="/openapi.json", title=app.title,
+                              redoc_js_url="/static/redoc.standalone.js",
+                              redoc_favicon_url="data:,", with_google_fonts=False)
+
+
+def _openapi(app: FastAPI) -> None:
+    """Request bodies are read by hand (JSON or binary), so their models are added to the
+    components here, with the Problem schema."""
+    base = app.openapi
+
+    def openapi():
+        if app.openapi_schema:
+            return app.openapi_schema
+        spec = base()
+        comps = spec.setdefault("components", {}).setdefault("schemas", {})
+        for model in (schemas.BackwardRequest, schemas.GradRequest, schemas.SessionCreate,
+                      schemas.ProblemModel):
+            js = model.model_json_schema(ref_template="#/components/schemas/{model}",
+                                         mode="validation")
+            comps.update(js.pop("$defs", {}))
+            comps[js.get("title", model.__name__) if model is schemas.ProblemModel
+                  else model.__name__] = js
+        app.openapi_schema = spec
+        return spec
+
+    app.openapi = openapi

@@ -1,0 +1,35 @@
+"""Prometheus metrics: one registry per app (tests build several apps in one process)."""
+
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self, store):
+        self.registry = r = CollectorRegistry()
+        self.requests = Counter("autograd_requests_total", "HTTP requests",
+                                ["method", "route", "status"], registry=r)
+        self.latency = Histogram("autograd_request_seconds", "Request latency",
+                                 ["route"], registry=r,
+                                 buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1,
+                                          2.5, 5, 10, 30))
+        Gauge("autograd_sessions", "Sessions held", registry=r).set_function(
+            lambda: store.stats()[0])
+        Gauge("autograd_session_bytes", "Tensor bytes held by sessions",
+              registry=r).set_function(lambda: store.stats()[1])
+
+    def middleware(self):
+        async def measure(request, call_next):
+            start = time.perf_counter()
+            status = 500
+            try:
+                response = await call_next(request)
+                status = response.status_code
+                return response
+            finally:
+                route = request.scope.get("route")
+                path = getattr(route, "path", "unmatched")
+                self.requests.labels(request.method, path, str(status)).inc()
+                self.latency.labels(path).observe(time.perf_counter() - start)
+        return measure

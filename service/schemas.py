@@ -1,0 +1,208 @@
+"""Request and response bodies (pydantic), with a description and an example on every field:
+they are the OpenAPI contract that clients are generated from."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+TensorValue = Any  # number | nested list | {"data","dtype"} | {"dtype","shape","b64"} | binary
+_TENSOR_DOC = ("A tensor value: a JSON number or nested list (float32 unless a dtype says; "
+               "non-finite numbers as \"NaN\", \"Infinity\", \"-Infinity\"), "
+               "{\"data\", \"dtype\"}, {\"dtype\", \"shape\", \"b64\"} (raw little-endian "
+               "C-order bytes), or {\"dtype\", \"shape\", \"binary_data_size\"} in a binary body.")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Node(Strict):
+    """One node of a graph: binds ``id`` to the result of ``op``."""
+
+    id: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128,
+                    description="The name this node binds, like a Python variable; re-using "
+                    "an id rebinds it.", examples=["xy"])
+    op: str = Field(max_length=64, description="A torch function name (GET /ops), 'tensor' "
+                    "for data, or one of the pseudo-ops detach, requires_grad_, retain_grad, "
+                    "T, mT, index.", examples=["add"])
+    args: list[Any] = Field([], description="Positional arguments: a string is a reference "
+                            "('x' or 'x.grad'), a number or tensor value is a constant.",
+                            examples=[["x", "y"]])
+    kwargs: dict[str, Any] = Field({}, description="Keyword arguments.",
+                                   examples=[{"dim": 0, "keepdim": True}])
+    data: TensorValue = Field(None, description="For op 'tensor': the value. " + _TENSOR_DOC,
+                              examples=[[1, 2, 3]])
+    requires_grad: bool | None = Field(None, description="Creation ops only: make a leaf that "
+                                       "requires grad (floating dtypes only).", examples=[True])
+    dtype: Literal["float32", "float64", "int64", "bool"] | None = Field(
+        None, description="Creation ops only: the dtype.", examples=["float32"])
+    seed: int | None = Field(None, description="rand/randn only: the generator seed.",
+                             examples=[0])
+    grad_mode: bool = Field(True, description="false: computed as under torch.no_grad().",
+                            examples=[True])
+
+
+class Graph(Strict):
+    nodes: list[Node] = Field(description="Nodes in order; each may use ids bound before it.",
+                              examples=[[{"id": "x", "op": "tensor", "data": [1, 2, 3],
+                                          "requires_grad": True},
+                                         {"id": "y", "op": "mul", "args": ["x", 2]},
+                                         {"id": "z", "op": "mean", "args": ["y"]}]])
+
+
+GraphField = Field(None, description="The graph: {\"nodes\": [...]}. With a session, these "
+                   "nodes are appended to it first.",
+                   examples=[{"nodes": [{"id": "x", "op": "tensor", "data": [1, 2, 3],
+                                         "requires_grad": True},
+                                        {"id": "z", "op": "mean", "args": ["x"]}]}])
+SourceField = Field(None, max_length=1_000_000, description="The graph as a small safe subset "
+                    "of PyTorch syntax (parsed, never evaluated), instead of graph.",
+                    examples=["x = tensor([1., 2., 3.], requires_grad=True)\ny = x * 2\n"
+                              "z = y.mean()"])
+SessionField = Field(None, max_length=200, description="Work inside this stored session.",
+                     examples=["s_3q2Zk9..."])
+EncodingField = Field("list", description="How response tensors are written: nested lists, "
+                      "base64, or the binary extension (application/octet-stream answer).",
+                      examples=["list"])
+ReturnGraphField = Field(False, description="Include graph metadata (grad_fn, "
+                         "next_functions...) in the answer.", examples=[True])
+Roots = str | list[str]
+Seeds = Any  # one seed (tensor value | reference | null) or a list of them, one per root
+
+
+class BackwardRequest(Strict):
+    """torch.autograd.backward(tensors, grad_tensors, retain_graph, create_graph, inputs)."""
+
+    graph: Graph | None = GraphField
+    source: str | None = SourceField
+    session: str | None = SessionField
+    tensors: Roots = Field(description="The roots: an id or a list of ids.",
+                           examples=[["out"]])
+    grad_tensors: Seeds = Field(None, description="One seed per root: a tensor value, a "
+                                "reference ('v', as in y.backward(v)), or null for a "
+                                "one-element root. With a single root id, the seed itself.",
+                                examples=[[[1, 1, 1]]])
+    inputs: Roots | None = Field(None, description="Accumulate only into these ids.",
+                                 examples=[["x"]])
+    retain_graph: bool | None = Field(None, description="Keep saved tensors for another "
+                                      "backward; defaults to create_graph.", examples=[False])
+    create_graph: bool = Field(False, description="Record the backward pass itself, for "
+                               "higher-order derivatives.", examples=[False])
+    retain_grad: list[str] = Field([], description="Non-leaf ids whose .grad to keep and "
+                                   "report under 'retained'.", examples=[["xy"]])
+    hooks: dict[str, str] = Field({}, description="Gradient hooks for this call: id -> "
+                                  "expression over `grad` whose value replaces the gradient "
+                                  "(numbers, grad, + - * / ** @, op calls).",
+                                  examples=[{"xy": "grad * 0.5"}])
+    encoding: Literal["list", "base64", "binary"] = EncodingField
+    return_graph: bool = ReturnGraphField
+
+
+class GradRequest(Strict):
+    """torch.autograd.grad(outputs, inputs, grad_outputs, retain_graph, create_graph,
+    allow_unused)."""
+
+    graph: Graph | None = GraphField
+    source: str | None = SourceField
+    session: str | None = SessionField
+    outputs: Roots = Field(description="The outputs: an id or a list of ids.",
+                           examples=[["out"]])
+    inputs: Roots = Field(description="Differentiate with respect to these ids.",
+                          examples=[["x", "y"]])
+    grad_outputs: Seeds = Field(None, description="One seed per output (tensor value, "
+                                "reference, or null for a one-element output).",
+                                examples=[None])
+    retain_graph: bool | None = Field(None, description="Defaults to create_graph.",
+                                      examples=[False])
+    create_graph: bool = Field(False, description="Return gradients with a graph of their own.",
+                               examples=[False])
+    allow_unused: bool | None = Field(None, description="Unused inputs give null instead of an "
+                                      "error.", examples=[False])
+    as_: list[str] | None = Field(None, alias="as", description="Ids to bind the results to "
+                                  "in the session, one per input (so a create_graph result "
+                                  "can be differentiated again).", examples=[["dx"]])
+    encoding: Literal["list", "base64", "binary"] = EncodingField
+    return_graph: bool = ReturnGraphField
+
+
+class SessionCreate(Strict):
+    graph: Graph | None = GraphField
+    source: str | None = SourceField
+    encoding: Literal["list", "base64", "binary"] = EncodingField
+
+
+# ---------------------------------------------------------------------------- answers
+
+class TensorOut(BaseModel):
+    shape: list[int] = Field(description="The shape.", examples=[[3]])
+    dtype: str = Field(description="float32, float64, int64 or bool.", examples=["float32"])
+    data: Any = Field(None, description="Nested lists (encoding list).",
+                      examples=[[2.0, 4.0, 6.0]])
+    b64: str | None = Field(None, description="Raw little-endian bytes (encoding base64).",
+                            examples=[None])
+    binary_data_size: int | None = Field(None, description="Bytes in the binary part "
+                                         "(encoding binary).", examples=[None])
+
+
+class NodeInfo(BaseModel):
+    id: str = Field(description="The client's id, or a server id starting with %.",
+                    examples=["xy"])
+    op: str | None = Field(description="The op of the node that made it (null for unnamed).",
+                           examples=["add"])
+    shape: list[int] = Field(description="The shape.", examples=[[3]])
+    dtype: str = Field(description="The dtype.", examples=["float32"])
+    requires_grad: bool = Field(description="tensor.requires_grad", examples=[True])
+    is_leaf: bool = Field(description="tensor.is_leaf", examples=[False])
+    retains_grad: bool = Field(description="tensor.retains_grad", examples=[True])
+    grad_fn: str | None = Field(description="type(tensor.grad_fn).__name__",
+                                examples=["AddBackward0"])
+    next_functions: list[list[Any] | None] | None = Field(
+        description="Per input, [grad_fn name, id of its tensor, output_nr], or null where "
+        "that input needs no grad; PyTorch's order.",
+        examples=[[["AccumulateGrad", "x", 0], ["AccumulateGrad", "y", 0]]])
+
+
+class GraphOut(BaseModel):
+    nodes: list[NodeInfo] = Field(description="Every named tensor, then unnamed graph nodes.")
+
+
+class SessionInfo(BaseModel):
+    id: str = Field(description="The session id.", examples=["s_3q2Zk9..."])
+    expires_at: str = Field(description="When it expires if left idle (UTC, RFC 3339).",
+                            examples=["2026-01-01T00:00:00Z"])
+    graph_retained: bool = Field(description="Whether the last walk kept its saved tensors.",
+                                 examples=[True])
+
+
+class BackwardResponse(BaseModel):
+    grads: dict[str, TensorOut | None] = Field(description=".grad of every leaf that requires "
+                                               "grad (null if none yet).")
+    retained: dict[str, TensorOut | None] = Field(description=".grad of retained non-leaves.")
+    graph: GraphOut | None = Field(None, description="With return_graph.")
+    session: SessionInfo | None = Field(None, description="The stored workspace, if any.")
+
+
+class GradResponse(BaseModel):
+    grads: list[TensorOut | None] = Field(description="One per input, in order.")
+    graph: GraphOut | None = Field(None, description="With return_graph.")
+    session: SessionInfo | None = Field(None, description="The stored workspace, if any.")
+
+
+class SessionResponse(BaseModel):
+    session: SessionInfo = Field(description="The session.")
+    grads: dict[str, TensorOut | None] | None = Field(None, description="As in /backward.")
+    graph: GraphOut = Field(description="Graph metadata.")
+
+
+class ProblemModel(BaseModel):
+    """RFC 9457 problem details."""
+
+    model_config = ConfigDict(title="Problem")
+    type: str = Field(description="A URI reference naming the kind of problem.",
+                      examples=["/problems/graph-conflict"])
+    title: str = Field(description="The HTTP status phrase.", examples=["Conflict"])
+    status: int = Field(description="The HTTP status.", examples=[409])
+    detail: str = Field(description="What went wrong: PyTorch's own message where it has one.",
+                        examples=["Trying to backward through the graph a second time ..."])

@@ -1,0 +1,51 @@
+"""Service settings, read from the environment (prefix ``AUTOGRAD_``) by pydantic-settings.
+
+Every limit exists so that no request, however large or malformed, can exhaust the
+server: sizes are checked from the op table's shape rules before anything is allocated.
+"""
+
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _split(value):
+    """AUTOGRAD_API_KEYS=a,b and AUTOGRAD_CORS_ORIGINS=https://x,https://y (or JSON lists)."""
+    if isinstance(value, str):
+        value = value.strip()
+        if value.startswith("["):
+            import json
+            return json.loads(value)
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AUTOGRAD_", extra="ignore")
+
+    max_body_bytes: int = Field(64 * 2**20, description="Largest request body accepted.")
+    max_nodes: int = Field(10_000, description="Most nodes in one graph (one request).")
+    max_tensor_elements: int = Field(10_000_000, description="Most elements in one tensor.")
+    max_total_elements: int = Field(50_000_000,
+                                    description="Most elements created by one request.")
+    max_ndim: int = Field(32, description="Most dimensions of a tensor.")
+    max_sessions: int = Field(1_000, description="Most sessions held at once (429 beyond).")
+    max_session_bytes: int = Field(256 * 2**20,
+                                   description="Most tensor bytes one session may hold.")
+    max_store_bytes: int = Field(2 * 2**30,
+                                 description="Most tensor bytes all sessions may hold (429).")
+    session_ttl_seconds: float = Field(900.0, description="Idle time before a session expires.")
+    compute_seconds: float = Field(30.0, description="Compute time allowed per request, "
+                                   "checked between graph nodes.")
+    store: str = Field("memory", description="Session store: 'memory' or 'redis://host:port/db'.")
+    api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Accepted API keys (header X-API-Key or "
+        "Authorization: Bearer); empty = no authentication.")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Origins allowed by CORS; empty = CORS off.")
+
+    @field_validator("api_keys", "cors_origins", mode="before")
+    @classmethod
+    def _lists(cls, value):
+        return _split(value)
