@@ -1,0 +1,91 @@
+"""One /backward or /grad call: find or make the workspace, append nodes, compute, store
+the workspace when the graph is retained, and write the answer.
+
+Runs in a worker thread (the engine is synchronous); a session's lock serializes calls
+on it, so concurrent requests lose nothing.
+"""
+
+from __future__ import annotations
+
+from . import compute
+from .errors import Problem, bad
+from .graphs import Workspace
+from .limits import Budget
+from .schemas import Node
+from .wire import Encoder
+
+
+def graph_nodes(req, settings) -> list:
+    """The request's nodes, from "graph" or compiled from "source"."""
+    if req.graph is not None and req.source is not None:
+        raise bad("send either graph or source, not both")
+    if req.source is not None:
+        try:
+            from .source import SourceError, compile_source
+        except ImportError:
+            raise bad("source graphs are not available in this build") from None
+        try:
+            raw = compile_source(req.source, max_nodes=settings.max_nodes)
+        except SourceError as e:
+            line, col = getattr(e, "line", None), getattr(e, "col", None)
+            at = f"line {line}, col {col}: " if line is not None else ""
+            raise bad(f"source: {at}{e.args[0] if e.args else e}") from None
+        except RecursionError:
+            raise bad("source: nested too deeply") from None
+        if len(raw) > settings.max_nodes:
+            raise Problem(413, f"max_nodes exceeded: {len(raw)} > {settings.max_nodes}",
+                          limit="max_nodes")
+        return [Node.model_validate(n) for n in raw]
+    return list(req.graph.nodes) if req.graph is not None else []
+
+
+def _log_nodes(nodes) -> list:
+    return [n.model_dump(exclude_defaults=True) for n in nodes]
+
+
+def run(state, req, owner: str, kind: str) -> tuple[dict, Encoder]:
+    settings, store = state.settings, state.store
+    budget = Budget(settings)
+    nodes = graph_nodes(req, settings)
+    encoder = Encoder(req.encoding)
+    action = compute.backward if kind == "backward" else compute.grad
+    args = req.model_dump(exclude={"graph", "source", "session", "encoding", "return_graph"},
+                          by_alias=True)
+    if req.session is not None:
+        session = store.get(req.session, owner)
+        with session.lock:
+            if nodes:
+                session.record("nodes", nodes=_log_nodes(nodes))
+                session.ws.add_nodes(nodes, budget)
+            session.record(kind, **args)
+            result = action(session.ws, req, budget)
+            retain = result if kind == "backward" else result[1]
+            session.graph_retained = retain
+            store.update(session)
+            return _answer(session.ws, req, kind, result, encoder, session.info()), encoder
+    if not nodes:
+        raise bad("send a graph (or source), or a session to work in")
+    ws = Workspace()
+    ws.add_nodes(nodes, budget)
+    result = action(ws, req, budget)
+    retain = result if kind == "backward" else result[1]
+    info = None
+    if retain or req.create_graph:
+        session = store.create(owner, ws)
+        session.record("nodes", nodes=_log_nodes(nodes))
+        session.record(kind, **args)
+        session.graph_retained = retain
+        info = session.info()
+    return _answer(ws, req, kind, result, encoder, info), encoder
+
+
+def _answer(ws: Workspace, req, kind: str, result, encoder: Encoder, info) -> dict:
+    if kind == "backward":
+        out = {"grads": ws.leaf_grads(encoder), "retained": ws.retained(encoder)}
+    else:
+        out = {"grads": [encoder.tensor(g) for g in result[0]]}
+    if req.return_graph:
+        out["graph"] = ws.graph()
+    if info is not None:
+        out["session"] = info
+    return out

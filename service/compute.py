@@ -1,0 +1,120 @@
+"""backward and grad over a Workspace: references -> tensors, seeds, hooks, then the engine.
+
+The engine raises PyTorch's errors (with PyTorch's texts); nothing here catches them, the
+app's handlers map them to statuses.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine import Tensor, autograd
+
+from . import wire
+from .errors import bad
+from .expr import compile_hook
+from .graphs import Workspace, check_name
+from .limits import Budget
+
+
+def _names(value, what: str) -> list[str]:
+    names = [value] if isinstance(value, str) else list(value)
+    for n in names:
+        if not isinstance(n, str):
+            raise bad(f"{what}: expected ids, got {n!r}")
+    return names
+
+
+def _depth(value) -> int:
+    d = 0
+    while isinstance(value, list) and value:
+        value, d = value[0], d + 1
+    return d
+
+
+def seeds(ws: Workspace, raw, roots_spec, roots: list[Tensor], budget: Budget, what: str):
+    """grad_tensors/grad_outputs -> one Tensor or None per root."""
+    if raw is None:
+        return None
+    if isinstance(roots_spec, str):  # one root: the seed itself (or a list of one seed)
+        one = roots[0]
+        if not (isinstance(raw, list) and len(raw) == 1 and (
+                raw[0] is None or isinstance(raw[0], (str, dict, wire.RawTensor)) or
+                isinstance(raw[0], list) and _depth(raw) > one.ndim)):
+            raw = [raw]
+    if not isinstance(raw, list):
+        raise bad(f"{what}: expected one seed per root (a list)")
+    if len(raw) != len(roots):
+        raise bad(f"{what}: got {len(roots)} tensors and {len(raw)} gradients")
+    out = []
+    for k, (value, root) in enumerate(zip(raw, roots)):
+        if value is None:
+            out.append(None)
+        elif isinstance(value, str):
+            out.append(ws.ref(value, f"{what}[{k}]"))
+        else:
+            explicit = isinstance(value, (dict, wire.RawTensor))
+            arr = wire.decode(value, budget, None if explicit else _dtype_name(root))
+            out.append(Tensor._make(arr))
+    return out
+
+
+def _dtype_name(t: Tensor) -> str | None:
+    name = "bool" if t.array.dtype == np.bool_ else str(t.array.dtype)
+    return name if name in wire.DTYPES else None
+
+
+def _hooks(ws: Workspace, hooks: dict) -> list:
+    handles = []
+    for name, text in hooks.items():
+        fn = compile_hook(text, f"hooks[{name!r}]")
+        t = ws.ref(name, f"hooks[{name!r}]")
+
+        def hook(grad, _fn=fn, _name=name):
+            out = _fn(grad)
+            if not hasattr(out, "shape"):
+                raise bad(f"hooks[{_name!r}]: the expression must give a tensor, not a number")
+            return out
+
+        handles.append(t.register_hook(hook))
+    return handles
+
+
+def backward(ws: Workspace, req, budget: Budget) -> bool:
+    """Run torch.autograd.backward; returns the effective retain_graph."""
+    names = _names(req.tensors, "tensors")
+    tensors = [ws.ref(n, "tensors") for n in names]
+    grads = seeds(ws, req.grad_tensors, req.tensors, tensors, budget, "grad_tensors")
+    inputs = ([ws.ref(n, "inputs") for n in _names(req.inputs, "inputs")]
+              if req.inputs is not None else None)
+    for n in req.retain_grad:
+        ws.ref(n, "retain_grad").retain_grad()
+    retain = req.create_graph if req.retain_graph is None else req.retain_graph
+    handles = _hooks(ws, req.hooks)
+    try:
+        autograd.backward(tensors, grads, retain_graph=retain, create_graph=req.create_graph,
+                          inputs=inputs)
+    finally:
+        for h in handles:
+            h.remove()
+    return retain
+
+
+def grad(ws: Workspace, req, budget: Budget) -> tuple[list, bool]:
+    """Run torch.autograd.grad; binds results to ``as`` ids; returns (grads, retain)."""
+    outputs = [ws.ref(n, "outputs") for n in _names(req.outputs, "outputs")]
+    input_names = _names(req.inputs, "inputs")
+    inputs = [ws.ref(n, "inputs") for n in input_names]
+    grads = seeds(ws, req.grad_outputs, req.outputs, outputs, budget, "grad_outputs")
+    if req.as_ is not None:
+        if len(req.as_) != len(inputs):
+            raise bad(f"as: {len(req.as_)} ids for {len(inputs)} inputs")
+        for n in req.as_:
+            check_name(n, "as")
+    retain = req.create_graph if req.retain_graph is None else req.retain_graph
+    result = autograd.grad(outputs, inputs, grads, retain_graph=retain,
+                           create_graph=req.create_graph, allow_unused=req.allow_unused)
+    for name, g in zip(req.as_ or (), result):
+        if g is not None:
+            ws.bind(name, "grad", g)
+    return list(result), retain

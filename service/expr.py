@@ -1,0 +1,84 @@
+"""Hook expressions over ``grad`` ("grad * 0.5", "clamp(grad, -1, 1)"), compiled from an
+ast allow-list into a closure: parsed, never evaluated by Python.
+
+Allowed: numbers, the name ``grad``, + - * / ** @, unary -/+, and calls of ops from the
+table (``tanh(grad)``, ``grad.clamp(min=0)``) with number or ``grad``-expression arguments.
+Ops run through ``engine.ops.F``, so the same closure works on raw arrays (first-order
+backward) and on Tensors (``create_graph=True``).
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+
+from engine.ops import OVERLOADS, F
+
+from .errors import bad
+
+MAX_LENGTH = 1000
+MAX_DEPTH = 32
+_BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+           ast.Div: operator.truediv, ast.Pow: operator.pow, ast.MatMult: operator.matmul}
+_UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
+
+
+def compile_hook(text: str, where: str):
+    """A function grad -> new grad, or a 422 saying what is not allowed."""
+    if not isinstance(text, str) or len(text) > MAX_LENGTH:
+        raise bad(f"{where}: a hook is an expression string of at most {MAX_LENGTH} "
+                  "characters")
+    try:
+        tree = ast.parse(text, mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as e:
+        raise bad(f"{where}: invalid expression: {getattr(e, 'msg', e)}") from None
+    try:
+        fn = _compile(tree.body, where, 0)
+    except RecursionError:
+        raise bad(f"{where}: expression nested too deeply") from None
+    return fn
+
+
+def _compile(node, where: str, depth: int):
+    if depth > MAX_DEPTH:
+        raise bad(f"{where}: expression nested deeper than {MAX_DEPTH}")
+    d = depth + 1
+    if isinstance(node, ast.Constant) and type(node.value) in (int, float, bool):
+        value = node.value
+        return lambda grad: value
+    if isinstance(node, ast.Name) and node.id == "grad":
+        return lambda grad: grad
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+        f, a, b = _BINOPS[type(node.op)], _compile(node.left, where, d), _compile(
+            node.right, where, d)
+        return lambda grad: f(a(grad), b(grad))
+    if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
+        f, a = _UNARY[type(node.op)], _compile(node.operand, where, d)
+        return lambda grad: f(a(grad))
+    if isinstance(node, ast.Call):
+        return _compile_call(node, where, d)
+    raise bad(f"{where}: {type(node).__name__} is not allowed in a hook expression (numbers, "
+              "grad, + - * / ** @ and op calls only)")
+
+
+def _compile_call(node: ast.Call, where: str, depth: int):
+    func = node.func
+    if isinstance(func, ast.Name):
+        name, receiver = func.id, None
+    elif isinstance(func, ast.Attribute):  # grad.clamp(...) == clamp(grad, ...)
+        name, receiver = func.attr, _compile(func.value, where, depth)
+    else:
+        raise bad(f"{where}: only op calls are allowed")
+    if name.startswith("_") or name not in OVERLOADS or any(
+            r.creation for r in OVERLOADS[name]):
+        raise bad(f"{where}: unknown op {name!r} in hook expression")
+    fn = getattr(F, name)
+    args = [_compile(a, where, depth) for a in node.args]
+    if receiver is not None:
+        args.insert(0, receiver)
+    kwargs = {}
+    for kw in node.keywords:
+        if kw.arg is None:
+            raise bad(f"{where}: ** arguments are not allowed")
+        kwargs[kw.arg] = _compile(kw.value, where, depth)
+    return lambda grad: fn(*[a(grad) for a in args], **{k: v(grad) for k, v in kwargs.items()})

@@ -1,0 +1,327 @@
+"""Node lists -> engine calls, in a Workspace: the named tensors of one request or session.
+
+Each node is resolved against the op table (``engine.ops.resolve``), its output size is
+checked from the row's shape rule *before* the row runs (so zeros(100000, 100000) is a 413,
+not an allocation), then the row is called. Names bind like Python variables: re-using an
+id rebinds it, and the old tensor lives on in any graph that uses it.
+"""
+
+from __future__ import annotations
+
+import re
+import weakref
+from typing import Any
+
+from engine import Tensor, set_grad_enabled
+from engine.errors import AutogradError, OpError
+from engine.ops import OVERLOADS, resolve
+
+from . import wire
+from .errors import Problem, bad, engine_status, limit
+from .limits import Budget
+
+NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+REF = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(\.grad)?$")
+CREATION_FIELDS = ("requires_grad", "dtype", "seed")
+# Pseudo-ops: Tensor methods and attributes with no row of their own.
+PSEUDO = {"detach", "requires_grad_", "retain_grad", "T", "mT", "index"}
+
+
+class Workspace:
+    """Named tensors, the graph between them, and the .grad of its leaves."""
+
+    def __init__(self):
+        self.names: dict[str, Tensor] = {}
+        self.entries: list[tuple[str, str, Tensor]] = []  # (id, op, tensor), rebinds kept
+        self._server_ids: dict[int, tuple[str, Tensor]] = {}  # unnamed tensors: "%k"
+        self._node_ids: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._counter = 0
+        self._name_of: dict[int, str] = {}  # id(tensor) -> the name that still binds it
+        self._budget: Budget | None = None
+
+    # -- references
+
+    def ref(self, text: str, where: str) -> Tensor:
+        m = REF.match(text) if isinstance(text, str) else None
+        if not m or m[1] not in self.names:
+            raise bad(f"{where}: unknown reference {text!r} (ids must be defined by an earlier "
+                      "node)")
+        t = self.names[m[1]]
+        if m[2]:
+            g = t._grad
+            if g is None:
+                raise bad(f"{where}: {text!r} is None (no gradient accumulated yet)")
+            return g
+        return t
+
+    def bind(self, name: str, op: str, t: Tensor) -> None:
+        old = self.names.get(name)
+        self.names[name] = t
+        self.entries.append((name, op, t))
+        if old is not None and old is not t and self._name_of.get(id(old)) == name:
+            del self._name_of[id(old)]  # rebound: the old tensor may keep another name
+            other = next((n for n, u in self.names.items() if u is old), None)
+            if other is not None:
+                self._name_of[id(old)] = other
+        self._name_of[id(t)] = name
+
+    # -- building
+
+    def add_nodes(self, nodes: list, budget: Budget) -> None:
+        s = budget.settings
+        self._budget = budget
+        if len(self.entries) + len(nodes) > s.max_nodes:
+            raise limit("max_nodes", len(self.entries) + len(nodes), s.max_nodes)
+        for k, node in enumerate(nodes):
+            budget.tick()
+            where = f"node {k} ({node.id!r}, op {node.op!r})"
+            try:
+                with set_grad_enabled(node.grad_mode):
+                    t = self._run(node, budget, where)
+            except Problem:
+                raise
+            except AutogradError as e:
+                raise Problem(engine_status(e), f"{where}: {e}") from None
+            except (TypeError, ValueError, IndexError, ZeroDivisionError) as e:
+                raise bad(f"{where}: {e}") from None
+            self.bind(node.id, node.op, t)
+
+    def _run(self, node, budget: Budget, where: str):
+        op = node.op
+        if op != "tensor" and node.data is not None:
+            raise bad(f"{where}: only 'tensor' nodes take data")
+        if op == "tensor":
+            return self._tensor(node, budget, where)
+        if op in PSEUDO and op not in OVERLOADS:
+            return self._pseudo(node, where)
+        rows = OVERLOADS.get(op)
+        if not rows or op.startswith("_"):
+            raise bad(f"{where}: unknown op {op!r} (GET /ops lists them)")
+        creation = any(r.creation for r in rows)
+        kwargs = {k: self._arg(v, op, k, where) for k, v in node.kwargs.items()}
+        args = [self._arg(v, op, i, where) for i, v in enumerate(node.args)]
+        for field in CREATION_FIELDS:
+            value = getattr(node, field)
+            if value is not None:
+                if not creation:
+                    raise bad(f"{where}: '{field}' applies to creation ops only")
+                kwargs[field] = value
+        row, bound = resolve(op, args, kwargs)
+        shapes = row.infer_shape(bound)  # the shape rule: sizes known before allocating
+        for shape in shapes if row.multi_output else [shapes]:
+            budget.elements(tuple(shape))
+        out = row(*bound)
+        if isinstance(out, (tuple, list)):
+            raise bad(f"{where}: {op} returns several tensors; this service binds one tensor "
+                      "per id")
+        return out
+
+    def _tensor(self, node, budget: Budget, where: str) -> Tensor:
+        data = node.data if node.data is not None else (node.args[0] if node.args else None)
+        if data is None:
+            raise bad(f"{where}: a 'tensor' node needs data")
+        if node.seed is not None or node.kwargs:
+            raise bad(f"{where}: a 'tensor' node takes data, dtype and requires_grad only")
+        arr = wire.decode(data, budget, node.dtype)
+        t = Tensor._make(arr)  # no copy: the array is already ours (or a view of the body)
+        if node.requires_grad:
+            if arr.dtype.kind != "f":
+                raise bad(f"{where}: Only Tensors of floating point and complex dtype can "
+                          "require gradients")
+            t.requires_grad_(True)
+        return t
+
+    def _pseudo(self, node, where: str):
+        args = node.args
+        if not args:
+            raise bad(f"{where}: {node.op} needs a tensor argument")
+        t = self.ref(args[0], where)
+        op = node.op
+        if op == "detach":
+            return t.detach()
+        if op == "T":
+            return t.T
+        if op == "mT":
+            return t.mT
+        if op == "requires_grad_":
+            flag = args[1] if len(args) > 1 else node.kwargs.get("requires_grad", True)
+            if not isinstance(flag, bool):
+                raise bad(f"{where}: requires_grad_ takes a bool")
+            return t.requires_grad_(flag)
+        if op == "retain_grad":
+            t.retain_grad()
+            return t
+        return self._index(t, args[1:], where)
+
+    def _index(self, t: Tensor, rest, where: str):
+        try:
+            from engine.ops.shape import decode_index
+        except ImportError:
+            raise bad(f"{where}: indexing is not available in this engine version") from None
+        if len(rest) != 1:
+            raise bad(f"{where}: index takes [tensor, index spec]")
+        spec = decode_index(rest[0])
+        return t[spec]
+
+    # -- arguments: references, constants, tensor values
+
+    def _arg(self, value, op: str, key, where: str):
+        kinds = _param_types(op, key)
+        tensor_only = bool(kinds) and all(k.startswith("Tensor") for k in kinds)
+        if isinstance(value, str):
+            m = REF.match(value)
+            if m and (m[1] in self.names or tensor_only):
+                return self.ref(value, where)
+            return value
+        if isinstance(value, list):
+            if "Tensor[]" in kinds:
+                return [self._arg(v, op, None, where) if isinstance(v, str) else
+                        Tensor._make(wire.decode(v, self._budget, None)) for v in value]
+            if tensor_only or not all(type(v) is int for v in value):
+                return Tensor._make(wire.decode(value, self._budget, None))
+            return value
+        if isinstance(value, (dict, wire.RawTensor)):
+            return Tensor._make(wire.decode(value, self._budget, None))
+        return value
+
+    # -- answers
+
+    def id_of(self, t: Tensor) -> str:
+        """The client's id while it still names ``t``, else a stable server id '%k'."""
+        key = id(t)
+        name = self._name_of.get(key)
+        if name is not None:
+            return name
+        entry = self._server_ids.get(key)
+        if entry is None or entry[1] is not t:
+            entry = self._server_ids[key] = (self._next_id(), t)
+        return entry[0]
+
+    def _next_id(self) -> str:
+        self._counter += 1
+        return f"%{self._counter}"
+
+    def leaf_grads(self, encoder) -> dict:
+        """.grad of every named leaf that requires grad (None before any backward)."""
+        return {name: encoder.tensor(t._grad) for name, t in self.names.items()
+                if t._grad_fn is None and t._requires_grad}
+
+    def retained(self, encoder) -> dict:
+        return {name: encoder.tensor(t._grad) for name, t in self.names.items()
+                if t._grad_fn is not None and t._retains_grad}
+
+    def nbytes(self) -> int:
+        seen, total = set(), 0
+        for _, _, t in self.entries:
+            for a in (t.array, t._grad.array if t._grad is not None else None):
+                if a is not None and id(a) not in seen:
+                    seen.add(id(a))
+                    total += a.nbytes
+        return total
+
+    def graph(self) -> dict:
+        return {"nodes": describe(self)}
+
+
+def _param_types(op: str, key) -> set:
+    """The schema types a position (int) or keyword (str) has across the op's overloads."""
+    out = set()
+    for row in OVERLOADS.get(op, ()):
+        if isinstance(key, int):
+            positional = [p for p in row.params if not p.kwarg_only]
+            if key < len(positional):
+                out.add(positional[key].type.rstrip("?"))
+            elif row.varargs:
+                out.add("int")
+        elif key is not None and key in row.index:
+            out.add(row.params[row.index[key]].type.rstrip("?"))
+    return out
+
+
+def describe(ws: Workspace) -> list[dict[str, Any]]:
+    """Graph metadata as the contract shows it: every named tensor, then the unnamed graph
+    nodes reachable from them (composite intermediates, .grad made by create_graph)."""
+    owners: dict[tuple[int, int], str] = {}  # (id(node), output_nr) -> tensor id
+    tensors = []
+    seen = set()
+    for _name, op, t in ws.entries:
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        tid = ws.id_of(t)
+        tensors.append((tid, op, t))
+        if t._grad_fn is not None:
+            owners.setdefault((id(t._grad_fn), t._output_nr), tid)
+    for _, _, t in list(tensors):  # gradients with a graph of their own (create_graph)
+        g = t._grad
+        if g is not None and g._grad_fn is not None and id(g) not in seen:
+            seen.add(id(g))
+            tid = ws.id_of(g)
+            tensors.append((tid, None, g))
+            owners.setdefault((id(g._grad_fn), g._output_nr), tid)
+    out = [_entry(ws, tid, op, t, owners) for tid, op, t in tensors]
+    # unnamed nodes: walk next_functions iteratively from the named ones
+    stack = [t._grad_fn for _, _, t in tensors if t._grad_fn is not None]
+    visited = {id(n) for n in stack}
+    while stack:
+        node = stack.pop()
+        for fn, nr in node.next_functions:
+            if fn is None or type(fn).__name__ == "AccumulateGrad":
+                continue
+            key = (id(fn), nr)
+            if key not in owners:
+                owners[key] = _node_id(ws, fn, nr)
+                shape, dtype = fn.out_metas[nr]
+                out.append({"id": owners[key], "op": None, "shape": list(shape),
+                            "dtype": str(dtype), "requires_grad": True, "is_leaf": False,
+                            "retains_grad": False, "grad_fn": type(fn).__name__,
+                            "next_functions": None, "_fn": fn})
+            if id(fn) not in visited:
+                visited.add(id(fn))
+                stack.append(fn)
+    for e in out:
+        fn = e.pop("_fn", None)
+        if fn is not None:
+            e["next_functions"] = _edges(ws, fn, owners)
+    return out
+
+
+def _node_id(ws: Workspace, fn, nr: int) -> str:
+    ids = ws._node_ids.setdefault(fn, {})
+    if nr not in ids:
+        ids[nr] = ws._next_id()
+    return ids[nr]
+
+
+def _entry(ws, tid, op, t: Tensor, owners) -> dict:
+    fn = t._grad_fn
+    arr = t.array
+    return {"id": tid, "op": op, "shape": list(arr.shape),
+            "dtype": "bool" if arr.dtype.kind == "b" else str(arr.dtype),
+            "requires_grad": t._requires_grad, "is_leaf": fn is None,
+            "retains_grad": t._retains_grad,
+            "grad_fn": type(fn).__name__ if fn is not None else None,
+            "next_functions": _edges(ws, fn, owners) if fn is not None else [],
+            }
+
+
+def _edges(ws, fn, owners) -> list:
+    out = []
+    for nxt, nr in fn.next_functions:
+        if nxt is None:
+            out.append(None)
+        elif type(nxt).__name__ == "AccumulateGrad":
+            out.append(["AccumulateGrad", ws.id_of(nxt.variable), 0])
+        else:
+            out.append([type(nxt).__name__, owners.get((id(nxt), nr)) or _node_id(ws, nxt, nr),
+                        nr])
+    return out
+
+
+def check_name(name: str, where: str) -> str:
+    if not isinstance(name, str) or not NAME.match(name):
+        raise bad(f"{where}: {name!r} is not an id (^[A-Za-z_][A-Za-z0-9_]*$)")
+    return name
+
+
+__all__ = ["Workspace", "OpError", "check_name"]

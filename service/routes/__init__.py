@@ -1,0 +1,1 @@
+"""One router per concern; main.py includes them all."""

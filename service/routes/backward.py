@@ -1,0 +1,25 @@
+"""POST /backward: torch.autograd.backward over a graph or in a session."""
+
+from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
+
+from .. import calls
+from ..errors import responses
+from ..http import body_doc, owner, parse, respond
+from ..schemas import BackwardRequest, BackwardResponse
+
+router = APIRouter(tags=["compute"])
+
+
+@router.post("/backward", response_model=BackwardResponse, openapi_extra=body_doc(BackwardRequest),
+             responses=responses(400, 401, 404, 409, 413, 415, 422, 429),
+             summary="torch.autograd.backward")
+async def backward(request: Request, key: str = Depends(owner)):
+    """Accumulate into `.grad` of the leaves (or of `inputs`) the vector-Jacobian product of
+    `tensors` with `grad_tensors`, exactly as `torch.autograd.backward`. Without a session
+    the workspace is forgotten, unless `retain_graph` or `create_graph` is true: then it is
+    stored and the answer carries its `session`. Hooks apply to this call only."""
+    req = await parse(request, BackwardRequest)
+    payload, encoder = await run_in_threadpool(calls.run, request.app.state, req, key,
+                                               "backward")
+    return respond(payload, encoder)

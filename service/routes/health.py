@@ -1,0 +1,32 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from fastapi import APIRouter, Request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.responses import Response
+
+import engine
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", summary="Liveness")
+def healthz() -> dict:
+    """The process answers; reports the torch version whose semantics it follows."""
+    return {"status": "ok", "torch_semantics": engine.TORCH_VERSION,
+            "engine": engine.__version__}
+
+
+@router.get("/readyz", summary="Readiness", responses={503: {"description": "Not ready"}})
+def readyz(request: Request):
+    """Ready to serve: the session store answers."""
+    if not request.app.state.store.ready():
+        return Response('{"status":"unavailable"}', 503, media_type="application/json")
+    return {"status": "ready"}
+
+
+@router.get("/metrics", summary="Prometheus metrics",
+            response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
+def metrics(request: Request):
+    """Requests, latency, sessions and bytes held, in Prometheus' text format."""
+    return Response(generate_latest(request.app.state.metrics.registry),
+                    media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,43 @@
+"""GET /ops: the op table, as clients need it."""
+
+from functools import lru_cache
+
+from fastapi import APIRouter
+
+from engine.ops import OVERLOADS
+
+router = APIRouter(tags=["operations"])
+PSEUDO_OPS = {
+    "tensor": "a leaf from data: {\"op\": \"tensor\", \"data\": ..., \"requires_grad\": true}",
+    "detach": "x.detach(): cuts the graph",
+    "requires_grad_": "x.requires_grad_(flag): args [id, bool]",
+    "retain_grad": "x.retain_grad(): args [id]",
+    "T": "x.T: args [id]",
+    "mT": "x.mT: args [id]",
+    "index": "x[spec]: args [id, index spec]",
+}
+
+
+@lru_cache(maxsize=1)
+def _table() -> dict:
+    ops = []
+    for name in sorted(OVERLOADS):
+        if name.startswith("_"):
+            continue
+        rows = OVERLOADS[name]
+        ops.append({
+            "name": name,
+            "overloads": [{"schema": r.schema, "grad_fn": r.grad_fn,
+                           "differentiable": bool(r.vjp) or r.composite,
+                           "twice_differentiable": r.twice_differentiable and (
+                               bool(r.vjp) or r.composite),
+                           "creation": r.creation} for r in rows],
+        })
+    return {"ops": ops, "pseudo_ops": PSEUDO_OPS}
+
+
+@router.get("/ops", summary="The op table")
+def list_ops() -> dict:
+    """Every op with its overloads (native_functions.yaml schema strings), the grad_fn name
+    PyTorch shows, and whether it is differentiable twice; plus the pseudo-ops."""
+    return _table()

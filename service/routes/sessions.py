@@ -1,0 +1,148 @@
+"""Sessions: stored workspaces (named tensors, the graph between them, leaf .grad)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import orjson
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from .. import wire
+from ..calls import graph_nodes
+from ..errors import Problem, bad, responses
+from ..graphs import REF, Workspace
+from ..http import body_doc, owner, parse, read_body, respond
+from ..limits import Budget
+from ..schemas import SessionCreate, SessionResponse
+
+router = APIRouter(prefix="/sessions", tags=["sessions"])
+SID = "The session id (from POST /sessions or a retained /backward)."
+Encoding = Query("list", description="How tensors are written.")
+
+
+@router.post("", response_model=SessionResponse, status_code=201,
+             openapi_extra=body_doc(SessionCreate),
+             responses=responses(400, 401, 413, 415, 422, 429), summary="Create a session")
+async def create(request: Request, key: str = Depends(owner)):
+    """Build a graph and store it; answers `{"session", "graph"}`."""
+    req = await parse(request, SessionCreate)
+
+    def work():
+        state = request.app.state
+        ws = Workspace()
+        nodes = graph_nodes(req, state.settings)
+        ws.add_nodes(nodes, Budget(state.settings))
+        session = state.store.create(key, ws)
+        session.record("nodes", nodes=[n.model_dump(exclude_defaults=True) for n in nodes])
+        encoder = wire.Encoder(req.encoding)
+        return {"session": session.info(), "grads": ws.leaf_grads(encoder),
+                "graph": ws.graph()}, encoder
+
+    payload, encoder = await run_in_threadpool(work)
+    return respond(payload, encoder)
+
+
+@router.get("/{sid}", response_model=SessionResponse, responses=responses(401, 404),
+            summary="Read a session")
+def read(request: Request, sid: str, key: str = Depends(owner),
+         encoding: Literal["list", "base64", "binary"] = Encoding):
+    """`{"session", "grads", "graph"}`, with `grads` as in /backward."""
+    session = request.app.state.store.get(sid, key)
+    with session.lock:
+        encoder = wire.Encoder(encoding)
+        payload = {"session": session.info(), "grads": session.ws.leaf_grads(encoder),
+                   "graph": session.ws.graph()}
+    return respond(payload, encoder)
+
+
+@router.delete("/{sid}", status_code=204, responses=responses(401, 404),
+               summary="End a session")
+def delete(request: Request, sid: str, key: str = Depends(owner)):
+    request.app.state.store.delete(sid, key)
+    return None
+
+
+@router.post("/{sid}/zero_grad", response_model=SessionResponse,
+             responses=responses(401, 404), summary="Zero the gradients")
+def zero_grad(request: Request, sid: str, key: str = Depends(owner)):
+    """Set `.grad` of every tensor of the session to None (optimizer.zero_grad())."""
+    store = request.app.state.store
+    session = store.get(sid, key)
+    with session.lock:
+        for _, _, t in session.ws.entries:
+            t._grad = None
+        session.record("zero_grad")
+        store.update(session)
+        encoder = wire.Encoder()
+        payload = {"session": session.info(), "grads": session.ws.leaf_grads(encoder),
+                   "graph": session.ws.graph()}
+    return respond(payload, encoder)
+
+
+@router.get("/{sid}/tensors/{name}", responses=responses(401, 404, 422),
+            summary="Read a tensor")
+def get_tensor(request: Request, sid: str, name: str, key: str = Depends(owner),
+               encoding: Literal["list", "base64", "binary"] = Encoding):
+    """The value of `name` (or `name.grad`) as a response tensor."""
+    session = request.app.state.store.get(sid, key)
+    with session.lock:
+        t = session.ws.ref(name, "name")
+        encoder = wire.Encoder(encoding)
+        payload = encoder.tensor(t)
+    return respond(payload, encoder)
+
+
+@router.put("/{sid}/tensors/{name}", responses=responses(400, 401, 404, 413, 415, 422),
+            openapi_extra={"requestBody": {"required": True, "content": {
+                "application/json": {"schema": {"description": "A tensor value."}},
+                wire.OCTET: {"schema": {"type": "string", "format": "binary"}}}}},
+            summary="Replace a tensor's data in place")
+async def put_tensor(request: Request, sid: str, name: str, key: str = Depends(owner)):
+    """Write new data into `name` in place, under no_grad (an optimizer step done by the
+    client). The version counter moves, so a retained graph that saved the old value fails
+    on its next backward exactly as PyTorch does."""
+    state = request.app.state
+    body = await read_body(request, state.settings.max_body_bytes)
+    ctype = request.headers.get("content-type", "application/json").split(";")[0].strip()
+    try:
+        if ctype.lower() == wire.OCTET:
+            head, tail = wire.split_binary(body, request.headers.get(wire.BINARY_HEADER))
+            value = wire.attach_binary(orjson.loads(head), tail)
+        else:
+            value = orjson.loads(body)
+    except orjson.JSONDecodeError as e:
+        raise Problem(400, f"malformed JSON: {e}", "malformed-json") from None
+    if not REF.match(name) or name.endswith(".grad"):
+        raise bad(f"{name!r} is not an id")
+
+    def work():
+        session = state.store.get(sid, key)
+        with session.lock:
+            t = session.ws.ref(name, "name")
+            explicit = isinstance(value, (dict, wire.RawTensor))
+            new = wire.decode(value, Budget(state.settings),
+                              None if explicit else wire_dtype(t))
+            try:
+                new = np.broadcast_to(new.astype(t.array.dtype, copy=False), t.array.shape)
+            except ValueError:
+                raise bad(f"The size of the new data {list(new.shape)} does not match the "
+                          f"size of {name!r} {list(t.array.shape)}") from None
+            if t.array.flags.writeable:
+                t.array[...] = new
+            else:  # a view of a request body: give the tensor its own memory
+                t.array = np.array(new)
+            t._version[0] += 1
+            session.record("put", name=name, value=np.array(new))
+            state.store.update(session)
+            encoder = wire.Encoder()
+            return {"session": session.info(), "tensor": encoder.tensor(t)}, encoder
+
+    payload, encoder = await run_in_threadpool(work)
+    return respond(payload, encoder)
+
+
+def wire_dtype(t) -> str | None:
+    name = "bool" if t.array.dtype == np.bool_ else str(t.array.dtype)
+    return name if name in wire.DTYPES else None

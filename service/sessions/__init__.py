@@ -1,0 +1,17 @@
+"""Session stores: where workspaces live between requests."""
+
+from .base import Session, SessionStore
+from .memory import MemoryStore
+
+
+def make_store(settings) -> SessionStore:
+    if settings.store == "memory":
+        return MemoryStore(settings)
+    if settings.store.startswith("redis://") or settings.store.startswith("rediss://"):
+        raise NotImplementedError("the Redis session store is not implemented yet; use "
+                                  "AUTOGRAD_STORE=memory")
+    raise ValueError(f"AUTOGRAD_STORE must be 'memory' or a redis:// URL, got "
+                     f"{settings.store!r}")
+
+
+__all__ = ["Session", "SessionStore", "MemoryStore", "make_store"]

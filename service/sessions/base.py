@@ -1,0 +1,73 @@
+"""The SessionStore interface and the Session it holds.
+
+A session keeps the live engine objects (a Workspace) *and* an append-only log of what
+happened to it: graph nodes appended, backward/grad calls with their arguments, zero_grad,
+tensor puts. The live objects serve requests; the log is what a shared store (Redis) can
+persist and replay in another worker to rebuild the same workspace.
+"""
+
+from __future__ import annotations
+
+import abc
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from ..graphs import Workspace
+
+
+def new_id() -> str:
+    return "s_" + secrets.token_urlsafe(24)  # 192 bits
+
+
+@dataclass(eq=False)
+class Session:
+    id: str
+    owner: str  # fingerprint of the API key that made it ("" without keys)
+    ws: Workspace
+    ttl: float
+    log: list = field(default_factory=list)
+    graph_retained: bool = True
+    nbytes: int = 0
+    last_used: float = field(default_factory=time.monotonic)
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+    def record(self, kind: str, **args) -> None:
+        self.log.append({"kind": kind, **args})
+
+    def expires_in(self) -> float:
+        return self.last_used + self.ttl - time.monotonic()
+
+    def info(self) -> dict:
+        at = datetime.fromtimestamp(time.time() + max(self.expires_in(), 0), UTC)
+        return {"id": self.id, "expires_at": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "graph_retained": self.graph_retained}
+
+
+class SessionStore(abc.ABC):
+    """Small on purpose: what the routes need, and what Redis can provide."""
+
+    @abc.abstractmethod
+    def create(self, owner: str, ws: Workspace) -> Session:
+        """Store a new session (429 when full)."""
+
+    @abc.abstractmethod
+    def get(self, sid: str, owner: str) -> Session:
+        """The live session, touched (404 when unknown, expired, or another owner's)."""
+
+    @abc.abstractmethod
+    def delete(self, sid: str, owner: str) -> None:
+        """End a session (404 as get)."""
+
+    @abc.abstractmethod
+    def update(self, session: Session) -> None:
+        """After a call: refresh its byte count and expiry (413/429 over the caps)."""
+
+    @abc.abstractmethod
+    def stats(self) -> tuple[int, int]:
+        """(sessions held, tensor bytes held)."""
+
+    def ready(self) -> bool:
+        return True

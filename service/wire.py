@@ -1,0 +1,234 @@
+"""Tensors in and out of the wire: JSON numbers and nested lists, {"data", "dtype"},
+base64 ({"dtype", "shape", "b64"}), and the Open Inference Protocol's binary extension.
+
+Every walk over user-sized structures here is iterative (no recursion), and sizes are
+checked against the request's budget before any array is made.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import orjson
+
+from .errors import Problem, bad
+from .limits import Budget
+
+DTYPES = {"float32": np.dtype("<f4"), "float64": np.dtype("<f8"), "int64": np.dtype("<i8"),
+          "bool": np.dtype("bool")}
+NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+BINARY_HEADER = "Inference-Header-Content-Length"
+OCTET = "application/octet-stream"
+
+
+@dataclass(frozen=True)
+class RawTensor:
+    """A tensor whose bytes came in the binary part of the body (zero-copy view)."""
+
+    dtype: str
+    shape: tuple
+    buffer: memoryview
+
+
+# --------------------------------------------------------------------------- binary bodies
+
+def split_binary(body: bytes, header_length: str | None):
+    """(JSON bytes, binary tail) of an application/octet-stream body."""
+    if header_length is None:
+        raise Problem(400, f"an {OCTET} body needs the {BINARY_HEADER} header")
+    try:
+        n = int(header_length)
+    except ValueError:
+        raise Problem(400, f"{BINARY_HEADER} must be an integer") from None
+    if not 0 <= n <= len(body):
+        raise Problem(400, f"{BINARY_HEADER} {n} is outside the body ({len(body)} bytes)")
+    view = memoryview(body)
+    return view[:n], view[n:]
+
+
+def attach_binary(obj, tail: memoryview):
+    """Replace each {"dtype", "shape", "binary_data_size"} in ``obj`` by a RawTensor over
+    the next bytes of ``tail``, in document order (orjson keeps key order)."""
+    offset = 0
+    stack = [(None, None, obj)]
+    while stack:
+        parent, key, node = stack.pop()
+        if isinstance(node, dict):
+            if "binary_data_size" in node:
+                raw, offset = _take(node, tail, offset)
+                if parent is None:
+                    obj = raw
+                else:
+                    parent[key] = raw
+                continue
+            items = list(node.items())
+        elif isinstance(node, list):
+            items = list(enumerate(node))
+        else:
+            continue
+        stack.extend((node, k, v) for k, v in reversed(items))
+    if offset != len(tail):
+        raise bad(f"the binary part has {len(tail)} bytes but the tensors declare {offset}")
+    return obj
+
+
+def _take(spec: dict, tail: memoryview, offset: int):
+    size = spec.get("binary_data_size")
+    if set(spec) - {"dtype", "shape", "binary_data_size"}:
+        raise bad("a binary tensor is {\"dtype\", \"shape\", \"binary_data_size\"}")
+    if type(size) is not int or size < 0 or offset + size > len(tail):
+        raise bad(f"binary_data_size {size!r} does not fit the {len(tail) - offset} bytes left")
+    dtype, shape = _dtype(spec.get("dtype")), _shape(spec.get("shape"))
+    return RawTensor(dtype, shape, tail[offset:offset + size]), offset + size
+
+
+def pack_binary(payload: dict, buffers: list) -> tuple[bytes, int]:
+    """The answer of an "encoding": "binary" request: JSON then raw tensors, in order."""
+    head = orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
+    return b"".join([head, *buffers]), len(head)
+
+
+# --------------------------------------------------------------------------- decoding
+
+def _dtype(name) -> str:
+    if name not in DTYPES:
+        raise bad(f"unsupported dtype {name!r}; expected one of {', '.join(DTYPES)}")
+    return name
+
+
+def _shape(shape) -> tuple:
+    if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
+        raise bad(f"shape must be a list of non-negative integers, got {shape!r}")
+    return tuple(shape)
+
+
+def is_tensor_value(value) -> bool:
+    return (isinstance(value, (int, float, list, RawTensor)) or
+            isinstance(value, dict) and ("data" in value or "b64" in value))
+
+
+def decode(value, budget: Budget, default_dtype: str | None = None) -> np.ndarray:
+    """A tensor value of the request -> a NumPy array (float32 unless a dtype says)."""
+    if isinstance(value, RawTensor):
+        return _from_bytes(value.buffer, value.dtype, value.shape, budget)
+    if isinstance(value, dict):
+        if "b64" in value:
+            if set(value) - {"dtype", "shape", "b64"}:
+                raise bad("a base64 tensor is {\"dtype\", \"shape\", \"b64\"}")
+            dtype, shape = _dtype(value.get("dtype")), _shape(value.get("shape"))
+            budget.elements(shape)
+            if not isinstance(value["b64"], str):
+                raise bad("b64 must be a string")
+            try:
+                raw = base64.b64decode(value["b64"], validate=True)
+            except (binascii.Error, ValueError):
+                raise bad("b64 is not valid base64") from None
+            return _from_bytes(memoryview(raw), dtype, shape, budget, counted=True)
+        if set(value) - {"data", "dtype"} or "data" not in value:
+            raise bad("a tensor object is {\"data\", \"dtype\"} or {\"dtype\", \"shape\", "
+                      "\"b64\"} or {\"dtype\", \"shape\", \"binary_data_size\"}")
+        dtype = _dtype(value["dtype"]) if "dtype" in value else default_dtype
+        return from_nested(value["data"], budget, dtype)
+    return from_nested(value, budget, default_dtype)
+
+
+def _from_bytes(buf, dtype: str, shape: tuple, budget: Budget, counted=False) -> np.ndarray:
+    if not counted:
+        budget.elements(shape)
+    dt = DTYPES[dtype]
+    n = math.prod(shape)
+    if len(buf) != n * dt.itemsize:
+        raise bad(f"{len(buf)} bytes do not hold a {dtype} tensor of shape {list(shape)} "
+                  f"({n * dt.itemsize} bytes)")
+    return np.frombuffer(buf, dtype=dt).reshape(shape)
+
+
+def nested_shape(data, max_ndim: int) -> tuple[tuple, list]:
+    """Shape and flat leaves of nested lists, level by level (no recursion); ragged or
+    over-deep lists are refused with torch's text."""
+    shape, level = [], [data]
+    while level and isinstance(level[0], list):
+        n = len(level[0])
+        for item in level:
+            if not isinstance(item, list) or len(item) != n:
+                got = len(item) if isinstance(item, list) else type(item).__name__
+                raise bad(f"expected sequence of length {n} at dim {len(shape)} (got {got})")
+        shape.append(n)
+        if len(shape) > max_ndim:
+            raise Problem(413, f"max_ndim exceeded: nesting deeper than {max_ndim}",
+                          limit="max_ndim")
+        level = [x for item in level for x in item]
+        if n == 0:
+            break
+    for x in level:
+        if isinstance(x, list):
+            raise bad(f"expected sequence of length 0 at dim {len(shape)} (got {len(x)})")
+    return tuple(shape), level
+
+
+def from_nested(data, budget: Budget, dtype: str | None) -> np.ndarray:
+    if not isinstance(data, (list, int, float, str)) or isinstance(data, str) and (
+            data not in NONFINITE):
+        raise bad(f"a tensor value must be a number or a nested list of numbers, got "
+                  f"{type(data).__name__}")
+    shape, flat = nested_shape(data, budget.settings.max_ndim)
+    budget.elements(shape)
+    dtype = dtype or "float32"
+    for i, x in enumerate(flat):
+        t = type(x)
+        if t is float or t is int or t is bool:
+            continue
+        if t is str and x in NONFINITE:
+            flat[i] = NONFINITE[x]
+            continue
+        raise bad(f"a tensor value must hold numbers (or \"NaN\", \"Infinity\", "
+                  f"\"-Infinity\"), got {x!r:.40}")
+    try:
+        return np.array(flat, dtype=DTYPES[dtype]).reshape(shape)
+    except (OverflowError, ValueError) as e:
+        raise bad(f"cannot make a {dtype} tensor: {e}") from None
+
+
+# --------------------------------------------------------------------------- encoding
+
+class Encoder:
+    """Response tensors in the request's encoding; binary ones queue their bytes in the
+    order they are encoded, which must be the order they appear in the answer."""
+
+    def __init__(self, encoding: str = "list"):
+        self.encoding = encoding
+        self.buffers: list = []
+
+    def tensor(self, t) -> dict | None:
+        if t is None:
+            return None
+        arr = np.asarray(getattr(t, "array", t))
+        dtype = "bool" if arr.dtype == np.bool_ else str(arr.dtype)
+        head = {"shape": list(arr.shape), "dtype": dtype}
+        if self.encoding == "list":
+            head["data"] = to_list(arr)
+            return head
+        arr = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<"))
+        if self.encoding == "base64":
+            head["b64"] = base64.b64encode(arr.data).decode()
+        else:
+            head["binary_data_size"] = arr.nbytes
+            self.buffers.append(arr.data)
+        return head
+
+
+def to_list(arr: np.ndarray):
+    """Nested lists, with non-finite floats as "NaN"/"Infinity"/"-Infinity"."""
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        out = arr.astype(object)
+        out[np.isnan(arr)] = "NaN"
+        out[arr == np.inf] = "Infinity"
+        out[arr == -np.inf] = "-Infinity"
+        return out.tolist()
+    if arr.ndim == 0:
+        return arr.item()
+    return np.ascontiguousarray(arr)  # orjson writes arrays natively (OPT_SERIALIZE_NUMPY)
