@@ -311,3 +311,285 @@ op("conv2d(Tensor input, Tensor weight, Tensor? bias=None, int[] stride=1, Any p
                         {"dilation": 2, "groups": 2, "stride": 2}),
        lambda r: Sample((rand(r, 1, 4, 4), rand(r, 2, 1, 3, 3), rand(r, 2)),
                         {"padding": "same"})))
+
+
+# --------------------------------------------------------------------------- pooling
+
+def _pool_params(name, kernel_size, stride, padding, dilation=1):
+    k = _pool_pair(name, kernel_size, "kernel_size")
+    s = k if stride is None or stride == () or stride == [] else _pool_pair(name, stride,
+                                                                             "stride")
+    return k, s, _pool_pair(name, padding, "padding"), _pool_pair(name, dilation, "dilation")
+
+
+def _pool_pair(name, v, what):
+    if isinstance(v, int):
+        return (v, v)
+    v = tuple(v)
+    if len(v) == 1:
+        return v * 2
+    if len(v) != 2:
+        what = {"kernel_size": "kernel_size must", "stride": "stride must"}.get(
+            what, f"{what} must")
+        raise OpError(f"{name}: {what} either be a single int, or a tuple of two ints")
+    return v
+
+
+def _pool_shape(name, input, k, s, p, d, ceil_mode):
+    """Output shape with the checks of ATen's pool2d_shape_check."""
+    if any(x <= 0 for x in k):
+        raise OpError(f"kernel size should be greater than zero, but got kH: {k[0]} kW: {k[1]}")
+    if any(x <= 0 for x in s):
+        raise OpError("stride should not be zero")
+    if any(x < 0 for x in p):
+        raise OpError(f"pad must be non-negative, but got pad: {p[0]}")
+    if any(x <= 0 for x in d):
+        raise OpError(f"dilation should be greater than zero, but got dilationH: {d[0]} "
+                      f"dilationW: {d[1]}")
+    if len(input) not in (3, 4) or 0 in input[-3:]:
+        raise OpError("non-empty 3D or 4D (batch mode) tensor expected for input")
+    if any(p[i] > (d[i] * (k[i] - 1) + 1) // 2 for i in range(2)):
+        raise OpError(f"pad should be at most half of effective kernel size, but got "
+                      f"pad={p[0]}, kernel_size={k[0]} and dilation={d[0]}")
+    out = [_out_len(input[-2 + i], k[i], s[i], p[i], d[i], ceil_mode) for i in range(2)]
+    if any(o < 1 for o in out):
+        raise OpError(f"Given input size: ({'x'.join(map(str, input[-3:]))}). Calculated "
+                      f"output size: ({input[-3]}x{out[0]}x{out[1]}). Output size is too small")
+    return tuple(input[:-2]) + tuple(out)
+
+
+def _batched(x):
+    return x[None] if x.ndim == 3 else x
+
+
+def _extra_pad(size, out, k, s, p, d):
+    """Right padding that ceil_mode's last window reaches beyond the left-padded input."""
+    return tuple(max(0, (out[i] - 1) * s[i] + d[i] * (k[i] - 1) + 1 - (size[i] + 2 * p[i]))
+                 for i in range(2))
+
+
+def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode):
+    k, s, p, d = _pool_params("max_pool2d", kernel_size, stride, padding, dilation)
+    shape = _pool_shape("max_pool2d", input.shape, k, s, p, d, ceil_mode)
+    x = _batched(input)
+    h, w = x.shape[2:]
+    out = shape[-2:]
+    fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+    xp = _pad(x, p, fill, _extra_pad((h, w), out, k, s, p, d))
+    win = _windows(xp, k, s, d, out)
+    flat = win.reshape(win.shape[:4] + (-1,))
+    arg = np.argmax(flat, axis=-1)  # first maximum in scan order (NaN wins), as ATen
+    values = np.take_along_axis(flat, arg[..., None], axis=-1)[..., 0]
+    oh = np.arange(out[0])[:, None] * s[0] - p[0] + (arg // k[1]) * d[0]
+    ow = np.arange(out[1])[None, :] * s[1] - p[1] + (arg % k[1]) * d[1]
+    indices = (oh * w + ow).astype(np.int64)  # flat index within each (H, W) plane
+    return values.reshape(shape), indices.reshape(shape)
+
+
+def _plane_scatter(grad, input, indices):
+    """Sum ``grad`` into zeros shaped like ``input`` at the flat per-plane ``indices``."""
+    input_size = input.shape
+    planes = int(np.prod(input_size[:-2]))
+    hw = input_size[-2] * input_size[-1]
+    out = np.zeros((planes, hw), dtype=grad.dtype)
+    rows = np.arange(planes)[:, None]
+    np.add.at(out, (rows, np.reshape(indices, (planes, -1))), np.reshape(grad, (planes, -1)))
+    return out.reshape(input_size)
+
+
+def _plane_gather(input, indices):
+    planes = int(np.prod(input.shape[:-2]))
+    flat = np.reshape(input, (planes, -1))
+    return np.take_along_axis(flat, np.reshape(indices, (planes, -1)), axis=1).reshape(
+        indices.shape)
+
+
+op("max_pool2d_with_indices(Tensor input, int[] kernel_size, int[]? stride=None, "
+   "int[] padding=0, int[] dilation=1, bool ceil_mode=False) -> (Tensor, Tensor)",
+   "MaxPool2DWithIndicesBackward0", method=False,
+   forward=_max_pool,
+   # derivatives.yaml saves self and the indices (result1)
+   vjp={"input": lambda grad, input, result1: F._max_pool_scatter(grad, input, result1)},
+   dtype="none",
+   shape=lambda input, kernel_size, stride, padding, dilation, ceil_mode: [_pool_shape(
+       "max_pool2d", input, *_pool_params("max_pool2d", kernel_size, stride, padding,
+                                          dilation), ceil_mode)] * 2,
+   torch="torch.nn.functional.max_pool2d_with_indices",
+   samples=explicit(lambda r: Sample((rand(r, 1, 2, 4, 4), 2)),
+                    lambda r: Sample((rand(r, 2, 5, 5), 3, 2, 1))))
+
+# As ATen's max_pool2d_with_indices_backward, it takes the input too (with a zero
+# derivative), so a create_graph gradient requires grad as torch's does.
+op("_max_pool_scatter(Tensor grad_output, Tensor input, Tensor indices) -> Tensor",
+   "MaxPool2DWithIndicesBackwardBackward0", method=False, nondiff=("indices",),
+   forward=_plane_scatter,
+   vjp={"grad_output": lambda grad, indices: F._max_pool_gather(grad, indices),
+        "input": lambda grad: F.zeros_like(grad)},
+   dtype="none", shape=lambda grad_output, input, indices: tuple(input))
+
+op("_max_pool_gather(Tensor input, Tensor indices) -> Tensor", "MaxPool2DWithIndicesBackward0",
+   method=False, nondiff=("indices",),
+   forward=_plane_gather,
+   vjp={"input": lambda grad, input, indices: F._max_pool_scatter(grad, input, indices)},
+   dtype="none", shape=lambda input, indices: tuple(indices))
+
+
+def _max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                return_indices=False):
+    out, indices = F.max_pool2d_with_indices(input, kernel_size, stride, padding, dilation,
+                                             ceil_mode)
+    return (out, indices) if return_indices else out
+
+
+op("max_pool2d(Tensor input, int[] kernel_size, int[]? stride=None, int[] padding=0, "
+   "int[] dilation=1, bool ceil_mode=False, bool return_indices=False) -> Tensor", None,
+   composite=True, method=False, forward=_max_pool2d,
+   shape=lambda input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+   return_indices=False: _pool_shape("max_pool2d", input, *_pool_params(
+       "max_pool2d", kernel_size, stride, padding, dilation), ceil_mode),
+   samples=explicit(
+       lambda r: Sample((rand(r, 1, 2, 5, 5), 2)),
+       lambda r: Sample((rand(r, 1, 2, 5, 5), 3), {"stride": 2, "padding": 1}),
+       lambda r: Sample((rand(r, 2, 1, 5, 6), (2, 3)), {"stride": (1, 2), "dilation": (2, 1)}),
+       lambda r: Sample((rand(r, 1, 2, 5, 5), 2), {"ceil_mode": True}),
+       lambda r: Sample((rand(r, 2, 4, 4), 2))))
+
+
+def _avg_divisor(size, out, k, s, p, ceil_mode, count_include_pad, divisor_override):
+    """ATen's per-window divisor: window area clipped to the padded input (or to the input
+    itself without count_include_pad), unless overridden."""
+    if divisor_override:
+        return np.full(out, float(divisor_override))
+    areas = []
+    for i in range(2):
+        start = np.arange(out[i]) * s[i] - p[i]
+        end = np.minimum(start + k[i], size[i] + p[i])
+        if count_include_pad:
+            areas.append(end - start)
+        else:
+            areas.append(np.minimum(end, size[i]) - np.maximum(start, 0))
+    return np.outer(areas[0], areas[1]).astype(np.float64)
+
+
+def _avg_check(kernel_size, stride, padding, divisor_override, shape, ceil_mode):
+    if divisor_override is not None and divisor_override == 0:
+        raise OpError("divisor must be not zero")
+    k, s, p, d = _pool_params("avg_pool2d", kernel_size, stride, padding)
+    if len(shape) < 3:  # ATen reads input.size(-3) first
+        raise OpError(f"Dimension out of range (expected to be in range of "
+                      f"[{-max(len(shape), 1)}, {max(len(shape), 1) - 1}], but got -3)")
+    return k, s, p, d, _pool_shape("avg_pool2d", shape, k, s, p, d, ceil_mode)
+
+
+def _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+              divisor_override):
+    k, s, p, d, shape = _avg_check(kernel_size, stride, padding, divisor_override,
+                                   input.shape, ceil_mode)
+    x = _batched(input)
+    size, out = x.shape[2:], shape[-2:]
+    xp = _pad(x, p, 0, _extra_pad(size, out, k, s, p, d))
+    sums = _windows(xp, k, s, d, out).sum(axis=(-2, -1))
+    div = _avg_divisor(size, out, k, s, p, ceil_mode, count_include_pad, divisor_override)
+    res = sums / div.astype(x.dtype) if x.dtype.kind == "f" else sums // div.astype(np.int64)
+    return res.astype(x.dtype).reshape(shape)
+
+
+def _avg_pool_grad(grad_output, input, kernel_size, stride, padding, ceil_mode,
+                   count_include_pad, divisor_override):
+    input_size = input.shape
+    k, s, p, d, shape = _avg_check(kernel_size, stride, padding, divisor_override,
+                                   tuple(input_size), ceil_mode)
+    size, out = tuple(input_size[-2:]), shape[-2:]
+    div = _avg_divisor(size, out, k, s, p, ceil_mode, count_include_pad, divisor_override)
+    g = np.reshape(grad_output, (-1, 1) + tuple(out)) / div.astype(grad_output.dtype)
+    extra = _extra_pad(size, out, k, s, p, d)
+    xp = np.zeros(g.shape[:2] + (size[0] + 2 * p[0] + extra[0], size[1] + 2 * p[1] + extra[1]),
+                  dtype=grad_output.dtype)
+    for i in range(k[0]):  # every window tap gets its window's share
+        for j in range(k[1]):
+            xp[:, :, i: i + s[0] * (out[0] - 1) + 1: s[0], j: j + s[1] * (out[1] - 1) + 1:
+               s[1]] += g
+    return np.ascontiguousarray(
+        xp[:, :, p[0]: p[0] + size[0], p[1]: p[1] + size[1]]).reshape(input_size)
+
+
+_AVG_ARGS = ("int[] kernel_size, int[]? stride=None, int[] padding=0, bool ceil_mode=False, "
+             "bool count_include_pad=True, int? divisor_override=None")
+
+
+def _avg_shape(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True, divisor_override=None):
+    return _avg_check(kernel_size, stride, padding, divisor_override, input, ceil_mode)[-1]
+
+
+op(f"avg_pool2d(Tensor input, {_AVG_ARGS}) -> Tensor", "AvgPool2DBackward0", method=False,
+   forward=_avg_pool,
+   # derivatives.yaml saves self (avg_pool2d_backward takes it), though only its size matters
+   vjp={"input": lambda grad, input, kernel_size, stride, padding, ceil_mode,
+        count_include_pad, divisor_override: F._avg_pool2d_grad(
+            grad, input, kernel_size, stride, padding, ceil_mode,
+            count_include_pad, divisor_override)},
+   dtype="none", shape=_avg_shape,
+   samples=explicit(
+       lambda r: Sample((rand(r, 1, 2, 5, 5), 2)),
+       lambda r: Sample((rand(r, 1, 2, 5, 5), 3), {"stride": 2, "padding": 1}),
+       lambda r: Sample((rand(r, 1, 2, 5, 5), 3), {"stride": 2, "padding": 1,
+                                                   "count_include_pad": False}),
+       lambda r: Sample((rand(r, 2, 1, 5, 6), (2, 3)), {"stride": (1, 2),
+                                                        "divisor_override": 5}),
+       lambda r: Sample((rand(r, 1, 2, 5, 5), 2), {"ceil_mode": True}),
+       lambda r: Sample((rand(r, 1, 2, 5, 5), 3), {"stride": 2, "padding": 1,
+                                                   "ceil_mode": True,
+                                                   "count_include_pad": False}),
+       lambda r: Sample((rand(r, 2, 4, 4), 2))))
+
+# Takes the input (zero derivative) as ATen's avg_pool2d_backward does; see _max_pool_scatter
+op(f"_avg_pool2d_grad(Tensor grad_output, Tensor input, {_AVG_ARGS}) -> Tensor",
+   "AvgPool2DBackwardBackward0", method=False,
+   forward=_avg_pool_grad,
+   vjp={"grad_output": lambda grad, kernel_size, stride, padding, ceil_mode,
+        count_include_pad, divisor_override: F.avg_pool2d(
+            grad, kernel_size, stride, padding, ceil_mode, count_include_pad,
+            divisor_override),
+        "input": lambda grad: F.zeros_like(grad)},
+   dtype="none", shape=lambda grad_output, input, *a: tuple(input))
+
+
+# --------------------------------------------------------------------------- dropout
+
+def dropout_mask(shape, p, seed, dtype=np.float32):
+    """The scaled keep-mask our dropout multiplies by: 1/(1-p) where kept, 0 where dropped.
+    Deterministic for a seed (NumPy's PCG64), so a test can apply it in torch too."""
+    keep = np.random.default_rng(seed).random(tuple(shape)) < 1 - p
+    return keep.astype(dtype) / np.asarray(1 - p, dtype=dtype)
+
+
+def _dropout(input, p=0.5, training=True, inplace=False, seed=None):
+    if p < 0 or p > 1:
+        raise OpError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if inplace:
+        raise OpError("dropout(inplace=True) is not supported; use inplace=False")
+    if p == 0 or not training or _numel(input.shape) == 0:
+        return input  # ATen returns the input itself: no node
+    if p == 1:  # ATen: input * zeros({}), a wrapped constant (next edge (None, 0))
+        return input * np.zeros((), dtype=_np_dtype(input))
+    return input * dropout_mask(input.shape, p, seed, _np_dtype(input))
+
+
+def _np_dtype(x):
+    return x.dtype.np if isinstance(x, table._Tensor) else x.dtype
+
+
+def _numel(shape):
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+
+
+# ATen's CPU dropout is input * (bernoulli(1 - p) / (1 - p)): MulBackward0 over the input and
+# a constant. torch's RNG cannot be reproduced, so ``seed`` picks our mask; see
+# tests/test_dropout.py, which applies the same mask in torch.
+op("dropout(Tensor input, float p=0.5, bool training=True, bool inplace=False, *, "
+   "int? seed=None) -> Tensor", None, composite=True, method=False,
+   forward=_dropout, shape=lambda input, *a, **k: tuple(input))
