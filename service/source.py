@@ -746,9 +746,12 @@ class _Compiler:
             return self.tensor_literal(node, target, legacy=_LEGACY[name])
         if path in _VARIABLE:
             return self.variable(node, target)
-        if module not in _FUNC_MODULES or name not in OVERLOADS:
+        if module not in _FUNC_MODULES or name not in OVERLOADS and not (
+                module == "torch.linalg" and f"linalg_{name}" in OVERLOADS):
             self.error(f"unknown function {path}(); the ops are listed by GET /ops", node)
         self.reject_internal(name, node)
+        if module == "torch.linalg" and f"linalg_{name}" in OVERLOADS:
+            name = f"linalg_{name}"  # the table's name for torch.linalg.det & co.
         args, kwargs, values, kwvalues = self.args_of(node)
         return self.op_call(name, args, kwargs, values, kwvalues, node, target)
 
