@@ -1,7 +1,7 @@
 """The op table. Importing this package registers every row (F.<name> for each op) and
 gives Tensor its methods, as torch's ``variants: function, method``."""
 
-from . import activations, creation, elementwise, reductions, shape, linalg, conv  # noqa: F401  (registers rows)
+from . import activations, creation, elementwise, reductions, shape, linalg, conv, losses  # noqa: F401  (registers rows)
 from .table import OVERLOADS, ROWS, F, op, resolve  # noqa: F401
 
 __all__ = ["F", "ROWS", "OVERLOADS", "op", "resolve"]

@@ -1,0 +1,378 @@
+"""Activation rows (torch.nn.functional names).
+
+Forwards and VJPs follow ATen's kernels and tools/autograd/derivatives.yaml, so values at the
+kinks (relu at 0, hardtanh on its bounds, elu/selu at 0) are torch's choices.
+
+Where torch's first derivative is itself an op with a ``*BackwardBackward`` node
+(threshold_backward, hardtanh_backward, elu_backward...), that op is a row here too: its
+output stays connected to the input, so ``x.grad`` after ``create_graph=True`` requires grad
+(with torch's second derivative, often zero). Smooth activations write their VJP with plain
+``F`` ops, which give torch's second-order values.
+"""
+
+import math
+
+import numpy as np
+
+from ..errors import DerivativeNotImplemented, OpError
+from .elementwise import _erf, _sigmoid, same
+from .samples import Sample, explicit, rand
+from .table import F, op
+
+_FN = "torch.nn.functional."
+
+
+def _kinks(*values, **kwargs):
+    """A sample sitting exactly on the kinks: compared with torch, not finite differences."""
+    return lambda r: Sample((np.array(values, dtype=np.float64),), kwargs, gradcheck=False)
+
+
+def _smooth(low=-2.0, high=2.0, shapes=((), (3,), (2, 3), (2, 1, 3)), **kwargs):
+    return [lambda r, s=s: Sample((rand(r, *s, low=low, high=high),), dict(kwargs))
+            for s in shapes]
+
+
+def _zero(grad):
+    return F.zeros_like(grad)
+
+
+# -- backward kernels: torch's *_backward ops, differentiable as derivatives.yaml says ----------
+
+op("threshold_backward(Tensor grad_output, Tensor input, Scalar threshold) -> Tensor",
+   "ThresholdBackwardBackward0",
+   forward=lambda grad_output, input, threshold: np.where(
+       input <= threshold, 0, grad_output).astype(grad_output.dtype, copy=False),
+   vjp={"grad_output": lambda grad, input, threshold: F.threshold_backward(
+       grad, input, threshold), "input": _zero},
+   shape=lambda grad_output, *args: grad_output, method=False,
+   torch="torch.ops.aten.threshold_backward",
+   samples=explicit(lambda r: Sample((rand(r, 2, 3), rand(r, 2, 3), 0.1))))
+
+op("leaky_relu_backward(Tensor grad_output, Tensor input, Scalar negative_slope, "
+   "bool self_is_result) -> Tensor", "LeakyReluBackwardBackward0",
+   forward=lambda grad_output, input, negative_slope, self_is_result: np.where(
+       input > 0, grad_output, grad_output * negative_slope),
+   vjp={"grad_output": lambda grad, input, negative_slope: F.leaky_relu_backward(
+       grad, input, negative_slope, False), "input": _zero},
+   shape=lambda grad_output, *args: grad_output, method=False,
+   torch="torch.ops.aten.leaky_relu_backward",
+   samples=explicit(lambda r: Sample((rand(r, 2, 3), rand(r, 2, 3), 0.2, False))))
+
+op("hardtanh_backward(Tensor grad_output, Tensor input, Scalar min_val, Scalar max_val) "
+   "-> Tensor", "HardtanhBackwardBackward0",
+   # the bounds themselves pass no gradient (clamp's do)
+   forward=lambda grad_output, input, min_val, max_val: np.where(
+       (input <= min_val) | (input >= max_val), 0, grad_output
+   ).astype(grad_output.dtype, copy=False),
+   vjp={"grad_output": lambda grad, input, min_val, max_val: F.hardtanh_backward(
+       grad, input, min_val, max_val), "input": _zero},
+   shape=lambda grad_output, *args: grad_output, method=False,
+   torch="torch.ops.aten.hardtanh_backward",
+   samples=explicit(lambda r: Sample((rand(r, 2, 3), rand(r, 2, 3), -1.0, 1.0))))
+
+
+def _shrink_mask(input, lambd):
+    return (input >= -lambd) & (input <= lambd)
+
+
+op("softshrink_backward(Tensor grad_output, Tensor input, Scalar lambd) -> Tensor",
+   "SoftshrinkBackwardBackward0",
+   forward=lambda grad_output, input, lambd: np.where(
+       _shrink_mask(input, lambd), 0, grad_output).astype(grad_output.dtype, copy=False),
+   vjp={"grad_output": lambda grad, input, lambd: F.softshrink_backward(grad, input, lambd),
+        "input": _zero},
+   shape=lambda grad_output, *args: grad_output, method=False,
+   torch="torch.ops.aten.softshrink_backward",
+   samples=explicit(lambda r: Sample((rand(r, 2, 3), rand(r, 2, 3), 0.5))))
+
+op("hardshrink_backward(Tensor grad_output, Tensor input, Scalar lambd) -> Tensor",
+   "HardshrinkBackwardBackward0",
+   forward=lambda grad_output, input, lambd: np.where(
+       _shrink_mask(input, lambd), 0, grad_output).astype(grad_output.dtype, copy=False),
+   vjp={"grad_output": lambda grad, input, lambd: F.hardshrink_backward(grad, input, lambd),
+        "input": _zero},
+   shape=lambda grad_output, *args: grad_output, method=False,
+   torch="torch.ops.aten.hardshrink_backward",
+   samples=explicit(lambda r: Sample((rand(r, 2, 3), rand(r, 2, 3), 0.5))))
+
+
+def _hardsigmoid_backward_vjp(grad):
+    raise DerivativeNotImplemented("derivative for aten::hardsigmoid_backward is not implemented")
+
+
+# torch has no double backward for hardsigmoid: NotImplemented, raising when reached
+op("hardsigmoid_backward(Tensor grad_output, Tensor input) -> Tensor",
+   "torch::autograd::NotImplemented",
+   forward=lambda grad_output, input: np.where(
+       (input > -3) & (input < 3), grad_output / 6, 0).astype(grad_output.dtype, copy=False),
+   vjp={"grad_output": _hardsigmoid_backward_vjp, "input": _hardsigmoid_backward_vjp},
+   shape=lambda grad_output, input: grad_output, method=False)
+
+
+def _hardswish_backward(grad_output, input):
+    # ATen's kernel: 0 up to and at -3, x/3 + 1/2 strictly inside, 1 from 3 on
+    return np.where(input <= -3, 0, np.where(input < 3, grad_output * (input / 3 + 0.5),
+                                             grad_output)).astype(grad_output.dtype, copy=False)
+
+
+op("hardswish_backward(Tensor grad_output, Tensor input) -> Tensor",
+   "HardswishBackwardBackward0", forward=_hardswish_backward,
+   vjp={"grad_output": lambda grad, input: F.hardswish_backward(grad, input),
+        "input": lambda grad, grad_output, input: F.where(
+            (input > -3) & (input < 3), grad * grad_output / 3, 0.0)},
+   shape=lambda grad_output, input: grad_output, method=False,
+   torch="torch.ops.aten.hardswish_backward",
+   samples=explicit(lambda r: Sample((rand(r, 2, 3), rand(r, 2, 3, low=-4.0, high=4.0)))))
+
+
+def _elu_backward(grad_output, alpha, scale, input_scale, is_result, self_or_result):
+    x = self_or_result
+    if is_result:  # x is elu's output: on the negative side exp(x*s) = out / (alpha*scale) + 1
+        neg = grad_output * input_scale * (x + alpha * scale)
+    else:  # 0 takes the negative branch
+        neg = grad_output * (input_scale * alpha * scale) * np.exp(np.minimum(x, 0) * input_scale)
+    return np.where(x <= 0, neg, grad_output * scale).astype(grad_output.dtype, copy=False)
+
+
+def _elu_double_backward(grad, grad_output, alpha, scale, input_scale, is_result,
+                         self_or_result):
+    # torch's elu_double_backward: the mask is strict, so 0 gets no second-order term
+    if is_result:
+        return F.where(self_or_result < 0, grad * grad_output * input_scale, 0.0)
+    return F.where(self_or_result < 0, F.elu_backward(
+        grad * grad_output * input_scale, alpha, scale, input_scale, is_result,
+        self_or_result), 0.0)
+
+
+op("elu_backward(Tensor grad_output, Scalar alpha, Scalar scale, Scalar input_scale, "
+   "bool is_result, Tensor self_or_result) -> Tensor", "EluBackwardBackward0",
+   forward=_elu_backward,
+   vjp={"grad_output": lambda grad, alpha, scale, input_scale, is_result, self_or_result:
+        F.elu_backward(grad, alpha, scale, input_scale, is_result, self_or_result),
+        "self_or_result": _elu_double_backward},
+   shape=lambda grad_output, *args: grad_output, method=False,
+   torch="torch.ops.aten.elu_backward",
+   samples=explicit(lambda r: Sample((rand(r, 2, 3), 1.5, 1.0, 1.0, False, rand(r, 2, 3))),
+                    lambda r: Sample((rand(r, 3), 1.0, 1.2, 0.5, False, rand(r, 3)))))
+
+
+# -- relu family -----------------------------------------------------------------------------
+
+op("relu(Tensor input) -> Tensor", "ReluBackward0",
+   forward=lambda input: np.maximum(input, 0),
+   # threshold_backward(grad, result, 0): a zero output (input <= 0) passes no gradient
+   vjp={"input": lambda grad, result: F.threshold_backward(grad, result, 0)},
+   shape=same, samples=explicit(*_smooth(), _kinks(-1.0, 0.0, 1.0)))
+
+op("leaky_relu(Tensor input, Scalar negative_slope=0.01) -> Tensor", "LeakyReluBackward0",
+   forward=lambda input, negative_slope: np.where(input > 0, input, input * negative_slope),
+   vjp={"input": lambda grad, input, negative_slope:
+        F.leaky_relu_backward(grad, input, negative_slope, False)},
+   shape=same, method=False, torch=_FN + "leaky_relu",
+   samples=explicit(*_smooth(), *_smooth(shapes=[(2, 3)], negative_slope=0.2),
+                    _kinks(-1.0, 0.0, 1.0, negative_slope=0.2)))
+
+op("threshold(Tensor input, Scalar threshold, Scalar value) -> Tensor", "ThresholdBackward0",
+   forward=lambda input, threshold, value: np.where(
+       input <= threshold, np.asarray(value, dtype=input.dtype), input),
+   vjp={"input": lambda grad, input, threshold: F.threshold_backward(
+       grad, input, threshold)},
+   shape=same, method=False, torch=_FN + "threshold",
+   samples=explicit(lambda r: Sample((rand(r, 2, 3), 0.1, 20.0)),
+                    lambda r: Sample((np.array([-1.0, 0.1, 1.0]), 0.1, -3.0), gradcheck=False)))
+
+
+def _hardtanh_vjp(grad, input, min_val, max_val):
+    return F.hardtanh_backward(grad, input, min_val, max_val)
+
+
+op("hardtanh(Tensor input, Scalar min_val=-1, Scalar max_val=1) -> Tensor",
+   "HardtanhBackward0",
+   forward=lambda input, min_val, max_val: np.minimum(np.maximum(input, min_val), max_val),
+   vjp={"input": _hardtanh_vjp}, shape=same, method=False, torch=_FN + "hardtanh",
+   samples=explicit(*_smooth(), *_smooth(shapes=[(2, 3)], min_val=-0.5, max_val=1.5),
+                    _kinks(-2.0, -1.0, 0.0, 1.0, 2.0)))
+
+op("relu6(Tensor input) -> Tensor", None, composite=True,
+   forward=lambda input: F.hardtanh(input, 0.0, 6.0), shape=same, method=False,
+   torch=_FN + "relu6",
+   samples=explicit(*_smooth(-2.0, 8.0), _kinks(-1.0, 0.0, 3.0, 6.0, 7.0)))
+
+# -- exponential units -----------------------------------------------------------------------
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def _elu_forward(input, alpha, scale, input_scale):
+    return np.where(input <= 0, np.expm1(np.minimum(input, 0) * input_scale) * (alpha * scale),
+                    input * scale)
+
+
+def _elu_vjp(grad, input, alpha, scale, input_scale):
+    return F.elu_backward(grad, alpha, scale, input_scale, False, input)
+
+
+op("elu(Tensor input, Scalar alpha=1.0, *, Scalar scale=1, Scalar input_scale=1) -> Tensor",
+   "EluBackward0", forward=_elu_forward, vjp={"input": _elu_vjp}, dtype="float", shape=same,
+   method=False, torch=lambda torch, input, alpha=1.0, scale=1, input_scale=1:
+   torch.ops.aten.elu(input, alpha, scale, input_scale),
+   samples=explicit(*_smooth(), *_smooth(shapes=[(2, 3)], alpha=0.5),
+                    _kinks(-1.0, 0.0, 1.0, alpha=2.0)))
+
+op("selu(Tensor input) -> Tensor", None, composite=True,
+   forward=lambda input: F.elu(input, _SELU_ALPHA, scale=_SELU_SCALE),
+   dtype="float", shape=same, method=False,
+   samples=explicit(*_smooth(), _kinks(-1.0, 0.0, 1.0)))
+
+
+def _celu_forward(input, alpha):
+    if alpha == 0:
+        raise OpError("ZeroDivisionError: alpha cannot be 0 for CELU")
+    return _elu_forward(input, alpha, 1.0, 1.0 / alpha)
+
+
+op("celu(Tensor input, Scalar alpha=1.0) -> Tensor", "CeluBackward0",
+   forward=_celu_forward,
+   vjp={"input": lambda grad, input, alpha: _elu_vjp(grad, input, alpha, 1.0, 1.0 / alpha)},
+   dtype="float", shape=same, method=False,
+   samples=explicit(*_smooth(), *_smooth(shapes=[(2, 3)], alpha=0.5),
+                    _kinks(-1.0, 0.0, 1.0, alpha=2.0)))
+
+# -- smooth activations ----------------------------------------------------------------------
+
+_SQRT1_2 = math.sqrt(0.5)
+_GELU_PDF = 1.0 / math.sqrt(2.0 * math.pi)
+_GELU_BETA = math.sqrt(2.0 / math.pi)  # M_SQRT2 * M_2_SQRTPI * 0.5
+_GELU_KAPPA = 0.044715
+
+
+def _check_approximate(approximate):
+    if approximate not in ("none", "tanh"):
+        raise OpError("approximate argument must be either none or tanh.")
+
+
+def _gelu_forward(input, approximate):
+    _check_approximate(approximate)
+    if approximate == "tanh":
+        inner = _GELU_BETA * (input + _GELU_KAPPA * input ** 3)
+        return 0.5 * input * (1 + np.tanh(inner))
+    return input * 0.5 * (1 + _erf(input * _SQRT1_2))
+
+
+def _gelu_vjp(grad, input, approximate):
+    # GeluBackward0's kernel, term by term
+    if approximate == "tanh":
+        x_sq = input * input
+        tanh_inner = F.tanh(_GELU_BETA * (input + _GELU_KAPPA * x_sq * input))
+        left_derivative = 0.5 * (1 + tanh_inner)
+        right_derivative = 0.5 * input * (1 - tanh_inner * tanh_inner)
+        inner_derivative = _GELU_BETA * (1 + 3 * _GELU_KAPPA * x_sq)
+        return grad * (left_derivative + right_derivative * inner_derivative)
+    cdf = 0.5 * (1 + F.erf(input * _SQRT1_2))
+    pdf = _GELU_PDF * F.exp(-0.5 * input * input)
+    return grad * (cdf + input * pdf)
+
+
+op("gelu(Tensor input, *, str approximate='none') -> Tensor", "GeluBackward0",
+   forward=_gelu_forward, vjp={"input": _gelu_vjp}, dtype="float", shape=same, method=False,
+   torch=_FN + "gelu",
+   samples=explicit(*_smooth(-3.0, 3.0), *_smooth(-3.0, 3.0, approximate="tanh"),
+                    _kinks(0.0, approximate="none"), _kinks(0.0, approximate="tanh")))
+
+
+def _silu_vjp(grad, input):
+    s = F.sigmoid(input)
+    return grad * s * (1 + input * (1 - s))
+
+
+op("silu(Tensor input) -> Tensor", "SiluBackward0",
+   forward=lambda input: input * _sigmoid(input), vjp={"input": _silu_vjp},
+   dtype="float", shape=same, method=False, torch=_FN + "silu",
+   samples=explicit(*_smooth(-4.0, 4.0)))
+
+
+def _softplus_forward(input, beta, threshold):
+    scaled = input * beta
+    with np.errstate(over="ignore"):  # the exp of the linear branch is never used
+        soft = np.log1p(np.exp(scaled)) / beta
+    return np.where(scaled > threshold, input, soft).astype(input.dtype, copy=False)
+
+
+def _softplus_vjp(grad, input, beta, threshold):
+    # softplus_backward: z / (z + 1) with z = exp(beta x), i.e. sigmoid(beta x); above the
+    # threshold the forward is x itself
+    return F.where(input * beta > threshold, grad, grad * F.sigmoid(input * beta))
+
+
+op("softplus(Tensor input, Scalar beta=1, Scalar threshold=20) -> Tensor", "SoftplusBackward0",
+   forward=_softplus_forward, vjp={"input": _softplus_vjp}, dtype="float", shape=same,
+   method=False, torch=_FN + "softplus",
+   samples=explicit(*_smooth(-4.0, 4.0), *_smooth(shapes=[(2, 3)], beta=2.0, threshold=3.0),
+                    lambda r: Sample((np.array([-30.0, 0.0, 19.0, 25.0]),), gradcheck=False)))
+
+
+def _mish_vjp(grad, input):
+    t = F.tanh(F.softplus(input))
+    return grad * (t + input * F.sigmoid(input) * (1 - t * t))
+
+
+op("mish(Tensor input) -> Tensor", "MishBackward0",
+   forward=lambda input: input * np.tanh(np.log1p(np.exp(input))),
+   vjp={"input": _mish_vjp}, dtype="float", shape=same, method=False, torch=_FN + "mish",
+   samples=explicit(*_smooth(-4.0, 4.0)))
+
+op("softsign(Tensor input) -> Tensor", None, composite=True,
+   forward=lambda input: input / (F.abs(input) + 1), shape=same, method=False,
+   torch=_FN + "softsign", samples=explicit(*_smooth(0.2, 2.0), *_smooth(-2.0, -0.2)))
+
+op("tanhshrink(Tensor input) -> Tensor", None, composite=True,
+   forward=lambda input: input - F.tanh(input), shape=same, method=False,
+   torch=_FN + "tanhshrink", samples=explicit(*_smooth()))
+
+
+def _logsigmoid_forward(input):
+    # min(x, 0) - log1p(exp(-|x|)): no overflow for either sign
+    return np.minimum(input, 0) - np.log1p(np.exp(-np.abs(input)))
+
+
+op("logsigmoid(Tensor input) -> Tensor", "LogSigmoidBackward0",
+   forward=_logsigmoid_forward,
+   vjp={"input": lambda grad, input: grad * F.sigmoid(-input)},
+   dtype="float", shape=same, method=False, torch=_FN + "logsigmoid",
+   samples=explicit(*_smooth(-4.0, 4.0), lambda r: Sample((np.array([-30.0, 0.0, 30.0]),))))
+
+# -- hard (piecewise linear) activations -----------------------------------------------------
+
+op("hardsigmoid(Tensor input) -> Tensor", "HardsigmoidBackward0",
+   forward=lambda input: np.minimum(np.maximum(input + 3, 0), 6) / 6,
+   # open interval: at -3 and 3 the gradient is 0
+   vjp={"input": lambda grad, input: F.hardsigmoid_backward(grad, input)},
+   dtype="float", shape=same, method=False, torch=_FN + "hardsigmoid",
+   twice_differentiable=False,  # torch: derivative for aten::hardsigmoid_backward is not implemented
+   samples=explicit(*_smooth(-4.0, 4.0), _kinks(-4.0, -3.0, 0.0, 3.0, 4.0)))
+
+
+op("hardswish(Tensor input) -> Tensor", "HardswishBackward0",
+   forward=lambda input: input * np.minimum(np.maximum(input + 3, 0), 6) / 6,
+   vjp={"input": lambda grad, input: F.hardswish_backward(grad, input)}, dtype="float", shape=same, method=False,
+   torch=_FN + "hardswish",
+   samples=explicit(*_smooth(-4.0, 4.0), _kinks(-4.0, -3.0, 0.0, 3.0, 4.0)))
+
+
+op("softshrink(Tensor input, Scalar lambd=0.5) -> Tensor", "SoftshrinkBackward0",
+   forward=lambda input, lambd: np.where(
+       input > lambd, input - lambd, np.where(input < -lambd, input + lambd, 0)
+   ).astype(input.dtype, copy=False),
+   vjp={"input": lambda grad, input, lambd: F.softshrink_backward(grad, input, lambd)},
+   shape=same, method=False, torch=_FN + "softshrink",
+   samples=explicit(*_smooth(), *_smooth(shapes=[(2, 3)], lambd=1.0),
+                    _kinks(-1.0, -0.5, 0.0, 0.5, 1.0)))
+
+op("hardshrink(Tensor input, Scalar lambd=0.5) -> Tensor", "HardshrinkBackward0",
+   forward=lambda input, lambd: np.where(_shrink_mask(input, lambd), 0, input).astype(
+       input.dtype, copy=False),
+   vjp={"input": lambda grad, input, lambd: F.hardshrink_backward(grad, input, lambd)},
+   shape=same, torch=_FN + "hardshrink",
+   samples=explicit(*_smooth(), *_smooth(shapes=[(2, 3)], lambd=1.0),
+                    _kinks(-1.0, -0.5, 0.0, 0.5, 1.0)))
