@@ -56,7 +56,8 @@ def _mean_check(input):
     if input.dtype.kind not in "fc":
         from ..dtypes import from_numpy
         raise OpError("mean(): could not infer output dtype. Input dtype must be either a "
-                      f"floating point or complex dtype. Got: {_long_name(from_numpy(input.dtype))}")
+                      "floating point or complex dtype. Got: "
+                      f"{_long_name(from_numpy(input.dtype))}")
 
 
 def _long_name(d):
@@ -384,7 +385,8 @@ AMAX_SAMPLES = explicit(
     lambda r: Sample((TIES.copy(), 0, True), gradcheck=False))
 ARG_SAMPLES = explicit(
     lambda r: Sample((rand(r, 2, 3),)), lambda r: Sample((rand(r, 2, 3), 1)),
-    lambda r: Sample((rand(r, 2, 3), 0, True)), lambda r: Sample((rand(r, 2, 3),), {"keepdim": True}),
+    lambda r: Sample((rand(r, 2, 3), 0, True)),
+    lambda r: Sample((rand(r, 2, 3),), {"keepdim": True}),
     lambda r: Sample((TIES.copy(), 1)), lambda r: Sample((rand(r), 0)))
 
 for _name, _fn, _arg in [("max", np.max, np.argmax), ("min", np.min, np.argmin)]:

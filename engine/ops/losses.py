@@ -1,0 +1,583 @@
+"""Losses, as torch.nn.functional has them: mse_loss, l1_loss, smooth_l1_loss, nll_loss,
+cross_entropy, binary_cross_entropy, binary_cross_entropy_with_logits.
+
+Each public loss is a composite with F's Python signature: it does what torch's Python layer
+does (legacy size_average/reduce, the reduction string, size warnings and checks,
+broadcasting with visible ExpandBackward0 nodes) and then calls a kernel row named like the
+aten op with a leading underscore (``_mse_loss``...), which owns the grad_fn torch shows
+(``MseLossBackward0``...) and takes the reduction as torch's enum: none=0, mean=1, sum=2.
+l1_loss and cross_entropy have no kernel of their own, in torch as here: their graphs are
+made of abs/sub/mean and log_softmax/nll_loss nodes.
+"""
+
+import warnings
+
+import numpy as np
+
+from ..backend import module_of, to_numpy
+from ..errors import OpError
+from ..grad_mode import is_grad_enabled
+from . import table
+from .samples import Const, Sample, explicit, rand
+from .table import F, broadcast_shapes, op
+
+NONE, MEAN, SUM = 0, 1, 2
+_ENUM = {"none": NONE, "mean": MEAN, "sum": SUM}
+
+
+def _raw(x):
+    return x.array if isinstance(x, table._Tensor) else x
+
+
+def _shape(x) -> tuple:
+    return tuple(x.shape) if hasattr(x, "shape") else ()
+
+
+def _size_text(shape) -> str:
+    return f"torch.Size([{', '.join(str(s) for s in shape)}])"
+
+
+def reduction_enum(size_average, reduce, reduction) -> int:
+    """torch.nn._reduction: legacy size_average/reduce win (with torch's warning)."""
+    if size_average is not None or reduce is not None:
+        size_average = True if size_average is None else size_average
+        reduce = True if reduce is None else reduce
+        reduction = "mean" if size_average and reduce else "sum" if reduce else "none"
+        warnings.warn(f"size_average and reduce args will be deprecated, please use "
+                      f"reduction='{reduction}' instead.", UserWarning, stacklevel=4)
+    if reduction not in _ENUM:
+        raise OpError(f"{reduction} is not a valid value for reduction")
+    return _ENUM[reduction]
+
+
+def _reduced(shape, reduction) -> tuple:
+    return tuple(shape) if reduction == NONE else ()
+
+
+def _apply_reduction(loss, reduction):
+    """apply_loss_reduction for the array kernels."""
+    if reduction == MEAN:
+        return np.asarray(np.mean(loss), dtype=loss.dtype)
+    if reduction == SUM:
+        return np.asarray(np.sum(loss), dtype=loss.dtype)
+    return loss
+
+
+def _scale(grad, shape, reduction):
+    """The incoming gradient as each element sees it: mean divides by the count."""
+    if reduction == MEAN:
+        n = int(np.prod(shape)) if shape else 1
+        return grad / n
+    return grad
+
+
+def _no_grad_for(fn_name, arg, value):
+    if isinstance(value, table._Tensor) and value.requires_grad and is_grad_enabled():
+        raise OpError(f"The function '{fn_name}' is not differentiable with respect to "
+                      f"argument '{arg}'. This input cannot have requires_grad True.")
+
+
+def _broadcast_pair(input, target):
+    """torch.broadcast_tensors as F.mse_loss uses it: expand only what changes shape."""
+    a, b = _shape(input), _shape(target)
+    if a == b:
+        return input, target
+    shape = broadcast_shapes(a, b)
+    return (input if a == shape else F.expand(input, shape),
+            target if b == shape else F.expand(target, shape))
+
+
+def _warn_size(input, target):
+    if _shape(input) != _shape(target):
+        warnings.warn(f"Using a target size ({_size_text(_shape(target))}) that is different "
+                      f"to the input size ({_size_text(_shape(input))}). This will likely lead "
+                      "to incorrect results due to broadcasting. Please ensure they have the "
+                      "same size.", UserWarning, stacklevel=4)
+
+
+def _no_weight(name, weight):
+    if weight is not None:
+        raise OpError(f"{name}(): the weight argument is not supported")
+
+
+def _pair_shape(input, target, reduction):
+    return _reduced(broadcast_shapes(input, target), reduction)
+
+
+def _f32(a):
+    return a.astype(np.float32)
+
+
+def _probs(rng, *shape):
+    """A float32 target in [0, 1) that does not require grad."""
+    return Const(_f32(rand(rng, *shape, low=0, high=1)))
+
+
+_LOSS_KW = "Any size_average=None, Any reduce=None, str reduction='mean'"
+
+
+def _functional(name):
+    return f"torch.nn.functional.{name}"
+
+
+# --------------------------------------------------------------------------- mse, l1
+
+op("_mse_loss(Tensor input, Tensor target, int reduction=1) -> Tensor", "MseLossBackward0",
+   method=False,
+   forward=lambda input, target, reduction: _apply_reduction((input - target) ** 2, reduction),
+   vjp={"input": lambda grad, input, target, reduction: _scale(
+       grad, input.shape, reduction) * (2 * (input - target)),
+        "target": lambda grad, input, target, reduction: _scale(
+       grad, input.shape, reduction) * (2 * (target - input))},
+   shape=lambda input, target, reduction: _pair_shape(input, target, reduction),
+   samples=explicit(lambda r: Sample((rand(r, 2, 3), rand(r, 2, 3), 1)),
+                    lambda r: Sample((rand(r, 3), rand(r, 3), 2)),
+                    lambda r: Sample((rand(r, 2, 3), Const(_f32(rand(r, 2, 3))), 0))),
+   torch=lambda torch, *a, **k: torch._C._nn.mse_loss(*a, **k))
+
+
+def _mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    _no_weight("mse_loss", weight)
+    _warn_size(input, target)
+    reduction = reduction_enum(size_average, reduce, reduction)
+    return F._mse_loss(*_broadcast_pair(input, target), reduction)
+
+
+def _pair_loss_shape(input, target, size_average=None, reduce=None, reduction="mean",
+                     *rest):
+    return _pair_shape(input, target, reduction_enum(size_average, reduce, reduction))
+
+
+PAIR_SAMPLES = explicit(
+    lambda r: Sample((rand(r, 2, 3), Const(_f32(rand(r, 2, 3))))),
+    lambda r: Sample((rand(r, 2, 3), Const(_f32(rand(r, 2, 3)))), {"reduction": "sum"}),
+    lambda r: Sample((rand(r, 2, 3), Const(_f32(rand(r, 2, 3)))), {"reduction": "none"}),
+    lambda r: Sample((rand(r, 2, 3), rand(r, 2, 3))),                  # target needs grad
+    lambda r: Sample((rand(r, 3), rand(r, 2, 3)), {"reduction": "none"}),  # input broadcast
+    lambda r: Sample((rand(r, 2, 3), Const(_f32(rand(r, 3))))),
+    lambda r: Sample((rand(r), Const(_f32(rand(r))))),
+    lambda r: Sample((rand(r, 4), Const(_f32(rand(r, 4))), None, False)))    # legacy reduce=False
+
+op(f"mse_loss(Tensor input, Tensor target, {_LOSS_KW}, Tensor? weight=None) -> Tensor", None,
+   composite=True, method=False, forward=_mse_loss, shape=_pair_loss_shape,
+   samples=PAIR_SAMPLES, torch=_functional("mse_loss"))
+
+
+def _l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    """CompositeImplicit in torch too: (input - target).abs(), then mean or sum."""
+    _no_weight("l1_loss", weight)
+    _warn_size(input, target)
+    return _l1(input, target, reduction_enum(size_average, reduce, reduction))
+
+
+def _l1(input, target, reduction):
+    loss = F.abs(F.sub(input, target))
+    if reduction == MEAN:
+        return F.mean(loss)
+    return F.sum(loss) if reduction == SUM else loss
+
+
+op(f"l1_loss(Tensor input, Tensor target, {_LOSS_KW}, Tensor? weight=None) -> Tensor", None,
+   composite=True, method=False, forward=_l1_loss, shape=_pair_loss_shape,
+   samples=PAIR_SAMPLES, torch=_functional("l1_loss"))
+
+
+# --------------------------------------------------------------------------- smooth l1
+
+def _smooth_l1_forward(input, target, reduction, beta):
+    d = np.abs(input - target)
+    loss = np.where(d < beta, 0.5 * d * d / beta if beta else d, d - 0.5 * beta)
+    return _apply_reduction(np.asarray(loss, dtype=np.result_type(input, target)), reduction)
+
+
+def _smooth_l1_grad(grad, input, target, reduction, beta):
+    """d loss / d input: (x - t) / beta inside the quadratic zone, sign(x - t) outside."""
+    d = input - target
+    inside = np.abs(_raw(d)) < beta
+    return _scale(grad, input.shape, reduction) * F.where(inside, d / beta, F.sign(d))
+
+
+op("_smooth_l1_loss(Tensor input, Tensor target, int reduction=1, float beta=1.0) -> Tensor",
+   "SmoothL1LossBackward0", method=False,
+   forward=_smooth_l1_forward,
+   vjp={"input": _smooth_l1_grad,
+        "target": lambda grad, input, target, reduction, beta: -_smooth_l1_grad(
+            grad, input, target, reduction, beta)},
+   shape=lambda input, target, reduction, beta: _pair_shape(input, target, reduction),
+   samples=explicit(lambda r: Sample((rand(r, 2, 3), rand(r, 2, 3), 1, 1.0)),
+                    lambda r: Sample((rand(r, 3), rand(r, 3), 2, 0.5)),
+                    lambda r: Sample((rand(r, 2, 3), Const(_f32(rand(r, 2, 3))), 0, 2.0))),
+   torch=lambda torch, *a, **k: torch._C._nn.smooth_l1_loss(*a, **k))
+
+
+def _smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean",
+                    beta=1.0):
+    _warn_size(input, target)
+    reduction = reduction_enum(size_average, reduce, reduction)
+    if beta < 0:
+        raise OpError("smooth_l1_loss does not support negative values for beta.")
+    if beta == 0:  # torch hands this case to l1_loss
+        return _l1(input, target, reduction)
+    return F._smooth_l1_loss(*_broadcast_pair(input, target), reduction, float(beta))
+
+
+op(f"smooth_l1_loss(Tensor input, Tensor target, {_LOSS_KW}, float beta=1.0) -> Tensor",
+   None, composite=True, method=False, forward=_smooth_l1_loss, shape=_pair_loss_shape,
+   samples=explicit(
+       lambda r: Sample((rand(r, 2, 3), Const(_f32(rand(r, 2, 3))))),
+       lambda r: Sample((rand(r, 2, 3), Const(_f32(rand(r, 2, 3)))), {"beta": 0.5}),
+       lambda r: Sample((rand(r, 2, 3), rand(r, 2, 3)), {"reduction": "sum", "beta": 3.0}),
+       lambda r: Sample((rand(r, 2, 3), Const(_f32(rand(r, 2, 3)))),
+                        {"reduction": "none", "beta": 0.7}),
+       lambda r: Sample((rand(r, 2, 3), Const(_f32(rand(r, 2, 3)))), {"beta": 0.0}),
+       lambda r: Sample((rand(r, 3), Const(_f32(rand(r, 2, 3)))), {"reduction": "none"}),
+       # |x - t| == beta exactly: the kink, compared with torch only
+       lambda r: Sample((np.array([1.5, -1.0, 0.25]), Const(np.array([0.5, 0.0, 0.25]))),
+                        gradcheck=False)),
+   torch=_functional("smooth_l1_loss"))
+
+
+# --------------------------------------------------------------------------- nll_loss
+
+def _nll_parts(input, target, weight, ignore_index):
+    """Per-row (class index, weight, valid) with torch's checks, for (N, C) or (C,) input.
+    Indices are few (one per row): they are worked out in NumPy, wherever the data lives."""
+    c = input.shape[-1]
+    t = to_numpy(target).reshape(-1).astype(np.int64)
+    valid = t != ignore_index
+    bad = valid & ((t < 0) | (t >= c))
+    if bad.any():
+        raise OpError(f"Target {int(t[bad][0])} is out of bounds.")
+    safe = np.where(valid, t, 0)
+    w = np.ones(len(t)) if weight is None else to_numpy(weight)[safe]
+    w = np.where(valid, w, 0).astype(input.dtype)
+    return safe, w, valid
+
+
+def _nll_forward(input, target, weight=None, reduction=MEAN, ignore_index=-100):
+    if input.dtype.kind not in "fc":
+        from ..dtypes import from_numpy
+        name = {"int64": "Long", "int32": "Int", "bool": "Bool", "uint8": "Byte"}.get(
+            from_numpy(input.dtype).name, from_numpy(input.dtype).name)
+        raise OpError(f'"nll_loss_out_frame" not implemented for \'{name}\'')
+    rows = input.reshape(-1, input.shape[-1])
+    safe, w, valid = _nll_parts(input, target, weight, ignore_index)
+    xp = module_of(input)
+    picked = rows[xp.arange(len(safe)), xp.asarray(safe)]
+    losses = xp.where(xp.asarray(valid), -xp.asarray(w) * picked, 0).astype(input.dtype)
+    if reduction == NONE:  # one row per target; a (C,) input gives a 0-d loss
+        return losses.reshape(np.shape(target) if input.ndim == 2 else ())
+    total = xp.sum(losses)
+    if reduction == MEAN:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            total = total / w.sum()  # all ignored: 0/0 = nan, as torch
+    return np.asarray(total, dtype=input.dtype)
+
+
+def _nll_vjp(grad, input, target, weight, reduction, ignore_index):
+    """-w[t] * grad at each row's target class (divided by the total weight for mean)."""
+    x, t = _raw(input), _raw(target)
+    xp = module_of(x)
+    safe, w, valid = _nll_parts(x, t, None if weight is None else _raw(weight), ignore_index)
+    if reduction == MEAN:
+        total = w.sum()
+        w = w / total if total != 0 else w * 0
+    onehot = np.zeros((len(safe), x.shape[-1]), dtype=x.dtype)
+    onehot[np.arange(len(safe)), safe] = np.where(valid, -w, 0)
+    coef = xp.asarray(onehot.reshape(x.shape))
+    if reduction == NONE and x.ndim == 2:
+        grad = F.reshape(grad, (x.shape[0], 1))
+    return _zero_derivative_on(grad * coef, input)
+
+
+def _zero_derivative_on(value, x):
+    """``value``, recorded as depending on ``x`` with a zero derivative: torch's
+    nll_loss_backward takes self and differentiates to zeros_like, so under create_graph its
+    result requires grad, and second-order gradients come back as zeros rather than None."""
+    if not isinstance(x, table._Tensor) or not x.requires_grad:
+        return value
+    never = module_of(x.array).zeros(x.shape, dtype=bool)
+    return F.where(never, x, value)
+
+
+def _nll_kernel_shape(input, target, weight, reduction, ignore_index):
+    return tuple(target) if reduction == NONE and len(input) == 2 else ()
+
+
+NLL_SAMPLES = [
+    lambda r: Sample((rand(r, 3, 4), Const(np.array([0, 3, 1])))),
+    lambda r: Sample((rand(r, 3, 4), Const(np.array([0, 3, 1]))), {"reduction": "sum"}),
+    lambda r: Sample((rand(r, 3, 4), Const(np.array([0, 3, 1]))), {"reduction": "none"}),
+    lambda r: Sample((rand(r, 4), Const(np.array(2)))),
+    lambda r: Sample((rand(r, 4), Const(np.array(2))), {"reduction": "none"}),
+    lambda r: Sample((rand(r, 4), Const(np.array([2]))), {"reduction": "none"}),
+    lambda r: Sample((rand(r, 3, 4), Const(np.array([0, -100, 1])))),
+    lambda r: Sample((rand(r, 3, 4), Const(np.array([2, 2, 1]))), {"ignore_index": 2}),
+    lambda r: Sample((rand(r, 3, 4), Const(np.array([2, 2, 1]))),
+                     {"ignore_index": 2, "reduction": "none"}),
+    lambda r: Sample((rand(r, 2, 4), Const(np.array([-100, -100]))),  # all ignored: nan
+                     gradcheck=False),
+    lambda r: Sample((rand(r, 3, 4), Const(np.array([0, 3, 1]))),
+                     {"weight": Const(_f32(rand(r, 4, low=0.5, high=2.0)))}),
+    lambda r: Sample((rand(r, 3, 4), Const(np.array([0, 3, 3]))),
+                     {"weight": Const(_f32(rand(r, 4, low=0.5, high=2.0))), "reduction": "none"}),
+]
+
+op("_nll_loss(Tensor input, Tensor target, Tensor? weight=None, int reduction=1,"
+   " int ignore_index=-100) -> Tensor", "NllLossBackward0", method=False,
+   forward=_nll_forward, nondiff=("target", "weight"), dtype="none",
+   vjp={"input": _nll_vjp},
+   shape=_nll_kernel_shape,
+   samples=explicit(lambda r: Sample((rand(r, 3, 4), Const(np.array([0, 3, 1])), None, 1)),
+                    lambda r: Sample((rand(r, 3, 4), Const(np.array([0, -100, 1])), None, 0,
+                                      -100))),
+   torch=lambda torch, *a, **k: torch._C._nn.nll_loss(*a, **k))
+
+
+def _target_dtype_name(target) -> str:
+    from ..dtypes import from_numpy
+    name = from_numpy(_raw(target).dtype).name
+    return {"int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte",
+            "bool": "Bool", "float32": "Float", "float64": "Double", "float16": "Half"}.get(
+                name, name)
+
+
+def _nll_checks(input, target, weight):
+    shape, tshape = _shape(input), _shape(target)
+    if len(shape) < 1:
+        raise OpError(f"Expected 1 or more dimensions (got {len(shape)})")
+    if len(shape) != 1 and shape[0] != (tshape[0] if tshape else 1):
+        raise OpError(f"Expected input batch_size ({shape[0]}) to match target batch_size "
+                      f"({tshape[0] if tshape else 1}).")
+    if len(shape) > 2:
+        raise OpError("nll_loss(): inputs with more than 2 dimensions (torch's NllLoss2d) are "
+                      "not supported")
+    if _raw(target).dtype.kind not in "iu" or _raw(target).dtype.name not in ("int64",
+                                                                              "uint8"):
+        raise OpError("expected target dtype to be Long or Byte, but got "
+                      f"{_target_dtype_name(target)}")
+    if len(tshape) > 1:
+        raise OpError("0D or 1D target tensor expected, multi-target not supported")
+    if len(shape) == 1 and tshape not in ((), (1,)):
+        raise OpError("0D or 1D target tensor expected, multi-target not supported")
+    if weight is not None and _shape(weight) != (shape[-1],):
+        raise OpError(f"weight tensor should be defined either for all {shape[-1]} classes or "
+                      f"no classes but got weight tensor of shape: "
+                      f"[{', '.join(str(s) for s in _shape(weight))}]")
+
+
+def _nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+              reduction="mean"):
+    _no_grad_for("nll_loss_forward", "weight", weight)
+    reduction = reduction_enum(size_average, reduce, reduction)
+    _nll_checks(input, target, weight)
+    return F._nll_loss(input, target, weight, reduction, ignore_index)
+
+
+def _nll_shape(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+               reduction="mean", *rest):
+    if reduction_enum(size_average, reduce, reduction) != NONE:
+        return ()
+    return tuple(target) if len(input) == 2 else ()
+
+
+op("nll_loss(Tensor input, Tensor target, Tensor? weight=None, Any size_average=None,"
+   " int ignore_index=-100, Any reduce=None, str reduction='mean') -> Tensor", None,
+   composite=True, method=False, forward=_nll_loss, shape=_nll_shape,
+   samples=explicit(*NLL_SAMPLES), torch=_functional("nll_loss"))
+
+
+def _cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100,
+                   reduce=None, reduction="mean", label_smoothing=0.0):
+    """torch's cross_entropy for class-index targets: nll_loss(log_softmax(input, class
+    dim)); the graph shows NllLossBackward0 over LogSoftmaxBackward0, as torch's does."""
+    _no_grad_for("nll_loss_forward", "weight", weight)
+    reduction = reduction_enum(size_average, reduce, reduction)
+    if label_smoothing != 0:
+        raise OpError("cross_entropy(): label_smoothing other than 0.0 is not supported")
+    if _raw(target).dtype.kind == "f":
+        raise OpError("cross_entropy(): class-probability (floating point) targets are not "
+                      "supported; pass class indices (int64)")
+    shape = _shape(input)
+    if len(shape) < 1:
+        raise OpError(f"Expected 1 or more dimensions (got {len(shape)})")
+    _nll_checks(input, target, weight)
+    class_dim = 0 if len(shape) == 1 else 1
+    return F._nll_loss(F.log_softmax(input, class_dim), target, weight, reduction,
+                       ignore_index)
+
+
+op("cross_entropy(Tensor input, Tensor target, Tensor? weight=None, Any size_average=None,"
+   " int ignore_index=-100, Any reduce=None, str reduction='mean',"
+   " float label_smoothing=0.0) -> Tensor", None,
+   composite=True, method=False, forward=_cross_entropy, shape=_nll_shape,
+   samples=explicit(*NLL_SAMPLES), torch=_functional("cross_entropy"))
+
+
+# --------------------------------------------------------------------------- BCE
+
+_EPS = 1e-12
+
+
+def _bce_forward(input, target, weight=None, reduction=MEAN):
+    if np.any((input < 0) | (input > 1)):
+        raise OpError("all elements of input should be between 0 and 1")
+    if np.any((target < 0) | (target > 1)):
+        raise OpError("all elements of target should be between 0 and 1")
+    with np.errstate(divide="ignore"):
+        # torch clamps each log at -100 so that 0 * log(0) stays finite
+        loss = -(target * np.maximum(np.log(input), -100)
+                 + (1 - target) * np.maximum(np.log1p(-input), -100))
+    if weight is not None:
+        loss = loss * weight
+    return _apply_reduction(np.asarray(loss, dtype=input.dtype), reduction)
+
+
+def _bce_input_vjp(grad, input, target, weight, reduction):
+    """w * (x - t) / max(x (1 - x), 1e-12), as torch's binary_cross_entropy_backward."""
+    g = _scale(grad, input.shape, reduction)
+    x = _raw(input)
+    denom = F.where(x * (1 - x) < _EPS, _EPS, input * (1 - input))
+    out = g * (input - target) / denom
+    return out if weight is None else out * weight
+
+
+def _bce_target_vjp(grad, input, target, weight, reduction):
+    """torch's binary_cross_entropy_target_backward: -logit(x) * grad."""
+    out = _scale(grad, input.shape, reduction) * (F.log(1 - input) - F.log(input))
+    return out if weight is None else out * weight
+
+
+op("_binary_cross_entropy(Tensor input, Tensor target, Tensor? weight=None,"
+   " int reduction=1) -> Tensor", "BinaryCrossEntropyBackward0", method=False,
+   forward=_bce_forward, nondiff=("weight",),
+   vjp={"input": _bce_input_vjp, "target": _bce_target_vjp},
+   shape=lambda input, target, weight, reduction: _reduced(input, reduction),
+   samples=explicit(
+       lambda r: Sample((rand(r, 2, 3, low=0.1, high=0.9),
+                         _probs(r, 2, 3), None, 1), gradcheck=False),
+       lambda r: Sample((rand(r, 4, low=0.1, high=0.9), rand(r, 4, low=0.1, high=0.9),
+                         None, 0))),
+   torch=lambda torch, *a, **k: torch._C._nn.binary_cross_entropy(*a, **k))
+
+
+def _bce_weight(weight, target):
+    """F.binary_cross_entropy expands weight to the target's size."""
+    if weight is None or _shape(weight) == _shape(target):
+        return weight
+    return F.expand(weight, broadcast_shapes(_shape(target), _shape(weight)))
+
+
+def _binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,
+                          reduction="mean"):
+    _no_grad_for("binary_cross_entropy", "weight", weight)
+    reduction = reduction_enum(size_average, reduce, reduction)
+    if _shape(target) != _shape(input):
+        raise OpError(f"Using a target size ({_size_text(_shape(target))}) that is different "
+                      f"to the input size ({_size_text(_shape(input))}) is deprecated. Please "
+                      "ensure they have the same size.")
+    if _raw(input).dtype != _raw(target).dtype:
+        raise OpError(f"Found dtype {_target_dtype_name(target)} but expected "
+                      f"{_target_dtype_name(input)}")
+    return F._binary_cross_entropy(input, target, _bce_weight(weight, target), reduction)
+
+
+def _bce_shape(input, target, weight=None, size_average=None, reduce=None, reduction="mean",
+               *rest):
+    return _reduced(input, reduction_enum(size_average, reduce, reduction))
+
+
+# Const targets keep float32 while finite differences run in float64, and torch's BCE
+# refuses mixed dtypes: those samples are compared with torch only (gradcheck=False).
+BCE_SAMPLES = explicit(
+    lambda r: Sample((rand(r, 2, 3, low=0.05, high=0.95), _probs(r, 2, 3)),
+                     gradcheck=False),
+    lambda r: Sample((rand(r, 2, 3, low=0.05, high=0.95), _probs(r, 2, 3)),
+                     {"reduction": "sum"}, gradcheck=False),
+    lambda r: Sample((rand(r, 2, 3, low=0.05, high=0.95), _probs(r, 2, 3)),
+                     {"reduction": "none"}, gradcheck=False),
+    lambda r: Sample((rand(r, 4, low=0.05, high=0.95), rand(r, 4, low=0.05, high=0.95))),
+    lambda r: Sample((rand(r, 2, 3, low=0.05, high=0.95), rand(r, 2, 3, low=0.05, high=0.95)),
+                     {"reduction": "none"}),
+    lambda r: Sample((rand(r, 2, 3, low=0.05, high=0.95),
+                      Const(_f32(np.array([[0.0, 1.0, 1.0], [0.0, 0.0, 1.0]])))),
+                     {"weight": Const(_f32(rand(r, 3, low=0.5, high=2.0)))}, gradcheck=False),
+    lambda r: Sample((rand(r, low=0.05, high=0.95), _probs(r)),
+                     gradcheck=False))
+
+op(f"binary_cross_entropy(Tensor input, Tensor target, Tensor? weight=None, {_LOSS_KW})"
+   " -> Tensor", None, composite=True, method=False, forward=_binary_cross_entropy,
+   shape=_bce_shape, samples=BCE_SAMPLES, torch=_functional("binary_cross_entropy"))
+
+
+def _bce_logits_forward(input, target, weight=None, pos_weight=None, reduction=MEAN):
+    # softplus(-x) = log1p(exp(-|x|)) + max(-x, 0): stable for large |x|
+    softplus_neg = np.log1p(np.exp(-np.abs(input))) + np.maximum(-input, 0)
+    if pos_weight is None:
+        loss = (1 - target) * input + softplus_neg
+    else:
+        loss = (1 - target) * input + ((pos_weight - 1) * target + 1) * softplus_neg
+    if weight is not None:
+        loss = loss * weight
+    return _apply_reduction(np.asarray(loss, dtype=np.result_type(input, target)), reduction)
+
+
+def _bce_logits_input_vjp(grad, input, target, weight, pos_weight, reduction):
+    g = _scale(grad, input.shape, reduction)
+    if pos_weight is None:
+        out = g * (F.sigmoid(input) - target)
+    else:  # d/dx: (1 - t) - ((p - 1) t + 1) sigmoid(-x)
+        out = g * ((1 - target) - ((pos_weight - 1) * target + 1) * (1 - F.sigmoid(input)))
+    return out if weight is None else out * weight
+
+
+def _bce_logits_target_vjp(grad, input, target, weight, pos_weight, reduction):
+    g = _scale(grad, input.shape, reduction)
+    if pos_weight is None:
+        out = -(g * input)
+    else:  # d/dt: -x + (p - 1) softplus(-x), softplus(-x) = -log(sigmoid(x))
+        out = g * ((pos_weight - 1) * -F.log(F.sigmoid(input)) - input)
+    return out if weight is None else out * weight
+
+
+op("_binary_cross_entropy_with_logits(Tensor input, Tensor target, Tensor? weight=None,"
+   " Tensor? pos_weight=None, int reduction=1) -> Tensor",
+   "BinaryCrossEntropyWithLogitsBackward0", method=False,
+   forward=_bce_logits_forward, nondiff=("weight", "pos_weight"),
+   vjp={"input": _bce_logits_input_vjp, "target": _bce_logits_target_vjp},
+   shape=lambda input, target, weight, pos_weight, reduction: _reduced(
+       broadcast_shapes(input, target), reduction),
+   samples=explicit(
+       lambda r: Sample((rand(r, 2, 3), _probs(r, 2, 3), None, None,
+                         1)),
+       lambda r: Sample((rand(r, 4), rand(r, 4, low=0, high=1), None, None, 0))),
+   torch=lambda torch, *a, **k: torch.binary_cross_entropy_with_logits(*a, **k))
+
+
+def _binary_cross_entropy_with_logits(input, target, weight=None, size_average=None,
+                                      reduce=None, reduction="mean", pos_weight=None):
+    _no_grad_for("binary_cross_entropy_with_logits", "weight", weight)
+    _no_grad_for("binary_cross_entropy_with_logits", "pos_weight", pos_weight)
+    reduction = reduction_enum(size_average, reduce, reduction)
+    if _shape(target) != _shape(input):
+        raise OpError(f"Target size ({_size_text(_shape(target))}) must be the same as input "
+                      f"size ({_size_text(_shape(input))})")
+    return F._binary_cross_entropy_with_logits(input, target, weight, pos_weight, reduction)
+
+
+op("binary_cross_entropy_with_logits(Tensor input, Tensor target, Tensor? weight=None,"
+   f" {_LOSS_KW}, Tensor? pos_weight=None) -> Tensor", None, composite=True, method=False,
+   forward=_binary_cross_entropy_with_logits, shape=_bce_shape,
+   samples=explicit(
+       lambda r: Sample((rand(r, 2, 3), _probs(r, 2, 3))),
+       lambda r: Sample((rand(r, 2, 3), _probs(r, 2, 3)),
+                        {"reduction": "sum"}),
+       lambda r: Sample((rand(r, 2, 3), _probs(r, 2, 3)),
+                        {"reduction": "none"}),
+       lambda r: Sample((rand(r, 4), rand(r, 4, low=0, high=1))),
+       lambda r: Sample((rand(r, 2, 3) * 30, _probs(r, 2, 3))),
+       lambda r: Sample((rand(r, 2, 3), _probs(r, 2, 3)),
+                        {"weight": Const(_f32(rand(r, 3, low=0.5, high=2.0)))}),
+       lambda r: Sample((rand(r, 2, 3), rand(r, 2, 3, low=0, high=1)),
+                        {"pos_weight": Const(_f32(rand(r, 3, low=0.5, high=2.0)))})),
+   torch=_functional("binary_cross_entropy_with_logits"))
