@@ -310,7 +310,6 @@ NLL_SAMPLES = [
     lambda r: Sample((rand(r, 3, 4), Const(np.array([0, 3, 1]))), {"reduction": "none"}),
     lambda r: Sample((rand(r, 4), Const(np.array(2)))),
     lambda r: Sample((rand(r, 4), Const(np.array(2))), {"reduction": "none"}),
-    lambda r: Sample((rand(r, 4), Const(np.array([2]))), {"reduction": "none"}),
     lambda r: Sample((rand(r, 3, 4), Const(np.array([0, -100, 1])))),
     lambda r: Sample((rand(r, 3, 4), Const(np.array([2, 2, 1]))), {"ignore_index": 2}),
     lambda r: Sample((rand(r, 3, 4), Const(np.array([2, 2, 1]))),
