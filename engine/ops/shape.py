@@ -1,7 +1,10 @@
-"""Shape rows: views, permutations, expansion."""
+"""Shape rows: views, permutations, expansion, joining and splitting, indexing."""
+
+import operator
 
 import numpy as np
 
+from ..backend import ARRAY_TYPES
 from ..errors import OpError
 from .samples import Const, Sample, explicit, rand
 from .table import F, is_contiguous, normalize_dim, op
@@ -986,3 +989,339 @@ op("alias(Tensor input) -> Tensor", "AliasBackward0", method=False,
    vjp={"input": lambda grad: grad}, dtype="none", shape=lambda input: tuple(input),
    samples=explicit(lambda r: Sample((rand(r, 2, 3),)), lambda r: Sample((rand(r),))),
    torch="torch.ops.aten.alias")
+
+
+# --------------------------------------------------------------------------- advanced indexing
+# aten::index.Tensor, with the index tensors passed as a list plus the dim each one indexes
+# (torch's Tensor?[] with gaps). Masks are expanded to integer indices (nonzero) by the
+# caller, as torch's expandTensors does, so the output shape follows from shapes alone.
+
+def _index_tensor_shape(input, indices, dims, dtypes_=None) -> tuple:
+    dims = as_size(dims)
+    if len(dims) != len(indices) or not indices:
+        raise OpError("_index_tensor(): needs one dim per index tensor, and at least one")
+    if list(dims) != sorted(set(dims)) or dims[0] < 0:
+        raise OpError("_index_tensor(): dims must be increasing and non-negative")
+    for dt in dtypes_ or ():
+        if np.dtype(dt).kind not in "iu" or np.dtype(dt) == np.uint8:
+            raise IndexOpError("tensors used as indices must be long, int, byte or bool tensors"
+                               if np.dtype(dt).kind not in "iub" else
+                               "_index_tensor(): masks must be expanded to integer indices")
+    if dims[-1] >= len(input):
+        raise IndexOpError(f"too many indices for tensor of dimension {len(input)} (got "
+                           f"{dims[-1] + 1})")
+    try:
+        from .table import broadcast_shapes
+        b = broadcast_shapes(*[tuple(s) for s in indices])
+    except OpError:
+        raise IndexOpError("shape mismatch: indexing tensors could not be broadcast together "
+                           "with shapes " + ", ".join(_shape_text(s) for s in indices)) from None
+    input = tuple(input)
+    if list(dims) == list(range(dims[0], dims[0] + len(dims))):  # adjacent: result in place
+        return input[:dims[0]] + b + input[dims[-1] + 1:]
+    return b + tuple(s for i, s in enumerate(input) if i not in dims)
+
+
+def _index_key_for(ndim, shape, indices, dims) -> tuple:
+    """The NumPy key for aten::index, after torch's bounds check (the dimension it names is
+    the index tensor's position among the index tensors)."""
+    key = [slice(None)] * ndim
+    for k, (arr, d) in enumerate(zip(indices, dims)):
+        size = shape[d]
+        bad = (arr < -size) | (arr >= size)
+        if bool(np.any(bad)):
+            raise IndexOpError(f"index {int(arr[bad].ravel()[0])} is out of bounds for "
+                               f"dimension {k} with size {size}")
+        key[d] = arr.astype(np.int64)
+    return tuple(key)
+
+
+def _index_tensor(input, indices, dims):
+    _index_tensor_shape(input.shape, [a.shape for a in indices], dims, [a.dtype for a in indices])
+    return input[_index_key_for(input.ndim, input.shape, indices, as_size(dims))]
+
+
+def _index_backward(grad, input_sizes, indices, dims):
+    out = np.zeros_like(grad, shape=tuple(input_sizes))
+    np.add.at(out, _index_key_for(out.ndim, out.shape, indices, as_size(dims)), grad)
+    return out
+
+
+def _torch_index_list(torch, indices, dims, ndim):
+    full = [None] * ndim
+    for t, d in zip(indices, as_size(dims)):
+        full[d] = t
+    return full[:max(as_size(dims)) + 1]
+
+
+op("_index_tensor(Tensor input, Tensor[] indices, int[] dims) -> Tensor", "IndexBackward0",
+   method=False, nondiff=("indices",),
+   forward=_index_tensor,
+   vjp={"input": lambda grad, input_shape, indices, dims: F._index_backward(
+       grad, input_shape, indices, dims)},
+   dtype="none", shape=lambda input, indices, dims: _index_tensor_shape(input, indices, dims),
+   samples=explicit(
+       lambda r: Sample((rand(r, 3, 4), [Const(np.array([0, 2, 0, -1]))], (0,))),
+       lambda r: Sample((rand(r, 3, 4, 5), [Const(np.array([[0, 1], [1, 1]])),
+                                           Const(np.array([4, 0]))], (1, 2))),
+       lambda r: Sample((rand(r, 3, 4, 5), [Const(np.array([0, 2])),
+                                           Const(np.array([3, 3]))], (0, 2)))),
+   torch=lambda torch, input, indices, dims: torch.ops.aten.index.Tensor(
+       input, _torch_index_list(torch, indices, dims, input.ndim)))
+
+op("_index_backward(Tensor grad, int[] input_sizes, Tensor[] indices, int[] dims) -> Tensor",
+   "IndexPutImplBackward0", method=False, nondiff=("indices",),
+   forward=_index_backward,
+   vjp={"grad": lambda grad, indices, dims: F._index_tensor(grad, indices, dims)},
+   dtype="none", shape=lambda grad, input_sizes, indices, dims: tuple(input_sizes))
+
+
+# --------------------------------------------------------------------------- x[index]
+# torch/csrc/autograd/python_variable_indexing.cpp: a few single objects are handled
+# directly; anything else is wrapped in a tuple and applied item by item (applySlicing:
+# select, slice, unsqueeze), then the recorded index tensors go to aten::index at once.
+
+_BAD_INDEX = ("only integers, slices (`:`), ellipsis (`...`), None and long or byte Variables "
+              "are valid indices (got {})")
+
+
+def _is_int_index(obj) -> bool:
+    return isinstance(obj, (int, np.integer)) and not isinstance(obj, (bool, np.bool_))
+
+
+def _tensor_array(obj):
+    """The array behind a Tensor or array index, else None."""
+    from .table import _Tensor
+    if _Tensor is not None and isinstance(obj, _Tensor):
+        return obj.array
+    if isinstance(obj, ARRAY_TYPES) and not isinstance(obj, np.generic):
+        return obj
+    return None
+
+
+def _is_mask(arr) -> bool:
+    return arr.dtype.kind == "b" or arr.dtype == np.uint8
+
+
+def _sequence_index(seq):
+    """A list used as one index -> an array, as torch's indexing_tensor_from_data: bools stay
+    a mask, numbers become int64."""
+    from .._tensor import _from_nested
+    try:
+        arr = np.array(_from_nested(seq))
+    except ValueError:
+        raise IndexOpError("an index list must not be ragged") from None
+    if arr.dtype.kind == "b":
+        return arr
+    if arr.dtype.kind not in "iuf":
+        raise IndexOpError(_BAD_INDEX.format(type(seq).__name__))
+    return arr.astype(np.int64)
+
+
+def _index_items(index) -> tuple:
+    """torch's treatSequenceAsTuple: a short list holding a sequence, slice, None, Ellipsis or
+    tensor is a tuple of indices; any other list is one index."""
+    if isinstance(index, tuple):
+        return index
+    if isinstance(index, list) and len(index) < 32 and any(
+            o is None or o is Ellipsis or isinstance(o, (list, tuple, slice, str))
+            or _tensor_array(o) is not None for o in index):
+        return tuple(index)
+    return (index,)
+
+
+def _unpack_slice(s) -> tuple:
+    """Python's slice unpacking (ints or __index__, step not 0), then torch's step > 0."""
+    vals = []
+    for v in (s.start, s.stop, s.step):
+        if v is None:
+            vals.append(None)
+            continue
+        try:
+            vals.append(operator.index(v))
+        except TypeError:
+            raise IndexTypeError("slice indices must be integers or None or have an __index__ "
+                                 "method") from None
+    start, stop, step = vals
+    if step == 0:
+        raise OpError("slice step cannot be zero")
+    step = 1 if step is None else step
+    if step < 0:
+        raise OpError("step must be greater than zero")
+    return 0 if start is None else start, INT64_MAX if stop is None else stop, step
+
+
+def _specified_dims(items) -> int:
+    n = 0
+    for o in items:
+        arr = _tensor_array(o)
+        if arr is not None:
+            n += arr.ndim if _is_mask(arr) else 1
+        elif not (o is None or o is Ellipsis or isinstance(o, (bool, np.bool_))):
+            n += 1
+    return n
+
+
+def _check_select(shape, dim, i, real_dim):
+    if i == 0 and dim == 0 and not shape:
+        raise IndexOpError("invalid index of a 0-dim tensor. Use `tensor.item()` in Python or "
+                           "`tensor.item<T>()` in C++ to convert a 0-dim tensor to a number")
+    size = shape[dim] if shape else 0
+    if not (-size <= i < size):
+        raise IndexOpError(f"index {i} is out of bounds for dimension {real_dim} with size "
+                           f"{size}")
+
+
+def _check_dim_left(shape, dim, ndim):
+    """Only reachable when a bool list was counted as one dim but spans more."""
+    if dim >= len(shape):
+        raise IndexOpError(f"too many indices for tensor of dimension {ndim}")
+
+
+def index_plan(shape, index) -> tuple[list, tuple]:
+    """The steps torch takes for ``x[index]`` on a tensor of ``shape``, and the result shape.
+
+    Steps: ("select", dim, i), ("slice", dim, start, stop, step), ("unsqueeze", dim),
+    ("alias",), ("index", arrays, dims). Shapes only, except that masks are expanded to
+    integer indices (as torch does), so ``x[mask]``'s size is known before any gather.
+    """
+    shape = list(shape)
+    ndim = len(shape)
+    if _is_int_index(index):  # x[i]: select, with the 0-dim texts
+        i = int(index)
+        _check_select(shape, 0, i, 0)
+        return [("select", 0, i)], tuple(shape[1:])
+    if isinstance(index, slice):  # x[a:b]: always a slice node, even for x[:]
+        if not shape:
+            raise IndexOpError("slice() cannot be applied to a 0-dim tensor.")
+        start, stop, step = _unpack_slice(index)
+        return [("slice", 0, start, stop, step)], _slice_shape(shape, 0, start, stop, step)
+    items = _index_items(index)
+    specified = _specified_dims(items)
+    if specified > ndim:
+        raise IndexOpError(f"too many indices for tensor of dimension {ndim}")
+    steps, recorded, dim = [], [], 0
+    for pos, obj in enumerate(items):
+        arr = _tensor_array(obj)
+        if arr is None and isinstance(obj, (list, tuple)):
+            arr = _sequence_index(obj)
+        if isinstance(obj, str):
+            raise IndexTypeError("new(): invalid data type 'str'")
+        if _is_int_index(obj) or (arr is not None and arr.ndim == 0 and not _is_mask(arr)
+                                  and arr.dtype.kind in "iu"):
+            i = int(obj) if arr is None else int(arr)
+            _check_dim_left(shape, dim, ndim)
+            _check_select(shape, dim, i, pos)
+            steps.append(("select", dim, i))
+            del shape[dim]
+        elif isinstance(obj, slice):
+            start, stop, step = _unpack_slice(obj)
+            _check_dim_left(shape, dim, ndim)
+            if not (start == 0 and step == 1 and stop >= shape[dim]):  # a full slice is skipped
+                shape = list(_slice_shape(shape, dim, start, stop, step))
+                steps.append(("slice", dim, start, stop, step))
+            dim += 1
+        elif obj is None:
+            steps.append(("unsqueeze", dim))
+            shape.insert(dim, 1)
+            dim += 1
+        elif obj is Ellipsis:
+            dim += ndim - specified
+        elif isinstance(obj, (bool, np.bool_)) or (arr is not None and arr.ndim == 0
+                                                   and _is_mask(arr)):
+            # a boolean adds a dim of size 1, kept (True) or emptied (False) by aten::index
+            steps.append(("unsqueeze", dim))
+            shape.insert(dim, 1)
+            recorded.append((dim, np.zeros(1 if bool(obj if arr is None else arr) else 0,
+                                           dtype=np.int64)))
+            dim += 1
+        elif arr is not None:
+            recorded.append((dim, arr))
+            dim += arr.ndim if _is_mask(arr) else 1
+        else:
+            raise IndexOpError(_BAD_INDEX.format(type(obj).__name__))
+    if not recorded:
+        return steps or [("alias",)], tuple(shape)
+    step = _expand_indices(shape, recorded)
+    return steps + [step], _index_tensor_shape(shape, [a.shape for a in step[1]], step[2])
+
+
+def _expand_indices(shape, recorded) -> tuple:
+    """torch's expandTensors: type check, then each mask -> its nonzero() indices."""
+    for _, arr in recorded:
+        if arr.dtype.kind not in "iub":
+            raise IndexOpError("tensors used as indices must be long, int, byte or bool tensors")
+    arrays, dims = [], []
+    for d, arr in recorded:
+        if not _is_mask(arr):
+            arrays.append(arr)
+            dims.append(d)
+            continue
+        mask = arr.astype(bool)
+        for j, n in enumerate(mask.shape):
+            if d + j >= len(shape) or n != shape[d + j]:
+                raise IndexOpError(f"The shape of the mask {_shape_text(mask.shape)} at index {j} "
+                                   f"does not match the shape of the indexed tensor "
+                                   f"{_shape_text(shape)} at index {d + j}")
+        arrays.extend(np.nonzero(mask))
+        dims.extend(range(d, d + mask.ndim))
+    return ("index", arrays, tuple(dims))
+
+
+def _index(input, indices):
+    from .table import _Tensor
+    steps, _ = index_plan(tuple(input.shape), indices)
+    out = input
+    for kind, *args in steps:
+        if kind == "select":
+            out = F.select(out, *args)
+        elif kind == "slice":
+            out = F.slice(out, *args)
+        elif kind == "unsqueeze":
+            out = F.unsqueeze(out, *args)
+        elif kind == "alias":
+            out = F.alias(out)
+        else:
+            arrays, dims = args
+            tensor = isinstance(out, _Tensor)
+            like = out.array if tensor else out
+            arrays = [_like_device(a, like) for a in arrays]
+            if tensor:
+                arrays = [_Tensor._make(a) for a in arrays]
+            out = F._index_tensor(out, arrays, dims)
+    return out
+
+
+def _torch_index(torch, index):
+    """The same index for torch: arrays inside tuples/lists become torch tensors."""
+    if isinstance(index, tuple):
+        return tuple(_torch_index(torch, i) for i in index)
+    if isinstance(index, np.ndarray):
+        return torch.from_numpy(index)
+    return index
+
+
+def _index_sample(index, shape=(3, 4, 5)):
+    return lambda r: Sample((rand(r, *shape), index))
+
+
+op("index(Tensor input, Any indices) -> Tensor", None, composite=True, method=False,
+   forward=_index, shape=lambda input, indices: index_plan(input, indices)[1],
+   samples=explicit(*[
+       _index_sample(*k) for k in [
+           (0,), (-1,), (slice(1, None),), (slice(None),), (slice(None, None, 2),),
+           ((slice(None), 1),), (None,), ((Ellipsis, 0),), ([0, 2],),
+           (np.array([True, False, True]),), ((0, slice(1, None)),), ((0, 1, 2),),
+           ((slice(1, None), None, 0),), (Ellipsis,), ((),), ((None, Ellipsis, None),),
+           ((slice(None), [0, 2]),), (([0, 1], [1, 2]),), (([0, 1], slice(None), [1, 2]),),
+           ((0, [1, 2]),), ([0, 0, 1],), (np.array([[0, 1], [2, 0]]),),
+           ((slice(1, 3), [0, 1]),), (True,), ((None, False),),
+           (np.ones((3, 4), dtype=bool) & (np.arange(4) % 2 == 0),),
+           (([0, 1], slice(1, 3), [2, 3]),), ((np.array([True, False, True]), 0),),
+           ((slice(None), np.array([True, False, True, True])),), (slice(-2, None),),
+           (slice(-10, 10),), ((slice(0, 3), 1),), ((slice(-3, None), 1),),
+           (([[0, 1], [1, 2]], 0),), ((Ellipsis, [True, False, True, True, False]),),
+           ((0, Ellipsis, None),), (([0, 1], None, [1, 2]),),
+           (None, ()), (Ellipsis, ()), (np.array(True), ()), (slice(1, 2), (3,)),
+       ]]),
+   torch=lambda torch, input, indices: input[_torch_index(torch, indices)])
