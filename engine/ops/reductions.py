@@ -4,7 +4,7 @@ import numpy as np
 
 from ..errors import OpError
 from .samples import Const, Sample, explicit, rand
-from .table import F, normalize_dim, op
+from .table import F, broadcast_shapes, normalize_dim, op
 
 
 def dims_of(dim, ndim) -> tuple:
@@ -815,3 +815,12 @@ for _name, _Name, _np_fn, _vjp in [("softmax", "Softmax", _softmax_np, _softmax_
            lambda r: Sample((rand(r, 3),), {"dim": 0}),
            lambda r: Sample((rand(r, 2, 3), 1), {"dtype": "float64"})),
        torch=_softmax_torch(_name))
+
+
+# torch.max(a, b) / torch.min(a, b): the elementwise maximum/minimum under the reduction's name
+for _name, _elementwise in [("max", "maximum"), ("min", "minimum")]:
+    op(f"{_name}.other(Tensor input, Tensor other) -> Tensor", None, composite=True,
+       forward=lambda input, other, _e=_elementwise: getattr(F, _e)(input, other),
+       shape=lambda input, other: broadcast_shapes(input, other),
+       samples=explicit(lambda r: Sample((rand(r, 2, 3), rand(r, 2, 3))),
+                        lambda r: Sample((rand(r, 2, 3), rand(r, 3)))))
