@@ -23,8 +23,12 @@ from .limits import Budget
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 REF = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(\.grad)?$")
 CREATION_FIELDS = ("requires_grad", "dtype", "seed")
-# Pseudo-ops: Tensor methods and attributes with no row of their own.
-PSEUDO = {"detach", "requires_grad_", "retain_grad", "T", "mT", "index"}
+# Ops with no row of their own (what service/source.py emits besides table rows):
+# Tensor methods run as getattr(args[0], op)(*args[1:]); SELF ones return args[0] itself.
+TENSOR_METHODS = {"detach", "to", "float", "double", "long", "int", "bool", "half",
+                  "contiguous", "requires_grad_", "retain_grad", "add_", "sub_", "mul_",
+                  "div_", "pow_", "zero_", "fill_", "clamp_"}
+PSEUDO = TENSOR_METHODS | {"T", "mT", "index", "alias", "getitem"}
 
 
 class Workspace:
@@ -47,6 +51,9 @@ class Workspace:
             raise bad(f"{where}: unknown reference {text!r} (ids must be defined by an earlier "
                       "node)")
         t = self.names[m[1]]
+        if not isinstance(t, Tensor):
+            raise bad(f"{where}: {m[1]!r} holds several tensors (a multi-output op); take one "
+                      "with getitem")
         if m[2]:
             g = t._grad
             if g is None:
@@ -93,7 +100,7 @@ class Workspace:
         if op == "tensor":
             return self._tensor(node, budget, where)
         if op in PSEUDO and op not in OVERLOADS:
-            return self._pseudo(node, where)
+            return self._pseudo(node, budget, where)
         rows = OVERLOADS.get(op)
         if not rows or op.startswith("_"):
             raise bad(f"{where}: unknown op {op!r} (GET /ops lists them)")
@@ -111,10 +118,7 @@ class Workspace:
         for shape in shapes if row.multi_output else [shapes]:
             budget.elements(tuple(shape))
         out = row(*bound)
-        if isinstance(out, (tuple, list)):
-            raise bad(f"{where}: {op} returns several tensors; this service binds one tensor "
-                      "per id")
-        return out
+        return tuple(out) if isinstance(out, list) else out  # multi-output: see getitem
 
     def _tensor(self, node, budget: Budget, where: str) -> Tensor:
         data = node.data if node.data is not None else (node.args[0] if node.args else None)
@@ -131,37 +135,51 @@ class Workspace:
             t.requires_grad_(True)
         return t
 
-    def _pseudo(self, node, where: str):
-        args = node.args
-        if not args:
-            raise bad(f"{where}: {node.op} needs a tensor argument")
+    def _pseudo(self, node, budget: Budget, where: str):
+        op, args = node.op, node.args
+        if not args or not isinstance(args[0], str):
+            raise bad(f"{where}: {op} needs an id as its first argument")
+        if op == "getitem":  # an item of a multi-output op's result
+            multi = self.names.get(args[0])
+            if not isinstance(multi, (tuple, list)):
+                raise bad(f"{where}: {args[0]!r} is not the result of a multi-output op")
+            k = args[1] if len(args) == 2 else None
+            if type(k) is not int or not -len(multi) <= k < len(multi):
+                raise bad(f"{where}: getitem takes [id, index < {len(multi)}]")
+            return multi[k]
         t = self.ref(args[0], where)
-        op = node.op
-        if op == "detach":
-            return t.detach()
-        if op == "T":
-            return t.T
-        if op == "mT":
-            return t.mT
-        if op == "requires_grad_":
-            flag = args[1] if len(args) > 1 else node.kwargs.get("requires_grad", True)
-            if not isinstance(flag, bool):
-                raise bad(f"{where}: requires_grad_ takes a bool")
-            return t.requires_grad_(flag)
-        if op == "retain_grad":
-            t.retain_grad()
+        if op == "alias":
             return t
-        return self._index(t, args[1:], where)
+        if op in ("T", "mT"):
+            return getattr(t, op)
+        if op == "index":
+            if len(args) != 2:
+                raise bad(f"{where}: index takes [id, [index components]]")
+            return t[self._index_spec(args[1], where)]
+        rest = [self._arg(v, op, None, where) for v in args[1:]]
+        kwargs = {k: self._arg(v, op, k, where) for k, v in node.kwargs.items()}
+        budget.elements(tuple(t.shape))  # methods make at most one tensor of x's size
+        return getattr(t, op)(*rest, **kwargs)
 
-    def _index(self, t: Tensor, rest, where: str):
+    def _index_spec(self, spec, where: str):
+        """The JSON index components (see service/source.py) -> a Python index tuple."""
+        if not isinstance(spec, list):
+            spec = [spec]
         try:
             from engine.ops.shape import decode_index
         except ImportError:
-            raise bad(f"{where}: indexing is not available in this engine version") from None
-        if len(rest) != 1:
-            raise bad(f"{where}: index takes [tensor, index spec]")
-        spec = decode_index(rest[0])
-        return t[spec]
+            decode_index = None
+        parts = []
+        for c in spec:
+            if isinstance(c, str) and c != "...":
+                parts.append(self.ref(c, where))
+            elif decode_index is None:
+                parts.append(_component(c, where))
+            else:
+                parts.append(c)
+        if decode_index is not None:
+            return decode_index(parts)
+        return tuple(parts)
 
     # -- arguments: references, constants, tensor values
 
@@ -204,23 +222,44 @@ class Workspace:
     def leaf_grads(self, encoder) -> dict:
         """.grad of every named leaf that requires grad (None before any backward)."""
         return {name: encoder.tensor(t._grad) for name, t in self.names.items()
-                if t._grad_fn is None and t._requires_grad}
+                if type(t) is Tensor and t._grad_fn is None and t._requires_grad}
 
     def retained(self, encoder) -> dict:
         return {name: encoder.tensor(t._grad) for name, t in self.names.items()
-                if t._grad_fn is not None and t._retains_grad}
+                if type(t) is Tensor and t._grad_fn is not None and t._retains_grad}
 
     def nbytes(self) -> int:
         seen, total = set(), 0
-        for _, _, t in self.entries:
+        for t in self.tensors():
             for a in (t.array, t._grad.array if t._grad is not None else None):
                 if a is not None and id(a) not in seen:
                     seen.add(id(a))
                     total += a.nbytes
         return total
 
+    def tensors(self):
+        """Every tensor this workspace made (items of multi-output results included)."""
+        for _, _, t in self.entries:
+            yield from (t if isinstance(t, tuple) else (t,))
+
     def graph(self) -> dict:
         return {"nodes": describe(self)}
+
+
+def _component(c, where: str):
+    if c is None or type(c) in (int, bool):
+        return c
+    if c == "...":
+        return Ellipsis
+    if isinstance(c, dict) and set(c) == {"slice"} and isinstance(c["slice"], list) and len(
+            c["slice"]) == 3 and all(v is None or type(v) is int for v in c["slice"]):
+        return slice(*c["slice"])
+    if isinstance(c, list):
+        import numpy as np
+        arr = np.asarray(c)
+        if arr.dtype.kind in "bi":
+            return Tensor._make(arr)
+    raise bad(f"{where}: bad index component {c!r:.60}")
 
 
 def _param_types(op: str, key) -> set:
@@ -245,7 +284,7 @@ def describe(ws: Workspace) -> list[dict[str, Any]]:
     tensors = []
     seen = set()
     for _name, op, t in ws.entries:
-        if id(t) in seen:
+        if not isinstance(t, Tensor) or id(t) in seen:
             continue
         seen.add(id(t))
         tid = ws.id_of(t)

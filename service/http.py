@@ -61,11 +61,13 @@ async def parse(request: Request, model: type[BaseModel]):
     return model.model_validate(obj)
 
 
-def respond(payload: dict, encoder: wire.Encoder) -> Response:
+def respond(payload, encoder: wire.Encoder, status: int = 200) -> Response:
     if encoder.encoding == "binary":
         body, n = wire.pack_binary(payload, encoder.buffers)
-        return Response(body, media_type=wire.OCTET, headers={wire.BINARY_HEADER: str(n)})
-    return Response(orjson.dumps(payload, option=JSON_OPTIONS), media_type="application/json")
+        return Response(body, status, media_type=wire.OCTET,
+                        headers={wire.BINARY_HEADER: str(n)})
+    return Response(orjson.dumps(payload, option=JSON_OPTIONS), status,
+                    media_type="application/json")
 
 
 def owner(request: Request) -> str:

@@ -81,8 +81,9 @@ The ops:
    ``x[[0, 2]]`` -> ``["x", [[0, 2]]]``. A component is an int, a bool, ``null`` (None, a new
    axis), ``"..."`` (Ellipsis), ``{"slice": [start, stop, step]}`` (ints or null), a (nested)
    list of ints/bools, or a reference string (a tensor index such as a mask).
-6. ``{"id", "op": "alias", "args": ["x"]}``: ``y = x`` (or ``y = x.grad``): bind the id to
-   the same tensor object, no autograd node.
+6. ``{"id", "op": "assign", "args": ["x"]}``: ``y = x`` (or ``y = x.grad``): bind the id
+   to the same tensor object, no autograd node (not the table's ``alias`` row, which is
+   ``torch.alias`` and records AliasBackward0).
 7. ``{"id", "op": "getitem", "args": ["r", 0]}``: the item of a multi-output op's result
    (a tuple or list of tensors): ``v, i = x.max(0)`` -> ``{"id": "_1", "op": "max", "args":
    ["x", 0]}``, ``{"id": "v", "op": "getitem", "args": ["_1", 0]}``, ``{"id": "i", ...
@@ -117,7 +118,7 @@ SELF_METHODS = frozenset({
     "requires_grad_", "retain_grad", "add_", "sub_", "mul_", "div_", "pow_", "zero_",
     "fill_", "clamp_"})
 # The ops that are not table rows, handled by the service itself.
-SERVICE_OPS = TENSOR_METHODS | {"tensor", "T", "mT", "index", "alias", "getitem"}
+SERVICE_OPS = TENSOR_METHODS | {"tensor", "T", "mT", "index", "assign", "getitem"}
 
 DTYPES = {"float32": "float32", "float": "float32", "float64": "float64",
           "double": "float64", "int64": "int64", "long": "int64", "bool": "bool",
@@ -143,7 +144,7 @@ _BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.
 _CMPOPS = {ast.Lt: "lt", ast.LtE: "le", ast.Gt: "gt", ast.GtE: "ge", ast.Eq: "eq",
            ast.NotEq: "ne"}
 _SWAPPED = {"lt": "gt", "le": "ge", "gt": "lt", "ge": "le", "eq": "eq", "ne": "ne"}
-_STRING_TYPES = {"str", "ScalarType", "Device"}
+_STRING_TYPES = {"str", "ScalarType", "Device", "Any"}
 _ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TEMP_RE = re.compile(r"^_\d+$")
 
@@ -356,7 +357,7 @@ class _Compiler:
     def bind(self, name: str, value, at):
         if isinstance(value, (Ref, Multi)):
             if value.id != name:  # `y = x`, `y = x.grad`: same object under a new id
-                self.emit(name, "alias", [value.id], at=at)
+                self.emit(name, "assign", [value.id], at=at)
             self.env[name] = type(value)(name)
         elif isinstance(value, (Const, DType)) or (
                 isinstance(value, Seq) and not _has_tensor(value)):
@@ -825,19 +826,21 @@ class _Compiler:
             except TypeError as e:
                 first_error = first_error or e
                 continue
+            given = set(bound.arguments)
             bound.apply_defaults()
-            bound_rows.append((row, tuple(bound.arguments.values())))
+            bound_rows.append((row, tuple(bound.arguments.values()), given))
         if not bound_rows:
             self.error(f"{name}(): {first_error}", node)
         # On the wire a string is a reference unless its parameter takes a string (a dtype,
         # a device, reduction="sum"): refuse strings anywhere else, here, with a position.
-        usable = [(row, vals) for row, vals in bound_rows if all(
-            p.type.rstrip("?") in _STRING_TYPES for p, v in zip(row.params, vals)
-            if _has_str(v))]
+        def misplaced(row, vals, given):  # user-given strings in non-string parameters
+            return [p.name for p, v in zip(row.params, vals) if p.name in given and _has_str(
+                v) and p.type.rstrip("?") not in _STRING_TYPES]
+
+        usable = [(row, vals) for row, vals, given in bound_rows
+                  if not misplaced(row, vals, given)]
         if not usable:
-            row, vals = bound_rows[0]
-            bad = next(p.name for p, v in zip(row.params, vals) if _has_str(v) and (
-                p.type.rstrip("?") not in _STRING_TYPES))
+            bad = misplaced(*bound_rows[0])[0]
             self.error(f"{name}(): argument {bad!r} cannot be a string or dtype", node)
         for strict in (True, False):
             for row, vals in usable:

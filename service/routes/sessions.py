@@ -41,7 +41,7 @@ async def create(request: Request, key: str = Depends(owner)):
                 "graph": ws.graph()}, encoder
 
     payload, encoder = await run_in_threadpool(work)
-    return respond(payload, encoder)
+    return respond(payload, encoder, 201)
 
 
 @router.get("/{sid}", response_model=SessionResponse, responses=responses(401, 404),
@@ -71,7 +71,7 @@ def zero_grad(request: Request, sid: str, key: str = Depends(owner)):
     store = request.app.state.store
     session = store.get(sid, key)
     with session.lock:
-        for _, _, t in session.ws.entries:
+        for t in session.ws.tensors():
             t._grad = None
         session.record("zero_grad")
         store.update(session)
