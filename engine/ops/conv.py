@@ -82,11 +82,10 @@ def _conv_shape(input, weight, bias, stride, padding, dilation, transposed, outp
     if transposed:
         raise OpError("transposed convolution is not supported")
     nd = len(weight) - 2
-    if nd < 1 or len(input) != nd + 2:
-        _pair(stride, max(len(input) - 2, 1))  # torch reports the mismatch via stride
-        raise OpError(f"expected stride to be a single integer value or a list of "
-                      f"{max(len(input) - 2, 1)} values to match the convolution dimensions, "
-                      f"but got stride={_list(_pair(stride, nd))}")
+    if nd < 1 or len(input) != nd + 2:  # torch reports a rank mismatch through stride
+        raise OpError(f"expected stride to be a single integer value or a list of {nd} "
+                      f"values to match the convolution dimensions, but got stride="
+                      f"{_list(_pair(stride, max(len(input) - 2, 1)))}")
     stride, padding, dilation = (_pair(stride, nd, "stride"), _pair(padding, nd, "padding"),
                                  _pair(dilation, nd, "dilation"))
     if any(s <= 0 for s in stride):
@@ -265,17 +264,16 @@ def _convnd(nd):
     def shape(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         check(input, weight)
         batched = len(input) == nd + 2
-        pad = _conv_padding(padding, weight, stride, dilation, len(weight) - 2)
-        out = _conv_shape(input if batched else (1,) + tuple(input), weight, bias, stride,
-                          pad, dilation, False, (0,), groups)
+        pad = _conv_padding(padding, weight, stride, dilation, nd)
+        out = _conv_shape(input if batched else (1,) + tuple(input), weight, bias,
+                          _pair(stride, nd), pad, _pair(dilation, nd), False, (0,), groups)
         return out if batched else out[1:]
 
     def forward(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         shape(tuple(input.shape), tuple(weight.shape), table.shape_of(bias), stride, padding,
               dilation, groups)
-        k = weight.ndim - 2
-        pad = _conv_padding(padding, tuple(weight.shape), stride, dilation, k)
-        args = (_pair(stride, k), pad, _pair(dilation, k), False, (0,) * k, groups)
+        pad = _conv_padding(padding, tuple(weight.shape), stride, dilation, nd)
+        args = (_pair(stride, nd), pad, _pair(dilation, nd), False, (0,) * nd, groups)
         # torch keeps an edge (None, 0) for a missing bias: pass a wrapped zero, not None
         b = 0.0 if bias is None else bias
         if input.ndim == nd + 2:
@@ -336,21 +334,27 @@ def _pool_pair(name, v, what):
 
 
 def _pool_shape(name, input, k, s, p, d, ceil_mode):
-    """Output shape with the checks of ATen's pool2d_shape_check."""
+    """Output shape with ATen's checks, in ATen's order: the rank, then per dim
+    pooling_output_shape (stride, padding), then pool2d_shape_check."""
+    if len(input) not in (3, 4):
+        raise OpError("non-empty 3D or 4D (batch mode) tensor expected for input")
+    for i in range(2):
+        if s[i] == 0:
+            raise OpError("stride should not be zero")
+        if p[i] < 0:
+            raise OpError(f"pad must be non-negative, but got pad: {p[i]}")
+        if p[i] > (d[i] * (k[i] - 1) + 1) // 2:
+            raise OpError(f"pad should be at most half of effective kernel size, but got "
+                          f"pad={p[i]}, kernel_size={k[i]} and dilation={d[i]}")
     if any(x <= 0 for x in k):
         raise OpError(f"kernel size should be greater than zero, but got kH: {k[0]} kW: {k[1]}")
     if any(x <= 0 for x in s):
-        raise OpError("stride should not be zero")
-    if any(x < 0 for x in p):
-        raise OpError(f"pad must be non-negative, but got pad: {p[0]}")
+        raise OpError(f"stride should be greater than zero, but got dH: {s[0]} dW: {s[1]}")
     if any(x <= 0 for x in d):
         raise OpError(f"dilation should be greater than zero, but got dilationH: {d[0]} "
                       f"dilationW: {d[1]}")
-    if len(input) not in (3, 4) or 0 in input[-3:]:
+    if 0 in input[-3:]:
         raise OpError("non-empty 3D or 4D (batch mode) tensor expected for input")
-    if any(p[i] > (d[i] * (k[i] - 1) + 1) // 2 for i in range(2)):
-        raise OpError(f"pad should be at most half of effective kernel size, but got "
-                      f"pad={p[0]}, kernel_size={k[0]} and dilation={d[0]}")
     out = [_out_len(input[-2 + i], k[i], s[i], p[i], d[i], ceil_mode) for i in range(2)]
     if any(o < 1 for o in out):
         raise OpError(f"Given input size: ({'x'.join(map(str, input[-3:]))}). Calculated "

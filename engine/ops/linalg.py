@@ -187,31 +187,32 @@ op("dot(Tensor input, Tensor tensor) -> Tensor", "DotBackward0",
 
 # --------------------------------------------------------------------------- addmm
 
+def _expand_check(shape, target):
+    """at::expand's check and text (addmm expands its input to the product's shape)."""
+    shape, target = tuple(shape), tuple(target)
+    if len(shape) > len(target):
+        raise OpError(f"expand(torch.FloatTensor{{[{', '.join(map(str, shape))}]}}, size="
+                      f"[{', '.join(map(str, target))}]): the number of sizes provided "
+                      f"({len(target)}) must be greater or equal to the number of dimensions "
+                      f"in the tensor ({len(shape)})")
+    lead = len(target) - len(shape)
+    for i in range(len(shape) - 1, -1, -1):
+        have, want = shape[i], target[lead + i]
+        if have != 1 and have != want:
+            raise OpError(f"The expanded size of the tensor ({want}) must match the existing "
+                          f"size ({have}) at non-singleton dimension {lead + i}.  Target "
+                          f"sizes: [{', '.join(map(str, target))}].  Tensor sizes: "
+                          f"[{', '.join(map(str, shape))}]")
+
+
 def _addmm_shape(input, mat1, mat2, beta, alpha):
     out = _mm_shape(mat1, mat2)
-    if broadcast_shapes(input, out) != out:
-        raise OpError(f"The expanded size of the tensor ({out[-1]}) must match the existing "
-                      f"size ({input[-1]}) at non-singleton dimension {len(out) - 1}.  Target "
-                      f"sizes: [{', '.join(map(str, out))}].  Tensor sizes: "
-                      f"[{', '.join(map(str, input))}]")
+    _expand_check(input, out)
     return out
 
 
-def _addmm_check(input, mat1, mat2, beta, alpha):
-    try:
-        return _addmm_shape(input, mat1, mat2, beta, alpha)
-    except OpError as e:  # torch reports a mismatched bias with expand's text
-        if "expanded size" in str(e) or len(input) > 2:
-            if len(input) > 2:
-                raise OpError(f"expand(torch.FloatTensor{{[{', '.join(map(str, input))}]}}, "
-                              f"size=[{', '.join(map(str, _mm_shape(mat1, mat2)))}]): the "
-                              f"number of sizes provided (2) must be greater or equal to the "
-                              f"number of dimensions in the tensor ({len(input)})") from None
-        raise
-
-
 def _addmm(input, mat1, mat2, beta, alpha):
-    _addmm_check(input.shape, mat1.shape, mat2.shape, beta, alpha)
+    _addmm_shape(input.shape, mat1.shape, mat2.shape, beta, alpha)
     if input.dtype != mat2.dtype:
         raise OpError(f"self and mat2 must have the same dtype, but got {_scalar_name(input)} "
                       f"and {_scalar_name(mat2)}")
@@ -233,7 +234,7 @@ op("addmm(Tensor input, Tensor mat1, Tensor mat2, *, Scalar beta=1, Scalar alpha
    vjp={"input": lambda grad, beta: _scaled(grad, beta),
         "mat1": lambda grad, mat2, alpha: _scaled(F.mm(grad, F.t(mat2)), alpha),
         "mat2": lambda grad, mat1, alpha: _scaled(F.mm(F.t(mat1), grad), alpha)},
-   dtype="none", shape=_addmm_check,
+   dtype="none", shape=_addmm_shape,
    samples=explicit(lambda r: Sample((rand(r, 4), rand(r, 2, 3), rand(r, 3, 4))),
                     lambda r: Sample((rand(r, 2, 4), rand(r, 2, 3), rand(r, 3, 4)),
                                      {"beta": 2.0, "alpha": 0.5}),
@@ -329,7 +330,9 @@ def _contiguous(x):
 
 
 def _matmul(input, other):
-    _matmul_shape(tuple(input.shape), tuple(other.shape))
+    if input.ndim == 0 or other.ndim == 0:
+        _matmul_shape(tuple(input.shape), tuple(other.shape))
+    # size mismatches are reported by the primitive torch's route reaches, with its text
     d1, d2 = input.ndim, other.ndim
     if d1 == 1 and d2 == 1:
         return F.dot(input, other)
@@ -401,7 +404,12 @@ def _linear_shape(input, weight, bias=None):
     wt = tuple(reversed(weight))
     out = _matmul_shape(input, wt)
     if bias is not None:
-        out = broadcast_shapes(bias, out)
+        if len(input) == 2 or len(input) == 3 or len(bias) == 1:  # the addmm routes
+            _expand_check(bias, (_numel(input[:-1]), out[-1]) if len(input) > 1 else out)
+        full = broadcast_shapes(bias, out)
+        if full != tuple(out):  # ATen adds the bias in place: output.add_(bias)
+            raise OpError(f"output with shape [{', '.join(map(str, out))}] doesn't match the "
+                          f"broadcast shape [{', '.join(map(str, full))}]")
     return out
 
 
