@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from ..errors import DerivativeNotImplemented, OpError
-from .elementwise import _erf, _sigmoid, same
+from .elementwise import _erf, same
 from .samples import Sample, explicit, rand
 from .table import F, op
 
@@ -281,13 +281,18 @@ op("gelu(Tensor input, *, str approximate='none') -> Tensor", "GeluBackward0",
                     _kinks(0.0, approximate="none"), _kinks(0.0, approximate="tanh")))
 
 
+def _silu_forward(input):
+    with np.errstate(over="ignore"):  # ATen's x / (1 + exp(-x)); inf gives torch's -0
+        return input / (1 + np.exp(-input))
+
+
 def _silu_vjp(grad, input):
     s = F.sigmoid(input)
     return grad * s * (1 + input * (1 - s))
 
 
 op("silu(Tensor input) -> Tensor", "SiluBackward0",
-   forward=lambda input: input * _sigmoid(input), vjp={"input": _silu_vjp},
+   forward=_silu_forward, vjp={"input": _silu_vjp},
    dtype="float", shape=same, method=False, torch=_FN + "silu",
    samples=explicit(*_smooth(-4.0, 4.0)))
 
@@ -312,13 +317,18 @@ op("softplus(Tensor input, Scalar beta=1, Scalar threshold=20) -> Tensor", "Soft
                     lambda r: Sample((np.array([-30.0, 0.0, 19.0, 25.0]),), gradcheck=False)))
 
 
+def _mish_forward(input):
+    with np.errstate(over="ignore"):  # ATen's x * tanh(log1p(exp(x))); tanh(inf) = 1
+        return input * np.tanh(np.log1p(np.exp(input)))
+
+
 def _mish_vjp(grad, input):
     t = F.tanh(F.softplus(input))
     return grad * (t + input * F.sigmoid(input) * (1 - t * t))
 
 
 op("mish(Tensor input) -> Tensor", "MishBackward0",
-   forward=lambda input: input * np.tanh(np.log1p(np.exp(input))),
+   forward=_mish_forward,
    vjp={"input": _mish_vjp}, dtype="float", shape=same, method=False, torch=_FN + "mish",
    samples=explicit(*_smooth(-4.0, 4.0)))
 

@@ -262,9 +262,9 @@ op("erfc(Tensor input) -> Tensor", "ErfcBackward0",
 
 
 def _sigmoid(x):
-    # exp of a negative number only, so large |x| neither overflows nor loses 1 - tiny
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    # ATen's formula, 1 / (1 + exp(-x)): exp may overflow to inf, giving torch's exact 0
+    with np.errstate(over="ignore"):
+        return 1 / (1 + np.exp(-x))
 
 
 op("sigmoid(Tensor input) -> Tensor", "SigmoidBackward0",
