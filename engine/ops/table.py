@@ -132,7 +132,7 @@ def _type_matches(ptype: str, value, strict: bool = False) -> bool:
     """Does ``value`` fit a schema type? Used to pick overloads and to validate. A Python
     number fits a Tensor parameter (torch wraps it) unless ``strict``."""
     if value is None:
-        return ptype.endswith("?")
+        return ptype.endswith("?") or ptype == "Any"
     base = ptype.rstrip("?")
     if base == "Tensor":
         return isinstance(value, (_Tensor, *ARRAY_TYPES)) or (not strict and _is_number(value))
