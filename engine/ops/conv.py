@@ -198,11 +198,14 @@ op("convolution(Tensor input, Tensor weight, Tensor? bias, int[] stride, int[] p
    "int[] dilation, bool transposed, int[] output_padding, int groups) -> Tensor",
    "ConvolutionBackward0", method=False,
    forward=_conv_forward,
-   vjp={"input": lambda grad, weight, input_shape, stride, padding, dilation, groups:
-        F._conv_grad_input(grad, weight, input_shape, stride, padding, dilation, groups),
-        "weight": lambda grad, input, weight_shape, stride, padding, dilation, groups:
-        F._conv_grad_weight(input, grad, weight_shape, stride, padding, dilation, groups),
-        "bias": lambda grad: _bias_grad(grad)},
+   vjp={"input": lambda grad, input, weight, stride, padding, dilation, groups:
+        F._conv_grad_input(grad, weight, tuple(input.shape), stride, padding, dilation,
+                           groups),
+        "weight": lambda grad, input, weight, stride, padding, dilation, groups:
+        F._conv_grad_weight(input, grad, tuple(weight.shape), stride, padding, dilation,
+                            groups),
+        # one derivatives.yaml formula for all three saves input and weight for any of them
+        "bias": lambda grad, input, weight: _bias_grad(grad)},
    dtype="none", shape=_conv_shape,
    samples=explicit(
        lambda r: Sample((rand(r, 1, 2, 5, 5), rand(r, 3, 2, 3, 3), rand(r, 3), (1, 1), (0, 0),
