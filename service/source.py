@@ -46,8 +46,10 @@ that form are refused, so they cannot collide). In ``args``/``kwargs``:
 * a string in a Tensor position is a reference: an id, or ``"<id>.grad"``; a list of such
   strings is a ``Tensor[]`` argument (``torch.cat([x, y])`` -> ``[["x", "y"]]``);
 * a string in a ``ScalarType`` position (``dtype=``, ``to()``'s argument) is a dtype name
-  (``"float32"``, ``"float64"``, ``"int64"``, ``"bool"``, ...), and in a ``str`` position it
-  is that string (``reduction="sum"``). User names equal to dtype names are refused;
+  (``"float32"``, ``"float64"``, ``"int64"``, ``"bool"``, ...), and in a ``str``,
+  ``Device`` or ``Any`` position it is that string (``reduction="sum"``, ``norm("fro")``).
+  The compiler refuses a string constant (or dtype) anywhere else, so a string in a Tensor
+  position is always a reference; user names equal to dtype names are refused;
 * numbers, booleans, ``null`` and lists of them are constants (all finite: a non-finite
   number is only accepted inside a tensor literal).
 
@@ -153,10 +155,13 @@ class SourceError(Exception):
     """A source program outside the subset: ``message`` at ``line``, ``col`` (1-based)."""
 
     def __init__(self, message: str, line: int = 1, col: int = 1):
-        super().__init__(f"line {line}, column {col}: {message}")
+        super().__init__(message)
         self.message = message
         self.line = line
         self.col = col
+
+    def __str__(self) -> str:
+        return f"line {self.line}, column {self.col}: {self.message}"
 
 
 # Compiled values. A tensor is a reference (an id or "<id>.grad"); constants are plain
