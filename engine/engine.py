@@ -193,9 +193,17 @@ def _tensor_pre_hooks(node, grads, raw):
 
 
 def _retain(node, nr, grad, raw):
+    """torch's retain_grad hook: a clone the first time, then ``grad + new`` out of place
+    (unlike a leaf's AccumulateGrad, a ``.grad`` read earlier is never changed)."""
+    from ._tensor import Tensor
     tensor = node.retains_grad_hooks[nr]()
-    if tensor is not None:
-        accumulate(tensor, grad, raw)
+    if tensor is None:
+        return
+    current = tensor._grad
+    if raw:
+        tensor._grad = Tensor._make(grad.copy() if current is None else current.array + grad)
+    else:
+        tensor._grad = F.clone(grad) if current is None else current + grad
 
 
 def accumulate(variable, grad, raw, owned=False):
