@@ -381,6 +381,32 @@ def test_retain_grad_accumulates():
     same(fn)
 
 
+def test_retained_grad_is_replaced_not_mutated():
+    def fn(lib):
+        x = _v(lib)
+        h = x * 2
+        h.retain_grad()
+        y = (h ** 2).sum()
+        y.backward(retain_graph=True)
+        h_first, x_first = h.grad, x.grad
+        y.backward()
+        # torch: a leaf's .grad accumulates in place, a retained grad is rebuilt
+        return h_first, h.grad, h_first is h.grad, x_first, x_first is x.grad
+    same(fn)
+
+
+def test_retained_grad_under_create_graph():
+    def fn(lib):
+        x = _v(lib)
+        h = x * 2
+        h.retain_grad()
+        (h ** 2).sum().backward(create_graph=True)
+        first = h.grad
+        (h ** 2).sum().backward(create_graph=True)
+        return first, first.grad_fn.name(), h.grad, h.grad.grad_fn.name()
+    same(fn, warnings_too=False)
+
+
 def test_retain_grad_on_no_grad_tensor():
     def fn(lib):
         lib.tensor([1.0]).retain_grad()

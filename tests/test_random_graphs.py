@@ -1,0 +1,126 @@
+"""Random graphs (Hypothesis): a handful of ops over broadcasting leaves, random seeds,
+sequences of backward calls with and without retain_graph, non-leaf retain_grad and
+autograd.grad; engine vs torch on every gradient and every error message."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from semantics_harness import same
+
+LEAF_SHAPES = [(2, 3), (3,), (1, 3), (2, 1), ()]
+
+UNARY = {
+    "tanh": lambda a: a.tanh(),
+    "exp_tanh": lambda a: a.tanh().exp(),
+    "sin": lambda a: a.sin(),
+    "square": lambda a: a * a,
+    "pow3": lambda a: a ** 3,
+    "neg": lambda a: -a,
+    "sigmoid": lambda a: a.sigmoid(),
+    "sum0_keepdim": lambda a: a.sum(0, keepdim=True) if a.dim() else a,
+    "mean": lambda a: a.mean(),
+    "scale": lambda a: a * 1.5,
+    "add_const": lambda a: a + 0.5,
+    "rsub": lambda a: 2 - a,
+    "sqrt_pos": lambda a: (a * a + 1).sqrt(),
+}
+BINARY = {
+    "add": lambda a, b: a + b,
+    "sub": lambda a, b: a - b,
+    "mul": lambda a, b: a * b,
+    "div": lambda a, b: a / (b * b + 1),
+    "maximum": lambda a, b: a.maximum(b + 0.25),  # offset: no ties
+}
+
+
+@st.composite
+def programs(draw):
+    n_leaves = draw(st.integers(1, 3))
+    leaves = [draw(st.sampled_from(LEAF_SHAPES)) for _ in range(n_leaves)]
+    n_ops = draw(st.integers(1, 7))
+    steps = []
+    for k in range(n_ops):
+        available = n_leaves + k
+        if draw(st.booleans()):
+            steps.append(("u", draw(st.sampled_from(sorted(UNARY))),
+                          draw(st.integers(0, available - 1))))
+        else:
+            steps.append(("b", draw(st.sampled_from(sorted(BINARY))),
+                          draw(st.integers(0, available - 1)),
+                          draw(st.integers(0, available - 1))))
+    total = n_leaves + n_ops
+    roots = sorted(set(draw(st.lists(st.integers(n_leaves, total - 1), min_size=1,
+                                     max_size=2))))
+    calls = draw(st.lists(st.booleans(), min_size=1, max_size=3))  # retain_graph per call
+    retain = draw(st.sampled_from([None] + list(range(n_leaves, total))))
+    seed = draw(st.integers(0, 2**31 - 1))
+    return leaves, steps, roots, calls, retain, seed
+
+
+def interpret(lib, program):
+    leaves_shapes, steps, roots, calls, retain, seed = program
+    rng = np.random.default_rng(seed)
+    leaves = [lib.tensor(rng.uniform(-1.5, 1.5, s), requires_grad=True)
+              for s in leaves_shapes]
+    nodes = list(leaves)
+    for step in steps:
+        if step[0] == "u":
+            nodes.append(UNARY[step[1]](nodes[step[2]]))
+        else:
+            nodes.append(BINARY[step[1]](nodes[step[2]], nodes[step[3]]))
+    if retain is not None and nodes[retain].requires_grad:
+        nodes[retain].retain_grad()
+    outs = [nodes[r] for r in roots]
+    seeds = [rng.normal(size=o.shape) for o in outs]
+    record = [[tuple(o.shape) for o in outs]]
+    for keep in calls:
+        try:
+            lib.autograd.backward(outs, [lib.tensor(s) for s in seeds], retain_graph=keep)
+            record.append([leaf.grad for leaf in leaves])
+            if retain is not None and nodes[retain].requires_grad:
+                record.append(nodes[retain].grad)
+        except RuntimeError as exc:
+            record.append(("error", str(exc)))
+            break
+    # autograd.grad on a fresh copy of the graph, w.r.t. the leaves, allow_unused
+    try:
+        fresh = [lib.tensor(leaf.detach().numpy(), requires_grad=True) for leaf in leaves]
+        nodes = list(fresh)
+        for step in steps:
+            if step[0] == "u":
+                nodes.append(UNARY[step[1]](nodes[step[2]]))
+            else:
+                nodes.append(BINARY[step[1]](nodes[step[2]], nodes[step[3]]))
+        total = sum((nodes[r] * lib.tensor(s)).sum() for r, s in zip(roots, seeds))
+        record.append(lib.autograd.grad(total, fresh, allow_unused=True))
+    except RuntimeError as exc:
+        record.append(("error", str(exc)))
+    return record
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(programs())
+def test_random_graph_matches_torch(program):
+    same(lambda lib: interpret(lib, program))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(programs())
+def test_random_graph_float32(program):
+    def fn(lib):
+        leaves_shapes, steps, roots, calls, retain, seed = program
+        rng = np.random.default_rng(seed)
+        leaves = [lib.tensor(rng.uniform(-1.5, 1.5, s).astype(np.float32), requires_grad=True)
+                  for s in leaves_shapes]
+        nodes = list(leaves)
+        for step in steps:
+            if step[0] == "u":
+                nodes.append(UNARY[step[1]](nodes[step[2]]))
+            else:
+                nodes.append(BINARY[step[1]](nodes[step[2]], nodes[step[3]]))
+        out = sum(nodes[r].sum() for r in roots)
+        out.backward()
+        return [leaf.grad for leaf in leaves], out.grad_fn.name()
+    same(fn)
