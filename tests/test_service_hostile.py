@@ -1,0 +1,214 @@
+"""Hostile input: each gets a clear 4xx problem, never a 500, and the server stays healthy
+(the server fixture also fails the run if the catch-all handler ever logged a traceback)."""
+
+import orjson
+import pytest
+import torch
+from service_server import check_problem
+
+pytest_plugins = ["service_server"]  # the fixtures: a live server (api, server_url)
+
+X = {"id": "x", "op": "tensor", "data": [1.0, 2.0], "requires_grad": True}
+
+
+def post_graph(api, nodes, **extra):
+    return api.post("/backward", json={"graph": {"nodes": nodes}, "tensors": nodes[-1]["id"]
+                                       if nodes else "x", **extra})
+
+
+def deep_list(depth: int):
+    v = [1.0]
+    for _ in range(depth - 1):
+        v = [v]
+    return v
+
+
+RAW_BODIES = [
+    (b"{not json", 400),
+    (b'{"graph": {"nodes": [NaN]}, "tensors": "x"}', 400),
+    (b"[1, 2, 3]", 422),
+    (b"3", 422),
+    (b'"x"', 422),
+    (b"", 400),
+    (b"[" * 5000 + b"]" * 5000, 422),  # deep, and not an object
+    (b'{"graph": {"nodes": [{"id": "x", "op": "tensor", "data": ' + b"[" * 5000 + b"1"
+     + b"]" * 5000 + b'}]}, "tensors": "x"}', 413),  # deeper than max_ndim
+    (b'{"graph": {"nodes": [{"id": "x", "op": "exp", "args": ' + b"[" * 5000 + b"1"
+     + b"]" * 5000 + b'}]}, "tensors": "x"}', 413),
+    (b'{"session": "s_x", "tensors": "x", "grad_tensors": ' + b"[" * 5000
+     + b"]" * 5000 + b"}", 404),
+]
+
+
+@pytest.mark.parametrize("body,status", RAW_BODIES, ids=range(len(RAW_BODIES)))
+def test_malformed_bodies(api, body, status):
+    r = api.post("/backward", content=body, headers={"Content-Type": "application/json"})
+    check_problem(r, status)
+
+
+BAD_REQUESTS = [
+    {"graph": {"nodes": [X]}, "tensors": 5},
+    {"graph": "abc", "tensors": "x"},
+    {"graph": {"nodes": {"x": 1}}, "tensors": "x"},
+    {"graph": {"nodes": [X]}, "tensors": "x", "surprise": 1},
+    {"graph": {"nodes": [{**X, "id": "1x"}]}, "tensors": "x"},
+    {"graph": {"nodes": [{**X, "colour": "red"}]}, "tensors": "x"},
+    {"graph": {"nodes": [X]}, "tensors": "x", "encoding": "xml"},
+    {"graph": {"nodes": [X]}, "source": "x = 1", "tensors": "x"},
+    {"tensors": "x"},
+]
+
+
+@pytest.mark.parametrize("body", BAD_REQUESTS)
+def test_wrong_shapes_of_request(api, body):
+    check_problem(api.post("/backward", json=body), 422)
+
+
+BAD_GRAPHS = [
+    [X, {"id": "y", "op": "frobnicate", "args": ["x"]}],  # unknown op
+    [X, {"id": "y", "op": "__class__", "args": ["x"]}],
+    [X, {"id": "y", "op": "_unsafe_view", "args": ["x", [2]]}],  # private row
+    [X, {"id": "y", "op": "mul", "args": ["x", "nope"]}],  # missing reference
+    [X, {"id": "y", "op": "mul", "args": ["x", "z"]}, {"id": "z", "op": "exp", "args": ["x"]}],
+    [{"id": "y", "op": "mul", "args": ["y", 2]}],  # a cycle is a reference before binding
+    [{"id": "x", "op": "tensor", "data": [[1.0, 2.0], [3.0]]}],  # ragged
+    [{"id": "x", "op": "tensor", "data": [1.0, None]}],
+    [{"id": "x", "op": "tensor", "data": [1.0, {"a": 1}]}],
+    [{"id": "x", "op": "tensor", "data": ["nan"]}],
+    [{"id": "x", "op": "tensor", "data": [2 ** 70], "dtype": "int64"}],
+    [{"id": "x", "op": "tensor", "data": {"dtype": "float32", "shape": [2], "b64": "@@@"}}],
+    [{"id": "x", "op": "tensor", "data": {"dtype": "float32", "shape": [3], "b64": "AAAA"}}],
+    [{"id": "x", "op": "tensor", "data": {"dtype": "float128", "shape": [1], "b64": "AAAA"}}],
+    [{"id": "x", "op": "tensor", "data": {"dtype": "float32", "shape": [-1], "b64": ""}}],
+    [{"id": "x", "op": "tensor", "data": [1, 2], "dtype": "complex64"}],
+    [{"id": "x", "op": "tensor", "data": [1, 2], "dtype": "int64", "requires_grad": True}],
+    [{"id": "x", "op": "tensor"}],
+    [X, {"id": "y", "op": "sum", "args": ["x"], "kwargs": {"dim": "zero"}}],
+    [X, {"id": "y", "op": "reshape", "args": ["x", [3, 5]]}],
+    [X, {"id": "y", "op": "add", "args": ["x", {"weird": 1}]}],
+    [X, {"id": "y", "op": "add", "args": ["x"], "requires_grad": True}],
+    [X, {"id": "y", "op": "index", "args": ["x", [{"slice": "all"}]]}],
+    [X, {"id": "y", "op": "getitem", "args": ["x", 0]}],
+    [X, {"id": "y", "op": "mul", "args": ["x.grad", 2]}],  # no grad yet
+    [X, {"id": "y", "op": "zeros", "args": [-1]}],
+    [X, {"id": "y", "op": "arange", "args": [0, 10, 0]}],
+]
+
+
+@pytest.mark.parametrize("nodes", BAD_GRAPHS)
+def test_bad_graphs(api, nodes):
+    body = check_problem(post_graph(api, nodes), 422)
+    assert body["detail"]
+    assert api.get("/healthz").status_code == 200
+
+
+def test_ragged_text_is_torchs(api):
+    with pytest.raises(ValueError) as e:
+        torch.tensor([[1.0, 2.0], [3.0]])
+    check_problem(post_graph(api, [{"id": "x", "op": "tensor", "data": [[1.0, 2.0], [3.0]]}]),
+                  422, str(e.value))
+
+
+MEMORY_BOMBS = [
+    [{"id": "x", "op": "zeros", "args": [100000, 100000]}],
+    [{"id": "x", "op": "ones", "args": [[10 ** 12]]}],
+    [{"id": "x", "op": "full", "args": [[2 ** 40, 2 ** 40], 1.0]}],
+    [{"id": "x", "op": "arange", "args": [0, 1e15]}],
+    [{"id": "x", "op": "linspace", "args": [0, 1, 10 ** 12]}],
+    [{"id": "x", "op": "randn", "args": [[10 ** 6, 10 ** 6]], "seed": 0}],
+    [{"id": "a", "op": "ones", "args": [5000, 1]}, {"id": "b", "op": "ones", "args": [1, 5000]},
+     {"id": "c", "op": "add", "args": ["a", "b"]}],  # a broadcast that explodes
+    [{"id": "a", "op": "ones", "args": [1000]}, {"id": "c", "op": "expand",
+                                                 "args": ["a", [10 ** 6, 1000]]}],
+    [{"id": "x", "op": "tensor", "data": deep_list(200)}],
+    [{"id": "x", "op": "tensor", "data": {"dtype": "float32", "shape": [10 ** 9, 10 ** 9],
+                                          "b64": ""}}],
+]
+
+
+@pytest.mark.parametrize("nodes", MEMORY_BOMBS)
+def test_memory_bombs_refused_before_allocating(api, nodes):
+    body = check_problem(post_graph(api, nodes), 413)
+    assert "exceeded" in body["detail"]  # names the limit
+    assert api.get("/healthz").status_code == 200
+
+
+def test_total_elements_across_nodes(api):
+    nodes = [{"id": f"x{k}", "op": "ones", "args": [900000]} for k in range(6)]
+    body = check_problem(post_graph(api, nodes), 413)
+    assert "max_total_elements" in body["detail"]
+
+
+def test_long_chain(api):
+    nodes = [X] + [{"id": "x", "op": "add", "args": ["x", 1]} for _ in range(100_000)]
+    body = check_problem(post_graph(api, nodes), 413)
+    assert "max_nodes" in body["detail"]
+    assert api.get("/healthz").status_code == 200
+
+
+def test_long_chain_within_limits_is_handled(api):
+    nodes = [X] + [{"id": "x", "op": "mul", "args": ["x", 1.0001]} for _ in range(5_000)]
+    nodes.append({"id": "s", "op": "sum", "args": ["x"]})
+    r = post_graph(api, nodes)  # the engine walks without recursion
+    assert r.status_code == 200, r.text[:300]
+    leaf = r.json()["grads"]
+    assert leaf == {}  # the leaf's name was rebound: no named leaf left
+
+
+def test_body_too_large(api):
+    blob = b'{"pad": "' + b"x" * (17 * 2 ** 20) + b'"}'
+    check_problem(api.post("/backward", content=blob,
+                           headers={"Content-Type": "application/json"}), 413)
+
+
+def test_unsupported_content_type(api):
+    check_problem(api.post("/backward", content=b"x=1",
+                           headers={"Content-Type": "application/x-www-form-urlencoded"}), 415)
+
+
+def test_unknown_session(api):
+    check_problem(api.post("/backward", json={"session": "s_nope", "tensors": "x"}), 404)
+    check_problem(api.get("/sessions/s_nope"), 404)
+    check_problem(api.delete("/sessions/" + "a" * 300), 404)
+
+
+SOURCES = [
+    "import os\nx = os.system('true')",
+    "x = __import__('os')",
+    "x = tensor([1.0]).__class__",
+    "f = lambda t: t\nx = f(1)",
+    "x = open('/etc/passwd')",
+    "exec('1')",
+    "def f():\n    pass",
+    "x = " + "(" * 500 + "1" + ")" * 500,
+    "x = tensor([1.0], requires_grad=True)\nx.__dict__['a'] = 1",
+    "x = [t for t in range(10)]",
+    "x = tensor(",
+]
+
+
+@pytest.mark.parametrize("src", SOURCES)
+def test_hostile_source(api, src):
+    pytest.importorskip("service.source")
+    r = api.post("/backward", json={"source": src, "tensors": "x"})
+    check_problem(r, 422)
+    assert api.get("/healthz").status_code == 200
+
+
+HOOKS = ["__import__('os').system('true')", "grad.__class__", "(lambda: 1)()", "open('x')",
+         "grad if grad else grad", "[grad]", "grad(1)", "zeros(10**12)", "x" * 2000,
+         "-" * 900 + "grad", "grad.__add__(1)", "1"]
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_hostile_hooks(api, hook):
+    nodes = [X, {"id": "s", "op": "sum", "args": ["x"]}]
+    r = post_graph(api, nodes, hooks={"x": hook})
+    check_problem(r, 422)
+
+
+def test_problem_shape_of_errors(api):
+    r = api.post("/backward", content=orjson.dumps({"tensors": "x"}),
+                 headers={"Content-Type": "application/json"})
+    body = check_problem(r, 422)
+    assert body["type"].startswith("/problems/") and body["title"]
