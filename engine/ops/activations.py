@@ -22,6 +22,30 @@ from .table import F, op
 _FN = "torch.nn.functional."
 
 
+_TORCH_TYPE = {"int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char",
+               "uint8": "Byte", "bool": "Bool"}
+
+
+def _floating(kernel):
+    """ATen's floating-only kernels refuse integer and bool tensors with this text."""
+    def wrap(forward):
+        def checked(input, *args):
+            if input.dtype.kind not in "fc":
+                name = _TORCH_TYPE.get(input.dtype.name, input.dtype.name)
+                raise OpError(f'"{kernel}" not implemented for \'{name}\'')
+            return forward(input, *args)
+        return checked
+    return wrap
+
+
+def _no_bool(message, forward):
+    def checked(input, *args):
+        if input.dtype.kind == "b":
+            raise OpError(message)
+        return forward(input, *args)
+    return checked
+
+
 def _kinks(*values, **kwargs):
     """A sample sitting exactly on the kinks: compared with torch, not finite differences."""
     return lambda r: Sample((np.array(values, dtype=np.float64),), kwargs, gradcheck=False)
@@ -159,13 +183,14 @@ op("elu_backward(Tensor grad_output, Scalar alpha, Scalar scale, Scalar input_sc
 # -- relu family -----------------------------------------------------------------------------
 
 op("relu(Tensor input) -> Tensor", "ReluBackward0",
-   forward=lambda input: np.maximum(input, 0),
+   forward=_no_bool("Boolean inputs not supported for relu", lambda input: np.maximum(input, 0)),
    # threshold_backward(grad, result, 0): a zero output (input <= 0) passes no gradient
    vjp={"input": lambda grad, result: F.threshold_backward(grad, result, 0)},
    shape=same, samples=explicit(*_smooth(), _kinks(-1.0, 0.0, 1.0)))
 
 op("leaky_relu(Tensor input, Scalar negative_slope=0.01) -> Tensor", "LeakyReluBackward0",
-   forward=lambda input, negative_slope: np.where(input > 0, input, input * negative_slope),
+   forward=_floating("leaky_relu_cpu")(
+       lambda input, negative_slope: np.where(input > 0, input, input * negative_slope)),
    vjp={"input": lambda grad, input, negative_slope:
         F.leaky_relu_backward(grad, input, negative_slope, False)},
    shape=same, method=False, torch=_FN + "leaky_relu",
@@ -173,8 +198,8 @@ op("leaky_relu(Tensor input, Scalar negative_slope=0.01) -> Tensor", "LeakyReluB
                     _kinks(-1.0, 0.0, 1.0, negative_slope=0.2)))
 
 op("threshold(Tensor input, Scalar threshold, Scalar value) -> Tensor", "ThresholdBackward0",
-   forward=lambda input, threshold, value: np.where(
-       input <= threshold, np.asarray(value, dtype=input.dtype), input),
+   forward=_no_bool('"threshold_cpu" not implemented for \'Bool\'', lambda input, threshold, value:
+                    np.where(input <= threshold, np.asarray(value, dtype=input.dtype), input)),
    vjp={"input": lambda grad, input, threshold: F.threshold_backward(
        grad, input, threshold)},
    shape=same, method=False, torch=_FN + "threshold",
@@ -188,7 +213,8 @@ def _hardtanh_vjp(grad, input, min_val, max_val):
 
 op("hardtanh(Tensor input, Scalar min_val=-1, Scalar max_val=1) -> Tensor",
    "HardtanhBackward0",
-   forward=lambda input, min_val, max_val: np.minimum(np.maximum(input, min_val), max_val),
+   forward=_no_bool("Bool inputs not supported for hardtanh", lambda input, min_val, max_val:
+                    np.minimum(np.maximum(input, min_val), max_val).astype(input.dtype)),
    vjp={"input": _hardtanh_vjp}, shape=same, method=False, torch=_FN + "hardtanh",
    samples=explicit(*_smooth(), *_smooth(shapes=[(2, 3)], min_val=-0.5, max_val=1.5),
                     _kinks(-2.0, -1.0, 0.0, 1.0, 2.0)))
@@ -214,7 +240,7 @@ def _elu_vjp(grad, input, alpha, scale, input_scale):
 
 
 op("elu(Tensor input, Scalar alpha=1.0, *, Scalar scale=1, Scalar input_scale=1) -> Tensor",
-   "EluBackward0", forward=_elu_forward, vjp={"input": _elu_vjp}, dtype="float", shape=same,
+   "EluBackward0", forward=_floating("elu_cpu")(_elu_forward), vjp={"input": _elu_vjp}, shape=same,
    method=False, torch=lambda torch, input, alpha=1.0, scale=1, input_scale=1:
    torch.ops.aten.elu(input, alpha, scale, input_scale),
    samples=explicit(*_smooth(), *_smooth(shapes=[(2, 3)], alpha=0.5),
@@ -222,7 +248,7 @@ op("elu(Tensor input, Scalar alpha=1.0, *, Scalar scale=1, Scalar input_scale=1)
 
 op("selu(Tensor input) -> Tensor", None, composite=True,
    forward=lambda input: F.elu(input, _SELU_ALPHA, scale=_SELU_SCALE),
-   dtype="float", shape=same, method=False,
+   shape=same, method=False,
    samples=explicit(*_smooth(), _kinks(-1.0, 0.0, 1.0)))
 
 
@@ -233,9 +259,9 @@ def _celu_forward(input, alpha):
 
 
 op("celu(Tensor input, Scalar alpha=1.0) -> Tensor", "CeluBackward0",
-   forward=_celu_forward,
+   forward=_floating("elu_cpu")(_celu_forward),
    vjp={"input": lambda grad, input, alpha: _elu_vjp(grad, input, alpha, 1.0, 1.0 / alpha)},
-   dtype="float", shape=same, method=False,
+   shape=same, method=False,
    samples=explicit(*_smooth(), *_smooth(shapes=[(2, 3)], alpha=0.5),
                     _kinks(-1.0, 0.0, 1.0, alpha=2.0)))
 
@@ -275,7 +301,7 @@ def _gelu_vjp(grad, input, approximate):
 
 
 op("gelu(Tensor input, *, str approximate='none') -> Tensor", "GeluBackward0",
-   forward=_gelu_forward, vjp={"input": _gelu_vjp}, dtype="float", shape=same, method=False,
+   forward=_floating("GeluKernelImpl")(_gelu_forward), vjp={"input": _gelu_vjp}, shape=same, method=False,
    torch=_FN + "gelu",
    samples=explicit(*_smooth(-3.0, 3.0), *_smooth(-3.0, 3.0, approximate="tanh"),
                     _kinks(0.0, approximate="none"), _kinks(0.0, approximate="tanh")))
@@ -292,8 +318,8 @@ def _silu_vjp(grad, input):
 
 
 op("silu(Tensor input) -> Tensor", "SiluBackward0",
-   forward=_silu_forward, vjp={"input": _silu_vjp},
-   dtype="float", shape=same, method=False, torch=_FN + "silu",
+   forward=_floating("silu_cpu")(_silu_forward), vjp={"input": _silu_vjp},
+   shape=same, method=False, torch=_FN + "silu",
    samples=explicit(*_smooth(-4.0, 4.0)))
 
 
@@ -311,7 +337,7 @@ def _softplus_vjp(grad, input, beta, threshold):
 
 
 op("softplus(Tensor input, Scalar beta=1, Scalar threshold=20) -> Tensor", "SoftplusBackward0",
-   forward=_softplus_forward, vjp={"input": _softplus_vjp}, dtype="float", shape=same,
+   forward=_floating("softplus_cpu")(_softplus_forward), vjp={"input": _softplus_vjp}, shape=same,
    method=False, torch=_FN + "softplus",
    samples=explicit(*_smooth(-4.0, 4.0), *_smooth(shapes=[(2, 3)], beta=2.0, threshold=3.0),
                     lambda r: Sample((np.array([-30.0, 0.0, 19.0, 25.0]),), gradcheck=False)))
@@ -328,8 +354,8 @@ def _mish_vjp(grad, input):
 
 
 op("mish(Tensor input) -> Tensor", "MishBackward0",
-   forward=_mish_forward,
-   vjp={"input": _mish_vjp}, dtype="float", shape=same, method=False, torch=_FN + "mish",
+   forward=_floating("mish_cpu")(_mish_forward),
+   vjp={"input": _mish_vjp}, shape=same, method=False, torch=_FN + "mish",
    samples=explicit(*_smooth(-4.0, 4.0)))
 
 op("softsign(Tensor input) -> Tensor", None, composite=True,
@@ -347,41 +373,51 @@ def _logsigmoid_forward(input):
 
 
 op("logsigmoid(Tensor input) -> Tensor", "LogSigmoidBackward0",
-   forward=_logsigmoid_forward,
+   forward=_floating("log_sigmoid_cpu")(_logsigmoid_forward),
    vjp={"input": lambda grad, input: grad * F.sigmoid(-input)},
-   dtype="float", shape=same, method=False, torch=_FN + "logsigmoid",
+   shape=same, method=False, torch=_FN + "logsigmoid",
    samples=explicit(*_smooth(-4.0, 4.0), lambda r: Sample((np.array([-30.0, 0.0, 30.0]),))))
 
 # -- hard (piecewise linear) activations -----------------------------------------------------
 
 op("hardsigmoid(Tensor input) -> Tensor", "HardsigmoidBackward0",
-   forward=lambda input: np.minimum(np.maximum(input + 3, 0), 6) / 6,
+   forward=_floating("hardsigmoid_cpu")(
+       lambda input: np.minimum(np.maximum(input + 3, 0), 6) / 6),
    # open interval: at -3 and 3 the gradient is 0
    vjp={"input": lambda grad, input: F.hardsigmoid_backward(grad, input)},
-   dtype="float", shape=same, method=False, torch=_FN + "hardsigmoid",
+   shape=same, method=False, torch=_FN + "hardsigmoid",
    twice_differentiable=False,  # torch: derivative for aten::hardsigmoid_backward is not implemented
    samples=explicit(*_smooth(-4.0, 4.0), _kinks(-4.0, -3.0, 0.0, 3.0, 4.0)))
 
 
 op("hardswish(Tensor input) -> Tensor", "HardswishBackward0",
-   forward=lambda input: input * np.minimum(np.maximum(input + 3, 0), 6) / 6,
-   vjp={"input": lambda grad, input: F.hardswish_backward(grad, input)}, dtype="float", shape=same, method=False,
+   forward=_floating("hardswish_cpu")(
+       lambda input: input * np.minimum(np.maximum(input + 3, 0), 6) / 6),
+   vjp={"input": lambda grad, input: F.hardswish_backward(grad, input)}, shape=same, method=False,
    torch=_FN + "hardswish",
    samples=explicit(*_smooth(-4.0, 4.0), _kinks(-4.0, -3.0, 0.0, 3.0, 4.0)))
 
 
+@_floating("softshrink_check")
+def _softshrink(input, lambd):
+    out = np.where(input > lambd, input - lambd, np.where(input < -lambd, input + lambd, 0))
+    return out.astype(input.dtype, copy=False)
+
+
+@_floating("hardshrink_cpu")
+def _hardshrink(input, lambd):
+    return np.where(_shrink_mask(input, lambd), 0, input).astype(input.dtype, copy=False)
+
+
 op("softshrink(Tensor input, Scalar lambd=0.5) -> Tensor", "SoftshrinkBackward0",
-   forward=lambda input, lambd: np.where(
-       input > lambd, input - lambd, np.where(input < -lambd, input + lambd, 0)
-   ).astype(input.dtype, copy=False),
+   forward=_softshrink,
    vjp={"input": lambda grad, input, lambd: F.softshrink_backward(grad, input, lambd)},
    shape=same, method=False, torch=_FN + "softshrink",
    samples=explicit(*_smooth(), *_smooth(shapes=[(2, 3)], lambd=1.0),
                     _kinks(-1.0, -0.5, 0.0, 0.5, 1.0)))
 
 op("hardshrink(Tensor input, Scalar lambd=0.5) -> Tensor", "HardshrinkBackward0",
-   forward=lambda input, lambd: np.where(_shrink_mask(input, lambd), 0, input).astype(
-       input.dtype, copy=False),
+   forward=_hardshrink,
    vjp={"input": lambda grad, input, lambd: F.hardshrink_backward(grad, input, lambd)},
    shape=same, torch=_FN + "hardshrink",
    samples=explicit(*_smooth(), *_smooth(shapes=[(2, 3)], lambd=1.0),

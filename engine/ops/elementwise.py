@@ -27,6 +27,47 @@ def bcast3(a, b, c, *args):
 
 # -- arithmetic ---------------------------------------------------------------------------
 
+_SUB_BOOLS = ("Subtraction, the `-` operator, with two bool tensors is not supported. Use the "
+              "`^` or `logical_xor()` operator instead.")
+_NEG_BOOL = ("Negation, the `-` operator, on a bool tensor is not supported. If you are "
+             "trying to invert a mask, use the `~` or `logical_not()` operator instead.")
+
+
+def _is_bool(a):
+    dt = getattr(a, "dtype", None)
+    return dt is not None and dt.kind == "b"
+
+
+def _check_sub(input, other):
+    # a bool gets here only if promotion kept it, i.e. both sides are bool (torch wraps a
+    # Python bool as a bool tensor too). A bool beside a number is promoted before this
+    # check sees it: torch refuses that case as well, this does not.
+    if _is_bool(input) or _is_bool(other):
+        raise OpError(_SUB_BOOLS)
+
+
+def _sub(input, other, alpha):
+    _check_sub(input, other)
+    return input - other if alpha == 1 else input - alpha * other
+
+
+def _rsub(input, other, alpha):
+    _check_sub(input, other)
+    return other - input if alpha == 1 else other - alpha * input
+
+
+def _neg(input):
+    if _is_bool(input):
+        raise OpError(_NEG_BOOL)
+    return -input
+
+
+def _abs(input):
+    if _is_bool(input):
+        raise OpError("\"abs_cpu\" not implemented for 'Bool'")
+    return np.abs(input)
+
+
 op("add.Tensor(Tensor input, Tensor other, *, Scalar alpha=1) -> Tensor", "AddBackward0",
    forward=lambda input, other, alpha: input + other if alpha == 1 else input + alpha * other,
    vjp={"input": lambda grad: grad,
@@ -34,18 +75,18 @@ op("add.Tensor(Tensor input, Tensor other, *, Scalar alpha=1) -> Tensor", "AddBa
    shape=bcast, samples=binary(scalar=2.5))
 
 op("sub.Tensor(Tensor input, Tensor other, *, Scalar alpha=1) -> Tensor", "SubBackward0",
-   forward=lambda input, other, alpha: input - other if alpha == 1 else input - alpha * other,
+   forward=_sub,
    vjp={"input": lambda grad: grad,
         "other": lambda grad, alpha: -grad if alpha == 1 else -grad * alpha},
    shape=bcast, samples=binary(scalar=2.5))
 
 op("rsub.Scalar(Tensor input, Scalar other, Scalar alpha=1) -> Tensor", "RsubBackward1",
-   forward=lambda input, other, alpha: other - input if alpha == 1 else other - alpha * input,
+   forward=_rsub,
    vjp={"input": lambda grad, alpha: -grad if alpha == 1 else -grad * alpha},
    shape=same, method=False, samples=unary(other=2.0))
 
 op("rsub.Tensor(Tensor input, Tensor other, *, Scalar alpha=1) -> Tensor", "RsubBackward0",
-   forward=lambda input, other, alpha: other - input if alpha == 1 else other - alpha * input,
+   forward=_rsub,
    vjp={"input": lambda grad, alpha: -grad if alpha == 1 else -grad * alpha,
         "other": lambda grad: grad},
    shape=bcast, samples=binary(shapes=[((3,), (3,)), ((2, 3), (3,))]))
@@ -63,7 +104,7 @@ op("div.Tensor(Tensor input, Tensor other) -> Tensor", "DivBackward0",
    dtype="float", shape=bcast, samples=binary(other_low=0.5, other_high=2.0, scalar=2.5))
 
 op("neg(Tensor input) -> Tensor", "NegBackward0",
-   forward=lambda input: -input,
+   forward=_neg,
    vjp={"input": lambda grad: -grad},
    shape=same, samples=unary())
 
@@ -129,7 +170,7 @@ op("square(Tensor input) -> Tensor", None, composite=True,
    forward=lambda input: F.pow(input, 2), shape=same, samples=unary())
 
 op("abs(Tensor input) -> Tensor", "AbsBackward0",
-   forward=np.abs, vjp={"input": lambda grad, input: grad * F.sign(input)},
+   forward=_abs, vjp={"input": lambda grad, input: grad * F.sign(input)},
    shape=same, samples=unary(0.2, 2.0))
 
 op("sign(Tensor input) -> Tensor", "SignBackward0",
@@ -441,6 +482,20 @@ def _keep_ints(fn):
     return lambda input: input.copy() if input.dtype.kind in "biu" else fn(input)
 
 
+_TORCH_TYPE = {"int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char",
+               "uint8": "Byte", "bool": "Bool"}
+
+
+def _floating(kernel, fn):
+    """ATen's floating-only kernels refuse integer and bool tensors with this text."""
+    def checked(input, *args):
+        if input.dtype.kind not in "fc":
+            name = _TORCH_TYPE.get(input.dtype.name, input.dtype.name)
+            raise OpError(f'"{kernel}" not implemented for \'{name}\'')
+        return fn(input, *args)
+    return checked
+
+
 _ZERO = {"input": lambda grad: F.zeros_like(grad)}
 _ROUNDING_SAMPLES = explicit(*[lambda r, s=s: Sample((rand(r, *s, low=-3.0, high=3.0),))
                                for s in [(), (3,), (2, 3)]],
@@ -456,11 +511,12 @@ op("trunc(Tensor input) -> Tensor", "TruncBackward0", forward=_keep_ints(np.trun
 op("round(Tensor input) -> Tensor", "RoundBackward0", forward=_keep_ints(np.rint),
    vjp=_ZERO, shape=same, samples=_ROUNDING_SAMPLES)
 op("round.decimals(Tensor input, *, int decimals) -> Tensor", "RoundBackward1",
-   forward=lambda input, decimals: np.round(input, decimals), vjp=_ZERO, shape=same,
+   forward=_floating("round_cpu", np.round), vjp=_ZERO, shape=same,
    samples=explicit(lambda r: Sample((rand(r, 2, 3),), {"decimals": 2}),
                     lambda r: Sample((rand(r, 3, low=-300.0, high=300.0),), {"decimals": -1})))
 op("frac(Tensor input) -> Tensor", "FracBackward0",
-   forward=lambda input: input - np.trunc(input), vjp={"input": lambda grad: grad},
+   forward=_floating("frac_cpu", lambda input: input - np.trunc(input)),
+   vjp={"input": lambda grad: grad},
    shape=same, samples=_ROUNDING_SAMPLES)
 
 
