@@ -209,9 +209,12 @@ class _Tensorish:
 _T = _Tensorish()
 
 
-def compile_source(text: str, *, max_nodes: int = 10000, max_chars: int = 1_000_000
+def compile_source(text: str, *, max_nodes: int = 10000, max_chars: int = 200_000
                    ) -> list[dict]:
-    """Compile ``text`` to the graph node list of the wire contract, or raise SourceError."""
+    """Compile ``text`` to the graph node list of the wire contract, or raise SourceError.
+
+    ``max_chars`` bounds Python's parser, which takes about 200 bytes of memory per
+    character of source (large tensors travel better as base64 or binary values)."""
     if not isinstance(text, str):
         raise SourceError("source must be a string")
     if len(text) > max_chars:
