@@ -19,7 +19,7 @@ from ..errors import OpError
 from ..grad_mode import is_grad_enabled
 from . import table
 from .samples import Const, Sample, explicit, rand
-from .table import F, broadcast_shapes, op
+from .table import F, broadcast_shapes, is_contiguous, op
 
 NONE, MEAN, SUM = 0, 1, 2
 _ENUM = {"none": NONE, "mean": MEAN, "sum": SUM}
@@ -240,9 +240,9 @@ op(f"smooth_l1_loss(Tensor input, Tensor target, {_LOSS_KW}, float beta=1.0) -> 
 # --------------------------------------------------------------------------- nll_loss
 
 def _nll_parts(input, target, weight, ignore_index):
-    """Per-row (class index, weight, valid) with torch's checks, for (N, C) or (C,) input.
-    Indices are few (one per row): they are worked out in NumPy, wherever the data lives."""
-    c = input.shape[-1]
+    """Per-row (class index, weight, valid) with torch's checks. Indices are few (one per
+    target): they are worked out in NumPy, wherever the data lives."""
+    c = input.shape[1] if input.ndim > 1 else input.shape[0]
     t = to_numpy(target).reshape(-1).astype(np.int64)
     valid = t != ignore_index
     bad = valid & ((t < 0) | (t >= c))
@@ -254,19 +254,25 @@ def _nll_parts(input, target, weight, ignore_index):
     return safe, w, valid
 
 
+def _classes_last(x):
+    """(N, C, H, W) -> (N, H, W, C), so that rows line up with the flattened target."""
+    return x if x.ndim <= 2 else module_of(x).moveaxis(x, 1, -1)
+
+
 def _nll_forward(input, target, weight=None, reduction=MEAN, ignore_index=-100):
     if input.dtype.kind not in "fc":
         from ..dtypes import from_numpy
         name = {"int64": "Long", "int32": "Int", "bool": "Bool", "uint8": "Byte"}.get(
             from_numpy(input.dtype).name, from_numpy(input.dtype).name)
         raise OpError(f'"nll_loss_out_frame" not implemented for \'{name}\'')
-    rows = input.reshape(-1, input.shape[-1])
+    moved = _classes_last(input)
+    rows = moved.reshape(-1, moved.shape[-1])
     safe, w, valid = _nll_parts(input, target, weight, ignore_index)
     xp = module_of(input)
     picked = rows[xp.arange(len(safe)), xp.asarray(safe)]
     losses = xp.where(xp.asarray(valid), -xp.asarray(w) * picked, 0).astype(input.dtype)
-    if reduction == NONE:  # one row per target; a (C,) input gives a 0-d loss
-        return losses.reshape(np.shape(target) if input.ndim == 2 else ())
+    if reduction == NONE:  # one loss per target; a (C,) input gives a 0-d loss
+        return losses.reshape(np.shape(target) if input.ndim >= 2 else ())
     total = xp.sum(losses)
     if reduction == MEAN:
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -275,18 +281,20 @@ def _nll_forward(input, target, weight=None, reduction=MEAN, ignore_index=-100):
 
 
 def _nll_vjp(grad, input, target, weight, reduction, ignore_index):
-    """-w[t] * grad at each row's target class (divided by the total weight for mean)."""
+    """-w[t] * grad at each target's class (divided by the total weight for mean)."""
     x, t = _raw(input), _raw(target)
     xp = module_of(x)
     safe, w, valid = _nll_parts(x, t, None if weight is None else _raw(weight), ignore_index)
     if reduction == MEAN:
         total = w.sum()
         w = w / total if total != 0 else w * 0
-    onehot = np.zeros((len(safe), x.shape[-1]), dtype=x.dtype)
+    moved_shape = _classes_last(np.empty(x.shape, dtype=bool)).shape
+    onehot = np.zeros((len(safe), moved_shape[-1]), dtype=x.dtype)
     onehot[np.arange(len(safe)), safe] = np.where(valid, -w, 0)
-    coef = xp.asarray(onehot.reshape(x.shape))
-    if reduction == NONE and x.ndim == 2:
-        grad = F.reshape(grad, (x.shape[0], 1))
+    onehot = onehot.reshape(moved_shape)
+    coef = xp.asarray(onehot if x.ndim <= 2 else np.moveaxis(onehot, -1, 1))
+    if reduction == NONE and x.ndim >= 2:  # (N, ...) losses -> (N, 1, ...) to meet classes
+        grad = F.reshape(grad, (x.shape[0], 1, *x.shape[2:]))
     return _zero_derivative_on(grad * coef, input)
 
 
@@ -301,7 +309,7 @@ def _zero_derivative_on(value, x):
 
 
 def _nll_kernel_shape(input, target, weight, reduction, ignore_index):
-    return tuple(target) if reduction == NONE and len(input) == 2 else ()
+    return tuple(target) if reduction == NONE and len(input) >= 2 else ()
 
 
 NLL_SAMPLES = [
@@ -320,6 +328,17 @@ NLL_SAMPLES = [
                      {"weight": Const(_f32(rand(r, 4, low=0.5, high=2.0)))}),
     lambda r: Sample((rand(r, 3, 4), Const(np.array([0, 3, 3]))),
                      {"weight": Const(_f32(rand(r, 4, low=0.5, high=2.0))), "reduction": "none"}),
+    # spatial: (N, C, d) and (N, C, d1, d2, d3) are viewed as 4-D; (N, C, H, W) is direct
+    lambda r: Sample((rand(r, 2, 3, 4), Const(r.integers(0, 3, (2, 4))))),
+    lambda r: Sample((rand(r, 2, 3, 4), Const(r.integers(0, 3, (2, 4)))), {"reduction": "none"}),
+    lambda r: Sample((rand(r, 2, 3, 2, 3), Const(r.integers(0, 3, (2, 2, 3)))),
+                     {"reduction": "sum"}),
+    lambda r: Sample((rand(r, 2, 3, 2, 3), Const(np.array([[[0, 1, -100], [2, 2, 1]]] * 2))),
+                     {"reduction": "none"}),
+    lambda r: Sample((rand(r, 2, 3, 2, 1, 2), Const(r.integers(0, 3, (2, 2, 1, 2)))),
+                     {"weight": Const(_f32(rand(r, 3, low=0.5, high=2.0)))}),
+    lambda r: Sample((rand(r, 2, 3, 1, 2, 2), Const(r.integers(0, 3, (2, 1, 2, 2)))),
+                     {"reduction": "none"}),
 ]
 
 op("_nll_loss(Tensor input, Tensor target, Tensor? weight=None, int reduction=1,"
@@ -332,6 +351,17 @@ op("_nll_loss(Tensor input, Tensor target, Tensor? weight=None, int reduction=1,
                                       -100))),
    torch=lambda torch, *a, **k: torch._C._nn.nll_loss(*a, **k))
 
+op("_nll_loss2d(Tensor input, Tensor target, Tensor? weight=None, int reduction=1,"
+   " int ignore_index=-100) -> Tensor", "NllLoss2DBackward0", method=False,
+   forward=_nll_forward, nondiff=("target", "weight"), dtype="none",
+   vjp={"input": _nll_vjp},
+   shape=_nll_kernel_shape,
+   samples=explicit(lambda r: Sample((rand(r, 2, 3, 2, 2), Const(r.integers(0, 3, (2, 2, 2))),
+                                      None, 1)),
+                    lambda r: Sample((rand(r, 2, 3, 1, 2), Const(r.integers(0, 3, (2, 1, 2))),
+                                      None, 0, -100))),
+   torch=lambda torch, *a, **k: torch._C._nn.nll_loss2d(*a, **k))
+
 
 def _target_dtype_name(target) -> str:
     from ..dtypes import from_numpy
@@ -341,28 +371,58 @@ def _target_dtype_name(target) -> str:
                 name, name)
 
 
+def _dims_text(shape) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
 def _nll_checks(input, target, weight):
+    """torch's checks, in its order: nll_loss_nd first, then the kernel's."""
     shape, tshape = _shape(input), _shape(target)
     if len(shape) < 1:
         raise OpError(f"Expected 1 or more dimensions (got {len(shape)})")
     if len(shape) != 1 and shape[0] != (tshape[0] if tshape else 1):
         raise OpError(f"Expected input batch_size ({shape[0]}) to match target batch_size "
                       f"({tshape[0] if tshape else 1}).")
-    if len(shape) > 2:
-        raise OpError("nll_loss(): inputs with more than 2 dimensions (torch's NllLoss2d) are "
-                      "not supported")
-    if _raw(target).dtype.kind not in "iu" or _raw(target).dtype.name not in ("int64",
-                                                                              "uint8"):
+    if (len(shape) == 3 or len(shape) > 4) and tshape[1:] != shape[2:]:
+        raise OpError(f"Expected target size {_dims_text((shape[0], *shape[2:]))}, got "
+                      f"{_dims_text(tshape)}")
+    if _raw(target).dtype.name not in ("int64", "uint8"):
         raise OpError("expected target dtype to be Long or Byte, but got "
                       f"{_target_dtype_name(target)}")
-    if len(tshape) > 1:
+    if len(shape) <= 2 and (len(tshape) > 1 or len(shape) == 1 and tshape not in ((), (1,))):
         raise OpError("0D or 1D target tensor expected, multi-target not supported")
-    if len(shape) == 1 and tshape not in ((), (1,)):
-        raise OpError("0D or 1D target tensor expected, multi-target not supported")
-    if weight is not None and _shape(weight) != (shape[-1],):
-        raise OpError(f"weight tensor should be defined either for all {shape[-1]} classes or "
+    if len(shape) == 4:
+        if len(tshape) != 3:
+            raise OpError("only batches of spatial targets supported (3D tensors) but got "
+                          f"targets of dimension: {len(tshape)}")
+        if tshape != (shape[0], *shape[2:]):
+            raise OpError(f"size mismatch (got input: {_dims_text(shape)} , target: "
+                          f"{_dims_text(tshape)}")
+    classes = shape[1] if len(shape) > 1 else shape[0]
+    if weight is not None and _shape(weight) != (classes,):
+        if len(shape) > 2:  # nll_loss2d words it differently
+            raise OpError("weight tensor should be defined either for all or no classes")
+        raise OpError(f"weight tensor should be defined either for all {classes} classes or "
                       f"no classes but got weight tensor of shape: "
-                      f"[{', '.join(str(s) for s in _shape(weight))}]")
+                      f"{_dims_text(_shape(weight))}")
+
+
+def _nll_nd(input, target, weight, reduction, ignore_index):
+    """torch's nll_loss_nd: (C,) and (N, C) go to nll_loss, (N, C, H, W) to nll_loss2d, and
+    other shapes are viewed as (N, C, 1, rest) for nll_loss2d (then back, for 'none')."""
+    shape = _shape(input)
+    if len(shape) <= 2:
+        return F._nll_loss(input, target, weight, reduction, ignore_index)
+    if len(shape) == 4:
+        return F._nll_loss2d(input, target, weight, reduction, ignore_index)
+    n, c = shape[0], shape[1]
+    numel = int(np.prod(shape))
+    x = input if is_contiguous(input) else F.clone(input)
+    x = F.view(x, (n, c, 1, numel // (n * c)) if numel else (n, c, 0, 0))
+    tnumel = int(np.prod(_shape(target)))
+    t = F.reshape(target, (n, 1, tnumel // n) if tnumel else (n, 0, 0))
+    out = F._nll_loss2d(x, t, weight, reduction, ignore_index)
+    return out if reduction != NONE else F.view(out, (n, *shape[2:]))
 
 
 def _nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
@@ -370,14 +430,14 @@ def _nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, 
     _no_grad_for("nll_loss_forward", "weight", weight)
     reduction = reduction_enum(size_average, reduce, reduction)
     _nll_checks(input, target, weight)
-    return F._nll_loss(input, target, weight, reduction, ignore_index)
+    return _nll_nd(input, target, weight, reduction, ignore_index)
 
 
 def _nll_shape(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
                reduction="mean", *rest):
     if reduction_enum(size_average, reduce, reduction) != NONE:
         return ()
-    return tuple(target) if len(input) == 2 else ()
+    return tuple(target) if len(input) >= 2 else ()
 
 
 op("nll_loss(Tensor input, Tensor target, Tensor? weight=None, Any size_average=None,"
@@ -402,8 +462,7 @@ def _cross_entropy(input, target, weight=None, size_average=None, ignore_index=-
         raise OpError(f"Expected 1 or more dimensions (got {len(shape)})")
     _nll_checks(input, target, weight)
     class_dim = 0 if len(shape) == 1 else 1
-    return F._nll_loss(F.log_softmax(input, class_dim), target, weight, reduction,
-                       ignore_index)
+    return _nll_nd(F.log_softmax(input, class_dim), target, weight, reduction, ignore_index)
 
 
 op("cross_entropy(Tensor input, Tensor target, Tensor? weight=None, Any size_average=None,"

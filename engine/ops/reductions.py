@@ -734,7 +734,9 @@ def _softmax_kernel(name, fn):
             last = "lastdim_" if normalize_dim(dim, input.ndim) == max(input.ndim - 1, 0) else ""
             raise OpError(f'"{name}_{last}kernel_impl" not implemented for '
                           f"'{_long_name(_dtype_of(input))}'")
-        return _lift_0d(fn)(input, dim)
+        # torch allocates the output contiguous, whatever the input's strides
+        out = _lift_0d(fn)(input, dim)
+        return out if out.flags.c_contiguous else out.copy(order="C")
     return forward
 
 
