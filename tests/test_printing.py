@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import engine
 
@@ -119,3 +121,33 @@ def test_leaf_node_reprs_mask_the_same_way():
 def test_size_repr():
     assert repr(engine.zeros(2, 3).shape) == repr(torch.zeros(2, 3).shape)
     assert repr(engine.tensor(1.0).shape) == repr(torch.tensor(1.0).shape)
+
+
+@settings(max_examples=200, deadline=None)
+@given(shape=st.lists(st.integers(0, 5), min_size=0, max_size=3),
+       kind=st.sampled_from(["normal", "int_valued", "tiny", "huge", "mixed", "special",
+                             "int64", "bool", "float64"]),
+       seed=st.integers(0, 2**32 - 1))
+def test_repr_matches_torch_random(shape, kind, seed):
+    r = np.random.default_rng(seed)
+    size = tuple(shape)
+    if kind == "normal":
+        arr = r.normal(size=size).astype(np.float32)
+    elif kind == "int_valued":
+        arr = r.integers(-1000, 1000, size=size).astype(np.float32)
+    elif kind == "tiny":
+        arr = (r.normal(size=size) * 1e-6).astype(np.float32)
+    elif kind == "huge":
+        arr = (r.normal(size=size) * 1e9).astype(np.float32)
+    elif kind == "mixed":
+        arr = (r.normal(size=size) * 10.0 ** r.integers(-6, 6, size=size)).astype(np.float32)
+    elif kind == "special":
+        arr = r.choice(np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, 2.5], np.float32),
+                       size=size)
+    elif kind == "int64":
+        arr = r.integers(-10**6, 10**6, size=size)
+    elif kind == "bool":
+        arr = r.integers(0, 2, size=size).astype(bool)
+    else:
+        arr = r.normal(size=size) * 100
+    assert repr(engine.tensor(arr)) == repr(torch.tensor(arr))
