@@ -15,7 +15,15 @@ The subset
 ----------
 * ``import torch``, ``import torch.nn.functional as F``, ``from torch import nn`` ... (only
   torch and its ``nn``, ``nn.functional``, ``autograd``, ``linalg``, ``special`` modules;
-  they bind names and emit nothing). ``torch``, ``F`` and ``nn`` are known without import.
+  they bind names and emit nothing). ``torch``, ``F`` and ``nn`` are known without import
+  and cannot be rebound; bare op names (``tensor(...)``, ``exp(x)``) are torch's functions
+  unless a variable shadows them (``sum``/``max``/``min``/``all``/``any`` are refused bare:
+  Python's builtins would iterate over the tensor).
+* Not supported (a SourceError): def, lambda, class, loops, if, try, comprehensions,
+  f-strings, walrus, global, del, ``*``/``**`` arguments, chained assignment or comparison,
+  and/or, ``x[...] = v``, dunder or private attributes and names, non-ASCII names, reading
+  tensor attributes other than ``.grad``/``.T``/``.mT``, ``backward``/``autograd.grad``/
+  ``register_hook``/``print`` (the request says what to compute), any other function.
 * Single-target assignments ``y = <expr>``; ``v, i = x.max(0)`` (unpacking a multi-output
   op); ``x += 1`` (in place, as Python does on a tensor); ``x.requires_grad = True``.
 * Operators ``+ - * / // % ** @``, unary ``-``/``+``, comparisons ``< <= > >= == !=``
