@@ -145,18 +145,24 @@ op("pow.Tensor_Tensor(Tensor input, Tensor exponent) -> Tensor", "PowBackward1",
         "exponent": _pow_exponent_vjp},
    shape=bcast, samples=binary(0.5, 2.0, shapes=[((3,), (3,)), ((2, 3), (3,)), ((2, 1), (1, 3))]))
 
+def _pow_base_scalar(self, exponent):
+    with np.errstate(divide="ignore", invalid="ignore"):  # 0 ** -1 = inf, as torch
+        return np.power(self, exponent)
+
+
 def _pow_base_scalar_vjp(grad, self, exponent, result):
     # torch's pow_backward_exponent with a number base: d/de b**e = b**e * log(b), except
     # that 0 ** e (e >= 0) has no log and gets a zero gradient there
     if self == 0:
-        return grad * F.where(exponent >= 0, 0.0, result * float("-inf"))
+        with np.errstate(invalid="ignore"):  # 0 * -inf in the branch where() drops
+            return grad * F.where(exponent >= 0, 0.0, result * float("-inf"))
     with np.errstate(invalid="ignore"):
         log_base = float(np.log(np.float64(self)))  # nan for a negative base, as torch
     return grad * (result * log_base)
 
 
 op("pow.Scalar(Scalar self, Tensor exponent) -> Tensor", "PowBackward2",
-   forward=lambda self, exponent: np.power(self, exponent),
+   forward=_pow_base_scalar,
    vjp={"exponent": _pow_base_scalar_vjp},
    dtype="float", shape=lambda self, exponent: exponent, method=False,
    samples=explicit(lambda r: Sample((2.0, rand(r, 3))), lambda r: Sample((0.5, rand(r, 2, 3))),
@@ -379,12 +385,31 @@ op("clamp(Tensor input, Scalar? min=None, Scalar? max=None) -> Tensor", "ClampBa
 def _clamp_tensor(input, min, max):
     if min is None and max is None:
         raise OpError("torch.clamp: At least one of 'min' or 'max' must not be None")
+    if _is_number_bound(min) or _is_number_bound(max):
+        # a number beside a Tensor bound fits neither overload: torch's argument parser
+        shown = ", ".join(["Tensor"] + [_bound_type(b) for b in (min, max)])
+        raise OpError(f"clamp() received an invalid combination of arguments - got ({shown}), "
+                      "but expected one of:\n * (Tensor input, Tensor min = None, Tensor max "
+                      "= None, *, Tensor out = None)\n * (Tensor input, Number min = None, "
+                      "Number max = None, *, Tensor out = None)\n")
     out = input
     if min is not None:
         out = np.maximum(out, min)
     if max is not None:
         out = np.minimum(out, max)
     return out
+
+
+def _is_number_bound(b):
+    return b is not None and (isinstance(b, (int, float)) or isinstance(b, np.generic))
+
+
+def _bound_type(b):
+    if b is None:
+        return "NoneType"
+    if isinstance(b, np.generic):
+        return type(b.item()).__name__
+    return type(b).__name__ if isinstance(b, (int, float)) else "Tensor"
 
 
 # torch's clamp_backward_min_max: a value on a bound keeps its own gradient; when min > max
