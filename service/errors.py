@@ -106,13 +106,15 @@ def install(app: FastAPI) -> None:
 
 def responses(*statuses: int) -> dict:
     """OpenAPI ``responses`` entries for a route's error statuses."""
-    docs = {400: "Malformed body", 401: "Missing or wrong API key (when keys are configured)",
-            404: "Unknown, expired or another key's session",
-            409: "Backward through a freed graph, or a saved tensor modified in place",
-            413: "Over a size limit (the detail names it)",
-            415: "Unsupported Content-Type",
-            422: "Invalid request or PyTorch refused it (detail is PyTorch's message)",
-            429: "Session capacity exhausted"}
-    return {s: {"description": docs[s],
+    return {s: {"description": DOCS[s],
                 "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
             for s in statuses}
+
+
+DOCS = {400: "Malformed body", 401: "Missing or wrong API key (when keys are configured)",
+        404: "Unknown, expired or another key's session",
+        409: "Backward through a freed graph, or a saved tensor modified in place",
+        413: "Over a size limit (the detail names it)",
+        415: "Unsupported Content-Type",
+        422: "Invalid request or PyTorch refused it (detail is PyTorch's message)",
+        429: "Session capacity exhausted"}

@@ -80,6 +80,16 @@ def _openapi(app: FastAPI) -> None:
             comps.update(js.pop("$defs", {}))
             comps[js.get("title", model.__name__) if model is schemas.ProblemModel
                   else model.__name__] = js
+        problem = {errors.PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        for methods in spec["paths"].values():  # every error is problem+json, 422 included
+            for op in methods.values():
+                for status, resp in op.get("responses", {}).items():
+                    if status[0] in "45":
+                        resp["content"] = problem
+                        if status == "422":
+                            resp["description"] = errors.DOCS[422]
+        comps.pop("HTTPValidationError", None)
+        comps.pop("ValidationError", None)
         app.openapi_schema = spec
         return spec
 

@@ -135,6 +135,13 @@ class SessionCreate(Strict):
 
 # ---------------------------------------------------------------------------- answers
 
+_T = {"shape": [3], "dtype": "float32", "data": [2.0, 4.0, 6.0]}
+_SESSION = {"id": "s_3q2Zk9...", "expires_at": "2026-01-01T00:00:00Z", "graph_retained": True}
+_GRAPH = {"nodes": [{"id": "xy", "op": "add", "shape": [3], "dtype": "float32",
+                     "requires_grad": True, "is_leaf": False, "retains_grad": True,
+                     "grad_fn": "AddBackward0",
+                     "next_functions": [["AccumulateGrad", "x", 0], ["AccumulateGrad", "y", 0]]}]}
+
 class TensorOut(BaseModel):
     shape: list[int] = Field(description="The shape.", examples=[[3]])
     dtype: str = Field(description="float32, float64, int64 or bool.", examples=["float32"])
@@ -165,7 +172,8 @@ class NodeInfo(BaseModel):
 
 
 class GraphOut(BaseModel):
-    nodes: list[NodeInfo] = Field(description="Every named tensor, then unnamed graph nodes.")
+    nodes: list[NodeInfo] = Field(description="Every named tensor, then unnamed graph nodes.",
+                                  examples=[_GRAPH["nodes"]])
 
 
 class SessionInfo(BaseModel):
@@ -178,22 +186,29 @@ class SessionInfo(BaseModel):
 
 class BackwardResponse(BaseModel):
     grads: dict[str, TensorOut | None] = Field(description=".grad of every leaf that requires "
-                                               "grad (null if none yet).")
-    retained: dict[str, TensorOut | None] = Field(description=".grad of retained non-leaves.")
-    graph: GraphOut | None = Field(None, description="With return_graph.")
-    session: SessionInfo | None = Field(None, description="The stored workspace, if any.")
+                                               "grad (null if none yet).",
+                                               examples=[{"x": _T, "w": None}])
+    retained: dict[str, TensorOut | None] = Field(description=".grad of retained non-leaves.",
+                                                  examples=[{"xy": _T}])
+    graph: GraphOut | None = Field(None, description="With return_graph.",
+                                   examples=[_GRAPH])
+    session: SessionInfo | None = Field(None, description="The stored workspace, if any.",
+                                        examples=[_SESSION])
 
 
 class GradResponse(BaseModel):
-    grads: list[TensorOut | None] = Field(description="One per input, in order.")
-    graph: GraphOut | None = Field(None, description="With return_graph.")
-    session: SessionInfo | None = Field(None, description="The stored workspace, if any.")
+    grads: list[TensorOut | None] = Field(description="One per input, in order.",
+                                          examples=[[_T, None]])
+    graph: GraphOut | None = Field(None, description="With return_graph.", examples=[_GRAPH])
+    session: SessionInfo | None = Field(None, description="The stored workspace, if any.",
+                                        examples=[_SESSION])
 
 
 class SessionResponse(BaseModel):
-    session: SessionInfo = Field(description="The session.")
-    grads: dict[str, TensorOut | None] | None = Field(None, description="As in /backward.")
-    graph: GraphOut = Field(description="Graph metadata.")
+    session: SessionInfo = Field(description="The session.", examples=[_SESSION])
+    grads: dict[str, TensorOut | None] | None = Field(None, description="As in /backward.",
+                                                      examples=[{"x": None}])
+    graph: GraphOut = Field(description="Graph metadata.", examples=[_GRAPH])
 
 
 class ProblemModel(BaseModel):
@@ -206,3 +221,43 @@ class ProblemModel(BaseModel):
     status: int = Field(description="The HTTP status.", examples=[409])
     detail: str = Field(description="What went wrong: PyTorch's own message where it has one.",
                         examples=["Trying to backward through the graph a second time ..."])
+
+
+class OverloadInfo(BaseModel):
+    schema_: str = Field(alias="schema", description="native_functions.yaml-style schema.",
+                         examples=["add.Tensor(Tensor input, Tensor other, *, Scalar alpha=1) "
+                                   "-> Tensor"])
+    grad_fn: str | None = Field(description="The grad_fn name PyTorch shows.",
+                                examples=["AddBackward0"])
+    differentiable: bool = Field(description="Has a derivative.", examples=[True])
+    twice_differentiable: bool = Field(description="Its derivative is differentiable.",
+                                       examples=[True])
+    creation: bool = Field(description="Makes a leaf (takes requires_grad).", examples=[False])
+
+
+class OpInfo(BaseModel):
+    name: str = Field(description="The op name used in nodes.", examples=["add"])
+    overloads: list[OverloadInfo] = Field(description="Overloads, tried in order.",
+                                          examples=[[{"schema": "exp(Tensor input) -> Tensor",
+                                                      "grad_fn": "ExpBackward0",
+                                                      "differentiable": True,
+                                                      "twice_differentiable": True,
+                                                      "creation": False}]])
+
+
+class OpsResponse(BaseModel):
+    ops: list[OpInfo] = Field(description="Every op of the table.",
+                              examples=[[{"name": "exp", "overloads": []}]])
+    pseudo_ops: dict[str, str] = Field(description="Ops with no row: tensor methods and "
+                                       "attributes.", examples=[{"T": "x.T: args [id]"}])
+
+
+class Health(BaseModel):
+    status: str = Field(description="ok", examples=["ok"])
+    torch_semantics: str = Field(description="The torch version whose semantics, names and "
+                                 "messages are followed.", examples=["2.13.0"])
+    engine: str = Field(description="The engine version.", examples=["0.1.0"])
+
+
+class Ready(BaseModel):
+    status: str = Field(description="ready", examples=["ready"])

@@ -6,17 +6,20 @@ from starlette.responses import Response
 
 import engine
 
+from ..schemas import Health, Ready
+
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz", summary="Liveness")
+@router.get("/healthz", summary="Liveness", response_model=Health)
 def healthz() -> dict:
     """The process answers; reports the torch version whose semantics it follows."""
     return {"status": "ok", "torch_semantics": engine.TORCH_VERSION,
             "engine": engine.__version__}
 
 
-@router.get("/readyz", summary="Readiness", responses={503: {"description": "Not ready"}})
+@router.get("/readyz", summary="Readiness", response_model=Ready,
+            responses={503: {"description": "Not ready"}})
 def readyz(request: Request):
     """Ready to serve: the session store answers."""
     if not request.app.state.store.ready():

@@ -6,6 +6,8 @@ from fastapi import APIRouter
 
 from engine.ops import OVERLOADS
 
+from ..schemas import OpsResponse
+
 router = APIRouter(tags=["operations"])
 PSEUDO_OPS = {
     "tensor": "a leaf from data: {\"op\": \"tensor\", \"data\": ..., \"requires_grad\": true}",
@@ -36,7 +38,8 @@ def _table() -> dict:
     return {"ops": ops, "pseudo_ops": PSEUDO_OPS}
 
 
-@router.get("/ops", summary="The op table")
+@router.get("/ops", summary="The op table", response_model=OpsResponse,
+            response_model_by_alias=True)
 def list_ops() -> dict:
     """Every op with its overloads (native_functions.yaml schema strings), the grad_fn name
     PyTorch shows, and whether it is differentiable twice; plus the pseudo-ops."""

@@ -6,7 +6,7 @@ from typing import Literal
 
 import numpy as np
 import orjson
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from .. import wire
@@ -18,8 +18,11 @@ from ..limits import Budget
 from ..schemas import SessionCreate, SessionResponse
 
 router = APIRouter(prefix="/sessions", tags=["sessions"])
-SID = "The session id (from POST /sessions or a retained /backward)."
-Encoding = Query("list", description="How tensors are written.")
+SID = Path(description="The session id (from POST /sessions or a retained /backward).",
+           examples=["s_3q2Zk9..."])
+NAME = Path(description="A tensor id of the session (GET also takes 'x.grad').",
+            examples=["x"])
+Encoding = Query("list", description="How tensors are written.", examples=["list"])
 
 
 @router.post("", response_model=SessionResponse, status_code=201,
@@ -46,7 +49,7 @@ async def create(request: Request, key: str = Depends(owner)):
 
 @router.get("/{sid}", response_model=SessionResponse, responses=responses(401, 404),
             summary="Read a session")
-def read(request: Request, sid: str, key: str = Depends(owner),
+def read(request: Request, sid: str = SID, key: str = Depends(owner),
          encoding: Literal["list", "base64", "binary"] = Encoding):
     """`{"session", "grads", "graph"}`, with `grads` as in /backward."""
     session = request.app.state.store.get(sid, key)
@@ -59,14 +62,14 @@ def read(request: Request, sid: str, key: str = Depends(owner),
 
 @router.delete("/{sid}", status_code=204, responses=responses(401, 404),
                summary="End a session")
-def delete(request: Request, sid: str, key: str = Depends(owner)):
+def delete(request: Request, sid: str = SID, key: str = Depends(owner)):
     request.app.state.store.delete(sid, key)
     return None
 
 
 @router.post("/{sid}/zero_grad", response_model=SessionResponse,
              responses=responses(401, 404), summary="Zero the gradients")
-def zero_grad(request: Request, sid: str, key: str = Depends(owner)):
+def zero_grad(request: Request, sid: str = SID, key: str = Depends(owner)):
     """Set `.grad` of every tensor of the session to None (optimizer.zero_grad())."""
     store = request.app.state.store
     session = store.get(sid, key)
@@ -83,7 +86,8 @@ def zero_grad(request: Request, sid: str, key: str = Depends(owner)):
 
 @router.get("/{sid}/tensors/{name}", responses=responses(401, 404, 422),
             summary="Read a tensor")
-def get_tensor(request: Request, sid: str, name: str, key: str = Depends(owner),
+def get_tensor(request: Request, sid: str = SID, name: str = NAME,
+               key: str = Depends(owner),
                encoding: Literal["list", "base64", "binary"] = Encoding):
     """The value of `name` (or `name.grad`) as a response tensor."""
     session = request.app.state.store.get(sid, key)
@@ -99,7 +103,8 @@ def get_tensor(request: Request, sid: str, name: str, key: str = Depends(owner),
                 "application/json": {"schema": {"description": "A tensor value."}},
                 wire.OCTET: {"schema": {"type": "string", "format": "binary"}}}}},
             summary="Replace a tensor's data in place")
-async def put_tensor(request: Request, sid: str, name: str, key: str = Depends(owner)):
+async def put_tensor(request: Request, sid: str = SID, name: str = NAME,
+                     key: str = Depends(owner)):
     """Write new data into `name` in place, under no_grad (an optimizer step done by the
     client). The version counter moves, so a retained graph that saved the old value fails
     on its next backward exactly as PyTorch does."""
