@@ -4,7 +4,33 @@ import numpy as np
 
 from ..errors import OpError
 from .samples import Const, Sample, explicit, rand
-from .table import F, broadcast_shapes, normalize_dim, op
+from .table import F, broadcast_shapes, normalize_dim
+from .table import op as _table_op
+
+
+def op(schema, grad_fn, **fields):
+    """table.op, with outputs made C-contiguous: torch allocates every reduction's and
+    scan's output contiguous, while NumPy may hand back strided results for permuted inputs
+    (and contiguity decides later view/reshape graphs)."""
+    forward = fields.get("forward")
+    if forward is not None and not fields.get("composite"):
+        fields["forward"] = _contiguous_outputs(forward)
+    return _table_op(schema, grad_fn, **fields)
+
+
+def _contiguous_outputs(forward):
+    def run(*args):
+        out = forward(*args)
+        if isinstance(out, tuple):
+            return tuple(_c_order(o) for o in out)
+        return _c_order(out)
+    run.__name__ = getattr(forward, "__name__", "forward")
+    run.__doc__ = forward.__doc__
+    return run
+
+
+def _c_order(a):
+    return a if a.flags.c_contiguous else a.copy(order="C")
 
 
 def dims_of(dim, ndim) -> tuple:
