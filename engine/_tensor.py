@@ -329,7 +329,7 @@ class Tensor:
             elif isinstance(a, str):
                 device = a
         out = self
-        if dtype is not None:
+        if dtype is not None and dtypes.as_dtype(dtype) is not self.dtype:  # else self, as torch
             out = table.F.to_dtype(out, dtypes.as_dtype(dtype))
         if device is not None and device.split(":")[0] != self.device:
             out = table.F.to_device(out, device)
