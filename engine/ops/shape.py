@@ -7,7 +7,24 @@ import numpy as np
 from ..backend import ARRAY_TYPES
 from ..errors import OpError
 from .samples import Const, Sample, explicit, rand
-from .table import F, is_contiguous, normalize_dim, op
+from .table import F, is_contiguous, op
+from .table import normalize_dim as _wrap_dim
+
+
+class IndexOpError(OpError, IndexError):
+    """torch raises IndexError for these (indices and dims out of range)."""
+
+
+class IndexTypeError(OpError, TypeError):
+    """torch raises TypeError for these (bad Python index objects)."""
+
+
+def normalize_dim(dim: int, ndim: int) -> int:
+    """table.normalize_dim, raised as the IndexError torch raises."""
+    try:
+        return _wrap_dim(dim, ndim)
+    except OpError as e:
+        raise IndexOpError(str(e)) from None
 
 
 def as_size(size) -> tuple:
@@ -151,14 +168,6 @@ op("permute(Tensor input, int[] dims) -> Tensor", "PermuteBackward0", varargs=Tr
 
 
 # --------------------------------------------------------------------------- errors
-
-class IndexOpError(OpError, IndexError):
-    """torch raises IndexError for these (indices and dims out of range)."""
-
-
-class IndexTypeError(OpError, TypeError):
-    """torch raises TypeError for these (bad Python index objects)."""
-
 
 def _shape_text(shape) -> str:
     return f"[{', '.join(str(s) for s in shape)}]"
@@ -1026,24 +1035,37 @@ def _index_key_for(ndim, shape, indices, dims) -> tuple:
     """The NumPy key for aten::index, after torch's bounds check (the dimension it names is
     the index tensor's position among the index tensors)."""
     key = [slice(None)] * ndim
-    for k, (arr, d) in enumerate(zip(indices, dims)):
-        size = shape[d]
-        bad = (arr < -size) | (arr >= size)
-        if bool(np.any(bad)):
-            raise IndexOpError(f"index {int(arr[bad].ravel()[0])} is out of bounds for "
-                               f"dimension {k} with size {size}")
+    bads = []
+    for arr, d in zip(indices, dims):
+        bads.append((arr < -shape[d]) | (arr >= shape[d]))
         key[d] = arr.astype(np.int64)
+    if any(bool(np.any(b)) for b in bads):
+        # torch checks element by element, each index tensor in turn: report the first
+        b = np.broadcast_shapes(*[x.shape for x in indices])
+        bads = np.stack([np.broadcast_to(x, b).reshape(-1) for x in bads])
+        values = np.stack([np.broadcast_to(x, b).reshape(-1) for x in indices])
+        pos = int(np.argmax(np.any(bads, axis=0)))
+        k = int(np.argmax(bads[:, pos]))
+        raise IndexOpError(f"index {int(values[k, pos])} is out of bounds for dimension {k} "
+                           f"with size {shape[dims[k]]}")
     return tuple(key)
 
 
 def _index_tensor(input, indices, dims):
-    _index_tensor_shape(input.shape, [a.shape for a in indices], dims, [a.dtype for a in indices])
+    shape = _index_tensor_shape(input.shape, [a.shape for a in indices], dims,
+                                [a.dtype for a in indices])
+    if _numel(np.broadcast_shapes(*[a.shape for a in indices])) and 0 in [
+            input.shape[d] for d in as_size(dims)]:
+        raise IndexOpError("index is out of bounds for dimension with size 0")
+    if _numel(shape) == 0:  # torch's kernel visits no element, so checks no other bound
+        return np.zeros_like(input, shape=shape)
     return input[_index_key_for(input.ndim, input.shape, indices, as_size(dims))]
 
 
 def _index_backward(grad, input_sizes, indices, dims):
     out = np.zeros_like(grad, shape=tuple(input_sizes))
-    np.add.at(out, _index_key_for(out.ndim, out.shape, indices, as_size(dims)), grad)
+    if grad.size:
+        np.add.at(out, _index_key_for(out.ndim, out.shape, indices, as_size(dims)), grad)
     return out
 
 
@@ -1174,12 +1196,6 @@ def _check_select(shape, dim, i, real_dim):
                            f"{size}")
 
 
-def _check_dim_left(shape, dim, ndim):
-    """Only reachable when a bool list was counted as one dim but spans more."""
-    if dim >= len(shape):
-        raise IndexOpError(f"too many indices for tensor of dimension {ndim}")
-
-
 def index_plan(shape, index) -> tuple[list, tuple]:
     """The steps torch takes for ``x[index]`` on a tensor of ``shape``, and the result shape.
 
@@ -1212,18 +1228,21 @@ def index_plan(shape, index) -> tuple[list, tuple]:
         if _is_int_index(obj) or (arr is not None and arr.ndim == 0 and not _is_mask(arr)
                                   and arr.dtype.kind in "iu"):
             i = int(obj) if arr is None else int(arr)
-            _check_dim_left(shape, dim, ndim)
+            if dim >= len(shape):  # past the end (two Ellipses): torch reads a size of 0
+                raise IndexOpError(f"index {i} is out of bounds for dimension {pos} with size 0")
             _check_select(shape, dim, i, pos)
             steps.append(("select", dim, i))
             del shape[dim]
         elif isinstance(obj, slice):
             start, stop, step = _unpack_slice(obj)
-            _check_dim_left(shape, dim, ndim)
-            if not (start == 0 and step == 1 and stop >= shape[dim]):  # a full slice is skipped
+            size = shape[dim] if dim < len(shape) else 0  # past the end: torch reads 0
+            if not (start == 0 and step == 1 and stop >= size):  # a full slice is skipped
+                normalize_dim(dim, len(shape))
                 shape = list(_slice_shape(shape, dim, start, stop, step))
                 steps.append(("slice", dim, start, stop, step))
             dim += 1
         elif obj is None:
+            normalize_dim(dim, len(shape) + 1)  # unsqueeze's own check, in torch's order
             steps.append(("unsqueeze", dim))
             shape.insert(dim, 1)
             dim += 1
@@ -1232,6 +1251,7 @@ def index_plan(shape, index) -> tuple[list, tuple]:
         elif isinstance(obj, (bool, np.bool_)) or (arr is not None and arr.ndim == 0
                                                    and _is_mask(arr)):
             # a boolean adds a dim of size 1, kept (True) or emptied (False) by aten::index
+            normalize_dim(dim, len(shape) + 1)
             steps.append(("unsqueeze", dim))
             shape.insert(dim, 1)
             recorded.append((dim, np.zeros(1 if bool(obj if arr is None else arr) else 0,
@@ -1249,7 +1269,12 @@ def index_plan(shape, index) -> tuple[list, tuple]:
 
 
 def _expand_indices(shape, recorded) -> tuple:
-    """torch's expandTensors: type check, then each mask -> its nonzero() indices."""
+    """aten::index's checks (how many, types), then expandTensors: each mask -> its
+    nonzero() indices."""
+    listed = recorded[-1][0] + 1  # torch's list of indices runs to the last one recorded
+    if listed > len(shape):
+        raise IndexOpError(f"too many indices for tensor of dimension {len(shape)} (got "
+                           f"{listed})")
     for _, arr in recorded:
         if arr.dtype.kind not in "iub":
             raise IndexOpError("tensors used as indices must be long, int, byte or bool tensors")
