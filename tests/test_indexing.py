@@ -363,48 +363,61 @@ def test_iteration_unbinds():
     assert [r.output_nr for r in rows] == [0, 1, 2]
 
 
-def test_fuzz_against_torch():
-    """Random mixes of ints, slices, None, Ellipsis, lists and masks."""
-    rng = np.random.default_rng(11)
-    shape = (3, 4, 2, 5)
-    data = rng.uniform(size=shape).astype("float32")
+def _random_index(rng):
+    """A random mix of ints, slices, None, Ellipsis, lists, masks, 0-d and 2-D index arrays
+    and bools, as a tuple or as one object."""
+    items = []
+    for _ in range(int(rng.integers(1, 5))):
+        kind = rng.integers(0, 9)
+        if kind == 0:
+            items.append(int(rng.integers(-3, 3)))
+        elif kind == 1:
+            a, b = (int(v) if v is not None else None for v in rng.choice(
+                [None, -4, -1, 0, 1, 2, 6], size=2))
+            items.append(slice(a, b, int(rng.choice([1, 1, 2, 3]))))
+        elif kind == 2:
+            items.append(None)
+        elif kind == 3:
+            items.append(Ellipsis)
+        elif kind == 4:
+            items.append([int(v) for v in rng.integers(-2, 2, size=int(rng.integers(0, 4)))])
+        elif kind == 5:
+            shape = tuple(int(n) for n in rng.integers(0, 4, size=int(rng.integers(0, 3))))
+            items.append(rng.integers(0, 2, size=shape).astype(bool))
+        elif kind == 6:
+            items.append(np.array(rng.integers(-2, 3)))
+        elif kind == 7:
+            items.append(rng.integers(-2, 2, size=(2, 2)))
+        else:
+            items.append(bool(rng.integers(0, 2)))
+    return tuple(items) if rng.integers(0, 3) else items[0]
+
+
+@pytest.mark.parametrize("block", range(4))
+def test_fuzz_against_torch(block):
+    """Random indices on random shapes (zero sizes included): the same result, graph and
+    gradient as torch, or the same error type and text."""
     checked = 0
-    for _ in range(400):
-        n = int(rng.integers(1, 5))
-        items = []
-        for _ in range(n):
-            kind = rng.integers(0, 7)
-            if kind == 0:
-                items.append(int(rng.integers(-3, 3)))
-            elif kind == 1:
-                a, b = (int(v) if v is not None else None for v in rng.choice(
-                    [None, -4, -1, 0, 1, 2, 6], size=2))
-                items.append(slice(a, b, int(rng.choice([1, 1, 2, 3]))))
-            elif kind == 2:
-                items.append(None)
-            elif kind == 3:
-                items.append(Ellipsis)
-            elif kind == 4:
-                items.append([int(v) for v in rng.integers(-2, 2, size=int(rng.integers(1, 4)))])
-            elif kind == 5:
-                items.append(rng.integers(0, 2, size=int(rng.integers(2, 5))).astype(bool))
-            else:
-                items.append(bool(rng.integers(0, 2)))
-        index = tuple(items)
+    for seed in range(block * 500, block * 500 + 500):
+        rng = np.random.default_rng(seed)
+        shape = tuple(int(n) for n in rng.integers(0, 4, size=int(rng.integers(0, 4))))
+        data = rng.uniform(size=shape).astype("float32")
+        index = _random_index(rng)
         x, t = engine.tensor(data, requires_grad=True), torch.tensor(data, requires_grad=True)
         try:
             theirs = t[_conv(index, torch.from_numpy)]
         except Exception as e:  # noqa: BLE001
             with pytest.raises(type(e)) as ours:
                 x[_conv(index, engine.tensor)]
-            assert str(ours.value) == str(e), index
+            assert str(ours.value) == str(e), (seed, index)
             continue
         ours = x[_conv(index, engine.tensor)]
-        np.testing.assert_array_equal(_np(ours), _np(theirs), err_msg=repr(index))
-        assert graph_signature(ours.grad_fn) == graph_signature(theirs.grad_fn), index
+        np.testing.assert_array_equal(_np(ours), _np(theirs), err_msg=repr((seed, index)))
+        assert graph_signature(ours.grad_fn) == graph_signature(theirs.grad_fn), (seed, index)
         if theirs.numel():
             ours.sum().backward()
             theirs.sum().backward()
-            np.testing.assert_array_equal(x.grad.numpy(), t.grad.numpy(), err_msg=repr(index))
+            np.testing.assert_array_equal(x.grad.numpy(), t.grad.numpy(),
+                                          err_msg=repr((seed, index)))
         checked += 1
     assert checked > 100
