@@ -1001,3 +1001,33 @@ def test_version_counter_after_in_place_under_no_grad_on_input_of_add():
         y.sum().backward()
         return x.grad
     same(fn)
+
+
+@pytest.mark.parametrize("bad", ["shape", "dtype", "int", "none_ok"])
+def test_leaf_hook_returning_the_wrong_thing(bad):
+    def fn(lib):
+        x = _v(lib)
+
+        def my_hook(g):
+            if bad == "shape":
+                return g[:2]
+            if bad == "dtype":
+                return g.double()
+            if bad == "int":
+                return 3
+            return None
+        x.register_hook(my_hook)
+        (x * 2).sum().backward()
+        return x.grad
+    same(fn)
+
+
+def test_hooks_run_in_registration_order_and_chain():
+    def fn(lib):
+        x = _v(lib)
+        log = []
+        x.register_hook(lambda g: log.append("a") or g * 2)
+        x.register_hook(lambda g: log.append("b") or g + 1)
+        (x * 1).sum().backward()
+        return x.grad, log
+    same(fn)
