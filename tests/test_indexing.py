@@ -50,7 +50,7 @@ CASES = [
     ((MASK2D, None), SHAPE), ((MASK0, slice(None), [0, 1]), SHAPE), (([0, 1], Ellipsis, 0), SHAPE),
     ((np.array(1), slice(1, None)), SHAPE), ([np.array(1)], SHAPE), ((0, slice(None)), SHAPE),
     (True, SHAPE), (False, SHAPE), ((None, False), SHAPE), ((True, 1), SHAPE),
-    ((0, 0, 0, None), SHAPE), ((0,), (4,)), (slice(1, 3), (4,)),
+    ((0, 0, 0, None), SHAPE), ((0,), (4,)), (slice(1, 3), (4,)), (((0, 1),), SHAPE),
     (None, ()), (Ellipsis, ()), ((), ()), (np.array(True), ()), (True, ()), ((None, None), ()),
     (slice(None), (0, 3)), ((slice(None), 1), (0, 3)), ((slice(0, 0), 1), (0, 3)),
 ]
@@ -354,6 +354,16 @@ def test_multi_output_rows_number_their_outputs():
         np.testing.assert_array_equal(x.grad.numpy(), t.grad.numpy())
         x.grad = None
         t.grad = None
+
+
+def test_integer_tensors_index_without_a_graph():
+    data = np.arange(12).reshape(3, 4)
+    x, t = engine.tensor(data), torch.tensor(data)
+    for index in [[0, 2], (slice(1, None), None, 0), (Ellipsis, 1)]:
+        ours, theirs = x[index], t[index]
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+        assert ours.dtype.name == "int64" and ours.grad_fn is None
+    np.testing.assert_array_equal(x[x > 5].numpy(), t[t > 5].numpy())
 
 
 def test_iteration_unbinds():

@@ -717,6 +717,16 @@ def _gather_key(index, d):
     return tuple(grids)
 
 
+def scatter_add(out, key, values) -> None:
+    """out[key] += values, accumulating repeated indices (NumPy's add.at; CuPy spells it
+    cupyx.scatter_add, as its ufuncs may lack ``at``)."""
+    if isinstance(out, np.ndarray):
+        np.add.at(out, key, values)
+    else:
+        import cupyx  # type: ignore[import-not-found]
+        cupyx.scatter_add(out, key, values)
+
+
 def _like_device(arr, like):
     from ..backend import module_of
     return module_of(like).asarray(arr)
@@ -736,7 +746,7 @@ def _gather_backward(grad, input_sizes, dim, index):
     d = normalize_dim(dim, len(shape))
     out = np.zeros_like(grad, shape=shape)
     idx = np.reshape(index, tuple(index.shape) or (1,)).astype(np.int64)
-    np.add.at(out, _gather_key(idx, d), np.reshape(grad, idx.shape))
+    scatter_add(out, _gather_key(idx, d), np.reshape(grad, idx.shape))
     return np.reshape(out, tuple(input_sizes))
 
 
@@ -805,7 +815,7 @@ def _index_select_backward(grad, input_sizes, dim, index):
         return out + grad
     d = normalize_dim(dim, out.ndim)
     idx = np.reshape(index, (-1,)).astype(np.int64)
-    np.add.at(out, _index_key(out.ndim, d, idx), grad)
+    scatter_add(out, _index_key(out.ndim, d, idx), grad)
     return out
 
 
@@ -1065,7 +1075,7 @@ def _index_tensor(input, indices, dims):
 def _index_backward(grad, input_sizes, indices, dims):
     out = np.zeros_like(grad, shape=tuple(input_sizes))
     if grad.size:
-        np.add.at(out, _index_key_for(out.ndim, out.shape, indices, as_size(dims)), grad)
+        scatter_add(out, _index_key_for(out.ndim, out.shape, indices, as_size(dims)), grad)
     return out
 
 
