@@ -37,17 +37,27 @@ def _size_text(shape) -> str:
     return f"torch.Size([{', '.join(str(s) for s in shape)}])"
 
 
-def reduction_enum(size_average, reduce, reduction) -> int:
-    """torch.nn._reduction: legacy size_average/reduce win (with torch's warning)."""
+def reduction_string(size_average, reduce, reduction) -> str:
+    """torch.nn._reduction.legacy_get_string: legacy size_average/reduce win (with torch's
+    warning)."""
     if size_average is not None or reduce is not None:
         size_average = True if size_average is None else size_average
         reduce = True if reduce is None else reduce
         reduction = "mean" if size_average and reduce else "sum" if reduce else "none"
         warnings.warn(f"size_average and reduce args will be deprecated, please use "
-                      f"reduction='{reduction}' instead.", UserWarning, stacklevel=4)
+                      f"reduction='{reduction}' instead.", UserWarning, stacklevel=5)
+    return reduction
+
+
+def get_enum(reduction) -> int:
+    """torch.nn._reduction.get_enum."""
     if reduction not in _ENUM:
         raise OpError(f"{reduction} is not a valid value for reduction")
     return _ENUM[reduction]
+
+
+def reduction_enum(size_average, reduce, reduction) -> int:
+    return get_enum(reduction_string(size_average, reduce, reduction))
 
 
 def _reduced(shape, reduction) -> tuple:
@@ -95,11 +105,6 @@ def _warn_size(input, target):
                       "same size.", UserWarning, stacklevel=4)
 
 
-def _no_weight(name, weight):
-    if weight is not None:
-        raise OpError(f"{name}(): the weight argument is not supported")
-
-
 def _pair_shape(input, target, reduction):
     return _reduced(broadcast_shapes(input, target), reduction)
 
@@ -136,16 +141,42 @@ op("_mse_loss(Tensor input, Tensor target, int reduction=1) -> Tensor", "MseLoss
    torch=lambda torch, *a, **k: torch._C._nn.mse_loss(*a, **k))
 
 
+def _weighted(errors, weight, input, reduction):
+    """F.mse_loss/F.l1_loss with a weight: torch's Python does it with plain ops."""
+    if _shape(weight) != _shape(input):
+        raise OpError("Weights and input must have the same size.")
+    _check_weighted_reduction(reduction)
+    weighted = F.mul(errors, weight)
+    if reduction == "none":
+        return weighted
+    total = F.sum(weighted)
+    return total if reduction == "sum" else F.div(total, F.sum(weight))
+
+
+def _check_weighted_reduction(reduction):
+    if reduction not in _ENUM:
+        raise OpError(f"Invalid reduction mode: {reduction}. Expected one of 'none', 'mean', "
+                      "'sum'.")
+
+
 def _mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
-    _no_weight("mse_loss", weight)
     _warn_size(input, target)
-    reduction = reduction_enum(size_average, reduce, reduction)
-    return F._mse_loss(*_broadcast_pair(input, target), reduction)
+    reduction = reduction_string(size_average, reduce, reduction)
+    input_, target_ = _broadcast_pair(input, target)
+    if weight is not None:
+        return _weighted(F.pow(F.sub(input_, target_), 2), weight, input, reduction)
+    return F._mse_loss(input_, target_, get_enum(reduction))
 
 
 def _pair_loss_shape(input, target, size_average=None, reduce=None, reduction="mean",
-                     *rest):
-    return _pair_shape(input, target, reduction_enum(size_average, reduce, reduction))
+                     weight=None):
+    reduction = reduction_string(size_average, reduce, reduction)
+    shape = broadcast_shapes(input, target)
+    if weight is not None:
+        if tuple(weight) != tuple(input):
+            raise OpError("Weights and input must have the same size.")
+        _check_weighted_reduction(reduction)
+    return _reduced(shape, get_enum(reduction))
 
 
 PAIR_SAMPLES = explicit(
@@ -156,7 +187,15 @@ PAIR_SAMPLES = explicit(
     lambda r: Sample((rand(r, 3), rand(r, 2, 3)), {"reduction": "none"}),  # input broadcast
     lambda r: Sample((rand(r, 2, 3), Const(_f32(rand(r, 3))))),
     lambda r: Sample((rand(r), Const(_f32(rand(r))))),
-    lambda r: Sample((rand(r, 4), Const(_f32(rand(r, 4))), None, False)))    # legacy reduce=False
+    lambda r: Sample((rand(r, 4), Const(_f32(rand(r, 4))), None, False)),  # legacy reduce=False
+    lambda r: Sample((rand(r, 2, 3), Const(_f32(rand(r, 2, 3)))),
+                     {"weight": Const(_f32(rand(r, 2, 3, low=0.5, high=2.0)))}),
+    lambda r: Sample((rand(r, 2, 3), rand(r, 2, 3)),
+                     {"weight": rand(r, 2, 3, low=0.5, high=2.0), "reduction": "sum"}),
+    lambda r: Sample((rand(r, 3), Const(_f32(rand(r, 2, 3)))),
+                     {"weight": rand(r, 3, low=0.5, high=2.0), "reduction": "none"}),
+    lambda r: Sample((rand(r, 2, 3), Const(_f32(rand(r, 2, 3)))),
+                     {"weight": rand(r, 2, 3, low=0.5, high=2.0)}))
 
 op(f"mse_loss(Tensor input, Tensor target, {_LOSS_KW}, Tensor? weight=None) -> Tensor", None,
    composite=True, method=False, forward=_mse_loss, shape=_pair_loss_shape,
@@ -165,12 +204,16 @@ op(f"mse_loss(Tensor input, Tensor target, {_LOSS_KW}, Tensor? weight=None) -> T
 
 def _l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     """CompositeImplicit in torch too: (input - target).abs(), then mean or sum."""
-    _no_weight("l1_loss", weight)
     _warn_size(input, target)
-    return _l1(input, target, reduction_enum(size_average, reduce, reduction))
+    reduction = reduction_string(size_average, reduce, reduction)
+    input_, target_ = _broadcast_pair(input, target)
+    if weight is not None:
+        return _weighted(F.abs(F.sub(input_, target_)), weight, input, reduction)
+    return _l1(input_, target_, get_enum(reduction))
 
 
 def _l1(input, target, reduction):
+    """at::l1_loss on already broadcast operands."""
     loss = F.abs(F.sub(input, target))
     if reduction == MEAN:
         return F.mean(loss)
@@ -213,16 +256,20 @@ op("_smooth_l1_loss(Tensor input, Tensor target, int reduction=1, float beta=1.0
 def _smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean",
                     beta=1.0):
     _warn_size(input, target)
-    reduction = reduction_enum(size_average, reduce, reduction)
+    reduction = reduction_string(size_average, reduce, reduction)
+    input_, target_ = _broadcast_pair(input, target)
+    reduction = get_enum(reduction)
+    if beta == 0:  # torch hands this case to l1_loss
+        return _l1(input_, target_, reduction)
     if beta < 0:
         raise OpError("smooth_l1_loss does not support negative values for beta.")
-    if beta == 0:  # torch hands this case to l1_loss
-        return _l1(input, target, reduction)
-    return F._smooth_l1_loss(*_broadcast_pair(input, target), reduction, float(beta))
+    return F._smooth_l1_loss(input_, target_, reduction, float(beta))
 
 
 op(f"smooth_l1_loss(Tensor input, Tensor target, {_LOSS_KW}, float beta=1.0) -> Tensor",
-   None, composite=True, method=False, forward=_smooth_l1_loss, shape=_pair_loss_shape,
+   None, composite=True, method=False, forward=_smooth_l1_loss,
+   shape=lambda input, target, size_average=None, reduce=None, reduction="mean", beta=1.0:
+   _pair_shape(input, target, reduction_enum(size_average, reduce, reduction)),
    samples=explicit(
        lambda r: Sample((rand(r, 2, 3), Const(_f32(rand(r, 2, 3))))),
        lambda r: Sample((rand(r, 2, 3), Const(_f32(rand(r, 2, 3)))), {"beta": 0.5}),
