@@ -431,3 +431,32 @@ def test_fuzz_against_torch(block):
                                           err_msg=repr((seed, index)))
         checked += 1
     assert checked > 100
+
+
+@pytest.mark.parametrize("name", ["gather", "index_select", "cat", "select", "pad", "repeat",
+                                  "split", "flip"])
+def test_saved_values_like_torch(name):
+    """Rows that save an index tensor refuse a second backward, as torch's do; the others
+    save only sizes and may go twice."""
+    calls = {
+        "gather": lambda m, x: m.gather(x, 1, m.tensor([[0], [1], [0]])),
+        "index_select": lambda m, x: m.index_select(x, 1, m.tensor([0, 0])),
+        "cat": lambda m, x: m.cat([x, x]),
+        "select": lambda m, x: m.select(x, 0, 1),
+        "pad": lambda m, x: m.constant_pad_nd(x, (1, 1)),
+        "repeat": lambda m, x: x.repeat(2, 1),
+        "split": lambda m, x: m.split(x, 1)[0],
+        "flip": lambda m, x: m.flip(x, (0,)),
+    }
+    data = np.random.default_rng(0).uniform(size=(3, 4)).astype("float32")
+    outcomes = []
+    for m, lib in ((torch, torch), (_EngineNS, engine)):
+        x = lib.tensor(data, requires_grad=True)
+        y = calls[name](m, x).sum()
+        y.backward()
+        try:
+            y.backward()
+            outcomes.append("ok")
+        except RuntimeError as e:
+            outcomes.append(str(e)[:60])
+    assert outcomes[0] == outcomes[1]
