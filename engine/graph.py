@@ -200,8 +200,11 @@ class SavedTensor:
         arr = self.array
         shape = "[" + ", ".join(str(d) for d in arr.shape) + "]"
         where = ""
-        if self.producer is not None:
-            node, nr = self.producer
+        node, nr = self.producer if self.producer is not None else (None, 0)
+        if self.tensor is not None and self.tensor._grad_fn is not None:
+            node = self.tensor._grad_fn  # a saved input: torch names its grad_fn now
+            nr = nr if self.producer is not None else self.tensor._output_nr
+        if node is not None:
             base = type(node).__name__
             stem = base[:base.rfind("Backward")] if "Backward" in base else base
             where = f", which is output {nr} of {stem},"
