@@ -1031,3 +1031,53 @@ def test_hooks_run_in_registration_order_and_chain():
         (x * 1).sum().backward()
         return x.grad, log
     same(fn)
+
+
+@pytest.mark.parametrize("op,edit", [("exp", "zero_"), ("exp", "add_"), ("tanh", "mul_"),
+                                     ("sigmoid", "add_"), ("sqrt", "div_"),
+                                     ("pow2", "add_"), ("mul_self", "add_"),
+                                     ("double_exp", "sub_")])
+def test_saved_tensor_modified_in_place_variants(op, edit):
+    def fn(lib):
+        x = _v(lib)
+        base = x * 1
+        if op == "exp":
+            y = base.exp()
+        elif op == "tanh":
+            y = base.tanh()
+        elif op == "sigmoid":
+            y = base.sigmoid()
+        elif op == "sqrt":
+            y = base.sqrt()
+        elif op == "pow2":
+            y = base ** 2
+            y, base = base, y  # edit the saved input (base), keep the power as output
+        elif op == "mul_self":
+            y = base * base
+            y, base = base, y
+        else:
+            y = base.double().exp()
+        out = y * 1 if op not in ("pow2", "mul_self") else base
+        if edit == "zero_":
+            y.zero_()
+        elif edit == "add_":
+            y.add_(1)
+        elif edit == "mul_":
+            y.mul_(2)
+        elif edit == "div_":
+            y.div_(2)
+        else:
+            y.sub_(1)
+        (out.sum() + y.sum()).backward()
+        return x.grad
+    same(fn)
+
+
+def test_saved_constant_that_becomes_non_leaf_in_place():
+    def fn(lib):
+        x = _v(lib)
+        c = lib.tensor([1.0, 2.0, 3.0])
+        y = x * c          # saves c (a leaf that does not require grad)
+        c.add_(x)          # now c has history: AddBackward0
+        y.sum().backward()
+    same(fn)
