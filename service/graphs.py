@@ -28,7 +28,9 @@ CREATION_FIELDS = ("requires_grad", "dtype", "seed")
 TENSOR_METHODS = {"detach", "to", "float", "double", "long", "int", "bool", "half",
                   "contiguous", "requires_grad_", "retain_grad", "add_", "sub_", "mul_",
                   "div_", "pow_", "zero_", "fill_", "clamp_"}
-PSEUDO = TENSOR_METHODS | {"T", "mT", "index", "alias", "getitem"}
+SELF_METHODS = {"requires_grad_", "retain_grad", "add_", "sub_", "mul_", "div_", "pow_",
+                "zero_", "fill_", "clamp_"}
+PSEUDO = TENSOR_METHODS | {"T", "mT", "index", "assign", "getitem"}
 
 
 class Workspace:
@@ -99,7 +101,7 @@ class Workspace:
             raise bad(f"{where}: only 'tensor' nodes take data")
         if op == "tensor":
             return self._tensor(node, budget, where)
-        if op in PSEUDO and op not in OVERLOADS:
+        if op in PSEUDO and (op not in OVERLOADS or op == "index"):
             return self._pseudo(node, budget, where)
         rows = OVERLOADS.get(op)
         if not rows or op.startswith("_"):
@@ -147,39 +149,45 @@ class Workspace:
             if type(k) is not int or not -len(multi) <= k < len(multi):
                 raise bad(f"{where}: getitem takes [id, index < {len(multi)}]")
             return multi[k]
+        if op == "assign":  # y = x: the same object under another name, no node
+            if len(args) != 1:
+                raise bad(f"{where}: assign takes [id]")
+            multi = self.names.get(args[0])
+            return multi if isinstance(multi, tuple) else self.ref(args[0], where)
         t = self.ref(args[0], where)
-        if op == "alias":
-            return t
         if op in ("T", "mT"):
             return getattr(t, op)
         if op == "index":
             if len(args) != 2:
                 raise bad(f"{where}: index takes [id, [index components]]")
-            return t[self._index_spec(args[1], where)]
+            index = self._index_spec(args[1], where)
+            rows = OVERLOADS.get("index")
+            if rows:  # size from the row's shape rule before indexing
+                budget.elements(tuple(rows[0].infer_shape((t, index))))
+            return t[index]
         rest = [self._arg(v, op, None, where) for v in args[1:]]
         kwargs = {k: self._arg(v, op, k, where) for k, v in node.kwargs.items()}
         budget.elements(tuple(t.shape))  # methods make at most one tensor of x's size
-        return getattr(t, op)(*rest, **kwargs)
+        out = getattr(t, op)(*rest, **kwargs)
+        return t if op in SELF_METHODS else out  # retain_grad() returns None; id binds x
 
     def _index_spec(self, spec, where: str):
-        """The JSON index components (see service/source.py) -> a Python index tuple."""
-        if not isinstance(spec, list):
-            spec = [spec]
+        """The JSON index components (see service/source.py) -> a Python index: reference
+        strings become tensors, the rest is decoded by the engine's decode_index."""
         try:
             from engine.ops.shape import decode_index
-        except ImportError:
+        except ImportError:  # an engine without it: the same forms, decoded here
             decode_index = None
+        items = spec if isinstance(spec, list) else [spec]
         parts = []
-        for c in spec:
+        for c in items:
             if isinstance(c, str) and c != "...":
                 parts.append(self.ref(c, where))
-            elif decode_index is None:
-                parts.append(_component(c, where))
+            elif decode_index is not None:
+                parts.append(decode_index(c))
             else:
-                parts.append(c)
-        if decode_index is not None:
-            return decode_index(parts)
-        return tuple(parts)
+                parts.append(_component(c, where))
+        return tuple(parts) if isinstance(spec, list) else parts[0]
 
     # -- arguments: references, constants, tensor values
 

@@ -25,8 +25,9 @@ class Node(Strict):
                     description="The name this node binds, like a Python variable; re-using "
                     "an id rebinds it.", examples=["xy"])
     op: str = Field(max_length=64, description="A torch function name (GET /ops), 'tensor' "
-                    "for data, or one of the pseudo-ops detach, requires_grad_, retain_grad, "
-                    "T, mT, index.", examples=["add"])
+                    "for data, or a pseudo-op listed by GET /ops (Tensor methods such as "
+                    "detach, requires_grad_, retain_grad, to, add_; T, mT, index, assign, "
+                    "getitem).", examples=["add"])
     args: list[Any] = Field([], description="Positional arguments: a string is a reference "
                             "('x' or 'x.grad'), a number or tensor value is a constant.",
                             examples=[["x", "y"]])

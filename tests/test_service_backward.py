@@ -317,3 +317,32 @@ def test_binary_malformed(api, body, headers):
     r = api.post("/backward", content=body, headers=headers)
     assert 400 <= r.status_code < 500, r.text
     assert api.get("/healthz").status_code == 200
+
+
+SOURCE_PROGRAMS = [
+    "x = torch.tensor([[1., 2.], [3., 4.]], requires_grad=True)\ny = x[0, 1:] * 2\nz = y.sum()",
+    "x = torch.tensor([3., 1., 2.], requires_grad=True)\nv, i = x.max(0)\nz = v * 2",
+    "x = torch.tensor([1., 2.], requires_grad=True)\ny = x.to(torch.float64)\nz = (y * y).sum()",
+    "x = torch.tensor([1., 2.], requires_grad=True)\nwith torch.no_grad():\n    c = x * 2\n"
+    "z = (x * c).sum()",
+    "a = torch.tensor([1., 2.], requires_grad=True)\nb = torch.tensor([3.], requires_grad=True)\n"
+    "z = torch.cat([a, b]).sum()",
+    "x = torch.tensor([1., 2.], requires_grad=True)\ny = x * 1\ny.add_(1)\nz = y.sum()",
+    "A = torch.tensor([[1., 2.], [3., 4.]], requires_grad=True)\nz = (A.T @ A).sum()",
+    "x = torch.tensor([1., -2.], requires_grad=True)\nm = x > 0\nz = x[m].sum()",
+    "x = torch.Tensor([5])\nx.requires_grad = True\ny = x ** 2\nz = y",
+]
+
+
+@pytest.mark.parametrize("src", SOURCE_PROGRAMS, ids=range(len(SOURCE_PROGRAMS)))
+def test_source_programs_match_torch(api, src):
+    pytest.importorskip("service.source")
+    r = api.post("/backward", json={"source": src, "tensors": "z", "return_graph": True})
+    assert r.status_code == 200, r.text
+    scope = {"torch": torch}
+    exec(src, scope)  # the test's own trusted copy of the program, run by torch
+    scope["z"].backward()
+    for name, value in r.json()["grads"].items():
+        np.testing.assert_allclose(as_numpy(value), scope[name].grad.numpy(), rtol=1e-6)
+    z = next(n for n in r.json()["graph"]["nodes"] if n["id"] == "z")
+    assert z["grad_fn"] == type(scope["z"].grad_fn).__name__

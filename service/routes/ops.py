@@ -12,11 +12,18 @@ router = APIRouter(tags=["operations"])
 PSEUDO_OPS = {
     "tensor": "a leaf from data: {\"op\": \"tensor\", \"data\": ..., \"requires_grad\": true}",
     "detach": "x.detach(): cuts the graph",
-    "requires_grad_": "x.requires_grad_(flag): args [id, bool]",
-    "retain_grad": "x.retain_grad(): args [id]",
+    "requires_grad_": "x.requires_grad_(flag): args [id, bool]; the id binds x itself",
+    "retain_grad": "x.retain_grad(): args [id]; the id binds x itself",
+    "to": "x.to(dtype): args [id, dtype name]",
+    "float, double, long, int, bool, half, contiguous": "x.float() ...: args [id]",
+    "add_, sub_, mul_, div_, pow_, zero_, fill_, clamp_": "in place on x (torch's version "
+    "counter moves): args [id, ...]; the id binds x itself",
     "T": "x.T: args [id]",
     "mT": "x.mT: args [id]",
-    "index": "x[spec]: args [id, index spec]",
+    "index": "x[...]: args [id, [components]]; a component is an int, bool, null, \"...\", "
+    "{\"slice\": [start, stop, step]}, a nested list of ints/bools, or an id (a tensor index)",
+    "assign": "y = x: args [id]; binds the same tensor (or multi-output result)",
+    "getitem": "an item of a multi-output result: args [id, k]",
 }
 
 
