@@ -32,6 +32,7 @@ runs them on Tensors.
 
 from __future__ import annotations
 
+import collections
 import inspect
 import itertools
 import re
@@ -217,6 +218,9 @@ class Op:
         self.diff_params = tuple(i for i in self.tensor_params
                                  if self.params[i].name not in self.nondiff)
         self.multi_output = self.returns.startswith("(") or self.returns == "Tensor[]"
+        # named returns, "(Tensor values, Tensor indices)", come back as torch.return_types do
+        names = re.findall(r"Tensor (\w+)", self.returns) if self.returns[0] == "(" else []
+        self.return_type = collections.namedtuple(self.name, names) if names else None
         self.signature = inspect.Signature([
             inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY if p.kwarg_only
                               else inspect.Parameter.POSITIONAL_OR_KEYWORD, default=p.default)
@@ -334,6 +338,8 @@ class Op:
         results = tuple(Tensor._make(o) for o in out)
         if requires_grad:
             self._record(args, results)
+        if self.return_type is not None:
+            return self.return_type(*results)
         return list(results) if self.returns == "Tensor[]" else results
 
     def _cast_inputs(self, args, arrays, inputs):
