@@ -13,6 +13,7 @@ Everything runs in 2-D; 1-D convolution lifts its input to height 1.
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .. import backend
 from ..errors import OpError
 from . import table
 from .samples import Sample, explicit, rand
@@ -166,8 +167,8 @@ def _conv_grad_input(grad, weight, input_size, stride, padding, dilation, groups
     cols = np.einsum("ngohw,gocij->ngchwij", gr.reshape(n, groups, o // groups, oh, ow),
                      w.reshape(groups, o // groups, *w.shape[1:]), optimize=True)
     cols = cols.reshape(n, size[1], oh, ow, kh, kw)
-    xp = np.zeros((n, size[1], size[2] + 2 * p[0], size[3] + 2 * p[1]),
-                  dtype=np.result_type(grad, weight))
+    xp = backend.module_of(gr).zeros((n, size[1], size[2] + 2 * p[0], size[3] + 2 * p[1]),
+                                     dtype=np.result_type(grad.dtype, weight.dtype))
     for i in range(kh):  # scatter each kernel tap back onto the input positions it read
         for j in range(kw):
             xp[:, :, i * d[0]: i * d[0] + s[0] * (oh - 1) + 1: s[0],
@@ -387,8 +388,9 @@ def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode):
     flat = win.reshape(win.shape[:4] + (-1,))
     arg = np.argmax(flat, axis=-1)  # first maximum in scan order (NaN wins), as ATen
     values = np.take_along_axis(flat, arg[..., None], axis=-1)[..., 0]
-    oh = np.arange(out[0])[:, None] * s[0] - p[0] + (arg // k[1]) * d[0]
-    ow = np.arange(out[1])[None, :] * s[1] - p[1] + (arg % k[1]) * d[1]
+    xp = backend.module_of(x)
+    oh = xp.arange(out[0])[:, None] * s[0] - p[0] + (arg // k[1]) * d[0]
+    ow = xp.arange(out[1])[None, :] * s[1] - p[1] + (arg % k[1]) * d[1]
     indices = (oh * w + ow).astype(np.int64)  # flat index within each (H, W) plane
     return values.reshape(shape), indices.reshape(shape)
 
@@ -398,8 +400,9 @@ def _plane_scatter(grad, input, indices):
     input_size = input.shape
     planes = int(np.prod(input_size[:-2]))
     hw = input_size[-2] * input_size[-1]
-    out = np.zeros((planes, hw), dtype=grad.dtype)
-    rows = np.arange(planes)[:, None]
+    xp = backend.module_of(grad)
+    out = xp.zeros((planes, hw), dtype=grad.dtype)
+    rows = xp.arange(planes)[:, None]
     np.add.at(out, (rows, np.reshape(indices, (planes, -1))), np.reshape(grad, (planes, -1)))
     return out.reshape(input_size)
 
@@ -496,7 +499,8 @@ def _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
     size, out = x.shape[2:], shape[-2:]
     xp = _pad(x, p, 0, _extra_pad(size, out, k, s, p, d))
     sums = _windows(xp, k, s, d, out).sum(axis=(-2, -1))
-    div = _avg_divisor(size, out, k, s, p, ceil_mode, count_include_pad, divisor_override)
+    div = backend.to_device(_avg_divisor(size, out, k, s, p, ceil_mode, count_include_pad,
+                                          divisor_override), backend.device_of(x))
     res = sums / div.astype(x.dtype) if x.dtype.kind == "f" else sums // div.astype(np.int64)
     return res.astype(x.dtype).reshape(shape)
 
@@ -507,11 +511,13 @@ def _avg_pool_grad(grad_output, input, kernel_size, stride, padding, ceil_mode,
     k, s, p, d, shape = _avg_check(kernel_size, stride, padding, divisor_override,
                                    tuple(input_size), ceil_mode)
     size, out = tuple(input_size[-2:]), shape[-2:]
-    div = _avg_divisor(size, out, k, s, p, ceil_mode, count_include_pad, divisor_override)
+    div = backend.to_device(_avg_divisor(size, out, k, s, p, ceil_mode, count_include_pad,
+                                          divisor_override), backend.device_of(grad_output))
     g = np.reshape(grad_output, (-1, 1) + tuple(out)) / div.astype(grad_output.dtype)
     extra = _extra_pad(size, out, k, s, p, d)
-    xp = np.zeros(g.shape[:2] + (size[0] + 2 * p[0] + extra[0], size[1] + 2 * p[1] + extra[1]),
-                  dtype=grad_output.dtype)
+    xp = backend.module_of(g).zeros(
+        g.shape[:2] + (size[0] + 2 * p[0] + extra[0], size[1] + 2 * p[1] + extra[1]),
+        dtype=grad_output.dtype)
     for i in range(k[0]):  # every window tap gets its window's share
         for j in range(k[1]):
             xp[:, :, i: i + s[0] * (out[0] - 1) + 1: s[0], j: j + s[1] * (out[1] - 1) + 1:
@@ -579,8 +585,13 @@ def _dropout(input, p=0.5, training=True, inplace=False, seed=None):
     if p == 0 or not training or _numel(input.shape) == 0:
         return input  # ATen returns the input itself: no node
     if p == 1:  # ATen: input * zeros({}), a wrapped constant (next edge (None, 0))
-        return input * np.zeros((), dtype=_np_dtype(input))
-    return input * dropout_mask(input.shape, p, seed, _np_dtype(input))
+        return input * _on_device(np.zeros((), dtype=_np_dtype(input)), input)
+    return input * _on_device(dropout_mask(input.shape, p, seed, _np_dtype(input)), input)
+
+
+def _on_device(const, like):
+    arr = like.array if isinstance(like, table._Tensor) else like
+    return backend.to_device(const, backend.device_of(arr))
 
 
 def _np_dtype(x):

@@ -9,6 +9,7 @@ the same route through the primitives as ATen does, so the graph shows torch's n
 
 import numpy as np
 
+from .. import backend
 from ..errors import OpError
 from . import table
 from .samples import Sample, explicit, rand
@@ -43,6 +44,17 @@ def _mT(x):
     return F.permute(x, tuple(range(n - 2)) + (n - 1, n - 2))
 
 
+def _const_like(const, ref):
+    """A NumPy constant moved to the device of ``ref`` (a Tensor or an array)."""
+    arr = ref.array if isinstance(ref, table._Tensor) else ref
+    return backend.to_device(const, backend.device_of(arr))
+
+
+def _arr0(x):
+    """NumPy reductions hand 0-d results back as scalars; keep them arrays."""
+    return np.asarray(x) if isinstance(x, (np.generic, int, float)) else x
+
+
 def _requires_grad(x) -> bool:
     return isinstance(x, table._Tensor) and x.requires_grad
 
@@ -50,27 +62,6 @@ def _requires_grad(x) -> bool:
 def _elem_strides(x) -> tuple:
     arr = x.array if isinstance(x, table._Tensor) else x
     return tuple(s // arr.itemsize for s in arr.strides)
-
-
-# --------------------------------------------------------------------------- t
-
-if "t" not in OVERLOADS:  # the shape rows may declare it first; one row per name
-    def _t_shape(input):
-        if len(input) > 2:
-            raise OpError(f"t() expects a tensor with <= 2 dimensions, but self is "
-                          f"{len(input)}D")
-        return tuple(reversed(input))
-
-    def _t(input):
-        _t_shape(input.shape)
-        return np.transpose(input)
-
-    op("t(Tensor input) -> Tensor", "TBackward0",
-       forward=_t,
-       vjp={"input": lambda grad: F.t(grad)},
-       dtype="none", shape=_t_shape,
-       samples=explicit(lambda r: Sample((rand(r, 2, 3),)), lambda r: Sample((rand(r, 3),)),
-                        lambda r: Sample((rand(r),))))
 
 
 # --------------------------------------------------------------------------- mm, bmm, mv, dot
@@ -173,7 +164,7 @@ def _dot(input, tensor):
     if input.dtype != tensor.dtype:
         raise OpError(f"dot : expected both vectors to have same dtype, but found "
                       f"{_scalar_name(input)} and {_scalar_name(tensor)}")
-    return np.asarray(np.dot(input, tensor))
+    return _arr0(np.dot(input, tensor))
 
 
 op("dot(Tensor input, Tensor tensor) -> Tensor", "DotBackward0",
@@ -220,7 +211,7 @@ def _addmm(input, mat1, mat2, beta, alpha):
     if alpha != 1:
         prod = prod * alpha
     if beta == 0:  # torch ignores input entirely (NaNs included) when beta is 0
-        return np.broadcast_to(np.zeros((), prod.dtype), prod.shape) + prod
+        return prod
     return (input if beta == 1 else input * beta) + prod
 
 
@@ -454,14 +445,14 @@ def _trace_shape(input):
 def _trace(input):
     _trace_shape(input.shape)
     dtype = np.int64 if input.dtype.kind in "biu" else None  # torch sums integers as int64
-    return np.asarray(np.trace(input, dtype=dtype))
+    return _arr0(np.trace(input, dtype=dtype))
 
 
 op("trace(Tensor input) -> Tensor", "TraceBackward0",
    forward=_trace,
    # trace_backward: grad on the diagonal; saves only the sizes
-   vjp={"input": lambda grad, input_shape, input_dtype: grad * np.eye(
-       *input_shape, dtype=input_dtype.np)},
+   vjp={"input": lambda grad, input_shape, input_dtype: grad * _const_like(np.eye(
+       *input_shape, dtype=input_dtype.np), grad)},
    dtype="none", shape=_trace_shape,
    samples=explicit(lambda r: Sample((rand(r, 3, 3),)), lambda r: Sample((rand(r, 2, 4),))))
 
@@ -482,8 +473,9 @@ def _diag_embed(input, offset, dim1, dim2):
     shape = _diag_embed_shape(input.shape, offset, dim1, dim2)
     k = input.shape[-1]
     n = k + abs(offset)
-    out = np.zeros(input.shape[:-1] + (n, n), dtype=input.dtype)
-    idx = np.arange(k)
+    xp = backend.module_of(input)
+    out = xp.zeros(input.shape[:-1] + (n, n), dtype=input.dtype)
+    idx = xp.arange(k)
     out[..., idx + max(-offset, 0), idx + max(offset, 0)] = input
     ndim = len(shape)
     return np.moveaxis(out, (-2, -1), (normalize_dim(dim1, ndim), normalize_dim(dim2, ndim)))
@@ -517,7 +509,7 @@ def _diagonal_vjp(grad, input_shape, input_dtype, offset, dim1, dim2):
     select = np.zeros((k, rows, cols), dtype=input_dtype.np)
     idx = np.arange(k)
     select[idx, idx + max(-offset, 0), idx + max(offset, 0)] = 1
-    g = F.sum(F.reshape(grad, tuple(grad.shape) + (1, 1)) * select, -3)  # batch + (rows, cols)
+    g = F.sum(F.reshape(grad, tuple(grad.shape) + (1, 1)) * _const_like(select, grad), -3)  # batch + (rows, cols)
     rest = [i for i in range(ndim) if i not in (d1, d2)]
     order = rest + [d1, d2]  # where each axis of g lives in the input
     return F.permute(g, tuple(int(i) for i in np.argsort(order)))
@@ -580,7 +572,7 @@ def _det_shape(input):
 def _det(input):
     _det_shape(input.shape)
     _float_check("linalg.det", input)
-    return np.asarray(np.linalg.det(input))
+    return _arr0(np.linalg.det(input))
 
 
 def _det_vjp(grad, input, result):
@@ -602,7 +594,7 @@ for _name in ("det", "linalg_det"):
 def _lu_zero_pivot(a) -> int | None:
     """1-based index of the first exactly-zero pivot of LAPACK getrf (partial pivoting),
     for torch's singular-matrix text."""
-    a = np.array(a, dtype=np.float64)
+    a = backend.to_numpy(a).astype(np.float64)
     n = a.shape[0]
     first = None
     for k in range(n):
@@ -741,13 +733,15 @@ if "_reshape_alias" not in OVERLOADS:  # the shape rows may declare it first
 
 
 def _view_of(input, size):
-    out = np.asarray(input).view()
+    out = (np.asarray(input) if isinstance(input, np.generic) else input).view()
     out.shape = tuple(size)
     return out
 
 
 def _viewable(x, size) -> bool:
-    arr = x.array if isinstance(x, table._Tensor) else np.asarray(x)
+    arr = x.array if isinstance(x, table._Tensor) else x
+    if isinstance(arr, np.generic):
+        arr = np.asarray(arr)
     try:
         arr.view().shape = tuple(size)
     except AttributeError:
