@@ -217,3 +217,29 @@ def _twice(ns, mod, fn, shapes):
 def test_backward_twice_behaves_as_torch(name):
     fn, shapes = TWICE[name]
     assert _twice(EF, engine, fn, shapes) == _twice(_TorchNS(), torch, fn, shapes)
+
+
+# --------------------------------------------------------------- integer inputs
+
+@pytest.mark.parametrize("kwargs", [{"kernel_size": 3, "stride": 2, "padding": 1},
+                                    {"kernel_size": 2},
+                                    {"kernel_size": 3, "stride": 2, "padding": 1,
+                                     "count_include_pad": False, "ceil_mode": True}])
+@pytest.mark.parametrize("pool", ["avg_pool2d", "max_pool2d"])
+def test_integer_pooling_matches_torch(pool, kwargs):
+    if pool == "max_pool2d":
+        kwargs = {k: v for k, v in kwargs.items() if k != "count_include_pad"}
+    x = np.random.default_rng(4).integers(-5, 5, (1, 2, 5, 5))
+    ours = getattr(EF, pool)(engine.tensor(x), **kwargs)
+    theirs = getattr(TF, pool)(torch.tensor(x), **kwargs)
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())  # C++ truncating division
+    assert ours.dtype.name == "int64"
+
+
+def test_integer_conv_and_mm_match_torch():
+    x = np.random.default_rng(5).integers(-5, 5, (1, 2, 5, 5))
+    w = np.random.default_rng(6).integers(-3, 3, (3, 2, 3, 3))
+    np.testing.assert_array_equal(EF.conv2d(engine.tensor(x), engine.tensor(w)).numpy(),
+                                  TF.conv2d(torch.tensor(x), torch.tensor(w)).numpy())
+    np.testing.assert_array_equal(EF.mm(engine.tensor(x[0, 0]), engine.tensor(x[0, 1])).numpy(),
+                                  torch.mm(torch.tensor(x[0, 0]), torch.tensor(x[0, 1])).numpy())

@@ -501,7 +501,10 @@ def _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
     sums = _windows(xp, k, s, d, out).sum(axis=(-2, -1))
     div = backend.to_device(_avg_divisor(size, out, k, s, p, ceil_mode, count_include_pad,
                                           divisor_override), backend.device_of(x))
-    res = sums / div.astype(x.dtype) if x.dtype.kind == "f" else sums // div.astype(np.int64)
+    if x.dtype.kind == "f":
+        res = sums / div.astype(x.dtype)
+    else:  # integer pooling divides as C++ does: truncating toward zero
+        res = np.sign(sums) * (np.abs(sums) // div.astype(np.int64))
     return res.astype(x.dtype).reshape(shape)
 
 
