@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
+import warnings
 
 from . import engine as _engine
 from ._tensor import Size, Tensor
@@ -190,26 +190,45 @@ def Variable(data, requires_grad: bool = False, volatile: bool = False) -> Tenso
 
 
 class set_detect_anomaly:
-    """Anomaly mode: a backward function that returns NaN raises, naming the node."""
+    """Anomaly mode on or off, at once (a plain call) and undone on leaving a ``with``.
+
+    On: in-place errors carry torch's anomaly-mode hint; with ``check_nan`` a backward
+    function that returns NaN raises, naming the node."""
 
     def __init__(self, mode: bool, check_nan: bool = True):
-        self.prev = _engine.anomaly_enabled
+        self.prev = (_engine.anomaly_mode, _engine.anomaly_enabled)
+        _engine.anomaly_mode = bool(mode)
         _engine.anomaly_enabled = bool(mode) and check_nan
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        _engine.anomaly_enabled = self.prev
+        _engine.anomaly_mode, _engine.anomaly_enabled = self.prev
 
 
-@contextlib.contextmanager
-def detect_anomaly(check_nan: bool = True):
-    with set_detect_anomaly(True, check_nan):
-        yield
+class detect_anomaly:
+    """Anomaly mode on inside a ``with`` (torch warns that it is slow when made)."""
+
+    def __init__(self, check_nan: bool = True):
+        self.check_nan = check_nan
+        self.prev = (_engine.anomaly_mode, _engine.anomaly_enabled)
+        warnings.warn("Anomaly Detection has been enabled. This mode will increase the "
+                      "runtime and should only be enabled for debugging.", stacklevel=2)
+
+    def __enter__(self):
+        self.prev = (_engine.anomaly_mode, _engine.anomaly_enabled)
+        _engine.anomaly_mode, _engine.anomaly_enabled = True, bool(self.check_nan)
+
+    def __exit__(self, *exc):
+        _engine.anomaly_mode, _engine.anomaly_enabled = self.prev
 
 
 def is_anomaly_enabled() -> bool:
+    return _engine.anomaly_mode
+
+
+def is_anomaly_check_nan_enabled() -> bool:
     return _engine.anomaly_enabled
 
 

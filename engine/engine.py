@@ -19,7 +19,8 @@ from .errors import AnomalyError, GradientError
 from .graph import AccumulateGrad
 from .ops.table import F
 
-anomaly_enabled = False  # set by autograd.detect_anomaly / set_detect_anomaly
+anomaly_enabled = False  # NaN checks on: set by autograd.detect_anomaly / set_detect_anomaly
+anomaly_mode = False  # anomaly mode on at all (check_nan=False included)
 
 
 def execute(roots, seeds, *, keep_graph: bool, create_graph: bool, inputs=(),

@@ -208,11 +208,16 @@ class SavedTensor:
             base = type(node).__name__
             stem = base[:base.rfind("Backward")] if "Backward" in base else base
             where = f", which is output {nr} of {stem},"
+        from . import engine
+        hint = ("Hint: the backtrace further above shows the operation that failed to compute "
+                "its gradient. The variable in question was changed in there or anywhere "
+                "later. Good luck!" if engine.anomaly_mode else
+                "Hint: enable anomaly detection to find the operation that failed to compute "
+                "its gradient, with torch.autograd.set_detect_anomaly(True, check_nan=False).")
         return ("one of the variables needed for gradient computation has been modified by an "
                 f"inplace operation: [{legacy_type_name(arr.dtype)} {shape}]{where} is at "
                 f"version {self.version[0]}; expected version {self.saved_version} instead. "
-                "Hint: enable anomaly detection to find the operation that failed to compute "
-                "its gradient, with torch.autograd.set_detect_anomaly(True, check_nan=False).")
+                + hint)
 
 
 def zeros_for(meta, like, raw: bool):
