@@ -834,7 +834,7 @@ def test_detect_anomaly_nan():
         with lib.autograd.detect_anomaly():
             y = (x.sqrt() * 0).sum()  # d sqrt at 0 is inf; inf * 0 = nan
             y.backward()
-    same(fn, warnings_too=False)  # torch also warns that anomaly mode is slow
+    same(fn)  # torch also warns that anomaly mode is slow
 
 
 def test_set_detect_anomaly_nan():
@@ -859,7 +859,7 @@ def test_anomaly_check_nan_false():
         with lib.autograd.detect_anomaly(check_nan=False):
             (x.sqrt() * 0).sum().backward()
         return x.grad
-    same(fn, warnings_too=False)
+    same(fn)
 
 
 def test_harness_compares_messages():
@@ -1080,4 +1080,32 @@ def test_saved_constant_that_becomes_non_leaf_in_place():
         y = x * c          # saves c (a leaf that does not require grad)
         c.add_(x)          # now c has history: AddBackward0
         y.sum().backward()
+    same(fn)
+
+
+def test_in_place_error_hint_under_anomaly_mode():
+    def fn(lib):
+        x = _v(lib)
+        with lib.autograd.detect_anomaly():
+            y = x.exp()
+            y.add_(1)
+            y.sum().backward()
+    same(fn)
+
+
+def test_in_place_error_hint_under_set_detect_anomaly_without_nan_checks():
+    def fn(lib):
+        x = _v(lib)
+        flags = [lib.is_anomaly_enabled()]
+        with lib.autograd.set_detect_anomaly(True, check_nan=False):
+            flags.append(lib.is_anomaly_enabled())
+            y = x.tanh()
+            with lib.no_grad():
+                y.mul_(2)
+            try:
+                y.sum().backward()
+            except RuntimeError as exc:
+                flags.append(str(exc))
+        flags.append(lib.is_anomaly_enabled())
+        return flags
     same(fn)
