@@ -1,10 +1,14 @@
-"""Linear algebra rows: mm, bmm, mv, dot, addmm, t, outer, matmul, linear, trace, diag,
-det, inverse, linalg.solve.
+"""Linear algebra rows: mm, bmm, mv, dot, addmm, outer/ger, matmul, linear, trace, diag
+(diag_embed, diagonal_copy, diagonal), det, inverse, linalg.solve, einsum.
 
 Primitives follow tools/autograd/derivatives.yaml (what each saves, so "backward twice"
-behaves as torch). ``matmul``, ``linear``, ``outer`` and ``diag`` are composites that take
-the same route through the primitives as ATen does, so the graph shows torch's nodes
-(e.g. ``3-D @ 2-D`` -> UnsafeViewBackward0 over MmBackward0 over ViewBackward0).
+behaves as torch). ``matmul``, ``linear``, ``outer``, ``diag`` and ``einsum`` are
+composites that take the same route through the primitives as ATen does, so the graph
+shows torch's nodes (e.g. ``3-D @ 2-D`` -> UnsafeViewBackward0 over MmBackward0 over
+ViewBackward0; which route depends, as in ATen, on which operand requires grad).
+
+Known gap: det's gradient uses A^-1, so it needs an invertible A (torch switches to an SVD
+form for singular A); a singular A raises linalg.inv's error during backward.
 """
 
 import numpy as np
