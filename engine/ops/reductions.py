@@ -1,4 +1,13 @@
-"""Reductions: sum, mean, ... with dim/keepdim, and sum_to (the engine's unbroadcast)."""
+"""Reductions and scans: sum, mean, prod, max/min (full, dim, other), amax/amin,
+argmax/argmin, var/std, norm, cumsum/cumprod, logsumexp, softmax/log_softmax, and sum_to
+(the engine's unbroadcast).
+
+VJPs follow torch's FunctionsManual.cpp formulas (prod_backward, evenly_distribute_backward,
+value_selecting_reduction_backward, var_backward, norm_backward, cumprod_backward, ...), with
+the same saved values. Masks and indices (which element was the max, where the zeros are)
+are never differentiated, so they are computed with NumPy on the raw arrays (``_raw``); the
+differentiable parts use F.* only, so the same code gives double backward.
+"""
 
 import numpy as np
 
@@ -175,19 +184,9 @@ def _xp(x):
     return module_of(_raw(x))
 
 
-def _float_only(name, input):
-    if input.dtype.kind not in "fc":
-        raise OpError(f"{name}: Expected a floating point or complex tensor as input. Got "
-                      f"{_long_name(_dtype_of(input))}")
-
-
 def _dtype_of(array):
     from ..dtypes import from_numpy
     return from_numpy(array.dtype)
-
-
-def _one_dim(dim, ndim) -> int:
-    return normalize_dim(dim, ndim)
 
 
 def _dim_shape(ndim, dim, n) -> tuple:
