@@ -184,6 +184,11 @@ def _dims_unique(dims, ndim) -> tuple:
     return tuple(out)
 
 
+def _checked(_validated, shape) -> tuple:
+    """For shape rules that only validate their arguments, then return ``shape``."""
+    return shape
+
+
 def _index_key(ndim, dim, key) -> tuple:
     """A NumPy key that applies ``key`` at ``dim`` only."""
     return (slice(None),) * dim + (key,) + (slice(None),) * (ndim - dim - 1)
@@ -756,8 +761,8 @@ op("gather(Tensor input, int dim, Tensor index, *, bool sparse_grad=False) -> Te
    vjp={"input": lambda grad, input_shape, dim, index: F._gather_backward(
        grad, input_shape, dim, index)},
    dtype="none",
-   shape=lambda input, dim, index, sparse_grad: _gather_check(input, dim, index) and tuple(
-       index) or tuple(index),
+   shape=lambda input, dim, index, sparse_grad: _checked(_gather_check(input, dim, index),
+                                                         tuple(index)),
    samples=explicit(
        lambda r: Sample((rand(r, 3, 4), 1, Const(np.array([[0, 0], [3, 1], [2, 2]])))),
        lambda r: Sample((rand(r, 3, 4), 0, Const(np.array([[0, 1, 2, 0], [2, 2, 1, 0]])))),
@@ -849,8 +854,7 @@ def _flip(input, dims):
 
 op("flip(Tensor input, int[] dims) -> Tensor", "FlipBackward0", varargs=True,
    forward=_flip, vjp={"input": lambda grad, dims: F.flip(grad, dims)}, dtype="none",
-   shape=lambda input, dims: _dims_unique(as_size(dims), len(input)) and tuple(input) or tuple(
-       input),
+   shape=lambda input, dims: _checked(_dims_unique(as_size(dims), len(input)), tuple(input)),
    samples=explicit(lambda r: Sample((rand(r, 2, 3, 4), (0, 2))),
                     lambda r: Sample((rand(r, 2, 3), [-1])),
                     lambda r: Sample((rand(r, 2, 3), ())),
@@ -882,8 +886,8 @@ op("roll(Tensor input, int[] shifts, int[] dims=[]) -> Tensor", "RollBackward0",
    forward=_roll,
    vjp={"input": lambda grad, shifts, dims: F.roll(grad, tuple(-s for s in as_size(shifts)),
                                                    dims)},
-   dtype="none", shape=lambda input, shifts, dims: _roll_args(len(input), shifts, dims) and tuple(
-       input),
+   dtype="none",
+   shape=lambda input, shifts, dims: _checked(_roll_args(len(input), shifts, dims), tuple(input)),
    samples=explicit(lambda r: Sample((rand(r, 2, 3, 4), 1, 2)),
                     lambda r: Sample((rand(r, 2, 3, 4), (1, -2), (0, -1))),
                     lambda r: Sample((rand(r, 2, 3), 4)),
