@@ -6,9 +6,6 @@ behaves as torch). ``matmul``, ``linear``, ``outer``, ``diag`` and ``einsum`` ar
 composites that take the same route through the primitives as ATen does, so the graph
 shows torch's nodes (e.g. ``3-D @ 2-D`` -> UnsafeViewBackward0 over MmBackward0 over
 ViewBackward0; which route depends, as in ATen, on which operand requires grad).
-
-Known gap: det's gradient uses A^-1, so it needs an invertible A (torch switches to an SVD
-form for singular A); a singular A raises linalg.inv's error during backward.
 """
 
 import numpy as np
@@ -580,10 +577,28 @@ def _det(input):
 
 
 def _det_vjp(grad, input, result):
-    # d det(A) = det(A) tr(A^-1 dA): grad_A = grad * det * A^-T. (torch switches to an SVD
-    # form for singular A; this row needs A invertible to differentiate.)
+    """d det(A) = tr(adj(A) dA): grad_A = grad * adj(A)^T, which is grad * det * A^-T for an
+    invertible A; a singular A (det exactly 0) takes the cofactor form instead."""
+    det = result.array if isinstance(result, table._Tensor) else result
+    if not bool(np.all(backend.to_numpy(det) != 0)):
+        return _det_cofactor_vjp(grad, input)
     g = F.reshape(grad * result, tuple(result.shape) + (1, 1))
     return g * _mT(F.linalg_inv(input))
+
+
+def _det_cofactor_vjp(grad, input):
+    """grad * cofactor(A): each cofactor is the det of a minor, cut out of A by constant
+    selection matrices (rows_i @ A @ cols_j), so the same code differentiates again."""
+    n = input.shape[-1]
+    keep = [np.delete(np.eye(n, dtype=np.float64), i, axis=0) for i in range(n)]  # (n-1, n)
+    dtype = input.dtype.np if isinstance(input, table._Tensor) else input.dtype
+    rows = _const_like(np.stack(keep)[:, None].astype(dtype), input)  # (n, 1, n-1, n)
+    cols = _const_like(np.stack([k.T for k in keep])[None].astype(dtype), input)  # (1,n,n,n-1)
+    a = F.reshape(input, tuple(input.shape[:-2]) + (1, 1, n, n))
+    minors = F.matmul(F.matmul(rows, a), cols)  # (..., n, n, n-1, n-1)
+    signs = (-1.0) ** (np.arange(n)[:, None] + np.arange(n)[None, :])
+    cof = F.linalg_det(minors) * _const_like(signs.astype(dtype), input)
+    return F.reshape(grad, tuple(grad.shape) + (1, 1)) * cof
 
 
 DET_SAMPLES = explicit(lambda r: Sample((rand(r, 3, 3),)), lambda r: Sample((rand(r, 2, 2, 2),)),
