@@ -738,6 +738,8 @@ def _like_device(arr, like):
 
 
 def _gather(input, dim, index, sparse_grad=False):
+    if sparse_grad:
+        raise OpError("gather(): sparse_grad=True is not supported here: gradients are dense")
     d = _gather_check(input.shape, dim, index.shape, index.dtype)
     shape = tuple(input.shape) or (1,)
     _check_bounds(index, shape[d], d)
