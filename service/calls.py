@@ -39,8 +39,15 @@ def graph_nodes(req, settings) -> list:
     return list(req.graph.nodes) if req.graph is not None else []
 
 
-def _log_nodes(nodes) -> list:
-    return [n.model_dump(exclude_defaults=True) for n in nodes]
+def log_nodes(nodes) -> list:
+    """Nodes as the session log keeps them: plain dicts, tensor values as they came (a
+    shallow copy: binary tensors stay views, never converted)."""
+    return [{k: v for k, v in n if k in n.model_fields_set} for n in nodes]
+
+
+def _log_args(req) -> dict:
+    skip = {"graph", "source", "session", "encoding", "return_graph"}
+    return {("as" if k == "as_" else k): v for k, v in req if k not in skip}
 
 
 def run(state, req, owner: str, kind: str) -> tuple[dict, Encoder]:
@@ -49,13 +56,12 @@ def run(state, req, owner: str, kind: str) -> tuple[dict, Encoder]:
     nodes = graph_nodes(req, settings)
     encoder = Encoder(req.encoding)
     action = compute.backward if kind == "backward" else compute.grad
-    args = req.model_dump(exclude={"graph", "source", "session", "encoding", "return_graph"},
-                          by_alias=True)
+    args = _log_args(req)
     if req.session is not None:
         session = store.get(req.session, owner)
         with session.lock:
             if nodes:
-                session.record("nodes", nodes=_log_nodes(nodes))
+                session.record("nodes", nodes=log_nodes(nodes))
                 session.ws.add_nodes(nodes, budget)
             session.record(kind, **args)
             result = action(session.ws, req, budget)
@@ -72,7 +78,7 @@ def run(state, req, owner: str, kind: str) -> tuple[dict, Encoder]:
     info = None
     if retain or req.create_graph:
         session = store.create(owner, ws)
-        session.record("nodes", nodes=_log_nodes(nodes))
+        session.record("nodes", nodes=log_nodes(nodes))
         session.record(kind, **args)
         session.graph_retained = retain
         info = session.info()

@@ -210,6 +210,30 @@ class Workspace:
             return Tensor._make(wire.decode(value, self._budget, None))
         return value
 
+    # -- state changes besides nodes (logged by sessions, replayable)
+
+    def put(self, name: str, new) -> Tensor:
+        """Write ``new`` into tensor ``name`` in place, as ``with no_grad(): x.copy_(new)``:
+        the version counter moves, so graphs that saved the old value refuse to use it."""
+        import numpy as np
+        t = self.ref(name, "name")
+        try:
+            new = np.broadcast_to(new.astype(t.array.dtype, copy=False), t.array.shape)
+        except ValueError:
+            raise bad(f"The size of the new data {list(new.shape)} does not match the size "
+                      f"of {name!r} {list(t.array.shape)}") from None
+        if t.array.flags.writeable:
+            t.array[...] = new
+        else:  # a view of a request body: give the tensor its own memory
+            t.array = np.array(new)
+        t._version[0] += 1
+        return t
+
+    def zero_grad(self) -> None:
+        """optimizer.zero_grad(): every .grad back to None."""
+        for t in self.tensors():
+            t._grad = None
+
     # -- answers
 
     def id_of(self, t: Tensor) -> str:

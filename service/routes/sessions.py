@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from .. import wire
-from ..calls import graph_nodes
+from ..calls import graph_nodes, log_nodes
 from ..errors import Problem, bad, responses
 from ..graphs import REF, Workspace
 from ..http import body_doc, owner, parse, read_body, respond
@@ -38,7 +38,7 @@ async def create(request: Request, key: str = Depends(owner)):
         nodes = graph_nodes(req, state.settings)
         ws.add_nodes(nodes, Budget(state.settings))
         session = state.store.create(key, ws)
-        session.record("nodes", nodes=[n.model_dump(exclude_defaults=True) for n in nodes])
+        session.record("nodes", nodes=log_nodes(nodes))
         encoder = wire.Encoder(req.encoding)
         return {"session": session.info(), "grads": ws.leaf_grads(encoder),
                 "graph": ws.graph()}, encoder
@@ -74,8 +74,7 @@ def zero_grad(request: Request, sid: str = SID, key: str = Depends(owner)):
     store = request.app.state.store
     session = store.get(sid, key)
     with session.lock:
-        for t in session.ws.tensors():
-            t._grad = None
+        session.ws.zero_grad()
         session.record("zero_grad")
         store.update(session)
         encoder = wire.Encoder()
@@ -129,17 +128,8 @@ async def put_tensor(request: Request, sid: str = SID, name: str = NAME,
             explicit = isinstance(value, (dict, wire.RawTensor))
             new = wire.decode(value, Budget(state.settings),
                               None if explicit else wire_dtype(t))
-            try:
-                new = np.broadcast_to(new.astype(t.array.dtype, copy=False), t.array.shape)
-            except ValueError:
-                raise bad(f"The size of the new data {list(new.shape)} does not match the "
-                          f"size of {name!r} {list(t.array.shape)}") from None
-            if t.array.flags.writeable:
-                t.array[...] = new
-            else:  # a view of a request body: give the tensor its own memory
-                t.array = np.array(new)
-            t._version[0] += 1
-            session.record("put", name=name, value=np.array(new))
+            session.record("put", name=name, value=np.array(new))  # its own copy
+            session.ws.put(name, new)
             state.store.update(session)
             encoder = wire.Encoder()
             return {"session": session.info(), "tensor": encoder.tensor(t)}, encoder
