@@ -517,7 +517,7 @@ def _diagonal_vjp(grad, input_shape, input_dtype, offset, dim1, dim2):
 
 
 op("diagonal_copy(Tensor input, int offset=0, int dim1=0, int dim2=1) -> Tensor",
-   "DiagonalBackward0_copy",
+   "DiagonalBackward0_copy", method=False,
    forward=lambda input, offset, dim1, dim2: np.diagonal(
        input, offset, normalize_dim(dim1, input.ndim), normalize_dim(dim2, input.ndim)).copy()
    if _diagonal_shape(input.shape, offset, dim1, dim2) is not None else None,
