@@ -26,6 +26,27 @@ UNARY = {
     "rsub": lambda a: 2 - a,
     "sqrt_pos": lambda a: (a * a + 1).sqrt(),
 }
+# ops whose nodes are multi-output, views, reductions over a dim, in place, or select:
+# graph-level bookkeeping (unused outputs, output_nr, version counters) gets exercised
+STRUCTURAL = {
+    "split_first": lambda a: a.split(1, dim=-1)[0] if a.dim() else a,
+    "unbind_mix": lambda a: (a.unbind(-1)[-1] * 2).unsqueeze(-1) if a.dim() else a,
+    "chunk_last": lambda a: a.chunk(2, dim=0)[-1] if a.dim() else a,
+    "slice": lambda a: a[..., :1] if a.dim() else a,
+    "select_keep": lambda a: a[0].unsqueeze(0) if a.dim() else a,
+    "softmax": lambda a: a.softmax(-1) if a.dim() else a.exp(),
+    "log_softmax": lambda a: a.log_softmax(-1) if a.dim() else a.sin(),
+    "max_keepdim": lambda a: a.max(dim=-1, keepdim=True).values if a.dim() else a,
+    "where": lambda a: (a > 0).float() * a + (a <= 0).float() * a * 0.1,
+    "clamp": lambda a: a.clamp(-1.0, 1.0),
+    "abs": lambda a: a.abs(),
+    "cumsum": lambda a: a.cumsum(-1) if a.dim() else a,
+    "flip": lambda a: a.flip(0) if a.dim() else a,
+    "inplace_mul": lambda a: (a * 1).mul_(2),
+    "inplace_exp_add": lambda a: a.exp().add_(1),
+    "clone": lambda a: a.clone(),
+    "matmul_gram": lambda a: a @ a.mT if a.dim() == 2 else a,
+}
 BINARY = {
     "add": lambda a, b: a + b,
     "sub": lambda a, b: a - b,
@@ -59,17 +80,24 @@ def programs(draw):
     return leaves, steps, roots, calls, retain, seed
 
 
+def build(leaves, steps):
+    """Every node of the program's graph, leaves first."""
+    nodes = list(leaves)
+    for step in steps:
+        if step[0] == "b":
+            nodes.append(BINARY[step[1]](nodes[step[2]], nodes[step[3]]))
+        else:
+            table = UNARY if step[0] == "u" else STRUCTURAL
+            nodes.append(table[step[1]](nodes[step[2]]))
+    return nodes
+
+
 def interpret(lib, program):
     leaves_shapes, steps, roots, calls, retain, seed = program
     rng = np.random.default_rng(seed)
     leaves = [lib.tensor(rng.uniform(-1.5, 1.5, s), requires_grad=True)
               for s in leaves_shapes]
-    nodes = list(leaves)
-    for step in steps:
-        if step[0] == "u":
-            nodes.append(UNARY[step[1]](nodes[step[2]]))
-        else:
-            nodes.append(BINARY[step[1]](nodes[step[2]], nodes[step[3]]))
+    nodes = build(leaves, steps)
     if retain is not None and nodes[retain].requires_grad:
         nodes[retain].retain_grad()
     outs = [nodes[r] for r in roots]
@@ -87,12 +115,7 @@ def interpret(lib, program):
     # autograd.grad on a fresh copy of the graph, w.r.t. the leaves, allow_unused
     try:
         fresh = [lib.tensor(leaf.detach().numpy(), requires_grad=True) for leaf in leaves]
-        nodes = list(fresh)
-        for step in steps:
-            if step[0] == "u":
-                nodes.append(UNARY[step[1]](nodes[step[2]]))
-            else:
-                nodes.append(BINARY[step[1]](nodes[step[2]], nodes[step[3]]))
+        nodes = build(fresh, steps)
         total = sum((nodes[r] * lib.tensor(s)).sum() for r, s in zip(roots, seeds))
         record.append(lib.autograd.grad(total, fresh, allow_unused=True))
     except RuntimeError as exc:
@@ -106,6 +129,34 @@ def test_random_graph_matches_torch(program):
     same(lambda lib: interpret(lib, program))
 
 
+@st.composite
+def structural_programs(draw):
+    leaves, _, roots, calls, retain, seed = draw(programs())
+    n_leaves = len(leaves)
+    n_ops = draw(st.integers(1, 6))
+    steps = []
+    for k in range(n_ops):
+        available = n_leaves + k
+        if draw(st.integers(0, 2)):
+            steps.append(("s", draw(st.sampled_from(sorted(STRUCTURAL))),
+                          draw(st.integers(0, available - 1))))
+        else:
+            steps.append(("b", draw(st.sampled_from(sorted(BINARY))),
+                          draw(st.integers(0, available - 1)),
+                          draw(st.integers(0, available - 1))))
+    total = n_leaves + n_ops
+    roots = sorted(set(draw(st.lists(st.integers(n_leaves, total - 1), min_size=1,
+                                     max_size=2))))
+    retain = draw(st.sampled_from([None] + list(range(n_leaves, total))))
+    return leaves, steps, roots, calls, retain, seed
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(structural_programs())
+def test_random_structural_graph_matches_torch(program):
+    same(lambda lib: interpret(lib, program))
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(programs())
 def test_random_graph_float32(program):
@@ -114,12 +165,7 @@ def test_random_graph_float32(program):
         rng = np.random.default_rng(seed)
         leaves = [lib.tensor(rng.uniform(-1.5, 1.5, s).astype(np.float32), requires_grad=True)
                   for s in leaves_shapes]
-        nodes = list(leaves)
-        for step in steps:
-            if step[0] == "u":
-                nodes.append(UNARY[step[1]](nodes[step[2]]))
-            else:
-                nodes.append(BINARY[step[1]](nodes[step[2]], nodes[step[3]]))
+        nodes = build(leaves, steps)
         out = sum(nodes[r].sum() for r in roots)
         out.backward()
         return [leaf.grad for leaf in leaves], out.grad_fn.name()
