@@ -60,6 +60,11 @@ def reduction_enum(size_average, reduce, reduction) -> int:
     return get_enum(reduction_string(size_average, reduce, reduction))
 
 
+def _pair_dtype(input, target):
+    """The promoted dtype of a kernel's operands (a wrapped number has none of its own)."""
+    return np.result_type(input.dtype, getattr(target, "dtype", target))
+
+
 def _reduced(shape, reduction) -> tuple:
     return tuple(shape) if reduction == NONE else ()
 
@@ -67,9 +72,9 @@ def _reduced(shape, reduction) -> tuple:
 def _apply_reduction(loss, reduction):
     """apply_loss_reduction for the array kernels."""
     if reduction == MEAN:
-        return np.asarray(np.mean(loss), dtype=loss.dtype)
+        return np.mean(loss).astype(loss.dtype, copy=False)
     if reduction == SUM:
-        return np.asarray(np.sum(loss), dtype=loss.dtype)
+        return np.sum(loss).astype(loss.dtype, copy=False)
     return loss
 
 
@@ -230,7 +235,7 @@ op(f"l1_loss(Tensor input, Tensor target, {_LOSS_KW}, Tensor? weight=None) -> Te
 def _smooth_l1_forward(input, target, reduction, beta):
     d = np.abs(input - target)
     loss = np.where(d < beta, 0.5 * d * d / beta if beta else d, d - 0.5 * beta)
-    return _apply_reduction(np.asarray(loss, dtype=np.result_type(input, target)), reduction)
+    return _apply_reduction(loss.astype(_pair_dtype(input, target), copy=False), reduction)
 
 
 def _smooth_l1_grad(grad, input, target, reduction, beta):
@@ -324,7 +329,7 @@ def _nll_forward(input, target, weight=None, reduction=MEAN, ignore_index=-100):
     if reduction == MEAN:
         with np.errstate(invalid="ignore", divide="ignore"):
             total = total / w.sum()  # all ignored: 0/0 = nan, as torch
-    return np.asarray(total, dtype=input.dtype)
+    return total.astype(input.dtype, copy=False)
 
 
 def _nll_vjp(grad, input, target, weight, reduction, ignore_index):
@@ -535,7 +540,7 @@ def _bce_forward(input, target, weight=None, reduction=MEAN):
                  + (1 - target) * np.maximum(np.log1p(-input), -100))
     if weight is not None:
         loss = loss * weight
-    return _apply_reduction(np.asarray(loss, dtype=input.dtype), reduction)
+    return _apply_reduction(loss.astype(input.dtype, copy=False), reduction)
 
 
 def _bce_input_vjp(grad, input, target, weight, reduction):
@@ -624,7 +629,7 @@ def _bce_logits_forward(input, target, weight=None, pos_weight=None, reduction=M
         loss = (1 - target) * input + ((pos_weight - 1) * target + 1) * softplus_neg
     if weight is not None:
         loss = loss * weight
-    return _apply_reduction(np.asarray(loss, dtype=np.result_type(input, target)), reduction)
+    return _apply_reduction(loss.astype(_pair_dtype(input, target), copy=False), reduction)
 
 
 def _bce_logits_input_vjp(grad, input, target, weight, pos_weight, reduction):

@@ -259,7 +259,7 @@ def _prod_vjp(grad, input, result, dim=None, keepdim=False):
 def _prod_dim_forward(input, dim, keepdim=False, dtype=None):
     d = normalize_dim(dim, input.ndim)
     if input.ndim == 0:
-        return np.asarray(input, dtype=_np_dtype(dtype, input) or input.dtype)
+        return input.astype(_np_dtype(dtype, input) or input.dtype)
     return np.prod(input, axis=d, keepdims=keepdim, dtype=_np_dtype(dtype, input))
 
 
@@ -347,7 +347,7 @@ def _dim_reduce(name, fn, argfn):
     def forward(input, dim, keepdim=False):
         d = normalize_dim(dim, input.ndim)
         if input.ndim == 0:
-            return input.copy(), np.zeros((), dtype=np.int64)
+            return input.copy(), _xp(input).zeros((), dtype=np.int64)
         _check_nonempty(name, input, [d])
         idx = argfn(input, axis=d, keepdims=keepdim)
         return fn(input, axis=d, keepdims=keepdim), idx.astype(np.int64)
@@ -371,11 +371,11 @@ def _arg_reduce(name, fn):
                 raise OpError(f"{name}(): Expected reduction dim to be specified for "
                               "input.numel() == 0.")
             out = fn(input.reshape(-1), axis=0)
-            return np.asarray(out if not keepdim else np.reshape(out, (1,) * input.ndim),
-                              dtype=np.int64)
+            out = _xp(input).asarray(out, dtype=np.int64)
+            return out.reshape((1,) * input.ndim) if keepdim else out
         d = normalize_dim(dim, input.ndim)
         if input.ndim == 0:
-            return np.zeros((), dtype=np.int64)
+            return _xp(input).zeros((), dtype=np.int64)
         _check_nonempty(name, input, [d])
         return fn(input, axis=d, keepdims=keepdim).astype(np.int64)
     return forward
@@ -460,7 +460,7 @@ def _var_forward(name):
         with np.errstate(divide="ignore", invalid="ignore"):
             out = np.sum((input - mean) ** 2, axis=dims, keepdims=keepdim) / max(
                 0, n - correction)
-            out = np.asarray(out, dtype=input.dtype)
+            out = out.astype(input.dtype, copy=False)
             return np.sqrt(out) if name == "std" else out
     return forward
 
@@ -571,7 +571,7 @@ def _norm_forward(input, p="fro", dim=None, keepdim=False, dtype=None):
             raise OpError("linalg.vector_norm cannot compute the inf norm on an empty tensor "
                           "because the operation does not have an identity")
         fn = np.max if ord_ > 0 else np.min
-        return np.asarray(fn(a, axis=dims, keepdims=keepdim), dtype=input.dtype)
+        return fn(a, axis=dims, keepdims=keepdim).astype(input.dtype, copy=False)
     if ord_ == 0:
         out = np.sum(a != 0, axis=dims, keepdims=keepdim)
     elif ord_ == 2:
@@ -581,7 +581,7 @@ def _norm_forward(input, p="fro", dim=None, keepdim=False, dtype=None):
     else:
         with np.errstate(divide="ignore"):
             out = np.sum(a ** ord_, axis=dims, keepdims=keepdim) ** (1.0 / ord_)
-    return np.asarray(out, dtype=input.dtype)
+    return out.astype(input.dtype, copy=False)
 
 
 def _norm_vjp(grad, input, result, p, dim, keepdim):
@@ -647,7 +647,7 @@ def _scan_forward(fn):
     def forward(input, dim, dtype=None):
         d = normalize_dim(dim, input.ndim)
         if input.ndim == 0:
-            return np.array(input, dtype=_np_dtype(dtype, input) or input.dtype)
+            return input.astype(_np_dtype(dtype, input) or input.dtype)
         return fn(input, axis=d, dtype=_np_dtype(dtype, input))
     return forward
 
@@ -720,13 +720,13 @@ op("cumprod(Tensor input, int dim, *, ScalarType? dtype=None) -> Tensor", "Cumpr
 
 def _logsumexp(input, dim, keepdim=False):
     dims = dims_of(dim, input.ndim) if input.ndim else (dims_of(dim, 0), ())[1]
-    m = np.max(input, axis=dims, keepdims=True) if input.size else np.zeros(
+    m = np.max(input, axis=dims, keepdims=True) if input.size else _xp(input).zeros(
         reduced_shape(input.shape, dims, True), dtype=input.dtype)
     m = np.where(np.isinf(m), 0, m)  # all -inf (or +inf) slices: no shift
     with np.errstate(divide="ignore"):
         out = np.log(np.sum(np.exp(input - m), axis=dims, keepdims=True)) + m
-    return np.asarray(out if keepdim else out.reshape(reduced_shape(input.shape, dims, False)),
-                      dtype=input.dtype)
+    out = out if keepdim else out.reshape(reduced_shape(input.shape, dims, False))
+    return out.astype(input.dtype, copy=False)
 
 
 def _logsumexp_vjp(grad, input, result, dim, keepdim):
