@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 import httpx
@@ -34,16 +35,18 @@ def running_server(env: dict | None = None):
     port = free_port()
     full_env = {**os.environ, **TEST_ENV, **(env or {}),
                 "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    url = f"http://127.0.0.1:{port}"
+    log = tempfile.TemporaryFile()  # a file, not a pipe: a chatty server never blocks
     proc = subprocess.Popen(
         [sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", str(port),
          "--log-level", "warning"], cwd=ROOT, env=full_env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
+        stdout=subprocess.DEVNULL, stderr=log)
     try:
         deadline = time.monotonic() + 60
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"server exited: {proc.stderr.read().decode()[-2000:]}")
+                log.seek(0)
+                raise RuntimeError(f"server exited: {log.read().decode()[-2000:]}")
             try:
                 if httpx.get(url + "/readyz", timeout=1).status_code == 200:
                     break
@@ -60,8 +63,9 @@ def running_server(env: dict | None = None):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        stderr = proc.stderr.read().decode()
-        proc.stderr.close()
+        log.seek(0)
+        stderr = log.read().decode(errors="replace")
+        log.close()
         # the catch-all handler logs tracebacks: a test run must never cause one
         assert "Traceback" not in stderr, stderr[-4000:]
 
