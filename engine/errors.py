@@ -68,6 +68,14 @@ class BroadcastError(OpError):
     pass
 
 
+class IndexOpError(OpError, IndexError):
+    """torch raises IndexError for these (indices and dims out of range)."""
+
+
+class IndexTypeError(OpError, TypeError):
+    """torch raises TypeError for these (bad Python index objects)."""
+
+
 class DerivativeNotImplemented(AutogradError):
     pass
 

@@ -5,26 +5,9 @@ import operator
 import numpy as np
 
 from ..backend import ARRAY_TYPES
-from ..errors import OpError
+from ..errors import IndexOpError, IndexTypeError, OpError  # noqa: F401  (re-exported)
 from .samples import Const, Sample, explicit, rand
-from .table import F, is_contiguous, op
-from .table import normalize_dim as _wrap_dim
-
-
-class IndexOpError(OpError, IndexError):
-    """torch raises IndexError for these (indices and dims out of range)."""
-
-
-class IndexTypeError(OpError, TypeError):
-    """torch raises TypeError for these (bad Python index objects)."""
-
-
-def normalize_dim(dim: int, ndim: int) -> int:
-    """table.normalize_dim, raised as the IndexError torch raises."""
-    try:
-        return _wrap_dim(dim, ndim)
-    except OpError as e:
-        raise IndexOpError(str(e)) from None
+from .table import F, is_contiguous, normalize_dim, op
 
 
 def as_size(size) -> tuple:

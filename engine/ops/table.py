@@ -597,6 +597,7 @@ def normalize_dim(dim: int, ndim: int) -> int:
     """torch's wrap_dim, with its IndexError text."""
     lo, hi = (-1, 0) if ndim == 0 else (-ndim, ndim - 1)
     if not lo <= dim <= hi:
-        raise OpError(f"Dimension out of range (expected to be in range of [{lo}, {hi}], "
-                      f"but got {dim})")
+        from ..errors import IndexOpError
+        raise IndexOpError(f"Dimension out of range (expected to be in range of [{lo}, {hi}], "
+                           f"but got {dim})")
     return dim + ndim if dim < 0 else dim
