@@ -1109,3 +1109,62 @@ def test_in_place_error_hint_under_set_detect_anomaly_without_nan_checks():
         flags.append(lib.is_anomaly_enabled())
         return flags
     same(fn)
+
+
+def test_grad_wrt_the_seed_under_create_graph():
+    def fn(lib):
+        x = _v(lib)
+        v = lib.tensor([1.0, -2.0, 0.5], requires_grad=True)
+        (g,) = lib.autograd.grad(x ** 3, x, v, create_graph=True)
+        return g, lib.autograd.grad(g.sum(), [x, v])
+    same(fn)
+
+
+def test_backward_inputs_not_in_graph():
+    def fn(lib):
+        x, y = _v(lib), _v(lib)
+        (x * 2).sum().backward(inputs=[x, y])
+        return x.grad, y.grad
+    same(fn)
+
+
+def test_grad_of_output_wrt_itself():
+    def fn(lib):
+        x = _v(lib)
+        y = x * 2
+        return lib.autograd.grad(y, y, lib.tensor([1.0, 2.0, 3.0]))
+    same(fn)
+
+
+def test_none_seed_for_vector_root_among_several():
+    def fn(lib):
+        x = _v(lib)
+        lib.autograd.backward([(x * 2).sum(), x * 3], [None, None])
+    same(fn)
+
+
+def test_grad_of_leaf_wrt_itself():
+    def fn(lib):
+        x = _v(lib)
+        return lib.autograd.grad(x, x, lib.ones_like(x))
+    same(fn)
+
+
+def test_backward_on_leaf_directly():
+    def fn(lib):
+        x = _v(lib)
+        x.backward(lib.tensor([1.0, 2.0, 3.0]))
+        s = lib.tensor(2.0, requires_grad=True)
+        s.backward()
+        return x.grad, s.grad
+    same(fn)
+
+
+def test_requires_grad_propagates_through_integer_mixing():
+    def fn(lib):
+        x = _v(lib)
+        idx = lib.tensor([2, 0, 1])
+        y = (x * idx).sum() + (idx * 2).sum()
+        y.backward()
+        return y, x.grad
+    same(fn)
