@@ -10,6 +10,8 @@ pooling pairs the pool with its (linear) backward.
 Everything runs in 2-D; 1-D convolution lifts its input to height 1.
 """
 
+import warnings
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -241,20 +243,30 @@ op(f"_conv_grad_weight(Tensor input, Tensor grad_output, int[] weight_size, {_CO
 # --------------------------------------------------------------------------- conv1d, conv2d
 
 def _conv_padding(padding, weight_shape, stride, dilation, nd):
-    """padding='valid'|'same'|int|ints -> ints (symmetric 'same' only)."""
+    """padding='valid'|'same'|int|ints -> (left pads, extra right pads). 'same' puts the odd
+    one out on the right, as ATen's _convolution_same (which pads the input first)."""
     if not isinstance(padding, str):
-        return _pair(padding, nd, "padding")
+        return _pair(padding, nd, "padding"), (0,) * nd
     if padding == "valid":
-        return (0,) * nd
+        return (0,) * nd, (0,) * nd
     if padding != "same":
         raise OpError(f"Invalid padding string: '{padding}'")
     if any(s != 1 for s in _pair(stride, nd)):
         raise OpError("padding='same' is not supported for strided convolutions")
     total = [d * (k - 1) for d, k in zip(_pair(dilation, nd), weight_shape[2:])]
-    if any(t % 2 for t in total):  # torch pads asymmetrically there (an extra pad node)
-        raise OpError("padding='same' with an even effective kernel size is not supported "
-                      "here; pad the input explicitly")
-    return tuple(t // 2 for t in total)
+    return tuple(t // 2 for t in total), tuple(t - t // 2 - t // 2 for t in total)
+
+
+_warned_same = []
+
+
+def _warn_same_once():
+    """ATen's TORCH_WARN_ONCE for an asymmetric 'same' padding."""
+    if not _warned_same:
+        _warned_same.append(True)
+        warnings.warn("Using padding='same' with even kernel lengths and odd dilation may "
+                      "require a zero-padded copy of the input be created", UserWarning,
+                      stacklevel=4)
 
 
 def _convnd(nd):
@@ -268,21 +280,26 @@ def _convnd(nd):
     def shape(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         check(input, weight)
         batched = len(input) == nd + 2
-        pad = _conv_padding(padding, weight, stride, dilation, nd)
-        out = _conv_shape(input if batched else (1,) + tuple(input), weight, bias,
-                          _pair(stride, nd), pad, _pair(dilation, nd), False, (0,), groups)
+        pad, extra = _conv_padding(padding, weight, stride, dilation, nd)
+        full = tuple(input) if batched else (1,) + tuple(input)
+        full = full[:2] + tuple(s + e for s, e in zip(full[2:], extra))
+        out = _conv_shape(full, weight, bias, _pair(stride, nd), pad, _pair(dilation, nd),
+                          False, (0,), groups)
         return out if batched else out[1:]
 
     def forward(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         shape(tuple(input.shape), tuple(weight.shape), table.shape_of(bias), stride, padding,
               dilation, groups)
-        pad = _conv_padding(padding, tuple(weight.shape), stride, dilation, nd)
+        pad, extra = _conv_padding(padding, tuple(weight.shape), stride, dilation, nd)
         args = (_pair(stride, nd), pad, _pair(dilation, nd), False, (0,) * nd, groups)
         # torch keeps an edge (None, 0) for a missing bias: pass a wrapped zero, not None
         b = 0.0 if bias is None else bias
-        if input.ndim == nd + 2:
-            return F.convolution(input, weight, b, *args)
-        return F.squeeze(F.convolution(F.unsqueeze(input, 0), weight, b, *args), 0)
+        x = input if input.ndim == nd + 2 else F.unsqueeze(input, 0)
+        if any(extra):  # F.pad order: last dim first, (left, right) each
+            _warn_same_once()
+            x = F.constant_pad_nd(x, [v for e in reversed(extra) for v in (0, e)], 0)
+        out = F.convolution(x, weight, b, *args)
+        return out if input.ndim == nd + 2 else F.squeeze(out, 0)
 
     return forward, shape
 
@@ -299,7 +316,9 @@ op("conv1d(Tensor input, Tensor weight, Tensor? bias=None, int[] stride=1, Any p
                         {"stride": 2, "padding": 1}),
        lambda r: Sample((rand(r, 1, 4, 7), rand(r, 4, 2, 2), rand(r, 4)),
                         {"dilation": 2, "groups": 2, "padding": "valid"}),
-       lambda r: Sample((rand(r, 2, 5), rand(r, 3, 2, 3), rand(r, 3)), {"padding": "same"})))
+       lambda r: Sample((rand(r, 2, 5), rand(r, 3, 2, 3), rand(r, 3)), {"padding": "same"}),
+       lambda r: Sample((rand(r, 1, 2, 6), rand(r, 3, 2, 4)), {"padding": "same",
+                                                              "dilation": 1})))
 
 op("conv2d(Tensor input, Tensor weight, Tensor? bias=None, int[] stride=1, Any padding=0, "
    "int[] dilation=1, int groups=1) -> Tensor", None, composite=True, method=False,
@@ -312,6 +331,9 @@ op("conv2d(Tensor input, Tensor weight, Tensor? bias=None, int[] stride=1, Any p
        lambda r: Sample((rand(r, 1, 4, 6, 6), rand(r, 2, 2, 2, 2), rand(r, 2)),
                         {"dilation": 2, "groups": 2, "stride": 2}),
        lambda r: Sample((rand(r, 1, 4, 4), rand(r, 2, 1, 3, 3), rand(r, 2)),
+                        {"padding": "same"}),
+       lambda r: Sample((rand(r, 1, 2, 5, 4), rand(r, 3, 2, 2, 3)), {"padding": "same"}),
+       lambda r: Sample((rand(r, 2, 5, 5), rand(r, 3, 2, 2, 2), rand(r, 3)),
                         {"padding": "same"})))
 
 
