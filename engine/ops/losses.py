@@ -498,14 +498,49 @@ op("nll_loss(Tensor input, Tensor target, Tensor? weight=None, Any size_average=
    samples=explicit(*NLL_SAMPLES), torch=_functional("nll_loss"))
 
 
+# Two small kernels that cross_entropy's label smoothing shows in its graph, as torch's C++
+# does (a Tensor times a double is mul.Scalar there, and the ignored targets are masked_fill_).
+op("_mul_scalar(Tensor input, Scalar other) -> Tensor", "MulBackward1", method=False,
+   forward=lambda input, other: input * other,
+   vjp={"input": lambda grad, other: grad * other}, dtype="none",
+   shape=lambda input, other: input,
+   samples=explicit(lambda r: Sample((rand(r, 2, 3), 0.25)), lambda r: Sample((rand(r), -2.0))),
+   torch=lambda torch, input, other: torch.ops.aten.mul.Scalar(input, other))
+
+op("_masked_fill(Tensor input, Tensor mask, Scalar value) -> Tensor", "MaskedFillBackward0",
+   method=False, nondiff=("mask",),
+   forward=lambda input, mask, value: np.where(mask, value, input).astype(input.dtype),
+   vjp={"input": lambda grad, mask: F.where(mask, 0.0, grad)}, dtype="none",
+   shape=lambda input, mask, value: broadcast_shapes(input, mask),
+   samples=explicit(lambda r: Sample((rand(r, 2, 3), Const(rand(r, 2, 3) > 0), 0.0)),
+                    lambda r: Sample((rand(r, 2, 3), Const(rand(r, 3) > 0), 1.5))),
+   torch=lambda torch, input, mask, value: torch.ops.aten.masked_fill.Scalar(input, mask, value))
+
+
+def _smoothed(log_probs, target, nll, reduction, ignore_index, label_smoothing, class_dim):
+    """cross_entropy with label_smoothing > 0 (no weight), as torch's
+    cross_entropy_loss_label_smoothing: (1 - ls) * nll + ls / C * mean of -log_probs."""
+    classes = _shape(log_probs)[class_dim]
+    ignore_mask = F.eq(target, ignore_index)
+    smooth = F._masked_fill(F.neg(F.sum(log_probs, class_dim)), ignore_mask, 0.0)
+    if reduction == MEAN:
+        smooth = F.div(F.sum(smooth), F.sum(F.logical_not(ignore_mask)))
+    elif reduction == SUM:
+        smooth = F.sum(smooth)
+    return F.add(F._mul_scalar(nll, 1 - label_smoothing),
+                 F._mul_scalar(smooth, label_smoothing / classes))
+
+
 def _cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100,
                    reduce=None, reduction="mean", label_smoothing=0.0):
     """torch's cross_entropy for class-index targets: nll_loss(log_softmax(input, class
     dim)); the graph shows NllLossBackward0 over LogSoftmaxBackward0, as torch's does."""
     _no_grad_for("nll_loss_forward", "weight", weight)
     reduction = reduction_enum(size_average, reduce, reduction)
-    if label_smoothing != 0:
-        raise OpError("cross_entropy(): label_smoothing other than 0.0 is not supported")
+    if label_smoothing > 1.0:
+        raise OpError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing:g}")
+    if label_smoothing > 0 and weight is not None:
+        raise OpError("cross_entropy(): label_smoothing together with weight is not supported")
     if _raw(target).dtype.kind == "f":
         raise OpError("cross_entropy(): class-probability (floating point) targets are not "
                       "supported; pass class indices (int64)")
@@ -514,14 +549,30 @@ def _cross_entropy(input, target, weight=None, size_average=None, ignore_index=-
         raise OpError(f"Expected 1 or more dimensions (got {len(shape)})")
     _nll_checks(input, target, weight)
     class_dim = 0 if len(shape) == 1 else 1
-    return _nll_nd(F.log_softmax(input, class_dim), target, weight, reduction, ignore_index)
+    log_probs = F.log_softmax(input, class_dim)
+    nll = _nll_nd(log_probs, target, weight, reduction, ignore_index)
+    if label_smoothing > 0:
+        return _smoothed(log_probs, target, nll, reduction, ignore_index, label_smoothing,
+                         class_dim)
+    return nll
 
 
 op("cross_entropy(Tensor input, Tensor target, Tensor? weight=None, Any size_average=None,"
    " int ignore_index=-100, Any reduce=None, str reduction='mean',"
    " float label_smoothing=0.0) -> Tensor", None,
    composite=True, method=False, forward=_cross_entropy, shape=_nll_shape,
-   samples=explicit(*NLL_SAMPLES), torch=_functional("cross_entropy"))
+   samples=explicit(
+       *NLL_SAMPLES,
+       lambda r: Sample((rand(r, 3, 4), Const(np.array([0, 3, 1]))), {"label_smoothing": 0.2}),
+       lambda r: Sample((rand(r, 3, 4), Const(np.array([0, -100, 1]))),
+                        {"label_smoothing": 0.1, "reduction": "sum"}),
+       lambda r: Sample((rand(r, 3, 4), Const(np.array([0, -100, 1]))),
+                        {"label_smoothing": 0.3, "reduction": "none"}),
+       lambda r: Sample((rand(r, 4), Const(np.array(2))), {"label_smoothing": 0.5}),
+       lambda r: Sample((rand(r, 2, 3, 4), Const(r.integers(0, 3, (2, 4)))),
+                        {"label_smoothing": 1.0}),
+       lambda r: Sample((rand(r, 3, 4), Const(np.array([0, 3, 1]))), {"label_smoothing": -0.1})),
+   torch=_functional("cross_entropy"))
 
 
 # --------------------------------------------------------------------------- BCE
