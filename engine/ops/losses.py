@@ -489,6 +489,8 @@ def _nll_shape(input, target, weight=None, size_average=None, ignore_index=-100,
                reduction="mean", *rest):
     if reduction_enum(size_average, reduce, reduction) != NONE:
         return ()
+    if tuple(target) == tuple(input):  # class probabilities: the class dim is summed out
+        return tuple(d for i, d in enumerate(input) if i != (0 if len(input) == 1 else 1))
     return tuple(target) if len(input) >= 2 else ()
 
 
@@ -517,6 +519,21 @@ op("_masked_fill(Tensor input, Tensor mask, Scalar value) -> Tensor", "MaskedFil
    torch=lambda torch, input, mask, value: torch.ops.aten.masked_fill.Scalar(input, mask, value))
 
 
+op("_add_scalar(Tensor input, Scalar other, Scalar alpha=1) -> Tensor", "AddBackward1",
+   method=False, forward=lambda input, other, alpha: input + alpha * other,
+   vjp={"input": lambda grad: grad}, dtype="none",
+   shape=lambda input, other, alpha: input,
+   samples=explicit(lambda r: Sample((rand(r, 2, 3), 0.25))),
+   torch=lambda torch, input, other, alpha=1: torch.ops.aten.add.Scalar(input, other, alpha))
+
+op("_div_scalar(Tensor input, Scalar other) -> Tensor", "DivBackward1",
+   method=False, forward=lambda input, other: input / other,
+   vjp={"input": lambda grad, other: grad / other}, dtype="none",
+   shape=lambda input, other: input,
+   samples=explicit(lambda r: Sample((rand(r, 2, 3), 4)), lambda r: Sample((rand(r), 0.5))),
+   torch=lambda torch, input, other: torch.ops.aten.div.Scalar(input, other))
+
+
 def _smoothed(log_probs, target, nll, reduction, ignore_index, label_smoothing, class_dim):
     """cross_entropy with label_smoothing > 0 (no weight), as torch's
     cross_entropy_loss_label_smoothing: (1 - ls) * nll + ls / C * mean of -log_probs."""
@@ -533,28 +550,67 @@ def _smoothed(log_probs, target, nll, reduction, ignore_index, label_smoothing, 
 
 def _cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100,
                    reduce=None, reduction="mean", label_smoothing=0.0):
-    """torch's cross_entropy for class-index targets: nll_loss(log_softmax(input, class
-    dim)); the graph shows NllLossBackward0 over LogSoftmaxBackward0, as torch's does."""
-    _no_grad_for("nll_loss_forward", "weight", weight)
+    """torch's cross_entropy_loss: a target shaped like the input holds class
+    probabilities; otherwise class indices go to nll_loss(log_softmax(input, class dim)),
+    so the graph shows NllLossBackward0 over LogSoftmaxBackward0, as torch's does."""
     reduction = reduction_enum(size_average, reduce, reduction)
-    if label_smoothing > 1.0:
-        raise OpError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing:g}")
-    if label_smoothing > 0 and weight is not None:
-        raise OpError("cross_entropy(): label_smoothing together with weight is not supported")
-    if _raw(target).dtype.kind == "f":
-        raise OpError("cross_entropy(): class-probability (floating point) targets are not "
-                      "supported; pass class indices (int64)")
     shape = _shape(input)
     if len(shape) < 1:
         raise OpError(f"Expected 1 or more dimensions (got {len(shape)})")
-    _nll_checks(input, target, weight)
     class_dim = 0 if len(shape) == 1 else 1
+    if _shape(target) == shape:
+        if _raw(target).dtype.kind != "f":
+            raise OpError("Expected floating point type for target with class probabilities, "
+                          f"got {_target_dtype_name(target)}")
+        if ignore_index >= 0:
+            raise OpError("ignore_index is not supported for floating point target")
+        return _cross_entropy_probs(input, target, weight, reduction, label_smoothing,
+                                    class_dim)
+    if label_smoothing > 0 and label_smoothing > 1.0:
+        raise OpError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing:g}")
+    if label_smoothing > 0 and weight is not None:
+        raise OpError("cross_entropy(): label_smoothing together with weight is not supported")
+    _no_grad_for("nll_loss_forward", "weight", weight)
+    _nll_checks(input, target, weight)
     log_probs = F.log_softmax(input, class_dim)
     nll = _nll_nd(log_probs, target, weight, reduction, ignore_index)
     if label_smoothing > 0:
         return _smoothed(log_probs, target, nll, reduction, ignore_index, label_smoothing,
                          class_dim)
     return nll
+
+
+def _cross_entropy_probs(input, target, weight, reduction, label_smoothing, class_dim):
+    """torch's cross_entropy_loss_prob_target: -(log_softmax(input) * target [* weight]),
+    summed over classes, then reduced (the mean divides by the number of rows)."""
+    shape = _shape(input)
+    classes = shape[class_dim]
+    if weight is not None and _shape(weight) != (classes,):
+        raise OpError(f"cross_entropy: weight tensor should be defined either for all {classes} "
+                      "classes or no classes but got weight tensor of shape: "
+                      f"{_dims_text(_shape(weight))}")
+    log_probs = F.log_softmax(input, class_dim)
+    if label_smoothing > 0:
+        if label_smoothing > 1.0:
+            raise OpError("label_smoothing must be between 0.0 and 1.0. Got: "
+                          f"{label_smoothing:g}")
+        target = F._add_scalar(F._mul_scalar(target, 1 - label_smoothing),
+                               label_smoothing / classes)
+    terms = F.mul(log_probs, target)
+    if weight is not None:
+        if len(shape) > 1:
+            weight = F.view(weight, tuple(classes if d == class_dim else 1
+                                          for d in range(len(shape))))
+        terms = F.mul(terms, weight)
+    if reduction == NONE:
+        return F.neg(F.sum(terms, class_dim))
+    if reduction == SUM:
+        return F.neg(F.sum(terms))
+    numel = int(np.prod(shape))
+    if numel == 0:
+        raise OpError("cross_entropy(): the mean over an empty batch of class probabilities is "
+                      "not supported")
+    return F._div_scalar(F.neg(F.sum(terms)), numel // classes)
 
 
 op("cross_entropy(Tensor input, Tensor target, Tensor? weight=None, Any size_average=None,"
@@ -571,7 +627,17 @@ op("cross_entropy(Tensor input, Tensor target, Tensor? weight=None, Any size_ave
        lambda r: Sample((rand(r, 4), Const(np.array(2))), {"label_smoothing": 0.5}),
        lambda r: Sample((rand(r, 2, 3, 4), Const(r.integers(0, 3, (2, 4)))),
                         {"label_smoothing": 1.0}),
-       lambda r: Sample((rand(r, 3, 4), Const(np.array([0, 3, 1]))), {"label_smoothing": -0.1})),
+       lambda r: Sample((rand(r, 3, 4), Const(np.array([0, 3, 1]))), {"label_smoothing": -0.1}),
+       # class probabilities: a target shaped like the input
+       lambda r: Sample((rand(r, 3, 4), _probs(r, 3, 4))),
+       lambda r: Sample((rand(r, 3, 4), rand(r, 3, 4, low=0, high=1)), {"reduction": "sum"}),
+       lambda r: Sample((rand(r, 2, 3, 2), _probs(r, 2, 3, 2)), {"reduction": "none"}),
+       lambda r: Sample((rand(r, 4), rand(r, 4, low=0, high=1)), {"label_smoothing": 0.3}),
+       lambda r: Sample((rand(r, 3, 4), _probs(r, 3, 4)),
+                        {"weight": rand(r, 4, low=0.5, high=2.0)}),
+       lambda r: Sample((rand(r, 3, 4), _probs(r, 3, 4)),
+                        {"weight": Const(_f32(rand(r, 4, low=0.5, high=2.0))),
+                         "reduction": "none", "label_smoothing": 0.1})),
    torch=_functional("cross_entropy"))
 
 
