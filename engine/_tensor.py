@@ -509,6 +509,13 @@ class Tensor:
     def __getitem__(self, index):
         return table.F.index(self, index)
 
+    def __setitem__(self, index, value):
+        """``self[index] = value``: torch's copy_ into a view, recorded as CopySlices."""
+        if self._grad_fn is None and self._requires_grad and is_grad_enabled():
+            raise GradientError("a view of a leaf Variable that requires grad is being used "
+                                "in an in-place operation.")
+        self._inplace(table.F.setitem(self, index, value))
+
     def __iadd__(self, other):
         return self.add_(other)
 

@@ -1353,6 +1353,45 @@ op("index(Tensor input, Any indices) -> Tensor", None, composite=True, method=Fa
    torch=lambda torch, input, indices: input[_torch_index(torch, indices)])
 
 
+# --------------------------------------------------------------------------- x[index] = v
+# torch runs ``x[index].copy_(v)``: an in-place copy into a view, which gives x the node
+# CopySlices (next_functions: x's old node, then v's). Here the same happens out of place
+# and Tensor.__setitem__ writes the result back (bumping the version counter). Which
+# elements are written is asked of the engine's own indexing, so every index form torch
+# accepts selects the same elements.
+
+def _copy_slices(self, indices, value):
+    from ..backend import module_of
+    xp = module_of(self)
+    positions = _index(xp.arange(self.size).reshape(self.shape), indices)
+    values = F.expand(xp.asarray(value, dtype=self.dtype), tuple(positions.shape))
+    out = self.copy()
+    out.reshape(-1)[xp.asarray(positions).reshape(-1)] = values.reshape(-1)
+    return out
+
+
+for _name, _grad_fn in (("copy_slices", "torch::autograd::CopySlices"),
+                        ("_index_put_value", "IndexPutBackward0")):
+    op(f"{_name}(Tensor self, Any indices, Tensor value) -> Tensor", _grad_fn,
+       method=False, forward=_copy_slices, dtype="none",
+       vjp={"self": lambda grad, indices: F.copy_slices(grad, indices, 0.0),
+            "value": lambda grad, indices: F.index(grad, indices)},
+       shape=lambda self, indices, value: self)
+
+
+def _setitem(self, indices, value):
+    """Index tensors alone go straight to index_put_ (IndexPutBackward0); anything that
+    first takes a view (select, slice, None, ...) copies into it (CopySlices)."""
+    steps, _ = index_plan(tuple(self.shape), indices)
+    if len(steps) == 1 and steps[0][0] == "index":
+        return F._index_put_value(self, indices, value)
+    return F.copy_slices(self, indices, value)
+
+
+op("setitem(Tensor self, Any indices, Tensor value) -> Tensor", None, composite=True,
+   method=False, forward=_setitem, shape=lambda self, indices, value: self)
+
+
 # --------------------------------------------------------------------------- the JSON form
 # An index on the wire: a list is a tuple of items; any other value is one item on its own
 # (torch treats x[:] and x[(slice(None),)] differently, so the two forms are kept apart).
