@@ -205,7 +205,7 @@ class SavedTensor:
             node = self.tensor._grad_fn  # a saved input: torch names its grad_fn now
             nr = nr if self.producer is not None else self.tensor._output_nr
         if node is not None:
-            base = type(node).__name__
+            base = node.name()  # torch strips Backward<N>: "Tanh", "torch::autograd::CopySlices"
             stem = base[:base.rfind("Backward")] if "Backward" in base else base
             where = f", which is output {nr} of {stem},"
         from . import engine
