@@ -1168,3 +1168,74 @@ def test_requires_grad_propagates_through_integer_mixing():
         y.backward()
         return y, x.grad
     same(fn)
+
+
+# ---------------------------------------------------------------- x[index] = value
+
+@pytest.mark.parametrize("case", ["scalar", "tensor_value", "broadcast", "fancy", "mask",
+                                  "no_grad_base", "column", "int_value_into_float",
+                                  "double_backward"])
+def test_setitem_copy_slices(case):
+    def fn(lib):
+        x = lib.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True)
+        t = lib.tensor([7.0, 8.0], requires_grad=True)
+        y = x * 2
+        if case == "scalar":
+            y[0, 1] = 5
+        elif case == "tensor_value":
+            y[:, 0] = t
+        elif case == "broadcast":
+            y[1] = t.sum()
+        elif case == "fancy":
+            y[[0, 1], [2, 0]] = t * 3
+        elif case == "mask":
+            y[y > 5] = 0.5
+        elif case == "no_grad_base":
+            y = lib.zeros(2, 3)
+            y[1, 1:] = t
+        elif case == "column":
+            y[..., 2] = t ** 2
+        elif case == "int_value_into_float":
+            y[0] = lib.tensor([1, 2, 3])
+        else:
+            y[0, :2] = t ** 2
+            (g,) = lib.autograd.grad((y ** 2).sum(), t, create_graph=True)
+            return g, lib.autograd.grad(g.sum(), [x, t], allow_unused=True)
+        nexts = [None if n is None else type(n).__name__ for n, _ in y.grad_fn.next_functions]
+        (y * y).sum().backward()
+        return y, y.grad_fn.name(), nexts, y.is_leaf, x.grad, t.grad
+    same(fn)
+
+
+def test_setitem_on_leaf_requiring_grad():
+    def fn(lib):
+        x = _v(lib)
+        x[0] = 1.0
+    same(fn)
+
+
+def test_setitem_on_leaf_under_no_grad():
+    def fn(lib):
+        x = _v(lib)
+        with lib.no_grad():
+            x[0] = 10.0
+        (x * x).sum().backward()
+        return x, x.grad, x.is_leaf
+    same(fn)
+
+
+def test_setitem_invalidates_saved_tensor():
+    def fn(lib):
+        x = _v(lib)
+        y = x * 2
+        z = y * y
+        y[0] = 0.0
+        z.sum().backward()
+    same(fn)
+
+
+def test_setitem_shape_mismatch():
+    def fn(lib):
+        y = _v(lib) * 1
+        y[0:2] = lib.tensor([1.0, 2.0, 3.0])
+    same(fn)
