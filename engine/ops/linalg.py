@@ -667,21 +667,20 @@ def _solve_is_vector(a, b) -> bool:
 
 
 def _solve_shape(input, other, left=True):
-    if not left:
-        raise OpError("linalg.solve: left=False is not supported here; solve A^T X^T = B^T "
-                      "instead")
     _square_check("linalg.solve", input)
     n = input[-1]
+    eq = "AX = B" if left else "XA = B"
     if _solve_is_vector(input, other):
-        if other[-1] != n:
+        # a vector B is a column (n x 1): AX = B needs n rows, XA = B needs n columns
+        if (other[-1] if left else 1) != n:
             raise OpError(f"linalg.solve: Incompatible shapes of A and B for the equation "
-                          f"AX = B ({n}x{n} and {other[-1]}x1)")
-        return broadcast_shapes(tuple(input[:-2]), tuple(other[:-1])) + (n,)
-    if len(other) < 2 or other[-2] != n:
-        k = other[-1] if len(other) >= 2 else 1
-        rows = other[-2] if len(other) >= 2 else other[-1]
-        raise OpError(f"linalg.solve: Incompatible shapes of A and B for the equation AX = B "
-                      f"({n}x{n} and {rows}x{k})")
+                          f"{eq} ({n}x{n} and {other[-1]}x1)")
+        return broadcast_shapes(tuple(input[:-2]), tuple(other[:-1])) + (other[-1],)
+    rows = other[-2] if len(other) >= 2 else other[-1]
+    cols = other[-1] if len(other) >= 2 else 1
+    if len(other) < 2 or (rows if left else cols) != n:
+        raise OpError(f"linalg.solve: Incompatible shapes of A and B for the equation {eq} "
+                      f"({n}x{n} and {rows}x{cols})")
     return broadcast_shapes(tuple(input[:-2]), tuple(other[:-2])) + tuple(other[-2:])
 
 
@@ -694,27 +693,45 @@ def _solve(input, other, left=True):
                       "instead")
     vector = _solve_is_vector(input.shape, other.shape)
     b = other[..., None] if vector else other
-    a = np.broadcast_to(input, shape[:-1 if vector else -2] + input.shape[-2:])
-    b = np.broadcast_to(b, shape + (1,) if vector else shape)
+    full = shape + (1,) if vector else shape
+    a = np.broadcast_to(input, full[:-2] + input.shape[-2:])
+    b = np.broadcast_to(b, full)
+    if not left:  # XA = B  <=>  A^T X^T = B^T
+        a, b = np.swapaxes(a, -1, -2), np.swapaxes(b, -1, -2)
     try:
         x = np.linalg.solve(a, b)
     except np.linalg.LinAlgError:
         raise OpError("torch.linalg.solve: The solver failed because the input matrix is "
                       "singular.") from None
+    if not left:
+        x = np.swapaxes(x, -1, -2)
     return x[..., 0] if vector else x
 
 
-def _solve_grad_b(grad, input, left):
-    return F.linalg_solve(_mT(input), grad)
+def _as_matrix(t, vector):
+    return F.reshape(t, tuple(t.shape) + (1,)) if vector else t
+
+
+def _solve_grads(grad, input, result, other_shape, left):
+    """derivatives.yaml linalg_solve_backward: for AX = B, gB = A^-H G and gA = -gB X^H;
+    for XA = B, gB = G A^-H and gA = -X^H gB."""
+    vector = _solve_is_vector(tuple(input.shape), tuple(other_shape))
+    g, x = _as_matrix(grad, vector), _as_matrix(result, vector)
+    if left:
+        gb = F.linalg_solve(_mT(input), g)
+        return gb, -F.matmul(gb, _mT(x))
+    gb = _mT(F.linalg_solve(input, _mT(g)))
+    return gb, -F.matmul(_mT(x), gb)
+
+
+def _solve_grad_b(grad, input, result, other_shape, left):
+    gb = _solve_grads(grad, input, result, other_shape, left)[0]
+    return F.reshape(gb, tuple(gb.shape[:-1])) if _solve_is_vector(
+        tuple(input.shape), tuple(other_shape)) else gb
 
 
 def _solve_grad_a(grad, input, result, other_shape, left):
-    gb = F.linalg_solve(_mT(input), grad)
-    if _solve_is_vector(tuple(input.shape), tuple(other_shape)):
-        gb = F.reshape(gb, tuple(gb.shape) + (1,))
-        x = F.reshape(result, tuple(result.shape[:-1]) + (1, result.shape[-1]))
-        return -(gb * x)
-    return -F.matmul(gb, _mT(result))
+    return _solve_grads(grad, input, result, other_shape, left)[1]
 
 
 op("linalg_solve(Tensor input, Tensor other, *, bool left=True) -> Tensor",
@@ -725,7 +742,11 @@ op("linalg_solve(Tensor input, Tensor other, *, bool left=True) -> Tensor",
    samples=explicit(lambda r: Sample((rand(r, 3, 3) + 3 * np.eye(3), rand(r, 3, 2))),
                     lambda r: Sample((rand(r, 3, 3) + 3 * np.eye(3), rand(r, 3))),
                     lambda r: Sample((rand(r, 2, 2, 2) + 3 * np.eye(2), rand(r, 2, 2))),
-                    lambda r: Sample((rand(r, 2, 2, 2) + 3 * np.eye(2), rand(r, 2, 2, 1))),))
+                    lambda r: Sample((rand(r, 2, 2, 2) + 3 * np.eye(2), rand(r, 2, 2, 1))),
+                    lambda r: Sample((rand(r, 3, 3) + 3 * np.eye(3), rand(r, 2, 3)),
+                                     {"left": False}),
+                    lambda r: Sample((rand(r, 2, 2, 2) + 3 * np.eye(2), rand(r, 4, 2)),
+                                     {"left": False})))
 
 
 # --------------------------------------------------------------------------- matmul's squeeze_
