@@ -7,9 +7,13 @@ on it, so concurrent requests lose nothing.
 
 from __future__ import annotations
 
+import logging
+
+from engine.errors import AutogradError
+
 from . import compute
 from .errors import Problem, bad
-from .graphs import Workspace
+from .graphs import ARGUMENT_ERRORS, Workspace
 from .limits import Budget
 from .schemas import Node
 from .wire import Encoder
@@ -32,6 +36,8 @@ def graph_nodes(req, settings) -> list:
             raise bad(f"source: {at}{e.args[0] if e.args else e}") from None
         except RecursionError:
             raise bad("source: nested too deeply") from None
+        except ARGUMENT_ERRORS as e:  # the compiler met something it did not foresee
+            raise bad(f"source: cannot compile ({type(e).__name__}: {e})") from None
         if len(raw) > settings.max_nodes:
             raise Problem(413, f"max_nodes exceeded: {len(raw)} > {settings.max_nodes}",
                           limit="max_nodes")
@@ -55,7 +61,7 @@ def run(state, req, owner: str, kind: str) -> tuple[dict, Encoder]:
     budget = Budget(settings)
     nodes = graph_nodes(req, settings)
     encoder = Encoder(req.encoding)
-    action = compute.backward if kind == "backward" else compute.grad
+    action = _guarded(compute.backward if kind == "backward" else compute.grad, kind)
     args = _log_args(req)
     if req.session is not None:
         session = store.get(req.session, owner)
@@ -83,6 +89,21 @@ def run(state, req, owner: str, kind: str) -> tuple[dict, Encoder]:
         session.graph_retained = retain
         info = session.info()
     return _answer(ws, req, kind, result, encoder, info), encoder
+
+
+def _guarded(fn, kind: str):
+    """Engine errors pass (the app maps them); Python errors from a VJP meeting arguments it
+    did not expect become a 422 naming the call, never a 500."""
+    def run(ws, req, budget):
+        try:
+            return fn(ws, req, budget)
+        except (Problem, AutogradError):
+            raise
+        except ARGUMENT_ERRORS as e:
+            logging.getLogger("service").warning("%s failed: %s: %s", kind, type(e).__name__, e)
+            raise bad(f"{kind}: the graph's arguments could not be differentiated "
+                      f"({type(e).__name__}: {e})") from None
+    return run
 
 
 def _answer(ws: Workspace, req, kind: str, result, encoder: Encoder, info) -> dict:

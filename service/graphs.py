@@ -33,6 +33,12 @@ SELF_METHODS = {"requires_grad_", "retain_grad", "add_", "sub_", "mul_", "div_",
 PSEUDO = TENSOR_METHODS | {"T", "mT", "index", "assign", "getitem"}
 
 
+# What Python raises when a row meets arguments of a type it did not expect (a number where
+# an array was assumed, an int too big for an index...): the caller's input, so a 422.
+ARGUMENT_ERRORS = (TypeError, ValueError, IndexError, ZeroDivisionError, AttributeError,
+                   OverflowError, KeyError, RuntimeError)
+
+
 class Workspace:
     """Named tensors, the graph between them, and the .grad of its leaves."""
 
@@ -91,8 +97,8 @@ class Workspace:
                 raise
             except AutogradError as e:
                 raise Problem(engine_status(e), f"{where}: {e}") from None
-            except (TypeError, ValueError, IndexError, ZeroDivisionError) as e:
-                raise bad(f"{where}: {e}") from None
+            except ARGUMENT_ERRORS as e:  # arguments the row's checks did not foresee
+                raise bad(f"{where}: invalid arguments ({type(e).__name__}: {e})") from None
             self.bind(node.id, node.op, t)
 
     def _run(self, node, budget: Budget, where: str):
@@ -116,11 +122,19 @@ class Workspace:
                     raise bad(f"{where}: '{field}' applies to creation ops only")
                 kwargs[field] = value
         row, bound = resolve(op, args, kwargs)
+        if row.tensor_params and not row.creation and not any(
+                _has_tensor(bound[i]) for i in row.tensor_params):
+            i = row.tensor_params[0]  # torch refuses plain numbers where no Tensor is
+            raise bad(f"{where}: {op}(): argument '{row.params[i].name}' (position {i + 1}) "
+                      f"must be Tensor, not {type(bound[i]).__name__}")
         shapes = row.infer_shape(bound)  # the shape rule: sizes known before allocating
         for shape in shapes if row.multi_output else [shapes]:
             budget.elements(tuple(shape))
         out = row(*bound)
-        return tuple(out) if isinstance(out, list) else out  # multi-output: see getitem
+        out = tuple(out) if isinstance(out, list) else out  # multi-output: see getitem
+        if not all(isinstance(o, Tensor) for o in (out if isinstance(out, tuple) else (out,))):
+            raise bad(f"{where}: {op} did not give a tensor")
+        return out
 
     def _tensor(self, node, budget: Budget, where: str) -> Tensor:
         data = node.data if node.data is not None else (node.args[0] if node.args else None)
@@ -276,6 +290,11 @@ class Workspace:
 
     def graph(self) -> dict:
         return {"nodes": describe(self)}
+
+
+def _has_tensor(value) -> bool:
+    return isinstance(value, Tensor) or isinstance(value, (list, tuple)) and any(
+        isinstance(v, Tensor) for v in value)
 
 
 def _component(c, where: str):

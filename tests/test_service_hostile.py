@@ -212,3 +212,41 @@ def test_problem_shape_of_errors(api):
                  headers={"Content-Type": "application/json"})
     body = check_problem(r, 422)
     assert body["type"].startswith("/problems/") and body["title"]
+
+
+def test_random_graphs_never_500(api):
+    """Random op names, arguments, references and flags: 4xx or 200, never 5xx."""
+    import random
+
+    from engine.ops import OVERLOADS
+    rng = random.Random(1234)
+    ops = [o for o in OVERLOADS if not o.startswith("_")] + [
+        "detach", "T", "mT", "index", "assign", "getitem", "to", "add_", "requires_grad_",
+        "retain_grad", "float"]
+    values = [0, 1, -1, 2, 0.5, True, None, "x", "y", "x.grad", "z", [0], [1, 2],
+              [[1.0, 2.0], [3.0, 4.0]], {"slice": [0, None, None]}, "...", "float64", "sum",
+              {"data": [1, 2], "dtype": "int64"}, 1e300, 2 ** 63, [-1], "NaN", [True, False]]
+    for _ in range(300):
+        nodes = [{"id": "x", "op": "tensor", "requires_grad": True,
+                  "data": rng.choice([[1.0, 2.0], [[1.0, 2.0], [3.0, -4.0]], 2.0])},
+                 {"id": "y", "op": "tensor", "data": rng.choice([[1.0, 2.0], [[1.0], [3.0]]]),
+                  "requires_grad": rng.random() < 0.5}]
+        for _ in range(rng.randint(1, 4)):
+            args = [rng.choice(["x", "y", "r"])] + [rng.choice(values)
+                                                   for _ in range(rng.randint(0, 3))]
+            node = {"id": rng.choice("rxyz"), "op": rng.choice(ops), "args": args,
+                    "grad_mode": rng.random() < 0.9}
+            if rng.random() < 0.3:
+                node["kwargs"] = {rng.choice(["dim", "keepdim", "dtype", "alpha"]):
+                                  rng.choice(values)}
+            nodes.append(node)
+        body = {"graph": {"nodes": nodes}, "return_graph": True,
+                "create_graph": rng.random() < 0.2}
+        if rng.random() < 0.5:
+            body.update(tensors=rng.choice(["r", "x", ["r", "y"]]))
+            r = api.post("/backward", json=body)
+        else:
+            body.update(outputs=rng.choice(["r", ["r", "y"]]), inputs=rng.choice(["x", ["x", "y"]]),
+                        allow_unused=rng.random() < 0.5)
+            r = api.post("/grad", json=body)
+        assert r.status_code < 500, (body, r.text[:300])
