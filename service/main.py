@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -28,7 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     app = FastAPI(title="autograd as a service", version=engine.__version__,
                   description=DESCRIPTION, default_response_class=FastJSONResponse,
-                  docs_url=None, redoc_url=None)
+                  docs_url=None, redoc_url=None, lifespan=_lifespan)
     app.state.settings = settings
     app.state.store = make_store(settings)
     app.state.metrics = Metrics(app.state.store)
@@ -43,6 +45,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _docs(app)
     _openapi(app)
     return app
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI):
+    """Drop idle sessions in the background, so their memory goes back even when no new
+    session is made."""
+    async def sweep():
+        while True:
+            await asyncio.sleep(min(30.0, max(app.state.settings.session_ttl_seconds, 0.5)))
+            app.state.store.stats()  # purges the expired ones
+
+    task = asyncio.create_task(sweep())
+    try:
+        yield
+    finally:
+        task.cancel()
 
 
 def _docs(app: FastAPI) -> None:

@@ -25,7 +25,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AUTOGRAD_", extra="ignore")
 
     max_body_bytes: int = Field(64 * 2**20, description="Largest request body accepted.")
-    max_nodes: int = Field(10_000, description="Most nodes in one graph (one request).")
+    max_nodes: int = Field(10_000, description="Most nodes in one graph (a request's, or a "
+                           "session's over all its calls).")
     max_tensor_elements: int = Field(10_000_000, description="Most elements in one tensor.")
     max_total_elements: int = Field(50_000_000,
                                     description="Most elements created by one request.")

@@ -18,7 +18,11 @@ async def backward(request: Request, key: str = Depends(owner)):
     """Accumulate into `.grad` of the leaves (or of `inputs`) the vector-Jacobian product of
     `tensors` with `grad_tensors`, exactly as `torch.autograd.backward`. Without a session
     the workspace is forgotten, unless `retain_graph` or `create_graph` is true: then it is
-    stored and the answer carries its `session`. Hooks apply to this call only."""
+    stored and the answer carries its `session`. With a `session`, `graph` nodes are appended
+    first; when one fails, the nodes before it stay bound, as lines run in a Python session
+    would. Hooks apply to this call only. After a walk without `retain_graph` the saved
+    tensors it used are freed, and walking them again is a 409, exactly where PyTorch
+    raises."""
     req = await parse(request, BackwardRequest)
     payload, encoder = await run_in_threadpool(calls.run, request.app.state, req, key,
                                                "backward")
