@@ -346,3 +346,32 @@ def test_source_programs_match_torch(api, src):
         np.testing.assert_allclose(as_numpy(value), scope[name].grad.numpy(), rtol=1e-6)
     z = next(n for n in r.json()["graph"]["nodes"] if n["id"] == "z")
     assert z["grad_fn"] == type(scope["z"].grad_fn).__name__
+
+
+def test_unnamed_intermediates_get_server_ids(api):
+    """Composite ops show the primitives torch shows; the nodes nobody named get % ids and
+    the chain of next_functions still matches torch's, node by node."""
+    nodes = [tensor_node("A", [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]),
+             {"id": "B", "op": "T", "args": ["A"]},
+             {"id": "z", "op": "reshape", "args": ["B", [-1]]},
+             {"id": "s", "op": "square", "args": ["z"]},
+             {"id": "out", "op": "sum", "args": ["s"]}]
+    r = api.post("/backward", json={"graph": {"nodes": nodes}, "tensors": "out",
+                                    "return_graph": True})
+    assert r.status_code == 200, r.text
+    graph = {n["id"]: n for n in r.json()["graph"]["nodes"]}
+    A = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True)
+    out = A.T.reshape(-1).square().sum()
+    out.backward()
+    np.testing.assert_allclose(as_numpy(r.json()["grads"]["A"]), A.grad.numpy())
+    fn, node = out.grad_fn, graph["out"]  # walk both chains along the first edge
+    while fn is not None and type(fn).__name__ != "AccumulateGrad":
+        assert node["grad_fn"] == type(fn).__name__
+        nxt, nr = fn.next_functions[0]
+        edge = node["next_functions"][0]
+        assert edge[0] == type(nxt).__name__ and edge[2] == nr
+        if edge[0] == "AccumulateGrad":
+            assert edge[1] == "A"
+            break
+        node, fn = graph[edge[1]], nxt
+    assert any(k.startswith("%") for k in graph)  # the clone inside reshape is unnamed
