@@ -80,6 +80,21 @@ def _hooks(ws: Workspace, hooks: dict) -> list:
     return handles
 
 
+def _deadline(roots: list[Tensor], budget: Budget) -> list:
+    """A pre-hook on every node the walk may reach, checking the request's compute time, so
+    a long backward stops between nodes (a 413 naming compute_seconds)."""
+    handles, seen = [], set()
+    stack = [t.grad_fn for t in roots if t.grad_fn is not None]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen or not node.next_functions:  # AccumulateGrad: no pre-hooks
+            continue
+        seen.add(id(node))
+        handles.append(node.register_prehook(lambda grads: budget.tick()))
+        stack.extend(fn for fn, _ in node.next_functions if fn is not None)
+    return handles
+
+
 def backward(ws: Workspace, req, budget: Budget) -> bool:
     """Run torch.autograd.backward; returns the effective retain_graph."""
     names = _names(req.tensors, "tensors")
@@ -90,7 +105,7 @@ def backward(ws: Workspace, req, budget: Budget) -> bool:
     for n in req.retain_grad:
         ws.ref(n, "retain_grad").retain_grad()
     retain = req.create_graph if req.retain_graph is None else req.retain_graph
-    handles = _hooks(ws, req.hooks)
+    handles = _hooks(ws, req.hooks) + _deadline(tensors, budget)
     try:
         autograd.backward(tensors, grads, retain_graph=retain, create_graph=req.create_graph,
                           inputs=inputs)
@@ -112,8 +127,13 @@ def grad(ws: Workspace, req, budget: Budget) -> tuple[list, bool]:
         for n in req.as_:
             check_name(n, "as")
     retain = req.create_graph if req.retain_graph is None else req.retain_graph
-    result = autograd.grad(outputs, inputs, grads, retain_graph=retain,
-                           create_graph=req.create_graph, allow_unused=req.allow_unused)
+    handles = _deadline(outputs, budget)
+    try:
+        result = autograd.grad(outputs, inputs, grads, retain_graph=retain,
+                               create_graph=req.create_graph, allow_unused=req.allow_unused)
+    finally:
+        for h in handles:
+            h.remove()
     for name, g in zip(req.as_ or (), result):
         if g is not None:
             ws.bind(name, "grad", g)

@@ -250,3 +250,19 @@ def test_random_graphs_never_500(api):
                         allow_unused=rng.random() < 0.5)
             r = api.post("/grad", json=body)
         assert r.status_code < 500, (body, r.text[:300])
+
+
+def test_compute_time_limit():
+    import httpx
+    from service_server import running_server
+    env = {"AUTOGRAD_COMPUTE_SECONDS": "0.2", "AUTOGRAD_MAX_TOTAL_ELEMENTS": str(10 ** 12)}
+    with running_server(env) as url:
+        nodes = [{"id": "a", "op": "randn", "args": [[300, 300]], "seed": 0,
+                  "requires_grad": True}]
+        nodes += [{"id": "a", "op": "matmul", "args": ["a", "a"]} for _ in range(2000)]
+        nodes.append({"id": "s", "op": "sum", "args": ["a"]})
+        r = httpx.post(url + "/backward", json={"graph": {"nodes": nodes}, "tensors": "s"},
+                       timeout=60)
+        body = check_problem(r, 413)
+        assert "compute_seconds" in body["detail"]
+        assert httpx.get(url + "/healthz").status_code == 200
