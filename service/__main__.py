@@ -22,6 +22,12 @@ def main(argv=None) -> int:
               "to the others. Set AUTOGRAD_STORE=redis://host:6379/0 (or run one worker).",
               file=sys.stderr)
         return 2
+    from .sessions import make_store
+    try:
+        make_store(settings)  # fail here, with a sentence, rather than in every worker
+    except (NotImplementedError, ValueError) as e:
+        print(f"autograd-service: {e}", file=sys.stderr)
+        return 2
     import uvicorn
     uvicorn.run("service.main:create_app", factory=True, host=args.host, port=args.port,
                 workers=args.workers, log_level=args.log_level)

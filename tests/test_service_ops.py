@@ -86,3 +86,23 @@ def test_cli_refuses_workers_with_memory_store():
                        capture_output=True, text=True, timeout=60)
     assert r.returncode != 0
     assert "AUTOGRAD_STORE=redis://" in r.stderr
+
+
+def test_cors_off_by_default_and_on_when_configured(api):
+    pre = {"Origin": "https://app.example", "Access-Control-Request-Method": "POST"}
+    r = api.options("/backward", headers=pre)
+    assert "access-control-allow-origin" not in r.headers
+    import httpx
+    from service_server import running_server
+    with running_server({"AUTOGRAD_CORS_ORIGINS": "https://app.example"}) as url:
+        r = httpx.options(url + "/backward", headers=pre)
+        assert r.headers["access-control-allow-origin"] == "https://app.example"
+        r = httpx.options(url + "/backward", headers={**pre, "Origin": "https://evil.example"})
+        assert r.headers.get("access-control-allow-origin") != "https://evil.example"
+
+
+def test_cli_refuses_unknown_store():
+    env = {**os.environ, "PYTHONPATH": ROOT, "AUTOGRAD_STORE": "nonsense"}
+    r = subprocess.run([sys.executable, "-m", "service"], env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 2 and "AUTOGRAD_STORE" in r.stderr
