@@ -276,6 +276,8 @@ class Op:
                               f"{p.type}, not {_type_name(v)}")
 
     def __call__(self, *args, **kwargs):
+        if self.varargs:  # x.expand(3, 2): else the fast path binds 2 to a keyword-only flag
+            args = self._pack_varargs(args)
         n = len(args)
         if kwargs or n != self.nparams:
             if not kwargs and self.nrequired <= n <= self.npositional:
@@ -332,10 +334,15 @@ class Op:
                     break
         if not self.multi_output:
             result = Tensor._make(out)
+            if result.array.base is not None:
+                _share_version_with_base(result, inputs)
             if requires_grad and result.array.dtype.kind == "f":
                 self._record(args, (result,))
             return result
         results = tuple(Tensor._make(o) for o in out)
+        for r in results:
+            if r.array.base is not None:
+                _share_version_with_base(r, inputs)
         if requires_grad:
             self._record(args, results)
         if self.return_type is not None:
@@ -497,6 +504,23 @@ class Op:
             else:
                 out.append(g)
         return out
+
+
+def _root_array(a):
+    while getattr(a, "base", None) is not None:
+        a = a.base
+    return a
+
+
+def _share_version_with_base(result, inputs) -> None:
+    """A view shares its base's version counter (as torch's views do), so an in-place
+    edit through either one invalidates what was saved from the other, instead of a
+    backward silently reading the changed values. Must run before the node saves it."""
+    root = _root_array(result.array)
+    for _, t in inputs:
+        if _root_array(t.array) is root:
+            result._version = t._version
+            return
 
 
 def op(schema: str, grad_fn: str | None, **fields) -> Op:
