@@ -87,6 +87,7 @@ def run(state, req, owner: str, kind: str) -> tuple[dict, Encoder]:
         session.record("nodes", nodes=log_nodes(nodes))
         session.record(kind, **args)
         session.graph_retained = retain
+        store.update(session)  # publishes the log where the store is shared
         info = session.info()
     return _answer(ws, req, kind, result, encoder, info), encoder
 

@@ -39,7 +39,8 @@ class Settings(BaseSettings):
     session_ttl_seconds: float = Field(900.0, description="Idle time before a session expires.")
     compute_seconds: float = Field(30.0, description="Compute time allowed per request, "
                                    "checked between graph nodes.")
-    store: str = Field("memory", description="Session store: 'memory' or 'redis://host:port/db'.")
+    store: str = Field("memory", description="Session store: 'memory' (one process) or "
+                       "'redis://host:port/db' (shared by workers).")
     api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Accepted API keys (header X-API-Key or "
         "Authorization: Bearer); empty = no authentication.")

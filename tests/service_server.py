@@ -30,8 +30,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_server(env: dict | None = None):
-    """Start `python -m service` with ``env`` settings; yield its base URL; stop it."""
+def running_server(env: dict | None = None, args: tuple = ()):
+    """Start `python -m service` with ``env`` settings (and CLI ``args``); yield its base
+    URL; stop it."""
     port = free_port()
     full_env = {**os.environ, **TEST_ENV, **(env or {}),
                 "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
@@ -39,7 +40,7 @@ def running_server(env: dict | None = None):
     log = tempfile.TemporaryFile()  # a file, not a pipe: a chatty server never blocks
     proc = subprocess.Popen(
         [sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", str(port),
-         "--log-level", "warning"], cwd=ROOT, env=full_env,
+         "--log-level", "warning", *args], cwd=ROOT, env=full_env,
         stdout=subprocess.DEVNULL, stderr=log)
     try:
         deadline = time.monotonic() + 60

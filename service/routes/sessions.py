@@ -39,6 +39,7 @@ async def create(request: Request, key: str = Depends(owner)):
         ws.add_nodes(nodes, Budget(state.settings))
         session = state.store.create(key, ws)
         session.record("nodes", nodes=log_nodes(nodes))
+        state.store.update(session)  # publishes the log where the store is shared
         encoder = wire.Encoder(req.encoding)
         return {"session": session.info(), "grads": ws.leaf_grads(encoder),
                 "graph": ws.graph()}, encoder

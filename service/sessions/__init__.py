@@ -7,9 +7,9 @@ from .memory import MemoryStore
 def make_store(settings) -> SessionStore:
     if settings.store == "memory":
         return MemoryStore(settings)
-    if settings.store.startswith("redis://") or settings.store.startswith("rediss://"):
-        raise NotImplementedError("the Redis session store is not implemented yet; use "
-                                  "AUTOGRAD_STORE=memory")
+    if settings.store.startswith(("redis://", "rediss://", "unix://")):
+        from .redis import RedisStore
+        return RedisStore(settings)
     raise ValueError(f"AUTOGRAD_STORE must be 'memory' or a redis:// URL, got "
                      f"{settings.store!r}")
 

@@ -31,8 +31,9 @@ class Session:
     log: list = field(default_factory=list)
     graph_retained: bool = True
     nbytes: int = 0
+    synced: int = 0  # log entries already in the shared store (Redis)
     last_used: float = field(default_factory=time.monotonic)
-    lock: threading.RLock = field(default_factory=threading.RLock)
+    lock: object = field(default_factory=threading.RLock)  # serializes calls on the session
 
     def record(self, kind: str, **args) -> None:
         self.log.append({"kind": kind, **args})
