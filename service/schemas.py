@@ -212,6 +212,11 @@ class SessionResponse(BaseModel):
     graph: GraphOut = Field(description="Graph metadata.", examples=[_GRAPH])
 
 
+class PutResponse(BaseModel):
+    session: SessionInfo = Field(description="The session.", examples=[_SESSION])
+    tensor: TensorOut = Field(description="The tensor's new value.", examples=[_T])
+
+
 class ProblemModel(BaseModel):
     """RFC 9457 problem details."""
 

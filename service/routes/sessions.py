@@ -15,7 +15,7 @@ from ..errors import Problem, bad, responses
 from ..graphs import REF, Workspace
 from ..http import body_doc, owner, parse, read_body, respond
 from ..limits import Budget
-from ..schemas import SessionCreate, SessionResponse
+from ..schemas import PutResponse, SessionCreate, SessionResponse, TensorOut
 
 router = APIRouter(prefix="/sessions", tags=["sessions"])
 SID = Path(description="The session id (from POST /sessions or a retained /backward).",
@@ -84,7 +84,8 @@ def zero_grad(request: Request, sid: str = SID, key: str = Depends(owner)):
     return respond(payload, encoder)
 
 
-@router.get("/{sid}/tensors/{name}", responses=responses(401, 404, 422),
+@router.get("/{sid}/tensors/{name}", response_model=TensorOut,
+            responses=responses(401, 404, 422),
             summary="Read a tensor")
 def get_tensor(request: Request, sid: str = SID, name: str = NAME,
                key: str = Depends(owner),
@@ -98,7 +99,8 @@ def get_tensor(request: Request, sid: str = SID, name: str = NAME,
     return respond(payload, encoder)
 
 
-@router.put("/{sid}/tensors/{name}", responses=responses(400, 401, 404, 413, 415, 422),
+@router.put("/{sid}/tensors/{name}", response_model=PutResponse,
+            responses=responses(400, 401, 404, 413, 415, 422),
             openapi_extra={"requestBody": {"required": True, "content": {
                 "application/json": {"schema": {"description": "A tensor value."}},
                 wire.OCTET: {"schema": {"type": "string", "format": "binary"}}}}},
