@@ -39,7 +39,8 @@ class Size(tuple):
 
 class Tensor:
     __slots__ = ("array", "_requires_grad", "_grad_fn", "_output_nr", "_grad",
-                 "_retains_grad", "_hooks", "_acc", "_version", "__weakref__")
+                 "_retains_grad", "_hooks", "_acc", "_version", "_view", "_views",
+                 "__weakref__")
 
     # -- construction
 
@@ -64,6 +65,8 @@ class Tensor:
         self._hooks = None
         self._acc = None
         self._version = [0]
+        self._view = None  # (base, op, args, output index) when made by a view op
+        self._views = None  # weakrefs to the views made of this tensor
 
     @classmethod
     def _make(cls, arr) -> Tensor:
@@ -81,6 +84,8 @@ class Tensor:
         t._hooks = None
         t._acc = None
         t._version = [0]
+        t._view = None
+        t._views = None
         return t
 
     @classmethod
@@ -376,6 +381,8 @@ class Tensor:
         if result.array.shape != self.array.shape:
             raise OpError(f"output with shape {list(self.array.shape)} doesn't match the "
                           f"broadcast shape {list(result.array.shape)}")
+        if self._view is not None and result._grad_fn is not None:
+            return self._inplace_on_view(result)
         if self.array.flags.writeable:
             self.array[...] = result.array
         else:
@@ -385,7 +392,56 @@ class Tensor:
             self._grad_fn = result._grad_fn
             self._output_nr = result._output_nr
             self._requires_grad = True
+            if self._views:
+                self._rebuild_views()
         return self
+
+    # -- views (torch: an in-place op on a view rewrites its base's history, CopySlices,
+    # and every view of a base whose history changed gets a history starting from it)
+
+    def _add_view(self, view: Tensor) -> None:
+        views = self._views
+        if views is None:
+            views = self._views = []
+        elif len(views) >= 32 and len(views) & (len(views) - 1) == 0:
+            views[:] = [r for r in views if r() is not None]  # drop dead ones now and then
+        views.append(weakref.ref(view))
+
+    def _inplace_on_view(self, result: Tensor) -> Tensor:
+        """Write ``result`` into the base at the view's elements (the base gets
+        CopySlices); the view's own history is then rebuilt from the base's."""
+        base, op, args, k = self._view
+        if base._grad_fn is None and base._requires_grad:
+            raise GradientError("a view of a leaf Variable that requires grad is being used "
+                                "in an in-place operation.")
+        xp = backend.module_of(base.array)
+        flat = xp.arange(base.array.size).reshape(base.array.shape)
+        positions = op.forward(*[flat if a is base else (a.array if isinstance(a, Tensor)
+                                                         else a) for a in args])
+        if k is not None:
+            positions = positions[k]
+        base._inplace(table.F._copy_into(base, positions, result))
+        return self
+
+    def _rebuild_views(self) -> None:
+        """The views of this tensor (and theirs, iteratively) take their history from its
+        new one: each is made again by its view op (values are shared memory already)."""
+        stack = [self]
+        while stack:
+            base = stack.pop()
+            for ref in list(base._views or ()):  # remaking a view registers one more
+                view = ref()
+                if view is None or view._view is None or view._view[0] is not base:
+                    continue
+                _, op, args, k = view._view
+                made = op(*args)
+                if k is not None:
+                    made = made[k]
+                if made._grad_fn is not None:
+                    view._grad_fn = made._grad_fn
+                    view._output_nr = made._output_nr
+                    view._requires_grad = True
+                stack.append(view)
 
     def add_(self, other, alpha=1):
         return self._inplace(table.F.add(self, other, alpha=alpha))
@@ -405,25 +461,27 @@ class Tensor:
     def clamp_(self, min=None, max=None):
         return self._inplace(table.F.clamp(self, min, max))
 
+    # overwriting ops get nodes that send zeros to the old history (ZeroBackward0, ...)
+
     def zero_(self):
-        return self._inplace(table.F.zeros_like(self))
+        return self._inplace(table.F._zero_(self))
 
     def fill_(self, value):
-        return self._inplace(table.F.full_like(self, value))
+        return self._inplace(table.F._fill_(self, value))
 
     def copy_(self, src):
         src = src if isinstance(src, Tensor) else Tensor._make(np.asarray(src))
-        return self._inplace(table.F.expand(src, self.shape).to(self.dtype))
+        shape = table.broadcast_shapes(tuple(self.shape), tuple(src.shape))  # torch's text
+        if shape != tuple(self.shape):
+            raise OpError(f"output with shape {list(self.shape)} doesn't match the broadcast "
+                          f"shape {list(shape)}")
+        return self._inplace(table.F.copy(self, src))  # CopyBackwards: (old self, src)
 
     def uniform_(self, a=0.0, b=1.0, generator=None):
-        rng = np.random.default_rng()
-        return self._inplace(Tensor._make(rng.uniform(a, b, self.shape).astype(
-            self.array.dtype)))
+        return self._inplace(table.F._uniform_(self, float(a), float(b)))
 
     def normal_(self, mean=0.0, std=1.0, generator=None):
-        rng = np.random.default_rng()
-        return self._inplace(Tensor._make(rng.normal(mean, std, self.shape).astype(
-            self.array.dtype)))
+        return self._inplace(table.F._normal_(self, float(mean), float(std)))
 
     # -- operators (as torch/_tensor.py defines them)
 

@@ -1379,6 +1379,56 @@ for _name, _grad_fn in (("copy_slices", "torch::autograd::CopySlices"),
        shape=lambda self, indices, value: self)
 
 
+def _copy_into(self, positions, value):
+    """``self`` with the elements at flat ``positions`` replaced by ``value`` (broadcast):
+    an in-place op on a view, written into its base."""
+    from ..backend import module_of
+    xp = module_of(self)
+    values = F.expand(xp.asarray(value, dtype=self.dtype), tuple(positions.shape))
+    out = self.copy()
+    out.reshape(-1)[xp.asarray(positions).reshape(-1)] = values.reshape(-1)
+    return out
+
+
+op("_copy_into(Tensor self, Any positions, Tensor value) -> Tensor",
+   "torch::autograd::CopySlices", method=False, forward=_copy_into, dtype="none",
+   vjp={"self": lambda grad, positions: F._copy_into(grad, positions, 0.0),
+        "value": lambda grad, positions: F.index(F.reshape(grad, (-1,)), positions)},
+   shape=lambda self, positions, value: self)
+
+
+# In-place writes that replace values regardless of the old ones: the node passes zeros
+# to the old history (torch's ZeroBackward0, FillBackward2/3, UniformBackward0,
+# NormalBackward0), so a tensor overwritten this way no longer sends gradient back.
+
+def _zero_grad(grad):
+    return F.zeros_like(grad)
+
+
+op("_zero_(Tensor self) -> Tensor", "ZeroBackward0", method=False, dtype="none",
+   forward=lambda self: _module(self).zeros_like(self),
+   vjp={"self": _zero_grad}, shape=lambda self: self)
+op("_fill_.Tensor(Tensor self, Tensor value) -> Tensor", "FillBackward3", method=False,
+   dtype="none", forward=lambda self, value: _module(self).full_like(self, value),
+   vjp={"self": _zero_grad, "value": lambda grad: F.sum(grad)}, shape=lambda self, value: self)
+op("_fill_.Scalar(Tensor self, Scalar value) -> Tensor", "FillBackward2", method=False,
+   dtype="none", forward=lambda self, value: _module(self).full_like(self, value),
+   vjp={"self": _zero_grad}, shape=lambda self, value: self)
+op("_uniform_(Tensor self, float a, float b) -> Tensor", "UniformBackward0", method=False,
+   dtype="none", forward=lambda self, a, b: _module(self).asarray(
+       np.random.default_rng().uniform(a, b, self.shape).astype(self.dtype)),
+   vjp={"self": _zero_grad}, shape=lambda self, a, b: self)
+op("_normal_(Tensor self, float mean, float std) -> Tensor", "NormalBackward0", method=False,
+   dtype="none", forward=lambda self, mean, std: _module(self).asarray(
+       np.random.default_rng().normal(mean, std, self.shape).astype(self.dtype)),
+   vjp={"self": _zero_grad}, shape=lambda self, mean, std: self)
+
+
+def _module(array):
+    from ..backend import module_of
+    return module_of(array)
+
+
 def _setitem(self, indices, value):
     """Index tensors alone go straight to index_put_ (IndexPutBackward0); anything that
     first takes a view (select, slice, None, ...) copies into it (CopySlices)."""

@@ -335,14 +335,14 @@ class Op:
         if not self.multi_output:
             result = Tensor._make(out)
             if result.array.base is not None:
-                _share_version_with_base(result, inputs)
+                _share_version_with_base(result, inputs, self, args, None)
             if requires_grad and result.array.dtype.kind == "f":
                 self._record(args, (result,))
             return result
         results = tuple(Tensor._make(o) for o in out)
-        for r in results:
+        for k, r in enumerate(results):
             if r.array.base is not None:
-                _share_version_with_base(r, inputs)
+                _share_version_with_base(r, inputs, self, args, k)
         if requires_grad:
             self._record(args, results)
         if self.return_type is not None:
@@ -512,14 +512,20 @@ def _root_array(a):
     return a
 
 
-def _share_version_with_base(result, inputs) -> None:
+def _share_version_with_base(result, inputs, op, args, k) -> None:
     """A view shares its base's version counter (as torch's views do), so an in-place
     edit through either one invalidates what was saved from the other, instead of a
-    backward silently reading the changed values. Must run before the node saves it."""
+    backward silently reading the changed values. Must run before the node saves it.
+
+    The view also remembers how it was made (``op(*args)``, output ``k``), so that an
+    in-place op on it can be written into its base and its history rebuilt from the
+    base's new one (Tensor._inplace)."""
     root = _root_array(result.array)
     for _, t in inputs:
         if _root_array(t.array) is root:
             result._version = t._version
+            result._view = (t, op, args, k)
+            t._add_view(result)
             return
 
 
