@@ -30,13 +30,13 @@ RAW_BODIES = [
     (b"3", 422),
     (b'"x"', 422),
     (b"", 400),
-    (b"[" * 5000 + b"]" * 5000, 422),  # deep, and not an object
+    (b"[" * 5000 + b"]" * 5000, 413),  # deeper than the JSON parser's 1024 levels
     (b'{"graph": {"nodes": [{"id": "x", "op": "tensor", "data": ' + b"[" * 5000 + b"1"
      + b"]" * 5000 + b'}]}, "tensors": "x"}', 413),  # deeper than max_ndim
     (b'{"graph": {"nodes": [{"id": "x", "op": "exp", "args": ' + b"[" * 5000 + b"1"
      + b"]" * 5000 + b'}]}, "tensors": "x"}', 413),
     (b'{"session": "s_x", "tensors": "x", "grad_tensors": ' + b"[" * 5000
-     + b"]" * 5000 + b"}", 404),
+     + b"]" * 5000 + b"}", 413),
 ]
 
 
