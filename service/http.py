@@ -56,8 +56,8 @@ async def parse(request: Request, model: type[BaseModel]):
                           f"application/json or {wire.OCTET}")
     except orjson.JSONDecodeError as e:
         if "depth limit" in str(e):  # orjson >= 3.9 refuses nesting deeper than 1024
-            raise Problem(413, "JSON nested deeper than the parser's limit of 1024 levels",
-                          "limit") from None
+            raise Problem(413, "JSON nested deeper than the parser's limit of 1024 "
+                          "levels") from None
         raise Problem(400, f"malformed JSON: {e}", "malformed-json") from None
     if not isinstance(obj, dict):
         raise Problem(422, "the body must be a JSON object")
