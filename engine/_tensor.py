@@ -411,6 +411,15 @@ class Tensor:
         """Write ``result`` into the base at the view's elements (the base gets
         CopySlices); the view's own history is then rebuilt from the base's."""
         base, op, args, k = self._view
+        if k is not None:  # split, unbind, chunk...: torch refuses
+            name = op.grad_fn[:op.grad_fn.rfind("Backward")]
+            first = (f"Output {k} of {name} is a view and is being modified inplace."
+                     if self._requires_grad else "A view was created in no_grad mode and is "
+                     "being modified inplace with grad mode enabled.")
+            raise GradientError(first + " This view is the output of a function that returns "
+                                "multiple views. Such functions do not allow the output views "
+                                "to be modified inplace. You should replace the inplace "
+                                "operation by an out-of-place one.")
         if base._grad_fn is None and base._requires_grad:
             raise GradientError("a view of a leaf Variable that requires grad is being used "
                                 "in an in-place operation.")

@@ -511,7 +511,7 @@ def _unbind_dim(ndim, dim):
 
 def _unbind(input, dim=0):
     d = _unbind_dim(input.ndim, dim)
-    return [input[_index_key(input.ndim, d, k)] for k in range(input.shape[d])]
+    return [input[_index_key(input.ndim, d, k) + (Ellipsis,)] for k in range(input.shape[d])]
 
 
 def _unbind_shape(input, dim=0):
@@ -542,7 +542,7 @@ def _select_check(shape, dim, index) -> tuple:
 
 def _select(input, dim, index):
     d, i = _select_check(input.shape, dim, index)
-    return np.asarray(input[_index_key(input.ndim, d, i)])
+    return input[_index_key(input.ndim, d, i) + (Ellipsis,)]  # a view, 0-d ones included
 
 
 op("select.int(Tensor input, int dim, int index) -> Tensor", "SelectBackward0",
@@ -1374,8 +1374,10 @@ for _name, _grad_fn in (("copy_slices", "torch::autograd::CopySlices"),
                         ("_index_put_value", "IndexPutBackward0")):
     op(f"{_name}(Tensor self, Any indices, Tensor value) -> Tensor", _grad_fn,
        method=False, forward=_copy_slices, dtype="none",
-       vjp={"self": lambda grad, indices: F.copy_slices(grad, indices, 0.0),
-            "value": lambda grad, indices: F.index(grad, indices)},
+       # ``result`` is saved only to be freed: torch's CopySlices drops its function and
+       # IndexPutBackward0 its indices after a backward, so a second one raises
+       vjp={"self": lambda grad, indices, result: F.copy_slices(grad, indices, 0.0),
+            "value": lambda grad, indices, result: F.index(grad, indices)},
        shape=lambda self, indices, value: self)
 
 
@@ -1392,8 +1394,8 @@ def _copy_into(self, positions, value):
 
 op("_copy_into(Tensor self, Any positions, Tensor value) -> Tensor",
    "torch::autograd::CopySlices", method=False, forward=_copy_into, dtype="none",
-   vjp={"self": lambda grad, positions: F._copy_into(grad, positions, 0.0),
-        "value": lambda grad, positions: F.index(F.reshape(grad, (-1,)), positions)},
+   vjp={"self": lambda grad, positions, result: F._copy_into(grad, positions, 0.0),
+        "value": lambda grad, positions, result: F.index(F.reshape(grad, (-1,)), positions)},
    shape=lambda self, positions, value: self)
 
 

@@ -325,7 +325,11 @@ class Op:
                 inputs.extend((i, t) for t in a)
         if self.dtype != "none" and self.dtype != "keep":
             self._cast_inputs(args, arrays, inputs)
-        out = self.forward(*arrays)
+        try:
+            out = self.forward(*arrays)
+        except ValueError:  # NumPy's broadcast error: the shape rule words it as torch does
+            self.infer_shape(args)
+            raise
         requires_grad = False
         if self.grad_fn and is_grad_enabled():
             for i, t in inputs:
