@@ -46,7 +46,39 @@ STRUCTURAL = {
     "inplace_exp_add": lambda a: a.exp().add_(1),
     "clone": lambda a: a.clone(),
     "matmul_gram": lambda a: a @ a.mT if a.dim() == 2 else a,
+    "edit_through_view": lambda a: _edit_through_view(a),
+    "view_after_base_edit": lambda a: _view_after_base_edit(a),
+    "zero_first_row": lambda a: _zero_first(a),
+    "setitem_col": lambda a: _setitem_col(a),
 }
+
+
+def _edit_through_view(a):
+    y = a * 1
+    if y.dim():
+        y[..., :1].mul_(2)
+    return y
+
+
+def _view_after_base_edit(a):
+    y = a.exp()
+    v = y[0] if y.dim() else y
+    y.mul_(0.5)
+    return v
+
+
+def _zero_first(a):
+    y = a + 0
+    if y.dim():
+        y[0].zero_()
+    return y
+
+
+def _setitem_col(a):
+    y = a * 2
+    if y.dim():
+        y[..., -1] = a.sum() if a.dim() < 2 else a[..., 0]
+    return y
 BINARY = {
     "add": lambda a, b: a + b,
     "sub": lambda a, b: a - b,

@@ -1387,3 +1387,45 @@ def test_copy_broadcasting(src):
         y.copy_(lib.tensor(src))
         return y
     same(fn)
+
+
+@pytest.mark.parametrize("how", ["view_zero", "setitem_scalar", "setitem_index_tensor",
+                                 "zero_no_view"])
+def test_second_backward_through_in_place_writes(how):
+    def fn(lib):
+        a = lib.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+        y = a + 0
+        if how == "view_zero":
+            y[0].zero_()
+        elif how == "setitem_scalar":
+            y[0, 1] = 5.0
+        elif how == "setitem_index_tensor":
+            y[lib.tensor([0, 1]), lib.tensor([1, 0])] = 5.0
+        else:
+            y.zero_()
+        s = y.sum()
+        s.backward()
+        s.backward()
+        return a.grad
+    same(fn)
+
+
+@pytest.mark.parametrize("op", ["add", "mul", "sub", "div", "maximum", "where", "pow"])
+def test_broadcast_errors_carry_torchs_text(op):
+    def fn(lib):
+        a = lib.tensor(np.ones((2, 3)), requires_grad=True)
+        b = lib.tensor(np.ones((2, 2)))
+        if op == "add":
+            return a + b
+        if op == "mul":
+            return a * b
+        if op == "sub":
+            return a - b
+        if op == "div":
+            return a / b
+        if op == "maximum":
+            return a.maximum(b)
+        if op == "where":
+            return lib.where(b > 0, a, b)
+        return a ** b
+    same(fn)
