@@ -1429,3 +1429,30 @@ def test_broadcast_errors_carry_torchs_text(op):
             return lib.where(b > 0, a, b)
         return a ** b
     same(fn)
+
+
+@pytest.mark.parametrize("fn_name", ["unbind", "split", "chunk", "unbind_no_grad_base"])
+def test_in_place_on_outputs_of_multi_view_functions(fn_name):
+    def fn(lib):
+        a = lib.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+        y = a * 1
+        if fn_name == "unbind":
+            y.unbind(0)[1].mul_(2)
+        elif fn_name == "split":
+            y.split(1)[0].add_(1)
+        elif fn_name == "chunk":
+            y.chunk(2)[1].zero_()
+        else:
+            z = lib.zeros(2, 2)
+            z.unbind(0)[0].mul_(lib.tensor(1.0, requires_grad=True))
+    same(fn)
+
+
+def test_in_place_on_multi_view_outputs_under_no_grad_is_allowed():
+    def fn(lib):
+        a = lib.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+        y = a * 1
+        with lib.no_grad():
+            y.unbind(0)[0].mul_(2)
+        return y
+    same(fn)
