@@ -3,11 +3,15 @@
 import functools
 import threading
 
-_state = threading.local()
+class _State(threading.local):
+    enabled = True  # the default every thread starts with, as torch's GradMode
+
+
+_state = _State()
 
 
 def is_grad_enabled() -> bool:
-    return getattr(_state, "enabled", True)
+    return _state.enabled
 
 
 def _set(mode: bool) -> None:

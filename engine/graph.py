@@ -43,19 +43,17 @@ class HookDict(dict):
 class Node:
     """A backward function: ``grad_fn`` of a non-leaf tensor."""
 
-    __slots__ = ("seq", "next_functions", "metas", "param_edge_counts", "saved", "attrs",
-                 "out_metas", "tensor_pre_hooks", "retains_grad_hooks", "pre_hooks",
-                 "post_hooks", "__weakref__")
+    # No __slots__: class-level defaults make a new node cost one allocation, which matters
+    # at one node per op. Recording sets seq, next_functions, metas, param_edge_counts,
+    # saved, attrs (when needed) and out_metas.
     op = None
     _name = "Node"
-
-    def __init__(self):
-        self.tensor_pre_hooks = None  # {output_nr: HookDict}: Tensor.register_hook
-        self.retains_grad_hooks = None  # {output_nr: weakref to the tensor}
-        self.pre_hooks = None
-        self.post_hooks = None
-        self.attrs = {}
-        self.saved = {}
+    tensor_pre_hooks = None  # {output_nr: HookDict}: Tensor.register_hook
+    retains_grad_hooks = None  # {output_nr: weakref to the tensor}
+    pre_hooks = None
+    post_hooks = None
+    attrs = {}  # noqa: RUF012  (never mutated: recording assigns a fresh dict)
+    saved = {}  # noqa: RUF012
 
     def name(self) -> str:
         return self._name
@@ -130,7 +128,7 @@ def node_class(grad_fn: str) -> type:
     ``grad_fn`` may be qualified (``torch::autograd::CopyBackwards``): ``name()`` returns it
     whole, the class is named by its last part, as in torch.
     """
-    cls = type(grad_fn.rsplit("::", 1)[-1], (Node,), {"__slots__": (), "_name": grad_fn})
+    cls = type(grad_fn.rsplit("::", 1)[-1], (Node,), {"_name": grad_fn})
     cls.__module__ = "engine.graph"
     return cls
 
@@ -138,11 +136,9 @@ def node_class(grad_fn: str) -> type:
 class AccumulateGrad(Node):
     """The node behind every leaf that requires grad: the only writer of ``.grad``."""
 
-    __slots__ = ("variable",)
     _name = "torch::autograd::AccumulateGrad"
 
     def __init__(self, variable):
-        super().__init__()
         self.variable = variable
         self.seq = float("inf")  # torch runs AccumulateGrad first once ready
         self.next_functions = ()

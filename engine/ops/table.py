@@ -489,10 +489,14 @@ class Op:
             return [None] * len(node.next_functions)
         values = {"grad": grads[0], "grads": grads}
         out, k = [], 0
+        edges_all = node.next_functions
         for i, count in zip(self.diff_params, node.param_edge_counts):
-            edges = node.next_functions[k:k + count]
+            if count == 1:  # the common case: one Tensor, one edge
+                needed = edges_all[k][0] is not None
+            else:
+                needed = any(fn is not None for fn, _ in edges_all[k:k + count])
             k += count
-            if not any(fn is not None for fn, _ in edges):
+            if not needed:
                 out.extend([None] * count)
                 continue
             name = self.params[i].name
