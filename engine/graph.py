@@ -81,6 +81,26 @@ class Node:
     def release_variables(self) -> None:
         self.saved = None
 
+    def __getattr__(self, name):
+        """torch's ``grad_fn._saved_<name>``: what the node keeps for its backward (torch's
+        ``self`` is the schema's ``input``); None where declared but not needed, torch's
+        backward-twice error once freed."""
+        op = type(self).op
+        if not name.startswith("_saved_") or op is None:
+            raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+        key = name[len("_saved_"):]
+        declared = set()
+        for params in op.vjp_params.values():
+            declared.update(params)
+        for k in (key, "input") if key == "self" else (key,):
+            if k in self.attrs:
+                return self.attrs[k]
+            if k in declared and k not in ("grad", "grads"):
+                if self.saved is None:
+                    raise GraphFreedError(self)
+                return self.unpack(k, raw=False) if k in self.saved else None
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
     def saved_tensors_info(self) -> list[tuple[str, tuple, str, int]]:
         """(name, shape, dtype, bytes) of each tensor this node holds for backward."""
         out = []
