@@ -1456,3 +1456,34 @@ def test_in_place_on_multi_view_outputs_under_no_grad_is_allowed():
             y.unbind(0)[0].mul_(2)
         return y
     same(fn)
+
+
+def test_saved_tensors_on_nodes():
+    def fn(lib):
+        x = _v(lib)
+        c = lib.tensor([3.0, 4.0, 5.0])
+        y = x ** 2
+        z = x.exp()
+        w = x * c
+        out = [y.grad_fn._saved_self is x, y.grad_fn._saved_exponent, z.grad_fn._saved_result,
+               w.grad_fn._saved_other, w.grad_fn._saved_self]
+        (y.sum() + z.sum() + w.sum()).backward()
+        out.append(y.grad_fn._saved_exponent)
+        for node in (y.grad_fn, z.grad_fn):
+            try:
+                node._saved_self if node is y.grad_fn else node._saved_result
+            except RuntimeError as exc:
+                out.append(str(exc))
+        return out
+    same(fn)
+
+
+def test_saved_tensor_retained_and_modified():
+    def fn(lib):
+        x = _v(lib)
+        y = x.tanh()
+        y.sum().backward(retain_graph=True)
+        with lib.no_grad():
+            y.mul_(2)
+        y.grad_fn._saved_result
+    same(fn)
