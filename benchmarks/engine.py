@@ -1,0 +1,166 @@
+"""Engine speed beside PyTorch (CPU, same thread count) and HIPS autograd, in one run.
+
+    python benchmarks/engine.py [--repeat 7] [--quick]
+
+Prints the median time of each workload (forward + backward) and the ratio to torch.
+Workloads (from the engine issue):
+  chain    h = tanh(h * 1.0001 + 0.0001), 15,000 times on a one-element tensor (per-op cost)
+  mlp      784-512-512-10 tanh MLP, batch 256, cross-entropy
+  elem     sum(sin(x) * exp(-x**2) + x / 3) on 1e7 float32
+  hvp      Hessian-vector product of sum(tanh(W @ x)**2), W 1000x1000, by double backward
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import engine  # noqa: E402
+
+THREADS = os.cpu_count() or 1
+
+
+def timed(fn, repeat):
+    fn()  # warm up
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+# ---------------------------------------------------------------- the engine and torch
+
+def chain(mod, n):
+    def run():
+        h = mod.tensor([0.5], requires_grad=True)
+        x = h
+        for _ in range(n):
+            x = (x * 1.0001 + 0.0001).tanh()
+        x.sum().backward()
+    return run
+
+
+def mlp(mod, F, data):
+    x, y, ws = data
+    params = [mod.tensor(w, requires_grad=True) for w in ws]
+    xt, yt = mod.tensor(x), mod.tensor(y)
+
+    def run():
+        w1, b1, w2, b2, w3, b3 = params
+        h = (xt @ w1 + b1).tanh()
+        h = (h @ w2 + b2).tanh()
+        loss = F.cross_entropy(h @ w3 + b3, yt)
+        loss.backward()
+    return run
+
+
+def elem(mod, x_np):
+    def run():
+        x = mod.tensor(x_np, requires_grad=True)
+        (mod.sin(x) * mod.exp(-x ** 2) + x / 3).sum().backward()
+    return run
+
+
+def hvp(mod, autograd, W_np, x_np, v_np):
+    W, v = mod.tensor(W_np), mod.tensor(v_np)
+
+    def run():
+        x = mod.tensor(x_np, requires_grad=True)
+        y = (mod.tanh(W @ x) ** 2).sum()
+        (g,) = autograd.grad(y, x, create_graph=True)
+        (hv,) = autograd.grad((g * v).sum(), x)
+        return hv
+    return run
+
+
+# ---------------------------------------------------------------- HIPS autograd
+
+def hips_workloads(data, x_np, W_np, xv_np, v_np, n_chain):
+    import autograd
+    import autograd.numpy as anp
+
+    def chain_run():
+        def f(h):
+            for _ in range(n_chain):
+                h = anp.tanh(h * 1.0001 + 0.0001)
+            return anp.sum(h)
+        autograd.grad(f)(np.array([0.5], dtype=np.float32))
+
+    x, y, ws = data
+
+    def mlp_loss(ws):
+        w1, b1, w2, b2, w3, b3 = ws
+        h = anp.tanh(x @ w1 + b1)
+        h = anp.tanh(h @ w2 + b2)
+        logits = h @ w3 + b3
+        m = anp.max(logits, axis=1, keepdims=True)
+        logp = logits - m - anp.log(anp.sum(anp.exp(logits - m), axis=1, keepdims=True))
+        return -anp.mean(logp[np.arange(len(y)), y])
+
+    def elem_run():
+        autograd.grad(lambda x: anp.sum(anp.sin(x) * anp.exp(-x ** 2) + x / 3))(x_np)
+
+    def hvp_run():
+        f = lambda x: anp.sum(anp.tanh(W_np @ x) ** 2)
+        autograd.grad(lambda x: anp.sum(autograd.grad(f)(x) * v_np))(xv_np)
+
+    return {"chain": chain_run, "mlp": lambda: autograd.grad(mlp_loss)(list(ws)),
+            "elem": elem_run, "hvp": hvp_run}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    args = parser.parse_args()
+    import torch
+    import torch.nn.functional as tF
+    torch.set_num_threads(THREADS)
+
+    rng = np.random.default_rng(0)
+    n_chain = 1500 if args.quick else 15000
+    n_elem = 100_000 if args.quick else 10_000_000
+    n_hvp = 100 if args.quick else 1000
+    sizes = [784, 512, 512, 10]
+    ws = []
+    for a, b in zip(sizes, sizes[1:]):
+        ws += [(rng.standard_normal((a, b)) / np.sqrt(a)).astype(np.float32),
+               np.zeros(b, dtype=np.float32)]
+    data = (rng.standard_normal((256, 784)).astype(np.float32), rng.integers(0, 10, 256), ws)
+    x_np = rng.standard_normal(n_elem).astype(np.float32)
+    W_np = (rng.standard_normal((n_hvp, n_hvp)) / np.sqrt(n_hvp)).astype(np.float32)
+    xv_np = rng.standard_normal(n_hvp).astype(np.float32)
+    v_np = rng.standard_normal(n_hvp).astype(np.float32)
+
+    ours = {"chain": chain(engine, n_chain), "mlp": mlp(engine, engine.F, data),
+            "elem": elem(engine, x_np), "hvp": hvp(engine, engine.autograd, W_np, xv_np, v_np)}
+    theirs = {"chain": chain(torch, n_chain), "mlp": mlp(torch, tF, data),
+              "elem": elem(torch, x_np), "hvp": hvp(torch, torch.autograd, W_np, xv_np, v_np)}
+    try:
+        hips = hips_workloads(data, x_np, W_np, xv_np, v_np, n_chain)
+    except ImportError:
+        hips = {}
+
+    print(f"threads: torch {torch.get_num_threads()}, numpy BLAS default; repeat "
+          f"{args.repeat}; medians")
+    print(f"{'workload':10} {'torch ms':>10} {'engine ms':>10} {'engine/torch':>13} "
+          f"{'hips ms':>10} {'hips/torch':>11}")
+    for name in ours:
+        t_torch = timed(theirs[name], args.repeat)
+        t_ours = timed(ours[name], args.repeat)
+        t_hips = timed(hips[name], args.repeat) if name in hips else float("nan")
+        print(f"{name:10} {t_torch * 1e3:10.1f} {t_ours * 1e3:10.1f} {t_ours / t_torch:12.2f}x "
+              f"{t_hips * 1e3:10.1f} {t_hips / t_torch:10.2f}x")
+
+
+if __name__ == "__main__":
+    main()
