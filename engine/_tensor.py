@@ -381,8 +381,13 @@ class Tensor:
         if result.array.shape != self.array.shape:
             raise OpError(f"output with shape {list(self.array.shape)} doesn't match the "
                           f"broadcast shape {list(result.array.shape)}")
-        if self._view is not None and result._grad_fn is not None:
-            return self._inplace_on_view(result)
+        if self._view is not None:
+            if any(st == 0 and n > 1 for st, n in zip(self.array.strides, self.array.shape)):
+                raise OpError("unsupported operation: more than one element of the written-to "
+                              "tensor refers to a single memory location. Please clone() the "
+                              "tensor before performing the operation.")
+            if result._grad_fn is not None or not self.array.flags.writeable:
+                return self._inplace_on_view(result)
         if self.array.flags.writeable:
             self.array[...] = result.array
         else:
@@ -411,7 +416,7 @@ class Tensor:
         """Write ``result`` into the base at the view's elements (the base gets
         CopySlices); the view's own history is then rebuilt from the base's."""
         base, op, args, k = self._view
-        if k is not None:  # split, unbind, chunk...: torch refuses
+        if k is not None and result._grad_fn is not None:  # split, unbind...: torch refuses
             name = op.grad_fn[:op.grad_fn.rfind("Backward")]
             first = (f"Output {k} of {name} is a view and is being modified inplace."
                      if self._requires_grad else "A view was created in no_grad mode and is "
@@ -420,7 +425,7 @@ class Tensor:
                                 "multiple views. Such functions do not allow the output views "
                                 "to be modified inplace. You should replace the inplace "
                                 "operation by an out-of-place one.")
-        if base._grad_fn is None and base._requires_grad:
+        if base._grad_fn is None and base._requires_grad and is_grad_enabled():
             raise GradientError("a view of a leaf Variable that requires grad is being used "
                                 "in an in-place operation.")
         xp = backend.module_of(base.array)
