@@ -1487,3 +1487,28 @@ def test_saved_tensor_retained_and_modified():
             y.mul_(2)
         y.grad_fn._saved_result
     same(fn)
+
+
+@pytest.mark.parametrize("case", ["expand_overlap", "expand_overlap_grad", "expand_same_shape",
+                                  "expand_same_shape_no_grad", "transpose_no_grad"])
+def test_in_place_on_expanded_and_other_views(case):
+    def fn(lib):
+        a = lib.tensor([[1.0, 2.0]], requires_grad=True)
+        x = lib.tensor([[1.0, 2.0]])
+        if case == "expand_overlap":
+            x.expand(3, 2).add_(1)
+        elif case == "expand_overlap_grad":
+            (a * 1).expand(3, 2).mul_(2)
+        elif case == "expand_same_shape":
+            y = a * 1
+            y.expand(1, 2).mul_(2)
+            y.sum().backward()
+            return y, a.grad
+        elif case == "expand_same_shape_no_grad":
+            x.expand(1, 2).mul_(3)
+            return x
+        else:
+            m = lib.tensor([[1.0, 2.0], [3.0, 4.0]])
+            m.t()[0].mul_(10)
+            return m
+    same(fn)
