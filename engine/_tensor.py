@@ -8,7 +8,7 @@ import weakref
 import numpy as np
 
 from . import backend, dtypes
-from .errors import NON_LEAF_GRAD_WARNING, GradientError, OpError
+from .errors import NON_LEAF_GRAD_WARNING, GradientError, IndexOpError, OpError
 from .grad_mode import is_grad_enabled
 from .graph import AccumulateGrad, HookDict, RemovableHandle
 from .ops import table
@@ -16,6 +16,13 @@ from .ops import table
 _LEGACY = {"float32": "torch.FloatTensor", "float64": "torch.DoubleTensor",
            "float16": "torch.HalfTensor", "int64": "torch.LongTensor",
            "int32": "torch.IntTensor", "uint8": "torch.ByteTensor", "bool": "torch.BoolTensor"}
+
+
+# the two spellings torch's .grad setter uses: caffe2 TypeMeta names, ScalarType names
+_META_NAME = {"float32": "float", "float64": "double", "float16": "c10::Half",
+              "int64": "long int", "int32": "int", "uint8": "unsigned char", "bool": "bool"}
+_SCALAR_NAME = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long",
+                "int32": "Int", "uint8": "Byte", "bool": "Bool"}
 
 
 def legacy_type_name(np_dtype) -> str:
@@ -155,10 +162,14 @@ class Tensor:
                     f"of size '{list(self.shape)}'. Please ensure that the gradient and the "
                     "tensor are the same size")
             if value.dtype is not self.dtype:
-                raise GradientError("attempting to assign a gradient with dtype "
-                                    f"'{value.dtype}' to a tensor with dtype '{self.dtype}'. "
-                                    "Please ensure that the gradient and the tensor have the "
-                                    "same dtype")
+                raise GradientError(
+                    f"attempting to assign a gradient with dtype '{_META_NAME[value.dtype.name]}'"
+                    f" to a tensor with grad_dtype '{_SCALAR_NAME[self.dtype.name]}'. The "
+                    "gradient must match the tensor's grad_dtype (defaults to the tensor's "
+                    "dtype). You can set the tensor's grad_dtype attribute with a specific "
+                    "dtype, or None to allow any dtype. Set grad_dtype with caution. Diverging "
+                    "the dtypes of a tensor and its gradient may break downstream systems that "
+                    "assume they match.")
         self._grad = value
 
     @property
@@ -234,7 +245,10 @@ class Tensor:
     def size(self, dim=None):
         if dim is None:
             return Size(self.array.shape)
-        return self.array.shape[table.normalize_dim(dim, self.array.ndim)]
+        try:
+            return self.array.shape[table.normalize_dim(dim, self.array.ndim)]
+        except OpError as e:  # torch raises IndexError here
+            raise IndexOpError(str(e)) from None
 
     @property
     def dtype(self) -> dtypes.dtype:
@@ -297,6 +311,10 @@ class Tensor:
         return bool(self.array.reshape(()).item())
 
     def __float__(self) -> float:
+        if self._requires_grad:
+            warnings.warn("Converting a tensor with requires_grad=True to a scalar may lead to "
+                          "unexpected behavior.\nConsider using tensor.detach() first.",
+                          UserWarning, stacklevel=2)
         return float(self.item())
 
     def __int__(self) -> int:

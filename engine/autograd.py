@@ -78,7 +78,8 @@ def _input_edges(inputs) -> list:
     edges = []
     for t in inputs:
         if not isinstance(t, Tensor):
-            raise TypeError(f"expected Tensor as element of inputs, got {type(t).__name__}")
+            raise GradientError("all inputs have to be Tensors or GradientEdges, but got "
+                                f"{type(t).__name__}")
         if not t.requires_grad:
             raise GradientError("One of the differentiated Tensors does not require grad")
         edges.append(t._edge())
