@@ -18,6 +18,8 @@ import engine
 
 
 def _builtin_class(exc: BaseException) -> str:
+    if isinstance(exc, IndexError):  # the engine's IndexOpError is also a RuntimeError
+        return "IndexError"
     for cls in type(exc).__mro__:
         if cls.__module__ == "builtins":
             return cls.__name__

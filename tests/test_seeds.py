@@ -43,6 +43,8 @@ def _rebind_imports(code: str) -> str:
 
 def _builtin_class(exc: BaseException) -> str:
     """The first builtin class of an exception: our GradientError reads as RuntimeError."""
+    if isinstance(exc, IndexError):  # the engine's IndexOpError is also a RuntimeError
+        return "IndexError"
     for cls in type(exc).__mro__:
         if cls.__module__ == "builtins":
             return cls.__name__

@@ -1471,7 +1471,7 @@ def test_saved_tensors_on_nodes():
         out.append(y.grad_fn._saved_exponent)
         for node in (y.grad_fn, z.grad_fn):
             try:
-                node._saved_self if node is y.grad_fn else node._saved_result
+                _ = node._saved_self if node is y.grad_fn else node._saved_result
             except RuntimeError as exc:
                 out.append(str(exc))
         return out
@@ -1485,7 +1485,7 @@ def test_saved_tensor_retained_and_modified():
         y.sum().backward(retain_graph=True)
         with lib.no_grad():
             y.mul_(2)
-        y.grad_fn._saved_result
+        return y.grad_fn._saved_result
     same(fn)
 
 
@@ -1511,4 +1511,34 @@ def test_in_place_on_expanded_and_other_views(case):
             m = lib.tensor([[1.0, 2.0], [3.0, 4.0]])
             m.t()[0].mul_(10)
             return m
+    same(fn)
+
+
+@pytest.mark.parametrize("case", ["grad_dtype_double", "grad_dtype_float", "grad_dtype_half",
+                                  "grad_not_tensor", "inputs_not_tensor_backward",
+                                  "inputs_not_tensor_grad", "size_bad_dim", "bool_ambiguous",
+                                  "len_0d", "item_many"])
+def test_misc_error_texts(case):
+    def fn(lib):
+        x = lib.tensor([1.0, 2.0], requires_grad=True)
+        if case == "grad_dtype_double":
+            x.grad = lib.tensor([1.0, 2.0], dtype=lib.float64)
+        elif case == "grad_dtype_float":
+            lib.tensor([1.0], dtype=lib.float64, requires_grad=True).grad = lib.tensor([1.0])
+        elif case == "grad_dtype_half":
+            x.grad = lib.tensor([1.0, 2.0], dtype=lib.float16)
+        elif case == "grad_not_tensor":
+            x.grad = 3
+        elif case == "inputs_not_tensor_backward":
+            (x * 2).sum().backward(inputs=[x, 2])
+        elif case == "inputs_not_tensor_grad":
+            lib.autograd.grad((x * 2).sum(), [1.0])
+        elif case == "size_bad_dim":
+            x.size(5)
+        elif case == "bool_ambiguous":
+            bool(x)
+        elif case == "len_0d":
+            len(lib.tensor(1.0))
+        else:
+            x.item()
     same(fn)
