@@ -19,7 +19,7 @@ class dtype:
         self._rank = rank
 
     def __repr__(self):
-        return f"engine.{self.name}"
+        return f"torch.{self.name}"  # print(x.dtype) reads as it does in torch
 
     def __reduce__(self):
         return (from_name, (self.name,))
