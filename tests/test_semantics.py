@@ -1542,3 +1542,11 @@ def test_misc_error_texts(case):
         else:
             x.item()
     same(fn)
+
+
+def test_dtype_and_size_print_as_torch():
+    def fn(lib):
+        x = lib.tensor([[1.0, 2.0]], requires_grad=True)
+        return [str(x.dtype), repr(x.double().dtype), str(lib.tensor([1]).dtype),
+                str(lib.tensor([True]).dtype), str(x.shape), f"{x.dtype} {x.size()}"]
+    same(fn)
