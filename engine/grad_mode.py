@@ -3,6 +3,7 @@
 import functools
 import threading
 
+
 class _State(threading.local):
     enabled = True  # the default every thread starts with, as torch's GradMode
 

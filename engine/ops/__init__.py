@@ -1,10 +1,17 @@
 """The op table. Importing this package registers every row (F.<name> for each op) and
 gives Tensor its methods, as torch's ``variants: function, method``."""
 
-from . import activations, creation, elementwise, reductions, shape, linalg, conv, losses  # noqa: F401  (registers rows)
+import warnings
+
+from . import activations, conv, creation, elementwise, linalg, losses, reductions, shape  # noqa: F401  (registers rows)
 from .table import OVERLOADS, ROWS, F, op, resolve  # noqa: F401
 
 __all__ = ["F", "ROWS", "OVERLOADS", "op", "resolve"]
+
+# torch computes sqrt(-1), log(0), 0/0 silently (nan/inf); NumPy warns from whichever frame
+# called the ufunc, which is always one of ours here. A filter scoped to these modules costs
+# nothing per op, unlike an errstate around every forward.
+warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"engine\.ops\.")
 
 
 def _install_methods():
