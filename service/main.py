@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 import engine
 
-from . import errors, schemas
+from . import errors, schemas, wire
 from .http import FastJSONResponse
 from .metrics import Metrics
 from .routes import backward, grad, health, ops, sessions
@@ -101,6 +101,7 @@ def _openapi(app: FastAPI) -> None:
         problem = {errors.PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}
         for methods in spec["paths"].values():  # every error is problem+json, 422 included
             for op in methods.values():
+                _binary_answer(op)
                 for status, resp in op.get("responses", {}).items():
                     if status[0] in "45":
                         resp["content"] = problem
@@ -112,3 +113,22 @@ def _openapi(app: FastAPI) -> None:
         return spec
 
     app.openapi = openapi
+
+
+BINARY_ANSWER = {"schema": {"type": "string", "format": "binary", "description":
+                            "With encoding 'binary' (Open Inference Protocol binary "
+                            "extension): the first Inference-Header-Content-Length bytes are "
+                            "the JSON answer, raw tensors follow in order."}}
+
+
+def _binary_answer(op: dict) -> None:
+    """Routes that take `encoding` (in a JSON/binary body or as a query parameter) may answer
+    with the binary extension: document that content type beside JSON."""
+    takes_encoding = (wire.OCTET in op.get("requestBody", {}).get("content", {})
+                      and "PutResponse" not in str(op.get("responses")))
+    takes_encoding |= any(p.get("name") == "encoding" for p in op.get("parameters", ()))
+    if not takes_encoding:
+        return
+    for status, resp in op.get("responses", {}).items():
+        if status[0] == "2" and "application/json" in resp.get("content", {}):
+            resp["content"][wire.OCTET] = BINARY_ANSWER
