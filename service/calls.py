@@ -33,6 +33,9 @@ def graph_nodes(req, settings) -> list:
         except SourceError as e:
             line, col = getattr(e, "line", None), getattr(e, "col", None)
             at = f"line {line}, col {col}: " if line is not None else ""
+            if str(e.args[0] if e.args else "").startswith("the program makes more than"):
+                raise Problem(413, f"source: {at}max_nodes exceeded: {e.args[0]} (setting "
+                              "AUTOGRAD_MAX_NODES)", "limit-exceeded", limit="max_nodes") from None
             raise bad(f"source: {at}{e.args[0] if e.args else e}") from None
         except RecursionError:
             raise bad("source: nested too deeply") from None

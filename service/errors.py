@@ -115,6 +115,6 @@ DOCS = {400: "Malformed body", 401: "Missing or wrong API key (when keys are con
         404: "Unknown, expired or another key's session",
         409: "Backward through a freed graph, or a saved tensor modified in place",
         413: "Over a size limit (the detail names it)",
-        415: "Unsupported Content-Type",
+        415: "Unsupported Content-Type or Content-Encoding",
         422: "Invalid request or PyTorch refused it (detail is PyTorch's message)",
         429: "Session capacity exhausted"}
