@@ -80,6 +80,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem):
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        if exc.status in (429, 503):  # a client may retry: say when
+            headers = {"Retry-After": str(exc.extra.get("retry_after", 1))}
         return problem_response(exc.status, exc.detail, exc.kind, headers, **exc.extra)
 
     @app.exception_handler(E.AutogradError)
@@ -101,7 +103,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception):
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem_response(500, "internal error; the server logged it")
+        from .quotas import REQUEST_ID  # outside the middlewares: add the id here
+        rid = REQUEST_ID.get()
+        return problem_response(500, "internal error; the server logged it",
+                                headers={"X-Request-ID": rid} if rid else None)
 
 
 def responses(*statuses: int) -> dict:
@@ -117,4 +122,4 @@ DOCS = {400: "Malformed body", 401: "Missing or wrong API key (when keys are con
         413: "Over a size limit (the detail names it)",
         415: "Unsupported Content-Type or Content-Encoding",
         422: "Invalid request or PyTorch refused it (detail is PyTorch's message)",
-        429: "Session capacity exhausted"}
+        429: "Session capacity or a per-key quota exhausted (Retry-After says when to retry)"}

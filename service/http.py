@@ -82,6 +82,7 @@ def owner(request: Request) -> str:
     401 for a missing or wrong key. Keys are compared in constant time."""
     keys = request.app.state.settings.api_keys
     if not keys:
+        request.app.state.rate.take("")  # no keys: one bucket for everyone
         return ""
     given = request.headers.get("x-api-key")
     auth = request.headers.get("authorization", "")
@@ -95,7 +96,9 @@ def owner(request: Request) -> str:
         ok |= hmac.compare_digest(given.encode(), k.encode())
     if not ok:
         raise Problem(401, "wrong API key")
-    return hashlib.sha256(given.encode()).hexdigest()
+    fingerprint = hashlib.sha256(given.encode()).hexdigest()
+    request.app.state.rate.take(fingerprint)
+    return fingerprint
 
 
 def body_doc(model: type[BaseModel]) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -16,6 +17,7 @@ import engine
 from . import errors, schemas, wire
 from .http import FastJSONResponse
 from .metrics import Metrics
+from .quotas import RateLimiter, RequestIdMiddleware, install_log_ids
 from .routes import backward, grad, health, ops, sessions
 from .sessions import make_store
 from .settings import Settings
@@ -34,12 +36,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.store = make_store(settings)
     app.state.metrics = Metrics(app.state.store)
+    app.state.rate = RateLimiter(settings.key_requests_per_second,
+                                 settings.key_burst or math.ceil(2 * settings.key_requests_per_second))
+    install_log_ids()
     errors.install(app)
     app.middleware("http")(app.state.metrics.middleware())
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_methods=["*"], allow_headers=["*"],
-                           expose_headers=["Inference-Header-Content-Length"])
+                           expose_headers=["Inference-Header-Content-Length", "X-Request-ID",
+                                           "Retry-After"])
+    app.add_middleware(RequestIdMiddleware)  # added last: outermost, sees every answer
     for module in (backward, grad, sessions, ops, health):
         app.include_router(module.router)
     _docs(app)

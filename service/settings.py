@@ -39,6 +39,14 @@ class Settings(BaseSettings):
     session_ttl_seconds: float = Field(900.0, description="Idle time before a session expires.")
     compute_seconds: float = Field(30.0, description="Compute time allowed per request, "
                                    "checked between graph nodes.")
+    key_max_sessions: int = Field(0, description="Most sessions one API key may hold "
+                                  "(429 beyond); 0 = only max_sessions.")
+    key_max_bytes: int = Field(0, description="Most tensor bytes the sessions of one API key "
+                               "may hold (429 beyond); 0 = only max_store_bytes.")
+    key_requests_per_second: float = Field(0.0, description="Requests a second per API key "
+                                           "(429 with Retry-After beyond); 0 = unlimited.")
+    key_burst: int = Field(0, description="Requests one key may make at once above its rate; "
+                           "0 = twice the rate.")
     store: str = Field("memory", description="Session store: 'memory' (one process) or "
                        "'redis://host:port/db' (shared by workers).")
     api_keys: Annotated[list[str], NoDecode] = Field(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import math
 import threading
 import time
 
@@ -35,6 +36,7 @@ class MemoryStore(SessionStore):
             if len(self._sessions) >= s.max_sessions:
                 raise Problem(429, f"max_sessions reached ({s.max_sessions}); delete sessions "
                               "or wait for idle ones to expire", limit="max_sessions")
+            self._key_quota(owner, nbytes)
             if self._bytes() + nbytes > s.max_store_bytes:
                 raise Problem(429, "max_store_bytes reached; delete sessions or wait for idle "
                               "ones to expire", limit="max_store_bytes")
@@ -68,6 +70,22 @@ class MemoryStore(SessionStore):
             raise Problem(413, f"max_session_bytes exceeded: {session.nbytes} > "
                           f"{s.max_session_bytes} (setting AUTOGRAD_MAX_SESSION_BYTES); the "
                           "session was ended", limit="max_session_bytes")
+
+    def _key_quota(self, owner: str, nbytes: int) -> None:
+        """Per-key caps (AUTOGRAD_KEY_MAX_SESSIONS / _BYTES): 429, retry when the key's
+        soonest idle session expires (or after deleting one)."""
+        s = self.settings
+        mine = [x for x in self._sessions.values() if x.owner == owner]
+        retry = max(1, math.ceil(min((x.expires_in() for x in mine), default=1)))
+        if s.key_max_sessions and len(mine) >= s.key_max_sessions:
+            raise Problem(429, f"key_max_sessions reached ({s.key_max_sessions}) for this API "
+                          "key; delete sessions or wait for idle ones to expire",
+                          limit="key_max_sessions", retry_after=retry)
+        held = sum(x.nbytes for x in mine)
+        if s.key_max_bytes and held + nbytes > s.key_max_bytes:
+            raise Problem(429, f"key_max_bytes reached: {held + nbytes} > {s.key_max_bytes} "
+                          "for this API key; delete sessions or wait for idle ones to expire",
+                          limit="key_max_bytes", retry_after=retry)
 
     def _bytes(self) -> int:
         return sum(x.nbytes for x in self._sessions.values())
