@@ -1,0 +1,231 @@
+"""torch.autograd.Function: user-defined forward/backward pairs.
+
+As in torch, the node recorded for ``MyFn.apply(...)`` IS the ``ctx`` the user's forward and
+backward see: ``y.grad_fn.saved_tensors`` works, the node class is named ``MyFnBackward``
+(no overload index) and its next_functions hold one edge per Tensor argument, in order
+(Python values get no edge). Saved tensors are ``SavedTensor``s in ``node.saved``, so they
+are freed after a backward without ``retain_graph`` (torch's backward-twice error), checked
+for in-place edits, and counted by ``saved_tensors_info``.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from . import grad_mode
+from . import graph as _graph
+from ._tensor import Tensor
+from .errors import GradientError
+
+_DELAYED = "trying to differentiate twice a function that was marked with @once_differentiable"
+
+
+class FunctionCtx:
+    """What ``forward(ctx, ...)`` and ``backward(ctx, ...)`` receive (mixed into the node)."""
+
+    _to_save = None
+    _non_differentiable = ()
+    materialize_grads = True
+    needs_input_grad = ()
+
+    def save_for_backward(self, *tensors) -> None:
+        for t in tensors:
+            if t is not None and not isinstance(t, Tensor):
+                raise TypeError("save_for_backward can only save variables, but argument "
+                                f"{len(self._to_save or ())} is of type {type(t).__name__}")
+        self._to_save = tensors
+
+    def mark_non_differentiable(self, *tensors) -> None:
+        self._non_differentiable = tuple(id(t) for t in tensors)
+
+    def set_materialize_grads(self, value: bool) -> None:
+        self.materialize_grads = bool(value)
+
+    def mark_dirty(self, *tensors) -> None:  # accepted; in-place outputs are not tracked here
+        pass
+
+    @property
+    def saved_tensors(self) -> tuple:
+        if self.saved is None:
+            raise _graph.GraphFreedError(self)
+        items = self.saved.get("saved_tensors", ())
+        return tuple(None if s is None else s.unpack(raw=False) for s in items)
+
+
+class FunctionNode(FunctionCtx, _graph.Node):
+    """Base of every ``<Name>Backward`` class."""
+
+    function = None  # the Function subclass
+
+    def apply(self, grads, raw: bool):
+        if all(g is None for g in grads):
+            return [None] * len(self.next_functions)
+        like = next(g for g in grads if g is not None)
+        if self.materialize_grads:
+            grads = [g if g is not None else _graph.zeros_for(meta, like, raw)
+                     for g, meta in zip(grads, self.out_metas)]
+        wrapped = [None if g is None else (Tensor._make(g) if raw else g) for g in grads]
+        result = self.function.backward(self, *wrapped)
+        if not isinstance(result, tuple):
+            result = (result,)
+        if len(result) != len(self.arg_is_tensor):
+            # torch allows trailing Nones beyond the inputs; anything else is an error
+            extra = result[len(self.arg_is_tensor):]
+            if len(result) < len(self.arg_is_tensor) or any(r is not None for r in extra):
+                raise GradientError(f"function {self.name()} returned an incorrect number of "
+                                    f"gradients (expected {len(self.arg_is_tensor)}, got "
+                                    f"{len(result)})", self)
+        out = []
+        for g, is_tensor in zip(result, self.arg_is_tensor):
+            if not is_tensor:
+                continue
+            if g is not None and not isinstance(g, Tensor):
+                raise TypeError(f"expected Tensor or None as gradient, got "
+                                f"{type(g).__name__}")
+            out.append(None if g is None else (g.array if raw else g))
+        return out
+
+
+class DelayedErrorNode(_graph.Node):
+    """torch's DelayedError: what the outputs of a once_differentiable backward point at
+    under create_graph; differentiating through it raises."""
+
+    _name = "torch::autograd::DelayedError"
+
+    def apply(self, grads, raw: bool):
+        raise GradientError(_DELAYED, self)
+
+
+DelayedError = type("DelayedError", (DelayedErrorNode,), {})
+
+def _next_seq() -> int:
+    from .ops import table
+    return next(table._seq)
+
+
+class FunctionMeta(type):
+    """Gives each Function subclass its node class, named ``<Name>Backward``."""
+
+    def __init__(cls, name, bases, attrs):
+        super().__init__(name, bases, attrs)
+        node_cls = type(f"{name}Backward", (FunctionNode,),
+                        {"_name": f"{name}Backward", "function": cls})
+        node_cls.__module__ = "engine.function"
+        cls._backward_cls = node_cls
+
+
+class Function(metaclass=FunctionMeta):
+    """Subclass with ``@staticmethod forward(ctx, *args)`` and ``backward(ctx, *grads)``;
+    call ``MyFn.apply(*args)``."""
+
+    def __init__(self, *args, **kwargs):
+        import warnings
+        warnings.warn(f"{type(self)} should not be instantiated. Methods on autograd "
+                      "functions are all static, so you should invoke them on the class "
+                      "itself. Instantiating an autograd function will raise an error in a "
+                      "future version of PyTorch.", DeprecationWarning, stacklevel=2)
+
+    def __call__(self, *args, **kwargs):
+        raise GradientError("Legacy autograd function with non-static forward method is "
+                            "deprecated. Please use new-style autograd function with static "
+                            "forward method. (Example: https://pytorch.org/docs/stable/"
+                            "autograd.html#torch.autograd.Function)")
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError("You must implement the forward function for custom "
+                                  "autograd.Function.")
+
+    @staticmethod
+    def backward(ctx, *grads):
+        raise NotImplementedError("You must implement either the backward or vjp method for "
+                                  "your custom autograd.Function to use it with backward "
+                                  "mode AD.")
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        if kwargs:
+            args = args + tuple(kwargs.values())
+        is_tensor = tuple(isinstance(a, Tensor) for a in args)
+        needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        record = grad_mode.is_grad_enabled() and any(needs)
+        node = cls._backward_cls()
+        node.needs_input_grad = needs if record else tuple(False for _ in args)
+        node.arg_is_tensor = is_tensor
+        with grad_mode.no_grad():
+            raw_out = cls.forward(node, *args)
+        single = not isinstance(raw_out, tuple)
+        outs = (raw_out,) if single else raw_out
+        inputs_by_id = {id(a): a for a in args if isinstance(a, Tensor)}
+        fresh = []
+        for o in outs:
+            if isinstance(o, Tensor) and id(o) in inputs_by_id:
+                alias = Tensor._make(o.array)  # torch returns a new tensor (a view) here
+                alias._version = o._version
+                o = alias
+            fresh.append(o)
+        if not record:
+            node._to_save = None
+            return fresh[0] if single else tuple(fresh)
+        node.seq = _next_seq()
+        node.next_functions = tuple(a._edge() if a.requires_grad else (None, 0)
+                                    for a in args if isinstance(a, Tensor))
+        node.metas = tuple((a.array.shape, a.array.dtype)
+                           for a in args if isinstance(a, Tensor))
+        node.out_metas = tuple((o.array.shape, o.array.dtype) if isinstance(o, Tensor)
+                               else ((), None) for o in fresh)
+        nondiff = set(node._non_differentiable)
+        originals = (raw_out,) if single else raw_out
+        for nr, (o, orig) in enumerate(zip(fresh, originals)):
+            if isinstance(o, Tensor) and id(orig) not in nondiff and o.array.dtype.kind in "fc":
+                o._set_history(node, nr)
+        node.saved = {"saved_tensors": _save(node, node._to_save or (), fresh, originals)}
+        node._to_save = None
+        return fresh[0] if single else tuple(fresh)
+
+
+def _save(node, tensors, outs, originals) -> list:
+    """Inputs are kept as they are; an output is saved as the node's output (no cycle)."""
+    out_nr = {id(orig): nr for nr, orig in enumerate(originals)}
+    saved = []
+    for t in tensors:
+        if t is None:
+            saved.append(None)
+        elif id(t) in out_nr and outs[out_nr[id(t)]].grad_fn is node:
+            nr = out_nr[id(t)]
+            saved.append(_graph.SavedTensor(outs[nr], node=node, output_nr=nr))
+        else:
+            saved.append(_graph.SavedTensor(t))
+    return saved
+
+
+def once_differentiable(fn):
+    """Runs ``backward`` without recording; under create_graph its results lead to
+    DelayedError, so a second differentiation raises torch's error."""
+
+    @functools.wraps(fn)
+    def wrapper(ctx, *grads):
+        with grad_mode.no_grad():
+            result = fn(ctx, *grads)
+        if not grad_mode.is_grad_enabled():
+            return result
+        if not any(isinstance(g, Tensor) and g.requires_grad for g in grads):
+            return result
+        single = not isinstance(result, tuple)
+        items = (result,) if single else result
+        wrapped = []
+        for r in items:
+            if isinstance(r, Tensor) and r.array.dtype.kind in "fc":
+                err = DelayedError()
+                err.seq = _next_seq()
+                err.next_functions = tuple(g._edge() for g in grads
+                                           if isinstance(g, Tensor) and g.requires_grad)
+                err.metas = tuple((g.array.shape, g.array.dtype) for g in grads
+                                  if isinstance(g, Tensor) and g.requires_grad)
+                err.out_metas = ((r.array.shape, r.array.dtype),)
+                r = Tensor._make_with_history(r.array, err, 0)
+            wrapped.append(r)
+        return wrapped[0] if single else tuple(wrapped)
+
+    return wrapper
+

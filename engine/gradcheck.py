@@ -1,0 +1,195 @@
+"""torch.autograd.gradcheck / gradgradcheck (torch's slow mode): analytical Jacobians from
+one backward per output element against central finite differences.
+
+Jacobians are laid out as torch's are: one (input.numel(), output.numel()) matrix per
+(output, input) pair. ``gradcheck_report`` returns them all, with the worst entry, so the
+service can answer with data rather than a message.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import grad_mode
+from ._tensor import Tensor
+
+
+class GradcheckError(RuntimeError):
+    """torch.autograd.gradcheck.GradcheckError."""
+
+
+def _as_tuple(x) -> tuple:
+    return (x,) if isinstance(x, Tensor) else tuple(x)
+
+
+def _outputs(func, inputs) -> tuple:
+    out = func(*inputs)
+    return _as_tuple(out)
+
+
+def _diff_inputs(inputs) -> list[int]:
+    return [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
+
+
+def numerical_jacobian(func, inputs, eps=1e-6) -> list[list[np.ndarray]]:
+    """[output][input] (n_in, n_out) central differences, each input perturbed on a copy."""
+    inputs = _as_tuple(inputs)
+    diff = _diff_inputs(inputs)
+    outs0 = [o.array for o in _outputs(func, inputs)]  # grad on: func may itself differentiate
+    jac = [[np.zeros((inputs[i].numel(), o.size), dtype=np.float64) for i in diff]
+           for o in outs0]
+
+    def run(k, flat_idx, delta):
+        arr = np.array(inputs[k].array, copy=True)
+        arr.reshape(-1)[flat_idx] += delta
+        args = list(inputs)
+        args[k] = Tensor._make(arr).requires_grad_(True)
+        return [np.asarray(o.array, dtype=np.float64).reshape(-1)
+                for o in _outputs(func, args)]
+
+    for col, k in enumerate(diff):
+        for j in range(inputs[k].numel()):
+            plus, minus = run(k, j, eps), run(k, j, -eps)
+            for o in range(len(outs0)):
+                jac[o][col][j] = (plus[o] - minus[o]) / (2 * eps)
+    return jac
+
+
+def analytical_jacobian(func, inputs) -> list[list[np.ndarray]]:
+    """[output][input] (n_in, n_out): one autograd.grad per output element."""
+    from .autograd import grad
+    inputs = _as_tuple(inputs)
+    diff = _diff_inputs(inputs)
+    outs = _outputs(func, inputs)
+    jac = [[np.zeros((inputs[i].numel(), o.numel()), dtype=np.float64) for i in diff]
+           for o in outs]
+    for o, out in enumerate(outs):
+        if not out.requires_grad:
+            continue  # an output that does not depend on the inputs: zero Jacobian
+        for k in range(out.numel()):
+            seed = np.zeros(out.shape, dtype=out.array.dtype)
+            seed.reshape(-1)[k] = 1
+            gs = grad(out, [inputs[i] for i in diff], grad_outputs=Tensor._make(seed),
+                      retain_graph=True, allow_unused=True)
+            for col, g in enumerate(gs):
+                if g is not None:
+                    jac[o][col][:, k] = np.asarray(g.array, dtype=np.float64).reshape(-1)
+    return jac
+
+
+def gradcheck_report(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3,
+                     nondet_tol=0.0) -> dict:
+    """Everything gradcheck decides, as data: ``ok``, the first failing (output, input)
+    pair with both Jacobians and its worst entry, and ``reentrant``."""
+    inputs = _as_tuple(inputs)
+    numerical = numerical_jacobian(func, inputs, eps)
+    analytical = analytical_jacobian(func, inputs)
+    again = analytical_jacobian(func, inputs)
+    diff = _diff_inputs(inputs)
+    report = {"ok": True, "failure": None, "reentrant": True,
+              "numerical": numerical, "analytical": analytical, "diff_inputs": diff}
+    for o, (row_n, row_a) in enumerate(zip(numerical, analytical)):
+        for col, (n, a) in enumerate(zip(row_n, row_a)):
+            bad = np.abs(a - n) > atol + rtol * np.abs(n)
+            if bad.any() or np.isnan(a).any() != np.isnan(n).any():
+                excess = np.abs(a - n) - (atol + rtol * np.abs(n))
+                idx = np.unravel_index(int(np.nanargmax(excess)), excess.shape)
+                report["ok"] = False
+                report["failure"] = {
+                    "output": o, "input": diff[col], "numerical": n, "analytical": a,
+                    "worst": {"index": [int(idx[0]), int(idx[1])],
+                              "numerical": float(n[idx]), "analytical": float(a[idx]),
+                              "abs_diff": float(abs(a[idx] - n[idx]))}}
+                return report
+    for row_a, row_b in zip(analytical, again):
+        for a, b in zip(row_a, row_b):
+            if (np.abs(a - b) > nondet_tol).any():
+                report["ok"] = False
+                report["reentrant"] = False
+                return report
+    return report
+
+
+def _mismatch_message(report) -> str:
+    f = report["failure"]
+    return (f"Jacobian mismatch for output {f['output']} with respect to input "
+            f"{f['input']},\nnumerical:{Tensor._make(f['numerical'])!r}\n"
+            f"analytical:{Tensor._make(f['analytical'])!r}\n")
+
+
+def failure_message(report, nondet_tol=0.0) -> str | None:
+    if report["ok"]:
+        return None
+    if report["failure"] is not None:
+        return _mismatch_message(report)
+    return ("Backward is not reentrant, i.e., running backward with same input and "
+            "grad_output multiple times gives different values, although analytical gradient "
+            f"matches numerical gradient.The tolerance for nondeterminism was {nondet_tol}.")
+
+
+def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True,
+              nondet_tol=0.0, check_undefined_grad=True, check_grad_dtypes=False,
+              check_batched_grad=False, check_batched_forward_grad=False,
+              check_forward_ad=False, check_backward_ad=True, fast_mode=False,
+              masked=None) -> bool:
+    """True when the analytical Jacobians match finite differences; on a mismatch raises
+    GradcheckError with torch's text (or returns False with raise_exception=False)."""
+    inputs = _as_tuple(inputs)
+    if not any(isinstance(t, Tensor) and t.requires_grad for t in inputs):
+        raise ValueError("gradcheck expects at least one input tensor to require gradient, "
+                         "but none of the them have requires_grad=True.")
+    report = gradcheck_report(func, inputs, eps=eps, atol=atol, rtol=rtol,
+                              nondet_tol=nondet_tol)
+    message = failure_message(report, nondet_tol)
+    if message is not None:
+        if raise_exception:
+            raise GradcheckError(message)
+        return False
+    return True
+
+
+def grad_of(func, n_inputs: int):
+    """The function gradgradcheck checks: (inputs..., grad_outputs...) -> the gradients
+    of ``func``'s outputs for its differentiable inputs, with create_graph."""
+    from .autograd import grad
+
+    def new_func(*args):
+        ins, gos = args[:n_inputs], args[n_inputs:]
+        outs = _outputs(func, ins)
+        diff = [t for t in ins if isinstance(t, Tensor) and t.requires_grad]
+        pairs = [(o, g) for o, g in zip(outs, gos) if o.requires_grad]
+        gs = grad([o for o, _ in pairs], diff, grad_outputs=[g for _, g in pairs],
+                  create_graph=True, allow_unused=True)
+        return tuple(g for g in gs if g is not None)
+
+    return new_func
+
+
+def random_grad_outputs(func, inputs, seed=0) -> tuple:
+    """torch makes random grad_outputs in [-1, 1) that require grad; seeded here."""
+    rng = np.random.default_rng(seed)
+    with grad_mode.no_grad():
+        outs = _outputs(func, inputs)
+    result = []
+    for o in outs:
+        t = Tensor._make(rng.uniform(-1, 1, o.shape).astype(o.array.dtype))
+        t.requires_grad_(True)
+        result.append(t)
+    return tuple(result)
+
+
+def gradgradcheck(func, inputs, grad_outputs=None, *, eps=1e-6, atol=1e-5, rtol=1e-3,
+                  gen_non_contig_grad_outputs=False, raise_exception=True, nondet_tol=0.0,
+                  check_undefined_grad=True, check_grad_dtypes=False,
+                  check_batched_grad=False, check_fwd_over_rev=False,
+                  check_rev_over_rev=True, fast_mode=False, masked=False) -> bool:
+    """gradcheck of the gradient function: second derivatives against finite differences
+    of first derivatives (torch's default random grad_outputs, seeded)."""
+    inputs = _as_tuple(inputs)
+    if grad_outputs is None:
+        grad_outputs = random_grad_outputs(func, inputs)
+    else:
+        grad_outputs = _as_tuple(grad_outputs)
+    return gradcheck(grad_of(func, len(inputs)), inputs + tuple(grad_outputs), eps=eps,
+                     atol=atol, rtol=rtol, raise_exception=raise_exception,
+                     nondet_tol=nondet_tol)
