@@ -11,7 +11,7 @@ import logging
 
 from engine.errors import AutogradError
 
-from . import compute
+from . import compute, graph_draw
 from .errors import Problem, bad
 from .graphs import ARGUMENT_ERRORS, Workspace
 from .limits import Budget
@@ -64,6 +64,8 @@ def run(state, req, owner: str, kind: str) -> tuple[dict, Encoder]:
     budget = Budget(settings)
     nodes = graph_nodes(req, settings)
     encoder = Encoder(req.encoding)
+    if req.return_graph == "svg" and (missing := graph_draw.svg_missing()) is not None:
+        raise missing  # before computing: a refused request changes nothing
     action = _guarded(compute.backward if kind == "backward" else compute.grad, kind)
     args = _log_args(req)
     if req.session is not None:
@@ -117,6 +119,9 @@ def _answer(ws: Workspace, req, kind: str, result, encoder: Encoder, info) -> di
         out = {"grads": [encoder.tensor(g) for g in result[0]]}
     if req.return_graph:
         out["graph"] = ws.graph()
+    if isinstance(req.return_graph, str):
+        out["picture"] = {"format": req.return_graph,
+                          "content": graph_draw.render(ws, req.return_graph)}
     if info is not None:
         out["session"] = info
     return out

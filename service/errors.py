@@ -21,7 +21,7 @@ log = logging.getLogger("service")
 
 PROBLEM = "application/problem+json"
 _TITLES = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
-           405: "Method Not Allowed", 409: "Conflict", 413: "Content Too Large",
+           405: "Method Not Allowed", 406: "Not Acceptable", 409: "Conflict", 413: "Content Too Large",
            415: "Unsupported Media Type", 422: "Unprocessable Content",
            429: "Too Many Requests", 500: "Internal Server Error",
            503: "Service Unavailable"}
@@ -118,6 +118,7 @@ def responses(*statuses: int) -> dict:
 
 DOCS = {400: "Malformed body", 401: "Missing or wrong API key (when keys are configured)",
         404: "Unknown, expired or another key's session",
+        406: "SVG asked for, but Graphviz's dot is not installed on the server",
         409: "Backward through a freed graph, or a saved tensor modified in place",
         413: "Over a size limit (the detail names it)",
         415: "Unsupported Content-Type or Content-Encoding",

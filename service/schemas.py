@@ -67,8 +67,11 @@ SessionField = Field(None, max_length=200, description="Work inside this stored 
 EncodingField = Field("list", description="How response tensors are written: nested lists, "
                       "base64, or the binary extension (application/octet-stream answer).",
                       examples=["list"])
-ReturnGraphField = Field(False, description="Include graph metadata (grad_fn, "
-                         "next_functions...) in the answer.", examples=[True])
+ReturnGraphField = Field(False, description="true: include graph metadata (grad_fn, "
+                         "next_functions...) in the answer as 'graph'. 'dot', 'svg' or "
+                         "'json': that too, and a torchviz-style drawing of the graph (after "
+                         "the call, with gradient norms) as 'picture'; 'svg' needs Graphviz on "
+                         "the server (406 when it is missing).", examples=[True])
 Roots = str | list[str]
 Seeds = Any  # one seed (tensor value | reference | null) or a list of them, one per root
 
@@ -98,7 +101,7 @@ class BackwardRequest(Strict):
                                   "(numbers, grad, + - * / ** @, op calls).",
                                   examples=[{"xy": "grad * 0.5"}])
     encoding: Literal["list", "base64", "binary"] = EncodingField
-    return_graph: bool = ReturnGraphField
+    return_graph: bool | Literal["dot", "svg", "json"] = ReturnGraphField
 
 
 class GradRequest(Strict):
@@ -125,7 +128,7 @@ class GradRequest(Strict):
                                   "in the session, one per input (so a create_graph result "
                                   "can be differentiated again).", examples=[["dx"]])
     encoding: Literal["list", "base64", "binary"] = EncodingField
-    return_graph: bool = ReturnGraphField
+    return_graph: bool | Literal["dot", "svg", "json"] = ReturnGraphField
 
 
 class SessionCreate(Strict):
@@ -177,6 +180,48 @@ class GraphOut(BaseModel):
                                   examples=[_GRAPH["nodes"]])
 
 
+class PictureBox(BaseModel):
+    id: str = Field(description="A leaf's tensor id, or 'fn<k>' for a grad_fn box.",
+                    examples=["x"])
+    kind: Literal["leaf", "grad_fn"] = Field(description="leaf (AccumulateGrad's variable) "
+                                             "or grad_fn.", examples=["leaf"])
+    name: str | None = Field(None, description="grad_fn boxes: type(grad_fn).__name__.",
+                             examples=[None])
+    shape: list[int] | None = Field(None, description="Leaves: the shape.", examples=[[3]])
+    dtype: str | None = Field(None, description="Leaves: the dtype.", examples=["float32"])
+    grad_norm: float | str | None = Field(None, description="Leaves: the 2-norm of .grad "
+                                          "(null before any backward).", examples=[3.74])
+    tensors: list[dict[str, Any]] | None = Field(
+        None, description="grad_fn boxes: the tensors it made, {id, output_nr, shape, "
+        "grad_norm} (grad_norm of a retained grad).",
+        examples=[[{"id": "y", "output_nr": 0, "shape": [3], "grad_norm": None}]])
+    shapes: list[list[int]] | None = Field(None, description="grad_fn boxes: output shapes.",
+                                           examples=[[[3]]])
+
+
+class PictureEdge(BaseModel):
+    from_: str = Field(alias="from", description="The input's box.", examples=["x"])
+    to: str = Field(description="The box of the grad_fn that consumes it.", examples=["fn0"])
+    output_nr: int = Field(description="Which output of the input's grad_fn.", examples=[0])
+
+
+class PictureOut(BaseModel):
+    """A torchviz-style drawing of the graph as data (format=json)."""
+
+    nodes: list[PictureBox] = Field(description="Leaf and grad_fn boxes.",
+                                    examples=[[{"id": "x", "kind": "leaf", "shape": [3],
+                                                "dtype": "float32", "grad_norm": 3.46}]])
+    edges: list[PictureEdge] = Field(description="Along next_functions.",
+                                     examples=[[{"from": "x", "to": "fn0", "output_nr": 0}]])
+
+
+class Picture(BaseModel):
+    format: Literal["dot", "svg", "json"] = Field(description="As asked by return_graph.",
+                                                  examples=["dot"])
+    content: str | PictureOut = Field(description="DOT or SVG text, or the drawing as data.",
+                                      examples=["digraph autograd {...}"])
+
+
 class SessionInfo(BaseModel):
     id: str = Field(description="The session id.", examples=["s_3q2Zk9..."])
     expires_at: str = Field(description="When it expires if left idle (UTC, RFC 3339).",
@@ -193,6 +238,8 @@ class BackwardResponse(BaseModel):
                                                   examples=[{"xy": _T}])
     graph: GraphOut | None = Field(None, description="With return_graph.",
                                    examples=[_GRAPH])
+    picture: Picture | None = Field(None, description="With return_graph 'dot', 'svg' "
+                                    "or 'json'.", examples=[None])
     session: SessionInfo | None = Field(None, description="The stored workspace, if any.",
                                         examples=[_SESSION])
 
@@ -201,6 +248,8 @@ class GradResponse(BaseModel):
     grads: list[TensorOut | None] = Field(description="One per input, in order.",
                                           examples=[[_T, None]])
     graph: GraphOut | None = Field(None, description="With return_graph.", examples=[_GRAPH])
+    picture: Picture | None = Field(None, description="With return_graph 'dot', 'svg' "
+                                    "or 'json'.", examples=[None])
     session: SessionInfo | None = Field(None, description="The stored workspace, if any.",
                                         examples=[_SESSION])
 
@@ -267,3 +316,58 @@ class Health(BaseModel):
 
 class Ready(BaseModel):
     status: str = Field(description="ready", examples=["ready"])
+
+
+class GradcheckRequest(Strict):
+    """torch.autograd.gradcheck(func, inputs, eps, atol, rtol, nondet_tol) where func is the
+    graph from the `inputs` ids to the `outputs` ids (float64 finite differences)."""
+
+    graph: Graph | None = GraphField
+    source: str | None = SourceField
+    inputs: Roots = Field(description="The function's inputs: ids of floating point tensors "
+                          "in the graph (checked as float64 leaves that require grad).",
+                          examples=[["x"]])
+    outputs: Roots = Field(description="The function's outputs: ids.", examples=[["out"]])
+    eps: float = Field(1e-6, gt=0, description="Finite-difference step.", examples=[1e-6])
+    atol: float = Field(1e-5, ge=0, description="Absolute tolerance.", examples=[1e-5])
+    rtol: float = Field(1e-3, ge=0, description="Relative tolerance.", examples=[1e-3])
+    nondet_tol: float = Field(0.0, ge=0, description="Tolerance between two analytical "
+                              "Jacobians (reentrancy).", examples=[0.0])
+    seed: int = Field(0, description="gradgradcheck: seed of the random grad_outputs.",
+                      examples=[0])
+
+
+class Worst(BaseModel):
+    index: list[int] = Field(description="(input element, output element) of the entry that "
+                             "exceeds the tolerance most.", examples=[[1, 1]])
+    numerical: float = Field(description="Its finite-difference value.", examples=[4.0])
+    analytical: float = Field(description="Its backward value.", examples=[6.0])
+    abs_diff: float = Field(description="|analytical - numerical|.", examples=[2.0])
+
+
+class GradcheckFailure(BaseModel):
+    output: int = Field(description="Index of the output whose Jacobian mismatched.",
+                        examples=[0])
+    input: int = Field(description="Index of the input (as torch's message numbers it).",
+                       examples=[0])
+    input_id: str = Field(description="That input's id (or grad_outputs[k] in "
+                          "gradgradcheck).", examples=["x"])
+    numerical: TensorOut = Field(description="Numerical Jacobian, (input numel, output "
+                                 "numel) as torch lays it out.", examples=[_T])
+    analytical: TensorOut = Field(description="Analytical Jacobian, same layout.",
+                                  examples=[_T])
+    worst: Worst = Field(description="The worst entry.",
+                         examples=[{"index": [1, 1], "numerical": 4.0, "analytical": 6.0,
+                                    "abs_diff": 2.0}])
+
+
+class GradcheckResponse(BaseModel):
+    ok: bool = Field(description="True when every Jacobian matches (gradcheck's return).",
+                     examples=[False])
+    message: str | None = Field(description="torch's GradcheckError text on failure.",
+                                examples=["Jacobian mismatch for output 0 with respect to "
+                                          "input 0,\n..."])
+    reentrant: bool = Field(description="False when two backward passes disagreed beyond "
+                            "nondet_tol.", examples=[True])
+    failure: GradcheckFailure | None = Field(description="The first mismatching (output, "
+                                             "input) pair, as data.", examples=[None])

@@ -7,15 +7,16 @@ from typing import Literal
 import numpy as np
 import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from .. import wire
+from .. import graph_draw, wire
 from ..calls import graph_nodes, log_nodes
 from ..errors import Problem, bad, responses
 from ..graphs import REF, Workspace
 from ..http import body_doc, owner, parse, read_body, respond
 from ..limits import Budget
-from ..schemas import PutResponse, SessionCreate, SessionResponse, TensorOut
+from ..schemas import PictureOut, PutResponse, SessionCreate, SessionResponse, TensorOut
 
 router = APIRouter(prefix="/sessions", tags=["sessions"])
 SID = Path(description="The session id (from POST /sessions or a retained /backward).",
@@ -82,6 +83,34 @@ def zero_grad(request: Request, sid: str = SID, key: str = Depends(owner)):
         payload = {"session": session.info(), "grads": session.ws.leaf_grads(encoder),
                    "graph": session.ws.graph()}
     return respond(payload, encoder)
+
+
+@router.get("/{sid}/graph", responses={
+    **responses(401, 404, 406, 413),
+    200: {"description": "The drawing: DOT text, SVG, or the drawing as data (JSON).",
+          "content": {graph_draw.MEDIA["dot"]: {"schema": {"type": "string"},
+                                                "example": "digraph autograd {...}"},
+                      graph_draw.MEDIA["svg"]: {"schema": {"type": "string"},
+                                                "example": "<svg ...>...</svg>"}}}},
+    response_model=PictureOut, summary="Draw the graph")
+def draw_graph(request: Request, sid: str = SID, key: str = Depends(owner),
+               format: Literal["dot", "svg", "json"] = Query(
+                   "json", description="dot (Graphviz source), svg (drawn by Graphviz on the "
+                   "server; 406 when it is not installed) or json (the drawing as data).",
+                   examples=["svg"])):
+    """The session's graph drawn like torchviz: one box per grad_fn and per leaf (id and
+    shape), edges along next_functions, and the 2-norm of each known gradient (leaves'
+    .grad, retained grads)."""
+    session = request.app.state.store.get(sid, key)
+    if format == "svg" and (missing := graph_draw.svg_missing()) is not None:
+        raise missing
+    with session.lock:
+        pic = graph_draw.picture(session.ws)
+    if format == "json":
+        return respond(pic, wire.Encoder())
+    dot = graph_draw.to_dot(pic)
+    text = dot if format == "dot" else graph_draw.to_svg(dot)  # Graphviz runs unlocked
+    return Response(text, media_type=graph_draw.MEDIA[format])
 
 
 @router.get("/{sid}/tensors/{name}", response_model=TensorOut,
