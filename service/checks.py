@@ -1,0 +1,105 @@
+"""POST /gradcheck and /gradgradcheck: torch.autograd.gradcheck on the client's own graph.
+
+The graph is a function of the tensors named by ``inputs`` to those named by ``outputs``.
+Each evaluation replays the node list in a fresh Workspace in which the ``inputs`` ids are
+bound to the given (float64, requires-grad) tensors instead of what their nodes made, so
+the finite differences and the analytical Jacobians run through exactly the client's ops.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine import Tensor
+from engine.errors import AutogradError
+from engine.gradcheck import failure_message, grad_of, gradcheck_report, random_grad_outputs
+
+from .calls import graph_nodes
+from .errors import Problem, bad, limit
+from .graphs import ARGUMENT_ERRORS, Workspace
+from .limits import Budget
+from .wire import Encoder
+
+# finite differences cost two replays per input element: keep a request's work bounded
+MAX_CHECK_EVALUATIONS = 4096
+
+
+class _Replay(Workspace):
+    """A Workspace whose ``inputs`` ids are bound to given tensors (the function's args)."""
+
+    def __init__(self, overrides: dict):
+        super().__init__()
+        self._overrides = dict(overrides)
+
+    def bind(self, name, op, t):
+        if name in self._overrides:
+            t = self._overrides.pop(name)  # first binding only: a later rebind is the graph's
+        super().bind(name, op, t)
+
+
+def _names(value, what: str) -> list[str]:
+    names = [value] if isinstance(value, str) else list(value)
+    if not names or not all(isinstance(n, str) for n in names):
+        raise bad(f"{what}: expected one id or a non-empty list of ids")
+    return names
+
+
+def _function(nodes, input_names, output_names, budget):
+    def func(*tensors):
+        ws = _Replay(dict(zip(input_names, tensors)))
+        ws.add_nodes(nodes, budget)
+        return tuple(ws.ref(n, "outputs") for n in output_names)
+    return func
+
+
+def run(state, req, second_order: bool) -> dict:
+    settings = state.settings
+    budget = Budget(settings)
+    nodes = graph_nodes(req, settings)
+    if not nodes:
+        raise bad("send a graph (or source) to check")
+    input_names = _names(req.inputs, "inputs")
+    output_names = _names(req.outputs, "outputs")
+    first = Workspace()
+    first.add_nodes(nodes, budget)
+    inputs = []
+    for n in input_names:
+        t = first.ref(n, "inputs")
+        if t.array.dtype.kind != "f":
+            raise bad(f"inputs: {n!r} is not a floating point tensor")
+        x = Tensor._make(np.array(t.array, dtype=np.float64))
+        inputs.append(x.requires_grad_(True))
+    outs = [first.ref(n, "outputs") for n in output_names]
+    n_in = sum(t.numel() for t in inputs)
+    n_out = sum(t.numel() for t in outs)
+    if second_order:
+        n_in, n_out = n_in + n_out, n_in
+    if 2 * n_in + 2 * n_out > MAX_CHECK_EVALUATIONS:
+        raise limit("check_evaluations", 2 * n_in + 2 * n_out, MAX_CHECK_EVALUATIONS)
+    func = _function(nodes, input_names, output_names, budget)
+    args = tuple(inputs)
+    arg_names = list(input_names)
+    try:
+        if second_order:
+            gos = random_grad_outputs(func, args, seed=req.seed)
+            func = grad_of(func, len(args))
+            args = args + tuple(Tensor._make(g.array.astype(np.float64)).requires_grad_(True)
+                                for g in gos)
+            arg_names += [f"grad_outputs[{k}]" for k in range(len(gos))]
+        report = gradcheck_report(func, args, eps=req.eps, atol=req.atol, rtol=req.rtol,
+                                  nondet_tol=req.nondet_tol)
+    except (Problem, AutogradError):
+        raise
+    except ARGUMENT_ERRORS as e:
+        raise bad(f"gradcheck: the graph could not be differentiated ({type(e).__name__}: "
+                  f"{e})") from None
+    enc = Encoder("list")
+    out = {"ok": report["ok"], "message": failure_message(report, req.nondet_tol),
+           "reentrant": report["reentrant"], "failure": None}
+    f = report["failure"]
+    if f is not None:
+        out["failure"] = {
+            "output": f["output"], "input": f["input"], "input_id": arg_names[f["input"]],
+            "numerical": enc.tensor(f["numerical"]), "analytical": enc.tensor(f["analytical"]),
+            "worst": f["worst"]}
+    return out
