@@ -100,6 +100,24 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException):
         return problem_response(exc.status_code, str(exc.detail), headers=exc.headers)
 
+    try:
+        import redis.exceptions as R
+    except ImportError:  # pragma: no cover - redis is a dependency
+        R = None
+    if R is not None:
+        @app.exception_handler(R.RedisError)
+        async def _store_down(request: Request, exc: Exception):
+            """The shared store is unreachable, restarting or full: a 503 the client may
+            retry (nothing was committed to the session), not a 500."""
+            full = isinstance(exc, R.ResponseError) and str(exc).startswith("OOM")
+            if not (full or isinstance(exc, (R.ConnectionError, R.TimeoutError))):
+                return await _crash(request, exc)
+            log.warning("session store unavailable on %s %s: %s", request.method,
+                        request.url.path, type(exc).__name__)
+            what = "full (maxmemory)" if full else "unreachable"
+            return problem_response(503, f"the session store is {what}; retry later",
+                                    "store-unavailable", headers={"Retry-After": "1"})
+
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception):
         log.exception("unhandled error on %s %s", request.method, request.url.path)
