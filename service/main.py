@@ -18,7 +18,7 @@ from . import errors, schemas, wire
 from .http import FastJSONResponse
 from .metrics import Metrics
 from .quotas import RateLimiter, RequestIdMiddleware, install_log_ids
-from .routes import backward, checks, grad, health, ops, sessions
+from .routes import backward, checks, functional, grad, health, ops, sessions
 from .sessions import make_store
 from .settings import Settings
 
@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                            expose_headers=["Inference-Header-Content-Length", "X-Request-ID",
                                            "Retry-After"])
     app.add_middleware(RequestIdMiddleware)  # added last: outermost, sees every answer
-    for module in (backward, grad, checks, sessions, ops, health):
+    for module in (backward, grad, checks, functional, sessions, ops, health):
         app.include_router(module.router)
     _docs(app)
     _openapi(app)
@@ -99,7 +99,8 @@ def _openapi(app: FastAPI) -> None:
         spec = base()
         comps = spec.setdefault("components", {}).setdefault("schemas", {})
         for model in (schemas.BackwardRequest, schemas.GradRequest, schemas.SessionCreate,
-                      schemas.GradcheckRequest, schemas.ProblemModel):
+                      schemas.GradcheckRequest, schemas.FunctionalRequest,
+                      schemas.ProblemModel):
             js = model.model_json_schema(ref_template="#/components/schemas/{model}",
                                          mode="validation")
             comps.update(js.pop("$defs", {}))
@@ -133,7 +134,8 @@ def _binary_answer(op: dict) -> None:
     with the binary extension: document that content type beside JSON."""
     takes_encoding = (wire.OCTET in op.get("requestBody", {}).get("content", {})
                       and "PutResponse" not in str(op.get("responses"))
-                      and "GradcheckResponse" not in str(op.get("responses")))
+                      and "GradcheckResponse" not in str(op.get("responses"))
+                      and "FunctionalResponse" not in str(op.get("responses")))
     takes_encoding |= any(p.get("name") == "encoding" for p in op.get("parameters", ()))
     if not takes_encoding:
         return

@@ -371,3 +371,46 @@ class GradcheckResponse(BaseModel):
                             "nondet_tol.", examples=[True])
     failure: GradcheckFailure | None = Field(description="The first mismatching (output, "
                                              "input) pair, as data.", examples=[None])
+
+
+class FunctionalRequest(Strict):
+    """torch.autograd.functional.<fn>(func, inputs, v, create_graph, strict[, vectorize,
+    strategy]) where func is the graph from the `inputs` ids to the `outputs` ids."""
+
+    graph: Graph | None = GraphField
+    source: str | None = SourceField
+    inputs: Roots = Field(description="The function's inputs: ids in the graph (their values "
+                          "are the point at which to differentiate).", examples=[["x"]])
+    outputs: Roots = Field(description="The function's outputs: ids (exactly one, with one "
+                           "element, for hessian/hvp/vhp).", examples=[["y"]])
+    v: Seeds = Field(None, description="vjp: one tensor value per output; jvp/hvp/vhp: one "
+                     "per input (a single value when there is one). Null where torch allows "
+                     "it (one-element tensors).", examples=[[[1.0, 1.0, 1.0]]])
+    create_graph: bool = Field(False, description="As torch (the answer holds values only).",
+                               examples=[False])
+    strict: bool = Field(False, description="torch's strict mode: an output independent of "
+                         "an input is an error.", examples=[False])
+    vectorize: bool = Field(False, description="jacobian/hessian: accepted as torch's; same "
+                            "values.", examples=[False])
+    strategy: Literal["reverse-mode", "forward-mode"] = Field(
+        "reverse-mode", description="jacobian: strategy; hessian: outer_jacobian_strategy.",
+        examples=["reverse-mode"])
+
+
+class FunctionalResponse(BaseModel):
+    func_output: list[TensorOut] | None = Field(None, description="vjp/jvp/hvp/vhp: the "
+                                                "function's outputs.", examples=[[_T]])
+    vjp: list[TensorOut | None] | None = Field(None, description="v^T J, one per input.",
+                                               examples=[[_T]])
+    jvp: list[TensorOut | None] | None = Field(None, description="J v, one per output.",
+                                               examples=[[_T]])
+    hvp: list[TensorOut | None] | None = Field(None, description="H v, one per input.",
+                                               examples=[[_T]])
+    vhp: list[TensorOut | None] | None = Field(None, description="v^T H, one per input.",
+                                               examples=[[_T]])
+    jacobian: list[list[TensorOut]] | None = Field(
+        None, description="[output][input]: shape output.shape + input.shape.",
+        examples=[[[_T]]])
+    hessian: list[list[TensorOut]] | None = Field(
+        None, description="[input i][input j]: shape input_i.shape + input_j.shape.",
+        examples=[[[_T]]])
