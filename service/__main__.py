@@ -28,9 +28,19 @@ def main(argv=None) -> int:
     except (NotImplementedError, ValueError) as e:
         print(f"autograd-service: {e}", file=sys.stderr)
         return 2
+    import copy
+
     import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
+
+    from .quotas import install_log_ids
+    install_log_ids()  # every record gets request_id ("-" outside a request)
+    log_config = copy.deepcopy(LOGGING_CONFIG)  # the access line names the request too
+    log_config["formatters"]["access"]["fmt"] = (
+        '%(levelprefix)s [request %(request_id)s] %(client_addr)s - "%(request_line)s" '
+        "%(status_code)s")
     uvicorn.run("service.main:create_app", factory=True, host=args.host, port=args.port,
-                workers=args.workers, log_level=args.log_level)
+                workers=args.workers, log_level=args.log_level, log_config=log_config)
     return 0
 
 

@@ -110,3 +110,32 @@ def test_keys_are_compared_in_constant_time():
     src = inspect.getsource(http.owner)
     assert "hmac.compare_digest" in src and "break" not in src and "return" not in \
         src.split("for k in keys")[1].split("if not ok")[0]
+
+
+def test_access_log_lines_carry_the_request_id(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from service_server import ROOT, free_port
+    port, log = free_port(), tmp_path / "server.log"
+    with open(log, "wb") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "service", "--port", str(port),
+                                 "--log-level", "info"], cwd=ROOT, stderr=err, stdout=err,
+                                env={**os.environ, "PYTHONPATH": ROOT})
+        try:
+            for _ in range(300):
+                try:
+                    httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1)
+                    break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            r = httpx.get(f"http://127.0.0.1:{port}/healthz", headers={"X-Request-ID": "trace-7"})
+            fresh = httpx.get(f"http://127.0.0.1:{port}/nowhere").headers["X-Request-ID"]
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+    text = log.read_text()
+    assert r.headers["X-Request-ID"] == "trace-7"
+    assert '[request trace-7] 127.0.0.1' in text and "GET /healthz" in text
+    assert f"[request {fresh}]" in text
