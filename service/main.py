@@ -10,6 +10,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 import engine
@@ -86,6 +87,11 @@ def _docs(app: FastAPI) -> None:
         return get_redoc_html(openapi_url="/openapi.json", title=app.title,
                               redoc_js_url="/static/redoc.standalone.js",
                               redoc_favicon_url="data:,", with_google_fonts=False)
+
+    @app.get("/playground", include_in_schema=False)
+    def playground():
+        """The playground page (static/playground/: plain HTML and JS, no CDN)."""
+        return FileResponse(STATIC / "playground" / "index.html")
 
 
 def _openapi(app: FastAPI) -> None:
