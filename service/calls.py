@@ -11,8 +11,8 @@ import logging
 
 from engine.errors import AutogradError
 
-from . import compute, graph_draw
-from .errors import Problem, bad
+from . import compute, graph_draw, provenance
+from .errors import Problem, bad, engine_status
 from .graphs import ARGUMENT_ERRORS, Workspace
 from .limits import Budget
 from .schemas import Node
@@ -103,8 +103,13 @@ def _guarded(fn, kind: str):
     def run(ws, req, budget):
         try:
             return fn(ws, req, budget)
-        except (Problem, AutogradError):
+        except Problem:
             raise
+        except AutogradError as e:
+            extra = provenance.members(ws, e)  # the node it concerns, as ids (issue 7)
+            if not extra:
+                raise
+            raise Problem(engine_status(e), str(e), **extra) from None
         except ARGUMENT_ERRORS as e:
             logging.getLogger("service").warning("%s failed: %s: %s", kind, type(e).__name__, e)
             raise bad(f"{kind}: the graph's arguments could not be differentiated "

@@ -6,6 +6,8 @@ app's handlers map them to statuses.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from engine import Tensor, autograd
@@ -95,6 +97,10 @@ def _deadline(roots: list[Tensor], budget: Budget) -> list:
     return handles
 
 
+def _nothing():
+    return contextlib.nullcontext()
+
+
 def backward(ws: Workspace, req, budget: Budget) -> bool:
     """Run torch.autograd.backward; returns the effective retain_graph."""
     names = _names(req.tensors, "tensors")
@@ -107,8 +113,9 @@ def backward(ws: Workspace, req, budget: Budget) -> bool:
     retain = req.create_graph if req.retain_graph is None else req.retain_graph
     handles = _hooks(ws, req.hooks) + _deadline(tensors, budget)
     try:
-        autograd.backward(tensors, grads, retain_graph=retain, create_graph=req.create_graph,
-                          inputs=inputs)
+        with autograd.set_detect_anomaly(True) if req.detect_anomaly else _nothing():
+            autograd.backward(tensors, grads, retain_graph=retain,
+                              create_graph=req.create_graph, inputs=inputs)
     finally:
         for h in handles:
             h.remove()
@@ -129,8 +136,10 @@ def grad(ws: Workspace, req, budget: Budget) -> tuple[list, bool]:
     retain = req.create_graph if req.retain_graph is None else req.retain_graph
     handles = _deadline(outputs, budget)
     try:
-        result = autograd.grad(outputs, inputs, grads, retain_graph=retain,
-                               create_graph=req.create_graph, allow_unused=req.allow_unused)
+        with autograd.set_detect_anomaly(True) if req.detect_anomaly else _nothing():
+            result = autograd.grad(outputs, inputs, grads, retain_graph=retain,
+                                   create_graph=req.create_graph,
+                                   allow_unused=req.allow_unused)
     finally:
         for h in handles:
             h.remove()

@@ -100,6 +100,11 @@ class BackwardRequest(Strict):
                                   "expression over `grad` whose value replaces the gradient "
                                   "(numbers, grad, + - * / ** @, op calls).",
                                   examples=[{"xy": "grad * 0.5"}])
+    detect_anomaly: bool = Field(False, description="torch.autograd.set_detect_anomaly(True) "
+                                 "for this call: a backward function returning NaN fails "
+                                 "(422) with PyTorch's text, and the problem names the node "
+                                 "(node, op, grad_fn, output, input, forward_node).",
+                                 examples=[False])
     encoding: Literal["list", "base64", "binary"] = EncodingField
     return_graph: bool | Literal["dot", "svg", "json"] = ReturnGraphField
 
@@ -127,6 +132,11 @@ class GradRequest(Strict):
     as_: list[str] | None = Field(None, alias="as", description="Ids to bind the results to "
                                   "in the session, one per input (so a create_graph result "
                                   "can be differentiated again).", examples=[["dx"]])
+    detect_anomaly: bool = Field(False, description="torch.autograd.set_detect_anomaly(True) "
+                                 "for this call: a backward function returning NaN fails "
+                                 "(422) with PyTorch's text, and the problem names the node "
+                                 "(node, op, grad_fn, output, input, forward_node).",
+                                 examples=[False])
     encoding: Literal["list", "base64", "binary"] = EncodingField
     return_graph: bool | Literal["dot", "svg", "json"] = ReturnGraphField
 
@@ -276,6 +286,19 @@ class ProblemModel(BaseModel):
     status: int = Field(description="The HTTP status.", examples=[409])
     detail: str = Field(description="What went wrong: PyTorch's own message where it has one.",
                         examples=["Trying to backward through the graph a second time ..."])
+    node: str | None = Field(None, description="Engine errors about a graph node: the id of "
+                             "the tensor whose grad_fn it is (\"%k\" when unnamed).",
+                             examples=["y"])
+    op: str | None = Field(None, description="The forward op that made that node.",
+                           examples=["sqrt"])
+    grad_fn: str | None = Field(None, description="The node's grad_fn name.",
+                                examples=["SqrtBackward0"])
+    output: int | None = Field(None, description="Anomaly errors: the index of the gradient "
+                               "output that held NaN.", examples=[0])
+    input: str | None = Field(None, description="Anomaly errors: the id of the tensor that "
+                              "gradient was for.", examples=["x"])
+    forward_node: str | None = Field(None, description="The client's node whose call created "
+                                     "the backward node.", examples=["y"])
 
 
 class OverloadInfo(BaseModel):
