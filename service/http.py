@@ -10,6 +10,7 @@ import orjson
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from . import wire
@@ -35,11 +36,14 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise limit("max_body_bytes", int(declared), max_bytes)
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise limit("max_body_bytes", size, max_bytes)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_bytes:
+                raise limit("max_body_bytes", size, max_bytes)
+            chunks.append(chunk)
+    except ClientDisconnect:  # gone mid-body (a stalled client gave up): not our bug
+        raise Problem(400, "the client disconnected before sending the whole body") from None
     return b"".join(chunks)
 
 

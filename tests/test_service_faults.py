@@ -55,3 +55,81 @@ def test_redis_restart(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_kill_9_a_replica_loses_no_completed_step():
+    """Two replicas share Redis; a session trained on replica A, A killed with SIGKILL:
+    replica B continues the session with every step A answered 200 for."""
+    import os
+    import signal
+    import sys
+
+    from service_server import ROOT
+    port = free_port()
+    redis_proc = start_redis(port)
+    store = {"AUTOGRAD_STORE": f"redis://127.0.0.1:{port}/0"}
+    a_port = free_port()
+    a = subprocess.Popen([sys.executable, "-m", "service", "--port", str(a_port),
+                          "--log-level", "warning"], cwd=ROOT, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL,
+                         env={**os.environ, **store, "PYTHONPATH": ROOT})
+    try:
+        a_url = f"http://127.0.0.1:{a_port}"
+        for _ in range(300):
+            try:
+                if httpx.get(a_url + "/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        with running_server(store) as b_url:
+            r = httpx.post(a_url + "/sessions", json={"graph": {"nodes": PLUS[:1]}})
+            sid = r.json()["session"]["id"]
+            for k in range(5):  # five steps on A, each appending nodes then backward
+                r = httpx.post(a_url + "/backward", json={
+                    "session": sid, "tensors": f"s{k}", "graph": {"nodes": [
+                        {"id": f"y{k}", "op": "mul", "args": ["x", float(k + 1)]},
+                        {"id": f"s{k}", "op": "sum", "args": [f"y{k}"]}]}})
+                assert r.status_code == 200, r.text
+            a.send_signal(signal.SIGKILL)
+            a.wait(timeout=10)
+            r = httpx.get(f"{b_url}/sessions/{sid}")
+            assert r.status_code == 200, r.text
+            assert r.json()["grads"]["x"]["data"] == [15.0, 15.0]  # 1+2+3+4+5
+            r = httpx.post(b_url + "/backward", json={"session": sid, "tensors": "s4"})
+            assert r.status_code == 409  # A's last walk freed its graph, as torch would
+            r = httpx.post(b_url + "/backward", json={
+                "session": sid, "tensors": "s5", "graph": {"nodes": [
+                    {"id": "s5", "op": "sum", "args": ["x"]}]}})
+            assert r.json()["grads"]["x"]["data"] == [16.0, 16.0]
+    finally:
+        if a.poll() is None:
+            a.kill()
+            a.wait()
+        redis_proc.terminate()
+        redis_proc.wait(timeout=10)
+
+
+def test_slow_loris_clients_do_not_block_others():
+    """50 connections that send headers and a few body bytes, then stall: the server keeps
+    answering everyone else promptly."""
+    import socket
+    import urllib.parse
+
+    with running_server() as url:
+        host, port = urllib.parse.urlsplit(url).hostname, urllib.parse.urlsplit(url).port
+        stalled = []
+        try:
+            for _ in range(50):
+                s = socket.create_connection((host, port))
+                s.sendall(b"POST /backward HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                          b"application/json\r\nContent-Length: 100000\r\n\r\n{\"gra")
+                stalled.append(s)
+            t0 = time.monotonic()
+            for _ in range(20):
+                r = httpx.post(url + "/backward", json={"graph": {"nodes": PLUS},
+                                                        "tensors": "s"}, timeout=10)
+                assert r.status_code == 200
+            assert time.monotonic() - t0 < 10
+        finally:
+            for s in stalled:
+                s.close()
