@@ -1,0 +1,180 @@
+"""The Python SDK (clients/python) against a live server: every seed snippet runs through
+it with only the import changed and prints what torch prints; the async client too."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+import httpx
+import numpy as np
+import pytest
+import torch
+from seed_examples import SEEDS
+from service_server import server_url  # noqa: F401 - the live-server fixture
+from test_seeds import mask, run_snippet
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "clients", "python"))
+import autograd_client  # noqa: E402
+import autograd_client.aio  # noqa: E402
+
+# Snippets the SDK cannot run, and why (counted by test_skips_are_few).
+SKIPS = {
+    "001_hook_intermediate": "a Python-callable hook: hooks run on the server, as expressions",
+    "001_higher_order_backward": "a Python-callable hook: hooks run on the server",
+    "001_higher_order_backward_after": "a Python-callable hook: hooks run on the server",
+    "001_autograd_backward": "a Python-callable hook: hooks run on the server",
+}
+
+
+@pytest.mark.parametrize("name,code,note", SEEDS, ids=[s[0] for s in SEEDS])
+def test_seed_through_sdk(server_url, name, code, note):  # noqa: F811
+    if note.startswith("fragment"):
+        pytest.skip(note)
+    if name in SKIPS:
+        pytest.skip(SKIPS[name])
+    torch.manual_seed(0)
+    expected = run_snippet(code, torch)
+    with autograd_client.connect(server_url) as remote:
+        got = run_snippet(code, remote)
+    random = note == "random"
+    assert mask(got, random) == mask(expected, random)
+
+
+def test_skips_are_few():
+    runnable = [s for s in SEEDS if not s[2].startswith("fragment")]
+    assert len(SKIPS) <= 4 and len(runnable) - len(SKIPS) >= 34, len(runnable)
+
+
+# --------------------------------------------------------------------------- the SDK itself
+
+@pytest.fixture
+def counted(server_url):  # noqa: F811
+    """A session whose requests are recorded."""
+    log = []  # (method, path, the answer's content type)
+    client = httpx.Client(base_url=server_url, timeout=60, event_hooks={"response": [
+        lambda r: log.append((r.request.method, r.url.path, r.headers.get("content-type")))]})
+    with autograd_client.Session(server_url, client=client) as s:
+        log.clear()
+        yield s, log
+
+
+def test_one_request_per_backward_binary_by_default(counted):
+    s, log = counted
+    x = s.tensor([1., 2., 3.], requires_grad=True)
+    y = (x.exp() * 2).sum()
+    assert log == []  # building the graph is free
+    y.backward(retain_graph=True)
+    assert [m for m, *_ in log] == ["POST", "POST"]  # the session, once; then the backward
+    log.clear()
+    z = (s.tanh(x) ** 2).mean()
+    z.backward()
+    assert log == [("POST", "/backward", "application/octet-stream")]
+    tx = torch.tensor([1., 2., 3.], requires_grad=True)
+    (tx.exp() * 2).sum().backward(retain_graph=True)
+    (torch.tanh(tx) ** 2).mean().backward()
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-6)
+    assert [m for m, *_ in log] == ["POST"]  # x.grad came with the answer
+    log.clear()
+    g, = s.autograd.grad((x * x).sum(), x)
+    assert len(log) == 1
+    np.testing.assert_allclose(g.numpy(), 2 * x.numpy())
+
+
+def test_graph_metadata_like_torch(counted):
+    s, _ = counted
+    x = s.tensor([1., 2., 3.], requires_grad=True)
+    y = s.tensor([3., 4., 5.], requires_grad=True)
+    xy = x + y
+    out = (xy ** 2 * x ** 3).sum()
+    tx = torch.tensor([1., 2., 3.], requires_grad=True)
+    ty = torch.tensor([3., 4., 5.], requires_grad=True)
+    tout = ((tx + ty) ** 2 * tx ** 3).sum()
+    assert out.grad_fn.name() == tout.grad_fn.name()
+    mul = out.grad_fn.next_functions[0][0]
+    tmul = tout.grad_fn.next_functions[0][0]
+    assert type(mul).__name__ == type(tmul).__name__ == "MulBackward0"
+    assert [type(f).__name__ for f, _ in mul.next_functions] == [
+        type(f).__name__ for f, _ in tmul.next_functions]
+    acc = xy.grad_fn.next_functions[0][0]
+    assert type(acc).__name__ == "AccumulateGrad" and acc.variable is x
+    assert (out.is_leaf, x.is_leaf, out.requires_grad, out.shape, out.dtype.name) == (
+        False, True, True, (), "float32")
+    assert repr(out).startswith("tensor(") and "grad_fn=<SumBackward0>" in repr(out)
+
+
+def test_errors_are_runtime_errors_with_the_problem_detail(counted):
+    s, _ = counted
+    x = s.tensor([1., 2., 3.], requires_grad=True)
+    y = (x ** 2).sum()
+    y.backward()
+    with pytest.raises(RuntimeError, match="Trying to backward through the graph a second "
+                       "time") as info:
+        y.backward()
+    assert isinstance(info.value, autograd_client.APIError)
+    assert info.value.status == 409 and info.value.problem["status"] == 409
+    with pytest.raises(RuntimeError, match="grad can be implicitly created only for scalar"):
+        (x * 2).backward()
+
+
+def test_hooks_retain_grad_double_backward_no_grad_zero_grad(counted):
+    s, _ = counted
+    x = s.tensor([1., 2.], requires_grad=True)
+    h = x * 3
+    h.retain_grad()
+    handle = h.register_hook("grad * 2")
+    (h ** 2).sum().backward(create_graph=True)
+    tx = torch.tensor([1., 2.], requires_grad=True)
+    th = tx * 3
+    th.retain_grad()
+    thandle = th.register_hook(lambda g: g * 2)
+    (th ** 2).sum().backward(create_graph=True)
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.detach().numpy())
+    np.testing.assert_allclose(h.grad.numpy(), th.grad.detach().numpy())
+    assert type(x.grad.grad_fn).__name__ == type(tx.grad.grad_fn).__name__
+    # double backward through x.grad ("x.grad" enters the graph); /grad takes no hooks,
+    # so the hook goes first on both sides
+    handle.remove()
+    thandle.remove()
+    g2, = s.autograd.grad(x.grad.sum(), x)
+    tg2, = torch.autograd.grad(tx.grad.sum(), tx)
+    np.testing.assert_allclose(g2.numpy(), tg2.numpy())
+    with s.no_grad():
+        n = x * 2
+    assert n.requires_grad is False
+    s.zero_grad()
+    assert x.grad is None
+
+
+def test_context_manager_ends_the_session(server_url):  # noqa: F811
+    with autograd_client.connect(server_url) as s:
+        x = s.tensor([1.], requires_grad=True)
+        (x * 2).sum().backward()
+        sid = s.id
+        assert httpx.get(f"{server_url}/sessions/{sid}").status_code == 200
+    assert httpx.get(f"{server_url}/sessions/{sid}").status_code == 404
+
+
+def test_async_client(server_url):  # noqa: F811
+    async def main():
+        async with await autograd_client.aio.connect(server_url) as s:
+            x = s.tensor([1., 2., 3.], requires_grad=True)
+            y = (x ** 3).sum()
+            await y.backward(create_graph=True)
+            first = await x.grad.anumpy()
+            g, = await s.autograd.grad(x.grad.sum(), x)
+            await s.sync()
+            with pytest.raises(RuntimeError, match="needs the server"):
+                (x * 5).grad_fn  # noqa: B018 - a read that needs a request
+            return first, await g.anumpy(), y.grad_fn.name()
+
+    first, second, name = asyncio.run(main())
+    tx = torch.tensor([1., 2., 3.], requires_grad=True)
+    ty = (tx ** 3).sum()
+    tg, = torch.autograd.grad(ty, tx, create_graph=True)
+    tg2, = torch.autograd.grad(tg.sum(), tx)
+    np.testing.assert_allclose(first, tg.detach().numpy())
+    np.testing.assert_allclose(second, tg2.numpy())
+    assert name == ty.grad_fn.name()
