@@ -109,7 +109,8 @@ def install(app: FastAPI) -> None:
         async def _store_down(request: Request, exc: Exception):
             """The shared store is unreachable, restarting or full: a 503 the client may
             retry (nothing was committed to the session), not a 500."""
-            full = isinstance(exc, R.ResponseError) and str(exc).startswith("OOM")
+            full = isinstance(exc, getattr(R, "OutOfMemoryError", ())) or (
+                isinstance(exc, R.ResponseError) and "maxmemory" in str(exc))
             if not (full or isinstance(exc, (R.ConnectionError, R.TimeoutError))):
                 return await _crash(request, exc)
             log.warning("session store unavailable on %s %s: %s", request.method,

@@ -133,3 +133,39 @@ def test_slow_loris_clients_do_not_block_others():
         finally:
             for s in stalled:
                 s.close()
+
+
+def test_redis_at_maxmemory_is_503_then_recovers():
+    """Redis full (maxmemory, noeviction): session writes get 503 with Retry-After, never a
+    500; deleting sessions frees room and writes work again."""
+    import redis
+    port = free_port()
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--save", "", "--appendonly",
+                             "no", "--bind", "127.0.0.1", "--maxmemory", "3mb",
+                             "--maxmemory-policy", "noeviction"], stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                redis.Redis(port=port).ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        big = [{"id": "x", "op": "tensor", "requires_grad": True, "data": [0.5] * 50_000}]
+        with running_server({"AUTOGRAD_STORE": f"redis://127.0.0.1:{port}/0"}) as url, \
+                httpx.Client(base_url=url, timeout=30) as api:
+            sids, full = [], None
+            for _ in range(40):
+                r = api.post("/sessions", json={"graph": {"nodes": big}})
+                if r.status_code != 201:
+                    full = r
+                    break
+                sids.append(r.json()["session"]["id"])
+            assert full is not None and sids, "redis never filled up"
+            check_problem(full, 503)
+            assert full.headers["Retry-After"] == "1"
+            for sid in sids:
+                api.delete(f"/sessions/{sid}")
+            assert api.post("/sessions", json={"graph": {"nodes": PLUS}}).status_code == 201
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
