@@ -138,7 +138,7 @@ BINARY_ANSWER = {"schema": {"type": "string", "format": "binary", "description":
 def _binary_answer(op: dict) -> None:
     """Routes that take `encoding` (in a JSON/binary body or as a query parameter) may answer
     with the binary extension: document that content type beside JSON."""
-    takes_encoding = (wire.OCTET in op.get("requestBody", {}).get("content", {})
+    takes_encoding = ("x-binary-body" in op.get("requestBody", {})
                       and "PutResponse" not in str(op.get("responses"))
                       and "GradcheckResponse" not in str(op.get("responses"))
                       and "FunctionalResponse" not in str(op.get("responses")))
