@@ -280,7 +280,8 @@ class Workspace:
                 if a is not None and id(a) not in seen:
                     seen.add(id(a))
                     total += a.nbytes
-        return total
+        from .memory import extra_bytes  # what retained graphs hold besides (issue 7)
+        return total + extra_bytes(self, seen)
 
     def tensors(self):
         """Every tensor this workspace made (items of multi-output results included)."""

@@ -18,6 +18,9 @@ class Metrics:
             lambda: store.stats()[0])
         Gauge("autograd_session_bytes", "Tensor bytes held by sessions",
               registry=r).set_function(lambda: store.stats()[1])
+        Gauge("autograd_retained_graph_bytes", "Bytes saved for backward by the retained "
+              "graphs of this process's sessions", registry=r).set_function(
+            lambda: _retained_bytes(store))
 
     def middleware(self):
         async def measure(request, call_next):
@@ -33,3 +36,15 @@ class Metrics:
                 self.requests.labels(request.method, path, str(status)).inc()
                 self.latency.labels(path).observe(time.perf_counter() - start)
         return measure
+
+
+def _retained_bytes(store) -> int:
+    """Saved-tensor bytes of the sessions this process holds (the in-memory store's)."""
+    from .memory import report
+    total = 0
+    for session in list(getattr(store, "_sessions", {}).values()):
+        try:
+            total += report(session.ws)["saved_bytes"]
+        except RuntimeError:  # a graph changed while it was read: counted next scrape
+            pass
+    return total

@@ -264,11 +264,41 @@ class GradResponse(BaseModel):
                                         examples=[_SESSION])
 
 
+class SavedTensorInfo(BaseModel):
+    name: str = Field(description="The saved value's name (torch's _saved_<name>).",
+                      examples=["self"])
+    shape: list[int] = Field(description="Its shape.", examples=[[3]])
+    dtype: str = Field(description="Its dtype.", examples=["float32"])
+    bytes: int = Field(description="Its size in bytes.", examples=[12])
+
+
+class NodeMemory(BaseModel):
+    node: str = Field(description="The id of the tensor whose grad_fn holds them (\"%k\" "
+                      "when unnamed).", examples=["y"])
+    grad_fn: str = Field(description="The node's grad_fn name.", examples=["PowBackward0"])
+    saved: list[SavedTensorInfo] = Field(description="What it saved for backward.",
+                                         examples=[[{"name": "self", "shape": [3],
+                                                     "dtype": "float32", "bytes": 12}]])
+
+
+class MemoryOut(BaseModel):
+    nodes: list[NodeMemory] = Field(description="Nodes still holding saved tensors.",
+                                    examples=[[{"node": "y", "grad_fn": "PowBackward0",
+                                                "saved": [{"name": "self", "shape": [3],
+                                                           "dtype": "float32",
+                                                           "bytes": 12}]}]])
+    saved_bytes: int = Field(description="Bytes held by saved tensors (each array once).",
+                             examples=[12])
+
+
 class SessionResponse(BaseModel):
     session: SessionInfo = Field(description="The session.", examples=[_SESSION])
     grads: dict[str, TensorOut | None] | None = Field(None, description="As in /backward.",
                                                       examples=[{"x": None}])
     graph: GraphOut = Field(description="Graph metadata.", examples=[_GRAPH])
+    memory: MemoryOut | None = Field(None, description="GET /sessions/{id} and /free: what "
+                                     "the retained graphs hold for backward.",
+                                     examples=[{"nodes": [], "saved_bytes": 0}])
 
 
 class PutResponse(BaseModel):

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from .. import graph_draw, wire
+from .. import graph_draw, memory, wire
 from ..calls import graph_nodes, log_nodes
 from ..errors import Problem, bad, responses
 from ..graphs import REF, Workspace
@@ -53,12 +53,31 @@ async def create(request: Request, key: str = Depends(owner)):
             summary="Read a session")
 def read(request: Request, sid: str = SID, key: str = Depends(owner),
          encoding: Literal["list", "base64", "binary"] = Encoding):
-    """`{"session", "grads", "graph"}`, with `grads` as in /backward."""
+    """`{"session", "grads", "graph", "memory"}`, with `grads` as in /backward and `memory`
+    listing, per node, the tensors it saved for backward and their bytes."""
     session = request.app.state.store.get(sid, key)
     with session.lock:
         encoder = wire.Encoder(encoding)
         payload = {"session": session.info(), "grads": session.ws.leaf_grads(encoder),
-                   "graph": session.ws.graph()}
+                   "graph": session.ws.graph(), "memory": memory.report(session.ws)}
+    return respond(payload, encoder)
+
+
+@router.post("/{sid}/free", response_model=SessionResponse,
+             responses=responses(401, 404), summary="Free the retained graph")
+def free(request: Request, sid: str = SID, key: str = Depends(owner)):
+    """Free the saved tensors of every retained graph of the session now, as a backward
+    without retain_graph would: a later backward through them is PyTorch's 409."""
+    store = request.app.state.store
+    session = store.get(sid, key)
+    with session.lock:
+        memory.free(session.ws)
+        session.record("free")
+        session.graph_retained = False
+        store.update(session)
+        encoder = wire.Encoder()
+        payload = {"session": session.info(), "grads": session.ws.leaf_grads(encoder),
+                   "graph": session.ws.graph(), "memory": memory.report(session.ws)}
     return respond(payload, encoder)
 
 

@@ -34,6 +34,9 @@ def apply(ws: Workspace, entry: dict, settings) -> None:
             compute.grad(ws, GradRequest.model_validate(args), budget)
         elif kind == "zero_grad":
             ws.zero_grad()
+        elif kind == "free":
+            from ..memory import free
+            free(ws)
         elif kind == "put":
             value = entry["value"]
             ws.put(entry["name"], value if isinstance(value, np.ndarray)
