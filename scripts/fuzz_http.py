@@ -2,6 +2,7 @@
 
     python scripts/fuzz_http.py --examples 2000            # starts its own server
     python scripts/fuzz_http.py --url http://127.0.0.1:8000 --examples 500
+    python scripts/fuzz_http.py --table --examples 3000     # every op-table row
 
 Prints each disagreement with the case (a JSON line to paste into a regression test)."""
 
@@ -15,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import httpx  # noqa: E402
-from fuzz_graphs import cases, run_case  # noqa: E402
+from fuzz_graphs import cases, run_case, run_table_case, table_cases  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from service_server import running_server  # noqa: E402
 
@@ -25,6 +26,8 @@ def main() -> int:
     ap.add_argument("--url")
     ap.add_argument("--examples", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--table", action="store_true",
+                    help="one sample of any op-table row per example, instead of random graphs")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
     found = []
@@ -32,12 +35,13 @@ def main() -> int:
     def fuzz(client):
         @settings(max_examples=args.examples, deadline=None, database=None,
                   suppress_health_check=list(HealthCheck))
-        @given(case=cases())
+        @given(case=table_cases() if args.table else cases())
         def one(case):
-            problems = run_case(client, case)
+            problems = (run_table_case if args.table else run_case)(client, case)
             if problems:
                 found.append(case)
-                print(json.dumps({"problems": problems, "case": case}), flush=True)
+                shown = case if not args.table else {"row": case[0].name, "args": repr(case[1])}
+                print(json.dumps({"problems": problems, "case": shown}), flush=True)
 
         if args.seed is not None:
             one = __import__("hypothesis").seed(args.seed)(one)

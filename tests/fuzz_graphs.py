@@ -226,3 +226,139 @@ def run_case(client, case) -> list[str]:
     if session:
         client.delete(f"/sessions/{session}")
     return problems
+
+
+# --------------------------------------------------------------------------- every table row
+
+# names the wire reads as its own pseudo-ops (indexing syntax), not as the table's rows
+WIRE_PSEUDO_OPS = {"index", "getitem", "assign", "T", "mT"}
+
+
+def _wire_rows():
+    """Rows whose samples can travel as a node list: differentiable, one output, arguments
+    that are arrays, numbers, bools, None or lists of those (a string would read as a
+    reference)."""
+    from engine.ops.table import ROWS
+    rows = []
+    for key in sorted(ROWS):
+        row = ROWS[key]
+        if row.samples is None or row.multi_output or not (row.grad_fn or row.composite):
+            continue
+        if row.name.startswith("_") or row.creation or row.name in WIRE_PSEUDO_OPS:
+            continue
+        rows.append(row)
+    return rows
+
+
+WIRE_ROWS = _wire_rows()
+
+
+def _travels(value) -> bool:
+    from engine.ops.samples import Const
+    if isinstance(value, (np.ndarray, Const)) or value is None:
+        return True
+    if isinstance(value, (bool, int, float)):
+        return bool(np.isfinite(value))  # JSON has no inf/nan numbers
+    if isinstance(value, (list, tuple)):
+        return all(isinstance(v, (np.ndarray, Const)) or isinstance(v, (int, float, bool))
+                   and np.isfinite(v) for v in value)
+    return False
+
+
+@st.composite
+def table_cases(draw):
+    """(row, sample, grad seed): one sample of any wire-able row of the op table."""
+    row = draw(st.sampled_from(WIRE_ROWS))
+    samples = row.samples(np.random.default_rng(draw(st.integers(0, 2**16))))
+    samples = [s for s in samples if all(_travels(a) for a in s.args)
+               and all(_travels(v) for v in s.kwargs.values())]
+    if not samples:
+        return None
+    return row, draw(st.sampled_from(samples)), draw(st.integers(0, 2**16))
+
+
+def run_table_case(client, case) -> list[str]:
+    """One op sample over HTTP (as a node list, backward with a random seed) and in torch."""
+    import sys
+    sys.path.insert(0, __import__("os").path.dirname(__file__))
+    from harness import to_torch, torch_fn
+
+    from engine.ops.samples import Const
+    if case is None:
+        return []
+
+    def b64(arr, dtype):  # exact shapes (empty dims too) and non-finite values travel as-is
+        import base64
+        arr = np.asarray(arr, dtype=dtype, order="C")  # (ascontiguousarray makes 0-d 1-d)
+        return {"dtype": dtype, "shape": list(arr.shape),
+                "b64": base64.b64encode(arr.tobytes()).decode()}
+    row, sample, seed = case
+    nodes, leaves, counter = [], [], iter(range(1000))
+
+    def wire(value):
+        if isinstance(value, Const):
+            arr = value.array
+            dtype = {"f": f"float{arr.dtype.itemsize * 8}", "i": "int64", "u": "int64",
+                     "b": "bool"}[arr.dtype.kind]
+            nid = f"c{next(counter)}"
+            nodes.append({"id": nid, "op": "tensor", "data": b64(arr, dtype)})
+            return nid
+        if isinstance(value, np.ndarray):
+            nid = f"t{next(counter)}"
+            if value.dtype.kind == "f":
+                nodes.append({"id": nid, "op": "tensor", "requires_grad": True,
+                              "data": b64(value, "float32")})
+                leaves.append(nid)
+            else:
+                nodes.append({"id": nid, "op": "tensor", "data": b64(
+                    value, "bool" if value.dtype.kind == "b" else "int64")})
+            return nid
+        if isinstance(value, tuple):
+            return [wire(v) for v in value]
+        if isinstance(value, list):
+            return [wire(v) for v in value]
+        return value
+
+    args = [wire(a) for a in sample.args]
+    kwargs = {k: wire(v) for k, v in sample.kwargs.items()}
+    t_args = [to_torch(a) for a in sample.args]
+    t_kwargs = {k: to_torch(v) for k, v in sample.kwargs.items()}
+    t_leaves = [t for t in [*t_args, *t_kwargs.values()]
+                if isinstance(t, torch.Tensor) and t.requires_grad]
+    for v in [*t_args, *t_kwargs.values()]:
+        if isinstance(v, list):
+            t_leaves += [t for t in v if isinstance(t, torch.Tensor) and t.requires_grad]
+    nodes.append({"id": "out", "op": row.name, "args": args, "kwargs": kwargs})
+    try:
+        out = torch_fn(row)(*t_args, **t_kwargs)
+    except Exception as e:  # noqa: BLE001 - torch refusing is a case too
+        r = client.post("/backward", json={"graph": {"nodes": nodes}, "tensors": ["out"]})
+        if r.status_code >= 500 or r.status_code < 400:
+            return [f"{row.name}: torch raised {e!r}, HTTP {r.status_code} {r.text[:200]}"]
+        return []
+    if not isinstance(out, torch.Tensor) or not out.requires_grad:
+        return []
+    gseed = seed_value(tuple(out.shape), seed).astype(
+        {torch.float64: np.float64}.get(out.dtype, np.float32))
+    torch.autograd.backward([out], [torch.from_numpy(np.asarray(gseed))])
+    body = {"graph": {"nodes": nodes}, "tensors": ["out"],
+            "grad_tensors": [b64(gseed, str(gseed.dtype))], "encoding": "base64"}
+    r = client.post("/backward", json=body)
+    if r.status_code != 200:
+        return [f"{row.name}: torch ran, HTTP {r.status_code} {r.text[:300]}"]
+    grads = r.json()["grads"]
+    problems = []
+    for nid, t in zip(leaves, t_leaves):
+        g = grads.get(nid)
+        got = None if g is None else np.frombuffer(__import__("base64").b64decode(g["b64"]),
+                                                   dtype=g["dtype"]).reshape(g["shape"])
+        want = t.grad
+        if got is None and want is None:
+            continue
+        ok = (got is not None and want is not None and got.shape == tuple(want.shape)
+              and np.allclose(got, want.double().numpy(), rtol=1e-3, atol=1e-4,
+                              equal_nan=True))
+        if not ok:
+            problems.append(f"{row.qualname if hasattr(row, 'qualname') else row.name} "
+                            f"{nid}.grad HTTP {got} torch {want}")
+    return problems

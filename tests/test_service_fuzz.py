@@ -3,7 +3,7 @@ scripts/fuzz_http.py. Disagreements it found are pinned below as regression test
 
 import httpx
 import pytest
-from fuzz_graphs import cases, run_case
+from fuzz_graphs import cases, run_case, run_table_case, table_cases
 from hypothesis import HealthCheck, given, settings
 from service_server import running_server
 
@@ -61,3 +61,13 @@ def test_hook_and_retain_grad_on_tensor_without_grad_refused(fuzz_api):
     assert not _agree(fuzz_api, nodes, retain_grad=["n0"])
     assert not _agree(fuzz_api, nodes, calls=[{"retain_graph": None, "create_graph": False,
                                                "seed": 0, "hooks": {"n0": "grad * 0.5"}}])
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None,
+          suppress_health_check=list(HealthCheck))
+@given(case=table_cases())
+def test_every_table_row_over_http_agrees_with_torch(fuzz_api, case):
+    """Any row of the op table (one of its samples) sent as a node list: the gradients
+    over HTTP are torch's."""
+    problems = run_table_case(fuzz_api, case)
+    assert not problems, problems
