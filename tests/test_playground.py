@@ -12,7 +12,7 @@ import tempfile
 
 import pytest
 import torch
-from service_server import ROOT, server_url  # noqa: F401
+from service_server import ROOT, running_server, server_url  # noqa: F401
 
 JS = os.path.join(ROOT, "tests", "js")
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium")
@@ -82,3 +82,17 @@ def test_playground_second_backward_through_freed_graph(server_url):  # noqa: F8
         y.backward()
     assert str(e.value) in out["status"] and out["status"].startswith("409")
     assert shown(out["second"]["x"]["grad"]) == pytest.approx(x.grad.tolist())
+
+
+def test_playground_without_graphviz_lists_the_graph():
+    """On a server without Graphviz (no dot on its PATH) the page lists the drawing."""
+    with tempfile.TemporaryDirectory() as empty, running_server({"PATH": empty}) as url:
+        out = drive(url, 0)
+    assert out["svg"] == 0 and "Graphviz is not installed" in out["graph_text"]
+    x = torch.tensor([1., 2., 3.], requires_grad=True)
+    z = (x * 2).mean()
+    z.backward(retain_graph=True)
+    assert shown(out["first"]["x"]["grad"]) == pytest.approx(x.grad.tolist(), rel=1e-4)
+    z.backward()  # the driver pressed twice; the list is drawn after the second
+    assert type(z.grad_fn).__name__ in out["graph_text"]
+    assert f"|grad| = {x.grad.norm().item():.4f}" in out["graph_text"]
