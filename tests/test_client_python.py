@@ -21,12 +21,7 @@ import autograd_client  # noqa: E402
 import autograd_client.aio  # noqa: E402
 
 # Snippets the SDK cannot run, and why (counted by test_skips_are_few).
-SKIPS = {
-    "001_hook_intermediate": "a Python-callable hook: hooks run on the server, as expressions",
-    "001_higher_order_backward": "a Python-callable hook: hooks run on the server",
-    "001_higher_order_backward_after": "a Python-callable hook: hooks run on the server",
-    "001_autograd_backward": "a Python-callable hook: hooks run on the server",
-}
+SKIPS: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("name,code,note", SEEDS, ids=[s[0] for s in SEEDS])
@@ -45,7 +40,7 @@ def test_seed_through_sdk(server_url, name, code, note):  # noqa: F811
 
 def test_skips_are_few():
     runnable = [s for s in SEEDS if not s[2].startswith("fragment")]
-    assert len(SKIPS) <= 4 and len(runnable) - len(SKIPS) >= 34, len(runnable)
+    assert not SKIPS and len(runnable) >= 38, len(runnable)
 
 
 # --------------------------------------------------------------------------- the SDK itself
@@ -178,3 +173,16 @@ def test_async_client(server_url):  # noqa: F811
     np.testing.assert_allclose(first, tg.detach().numpy())
     np.testing.assert_allclose(second, tg2.numpy())
     assert name == ty.grad_fn.name()
+
+
+def test_python_hooks_observe_and_may_not_replace(counted):
+    s, log = counted
+    seen = []
+    x = s.tensor([1., 2.], requires_grad=True)
+    h = x * x
+    h.register_hook(lambda g: seen.append(g.tolist()))
+    h.sum().backward(retain_graph=True)
+    assert seen == [[1.0, 1.0]] and x.grad.tolist() == [2.0, 4.0]
+    h.register_hook(lambda g: g * 2)
+    with pytest.raises(NotImplementedError, match="expression string"):
+        h.sum().backward()

@@ -263,14 +263,19 @@ class Tensor:
         self._s._append({"id": self._id, "op": "detach", "args": [self._id]}, inplace=self)
         return self
 
-    def register_hook(self, hook: str):
-        """A gradient hook, as an expression over ``grad`` (api.md "hooks"), e.g.
-        ``"grad * 2"``; it runs on the server in every later backward."""
-        if not isinstance(hook, str):
-            raise TypeError("hooks run on the server: pass an expression over `grad` as a "
-                            "string, e.g. 'grad * 2'")
-        self._s._hooks[self._id] = hook
-        return _HookHandle(self._s, self._id)
+    def register_hook(self, hook):
+        """A gradient hook. An expression over ``grad`` (api.md "hooks"), e.g.
+        ``"grad * 2"``, runs on the server in every later backward. A Python callable may
+        only observe (return None): before each backward that reaches this tensor, the
+        client asks /grad for the gradient flowing into it and calls the hook with it (one
+        more request per hooked tensor)."""
+        if isinstance(hook, str):
+            self._s._hooks[self._id] = hook
+            return _HookHandle(self._s._hooks, self._id, hook)
+        if not callable(hook):
+            raise TypeError("register_hook takes an expression string or a callable")
+        self._s._py_hooks.setdefault(self._id, []).append(hook)
+        return _HookHandle(self._s._py_hooks, self._id, hook)
 
     # -- ops: any name of GET /ops, as a method
     def __getattr__(self, name: str):
@@ -412,11 +417,16 @@ def _index(index) -> list:
 
 
 class _HookHandle:
-    def __init__(self, session, tid: str):
-        self._s, self._id = session, tid
+    def __init__(self, table: dict, tid: str, hook):
+        self._table, self._id, self._hook = table, tid, hook
 
     def remove(self) -> None:
-        self._s._hooks.pop(self._id, None)
+        held = self._table.get(self._id)
+        if isinstance(held, list):
+            if self._hook in held:
+                held.remove(self._hook)
+        elif held == self._hook:
+            del self._table[self._id]
 
 
 class _Namespace:
@@ -489,6 +499,7 @@ class BaseSession:
         self._grad_objs: dict[str, Tensor] = {}
         self._nodes: dict[tuple, Node] = {}
         self._hooks: dict[str, str] = {}
+        self._py_hooks: dict[str, list] = {}
         self._grad_enabled = True
         self._rng = random.Random(0)
         self._create_graph = False
@@ -727,6 +738,7 @@ class BaseSession:
 
     def _backward_plan(self, roots, grad_tensors, retain_graph, create_graph, inputs):
         yield from self._ensure_session()
+        yield from self._observe_plan(roots, grad_tensors, create_graph)
         nodes, self._pending = self._pending, []
         body = {"session": self.id, "tensors": [self._arg(r) for r in roots],
                 "create_graph": bool(create_graph), "encoding": "binary", "return_graph": True}
@@ -749,6 +761,23 @@ class BaseSession:
             self._metas.pop(g._id, None)
         self._grad_objs.clear()
         self._absorb_graph(answer)
+
+    def _observe_plan(self, roots, grad_tensors, create_graph):
+        """Python hooks: the gradient flowing into each hooked tensor, from /grad (which
+        frees nothing), handed to the hooks before the backward; later tensors first, as
+        the walk from the roots meets them."""
+        hooked = sorted((tid for tid, fns in self._py_hooks.items() if fns),
+                        key=lambda tid: -int(tid[1:]) if tid[1:].isdigit() else 0)
+        for tid in hooked:
+            g, = yield from self._grad_plan(roots, [self._tensor_for(tid)], grad_tensors, True,
+                                            create_graph, True, False)
+            if g is None:
+                continue
+            for fn in list(self._py_hooks[tid]):
+                if fn(g) is not None:
+                    raise NotImplementedError(
+                        "a Python hook that returns a new gradient cannot run on the server: "
+                        "register an expression string instead, e.g. 'grad * 2'")
 
     def _grad_plan(self, outputs, inputs, grad_outputs, retain_graph, create_graph,
                    allow_unused, materialize_grads):
