@@ -11,7 +11,7 @@ import logging
 
 from engine.errors import AutogradError
 
-from . import compute, graph_draw, provenance
+from . import compute, content, graph_draw, provenance
 from .errors import Problem, bad, engine_status
 from .graphs import ARGUMENT_ERRORS, Workspace
 from .limits import Budget
@@ -59,7 +59,8 @@ def _log_args(req) -> dict:
     return {("as" if k == "as_" else k): v for k, v in req if k not in skip}
 
 
-def run(state, req, owner: str, kind: str) -> tuple[dict, Encoder]:
+def run(state, req, owner: str, kind: str, idempotency_key: str | None = None
+        ) -> tuple[dict, Encoder]:
     settings, store = state.settings, state.store
     budget = Budget(settings)
     nodes = graph_nodes(req, settings)
@@ -71,6 +72,11 @@ def run(state, req, owner: str, kind: str) -> tuple[dict, Encoder]:
     if req.session is not None:
         session = store.get(req.session, owner)
         with session.lock:
+            fingerprint = (content.request_fingerprint(args, log_nodes(nodes), settings)
+                           if idempotency_key is not None else "")
+            again = content.replayed(session, idempotency_key, fingerprint)
+            if again is not None:  # a retry: the first answer, nothing run twice
+                return again
             if nodes:
                 session.record("nodes", nodes=log_nodes(nodes))
                 session.ws.add_nodes(nodes, budget)
@@ -79,7 +85,10 @@ def run(state, req, owner: str, kind: str) -> tuple[dict, Encoder]:
             retain = result if kind == "backward" else result[1]
             session.graph_retained = retain
             store.update(session)
-            return _answer(session.ws, req, kind, result, encoder, session.info()), encoder
+            payload = _answer(session.ws, req, kind, result, encoder, session.info())
+            payload["graph_hash"] = content.session_hash(session, settings)
+            content.remember(session, idempotency_key, fingerprint, (payload, encoder))
+            return payload, encoder
     if not nodes:
         raise bad("send a graph (or source), or a session to work in")
     ws = Workspace()
@@ -94,7 +103,9 @@ def run(state, req, owner: str, kind: str) -> tuple[dict, Encoder]:
         session.graph_retained = retain
         store.update(session)  # publishes the log where the store is shared
         info = session.info()
-    return _answer(ws, req, kind, result, encoder, info), encoder
+    payload = _answer(ws, req, kind, result, encoder, info)
+    payload["graph_hash"] = content.graph_hash([log_nodes(nodes)], settings)
+    return payload, encoder
 
 
 def _guarded(fn, kind: str):

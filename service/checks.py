@@ -14,7 +14,8 @@ from engine import Tensor
 from engine.errors import AutogradError
 from engine.gradcheck import failure_message, grad_of, gradcheck_report, random_grad_outputs
 
-from .calls import graph_nodes
+from . import content
+from .calls import graph_nodes, log_nodes
 from .errors import Problem, bad, limit
 from .graphs import ARGUMENT_ERRORS, Workspace
 from .limits import Budget
@@ -95,7 +96,8 @@ def run(state, req, second_order: bool) -> dict:
                   f"{e})") from None
     enc = Encoder("list")
     out = {"ok": report["ok"], "message": failure_message(report, req.nondet_tol),
-           "reentrant": report["reentrant"], "failure": None}
+           "reentrant": report["reentrant"], "failure": None,
+           "graph_hash": content.graph_hash([log_nodes(nodes)], settings)}
     f = report["failure"]
     if f is not None:
         out["failure"] = {

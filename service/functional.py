@@ -16,7 +16,8 @@ from engine import Tensor
 from engine import functional as AF
 from engine.errors import AutogradError
 
-from .calls import graph_nodes
+from . import content
+from .calls import graph_nodes, log_nodes
 from .checks import _names, _Replay
 from .compute import _dtype_name
 from .errors import Problem, bad, limit
@@ -90,7 +91,8 @@ def run(state, req, kind: str) -> dict:
             else:
                 kw["outer_jacobian_strategy"] = req.strategy
             matrix = getattr(AF, kind)(func, inputs, **kw)
-            return {kind: _matrix(matrix)}
+            return {kind: _matrix(matrix),
+                    "graph_hash": content.graph_hash([log_nodes(nodes)], settings)}
         v = _v(req.v, outs0 if kind == "vjp" else list(inputs), budget)
         value, result = getattr(AF, kind)(func, inputs, v=v, **kw)
     except (Problem, AutogradError):
@@ -103,7 +105,8 @@ def run(state, req, kind: str) -> dict:
     enc = Encoder("list")
     values = value if isinstance(value, tuple) else (value,)
     return {"func_output": [enc.tensor(t) for t in values],
-            kind: [enc.tensor(t) for t in result]}
+            kind: [enc.tensor(t) for t in result],
+            "graph_hash": content.graph_hash([log_nodes(nodes)], settings)}
 
 
 def _matrix(m) -> list:

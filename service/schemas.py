@@ -250,6 +250,10 @@ class BackwardResponse(BaseModel):
                                    examples=[_GRAPH])
     picture: Picture | None = Field(None, description="With return_graph 'dot', 'svg' "
                                     "or 'json'.", examples=[None])
+    graph_hash: str | None = Field(None, description="SHA-256 of the canonical node list "
+                                   "(tensor values by dtype, shape and bytes); in a session, "
+                                   "of every node sent so far.",
+                                   examples=["sha256:9f86d081884c7d65..."])
     session: SessionInfo | None = Field(None, description="The stored workspace, if any.",
                                         examples=[_SESSION])
 
@@ -260,6 +264,10 @@ class GradResponse(BaseModel):
     graph: GraphOut | None = Field(None, description="With return_graph.", examples=[_GRAPH])
     picture: Picture | None = Field(None, description="With return_graph 'dot', 'svg' "
                                     "or 'json'.", examples=[None])
+    graph_hash: str | None = Field(None, description="SHA-256 of the canonical node list "
+                                   "(tensor values by dtype, shape and bytes); in a session, "
+                                   "of every node sent so far.",
+                                   examples=["sha256:9f86d081884c7d65..."])
     session: SessionInfo | None = Field(None, description="The stored workspace, if any.",
                                         examples=[_SESSION])
 
@@ -422,6 +430,9 @@ class GradcheckResponse(BaseModel):
                                           "input 0,\n..."])
     reentrant: bool = Field(description="False when two backward passes disagreed beyond "
                             "nondet_tol.", examples=[True])
+    graph_hash: str | None = Field(None, description="SHA-256 of the canonical node list "
+                                   "(tensor values by dtype, shape and bytes).",
+                                   examples=["sha256:9f86d081884c7d65..."])
     failure: GradcheckFailure | None = Field(description="The first mismatching (output, "
                                              "input) pair, as data.", examples=[None])
 
@@ -451,6 +462,9 @@ class FunctionalRequest(Strict):
 
 
 class FunctionalResponse(BaseModel):
+    graph_hash: str | None = Field(None, description="SHA-256 of the canonical node list "
+                                   "(tensor values by dtype, shape and bytes).",
+                                   examples=["sha256:9f86d081884c7d65..."])
     func_output: list[TensorOut] | None = Field(None, description="vjp/jvp/hvp/vhp: the "
                                                 "function's outputs.", examples=[[_T]])
     vjp: list[TensorOut | None] | None = Field(None, description="v^T J, one per input.",

@@ -1,6 +1,6 @@
 """POST /backward: torch.autograd.backward over a graph or in a session."""
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Header, Request
 from starlette.concurrency import run_in_threadpool
 
 from .. import calls
@@ -14,7 +14,12 @@ router = APIRouter(tags=["compute"])
 @router.post("/backward", response_model=BackwardResponse, openapi_extra=body_doc(BackwardRequest),
              responses=responses(400, 401, 404, 409, 413, 415, 422, 429),
              summary="torch.autograd.backward")
-async def backward(request: Request, key: str = Depends(owner)):
+async def backward(request: Request, key: str = Depends(owner),
+                   idempotency_key: str | None = Header(
+                       None, max_length=200, description="In a session: a retry with the "
+                       "same key gets the first answer again and accumulates nothing twice "
+                       "(the same key with a different body is a 422).",
+                       examples=["3f1c0a52-retry-safe"])):
     """Accumulate into `.grad` of the leaves (or of `inputs`) the vector-Jacobian product of
     `tensors` with `grad_tensors`, exactly as `torch.autograd.backward`. Without a session
     the workspace is forgotten, unless `retain_graph` or `create_graph` is true: then it is
@@ -25,5 +30,5 @@ async def backward(request: Request, key: str = Depends(owner)):
     raises."""
     req = await parse(request, BackwardRequest)
     payload, encoder = await run_in_threadpool(calls.run, request.app.state, req, key,
-                                               "backward")
+                                               "backward", idempotency_key)
     return respond(payload, encoder)

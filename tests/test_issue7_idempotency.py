@@ -1,0 +1,63 @@
+"""graph_hash on every /backward and /grad answer, and Idempotency-Key on /backward: a
+retried request accumulates into .grad once (vs torch computed in the test)."""
+
+import base64
+
+import numpy as np
+import pytest
+import torch
+from fastapi.testclient import TestClient
+
+from service.main import create_app
+from service.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def client():
+    return TestClient(create_app(Settings(_env_file=None)))
+
+
+def graph(data):
+    return {"nodes": [{"id": "x", "op": "tensor", "data": data, "requires_grad": True},
+                      {"id": "y", "op": "mul", "args": ["x", "x"]},
+                      {"id": "s", "op": "sum", "args": ["y"]}]}
+
+
+def test_graph_hash_is_content_addressed(client):
+    a = client.post("/grad", json={"graph": graph([1.0, 2.0]), "outputs": "s",
+                                   "inputs": "x"}).json()["graph_hash"]
+    raw = base64.b64encode(np.array([1.0, 2.0], dtype="<f4").tobytes()).decode()
+    b = client.post("/grad", json={"graph": graph({"dtype": "float32", "shape": [2],
+                                                   "b64": raw}),
+                                   "outputs": "s", "inputs": "x"}).json()["graph_hash"]
+    c = client.post("/backward", json={"graph": graph([1.0, 2.5]),
+                                       "tensors": "s"}).json()["graph_hash"]
+    assert a == b != c and a.startswith("sha256:")
+
+
+def test_retry_with_same_key_accumulates_once(client):
+    sid = client.post("/sessions", json={"graph": graph([1.0, 2.0, 3.0])}).json()["session"]["id"]
+    call = {"session": sid, "tensors": "s", "retain_graph": True}
+    first = client.post("/backward", json=call, headers={"Idempotency-Key": "k1"})
+    retry = client.post("/backward", json=call, headers={"Idempotency-Key": "k1"})
+    assert first.status_code == retry.status_code == 200
+    assert first.json() == retry.json()
+    x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    s = (x * x).sum()
+    s.backward(retain_graph=True)  # once, whatever the retries
+    got = client.get(f"/sessions/{sid}/tensors/x.grad").json()["data"]
+    np.testing.assert_allclose(got, x.grad.numpy())
+    # a new key is a new backward: torch accumulates, so do we
+    client.post("/backward", json=call, headers={"Idempotency-Key": "k2"})
+    s.backward(retain_graph=True)
+    got = client.get(f"/sessions/{sid}/tensors/x.grad").json()["data"]
+    np.testing.assert_allclose(got, x.grad.numpy())
+    # the same key for a different request is refused
+    other = client.post("/backward", json={**call, "inputs": ["x"]},
+                        headers={"Idempotency-Key": "k1"})
+    assert other.status_code == 422 and "Idempotency-Key" in other.json()["detail"]
+    # without a key, each call runs
+    client.post("/backward", json=call)
+    s.backward(retain_graph=True)
+    got = client.get(f"/sessions/{sid}/tensors/x.grad").json()["data"]
+    np.testing.assert_allclose(got, x.grad.numpy())
