@@ -43,7 +43,8 @@ def _make_grads(outputs, grads, is_grads_batched=False) -> list:
                         "grad_output as the batch dimension. The sizes of the remaining "
                         "dimensions are expected to match the shape of corresponding output, "
                         f"but a mismatch was detected: grad_output[{i}] has a shape of "
-                        f"{Size(first.shape)!r} and output[{i}] has a shape of "
+                        # torch 2.13 prints the seed's shape without its first two dims
+                        f"{Size(g.shape[2:])!r} and output[{i}] has a shape of "
                         f"{Size(out.shape)!r}. If you only want some tensors in `grad_output` "
                         "to be considered batched, consider using vmap.")
                 raise GradientError(f"Mismatch in shape: grad_output[{i}] has a shape of "

@@ -34,15 +34,17 @@ def _depth(value) -> int:
     return d
 
 
-def seeds(ws: Workspace, raw, roots_spec, roots: list[Tensor], budget: Budget, what: str):
-    """grad_tensors/grad_outputs -> one Tensor or None per root."""
+def seeds(ws: Workspace, raw, roots_spec, roots: list[Tensor], budget: Budget, what: str,
+          batched: bool = False):
+    """grad_tensors/grad_outputs -> one Tensor or None per root (``batched``: each seed has
+    a leading batch dimension, as with is_grads_batched)."""
     if raw is None:
         return None
     if isinstance(roots_spec, str):  # one root: the seed itself (or a list of one seed)
         one = roots[0]
         if not (isinstance(raw, list) and len(raw) == 1 and (
                 raw[0] is None or isinstance(raw[0], (str, dict, wire.RawTensor)) or
-                isinstance(raw[0], list) and _depth(raw) > one.ndim)):
+                isinstance(raw[0], list) and _depth(raw) > one.ndim + batched)):
             raw = [raw]
     if not isinstance(raw, list):
         raise bad(f"{what}: expected one seed per root (a list)")
@@ -97,6 +99,20 @@ def _deadline(roots: list[Tensor], budget: Budget) -> list:
     return handles
 
 
+def _check_batch(grads, inputs, budget: Budget) -> None:
+    """Batched seeds: each a tensor with a leading batch dimension, the same for all; the
+    results are batch x input elements, counted before the walk."""
+    if grads is None or any(g is None for g in grads):
+        raise bad("grad_outputs: is_grads_batched needs one batched seed per output")
+    sizes = {g.shape[0] if g.ndim else None for g in grads}
+    if None in sizes or len(sizes) != 1:
+        raise bad("grad_outputs: with is_grads_batched every seed needs the same leading "
+                  "batch dimension")
+    batch = grads[0].shape[0]
+    for t in inputs:
+        budget.elements((batch, *t.shape), "batched gradient")
+
+
 def _nothing():
     return contextlib.nullcontext()
 
@@ -127,7 +143,10 @@ def grad(ws: Workspace, req, budget: Budget) -> tuple[list, bool]:
     outputs = [ws.ref(n, "outputs") for n in _names(req.outputs, "outputs")]
     input_names = _names(req.inputs, "inputs")
     inputs = [ws.ref(n, "inputs") for n in input_names]
-    grads = seeds(ws, req.grad_outputs, req.outputs, outputs, budget, "grad_outputs")
+    grads = seeds(ws, req.grad_outputs, req.outputs, outputs, budget, "grad_outputs",
+                  req.is_grads_batched)
+    if req.is_grads_batched:
+        _check_batch(grads, inputs, budget)
     if req.as_ is not None:
         if len(req.as_) != len(inputs):
             raise bad(f"as: {len(req.as_)} ids for {len(inputs)} inputs")
@@ -139,7 +158,8 @@ def grad(ws: Workspace, req, budget: Budget) -> tuple[list, bool]:
         with autograd.set_detect_anomaly(True) if req.detect_anomaly else _nothing():
             result = autograd.grad(outputs, inputs, grads, retain_graph=retain,
                                    create_graph=req.create_graph,
-                                   allow_unused=req.allow_unused)
+                                   allow_unused=req.allow_unused,
+                                   is_grads_batched=req.is_grads_batched)
     finally:
         for h in handles:
             h.remove()

@@ -129,6 +129,11 @@ class GradRequest(Strict):
                                examples=[False])
     allow_unused: bool | None = Field(None, description="Unused inputs give null instead of an "
                                       "error.", examples=[False])
+    is_grads_batched: bool = Field(False, description="As torch: the first dimension of "
+                                   "each grad_outputs seed is a batch dimension; one VJP per "
+                                   "row over one retained forward, results stacked (batch + "
+                                   "input shape): Jacobian rows or per-sample gradients in "
+                                   "one request.", examples=[False])
     as_: list[str] | None = Field(None, alias="as", description="Ids to bind the results to "
                                   "in the session, one per input (so a create_graph result "
                                   "can be differentiated again).", examples=[["dx"]])
