@@ -237,3 +237,5 @@ def is_anomaly_check_nan_enabled() -> bool:
 from . import functional  # noqa: E402  (torch.autograd.functional, as an attribute)
 from .function import Function, FunctionCtx, once_differentiable  # noqa: E402,F401
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: E402,F401
+
+forward_ad = __import__("engine.forward_ad", fromlist=["_"])  # autograd.forward_ad

@@ -54,6 +54,7 @@ OVERLOADS: dict[str, list[Op]] = {}
 F = types.SimpleNamespace()
 
 _seq = itertools.count()
+forward_hook = None  # set by engine/forward_ad.py while a dual level is open
 _Tensor = None  # engine.tensor.Tensor, bound by engine.tensor at import (avoids a cycle)
 
 
@@ -297,6 +298,8 @@ class Op:
             return self.forward(*args)
         if self.composite:
             return self.forward(*args)
+        if forward_hook is not None:  # forward-mode AD: tangents ride along
+            return forward_hook(self, args, self._call_tensors(args))
         return self._call_tensors(args)
 
     def _call_creation(self, args):
