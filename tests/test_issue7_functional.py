@@ -121,3 +121,15 @@ def test_errors_carry_torch_texts(client):
     r = client.post("/functional/hessian", json={"graph": GRAPH, "inputs": "x",
                                                  "outputs": ["y", "s"]})
     assert r.status_code == 422
+
+
+def test_forward_mode_without_a_jvp_rule_names_the_op(client):
+    g = {"nodes": [{"id": "x", "op": "tensor", "data": [1.0, 2.0], "requires_grad": True},
+                   {"id": "c", "op": "cumsum", "args": ["x", 0]}]}
+    r = client.post("/functional/jacobian", json={"graph": g, "inputs": "x", "outputs": "c",
+                                                  "strategy": "forward-mode"})
+    assert r.status_code == 422
+    assert "Trying to use forward AD with cumsum" in r.json()["detail"]
+    r = client.post("/functional/jacobian", json={"graph": g, "inputs": "x", "outputs": "c"})
+    want = torch.autograd.functional.jacobian(lambda t: t.cumsum(0), torch.tensor([1.0, 2.0]))
+    close(r.json()["jacobian"][0][0], want.double())
