@@ -19,6 +19,7 @@ from .calls import graph_nodes, log_nodes
 from .errors import Problem, bad, limit
 from .graphs import ARGUMENT_ERRORS, Workspace
 from .limits import Budget
+from .schemas import Node
 from .wire import Encoder
 
 # finite differences cost two replays per input element: keep a request's work bounded
@@ -53,16 +54,42 @@ def _function(nodes, input_names, output_names, budget):
     return func
 
 
-def run(state, req, second_order: bool) -> dict:
+def function_nodes(state, req, owner: str, budget, input_names) -> tuple[list, Workspace]:
+    """The nodes that define the function, and a workspace built from them at the point of
+    evaluation. In a session: every node sent so far (then the request's own, which are
+    not kept), evaluated at the session's current values of ``inputs``. A PUT on any other
+    tensor would not replay, so it is refused rather than silently ignored."""
+    settings = state.settings
+    nodes = graph_nodes(req, settings)
+    if getattr(req, "session", None) is None:
+        if not nodes:
+            raise bad("send a graph (or source), or a session")
+        first = Workspace()
+        first.add_nodes(nodes, budget)
+        return nodes, first
+    session = state.store.get(req.session, owner)
+    with session.lock:
+        for entry in session.log:
+            if entry.get("kind") == "put" and entry.get("name") not in input_names:
+                raise bad(f"session: {entry.get('name')!r} was replaced by PUT and the "
+                          "function replays the session's nodes; only `inputs` may have been "
+                          "replaced")
+        logged = [Node.model_validate(n) for e in session.log if e.get("kind") == "nodes"
+                  for n in e["nodes"]]
+        current = {n: Tensor._make(np.array(session.ws.ref(n, "inputs").array))
+                   for n in input_names}
+    nodes = logged + nodes
+    first = _Replay(current)
+    first.add_nodes(nodes, budget)
+    return nodes, first
+
+
+def run(state, req, second_order: bool, owner: str = "") -> dict:
     settings = state.settings
     budget = Budget(settings)
-    nodes = graph_nodes(req, settings)
-    if not nodes:
-        raise bad("send a graph (or source) to check")
     input_names = _names(req.inputs, "inputs")
     output_names = _names(req.outputs, "outputs")
-    first = Workspace()
-    first.add_nodes(nodes, budget)
+    nodes, first = function_nodes(state, req, owner, budget, input_names)
     inputs = []
     for n in input_names:
         t = first.ref(n, "inputs")

@@ -17,11 +17,11 @@ from engine import functional as AF
 from engine.errors import AutogradError
 
 from . import content
-from .calls import graph_nodes, log_nodes
-from .checks import _names, _Replay
+from .calls import log_nodes
+from .checks import _names, _Replay, function_nodes
 from .compute import _dtype_name
 from .errors import Problem, bad, limit
-from .graphs import ARGUMENT_ERRORS, Workspace
+from .graphs import ARGUMENT_ERRORS
 from .limits import Budget
 from .wire import Encoder, RawTensor, decode
 
@@ -56,18 +56,14 @@ def _depth(value) -> int:
     return d
 
 
-def run(state, req, kind: str) -> dict:
+def run(state, req, kind: str, owner: str = "") -> dict:
     settings = state.settings
     budget = Budget(settings)
-    nodes = graph_nodes(req, settings)
-    if not nodes:
-        raise bad("send a graph (or source)")
     input_names = _names(req.inputs, "inputs")
     output_names = _names(req.outputs, "outputs")
     if kind in SCALAR and len(output_names) != 1:
         raise bad(f"outputs: {kind} needs exactly one (one-element) output")
-    first = Workspace()
-    first.add_nodes(nodes, budget)
+    nodes, first = function_nodes(state, req, owner, budget, input_names)
     inputs = tuple(Tensor._make(np.array(first.ref(n, "inputs").array)) for n in input_names)
     outs0 = [first.ref(n, "outputs") for n in output_names]
     n_in, n_out = sum(t.numel() for t in inputs), sum(t.numel() for t in outs0)

@@ -390,6 +390,10 @@ class GradcheckRequest(Strict):
 
     graph: Graph | None = GraphField
     source: str | None = SourceField
+    session: str | None = Field(None, max_length=200, description="Use this session's "
+                                "graph (every node sent so far; `graph` nodes are added for "
+                                "this call only), at its current values of `inputs`.",
+                                examples=["s_3q2Zk9..."])
     inputs: Roots = Field(description="The function's inputs: ids of floating point tensors "
                           "in the graph (checked as float64 leaves that require grad).",
                           examples=[["x"]])
@@ -448,6 +452,10 @@ class FunctionalRequest(Strict):
 
     graph: Graph | None = GraphField
     source: str | None = SourceField
+    session: str | None = Field(None, max_length=200, description="Use this session's "
+                                "graph (every node sent so far; `graph` nodes are added for "
+                                "this call only), at its current values of `inputs`.",
+                                examples=["s_3q2Zk9..."])
     inputs: Roots = Field(description="The function's inputs: ids in the graph (their values "
                           "are the point at which to differentiate).", examples=[["x"]])
     outputs: Roots = Field(description="The function's outputs: ids (exactly one, with one "

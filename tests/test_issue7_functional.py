@@ -133,3 +133,25 @@ def test_forward_mode_without_a_jvp_rule_names_the_op(client):
     r = client.post("/functional/jacobian", json={"graph": g, "inputs": "x", "outputs": "c"})
     want = torch.autograd.functional.jacobian(lambda t: t.cumsum(0), torch.tensor([1.0, 2.0]))
     close(r.json()["jacobian"][0][0], want.double())
+
+
+def test_over_a_session_at_its_current_values(client):
+    made = client.post("/sessions", json={"graph": GRAPH})
+    sid = made.json()["session"]["id"]
+    new_w = [1.0, -2.0, 0.5]
+    assert client.put(f"/sessions/{sid}/tensors/w", json=new_w).status_code == 200
+    r = client.post("/functional/jacobian", json={"session": sid, "inputs": ["x", "w"],
+                                                  "outputs": ["y", "z"]})
+    assert r.status_code == 200, r.text
+    want = torch.autograd.functional.jacobian(
+        fn, (torch.tensor(X, dtype=torch.float64), torch.tensor(new_w, dtype=torch.float64)))
+    for got_row, want_row in zip(r.json()["jacobian"], want):
+        for got, w in zip(got_row, want_row):
+            close(got, w)
+    r = client.post("/gradcheck", json={"session": sid, "inputs": ["x", "w"], "outputs": "s"})
+    assert r.status_code == 200 and r.json()["ok"] is True
+    # a PUT on a tensor that is not an input cannot be replayed: refused, not ignored
+    r = client.post("/functional/vjp", json={"session": sid, "inputs": ["x"], "outputs": "s"})
+    assert r.status_code == 422 and "PUT" in r.json()["detail"]
+    assert client.post("/functional/vjp", json={"session": "s_nope", "inputs": "x",
+                                                "outputs": "s"}).status_code == 404

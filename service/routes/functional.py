@@ -25,7 +25,7 @@ DOCS = {
 def _route(kind: str):
     async def handler(request: Request, key: str = Depends(owner)):
         req = await parse(request, FunctionalRequest)
-        payload = await run_in_threadpool(functional.run, request.app.state, req, kind)
+        payload = await run_in_threadpool(functional.run, request.app.state, req, kind, key)
         return respond(payload, Encoder("list"))
 
     handler.__name__ = f"functional_{kind}"
@@ -33,7 +33,7 @@ def _route(kind: str):
                        f"`inputs` to `outputs`. {DOCS[kind]}")
     router.post(f"/functional/{kind}", response_model=FunctionalResponse,
                 response_model_exclude_none=True, openapi_extra=body_doc(FunctionalRequest),
-                responses=responses(400, 401, 413, 415, 422, 429),
+                responses=responses(400, 401, 404, 413, 415, 422, 429),
                 summary=f"torch.autograd.functional.{kind}")(handler)
 
 
