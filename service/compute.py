@@ -7,6 +7,7 @@ app's handlers map them to statuses.
 from __future__ import annotations
 
 import contextlib
+import threading
 
 import numpy as np
 
@@ -113,8 +114,41 @@ def _check_batch(grads, inputs, budget: Budget) -> None:
         budget.elements((batch, *t.shape), "batched gradient")
 
 
-def _nothing():
-    return contextlib.nullcontext()
+class _AnomalyGate:
+    """The engine's anomaly mode is process-wide (as torch's is), and requests run in
+    worker threads: a walk with detect_anomaly runs alone, so it never makes another
+    request's NaN an error, and no other walk switches it off half-way."""
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._walks = 0  # walks without anomaly mode in progress
+        self._anomaly = False
+
+    @contextlib.contextmanager
+    def walk(self, anomaly: bool):
+        with self._cond:
+            if anomaly:
+                self._cond.wait_for(lambda: not self._anomaly and self._walks == 0)
+                self._anomaly = True
+            else:
+                self._cond.wait_for(lambda: not self._anomaly)
+                self._walks += 1
+        try:
+            if anomaly:
+                with autograd.set_detect_anomaly(True):
+                    yield
+            else:
+                yield
+        finally:
+            with self._cond:
+                if anomaly:
+                    self._anomaly = False
+                else:
+                    self._walks -= 1
+                self._cond.notify_all()
+
+
+_gate = _AnomalyGate()
 
 
 def backward(ws: Workspace, req, budget: Budget) -> bool:
@@ -129,7 +163,7 @@ def backward(ws: Workspace, req, budget: Budget) -> bool:
     retain = req.create_graph if req.retain_graph is None else req.retain_graph
     handles = _hooks(ws, req.hooks) + _deadline(tensors, budget)
     try:
-        with autograd.set_detect_anomaly(True) if req.detect_anomaly else _nothing():
+        with _gate.walk(req.detect_anomaly):
             autograd.backward(tensors, grads, retain_graph=retain,
                               create_graph=req.create_graph, inputs=inputs)
     finally:
@@ -155,7 +189,7 @@ def grad(ws: Workspace, req, budget: Budget) -> tuple[list, bool]:
     retain = req.create_graph if req.retain_graph is None else req.retain_graph
     handles = _deadline(outputs, budget)
     try:
-        with autograd.set_detect_anomaly(True) if req.detect_anomaly else _nothing():
+        with _gate.walk(req.detect_anomaly):
             result = autograd.grad(outputs, inputs, grads, retain_graph=retain,
                                    create_graph=req.create_graph,
                                    allow_unused=req.allow_unused,

@@ -10,6 +10,8 @@ outputs are always passed as tuples, so Jacobians and Hessians come back as one 
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from engine import Tensor
@@ -29,6 +31,7 @@ KINDS = ("vjp", "jvp", "jacobian", "hessian", "hvp", "vhp")
 SCALAR = ("hessian", "hvp", "vhp")  # torch requires a single one-element output
 # a Jacobian costs one backward per output element (a Hessian one per input element, twice)
 MAX_ROWS = 4096
+_FORWARD_AD = threading.Lock()
 
 
 def _v(raw, like: list[Tensor], budget) -> tuple | None:
@@ -87,7 +90,8 @@ def run(state, req, kind: str, owner: str = "") -> dict:
             else:
                 kw["outer_jacobian_strategy"] = req.strategy
             if kind == "jacobian" and req.strategy == "forward-mode" and not req.create_graph:
-                matrix = _forward_jacobian(func, inputs)  # real forward-mode AD
+                with _FORWARD_AD:  # dual levels are process-wide: one at a time
+                    matrix = _forward_jacobian(func, inputs)  # real forward-mode AD
             else:
                 matrix = getattr(AF, kind)(func, inputs, **kw)
             return {kind: _matrix(matrix),
