@@ -1,0 +1,411 @@
+"""Service speed: our server against a bare FastAPI floor, large tensors over HTTP, and
+the scale-out configurations (memory store, Redis, two replicas with Redis).
+
+    python benchmarks/service.py                  # everything (about a minute)
+    python benchmarks/service.py --only small     # the floor comparison
+    python benchmarks/service.py --only large     # 1e7-element gradient over HTTP
+    python benchmarks/service.py --only scale     # memory / redis / 2 replicas + redis
+    python benchmarks/service.py --runs 3 --seconds 3 --connections 8
+
+Load comes from wrk (Debian package `wrk`) when installed, else from an asyncio httpx loop
+(said in the output). Both servers run with one uvicorn worker, are loaded alike from
+loopback, one after the other within the same run, so their ratio is the figure to quote
+(absolute numbers depend on what else the machine is doing). Medians over --runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+from pydantic import BaseModel
+
+ROOT = Path(__file__).resolve().parent.parent
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+# The seed's 7-node graph (../shared/design/api.md's example), through /backward.
+SMALL = {"graph": {"nodes": [
+    {"id": "x", "op": "tensor", "data": [1, 2, 3], "requires_grad": True},
+    {"id": "y", "op": "tensor", "data": [3, 4, 5], "requires_grad": True},
+    {"id": "z", "op": "tensor", "data": [1, 2, 3], "requires_grad": True},
+    {"id": "xy", "op": "add", "args": ["x", "y"]}, {"id": "xy2", "op": "pow", "args": ["xy", 2]},
+    {"id": "z3", "op": "pow", "args": ["z", 3]}, {"id": "out", "op": "mul", "args": ["xy2", "z3"]}]},
+    "tensors": "out", "grad_tensors": [[1, 1, 1]]}
+# One training step inside a session (the session holds w and x; 3 nodes appended per call).
+STEP_NODES = [{"id": "h", "op": "mul", "args": ["w", "x"]}, {"id": "t", "op": "tanh", "args": ["h"]},
+              {"id": "loss", "op": "sum", "args": ["t"]}]
+LARGE_N = 10_000_000
+
+
+# --------------------------------------------------------------------------- the floor
+
+class Node(BaseModel):
+    id: str
+    op: str
+    args: list[Any] = []
+    kwargs: dict[str, Any] = {}
+    data: Any = None
+    requires_grad: bool = False
+
+
+class Graph(BaseModel):
+    nodes: list[Node]
+
+
+class FloorRequest(BaseModel):
+    graph: Graph | None = None
+    session: str | None = None
+    tensors: str | list[str]
+    grad_tensors: list[Any] | None = None
+
+
+def floor_app():
+    """A bare FastAPI endpoint that parses the same body with pydantic and answers a
+    constant: what any FastAPI service pays before doing any work."""
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.post("/backward")
+    def backward(req: FloorRequest):
+        return {"grads": {"x": {"shape": [3], "dtype": "float32", "data": [1.0, 2.0, 3.0]}}}
+
+    @app.get("/readyz")
+    def ready():
+        return {"ok": True}
+
+    return app
+
+
+# --------------------------------------------------------------------------- processes
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _tree(pid: int) -> list[int]:
+    pids, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        pids.append(p)
+        with contextlib.suppress(OSError):
+            todo += [int(k) for k in Path(f"/proc/{p}/task/{p}/children").read_text().split()]
+    return pids
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """utime + stime of the processes and their children (uvicorn workers)."""
+    total = 0
+    for root in pids:
+        for p in _tree(root):
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # fields 14, 15 of stat(5)
+    return total / CLK_TCK
+
+
+@contextlib.contextmanager
+def process(cmd: list[str], url: str, env: dict | None = None):
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log,
+                            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                log.seek(0)
+                sys.exit(f"{cmd} exited: {log.read().decode()[-2000:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                sys.exit(f"{cmd} did not become ready")
+            time.sleep(0.1)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@contextlib.contextmanager
+def our_server(env: dict | None = None):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with process([sys.executable, "-m", "service", "--port", str(port), "--log-level",
+                  "warning"], url, env) as proc:
+        yield url, proc.pid
+
+
+@contextlib.contextmanager
+def floor_server():
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with process([sys.executable, "-m", "uvicorn", "--factory", "benchmarks.service:floor_app",
+                  "--port", str(port), "--log-level", "warning", "--no-access-log"],
+                 url) as proc:
+        yield url, proc.pid
+
+
+@contextlib.contextmanager
+def redis_server():
+    port = free_port()
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--save", "",
+                             "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+                break
+            if time.monotonic() > deadline:
+                sys.exit("redis-server did not start")
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+# --------------------------------------------------------------------------- load
+
+WRK_LUA = """
+local bodies = {%s}
+local i = 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  i = i + 1
+  return wrk.format(nil, "/backward", nil, bodies[(i %% #bodies) + 1])
+end
+"""
+
+
+def _ms(text: str) -> float:
+    m = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
+    return float(m[1]) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[m[2]]
+
+
+def wrk_load(urls: list[str], bodies: list[bytes], seconds: float, connections: int) -> dict:
+    """One wrk per URL (connections split between them), run at the same time; requests/s
+    add up, p50/p99 are the worst of the URLs' (wrk reports no mergeable histogram)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(WRK_LUA % ", ".join(json.dumps(b.decode()) for b in bodies))
+    try:
+        per = max(1, connections // len(urls))
+        procs = [subprocess.Popen(["wrk", "-t1", f"-c{per}", f"-d{seconds}s", "--latency",
+                                   "-s", f.name, u], stdout=subprocess.PIPE, text=True)
+                 for u in urls]
+        outs = [p.communicate()[0] for p in procs]
+    finally:
+        os.unlink(f.name)
+    rps, p50, p99, errors = 0.0, 0.0, 0.0, 0
+    for out in outs:
+        rps += float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])
+        p50 = max(p50, _ms(re.search(r"\s50%\s+(\S+)", out)[1]))
+        p99 = max(p99, _ms(re.search(r"\s99%\s+(\S+)", out)[1]))
+        m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+        errors += int(m[1]) if m else 0
+    return {"rps": rps, "p50_ms": p50, "p99_ms": p99, "errors": errors}
+
+
+def httpx_load(urls: list[str], bodies: list[bytes], seconds: float, connections: int) -> dict:
+    """The fallback: `connections` asyncio clients, each on its own keep-alive connection,
+    round-robin over the URLs and bodies."""
+    async def main():
+        lat, errors = [], 0
+        deadline = time.monotonic() + seconds
+
+        async def client(i):
+            nonlocal errors
+            url = urls[i % len(urls)] + "/backward"
+            async with httpx.AsyncClient(limits=httpx.Limits(max_connections=1)) as http:
+                k = i
+                while time.monotonic() < deadline:
+                    k += 1
+                    t = time.perf_counter()
+                    r = await http.post(url, content=bodies[k % len(bodies)],
+                                        headers={"Content-Type": "application/json"})
+                    lat.append(time.perf_counter() - t)
+                    errors += r.status_code != 200
+        start = time.monotonic()
+        await asyncio.gather(*(client(i) for i in range(connections)))
+        a = np.array(lat) * 1000
+        return {"rps": len(lat) / (time.monotonic() - start), "p50_ms": float(np.percentile(a, 50)),
+                "p99_ms": float(np.percentile(a, 99)), "errors": errors}
+    return asyncio.run(main())
+
+
+LOAD = wrk_load if shutil.which("wrk") else httpx_load
+LOADER = "wrk" if shutil.which("wrk") else "asyncio httpx loop (wrk not installed)"
+
+
+def measure(urls, bodies, pids, args) -> dict:
+    LOAD(urls, bodies, 1, args.connections)  # warm up (imports, caches, connections)
+    runs = []
+    for _ in range(args.runs):
+        cpu0 = cpu_seconds(pids)
+        r = LOAD(urls, bodies, args.seconds, args.connections)
+        r["cpu_ms_per_req"] = (cpu_seconds(pids) - cpu0) / (r["rps"] * args.seconds) * 1000
+        runs.append(r)
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+
+
+def row(name, r, extra=""):
+    print(f"| {name} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
+          f"{r.get('cpu_ms_per_req', float('nan')):.3f} | {r['errors']:.0f} |{extra}", flush=True)
+
+
+HEAD = ("| configuration | requests/s | p50 ms | p99 ms | server CPU ms/request | non-200 |\n"
+        "|---|---|---|---|---|---|")
+
+
+# --------------------------------------------------------------------------- benchmarks
+
+def bench_small(args):
+    body = [json.dumps(SMALL).encode()]
+    with our_server() as (url, pid):
+        r = httpx.post(url + "/backward", content=body[0],
+                       headers={"Content-Type": "application/json"})
+        assert r.status_code == 200, r.text
+        ours = measure([url], body, [pid], args)
+    with floor_server() as (url, pid):
+        floor = measure([url], body, [pid], args)
+    print(f"\n## small graph vs floor ({LOADER}, {args.connections} connections, "
+          f"{args.seconds}s x {args.runs} runs, medians)\n")
+    print(HEAD)
+    row("bare FastAPI floor", floor)
+    row("autograd service", ours)
+    print(f"\nratio: requests/s {ours['rps'] / floor['rps']:.2f}x of the floor (target >= 0.5), "
+          f"p99 {ours['p99_ms'] / floor['p99_ms']:.2f}x (target <= 2)")
+
+
+def bench_large(args):
+    import base64
+
+    import engine
+
+    x = np.random.default_rng(0).standard_normal(LARGE_N).astype(np.float32)
+    nodes = [{"id": "x", "op": "tensor", "requires_grad": True, "data": None},
+             {"id": "s", "op": "sin", "args": ["x"]}, {"id": "q", "op": "pow", "args": ["x", 2]},
+             {"id": "nq", "op": "neg", "args": ["q"]}, {"id": "e", "op": "exp", "args": ["nq"]},
+             {"id": "se", "op": "mul", "args": ["s", "e"]}, {"id": "d", "op": "div", "args": ["x", 3]},
+             {"id": "a", "op": "add", "args": ["se", "d"]}, {"id": "out", "op": "sum", "args": ["a"]}]
+
+    def in_process():
+        t = engine.tensor(x, requires_grad=True)
+        (engine.sin(t) * engine.exp(-t ** 2) + t / 3).sum().backward()
+        return t.grad.numpy()
+
+    b64_nodes = [dict(nodes[0], data={"dtype": "float32", "shape": [LARGE_N],
+                                      "b64": base64.b64encode(x.tobytes()).decode()}), *nodes[1:]]
+    bin_nodes = [dict(nodes[0], data={"dtype": "float32", "shape": [LARGE_N],
+                                      "binary_data_size": x.nbytes}), *nodes[1:]]
+    head = json.dumps({"graph": {"nodes": bin_nodes}, "tensors": "out",
+                       "encoding": "binary"}).encode()
+    bin_body = head + x.tobytes()
+    b64_body = json.dumps({"graph": {"nodes": b64_nodes}, "tensors": "out",
+                           "encoding": "base64"}).encode()
+    want = in_process()
+    times = {"in-process engine": [], "HTTP binary": [], "HTTP base64": []}
+    with our_server() as (url, _), httpx.Client(timeout=120) as http:
+        for _ in range(args.runs + 1):  # the first round warms up, not counted
+            t = time.perf_counter()
+            in_process()
+            times["in-process engine"].append(time.perf_counter() - t)
+
+            t = time.perf_counter()
+            r = http.post(url + "/backward", content=bin_body, headers={
+                "Content-Type": "application/octet-stream",
+                "Inference-Header-Content-Length": str(len(head))})
+            n = int(r.headers["Inference-Header-Content-Length"])
+            got = np.frombuffer(r.content, "<f4", offset=n)
+            times["HTTP binary"].append(time.perf_counter() - t)
+            assert r.status_code == 200 and np.allclose(got, want, atol=1e-5)
+
+            t = time.perf_counter()
+            r = http.post(url + "/backward", content=b64_body,
+                          headers={"Content-Type": "application/json"})
+            got = np.frombuffer(base64.b64decode(r.json()["grads"]["x"]["b64"]), "<f4")
+            times["HTTP base64"].append(time.perf_counter() - t)
+            assert np.allclose(got, want, atol=1e-5)
+    med = {k: statistics.median(v[1:]) * 1000 for k, v in times.items()}
+    base = med["in-process engine"]
+    print(f"\n## 1e7-element gradient of sum(sin(x) * exp(-x**2) + x / 3) "
+          f"(medians of {args.runs}, client encode/decode included)\n")
+    print("| path | ms | x in-process | target |\n|---|---|---|---|")
+    for k, target in (("in-process engine", ""), ("HTTP binary", "<= 1.5x"),
+                      ("HTTP base64", "<= 3x")):
+        print(f"| {k} | {med[k]:.0f} | {med[k] / base:.2f} | {target} |")
+
+
+def bench_scale(args):
+    if not shutil.which("redis-server"):
+        print("\n(scale-out skipped: redis-server is not installed)")
+        return
+    small = [json.dumps(SMALL).encode()]
+    balancer = "nginx" if shutil.which("nginx") else None
+    print(f"\n## scale-out ({LOADER}, {args.connections} connections, {args.seconds}s x "
+          f"{args.runs} runs, medians)\n")
+    if balancer is None:
+        print("nginx is not installed: the load generator spreads the connections over both "
+              "replicas' ports itself (one wrk per port, requests/s summed, the worse p99).\n")
+    print(HEAD)
+    with contextlib.ExitStack() as stack:
+        configs = []
+        url, pid = stack.enter_context(our_server())
+        configs.append(("1 replica, memory store", [url], [pid]))
+        redis_url = stack.enter_context(redis_server())
+        url, pid = stack.enter_context(our_server({"AUTOGRAD_STORE": redis_url}))
+        configs.append(("1 replica, Redis", [url], [pid]))
+        pair = [stack.enter_context(our_server({"AUTOGRAD_STORE": redis_url})) for _ in range(2)]
+        configs.append(("2 replicas, Redis", [u for u, _ in pair], [p for _, p in pair]))
+        for name, urls, pids in configs:
+            row(f"{name}: 7-node graph", measure(urls, small, pids, args))
+        for name, urls, pids in configs:
+            # one session per connection, each call one training step appending 3 nodes
+            steps = []
+            for _ in range(args.connections):
+                r = httpx.post(urls[0] + "/sessions", json={"graph": {"nodes": [
+                    {"id": "w", "op": "tensor", "data": [0.1] * 16, "requires_grad": True},
+                    {"id": "x", "op": "tensor", "data": [1.0] * 16}]}})
+                assert r.status_code == 201, r.text
+                steps.append(json.dumps({"session": r.json()["session"]["id"], "tensors": "loss",
+                                         "graph": {"nodes": STEP_NODES}}).encode())
+            row(f"{name}: session step", measure(urls, steps, pids, args))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--only", choices=["small", "large", "scale"])
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--seconds", type=int, default=3)
+    p.add_argument("--connections", type=int, default=8)
+    args = p.parse_args()
+    for name, fn in (("small", bench_small), ("large", bench_large), ("scale", bench_scale)):
+        if args.only in (None, name):
+            fn(args)
+
+
+if __name__ == "__main__":
+    main()
