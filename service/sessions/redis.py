@@ -1,21 +1,29 @@
-"""The Redis SessionStore: sessions shared by every worker (``--workers N``).
+"""The Redis SessionStore: sessions shared by every replica (and every ``--workers`` worker).
 
-Redis keeps each session's append-only log (and its owner, byte count and expiry); each
-worker keeps live engine objects for the sessions it has served and, holding the
-session's Redis lock, first replays the log entries other workers appended since, then
-pushes its own before releasing the lock. So every worker sees one history, in one order.
+A session in Redis is its *log*: the node lists, backward/grad/zero_grad/free calls and
+tensor puts, in the order they ran, as JSON with tensors as raw little-endian bytes
+(base64). Never pickle: reading a session can run nothing but the engine's own ops. Each
+replica keeps live engine objects for the sessions it has served, with the number of log
+entries they contain (the session's *version*). Under the session's Redis lock a replica
+fetches only the entries past its version (none when it is warm) and replays them, runs
+the call, then appends its own entries with one Lua script that first checks the version is
+still the one it replayed to (fencing: a lock that expired under a paused replica cannot
+fork the history). docs/sessions-in-redis.md says why and what is guaranteed.
 
-Keys (prefix ``autograd:``): ``s:{id}:meta`` (hash: owner, nbytes), ``s:{id}:log`` (list
-of JSON entries, tensors as {"dtype", "shape", "b64"}), ``s:{id}:lock``, and the sorted set
-``sessions`` (id -> expiry time) for the count cap.
+Keys (prefix ``autograd:``): ``s:{id}:meta`` (hash: format, owner, nbytes), ``s:{id}:log``
+(list of JSON entries), ``s:{id}:lock``, both first with the idle TTL as Redis expiry; the
+sorted set ``sessions`` (id -> expiry, for the count cap) and the hash ``bytes`` (id ->
+bytes, for the byte cap). Every write is one script, so it is atomic: a session is never
+half written, and scripts begin with ``#!lua`` so that Redis refuses them *before* running
+when it is out of memory.
 """
 
 from __future__ import annotations
 
 import base64
-import hmac
+import binascii
+import logging
 import threading
-import time
 
 import numpy as np
 import orjson
@@ -25,9 +33,12 @@ from ..graphs import Workspace
 from ..wire import RawTensor
 from .base import Session, SessionStore, new_id
 from .memory import NOT_FOUND
-from .replay import apply
+from .replay import KINDS, apply
 
 PREFIX = "autograd:"
+FORMAT = "autograd-log/1"
+LOCK_TTL = 10.0  # seconds; extended while held, so a killed replica frees it this fast
+log = logging.getLogger("service")
 
 
 def encode_entry(entry: dict) -> bytes:
@@ -44,38 +55,134 @@ def encode_entry(entry: dict) -> bytes:
     return orjson.dumps(entry, default=default)
 
 
+def corrupt(sid: str, why: str) -> Problem:
+    return Problem(500, f"session {sid} in the store is corrupted or not a session of this "
+                   f"service ({why}); delete it (an operator may need to remove its Redis "
+                   "keys)", "session-corrupt")
+
+
+# Expired ids leave the count and byte indexes first (their keys Redis already dropped).
+_PURGE = """
+local now = redis.call('TIME')
+now = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)) do
+  redis.call('HDEL', KEYS[4], id)
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+"""
+_KEEP = """
+redis.call('PEXPIRE', KEYS[1], ARGV[4]); redis.call('PEXPIRE', KEYS[2], ARGV[4])
+redis.call('ZADD', KEYS[3], now + tonumber(ARGV[4]), ARGV[1])
+"""
+# KEYS meta, log, sessions, bytes; ARGV sid, owner, nbytes, ttl_ms, max_sessions,
+# max_store_bytes, entries...
+CREATE = "#!lua\n" + _PURGE + """
+if redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[5]) then return {'full', 'max_sessions'} end
+local total = tonumber(ARGV[3])
+for _, b in ipairs(redis.call('HVALS', KEYS[4])) do total = total + tonumber(b) end
+if total > tonumber(ARGV[6]) then return {'full', 'max_store_bytes'} end
+redis.call('HSET', KEYS[1], 'format', '""" + FORMAT + """', 'owner', ARGV[2], 'nbytes', ARGV[3])
+for i = 7, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
+redis.call('HSET', KEYS[4], ARGV[1], ARGV[3])
+""" + _KEEP + "return {'ok', redis.call('LLEN', KEYS[2])}"
+# KEYS as CREATE; ARGV sid, version, nbytes, ttl_ms, entries...
+COMMIT = "#!lua\n" + _PURGE + """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'gone'} end
+if redis.call('LLEN', KEYS[2]) ~= tonumber(ARGV[2]) then return {'conflict'} end
+for i = 5, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
+redis.call('HSET', KEYS[1], 'nbytes', ARGV[3])
+redis.call('HSET', KEYS[4], ARGV[1], ARGV[3])
+""" + _KEEP + "return {'ok', redis.call('LLEN', KEYS[2])}"
+# KEYS as CREATE; ARGV sid, -, -, ttl_ms. The owner and format, and the expiry moved on.
+TOUCH = "#!lua\n" + """
+local now = redis.call('TIME')
+now = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local m = redis.call('HMGET', KEYS[1], 'format', 'owner')
+if m[1] == '""" + FORMAT + """' and m[2] then""" + _KEEP + """end
+return {m[1] or '', m[2] or ''}
+"""
+# KEYS as CREATE plus lock; ARGV sid
+DELETE = "#!lua\n" + """
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[5])
+redis.call('ZREM', KEYS[3], ARGV[1]); redis.call('HDEL', KEYS[4], ARGV[1])
+return 1
+"""
+STATS = "#!lua\n" + _PURGE + """
+local total = 0
+for _, b in ipairs(redis.call('HVALS', KEYS[4])) do total = total + tonumber(b) end
+return {redis.call('ZCARD', KEYS[3]), tostring(total), redis.call('ZRANGE', KEYS[3], 0, -1)}
+"""
+
+
 class _SessionLock:
-    """The session's Redis lock, plus catching up with the log on entry and publishing
-    this worker's entries on exit."""
+    """The session's Redis lock (after this replica's own threads queue on a local lock),
+    kept alive by a watchdog while held; on entry the replica catches up with the log, on
+    exit entries a failed call recorded are published too (a replay fails the same way)."""
 
     def __init__(self, store: RedisStore, session: Session):
         self.store, self.session = store, session
-        timeout = store.settings.compute_seconds + 60
-        self.lock = store.redis.lock(store.key(session.id, "lock"), timeout=timeout,
-                                     blocking_timeout=timeout)
-        self.local = threading.RLock()  # threads of this worker queue here first
+        self.local = threading.RLock()
+        self.depth = 0
 
     def __enter__(self):
         self.local.acquire()
+        self.depth += 1
+        if self.depth > 1:
+            return self
         try:
+            wait = self.store.settings.compute_seconds + 30
+            self.lock = self.store.redis.lock(self.store.key(self.session.id, "lock"),
+                                              timeout=LOCK_TTL, sleep=0.005,
+                                              blocking_timeout=wait)
             if not self.lock.acquire():
-                raise Problem(503, "the session is busy; try again")
-        except Exception:
-            self.local.release()
-            raise
-        try:
-            self.store.catch_up(self.session)
-        except Exception:
-            self.lock.release()
+                raise Problem(503, "the session is busy; retry", "store-unavailable")
+            self.stop = threading.Event()
+            threading.Thread(target=self._keep, args=(self.lock, self.stop),
+                             daemon=True).start()
+            try:
+                self.store.catch_up(self.session)
+            except BaseException:
+                self._release()
+                raise
+        except BaseException:
+            self.depth -= 1
             self.local.release()
             raise
         return self
 
-    def __exit__(self, *exc):
+    @staticmethod
+    def _keep(lock, stop):
+        while not stop.wait(LOCK_TTL / 3):
+            try:
+                lock.extend(LOCK_TTL, replace_ttl=True)
+            except Exception:  # lost or Redis gone: the commit's version check fences
+                return
+
+    def _release(self):
+        self.stop.set()
         try:
-            self.store.push(self.session)
-        finally:
             self.lock.release()
+        except Exception:  # expired or Redis gone: it frees itself within LOCK_TTL
+            pass
+
+    def __exit__(self, kind, exc, tb):
+        self.depth -= 1
+        try:
+            if self.depth == 0:
+                try:
+                    if self.session.synced < len(self.session.log):
+                        from engine.errors import AutogradError
+                        if exc is None or isinstance(exc, (Problem, AutogradError)):
+                            self.store.commit(self.session)  # raises only when exc is None
+                        else:  # an unexpected error: keep it out of the shared history
+                            self.store.forget(self.session)
+                finally:
+                    self._release()
+        except Exception:
+            if exc is None:
+                raise
+        finally:
             self.local.release()
         return False
 
@@ -85,116 +192,172 @@ class RedisStore(SessionStore):
         import redis
         self.settings = settings
         self.redis = redis.Redis.from_url(settings.store)
-        self._live: dict[str, Session] = {}  # this worker's engine objects
+        self.scripts = {name: self.redis.register_script(src) for name, src in
+                        (("create", CREATE), ("commit", COMMIT), ("touch", TOUCH),
+                         ("delete", DELETE), ("stats", STATS))}
+        self._live: dict[str, Session] = {}  # this replica's engine objects
         self._guard = threading.Lock()
+        self.replayed = 0  # log entries replayed by this replica (a warm one replays none)
 
     def key(self, sid: str, part: str) -> str:
         return f"{PREFIX}s:{sid}:{part}"
 
+    def _keys(self, sid: str) -> list[str]:
+        return [self.key(sid, "meta"), self.key(sid, "log"), PREFIX + "sessions",
+                PREFIX + "bytes", self.key(sid, "lock")]
+
+    def _run(self, name: str, sid: str, args: list):
+        import redis
+        try:
+            return self.scripts[name](keys=self._keys(sid)[:5 if name == "delete" else 4],
+                                      args=args)
+        except redis.ResponseError as e:
+            if "WRONGTYPE" in str(e):
+                raise corrupt(sid, "a Redis key of the wrong type") from None
+            raise
+
+    def _ttl_ms(self) -> int:
+        return max(int(self.settings.session_ttl_seconds * 1000), 1)
+
     # -- the log
 
+    def forget(self, session: Session) -> None:
+        """Drop this replica's engine objects for the session (in place, so that threads
+        waiting on its lock see it too): the next call replays the log from Redis."""
+        session.ws, session.log, session.synced = Workspace(), [], 0
+
     def catch_up(self, session: Session) -> None:
-        """Replay the entries other workers appended since this worker last looked."""
-        entries = self.redis.lrange(self.key(session.id, "log"), session.synced, -1)
+        """Replay the entries other replicas appended since this one last looked."""
+        import redis
+        sid = session.id
+        try:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.llen(self.key(sid, "log"))
+            pipe.lrange(self.key(sid, "log"), session.synced, -1)
+            length, entries = pipe.execute()
+        except redis.ResponseError as e:
+            if "WRONGTYPE" in str(e):
+                raise corrupt(sid, "a Redis key of the wrong type") from None
+            raise
+        if length < session.synced:  # Redis lost writes (restart without AOF): start over
+            self.forget(session)
+            entries = self.redis.lrange(self.key(sid, "log"), 0, -1)
         for raw in entries:
-            entry = orjson.loads(raw)
-            apply(session.ws, entry, self.settings)
+            try:
+                entry = orjson.loads(raw)
+                if not isinstance(entry, dict) or entry.get("kind") not in KINDS:
+                    raise ValueError("a log entry that is not one of " + ", ".join(KINDS))
+                apply(session.ws, entry, self.settings)
+            except Problem:
+                raise
+            except Exception as e:  # JSON, schema or tensor bytes: someone else's value
+                self.forget(session)
+                why = f"{type(e).__name__}: {str(e)[:200]}"
+                if isinstance(e, (orjson.JSONDecodeError, binascii.Error)):
+                    why = "a log entry that is not this service's JSON"
+                raise corrupt(sid, why) from None
             session.log.append(entry)
-        session.synced += len(entries)
+            session.synced += 1
+            self.replayed += 1
 
-    def push(self, session: Session) -> None:
+    def commit(self, session: Session) -> None:
+        """Publish the entries this replica appended, atomically, if nobody else did
+        meanwhile; on any failure forget the engine objects (they ran ahead of Redis)."""
         fresh = session.log[session.synced:]
-        if fresh:
-            self.redis.rpush(self.key(session.id, "log"), *[encode_entry(e) for e in fresh])
-            session.synced += len(fresh)
-        self._touch(session)
-
-    def _touch(self, session: Session) -> None:
-        ttl = self.settings.session_ttl_seconds
-        session.last_used = time.monotonic()
-        pipe = self.redis.pipeline()
-        for part in ("meta", "log"):
-            pipe.pexpire(self.key(session.id, part), max(int(ttl * 1000), 1))
-        pipe.zadd(PREFIX + "sessions", {session.id: time.time() + ttl})
-        pipe.execute()
+        try:
+            out = self._run("commit", session.id, [
+                session.id, session.synced, session.nbytes, self._ttl_ms(),
+                *(encode_entry(e) for e in fresh)])
+        except BaseException:
+            self.forget(session)
+            raise
+        status = out[0].decode()
+        if status != "ok":
+            self.forget(session)
+            if status == "gone":
+                raise Problem(404, NOT_FOUND)
+            raise Problem(503, "the session changed under this call (its lock expired); "
+                          "nothing was saved; retry", "store-unavailable")
+        session.synced = len(session.log)
 
     # -- the interface
 
     def _session(self, sid: str, owner: str) -> Session:
         session = Session(sid, owner, Workspace(), self.settings.session_ttl_seconds)
-        session.synced = 0
         session.lock = _SessionLock(self, session)
         return session
 
     def create(self, owner: str, ws: Workspace) -> Session:
+        """A session of this replica only, until update() stores it (with its first log
+        entries, in one script that also checks the caps)."""
         s = self.settings
         nbytes = ws.nbytes()
         if nbytes > s.max_session_bytes:
             raise Problem(413, f"max_session_bytes exceeded: {nbytes} > {s.max_session_bytes} "
                           "(setting AUTOGRAD_MAX_SESSION_BYTES)", limit="max_session_bytes")
-        count, total = self.stats()
-        if count >= s.max_sessions:
-            raise Problem(429, f"max_sessions reached ({s.max_sessions}); delete sessions or "
-                          "wait for idle ones to expire", limit="max_sessions")
-        if total + nbytes > s.max_store_bytes:
-            raise Problem(429, "max_store_bytes reached; delete sessions or wait for idle ones "
-                          "to expire", limit="max_store_bytes")
         session = self._session(new_id(), owner)
         session.ws, session.nbytes = ws, nbytes
-        self.redis.hset(self.key(session.id, "meta"), mapping={"owner": owner,
-                                                               "nbytes": nbytes})
-        self._touch(session)
-        with self._guard:
-            self._live[session.id] = session
+        session.synced = -1  # not in Redis yet
         return session
 
     def get(self, sid: str, owner: str) -> Session:
-        if not isinstance(sid, str) or len(sid) > 200:
+        import hmac
+        if not isinstance(sid, str) or not sid.startswith("s_") or len(sid) > 200:
             raise Problem(404, NOT_FOUND)
-        stored = self.redis.hget(self.key(sid, "meta"), "owner")
-        if stored is None or not hmac.compare_digest(stored.decode(), owner):
+        out = self._run("touch", sid, [sid, "", "", self._ttl_ms()])
+        if out is None:
             with self._guard:
                 self._live.pop(sid, None)
+            raise Problem(404, NOT_FOUND)
+        fmt, stored = (x.decode(errors="replace") for x in out)
+        if fmt != FORMAT:
+            raise corrupt(sid, f"its meta hash has format {fmt!r}, not {FORMAT!r}")
+        if not hmac.compare_digest(stored.encode(), owner.encode()):
             raise Problem(404, NOT_FOUND)
         with self._guard:
             session = self._live.get(sid)
             if session is None:
                 session = self._live[sid] = self._session(sid, owner)
-        self._touch(session)
         return session
 
     def delete(self, sid: str, owner: str) -> None:
         self.get(sid, owner)
-        self.redis.delete(*(self.key(sid, p) for p in ("meta", "log", "lock")))
-        self.redis.zrem(PREFIX + "sessions", sid)
+        self._run("delete", sid, [sid])
         with self._guard:
             self._live.pop(sid, None)
 
     def update(self, session: Session) -> None:
         s = self.settings
         session.nbytes = session.ws.nbytes()
-        self.push(session)
-        self.redis.hset(self.key(session.id, "meta"), "nbytes", session.nbytes)
         if session.nbytes > s.max_session_bytes:
-            self.redis.delete(*(self.key(session.id, p) for p in ("meta", "log")))
-            self.redis.zrem(PREFIX + "sessions", session.id)
+            if session.synced >= 0:
+                self._run("delete", session.id, [session.id])
+            with self._guard:
+                self._live.pop(session.id, None)
             raise Problem(413, f"max_session_bytes exceeded: {session.nbytes} > "
                           f"{s.max_session_bytes} (setting AUTOGRAD_MAX_SESSION_BYTES); the "
                           "session was ended", limit="max_session_bytes")
+        if session.synced >= 0:
+            self.commit(session)
+            return
+        out = self._run("create", session.id, [
+            session.id, session.owner, session.nbytes, self._ttl_ms(), s.max_sessions,
+            s.max_store_bytes, *(encode_entry(e) for e in session.log)])
+        if out[0] == b"full":
+            which = out[1].decode()
+            raise Problem(429, f"{which} reached ({getattr(s, which)}); delete sessions or "
+                          "wait for idle ones to expire", limit=which)
+        session.synced = len(session.log)
+        with self._guard:
+            self._live[session.id] = session
 
     def stats(self) -> tuple[int, int]:
-        zset = PREFIX + "sessions"
-        self.redis.zremrangebyscore(zset, "-inf", time.time())
-        sids = [s.decode() for s in self.redis.zrange(zset, 0, -1)]
+        count, total, sids = self.scripts["stats"](keys=self._keys("-")[:4], args=[])
+        alive = {s.decode() for s in sids}
         with self._guard:  # forget engine objects of sessions that ended elsewhere
-            for sid in set(self._live) - set(sids):
+            for sid in set(self._live) - alive:
                 del self._live[sid]
-        if not sids:
-            return 0, 0
-        pipe = self.redis.pipeline()
-        for sid in sids:
-            pipe.hget(self.key(sid, "meta"), "nbytes")
-        return len(sids), sum(int(b or 0) for b in pipe.execute())
+        return int(count), int(total)
 
     def ready(self) -> bool:
         try:

@@ -18,6 +18,8 @@ from ..graphs import Workspace
 from ..limits import Budget
 from ..schemas import BackwardRequest, GradRequest, Node
 
+KINDS = ("nodes", "backward", "grad", "zero_grad", "free", "put")
+
 
 def apply(ws: Workspace, entry: dict, settings) -> None:
     """Re-run one log entry on ``ws``."""
