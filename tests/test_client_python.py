@@ -186,3 +186,22 @@ def test_python_hooks_observe_and_may_not_replace(counted):
     h.register_hook(lambda g: g * 2)
     with pytest.raises(NotImplementedError, match="expression string"):
         h.sum().backward()
+
+
+def test_list_results_and_tuple_results(counted):
+    s, _ = counted
+    data = np.arange(12, dtype=np.float32).reshape(3, 4)
+    x = s.tensor(data, requires_grad=True)
+    tx = torch.tensor(data, requires_grad=True)
+    parts = [x.unbind(1), x.split(2, dim=1), s.chunk(x, 2), x.split([1, 2], 0)]
+    tparts = [tx.unbind(1), tx.split(2, dim=1), torch.chunk(tx, 2), tx.split([1, 2], 0)]
+    values, indices = x.max(dim=1)
+    tvalues, tindices = tx.max(dim=1)
+    total = sum((p * (k + 1)).sum() for k, ps in enumerate(parts) for p in ps) + values.sum()
+    ttotal = sum((p * (k + 1)).sum() for k, ps in enumerate(tparts) for p in ps) + tvalues.sum()
+    total.backward()
+    ttotal.backward()
+    assert [len(p) for p in parts] == [len(p) for p in tparts]
+    assert indices.tolist() == tindices.tolist()
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy())
+    assert repr(parts[0][0]) == repr(tparts[0][0])

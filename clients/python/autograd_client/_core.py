@@ -622,9 +622,14 @@ class BaseSession:
             node["kwargs"] = kw
         self._append(node)
         outputs = _arity(rows, args, kwargs)
-        if outputs == "list":
-            raise NotImplementedError(f"{name}() returns a list of tensors; the client does not "
-                                      "support list results yet")
+        if outputs == "list":  # unbind/split/chunk: the count follows from the input's shape
+            outputs = _list_length(name, args, kwargs)
+            items = []
+            for k in range(outputs):
+                tid = self._new_id()
+                self._append({"id": tid, "op": "getitem", "args": [node["id"], k]})
+                items.append(Tensor._wrap(self, tid))
+            return tuple(items)
         if outputs > 1:
             items = []
             for k in range(outputs):
@@ -841,6 +846,27 @@ def _arity(rows: list, args: tuple, kwargs: dict):
         if not has_dim:
             return 1
     return tuples[0].count(",") + 1
+
+
+def _list_length(name: str, args: tuple, kwargs: dict) -> int:
+    """How many tensors unbind/split/split_with_sizes/chunk give (reads the input's shape:
+    at most one request)."""
+    params = {"unbind": ("dim",), "chunk": ("chunks", "dim"),
+              "split": ("split_size", "dim"), "split_with_sizes": ("split_sizes", "dim")}[name]
+    bound = dict(zip(params, args[1:]))
+    bound.update(kwargs)
+    if "split_size_or_sections" in bound:
+        bound["split_size"] = bound.pop("split_size_or_sections")
+    n = args[0].shape[bound.get("dim", 0)]
+    if name == "unbind":
+        return n
+    if name == "chunk":
+        size = -(-n // bound["chunks"])
+        return -(-n // size) if size else 0
+    size = bound.get("split_size", bound.get("split_sizes"))
+    if isinstance(size, (list, tuple)):
+        return len(size)
+    return max(1, -(-n // size)) if size else 1
 
 
 def _new_float_tensor(session):
