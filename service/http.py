@@ -81,9 +81,10 @@ def respond(payload, encoder: wire.Encoder, status: int = 200) -> Response:
                     media_type="application/json")
 
 
-def owner(request: Request) -> str:
+async def owner(request: Request) -> str:
     """FastAPI dependency: the caller's key fingerprint ('' when no keys are configured);
-    401 for a missing or wrong key. Keys are compared in constant time."""
+    401 for a missing or wrong key. Keys are compared in constant time. Async because it
+    never blocks: a sync dependency costs a thread-pool hop on every request."""
     keys = request.app.state.settings.api_keys
     if not keys:
         request.app.state.rate.take("")  # no keys: one bucket for everyone

@@ -41,7 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                  settings.key_burst or math.ceil(2 * settings.key_requests_per_second))
     install_log_ids()
     errors.install(app)
-    app.middleware("http")(app.state.metrics.middleware())
+    app.add_middleware(app.state.metrics.middleware())
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_methods=["*"], allow_headers=["*"],

@@ -23,19 +23,35 @@ class Metrics:
             lambda: _retained_bytes(store))
 
     def middleware(self):
-        async def measure(request, call_next):
-            start = time.perf_counter()
-            status = 500
-            try:
-                response = await call_next(request)
-                status = response.status_code
-                return response
-            finally:
-                route = request.scope.get("route")
-                path = getattr(route, "path", "unmatched")
-                self.requests.labels(request.method, path, str(status)).inc()
-                self.latency.labels(path).observe(time.perf_counter() - start)
-        return measure
+        """Pure ASGI middleware (for ``app.add_middleware``): counts and times every
+        request by route. Not BaseHTTPMiddleware, whose extra task and body streams cost
+        about as much as a small /backward itself."""
+        metrics = self
+
+        class Measure:
+            def __init__(self, app):
+                self.app = app
+
+            async def __call__(self, scope, receive, send):
+                if scope["type"] != "http":
+                    return await self.app(scope, receive, send)
+                start = time.perf_counter()
+                status = 500
+
+                async def send_status(message):
+                    nonlocal status
+                    if message["type"] == "http.response.start":
+                        status = message["status"]
+                    await send(message)
+
+                try:
+                    await self.app(scope, receive, send_status)
+                finally:
+                    route = scope.get("route")  # set in the shared scope by the router
+                    path = getattr(route, "path", "unmatched")
+                    metrics.requests.labels(scope["method"], path, str(status)).inc()
+                    metrics.latency.labels(path).observe(time.perf_counter() - start)
+        return Measure
 
 
 def _retained_bytes(store) -> int:
