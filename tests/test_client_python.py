@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 from seed_examples import SEEDS
-from service_server import server_url  # noqa: F401 - the live-server fixture
+from service_server import running_server, server_url  # noqa: F401 - live server
 from test_seeds import mask, run_snippet
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -205,3 +205,16 @@ def test_list_results_and_tuple_results(counted):
     assert indices.tolist() == tindices.tolist()
     np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy())
     assert repr(parts[0][0]) == repr(tparts[0][0])
+
+
+def test_api_key():
+    with running_server({"AUTOGRAD_API_KEYS": "k1"}) as url:
+        with pytest.raises(RuntimeError, match="API key") as info:
+            s = autograd_client.connect(url)  # GET /ops needs no key
+            (s.tensor([1.], requires_grad=True) * 2).sum().backward()
+        s.close()
+        with autograd_client.connect(url, api_key="k1") as s:
+            x = s.tensor([1., 2.], requires_grad=True)
+            (x * 3).sum().backward()
+            assert x.grad.tolist() == [3.0, 3.0]
+    assert info.value.status == 401
