@@ -324,6 +324,13 @@ def test_caps_hold_across_replicas():
             assert body["limit"] == "max_sessions" and r.http.get("/metrics").status_code == 200
         big = [{"id": "x", "op": "zeros", "args": [[2000]]}]
         check_problem(a.http.post("/sessions", json={"graph": {"nodes": big}}), 413)
+    with cluster({"AUTOGRAD_API_KEYS": "k1,k2", "AUTOGRAD_KEY_MAX_SESSIONS": "2"}) as (
+            _, (a, b)):
+        for r, key in ((a, "k1"), (b, "k1"), (a, "k2")):
+            assert r.http.post("/sessions", json={"graph": {"nodes": PLUS}},
+                               headers={"X-API-Key": key}).status_code == 201
+        r = b.http.post("/sessions", json={"graph": {"nodes": PLUS}}, headers={"X-API-Key": "k1"})
+        assert check_problem(r, 429)["limit"] == "key_max_sessions"
 
 
 def test_corrupted_or_foreign_values(two):

@@ -12,8 +12,8 @@ fork the history). docs/sessions-in-redis.md says why and what is guaranteed.
 
 Keys (prefix ``autograd:``): ``s:{id}:meta`` (hash: format, owner, nbytes), ``s:{id}:log``
 (list of JSON entries), ``s:{id}:lock``, both first with the idle TTL as Redis expiry; the
-sorted set ``sessions`` (id -> expiry, for the count cap) and the hash ``bytes`` (id ->
-bytes, for the byte cap). Every write is one script, so it is atomic: a session is never
+sorted set ``sessions`` (id -> expiry, for the count cap), the hash ``bytes`` (id ->
+bytes, for the byte cap) and a set ``owner:{key}`` per API key (for the per-key caps). Every write is one script, so it is atomic: a session is never
 half written, and scripts begin with ``#!lua`` so that Redis refuses them *before* running
 when it is out of memory.
 """
@@ -74,15 +74,29 @@ _KEEP = """
 redis.call('PEXPIRE', KEYS[1], ARGV[4]); redis.call('PEXPIRE', KEYS[2], ARGV[4])
 redis.call('ZADD', KEYS[3], now + tonumber(ARGV[4]), ARGV[1])
 """
-# KEYS meta, log, sessions, bytes; ARGV sid, owner, nbytes, ttl_ms, max_sessions,
-# max_store_bytes, entries...
+# KEYS meta, log, sessions, bytes, the owner's set of ids; ARGV sid, owner, nbytes, ttl_ms,
+# max_sessions, max_store_bytes, key_max_sessions, key_max_bytes, entries...
 CREATE = "#!lua\n" + _PURGE + """
 if redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[5]) then return {'full', 'max_sessions'} end
 local total = tonumber(ARGV[3])
 for _, b in ipairs(redis.call('HVALS', KEYS[4])) do total = total + tonumber(b) end
 if total > tonumber(ARGV[6]) then return {'full', 'max_store_bytes'} end
+local mine, held = {}, tonumber(ARGV[3])
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[5])) do
+  if redis.call('EXISTS', '""" + PREFIX + """s:' .. id .. ':meta') == 1 then
+    mine[#mine + 1] = id
+    held = held + tonumber(redis.call('HGET', KEYS[4], id) or '0')
+  else
+    redis.call('SREM', KEYS[5], id)
+  end
+end
+if tonumber(ARGV[7]) > 0 and #mine >= tonumber(ARGV[7]) then
+  return {'full', 'key_max_sessions'}
+end
+if tonumber(ARGV[8]) > 0 and held > tonumber(ARGV[8]) then return {'full', 'key_max_bytes'} end
+redis.call('SADD', KEYS[5], ARGV[1])
 redis.call('HSET', KEYS[1], 'format', '""" + FORMAT + """', 'owner', ARGV[2], 'nbytes', ARGV[3])
-for i = 7, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
+for i = 9, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
 redis.call('HSET', KEYS[4], ARGV[1], ARGV[3])
 """ + _KEEP + "return {'ok', redis.call('LLEN', KEYS[2])}"
 # KEYS as CREATE; ARGV sid, version, nbytes, ttl_ms, entries...
@@ -206,11 +220,11 @@ class RedisStore(SessionStore):
         return [self.key(sid, "meta"), self.key(sid, "log"), PREFIX + "sessions",
                 PREFIX + "bytes", self.key(sid, "lock")]
 
-    def _run(self, name: str, sid: str, args: list):
+    def _run(self, name: str, sid: str, args: list, keys: list | None = None):
         import redis
         try:
-            return self.scripts[name](keys=self._keys(sid)[:5 if name == "delete" else 4],
-                                      args=args)
+            return self.scripts[name](
+                keys=keys or self._keys(sid)[:5 if name == "delete" else 4], args=args)
         except redis.ResponseError as e:
             if "WRONGTYPE" in str(e):
                 raise corrupt(sid, "a Redis key of the wrong type") from None
@@ -342,11 +356,14 @@ class RedisStore(SessionStore):
             return
         out = self._run("create", session.id, [
             session.id, session.owner, session.nbytes, self._ttl_ms(), s.max_sessions,
-            s.max_store_bytes, *(encode_entry(e) for e in session.log)])
+            s.max_store_bytes, s.key_max_sessions, s.key_max_bytes,
+            *(encode_entry(e) for e in session.log)],
+            keys=[*self._keys(session.id)[:4], f"{PREFIX}owner:{session.owner}"])
         if out[0] == b"full":
             which = out[1].decode()
-            raise Problem(429, f"{which} reached ({getattr(s, which)}); delete sessions or "
-                          "wait for idle ones to expire", limit=which)
+            whose = " for this API key" if which.startswith("key_") else ""
+            raise Problem(429, f"{which} reached ({getattr(s, which)}){whose}; delete "
+                          "sessions or wait for idle ones to expire", limit=which)
         session.synced = len(session.log)
         with self._guard:
             self._live[session.id] = session
