@@ -218,3 +218,16 @@ def test_api_key():
             (x * 3).sum().backward()
             assert x.grad.tolist() == [3.0, 3.0]
     assert info.value.status == 401
+
+
+def test_grads_batched_jacobian_in_one_request(counted):
+    s, log = counted
+    x = s.tensor([1., 2., 3.], requires_grad=True)
+    y = x ** 2
+    s.sync()
+    log.clear()
+    jac, = s.autograd.grad(y, x, s.tensor(np.eye(3, dtype=np.float32)), is_grads_batched=True)
+    assert len(log) == 1
+    tx = torch.tensor([1., 2., 3.], requires_grad=True)
+    tjac, = torch.autograd.grad(tx ** 2, tx, torch.eye(3), is_grads_batched=True)
+    np.testing.assert_allclose(jac.numpy(), tjac.numpy())

@@ -457,10 +457,9 @@ def _backward(session, tensors, grad_tensors=None, retain_graph=None, create_gra
 def _grad(session, outputs, inputs, grad_outputs=None, retain_graph=None,
           create_graph=False, only_inputs=True, allow_unused=None, is_grads_batched=False,
           materialize_grads=False):
-    if is_grads_batched:
-        raise NotImplementedError("is_grads_batched is not supported by the service")
     return session._run(session._grad_plan(outputs, inputs, grad_outputs, retain_graph,
-                                           create_graph, allow_unused, materialize_grads))
+                                           create_graph, allow_unused, materialize_grads,
+                                           is_grads_batched))
 
 
 # names read as torch's in TypeErrors: "backward() got an unexpected keyword argument"
@@ -785,7 +784,7 @@ class BaseSession:
                         "register an expression string instead, e.g. 'grad * 2'")
 
     def _grad_plan(self, outputs, inputs, grad_outputs, retain_graph, create_graph,
-                   allow_unused, materialize_grads):
+                   allow_unused, materialize_grads, is_grads_batched=False):
         yield from self._ensure_session()
         nodes, self._pending = self._pending, []
         one_input = isinstance(inputs, Tensor)
@@ -802,6 +801,8 @@ class BaseSession:
             body["grad_outputs"] = [self._seed(g) for g in grad_outputs]
         if retain_graph is not None:
             body["retain_graph"] = bool(retain_graph)
+        if is_grads_batched:
+            body["is_grads_batched"] = True
         if allow_unused is not None or materialize_grads:
             body["allow_unused"] = bool(allow_unused or materialize_grads)
         answer = yield Call("POST", "/grad", body)
