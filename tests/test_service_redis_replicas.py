@@ -352,3 +352,44 @@ def test_corrupted_or_foreign_values(two):
         body = check_problem(a.http.get(f"/sessions/{sid3}"), 500)
         assert "not a session of this service" in body["detail"]
     assert a.http.get("/readyz").status_code == 200  # nothing crashed
+
+
+def test_nginx_in_front_of_both_replicas(two, tmp_path):
+    """docker/nginx.conf with compose's names swapped for this machine's ports: a session
+    made through the balancer is continued through it, whichever replica answers."""
+    nginx = shutil.which("nginx")
+    if nginx is None:
+        pytest.skip("nginx is not installed (both replicas were called directly above)")
+    _, (a, b) = two
+    port = free_port()
+    conf = (Path(ROOT) / "docker" / "nginx.conf").read_text()
+    conf = conf.replace("resolver 127.0.0.11 valid=10s;", "")
+    conf = conf.replace("server api:8000;", f"server 127.0.0.1:{a.port};\n"
+                        f"    server 127.0.0.1:{b.port};")
+    conf = conf.replace("listen 8000;", f"listen 127.0.0.1:{port};")
+    conf = conf.replace("http {", f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;"
+                        f"\nhttp {{\n  access_log off;\n  client_body_temp_path {tmp_path};"
+                        f"\n  proxy_temp_path {tmp_path};", 1)
+    (tmp_path / "nginx.conf").write_text(conf)
+    proc = subprocess.Popen([nginx, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"),
+                             "-g", "daemon off;"], stderr=subprocess.PIPE)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        with httpx.Client(base_url=url, timeout=60) as lb:
+            r = lb.post("/sessions", json={"graph": {"nodes": PLUS}})
+            assert r.status_code == 201, r.text
+            sid = r.json()["session"]["id"]
+            for _ in range(6):
+                assert lb.post("/backward", json={"session": sid, "tensors": "s",
+                                                  "retain_graph": True}).status_code == 200
+            np.testing.assert_array_equal(as_numpy(lb.get(f"/sessions/{sid}/tensors/x.grad")
+                                                   .json()), [18.0, 18.0])
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
