@@ -8,6 +8,7 @@ First-order walks (``create_graph=False``) carry raw arrays and run each VJP on 
 
 from __future__ import annotations
 
+import gc
 import heapq
 import itertools
 import warnings
@@ -30,16 +31,31 @@ def execute(roots, seeds, *, keep_graph: bool, create_graph: bool, inputs=(),
     ``inputs`` are edges. With ``capture`` (autograd.grad) their gradients are returned and
     nothing is accumulated; otherwise, when given, only they are accumulated into.
     """
+    # The cyclic GC is paused for the walk: it allocates a few containers per node (grads,
+    # buffers) that refcounting frees, so collections triggered by them (which would also
+    # scan the whole graph, tens of thousands of nodes) find nothing. Cycles a
+    # create_graph walk may record are collected once the GC runs again.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _execute(roots, seeds, keep_graph, create_graph, inputs, capture)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _execute(roots, seeds, keep_graph, create_graph, inputs, capture):
     raw = not create_graph
-    deps, order = _dependencies(roots)
+    deps = _dependencies(roots)
     targets = {}
     for k, (node, nr) in enumerate(inputs):
         targets.setdefault(node, []).append((nr, k))
-    reach = _reachable(order, targets) if inputs else None
+    reach = _reachable(deps, targets) if inputs else None
     captured = [None] * len(inputs)
     # input buffers: per node, its output grads and whether the walk owns each array (a sum
     # it made), so first-order sums happen in place and AccumulateGrad need not copy them
     buffers, owned, ready, tie = {}, {}, [], itertools.count()
+    heappush, heappop = heapq.heappush, heapq.heappop
 
     def deliver(node, nr, grad):
         if reach is not None and not reach[node]:
@@ -59,20 +75,28 @@ def execute(roots, seeds, *, keep_graph: bool, create_graph: bool, inputs=(),
             else:
                 buf[nr] = current + grad
                 owned[node][nr] = raw
-        deps[node] -= 1
-        if deps[node] == 0:
-            heapq.heappush(ready, (-node.seq, next(tie), node))
+        n = deps[node] - 1
+        deps[node] = n
+        if n == 0:
+            heappush(ready, (-node.seq, next(tie), node))
 
     # torch never warns about inf/nan in gradients (anomaly mode is the opt-in check)
     with grad_mode.set_grad_enabled(create_graph), np.errstate(all="ignore"):
         for (node, nr), seed in zip(roots, seeds):
             deliver(node, nr, seed.array if raw else seed)
         while ready:
-            node = heapq.heappop(ready)[2]
-            grads, fresh = _tensor_pre_hooks(node, buffers.pop(node), raw), owned.pop(node)
-            for nr, k in targets.get(node, ()):
-                captured[k] = grads[nr]
-            if isinstance(node, AccumulateGrad):
+            node = heappop(ready)[2]
+            grads, fresh = buffers.pop(node), owned.pop(node)
+            is_acc = isinstance(node, AccumulateGrad)
+            if is_acc:
+                if node.variable._hooks:
+                    grads = _tensor_pre_hooks(node, grads, raw)
+            elif node.tensor_pre_hooks or node.retains_grad_hooks:
+                grads = _tensor_pre_hooks(node, grads, raw)
+            if targets:
+                for nr, k in targets.get(node, ()):
+                    captured[k] = grads[nr]
+            if is_acc:
                 if not capture and (not inputs or node in targets) and grads[0] is not None:
                     accumulate(node.variable, grads[0], raw, owned=fresh[0])
                 continue
@@ -88,30 +112,65 @@ def execute(roots, seeds, *, keep_graph: bool, create_graph: bool, inputs=(),
                 _check_nan(node, outs, raw)
             if node.post_hooks:
                 _call_node_post_hooks(node, outs, grads, raw)
+            metas = node.metas
             for i, ((child, nr), grad) in enumerate(zip(node.next_functions, outs)):
-                if child is not None:
-                    deliver(child, nr, None if grad is None else
-                            _validate(node, i, grad, node.metas[i], raw))
+                if child is None:
+                    continue
+                if grad is not None:
+                    meta = metas[i] if metas is not None else node.out_metas[0]
+                    if not raw or grad.shape != meta[0] or grad.dtype != meta[1]:
+                        grad = _validate(node, i, grad, meta, raw)
+                if reach is not None:
+                    deliver(child, nr, grad)
+                    continue
+                # deliver(), inlined for the common case (no inputs= restriction)
+                buf = buffers.get(child)
+                if buf is None:
+                    n_out = 1 if isinstance(child, AccumulateGrad) else len(child.out_metas)
+                    if n_out == 1:
+                        buffers[child] = [grad]
+                        owned[child] = [False]
+                        grad = None
+                    else:
+                        buf = buffers[child] = [None] * n_out
+                        owned[child] = [False] * n_out
+                if grad is not None:
+                    current = buf[nr]
+                    if current is None:
+                        buf[nr] = grad
+                    elif raw and owned[child][nr]:
+                        current += grad  # in place for arrays; a NumPy scalar rebinds
+                        buf[nr] = current
+                    else:
+                        buf[nr] = current + grad
+                        owned[child][nr] = raw
+                n = deps[child] - 1
+                deps[child] = n
+                if n == 0:
+                    heappush(ready, (-child.seq, next(tie), child))
     return captured
 
 
 def _dependencies(roots):
-    """How many edges point at each node, and every node reached (iterative DFS)."""
-    deps, seen, stack = {}, set(), []
+    """How many edges point at each node, for every node reached (iterative DFS)."""
+    deps, stack = {}, []
     for node, _ in roots:
-        deps[node] = deps.get(node, 0) + 1
-        stack.append(node)
+        c = deps.get(node)
+        if c is None:
+            deps[node] = 1
+            stack.append(node)
+        else:
+            deps[node] = c + 1
     while stack:
-        node = stack.pop()
-        if node in seen:
-            continue
-        seen.add(node)
-        for child, _ in node.next_functions:
+        for child, _ in stack.pop().next_functions:
             if child is not None:
-                deps[child] = deps.get(child, 0) + 1
-                if child not in seen:
+                c = deps.get(child)
+                if c is None:
+                    deps[child] = 1
                     stack.append(child)
-    return deps, seen
+                else:
+                    deps[child] = c + 1
+    return deps
 
 
 def _reachable(nodes, targets):

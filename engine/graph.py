@@ -44,8 +44,8 @@ class Node:
     """A backward function: ``grad_fn`` of a non-leaf tensor."""
 
     # No __slots__: class-level defaults make a new node cost one allocation, which matters
-    # at one node per op. Recording sets seq, next_functions, metas, param_edge_counts,
-    # saved, attrs (when needed) and out_metas.
+    # at one node per op. Recording sets seq, next_functions, saved and out_metas; metas,
+    # param_edge_counts and attrs only when they differ from these defaults.
     op = None
     _name = "Node"
     tensor_pre_hooks = None  # {output_nr: HookDict}: Tensor.register_hook
@@ -54,6 +54,8 @@ class Node:
     post_hooks = None
     attrs = {}  # noqa: RUF012  (never mutated: recording assigns a fresh dict)
     saved = {}  # noqa: RUF012
+    metas = None  # (shape, dtype) per edge; None: each is out_metas[0] (the common case)
+    param_edge_counts = None  # edges per differentiable parameter; None: one each
 
     def name(self) -> str:
         return self._name
@@ -74,9 +76,11 @@ class Node:
         if self.saved is None:
             raise GraphFreedError(self)
         s = self.saved[n]
+        if type(s) is SavedTensor:
+            return s.unpack(raw)
         if type(s) is list:
             return [x.unpack(raw) for x in s]
-        return s.unpack(raw)
+        return s  # a Python number (or None) in a Tensor position
 
     def release_variables(self) -> None:
         self.saved = None
@@ -106,7 +110,7 @@ class Node:
         out = []
         for n, s in (self.saved or {}).items():
             for k, x in enumerate(s if type(s) is list else [s]):
-                if x.array is not None:
+                if type(x) is SavedTensor and x.array is not None:
                     label = n if type(s) is not list else f"{n}[{k}]"
                     out.append((label, tuple(x.array.shape), str(x.array.dtype),
                                 int(x.array.nbytes)))
@@ -174,34 +178,21 @@ class SavedTensor:
     """
 
     __slots__ = ("tensor", "array", "node", "output_nr", "version", "saved_version",
-                 "producer", "is_number")
+                 "producer_node")
 
     def __init__(self, t, node=None, output_nr=0):
-        self.is_number = False
-        self.output_nr = output_nr
         self.version = t._version
         self.saved_version = t._version[0]
         self.array = t.array
         if node is None:
             self.tensor, self.node = t, None
-            self.producer = (t._grad_fn, t._output_nr) if t._grad_fn is not None else None
+            # who made the input when it was saved (for the in-place error's wording)
+            self.producer_node, self.output_nr = t._grad_fn, t._output_nr
         else:
             self.tensor, self.node = None, node
-            self.producer = (node, output_nr)
-
-    @classmethod
-    def number(cls, value):
-        """A Python number in a Tensor position: torch saves it as a (wrapped) tensor, so
-        it is freed like one."""
-        s = cls.__new__(cls)
-        s.is_number = True
-        s.tensor = value
-        s.array = None
-        return s
+            self.producer_node, self.output_nr = node, output_nr
 
     def unpack(self, raw: bool):
-        if self.is_number:
-            return self.tensor
         if self.version[0] != self.saved_version:
             raise InplaceError(self._inplace_message(), self.node)
         if self.tensor is not None:
@@ -216,10 +207,12 @@ class SavedTensor:
         arr = self.array
         shape = "[" + ", ".join(str(d) for d in arr.shape) + "]"
         where = ""
-        node, nr = self.producer if self.producer is not None else (None, 0)
+        node = self.producer_node
+        nr = self.output_nr if node is not None else 0
         if self.tensor is not None and self.tensor._grad_fn is not None:
+            if node is None:
+                nr = self.tensor._output_nr
             node = self.tensor._grad_fn  # a saved input: torch names its grad_fn now
-            nr = nr if self.producer is not None else self.tensor._output_nr
         if node is not None:
             base = node.name()  # torch strips Backward<N>: "Tanh", "torch::autograd::CopySlices"
             stem = base[:base.rfind("Backward")] if "Backward" in base else base

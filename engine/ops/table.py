@@ -231,7 +231,16 @@ class Op:
         for name in self.vjp:
             if name not in self.index or not self.params[self.index[name]].is_tensor:
                 raise ValueError(f"{self.qualname}: vjp for unknown Tensor argument {name}")
-        self._plans: dict[tuple, tuple] = {}
+        self._plans: dict[int, tuple] = {}
+        # per-row facts the hot paths read instead of re-deriving them per call
+        self._cast = self.dtype not in ("none", "keep")
+        self._diff_set = frozenset(self.diff_params)
+        self._all_diff = self.diff_params == self.tensor_params
+        self._plain_diff = all(self.params[i].type == "Tensor" for i in self.diff_params)
+        self._vjp_rows = tuple(
+            (self.params[i].name, self.vjp.get(self.params[i].name),
+             self.vjp_params.get(self.params[i].name, ()),
+             self.params[i].type == "Tensor[]") for i in self.diff_params)
         if self.grad_fn and not self.composite:
             self.node_class = _graph.node_class(self.grad_fn)
             self.node_class.op = self
@@ -289,10 +298,11 @@ class Op:
             if self.tensor_params and not isinstance(args[self.tensor_params[0]], _Tensor):
                 return self.forward(*args)  # zeros_like(array) inside a first-order VJP
             return self._call_creation(args)
+        Tensor = _Tensor
         for i in self.tensor_params:
             a = args[i]
-            if isinstance(a, _Tensor) or (type(a) in (list, tuple) and a and
-                                          isinstance(a[0], _Tensor)):
+            if isinstance(a, Tensor) or (type(a) in (list, tuple) and a and
+                                         isinstance(a[0], Tensor)):
                 break
         else:  # no Tensor anywhere: raw arrays inside a first-order backward
             return self.forward(*args)
@@ -326,8 +336,15 @@ class Op:
             elif type(a) in (list, tuple):
                 arrays[i] = [t.array for t in a]
                 inputs.extend((i, t) for t in a)
-        if self.dtype != "none" and self.dtype != "keep":
-            self._cast_inputs(args, arrays, inputs)
+        if self._cast and inputs:
+            first = inputs[0][1].array.dtype
+            if first.kind != "f":
+                self._cast_inputs(args, arrays, inputs)
+            else:
+                for _, t in inputs:
+                    if t.array.dtype != first:
+                        self._cast_inputs(args, arrays, inputs)
+                        break
         try:
             out = self.forward(*arrays)
         except ValueError:  # NumPy's broadcast error: the shape rule words it as torch does
@@ -335,10 +352,17 @@ class Op:
             raise
         requires_grad = False
         if self.grad_fn and is_grad_enabled():
-            for i, t in inputs:
-                if t._requires_grad and i in self.diff_params:
-                    requires_grad = True
-                    break
+            if self._all_diff:
+                for _, t in inputs:
+                    if t._requires_grad:
+                        requires_grad = True
+                        break
+            else:
+                diff = self._diff_set
+                for i, t in inputs:
+                    if t._requires_grad and i in diff:
+                        requires_grad = True
+                        break
         if not self.multi_output:
             result = Tensor._make(out)
             if result.array.base is not None:
@@ -357,9 +381,8 @@ class Op:
         return list(results) if self.returns == "Tensor[]" else results
 
     def _cast_inputs(self, args, arrays, inputs):
-        first = inputs[0][1].array.dtype
-        if first.kind == "f" and all(t.array.dtype == first for _, t in inputs):
-            return  # Python scalars never change a floating dtype (NumPy's weak scalars agree)
+        # (the caller skips this when every Tensor has one floating dtype: Python scalars never
+        # change a floating dtype, and NumPy's weak scalars agree)
         scalars = [args[i] for i in self.tensor_params if _is_number(args[i])]
         target = dtypes.result_type([(t.dtype, t.array.ndim) for _, t in inputs], scalars)
         if self.dtype == "float" and not target.is_floating_point:
@@ -389,65 +412,112 @@ class Op:
 
     # -- recording the graph
 
-    def _plan(self, mask):
-        """Which arguments/outputs a node must save, given which inputs need grad."""
+    def _plan(self, mask: int):
+        """Which arguments/outputs a node must save, given which inputs need grad (bit k of
+        ``mask``: the k-th differentiable parameter)."""
         plan = self._plans.get(mask)
         if plan is None:
             names = set()
-            for i, needed in zip(self.diff_params, mask):
-                if needed and self.params[i].name in self.vjp:
+            for k, i in enumerate(self.diff_params):
+                if mask >> k & 1 and self.params[i].name in self.vjp:
                     names.update(self.vjp_params[self.params[i].name])
             names -= {"grad", "grads"}
-            saved = tuple(n for n in names if n in self.index and self.params[
-                self.index[n]].is_tensor)
-            results = tuple(n for n in names if re.fullmatch(r"result\d*", n))
-            attrs = tuple(n for n in names if n not in saved and n not in results)
-            plan = self._plans[mask] = (saved, results, attrs)
+            saved = tuple(sorted(n for n in names if n in self.index and self.params[
+                self.index[n]].is_tensor))
+            results = tuple(sorted(n for n in names if re.fullmatch(r"result\d*", n)))
+            attrs = tuple(sorted(n for n in names if n not in saved and n not in results))
+            saved_idx = tuple((n, self.index[n]) for n in saved)
+            result_nrs = tuple((n, 0 if n == "result" else int(n[6:])) for n in results)
+            plan = self._plans[mask] = (saved_idx, result_nrs, attrs)
         return plan
 
     def _record(self, args, results):
+        # Few objects per node: the cyclic GC's cost grows with every container a graph
+        # keeps alive, and a graph holds one node per op. So edge metadata that equals the
+        # output's is not stored (metas None), the output meta is shared with the input's
+        # producer when equal, counts of one edge per parameter are not stored, and saved
+        # Python numbers stay plain values (a dict of numbers is not tracked by the GC).
         node = self.node_class()
         node.seq = next(_seq)
-        fns, metas, counts, mask = [], [], [], []
-        for i in self.diff_params:  # non-differentiable inputs get no edge, as in torch
-            a = args[i]
-            items = a if type(a) in (list, tuple) else (a,)  # None (Tensor?) -> (None, 0)
-            need = False
-            for t in items:
-                if isinstance(t, _Tensor):
+        Tensor = _Tensor
+        mask = 0
+        single = len(results) == 1
+        if single:
+            out = results[0].array
+            out_shape, out_dtype = out.shape, out.dtype
+        same = single  # every Tensor input has the output's shape and dtype
+        share = None  # an input's producer meta equal to the output's
+        if self._plain_diff:
+            fns = []
+            for k, i in enumerate(self.diff_params):
+                t = args[i]
+                if isinstance(t, Tensor):
                     if t._requires_grad:
                         fn = t._grad_fn
-                        fns.append((fn, t._output_nr) if fn is not None else
-                                   (t._accumulator(), 0))
-                        need = True
+                        if fn is not None:
+                            fns.append((fn, t._output_nr))
+                            if share is None and same:
+                                m = fn.out_metas[t._output_nr]
+                                if m[0] == out_shape and m[1] == out_dtype:
+                                    share = fn.out_metas if len(fn.out_metas) == 1 else (m,)
+                        else:
+                            fns.append((t._accumulator(), 0))
+                        mask |= 1 << k
                     else:
                         fns.append((None, 0))
-                    metas.append((t.array.shape, t.array.dtype))
+                    if same:
+                        a = t.array
+                        if a.shape != out_shape or a.dtype != out_dtype:
+                            same = False
                 else:  # a Python number in a Tensor position: torch's wrapped number
                     fns.append((None, 0))
-                    metas.append(None)
-            counts.append(len(items))
-            mask.append(need)
-        node.next_functions = tuple(fns)
-        node.metas = tuple(metas)
-        node.param_edge_counts = tuple(counts)
-        mask = tuple(mask)
-        plan = self._plans.get(mask) or self._plan(mask)
-        saved_names, result_names, attr_names = plan
-        saved = {}
-        for n in saved_names:
-            a = args[self.index[n]]
-            if isinstance(a, _Tensor):
-                saved[n] = _graph.SavedTensor(a)
-            elif type(a) in (list, tuple):
-                saved[n] = [_graph.SavedTensor(t) for t in a]
-            else:
-                saved[n] = _graph.SavedTensor.number(a)
+            node.next_functions = tuple(fns)
+            if not same:
+                node.metas = tuple(None if not isinstance(args[i], Tensor) else
+                                   (args[i].array.shape, args[i].array.dtype)
+                                   for i in self.diff_params)
+        else:
+            fns, metas, counts = [], [], []
+            for k, i in enumerate(self.diff_params):  # non-differentiable inputs get no edge
+                a = args[i]
+                items = a if type(a) in (list, tuple) else (a,)  # None (Tensor?) -> (None, 0)
+                for t in items:
+                    if isinstance(t, Tensor):
+                        if t._requires_grad:
+                            fn = t._grad_fn
+                            fns.append((fn, t._output_nr) if fn is not None else
+                                       (t._accumulator(), 0))
+                            mask |= 1 << k
+                        else:
+                            fns.append((None, 0))
+                        metas.append((t.array.shape, t.array.dtype))
+                    else:
+                        fns.append((None, 0))
+                        metas.append(None)
+                counts.append(len(items))
+            node.next_functions = tuple(fns)
+            node.metas = tuple(metas)
+            if any(c != 1 for c in counts):
+                node.param_edge_counts = tuple(counts)
+        saved_idx, result_nrs, attr_names = self._plans.get(mask) or self._plan(mask)
+        if saved_idx or result_nrs:
+            saved = {}
+            for n, i in saved_idx:
+                a = args[i]
+                if isinstance(a, Tensor):
+                    saved[n] = _graph.SavedTensor(a)
+                elif type(a) in (list, tuple):
+                    saved[n] = [_graph.SavedTensor(t) for t in a]
+                else:
+                    saved[n] = a  # a number (or None): kept as is, freed like a tensor
+            node.saved = saved
+        else:
+            node.saved = _NOTHING_SAVED
         if attr_names:
             node.attrs = {n: self._attr(n, args) for n in attr_names}
-        if len(results) == 1:  # the common case, without generator overhead
+        if single:
             r = results[0]
-            node.out_metas = ((r.array.shape, r.array.dtype),)
+            node.out_metas = share if share is not None else ((out_shape, out_dtype),)
             r._grad_fn = node
             r._requires_grad = True
         else:
@@ -457,10 +527,8 @@ class Op:
                     r._grad_fn = node
                     r._output_nr = nr
                     r._requires_grad = True
-        for n in result_names:
-            nr = 0 if n == "result" else int(n[6:])
+        for n, nr in result_nrs:
             saved[n] = _graph.SavedTensor(results[nr], node=node, output_nr=nr)
-        node.saved = saved
         return node
 
     def _attr(self, n, args):
@@ -482,39 +550,43 @@ class Op:
 
     def backward(self, node, grads, raw: bool):
         """Gradients for each edge of ``node``, given its output grads (Nones allowed)."""
+        edges_all = node.next_functions
         if self.multi_output:
             if all(g is None for g in grads):
-                return [None] * len(node.next_functions)
+                return [None] * len(edges_all)
             like = next(g for g in grads if g is not None)
             grads = [g if g is not None else _graph.zeros_for(meta, like, raw)
                      for g, meta in zip(grads, node.out_metas)]
         elif grads[0] is None:
-            return [None] * len(node.next_functions)
-        values = {"grad": grads[0], "grads": grads}
-        out, k = [], 0
-        edges_all = node.next_functions
-        for i, count in zip(self.diff_params, node.param_edge_counts):
+            return [None] * len(edges_all)
+        grad = grads[0]
+        out = []
+        counts = node.param_edge_counts
+        k = 0
+        for j, (name, fn, names, is_list) in enumerate(self._vjp_rows):
+            count = 1 if counts is None else counts[j]
             if count == 1:  # the common case: one Tensor, one edge
                 needed = edges_all[k][0] is not None
             else:
-                needed = any(fn is not None for fn, _ in edges_all[k:k + count])
+                needed = any(e[0] is not None for e in edges_all[k:k + count])
             k += count
             if not needed:
                 out.extend([None] * count)
                 continue
-            name = self.params[i].name
-            fn = self.vjp.get(name)
             if fn is None:
                 raise DerivativeNotImplemented(
                     f"the derivative for '{self.name}' is not implemented." if name == "input"
                     else f"the derivative for '{name}' is not implemented.", node)
-            g = fn(*[values[n] if n in values else node.unpack(n, raw)
-                     for n in self.vjp_params[name]])
-            if self.params[i].type == "Tensor[]":
+            g = fn(*[grad if n == "grad" else grads if n == "grads" else node.unpack(n, raw)
+                     for n in names])
+            if is_list:
                 out.extend(g)
             else:
                 out.append(g)
         return out
+
+
+_NOTHING_SAVED: dict = {}  # shared by nodes that save nothing (never mutated)
 
 
 def _root_array(a):
