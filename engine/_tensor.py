@@ -13,6 +13,7 @@ from .grad_mode import is_grad_enabled
 from .graph import AccumulateGrad, HookDict, RemovableHandle
 from .ops import table
 
+_ndarray = np.ndarray
 _LEGACY = {"float32": "torch.FloatTensor", "float64": "torch.DoubleTensor",
            "float16": "torch.HalfTensor", "int64": "torch.LongTensor",
            "int32": "torch.IntTensor", "uint8": "torch.ByteTensor", "bool": "torch.BoolTensor"}
@@ -79,9 +80,9 @@ class Tensor:
     def _make(cls, arr) -> Tensor:
         """Wrap an array (internal, no copy)."""
         t = object.__new__(cls)
-        if not hasattr(arr, "ndim") or type(arr).__module__ == "numpy" and not isinstance(
-                arr, np.ndarray):
-            arr = np.asarray(arr)
+        if type(arr) is not _ndarray and (not hasattr(arr, "ndim") or type(
+                arr).__module__ == "numpy" and not isinstance(arr, np.ndarray)):
+            arr = np.asarray(arr)  # NumPy scalars (and numbers) become 0-d arrays
         t.array = arr
         t._requires_grad = False
         t._grad_fn = None

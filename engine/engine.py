@@ -52,9 +52,10 @@ def _execute(roots, seeds, keep_graph, create_graph, inputs, capture):
         targets.setdefault(node, []).append((nr, k))
     reach = _reachable(deps, targets) if inputs else None
     captured = [None] * len(inputs)
-    # input buffers: per node, its output grads and whether the walk owns each array (a sum
-    # it made), so first-order sums happen in place and AccumulateGrad need not copy them
-    buffers, owned, ready, tie = {}, {}, [], itertools.count()
+    # input buffers: per node, its output grads; ``owned`` marks the (node, nr) whose array
+    # is a sum the walk made, so first-order sums happen in place and AccumulateGrad need
+    # not copy them
+    buffers, owned, ready, tie = {}, set(), [], itertools.count()
     heappush, heappop = heapq.heappush, heapq.heappop
 
     def deliver(node, nr, grad):
@@ -64,21 +65,24 @@ def _execute(roots, seeds, keep_graph, create_graph, inputs, capture):
         if buf is None:
             n_out = 1 if isinstance(node, AccumulateGrad) else len(node.out_metas)
             buf = buffers[node] = [None] * n_out
-            owned[node] = [False] * n_out
         if grad is not None:
-            current = buf[nr]
-            if current is None:
-                buf[nr] = grad
-            elif raw and owned[node][nr]:
-                current += grad  # in place for arrays; a NumPy scalar rebinds
-                buf[nr] = current
-            else:
-                buf[nr] = current + grad
-                owned[node][nr] = raw
+            _add_into(buf, node, nr, grad)
         n = deps[node] - 1
         deps[node] = n
         if n == 0:
             heappush(ready, (-node.seq, next(tie), node))
+
+    def _add_into(buf, node, nr, grad):
+        current = buf[nr]
+        if current is None:
+            buf[nr] = grad
+        elif raw and (node, nr) in owned:
+            current += grad  # in place for arrays; a NumPy scalar rebinds
+            buf[nr] = current
+        else:
+            buf[nr] = current + grad
+            if raw:
+                owned.add((node, nr))
 
     # torch never warns about inf/nan in gradients (anomaly mode is the opt-in check)
     with grad_mode.set_grad_enabled(create_graph), np.errstate(all="ignore"):
@@ -86,7 +90,7 @@ def _execute(roots, seeds, keep_graph, create_graph, inputs, capture):
             deliver(node, nr, seed.array if raw else seed)
         while ready:
             node = heappop(ready)[2]
-            grads, fresh = buffers.pop(node), owned.pop(node)
+            grads = buffers.pop(node)
             is_acc = isinstance(node, AccumulateGrad)
             if is_acc:
                 if node.variable._hooks:
@@ -98,7 +102,7 @@ def _execute(roots, seeds, keep_graph, create_graph, inputs, capture):
                     captured[k] = grads[nr]
             if is_acc:
                 if not capture and (not inputs or node in targets) and grads[0] is not None:
-                    accumulate(node.variable, grads[0], raw, owned=fresh[0])
+                    accumulate(node.variable, grads[0], raw, owned=(node, 0) in owned)
                 continue
             if reach is not None and not any(
                     child is not None and reach[child] for child, _ in node.next_functions):
@@ -126,24 +130,14 @@ def _execute(roots, seeds, keep_graph, create_graph, inputs, capture):
                 # deliver(), inlined for the common case (no inputs= restriction)
                 buf = buffers.get(child)
                 if buf is None:
-                    n_out = 1 if isinstance(child, AccumulateGrad) else len(child.out_metas)
-                    if n_out == 1:
+                    if isinstance(child, AccumulateGrad) or len(child.out_metas) == 1:
                         buffers[child] = [grad]
-                        owned[child] = [False]
-                        grad = None
                     else:
-                        buf = buffers[child] = [None] * n_out
-                        owned[child] = [False] * n_out
-                if grad is not None:
-                    current = buf[nr]
-                    if current is None:
-                        buf[nr] = grad
-                    elif raw and owned[child][nr]:
-                        current += grad  # in place for arrays; a NumPy scalar rebinds
-                        buf[nr] = current
-                    else:
-                        buf[nr] = current + grad
-                        owned[child][nr] = raw
+                        buf = buffers[child] = [None] * len(child.out_metas)
+                        if grad is not None:
+                            buf[nr] = grad
+                elif grad is not None:
+                    _add_into(buf, child, nr, grad)
                 n = deps[child] - 1
                 deps[child] = n
                 if n == 0:

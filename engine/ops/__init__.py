@@ -22,7 +22,9 @@ def _install_methods():
             continue
         fn = getattr(F, name)
 
-        def method(self, *args, _fn=fn, **kwargs):
+        def method(self, *args, _fn=fn, _rows=rows, **kwargs):
+            if len(_rows) == 1:  # one overload: straight to the row, no dispatch
+                return _rows[0](self, *args, **kwargs)
             return _fn(self, *args, **kwargs)
 
         method.__name__ = name

@@ -237,10 +237,15 @@ class Op:
         self._diff_set = frozenset(self.diff_params)
         self._all_diff = self.diff_params == self.tensor_params
         self._plain_diff = all(self.params[i].type == "Tensor" for i in self.diff_params)
+        # per differentiable parameter: (name, vjp, its parameter names, Tensor[]?, arity
+        # kind: 1 for vjp(grad), 2 for vjp(grad, <saved>), 0 otherwise)
         self._vjp_rows = tuple(
-            (self.params[i].name, self.vjp.get(self.params[i].name),
-             self.vjp_params.get(self.params[i].name, ()),
-             self.params[i].type == "Tensor[]") for i in self.diff_params)
+            (name, self.vjp.get(name), names, self.params[i].type == "Tensor[]",
+             1 if names == ("grad",) else 2 if len(names) == 2 and names[0] == "grad" and
+             names[1] != "grads" else 0)
+            for i in self.diff_params
+            for name in [self.params[i].name]
+            for names in [self.vjp_params.get(name, ())])
         if self.grad_fn and not self.composite:
             self.node_class = _graph.node_class(self.grad_fn)
             self.node_class.op = self
@@ -563,7 +568,7 @@ class Op:
         out = []
         counts = node.param_edge_counts
         k = 0
-        for j, (name, fn, names, is_list) in enumerate(self._vjp_rows):
+        for j, (name, fn, names, is_list, kind) in enumerate(self._vjp_rows):
             count = 1 if counts is None else counts[j]
             if count == 1:  # the common case: one Tensor, one edge
                 needed = edges_all[k][0] is not None
@@ -577,8 +582,13 @@ class Op:
                 raise DerivativeNotImplemented(
                     f"the derivative for '{self.name}' is not implemented." if name == "input"
                     else f"the derivative for '{name}' is not implemented.", node)
-            g = fn(*[grad if n == "grad" else grads if n == "grads" else node.unpack(n, raw)
-                     for n in names])
+            if kind == 1:
+                g = fn(grad)
+            elif kind == 2:
+                g = fn(grad, node.unpack(names[1], raw))
+            else:
+                g = fn(*[grad if n == "grad" else grads if n == "grads" else
+                         node.unpack(n, raw) for n in names])
             if is_list:
                 out.extend(g)
             else:
