@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import heapq
 import itertools
+import sys
 import warnings
 
 import numpy as np
@@ -76,9 +77,12 @@ def _execute(roots, seeds, keep_graph, create_graph, inputs, capture):
         current = buf[nr]
         if current is None:
             buf[nr] = grad
-        elif raw and (node, nr) in owned:
+        elif raw and ((node, nr) in owned or _exclusive(current, 4)):
+            # the walk's own array (a sum it made, or a VJP's fresh result nothing else
+            # refers to: buf, current, the argument and getrefcount's): add in place
             current += grad  # in place for arrays; a NumPy scalar rebinds
             buf[nr] = current
+            owned.add((node, nr))
         else:
             buf[nr] = current + grad
             if raw:
@@ -102,7 +106,11 @@ def _execute(roots, seeds, keep_graph, create_graph, inputs, capture):
                     captured[k] = grads[nr]
             if is_acc:
                 if not capture and (not inputs or node in targets) and grads[0] is not None:
-                    accumulate(node.variable, grads[0], raw, owned=(node, 0) in owned)
+                    g = grads[0]
+                    # exclusive: referred to by grads, g, and _exclusive's and getrefcount's arguments
+                    accumulate(node.variable, g, raw,
+                               owned=raw and ((node, 0) in owned or _exclusive(g, 4)))
+                    g = None
                 continue
             if reach is not None and not any(
                     child is not None and reach[child] for child, _ in node.next_functions):
@@ -142,7 +150,17 @@ def _execute(roots, seeds, keep_graph, create_graph, inputs, capture):
                 deps[child] = n
                 if n == 0:
                     heappush(ready, (-child.seq, next(tie), child))
+            outs = grad = grads = None  # no stale references: they would hide exclusivity
     return captured
+
+
+def _exclusive(arr, refs: int) -> bool:
+    """Is ``arr`` an ndarray owning its memory that nothing but the caller's ``refs``
+    references (getrefcount's own argument included) refer to? Then the walk may write
+    into it: no tensor, saved value, view (a view refers to its base) or user hook
+    result can see the change."""
+    return (type(arr) is np.ndarray and arr.base is None and arr.flags.writeable
+            and sys.getrefcount(arr) == refs)
 
 
 def _dependencies(roots):
