@@ -51,7 +51,7 @@ def _execute(roots, seeds, keep_graph, create_graph, inputs, capture):
     targets = {}
     for k, (node, nr) in enumerate(inputs):
         targets.setdefault(node, []).append((nr, k))
-    reach = _reachable(deps, targets) if inputs else None
+    reach, runs = _reachable(deps, targets) if inputs else (None, None)
     captured = [None] * len(inputs)
     # input buffers: per node, its output grads; ``owned`` marks the (node, nr) whose array
     # is a sum the walk made, so first-order sums happen in place and AccumulateGrad need
@@ -112,8 +112,7 @@ def _execute(roots, seeds, keep_graph, create_graph, inputs, capture):
                                owned=raw and ((node, 0) in owned or _exclusive(g, 4)))
                     g = None
                 continue
-            if reach is not None and not any(
-                    child is not None and reach[child] for child, _ in node.next_functions):
+            if runs is not None and node not in runs:
                 continue  # a captured input's own node: nothing below it is wanted
             if node.pre_hooks:
                 grads = _call_node_pre_hooks(node, grads, raw)
@@ -132,10 +131,9 @@ def _execute(roots, seeds, keep_graph, create_graph, inputs, capture):
                     meta = metas[i] if metas is not None else node.out_metas[0]
                     if not raw or grad.shape != meta[0] or grad.dtype != meta[1]:
                         grad = _validate(node, i, grad, meta, raw)
-                if reach is not None:
-                    deliver(child, nr, grad)
+                if reach is not None and not reach[child]:
                     continue
-                # deliver(), inlined for the common case (no inputs= restriction)
+                # deliver(), inlined
                 buf = buffers.get(child)
                 if buf is None:
                     if isinstance(child, AccumulateGrad) or len(child.out_metas) == 1:
@@ -186,14 +184,21 @@ def _dependencies(roots):
 
 
 def _reachable(nodes, targets):
-    """reach[n]: n is a target or leads to one. A child is always older than its parent
-    (edges point at nodes that existed when the parent was made), so one pass in creation
-    order settles every node."""
-    reach = {}
+    """reach[n]: n is a target or leads to one; ``runs``: the nodes with a child that
+    does (the others need not run). A child is always older than its parent (edges point
+    at nodes that existed when the parent was made), so one pass in creation order settles
+    every node."""
+    reach, runs = {}, set()
     for node in sorted(nodes, key=lambda n: -1 if isinstance(n, AccumulateGrad) else n.seq):
-        reach[node] = node in targets or any(
-            child is not None and reach.get(child, False) for child, _ in node.next_functions)
-    return reach
+        below = False
+        for child, _ in node.next_functions:
+            if child is not None and reach.get(child, False):
+                below = True
+                break
+        if below:
+            runs.add(node)
+        reach[node] = below or node in targets
+    return reach, runs
 
 
 def _validate(node, i, grad, meta, raw):
