@@ -519,22 +519,30 @@ class Tensor:
     # -- operators (as torch/_tensor.py defines them)
 
     def __add__(self, other):
+        if table.forward_hook is None:  # straight to the row's Tensor path (see Op.direct)
+            return _add_direct((self, other) + _add_tail)
         return _add(self, other)
 
     __radd__ = __add__
 
     def __sub__(self, other):
+        if table.forward_hook is None:  # straight to the row's Tensor path (see Op.direct)
+            return _sub_direct((self, other) + _sub_tail)
         return _sub(self, other)
 
     def __rsub__(self, other):
         return table.F.rsub(self, other)
 
     def __mul__(self, other):
+        if table.forward_hook is None:  # straight to the row's Tensor path (see Op.direct)
+            return _mul_direct((self, other) + _mul_tail)
         return _mul(self, other)
 
     __rmul__ = __mul__
 
     def __truediv__(self, other):
+        if table.forward_hook is None:  # straight to the row's Tensor path (see Op.direct)
+            return _div_direct((self, other) + _div_tail)
         return _div(self, other)
 
     def __rtruediv__(self, other):
@@ -657,9 +665,20 @@ table._Tensor = Tensor
 _add = _sub = _mul = _div = None  # bound by engine.ops once the rows exist
 
 
+_add_direct = _sub_direct = _mul_direct = _div_direct = None
+_add_tail = _sub_tail = _mul_tail = _div_tail = ()
+
+
 def _bind_operator_rows():
-    global _add, _sub, _mul, _div
+    global _add, _sub, _mul, _div, _add_direct, _sub_direct, _mul_direct, _div_direct
+    global _add_tail, _sub_tail, _mul_tail, _div_tail
     _add = table.ROWS["add.Tensor"]
     _sub = table.ROWS["sub.Tensor"]
     _mul = table.ROWS["mul.Tensor"]
     _div = table.ROWS["div.Tensor"]
+    for row in (_add, _sub, _mul, _div):
+        assert row.direct and row.nrequired <= 2 <= row.npositional
+    _add_direct, _add_tail = _add._call_tensors, _add.defaults[2:]
+    _sub_direct, _sub_tail = _sub._call_tensors, _sub.defaults[2:]
+    _mul_direct, _mul_tail = _mul._call_tensors, _mul.defaults[2:]
+    _div_direct, _div_tail = _div._call_tensors, _div.defaults[2:]

@@ -4,6 +4,7 @@ gives Tensor its methods, as torch's ``variants: function, method``."""
 import warnings
 
 from . import activations, conv, creation, elementwise, linalg, losses, reductions, shape  # noqa: F401  (registers rows)
+from . import table
 from .table import OVERLOADS, ROWS, F, op, resolve  # noqa: F401
 
 __all__ = ["F", "ROWS", "OVERLOADS", "op", "resolve"]
@@ -24,7 +25,12 @@ def _install_methods():
 
         def method(self, *args, _fn=fn, _rows=rows, **kwargs):
             if len(_rows) == 1:  # one overload: straight to the row, no dispatch
-                return _rows[0](self, *args, **kwargs)
+                row = _rows[0]
+                n = len(args) + 1
+                if (not kwargs and row.direct and row.nrequired <= n <= row.npositional
+                        and table.forward_hook is None):
+                    return row._call_tensors((self, *args) + row.defaults[n:])
+                return row(self, *args, **kwargs)
             return _fn(self, *args, **kwargs)
 
         method.__name__ = name

@@ -233,6 +233,10 @@ class Op:
                 raise ValueError(f"{self.qualname}: vjp for unknown Tensor argument {name}")
         self._plans: dict[int, tuple] = {}
         # per-row facts the hot paths read instead of re-deriving them per call
+        # direct: a call whose first argument is a Tensor (an operator, a method) may go
+        # straight to _call_tensors once its arguments are bound positionally
+        self.direct = (not self.varargs and not self.creation and not self.composite and
+                       self.tensor_params[:1] == (0,))
         self._cast = self.dtype not in ("none", "keep")
         self._diff_set = frozenset(self.diff_params)
         self._all_diff = self.diff_params == self.tensor_params
