@@ -116,9 +116,15 @@ def _execute(roots, seeds, keep_graph, create_graph, inputs, capture):
                 continue  # a captured input's own node: nothing below it is wanted
             if node.pre_hooks:
                 grads = _call_node_pre_hooks(node, grads, raw)
-            outs = node.apply(grads, raw)
-            if not keep_graph:
-                node.release_variables()
+            op = node.op
+            if op is not None:  # a table row's node (Node.apply, inlined)
+                outs = op.backward(node, grads, raw)
+                if not keep_graph:
+                    node.saved = None  # Node.release_variables, inlined
+            else:
+                outs = node.apply(grads, raw)
+                if not keep_graph:
+                    node.release_variables()
             if anomaly_enabled:
                 _check_nan(node, outs, raw)
             if node.post_hooks:

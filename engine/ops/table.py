@@ -45,7 +45,7 @@ from .. import dtypes
 from .. import graph as _graph
 from ..backend import ARRAY_TYPES
 from ..errors import DerivativeNotImplemented, GradientError, OpError
-from ..grad_mode import is_grad_enabled
+from ..grad_mode import _state as _grad_state
 
 # The registry: every row by qualified name ("pow.Tensor_Scalar"), and overloads by name.
 ROWS: dict[str, Op] = {}
@@ -239,6 +239,7 @@ class Op:
                        self.tensor_params[:1] == (0,))
         self._cast = self.dtype not in ("none", "keep")
         self._diff_set = frozenset(self.diff_params)
+        self._diff_bits = tuple((i, 1 << k) for k, i in enumerate(self.diff_params))
         self._all_diff = self.diff_params == self.tensor_params
         self._plain_diff = all(self.params[i].type == "Tensor" for i in self.diff_params)
         # per differentiable parameter: (name, vjp, its parameter names, Tensor[]?, arity
@@ -366,7 +367,7 @@ class Op:
             self.infer_shape(args)
             raise
         requires_grad = False
-        if self.grad_fn and is_grad_enabled():
+        if self.grad_fn and _grad_state.enabled:  # is_grad_enabled() without a call
             if self._all_diff:
                 for _, t in inputs:
                     if t._requires_grad:
@@ -464,7 +465,7 @@ class Op:
         share = None  # an input's producer meta equal to the output's
         if self._plain_diff:
             fns = []
-            for k, i in enumerate(self.diff_params):
+            for i, bit in self._diff_bits:
                 t = args[i]
                 if isinstance(t, Tensor):
                     if t._requires_grad:
@@ -477,7 +478,7 @@ class Op:
                                     share = fn.out_metas if len(fn.out_metas) == 1 else (m,)
                         else:
                             fns.append((t._accumulator(), 0))
-                        mask |= 1 << k
+                        mask |= bit
                     else:
                         fns.append((None, 0))
                     if same:
@@ -577,6 +578,27 @@ class Op:
         grad = grads[0]
         out = []
         counts = node.param_edge_counts
+        if counts is None:  # one edge per parameter, in order
+            for (name, fn, names, is_list, kind), edge in zip(self._vjp_rows, edges_all):
+                if edge[0] is None:
+                    out.append(None)
+                    continue
+                if kind == 1:
+                    g = fn(grad)
+                elif kind == 2:
+                    g = fn(grad, node.unpack(names[1], raw))
+                elif fn is None:
+                    raise DerivativeNotImplemented(
+                        f"the derivative for '{self.name}' is not implemented." if name ==
+                        "input" else f"the derivative for '{name}' is not implemented.", node)
+                else:
+                    g = fn(*[grad if n == "grad" else grads if n == "grads" else
+                             node.unpack(n, raw) for n in names])
+                if is_list:
+                    out.extend(g)
+                else:
+                    out.append(g)
+            return out
         k = 0
         for j, (name, fn, names, is_list, kind) in enumerate(self._vjp_rows):
             count = 1 if counts is None else counts[j]
