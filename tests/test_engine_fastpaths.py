@@ -1,0 +1,85 @@
+"""The engine's fast paths keep torch's results: in-place sums only into arrays nobody else
+can see, the GC state restored after a walk, compact node records."""
+
+import gc
+
+import numpy as np
+import pytest
+import torch
+
+import engine
+from engine.errors import GradientError
+
+
+def _pair(values, requires_grad=True):
+    return (engine.tensor(values, requires_grad=requires_grad),
+            torch.tensor(values, requires_grad=requires_grad))
+
+
+def test_fan_in_sums_leave_seeds_hook_values_and_retained_grads_alone():
+    values = np.linspace(-1.0, 1.0, 6, dtype=np.float32).tolist()
+    results = []
+    for mod, x in zip((engine, torch), _pair(values)):
+        a = x * 2.0
+        a.retain_grad()
+        seen = []
+        a.register_hook(lambda g: seen.append(g))
+        b = a + a  # the same gradient goes to both edges of a
+        y = mod.sin(b) * b + a * x + x / 3
+        seed = mod.tensor(np.arange(6, dtype=np.float32).tolist())
+        y.backward(seed)
+        results.append((x.grad, a.grad, seen[0], seed))
+    for ours, theirs in zip(*results):
+        np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(results[0][3].numpy(), np.arange(6, dtype=np.float32))
+
+
+def test_fan_in_into_a_leaf_that_already_has_grad():
+    for mod, x in zip((engine, torch), _pair([0.5, -1.5, 2.0])):
+        for _ in range(2):
+            (mod.exp(x) * x + x * x + x).sum().backward()
+        if mod is engine:
+            ours = x.grad.numpy().copy()
+        else:
+            theirs = x.grad.numpy()
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+
+
+def test_grad_of_fan_in_returns_fresh_values_each_time():
+    x = engine.tensor([0.25, 0.5, 0.75], requires_grad=True)
+    y = (x * x + engine.sin(x) + x).sum()
+    (g1,) = engine.autograd.grad(y, x, retain_graph=True)
+    kept = g1.numpy().copy()
+    (g2,) = engine.autograd.grad(y, x)
+    np.testing.assert_array_equal(g1.numpy(), kept)  # the second walk did not write into it
+    np.testing.assert_array_equal(g2.numpy(), kept)
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_backward_restores_the_gc_state(enabled):
+    was = gc.isenabled()
+    try:
+        gc.enable() if enabled else gc.disable()
+        x = engine.tensor([1.0, 2.0], requires_grad=True)
+        (x * x).sum().backward()
+        assert gc.isenabled() is enabled
+        y = (x * x).sum()
+        y.backward()
+        with pytest.raises(GradientError):  # the walk raises: the state is restored anyway
+            y.backward()
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable() if was else gc.disable()
+
+
+def test_shared_metadata_still_unbroadcasts_and_casts():
+    pairs = [_pair([[1.0, 2.0, 3.0]]), _pair([[0.5], [1.5]])]
+    outs = []
+    for k, mod in enumerate((engine, torch)):
+        a, b = pairs[0][k], pairs[1][k]
+        y = mod.tanh(a * b + b).double().sum()  # (1, 3) * (2, 1): broadcast both ways
+        y.backward()
+        outs.append((a.grad.numpy(), b.grad.numpy()))
+    for ours, theirs in zip(*outs):
+        assert ours.dtype == theirs.dtype and ours.shape == theirs.shape
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
