@@ -271,11 +271,19 @@ op("atan(Tensor input) -> Tensor", "AtanBackward0",
    forward=np.arctan, vjp={"input": lambda grad, input: grad / (input * input + 1)},
    dtype="float", shape=same, samples=unary(-3.0, 3.0))
 
+def _atan2_recip(input, other):
+    # torch's atan2_backward: 1 / (x^2 + y^2), set to 0 at the origin (0/0 there, not NaN)
+    origin = (input == 0) & (other == 0)
+    return F._masked_fill(F.reciprocal(input * input + other * other), origin, 0.0)
+
+
 op("atan2(Tensor input, Tensor other) -> Tensor", "Atan2Backward0",
    forward=np.arctan2,
-   vjp={"input": lambda grad, input, other: grad * other / (input * input + other * other),
-        "other": lambda grad, input, other: grad * -input / (input * input + other * other)},
-   dtype="float", shape=bcast, samples=binary(0.2, 2.0, other_low=-2.0, other_high=-0.2))
+   vjp={"input": lambda grad, input, other: grad * other * _atan2_recip(input, other),
+        "other": lambda grad, input, other: grad * -input * _atan2_recip(input, other)},
+   dtype="float", shape=bcast,
+   samples=lambda r: binary(0.2, 2.0, other_low=-2.0, other_high=-0.2)(r) + [
+       Sample((np.array([0.0, 0.0, 1.0]), np.array([0.0, -1.0, 0.0])), gradcheck=False)])
 
 op("sinh(Tensor input) -> Tensor", "SinhBackward0",
    forward=np.sinh, vjp={"input": lambda grad, input: grad * F.cosh(input)},

@@ -48,7 +48,11 @@ def dims_of(dim, ndim) -> tuple:
         return tuple(range(ndim))
     if isinstance(dim, int):
         dim = (dim,)
-    out = sorted(normalize_dim(d, max(ndim, 1)) if ndim else normalize_dim(d, 0) for d in dim)
+    if ndim == 0:  # torch lets a 0-d tensor take dim 0 and -1; there is nothing to reduce
+        for d in dim:
+            normalize_dim(d, 0)
+        return ()
+    out = sorted(normalize_dim(d, ndim) for d in dim)
     if len(set(out)) != len(out):
         raise OpError(f"dim {out[0]} appears multiple times in the list of dims")
     return tuple(out)
@@ -123,7 +127,9 @@ REDUCE_SAMPLES = explicit(
 REDUCE_DIM_SAMPLES = explicit(
     lambda r: Sample((rand(r, 2, 3), 0)), lambda r: Sample((rand(r, 2, 3), 1, True)),
     lambda r: Sample((rand(r, 2, 3), -1)), lambda r: Sample((rand(r, 2, 3, 2), [0, 2])),
-    lambda r: Sample((rand(r, 2, 3, 2), (1, -1), True)), lambda r: Sample((rand(r, 3), 0)))
+    lambda r: Sample((rand(r, 2, 3, 2), (1, -1), True)), lambda r: Sample((rand(r, 3), 0)),
+    # a 0-d tensor takes dim 0 and -1, as in torch
+    lambda r: Sample((rand(r), 0)), lambda r: Sample((rand(r), -1, True)))
 
 op("sum(Tensor input, *, ScalarType? dtype=None) -> Tensor", "SumBackward0",
    forward=_sum, vjp={"input": lambda grad, input_shape: F.expand(grad, input_shape)},
