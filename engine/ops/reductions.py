@@ -161,6 +161,8 @@ op("mean.dim(Tensor input, int[]? dim, bool keepdim=False, *, ScalarType? dtype=
 def _sum_to(input, size):
     """at::sum_to: sum the leading and broadcast dims so the result has shape ``size``."""
     size = tuple(size)
+    if not size:  # at::sum_to sums a 0-d target in one go (SumBackward0, no view)
+        return F.sum(input)
     shape = tuple(input.shape)
     lead = len(shape) - len(size)
     dims = list(range(lead)) + [lead + i for i, s in enumerate(size)
