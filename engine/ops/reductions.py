@@ -804,17 +804,49 @@ def _softmax_family(kernel):
 
 
 def _softmax_vjp(grad, result, dim):
-    d = normalize_dim(dim, len(result.shape)) if len(result.shape) else None
-    if d is None:  # 0-d: the sum over the dim is the element itself
-        return result * (grad - grad * result)
-    return result * (grad - F.sum(grad * result, d, keepdim=True))
+    return F._softmax_backward_data(grad, result, dim)
 
 
 def _log_softmax_vjp(grad, result, dim):
-    d = normalize_dim(dim, len(result.shape)) if len(result.shape) else None
-    if d is None:
-        return grad - F.exp(result) * grad
-    return grad - F.exp(result) * F.sum(grad, d, keepdim=True)
+    return F._log_softmax_backward_data(grad, result, dim)
+
+
+def _sum_keep(x, dim):
+    """sum over one dim, kept, on arrays (a 0-d array takes dim 0 and -1 and stays itself)."""
+    return np.sum(x, axis=dims_of(dim, x.ndim), keepdims=True)
+
+
+# torch's derivative kernels for softmax and log_softmax, ops of their own, whose VJPs are
+# derivatives.yaml's (softmax_double_backward). torch's last argument, input_dtype, only
+# matters for half inputs, so these rows leave it out.
+op("_softmax_backward_data(Tensor grad_output, Tensor output, int dim) -> Tensor",
+   "SoftmaxBackwardDataBackward0", method=False,
+   forward=lambda grad_output, output, dim: output * (
+       grad_output - _sum_keep(grad_output * output, dim)),
+   vjp={"grad_output": lambda grad, output, dim: F._softmax_backward_data(grad, output, dim),
+        "output": lambda grad, grad_output, output, dim: grad_output * grad - F.sum(
+            output * grad_output, dim, True) * grad - grad_output * F.sum(
+            output * grad, dim, True)},
+   shape=lambda grad_output, output, dim: broadcast_shapes(grad_output, output),
+   samples=explicit(lambda r: Sample((rand(r, 2, 3), rand(r, 2, 3, low=0.1, high=0.9), 1)),
+                    lambda r: Sample((rand(r, 3), rand(r, 3, low=0.1, high=0.9), 0)),
+                    lambda r: Sample((rand(r), rand(r, low=0.1, high=0.9), -1))),
+   torch=lambda torch, grad_output, output, dim: torch._softmax_backward_data(
+       grad_output, output, dim, output.dtype))
+
+op("_log_softmax_backward_data(Tensor grad_output, Tensor output, int dim) -> Tensor",
+   "LogSoftmaxBackwardDataBackward0", method=False,
+   forward=lambda grad_output, output, dim: grad_output - np.exp(output) * _sum_keep(
+       grad_output, dim),
+   vjp={"grad_output": lambda grad, output, dim: grad - F.sum(grad * F.exp(output), dim, True),
+        "output": lambda grad, grad_output, output, dim: -F.sum(
+            grad_output, dim, True) * F.exp(output) * grad},
+   shape=lambda grad_output, output, dim: broadcast_shapes(grad_output, output),
+   samples=explicit(lambda r: Sample((rand(r, 2, 3), rand(r, 2, 3, low=-3.0, high=-0.1), 1)),
+                    lambda r: Sample((rand(r, 3), rand(r, 3, low=-3.0, high=-0.1), 0)),
+                    lambda r: Sample((rand(r), rand(r, low=-3.0, high=-0.1), -1))),
+   torch=lambda torch, grad_output, output, dim: torch._log_softmax_backward_data(
+       grad_output, output, dim, output.dtype))
 
 
 SOFTMAX_SAMPLES = explicit(
