@@ -132,13 +132,41 @@ def _functional(name):
 
 # --------------------------------------------------------------------------- mse, l1
 
+def _mse_double_backward(grad, input, reduction):
+    """torch's mse_loss_double_backward."""
+    grad_input = F._mul_scalar(grad, 2)
+    return F._div_scalar(grad_input, _numel(input.shape)) if reduction == MEAN else grad_input
+
+
+def _numel(shape):
+    return int(np.prod(shape)) if shape else 1
+
+
+# torch's derivative kernel for mse_loss, an op of its own (MseLossBackwardBackward0)
+op("mse_loss_backward(Tensor grad_output, Tensor input, Tensor target, int reduction)"
+   " -> Tensor", "MseLossBackwardBackward0", method=False, dtype="none",
+   forward=lambda grad_output, input, target, reduction: (
+       (2.0 / _numel(input.shape) if reduction == MEAN else 2.0) * (input - target)
+       * grad_output).astype(input.dtype, copy=False),
+   vjp={"grad_output": lambda grad, input, target, reduction: F.mse_loss_backward(
+       grad, input, target, reduction),
+        "input": lambda grad, grad_output, input, reduction: _mse_double_backward(
+       grad * grad_output, input, reduction),
+        "target": lambda grad, grad_output, target, reduction: -_mse_double_backward(
+       grad * grad_output, target, reduction)},
+   shape=lambda grad_output, input, target, reduction: broadcast_shapes(
+       grad_output, input, target),
+   samples=explicit(lambda r: Sample((rand(r), rand(r, 2, 3), rand(r, 2, 3), 1)),
+                    lambda r: Sample((rand(r, 3), rand(r, 3), Const(_f32(rand(r, 3))), 0))),
+   torch="torch.ops.aten.mse_loss_backward")
+
 op("_mse_loss(Tensor input, Tensor target, int reduction=1) -> Tensor", "MseLossBackward0",
    method=False,
    forward=lambda input, target, reduction: _apply_reduction((input - target) ** 2, reduction),
-   vjp={"input": lambda grad, input, target, reduction: _scale(
-       grad, input.shape, reduction) * (2 * (input - target)),
-        "target": lambda grad, input, target, reduction: _scale(
-       grad, input.shape, reduction) * (2 * (target - input))},
+   vjp={"input": lambda grad, input, target, reduction: F.mse_loss_backward(
+       grad, input, target, reduction),
+        "target": lambda grad, input, target, reduction: F.mse_loss_backward(
+       grad, target, input, reduction)},
    shape=lambda input, target, reduction: _pair_shape(input, target, reduction),
    samples=explicit(lambda r: Sample((rand(r, 2, 3), rand(r, 2, 3), 1)),
                     lambda r: Sample((rand(r, 3), rand(r, 3), 2)),
@@ -238,19 +266,49 @@ def _smooth_l1_forward(input, target, reduction, beta):
     return _apply_reduction(loss.astype(_pair_dtype(input, target), copy=False), reduction)
 
 
-def _smooth_l1_grad(grad, input, target, reduction, beta):
+def _smooth_l1_backward(grad_output, input, target, reduction, beta):
     """d loss / d input: (x - t) / beta inside the quadratic zone, sign(x - t) outside."""
     d = input - target
-    inside = np.abs(_raw(d)) < beta
-    return _scale(grad, input.shape, reduction) * F.where(inside, d / beta, F.sign(d))
+    grad = _scale(grad_output, input.shape, reduction)
+    # torch's kernel writes into a tensor like the input (its dtype, whatever the target's)
+    return (np.where(np.abs(d) < beta, d / beta, np.sign(d)) * grad).astype(
+        input.dtype, copy=False)
+
+
+def _smooth_l1_double_backward(grad, input, target, reduction, beta):
+    """torch's smooth_l1_loss_double_backward: 1 / beta inside the quadratic zone."""
+    inside = np.abs(_raw(input) - _raw(target)) < beta
+    out = F._div_scalar(grad * inside, beta)
+    return F._div_scalar(out, _numel(input.shape)) if reduction == MEAN else out
+
+
+op("smooth_l1_loss_backward(Tensor grad_output, Tensor input, Tensor target, int reduction,"
+   " float beta) -> Tensor", "SmoothL1LossBackwardBackward0", method=False, dtype="none",
+   forward=_smooth_l1_backward,
+   vjp={"grad_output": lambda grad, input, target, reduction, beta: F.smooth_l1_loss_backward(
+       grad, input, target, reduction, beta),
+        "input": lambda grad, grad_output, input, target, reduction, beta:
+            _smooth_l1_double_backward(grad * grad_output, input, target, reduction, beta),
+        "target": lambda grad, grad_output, input, target, reduction, beta:
+            -_smooth_l1_double_backward(grad * grad_output, input, target, reduction, beta)},
+   shape=lambda grad_output, input, target, reduction, beta: broadcast_shapes(
+       grad_output, input, target),
+   samples=explicit(lambda r: Sample((rand(r), rand(r, 2, 3), rand(r, 2, 3), 1, 1.0)),
+                    lambda r: Sample((rand(r, 3), rand(r, 3), Const(_f32(rand(r, 3))), 0,
+                                      0.5))),
+   torch="torch.ops.aten.smooth_l1_loss_backward")
+
+
+def _smooth_l1_grad(grad, input, target, reduction, beta):
+    return F.smooth_l1_loss_backward(grad, input, target, reduction, beta)
 
 
 op("_smooth_l1_loss(Tensor input, Tensor target, int reduction=1, float beta=1.0) -> Tensor",
    "SmoothL1LossBackward0", method=False,
    forward=_smooth_l1_forward,
    vjp={"input": _smooth_l1_grad,
-        "target": lambda grad, input, target, reduction, beta: -_smooth_l1_grad(
-            grad, input, target, reduction, beta)},
+        "target": lambda grad, input, target, reduction, beta: _smooth_l1_grad(
+            grad, target, input, reduction, beta)},
    shape=lambda input, target, reduction, beta: _pair_shape(input, target, reduction),
    samples=explicit(lambda r: Sample((rand(r, 2, 3), rand(r, 2, 3), 1, 1.0)),
                     lambda r: Sample((rand(r, 3), rand(r, 3), 2, 0.5)),
