@@ -390,11 +390,11 @@ def _nll_forward(input, target, weight=None, reduction=MEAN, ignore_index=-100):
     return total.astype(input.dtype, copy=False)
 
 
-def _nll_vjp(grad, input, target, weight, reduction, ignore_index):
+def _nll_backward(grad_output, input, target, weight, reduction, ignore_index):
     """-w[t] * grad at each target's class (divided by the total weight for mean)."""
-    x, t = _raw(input), _raw(target)
+    grad, x, t = grad_output, input, target
     xp = module_of(x)
-    safe, w, valid = _nll_parts(x, t, None if weight is None else _raw(weight), ignore_index)
+    safe, w, valid = _nll_parts(x, t, weight, ignore_index)
     if reduction == MEAN:
         total = w.sum()
         w = w / total if total != 0 else w * 0
@@ -404,18 +404,55 @@ def _nll_vjp(grad, input, target, weight, reduction, ignore_index):
     onehot = onehot.reshape(moved_shape)
     coef = xp.asarray(onehot if x.ndim <= 2 else np.moveaxis(onehot, -1, 1))
     if reduction == NONE and x.ndim >= 2:  # (N, ...) losses -> (N, 1, ...) to meet classes
-        grad = F.reshape(grad, (x.shape[0], 1, *x.shape[2:]))
-    return _zero_derivative_on(grad * coef, input)
+        grad = grad.reshape((x.shape[0], 1, *x.shape[2:]))
+    # a new contiguous tensor, as torch's kernel writes (so a view of it needs no copy)
+    return xp.ascontiguousarray((grad * coef).astype(x.dtype, copy=False))
 
 
-def _zero_derivative_on(value, x):
-    """``value``, recorded as depending on ``x`` with a zero derivative: torch's
-    nll_loss_backward takes self and differentiates to zeros_like, so under create_graph its
-    result requires grad, and second-order gradients come back as zeros rather than None."""
-    if not isinstance(x, table._Tensor) or not x.requires_grad:
-        return value
-    never = module_of(x.array).zeros(x.shape, dtype=bool)
-    return F.where(never, x, value)
+def _nll_loss_again(grad, target, weight, reduction, ignore_index):
+    return F._nll_loss(grad, target, weight, reduction, ignore_index)
+
+
+def _nll_loss2d_again(grad, target, weight, reduction, ignore_index):
+    return F._nll_loss2d(grad, target, weight, reduction, ignore_index)
+
+
+# torch's derivative kernels for nll_loss: ops of their own whose output depends on
+# grad_output linearly (its VJP is nll_loss again) and on the input not at all (zeros, so that
+# under create_graph the gradient still requires grad, as torch's does)
+for _suffix, _Name in [("", "NllLoss"), ("2d", "NllLoss2D")]:
+    op(f"nll_loss{_suffix}_backward(Tensor grad_output, Tensor input, Tensor target,"
+       " Tensor? weight, int reduction, int ignore_index) -> Tensor",
+       f"{_Name}BackwardBackward0", method=False, dtype="none",
+       forward=_nll_backward, nondiff=("target", "weight"),
+       vjp={"grad_output": _nll_loss2d_again if _suffix else _nll_loss_again,
+            "input": lambda grad: F.zeros_like(grad)},
+       shape=lambda grad_output, input, *rest: input,
+       samples=explicit(
+           (lambda r: Sample((rand(r), rand(r, 3, 4), Const(np.array([0, 3, 1])), None, 1,
+                              -100))) if not _suffix else
+           (lambda r: Sample((rand(r, 2, 2, 2), rand(r, 2, 3, 2, 2),
+                              Const(r.integers(0, 3, (2, 2, 2))), None, 0, -100)))),
+       torch=lambda torch, grad_output, input, target, weight, reduction, ignore_index,
+       _s=_suffix: getattr(torch.ops.aten, f"nll_loss{_s}_backward")(
+           grad_output, input, target, weight, reduction, ignore_index,
+           _nll_total_weight(torch, target, weight, ignore_index)))
+
+
+def _nll_total_weight(torch, target, weight, ignore_index):
+    """torch's nll_loss_backward takes the forward's total weight; the tests compute it."""
+    valid = target != ignore_index
+    if weight is None:
+        return valid.sum().to(torch.float32)
+    return torch.where(valid, weight[target.clamp(min=0)], 0).sum()
+
+
+def _nll_vjp(grad, input, target, weight, reduction, ignore_index):
+    return F.nll_loss_backward(grad, input, target, weight, reduction, ignore_index)
+
+
+def _nll2d_vjp(grad, input, target, weight, reduction, ignore_index):
+    return F.nll_loss2d_backward(grad, input, target, weight, reduction, ignore_index)
 
 
 def _nll_kernel_shape(input, target, weight, reduction, ignore_index):
@@ -464,7 +501,7 @@ op("_nll_loss(Tensor input, Tensor target, Tensor? weight=None, int reduction=1,
 op("_nll_loss2d(Tensor input, Tensor target, Tensor? weight=None, int reduction=1,"
    " int ignore_index=-100) -> Tensor", "NllLoss2DBackward0", method=False,
    forward=_nll_forward, nondiff=("target", "weight"), dtype="none",
-   vjp={"input": _nll_vjp},
+   vjp={"input": _nll2d_vjp},
    shape=_nll_kernel_shape,
    samples=explicit(lambda r: Sample((rand(r, 2, 3, 2, 2), Const(r.integers(0, 3, (2, 2, 2))),
                                       None, 1)),
