@@ -89,10 +89,26 @@ def _mm(input, mat2):
 MM_SAMPLES = explicit(lambda r: Sample((rand(r, 2, 3), rand(r, 3, 4))),
                       lambda r: Sample((rand(r, 1, 3), rand(r, 3, 1))),)
 
+def _mm_mat1_backward(grad, mat2, mat1_shape, mat1_strides, alpha=1):
+    """torch's mm_mat1_backward: a column-major mat1 gets its gradient column-major too."""
+    if mat1_strides[0] == 1 and mat1_strides[1] == mat1_shape[0]:
+        return _scaled(F.t(F.mm(mat2, F.t(grad))), alpha)
+    return _scaled(F.mm(grad, F.t(mat2)), alpha)
+
+
+def _mm_mat2_backward(grad, mat1, mat2_shape, mat2_strides, alpha=1):
+    """torch's mm_mat2_backward (so linear's weight gradient is t(t(mm)), as torch's)."""
+    if mat2_strides[0] == 1 and mat2_strides[1] == mat2_shape[0]:
+        return _scaled(F.t(F.mm(F.t(grad), mat1)), alpha)
+    return _scaled(F.mm(F.t(mat1), grad), alpha)
+
+
 op("mm(Tensor input, Tensor mat2) -> Tensor", "MmBackward0",
    forward=_mm,
-   vjp={"input": lambda grad, mat2: F.mm(grad, F.t(mat2)),
-        "mat2": lambda grad, input: F.mm(F.t(input), grad)},
+   vjp={"input": lambda grad, mat2, input_shape, input_strides: _mm_mat1_backward(
+       grad, mat2, input_shape, input_strides),
+        "mat2": lambda grad, input, mat2_shape, mat2_strides: _mm_mat2_backward(
+       grad, input, mat2_shape, mat2_strides)},
    dtype="none", shape=_mm_shape, samples=MM_SAMPLES)
 
 
@@ -117,8 +133,8 @@ def _bmm(input, mat2):
 
 op("bmm(Tensor input, Tensor mat2) -> Tensor", "BmmBackward0",
    forward=_bmm,
-   vjp={"input": lambda grad, mat2: F.bmm(grad, F.permute(mat2, (0, 2, 1))),
-        "mat2": lambda grad, input: F.bmm(F.permute(input, (0, 2, 1)), grad)},
+   vjp={"input": lambda grad, mat2: F.bmm(grad, F.transpose(mat2, 1, 2)),
+        "mat2": lambda grad, input: F.bmm(F.transpose(input, 1, 2), grad)},
    dtype="none", shape=_bmm_shape,
    samples=explicit(lambda r: Sample((rand(r, 2, 2, 3), rand(r, 2, 3, 4))),
                     lambda r: Sample((rand(r, 1, 3, 2), rand(r, 1, 2, 1)))))
@@ -217,15 +233,18 @@ def _addmm(input, mat1, mat2, beta, alpha):
 
 
 def _scaled(x, s):
-    return x if s == 1 else x * s
+    """torch's maybe_multiply: a mul.Scalar (MulBackward1) unless s is 1."""
+    return x if s == 1 else F._mul_scalar(x, s)
 
 
 op("addmm(Tensor input, Tensor mat1, Tensor mat2, *, Scalar beta=1, Scalar alpha=1)"
    " -> Tensor", "AddmmBackward0",
    forward=_addmm,
    vjp={"input": lambda grad, beta: _scaled(grad, beta),
-        "mat1": lambda grad, mat2, alpha: _scaled(F.mm(grad, F.t(mat2)), alpha),
-        "mat2": lambda grad, mat1, alpha: _scaled(F.mm(F.t(mat1), grad), alpha)},
+        "mat1": lambda grad, mat2, alpha, mat1_shape, mat1_strides: _mm_mat1_backward(
+            grad, mat2, mat1_shape, mat1_strides, alpha),
+        "mat2": lambda grad, mat1, alpha, mat2_shape, mat2_strides: _mm_mat2_backward(
+            grad, mat1, mat2_shape, mat2_strides, alpha)},
    dtype="none", shape=_addmm_shape,
    samples=explicit(lambda r: Sample((rand(r, 4), rand(r, 2, 3), rand(r, 3, 4))),
                     lambda r: Sample((rand(r, 2, 4), rand(r, 2, 3), rand(r, 3, 4)),

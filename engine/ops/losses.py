@@ -599,7 +599,7 @@ op("nll_loss(Tensor input, Tensor target, Tensor? weight=None, Any size_average=
 # does (a Tensor times a double is mul.Scalar there, and the ignored targets are masked_fill_).
 op("_mul_scalar(Tensor input, Scalar other) -> Tensor", "MulBackward1", method=False,
    forward=lambda input, other: input * other,
-   vjp={"input": lambda grad, other: grad * other}, dtype="none",
+   vjp={"input": lambda grad, other: F._mul_scalar(grad, other)}, dtype="none",
    shape=lambda input, other: input,
    samples=explicit(lambda r: Sample((rand(r, 2, 3), 0.25)), lambda r: Sample((rand(r), -2.0))),
    torch=lambda torch, input, other: torch.ops.aten.mul.Scalar(input, other))
@@ -623,7 +623,7 @@ op("_add_scalar(Tensor input, Scalar other, Scalar alpha=1) -> Tensor", "AddBack
 
 op("_div_scalar(Tensor input, Scalar other) -> Tensor", "DivBackward1",
    method=False, forward=lambda input, other: input / other,
-   vjp={"input": lambda grad, other: grad / other}, dtype="none",
+   vjp={"input": lambda grad, other: F._div_scalar(grad, other)}, dtype="none",
    shape=lambda input, other: input,
    samples=explicit(lambda r: Sample((rand(r, 2, 3), 4)), lambda r: Sample((rand(r), 0.5))),
    torch=lambda torch, input, other: torch.ops.aten.div.Scalar(input, other))

@@ -467,10 +467,12 @@ class Op:
         i = self.index.get(n)
         if i is not None:
             return args[i]
-        if n.endswith("_shape") or n.endswith("_dtype"):
+        if n.endswith("_shape") or n.endswith("_dtype") or n.endswith("_strides"):
             base, _, kind = n.rpartition("_")
             a = args[self.index[base]]
             get = (lambda t: t.shape) if kind == "shape" else (lambda t: t.dtype)
+            if kind == "strides":  # in elements, as torch's (mm's backward reads its layout)
+                get = lambda t: tuple(s // t.array.itemsize for s in t.array.strides)  # noqa: E731
             if isinstance(a, (list, tuple)):
                 return [get(t) for t in a]
             if isinstance(a, _Tensor):
