@@ -481,17 +481,18 @@ def _var_vjp(grad, input, dim, correction, keepdim):
         dof = _count(shape, None) - correction
         if dof <= 0:
             mean = F.mean(input)
-            return grad * F.where(_raw(input) == _raw(mean), float("nan"), float("inf"))
-        return (2.0 / dof) * grad * (input - F.mean(input))
+            xp, x = _xp(input), _raw(input)
+            return grad * xp.where(x == _raw(mean), xp.nan, xp.inf).astype(x.dtype)
+        return F._mul_scalar(grad, 2.0 / dof) * (input - F.mean(input))
     if not keepdim and len(shape) > 1:
         grad = unsqueeze_to(grad, shape, dim, False)
     d = _count(shape, dim) - correction
-    return (2.0 / d if d else float("inf")) * grad * (input - F.mean(input, dims_of(
-        dim, len(shape)), keepdim=True))
+    return F._mul_scalar(grad, 2.0 / d if d else float("inf")) * (input - F.mean(
+        input, dims_of(dim, len(shape)), keepdim=True))
 
 
 def _std_vjp(grad, input, result, dim, correction, keepdim):
-    grad_var = F.where(_raw(result) == 0, 0.0, grad / (result * 2))
+    grad_var = F._masked_fill(grad / F._mul_scalar(result, 2), _raw(result) == 0, 0.0)
     return _var_vjp(grad_var, input, dim, correction, keepdim)
 
 
@@ -602,20 +603,23 @@ def _norm_vjp(grad, input, result, p, dim, keepdim):
     if ord_ == 0:
         return None  # torch returns an undefined gradient: nothing flows
     if ord_ == 1:
-        return F.sign(input) * grad
+        return F.sgn(input) * grad
+    zero_norm = _raw(result) == 0
     if ord_ == 2:
-        return grad * F.where(_raw(result) == 0, 0.0, input / result)
+        return grad * F._masked_fill(input / result, zero_norm, 0.0)
     if ord_ in (float("inf"), float("-inf")):
         a = _xp(input).abs(_raw(input))
         mask = (a == _raw(result)) | _xp(a).isnan(a)
         count = _xp(mask).sum(mask, axis=dims_of(dim, len(shape)), keepdims=True)
-        return F.sign(input) * F.where(mask, grad / count, 0.0)
+        count = count.astype(_raw(grad).dtype)  # a float count keeps grad's dtype
+        return F.sgn(input) * ((grad / count) * mask)
     if ord_ < 1:
-        scaled = F.where(_raw(input) == 0, 0.0, F.sign(input) * F.abs(input) ** (ord_ - 1))
+        scaled = F.sgn(input) * F._masked_fill(F.abs(input) ** (ord_ - 1), _raw(input) == 0,
+                                               0.0)
         return scaled * grad * result ** (1 - ord_)
-    scaled = (F.sign(input) * F.abs(input) ** (ord_ - 1) if ord_ < 2 else
+    scaled = (F.sgn(input) * F.abs(input) ** (ord_ - 1) if ord_ < 2 else
               input * F.abs(input) ** (ord_ - 2))
-    return scaled * F.where(_raw(result) == 0, 0.0, grad / result ** (ord_ - 1))
+    return scaled * F._masked_fill(grad / result ** (ord_ - 1), zero_norm, 0.0)
 
 
 def _norm_shape(input, p="fro", dim=None, keepdim=False, dtype=None):
@@ -661,9 +665,8 @@ def _scan_forward(fn):
 
 
 def _reversed_cumsum(grad, dim):
-    """sum over j >= i along dim (torch flips, cumsums, flips back; this is the same sum
-    without a flip op)."""
-    return F.sum(grad, dim, keepdim=True) - F.cumsum(grad, dim) + grad
+    """sum over j >= i along dim: torch's reversed_cumsum (flip, cumsum, flip back)."""
+    return F.flip(F.cumsum(F.flip(grad, (dim,)), dim), (dim,))
 
 
 def _cumsum_vjp(grad, input_shape, dim):
