@@ -755,19 +755,69 @@ def _bce_forward(input, target, weight=None, reduction=MEAN):
     return _apply_reduction(loss.astype(input.dtype, copy=False), reduction)
 
 
+def _bce_backward(grad_output, input, target, weight, reduction):
+    """w * (x - t) / max(x (1 - x), 1e-12) * grad, torch's binary_cross_entropy_backward."""
+    g = _scale(grad_output, input.shape, reduction)
+    out = g * (input - target) / np.maximum(input * (1 - input), _EPS)
+    return (out if weight is None else out * weight).astype(input.dtype, copy=False)
+
+
+def _bce_double_backward(grad_output, grad, input, target, weight, reduction):
+    """torch's binary_cross_entropy_double_backward (d/dx of the above)."""
+    gI = (input * input - F._mul_scalar(input, 2) * target + target) / (
+        F._add_scalar(input, _EPS) ** 2 * F._add_scalar(F.sub(1.0, input), _EPS) ** 2)
+    gI = gI * (grad * grad_output)
+    if weight is not None:
+        gI = gI * weight
+    return F._div_scalar(gI, _numel(input.shape)) if reduction == MEAN else gI
+
+
+def _bce_double_backward_target(grad, grad_output, input, weight, reduction):
+    """torch's binary_cross_entropy_double_backward_target: -1 / max(x (1 - x), eps)."""
+    res = -grad * grad_output
+    if weight is not None:
+        res = res * weight
+    denom = F.sub(1.0, input) * input
+    res = res / F.where(_raw(denom) < _EPS, _EPS, denom)  # clamp_min_, outside the graph
+    return F._div_scalar(res, _numel(input.shape)) if reduction == MEAN else res
+
+
+def _bce_double_backward_grad_output(grad, input, target, weight, reduction):
+    """torch's binary_cross_entropy_double_backward_grad_output."""
+    ggO = (input - target) / (F._add_scalar(input, _EPS) * F._add_scalar(F.sub(1.0, input), _EPS))
+    if weight is not None:
+        ggO = ggO * weight
+    ggO = ggO * grad
+    return F._div_scalar(ggO, _numel(input.shape)) if reduction == MEAN else ggO
+
+
+op("binary_cross_entropy_backward(Tensor grad_output, Tensor input, Tensor target,"
+   " Tensor? weight=None, int reduction=1) -> Tensor", "BinaryCrossEntropyBackwardBackward0",
+   method=False, nondiff=("weight",), forward=_bce_backward,
+   vjp={"grad_output": _bce_double_backward_grad_output,
+        "input": lambda grad, grad_output, input, target, weight, reduction:
+        _bce_double_backward(grad_output, grad, input, target, weight, reduction),
+        "target": lambda grad, grad_output, input, weight, reduction:
+        _bce_double_backward_target(grad, grad_output, input, weight, reduction)},
+   shape=lambda grad_output, input, *rest: input,
+   samples=explicit(
+       lambda r: Sample((rand(r), rand(r, 2, 3, low=0.1, high=0.9),
+                         rand(r, 2, 3, low=0.1, high=0.9), None, 1)),
+       lambda r: Sample((rand(r, 4), rand(r, 4, low=0.1, high=0.9), _probs(r, 4),
+                         Const(_f32(rand(r, 4, low=0.5, high=2.0))), 0), gradcheck=False)),
+   torch="torch.ops.aten.binary_cross_entropy_backward")
+
+
 def _bce_input_vjp(grad, input, target, weight, reduction):
-    """w * (x - t) / max(x (1 - x), 1e-12), as torch's binary_cross_entropy_backward."""
-    g = _scale(grad, input.shape, reduction)
-    x = _raw(input)
-    denom = F.where(x * (1 - x) < _EPS, _EPS, input * (1 - input))
-    out = g * (input - target) / denom
-    return out if weight is None else out * weight
+    return F.binary_cross_entropy_backward(grad, input, target, weight, reduction)
 
 
 def _bce_target_vjp(grad, input, target, weight, reduction):
     """torch's binary_cross_entropy_target_backward: -logit(x) * grad."""
-    out = _scale(grad, input.shape, reduction) * (F.log(1 - input) - F.log(input))
-    return out if weight is None else out * weight
+    out = F.neg(F.logit(input)) * grad
+    if weight is not None:
+        out = out * weight
+    return F._div_scalar(out, _numel(input.shape)) if reduction == MEAN else out
 
 
 op("_binary_cross_entropy(Tensor input, Tensor target, Tensor? weight=None,"
@@ -845,21 +895,27 @@ def _bce_logits_forward(input, target, weight=None, pos_weight=None, reduction=M
 
 
 def _bce_logits_input_vjp(grad, input, target, weight, pos_weight, reduction):
-    g = _scale(grad, input.shape, reduction)
+    """torch's binary_cross_entropy_with_logits_backward, in its order of operations."""
     if pos_weight is None:
-        out = g * (F.sigmoid(input) - target)
-    else:  # d/dx: (1 - t) - ((p - 1) t + 1) sigmoid(-x)
-        out = g * ((1 - target) - ((pos_weight - 1) * target + 1) * (1 - F.sigmoid(input)))
-    return out if weight is None else out * weight
+        out = F.sigmoid(input) - target
+    else:  # (p t + 1 - t) sigmoid(x) - p t
+        t = pos_weight * target
+        out = (F._add_scalar(t, 1) - target) * F.sigmoid(input) - t
+    out = out * grad
+    if weight is not None:
+        out = out * weight
+    return F._div_scalar(out, _numel(input.shape)) if reduction == MEAN else out
 
 
 def _bce_logits_target_vjp(grad, input, target, weight, pos_weight, reduction):
-    g = _scale(grad, input.shape, reduction)
+    """torch's binary_cross_entropy_with_logits_target_backward."""
     if pos_weight is None:
-        out = -(g * input)
-    else:  # d/dt: -x + (p - 1) softplus(-x), softplus(-x) = -log(sigmoid(x))
-        out = g * ((pos_weight - 1) * -F.log(F.sigmoid(input)) - input)
-    return out if weight is None else out * weight
+        out = -input * grad
+    else:  # log_sigmoid(-x) - p log_sigmoid(x) = -x + (p - 1) softplus(-x)
+        out = (F.logsigmoid(-input) - F.logsigmoid(input) * pos_weight) * grad
+    if weight is not None:
+        out = out * weight
+    return F._div_scalar(out, _numel(target.shape)) if reduction == MEAN else out
 
 
 op("_binary_cross_entropy_with_logits(Tensor input, Tensor target, Tensor? weight=None,"
