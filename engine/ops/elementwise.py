@@ -10,6 +10,7 @@ import numpy as np
 from .. import backend, dtypes
 from ..errors import DerivativeNotImplemented, OpError
 from .samples import Const, Sample, binary, explicit, rand, unary
+from . import table
 from .table import F, broadcast_shapes, op
 
 
@@ -118,8 +119,8 @@ def _pow_scalar_vjp(grad, input, exponent):
     if exponent == 0:
         return F.zeros_like(grad)
     # torch's pow_backward: grad * (exponent * self.pow(exponent - 1)), a mul.Scalar
-    if exponent == 2:  # the common square: one pass fewer than input ** 1
-        return grad * F._mul_scalar(input, 2.0)
+    if exponent == 2 and not isinstance(input, table._Tensor):
+        return grad * (input * 2.0)  # first order, on arrays: one pass fewer than input ** 1
     return grad * F._mul_scalar(input ** (exponent - 1), exponent)
 
 

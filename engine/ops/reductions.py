@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import OpError
 from .samples import Const, Sample, explicit, rand
-from .table import F, broadcast_shapes, normalize_dim
+from .table import F, broadcast_shapes, is_contiguous, normalize_dim
 from .table import op as _table_op
 
 
@@ -66,11 +66,13 @@ def reduced_shape(shape, dim, keepdim) -> tuple:
 
 
 def unsqueeze_to(grad, input_shape, dim, keepdim):
-    """Put back the reduced dims (size 1) so grad broadcasts against the input."""
+    """Put back the reduced dims (size 1) so grad broadcasts against the input: torch's
+    unsqueeze_multiple, one unsqueeze per dim."""
     if keepdim or not input_shape:
         return grad
-    dims = dims_of(dim, len(input_shape))
-    return F.reshape(grad, reduced_shape(input_shape, dims, True))
+    for d in dims_of(dim, len(input_shape)):
+        grad = F.unsqueeze(grad, d)
+    return grad
 
 
 def _sum(input, dtype=None):
@@ -230,38 +232,37 @@ def _lift_0d(fn):
 
 # --------------------------------------------------------------------------- prod
 
-def _prod_others(input, dim):
-    """prod over ``dim`` (None = all) of every element but the one at each position,
-    differentiable once more, and right where ``input`` holds zeros (torch's
-    prod_safe_zeros_backward, written without cumprod): with y = input with zeros replaced by
-    1, others_i = prod(y) / y_i * Z_i, where Z_i is the product of the *other* zeros. Z_i is
-    1 if there are none, 0 if two or more (its derivative, a product of zeros, is 0 too), and
-    if exactly one, that zero's own value (0), written as a sum so it keeps its derivative."""
-    zero = _raw(input) == 0
-    dims = dims_of(dim, len(input.shape))
-    y = F.where(zero, 1.0, input)
-    p = F.prod(y) if dim is None else _prod_dims(y, dims)
-    zero_count = _xp(zero).sum(zero, axis=dims, keepdims=True)
-    others_zero = zero_count - zero  # zeros other than the element itself
-    zsum = F.sum(F.where(zero, input, 0.0), dims, keepdim=True)
-    z = F.where(others_zero == 0, 1.0,
-                F.where(others_zero == 1, zsum - F.where(zero, input, 0.0), 0.0))
-    return p / y * z
-
-
-def _prod_dims(y, dims):
-    for d in dims:
-        y = F.prod(y, d, keepdim=True)
-    return y
+def _prod_safe_zeros_backward(grad, inp, dim):
+    """torch's prod_safe_zeros_backward: the product of the elements before and after each
+    one along dim (exclusive cumprods from both ends), exact at every order whatever the
+    zeros."""
+    n = inp.shape[dim]
+    if n == 0:
+        return F.expand(grad, inp.shape)
+    ones = F.ones_like(F.narrow(inp, dim, 0, 1))
+    exclusive_normal = F.cumprod(F.cat([ones, F.narrow(inp, dim, 0, n - 1)], dim), dim)
+    narrow_reverse = F.flip(F.narrow(inp, dim, 1, n - 1), (dim,))
+    exclusive_reverse = F.flip(F.cumprod(F.cat([ones, narrow_reverse], dim), dim), (dim,))
+    return grad * (exclusive_normal * exclusive_reverse)
 
 
 def _prod_vjp(grad, input, result, dim=None, keepdim=False):
-    if len(input.shape) == 0:
+    """torch's prod_backward."""
+    shape = tuple(input.shape)
+    if len(shape) == 0:
         return grad
-    grad = _restore(grad, input.shape, dim, keepdim)
-    if not _xp(input).any(_raw(input) == 0):
-        return grad * (_restore(result, input.shape, dim, keepdim) / input)
-    return grad * _prod_others(input, dim)
+    zeros = _xp(input).any(_raw(input) == 0)
+    if dim is None:
+        if not zeros:
+            return grad * (result / input)
+        flat = F.view(input if is_contiguous(input) else F.clone(input), (-1,))
+        return F.view(_prod_safe_zeros_backward(grad, flat, 0), shape)
+    d = normalize_dim(dim, len(shape))
+    if not keepdim:
+        grad, result = F.unsqueeze(grad, d), F.unsqueeze(result, d)
+    if not zeros:
+        return grad * (result / input)
+    return _prod_safe_zeros_backward(grad, input, d)
 
 
 def _prod_dim_forward(input, dim, keepdim=False, dtype=None):
@@ -691,6 +692,8 @@ def _cumprod_vjp(grad, input, dim, result):
     xp = _xp(x)
     if not xp.any(x == 0):
         return _reversed_cumsum(grad * result, d) / input
+    if isinstance(input, _tensor_class()):
+        return _cumprod_backward_with_zeros(grad, input, d, n)
     pre, post = shape[:d], shape[d + 1:]
     table_shape = (1,) * len(pre) + (n, n) + (1,) * len(post)
     k, i = xp.arange(n).reshape(n, 1), xp.arange(n).reshape(1, n)
@@ -698,6 +701,32 @@ def _cumprod_vjp(grad, input, dim, result):
     rows = F.where(eye, 1.0, F.reshape(input, pre + (1, n) + post))
     prods = F.cumprod(rows, d + 1)
     return F.sum(F.where(later, prods * F.reshape(grad, pre + (1, n) + post), 0.0), d + 1)
+
+
+def _tensor_class():
+    from .table import _Tensor
+    return _Tensor
+
+
+def _cumprod_backward_with_zeros(grad, input, d, n):
+    """torch's cumprod_backward under grad mode (create_graph): for each k, the products of
+    the elements other than x_k, written into a zeros tensor slice by slice (CopySlices)."""
+    ones = F.expand(F.ones_like(F.narrow(input, d, 0, 1)), tuple(
+        1 if i == d else s for i, s in enumerate(input.shape)))
+    grad_input = F.zeros_like(grad)
+    for k in range(n):
+        if k == 0:
+            omitted = F.cat([ones, F.cumprod(F.narrow(input, d, 1, n - 1), d)], d)
+        elif k == n - 1:
+            omitted = F.prod(F.narrow(input, d, 0, k), d, True)
+        else:
+            until_k = F.prod(F.narrow(input, d, 0, k), d, True)
+            from_k_plus_1 = F.cumprod(F.narrow(input, d, k + 1, n - k - 1), d)
+            omitted = F.cat([until_k, F.expand(until_k, tuple(from_k_plus_1.shape))
+                             * from_k_plus_1], d)
+        grad_slice = F.sum(F.narrow(grad, d, k, n - k) * omitted, d)
+        grad_input = F.copy_slices(grad_input, (slice(None),) * d + (k,), grad_slice)
+    return grad_input
 
 
 SCAN_SAMPLES = [
