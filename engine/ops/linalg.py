@@ -40,9 +40,8 @@ def _dims(shape) -> str:
 
 
 def _mT(x):
-    """Swap the last two dims (torch's .mT), for arrays and Tensors alike."""
-    n = len(x.shape)
-    return F.permute(x, tuple(range(n - 2)) + (n - 1, n - 2))
+    """Swap the last two dims (torch's .mT, a transpose), for arrays and Tensors alike."""
+    return F.transpose(x, -2, -1)
 
 
 def _const_like(const, ref):
@@ -601,8 +600,9 @@ def _det_vjp(grad, input, result):
     det = result.array if isinstance(result, table._Tensor) else result
     if not bool(np.all(backend.to_numpy(det) != 0)):
         return _det_cofactor_vjp(grad, input)
-    g = F.reshape(grad * result, tuple(result.shape) + (1, 1))
-    return g * _mT(F.linalg_inv(input))
+    # torch's linalg_det_backward under grad mode: solve(A^T, (grad * det) I)
+    d_diag = F.expand(F.unsqueeze(grad * result, -1), tuple(input.shape[:-1]))
+    return F.linalg_solve(_mT(input), _mT(F.diag_embed(d_diag)))
 
 
 def _det_cofactor_vjp(grad, input):
@@ -728,7 +728,7 @@ def _solve(input, other, left=True):
 
 
 def _as_matrix(t, vector):
-    return F.reshape(t, tuple(t.shape) + (1,)) if vector else t
+    return F.unsqueeze(t, -1) if vector else t
 
 
 def _solve_grads(grad, input, result, other_shape, left):
@@ -739,13 +739,13 @@ def _solve_grads(grad, input, result, other_shape, left):
     if left:
         gb = F.linalg_solve(_mT(input), g)
         return gb, -F.matmul(gb, _mT(x))
-    gb = _mT(F.linalg_solve(input, _mT(g)))
+    gb = F.linalg_solve(_mT(input), g, left=False)
     return gb, -F.matmul(_mT(x), gb)
 
 
 def _solve_grad_b(grad, input, result, other_shape, left):
     gb = _solve_grads(grad, input, result, other_shape, left)[0]
-    return F.reshape(gb, tuple(gb.shape[:-1])) if _solve_is_vector(
+    return F.squeeze(gb, -1) if _solve_is_vector(
         tuple(input.shape), tuple(other_shape)) else gb
 
 

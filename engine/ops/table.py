@@ -232,6 +232,8 @@ class Op:
             if name not in self.index or not self.params[self.index[name]].is_tensor:
                 raise ValueError(f"{self.qualname}: vjp for unknown Tensor argument {name}")
         self._plans: dict[tuple, tuple] = {}
+        # torch's autogradNotImplementedFallback node: edges only to inputs requiring grad
+        self.not_implemented = self.grad_fn == "torch::autograd::NotImplemented"
         if self.grad_fn and not self.composite:
             self.node_class = _graph.node_class(self.grad_fn)
             self.node_class.op = self
@@ -413,6 +415,7 @@ class Op:
             a = args[i]
             items = a if type(a) in (list, tuple) else (a,)  # None (Tensor?) -> (None, 0)
             need = False
+            count = len(items)
             for t in items:
                 if isinstance(t, _Tensor):
                     if t._requires_grad:
@@ -420,13 +423,16 @@ class Op:
                         fns.append((fn, t._output_nr) if fn is not None else
                                    (t._accumulator(), 0))
                         need = True
+                    elif self.not_implemented:  # torch's fallback: edges only where needed
+                        count -= 1
+                        continue
                     else:
                         fns.append((None, 0))
                     metas.append((t.array.shape, t.array.dtype))
                 else:  # a Python number in a Tensor position: torch's wrapped number
                     fns.append((None, 0))
                     metas.append(None)
-            counts.append(len(items))
+            counts.append(count)
             mask.append(need)
         node.next_functions = tuple(fns)
         node.metas = tuple(metas)
