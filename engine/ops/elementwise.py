@@ -104,6 +104,41 @@ op("div.Tensor(Tensor input, Tensor other) -> Tensor", "DivBackward0",
         "other": lambda grad, input, other: -grad * ((input / other) / other)},
    dtype="float", shape=bcast, samples=binary(other_low=0.5, other_high=2.0, scalar=2.5))
 
+
+def _div_mode(input, other, rounding_mode):
+    if rounding_mode is None:
+        out = np.true_divide(input, other)
+        return out if input.dtype.kind == "f" else out.astype(dtypes.default_float.np)
+    if rounding_mode == "floor":
+        return _floor_divide(input, other)
+    if rounding_mode == "trunc":
+        if input.dtype.kind in "biu":
+            _int_zero_check(other)
+            return np.trunc(np.true_divide(input, other)).astype(input.dtype)
+        return np.trunc(input / other)
+    raise OpError("div expected rounding_mode to be one of None, 'trunc', or 'floor' but "
+                  f"found '{rounding_mode}'")
+
+
+def _div_mode_vjp(name):
+    def vjp(grad, input, other, rounding_mode):
+        if rounding_mode is not None:  # a step function: torch's grad.new_zeros
+            return F.zeros_like(grad)
+        if name == "input":
+            return grad / other
+        return -grad * ((input / other) / other)
+    return vjp
+
+
+op("div.Tensor_mode(Tensor input, Tensor other, *, str? rounding_mode) -> Tensor",
+   "DivBackward2", forward=_div_mode,
+   vjp={"input": _div_mode_vjp("input"), "other": _div_mode_vjp("other")},
+   shape=lambda input, other, rounding_mode: broadcast_shapes(input, other),
+   samples=lambda r: (binary(-3.0, 3.0, other_low=0.5, other_high=2.0, rounding_mode="floor")(r)
+                      + binary(-3.0, 3.0, other_low=0.5, other_high=2.0,
+                               rounding_mode="trunc")(r)
+                      + binary(other_low=0.5, other_high=2.0, rounding_mode=None)(r)))
+
 op("neg(Tensor input) -> Tensor", "NegBackward0",
    forward=_neg,
    vjp={"input": lambda grad: -grad},
@@ -617,7 +652,7 @@ op("remainder.Tensor(Tensor input, Tensor other) -> Tensor", "RemainderBackward1
    forward=_remainder,
    vjp={"input": lambda grad: grad,
         # torch: -grad * self.div(other, rounding_mode="floor"), whose own derivative is 0
-        "other": lambda grad, input, other: -grad * F.floor(input / other)},
+        "other": lambda grad, input, other: -grad * F.div(input, other, rounding_mode="floor")},
    shape=bcast,
    samples=binary(-3.0, 3.0, other_low=0.5, other_high=2.0,
                   shapes=[((3,), (3,)), ((2, 3), (3,)), ((2, 1), (1, 3)), ((), (2, 3))]))
