@@ -598,6 +598,8 @@ def _det_vjp(grad, input, result):
     """d det(A) = tr(adj(A) dA): grad_A = grad * adj(A)^T, which is grad * det * A^-T for an
     invertible A; a singular A (det exactly 0) takes the cofactor form instead."""
     det = result.array if isinstance(result, table._Tensor) else result
+    if input.shape[-1] == 1:  # det of a 1x1 matrix is its entry: torch passes grad through
+        return F.unsqueeze(F.unsqueeze(grad, -1), -1)
     if not bool(np.all(backend.to_numpy(det) != 0)):
         return _det_cofactor_vjp(grad, input)
     # torch's linalg_det_backward under grad mode: solve(A^T, (grad * det) I)
@@ -788,7 +790,10 @@ if "_reshape_alias" not in OVERLOADS:  # the shape rows may declare it first
        method=False,
        forward=lambda input, size: _view_of(input, size),
        vjp={"input": lambda grad, input_shape: F.reshape(grad, input_shape)},
-       dtype="none", shape=lambda input, size: tuple(size))
+       dtype="none", shape=lambda input, size: tuple(size),
+       samples=explicit(lambda r: Sample((rand(r, 3, 4).T, (1, 4, 3))),
+                        lambda r: Sample((rand(r, 4, 3, 2).transpose(0, 2, 1)[:1], (2, 3)))),
+       torch=lambda torch, input, size: input.reshape(size))
 
 
 def _view_of(input, size):
