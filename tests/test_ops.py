@@ -199,18 +199,7 @@ def test_finite_differences(case):
 
 # ------------------------------------------------------------------ create_graph graphs
 
-# Samples whose create_graph gradient graph is not torch's, each with the reason (strict
-# xfails: fixing one shows up as XPASS). Keys are (qualname, sample index); None = every sample.
-GRAPH_XFAIL = {}
-
-
-def _graph_xfail(row, i):
-    reason = GRAPH_XFAIL.get((row.qualname, i)) or GRAPH_XFAIL.get((row.qualname, None))
-    return [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-
-
-GRAPH_CASES = [pytest.param(c, id=_id(c), marks=_graph_xfail(*c)) for c in CASES
-               if c[0].vjp or c[0].composite]
+GRAPH_CASES = [c for c in CASES if c[0].vjp or c[0].composite]
 
 
 def _grads_both(row, sample, create_graph):
@@ -247,7 +236,7 @@ def _next_order(e_in, t_in, e_g, t_g, rng):
     return engine.autograd.grad(e_s, e_in, create_graph=True, allow_unused=True), t_next
 
 
-@pytest.mark.parametrize("case", GRAPH_CASES)
+@pytest.mark.parametrize("case", GRAPH_CASES, ids=[_id(c) for c in GRAPH_CASES])
 def test_create_graph_grad_fn_matches_torch(case):
     """The first-order gradients built with create_graph=True have torch's grad_fn and
     next_functions (torch writes them with its own *_backward ops and Scalar overloads);

@@ -9,8 +9,8 @@ import numpy as np
 
 from .. import backend, dtypes
 from ..errors import DerivativeNotImplemented, OpError
-from .samples import Const, Sample, binary, explicit, rand, unary
 from . import table
+from .samples import Const, Sample, binary, explicit, rand, unary
 from .table import F, broadcast_shapes, op
 
 
