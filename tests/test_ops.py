@@ -195,3 +195,72 @@ def test_finite_differences(case):
         got = np.zeros_like(n) if g is None else g.numpy()
         np.testing.assert_allclose(got, n, rtol=1e-4, atol=1e-5,
                                    err_msg=f"{row.qualname} d2/dx2[{k}]")
+
+
+# ------------------------------------------------------------------ create_graph graphs
+
+GRAPH_CASES = [c for c in CASES if c[0].vjp or c[0].composite]
+
+
+def _grads_both(row, sample, create_graph):
+    (ours, e_args, e_kwargs), (theirs, t_args, t_kwargs) = call_both(row, sample)
+    e_in, t_in = diff_inputs(e_args, e_kwargs), diff_inputs(t_args, t_kwargs)
+    e_out = [o for o in outputs_of(ours) if o.requires_grad]
+    t_out = [o for o in outputs_of(theirs) if o.requires_grad]
+    if not e_in or not t_out:
+        pytest.skip("nothing differentiable")
+    seeds = _seeds(t_out, np.random.default_rng(7))
+    e_g = engine.autograd.grad(e_out, e_in, [engine.tensor(s.astype("float32")) for s in seeds],
+                               create_graph=create_graph, allow_unused=True)
+    t_g = torch.autograd.grad(t_out, t_in, [torch.tensor(s.astype("float32")) for s in seeds],
+                              create_graph=create_graph, allow_unused=True)
+    return e_in, t_in, e_g, t_g
+
+
+def _next_order(e_in, t_in, e_g, t_g, rng):
+    """d/dx of sum(v * g) over the gradients that require grad, in both engines."""
+    pairs = [(a, b) for a, b in zip(e_g, t_g) if b is not None and b.requires_grad]
+    if not pairs:
+        return None
+    vs = [rng.uniform(0.5, 1.5, size=tuple(b.shape)).astype("float32") for _, b in pairs]
+    e_s = sum((a * engine.tensor(v)).sum() for (a, _), v in zip(pairs, vs))
+    t_s = sum((b * torch.tensor(v)).sum() for (_, b), v in zip(pairs, vs))
+    if not t_s.requires_grad:
+        return None
+    try:
+        t_next = torch.autograd.grad(t_s, t_in, create_graph=True, allow_unused=True)
+    except RuntimeError:  # torch has no derivative here: neither may we
+        with pytest.raises(Exception):
+            engine.autograd.grad(e_s, e_in, create_graph=True, allow_unused=True)
+        return None
+    return engine.autograd.grad(e_s, e_in, create_graph=True, allow_unused=True), t_next
+
+
+@pytest.mark.parametrize("case", GRAPH_CASES, ids=[_id(c) for c in GRAPH_CASES])
+def test_create_graph_grad_fn_matches_torch(case):
+    """The first-order gradients built with create_graph=True have torch's grad_fn and
+    next_functions (torch writes them with its own *_backward ops and Scalar overloads);
+    the second and third orders built on them have torch's values."""
+    row, i = case
+    sample = _sample(row, i)
+    e_in, t_in, e_g, t_g = _grads_both(row, sample, create_graph=True)
+    for k, (a, b) in enumerate(zip(e_g, t_g)):
+        assert (a is None) == (b is None), f"grad[{k}] defined"
+        if a is not None:
+            assert node_signature(a.grad_fn) == node_signature(b.grad_fn), f"grad[{k}]"
+    if not row.twice_differentiable:
+        return
+    rng = np.random.default_rng(11)
+    for order in (2, 3):
+        got = _next_order(e_in, t_in, e_g, t_g, rng)
+        if got is None:
+            return
+        e_g, t_g = got
+        for k, (a, b) in enumerate(zip(e_g, t_g)):
+            if b is None or a is None:
+                other = a if b is None else b
+                assert other is None or np.allclose(other.detach().numpy(), 0), (
+                    f"order {order} grad[{k}]")
+            else:
+                assert_close(a, b, rtol=1e-3, atol=1e-4,
+                             what=f"{row.qualname} order {order} grad[{k}]")

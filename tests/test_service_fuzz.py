@@ -30,10 +30,8 @@ def _agree(client, nodes, calls=None, retain_grad=()):
     return run_case(client, case)
 
 
-@pytest.mark.xfail(strict=True, reason="ENGINE BUG (engine/ops/elementwise.py atan2 vjp): at "
-                   "input == other == 0 torch's atan2_backward zeroes the infinite reciprocal "
-                   "and gives grad 0; the engine divides 0/0 and gives NaN")
 def test_atan2_gradient_at_origin(fuzz_api):
+    # torch's atan2_backward zeroes 1 / (x^2 + y^2) at the origin: the gradient is 0, not NaN
     nodes = [{"id": "a", "op": "tensor", "data": [0.0], "requires_grad": True},
              {"id": "b", "op": "tensor", "data": [0.0], "requires_grad": True},
              {"id": "n", "op": "atan2", "args": ["a", "b"]},
@@ -41,10 +39,8 @@ def test_atan2_gradient_at_origin(fuzz_api):
     assert not _agree(fuzz_api, nodes)
 
 
-@pytest.mark.xfail(strict=True, reason="ENGINE BUG (engine/ops/reductions.py sum.dim_IntList): "
-                   "torch.sum(0-d tensor, dim=0 or -1) is allowed (a 0-d tensor takes dim 0 "
-                   "and -1); the engine passes axis 0 to NumPy and fails with AxisError")
 def test_sum_dim_of_0d(fuzz_api):
+    # torch lets a 0-d tensor take dim 0 and -1 (sum, mean, amax, norm, var, ...)
     nodes = [{"id": "a", "op": "tensor", "data": 1.5, "requires_grad": True},
              {"id": "n", "op": "exp", "args": ["a"]},
              {"id": "out", "op": "sum", "args": ["n"], "kwargs": {"dim": 0}}]

@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from ..errors import DerivativeNotImplemented, OpError
-from .elementwise import _erf, same
+from .elementwise import _erf, _sigmoid, same
 from .samples import Sample, explicit, rand
 from .table import F, op
 
@@ -143,7 +143,7 @@ op("hardswish_backward(Tensor grad_output, Tensor input) -> Tensor",
    "HardswishBackwardBackward0", forward=_hardswish_backward,
    vjp={"grad_output": lambda grad, input: F.hardswish_backward(grad, input),
         "input": lambda grad, grad_output, input: F.where(
-            (input > -3) & (input < 3), grad * grad_output / 3, 0.0)},
+            (input > -3) & (input < 3), F._div_scalar(grad * grad_output, 3.0), 0.0)},
    shape=lambda grad_output, input: grad_output, method=False,
    torch="torch.ops.aten.hardswish_backward",
    samples=explicit(lambda r: Sample((rand(r, 2, 3), rand(r, 2, 3, low=-4.0, high=4.0)))))
@@ -161,11 +161,11 @@ def _elu_backward(grad_output, alpha, scale, input_scale, is_result, self_or_res
 def _elu_double_backward(grad, grad_output, alpha, scale, input_scale, is_result,
                          self_or_result):
     # torch's elu_double_backward: the mask is strict, so 0 gets no second-order term
+    negative = self_or_result < 0
     if is_result:
-        return F.where(self_or_result < 0, grad * grad_output * input_scale, 0.0)
-    return F.where(self_or_result < 0, F.elu_backward(
-        grad * grad_output * input_scale, alpha, scale, input_scale, is_result,
-        self_or_result), 0.0)
+        return grad * grad_output * input_scale * negative
+    return F.elu_backward(grad * grad_output * input_scale, alpha, scale, input_scale,
+                          is_result, self_or_result) * negative
 
 
 op("elu_backward(Tensor grad_output, Scalar alpha, Scalar scale, Scalar input_scale, "
@@ -286,7 +286,7 @@ def _gelu_forward(input, approximate):
     return input * 0.5 * (1 + _erf(input * _SQRT1_2))
 
 
-def _gelu_vjp(grad, input, approximate):
+def _gelu_backward(grad, input, approximate):
     # GeluBackward0's kernel, term by term
     if approximate == "tanh":
         x_sq = input * input
@@ -298,6 +298,36 @@ def _gelu_vjp(grad, input, approximate):
     cdf = 0.5 * (1 + F.erf(input * _SQRT1_2))
     pdf = _GELU_PDF * F.exp(-0.5 * input * input)
     return grad * (cdf + input * pdf)
+
+
+def _gelu_double_backward(grad, grad_output, input, approximate):
+    """d/dx of gelu_backward: grad * grad_output * gelu''(x)."""
+    if approximate == "tanh":
+        x_sq = input * input
+        t = F.tanh(_GELU_BETA * (input + _GELU_KAPPA * x_sq * input))
+        inner = _GELU_BETA * (1 + 3 * _GELU_KAPPA * x_sq)  # u'
+        inner2 = (6 * _GELU_BETA * _GELU_KAPPA) * input  # u''
+        dtanh = 1 - t * t
+        second = dtanh * (inner + 0.5 * input * inner2) + (-input * t) * dtanh * inner * inner
+    else:  # 2 pdf - x^2 pdf
+        pdf = _GELU_PDF * F.exp(-0.5 * input * input)
+        second = F._mul_scalar(pdf, 2) - input * input * pdf
+    return grad * grad_output * second
+
+
+op("gelu_backward(Tensor grad_output, Tensor input, *, str approximate='none') -> Tensor",
+   "GeluBackwardBackward0", forward=_gelu_backward,
+   vjp={"grad_output": lambda grad, input, approximate: F.gelu_backward(
+       grad, input, approximate=approximate), "input": _gelu_double_backward},
+   shape=lambda grad_output, input, approximate: grad_output, method=False,
+   torch="torch.ops.aten.gelu_backward",
+   samples=explicit(lambda r: Sample((rand(r, 2, 3), rand(r, 2, 3, low=-3.0, high=3.0))),
+                    lambda r: Sample((rand(r, 3), rand(r, 3, low=-3.0, high=3.0)),
+                                     {"approximate": "tanh"})))
+
+
+def _gelu_vjp(grad, input, approximate):
+    return F.gelu_backward(grad, input, approximate=approximate)
 
 
 op("gelu(Tensor input, *, str approximate='none') -> Tensor", "GeluBackward0",
@@ -313,8 +343,9 @@ def _silu_forward(input):
 
 
 def _silu_vjp(grad, input):
+    # torch's infinitely_differentiable_silu_backward
     s = F.sigmoid(input)
-    return grad * s * (1 + input * (1 - s))
+    return grad * s * F._add_scalar(input * F.sub(1.0, s), 1.0)
 
 
 op("silu(Tensor input) -> Tensor", "SiluBackward0",
@@ -330,10 +361,34 @@ def _softplus_forward(input, beta, threshold):
     return np.where(scaled > threshold, input, soft).astype(input.dtype, copy=False)
 
 
-def _softplus_vjp(grad, input, beta, threshold):
+def _softplus_backward(grad_output, input, beta, threshold):
     # softplus_backward: z / (z + 1) with z = exp(beta x), i.e. sigmoid(beta x); above the
     # threshold the forward is x itself
-    return F.where(input * beta > threshold, grad, grad * F.sigmoid(input * beta))
+    scaled = input * beta
+    return np.where(scaled > threshold, grad_output, grad_output * _sigmoid(scaled)).astype(
+        grad_output.dtype, copy=False)
+
+
+def _softplus_double_backward(grad, grad_output, input, beta, threshold):
+    # torch's softplus_double_backward
+    x = F._mul_scalar(input, beta)
+    return F._mul_scalar(F.sigmoid_backward(grad * grad_output, F.sigmoid(x)) * (x < threshold),
+                         beta)
+
+
+op("softplus_backward(Tensor grad_output, Tensor input, Scalar beta, Scalar threshold)"
+   " -> Tensor", "SoftplusBackwardBackward0", forward=_softplus_backward,
+   vjp={"grad_output": lambda grad, input, beta, threshold: F.softplus_backward(
+       grad, input, beta, threshold), "input": _softplus_double_backward},
+   shape=lambda grad_output, *args: grad_output, method=False,
+   torch="torch.ops.aten.softplus_backward",
+   samples=explicit(lambda r: Sample((rand(r, 2, 3), rand(r, 2, 3, low=-4.0, high=4.0), 1.0,
+                                      20.0)),
+                    lambda r: Sample((rand(r, 3), rand(r, 3), 2.0, 3.0))))
+
+
+def _softplus_vjp(grad, input, beta, threshold):
+    return F.softplus_backward(grad, input, beta, threshold)
 
 
 op("softplus(Tensor input, Scalar beta=1, Scalar threshold=20) -> Tensor", "SoftplusBackward0",
@@ -372,9 +427,29 @@ def _logsigmoid_forward(input):
     return np.minimum(input, 0) - np.log1p(np.exp(-np.abs(input)))
 
 
+# torch's log_sigmoid_backward also takes the forward's buffer, which the CPU kernel fills
+# with exp(-|x|): it is a cache, never differentiated, so this row recomputes it
+op("log_sigmoid_backward(Tensor grad_output, Tensor input) -> Tensor",
+   "LogSigmoidBackwardBackward0",
+   forward=lambda grad_output, input: grad_output * _sigmoid(-input),
+   vjp={"grad_output": lambda grad, input: F.log_sigmoid_backward(grad, input),
+        # torch's log_sigmoid_double_backward
+        "input": lambda grad, grad_output, input: _log_sigmoid_double_backward(
+            grad * grad_output, input)},
+   shape=lambda grad_output, input: grad_output, method=False,
+   torch=lambda torch, grad_output, input: torch.ops.aten.log_sigmoid_backward(
+       grad_output, input, torch.ops.aten.log_sigmoid_forward(input)[1]),
+   samples=explicit(lambda r: Sample((rand(r, 2, 3), rand(r, 2, 3, low=-4.0, high=4.0)))))
+
+
+def _log_sigmoid_double_backward(grad, input):
+    z = F.sigmoid(input)
+    return grad * F._add_scalar(z, -1) * z
+
+
 op("logsigmoid(Tensor input) -> Tensor", "LogSigmoidBackward0",
    forward=_floating("log_sigmoid_cpu")(_logsigmoid_forward),
-   vjp={"input": lambda grad, input: grad * F.sigmoid(-input)},
+   vjp={"input": lambda grad, input: F.log_sigmoid_backward(grad, input)},
    shape=same, method=False, torch=_FN + "logsigmoid",
    samples=explicit(*_smooth(-4.0, 4.0), lambda r: Sample((np.array([-30.0, 0.0, 30.0]),))))
 

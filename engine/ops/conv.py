@@ -1,9 +1,13 @@
 """torch.nn.functional convolution, pooling and dropout rows.
 
-Convolution is one primitive (``convolution``, ConvolutionBackward0) plus two private
-rows for its gradients: ``_conv_grad_input`` (a transposed convolution) and
-``_conv_grad_weight``. All three are bilinear and their VJPs are each other, so the family
-is closed under differentiation and double backward needs nothing more. Pools work the
+Convolution is one primitive (``convolution``, ConvolutionBackward0) plus three private
+rows for its gradients: ``_conv_grad_input`` (a transposed convolution),
+``_conv_grad_weight`` and ``_conv_grad_bias``. The convolution and the first two are
+bilinear and their VJPs are each other, so the family is closed under differentiation and
+double backward needs nothing more. The three gradient rows take (grad_output, input,
+weight), the inputs of torch's convolution_backward, so each shows torch's node,
+ConvolutionBackwardBackward0 with those three edges (an input a gradient does not depend on
+gets an undefined gradient, as in torch). Pools work the
 same way: max pooling pairs a scatter with a gather at the saved argmax indices, average
 pooling pairs the pool with its (linear) backward.
 
@@ -158,8 +162,10 @@ def _conv_forward(input, weight, bias, stride, padding, dilation, transposed, ou
     return out.reshape(shape)
 
 
-def _conv_grad_input(grad, weight, input_size, stride, padding, dilation, groups):
-    """The input-gradient of a convolution: a transposed convolution of ``grad``."""
+def _conv_grad_input(grad, input, weight, stride, padding, dilation, groups):
+    """The input-gradient of a convolution: a transposed convolution of ``grad`` (``input``
+    gives only its size)."""
+    input_size = input.shape
     nd = weight.ndim - 2
     s, p, d = _lift_params(_pair(stride, nd), _pair(padding, nd), _pair(dilation, nd), nd)
     gr, w = _lift(grad, nd), _lift(weight, nd)
@@ -179,8 +185,10 @@ def _conv_grad_input(grad, weight, input_size, stride, padding, dilation, groups
     return np.ascontiguousarray(out.reshape(input_size))
 
 
-def _conv_grad_weight(input, grad, weight_size, stride, padding, dilation, groups):
-    """The weight-gradient of a convolution: windows of ``input`` against ``grad``."""
+def _conv_grad_weight(grad, input, weight, stride, padding, dilation, groups):
+    """The weight-gradient of a convolution: windows of ``input`` against ``grad``
+    (``weight`` gives only its size)."""
+    weight_size = weight.shape
     nd = len(weight_size) - 2
     s, p, d = _lift_params(_pair(stride, nd), _pair(padding, nd), _pair(dilation, nd), nd)
     x, gr = _lift(input, nd), _lift(grad, nd)
@@ -193,8 +201,12 @@ def _conv_grad_weight(input, grad, weight_size, stride, padding, dilation, group
     return out.reshape(weight_size)
 
 
-def _bias_grad(grad):
-    return F.sum(grad, (0,) + tuple(range(2, len(grad.shape))))
+def _conv_grad_bias(grad, input, weight):
+    return np.sum(grad, axis=(0,) + tuple(range(2, grad.ndim)))
+
+
+def _undefined(grad):
+    return None  # the gradient does not depend on this input: torch's undefined gradient
 
 
 op("convolution(Tensor input, Tensor weight, Tensor? bias, int[] stride, int[] padding, "
@@ -202,13 +214,11 @@ op("convolution(Tensor input, Tensor weight, Tensor? bias, int[] stride, int[] p
    "ConvolutionBackward0", method=False,
    forward=_conv_forward,
    vjp={"input": lambda grad, input, weight, stride, padding, dilation, groups:
-        F._conv_grad_input(grad, weight, tuple(input.shape), stride, padding, dilation,
-                           groups),
+        F._conv_grad_input(grad, input, weight, stride, padding, dilation, groups),
         "weight": lambda grad, input, weight, stride, padding, dilation, groups:
-        F._conv_grad_weight(input, grad, tuple(weight.shape), stride, padding, dilation,
-                            groups),
+        F._conv_grad_weight(grad, input, weight, stride, padding, dilation, groups),
         # one derivatives.yaml formula for all three saves input and weight for any of them
-        "bias": lambda grad, input, weight: _bias_grad(grad)},
+        "bias": lambda grad, input, weight: F._conv_grad_bias(grad, input, weight)},
    dtype="none", shape=_conv_shape,
    samples=explicit(
        lambda r: Sample((rand(r, 1, 2, 5, 5), rand(r, 3, 2, 3, 3), rand(r, 3), (1, 1), (0, 0),
@@ -220,24 +230,32 @@ _CONV_ARGS = "int[] stride, int[] padding, int[] dilation, int groups"
 
 # <a, T(g, w)> = <conv(a, w), g> and <b, W(x, g)> = <conv(x, b), g>: each VJP below is
 # one of the three rows again.
-op(f"_conv_grad_input(Tensor grad_output, Tensor weight, int[] input_size, {_CONV_ARGS})"
+op(f"_conv_grad_input(Tensor grad_output, Tensor input, Tensor weight, {_CONV_ARGS})"
    " -> Tensor", "ConvolutionBackwardBackward0", method=False,
    forward=_conv_grad_input,
    vjp={"grad_output": lambda grad, weight, stride, padding, dilation, groups: F.convolution(
        grad, weight, None, stride, padding, dilation, False, (0,), groups),
-        "weight": lambda grad, grad_output, weight_shape, stride, padding, dilation, groups:
-        F._conv_grad_weight(grad, grad_output, weight_shape, stride, padding, dilation,
-                            groups)},
-   dtype="none", shape=lambda grad_output, weight, input_size, *a: tuple(input_size))
+        "input": _undefined,
+        "weight": lambda grad, grad_output, weight, stride, padding, dilation, groups:
+        F._conv_grad_weight(grad_output, grad, weight, stride, padding, dilation, groups)},
+   dtype="none", shape=lambda grad_output, input, weight, *a: tuple(input))
 
-op(f"_conv_grad_weight(Tensor input, Tensor grad_output, int[] weight_size, {_CONV_ARGS})"
+op(f"_conv_grad_weight(Tensor grad_output, Tensor input, Tensor weight, {_CONV_ARGS})"
    " -> Tensor", "ConvolutionBackwardBackward0", method=False,
    forward=_conv_grad_weight,
-   vjp={"input": lambda grad, grad_output, input_shape, stride, padding, dilation, groups:
-        F._conv_grad_input(grad_output, grad, input_shape, stride, padding, dilation, groups),
-        "grad_output": lambda grad, input, stride, padding, dilation, groups: F.convolution(
-            input, grad, None, stride, padding, dilation, False, (0,), groups)},
-   dtype="none", shape=lambda input, grad_output, weight_size, *a: tuple(weight_size))
+   vjp={"grad_output": lambda grad, input, stride, padding, dilation, groups: F.convolution(
+       input, grad, None, stride, padding, dilation, False, (0,), groups),
+        "input": lambda grad, grad_output, input, stride, padding, dilation, groups:
+        F._conv_grad_input(grad_output, input, grad, stride, padding, dilation, groups),
+        "weight": _undefined},
+   dtype="none", shape=lambda grad_output, input, weight, *a: tuple(weight))
+
+op("_conv_grad_bias(Tensor grad_output, Tensor input, Tensor weight) -> Tensor",
+   "ConvolutionBackwardBackward0", method=False, forward=_conv_grad_bias,
+   vjp={"grad_output": lambda grad, grad_output_shape: F.expand(F.reshape(grad, (1, -1) + (
+       1,) * (len(grad_output_shape) - 2)), grad_output_shape),
+        "input": _undefined, "weight": _undefined},
+   dtype="none", shape=lambda grad_output, input, weight: (grad_output[1],))
 
 
 # --------------------------------------------------------------------------- conv1d, conv2d

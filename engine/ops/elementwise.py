@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import backend, dtypes
 from ..errors import DerivativeNotImplemented, OpError
+from . import table
 from .samples import Const, Sample, binary, explicit, rand, unary
 from .table import F, broadcast_shapes, op
 
@@ -103,6 +104,41 @@ op("div.Tensor(Tensor input, Tensor other) -> Tensor", "DivBackward0",
         "other": lambda grad, input, other: -grad * ((input / other) / other)},
    dtype="float", shape=bcast, samples=binary(other_low=0.5, other_high=2.0, scalar=2.5))
 
+
+def _div_mode(input, other, rounding_mode):
+    if rounding_mode is None:
+        out = np.true_divide(input, other)
+        return out if input.dtype.kind == "f" else out.astype(dtypes.default_float.np)
+    if rounding_mode == "floor":
+        return _floor_divide(input, other)
+    if rounding_mode == "trunc":
+        if input.dtype.kind in "biu":
+            _int_zero_check(other)
+            return np.trunc(np.true_divide(input, other)).astype(input.dtype)
+        return np.trunc(input / other)
+    raise OpError("div expected rounding_mode to be one of None, 'trunc', or 'floor' but "
+                  f"found '{rounding_mode}'")
+
+
+def _div_mode_vjp(name):
+    def vjp(grad, input, other, rounding_mode):
+        if rounding_mode is not None:  # a step function: torch's grad.new_zeros
+            return F.zeros_like(grad)
+        if name == "input":
+            return grad / other
+        return -grad * ((input / other) / other)
+    return vjp
+
+
+op("div.Tensor_mode(Tensor input, Tensor other, *, str? rounding_mode) -> Tensor",
+   "DivBackward2", forward=_div_mode,
+   vjp={"input": _div_mode_vjp("input"), "other": _div_mode_vjp("other")},
+   shape=lambda input, other, rounding_mode: broadcast_shapes(input, other),
+   samples=lambda r: (binary(-3.0, 3.0, other_low=0.5, other_high=2.0, rounding_mode="floor")(r)
+                      + binary(-3.0, 3.0, other_low=0.5, other_high=2.0,
+                               rounding_mode="trunc")(r)
+                      + binary(other_low=0.5, other_high=2.0, rounding_mode=None)(r)))
+
 op("neg(Tensor input) -> Tensor", "NegBackward0",
    forward=_neg,
    vjp={"input": lambda grad: -grad},
@@ -117,9 +153,10 @@ op("reciprocal(Tensor input) -> Tensor", "ReciprocalBackward0",
 def _pow_scalar_vjp(grad, input, exponent):
     if exponent == 0:
         return F.zeros_like(grad)
-    if exponent == 2:  # the common square: one pass fewer than input ** 1
-        return grad * (input * 2.0)
-    return grad * (exponent * input ** (exponent - 1))
+    # torch's pow_backward: grad * (exponent * self.pow(exponent - 1)), a mul.Scalar
+    if exponent == 2 and not isinstance(input, table._Tensor):
+        return grad * (input * 2.0)  # first order, on arrays: one pass fewer than input ** 1
+    return grad * F._mul_scalar(input ** (exponent - 1), exponent)
 
 
 op("pow.Tensor_Scalar(Tensor input, Scalar exponent) -> Tensor", "PowBackward0",
@@ -134,6 +171,11 @@ op("pow.Tensor_Scalar(Tensor input, Scalar exponent) -> Tensor", "PowBackward0",
                     lambda r: Sample((rand(r, 3, low=0.5), 0.5))))
 
 
+def _pow_self_vjp(grad, input, exponent):
+    # torch's pow_backward_self: an exponent of 0 gives 0, even where input ** -1 is inf
+    return F.where(exponent == 0.0, 0.0, grad * (exponent * input ** (exponent - 1)))
+
+
 def _pow_exponent_vjp(grad, input, exponent, result):
     # torch's pow_backward_exponent: 0 ** e has no log, the gradient there is 0 for e >= 0
     return grad * F.where((input == 0) & (exponent >= 0), 0.0, result * F.log(input))
@@ -141,8 +183,7 @@ def _pow_exponent_vjp(grad, input, exponent, result):
 
 op("pow.Tensor_Tensor(Tensor input, Tensor exponent) -> Tensor", "PowBackward1",
    forward=lambda input, exponent: input ** exponent,
-   vjp={"input": lambda grad, input, exponent: grad * (exponent * input ** (exponent - 1)),
-        "exponent": _pow_exponent_vjp},
+   vjp={"input": _pow_self_vjp, "exponent": _pow_exponent_vjp},
    shape=bcast, samples=binary(0.5, 2.0, shapes=[((3,), (3,)), ((2, 3), (3,)), ((2, 1), (1, 3))]))
 
 def _pow_base_scalar(self, exponent):
@@ -158,7 +199,7 @@ def _pow_base_scalar_vjp(grad, self, exponent, result):
             return grad * F.where(exponent >= 0, 0.0, result * float("-inf"))
     with np.errstate(invalid="ignore"):
         log_base = float(np.log(np.float64(self)))  # nan for a negative base, as torch
-    return grad * (result * log_base)
+    return grad * F._mul_scalar(result, log_base)
 
 
 op("pow.Scalar(Scalar self, Tensor exponent) -> Tensor", "PowBackward2",
@@ -176,7 +217,12 @@ op("square(Tensor input) -> Tensor", None, composite=True,
    forward=lambda input: F.pow(input, 2), shape=same, samples=unary())
 
 op("abs(Tensor input) -> Tensor", "AbsBackward0",
-   forward=_abs, vjp={"input": lambda grad, input: grad * F.sign(input)},
+   forward=_abs, vjp={"input": lambda grad, input: grad * F.sgn(input)},
+   shape=same, samples=unary(0.2, 2.0))
+
+# torch's sgn is sign for real tensors; abs's derivative is written with it
+op("sgn(Tensor input) -> Tensor", "SgnBackward0",
+   forward=np.sign, vjp={"input": lambda grad: F.zeros_like(grad)},
    shape=same, samples=unary(0.2, 2.0))
 
 op("sign(Tensor input) -> Tensor", "SignBackward0",
@@ -194,7 +240,7 @@ op("log(Tensor input) -> Tensor", "LogBackward0",
    dtype="float", shape=same, samples=unary(0.2, 3.0))
 
 op("sqrt(Tensor input) -> Tensor", "SqrtBackward0",
-   forward=np.sqrt, vjp={"input": lambda grad, result: grad / (2 * result)},
+   forward=np.sqrt, vjp={"input": lambda grad, result: grad / F._mul_scalar(result, 2)},
    dtype="float", shape=same, samples=unary(0.2, 3.0))
 
 op("sin(Tensor input) -> Tensor", "SinBackward0",
@@ -206,8 +252,26 @@ op("cos(Tensor input) -> Tensor", "CosBackward0",
    dtype="float", shape=same, samples=unary())
 
 op("tanh(Tensor input) -> Tensor", "TanhBackward0",
-   forward=np.tanh, vjp={"input": lambda grad, result: grad * (1 - result * result)},
+   forward=np.tanh, vjp={"input": lambda grad, result: F.tanh_backward(grad, result)},
    dtype="float", shape=same, samples=unary())
+
+# torch's derivative kernels for tanh and sigmoid, ops of their own (TanhBackwardBackward0)
+op("tanh_backward(Tensor grad_output, Tensor output) -> Tensor", "TanhBackwardBackward0",
+   forward=lambda grad_output, output: grad_output * (1 - output * output),
+   vjp={"grad_output": lambda grad, output: F.tanh_backward(grad, output),
+        "output": lambda grad, grad_output, output: grad * (
+            F._mul_scalar(output, -2) * grad_output)},
+   dtype="float", shape=bcast, method=False, torch="torch.ops.aten.tanh_backward",
+   samples=binary(-0.9, 0.9, shapes=[((3,), (3,)), ((2, 3), (2, 3))]))
+
+op("sigmoid_backward(Tensor grad_output, Tensor output) -> Tensor",
+   "SigmoidBackwardBackward0",
+   forward=lambda grad_output, output: grad_output * ((1 - output) * output),
+   vjp={"grad_output": lambda grad, output: F.sigmoid_backward(grad, output),
+        "output": lambda grad, grad_output, output: grad * grad_output * F._add_scalar(
+            F._mul_scalar(output, -2), 1)},
+   dtype="float", shape=bcast, method=False, torch="torch.ops.aten.sigmoid_backward",
+   samples=binary(0.1, 0.9, shapes=[((3,), (3,)), ((2, 3), (2, 3))]))
 
 def _erf(x):
     """erf elementwise to float64 accuracy: math.erf per element (scipy is no dependency);
@@ -236,27 +300,31 @@ op("rsqrt(Tensor input) -> Tensor", "RsqrtBackward0",
    dtype="float", shape=same, samples=unary(0.3, 3.0))
 
 op("exp2(Tensor input) -> Tensor", "Exp2Backward0",
-   forward=np.exp2, vjp={"input": lambda grad, result: grad * result * math.log(2.0)},
+   forward=np.exp2,
+   vjp={"input": lambda grad, result: F._mul_scalar(grad * result, math.log(2.0))},
    dtype="float", shape=same, samples=unary())
 
 op("log2(Tensor input) -> Tensor", "Log2Backward0",
-   forward=np.log2, vjp={"input": lambda grad, input: grad / (input * math.log(2.0))},
+   forward=np.log2,
+   vjp={"input": lambda grad, input: grad / F._mul_scalar(input, math.log(2.0))},
    dtype="float", shape=same, samples=unary(0.2, 3.0))
 
 op("log10(Tensor input) -> Tensor", "Log10Backward0",
-   forward=np.log10, vjp={"input": lambda grad, input: grad / (input * math.log(10.0))},
+   forward=np.log10,
+   vjp={"input": lambda grad, input: grad / F._mul_scalar(input, math.log(10.0))},
    dtype="float", shape=same, samples=unary(0.2, 3.0))
 
 op("log1p(Tensor input) -> Tensor", "Log1PBackward0",
-   forward=np.log1p, vjp={"input": lambda grad, input: grad / (input + 1)},
+   forward=np.log1p, vjp={"input": lambda grad, input: grad / F._add_scalar(input, 1)},
    dtype="float", shape=same, samples=unary(-0.8, 2.0))
 
 op("expm1(Tensor input) -> Tensor", "Expm1Backward0",
-   forward=np.expm1, vjp={"input": lambda grad, result: grad * (result + 1)},
+   forward=np.expm1, vjp={"input": lambda grad, result: grad * F._add_scalar(result, 1)},
    dtype="float", shape=same, samples=unary())
 
 op("tan(Tensor input) -> Tensor", "TanBackward0",
-   forward=np.tan, vjp={"input": lambda grad, result: grad * (1 + result ** 2)},
+   forward=np.tan,
+   vjp={"input": lambda grad, result: grad * F._add_scalar(result ** 2, 1)},
    dtype="float", shape=same, samples=unary(-1.2, 1.2))
 
 op("asin(Tensor input) -> Tensor", "AsinBackward0",
@@ -268,14 +336,23 @@ op("acos(Tensor input) -> Tensor", "AcosBackward0",
    dtype="float", shape=same, samples=unary(-0.9, 0.9))
 
 op("atan(Tensor input) -> Tensor", "AtanBackward0",
-   forward=np.arctan, vjp={"input": lambda grad, input: grad / (input * input + 1)},
+   forward=np.arctan,
+   vjp={"input": lambda grad, input: grad / F._add_scalar(input * input, 1)},
    dtype="float", shape=same, samples=unary(-3.0, 3.0))
+
+def _atan2_recip(input, other):
+    # torch's atan2_backward: 1 / (x^2 + y^2), set to 0 at the origin (0/0 there, not NaN)
+    origin = (input == 0) & (other == 0)
+    return F._masked_fill(F.reciprocal(input * input + other * other), origin, 0.0)
+
 
 op("atan2(Tensor input, Tensor other) -> Tensor", "Atan2Backward0",
    forward=np.arctan2,
-   vjp={"input": lambda grad, input, other: grad * other / (input * input + other * other),
-        "other": lambda grad, input, other: grad * -input / (input * input + other * other)},
-   dtype="float", shape=bcast, samples=binary(0.2, 2.0, other_low=-2.0, other_high=-0.2))
+   vjp={"input": lambda grad, input, other: grad * other * _atan2_recip(input, other),
+        "other": lambda grad, input, other: grad * -input * _atan2_recip(input, other)},
+   dtype="float", shape=bcast,
+   samples=lambda r: binary(0.2, 2.0, other_low=-2.0, other_high=-0.2)(r) + [
+       Sample((np.array([0.0, 0.0, 1.0]), np.array([0.0, -1.0, 0.0])), gradcheck=False)])
 
 op("sinh(Tensor input) -> Tensor", "SinhBackward0",
    forward=np.sinh, vjp={"input": lambda grad, input: grad * F.cosh(input)},
@@ -294,17 +371,20 @@ op("acosh(Tensor input) -> Tensor", "AcoshBackward0",
    dtype="float", shape=same, samples=unary(1.2, 3.0))
 
 op("atanh(Tensor input) -> Tensor", "AtanhBackward0",
-   forward=np.arctanh, vjp={"input": lambda grad, input: grad * (1 / (1 - input ** 2))},
+   forward=np.arctanh,
+   vjp={"input": lambda grad, input: grad / F.sub(1.0, input ** 2)},
    dtype="float", shape=same, samples=unary(-0.9, 0.9))
 
 op("erf(Tensor input) -> Tensor", "ErfBackward0",
    forward=_erf,
-   vjp={"input": lambda grad, input: _TWO_OVER_SQRT_PI * F.exp(-(input ** 2)) * grad},
+   vjp={"input": lambda grad, input: F._mul_scalar(F.exp(-(input ** 2)), _TWO_OVER_SQRT_PI)
+        * grad},
    dtype="float", shape=same, samples=unary(-2.5, 2.5))
 
 op("erfc(Tensor input) -> Tensor", "ErfcBackward0",
    forward=_erfc,
-   vjp={"input": lambda grad, input: -_TWO_OVER_SQRT_PI * F.exp(-(input ** 2)) * grad},
+   vjp={"input": lambda grad, input: F._mul_scalar(F.exp(-(input ** 2)), -_TWO_OVER_SQRT_PI)
+        * grad},
    dtype="float", shape=same, samples=unary(-2.5, 2.5))
 
 
@@ -315,7 +395,7 @@ def _sigmoid(x):
 
 
 op("sigmoid(Tensor input) -> Tensor", "SigmoidBackward0",
-   forward=_sigmoid, vjp={"input": lambda grad, result: grad * ((1 - result) * result)},
+   forward=_sigmoid, vjp={"input": lambda grad, result: F.sigmoid_backward(grad, result)},
    dtype="float", shape=same,
    samples=explicit(*[lambda r, s=s: Sample((rand(r, *s, low=-4.0, high=4.0),))
                       for s in [(), (3,), (2, 3)]],
@@ -332,10 +412,10 @@ def _logit_forward(input, eps):
 def _logit_vjp(grad, input, eps):
     # torch's logit_backward: outside [eps, 1 - eps] the clamped forward is flat (grad 0);
     # with no eps, outside [0, 1] it is nan
-    inner = grad / (input * (1 - input))
+    inner = grad / (input * F.sub(1.0, input))
     if eps is None:
-        return F.where((input < 0.0) | (input > 1.0), float("nan"), inner)
-    return F.where((input < eps) | (input > 1 - eps), 0.0, inner)
+        return F.where((input >= 0.0) & (input <= 1.0), inner, float("nan"))
+    return F.where((input >= eps) & (input <= 1 - eps), inner, 0.0)
 
 
 op("logit(Tensor input, float? eps=None) -> Tensor", "LogitBackward0",
@@ -572,7 +652,7 @@ op("remainder.Tensor(Tensor input, Tensor other) -> Tensor", "RemainderBackward1
    forward=_remainder,
    vjp={"input": lambda grad: grad,
         # torch: -grad * self.div(other, rounding_mode="floor"), whose own derivative is 0
-        "other": lambda grad, input, other: -grad * F.floor(input / other)},
+        "other": lambda grad, input, other: -grad * F.div(input, other, rounding_mode="floor")},
    shape=bcast,
    samples=binary(-3.0, 3.0, other_low=0.5, other_high=2.0,
                   shapes=[((3,), (3,)), ((2, 3), (3,)), ((2, 1), (1, 3)), ((), (2, 3))]))

@@ -40,9 +40,8 @@ def _dims(shape) -> str:
 
 
 def _mT(x):
-    """Swap the last two dims (torch's .mT), for arrays and Tensors alike."""
-    n = len(x.shape)
-    return F.permute(x, tuple(range(n - 2)) + (n - 1, n - 2))
+    """Swap the last two dims (torch's .mT, a transpose), for arrays and Tensors alike."""
+    return F.transpose(x, -2, -1)
 
 
 def _const_like(const, ref):
@@ -89,10 +88,26 @@ def _mm(input, mat2):
 MM_SAMPLES = explicit(lambda r: Sample((rand(r, 2, 3), rand(r, 3, 4))),
                       lambda r: Sample((rand(r, 1, 3), rand(r, 3, 1))),)
 
+def _mm_mat1_backward(grad, mat2, mat1_shape, mat1_strides, alpha=1):
+    """torch's mm_mat1_backward: a column-major mat1 gets its gradient column-major too."""
+    if mat1_strides[0] == 1 and mat1_strides[1] == mat1_shape[0]:
+        return _scaled(F.t(F.mm(mat2, F.t(grad))), alpha)
+    return _scaled(F.mm(grad, F.t(mat2)), alpha)
+
+
+def _mm_mat2_backward(grad, mat1, mat2_shape, mat2_strides, alpha=1):
+    """torch's mm_mat2_backward (so linear's weight gradient is t(t(mm)), as torch's)."""
+    if mat2_strides[0] == 1 and mat2_strides[1] == mat2_shape[0]:
+        return _scaled(F.t(F.mm(F.t(grad), mat1)), alpha)
+    return _scaled(F.mm(F.t(mat1), grad), alpha)
+
+
 op("mm(Tensor input, Tensor mat2) -> Tensor", "MmBackward0",
    forward=_mm,
-   vjp={"input": lambda grad, mat2: F.mm(grad, F.t(mat2)),
-        "mat2": lambda grad, input: F.mm(F.t(input), grad)},
+   vjp={"input": lambda grad, mat2, input_shape, input_strides: _mm_mat1_backward(
+       grad, mat2, input_shape, input_strides),
+        "mat2": lambda grad, input, mat2_shape, mat2_strides: _mm_mat2_backward(
+       grad, input, mat2_shape, mat2_strides)},
    dtype="none", shape=_mm_shape, samples=MM_SAMPLES)
 
 
@@ -117,8 +132,8 @@ def _bmm(input, mat2):
 
 op("bmm(Tensor input, Tensor mat2) -> Tensor", "BmmBackward0",
    forward=_bmm,
-   vjp={"input": lambda grad, mat2: F.bmm(grad, F.permute(mat2, (0, 2, 1))),
-        "mat2": lambda grad, input: F.bmm(F.permute(input, (0, 2, 1)), grad)},
+   vjp={"input": lambda grad, mat2: F.bmm(grad, F.transpose(mat2, 1, 2)),
+        "mat2": lambda grad, input: F.bmm(F.transpose(input, 1, 2), grad)},
    dtype="none", shape=_bmm_shape,
    samples=explicit(lambda r: Sample((rand(r, 2, 2, 3), rand(r, 2, 3, 4))),
                     lambda r: Sample((rand(r, 1, 3, 2), rand(r, 1, 2, 1)))))
@@ -217,15 +232,18 @@ def _addmm(input, mat1, mat2, beta, alpha):
 
 
 def _scaled(x, s):
-    return x if s == 1 else x * s
+    """torch's maybe_multiply: a mul.Scalar (MulBackward1) unless s is 1."""
+    return x if s == 1 else F._mul_scalar(x, s)
 
 
 op("addmm(Tensor input, Tensor mat1, Tensor mat2, *, Scalar beta=1, Scalar alpha=1)"
    " -> Tensor", "AddmmBackward0",
    forward=_addmm,
    vjp={"input": lambda grad, beta: _scaled(grad, beta),
-        "mat1": lambda grad, mat2, alpha: _scaled(F.mm(grad, F.t(mat2)), alpha),
-        "mat2": lambda grad, mat1, alpha: _scaled(F.mm(F.t(mat1), grad), alpha)},
+        "mat1": lambda grad, mat2, alpha, mat1_shape, mat1_strides: _mm_mat1_backward(
+            grad, mat2, mat1_shape, mat1_strides, alpha),
+        "mat2": lambda grad, mat1, alpha, mat2_shape, mat2_strides: _mm_mat2_backward(
+            grad, mat1, mat2_shape, mat2_strides, alpha)},
    dtype="none", shape=_addmm_shape,
    samples=explicit(lambda r: Sample((rand(r, 4), rand(r, 2, 3), rand(r, 3, 4))),
                     lambda r: Sample((rand(r, 2, 4), rand(r, 2, 3), rand(r, 3, 4)),
@@ -580,10 +598,13 @@ def _det_vjp(grad, input, result):
     """d det(A) = tr(adj(A) dA): grad_A = grad * adj(A)^T, which is grad * det * A^-T for an
     invertible A; a singular A (det exactly 0) takes the cofactor form instead."""
     det = result.array if isinstance(result, table._Tensor) else result
+    if input.shape[-1] == 1:  # det of a 1x1 matrix is its entry: torch passes grad through
+        return F.unsqueeze(F.unsqueeze(grad, -1), -1)
     if not bool(np.all(backend.to_numpy(det) != 0)):
         return _det_cofactor_vjp(grad, input)
-    g = F.reshape(grad * result, tuple(result.shape) + (1, 1))
-    return g * _mT(F.linalg_inv(input))
+    # torch's linalg_det_backward under grad mode: solve(A^T, (grad * det) I)
+    d_diag = F.expand(F.unsqueeze(grad * result, -1), tuple(input.shape[:-1]))
+    return F.linalg_solve(_mT(input), _mT(F.diag_embed(d_diag)))
 
 
 def _det_cofactor_vjp(grad, input):
@@ -709,7 +730,7 @@ def _solve(input, other, left=True):
 
 
 def _as_matrix(t, vector):
-    return F.reshape(t, tuple(t.shape) + (1,)) if vector else t
+    return F.unsqueeze(t, -1) if vector else t
 
 
 def _solve_grads(grad, input, result, other_shape, left):
@@ -720,13 +741,13 @@ def _solve_grads(grad, input, result, other_shape, left):
     if left:
         gb = F.linalg_solve(_mT(input), g)
         return gb, -F.matmul(gb, _mT(x))
-    gb = _mT(F.linalg_solve(input, _mT(g)))
+    gb = F.linalg_solve(_mT(input), g, left=False)
     return gb, -F.matmul(_mT(x), gb)
 
 
 def _solve_grad_b(grad, input, result, other_shape, left):
     gb = _solve_grads(grad, input, result, other_shape, left)[0]
-    return F.reshape(gb, tuple(gb.shape[:-1])) if _solve_is_vector(
+    return F.squeeze(gb, -1) if _solve_is_vector(
         tuple(input.shape), tuple(other_shape)) else gb
 
 
@@ -769,7 +790,10 @@ if "_reshape_alias" not in OVERLOADS:  # the shape rows may declare it first
        method=False,
        forward=lambda input, size: _view_of(input, size),
        vjp={"input": lambda grad, input_shape: F.reshape(grad, input_shape)},
-       dtype="none", shape=lambda input, size: tuple(size))
+       dtype="none", shape=lambda input, size: tuple(size),
+       samples=explicit(lambda r: Sample((rand(r, 3, 4).T, (1, 4, 3))),
+                        lambda r: Sample((rand(r, 4, 3, 2).transpose(0, 2, 1)[:1], (2, 3)))),
+       torch=lambda torch, input, size: input.reshape(size))
 
 
 def _view_of(input, size):

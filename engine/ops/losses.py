@@ -132,13 +132,41 @@ def _functional(name):
 
 # --------------------------------------------------------------------------- mse, l1
 
+def _mse_double_backward(grad, input, reduction):
+    """torch's mse_loss_double_backward."""
+    grad_input = F._mul_scalar(grad, 2)
+    return F._div_scalar(grad_input, _numel(input.shape)) if reduction == MEAN else grad_input
+
+
+def _numel(shape):
+    return int(np.prod(shape)) if shape else 1
+
+
+# torch's derivative kernel for mse_loss, an op of its own (MseLossBackwardBackward0)
+op("mse_loss_backward(Tensor grad_output, Tensor input, Tensor target, int reduction)"
+   " -> Tensor", "MseLossBackwardBackward0", method=False, dtype="none",
+   forward=lambda grad_output, input, target, reduction: (
+       (2.0 / _numel(input.shape) if reduction == MEAN else 2.0) * (input - target)
+       * grad_output).astype(input.dtype, copy=False),
+   vjp={"grad_output": lambda grad, input, target, reduction: F.mse_loss_backward(
+       grad, input, target, reduction),
+        "input": lambda grad, grad_output, input, reduction: _mse_double_backward(
+       grad * grad_output, input, reduction),
+        "target": lambda grad, grad_output, target, reduction: -_mse_double_backward(
+       grad * grad_output, target, reduction)},
+   shape=lambda grad_output, input, target, reduction: broadcast_shapes(
+       grad_output, input, target),
+   samples=explicit(lambda r: Sample((rand(r), rand(r, 2, 3), rand(r, 2, 3), 1)),
+                    lambda r: Sample((rand(r, 3), rand(r, 3), Const(_f32(rand(r, 3))), 0))),
+   torch="torch.ops.aten.mse_loss_backward")
+
 op("_mse_loss(Tensor input, Tensor target, int reduction=1) -> Tensor", "MseLossBackward0",
    method=False,
    forward=lambda input, target, reduction: _apply_reduction((input - target) ** 2, reduction),
-   vjp={"input": lambda grad, input, target, reduction: _scale(
-       grad, input.shape, reduction) * (2 * (input - target)),
-        "target": lambda grad, input, target, reduction: _scale(
-       grad, input.shape, reduction) * (2 * (target - input))},
+   vjp={"input": lambda grad, input, target, reduction: F.mse_loss_backward(
+       grad, input, target, reduction),
+        "target": lambda grad, input, target, reduction: F.mse_loss_backward(
+       grad, target, input, reduction)},
    shape=lambda input, target, reduction: _pair_shape(input, target, reduction),
    samples=explicit(lambda r: Sample((rand(r, 2, 3), rand(r, 2, 3), 1)),
                     lambda r: Sample((rand(r, 3), rand(r, 3), 2)),
@@ -238,19 +266,49 @@ def _smooth_l1_forward(input, target, reduction, beta):
     return _apply_reduction(loss.astype(_pair_dtype(input, target), copy=False), reduction)
 
 
-def _smooth_l1_grad(grad, input, target, reduction, beta):
+def _smooth_l1_backward(grad_output, input, target, reduction, beta):
     """d loss / d input: (x - t) / beta inside the quadratic zone, sign(x - t) outside."""
     d = input - target
-    inside = np.abs(_raw(d)) < beta
-    return _scale(grad, input.shape, reduction) * F.where(inside, d / beta, F.sign(d))
+    grad = _scale(grad_output, input.shape, reduction)
+    # torch's kernel writes into a tensor like the input (its dtype, whatever the target's)
+    return (np.where(np.abs(d) < beta, d / beta, np.sign(d)) * grad).astype(
+        input.dtype, copy=False)
+
+
+def _smooth_l1_double_backward(grad, input, target, reduction, beta):
+    """torch's smooth_l1_loss_double_backward: 1 / beta inside the quadratic zone."""
+    inside = np.abs(_raw(input) - _raw(target)) < beta
+    out = F._div_scalar(grad * inside, beta)
+    return F._div_scalar(out, _numel(input.shape)) if reduction == MEAN else out
+
+
+op("smooth_l1_loss_backward(Tensor grad_output, Tensor input, Tensor target, int reduction,"
+   " float beta) -> Tensor", "SmoothL1LossBackwardBackward0", method=False, dtype="none",
+   forward=_smooth_l1_backward,
+   vjp={"grad_output": lambda grad, input, target, reduction, beta: F.smooth_l1_loss_backward(
+       grad, input, target, reduction, beta),
+        "input": lambda grad, grad_output, input, target, reduction, beta:
+            _smooth_l1_double_backward(grad * grad_output, input, target, reduction, beta),
+        "target": lambda grad, grad_output, input, target, reduction, beta:
+            -_smooth_l1_double_backward(grad * grad_output, input, target, reduction, beta)},
+   shape=lambda grad_output, input, target, reduction, beta: broadcast_shapes(
+       grad_output, input, target),
+   samples=explicit(lambda r: Sample((rand(r), rand(r, 2, 3), rand(r, 2, 3), 1, 1.0)),
+                    lambda r: Sample((rand(r, 3), rand(r, 3), Const(_f32(rand(r, 3))), 0,
+                                      0.5))),
+   torch="torch.ops.aten.smooth_l1_loss_backward")
+
+
+def _smooth_l1_grad(grad, input, target, reduction, beta):
+    return F.smooth_l1_loss_backward(grad, input, target, reduction, beta)
 
 
 op("_smooth_l1_loss(Tensor input, Tensor target, int reduction=1, float beta=1.0) -> Tensor",
    "SmoothL1LossBackward0", method=False,
    forward=_smooth_l1_forward,
    vjp={"input": _smooth_l1_grad,
-        "target": lambda grad, input, target, reduction, beta: -_smooth_l1_grad(
-            grad, input, target, reduction, beta)},
+        "target": lambda grad, input, target, reduction, beta: _smooth_l1_grad(
+            grad, target, input, reduction, beta)},
    shape=lambda input, target, reduction, beta: _pair_shape(input, target, reduction),
    samples=explicit(lambda r: Sample((rand(r, 2, 3), rand(r, 2, 3), 1, 1.0)),
                     lambda r: Sample((rand(r, 3), rand(r, 3), 2, 0.5)),
@@ -332,11 +390,11 @@ def _nll_forward(input, target, weight=None, reduction=MEAN, ignore_index=-100):
     return total.astype(input.dtype, copy=False)
 
 
-def _nll_vjp(grad, input, target, weight, reduction, ignore_index):
+def _nll_backward(grad_output, input, target, weight, reduction, ignore_index):
     """-w[t] * grad at each target's class (divided by the total weight for mean)."""
-    x, t = _raw(input), _raw(target)
+    grad, x, t = grad_output, input, target
     xp = module_of(x)
-    safe, w, valid = _nll_parts(x, t, None if weight is None else _raw(weight), ignore_index)
+    safe, w, valid = _nll_parts(x, t, weight, ignore_index)
     if reduction == MEAN:
         total = w.sum()
         w = w / total if total != 0 else w * 0
@@ -346,18 +404,55 @@ def _nll_vjp(grad, input, target, weight, reduction, ignore_index):
     onehot = onehot.reshape(moved_shape)
     coef = xp.asarray(onehot if x.ndim <= 2 else np.moveaxis(onehot, -1, 1))
     if reduction == NONE and x.ndim >= 2:  # (N, ...) losses -> (N, 1, ...) to meet classes
-        grad = F.reshape(grad, (x.shape[0], 1, *x.shape[2:]))
-    return _zero_derivative_on(grad * coef, input)
+        grad = grad.reshape((x.shape[0], 1, *x.shape[2:]))
+    # a new contiguous tensor, as torch's kernel writes (so a view of it needs no copy)
+    return xp.ascontiguousarray((grad * coef).astype(x.dtype, copy=False))
 
 
-def _zero_derivative_on(value, x):
-    """``value``, recorded as depending on ``x`` with a zero derivative: torch's
-    nll_loss_backward takes self and differentiates to zeros_like, so under create_graph its
-    result requires grad, and second-order gradients come back as zeros rather than None."""
-    if not isinstance(x, table._Tensor) or not x.requires_grad:
-        return value
-    never = module_of(x.array).zeros(x.shape, dtype=bool)
-    return F.where(never, x, value)
+def _nll_loss_again(grad, target, weight, reduction, ignore_index):
+    return F._nll_loss(grad, target, weight, reduction, ignore_index)
+
+
+def _nll_loss2d_again(grad, target, weight, reduction, ignore_index):
+    return F._nll_loss2d(grad, target, weight, reduction, ignore_index)
+
+
+# torch's derivative kernels for nll_loss: ops of their own whose output depends on
+# grad_output linearly (its VJP is nll_loss again) and on the input not at all (zeros, so that
+# under create_graph the gradient still requires grad, as torch's does)
+for _suffix, _Name in [("", "NllLoss"), ("2d", "NllLoss2D")]:
+    op(f"nll_loss{_suffix}_backward(Tensor grad_output, Tensor input, Tensor target,"
+       " Tensor? weight, int reduction, int ignore_index) -> Tensor",
+       f"{_Name}BackwardBackward0", method=False, dtype="none",
+       forward=_nll_backward, nondiff=("target", "weight"),
+       vjp={"grad_output": _nll_loss2d_again if _suffix else _nll_loss_again,
+            "input": lambda grad: F.zeros_like(grad)},
+       shape=lambda grad_output, input, *rest: input,
+       samples=explicit(
+           (lambda r: Sample((rand(r), rand(r, 3, 4), Const(np.array([0, 3, 1])), None, 1,
+                              -100))) if not _suffix else
+           (lambda r: Sample((rand(r, 2, 2, 2), rand(r, 2, 3, 2, 2),
+                              Const(r.integers(0, 3, (2, 2, 2))), None, 0, -100)))),
+       torch=lambda torch, grad_output, input, target, weight, reduction, ignore_index,
+       _s=_suffix: getattr(torch.ops.aten, f"nll_loss{_s}_backward")(
+           grad_output, input, target, weight, reduction, ignore_index,
+           _nll_total_weight(torch, target, weight, ignore_index)))
+
+
+def _nll_total_weight(torch, target, weight, ignore_index):
+    """torch's nll_loss_backward takes the forward's total weight; the tests compute it."""
+    valid = target != ignore_index
+    if weight is None:
+        return valid.sum().to(torch.float32)
+    return torch.where(valid, weight[target.clamp(min=0)], 0).sum()
+
+
+def _nll_vjp(grad, input, target, weight, reduction, ignore_index):
+    return F.nll_loss_backward(grad, input, target, weight, reduction, ignore_index)
+
+
+def _nll2d_vjp(grad, input, target, weight, reduction, ignore_index):
+    return F.nll_loss2d_backward(grad, input, target, weight, reduction, ignore_index)
 
 
 def _nll_kernel_shape(input, target, weight, reduction, ignore_index):
@@ -406,7 +501,7 @@ op("_nll_loss(Tensor input, Tensor target, Tensor? weight=None, int reduction=1,
 op("_nll_loss2d(Tensor input, Tensor target, Tensor? weight=None, int reduction=1,"
    " int ignore_index=-100) -> Tensor", "NllLoss2DBackward0", method=False,
    forward=_nll_forward, nondiff=("target", "weight"), dtype="none",
-   vjp={"input": _nll_vjp},
+   vjp={"input": _nll2d_vjp},
    shape=_nll_kernel_shape,
    samples=explicit(lambda r: Sample((rand(r, 2, 3, 2, 2), Const(r.integers(0, 3, (2, 2, 2))),
                                       None, 1)),
@@ -504,7 +599,7 @@ op("nll_loss(Tensor input, Tensor target, Tensor? weight=None, Any size_average=
 # does (a Tensor times a double is mul.Scalar there, and the ignored targets are masked_fill_).
 op("_mul_scalar(Tensor input, Scalar other) -> Tensor", "MulBackward1", method=False,
    forward=lambda input, other: input * other,
-   vjp={"input": lambda grad, other: grad * other}, dtype="none",
+   vjp={"input": lambda grad, other: F._mul_scalar(grad, other)}, dtype="none",
    shape=lambda input, other: input,
    samples=explicit(lambda r: Sample((rand(r, 2, 3), 0.25)), lambda r: Sample((rand(r), -2.0))),
    torch=lambda torch, input, other: torch.ops.aten.mul.Scalar(input, other))
@@ -528,7 +623,7 @@ op("_add_scalar(Tensor input, Scalar other, Scalar alpha=1) -> Tensor", "AddBack
 
 op("_div_scalar(Tensor input, Scalar other) -> Tensor", "DivBackward1",
    method=False, forward=lambda input, other: input / other,
-   vjp={"input": lambda grad, other: grad / other}, dtype="none",
+   vjp={"input": lambda grad, other: F._div_scalar(grad, other)}, dtype="none",
    shape=lambda input, other: input,
    samples=explicit(lambda r: Sample((rand(r, 2, 3), 4)), lambda r: Sample((rand(r), 0.5))),
    torch=lambda torch, input, other: torch.ops.aten.div.Scalar(input, other))
@@ -660,19 +755,69 @@ def _bce_forward(input, target, weight=None, reduction=MEAN):
     return _apply_reduction(loss.astype(input.dtype, copy=False), reduction)
 
 
+def _bce_backward(grad_output, input, target, weight, reduction):
+    """w * (x - t) / max(x (1 - x), 1e-12) * grad, torch's binary_cross_entropy_backward."""
+    g = _scale(grad_output, input.shape, reduction)
+    out = g * (input - target) / np.maximum(input * (1 - input), _EPS)
+    return (out if weight is None else out * weight).astype(input.dtype, copy=False)
+
+
+def _bce_double_backward(grad_output, grad, input, target, weight, reduction):
+    """torch's binary_cross_entropy_double_backward (d/dx of the above)."""
+    gI = (input * input - F._mul_scalar(input, 2) * target + target) / (
+        F._add_scalar(input, _EPS) ** 2 * F._add_scalar(F.sub(1.0, input), _EPS) ** 2)
+    gI = gI * (grad * grad_output)
+    if weight is not None:
+        gI = gI * weight
+    return F._div_scalar(gI, _numel(input.shape)) if reduction == MEAN else gI
+
+
+def _bce_double_backward_target(grad, grad_output, input, weight, reduction):
+    """torch's binary_cross_entropy_double_backward_target: -1 / max(x (1 - x), eps)."""
+    res = -grad * grad_output
+    if weight is not None:
+        res = res * weight
+    denom = F.sub(1.0, input) * input
+    res = res / F.where(_raw(denom) < _EPS, _EPS, denom)  # clamp_min_, outside the graph
+    return F._div_scalar(res, _numel(input.shape)) if reduction == MEAN else res
+
+
+def _bce_double_backward_grad_output(grad, input, target, weight, reduction):
+    """torch's binary_cross_entropy_double_backward_grad_output."""
+    ggO = (input - target) / (F._add_scalar(input, _EPS) * F._add_scalar(F.sub(1.0, input), _EPS))
+    if weight is not None:
+        ggO = ggO * weight
+    ggO = ggO * grad
+    return F._div_scalar(ggO, _numel(input.shape)) if reduction == MEAN else ggO
+
+
+op("binary_cross_entropy_backward(Tensor grad_output, Tensor input, Tensor target,"
+   " Tensor? weight=None, int reduction=1) -> Tensor", "BinaryCrossEntropyBackwardBackward0",
+   method=False, nondiff=("weight",), forward=_bce_backward,
+   vjp={"grad_output": _bce_double_backward_grad_output,
+        "input": lambda grad, grad_output, input, target, weight, reduction:
+        _bce_double_backward(grad_output, grad, input, target, weight, reduction),
+        "target": lambda grad, grad_output, input, weight, reduction:
+        _bce_double_backward_target(grad, grad_output, input, weight, reduction)},
+   shape=lambda grad_output, input, *rest: input,
+   samples=explicit(
+       lambda r: Sample((rand(r), rand(r, 2, 3, low=0.1, high=0.9),
+                         rand(r, 2, 3, low=0.1, high=0.9), None, 1)),
+       lambda r: Sample((rand(r, 4), rand(r, 4, low=0.1, high=0.9), _probs(r, 4),
+                         Const(_f32(rand(r, 4, low=0.5, high=2.0))), 0), gradcheck=False)),
+   torch="torch.ops.aten.binary_cross_entropy_backward")
+
+
 def _bce_input_vjp(grad, input, target, weight, reduction):
-    """w * (x - t) / max(x (1 - x), 1e-12), as torch's binary_cross_entropy_backward."""
-    g = _scale(grad, input.shape, reduction)
-    x = _raw(input)
-    denom = F.where(x * (1 - x) < _EPS, _EPS, input * (1 - input))
-    out = g * (input - target) / denom
-    return out if weight is None else out * weight
+    return F.binary_cross_entropy_backward(grad, input, target, weight, reduction)
 
 
 def _bce_target_vjp(grad, input, target, weight, reduction):
     """torch's binary_cross_entropy_target_backward: -logit(x) * grad."""
-    out = _scale(grad, input.shape, reduction) * (F.log(1 - input) - F.log(input))
-    return out if weight is None else out * weight
+    out = F.neg(F.logit(input)) * grad
+    if weight is not None:
+        out = out * weight
+    return F._div_scalar(out, _numel(input.shape)) if reduction == MEAN else out
 
 
 op("_binary_cross_entropy(Tensor input, Tensor target, Tensor? weight=None,"
@@ -750,21 +895,27 @@ def _bce_logits_forward(input, target, weight=None, pos_weight=None, reduction=M
 
 
 def _bce_logits_input_vjp(grad, input, target, weight, pos_weight, reduction):
-    g = _scale(grad, input.shape, reduction)
+    """torch's binary_cross_entropy_with_logits_backward, in its order of operations."""
     if pos_weight is None:
-        out = g * (F.sigmoid(input) - target)
-    else:  # d/dx: (1 - t) - ((p - 1) t + 1) sigmoid(-x)
-        out = g * ((1 - target) - ((pos_weight - 1) * target + 1) * (1 - F.sigmoid(input)))
-    return out if weight is None else out * weight
+        out = F.sigmoid(input) - target
+    else:  # (p t + 1 - t) sigmoid(x) - p t
+        t = pos_weight * target
+        out = (F._add_scalar(t, 1) - target) * F.sigmoid(input) - t
+    out = out * grad
+    if weight is not None:
+        out = out * weight
+    return F._div_scalar(out, _numel(input.shape)) if reduction == MEAN else out
 
 
 def _bce_logits_target_vjp(grad, input, target, weight, pos_weight, reduction):
-    g = _scale(grad, input.shape, reduction)
+    """torch's binary_cross_entropy_with_logits_target_backward."""
     if pos_weight is None:
-        out = -(g * input)
-    else:  # d/dt: -x + (p - 1) softplus(-x), softplus(-x) = -log(sigmoid(x))
-        out = g * ((pos_weight - 1) * -F.log(F.sigmoid(input)) - input)
-    return out if weight is None else out * weight
+        out = -input * grad
+    else:  # log_sigmoid(-x) - p log_sigmoid(x) = -x + (p - 1) softplus(-x)
+        out = (F.logsigmoid(-input) - F.logsigmoid(input) * pos_weight) * grad
+    if weight is not None:
+        out = out * weight
+    return F._div_scalar(out, _numel(target.shape)) if reduction == MEAN else out
 
 
 op("_binary_cross_entropy_with_logits(Tensor input, Tensor target, Tensor? weight=None,"

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import OpError
 from .samples import Const, Sample, explicit, rand
-from .table import F, broadcast_shapes, normalize_dim
+from .table import F, broadcast_shapes, is_contiguous, normalize_dim
 from .table import op as _table_op
 
 
@@ -48,7 +48,11 @@ def dims_of(dim, ndim) -> tuple:
         return tuple(range(ndim))
     if isinstance(dim, int):
         dim = (dim,)
-    out = sorted(normalize_dim(d, max(ndim, 1)) if ndim else normalize_dim(d, 0) for d in dim)
+    if ndim == 0:  # torch lets a 0-d tensor take dim 0 and -1; there is nothing to reduce
+        for d in dim:
+            normalize_dim(d, 0)
+        return ()
+    out = sorted(normalize_dim(d, ndim) for d in dim)
     if len(set(out)) != len(out):
         raise OpError(f"dim {out[0]} appears multiple times in the list of dims")
     return tuple(out)
@@ -62,11 +66,13 @@ def reduced_shape(shape, dim, keepdim) -> tuple:
 
 
 def unsqueeze_to(grad, input_shape, dim, keepdim):
-    """Put back the reduced dims (size 1) so grad broadcasts against the input."""
+    """Put back the reduced dims (size 1) so grad broadcasts against the input: torch's
+    unsqueeze_multiple, one unsqueeze per dim."""
     if keepdim or not input_shape:
         return grad
-    dims = dims_of(dim, len(input_shape))
-    return F.reshape(grad, reduced_shape(input_shape, dims, True))
+    for d in dims_of(dim, len(input_shape)):
+        grad = F.unsqueeze(grad, d)
+    return grad
 
 
 def _sum(input, dtype=None):
@@ -123,7 +129,9 @@ REDUCE_SAMPLES = explicit(
 REDUCE_DIM_SAMPLES = explicit(
     lambda r: Sample((rand(r, 2, 3), 0)), lambda r: Sample((rand(r, 2, 3), 1, True)),
     lambda r: Sample((rand(r, 2, 3), -1)), lambda r: Sample((rand(r, 2, 3, 2), [0, 2])),
-    lambda r: Sample((rand(r, 2, 3, 2), (1, -1), True)), lambda r: Sample((rand(r, 3), 0)))
+    lambda r: Sample((rand(r, 2, 3, 2), (1, -1), True)), lambda r: Sample((rand(r, 3), 0)),
+    # a 0-d tensor takes dim 0 and -1, as in torch
+    lambda r: Sample((rand(r), 0)), lambda r: Sample((rand(r), -1, True)))
 
 op("sum(Tensor input, *, ScalarType? dtype=None) -> Tensor", "SumBackward0",
    forward=_sum, vjp={"input": lambda grad, input_shape: F.expand(grad, input_shape)},
@@ -155,6 +163,8 @@ op("mean.dim(Tensor input, int[]? dim, bool keepdim=False, *, ScalarType? dtype=
 def _sum_to(input, size):
     """at::sum_to: sum the leading and broadcast dims so the result has shape ``size``."""
     size = tuple(size)
+    if not size:  # at::sum_to sums a 0-d target in one go (SumBackward0, no view)
+        return F.sum(input)
     shape = tuple(input.shape)
     lead = len(shape) - len(size)
     dims = list(range(lead)) + [lead + i for i, s in enumerate(size)
@@ -222,38 +232,37 @@ def _lift_0d(fn):
 
 # --------------------------------------------------------------------------- prod
 
-def _prod_others(input, dim):
-    """prod over ``dim`` (None = all) of every element but the one at each position,
-    differentiable once more, and right where ``input`` holds zeros (torch's
-    prod_safe_zeros_backward, written without cumprod): with y = input with zeros replaced by
-    1, others_i = prod(y) / y_i * Z_i, where Z_i is the product of the *other* zeros. Z_i is
-    1 if there are none, 0 if two or more (its derivative, a product of zeros, is 0 too), and
-    if exactly one, that zero's own value (0), written as a sum so it keeps its derivative."""
-    zero = _raw(input) == 0
-    dims = dims_of(dim, len(input.shape))
-    y = F.where(zero, 1.0, input)
-    p = F.prod(y) if dim is None else _prod_dims(y, dims)
-    zero_count = _xp(zero).sum(zero, axis=dims, keepdims=True)
-    others_zero = zero_count - zero  # zeros other than the element itself
-    zsum = F.sum(F.where(zero, input, 0.0), dims, keepdim=True)
-    z = F.where(others_zero == 0, 1.0,
-                F.where(others_zero == 1, zsum - F.where(zero, input, 0.0), 0.0))
-    return p / y * z
-
-
-def _prod_dims(y, dims):
-    for d in dims:
-        y = F.prod(y, d, keepdim=True)
-    return y
+def _prod_safe_zeros_backward(grad, inp, dim):
+    """torch's prod_safe_zeros_backward: the product of the elements before and after each
+    one along dim (exclusive cumprods from both ends), exact at every order whatever the
+    zeros."""
+    n = inp.shape[dim]
+    if n == 0:
+        return F.expand(grad, inp.shape)
+    ones = F.ones_like(F.narrow(inp, dim, 0, 1))
+    exclusive_normal = F.cumprod(F.cat([ones, F.narrow(inp, dim, 0, n - 1)], dim), dim)
+    narrow_reverse = F.flip(F.narrow(inp, dim, 1, n - 1), (dim,))
+    exclusive_reverse = F.flip(F.cumprod(F.cat([ones, narrow_reverse], dim), dim), (dim,))
+    return grad * (exclusive_normal * exclusive_reverse)
 
 
 def _prod_vjp(grad, input, result, dim=None, keepdim=False):
-    if len(input.shape) == 0:
+    """torch's prod_backward."""
+    shape = tuple(input.shape)
+    if len(shape) == 0:
         return grad
-    grad = _restore(grad, input.shape, dim, keepdim)
-    if not _xp(input).any(_raw(input) == 0):
-        return grad * (_restore(result, input.shape, dim, keepdim) / input)
-    return grad * _prod_others(input, dim)
+    zeros = _xp(input).any(_raw(input) == 0)
+    if dim is None:
+        if not zeros:
+            return grad * (result / input)
+        flat = F.view(input if is_contiguous(input) else F.clone(input), (-1,))
+        return F.view(_prod_safe_zeros_backward(grad, flat, 0), shape)
+    d = normalize_dim(dim, len(shape))
+    if not keepdim:
+        grad, result = F.unsqueeze(grad, d), F.unsqueeze(result, d)
+    if not zeros:
+        return grad * (result / input)
+    return _prod_safe_zeros_backward(grad, input, d)
 
 
 def _prod_dim_forward(input, dim, keepdim=False, dtype=None):
@@ -473,17 +482,18 @@ def _var_vjp(grad, input, dim, correction, keepdim):
         dof = _count(shape, None) - correction
         if dof <= 0:
             mean = F.mean(input)
-            return grad * F.where(_raw(input) == _raw(mean), float("nan"), float("inf"))
-        return (2.0 / dof) * grad * (input - F.mean(input))
+            xp, x = _xp(input), _raw(input)
+            return grad * xp.where(x == _raw(mean), xp.nan, xp.inf).astype(x.dtype)
+        return F._mul_scalar(grad, 2.0 / dof) * (input - F.mean(input))
     if not keepdim and len(shape) > 1:
         grad = unsqueeze_to(grad, shape, dim, False)
     d = _count(shape, dim) - correction
-    return (2.0 / d if d else float("inf")) * grad * (input - F.mean(input, dims_of(
-        dim, len(shape)), keepdim=True))
+    return F._mul_scalar(grad, 2.0 / d if d else float("inf")) * (input - F.mean(
+        input, dims_of(dim, len(shape)), keepdim=True))
 
 
 def _std_vjp(grad, input, result, dim, correction, keepdim):
-    grad_var = F.where(_raw(result) == 0, 0.0, grad / (result * 2))
+    grad_var = F._masked_fill(grad / F._mul_scalar(result, 2), _raw(result) == 0, 0.0)
     return _var_vjp(grad_var, input, dim, correction, keepdim)
 
 
@@ -594,20 +604,23 @@ def _norm_vjp(grad, input, result, p, dim, keepdim):
     if ord_ == 0:
         return None  # torch returns an undefined gradient: nothing flows
     if ord_ == 1:
-        return F.sign(input) * grad
+        return F.sgn(input) * grad
+    zero_norm = _raw(result) == 0
     if ord_ == 2:
-        return grad * F.where(_raw(result) == 0, 0.0, input / result)
+        return grad * F._masked_fill(input / result, zero_norm, 0.0)
     if ord_ in (float("inf"), float("-inf")):
         a = _xp(input).abs(_raw(input))
         mask = (a == _raw(result)) | _xp(a).isnan(a)
         count = _xp(mask).sum(mask, axis=dims_of(dim, len(shape)), keepdims=True)
-        return F.sign(input) * F.where(mask, grad / count, 0.0)
+        count = count.astype(_raw(grad).dtype)  # a float count keeps grad's dtype
+        return F.sgn(input) * ((grad / count) * mask)
     if ord_ < 1:
-        scaled = F.where(_raw(input) == 0, 0.0, F.sign(input) * F.abs(input) ** (ord_ - 1))
+        scaled = F.sgn(input) * F._masked_fill(F.abs(input) ** (ord_ - 1), _raw(input) == 0,
+                                               0.0)
         return scaled * grad * result ** (1 - ord_)
-    scaled = (F.sign(input) * F.abs(input) ** (ord_ - 1) if ord_ < 2 else
+    scaled = (F.sgn(input) * F.abs(input) ** (ord_ - 1) if ord_ < 2 else
               input * F.abs(input) ** (ord_ - 2))
-    return scaled * F.where(_raw(result) == 0, 0.0, grad / result ** (ord_ - 1))
+    return scaled * F._masked_fill(grad / result ** (ord_ - 1), zero_norm, 0.0)
 
 
 def _norm_shape(input, p="fro", dim=None, keepdim=False, dtype=None):
@@ -653,9 +666,8 @@ def _scan_forward(fn):
 
 
 def _reversed_cumsum(grad, dim):
-    """sum over j >= i along dim (torch flips, cumsums, flips back; this is the same sum
-    without a flip op)."""
-    return F.sum(grad, dim, keepdim=True) - F.cumsum(grad, dim) + grad
+    """sum over j >= i along dim: torch's reversed_cumsum (flip, cumsum, flip back)."""
+    return F.flip(F.cumsum(F.flip(grad, (dim,)), dim), (dim,))
 
 
 def _cumsum_vjp(grad, input_shape, dim):
@@ -680,6 +692,8 @@ def _cumprod_vjp(grad, input, dim, result):
     xp = _xp(x)
     if not xp.any(x == 0):
         return _reversed_cumsum(grad * result, d) / input
+    if isinstance(input, _tensor_class()):
+        return _cumprod_backward_with_zeros(grad, input, d, n)
     pre, post = shape[:d], shape[d + 1:]
     table_shape = (1,) * len(pre) + (n, n) + (1,) * len(post)
     k, i = xp.arange(n).reshape(n, 1), xp.arange(n).reshape(1, n)
@@ -687,6 +701,32 @@ def _cumprod_vjp(grad, input, dim, result):
     rows = F.where(eye, 1.0, F.reshape(input, pre + (1, n) + post))
     prods = F.cumprod(rows, d + 1)
     return F.sum(F.where(later, prods * F.reshape(grad, pre + (1, n) + post), 0.0), d + 1)
+
+
+def _tensor_class():
+    from .table import _Tensor
+    return _Tensor
+
+
+def _cumprod_backward_with_zeros(grad, input, d, n):
+    """torch's cumprod_backward under grad mode (create_graph): for each k, the products of
+    the elements other than x_k, written into a zeros tensor slice by slice (CopySlices)."""
+    ones = F.expand(F.ones_like(F.narrow(input, d, 0, 1)), tuple(
+        1 if i == d else s for i, s in enumerate(input.shape)))
+    grad_input = F.zeros_like(grad)
+    for k in range(n):
+        if k == 0:
+            omitted = F.cat([ones, F.cumprod(F.narrow(input, d, 1, n - 1), d)], d)
+        elif k == n - 1:
+            omitted = F.prod(F.narrow(input, d, 0, k), d, True)
+        else:
+            until_k = F.prod(F.narrow(input, d, 0, k), d, True)
+            from_k_plus_1 = F.cumprod(F.narrow(input, d, k + 1, n - k - 1), d)
+            omitted = F.cat([until_k, F.expand(until_k, tuple(from_k_plus_1.shape))
+                             * from_k_plus_1], d)
+        grad_slice = F.sum(F.narrow(grad, d, k, n - k) * omitted, d)
+        grad_input = F.copy_slices(grad_input, (slice(None),) * d + (k,), grad_slice)
+    return grad_input
 
 
 SCAN_SAMPLES = [
@@ -796,17 +836,49 @@ def _softmax_family(kernel):
 
 
 def _softmax_vjp(grad, result, dim):
-    d = normalize_dim(dim, len(result.shape)) if len(result.shape) else None
-    if d is None:  # 0-d: the sum over the dim is the element itself
-        return result * (grad - grad * result)
-    return result * (grad - F.sum(grad * result, d, keepdim=True))
+    return F._softmax_backward_data(grad, result, dim)
 
 
 def _log_softmax_vjp(grad, result, dim):
-    d = normalize_dim(dim, len(result.shape)) if len(result.shape) else None
-    if d is None:
-        return grad - F.exp(result) * grad
-    return grad - F.exp(result) * F.sum(grad, d, keepdim=True)
+    return F._log_softmax_backward_data(grad, result, dim)
+
+
+def _sum_keep(x, dim):
+    """sum over one dim, kept, on arrays (a 0-d array takes dim 0 and -1 and stays itself)."""
+    return np.sum(x, axis=dims_of(dim, x.ndim), keepdims=True)
+
+
+# torch's derivative kernels for softmax and log_softmax, ops of their own, whose VJPs are
+# derivatives.yaml's (softmax_double_backward). torch's last argument, input_dtype, only
+# matters for half inputs, so these rows leave it out.
+op("_softmax_backward_data(Tensor grad_output, Tensor output, int dim) -> Tensor",
+   "SoftmaxBackwardDataBackward0", method=False,
+   forward=lambda grad_output, output, dim: output * (
+       grad_output - _sum_keep(grad_output * output, dim)),
+   vjp={"grad_output": lambda grad, output, dim: F._softmax_backward_data(grad, output, dim),
+        "output": lambda grad, grad_output, output, dim: grad_output * grad - F.sum(
+            output * grad_output, dim, True) * grad - grad_output * F.sum(
+            output * grad, dim, True)},
+   shape=lambda grad_output, output, dim: broadcast_shapes(grad_output, output),
+   samples=explicit(lambda r: Sample((rand(r, 2, 3), rand(r, 2, 3, low=0.1, high=0.9), 1)),
+                    lambda r: Sample((rand(r, 3), rand(r, 3, low=0.1, high=0.9), 0)),
+                    lambda r: Sample((rand(r), rand(r, low=0.1, high=0.9), -1))),
+   torch=lambda torch, grad_output, output, dim: torch._softmax_backward_data(
+       grad_output, output, dim, output.dtype))
+
+op("_log_softmax_backward_data(Tensor grad_output, Tensor output, int dim) -> Tensor",
+   "LogSoftmaxBackwardDataBackward0", method=False,
+   forward=lambda grad_output, output, dim: grad_output - np.exp(output) * _sum_keep(
+       grad_output, dim),
+   vjp={"grad_output": lambda grad, output, dim: grad - F.sum(grad * F.exp(output), dim, True),
+        "output": lambda grad, grad_output, output, dim: -F.sum(
+            grad_output, dim, True) * F.exp(output) * grad},
+   shape=lambda grad_output, output, dim: broadcast_shapes(grad_output, output),
+   samples=explicit(lambda r: Sample((rand(r, 2, 3), rand(r, 2, 3, low=-3.0, high=-0.1), 1)),
+                    lambda r: Sample((rand(r, 3), rand(r, 3, low=-3.0, high=-0.1), 0)),
+                    lambda r: Sample((rand(r), rand(r, low=-3.0, high=-0.1), -1))),
+   torch=lambda torch, grad_output, output, dim: torch._log_softmax_backward_data(
+       grad_output, output, dim, output.dtype))
 
 
 SOFTMAX_SAMPLES = explicit(

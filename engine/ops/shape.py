@@ -68,9 +68,22 @@ op("view(Tensor input, int[] size) -> Tensor", "ViewBackward0", varargs=True,
 
 
 def _reshape(input, shape):
+    """torch's reshape: a view when the input is contiguous, an alias with new strides
+    (_reshape_alias) when its strides allow one, else a copy."""
     if is_contiguous(input):
         return F.view(input, shape)
+    if _viewable(input, shape):  # the row is declared with matmul's (engine/ops/linalg.py)
+        return F._reshape_alias(input, shape)
     return F._unsafe_view(F.clone(input), shape)
+
+
+def _viewable(input, shape) -> bool:
+    arr = getattr(input, "array", input)
+    try:
+        _view(arr, shape)
+    except OpError:
+        return False
+    return True
 
 
 op("reshape(Tensor input, int[] shape) -> Tensor", None, varargs=True, composite=True,
@@ -216,15 +229,26 @@ def _squeeze_dims_shape(shape, dims) -> tuple:
 SQUEEZE_SAMPLES = [lambda r: Sample((rand(r, 2, 1, 3, 1),)), lambda r: Sample((rand(r, 2, 3),)),
                    lambda r: Sample((rand(r, 1),)), lambda r: Sample((rand(r),))]
 
+def _unsqueeze_to(grad, input_shape, dims=None):
+    """torch's unsqueeze_to: put back each squeezed size-1 dim with unsqueeze, in order."""
+    ndim = len(input_shape)
+    dims = range(ndim) if dims is None else {normalize_dim(d, ndim) for d in as_size(dims)} \
+        if ndim else ()
+    for d in sorted(dims):
+        if input_shape[d] == 1:
+            grad = F.unsqueeze(grad, d)
+    return grad
+
+
 op("squeeze(Tensor input) -> Tensor", "SqueezeBackward0",
    forward=lambda input: np.reshape(input, tuple(s for s in input.shape if s != 1)),
-   vjp={"input": lambda grad, input_shape: F.reshape(grad, input_shape)},
+   vjp={"input": lambda grad, input_shape: _unsqueeze_to(grad, input_shape)},
    dtype="none", shape=lambda input: tuple(s for s in input if s != 1),
    samples=explicit(*SQUEEZE_SAMPLES))
 
 op("squeeze.dim(Tensor input, int dim) -> Tensor", "SqueezeBackward1",
    forward=lambda input, dim: np.reshape(input, _squeeze_dims_shape(input.shape, dim)),
-   vjp={"input": lambda grad, input_shape: F.reshape(grad, input_shape)},
+   vjp={"input": lambda grad, input_shape, dim: _unsqueeze_to(grad, input_shape, dim)},
    dtype="none", shape=lambda input, dim: _squeeze_dims_shape(input, dim),
    samples=explicit(lambda r: Sample((rand(r, 2, 1, 3), 1)),
                     lambda r: Sample((rand(r, 2, 1, 3), -1)),
@@ -233,7 +257,7 @@ op("squeeze.dim(Tensor input, int dim) -> Tensor", "SqueezeBackward1",
 
 op("squeeze.dims(Tensor input, int[] dim) -> Tensor", "SqueezeBackward2", varargs=True,
    forward=lambda input, dim: np.reshape(input, _squeeze_dims_shape(input.shape, dim)),
-   vjp={"input": lambda grad, input_shape: F.reshape(grad, input_shape)},
+   vjp={"input": lambda grad, input_shape, dim: _unsqueeze_to(grad, input_shape, dim)},
    dtype="none", shape=lambda input, dim: _squeeze_dims_shape(input, dim),
    samples=explicit(lambda r: Sample((rand(r, 2, 1, 3, 1), (1, 3))),
                     lambda r: Sample((rand(r, 2, 1, 3, 1), [1, -1, 0])),

@@ -232,6 +232,8 @@ class Op:
             if name not in self.index or not self.params[self.index[name]].is_tensor:
                 raise ValueError(f"{self.qualname}: vjp for unknown Tensor argument {name}")
         self._plans: dict[int, tuple] = {}
+        # torch's autogradNotImplementedFallback node: edges only to inputs requiring grad
+        self.not_implemented = self.grad_fn == "torch::autograd::NotImplemented"
         # per-row facts the hot paths read instead of re-deriving them per call
         # direct: a call whose first argument is a Tensor (an operator, a method) may go
         # straight to _call_tensors once its arguments are bound positionally
@@ -241,7 +243,8 @@ class Op:
         self._diff_set = frozenset(self.diff_params)
         self._diff_bits = tuple((i, 1 << k) for k, i in enumerate(self.diff_params))
         self._all_diff = self.diff_params == self.tensor_params
-        self._plain_diff = all(self.params[i].type == "Tensor" for i in self.diff_params)
+        self._plain_diff = (not self.not_implemented and
+                            all(self.params[i].type == "Tensor" for i in self.diff_params))
         # per differentiable parameter: (name, vjp, its parameter names, Tensor[]?, arity
         # kind: 1 for vjp(grad), 2 for vjp(grad, <saved>), 0 otherwise)
         self._vjp_rows = tuple(
@@ -497,6 +500,7 @@ class Op:
             for k, i in enumerate(self.diff_params):  # non-differentiable inputs get no edge
                 a = args[i]
                 items = a if type(a) in (list, tuple) else (a,)  # None (Tensor?) -> (None, 0)
+                count = len(items)
                 for t in items:
                     if isinstance(t, Tensor):
                         if t._requires_grad:
@@ -504,13 +508,16 @@ class Op:
                             fns.append((fn, t._output_nr) if fn is not None else
                                        (t._accumulator(), 0))
                             mask |= 1 << k
+                        elif self.not_implemented:  # torch's fallback: edges only where needed
+                            count -= 1
+                            continue
                         else:
                             fns.append((None, 0))
                         metas.append((t.array.shape, t.array.dtype))
                     else:
                         fns.append((None, 0))
                         metas.append(None)
-                counts.append(len(items))
+                counts.append(count)
             node.next_functions = tuple(fns)
             node.metas = tuple(metas)
             if any(c != 1 for c in counts):
@@ -551,10 +558,12 @@ class Op:
         i = self.index.get(n)
         if i is not None:
             return args[i]
-        if n.endswith("_shape") or n.endswith("_dtype"):
+        if n.endswith("_shape") or n.endswith("_dtype") or n.endswith("_strides"):
             base, _, kind = n.rpartition("_")
             a = args[self.index[base]]
             get = (lambda t: t.shape) if kind == "shape" else (lambda t: t.dtype)
+            if kind == "strides":  # in elements, as torch's (mm's backward reads its layout)
+                get = lambda t: tuple(s // t.array.itemsize for s in t.array.strides)  # noqa: E731
             if isinstance(a, (list, tuple)):
                 return [get(t) for t in a]
             if isinstance(a, _Tensor):
