@@ -145,7 +145,18 @@ def propagate(op, args, out):
         if t.dtype is not o.dtype:
             t = t.to(o.dtype)
         _levels[-1][id(o)] = (o, t)
+        _levels[-1][("array", id(o.array))] = (o.array, t)  # for reattach
     return out
+
+
+def reattach(tensor, array) -> None:
+    """A saved output, rebuilt from its array for a create_graph backward, gets the
+    tangent its original had, so a backward inside a dual level carries tangents
+    (forward-over-reverse: hessian(outer_jacobian_strategy="forward-mode"))."""
+    if _levels:
+        entry = _levels[-1].get(("array", id(array)))
+        if entry is not None and entry[0] is array:
+            _levels[-1][id(tensor)] = (tensor, entry[1])
 
 
 def _plain(a):

@@ -354,6 +354,9 @@ class OverloadInfo(BaseModel):
     twice_differentiable: bool = Field(description="Its derivative is differentiable.",
                                        examples=[True])
     creation: bool = Field(description="Makes a leaf (takes requires_grad).", examples=[False])
+    forward_ad: bool = Field(False, description="Has a forward-mode (JVP) rule: usable with "
+                             "dual tensors, /functional/jvp's and jacobian(strategy="
+                             "\"forward-mode\")'s forward AD.", examples=[True])
 
 
 class OpInfo(BaseModel):
@@ -363,7 +366,8 @@ class OpInfo(BaseModel):
                                                       "grad_fn": "ExpBackward0",
                                                       "differentiable": True,
                                                       "twice_differentiable": True,
-                                                      "creation": False}]])
+                                                      "creation": False,
+                                                      "forward_ad": True}]])
 
 
 class OpsResponse(BaseModel):

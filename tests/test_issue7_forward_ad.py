@@ -286,3 +286,77 @@ def test_samples_cover_duals_of_every_kind():
     names = {row.qualname for row, _ in JVP_CASES}
     assert {"cat", "stack", "max.dim", "unbind.int", "convolution", "_softmax"} <= names
     assert any(isinstance(a, Const) for row, i in JVP_CASES for a in _sample(row, i).args)
+
+
+# ------------------------------------------------------------------ functional over forward AD
+
+def test_jacobian_forward_mode_runs_forward_ad():
+    """A throwaway row whose VJP raises and whose JVP works: forward-mode gets the
+    Jacobian, reverse mode cannot: forward-mode does not go through backward."""
+    from engine.errors import DerivativeNotImplemented
+    from engine.ops.table import OVERLOADS, F
+
+    def no_vjp(grad):
+        raise DerivativeNotImplemented("the derivative for '_test_fwd_only' is not "
+                                       "implemented.")
+    row = declare_op("_test_fwd_only(Tensor input) -> Tensor", "TestFwdOnlyBackward0",
+                     forward=lambda input: input ** 3, vjp={"input": no_vjp},
+                     jvp=lambda input_t, input: input_t * 3 * input ** 2, method=False)
+    try:
+        x = np.array([0.5, -1.0, 2.0])
+        jac = engine.functional.jacobian(F._test_fwd_only, engine.tensor(x),
+                                         strategy="forward-mode", vectorize=True)
+        want = torch.autograd.functional.jacobian(lambda t: t ** 3, torch.tensor(x),
+                                                  strategy="forward-mode", vectorize=True)
+        np.testing.assert_allclose(jac.numpy(), want.numpy(), rtol=1e-14)
+        with pytest.raises(DerivativeNotImplemented):
+            engine.functional.jacobian(F._test_fwd_only, engine.tensor(x))
+    finally:
+        del ROWS[row.qualname]
+        del OVERLOADS[row.name]
+        delattr(F, row.name)
+
+
+HESS = {
+    "poly": lambda m, x: (x.exp() * x.sin()).sum() * x.prod(),
+    "softmax_det": lambda m, x: x.softmax(1).log().var() + m.det(x @ x.t()),
+    "tanh_cube": lambda m, x: (x.tanh() ** 3).sum() + x.norm(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HESS))
+def test_hessian_forward_over_reverse_matches_torch(name):
+    """hessian(outer_jacobian_strategy="forward-mode"): forward AD through a create_graph
+    backward (saved outputs keep their tangents), against torch's."""
+    xv = np.random.default_rng(5).standard_normal((2, 3))
+    fn = HESS[name]
+    ours = engine.functional.hessian(lambda x: fn(engine, x), engine.tensor(xv),
+                                     vectorize=True, outer_jacobian_strategy="forward-mode")
+    theirs = torch.autograd.functional.hessian(lambda x: fn(torch, x), torch.tensor(xv),
+                                               vectorize=True,
+                                               outer_jacobian_strategy="forward-mode")
+    np.testing.assert_allclose(ours.numpy(), theirs.detach().numpy(), rtol=1e-10,
+                               atol=1e-12)
+    with pytest.raises(NotImplementedError) as e_ours:
+        engine.functional.hessian(lambda x: fn(engine, x), engine.tensor(xv),
+                                  outer_jacobian_strategy="forward-mode")
+    with pytest.raises(NotImplementedError) as e_theirs:
+        torch.autograd.functional.hessian(lambda x: fn(torch, x), torch.tensor(xv),
+                                          outer_jacobian_strategy="forward-mode")
+    assert str(e_ours.value) == str(e_theirs.value)
+
+
+def test_jvp_by_forward_ad_equals_torch_jvp():
+    rng = np.random.default_rng(9)
+    xv, yv, vx, vy = (rng.standard_normal(3) for _ in range(4))
+
+    def f(m):
+        return lambda x, y: ((x * y).sin(), (x.exp() @ y).tanh())
+    ours = engine.functional._jvp_by_forward_ad(
+        f(engine), (engine.tensor(xv), engine.tensor(yv)), (engine.tensor(vx),
+                                                            engine.tensor(vy)))
+    theirs = torch.autograd.functional.jvp(f(torch), (torch.tensor(xv), torch.tensor(yv)),
+                                           (torch.tensor(vx), torch.tensor(vy)))
+    for a, b in zip(ours, theirs):
+        for u, w in zip(a, b):
+            np.testing.assert_allclose(u.numpy(), w.numpy(), rtol=1e-12, atol=1e-14)
