@@ -5,9 +5,11 @@ JSON, with every tensor value replaced by (dtype, shape, SHA-256 of its bytes), 
 same graph sent as nested lists, base64 or binary hashes the same. In a session it covers
 every node sent so far, in order.
 
-``Idempotency-Key`` on /backward in a session: the first answer is stored per key in the
-session and a retry gets it again without running (a retried request never accumulates
-twice into ``.grad``); the same key with a different body is a 422.
+``Idempotency-Key`` on /backward in a session: the first answer (its bytes) is stored per
+key in the session store, with the call's log entry, and a retry gets it again without
+running (a retried request never accumulates twice into ``.grad``, whichever replica it
+lands on); the same key with a different body is a 422. The Redis store writes the key, the
+answer and the call's log entries in one script (docs/sessions-in-redis.md).
 """
 
 from __future__ import annotations
@@ -77,27 +79,21 @@ def request_fingerprint(args: dict, nodes: list, settings) -> str:
                                        default=str)).hexdigest()
 
 
-def replayed(session, key: str | None, fingerprint: str):
-    """The stored answer for ``key`` in ``session`` (None when new); 422 when the key was
-    used for a different request."""
+def replayed(store, session, key: str | None, fingerprint: str) -> dict | None:
+    """The stored answer for ``key`` in ``session`` (None when the key is new); 422 when
+    the key was used for a different request, 409 when it was used but its answer is no
+    longer kept (more than MAX_KEYS keys since): the call ran, and runs only once."""
     if key is None:
         return None
-    answers = getattr(session, "idempotent", None)
-    if not answers or key not in answers:
+    found = store.recall(session, key)
+    if found is None:
         return None
-    fp, answer = answers[key]
+    fp, answer = found
     if fp != fingerprint:
         raise Problem(422, f"Idempotency-Key {key!r} was already used for a different request "
                       "in this session", "idempotency-key-reused")
+    if answer is None:
+        raise Problem(409, f"Idempotency-Key {key!r} was already used in this session and "
+                      f"its answer is no longer kept (only the last {MAX_KEYS} are); the "
+                      "call ran once and is not run again", "idempotency-key-expired")
     return answer
-
-
-def remember(session, key: str | None, fingerprint: str, answer) -> None:
-    if key is None:
-        return
-    answers = getattr(session, "idempotent", None)
-    if answers is None:
-        answers = session.idempotent = {}
-    answers[key] = (fingerprint, answer)
-    while len(answers) > MAX_KEYS:
-        answers.pop(next(iter(answers)))

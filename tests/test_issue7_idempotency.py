@@ -61,3 +61,23 @@ def test_retry_with_same_key_accumulates_once(client):
     s.backward(retain_graph=True)
     got = client.get(f"/sessions/{sid}/tensors/x.grad").json()["data"]
     np.testing.assert_allclose(got, x.grad.numpy())
+
+
+def test_a_key_whose_answer_was_dropped_is_a_409_not_a_second_run(client, monkeypatch):
+    from service import content
+    monkeypatch.setattr(content, "MAX_KEYS", 2)
+    sid = client.post("/sessions", json={"graph": graph([1.0, 2.0])}).json()["session"]["id"]
+    call = {"session": sid, "tensors": "s", "retain_graph": True}
+    for key in ("a", "b", "c"):  # "a"'s answer is dropped, its key is remembered
+        assert client.post("/backward", json=call,
+                           headers={"Idempotency-Key": key}).status_code == 200
+    again = client.post("/backward", json=call, headers={"Idempotency-Key": "a"})
+    assert again.status_code == 409 and again.json()["type"].endswith("idempotency-key-expired")
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    s = (x * x).sum()
+    for _ in range(3):
+        s.backward(retain_graph=True)
+    got = client.get(f"/sessions/{sid}/tensors/x.grad").json()["data"]
+    np.testing.assert_allclose(got, x.grad.numpy())
+    retry = client.post("/backward", json=call, headers={"Idempotency-Key": "c"})
+    assert retry.status_code == 200

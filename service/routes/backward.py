@@ -5,7 +5,7 @@ from starlette.concurrency import run_in_threadpool
 
 from .. import calls
 from ..errors import responses
-from ..http import body_doc, owner, parse, respond
+from ..http import body_doc, owner, parse, respond, send
 from ..schemas import BackwardRequest, BackwardResponse
 
 router = APIRouter(tags=["compute"])
@@ -29,6 +29,6 @@ async def backward(request: Request, key: str = Depends(owner),
     tensors it used are freed, and walking them again is a 409, exactly where PyTorch
     raises."""
     req = await parse(request, BackwardRequest)
-    payload, encoder = await run_in_threadpool(calls.run, request.app.state, req, key,
-                                               "backward", idempotency_key)
-    return respond(payload, encoder)
+    out = await run_in_threadpool(calls.run, request.app.state, req, key, "backward",
+                                  idempotency_key)
+    return send(out) if isinstance(out, dict) else respond(*out)
