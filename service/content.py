@@ -3,7 +3,8 @@
 ``graph_hash``: SHA-256 over the canonical node list: each node's fields as sorted-key
 JSON, with every tensor value replaced by (dtype, shape, SHA-256 of its bytes), so the
 same graph sent as nested lists, base64 or binary hashes the same. In a session it covers
-every node sent so far, in order.
+every node sent so far, in order, and the values PUT since; every answer about a graph
+carries it (/backward, /grad, /functional/*, /gradcheck, the session endpoints).
 
 ``Idempotency-Key`` on /backward in a session: the first answer (its bytes) is stored per
 key in the session store, with the call's log entry, and a retry gets it again without
@@ -63,13 +64,33 @@ def graph_hash(node_lists, settings) -> str:
     h = hashlib.sha256()
     for nodes in node_lists:
         for n in nodes:
-            h.update(orjson.dumps(_node(n, settings), option=orjson.OPT_SORT_KEYS))
-            h.update(b"\n")
+            _line(h, _node(n, settings))
     return "sha256:" + h.hexdigest()
 
 
+def _line(h, obj) -> None:
+    h.update(orjson.dumps(obj, option=orjson.OPT_SORT_KEYS))
+    h.update(b"\n")
+
+
 def session_hash(session, settings) -> str:
-    return graph_hash([e["nodes"] for e in session.log if e.get("kind") == "nodes"], settings)
+    """graph_hash of every node sent to the session so far, and of every value PUT into
+    it (a line ``{"put": name, "value": ...}`` where it happened), so equal hashes mean the
+    same graph with the same values. Kept incrementally: the log only grows (a Redis
+    replica that forgets its objects gets a new log list, and starts over)."""
+    log = session.log
+    state = getattr(session, "hash_state", None)
+    if state is None or state[2] is not log or state[0] > len(log):
+        state = (0, hashlib.sha256(), log)
+    n, h, _ = state
+    for e in log[n:]:
+        if e.get("kind") == "nodes":
+            for node in e["nodes"]:
+                _line(h, _node(node, settings))
+        elif e.get("kind") == "put":
+            _line(h, {"put": e["name"], "value": _canonical(e["value"], settings)})
+    session.hash_state = (len(log), h, log)
+    return "sha256:" + h.copy().hexdigest()
 
 
 def request_fingerprint(args: dict, nodes: list, settings) -> str:

@@ -257,7 +257,7 @@ class BackwardResponse(BaseModel):
                                     "or 'json'.", examples=[None])
     graph_hash: str | None = Field(None, description="SHA-256 of the canonical node list "
                                    "(tensor values by dtype, shape and bytes); in a session, "
-                                   "of every node sent so far.",
+                                   "of every node sent so far and the values PUT since.",
                                    examples=["sha256:9f86d081884c7d65..."])
     session: SessionInfo | None = Field(None, description="The stored workspace, if any.",
                                         examples=[_SESSION])
@@ -271,7 +271,7 @@ class GradResponse(BaseModel):
                                     "or 'json'.", examples=[None])
     graph_hash: str | None = Field(None, description="SHA-256 of the canonical node list "
                                    "(tensor values by dtype, shape and bytes); in a session, "
-                                   "of every node sent so far.",
+                                   "of every node sent so far and the values PUT since.",
                                    examples=["sha256:9f86d081884c7d65..."])
     session: SessionInfo | None = Field(None, description="The stored workspace, if any.",
                                         examples=[_SESSION])
@@ -312,11 +312,17 @@ class SessionResponse(BaseModel):
     memory: MemoryOut | None = Field(None, description="GET /sessions/{id} and /free: what "
                                      "the retained graphs hold for backward.",
                                      examples=[{"nodes": [], "saved_bytes": 0}])
+    graph_hash: str = Field(description="SHA-256 of the session's canonical node list "
+                            "(every node sent so far, tensor values by dtype, shape and "
+                            "bytes) and of the values PUT since.",
+                            examples=["sha256:9f86d081884c7d65..."])
 
 
 class PutResponse(BaseModel):
     session: SessionInfo = Field(description="The session.", examples=[_SESSION])
     tensor: TensorOut = Field(description="The tensor's new value.", examples=[_T])
+    graph_hash: str = Field(description="The session's graph_hash after the write (as in "
+                            "SessionResponse).", examples=["sha256:9f86d081884c7d65..."])
 
 
 class ProblemModel(BaseModel):

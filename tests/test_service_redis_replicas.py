@@ -422,6 +422,12 @@ def test_idempotency_key_across_replicas(two):
         two_.headers.get("content-type")
     s.backward(retain_graph=True)
     np.testing.assert_array_equal(grad_x(a, sid), x.grad.numpy())
+    # the session's graph_hash is the same from either replica, before and after a PUT
+    assert a.http.get(f"/sessions/{sid}").json()["graph_hash"] == \
+        b.http.get(f"/sessions/{sid}").json()["graph_hash"] == first.json()["graph_hash"]
+    put = a.http.put(f"/sessions/{sid}/tensors/x", json=[5.0, 6.0]).json()["graph_hash"]
+    assert put != first.json()["graph_hash"]
+    assert b.http.get(f"/sessions/{sid}").json()["graph_hash"] == put
     # the records are in Redis with the session's expiry, and go with it
     assert redis.client.hexists(f"autograd:s:{sid}:idem", "k-1")
     assert redis.client.pttl(f"autograd:s:{sid}:idem") > 0
