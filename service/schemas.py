@@ -415,6 +415,9 @@ class GradcheckRequest(Strict):
                               "Jacobians (reentrancy).", examples=[0.0])
     seed: int = Field(0, description="gradgradcheck: seed of the random grad_outputs.",
                       examples=[0])
+    check_forward_ad: bool = Field(False, description="gradcheck: also check forward AD's "
+                                   "Jacobian (one JVP per input element), after backward's, "
+                                   "as torch's check_forward_ad.", examples=[False])
 
 
 class Worst(BaseModel):
@@ -439,6 +442,9 @@ class GradcheckFailure(BaseModel):
     worst: Worst = Field(description="The worst entry.",
                          examples=[{"index": [1, 1], "numerical": 4.0, "analytical": 6.0,
                                     "abs_diff": 2.0}])
+    mode: Literal["backward", "forward"] = Field(
+        "backward", description="Which analytical Jacobian mismatched: backward's, or "
+        "forward AD's (check_forward_ad).", examples=["backward"])
 
 
 class GradcheckResponse(BaseModel):

@@ -6,6 +6,8 @@ the same primals and tangents (where torch has none for the op, against central
 differences). Rows without a rule must raise torch's NotImplementedError. Then
 compositions, in-place ops and the errors."""
 
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -360,3 +362,56 @@ def test_jvp_by_forward_ad_equals_torch_jvp():
     for a, b in zip(ours, theirs):
         for u, w in zip(a, b):
             np.testing.assert_allclose(u.numpy(), w.numpy(), rtol=1e-12, atol=1e-14)
+
+
+# ------------------------------------------------------------------ gradcheck(check_forward_ad)
+
+class _TorchWrongJvp(torch.autograd.Function):
+    """x ** 3 with a right backward and a wrong JVP (2 x^2 instead of 3 x^2)."""
+
+    @staticmethod
+    def forward(x):
+        return x ** 3
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(inputs[0])
+        ctx.save_for_forward(inputs[0])
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * 3 * x ** 2
+
+    @staticmethod
+    def jvp(ctx, t):
+        (x,) = ctx.saved_tensors
+        return t * 2 * x ** 2
+
+
+def test_gradcheck_check_forward_ad_like_torch():
+    """check_forward_ad compares forward AD's Jacobian with finite differences: a wrong
+    JVP fails with torch's text (after the backward check passes), a right one passes."""
+    from engine.gradcheck import GradcheckError, gradcheck
+    from engine.ops.table import OVERLOADS, F
+    row = declare_op("_test_wrong_jvp(Tensor input) -> Tensor", "TestWrongJvpBackward0",
+                     forward=lambda input: input ** 3,
+                     vjp={"input": lambda grad, input: grad * 3 * input ** 2},
+                     jvp=lambda input_t, input: input_t * 2 * input ** 2, method=False)
+    try:
+        xv = np.array([0.5, -1.0, 2.0])
+        x = engine.tensor(xv, requires_grad=True)
+        tx = torch.tensor(xv, requires_grad=True)
+        assert gradcheck(F._test_wrong_jvp, (x,))  # backward only: fine
+        assert torch.autograd.gradcheck(_TorchWrongJvp.apply, (tx,))
+        with pytest.raises(GradcheckError) as ours:
+            gradcheck(F._test_wrong_jvp, (x,), check_forward_ad=True)
+        with pytest.raises(sys.modules["torch.autograd.gradcheck"].GradcheckError) as theirs:
+            torch.autograd.gradcheck(_TorchWrongJvp.apply, (tx,), check_forward_ad=True)
+        assert str(ours.value) == str(theirs.value)
+        assert "computed with forward mode" in str(ours.value)
+        assert gradcheck(lambda t: (t.exp() * t.sin()).softmax(0), (x,), check_forward_ad=True)
+    finally:
+        del ROWS[row.qualname]
+        del OVERLOADS[row.name]
+        delattr(F, row.name)
