@@ -4,8 +4,10 @@ Tangents ride along op calls: while a dual level is open, the op table calls ``p
 after each op on Tensors; an op with a tangent on any input runs its row's ``jvp`` rule
 (engine/ops/table.py: "linear", "elementwise", "transpose" or a function) on the primals
 and tangents, and the result gets the output tangent. A row without a rule raises torch's
-NotImplementedError, never a silent zero. Rules run on plain Tensors, without history:
-nested levels and forward-over-reverse are not supported.
+NotImplementedError, never a silent zero. Rules run on plain Tensors, without history, so
+nested levels (forward-over-forward) are not supported; forward-over-reverse is: a
+create_graph backward inside a level runs ops on Tensors that carry tangents, and saved
+outputs rebuilt for it get theirs back (``reattach``).
 
 Tangents are kept per level in a dict keyed by id() (Tensors have __slots__ and no weak
 references), holding the tensor so the id stays valid; leaving the level drops them all,

@@ -415,3 +415,20 @@ def test_gradcheck_check_forward_ad_like_torch():
         del ROWS[row.qualname]
         del OVERLOADS[row.name]
         delattr(F, row.name)
+
+
+def test_ops_endpoint_says_which_rows_have_forward_ad():
+    from fastapi.testclient import TestClient
+
+    from service.main import create_app
+    from service.settings import Settings
+    listed = TestClient(create_app(Settings(_env_file=None))).get("/ops").json()["ops"]
+    seen = 0
+    for entry in listed:
+        for ov, row in zip(entry["overloads"], engine.ops.OVERLOADS[entry["name"]]):
+            assert ov["forward_ad"] == (row.jvp is not None or row.composite), row.qualname
+            seen += 1
+    assert seen > 150
+    exp = next(e for e in listed if e["name"] == "exp")["overloads"][0]
+    eq = next(e for e in listed if e["name"] == "eq")["overloads"][0]
+    assert exp["forward_ad"] and not eq["forward_ad"]
