@@ -19,7 +19,7 @@ from __future__ import annotations
 import inspect
 from collections import namedtuple
 
-from . import grad_mode
+from . import backend, grad_mode
 from ._tensor import Tensor
 from .ops import table as _table
 from .ops.table import F
@@ -65,7 +65,9 @@ def make_dual(tensor: Tensor, tangent: Tensor, *, level=None) -> Tensor:
                            f"size {list(tensor.shape)} while the given forward gradient is "
                            f"of size {list(tangent.shape)}.")
     dual = _untracked_alias(tensor)
-    _levels[-1][id(dual)] = (dual, Tensor._make(tangent.array))
+    t = tangent.array if tangent.dtype is tensor.dtype else tangent.array.astype(
+        tensor.array.dtype)  # torch casts the tangent to the primal's dtype
+    _levels[-1][id(dual)] = (dual, Tensor._make(t))
     return dual
 
 
@@ -129,7 +131,9 @@ def propagate(op, args, out):
     outs = tuple(out) if op.multi_output else (out,)
     if not any(isinstance(o, Tensor) and o.dtype.is_floating_point for o in outs):
         return out  # comparisons, argmax...: no derivative to carry, as in torch
-    if op.jvp is None or any(i not in op.diff_params for i in tangents):
+    if op.jvp is None or any(i not in op.diff_params for i in tangents) or (
+            op.jvp in ("elementwise", "transpose") and any(
+                op.params[i].name not in op.vjp for i in tangents)):
         raise _not_implemented(op.name)
     hook, _table.forward_hook = _table.forward_hook, None  # the rule's own ops: plain
     try:
@@ -286,13 +290,58 @@ def _transpose(op, values, outs):
 
 
 def inplace(self, result) -> None:
-    """``self`` was overwritten in place with ``result``: it takes result's tangent."""
+    """``self`` is being overwritten in place with ``result``: it takes result's tangent,
+    written into its bases up the view chain (zeros elsewhere when a base had none), and
+    every view of the root gets its slice of the root's new tangent, as torch's views of
+    a tangent share its memory."""
     t = _tangent(result)
-    if t is None and _tangent(self) is None:
+    root = self
+    while root._view is not None:
+        root = root._view[0]
+    if t is None and _tangent(self) is None and _tangent(root) is None:
         return
-    if self._view is not None:
-        raise NotImplementedError("forward AD through an in-place op on a view is not "
-                                  "supported here; use the out-of-place op")
-    if t is None:  # overwritten by a value without a tangent: torch's tangent is zero
-        t = F.zeros_like(Tensor._make(result.array))
-    _levels[-1][id(self)] = (self, t)
+    hook, _table.forward_hook = _table.forward_hook, None  # plain ops on tangents
+    try:
+        with grad_mode.no_grad():
+            if t is None:  # overwritten by a value without a tangent: torch's is zero
+                t = F.zeros_like(Tensor._make(result.array))
+            cur = self
+            while cur._view is not None:
+                base = cur._view[0]
+                bt = _tangent(base)
+                if bt is None:
+                    bt = F.zeros_like(Tensor._make(base.array))
+                t = F._copy_into(bt, _positions(cur), t)
+                cur = base
+            _levels[-1][id(cur)] = (cur, t)
+            _refresh_views(cur)
+    finally:
+        _table.forward_hook = hook
+
+
+def _positions(view):
+    """The flat positions of ``view``'s elements in its base (as Tensor._inplace_on_view
+    finds them): the view op run on an arange."""
+    base, op, args, k = view._view
+    xp = backend.module_of(base.array)
+    flat = xp.arange(base.array.size).reshape(base.array.shape)
+    positions = op.forward(*[flat if a is base else (a.array if isinstance(a, Tensor) else a)
+                             for a in args])
+    return positions[k] if k is not None else positions
+
+
+def _refresh_views(root) -> None:
+    """Each live view of ``root`` (and of its views, iteratively) gets its view op applied
+    to its base's tangent."""
+    stack = [root]
+    while stack:
+        base = stack.pop()
+        bt = _tangent(base)
+        for ref in list(base._views or ()):
+            view = ref()
+            if view is None or view._view is None or view._view[0] is not base:
+                continue
+            _, op, args, k = view._view
+            made = op(*[bt if a is base else a for a in args])
+            _levels[-1][id(view)] = (view, made[k] if k is not None else made)
+            stack.append(view)

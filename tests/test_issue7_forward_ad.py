@@ -258,6 +258,53 @@ def test_inplace_ops_carry_the_tangent_like_torch():
         np.testing.assert_allclose(ours, theirs, rtol=1e-12)
 
 
+def test_inplace_on_views_carries_tangents_like_torch():
+    """In-place writes through views (and views of views) update the base's tangent at
+    the view's elements, and every other view of it sees the change, as in torch."""
+    rng = np.random.default_rng(0)
+    xv, xt, yv, yt = (rng.standard_normal((3, 4)) for _ in range(4))
+    results = []
+    for mod, api in ((engine, fw), (torch, tfw)):
+        with api.dual_level():
+            x = api.make_dual(mod.tensor(xv), mod.tensor(xt))
+            y = api.make_dual(mod.tensor(yv), mod.tensor(yt))
+            z = x * 2
+            a, b = z[1], z[:, 1:3]
+            c = b[0]  # a view of a view
+            a.mul_(y[0])
+            c.add_(3.0)
+            z.mul_(y)  # the base itself: its views follow
+            w = mod.tensor(np.zeros((3, 4)))
+            v = w[0:2]
+            v.copy_(y[1:3])  # a plain tensor's view takes a tangent: the base gets one too
+            results.append([_np(api.unpack_dual(t).tangent) for t in (z, a, b, c, w, v)])
+    for ours, theirs in zip(*results):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12)
+
+
+def test_jvp_over_http_through_an_inplace_view_write():
+    from fastapi.testclient import TestClient
+
+    from service.main import create_app
+    from service.settings import Settings
+    src = ("x = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64, requires_grad=True)\n"
+           "y = x * 2\ny[0:2].mul_(3)\nz = y.sin()\n")
+    r = TestClient(create_app(Settings(_env_file=None))).post(
+        "/functional/jvp", json={"source": src, "inputs": "x", "outputs": "z",
+                                 "v": [1.0, 0.5, -1.0]})
+    assert r.status_code == 200, r.text
+
+    def f(x):
+        y = x * 2
+        y[0:2].mul_(3)
+        return y.sin()
+    value, jvp = torch.autograd.functional.jvp(
+        f, torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64),
+        torch.tensor([1.0, 0.5, -1.0], dtype=torch.float64))
+    np.testing.assert_allclose(r.json()["func_output"][0]["data"], value.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(r.json()["jvp"][0]["data"], jvp.numpy(), rtol=1e-12)
+
+
 def test_errors_and_level_exit_like_torch():
     x, tx = engine.ones(2), torch.ones(2)
     with pytest.raises(RuntimeError) as theirs:
