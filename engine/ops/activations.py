@@ -132,7 +132,6 @@ def _hardsigmoid_backward_vjp(grad):
 # torch has no double backward for hardsigmoid: NotImplemented, raising when reached
 op("hardsigmoid_backward(Tensor grad_output, Tensor input) -> Tensor",
    "torch::autograd::NotImplemented",
-   jvp="elementwise",
    forward=lambda grad_output, input: np.where(
        (input > -3) & (input < 3), grad_output / 6, 0).astype(grad_output.dtype, copy=False),
    vjp={"grad_output": _hardsigmoid_backward_vjp, "input": _hardsigmoid_backward_vjp},
