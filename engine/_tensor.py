@@ -400,6 +400,9 @@ class Tensor:
         if result.array.shape != self.array.shape:
             raise OpError(f"output with shape {list(self.array.shape)} doesn't match the "
                           f"broadcast shape {list(result.array.shape)}")
+        if table.forward_hook is not None:  # forward AD: the tangent is overwritten too
+            from . import forward_ad
+            forward_ad.inplace(self, result)
         if self._view is not None:
             if any(st == 0 and n > 1 for st, n in zip(self.array.strides, self.array.shape)):
                 raise OpError("unsupported operation: more than one element of the written-to "

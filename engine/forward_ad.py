@@ -1,9 +1,13 @@
 """torch.autograd.forward_ad: dual tensors and forward-mode JVP rules.
 
 Tangents ride along op calls: while a dual level is open, the op table calls ``propagate``
-after each op on Tensors; an op with a tangent on any input runs its JVP rule (``JVP``
-below, by op name) on the primals and tangents, and the result gets the output tangent.
-An op without a rule raises torch's NotImplementedError, never a silent zero.
+after each op on Tensors; an op with a tangent on any input runs its row's ``jvp`` rule
+(engine/ops/table.py: "linear", "elementwise", "transpose" or a function) on the primals
+and tangents, and the result gets the output tangent. A row without a rule raises torch's
+NotImplementedError, never a silent zero. Rules run on plain Tensors, without history, so
+nested levels (forward-over-forward) are not supported; forward-over-reverse is: a
+create_graph backward inside a level runs ops on Tensors that carry tangents, and saved
+outputs rebuilt for it get theirs back (``reattach``).
 
 Tangents are kept per level in a dict keyed by id() (Tensors have __slots__ and no weak
 references), holding the tensor so the id stays valid; leaving the level drops them all,
@@ -12,9 +16,10 @@ so ``unpack_dual`` then gives ``tangent=None`` as in torch.
 
 from __future__ import annotations
 
+import inspect
 from collections import namedtuple
 
-from . import grad_mode
+from . import backend, grad_mode
 from ._tensor import Tensor
 from .ops import table as _table
 from .ops.table import F
@@ -51,13 +56,18 @@ def make_dual(tensor: Tensor, tangent: Tensor, *, level=None) -> Tensor:
     if not _levels:
         raise RuntimeError("Trying to create a dual Tensor for forward AD but no level "
                            "exists, make sure to enter_dual_level() first.")
+    if not tensor.dtype.is_floating_point:
+        raise ValueError("Expected primal to be floating point or complex, but got: "
+                         f"torch.{tensor.dtype.name}")
     if tangent.shape != tensor.shape:
         raise RuntimeError("Trying to set a forward gradient that has a different size than "
                            "that of the original Tensor, this is not supported. Tensor is of "
                            f"size {list(tensor.shape)} while the given forward gradient is "
                            f"of size {list(tangent.shape)}.")
     dual = _untracked_alias(tensor)
-    _levels[-1][id(dual)] = (dual, Tensor._make(tangent.array))
+    t = tangent.array if tangent.dtype is tensor.dtype else tangent.array.astype(
+        tensor.array.dtype)  # torch casts the tangent to the primal's dtype
+    _levels[-1][id(dual)] = (dual, Tensor._make(t))
     return dual
 
 
@@ -85,114 +95,253 @@ def _untracked_alias(tensor):
 
 # ------------------------------------------------------------------------ propagation
 
+def _not_implemented(name: str) -> NotImplementedError:
+    return NotImplementedError(
+        f"Trying to use forward AD with {name} that does not support it because it "
+        "has not been implemented yet.\nPlease file an issue to PyTorch at https://github"
+        ".com/pytorch/pytorch/issues/new?template=feature-request.yml so that we can "
+        "prioritize its implementation or submit a PR adding the implementation to "
+        "derivatives.yaml")
+
+
+def _input_tangents(op, args) -> dict:
+    """{position: tangent} for Tensor arguments with one; a Tensor[] argument gets a list
+    (None where an element has none)."""
+    found = {}
+    for i in op.tensor_params:
+        a = args[i]
+        if isinstance(a, Tensor):
+            t = _tangent(a)
+            if t is not None:
+                found[i] = t
+        elif type(a) in (list, tuple):
+            ts = [_tangent(x) for x in a]
+            if any(t is not None for t in ts):
+                found[i] = ts
+    return found
+
+
 def propagate(op, args, out):
     """After ``op(*args)`` made ``out``: its tangent, when an input has one."""
     if not _levels:
         return out
-    tangents = {}
-    for i in op.tensor_params:
-        t = _tangent(args[i])
-        if t is not None:
-            tangents[op.params[i].name] = t
+    tangents = _input_tangents(op, args)
     if not tangents:
         return out
-    rule = JVP.get(op.name)
-    if rule is None:
-        raise NotImplementedError(
-            f"Trying to use forward AD with {op.name} that does not support it because it "
-            "has not been implemented yet.\nPlease file an issue to PyTorch at https://github"
-            ".com/pytorch/pytorch/issues/new?template=feature-request.yml so that we can "
-            "prioritize its implementation or submit a PR adding the implementation to "
-            "derivatives.yaml")
+    outs = tuple(out) if op.multi_output else (out,)
+    if not any(isinstance(o, Tensor) and o.dtype.is_floating_point for o in outs):
+        return out  # comparisons, argmax...: no derivative to carry, as in torch
+    if op.jvp is None or any(i not in op.diff_params for i in tangents) or (
+            op.jvp in ("elementwise", "transpose") and any(
+                op.params[i].name not in op.vjp for i in tangents)):
+        raise _not_implemented(op.name)
     hook, _table.forward_hook = _table.forward_hook, None  # the rule's own ops: plain
     try:
         with grad_mode.no_grad():
-            p = {prm.name: (Tensor._make(a.array) if isinstance(a, Tensor) else a)
-                 for prm, a in zip(op.params, args)}
-            result = Tensor._make(out.array) if isinstance(out, Tensor) else out
-            tangent = rule(op, args, p, tangents, result)
+            result = _run_rule(op, args, tangents, outs)
     finally:
         _table.forward_hook = hook
-    if tangent is not None and isinstance(out, Tensor):
-        if tangent.shape != out.shape:
-            tangent = F.expand(tangent, tuple(out.shape)).contiguous()
-        if tangent.dtype is not out.dtype:
-            tangent = tangent.to(out.dtype)
-        _levels[-1][id(out)] = (out, tangent)
+    if not op.multi_output:
+        result = (result,)
+    for o, t in zip(outs, result):
+        if t is None or not isinstance(o, Tensor) or not o.dtype.is_floating_point:
+            continue
+        if t.shape != o.shape:  # a tangent on a broadcast input only
+            t = F.expand(t, tuple(o.shape)).contiguous()
+        if t.dtype is not o.dtype:
+            t = t.to(o.dtype)
+        _levels[-1][id(o)] = (o, t)
+        _levels[-1][("array", id(o.array))] = (o.array, t)  # for reattach
     return out
 
 
-def _t(tangents, name, p):
-    """The tangent of argument ``name``: zeros of its shape when it has none."""
-    t = tangents.get(name)
-    if t is not None:
-        return t
-    v = p[name]
-    return F.zeros_like(v) if isinstance(v, Tensor) else 0.0
+def reattach(tensor, array) -> None:
+    """A saved output, rebuilt from its array for a create_graph backward, gets the
+    tangent its original had, so a backward inside a dual level carries tangents
+    (forward-over-reverse: hessian(outer_jacobian_strategy="forward-mode"))."""
+    if _levels:
+        entry = _levels[-1].get(("array", id(array)))
+        if entry is not None and entry[0] is array:
+            _levels[-1][id(tensor)] = (tensor, entry[1])
 
 
-def _linear(op, args, p, tangents, result):
-    """Ops linear in their (single) Tensor input: the op applied to the tangent."""
-    new = [tangents.get(prm.name, a) if prm.is_tensor else a
-           for prm, a in zip(op.params, [p[prm.name] for prm in op.params])]
-    return op(*new)
+def _plain(a):
+    """A primal as the rules see it: a Tensor without history (lists element-wise)."""
+    if isinstance(a, Tensor):
+        return Tensor._make(a.array)
+    if type(a) in (list, tuple) and a and isinstance(a[0], Tensor):
+        return [Tensor._make(x.array) for x in a]
+    return a
 
 
-def _add(op, args, p, tg, r):
-    alpha = p.get("alpha", 1)
-    return _t(tg, "input", p) + _t(tg, "other", p) * alpha
+def _zeros_for(primal):
+    """The tangent of an argument that has none (torch's efficient zero tensor)."""
+    if isinstance(primal, Tensor):
+        return F.zeros_like(primal)
+    if isinstance(primal, list):
+        return [F.zeros_like(x) for x in primal]
+    return None if primal is None else 0.0
 
 
-def _sub(op, args, p, tg, r):
-    alpha = p.get("alpha", 1)
-    return _t(tg, "input", p) - _t(tg, "other", p) * alpha
+def _full_tangent(primal, t):
+    """``t`` with zeros where it has none (lists element-wise)."""
+    if t is None:
+        return _zeros_for(primal)
+    if isinstance(t, list):
+        return [F.zeros_like(x) if u is None else u for x, u in zip(primal, t)]
+    return t
 
 
-def _mul(op, args, p, tg, r):
-    return _t(tg, "input", p) * p["other"] + p["input"] * _t(tg, "other", p)
+class _Values:
+    """What a rule's parameter names ask for: ``<arg>_t`` (tangents), arguments,
+    ``result``/``resultN``, ``<arg>_shape``/``<arg>_dtype``, ``grad``/``grads``."""
+
+    def __init__(self, op, args, tangents, outs):
+        self.op, self.args, self.outs = op, args, outs
+        self.primals = [_plain(a) for a in args]
+        self.tangents = {op.params[i].name: t for i, t in tangents.items()}
+        self.extra = {}
+
+    def get(self, name):
+        if name in self.extra:
+            return self.extra[name]
+        op = self.op
+        i = op.index.get(name)
+        if i is not None:
+            return self.primals[i]
+        if name.endswith("_t") and name[:-2] in op.index:
+            base = name[:-2]
+            return _full_tangent(self.primals[op.index[base]], self.tangents.get(base))
+        if name == "result" or (name.startswith("result") and name[6:].isdigit()):
+            return Tensor._make(self.outs[0 if name == "result" else int(name[6:])].array)
+        return op._attr(name, self.args)
+
+    def call(self, fn, params):
+        return fn(*[self.get(n) for n in params])
 
 
-def _div(op, args, p, tg, r):
-    other = p["other"]
-    return _t(tg, "input", p) / other - p["input"] * _t(tg, "other", p) / (other * other)
+def _params(fn):
+    return tuple(inspect.signature(fn).parameters)
 
 
-def _bilinear(op, args, p, tg, r):
-    """matmul, mm, bmm, mv, dot: (da) b + a (db), with the op itself."""
-    a, b = (op.params[i].name for i in op.tensor_params[:2])
-    out = None
-    if a in tg:
-        out = op(tg[a], p[b])
-    if b in tg:
-        other = op(p[a], tg[b])
-        out = other if out is None else out + other
-    return out
+def _run_rule(op, args, tangents, outs):
+    rule = op.jvp
+    values = _Values(op, args, tangents, outs)
+    if callable(rule):
+        return values.call(rule, _params(rule))
+    if rule == "linear":
+        new = list(values.primals)
+        for i in op.diff_params:
+            new[i] = values.get(op.params[i].name + "_t")
+        return op(*new)
+    if rule == "elementwise":
+        return _elementwise(op, values)
+    if rule == "transpose":
+        return _transpose(op, values, outs)
+    raise ValueError(f"{op.qualname}: unknown jvp rule {rule!r}")
 
 
-def _pow(op, args, p, tg, r):
-    if "exponent" in p and not isinstance(p["exponent"], Tensor):
-        e = p["exponent"]
-        return tg["input"] * e * p["input"] ** (e - 1) if e != 0 else None
-    raise NotImplementedError("forward AD for pow with a Tensor exponent is not implemented "
-                              "here")
+def _elementwise(op, values):
+    """auto_element_wise: the Jacobian is diagonal (after broadcasting), so J t is the VJP
+    with ``grad`` = t, summed over the inputs that have a tangent."""
+    total = None
+    for name, t in values.tangents.items():
+        values.extra = {"grad": t, "grads": [t]}
+        part = values.call(op.vjp[name], op.vjp_params[name])
+        total = part if total is None else total + part
+    values.extra = {}
+    return total
 
 
-def _unary(fn):
-    return lambda op, args, p, tg, r: fn(tg["input"], p["input"], r)
+def _transpose(op, values, outs):
+    """J t from the VJP, which is linear in ``grad``: with u a zero seed that requires
+    grad, <VJP(u), t> = <u, J t>, so J t = d<VJP(u), t>/du (one small backward)."""
+    from .autograd import grad as _grad
+    seeds = [F.zeros_like(Tensor._make(o.array)).requires_grad_(True)
+             if isinstance(o, Tensor) and o.dtype.is_floating_point else None for o in outs]
+    with grad_mode.enable_grad():
+        grads = [s if s is not None else F.zeros_like(Tensor._make(o.array))
+                 for s, o in zip(seeds, outs)]
+        values.extra = {"grad": grads[0], "grads": grads}
+        total = None
+        for name, t in values.tangents.items():
+            g = values.call(op.vjp[name], op.vjp_params[name])
+            pairs = zip(g, t) if isinstance(t, list) else ((g, t),)
+            for gi, ti in pairs:
+                if gi is None or ti is None:  # no gradient flows (norm with p=0)
+                    continue
+                part = (gi * ti).sum()  # a broadcast input: the sum undoes the broadcast
+                total = part if total is None else total + part
+        values.extra = {}
+        wrt = [s for s in seeds if s is not None]
+        if total is None or not total.requires_grad:
+            jt = [None] * len(wrt)
+        else:
+            jt = list(_grad(total, wrt, allow_unused=True))
+    it = iter(jt)
+    res = []
+    for s in seeds:
+        if s is None:
+            res.append(None)
+            continue
+        j = next(it)
+        res.append(F.zeros_like(s.detach()) if j is None else j.detach())
+    return tuple(res) if op.multi_output else res[0]
 
 
-JVP = {
-    "add": _add, "sub": _sub, "mul": _mul, "div": _div, "matmul": _bilinear, "mm": _bilinear,
-    "bmm": _bilinear, "mv": _bilinear, "dot": _bilinear, "pow": _pow,
-    "neg": _linear, "sum": _linear, "mean": _linear, "reshape": _linear, "view": _linear,
-    "transpose": _linear, "permute": _linear, "expand": _linear, "squeeze": _linear,
-    "unsqueeze": _linear, "clone": _linear, "alias": _linear, "select": _linear, "flatten": _linear, "t": _linear,
-    "exp": _unary(lambda t, x, r: t * r),
-    "log": _unary(lambda t, x, r: t / x),
-    "sin": _unary(lambda t, x, r: t * F.cos(x)),
-    "cos": _unary(lambda t, x, r: -t * F.sin(x)),
-    "tanh": _unary(lambda t, x, r: t * (1 - r * r)),
-    "sigmoid": _unary(lambda t, x, r: t * r * (1 - r)),
-    "relu": _unary(lambda t, x, r: F.where(x > 0, t, 0.0)),
-    "sqrt": _unary(lambda t, x, r: t / (2 * r)),
-}
+def inplace(self, result) -> None:
+    """``self`` is being overwritten in place with ``result``: it takes result's tangent,
+    written into its bases up the view chain (zeros elsewhere when a base had none), and
+    every view of the root gets its slice of the root's new tangent, as torch's views of
+    a tangent share its memory."""
+    t = _tangent(result)
+    root = self
+    while root._view is not None:
+        root = root._view[0]
+    if t is None and _tangent(self) is None and _tangent(root) is None:
+        return
+    hook, _table.forward_hook = _table.forward_hook, None  # plain ops on tangents
+    try:
+        with grad_mode.no_grad():
+            if t is None:  # overwritten by a value without a tangent: torch's is zero
+                t = F.zeros_like(Tensor._make(result.array))
+            cur = self
+            while cur._view is not None:
+                base = cur._view[0]
+                bt = _tangent(base)
+                if bt is None:
+                    bt = F.zeros_like(Tensor._make(base.array))
+                t = F._copy_into(bt, _positions(cur), t)
+                cur = base
+            _levels[-1][id(cur)] = (cur, t)
+            _refresh_views(cur)
+    finally:
+        _table.forward_hook = hook
+
+
+def _positions(view):
+    """The flat positions of ``view``'s elements in its base (as Tensor._inplace_on_view
+    finds them): the view op run on an arange."""
+    base, op, args, k = view._view
+    xp = backend.module_of(base.array)
+    flat = xp.arange(base.array.size).reshape(base.array.shape)
+    positions = op.forward(*[flat if a is base else (a.array if isinstance(a, Tensor) else a)
+                             for a in args])
+    return positions[k] if k is not None else positions
+
+
+def _refresh_views(root) -> None:
+    """Each live view of ``root`` (and of its views, iteratively) gets its view op applied
+    to its base's tangent."""
+    stack = [root]
+    while stack:
+        base = stack.pop()
+        bt = _tangent(base)
+        for ref in list(base._views or ()):
+            view = ref()
+            if view is None or view._view is None or view._view[0] is not base:
+                continue
+            _, op, args, k = view._view
+            made = op(*[bt if a is base else a for a in args])
+            _levels[-1][id(view)] = (view, made[k] if k is not None else made)
+            stack.append(view)

@@ -3,14 +3,14 @@
 A port of torch/autograd/functional.py (torch 2.13) onto the engine: same signatures,
 same return structures (a Tensor where the caller passed a Tensor, a tuple where it
 passed a tuple, nested tuples for jacobian/hessian), same strict-mode checks and error
-texts. Everything is built on ``autograd.grad``:
+texts. Reverse mode is built on ``autograd.grad``:
 
-- jvp uses the double-backward trick (a VJP is linear in its seed, so differentiating it
-  with respect to the seed gives the JVP); the engine has no forward-mode AD;
+- jvp uses the double-backward trick, as torch's does (a VJP is linear in its seed, so
+  differentiating it with respect to the seed gives the JVP);
 - ``vectorize=True`` is accepted and gives the same values: the batched seeds run one by
   one (``is_grads_batched`` in the engine is a loop, torch's is vmap);
-- ``strategy="forward-mode"`` keeps torch's argument checks and computes the same
-  Jacobian in reverse mode.
+- ``strategy="forward-mode"`` uses forward AD (engine/forward_ad.py), one column of the
+  Jacobian per input element; for hessian it is forward-over-reverse.
 """
 
 from __future__ import annotations
@@ -236,6 +236,32 @@ def jvp(func, inputs, v=None, create_graph=False, strict=False):
             _tuple_postprocess(result, is_outputs_tuple))
 
 
+def _jvp_by_forward_ad(func, inputs, v=None):
+    """jvp(func, inputs, v) with strict=False, create_graph=False: the same checks and
+    results, computed by forward AD (one pass with tangents ``v``) instead of the double-
+    backward trick. Used by the service's /functional/jvp."""
+    from . import forward_ad as fw
+    is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "jvp")
+    inputs = tuple(inp.detach() for inp in inputs)
+    if v is not None:
+        v = _prepare_v(v, "jvp", False, inputs, is_inputs_tuple)
+    elif len(inputs) != 1 or inputs[0].numel() != 1:
+        raise RuntimeError("The vector v can only be None if the input to the "
+                           "user-provided function is a single Tensor with a single "
+                           "element.")
+    else:
+        v = (F.ones_like(inputs[0]),)
+    with fw.dual_level():
+        outputs = func(*(fw.make_dual(inp, t) for inp, t in zip(inputs, v)))
+        is_outputs_tuple, outputs = _as_tuple(
+            outputs, "outputs of the user-provided function", "jvp")
+        unpacked = [fw.unpack_dual(o) for o in outputs]
+    values = tuple(p.detach() for p, _ in unpacked)
+    result = tuple(F.zeros_like(p) if t is None else t for p, t in unpacked)
+    return (_tuple_postprocess(values, is_outputs_tuple),
+            _tuple_postprocess(result, is_outputs_tuple))
+
+
 def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
              strategy="reverse-mode"):
     """The Jacobian of ``func`` at ``inputs``: J[i][j] has shape outputs[i].shape +
@@ -251,15 +277,7 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
                 "torch.autograd.functional.jacobian: `create_graph=True` and "
                 '`strategy="forward-mode"` are not supported together (yet). Please either '
                 'set `create_graph=False` or `strategy="reverse-mode"`.')
-        if strict:
-            raise RuntimeError(
-                "torch.autograd.functional.jacobian: `strict=True` and "
-                '`strategy="forward-mode"` are not supported together (yet). Please either '
-                'set `strict=False` or `strategy="reverse-mode"`.')
-        if not vectorize:
-            raise NotImplementedError(
-                "Computing Jacobian using forward-AD or forward-over-reverse Hessian is"
-                "only implemented for `vectorize=True`.")
+        return _jacfwd(func, inputs, strict, vectorize)
     with enable_grad():
         is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "jacobian")
         inputs = _grad_preprocess(inputs, create_graph=create_graph, need_graph=True)
@@ -301,9 +319,63 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
                 F.reshape(F.stack(rows_el, 0), tuple(out.shape) + tuple(inputs[k].shape))
                 for k, rows_el in enumerate(rows)))
         jac = _grad_postprocess(tuple(jac), create_graph)
-        if strategy == "forward-mode":  # torch's forward-mode path builds lists
-            jac = [list(row) for row in jac]
         return _tuple_postprocess(jac, (is_outputs_tuple, is_inputs_tuple))
+
+
+def _jacfwd(func, inputs, strict=False, vectorize=False):
+    """jacobian(strategy="forward-mode"): forward AD with one-hot tangents, one input
+    element at a time (column k of J is J e_k). torch runs the columns as one vmap; the
+    engine has no vmap, so ``vectorize=True`` is a loop here, with torch's results."""
+    if strict:
+        raise RuntimeError(
+            "torch.autograd.functional.jacobian: `strict=True` and "
+            '`strategy="forward-mode"` are not supported together (yet). Please either '
+            'set `strict=False` or `strategy="reverse-mode"`.')
+    is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "jacobian")
+    if not vectorize:
+        raise NotImplementedError(
+            "Computing Jacobian using forward-AD or forward-over-reverse Hessian is"
+            "only implemented for `vectorize=True`.")
+    from . import forward_ad as fw
+    columns = []  # columns[j][k][i]: the tangent of output i for element k of input j
+    outputs, is_outputs_tuple = None, False
+
+    def run(tangents):
+        with fw.dual_level():
+            duals = tuple(inp if t is None else fw.make_dual(inp, t)
+                          for inp, t in zip(inputs, tangents))
+            out = func(*duals)
+            is_tuple = isinstance(out, tuple)  # torch does not check the outputs here
+            outs = out if is_tuple else (out,)
+            unpacked = [fw.unpack_dual(o) for o in outs]
+            return is_tuple, [p for p, _ in unpacked], [
+                F.zeros_like(p) if t is None else t for p, t in unpacked]
+
+    for j, inp in enumerate(inputs):
+        cols = []
+        flat = F.zeros_like(F.reshape(inp.detach(), (-1,)))
+        for k in range(inp.numel()):
+            seed = flat.clone()
+            seed.array[k] = 1
+            tangents = [None] * len(inputs)
+            tangents[j] = F.reshape(seed, tuple(inp.shape))
+            is_outputs_tuple, outputs, jv = run(tangents)
+            cols.append(jv)
+        columns.append(cols)
+    if outputs is None:  # no input has an element: torch's vmap would see a batch of 0
+        is_outputs_tuple, outputs, _ = run([None] * len(inputs))
+    jac = []
+    for i, out in enumerate(outputs):
+        row = []
+        for j, inp in enumerate(inputs):
+            shape = tuple(out.shape) + tuple(inp.shape)
+            if columns[j]:  # the input's elements are the last axis, as torch permutes
+                stacked = F.stack([col[i] for col in columns[j]], -1)
+                row.append(F.reshape(stacked, shape))
+            else:
+                row.append(F.zeros(shape, dtype=out.dtype))
+        jac.append(row)
+    return _tuple_postprocess(jac, (is_outputs_tuple, is_inputs_tuple))
 
 
 def hessian(func, inputs, create_graph=False, strict=False, vectorize=False,

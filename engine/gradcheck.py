@@ -77,17 +77,33 @@ def analytical_jacobian(func, inputs) -> list[list[np.ndarray]]:
     return jac
 
 
-def gradcheck_report(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3,
-                     nondet_tol=0.0) -> dict:
-    """Everything gradcheck decides, as data: ``ok``, the first failing (output, input)
-    pair with both Jacobians and its worst entry, and ``reentrant``."""
+def forward_ad_jacobian(func, inputs) -> list[list[np.ndarray]]:
+    """[output][input] (n_in, n_out): one forward-AD pass per input element (a one-hot
+    tangent on that input), as torch's gradcheck with check_forward_ad."""
+    from . import forward_ad as fw
     inputs = _as_tuple(inputs)
-    numerical = numerical_jacobian(func, inputs, eps)
-    analytical = analytical_jacobian(func, inputs)
-    again = analytical_jacobian(func, inputs)
     diff = _diff_inputs(inputs)
-    report = {"ok": True, "failure": None, "reentrant": True,
-              "numerical": numerical, "analytical": analytical, "diff_inputs": diff}
+    outs0 = _outputs(func, inputs)
+    jac = [[np.zeros((inputs[i].numel(), o.numel()), dtype=np.float64) for i in diff]
+           for o in outs0]
+    for col, i in enumerate(diff):
+        x = inputs[i]
+        for k in range(x.numel()):
+            seed = np.zeros(x.shape, dtype=x.array.dtype)
+            seed.reshape(-1)[k] = 1
+            with fw.dual_level():
+                args = list(inputs)
+                args[i] = fw.make_dual(x, Tensor._make(seed))
+                for o, out in enumerate(_outputs(func, args)):
+                    t = fw.unpack_dual(out).tangent
+                    if t is not None:
+                        jac[o][col][k] = np.asarray(t.array, dtype=np.float64).reshape(-1)
+    return jac
+
+
+def _compare(report, numerical, analytical, atol, rtol, mode: str) -> bool:
+    """Record the first (output, input) pair beyond the tolerance; True when all agree."""
+    diff = report["diff_inputs"]
     for o, (row_n, row_a) in enumerate(zip(numerical, analytical)):
         for col, (n, a) in enumerate(zip(row_n, row_a)):
             bad = np.abs(a - n) > atol + rtol * np.abs(n)
@@ -97,22 +113,47 @@ def gradcheck_report(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3,
                 report["ok"] = False
                 report["failure"] = {
                     "output": o, "input": diff[col], "numerical": n, "analytical": a,
+                    "mode": mode,
                     "worst": {"index": [int(idx[0]), int(idx[1])],
                               "numerical": float(n[idx]), "analytical": float(a[idx]),
                               "abs_diff": float(abs(a[idx] - n[idx]))}}
-                return report
-    for row_a, row_b in zip(analytical, again):
-        for a, b in zip(row_a, row_b):
-            if (np.abs(a - b) > nondet_tol).any():
-                report["ok"] = False
-                report["reentrant"] = False
-                return report
+                return False
+    return True
+
+
+def gradcheck_report(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3,
+                     nondet_tol=0.0, check_forward_ad=False, check_backward_ad=True) -> dict:
+    """Everything gradcheck decides, as data: ``ok``, the first failing (output, input)
+    pair with both Jacobians, its worst entry and the mode ("backward", or "forward" for
+    forward AD's Jacobian), and ``reentrant``. As torch, backward is checked first."""
+    inputs = _as_tuple(inputs)
+    numerical = numerical_jacobian(func, inputs, eps)
+    diff = _diff_inputs(inputs)
+    report = {"ok": True, "failure": None, "reentrant": True,
+              "numerical": numerical, "analytical": None, "diff_inputs": diff}
+    if check_backward_ad:
+        analytical = report["analytical"] = analytical_jacobian(func, inputs)
+        if not _compare(report, numerical, analytical, atol, rtol, "backward"):
+            return report
+        again = analytical_jacobian(func, inputs)
+        for row_a, row_b in zip(analytical, again):
+            for a, b in zip(row_a, row_b):
+                if (np.abs(a - b) > nondet_tol).any():
+                    report["ok"] = False
+                    report["reentrant"] = False
+                    return report
+    if check_forward_ad:
+        forward = forward_ad_jacobian(func, inputs)
+        if report["analytical"] is None:
+            report["analytical"] = forward
+        _compare(report, numerical, forward, atol, rtol, "forward")
     return report
 
 
 def _mismatch_message(report) -> str:
     f = report["failure"]
-    return (f"Jacobian mismatch for output {f['output']} with respect to input "
+    mode = "computed with forward mode " if f.get("mode") == "forward" else ""
+    return (f"Jacobian {mode}mismatch for output {f['output']} with respect to input "
             f"{f['input']},\nnumerical:{Tensor._make(f['numerical'])!r}\n"
             f"analytical:{Tensor._make(f['analytical'])!r}\n")
 
@@ -139,7 +180,8 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
         raise ValueError("gradcheck expects at least one input tensor to require gradient, "
                          "but none of the them have requires_grad=True.")
     report = gradcheck_report(func, inputs, eps=eps, atol=atol, rtol=rtol,
-                              nondet_tol=nondet_tol)
+                              nondet_tol=nondet_tol, check_forward_ad=check_forward_ad,
+                              check_backward_ad=check_backward_ad)
     message = failure_message(report, nondet_tol)
     if message is not None:
         if raise_exception:

@@ -200,7 +200,12 @@ class SavedTensor:
         if raw:
             return self.array
         from ._tensor import Tensor
-        return Tensor._make_with_history(self.array, self.node, self.output_nr)
+        from .ops import table as _table  # (not at the top: the table imports this module)
+        t = Tensor._make_with_history(self.array, self.node, self.output_nr)
+        if _table.forward_hook is not None:  # forward-over-reverse: the output's tangent
+            from . import forward_ad
+            forward_ad.reattach(t, self.array)
+        return t
 
     def _inplace_message(self) -> str:
         from ._tensor import legacy_type_name

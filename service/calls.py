@@ -14,6 +14,7 @@ from engine.errors import AutogradError
 from . import compute, content, graph_draw, provenance
 from .errors import Problem, bad, engine_status
 from .graphs import ARGUMENT_ERRORS, Workspace
+from .http import render
 from .limits import Budget
 from .schemas import Node
 from .wire import Encoder
@@ -60,7 +61,9 @@ def _log_args(req) -> dict:
 
 
 def run(state, req, owner: str, kind: str, idempotency_key: str | None = None
-        ) -> tuple[dict, Encoder]:
+        ) -> tuple[dict, Encoder] | dict:
+    """(payload, encoder); with an Idempotency-Key, the answer as rendered (http.render),
+    first or stored."""
     settings, store = state.settings, state.store
     budget = Budget(settings)
     nodes = graph_nodes(req, settings)
@@ -74,20 +77,26 @@ def run(state, req, owner: str, kind: str, idempotency_key: str | None = None
         with session.lock:
             fingerprint = (content.request_fingerprint(args, log_nodes(nodes), settings)
                            if idempotency_key is not None else "")
-            again = content.replayed(session, idempotency_key, fingerprint)
+            again = content.replayed(store, session, idempotency_key, fingerprint)
             if again is not None:  # a retry: the first answer, nothing run twice
                 return again
             if nodes:
                 session.record("nodes", nodes=log_nodes(nodes))
                 session.ws.add_nodes(nodes, budget)
             session.record(kind, **args)
+            entry = session.log[-1]
             result = action(session.ws, req, budget)
             retain = result if kind == "backward" else result[1]
             session.graph_retained = retain
-            store.update(session)
             payload = _answer(session.ws, req, kind, result, encoder, session.info())
             payload["graph_hash"] = content.session_hash(session, settings)
-            content.remember(session, idempotency_key, fingerprint, (payload, encoder))
+            if idempotency_key is not None:  # kept with the call's entry: one atomic write
+                entry["idempotency"] = {"key": idempotency_key, "fingerprint": fingerprint}
+                answer = render(payload, encoder)
+                store.remember(session, idempotency_key, fingerprint, answer)
+                store.update(session)
+                return answer
+            store.update(session)
             return payload, encoder
     if not nodes:
         raise bad("send a graph (or source), or a session to work in")

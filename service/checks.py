@@ -115,7 +115,8 @@ def run(state, req, second_order: bool, owner: str = "") -> dict:
                                 for g in gos)
             arg_names += [f"grad_outputs[{k}]" for k in range(len(gos))]
         report = gradcheck_report(func, args, eps=req.eps, atol=req.atol, rtol=req.rtol,
-                                  nondet_tol=req.nondet_tol)
+                                  nondet_tol=req.nondet_tol,
+                                  check_forward_ad=req.check_forward_ad and not second_order)
     except (Problem, AutogradError):
         raise
     except ARGUMENT_ERRORS as e:
@@ -130,5 +131,5 @@ def run(state, req, second_order: bool, owner: str = "") -> dict:
         out["failure"] = {
             "output": f["output"], "input": f["input"], "input_id": arg_names[f["input"]],
             "numerical": enc.tensor(f["numerical"]), "analytical": enc.tensor(f["analytical"]),
-            "worst": f["worst"]}
+            "worst": f["worst"], "mode": f["mode"]}
     return out

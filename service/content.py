@@ -3,11 +3,14 @@
 ``graph_hash``: SHA-256 over the canonical node list: each node's fields as sorted-key
 JSON, with every tensor value replaced by (dtype, shape, SHA-256 of its bytes), so the
 same graph sent as nested lists, base64 or binary hashes the same. In a session it covers
-every node sent so far, in order.
+every node sent so far, in order, and the values PUT since; every answer about a graph
+carries it (/backward, /grad, /functional/*, /gradcheck, the session endpoints).
 
-``Idempotency-Key`` on /backward in a session: the first answer is stored per key in the
-session and a retry gets it again without running (a retried request never accumulates
-twice into ``.grad``); the same key with a different body is a 422.
+``Idempotency-Key`` on /backward in a session: the first answer (its bytes) is stored per
+key in the session store, with the call's log entry, and a retry gets it again without
+running (a retried request never accumulates twice into ``.grad``, whichever replica it
+lands on); the same key with a different body is a 422. The Redis store writes the key, the
+answer and the call's log entries in one script (docs/sessions-in-redis.md).
 """
 
 from __future__ import annotations
@@ -61,13 +64,33 @@ def graph_hash(node_lists, settings) -> str:
     h = hashlib.sha256()
     for nodes in node_lists:
         for n in nodes:
-            h.update(orjson.dumps(_node(n, settings), option=orjson.OPT_SORT_KEYS))
-            h.update(b"\n")
+            _line(h, _node(n, settings))
     return "sha256:" + h.hexdigest()
 
 
+def _line(h, obj) -> None:
+    h.update(orjson.dumps(obj, option=orjson.OPT_SORT_KEYS))
+    h.update(b"\n")
+
+
 def session_hash(session, settings) -> str:
-    return graph_hash([e["nodes"] for e in session.log if e.get("kind") == "nodes"], settings)
+    """graph_hash of every node sent to the session so far, and of every value PUT into
+    it (a line ``{"put": name, "value": ...}`` where it happened), so equal hashes mean the
+    same graph with the same values. Kept incrementally: the log only grows (a Redis
+    replica that forgets its objects gets a new log list, and starts over)."""
+    log = session.log
+    state = getattr(session, "hash_state", None)
+    if state is None or state[2] is not log or state[0] > len(log):
+        state = (0, hashlib.sha256(), log)
+    n, h, _ = state
+    for e in log[n:]:
+        if e.get("kind") == "nodes":
+            for node in e["nodes"]:
+                _line(h, _node(node, settings))
+        elif e.get("kind") == "put":
+            _line(h, {"put": e["name"], "value": _canonical(e["value"], settings)})
+    session.hash_state = (len(log), h, log)
+    return "sha256:" + h.copy().hexdigest()
 
 
 def request_fingerprint(args: dict, nodes: list, settings) -> str:
@@ -77,27 +100,21 @@ def request_fingerprint(args: dict, nodes: list, settings) -> str:
                                        default=str)).hexdigest()
 
 
-def replayed(session, key: str | None, fingerprint: str):
-    """The stored answer for ``key`` in ``session`` (None when new); 422 when the key was
-    used for a different request."""
+def replayed(store, session, key: str | None, fingerprint: str) -> dict | None:
+    """The stored answer for ``key`` in ``session`` (None when the key is new); 422 when
+    the key was used for a different request, 409 when it was used but its answer is no
+    longer kept (more than MAX_KEYS keys since): the call ran, and runs only once."""
     if key is None:
         return None
-    answers = getattr(session, "idempotent", None)
-    if not answers or key not in answers:
+    found = store.recall(session, key)
+    if found is None:
         return None
-    fp, answer = answers[key]
+    fp, answer = found
     if fp != fingerprint:
         raise Problem(422, f"Idempotency-Key {key!r} was already used for a different request "
                       "in this session", "idempotency-key-reused")
+    if answer is None:
+        raise Problem(409, f"Idempotency-Key {key!r} was already used in this session and "
+                      f"its answer is no longer kept (only the last {MAX_KEYS} are); the "
+                      "call ran once and is not run again", "idempotency-key-expired")
     return answer
-
-
-def remember(session, key: str | None, fingerprint: str, answer) -> None:
-    if key is None:
-        return
-    answers = getattr(session, "idempotent", None)
-    if answers is None:
-        answers = session.idempotent = {}
-    answers[key] = (fingerprint, answer)
-    while len(answers) > MAX_KEYS:
-        answers.pop(next(iter(answers)))

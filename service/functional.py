@@ -6,10 +6,15 @@ The function replays the node list with the ``inputs`` ids bound to the argument
 it unchanged: same argument checks, strict-mode texts and result structures. Inputs and
 outputs are always passed as tuples, so Jacobians and Hessians come back as one tensor per
 (output, input) pair with PyTorch's shapes.
+
+Forward AD (engine/forward_ad.py) computes jacobian/hessian with strategy="forward-mode"
+(as torch does) and jvp when strict is off (torch's own jvp uses the double-backward
+trick; the values are the same, and strict mode keeps torch's trick and its checks).
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import numpy as np
@@ -89,15 +94,17 @@ def run(state, req, kind: str, owner: str = "") -> dict:
                 kw["strategy"] = req.strategy
             else:
                 kw["outer_jacobian_strategy"] = req.strategy
-            if kind == "jacobian" and req.strategy == "forward-mode" and not req.create_graph:
-                with _FORWARD_AD:  # dual levels are process-wide: one at a time
-                    matrix = _forward_jacobian(func, inputs)  # real forward-mode AD
-            else:
+            # forward-mode runs forward AD, whose dual levels are process-wide: one at a time
+            with _FORWARD_AD if req.strategy == "forward-mode" else contextlib.nullcontext():
                 matrix = getattr(AF, kind)(func, inputs, **kw)
             return {kind: _matrix(matrix),
                     "graph_hash": content.graph_hash([log_nodes(nodes)], settings)}
         v = _v(req.v, outs0 if kind == "vjp" else list(inputs), budget)
-        value, result = getattr(AF, kind)(func, inputs, v=v, **kw)
+        if kind == "jvp" and not req.strict and not req.create_graph:
+            with _FORWARD_AD:  # forward AD: torch's values, without the double backward
+                value, result = AF._jvp_by_forward_ad(func, inputs, v=v)
+        else:  # strict mode's checks are those of torch's double-backward trick
+            value, result = getattr(AF, kind)(func, inputs, v=v, **kw)
     except (Problem, AutogradError):
         raise
     except (RuntimeError, AssertionError, NotImplementedError) as e:
@@ -115,36 +122,3 @@ def run(state, req, kind: str, owner: str = "") -> dict:
 def _matrix(m) -> list:
     enc = Encoder("list")
     return [[enc.tensor(t) for t in row] for row in m]
-
-
-def _forward_jacobian(func, inputs) -> list:
-    """jacobian(strategy="forward-mode") by forward AD: one forward pass per input element
-    with a one-hot tangent; J[o][i] has shape outputs[o].shape + inputs[i].shape."""
-    from engine.autograd import forward_ad as fw
-    columns = []  # per input: per element: tangents of the outputs
-    for i, x in enumerate(inputs):
-        cols = []
-        for k in range(x.numel()):
-            seed = np.zeros(x.shape, dtype=x.array.dtype)
-            seed.reshape(-1)[k] = 1
-            with fw.dual_level():
-                args = [fw.make_dual(t, Tensor._make(seed)) if j == i else t
-                        for j, t in enumerate(inputs)]
-                outs = func(*args)
-                cols.append([_tangent_array(fw, o) for o in outs])
-        columns.append(cols)
-    outs = func(*inputs)
-    matrix = []
-    for o, out in enumerate(outs):
-        row = []
-        for i, x in enumerate(inputs):
-            stacked = np.stack([c[o] for c in columns[i]], axis=-1) if columns[i] else \
-                np.zeros(tuple(out.shape) + (0,), dtype=out.array.dtype)
-            row.append(Tensor._make(stacked.reshape(tuple(out.shape) + tuple(x.shape))))
-        matrix.append(row)
-    return matrix
-
-
-def _tangent_array(fw, out):
-    tangent = fw.unpack_dual(out).tangent
-    return np.zeros(out.shape, out.array.dtype) if tangent is None else np.asarray(tangent.array)

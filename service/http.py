@@ -72,13 +72,24 @@ async def parse(request: Request, model: type[BaseModel]):
     return model.model_validate(obj)
 
 
-def respond(payload, encoder: wire.Encoder, status: int = 200) -> Response:
+def render(payload, encoder: wire.Encoder) -> dict:
+    """The answer as it goes on the wire: body bytes, media type, headers (what an
+    Idempotency-Key keeps, so that a retry gets the same bytes)."""
     if encoder.encoding == "binary":
         body, n = wire.pack_binary(payload, encoder.buffers)
-        return Response(body, status, media_type=wire.OCTET,
-                        headers={wire.BINARY_HEADER: str(n)})
-    return Response(orjson.dumps(payload, option=JSON_OPTIONS), status,
-                    media_type="application/json")
+        return {"body": bytes(body), "media_type": wire.OCTET,
+                "headers": {wire.BINARY_HEADER: str(n)}}
+    return {"body": orjson.dumps(payload, option=JSON_OPTIONS),
+            "media_type": "application/json", "headers": {}}
+
+
+def respond(payload, encoder: wire.Encoder, status: int = 200) -> Response:
+    return send(render(payload, encoder), status)
+
+
+def send(answer: dict, status: int = 200) -> Response:
+    return Response(answer["body"], status, media_type=answer["media_type"],
+                    headers=answer["headers"] or None)
 
 
 async def owner(request: Request) -> str:

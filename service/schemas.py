@@ -257,7 +257,7 @@ class BackwardResponse(BaseModel):
                                     "or 'json'.", examples=[None])
     graph_hash: str | None = Field(None, description="SHA-256 of the canonical node list "
                                    "(tensor values by dtype, shape and bytes); in a session, "
-                                   "of every node sent so far.",
+                                   "of every node sent so far and the values PUT since.",
                                    examples=["sha256:9f86d081884c7d65..."])
     session: SessionInfo | None = Field(None, description="The stored workspace, if any.",
                                         examples=[_SESSION])
@@ -271,7 +271,7 @@ class GradResponse(BaseModel):
                                     "or 'json'.", examples=[None])
     graph_hash: str | None = Field(None, description="SHA-256 of the canonical node list "
                                    "(tensor values by dtype, shape and bytes); in a session, "
-                                   "of every node sent so far.",
+                                   "of every node sent so far and the values PUT since.",
                                    examples=["sha256:9f86d081884c7d65..."])
     session: SessionInfo | None = Field(None, description="The stored workspace, if any.",
                                         examples=[_SESSION])
@@ -312,11 +312,17 @@ class SessionResponse(BaseModel):
     memory: MemoryOut | None = Field(None, description="GET /sessions/{id} and /free: what "
                                      "the retained graphs hold for backward.",
                                      examples=[{"nodes": [], "saved_bytes": 0}])
+    graph_hash: str = Field(description="SHA-256 of the session's canonical node list "
+                            "(every node sent so far, tensor values by dtype, shape and "
+                            "bytes) and of the values PUT since.",
+                            examples=["sha256:9f86d081884c7d65..."])
 
 
 class PutResponse(BaseModel):
     session: SessionInfo = Field(description="The session.", examples=[_SESSION])
     tensor: TensorOut = Field(description="The tensor's new value.", examples=[_T])
+    graph_hash: str = Field(description="The session's graph_hash after the write (as in "
+                            "SessionResponse).", examples=["sha256:9f86d081884c7d65..."])
 
 
 class ProblemModel(BaseModel):
@@ -354,6 +360,9 @@ class OverloadInfo(BaseModel):
     twice_differentiable: bool = Field(description="Its derivative is differentiable.",
                                        examples=[True])
     creation: bool = Field(description="Makes a leaf (takes requires_grad).", examples=[False])
+    forward_ad: bool = Field(False, description="Has a forward-mode (JVP) rule: usable with "
+                             "dual tensors, /functional/jvp's and jacobian(strategy="
+                             "\"forward-mode\")'s forward AD.", examples=[True])
 
 
 class OpInfo(BaseModel):
@@ -363,7 +372,8 @@ class OpInfo(BaseModel):
                                                       "grad_fn": "ExpBackward0",
                                                       "differentiable": True,
                                                       "twice_differentiable": True,
-                                                      "creation": False}]])
+                                                      "creation": False,
+                                                      "forward_ad": True}]])
 
 
 class OpsResponse(BaseModel):
@@ -405,6 +415,9 @@ class GradcheckRequest(Strict):
                               "Jacobians (reentrancy).", examples=[0.0])
     seed: int = Field(0, description="gradgradcheck: seed of the random grad_outputs.",
                       examples=[0])
+    check_forward_ad: bool = Field(False, description="gradcheck: also check forward AD's "
+                                   "Jacobian (one JVP per input element), after backward's, "
+                                   "as torch's check_forward_ad.", examples=[False])
 
 
 class Worst(BaseModel):
@@ -429,6 +442,9 @@ class GradcheckFailure(BaseModel):
     worst: Worst = Field(description="The worst entry.",
                          examples=[{"index": [1, 1], "numerical": 4.0, "analytical": 6.0,
                                     "abs_diff": 2.0}])
+    mode: Literal["backward", "forward"] = Field(
+        "backward", description="Which analytical Jacobian mismatched: backward's, or "
+        "forward AD's (check_forward_ad).", examples=["backward"])
 
 
 class GradcheckResponse(BaseModel):

@@ -123,16 +123,35 @@ def test_errors_carry_torch_texts(client):
     assert r.status_code == 422
 
 
-def test_forward_mode_without_a_jvp_rule_names_the_op(client):
-    g = {"nodes": [{"id": "x", "op": "tensor", "data": [1.0, 2.0], "requires_grad": True},
-                   {"id": "c", "op": "cumsum", "args": ["x", 0]}]}
-    r = client.post("/functional/jacobian", json={"graph": g, "inputs": "x", "outputs": "c",
+def test_forward_mode_is_torch_forward_ad(client):
+    """jacobian(strategy="forward-mode") needs vectorize=True as torch's; with it, the
+    forward-AD Jacobian (cumsum's JVP rule, say) and the forward-over-reverse Hessian
+    equal torch's."""
+    g = {"nodes": [{"id": "x", "op": "tensor", "data": [1.0, 2.0, 0.5], "dtype": "float64",
+                    "requires_grad": True},
+                   {"id": "c", "op": "cumsum", "args": ["x", 0]},
+                   {"id": "e", "op": "exp", "args": ["c"]},
+                   {"id": "s", "op": "prod", "args": ["e"]}]}
+    r = client.post("/functional/jacobian", json={"graph": g, "inputs": "x", "outputs": "e",
                                                   "strategy": "forward-mode"})
-    assert r.status_code == 422
-    assert "Trying to use forward AD with cumsum" in r.json()["detail"]
-    r = client.post("/functional/jacobian", json={"graph": g, "inputs": "x", "outputs": "c"})
-    want = torch.autograd.functional.jacobian(lambda t: t.cumsum(0), torch.tensor([1.0, 2.0]))
-    close(r.json()["jacobian"][0][0], want.double())
+    with pytest.raises(NotImplementedError) as theirs:
+        torch.autograd.functional.jacobian(torch.exp, torch.ones(2), strategy="forward-mode")
+    assert r.status_code == 422 and r.json()["detail"] == str(theirs.value)
+    x = torch.tensor([1.0, 2.0, 0.5], dtype=torch.float64)
+    r = client.post("/functional/jacobian", json={"graph": g, "inputs": "x", "outputs": "e",
+                                                  "strategy": "forward-mode",
+                                                  "vectorize": True})
+    want = torch.autograd.functional.jacobian(lambda t: t.cumsum(0).exp(), x,
+                                              strategy="forward-mode", vectorize=True)
+    close(r.json()["jacobian"][0][0], want)
+    r = client.post("/functional/hessian", json={"graph": g, "inputs": "x", "outputs": "s",
+                                                 "strategy": "forward-mode",
+                                                 "vectorize": True})
+    want = torch.autograd.functional.hessian(lambda t: t.cumsum(0).exp().prod(), x,
+                                             outer_jacobian_strategy="forward-mode",
+                                             vectorize=True)
+    np.testing.assert_allclose(np.array(r.json()["hessian"][0][0]["data"]),
+                               want.detach().numpy(), rtol=1e-10)
 
 
 def test_over_a_session_at_its_current_values(client):

@@ -118,3 +118,47 @@ def test_gradcheck_tolerances_and_errors(client):
     big = graph([0.0] * 5000, {"id": "y", "op": "exp", "args": ["x"]})
     r = client.post("/gradcheck", json={"graph": big, "inputs": "x", "outputs": "y"})
     assert r.status_code == 413 and r.json()["limit"] == "check_evaluations"
+
+
+def test_check_forward_ad_over_http(client):
+    """check_forward_ad: a row whose VJP is right and whose JVP is wrong passes the
+    backward check and fails the forward one with torch's text and mode "forward"."""
+    import sys
+
+    class Cube(torch.autograd.Function):  # the same wrong JVP in torch
+        @staticmethod
+        def forward(x):
+            return x ** 3
+
+        @staticmethod
+        def setup_context(ctx, inputs, output):
+            ctx.save_for_backward(inputs[0])
+            ctx.save_for_forward(inputs[0])
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 3 * ctx.saved_tensors[0] ** 2
+
+        @staticmethod
+        def jvp(ctx, t):
+            return t * 2 * ctx.saved_tensors[0] ** 2
+
+    name = "wrong_jvp_issue7"
+    row = table.op(f"{name}(Tensor input) -> Tensor", "WrongJvpBackward0",
+                   forward=lambda x: x ** 3, shape=lambda x: x,
+                   vjp={"input": lambda grad, input: grad * 3 * input ** 2},
+                   jvp=lambda input_t, input: input_t * 2 * input ** 2)
+    try:
+        body = {"graph": graph([0.5, -1.0, 2.0], {"id": "y", "op": name, "args": ["x"]}),
+                "inputs": "x", "outputs": "y"}
+        assert client.post("/gradcheck", json=body).json()["ok"] is True
+        r = client.post("/gradcheck", json={**body, "check_forward_ad": True}).json()
+        tx = torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64, requires_grad=True)
+        with pytest.raises(sys.modules["torch.autograd.gradcheck"].GradcheckError) as e:
+            torch.autograd.gradcheck(Cube.apply, (tx,), check_forward_ad=True)
+        assert r["ok"] is False and r["failure"]["mode"] == "forward"
+        assert r["message"] == str(e.value)
+    finally:
+        table.ROWS.pop(row.qualname)
+        table.OVERLOADS.pop(name)
+        delattr(table.F, name)

@@ -393,3 +393,43 @@ def test_nginx_in_front_of_both_replicas(two, tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_idempotency_key_across_replicas(two):
+    """A retry with the same Idempotency-Key that lands on the other replica gets the
+    first answer (the same bytes) and accumulates once; a different body with the key is
+    a 422; the key and answer survive a cold replica (written with the log entry)."""
+    redis, (a, b) = two
+    sid = new_session(a)
+    call = {"session": sid, "tensors": "s", "retain_graph": True}
+    first = a.http.post("/backward", json=call, headers={"Idempotency-Key": "k-1"})
+    retry = b.http.post("/backward", json=call, headers={"Idempotency-Key": "k-1"})
+    assert first.status_code == retry.status_code == 200, retry.text
+    assert first.content == retry.content
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    s = (x * 3.0).sum()
+    s.backward(retain_graph=True)  # once, whatever the retries
+    np.testing.assert_array_equal(grad_x(a, sid), x.grad.numpy())
+    np.testing.assert_array_equal(grad_x(b, sid), x.grad.numpy())
+    check_problem(b.http.post("/backward", json={**call, "inputs": ["x"]},
+                              headers={"Idempotency-Key": "k-1"}), 422)
+    # binary answers come back byte for byte too, from either replica
+    bin_call = {**call, "encoding": "binary"}
+    one = b.http.post("/backward", json=bin_call, headers={"Idempotency-Key": "k-2"})
+    two_ = a.http.post("/backward", json=bin_call, headers={"Idempotency-Key": "k-2"})
+    assert one.status_code == two_.status_code == 200
+    assert one.content == two_.content and one.headers.get("content-type") == \
+        two_.headers.get("content-type")
+    s.backward(retain_graph=True)
+    np.testing.assert_array_equal(grad_x(a, sid), x.grad.numpy())
+    # the session's graph_hash is the same from either replica, before and after a PUT
+    assert a.http.get(f"/sessions/{sid}").json()["graph_hash"] == \
+        b.http.get(f"/sessions/{sid}").json()["graph_hash"] == first.json()["graph_hash"]
+    put = a.http.put(f"/sessions/{sid}/tensors/x", json=[5.0, 6.0]).json()["graph_hash"]
+    assert put != first.json()["graph_hash"]
+    assert b.http.get(f"/sessions/{sid}").json()["graph_hash"] == put
+    # the records are in Redis with the session's expiry, and go with it
+    assert redis.client.hexists(f"autograd:s:{sid}:idem", "k-1")
+    assert redis.client.pttl(f"autograd:s:{sid}:idem") > 0
+    assert a.http.delete(f"/sessions/{sid}").status_code == 204
+    assert not redis.client.exists(f"autograd:s:{sid}:idem", f"autograd:s:{sid}:idem_order")

@@ -64,6 +64,7 @@ def _zero(grad):
 
 op("threshold_backward(Tensor grad_output, Tensor input, Scalar threshold) -> Tensor",
    "ThresholdBackwardBackward0",
+   jvp="elementwise",
    forward=lambda grad_output, input, threshold: np.where(
        input <= threshold, 0, grad_output).astype(grad_output.dtype, copy=False),
    vjp={"grad_output": lambda grad, input, threshold: F.threshold_backward(
@@ -74,6 +75,7 @@ op("threshold_backward(Tensor grad_output, Tensor input, Scalar threshold) -> Te
 
 op("leaky_relu_backward(Tensor grad_output, Tensor input, Scalar negative_slope, "
    "bool self_is_result) -> Tensor", "LeakyReluBackwardBackward0",
+   jvp="elementwise",
    forward=lambda grad_output, input, negative_slope, self_is_result: np.where(
        input > 0, grad_output, grad_output * negative_slope),
    vjp={"grad_output": lambda grad, input, negative_slope: F.leaky_relu_backward(
@@ -84,6 +86,7 @@ op("leaky_relu_backward(Tensor grad_output, Tensor input, Scalar negative_slope,
 
 op("hardtanh_backward(Tensor grad_output, Tensor input, Scalar min_val, Scalar max_val) "
    "-> Tensor", "HardtanhBackwardBackward0",
+   jvp="elementwise",
    # the bounds themselves pass no gradient (clamp's do)
    forward=lambda grad_output, input, min_val, max_val: np.where(
        (input <= min_val) | (input >= max_val), 0, grad_output
@@ -101,6 +104,7 @@ def _shrink_mask(input, lambd):
 
 op("softshrink_backward(Tensor grad_output, Tensor input, Scalar lambd) -> Tensor",
    "SoftshrinkBackwardBackward0",
+   jvp="elementwise",
    forward=lambda grad_output, input, lambd: np.where(
        _shrink_mask(input, lambd), 0, grad_output).astype(grad_output.dtype, copy=False),
    vjp={"grad_output": lambda grad, input, lambd: F.softshrink_backward(grad, input, lambd),
@@ -111,6 +115,7 @@ op("softshrink_backward(Tensor grad_output, Tensor input, Scalar lambd) -> Tenso
 
 op("hardshrink_backward(Tensor grad_output, Tensor input, Scalar lambd) -> Tensor",
    "HardshrinkBackwardBackward0",
+   jvp="elementwise",
    forward=lambda grad_output, input, lambd: np.where(
        _shrink_mask(input, lambd), 0, grad_output).astype(grad_output.dtype, copy=False),
    vjp={"grad_output": lambda grad, input, lambd: F.hardshrink_backward(grad, input, lambd),
@@ -141,6 +146,7 @@ def _hardswish_backward(grad_output, input):
 
 op("hardswish_backward(Tensor grad_output, Tensor input) -> Tensor",
    "HardswishBackwardBackward0", forward=_hardswish_backward,
+   jvp="elementwise",
    vjp={"grad_output": lambda grad, input: F.hardswish_backward(grad, input),
         "input": lambda grad, grad_output, input: F.where(
             (input > -3) & (input < 3), F._div_scalar(grad * grad_output, 3.0), 0.0)},
@@ -170,6 +176,7 @@ def _elu_double_backward(grad, grad_output, alpha, scale, input_scale, is_result
 
 op("elu_backward(Tensor grad_output, Scalar alpha, Scalar scale, Scalar input_scale, "
    "bool is_result, Tensor self_or_result) -> Tensor", "EluBackwardBackward0",
+   jvp="elementwise",
    forward=_elu_backward,
    vjp={"grad_output": lambda grad, alpha, scale, input_scale, is_result, self_or_result:
         F.elu_backward(grad, alpha, scale, input_scale, is_result, self_or_result),
@@ -183,12 +190,14 @@ op("elu_backward(Tensor grad_output, Scalar alpha, Scalar scale, Scalar input_sc
 # -- relu family -----------------------------------------------------------------------------
 
 op("relu(Tensor input) -> Tensor", "ReluBackward0",
+   jvp="elementwise",
    forward=_no_bool("Boolean inputs not supported for relu", lambda input: np.maximum(input, 0)),
    # threshold_backward(grad, result, 0): a zero output (input <= 0) passes no gradient
    vjp={"input": lambda grad, result: F.threshold_backward(grad, result, 0)},
    shape=same, samples=explicit(*_smooth(), _kinks(-1.0, 0.0, 1.0)))
 
 op("leaky_relu(Tensor input, Scalar negative_slope=0.01) -> Tensor", "LeakyReluBackward0",
+   jvp="elementwise",
    forward=_floating("leaky_relu_cpu")(
        lambda input, negative_slope: np.where(input > 0, input, input * negative_slope)),
    vjp={"input": lambda grad, input, negative_slope:
@@ -198,6 +207,7 @@ op("leaky_relu(Tensor input, Scalar negative_slope=0.01) -> Tensor", "LeakyReluB
                     _kinks(-1.0, 0.0, 1.0, negative_slope=0.2)))
 
 op("threshold(Tensor input, Scalar threshold, Scalar value) -> Tensor", "ThresholdBackward0",
+   jvp="elementwise",
    forward=_no_bool('"threshold_cpu" not implemented for \'Bool\'', lambda input, threshold, value:
                     np.where(input <= threshold, np.asarray(value, dtype=input.dtype), input)),
    vjp={"input": lambda grad, input, threshold: F.threshold_backward(
@@ -213,6 +223,7 @@ def _hardtanh_vjp(grad, input, min_val, max_val):
 
 op("hardtanh(Tensor input, Scalar min_val=-1, Scalar max_val=1) -> Tensor",
    "HardtanhBackward0",
+   jvp="elementwise",
    forward=_no_bool("Bool inputs not supported for hardtanh", lambda input, min_val, max_val:
                     np.minimum(np.maximum(input, min_val), max_val).astype(input.dtype)),
    vjp={"input": _hardtanh_vjp}, shape=same, method=False, torch=_FN + "hardtanh",
@@ -241,6 +252,7 @@ def _elu_vjp(grad, input, alpha, scale, input_scale):
 
 op("elu(Tensor input, Scalar alpha=1.0, *, Scalar scale=1, Scalar input_scale=1) -> Tensor",
    "EluBackward0", forward=_floating("elu_cpu")(_elu_forward), vjp={"input": _elu_vjp}, shape=same,
+   jvp="elementwise",
    method=False, torch=lambda torch, input, alpha=1.0, scale=1, input_scale=1:
    torch.ops.aten.elu(input, alpha, scale, input_scale),
    samples=explicit(*_smooth(), *_smooth(shapes=[(2, 3)], alpha=0.5),
@@ -259,6 +271,7 @@ def _celu_forward(input, alpha):
 
 
 op("celu(Tensor input, Scalar alpha=1.0) -> Tensor", "CeluBackward0",
+   jvp="elementwise",
    forward=_floating("elu_cpu")(_celu_forward),
    vjp={"input": lambda grad, input, alpha: _elu_vjp(grad, input, alpha, 1.0, 1.0 / alpha)},
    shape=same, method=False,
@@ -331,6 +344,7 @@ def _gelu_vjp(grad, input, approximate):
 
 
 op("gelu(Tensor input, *, str approximate='none') -> Tensor", "GeluBackward0",
+   jvp="elementwise",
    forward=_floating("GeluKernelImpl")(_gelu_forward), vjp={"input": _gelu_vjp}, shape=same, method=False,
    torch=_FN + "gelu",
    samples=explicit(*_smooth(-3.0, 3.0), *_smooth(-3.0, 3.0, approximate="tanh"),
@@ -349,6 +363,7 @@ def _silu_vjp(grad, input):
 
 
 op("silu(Tensor input) -> Tensor", "SiluBackward0",
+   jvp="elementwise",
    forward=_floating("silu_cpu")(_silu_forward), vjp={"input": _silu_vjp},
    shape=same, method=False, torch=_FN + "silu",
    samples=explicit(*_smooth(-4.0, 4.0)))
@@ -392,6 +407,7 @@ def _softplus_vjp(grad, input, beta, threshold):
 
 
 op("softplus(Tensor input, Scalar beta=1, Scalar threshold=20) -> Tensor", "SoftplusBackward0",
+   jvp="elementwise",
    forward=_floating("softplus_cpu")(_softplus_forward), vjp={"input": _softplus_vjp}, shape=same,
    method=False, torch=_FN + "softplus",
    samples=explicit(*_smooth(-4.0, 4.0), *_smooth(shapes=[(2, 3)], beta=2.0, threshold=3.0),
@@ -409,6 +425,7 @@ def _mish_vjp(grad, input):
 
 
 op("mish(Tensor input) -> Tensor", "MishBackward0",
+   jvp="elementwise",
    forward=_floating("mish_cpu")(_mish_forward),
    vjp={"input": _mish_vjp}, shape=same, method=False, torch=_FN + "mish",
    samples=explicit(*_smooth(-4.0, 4.0)))
@@ -448,6 +465,7 @@ def _log_sigmoid_double_backward(grad, input):
 
 
 op("logsigmoid(Tensor input) -> Tensor", "LogSigmoidBackward0",
+   jvp="elementwise",
    forward=_floating("log_sigmoid_cpu")(_logsigmoid_forward),
    vjp={"input": lambda grad, input: F.log_sigmoid_backward(grad, input)},
    shape=same, method=False, torch=_FN + "logsigmoid",
@@ -456,6 +474,7 @@ op("logsigmoid(Tensor input) -> Tensor", "LogSigmoidBackward0",
 # -- hard (piecewise linear) activations -----------------------------------------------------
 
 op("hardsigmoid(Tensor input) -> Tensor", "HardsigmoidBackward0",
+   jvp="elementwise",
    forward=_floating("hardsigmoid_cpu")(
        lambda input: np.minimum(np.maximum(input + 3, 0), 6) / 6),
    # open interval: at -3 and 3 the gradient is 0
@@ -466,6 +485,7 @@ op("hardsigmoid(Tensor input) -> Tensor", "HardsigmoidBackward0",
 
 
 op("hardswish(Tensor input) -> Tensor", "HardswishBackward0",
+   jvp="elementwise",
    forward=_floating("hardswish_cpu")(
        lambda input: input * np.minimum(np.maximum(input + 3, 0), 6) / 6),
    vjp={"input": lambda grad, input: F.hardswish_backward(grad, input)}, shape=same, method=False,
@@ -485,6 +505,7 @@ def _hardshrink(input, lambd):
 
 
 op("softshrink(Tensor input, Scalar lambd=0.5) -> Tensor", "SoftshrinkBackward0",
+   jvp="elementwise",
    forward=_softshrink,
    vjp={"input": lambda grad, input, lambd: F.softshrink_backward(grad, input, lambd)},
    shape=same, method=False, torch=_FN + "softshrink",
@@ -492,6 +513,7 @@ op("softshrink(Tensor input, Scalar lambd=0.5) -> Tensor", "SoftshrinkBackward0"
                     _kinks(-1.0, -0.5, 0.0, 0.5, 1.0)))
 
 op("hardshrink(Tensor input, Scalar lambd=0.5) -> Tensor", "HardshrinkBackward0",
+   jvp="elementwise",
    forward=_hardshrink,
    vjp={"input": lambda grad, input, lambd: F.hardshrink_backward(grad, input, lambd)},
    shape=same, torch=_FN + "hardshrink",

@@ -212,6 +212,7 @@ def _undefined(grad):
 op("convolution(Tensor input, Tensor weight, Tensor? bias, int[] stride, int[] padding, "
    "int[] dilation, bool transposed, int[] output_padding, int groups) -> Tensor",
    "ConvolutionBackward0", method=False,
+   jvp="transpose",
    forward=_conv_forward,
    vjp={"input": lambda grad, input, weight, stride, padding, dilation, groups:
         F._conv_grad_input(grad, input, weight, stride, padding, dilation, groups),
@@ -232,6 +233,7 @@ _CONV_ARGS = "int[] stride, int[] padding, int[] dilation, int groups"
 # one of the three rows again.
 op(f"_conv_grad_input(Tensor grad_output, Tensor input, Tensor weight, {_CONV_ARGS})"
    " -> Tensor", "ConvolutionBackwardBackward0", method=False,
+   jvp="transpose",
    forward=_conv_grad_input,
    vjp={"grad_output": lambda grad, weight, stride, padding, dilation, groups: F.convolution(
        grad, weight, None, stride, padding, dilation, False, (0,), groups),
@@ -242,6 +244,7 @@ op(f"_conv_grad_input(Tensor grad_output, Tensor input, Tensor weight, {_CONV_AR
 
 op(f"_conv_grad_weight(Tensor grad_output, Tensor input, Tensor weight, {_CONV_ARGS})"
    " -> Tensor", "ConvolutionBackwardBackward0", method=False,
+   jvp="transpose",
    forward=_conv_grad_weight,
    vjp={"grad_output": lambda grad, input, stride, padding, dilation, groups: F.convolution(
        input, grad, None, stride, padding, dilation, False, (0,), groups),
@@ -457,6 +460,7 @@ def _plane_gather(input, indices):
 op("max_pool2d_with_indices(Tensor input, int[] kernel_size, int[]? stride=None, "
    "int[] padding=0, int[] dilation=1, bool ceil_mode=False) -> (Tensor, Tensor)",
    "MaxPool2DWithIndicesBackward0", method=False,
+   jvp="transpose",
    forward=_max_pool,
    # derivatives.yaml saves self and the indices (result1)
    vjp={"input": lambda grad, input, result1: F._max_pool_scatter(grad, input, result1)},
@@ -472,12 +476,14 @@ op("max_pool2d_with_indices(Tensor input, int[] kernel_size, int[]? stride=None,
 # derivative), so a create_graph gradient requires grad as torch's does.
 op("_max_pool_scatter(Tensor grad_output, Tensor input, Tensor indices) -> Tensor",
    "MaxPool2DWithIndicesBackwardBackward0", method=False, nondiff=("indices",),
+   jvp="transpose",
    forward=_plane_scatter,
    vjp={"grad_output": lambda grad, indices: F._max_pool_gather(grad, indices),
         "input": lambda grad: F.zeros_like(grad)},
    dtype="none", shape=lambda grad_output, input, indices: tuple(input))
 
 op("_max_pool_gather(Tensor input, Tensor indices) -> Tensor", "MaxPool2DWithIndicesBackward0",
+   jvp="linear",
    method=False, nondiff=("indices",),
    forward=_plane_gather,
    vjp={"input": lambda grad, input, indices: F._max_pool_scatter(grad, input, indices)},
@@ -579,6 +585,7 @@ def _avg_shape(input, kernel_size, stride=None, padding=0, ceil_mode=False,
 
 
 op(f"avg_pool2d(Tensor input, {_AVG_ARGS}) -> Tensor", "AvgPool2DBackward0", method=False,
+   jvp="linear",
    forward=_avg_pool,
    # derivatives.yaml saves self (avg_pool2d_backward takes it), though only its size matters
    vjp={"input": lambda grad, input, kernel_size, stride, padding, ceil_mode,
@@ -602,6 +609,7 @@ op(f"avg_pool2d(Tensor input, {_AVG_ARGS}) -> Tensor", "AvgPool2DBackward0", met
 # Takes the input (zero derivative) as ATen's avg_pool2d_backward does; see _max_pool_scatter
 op(f"_avg_pool2d_grad(Tensor grad_output, Tensor input, {_AVG_ARGS}) -> Tensor",
    "AvgPool2DBackwardBackward0", method=False,
+   jvp="transpose",
    forward=_avg_pool_grad,
    vjp={"grad_output": lambda grad, kernel_size, stride, padding, ceil_mode,
         count_include_pad, divisor_override: F.avg_pool2d(

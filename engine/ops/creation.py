@@ -207,6 +207,7 @@ for _name in ("rand", "randn"):
 # -- conversions the engine uses ------------------------------------------------------------
 
 op("to_dtype(Tensor input, ScalarType dtype) -> Tensor", "ToCopyBackward0", method=False,
+   jvp="linear",
    forward=lambda input, dtype: input.astype(dtypes.as_dtype(dtype).np),
    vjp={"input": lambda grad, input_dtype: grad.astype(input_dtype.np)
         if not hasattr(grad, "requires_grad") else grad.to(input_dtype)},
@@ -215,12 +216,14 @@ op("to_dtype(Tensor input, ScalarType dtype) -> Tensor", "ToCopyBackward0", meth
    torch=lambda torch, input, dtype: input.to(getattr(torch, dtype)))
 
 op("to_device(Tensor input, Device device) -> Tensor", "ToCopyBackward0", method=False,
+   jvp="linear",
    forward=lambda input, device: backend.to_device(input, device),
    vjp={"input": lambda grad, input: grad.to(device=input.device) if hasattr(
        grad, "requires_grad") else backend.to_device(grad, backend.device_of(input))},
    dtype="none", shape=lambda input, device: input)
 
 op("copy(Tensor self, Tensor src) -> Tensor", "torch::autograd::CopyBackwards", method=False,
+   jvp="linear",
    forward=lambda self, src: np.array(np.broadcast_to(src, self.shape), dtype=self.dtype),
    vjp={"self": lambda grad: grad * 0, "src": lambda grad: grad},
    dtype="none", shape=lambda self, src: self)

@@ -70,35 +70,41 @@ def _abs(input):
 
 
 op("add.Tensor(Tensor input, Tensor other, *, Scalar alpha=1) -> Tensor", "AddBackward0",
+   jvp="elementwise",
    forward=lambda input, other, alpha: input + other if alpha == 1 else input + alpha * other,
    vjp={"input": lambda grad: grad,
         "other": lambda grad, alpha: grad if alpha == 1 else grad * alpha},
    shape=bcast, samples=binary(scalar=2.5))
 
 op("sub.Tensor(Tensor input, Tensor other, *, Scalar alpha=1) -> Tensor", "SubBackward0",
+   jvp="elementwise",
    forward=_sub,
    vjp={"input": lambda grad: grad,
         "other": lambda grad, alpha: -grad if alpha == 1 else -grad * alpha},
    shape=bcast, samples=binary(scalar=2.5))
 
 op("rsub.Scalar(Tensor input, Scalar other, Scalar alpha=1) -> Tensor", "RsubBackward1",
+   jvp="elementwise",
    forward=_rsub,
    vjp={"input": lambda grad, alpha: -grad if alpha == 1 else -grad * alpha},
    shape=same, method=False, samples=unary(other=2.0))
 
 op("rsub.Tensor(Tensor input, Tensor other, *, Scalar alpha=1) -> Tensor", "RsubBackward0",
+   jvp="elementwise",
    forward=_rsub,
    vjp={"input": lambda grad, alpha: -grad if alpha == 1 else -grad * alpha,
         "other": lambda grad: grad},
    shape=bcast, samples=binary(shapes=[((3,), (3,)), ((2, 3), (3,))]))
 
 op("mul.Tensor(Tensor input, Tensor other) -> Tensor", "MulBackward0",
+   jvp="elementwise",
    forward=lambda input, other: input * other,
    vjp={"input": lambda grad, other: grad * other,
         "other": lambda grad, input: grad * input},
    shape=bcast, samples=binary(scalar=2.5))
 
 op("div.Tensor(Tensor input, Tensor other) -> Tensor", "DivBackward0",
+   jvp="elementwise",
    forward=lambda input, other: input / other,
    vjp={"input": lambda grad, other: grad / other,
         "other": lambda grad, input, other: -grad * ((input / other) / other)},
@@ -140,11 +146,13 @@ op("div.Tensor_mode(Tensor input, Tensor other, *, str? rounding_mode) -> Tensor
                       + binary(other_low=0.5, other_high=2.0, rounding_mode=None)(r)))
 
 op("neg(Tensor input) -> Tensor", "NegBackward0",
+   jvp="elementwise",
    forward=_neg,
    vjp={"input": lambda grad: -grad},
    shape=same, samples=unary())
 
 op("reciprocal(Tensor input) -> Tensor", "ReciprocalBackward0",
+   jvp="elementwise",
    forward=lambda input: 1 / input,
    vjp={"input": lambda grad, result: -grad * (result * result)},
    dtype="float", shape=same, samples=unary(0.5, 2.0))
@@ -160,6 +168,7 @@ def _pow_scalar_vjp(grad, input, exponent):
 
 
 op("pow.Tensor_Scalar(Tensor input, Scalar exponent) -> Tensor", "PowBackward0",
+   jvp="elementwise",
    forward=lambda input, exponent: input ** exponent,
    vjp={"input": _pow_scalar_vjp},
    shape=same,
@@ -182,6 +191,7 @@ def _pow_exponent_vjp(grad, input, exponent, result):
 
 
 op("pow.Tensor_Tensor(Tensor input, Tensor exponent) -> Tensor", "PowBackward1",
+   jvp="elementwise",
    forward=lambda input, exponent: input ** exponent,
    vjp={"input": _pow_self_vjp, "exponent": _pow_exponent_vjp},
    shape=bcast, samples=binary(0.5, 2.0, shapes=[((3,), (3,)), ((2, 3), (3,)), ((2, 1), (1, 3))]))
@@ -203,6 +213,7 @@ def _pow_base_scalar_vjp(grad, self, exponent, result):
 
 
 op("pow.Scalar(Scalar self, Tensor exponent) -> Tensor", "PowBackward2",
+   jvp="elementwise",
    forward=_pow_base_scalar,
    vjp={"exponent": _pow_base_scalar_vjp},
    dtype="float", shape=lambda self, exponent: exponent, method=False,
@@ -217,6 +228,7 @@ op("square(Tensor input) -> Tensor", None, composite=True,
    forward=lambda input: F.pow(input, 2), shape=same, samples=unary())
 
 op("abs(Tensor input) -> Tensor", "AbsBackward0",
+   jvp="elementwise",
    forward=_abs, vjp={"input": lambda grad, input: grad * F.sgn(input)},
    shape=same, samples=unary(0.2, 2.0))
 
@@ -226,32 +238,39 @@ op("sgn(Tensor input) -> Tensor", "SgnBackward0",
    shape=same, samples=unary(0.2, 2.0))
 
 op("sign(Tensor input) -> Tensor", "SignBackward0",
+   jvp="elementwise",
    forward=np.sign, vjp={"input": lambda grad: F.zeros_like(grad)},
    shape=same, samples=unary(0.2, 2.0))
 
 # -- math ---------------------------------------------------------------------------------
 
 op("exp(Tensor input) -> Tensor", "ExpBackward0",
+   jvp="elementwise",
    forward=np.exp, vjp={"input": lambda grad, result: grad * result},
    dtype="float", shape=same, samples=unary())
 
 op("log(Tensor input) -> Tensor", "LogBackward0",
+   jvp="elementwise",
    forward=np.log, vjp={"input": lambda grad, input: grad / input},
    dtype="float", shape=same, samples=unary(0.2, 3.0))
 
 op("sqrt(Tensor input) -> Tensor", "SqrtBackward0",
+   jvp="elementwise",
    forward=np.sqrt, vjp={"input": lambda grad, result: grad / F._mul_scalar(result, 2)},
    dtype="float", shape=same, samples=unary(0.2, 3.0))
 
 op("sin(Tensor input) -> Tensor", "SinBackward0",
+   jvp="elementwise",
    forward=np.sin, vjp={"input": lambda grad, input: grad * F.cos(input)},
    dtype="float", shape=same, samples=unary())
 
 op("cos(Tensor input) -> Tensor", "CosBackward0",
+   jvp="elementwise",
    forward=np.cos, vjp={"input": lambda grad, input: grad * -F.sin(input)},
    dtype="float", shape=same, samples=unary())
 
 op("tanh(Tensor input) -> Tensor", "TanhBackward0",
+   jvp="elementwise",
    forward=np.tanh, vjp={"input": lambda grad, result: F.tanh_backward(grad, result)},
    dtype="float", shape=same, samples=unary())
 
@@ -295,47 +314,57 @@ _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 
 op("rsqrt(Tensor input) -> Tensor", "RsqrtBackward0",
+   jvp="elementwise",
    forward=lambda input: 1 / np.sqrt(input),
    vjp={"input": lambda grad, result: -0.5 * grad * result ** 3},
    dtype="float", shape=same, samples=unary(0.3, 3.0))
 
 op("exp2(Tensor input) -> Tensor", "Exp2Backward0",
+   jvp="elementwise",
    forward=np.exp2,
    vjp={"input": lambda grad, result: F._mul_scalar(grad * result, math.log(2.0))},
    dtype="float", shape=same, samples=unary())
 
 op("log2(Tensor input) -> Tensor", "Log2Backward0",
+   jvp="elementwise",
    forward=np.log2,
    vjp={"input": lambda grad, input: grad / F._mul_scalar(input, math.log(2.0))},
    dtype="float", shape=same, samples=unary(0.2, 3.0))
 
 op("log10(Tensor input) -> Tensor", "Log10Backward0",
+   jvp="elementwise",
    forward=np.log10,
    vjp={"input": lambda grad, input: grad / F._mul_scalar(input, math.log(10.0))},
    dtype="float", shape=same, samples=unary(0.2, 3.0))
 
 op("log1p(Tensor input) -> Tensor", "Log1PBackward0",
+   jvp="elementwise",
    forward=np.log1p, vjp={"input": lambda grad, input: grad / F._add_scalar(input, 1)},
    dtype="float", shape=same, samples=unary(-0.8, 2.0))
 
 op("expm1(Tensor input) -> Tensor", "Expm1Backward0",
+   jvp="elementwise",
    forward=np.expm1, vjp={"input": lambda grad, result: grad * F._add_scalar(result, 1)},
    dtype="float", shape=same, samples=unary())
 
 op("tan(Tensor input) -> Tensor", "TanBackward0",
+   jvp="elementwise",
    forward=np.tan,
    vjp={"input": lambda grad, result: grad * F._add_scalar(result ** 2, 1)},
    dtype="float", shape=same, samples=unary(-1.2, 1.2))
 
 op("asin(Tensor input) -> Tensor", "AsinBackward0",
+   jvp="elementwise",
    forward=np.arcsin, vjp={"input": lambda grad, input: grad * F.rsqrt(-input * input + 1)},
    dtype="float", shape=same, samples=unary(-0.9, 0.9))
 
 op("acos(Tensor input) -> Tensor", "AcosBackward0",
+   jvp="elementwise",
    forward=np.arccos, vjp={"input": lambda grad, input: grad * -F.rsqrt(-input * input + 1)},
    dtype="float", shape=same, samples=unary(-0.9, 0.9))
 
 op("atan(Tensor input) -> Tensor", "AtanBackward0",
+   jvp="elementwise",
    forward=np.arctan,
    vjp={"input": lambda grad, input: grad / F._add_scalar(input * input, 1)},
    dtype="float", shape=same, samples=unary(-3.0, 3.0))
@@ -347,6 +376,7 @@ def _atan2_recip(input, other):
 
 
 op("atan2(Tensor input, Tensor other) -> Tensor", "Atan2Backward0",
+   jvp="elementwise",
    forward=np.arctan2,
    vjp={"input": lambda grad, input, other: grad * other * _atan2_recip(input, other),
         "other": lambda grad, input, other: grad * -input * _atan2_recip(input, other)},
@@ -355,33 +385,40 @@ op("atan2(Tensor input, Tensor other) -> Tensor", "Atan2Backward0",
        Sample((np.array([0.0, 0.0, 1.0]), np.array([0.0, -1.0, 0.0])), gradcheck=False)])
 
 op("sinh(Tensor input) -> Tensor", "SinhBackward0",
+   jvp="elementwise",
    forward=np.sinh, vjp={"input": lambda grad, input: grad * F.cosh(input)},
    dtype="float", shape=same, samples=unary())
 
 op("cosh(Tensor input) -> Tensor", "CoshBackward0",
+   jvp="elementwise",
    forward=np.cosh, vjp={"input": lambda grad, input: grad * F.sinh(input)},
    dtype="float", shape=same, samples=unary())
 
 op("asinh(Tensor input) -> Tensor", "AsinhBackward0",
+   jvp="elementwise",
    forward=np.arcsinh, vjp={"input": lambda grad, input: grad * F.rsqrt(input ** 2 + 1)},
    dtype="float", shape=same, samples=unary(-3.0, 3.0))
 
 op("acosh(Tensor input) -> Tensor", "AcoshBackward0",
+   jvp="elementwise",
    forward=np.arccosh, vjp={"input": lambda grad, input: grad * F.rsqrt(input ** 2 - 1)},
    dtype="float", shape=same, samples=unary(1.2, 3.0))
 
 op("atanh(Tensor input) -> Tensor", "AtanhBackward0",
+   jvp="elementwise",
    forward=np.arctanh,
    vjp={"input": lambda grad, input: grad / F.sub(1.0, input ** 2)},
    dtype="float", shape=same, samples=unary(-0.9, 0.9))
 
 op("erf(Tensor input) -> Tensor", "ErfBackward0",
+   jvp="elementwise",
    forward=_erf,
    vjp={"input": lambda grad, input: F._mul_scalar(F.exp(-(input ** 2)), _TWO_OVER_SQRT_PI)
         * grad},
    dtype="float", shape=same, samples=unary(-2.5, 2.5))
 
 op("erfc(Tensor input) -> Tensor", "ErfcBackward0",
+   jvp="elementwise",
    forward=_erfc,
    vjp={"input": lambda grad, input: F._mul_scalar(F.exp(-(input ** 2)), -_TWO_OVER_SQRT_PI)
         * grad},
@@ -395,6 +432,7 @@ def _sigmoid(x):
 
 
 op("sigmoid(Tensor input) -> Tensor", "SigmoidBackward0",
+   jvp="elementwise",
    forward=_sigmoid, vjp={"input": lambda grad, result: F.sigmoid_backward(grad, result)},
    dtype="float", shape=same,
    samples=explicit(*[lambda r, s=s: Sample((rand(r, *s, low=-4.0, high=4.0),))
@@ -419,6 +457,7 @@ def _logit_vjp(grad, input, eps):
 
 
 op("logit(Tensor input, float? eps=None) -> Tensor", "LogitBackward0",
+   jvp="elementwise",
    forward=_logit_forward, vjp={"input": _logit_vjp},
    dtype="float", shape=same,
    samples=explicit(*[lambda r, s=s: Sample((rand(r, *s, low=0.05, high=0.95),))
@@ -453,6 +492,7 @@ def _clamp_scalar_vjp(grad, input, min, max):
 
 
 op("clamp(Tensor input, Scalar? min=None, Scalar? max=None) -> Tensor", "ClampBackward1",
+   jvp="elementwise",
    forward=_clamp_scalar, vjp={"input": _clamp_scalar_vjp}, shape=same,
    samples=explicit(lambda r: Sample((rand(r, 2, 3), -0.5, 0.5)),
                     lambda r: Sample((rand(r, 3),), {"min": 0.2}),
@@ -518,8 +558,22 @@ def _clamp_shape(input, min, max):
     return broadcast_shapes(*[s for s in (input, min, max) if s is not None])
 
 
+def _clamp_jvp(input, input_t, min, min_t, max, max_t):
+    """torch's clamp_jvp: a bound's tangent where that bound clamps, else the input's (at a
+    tie, the input's); max's where min > max (the result is max there)."""
+    out = input_t
+    if max is not None:
+        out = F.where(input > max, max_t, out)
+    if min is not None:
+        out = F.where(input < min, min_t, out)
+    if min is not None and max is not None:
+        out = F.where(min > max, max_t, out)
+    return out
+
+
 op("clamp.Tensor(Tensor input, Tensor? min=None, Tensor? max=None) -> Tensor",
    "ClampBackward0", forward=_clamp_tensor,
+   jvp=_clamp_jvp,
    vjp={"input": _clamp_input_vjp, "min": _clamp_min_vjp, "max": _clamp_max_vjp},
    shape=_clamp_shape,
    samples=explicit(lambda r: Sample((rand(r, 2, 3), rand(r, 3, low=-1.5, high=-0.2),
@@ -533,24 +587,28 @@ op("clamp.Tensor(Tensor input, Tensor? min=None, Tensor? max=None) -> Tensor",
                                       np.array([1.0, 0.5, 1.0, 2.0])), gradcheck=False)))
 
 op("clamp_min(Tensor input, Scalar min) -> Tensor", "ClampMinBackward0",
+   jvp="elementwise",
    forward=lambda input, min: _clamp_scalar(input, min, None),
    vjp={"input": lambda grad, input, min: F.where(input >= min, grad, 0.0)}, shape=same,
    samples=explicit(lambda r: Sample((rand(r, 2, 3), 0.1)),
                     lambda r: Sample((np.array([-1.0, 0.1, 1.0]), 0.1), gradcheck=False)))
 
 op("clamp_min.Tensor(Tensor input, Tensor min) -> Tensor", "ClampMinBackward1",
+   jvp="elementwise",
    forward=np.maximum,
    vjp={"input": lambda grad, input, min: F.where(input >= min, grad, 0.0),
         "min": lambda grad, input, min: F.where(input < min, grad, 0.0)},
    shape=bcast, samples=binary(shapes=[((3,), (3,)), ((2, 3), (3,)), ((2, 1), (1, 3))]))
 
 op("clamp_max(Tensor input, Scalar max) -> Tensor", "ClampMaxBackward0",
+   jvp="elementwise",
    forward=lambda input, max: _clamp_scalar(input, None, max),
    vjp={"input": lambda grad, input, max: F.where(input <= max, grad, 0.0)}, shape=same,
    samples=explicit(lambda r: Sample((rand(r, 2, 3), 0.1)),
                     lambda r: Sample((np.array([-1.0, 0.1, 1.0]), 0.1), gradcheck=False)))
 
 op("clamp_max.Tensor(Tensor input, Tensor max) -> Tensor", "ClampMaxBackward1",
+   jvp="elementwise",
    forward=np.minimum,
    vjp={"input": lambda grad, input, max: F.where(input <= max, grad, 0.0),
         "max": lambda grad, input, max: F.where(input > max, grad, 0.0)},
@@ -566,6 +624,7 @@ def _with_ties(make):
 
 # torch's maximum/minimum backward: at a tie each input gets half the gradient
 op("maximum(Tensor input, Tensor other) -> Tensor", "MaximumBackward0",
+   jvp="elementwise",
    forward=np.maximum,
    vjp={"input": lambda grad, input, other: F.where(
             input == other, grad / 2, F.where(input < other, 0.0, grad)),
@@ -574,6 +633,7 @@ op("maximum(Tensor input, Tensor other) -> Tensor", "MaximumBackward0",
    shape=bcast, samples=_with_ties(binary()))
 
 op("minimum(Tensor input, Tensor other) -> Tensor", "MinimumBackward0",
+   jvp="elementwise",
    forward=np.minimum,
    vjp={"input": lambda grad, input, other: F.where(
             input == other, grad / 2, F.where(input > other, 0.0, grad)),
@@ -608,18 +668,24 @@ _ROUNDING_SAMPLES = explicit(*[lambda r, s=s: Sample((rand(r, *s, low=-3.0, high
                                               gradcheck=False))
 
 op("floor(Tensor input) -> Tensor", "FloorBackward0", forward=_keep_ints(np.floor),
+   jvp="elementwise",
    vjp=_ZERO, shape=same, samples=_ROUNDING_SAMPLES)
 op("ceil(Tensor input) -> Tensor", "CeilBackward0", forward=_keep_ints(np.ceil),
+   jvp="elementwise",
    vjp=_ZERO, shape=same, samples=_ROUNDING_SAMPLES)
 op("trunc(Tensor input) -> Tensor", "TruncBackward0", forward=_keep_ints(np.trunc),
+   jvp="elementwise",
    vjp=_ZERO, shape=same, samples=_ROUNDING_SAMPLES)
 op("round(Tensor input) -> Tensor", "RoundBackward0", forward=_keep_ints(np.rint),
+   jvp="elementwise",
    vjp=_ZERO, shape=same, samples=_ROUNDING_SAMPLES)
 op("round.decimals(Tensor input, *, int decimals) -> Tensor", "RoundBackward1",
+   jvp="elementwise",
    forward=_floating("round_cpu", np.round), vjp=_ZERO, shape=same,
    samples=explicit(lambda r: Sample((rand(r, 2, 3),), {"decimals": 2}),
                     lambda r: Sample((rand(r, 3, low=-300.0, high=300.0),), {"decimals": -1})))
 op("frac(Tensor input) -> Tensor", "FracBackward0",
+   jvp="elementwise",
    forward=_floating("frac_cpu", lambda input: input - np.trunc(input)),
    vjp={"input": lambda grad: grad},
    shape=same, samples=_ROUNDING_SAMPLES)
@@ -644,11 +710,13 @@ def _floor_divide(input, other):
 
 
 op("remainder.Scalar(Tensor input, Scalar other) -> Tensor", "RemainderBackward0",
+   jvp="elementwise",
    forward=_remainder, vjp={"input": lambda grad: grad}, shape=same,
    samples=explicit(lambda r: Sample((rand(r, 2, 3, low=-3.0, high=3.0), 0.7)),
                     lambda r: Sample((rand(r, 3, low=-3.0, high=3.0), -0.7))))
 
 op("remainder.Tensor(Tensor input, Tensor other) -> Tensor", "RemainderBackward1",
+   jvp="elementwise",
    forward=_remainder,
    vjp={"input": lambda grad: grad,
         # torch: -grad * self.div(other, rounding_mode="floor"), whose own derivative is 0
@@ -664,6 +732,7 @@ def _floor_divide_vjp(grad):
 
 # torch has no derivative for floor_divide: its node is NotImplemented and backward raises
 op("floor_divide(Tensor input, Tensor other) -> Tensor", "torch::autograd::NotImplemented",
+   jvp="elementwise",
    forward=_floor_divide, vjp={"input": _floor_divide_vjp, "other": _floor_divide_vjp},
    shape=bcast,
    samples=explicit(lambda r: Sample((Const(rand(r, 2, 3, low=-3.0, high=3.0)),
@@ -674,6 +743,7 @@ op("floor_divide(Tensor input, Tensor other) -> Tensor", "torch::autograd::NotIm
 # -- selection and comparison -------------------------------------------------------------
 
 op("where.self(Tensor condition, Tensor input, Tensor other) -> Tensor", "WhereBackward0",
+   jvp="elementwise",
    forward=lambda condition, input, other: np.where(condition, input, other),
    vjp={"input": lambda grad, condition: F.where(condition, grad, 0.0),
         "other": lambda grad, condition: F.where(condition, 0.0, grad)},

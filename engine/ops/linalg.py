@@ -103,6 +103,7 @@ def _mm_mat2_backward(grad, mat1, mat2_shape, mat2_strides, alpha=1):
 
 
 op("mm(Tensor input, Tensor mat2) -> Tensor", "MmBackward0",
+   jvp=lambda input_t, mat2_t, input, mat2: F.mm(input_t, mat2) + F.mm(input, mat2_t),
    forward=_mm,
    vjp={"input": lambda grad, mat2, input_shape, input_strides: _mm_mat1_backward(
        grad, mat2, input_shape, input_strides),
@@ -131,6 +132,7 @@ def _bmm(input, mat2):
 
 
 op("bmm(Tensor input, Tensor mat2) -> Tensor", "BmmBackward0",
+   jvp=lambda input_t, mat2_t, input, mat2: F.bmm(input_t, mat2) + F.bmm(input, mat2_t),
    forward=_bmm,
    vjp={"input": lambda grad, mat2: F.bmm(grad, F.transpose(mat2, 1, 2)),
         "mat2": lambda grad, input: F.bmm(F.transpose(input, 1, 2), grad)},
@@ -157,6 +159,7 @@ def _mv(input, vec):
 
 
 op("mv(Tensor input, Tensor vec) -> Tensor", "MvBackward0",
+   jvp=lambda input_t, vec_t, input, vec: F.mv(input_t, vec) + F.mv(input, vec_t),
    forward=_mv,
    vjp={"input": lambda grad, vec: F.reshape(grad, (-1, 1)) * vec,  # grad.ger(vec)
         "vec": lambda grad, input: F.mv(F.t(input), grad)},
@@ -184,6 +187,7 @@ def _dot(input, tensor):
 
 
 op("dot(Tensor input, Tensor tensor) -> Tensor", "DotBackward0",
+   jvp=lambda input_t, tensor_t, input, tensor: F.dot(input_t, tensor) + F.dot(input, tensor_t),
    forward=_dot,
    vjp={"input": lambda grad, tensor: grad * tensor,
         "tensor": lambda grad, input: grad * input},
@@ -238,6 +242,8 @@ def _scaled(x, s):
 
 op("addmm(Tensor input, Tensor mat1, Tensor mat2, *, Scalar beta=1, Scalar alpha=1)"
    " -> Tensor", "AddmmBackward0",
+   jvp=lambda input_t, mat1_t, mat2_t, mat1, mat2, beta, alpha: (
+       input_t * beta + (F.mm(mat1_t, mat2) + F.mm(mat1, mat2_t)) * alpha),
    forward=_addmm,
    vjp={"input": lambda grad, beta: _scaled(grad, beta),
         "mat1": lambda grad, mat2, alpha, mat1_shape, mat1_strides: _mm_mat1_backward(
@@ -468,6 +474,7 @@ def _trace(input):
 
 
 op("trace(Tensor input) -> Tensor", "TraceBackward0",
+   jvp="linear",
    forward=_trace,
    # trace_backward: grad on the diagonal; saves only the sizes
    vjp={"input": lambda grad, input_shape, input_dtype: grad * _const_like(np.eye(
@@ -502,6 +509,7 @@ def _diag_embed(input, offset, dim1, dim2):
 
 op("diag_embed(Tensor input, int offset=0, int dim1=-2, int dim2=-1) -> Tensor",
    "DiagEmbedBackward0",
+   jvp="linear",
    forward=_diag_embed,
    vjp={"input": lambda grad, offset, dim1, dim2: F.diagonal_copy(grad, offset, dim1, dim2)},
    dtype="none", shape=_diag_embed_shape,
@@ -536,6 +544,7 @@ def _diagonal_vjp(grad, input_shape, input_dtype, offset, dim1, dim2):
 
 op("diagonal_copy(Tensor input, int offset=0, int dim1=0, int dim2=1) -> Tensor",
    "DiagonalBackward0_copy", method=False,
+   jvp="linear",
    forward=lambda input, offset, dim1, dim2: np.diagonal(
        input, offset, normalize_dim(dim1, input.ndim), normalize_dim(dim2, input.ndim)).copy()
    if _diagonal_shape(input.shape, offset, dim1, dim2) is not None else None,
@@ -626,6 +635,7 @@ DET_SAMPLES = explicit(lambda r: Sample((rand(r, 3, 3),)), lambda r: Sample((ran
                        lambda r: Sample((rand(r, 1, 1),)))
 for _name in ("det", "linalg_det"):
     op(f"{_name}(Tensor input) -> Tensor", "LinalgDetBackward0",
+       jvp="transpose",
        forward=_det, vjp={"input": _det_vjp}, dtype="none", shape=_det_shape,
        method=_name == "det", samples=DET_SAMPLES,
        torch="torch.det" if _name == "det" else "torch.linalg.det")
@@ -674,6 +684,7 @@ INV_SAMPLES = explicit(lambda r: Sample((rand(r, 3, 3) + 3 * np.eye(3),)),
                        lambda r: Sample((rand(r, 2, 2, 2) + 3 * np.eye(2),)))
 for _name in ("inverse", "linalg_inv"):
     op(f"{_name}(Tensor input) -> Tensor", "LinalgInvExBackward0",
+       jvp=lambda input_t, result: -F.matmul(result, F.matmul(input_t, result)),
        forward=_inv,
        # derivatives.yaml linalg_inv_ex: -A^-H grad A^-H, from the saved inverse
        vjp={"input": lambda grad, result: -F.matmul(_mT(result), F.matmul(grad, _mT(result)))},
@@ -757,6 +768,7 @@ def _solve_grad_a(grad, input, result, other_shape, left):
 
 op("linalg_solve(Tensor input, Tensor other, *, bool left=True) -> Tensor",
    "LinalgSolveExBackward0", method=False,
+   jvp="transpose",
    forward=_solve,
    vjp={"input": _solve_grad_a, "other": _solve_grad_b},
    dtype="none", shape=_solve_shape, torch="torch.linalg.solve",
@@ -775,6 +787,7 @@ op("linalg_solve(Tensor input, Tensor other, *, bool left=True) -> Tensor",
 # 1-D @ 2-D ends in ATen with an in-place ``squeeze_(0)`` of the fresh mm result: torch shows
 # SqueezeBackward4 (squeeze_.dim). Not public: reached only through matmul.
 op("_squeeze_inplace(Tensor input, int dim) -> Tensor", "SqueezeBackward4", method=False,
+   jvp="linear",
    forward=lambda input, dim: np.squeeze(input, normalize_dim(dim, input.ndim))
    if input.shape[normalize_dim(dim, input.ndim)] == 1 else input,
    vjp={"input": lambda grad, input_shape: F.reshape(grad, input_shape)},
@@ -787,6 +800,7 @@ op("_squeeze_inplace(Tensor input, int dim) -> Tensor", "SqueezeBackward4", meth
 
 if "_reshape_alias" not in OVERLOADS:  # the shape rows may declare it first
     op("_reshape_alias(Tensor input, int[] size) -> Tensor", "ReshapeAliasBackward0",
+       jvp="linear",
        method=False,
        forward=lambda input, size: _view_of(input, size),
        vjp={"input": lambda grad, input_shape: F.reshape(grad, input_shape)},
@@ -826,6 +840,7 @@ def _reshape(x, size):
 if "diagonal" not in OVERLOADS:
     op("diagonal(Tensor input, int offset=0, int dim1=0, int dim2=1) -> Tensor",
        "DiagonalBackward0",
+       jvp="linear",
        forward=lambda input, offset, dim1, dim2: np.diagonal(
            input, offset, normalize_dim(dim1, input.ndim), normalize_dim(dim2, input.ndim))
        if _diagonal_shape(input.shape, offset, dim1, dim2) is not None else None,

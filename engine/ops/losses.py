@@ -161,6 +161,7 @@ op("mse_loss_backward(Tensor grad_output, Tensor input, Tensor target, int reduc
    torch="torch.ops.aten.mse_loss_backward")
 
 op("_mse_loss(Tensor input, Tensor target, int reduction=1) -> Tensor", "MseLossBackward0",
+   jvp="transpose",
    method=False,
    forward=lambda input, target, reduction: _apply_reduction((input - target) ** 2, reduction),
    vjp={"input": lambda grad, input, target, reduction: F.mse_loss_backward(
@@ -305,6 +306,7 @@ def _smooth_l1_grad(grad, input, target, reduction, beta):
 
 op("_smooth_l1_loss(Tensor input, Tensor target, int reduction=1, float beta=1.0) -> Tensor",
    "SmoothL1LossBackward0", method=False,
+   jvp="transpose",
    forward=_smooth_l1_forward,
    vjp={"input": _smooth_l1_grad,
         "target": lambda grad, input, target, reduction, beta: _smooth_l1_grad(
@@ -490,6 +492,7 @@ NLL_SAMPLES = [
 
 op("_nll_loss(Tensor input, Tensor target, Tensor? weight=None, int reduction=1,"
    " int ignore_index=-100) -> Tensor", "NllLossBackward0", method=False,
+   jvp="transpose",
    forward=_nll_forward, nondiff=("target", "weight"), dtype="none",
    vjp={"input": _nll_vjp},
    shape=_nll_kernel_shape,
@@ -500,6 +503,7 @@ op("_nll_loss(Tensor input, Tensor target, Tensor? weight=None, int reduction=1,
 
 op("_nll_loss2d(Tensor input, Tensor target, Tensor? weight=None, int reduction=1,"
    " int ignore_index=-100) -> Tensor", "NllLoss2DBackward0", method=False,
+   jvp="transpose",
    forward=_nll_forward, nondiff=("target", "weight"), dtype="none",
    vjp={"input": _nll2d_vjp},
    shape=_nll_kernel_shape,
@@ -598,6 +602,7 @@ op("nll_loss(Tensor input, Tensor target, Tensor? weight=None, Any size_average=
 # Two small kernels that cross_entropy's label smoothing shows in its graph, as torch's C++
 # does (a Tensor times a double is mul.Scalar there, and the ignored targets are masked_fill_).
 op("_mul_scalar(Tensor input, Scalar other) -> Tensor", "MulBackward1", method=False,
+   jvp="elementwise",
    forward=lambda input, other: input * other,
    vjp={"input": lambda grad, other: F._mul_scalar(grad, other)}, dtype="none",
    shape=lambda input, other: input,
@@ -605,6 +610,7 @@ op("_mul_scalar(Tensor input, Scalar other) -> Tensor", "MulBackward1", method=F
    torch=lambda torch, input, other: torch.ops.aten.mul.Scalar(input, other))
 
 op("_masked_fill(Tensor input, Tensor mask, Scalar value) -> Tensor", "MaskedFillBackward0",
+   jvp="elementwise",
    method=False, nondiff=("mask",),
    forward=lambda input, mask, value: np.where(mask, value, input).astype(input.dtype),
    vjp={"input": lambda grad, mask: F.where(mask, 0.0, grad)}, dtype="none",
@@ -615,6 +621,7 @@ op("_masked_fill(Tensor input, Tensor mask, Scalar value) -> Tensor", "MaskedFil
 
 
 op("_add_scalar(Tensor input, Scalar other, Scalar alpha=1) -> Tensor", "AddBackward1",
+   jvp="elementwise",
    method=False, forward=lambda input, other, alpha: input + alpha * other,
    vjp={"input": lambda grad: grad}, dtype="none",
    shape=lambda input, other, alpha: input,
@@ -622,6 +629,7 @@ op("_add_scalar(Tensor input, Scalar other, Scalar alpha=1) -> Tensor", "AddBack
    torch=lambda torch, input, other, alpha=1: torch.ops.aten.add.Scalar(input, other, alpha))
 
 op("_div_scalar(Tensor input, Scalar other) -> Tensor", "DivBackward1",
+   jvp="elementwise",
    method=False, forward=lambda input, other: input / other,
    vjp={"input": lambda grad, other: F._div_scalar(grad, other)}, dtype="none",
    shape=lambda input, other: input,
@@ -822,6 +830,7 @@ def _bce_target_vjp(grad, input, target, weight, reduction):
 
 op("_binary_cross_entropy(Tensor input, Tensor target, Tensor? weight=None,"
    " int reduction=1) -> Tensor", "BinaryCrossEntropyBackward0", method=False,
+   jvp="transpose",
    forward=_bce_forward, nondiff=("weight",),
    vjp={"input": _bce_input_vjp, "target": _bce_target_vjp},
    shape=lambda input, target, weight, reduction: _reduced(input, reduction),
@@ -921,6 +930,7 @@ def _bce_logits_target_vjp(grad, input, target, weight, pos_weight, reduction):
 op("_binary_cross_entropy_with_logits(Tensor input, Tensor target, Tensor? weight=None,"
    " Tensor? pos_weight=None, int reduction=1) -> Tensor",
    "BinaryCrossEntropyWithLogitsBackward0", method=False,
+   jvp="transpose",
    forward=_bce_logits_forward, nondiff=("weight", "pos_weight"),
    vjp={"input": _bce_logits_input_vjp, "target": _bce_logits_target_vjp},
    shape=lambda input, target, weight, pos_weight, reduction: _reduced(

@@ -134,11 +134,13 @@ REDUCE_DIM_SAMPLES = explicit(
     lambda r: Sample((rand(r), 0)), lambda r: Sample((rand(r), -1, True)))
 
 op("sum(Tensor input, *, ScalarType? dtype=None) -> Tensor", "SumBackward0",
+   jvp="linear",
    forward=_sum, vjp={"input": lambda grad, input_shape: F.expand(grad, input_shape)},
    dtype="none", shape=lambda input, dtype: (), samples=REDUCE_SAMPLES)
 
 op("sum.dim_IntList(Tensor input, int[]? dim, bool keepdim=False, *, ScalarType? dtype=None)"
    " -> Tensor", "SumBackward1",
+   jvp="linear",
    forward=_sum_dim,
    vjp={"input": lambda grad, input_shape, dim, keepdim: F.expand(
        unsqueeze_to(grad, input_shape, dim, keepdim), input_shape)},
@@ -146,6 +148,7 @@ op("sum.dim_IntList(Tensor input, int[]? dim, bool keepdim=False, *, ScalarType?
    samples=REDUCE_DIM_SAMPLES)
 
 op("mean(Tensor input, *, ScalarType? dtype=None) -> Tensor", "MeanBackward0",
+   jvp="linear",
    forward=_mean,
    vjp={"input": lambda grad, input_shape: F.expand(grad, input_shape) / max(
        _count(input_shape, None), 1) if input_shape else grad},
@@ -153,6 +156,7 @@ op("mean(Tensor input, *, ScalarType? dtype=None) -> Tensor", "MeanBackward0",
 
 op("mean.dim(Tensor input, int[]? dim, bool keepdim=False, *, ScalarType? dtype=None)"
    " -> Tensor", "MeanBackward1",
+   jvp="linear",
    forward=_mean_dim,
    vjp={"input": lambda grad, input_shape, dim, keepdim: F.expand(
        unsqueeze_to(grad, input_shape, dim, keepdim), input_shape) / _count(input_shape, dim)},
@@ -281,12 +285,14 @@ PROD_SAMPLES = explicit(
     lambda r: Sample((np.zeros((0, 2)),), gradcheck=False))  # empty: nothing to perturb
 
 op("prod(Tensor input, *, ScalarType? dtype=None) -> Tensor", "ProdBackward0",
+   jvp="transpose",
    forward=lambda input, dtype=None: np.prod(input, dtype=_np_dtype(dtype, input)),
    vjp={"input": lambda grad, input, result: _prod_vjp(grad, input, result)},
    dtype="none", shape=lambda input, dtype: (), samples=PROD_SAMPLES)
 
 op("prod.dim_int(Tensor input, int dim, bool keepdim=False, *, ScalarType? dtype=None)"
    " -> Tensor", "ProdBackward1",
+   jvp="transpose",
    forward=_prod_dim_forward,
    vjp={"input": lambda grad, input, result, dim, keepdim: _prod_vjp(
        grad, input, result, dim, keepdim)},
@@ -426,11 +432,13 @@ ARG_SAMPLES = explicit(
 for _name, _fn, _arg in [("max", np.max, np.argmax), ("min", np.min, np.argmin)]:
     _Name = _name.capitalize()
     op(f"{_name}(Tensor input) -> Tensor", f"{_Name}Backward1",
+       jvp="transpose",
        forward=_full_reduce(_name, _fn),
        vjp={"input": lambda grad, input, result: _evenly_distribute(grad, input, result)},
        dtype="none", shape=lambda input: (), samples=FULL_SAMPLES)
     op(f"{_name}.dim(Tensor input, int dim, bool keepdim=False)"
        " -> (Tensor values, Tensor indices)", f"{_Name}Backward0",
+       jvp="transpose",
        forward=_dim_reduce(_name, _fn, _arg),
        vjp={"input": lambda grad, result1, input_shape, dim, keepdim: _select_index(
            grad, result1, input_shape, dim, keepdim)},
@@ -438,6 +446,7 @@ for _name, _fn, _arg in [("max", np.max, np.argmax), ("min", np.min, np.argmin)]
        samples=DIM_SAMPLES)
     op(f"a{_name}(Tensor input, int[] dim=[], bool keepdim=False) -> Tensor",
        f"A{_name}Backward0",
+       jvp="transpose",
        forward=_amax_like(f"a{_name}", _fn),
        vjp={"input": lambda grad, input, result, dim, keepdim: _scale_by_count(
            grad, input, result, dim, keepdim)},
@@ -522,6 +531,7 @@ for _name in ("var", "std"):
             grad, input, result, dim, _correction(unbiased), keepdim)})
     _fwd = _var_forward(_name)
     op(f"{_name}(Tensor input, bool unbiased=True) -> Tensor", f"{_Name}Backward0",
+       jvp="transpose",
        forward=lambda input, unbiased, _f=_fwd: _f(input, None, _correction(unbiased)),
        vjp={"input": (lambda grad, input, unbiased: _var_vjp(
            grad, input, None, _correction(unbiased), False)) if _name == "var" else (
@@ -530,6 +540,7 @@ for _name in ("var", "std"):
        dtype="none", shape=lambda input, unbiased: (), samples=VAR_SAMPLES)
     op(f"{_name}.dim(Tensor input, int[]? dim, bool unbiased=True, bool keepdim=False)"
        " -> Tensor", f"{_Name}Backward0",
+       jvp="transpose",
        forward=lambda input, dim, unbiased, keepdim, _f=_fwd: _f(
            input, dim, _correction(unbiased), keepdim),
        vjp=_vjp, dtype="none",
@@ -537,6 +548,7 @@ for _name in ("var", "std"):
        samples=VAR_DIM_SAMPLES)
     op(f"{_name}.correction(Tensor input, int[]? dim=None, *, Scalar? correction=None,"
        " bool keepdim=False) -> Tensor", f"{_Name}Backward0",
+       jvp="transpose",
        forward=lambda input, dim, correction, keepdim, _f=_fwd: _f(
            input, dim, _correction(True, correction), keepdim),
        vjp={"input": (lambda grad, input, dim, correction, keepdim: _var_vjp(
@@ -631,6 +643,7 @@ def _norm_shape(input, p="fro", dim=None, keepdim=False, dtype=None):
 INF = float("inf")
 op("norm(Tensor input, Any p='fro', int[]? dim=None, bool keepdim=False, *,"
    " ScalarType? dtype=None) -> Tensor", "LinalgVectorNormBackward0",
+   jvp="transpose",
    forward=_norm_forward,
    vjp={"input": lambda grad, input, result, p, dim, keepdim: _norm_vjp(
        grad, input, result, p, dim, keepdim)},
@@ -736,6 +749,7 @@ SCAN_SAMPLES = [
     lambda r: Sample((rand(r, 2, 3), 1), {"dtype": "float64"})]
 
 op("cumsum(Tensor input, int dim, *, ScalarType? dtype=None) -> Tensor", "CumsumBackward0",
+   jvp="linear",
    forward=_scan_forward(np.cumsum),
    vjp={"input": lambda grad, input_shape, dim: _cumsum_vjp(grad, input_shape, dim)},
    dtype="none", shape=lambda input, dim, dtype: (normalize_dim(dim, len(input)), input)[1],
@@ -744,6 +758,7 @@ op("cumsum(Tensor input, int dim, *, ScalarType? dtype=None) -> Tensor", "Cumsum
        input, dim, dtype=getattr(torch, dtype) if dtype else None))
 
 op("cumprod(Tensor input, int dim, *, ScalarType? dtype=None) -> Tensor", "CumprodBackward0",
+   jvp="transpose",
    forward=_scan_forward(np.cumprod),
    vjp={"input": lambda grad, input, dim, result: _cumprod_vjp(grad, input, dim, result)},
    dtype="none", shape=lambda input, dim, dtype: (normalize_dim(dim, len(input)), input)[1],
@@ -778,6 +793,7 @@ def _logsumexp_vjp(grad, input, result, dim, keepdim):
 
 
 op("logsumexp(Tensor input, int[] dim, bool keepdim=False) -> Tensor", "LogsumexpBackward0",
+   jvp="transpose",
    forward=_logsumexp,
    vjp={"input": lambda grad, input, result, dim, keepdim: _logsumexp_vjp(
        grad, input, result, dim, keepdim)},
@@ -900,6 +916,7 @@ for _name, _Name, _np_fn, _vjp in [("softmax", "Softmax", _softmax_np, _softmax_
                                     _log_softmax_vjp)]:
     op(f"_{_name}(Tensor input, int dim, bool half_to_float=False) -> Tensor",
        f"{_Name}Backward0", method=False,
+       jvp="transpose",
        forward=_softmax_kernel(_name, _np_fn),
        vjp={"input": _vjp}, dtype="none",
        shape=lambda input, dim, half_to_float: (one_dim_shape(input, dim, True), input)[1],

@@ -62,6 +62,7 @@ VIEW_SAMPLES = explicit(lambda r: Sample((rand(r, 2, 3), (3, 2))),
                         lambda r: Sample((rand(r, 1), ())))
 
 op("view(Tensor input, int[] size) -> Tensor", "ViewBackward0", varargs=True,
+   jvp="linear",
    forward=_view, vjp={"input": lambda grad, input_shape: F.reshape(grad, input_shape)},
    dtype="none", shape=lambda input, size: infer_size(size, _numel(input)),
    samples=VIEW_SAMPLES, torch=lambda torch, input, size: input.view(size))
@@ -91,6 +92,7 @@ op("reshape(Tensor input, int[] shape) -> Tensor", None, varargs=True, composite
    samples=VIEW_SAMPLES)
 
 op("_unsafe_view(Tensor input, int[] size) -> Tensor", "UnsafeViewBackward0", method=False,
+   jvp="linear",
    forward=lambda input, size: np.reshape(input, infer_size(size, input.size)),
    vjp={"input": lambda grad, input_shape: F.reshape(grad, input_shape)},
    dtype="none", shape=lambda input, size: infer_size(size, _numel(input)),
@@ -98,6 +100,7 @@ op("_unsafe_view(Tensor input, int[] size) -> Tensor", "UnsafeViewBackward0", me
    torch=lambda torch, input, size: torch.ops.aten._unsafe_view(input, size))
 
 op("clone(Tensor input) -> Tensor", "CloneBackward0",
+   jvp="linear",
    forward=lambda input: np.array(input, copy=True), vjp={"input": lambda grad: grad},
    dtype="none", shape=lambda input: input,
    samples=explicit(lambda r: Sample((rand(r, 2, 3),))))
@@ -133,6 +136,7 @@ def _expand_size(shape, size):
 
 
 op("expand(Tensor input, int[] size, *, bool implicit=False) -> Tensor", "ExpandBackward0", varargs=True,
+   jvp="linear",
    forward=lambda input, size, implicit: np.broadcast_to(input, _expand_size(input.shape, size)),
    vjp={"input": lambda grad, input_shape: F.sum_to(grad, input_shape)},
    dtype="none", shape=lambda input, size, implicit: _expand_size(input, size),
@@ -154,6 +158,7 @@ def _perm(dims, ndim):
 
 
 op("permute(Tensor input, int[] dims) -> Tensor", "PermuteBackward0", varargs=True,
+   jvp="linear",
    forward=lambda input, dims: np.transpose(input, _perm(dims, input.ndim)),
    vjp={"input": lambda grad, dims, input_shape: F.permute(
        grad, tuple(np.argsort(_perm(dims, len(input_shape))).tolist()))},
@@ -241,12 +246,14 @@ def _unsqueeze_to(grad, input_shape, dims=None):
 
 
 op("squeeze(Tensor input) -> Tensor", "SqueezeBackward0",
+   jvp="linear",
    forward=lambda input: np.reshape(input, tuple(s for s in input.shape if s != 1)),
    vjp={"input": lambda grad, input_shape: _unsqueeze_to(grad, input_shape)},
    dtype="none", shape=lambda input: tuple(s for s in input if s != 1),
    samples=explicit(*SQUEEZE_SAMPLES))
 
 op("squeeze.dim(Tensor input, int dim) -> Tensor", "SqueezeBackward1",
+   jvp="linear",
    forward=lambda input, dim: np.reshape(input, _squeeze_dims_shape(input.shape, dim)),
    vjp={"input": lambda grad, input_shape, dim: _unsqueeze_to(grad, input_shape, dim)},
    dtype="none", shape=lambda input, dim: _squeeze_dims_shape(input, dim),
@@ -256,6 +263,7 @@ op("squeeze.dim(Tensor input, int dim) -> Tensor", "SqueezeBackward1",
                     lambda r: Sample((rand(r), 0))))
 
 op("squeeze.dims(Tensor input, int[] dim) -> Tensor", "SqueezeBackward2", varargs=True,
+   jvp="linear",
    forward=lambda input, dim: np.reshape(input, _squeeze_dims_shape(input.shape, dim)),
    vjp={"input": lambda grad, input_shape, dim: _unsqueeze_to(grad, input_shape, dim)},
    dtype="none", shape=lambda input, dim: _squeeze_dims_shape(input, dim),
@@ -270,6 +278,7 @@ def _unsqueeze_shape(shape, dim) -> tuple:
 
 
 op("unsqueeze(Tensor input, int dim) -> Tensor", "UnsqueezeBackward0",
+   jvp="linear",
    forward=lambda input, dim: np.reshape(input, _unsqueeze_shape(input.shape, dim)),
    vjp={"input": lambda grad, dim: F.squeeze(grad, dim)},
    dtype="none", shape=_unsqueeze_shape,
@@ -289,6 +298,7 @@ def _transpose_dims(ndim, dim0, dim1) -> list:
 
 
 op("transpose.int(Tensor input, int dim0, int dim1) -> Tensor", "TransposeBackward0",
+   jvp="linear",
    forward=lambda input, dim0, dim1: np.transpose(input, _transpose_dims(input.ndim, dim0, dim1)),
    vjp={"input": lambda grad, dim0, dim1: F.transpose(grad, dim0, dim1)},
    dtype="none",
@@ -323,6 +333,7 @@ def _t(input):
 
 
 op("t(Tensor input) -> Tensor", "TBackward0",
+   jvp="linear",
    forward=_t, vjp={"input": lambda grad: F.t(grad)}, dtype="none",
    shape=lambda input: _t_check(len(input)) or tuple(reversed(input)),
    samples=explicit(lambda r: Sample((rand(r, 2, 3),)), lambda r: Sample((rand(r, 3),)),
@@ -388,6 +399,7 @@ def _cat_vjp(grad, tensors_shape, dim):
 
 
 op("cat(Tensor[] tensors, int dim=0) -> Tensor", "CatBackward0", method=False,
+   jvp="linear",
    forward=_cat, vjp={"tensors": _cat_vjp}, shape=_cat_shape,
    samples=explicit(lambda r: Sample(([rand(r, 2, 3), rand(r, 1, 3)],)),
                     lambda r: Sample(([rand(r, 2, 3), rand(r, 2, 1), rand(r, 2, 2)], -1)),
@@ -415,6 +427,7 @@ def _stack(tensors, dim=0):
 
 
 op("stack(Tensor[] tensors, int dim=0) -> Tensor", "StackBackward0", method=False,
+   jvp="linear",
    forward=_stack, vjp={"tensors": lambda grad, dim: F.unbind(grad, dim)}, shape=_stack_shape,
    samples=explicit(lambda r: Sample(([rand(r, 2, 3), rand(r, 2, 3)],)),
                     lambda r: Sample(([rand(r, 2, 3), rand(r, 2, 3), rand(r, 2, 3)], -1)),
@@ -464,6 +477,7 @@ def _piece_shapes(shape, sizes, d):
 
 
 op("split.Tensor(Tensor input, int split_size, int dim=0) -> Tensor[]", "SplitBackward0",
+   jvp="linear",
    forward=lambda input, split_size, dim: _pieces(
        input, _split_sizes(input.shape, split_size, dim), normalize_dim(dim, input.ndim)),
    vjp={"input": lambda grads, dim: F.cat(grads, dim)}, dtype="none",
@@ -487,6 +501,7 @@ def _split_with_sizes(input, split_sizes, dim):
 
 op("split_with_sizes(Tensor input, int[] split_sizes, int dim=0) -> Tensor[]",
    "SplitWithSizesBackward0",
+   jvp="linear",
    forward=_split_with_sizes, vjp={"input": lambda grads, dim: F.cat(grads, dim)},
    dtype="none",
    shape=lambda input, split_sizes, dim: _piece_shapes(
@@ -544,6 +559,7 @@ def _unbind_shape(input, dim=0):
 
 
 op("unbind.int(Tensor input, int dim=0) -> Tensor[]", "UnbindBackward0",
+   jvp="linear",
    forward=_unbind, vjp={"input": lambda grads, dim: F.stack(grads, dim)}, dtype="none",
    shape=_unbind_shape,
    samples=explicit(lambda r: Sample((rand(r, 3, 2),)), lambda r: Sample((rand(r, 2, 3), -1)),
@@ -570,6 +586,7 @@ def _select(input, dim, index):
 
 
 op("select.int(Tensor input, int dim, int index) -> Tensor", "SelectBackward0",
+   jvp="linear",
    forward=_select,
    vjp={"input": lambda grad, input_shape, dim, index: F.select_backward(
        grad, input_shape, dim, index)},
@@ -590,6 +607,7 @@ def _select_backward(grad_output, input_sizes, dim, index):
 
 op("select_backward(Tensor grad_output, int[] input_sizes, int dim, int index) -> Tensor",
    "SelectBackwardBackward0", method=False,
+   jvp="linear",
    forward=_select_backward,
    vjp={"grad_output": lambda grad, dim, index: F.select(grad, dim, index)},
    dtype="none", shape=lambda grad_output, input_sizes, dim, index: tuple(input_sizes),
@@ -638,6 +656,7 @@ def _slice_vjp(grad, input_shape, dim, start, end, step):
 
 op("slice.Tensor(Tensor input, int dim=0, int? start=None, int? end=None, int step=1) -> Tensor",
    "SliceBackward0", method=False,
+   jvp="linear",
    forward=_slice, vjp={"input": _slice_vjp}, dtype="none", shape=_slice_shape,
    samples=explicit(lambda r: Sample((rand(r, 4, 3), 0, 1)),
                     lambda r: Sample((rand(r, 4, 5), 1, -4, None, 2)),
@@ -658,6 +677,7 @@ def _slice_backward(grad_output, input_sizes, dim, start, end, step):
 
 op("slice_backward(Tensor grad_output, int[] input_sizes, int dim, int start, int end, int step)"
    " -> Tensor", "SliceBackwardBackward0", method=False,
+   jvp="linear",
    forward=_slice_backward,
    vjp={"grad_output": lambda grad, dim, start, end, step: F.slice(grad, dim, start, end, step)},
    dtype="none", shape=lambda grad_output, input_sizes, *a: tuple(input_sizes),
@@ -766,6 +786,7 @@ def _gather_backward(grad, input_sizes, dim, index):
 
 op("gather(Tensor input, int dim, Tensor index, *, bool sparse_grad=False) -> Tensor",
    "GatherBackward0", nondiff=("index",),
+   jvp="linear",
    forward=_gather,
    vjp={"input": lambda grad, input_shape, dim, index: F._gather_backward(
        grad, input_shape, dim, index)},
@@ -781,6 +802,7 @@ op("gather(Tensor input, int dim, Tensor index, *, bool sparse_grad=False) -> Te
 
 op("_gather_backward(Tensor grad, int[] input_sizes, int dim, Tensor index) -> Tensor",
    "ScatterAddBackward0", method=False, nondiff=("index",),
+   jvp="linear",
    forward=_gather_backward,
    vjp={"grad": lambda grad, dim, index: F.gather(grad, dim, index)},
    dtype="none", shape=lambda grad, input_sizes, dim, index: tuple(input_sizes))
@@ -834,6 +856,7 @@ def _index_select_backward(grad, input_sizes, dim, index):
 
 
 op("index_select(Tensor input, int dim, Tensor index) -> Tensor", "IndexSelectBackward0",
+   jvp="linear",
    nondiff=("index",),
    forward=_index_select,
    vjp={"input": lambda grad, input_shape, dim, index: F._index_select_backward(
@@ -847,6 +870,7 @@ op("index_select(Tensor input, int dim, Tensor index) -> Tensor", "IndexSelectBa
 
 op("_index_select_backward(Tensor grad, int[] input_sizes, int dim, Tensor index) -> Tensor",
    "IndexAddBackward0", method=False, nondiff=("index",),
+   jvp="linear",
    forward=_index_select_backward,
    vjp={"grad": lambda grad, dim, index: F.index_select(grad, dim, index)},
    dtype="none", shape=lambda grad, input_sizes, dim, index: tuple(input_sizes))
@@ -862,6 +886,7 @@ def _flip(input, dims):
 
 
 op("flip(Tensor input, int[] dims) -> Tensor", "FlipBackward0", varargs=True,
+   jvp="linear",
    forward=_flip, vjp={"input": lambda grad, dims: F.flip(grad, dims)}, dtype="none",
    shape=lambda input, dims: _checked(_dims_unique(as_size(dims), len(input)), tuple(input)),
    samples=explicit(lambda r: Sample((rand(r, 2, 3, 4), (0, 2))),
@@ -892,6 +917,7 @@ def _roll(input, shifts, dims=()):
 
 
 op("roll(Tensor input, int[] shifts, int[] dims=[]) -> Tensor", "RollBackward0",
+   jvp="linear",
    forward=_roll,
    vjp={"input": lambda grad, shifts, dims: F.roll(grad, tuple(-s for s in as_size(shifts)),
                                                    dims)},
@@ -935,6 +961,7 @@ def _repeat_vjp(grad, input_shape, repeats):
 
 
 op("repeat(Tensor input, int[] repeats) -> Tensor", "RepeatBackward0", varargs=True,
+   jvp="linear",
    forward=_repeat, vjp={"input": _repeat_vjp}, dtype="none",
    shape=_repeat_shape,
    samples=explicit(lambda r: Sample((rand(r, 2, 3), (2, 1))),
@@ -992,6 +1019,7 @@ def _constant_pad_nd(input, pad, value=0):
 
 
 op("constant_pad_nd(Tensor input, int[] pad, Scalar value=0) -> Tensor", "ConstantPadNdBackward0",
+   jvp=lambda input_t, pad: F.constant_pad_nd(input_t, pad, 0),
    method=False, forward=_constant_pad_nd,
    vjp={"input": lambda grad, pad: F.constant_pad_nd(grad, tuple(-p for p in as_size(pad)))},
    dtype="none", shape=lambda input, pad, value: _pad_shape(input, pad),
@@ -1017,6 +1045,7 @@ op("pad(Tensor input, int[] pad, str mode='constant', float? value=None) -> Tens
                     lambda r: Sample((rand(r, 2, 3), (0, 0, 1, 1), "constant", -1.0))))
 
 op("alias(Tensor input) -> Tensor", "AliasBackward0", method=False,
+   jvp="linear",
    forward=lambda input: input.view() if hasattr(input, "view") else np.asarray(input),
    vjp={"input": lambda grad: grad}, dtype="none", shape=lambda input: tuple(input),
    samples=explicit(lambda r: Sample((rand(r, 2, 3),)), lambda r: Sample((rand(r),))),
@@ -1100,6 +1129,7 @@ def _torch_index_list(torch, indices, dims, ndim):
 
 
 op("_index_tensor(Tensor input, Tensor[] indices, int[] dims) -> Tensor", "IndexBackward0",
+   jvp="linear",
    method=False, nondiff=("indices",),
    forward=_index_tensor,
    vjp={"input": lambda grad, input_shape, indices, dims: F._index_backward(
@@ -1116,6 +1146,7 @@ op("_index_tensor(Tensor input, Tensor[] indices, int[] dims) -> Tensor", "Index
 
 op("_index_backward(Tensor grad, int[] input_sizes, Tensor[] indices, int[] dims) -> Tensor",
    "IndexPutImplBackward0", method=False, nondiff=("indices",),
+   jvp="linear",
    forward=_index_backward,
    vjp={"grad": lambda grad, indices, dims: F._index_tensor(grad, indices, dims)},
    dtype="none", shape=lambda grad, input_sizes, indices, dims: tuple(input_sizes))
@@ -1397,6 +1428,7 @@ def _copy_slices(self, indices, value):
 for _name, _grad_fn in (("copy_slices", "torch::autograd::CopySlices"),
                         ("_index_put_value", "IndexPutBackward0")):
     op(f"{_name}(Tensor self, Any indices, Tensor value) -> Tensor", _grad_fn,
+       jvp="linear",
        method=False, forward=_copy_slices, dtype="none",
        # ``result`` is saved only to be freed: torch's CopySlices drops its function and
        # IndexPutBackward0 its indices after a backward, so a second one raises
@@ -1418,6 +1450,7 @@ def _copy_into(self, positions, value):
 
 op("_copy_into(Tensor self, Any positions, Tensor value) -> Tensor",
    "torch::autograd::CopySlices", method=False, forward=_copy_into, dtype="none",
+   jvp="linear",
    vjp={"self": lambda grad, positions, result: F._copy_into(grad, positions, 0.0),
         "value": lambda grad, positions, result: F.index(F.reshape(grad, (-1,)), positions)},
    shape=lambda self, positions, value: self)
@@ -1432,19 +1465,24 @@ def _zero_grad(grad):
 
 
 op("_zero_(Tensor self) -> Tensor", "ZeroBackward0", method=False, dtype="none",
+   jvp="linear",
    forward=lambda self: _module(self).zeros_like(self),
    vjp={"self": _zero_grad}, shape=lambda self: self)
 op("_fill_.Tensor(Tensor self, Tensor value) -> Tensor", "FillBackward3", method=False,
+   jvp="linear",
    dtype="none", forward=lambda self, value: _module(self).full_like(self, value),
    vjp={"self": _zero_grad, "value": lambda grad: F.sum(grad)}, shape=lambda self, value: self)
 op("_fill_.Scalar(Tensor self, Scalar value) -> Tensor", "FillBackward2", method=False,
+   jvp=lambda self: F.zeros_like(self),
    dtype="none", forward=lambda self, value: _module(self).full_like(self, value),
    vjp={"self": _zero_grad}, shape=lambda self, value: self)
 op("_uniform_(Tensor self, float a, float b) -> Tensor", "UniformBackward0", method=False,
+   jvp=lambda self: F.zeros_like(self),
    dtype="none", forward=lambda self, a, b: _module(self).asarray(
        np.random.default_rng().uniform(a, b, self.shape).astype(self.dtype)),
    vjp={"self": _zero_grad}, shape=lambda self, a, b: self)
 op("_normal_(Tensor self, float mean, float std) -> Tensor", "NormalBackward0", method=False,
+   jvp=lambda self: F.zeros_like(self),
    dtype="none", forward=lambda self, mean, std: _module(self).asarray(
        np.random.default_rng().normal(mean, std, self.shape).astype(self.dtype)),
    vjp={"self": _zero_grad}, shape=lambda self, mean, std: self)

@@ -24,6 +24,13 @@ A row is declared with :func:`op`::
   so callers can refuse memory bombs before any allocation.
 * ``composite=True`` rows have a forward written with ``F.*`` on Tensors and no VJP: the
   graph is made of the primitives' nodes, as PyTorch shows them.
+* ``jvp`` is the forward-mode rule (engine/forward_ad.py), as derivatives.yaml's
+  ``result:`` line: ``"linear"`` (auto_linear: the op on the tangents), ``"elementwise"``
+  (auto_element_wise: each VJP with ``grad`` replaced by the input's tangent),
+  ``"transpose"`` (the VJP transposed: it is linear in ``grad``), or a function of
+  ``<arg>_t`` (tangents, zeros where none), arguments and results, written with ``F.*``.
+  No ``jvp``: a dual input raises, as torch does for ops without forward AD. Composite
+  rows need none (their primitives carry the tangents).
 
 The same ``F.<name>`` function runs on Tensors (recording the graph) and on raw arrays
 (computing only): first-order backward runs the VJPs on arrays, ``create_graph=True``
@@ -189,6 +196,7 @@ class Op:
     grad_fn: str | None
     forward: Callable
     vjp: dict[str, Callable] = field(default_factory=dict)
+    jvp: str | Callable | None = None  # forward-mode rule, see the module docstring
     shape: Callable | None = None
     dtype: str = "promote"  # promote | float | keep | none: how Tensor inputs are cast
     composite: bool = False

@@ -5,7 +5,7 @@ from starlette.concurrency import run_in_threadpool
 
 from .. import calls
 from ..errors import responses
-from ..http import body_doc, owner, parse, respond
+from ..http import body_doc, owner, parse, respond, send
 from ..schemas import BackwardRequest, BackwardResponse
 
 router = APIRouter(tags=["compute"])
@@ -17,8 +17,10 @@ router = APIRouter(tags=["compute"])
 async def backward(request: Request, key: str = Depends(owner),
                    idempotency_key: str | None = Header(
                        None, max_length=200, description="In a session: a retry with the "
-                       "same key gets the first answer again and accumulates nothing twice "
-                       "(the same key with a different body is a 422).",
+                       "same key, on any replica, gets the first answer again (the same "
+                       "bytes) and accumulates nothing twice; the same key with a different "
+                       "body is a 422, a key whose answer is no longer kept (256 newer keys "
+                       "since) a 409.",
                        examples=["3f1c0a52-retry-safe"])):
     """Accumulate into `.grad` of the leaves (or of `inputs`) the vector-Jacobian product of
     `tensors` with `grad_tensors`, exactly as `torch.autograd.backward`. Without a session
@@ -29,6 +31,6 @@ async def backward(request: Request, key: str = Depends(owner),
     tensors it used are freed, and walking them again is a 409, exactly where PyTorch
     raises."""
     req = await parse(request, BackwardRequest)
-    payload, encoder = await run_in_threadpool(calls.run, request.app.state, req, key,
-                                               "backward", idempotency_key)
-    return respond(payload, encoder)
+    out = await run_in_threadpool(calls.run, request.app.state, req, key, "backward",
+                                  idempotency_key)
+    return send(out) if isinstance(out, dict) else respond(*out)

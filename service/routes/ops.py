@@ -40,7 +40,9 @@ def _table() -> dict:
                            "differentiable": bool(r.vjp) or r.composite,
                            "twice_differentiable": r.twice_differentiable and (
                                bool(r.vjp) or r.composite),
-                           "creation": r.creation} for r in rows],
+                           "creation": r.creation,
+                           # a composite's primitives carry the tangents
+                           "forward_ad": r.jvp is not None or r.composite} for r in rows],
         })
     return {"ops": ops, "pseudo_ops": PSEUDO_OPS}
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from .. import graph_draw, memory, wire
+from .. import content, graph_draw, memory, wire
 from ..calls import graph_nodes, log_nodes
 from ..errors import Problem, bad, responses
 from ..graphs import REF, Workspace
@@ -43,7 +43,8 @@ async def create(request: Request, key: str = Depends(owner)):
         state.store.update(session)  # publishes the log where the store is shared
         encoder = wire.Encoder(req.encoding)
         return {"session": session.info(), "grads": ws.leaf_grads(encoder),
-                "graph": ws.graph()}, encoder
+                "graph": ws.graph(),
+                "graph_hash": content.session_hash(session, state.settings)}, encoder
 
     payload, encoder = await run_in_threadpool(work)
     return respond(payload, encoder, 201)
@@ -59,7 +60,8 @@ def read(request: Request, sid: str = SID, key: str = Depends(owner),
     with session.lock:
         encoder = wire.Encoder(encoding)
         payload = {"session": session.info(), "grads": session.ws.leaf_grads(encoder),
-                   "graph": session.ws.graph(), "memory": memory.report(session.ws)}
+                   "graph": session.ws.graph(), "memory": memory.report(session.ws),
+                   "graph_hash": content.session_hash(session, request.app.state.settings)}
     return respond(payload, encoder)
 
 
@@ -77,7 +79,8 @@ def free(request: Request, sid: str = SID, key: str = Depends(owner)):
         store.update(session)
         encoder = wire.Encoder()
         payload = {"session": session.info(), "grads": session.ws.leaf_grads(encoder),
-                   "graph": session.ws.graph(), "memory": memory.report(session.ws)}
+                   "graph": session.ws.graph(), "memory": memory.report(session.ws),
+                   "graph_hash": content.session_hash(session, request.app.state.settings)}
     return respond(payload, encoder)
 
 
@@ -100,7 +103,8 @@ def zero_grad(request: Request, sid: str = SID, key: str = Depends(owner)):
         store.update(session)
         encoder = wire.Encoder()
         payload = {"session": session.info(), "grads": session.ws.leaf_grads(encoder),
-                   "graph": session.ws.graph()}
+                   "graph": session.ws.graph(),
+                   "graph_hash": content.session_hash(session, request.app.state.settings)}
     return respond(payload, encoder)
 
 
@@ -183,7 +187,8 @@ async def put_tensor(request: Request, sid: str = SID, name: str = NAME,
             session.ws.put(name, new)
             state.store.update(session)
             encoder = wire.Encoder()
-            return {"session": session.info(), "tensor": encoder.tensor(t)}, encoder
+            return {"session": session.info(), "tensor": encoder.tensor(t),
+                    "graph_hash": content.session_hash(session, state.settings)}, encoder
 
     payload, encoder = await run_in_threadpool(work)
     return respond(payload, encoder)

@@ -34,6 +34,9 @@ class Session:
     synced: int = 0  # log entries already in the shared store (Redis)
     last_used: float = field(default_factory=time.monotonic)
     lock: object = field(default_factory=threading.RLock)  # serializes calls on the session
+    # Idempotency-Key -> (request fingerprint, rendered answer or None when not at hand)
+    idempotent: dict = field(default_factory=dict)
+    pending: tuple | None = None  # (key, answer) the Redis store writes with the next commit
 
     def record(self, kind: str, **args) -> None:
         self.log.append({"kind": kind, **args})
@@ -72,3 +75,20 @@ class SessionStore(abc.ABC):
 
     def ready(self) -> bool:
         return True
+
+    # Idempotency-Key records live with the session (content.py): here in its memory,
+    # the Redis store keeps them in Redis, written with the call's log entries.
+
+    def recall(self, session: Session, key: str) -> tuple | None:
+        """(fingerprint, answer) for a key used in the session (answer None when it is no
+        longer kept), None for a new key. Called under the session's lock."""
+        return session.idempotent.get(key)
+
+    def remember(self, session: Session, key: str, fingerprint: str, answer: dict) -> None:
+        """Keep ``answer`` for ``key``; called just before update() publishes the call."""
+        from ..content import MAX_KEYS
+        kept = session.idempotent
+        kept[key] = (fingerprint, answer)
+        if len(kept) > MAX_KEYS:  # drop the oldest answer, keep its key (a retry is a 409)
+            old = next(k for k, (_, a) in kept.items() if a is not None)
+            kept[old] = (kept[old][0], None)

@@ -72,6 +72,7 @@ redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 """
 _KEEP = """
 redis.call('PEXPIRE', KEYS[1], ARGV[4]); redis.call('PEXPIRE', KEYS[2], ARGV[4])
+if #KEYS >= 7 then redis.call('PEXPIRE', KEYS[6], ARGV[4]); redis.call('PEXPIRE', KEYS[7], ARGV[4]) end
 redis.call('ZADD', KEYS[3], now + tonumber(ARGV[4]), ARGV[1])
 """
 # KEYS meta, log, sessions, bytes, the owner's set of ids; ARGV sid, owner, nbytes, ttl_ms,
@@ -99,15 +100,24 @@ redis.call('HSET', KEYS[1], 'format', '""" + FORMAT + """', 'owner', ARGV[2], 'n
 for i = 9, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
 redis.call('HSET', KEYS[4], ARGV[1], ARGV[3])
 """ + _KEEP + "return {'ok', redis.call('LLEN', KEYS[2])}"
-# KEYS as CREATE; ARGV sid, version, nbytes, ttl_ms, entries...
+# KEYS meta, log, sessions, bytes, lock, idem, idem_order; ARGV sid, version, nbytes, ttl_ms,
+# idempotency key ('' for none), its answer, answers kept, entries... The answer goes in
+# with the entries (whose last one names the key): a retry finds both or neither.
 COMMIT = "#!lua\n" + _PURGE + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'gone'} end
 if redis.call('LLEN', KEYS[2]) ~= tonumber(ARGV[2]) then return {'conflict'} end
-for i = 5, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
+for i = 8, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
+if ARGV[5] ~= '' then
+  redis.call('HSET', KEYS[6], ARGV[5], ARGV[6])
+  redis.call('RPUSH', KEYS[7], ARGV[5])
+  while redis.call('LLEN', KEYS[7]) > tonumber(ARGV[7]) do
+    redis.call('HDEL', KEYS[6], redis.call('LPOP', KEYS[7]))
+  end
+end
 redis.call('HSET', KEYS[1], 'nbytes', ARGV[3])
 redis.call('HSET', KEYS[4], ARGV[1], ARGV[3])
 """ + _KEEP + "return {'ok', redis.call('LLEN', KEYS[2])}"
-# KEYS as CREATE; ARGV sid, -, -, ttl_ms. The owner and format, and the expiry moved on.
+# KEYS as COMMIT; ARGV sid, -, -, ttl_ms. The owner and format, and the expiry moved on.
 TOUCH = "#!lua\n" + """
 local now = redis.call('TIME')
 now = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
@@ -116,9 +126,9 @@ local m = redis.call('HMGET', KEYS[1], 'format', 'owner')
 if m[1] == '""" + FORMAT + """' and m[2] then""" + _KEEP + """end
 return {m[1] or '', m[2] or ''}
 """
-# KEYS as CREATE plus lock; ARGV sid
+# KEYS as COMMIT; ARGV sid
 DELETE = "#!lua\n" + """
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[5])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[5], KEYS[6], KEYS[7])
 redis.call('ZREM', KEYS[3], ARGV[1]); redis.call('HDEL', KEYS[4], ARGV[1])
 return 1
 """
@@ -218,13 +228,13 @@ class RedisStore(SessionStore):
 
     def _keys(self, sid: str) -> list[str]:
         return [self.key(sid, "meta"), self.key(sid, "log"), PREFIX + "sessions",
-                PREFIX + "bytes", self.key(sid, "lock")]
+                PREFIX + "bytes", self.key(sid, "lock"), self.key(sid, "idem"),
+                self.key(sid, "idem_order")]
 
     def _run(self, name: str, sid: str, args: list, keys: list | None = None):
         import redis
         try:
-            return self.scripts[name](
-                keys=keys or self._keys(sid)[:5 if name == "delete" else 4], args=args)
+            return self.scripts[name](keys=keys or self._keys(sid), args=args)
         except redis.ResponseError as e:
             if "WRONGTYPE" in str(e):
                 raise corrupt(sid, "a Redis key of the wrong type") from None
@@ -239,6 +249,7 @@ class RedisStore(SessionStore):
         """Drop this replica's engine objects for the session (in place, so that threads
         waiting on its lock see it too): the next call replays the log from Redis."""
         session.ws, session.log, session.synced = Workspace(), [], 0
+        session.idempotent, session.pending = {}, None
 
     def catch_up(self, session: Session) -> None:
         """Replay the entries other replicas appended since this one last looked."""
@@ -273,15 +284,19 @@ class RedisStore(SessionStore):
             session.log.append(entry)
             session.synced += 1
             self.replayed += 1
+            self._note_key(session, entry)
 
     def commit(self, session: Session) -> None:
         """Publish the entries this replica appended, atomically, if nobody else did
         meanwhile; on any failure forget the engine objects (they ran ahead of Redis)."""
+        from ..content import MAX_KEYS
         fresh = session.log[session.synced:]
+        key, answer = session.pending or ("", b"")
+        session.pending = None
         try:
             out = self._run("commit", session.id, [
-                session.id, session.synced, session.nbytes, self._ttl_ms(),
-                *(encode_entry(e) for e in fresh)])
+                session.id, session.synced, session.nbytes, self._ttl_ms(), key, answer,
+                MAX_KEYS, *(encode_entry(e) for e in fresh)])
         except BaseException:
             self.forget(session)
             raise
@@ -293,6 +308,33 @@ class RedisStore(SessionStore):
             raise Problem(503, "the session changed under this call (its lock expired); "
                           "nothing was saved; retry", "store-unavailable")
         session.synced = len(session.log)
+
+    # -- Idempotency-Key records: the key and fingerprint in the call's log entry (so every
+    # replica that replayed the log knows them), the answer in the session's idem hash
+
+    @staticmethod
+    def _note_key(session: Session, entry: dict) -> None:
+        idem = entry.get("idempotency")
+        if isinstance(idem, dict) and idem.get("key") not in session.idempotent:
+            session.idempotent[idem.get("key")] = (idem.get("fingerprint"), None)
+
+    def recall(self, session: Session, key: str) -> tuple | None:
+        found = session.idempotent.get(key)
+        if found is None or found[1] is not None:
+            return found
+        raw = self.redis.hget(self.key(session.id, "idem"), key)  # kept, or dropped since
+        if raw is None:
+            return found
+        stored = orjson.loads(raw)
+        return found[0], {"body": base64.b64decode(stored["body"]),
+                          "media_type": stored["media_type"], "headers": stored["headers"]}
+
+    def remember(self, session: Session, key: str, fingerprint: str, answer: dict) -> None:
+        """The answer travels with the next commit (update() right after)."""
+        session.idempotent[key] = (fingerprint, None)  # read back from Redis when needed
+        session.pending = (key, orjson.dumps({
+            "body": base64.b64encode(answer["body"]).decode(),
+            "media_type": answer["media_type"], "headers": answer["headers"]}))
 
     # -- the interface
 
@@ -354,6 +396,7 @@ class RedisStore(SessionStore):
         if session.synced >= 0:
             self.commit(session)
             return
+        session.pending = None  # a new session: no Idempotency-Key (keys are per session)
         out = self._run("create", session.id, [
             session.id, session.owner, session.nbytes, self._ttl_ms(), s.max_sessions,
             s.max_store_bytes, s.key_max_sessions, s.key_max_bytes,

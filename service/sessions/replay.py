@@ -26,7 +26,7 @@ def apply(ws: Workspace, entry: dict, settings) -> None:
     kind = entry["kind"]
     budget = Budget(settings)
     budget.deadline = float("inf")  # it was within the time limit when it first ran
-    args = {k: v for k, v in entry.items() if k != "kind"}
+    args = {k: v for k, v in entry.items() if k not in ("kind", "idempotency")}
     try:
         if kind == "nodes":
             ws.add_nodes([Node.model_validate(n) for n in entry["nodes"]], budget)
