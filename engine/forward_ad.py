@@ -9,14 +9,16 @@ nested levels (forward-over-forward) are not supported; forward-over-reverse is:
 create_graph backward inside a level runs ops on Tensors that carry tangents, and saved
 outputs rebuilt for it get theirs back (``reattach``).
 
-Tangents are kept per level in a dict keyed by id() (Tensors have __slots__ and no weak
+Levels are per thread. Tangents are kept per level in a dict keyed by id() (Tensors have __slots__ and no weak
 references), holding the tensor so the id stays valid; leaving the level drops them all,
 so ``unpack_dual`` then gives ``tangent=None`` as in torch.
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import threading
 from collections import namedtuple
 
 from . import backend, grad_mode
@@ -26,20 +28,63 @@ from .ops.table import F
 
 UnpackedDualTensor = namedtuple("UnpackedDualTensor", ["primal", "tangent"])
 
-_levels: list[dict] = []  # open levels, innermost last: {id(tensor): (tensor, tangent)}
+class _Levels(threading.local):
+    """This thread's open levels, innermost last: {id(tensor): (tensor, tangent)}. Per
+    thread (as grad mode is), so that one request's dual level never touches another's
+    ops in a threaded server."""
+
+    def __init__(self):
+        self.stack: list[dict] = []
+        self.paused = 0  # > 0 while a rule runs: its own ops carry no tangents
+
+
+_levels_of_thread = _Levels()
+_open_levels = 0  # in all threads: the table's hook is set while any is open
+_open_lock = threading.Lock()
+
+
+def _here() -> list[dict]:
+    return _levels_of_thread.stack
+
+
+def _active() -> bool:
+    """A level is open in this thread and no rule of it is running."""
+    state = _levels_of_thread
+    return bool(state.stack) and not state.paused
+
+
+@contextlib.contextmanager
+def _paused():
+    """Run plain ops (a rule's, the tangents' own): this thread's hook steps aside; other
+    threads' levels are not touched."""
+    state = _levels_of_thread
+    state.paused += 1
+    try:
+        yield
+    finally:
+        state.paused -= 1
 
 
 def enter_dual_level() -> int:
-    _levels.append({})
-    _table.forward_hook = propagate
-    return len(_levels) - 1
+    global _open_levels
+    levels = _here()
+    levels.append({})
+    with _open_lock:
+        _open_levels += 1
+        _table.forward_hook = propagate
+    return len(levels) - 1
 
 
 def exit_dual_level(*, level=None) -> None:
-    if _levels:
-        _levels.pop()
-    if not _levels:
-        _table.forward_hook = None
+    global _open_levels
+    levels = _here()
+    if not levels:
+        return
+    levels.pop()
+    with _open_lock:
+        _open_levels -= 1
+        if _open_levels == 0:
+            _table.forward_hook = None
 
 
 class dual_level:
@@ -53,7 +98,7 @@ class dual_level:
 
 
 def make_dual(tensor: Tensor, tangent: Tensor, *, level=None) -> Tensor:
-    if not _levels:
+    if not _here():
         raise RuntimeError("Trying to create a dual Tensor for forward AD but no level "
                            "exists, make sure to enter_dual_level() first.")
     if not tensor.dtype.is_floating_point:
@@ -67,14 +112,15 @@ def make_dual(tensor: Tensor, tangent: Tensor, *, level=None) -> Tensor:
     dual = _untracked_alias(tensor)
     t = tangent.array if tangent.dtype is tensor.dtype else tangent.array.astype(
         tensor.array.dtype)  # torch casts the tangent to the primal's dtype
-    _levels[-1][id(dual)] = (dual, Tensor._make(t))
+    _here()[-1][id(dual)] = (dual, Tensor._make(t))
     return dual
 
 
 def _tangent(t):
-    if not _levels or not isinstance(t, Tensor):
+    levels = _here()
+    if not levels or not isinstance(t, Tensor):
         return None
-    entry = _levels[-1].get(id(t))
+    entry = levels[-1].get(id(t))
     return entry[1] if entry is not None and entry[0] is t else None
 
 
@@ -86,11 +132,8 @@ def unpack_dual(tensor: Tensor, *, level=None) -> UnpackedDualTensor:
 
 def _untracked_alias(tensor):
     """A view of ``tensor`` (its autograd history kept) that carries no tangent."""
-    hook, _table.forward_hook = _table.forward_hook, None
-    try:
+    with _paused():
         return F.alias(tensor)
-    finally:
-        _table.forward_hook = hook
 
 
 # ------------------------------------------------------------------------ propagation
@@ -123,7 +166,7 @@ def _input_tangents(op, args) -> dict:
 
 def propagate(op, args, out):
     """After ``op(*args)`` made ``out``: its tangent, when an input has one."""
-    if not _levels:
+    if not _active():
         return out
     tangents = _input_tangents(op, args)
     if not tangents:
@@ -135,12 +178,8 @@ def propagate(op, args, out):
             op.jvp in ("elementwise", "transpose") and any(
                 op.params[i].name not in op.vjp for i in tangents)):
         raise _not_implemented(op.name)
-    hook, _table.forward_hook = _table.forward_hook, None  # the rule's own ops: plain
-    try:
-        with grad_mode.no_grad():
-            result = _run_rule(op, args, tangents, outs)
-    finally:
-        _table.forward_hook = hook
+    with _paused(), grad_mode.no_grad():  # the rule's own ops: plain
+        result = _run_rule(op, args, tangents, outs)
     if not op.multi_output:
         result = (result,)
     for o, t in zip(outs, result):
@@ -150,8 +189,9 @@ def propagate(op, args, out):
             t = F.expand(t, tuple(o.shape)).contiguous()
         if t.dtype is not o.dtype:
             t = t.to(o.dtype)
-        _levels[-1][id(o)] = (o, t)
-        _levels[-1][("array", id(o.array))] = (o.array, t)  # for reattach
+        level = _here()[-1]
+        level[id(o)] = (o, t)
+        level[("array", id(o.array))] = (o.array, t)  # for reattach
     return out
 
 
@@ -159,10 +199,11 @@ def reattach(tensor, array) -> None:
     """A saved output, rebuilt from its array for a create_graph backward, gets the
     tangent its original had, so a backward inside a dual level carries tangents
     (forward-over-reverse: hessian(outer_jacobian_strategy="forward-mode"))."""
-    if _levels:
-        entry = _levels[-1].get(("array", id(array)))
+    levels = _here()
+    if _active():
+        entry = levels[-1].get(("array", id(array)))
         if entry is not None and entry[0] is array:
-            _levels[-1][id(tensor)] = (tensor, entry[1])
+            levels[-1][id(tensor)] = (tensor, entry[1])
 
 
 def _plain(a):
@@ -294,29 +335,27 @@ def inplace(self, result) -> None:
     written into its bases up the view chain (zeros elsewhere when a base had none), and
     every view of the root gets its slice of the root's new tangent, as torch's views of
     a tangent share its memory."""
+    if not _active():
+        return
     t = _tangent(result)
     root = self
     while root._view is not None:
         root = root._view[0]
     if t is None and _tangent(self) is None and _tangent(root) is None:
         return
-    hook, _table.forward_hook = _table.forward_hook, None  # plain ops on tangents
-    try:
-        with grad_mode.no_grad():
-            if t is None:  # overwritten by a value without a tangent: torch's is zero
-                t = F.zeros_like(Tensor._make(result.array))
-            cur = self
-            while cur._view is not None:
-                base = cur._view[0]
-                bt = _tangent(base)
-                if bt is None:
-                    bt = F.zeros_like(Tensor._make(base.array))
-                t = F._copy_into(bt, _positions(cur), t)
-                cur = base
-            _levels[-1][id(cur)] = (cur, t)
-            _refresh_views(cur)
-    finally:
-        _table.forward_hook = hook
+    with _paused(), grad_mode.no_grad():  # plain ops on tangents
+        if t is None:  # overwritten by a value without a tangent: torch's is zero
+            t = F.zeros_like(Tensor._make(result.array))
+        cur = self
+        while cur._view is not None:
+            base = cur._view[0]
+            bt = _tangent(base)
+            if bt is None:
+                bt = F.zeros_like(Tensor._make(base.array))
+            t = F._copy_into(bt, _positions(cur), t)
+            cur = base
+        _here()[-1][id(cur)] = (cur, t)
+        _refresh_views(cur)
 
 
 def _positions(view):
@@ -343,5 +382,5 @@ def _refresh_views(root) -> None:
                 continue
             _, op, args, k = view._view
             made = op(*[bt if a is base else a for a in args])
-            _levels[-1][id(view)] = (view, made[k] if k is not None else made)
+            _here()[-1][id(view)] = (view, made[k] if k is not None else made)
             stack.append(view)

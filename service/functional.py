@@ -14,9 +14,6 @@ trick; the values are the same, and strict mode keeps torch's trick and its chec
 
 from __future__ import annotations
 
-import contextlib
-import threading
-
 import numpy as np
 
 from engine import Tensor
@@ -36,7 +33,6 @@ KINDS = ("vjp", "jvp", "jacobian", "hessian", "hvp", "vhp")
 SCALAR = ("hessian", "hvp", "vhp")  # torch requires a single one-element output
 # a Jacobian costs one backward per output element (a Hessian one per input element, twice)
 MAX_ROWS = 4096
-_FORWARD_AD = threading.Lock()
 
 
 def _v(raw, like: list[Tensor], budget) -> tuple | None:
@@ -94,15 +90,13 @@ def run(state, req, kind: str, owner: str = "") -> dict:
                 kw["strategy"] = req.strategy
             else:
                 kw["outer_jacobian_strategy"] = req.strategy
-            # forward-mode runs forward AD, whose dual levels are process-wide: one at a time
-            with _FORWARD_AD if req.strategy == "forward-mode" else contextlib.nullcontext():
-                matrix = getattr(AF, kind)(func, inputs, **kw)
+            matrix = getattr(AF, kind)(func, inputs, **kw)
             return {kind: _matrix(matrix),
                     "graph_hash": content.graph_hash([log_nodes(nodes)], settings)}
         v = _v(req.v, outs0 if kind == "vjp" else list(inputs), budget)
         if kind == "jvp" and not req.strict and not req.create_graph:
-            with _FORWARD_AD:  # forward AD: torch's values, without the double backward
-                value, result = AF._jvp_by_forward_ad(func, inputs, v=v)
+            # forward AD (dual levels are per thread): torch's values, no double backward
+            value, result = AF._jvp_by_forward_ad(func, inputs, v=v)
         else:  # strict mode's checks are those of torch's double-backward trick
             value, result = getattr(AF, kind)(func, inputs, v=v, **kw)
     except (Problem, AutogradError):

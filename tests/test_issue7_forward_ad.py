@@ -574,3 +574,48 @@ def test_overwriting_rows_have_zero_tangents(name):
         x = fw.make_dual(engine.tensor(np.ones(3)), engine.tensor(np.ones(3)))
         tangent = fw.unpack_dual(getattr(engine.F, name)(x, *args)).tangent
     assert tangent is not None and not np.any(tangent.numpy())
+
+
+def test_dual_levels_are_per_thread():
+    """Threads each in their own level get their own tangents; a thread with no level
+    open sees none, and its in-place ops and backward are untouched."""
+    import threading
+    rng = np.random.default_rng(4)
+    xv = rng.standard_normal((4, 3))
+    want = torch.autograd.functional.jacobian(lambda t: (t @ t.T).tanh(), torch.tensor(xv),
+                                              strategy="forward-mode", vectorize=True)
+    got, errors = [], []
+    barrier = threading.Barrier(3)
+
+    def jac():
+        try:
+            barrier.wait()
+            for _ in range(3):
+                got.append(engine.functional.jacobian(
+                    lambda t: (t @ t.t()).tanh(), engine.tensor(xv),
+                    strategy="forward-mode", vectorize=True).numpy())
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    def plain():
+        try:
+            barrier.wait()
+            for _ in range(30):
+                x = engine.tensor(xv, requires_grad=True)
+                y = x * 2
+                y.add_(x)
+                assert fw.unpack_dual(y).tangent is None
+                y.sum().backward()
+                np.testing.assert_allclose(x.grad.numpy(), np.full_like(xv, 3.0))
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+    threads = [threading.Thread(target=f) for f in (jac, jac, plain)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert len(got) == 6
+    for g in got:
+        np.testing.assert_allclose(g, want.numpy(), rtol=1e-12)
+    assert engine.ops.table.forward_hook is None
