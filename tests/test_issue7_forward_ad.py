@@ -530,8 +530,16 @@ def _pool_indices():
 # compare with, so each is checked against central differences of itself, in float64
 INTERNAL = {
     "_max_pool_gather": lambda r: ([r.standard_normal((1, 1, 3, 4)), _pool_indices()], [0]),
-    "_conv_grad_weight": lambda r: ([r.standard_normal((1, 3, 4)), r.standard_normal((1, 2, 5)),
-                                     (2, 3, 2), (1,), (1,), (1,), 1], [0, 1]),
+    # (grad_output, input, weight, ...) as torch's convolution_backward; each is bilinear in
+    # two of them and does not depend on the third (whose tangent must add nothing)
+    "_conv_grad_input": lambda r: ([r.standard_normal((1, 2, 5)), r.standard_normal((1, 3, 4)),
+                                    r.standard_normal((2, 3, 2)), (1,), (1,), (1,), 1],
+                                   [0, 1, 2]),
+    "_conv_grad_weight": lambda r: ([r.standard_normal((1, 2, 5)), r.standard_normal((1, 3, 4)),
+                                     r.standard_normal((2, 3, 2)), (1,), (1,), (1,), 1],
+                                    [0, 1, 2]),
+    "_conv_grad_bias": lambda r: ([r.standard_normal((2, 2, 5)), r.standard_normal((2, 3, 4)),
+                                   r.standard_normal((2, 3, 2))], [0, 1, 2]),
     "_copy_into": lambda r: ([r.standard_normal((3, 4)), np.array([0, 5, 7]),
                               r.standard_normal(3)], [0, 2]),
     "copy_slices": lambda r: ([r.standard_normal((3, 4)), (slice(0, 2),),

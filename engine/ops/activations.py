@@ -330,6 +330,7 @@ def _gelu_double_backward(grad, grad_output, input, approximate):
 
 op("gelu_backward(Tensor grad_output, Tensor input, *, str approximate='none') -> Tensor",
    "GeluBackwardBackward0", forward=_gelu_backward,
+   jvp="elementwise",
    vjp={"grad_output": lambda grad, input, approximate: F.gelu_backward(
        grad, input, approximate=approximate), "input": _gelu_double_backward},
    shape=lambda grad_output, input, approximate: grad_output, method=False,
@@ -393,6 +394,7 @@ def _softplus_double_backward(grad, grad_output, input, beta, threshold):
 
 op("softplus_backward(Tensor grad_output, Tensor input, Scalar beta, Scalar threshold)"
    " -> Tensor", "SoftplusBackwardBackward0", forward=_softplus_backward,
+   jvp="elementwise",
    vjp={"grad_output": lambda grad, input, beta, threshold: F.softplus_backward(
        grad, input, beta, threshold), "input": _softplus_double_backward},
    shape=lambda grad_output, *args: grad_output, method=False,
@@ -448,6 +450,7 @@ def _logsigmoid_forward(input):
 # with exp(-|x|): it is a cache, never differentiated, so this row recomputes it
 op("log_sigmoid_backward(Tensor grad_output, Tensor input) -> Tensor",
    "LogSigmoidBackwardBackward0",
+   jvp="elementwise",
    forward=lambda grad_output, input: grad_output * _sigmoid(-input),
    vjp={"grad_output": lambda grad, input: F.log_sigmoid_backward(grad, input),
         # torch's log_sigmoid_double_backward

@@ -255,6 +255,8 @@ op(f"_conv_grad_weight(Tensor grad_output, Tensor input, Tensor weight, {_CONV_A
 
 op("_conv_grad_bias(Tensor grad_output, Tensor input, Tensor weight) -> Tensor",
    "ConvolutionBackwardBackward0", method=False, forward=_conv_grad_bias,
+   # a sum of grad_output: input and weight are there for torch's edges only
+   jvp=lambda grad_output_t, input, weight: F._conv_grad_bias(grad_output_t, input, weight),
    vjp={"grad_output": lambda grad, grad_output_shape: F.expand(F.reshape(grad, (1, -1) + (
        1,) * (len(grad_output_shape) - 2)), grad_output_shape),
         "input": _undefined, "weight": _undefined},

@@ -138,6 +138,7 @@ def _div_mode_vjp(name):
 
 op("div.Tensor_mode(Tensor input, Tensor other, *, str? rounding_mode) -> Tensor",
    "DivBackward2", forward=_div_mode,
+   jvp="elementwise",
    vjp={"input": _div_mode_vjp("input"), "other": _div_mode_vjp("other")},
    shape=lambda input, other, rounding_mode: broadcast_shapes(input, other),
    samples=lambda r: (binary(-3.0, 3.0, other_low=0.5, other_high=2.0, rounding_mode="floor")(r)
@@ -234,6 +235,7 @@ op("abs(Tensor input) -> Tensor", "AbsBackward0",
 
 # torch's sgn is sign for real tensors; abs's derivative is written with it
 op("sgn(Tensor input) -> Tensor", "SgnBackward0",
+   jvp="elementwise",
    forward=np.sign, vjp={"input": lambda grad: F.zeros_like(grad)},
    shape=same, samples=unary(0.2, 2.0))
 
@@ -276,6 +278,7 @@ op("tanh(Tensor input) -> Tensor", "TanhBackward0",
 
 # torch's derivative kernels for tanh and sigmoid, ops of their own (TanhBackwardBackward0)
 op("tanh_backward(Tensor grad_output, Tensor output) -> Tensor", "TanhBackwardBackward0",
+   jvp="elementwise",
    forward=lambda grad_output, output: grad_output * (1 - output * output),
    vjp={"grad_output": lambda grad, output: F.tanh_backward(grad, output),
         "output": lambda grad, grad_output, output: grad * (
@@ -285,6 +288,7 @@ op("tanh_backward(Tensor grad_output, Tensor output) -> Tensor", "TanhBackwardBa
 
 op("sigmoid_backward(Tensor grad_output, Tensor output) -> Tensor",
    "SigmoidBackwardBackward0",
+   jvp="elementwise",
    forward=lambda grad_output, output: grad_output * ((1 - output) * output),
    vjp={"grad_output": lambda grad, output: F.sigmoid_backward(grad, output),
         "output": lambda grad, grad_output, output: grad * grad_output * F._add_scalar(

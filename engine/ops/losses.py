@@ -145,6 +145,7 @@ def _numel(shape):
 # torch's derivative kernel for mse_loss, an op of its own (MseLossBackwardBackward0)
 op("mse_loss_backward(Tensor grad_output, Tensor input, Tensor target, int reduction)"
    " -> Tensor", "MseLossBackwardBackward0", method=False, dtype="none",
+   jvp="elementwise",
    forward=lambda grad_output, input, target, reduction: (
        (2.0 / _numel(input.shape) if reduction == MEAN else 2.0) * (input - target)
        * grad_output).astype(input.dtype, copy=False),
@@ -285,6 +286,7 @@ def _smooth_l1_double_backward(grad, input, target, reduction, beta):
 
 op("smooth_l1_loss_backward(Tensor grad_output, Tensor input, Tensor target, int reduction,"
    " float beta) -> Tensor", "SmoothL1LossBackwardBackward0", method=False, dtype="none",
+   jvp="elementwise",
    forward=_smooth_l1_backward,
    vjp={"grad_output": lambda grad, input, target, reduction, beta: F.smooth_l1_loss_backward(
        grad, input, target, reduction, beta),
@@ -427,6 +429,7 @@ for _suffix, _Name in [("", "NllLoss"), ("2d", "NllLoss2D")]:
        " Tensor? weight, int reduction, int ignore_index) -> Tensor",
        f"{_Name}BackwardBackward0", method=False, dtype="none",
        forward=_nll_backward, nondiff=("target", "weight"),
+       jvp="linear",  # linear in grad_output; the input gives only its shape and dtype
        vjp={"grad_output": _nll_loss2d_again if _suffix else _nll_loss_again,
             "input": lambda grad: F.zeros_like(grad)},
        shape=lambda grad_output, input, *rest: input,
@@ -802,6 +805,7 @@ def _bce_double_backward_grad_output(grad, input, target, weight, reduction):
 op("binary_cross_entropy_backward(Tensor grad_output, Tensor input, Tensor target,"
    " Tensor? weight=None, int reduction=1) -> Tensor", "BinaryCrossEntropyBackwardBackward0",
    method=False, nondiff=("weight",), forward=_bce_backward,
+   jvp="elementwise",
    vjp={"grad_output": _bce_double_backward_grad_output,
         "input": lambda grad, grad_output, input, target, weight, reduction:
         _bce_double_backward(grad_output, grad, input, target, weight, reduction),

@@ -864,11 +864,24 @@ def _sum_keep(x, dim):
     return np.sum(x, axis=dims_of(dim, x.ndim), keepdims=True)
 
 
+def _softmax_backward_data_jvp(grad_output_t, output_t, grad_output, output, dim):
+    # d[y (g - sum(g y))] = y (g_t - sum(g_t y)) + y_t (g - sum(g y)) - y sum(g y_t)
+    return (F._softmax_backward_data(grad_output_t, output, dim)
+            + output_t * (grad_output - F.sum(grad_output * output, dim, True))
+            - output * F.sum(grad_output * output_t, dim, True))
+
+
+def _log_softmax_backward_data_jvp(grad_output_t, output_t, grad_output, output, dim):
+    # d[g - exp(y) sum(g)] = g_t - exp(y) sum(g_t) - y_t exp(y) sum(g)
+    return (F._log_softmax_backward_data(grad_output_t, output, dim)
+            - output_t * F.exp(output) * F.sum(grad_output, dim, True))
+
+
 # torch's derivative kernels for softmax and log_softmax, ops of their own, whose VJPs are
 # derivatives.yaml's (softmax_double_backward). torch's last argument, input_dtype, only
 # matters for half inputs, so these rows leave it out.
 op("_softmax_backward_data(Tensor grad_output, Tensor output, int dim) -> Tensor",
-   "SoftmaxBackwardDataBackward0", method=False,
+   "SoftmaxBackwardDataBackward0", method=False, jvp=_softmax_backward_data_jvp,
    forward=lambda grad_output, output, dim: output * (
        grad_output - _sum_keep(grad_output * output, dim)),
    vjp={"grad_output": lambda grad, output, dim: F._softmax_backward_data(grad, output, dim),
@@ -883,7 +896,7 @@ op("_softmax_backward_data(Tensor grad_output, Tensor output, int dim) -> Tensor
        grad_output, output, dim, output.dtype))
 
 op("_log_softmax_backward_data(Tensor grad_output, Tensor output, int dim) -> Tensor",
-   "LogSoftmaxBackwardDataBackward0", method=False,
+   "LogSoftmaxBackwardDataBackward0", method=False, jvp=_log_softmax_backward_data_jvp,
    forward=lambda grad_output, output, dim: grad_output - np.exp(output) * _sum_keep(
        grad_output, dim),
    vjp={"grad_output": lambda grad, output, dim: grad - F.sum(grad * F.exp(output), dim, True),
