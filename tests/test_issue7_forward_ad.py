@@ -223,6 +223,12 @@ class _TorchNS:
     conv1d = staticmethod(torch.nn.functional.conv1d)
     max_pool2d = staticmethod(torch.nn.functional.max_pool2d)
     avg_pool2d = staticmethod(torch.nn.functional.avg_pool2d)
+    gelu = staticmethod(torch.nn.functional.gelu)
+    softplus = staticmethod(torch.nn.functional.softplus)
+    logsigmoid = staticmethod(torch.nn.functional.logsigmoid)
+    mse_loss = staticmethod(torch.nn.functional.mse_loss)
+    smooth_l1_loss = staticmethod(torch.nn.functional.smooth_l1_loss)
+    binary_cross_entropy = staticmethod(torch.nn.functional.binary_cross_entropy)
 
     def __getattr__(self, name):
         return getattr(torch, name)
@@ -506,8 +512,21 @@ def _hess_index(m, x):
         + (x.reshape(3, 4)[m.tensor([0, 2])] ** 3).sum()
 
 
-@pytest.mark.parametrize("fn", [_hess_conv, _hess_pools, _hess_index],
-                         ids=["conv", "pools", "index"])
+def _hess_kernels(m, x):
+    """Through the derivative-kernel rows (gelu_backward, softplus_backward,
+    log_sigmoid_backward, sigmoid_backward, mse/smooth_l1/bce/nll_loss_backward,
+    _log_softmax_backward_data, div.Tensor_mode, sgn...)."""
+    a, b = x.reshape(3, 4), x.reshape(4, 3).t()
+    t = m.tensor(np.linspace(0.1, 0.9, 12).reshape(3, 4))
+    acts = m.gelu(a) * m.softplus(b, beta=2.0) + m.logsigmoid(a) * m.sigmoid(b) \
+        + m.gelu(b, approximate="tanh") + m.div(a, b.exp(), rounding_mode=None) + a.abs() * b
+    return (m.mse_loss(acts, t) + m.smooth_l1_loss(a * b, t, beta=0.5)
+            + m.binary_cross_entropy(m.sigmoid(acts), t)
+            + m.cross_entropy(acts * b, m.tensor([0, 3, 1])))
+
+
+@pytest.mark.parametrize("fn", [_hess_conv, _hess_pools, _hess_index, _hess_kernels],
+                         ids=["conv", "pools", "index", "kernels"])
 def test_forward_over_reverse_through_backward_rows(fn):
     """The rows only a backward uses (_conv_grad_*, _max_pool_scatter, _avg_pool2d_grad,
     _gather_backward, _index_select_backward, _index_backward...) have no samples of
