@@ -42,6 +42,6 @@ def is_tensor(obj) -> bool:
 
 
 def manual_seed(seed: int) -> None:
-    """Seeds the NumPy generator used by rand/randn without an explicit seed."""
-    import numpy as np
-    np.random.seed(seed)
+    """Seeds the generator that rand/randn/uniform_/normal_ use without an explicit seed."""
+    from .ops import creation
+    creation.manual_seed(seed)

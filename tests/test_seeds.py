@@ -96,3 +96,16 @@ def test_every_seed_file_is_transcribed():
         text = path.read_text()
         if re.search(r"import torch|=\s*torch\.", text):  # has code, not only prose
             assert path.name[:3] in have, path.name
+
+
+def test_manual_seed_repeats_random_draws_like_torch():
+    """After manual_seed(s) the unseeded draws repeat (and differ for another s), as with
+    torch's default generator; the seed tutorials' random examples rely on it."""
+    def draws(mod, seed):
+        mod.manual_seed(seed)
+        return [mod.rand(3), mod.randn(2, 2), mod.ones(4).uniform_(-1, 1),
+                mod.zeros(2).normal_(0, 1)]
+    for mod in (torch, engine):
+        a, b, c = draws(mod, 0), draws(mod, 0), draws(mod, 1)
+        for x, y, z in zip(a, b, c):
+            assert x.tolist() == y.tolist() and x.tolist() != z.tolist(), mod.__name__

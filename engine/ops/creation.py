@@ -189,9 +189,22 @@ op(f"linspace(Scalar start, Scalar end, int steps, {_CREATION_KW}) -> Tensor", N
    creation=True, method=False, forward=_linspace, shape=lambda start, end, steps, *a: (steps,))
 
 
+# torch's default generator: rand/randn/uniform_/normal_ without a seed draw from it, and
+# manual_seed replaces it, so a seeded program draws the same numbers each run
+_default_generator = [np.random.default_rng()]
+
+
+def default_generator() -> np.random.Generator:
+    return _default_generator[0]
+
+
+def manual_seed(seed: int) -> None:
+    _default_generator[0] = np.random.default_rng(seed)
+
+
 def _random(kind):
     def forward(size, seed=None, dtype=None, device=None, requires_grad=False):
-        rng = np.random.default_rng(seed)
+        rng = default_generator() if seed is None else np.random.default_rng(seed)
         size = _size(size)
         arr = rng.random(size) if kind == "rand" else rng.standard_normal(size)
         arr = arr.astype(_np(dtype, dtypes.default_float.np))

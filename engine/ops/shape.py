@@ -6,6 +6,7 @@ import numpy as np
 
 from ..backend import ARRAY_TYPES
 from ..errors import IndexOpError, IndexTypeError, OpError  # noqa: F401  (re-exported)
+from .creation import default_generator
 from .samples import Const, Sample, explicit, rand
 from .table import F, is_contiguous, normalize_dim, op
 
@@ -1479,12 +1480,12 @@ op("_fill_.Scalar(Tensor self, Scalar value) -> Tensor", "FillBackward2", method
 op("_uniform_(Tensor self, float a, float b) -> Tensor", "UniformBackward0", method=False,
    jvp=lambda self: F.zeros_like(self),
    dtype="none", forward=lambda self, a, b: _module(self).asarray(
-       np.random.default_rng().uniform(a, b, self.shape).astype(self.dtype)),
+       default_generator().uniform(a, b, self.shape).astype(self.dtype)),
    vjp={"self": _zero_grad}, shape=lambda self, a, b: self)
 op("_normal_(Tensor self, float mean, float std) -> Tensor", "NormalBackward0", method=False,
    jvp=lambda self: F.zeros_like(self),
    dtype="none", forward=lambda self, mean, std: _module(self).asarray(
-       np.random.default_rng().normal(mean, std, self.shape).astype(self.dtype)),
+       default_generator().normal(mean, std, self.shape).astype(self.dtype)),
    vjp={"self": _zero_grad}, shape=lambda self, mean, std: self)
 
 
