@@ -5,16 +5,15 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from .. import graph_draw, memory, wire
 from ..calls import graph_nodes, log_nodes
-from ..errors import Problem, bad, responses
+from ..errors import bad, responses
 from ..graphs import REF, Workspace
-from ..http import body_doc, owner, parse, read_body, respond
+from ..http import body_doc, owner, parse, respond
 from ..limits import Budget
 from ..schemas import PictureOut, PutResponse, SessionCreate, SessionResponse, TensorOut
 
@@ -159,16 +158,7 @@ async def put_tensor(request: Request, sid: str = SID, name: str = NAME,
     client). The version counter moves, so a retained graph that saved the old value fails
     on its next backward exactly as PyTorch does."""
     state = request.app.state
-    body = await read_body(request, state.settings.max_body_bytes)
-    ctype = request.headers.get("content-type", "application/json").split(";")[0].strip()
-    try:
-        if ctype.lower() == wire.OCTET:
-            head, tail = wire.split_binary(body, request.headers.get(wire.BINARY_HEADER))
-            value = wire.attach_binary(orjson.loads(head), tail)
-        else:
-            value = orjson.loads(body)
-    except orjson.JSONDecodeError as e:
-        raise Problem(400, f"malformed JSON: {e}", "malformed-json") from None
+    value = await parse(request, None, lenient=True)
     if not REF.match(name) or name.endswith(".grad"):
         raise bad(f"{name!r} is not an id")
 
