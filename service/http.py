@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
-from . import wire
+from . import schemas, wire
 from .errors import Problem, limit
 
 JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
@@ -152,6 +152,24 @@ async def owner(request: Request) -> str:
     fingerprint = hashlib.sha256(given.encode()).hexdigest()
     request.app.state.rate.take(fingerprint)
     return fingerprint
+
+
+# A request tensor value as JSON (PUT /sessions/{sid}/tensors/{name}).
+TENSOR_VALUE = {"title": "TensorValue", "description": schemas._TENSOR_DOC, "anyOf": [
+    {"type": "number"}, {"type": "array", "items": {}},
+    {"type": "object", "additionalProperties": True}],
+    "examples": [[1.0, 2.0, 3.0], {"dtype": "float64", "data": [1, 2]}]}
+
+
+def tensor_body_doc() -> dict:
+    """openapi_extra for a body that is one tensor value (JSON, or the binary extension:
+    documented as for ``body_doc``, one content type)."""
+    return {"requestBody": {"required": True, "description": (
+        f"A tensor value. Also accepted as {wire.OCTET}: the first {wire.BINARY_HEADER} "
+        "bytes are the JSON {\"dtype\", \"shape\", \"binary_data_size\"}, the raw bytes "
+        "follow."),
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TensorValue"}}},
+        "x-binary-body": {"contentType": wire.OCTET, "header": wire.BINARY_HEADER}}}
 
 
 def body_doc(model: type[BaseModel]) -> dict:

@@ -1,10 +1,9 @@
 """POST /backward: torch.autograd.backward over a graph or in a session."""
 
 from fastapi import APIRouter, Depends, Header, Request
-from starlette.concurrency import run_in_threadpool
 
 from .. import calls
-from ..errors import responses
+from ..errors import STORE, responses
 from ..http import body_doc, owner, parse, respond
 from ..schemas import BackwardRequest, BackwardResponse
 
@@ -12,7 +11,7 @@ router = APIRouter(tags=["compute"])
 
 
 @router.post("/backward", response_model=BackwardResponse, openapi_extra=body_doc(BackwardRequest),
-             responses=responses(400, 401, 404, 409, 413, 415, 422, 429),
+             responses=responses(400, 401, 404, 409, 413, 415, 422, 429, STORE),
              summary="torch.autograd.backward")
 async def backward(request: Request, key: str = Depends(owner),
                    idempotency_key: str | None = Header(
@@ -29,6 +28,6 @@ async def backward(request: Request, key: str = Depends(owner),
     tensors it used are freed, and walking them again is a 409, exactly where PyTorch
     raises."""
     req = await parse(request, BackwardRequest)
-    payload, encoder = await run_in_threadpool(calls.run, request.app.state, req, key,
-                                               "backward", idempotency_key)
+    payload, encoder = await calls.run_async(request.app.state, req, key,
+                                             "backward", idempotency_key)
     return respond(payload, encoder)
