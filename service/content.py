@@ -24,50 +24,69 @@ from .limits import Budget
 MAX_KEYS = 256  # answers kept per session (oldest dropped first)
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
 def _digest(arr: np.ndarray) -> str:
     """sha256 of a C-contiguous array's bytes, read in place (tobytes() would copy 40 MB
     for a 1e7-element tensor): the same digest as hashing ``arr.tobytes()``."""
     return hashlib.sha256(arr.reshape(-1).view(np.uint8)).hexdigest()
 
 
+def _summary(arr: np.ndarray) -> dict:
+    arr = np.ascontiguousarray(arr)
+    return {"dtype": wire.dtype_name(arr.dtype), "shape": list(arr.shape), "sha256": _digest(arr)}
+
+
 def _canonical(value, settings, dtype=None):
+    if type(value) in _SCALARS:
+        return value
     if isinstance(value, (wire.RawTensor, dict)) and (
             isinstance(value, wire.RawTensor) or "b64" in value or "data" in value):
-        arr = np.ascontiguousarray(wire.decode(value, Budget(settings), dtype))
-        return {"dtype": str(arr.dtype), "shape": list(arr.shape),
-                "sha256": _digest(arr)}
+        return _summary(wire.decode(value, Budget(settings), dtype))
     if isinstance(value, dict):
         return {k: _canonical(v, settings) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
+        if all(type(v) in _SCALARS for v in value):  # ids and numbers: as they are
+            return list(value)
         return [_canonical(v, settings) for v in value]
     if isinstance(value, np.ndarray):
-        arr = np.ascontiguousarray(value)
-        return {"dtype": str(arr.dtype), "shape": list(arr.shape),
-                "sha256": _digest(arr)}
+        return _summary(value)
     return value
 
 
 def _node(n: dict, settings) -> dict:
     out = {k: _canonical(v, settings) for k, v in n.items() if k != "data"}
     if n.get("data") is not None:  # a tensor node's value: always by dtype, shape, bytes
-        arr = np.ascontiguousarray(wire.decode(n["data"], Budget(settings), n.get("dtype")))
-        out["data"] = {"dtype": str(arr.dtype), "shape": list(arr.shape),
-                       "sha256": _digest(arr)}
+        out["data"] = _summary(wire.decode(n["data"], Budget(settings), n.get("dtype")))
     return out
 
 
 def graph_hash(node_lists, settings) -> str:
     """``node_lists``: lists of node dicts (as the session log keeps them), in order."""
     h = hashlib.sha256()
+    _update(h, node_lists, settings)
+    return "sha256:" + h.hexdigest()
+
+
+def _update(h, node_lists, settings) -> None:
     for nodes in node_lists:
         for n in nodes:
             h.update(orjson.dumps(_node(n, settings), option=orjson.OPT_SORT_KEYS))
             h.update(b"\n")
-    return "sha256:" + h.hexdigest()
 
 
 def session_hash(session, settings) -> str:
-    return graph_hash([e["nodes"] for e in session.log if e.get("kind") == "nodes"], settings)
+    """graph_hash over the session's log, continued from where the last call left it (the
+    log is append-only; a replica that forgot the session starts a new list: from 0)."""
+    log = session.log
+    state = getattr(session, "hash_state", None)
+    if state is None or state[0] is not log or state[1] > len(log):
+        state = (log, 0, hashlib.sha256())
+    _, done, h = state
+    _update(h, [e["nodes"] for e in log[done:] if e.get("kind") == "nodes"], settings)
+    session.hash_state = (log, len(log), h)
+    return "sha256:" + h.hexdigest()
 
 
 def request_fingerprint(args: dict, nodes: list, settings) -> str:

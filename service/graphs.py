@@ -314,8 +314,22 @@ def _component(c, where: str):
     raise bad(f"{where}: bad index component {c!r:.60}")
 
 
+_PARAM_TYPES: dict = {}
+
+
 def _param_types(op: str, key) -> set:
-    """The schema types a position (int) or keyword (str) has across the op's overloads."""
+    """The schema types a position (int) or keyword (str) has across the op's overloads
+    (remembered: every argument of every node asks)."""
+    cache_key = (op, key, len(OVERLOADS.get(op, ())))
+    out = _PARAM_TYPES.get(cache_key)
+    if out is None:
+        out = frozenset(_find_param_types(op, key))
+        if len(_PARAM_TYPES) < 100_000:  # keys are client-chosen: bounded
+            _PARAM_TYPES[cache_key] = out
+    return out
+
+
+def _find_param_types(op: str, key) -> set:
     out = set()
     for row in OVERLOADS.get(op, ()):
         if isinstance(key, int):

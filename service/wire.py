@@ -25,6 +25,13 @@ except ImportError:  # pragma: no cover - a dependency; the stdlib codec is the 
 
 DTYPES = {"float32": np.dtype("<f4"), "float64": np.dtype("<f8"), "int64": np.dtype("<i8"),
           "bool": np.dtype("bool")}
+_NAMES = {dt: name for name, dt in DTYPES.items()}
+
+
+def dtype_name(dt: np.dtype) -> str:
+    """The wire name of a NumPy dtype (a dict look-up: str(dtype) costs microseconds)."""
+    name = _NAMES.get(dt)
+    return name if name is not None else str(dt)
 NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 BINARY_HEADER = "Inference-Header-Content-Length"
 OCTET = "application/octet-stream"
@@ -222,9 +229,12 @@ def from_nested(data, budget: Budget, dtype: str | None) -> np.ndarray:
             data not in NONFINITE):
         raise bad(f"a tensor value must be a number or a nested list of numbers, got "
                   f"{type(data).__name__}")
+    dtype = dtype or "float32"
+    if type(data) is list and all(type(x) is float or type(x) is int for x in data):
+        budget.elements((len(data),))  # the common case, a flat list of numbers: checked
+        return _array(data, dtype, (len(data),))
     shape, flat = nested_shape(data, budget.settings.max_ndim)
     budget.elements(shape)
-    dtype = dtype or "float32"
     for i, x in enumerate(flat):
         t = type(x)
         if t is float or t is int or t is bool:
@@ -234,6 +244,10 @@ def from_nested(data, budget: Budget, dtype: str | None) -> np.ndarray:
             continue
         raise bad(f"a tensor value must hold numbers (or \"NaN\", \"Infinity\", "
                   f"\"-Infinity\"), got {x!r:.40}")
+    return _array(flat, dtype, shape)
+
+
+def _array(flat: list, dtype: str, shape: tuple) -> np.ndarray:
     try:
         return np.array(flat, dtype=DTYPES[dtype]).reshape(shape)
     except (OverflowError, ValueError) as e:
@@ -255,7 +269,7 @@ class Encoder:
         if t is None:
             return None
         arr = np.asarray(getattr(t, "array", t))
-        dtype = "bool" if arr.dtype == np.bool_ else str(arr.dtype)
+        dtype = dtype_name(arr.dtype)
         head = {"shape": list(arr.shape), "dtype": dtype}
         if self.encoding == "list":
             head["data"] = to_list(arr)
