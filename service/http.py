@@ -75,8 +75,13 @@ def decode_body(body: bytes, ctype: str, header: str | None, model: type[BaseMod
             obj = wire.attach_binary(orjson.loads(head), tail)
             b64 = b'"b64"' in head
         elif ctype == "application/json" or ctype.endswith("+json") or not ctype:
-            obj = orjson.loads(body)
             b64 = b'"b64"' in body
+            lifted = wire.loads_lifting_b64(body) if b64 and len(body) > 4 * wire.LIFT_BYTES \
+                else None
+            if lifted is not None:
+                obj = lifted  # its long base64 tensors are decoded already
+            else:
+                obj = orjson.loads(body)
         else:
             raise Problem(415, f"Content-Type {ctype!r} is not supported; send "
                           f"application/json or {wire.OCTET}")

@@ -171,3 +171,46 @@ def test_deadline_hooks_only_on_long_walks():
         roots[0].sum().backward()
     for h in handles:
         h.remove()
+
+
+def test_long_base64_decoded_from_the_body(api, monkeypatch):
+    """Long base64 texts are decoded straight from the body (no str made first); anything
+    that is not exactly a tensor's b64 falls back to the plain parse, with its answers."""
+    big = np.linspace(-2, 2, 3 * 4096, dtype=np.float32)
+    lifted = {"n": 0}
+    real = wire.loads_lifting_b64
+
+    def counting(body):
+        out = real(body)
+        lifted["n"] += out is not None
+        return out
+
+    monkeypatch.setattr(wire, "loads_lifting_b64", counting)
+    graph = [{"id": "x", "op": "tensor", "data": b64(big), "requires_grad": True},
+             {"id": "y", "op": "tensor", "data": b64(big[:3]), "requires_grad": True},
+             {"id": "s", "op": "sum", "args": [{"dtype": "float32", "shape": [], "b64":
+                                                base64.b64encode(b"\0\0\0@").decode()}]},
+             {"id": "q", "op": "mul", "args": ["x", "x"]},
+             {"id": "out", "op": "sum", "args": ["q"]}]
+    r = api.post("/backward", json={"graph": {"nodes": graph}, "tensors": "out",
+                                    "encoding": "base64"})
+    assert r.status_code == 200, r.text
+    assert lifted["n"] == 1
+    x = torch.tensor(big, requires_grad=True)
+    (x * x).sum().backward()
+    np.testing.assert_allclose(unb64(r.json()["grads"]["x"]), x.grad.numpy(), rtol=1e-6)
+    listed = api.post("/backward", json={"graph": {"nodes": [
+        {**graph[0], "data": big.tolist()}, {**graph[1], "data": big[:3].tolist()},
+        {**graph[2], "args": [{"data": 2.0, "dtype": "float32"}]}, *graph[3:]]},
+        "tensors": "out", "encoding": "base64"})
+    assert listed.json()["graph_hash"] == r.json()["graph_hash"]  # the same values
+    # a long text under "b64" that is not a tensor: the plain parse, and its 422
+    text = base64.b64encode(big.tobytes()).decode()
+    r = api.post("/backward", json={"graph": {"nodes": graph[:1]}, "tensors": "x",
+                                    "hooks": {"b64": text}})
+    assert r.status_code == 422 and lifted["n"] == 1
+    # invalid base64 in a long tensor text: the plain path's 422
+    bad = dict(b64(big), b64="!" + text[1:])
+    r = api.post("/backward", json={"graph": {"nodes": [{**graph[0], "data": bad}]},
+                                    "tensors": "x"})
+    assert r.status_code == 422 and "base64" in r.json()["detail"]
