@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import weakref
 
-from engine import Tensor, set_grad_enabled
+from engine import Tensor, is_grad_enabled, set_grad_enabled
 from engine.errors import AutogradError, OpError
 from engine.ops import OVERLOADS, resolve
 
@@ -90,8 +90,11 @@ class Workspace:
             budget.tick()
             where = f"node {k} ({node.id!r}, op {node.op!r})"
             try:
-                with set_grad_enabled(node.grad_mode):
+                if node.grad_mode == is_grad_enabled():  # the common case: no switch
                     t = self._run(node, budget, where)
+                else:
+                    with set_grad_enabled(node.grad_mode):
+                        t = self._run(node, budget, where)
             except Problem:
                 raise
             except AutogradError as e:

@@ -1,6 +1,6 @@
 """POST /grad: torch.autograd.grad over a graph or in a session."""
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
 from .. import calls
 from ..errors import STORE, responses
@@ -13,10 +13,11 @@ router = APIRouter(tags=["compute"])
 @router.post("/grad", response_model=GradResponse, openapi_extra=body_doc(GradRequest),
              responses=responses(400, 401, 404, 409, 413, 415, 422, 429, STORE),
              summary="torch.autograd.grad")
-async def grad(request: Request, key: str = Depends(owner)):
+async def grad(request: Request):
     """The vector-Jacobian product of `outputs` with `grad_outputs` for each of `inputs`, as
     `torch.autograd.grad`; accumulates nothing into `.grad`. `as` binds the results to ids
     in the session, so that a `create_graph` result can be differentiated again."""
+    key = await owner(request)  # by hand, not Depends: see routes/backward.py
     req = await parse(request, GradRequest)
     payload, encoder = await calls.run_async(request.app.state, req, key, "grad")
     return respond(payload, encoder)
