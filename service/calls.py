@@ -166,7 +166,7 @@ def run(state, req, owner: str, kind: str, idempotency_key: str | None = None,
         store.update(session)  # publishes the log where the store is shared
         info = session.info()
     payload = _answer(ws, req, kind, result, encoder, info)
-    payload["graph_hash"] = content.graph_hash([logged], settings)
+    payload["graph_hash"] = content.graph_hash([logged], settings, ws.summaries)
     return payload, encoder
 
 

@@ -33,7 +33,7 @@ def _digest(arr: np.ndarray) -> str:
     return hashlib.sha256(arr.reshape(-1).view(np.uint8)).hexdigest()
 
 
-def _summary(arr: np.ndarray) -> dict:
+def summary(arr: np.ndarray) -> dict:
     arr = np.ascontiguousarray(arr)
     return {"dtype": wire.dtype_name(arr.dtype), "shape": list(arr.shape), "sha256": _digest(arr)}
 
@@ -43,7 +43,7 @@ def _canonical(value, settings, dtype=None):
         return value
     if isinstance(value, (wire.RawTensor, dict)) and (
             isinstance(value, wire.RawTensor) or "b64" in value or "data" in value):
-        return _summary(wire.decode(value, Budget(settings), dtype))
+        return summary(wire.decode(value, Budget(settings), dtype))
     if isinstance(value, dict):
         return {k: _canonical(v, settings) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -51,28 +51,32 @@ def _canonical(value, settings, dtype=None):
             return list(value)
         return [_canonical(v, settings) for v in value]
     if isinstance(value, np.ndarray):
-        return _summary(value)
+        return summary(value)
     return value
 
 
-def _node(n: dict, settings) -> dict:
+def _node(n: dict, settings, known: dict) -> dict:
     out = {k: _canonical(v, settings) for k, v in n.items() if k != "data"}
-    if n.get("data") is not None:  # a tensor node's value: always by dtype, shape, bytes
-        out["data"] = _summary(wire.decode(n["data"], Budget(settings), n.get("dtype")))
+    data = n.get("data")
+    if data is not None:  # a tensor node's value: always by dtype, shape, bytes
+        hit = known.get(id(data))
+        out["data"] = hit[1] if hit is not None and hit[0] is data else summary(
+            wire.decode(data, Budget(settings), n.get("dtype")))
     return out
 
 
-def graph_hash(node_lists, settings) -> str:
-    """``node_lists``: lists of node dicts (as the session log keeps them), in order."""
+def graph_hash(node_lists, settings, known: dict | None = None) -> str:
+    """``node_lists``: lists of node dicts (as the session log keeps them), in order.
+    ``known``: summaries of node data already made (``Workspace.summaries``)."""
     h = hashlib.sha256()
-    _update(h, node_lists, settings)
+    _update(h, node_lists, settings, known or {})
     return "sha256:" + h.hexdigest()
 
 
-def _update(h, node_lists, settings) -> None:
+def _update(h, node_lists, settings, known: dict) -> None:
     for nodes in node_lists:
         for n in nodes:
-            h.update(orjson.dumps(_node(n, settings), option=orjson.OPT_SORT_KEYS))
+            h.update(orjson.dumps(_node(n, settings, known), option=orjson.OPT_SORT_KEYS))
             h.update(b"\n")
 
 
@@ -84,7 +88,8 @@ def session_hash(session, settings) -> str:
     if state is None or state[0] is not log or state[1] > len(log):
         state = (log, 0, hashlib.sha256())
     _, done, h = state
-    _update(h, [e["nodes"] for e in log[done:] if e.get("kind") == "nodes"], settings)
+    _update(h, [e["nodes"] for e in log[done:] if e.get("kind") == "nodes"], settings,
+            getattr(session.ws, "summaries", {}))
     session.hash_state = (log, len(log), h)
     return "sha256:" + h.hexdigest()
 

@@ -15,7 +15,7 @@ from engine import Tensor, is_grad_enabled, set_grad_enabled
 from engine.errors import AutogradError, OpError
 from engine.ops import OVERLOADS, resolve
 
-from . import wire
+from . import content, wire
 from .errors import Problem, bad, engine_status, limit
 from .limits import Budget
 
@@ -49,6 +49,9 @@ class Workspace:
         self._counter = 0
         self._name_of: dict[int, str] = {}  # id(tensor) -> the name that still binds it
         self._budget: Budget | None = None
+        # id(node data) -> (data, its content summary), made when the data is decoded: the
+        # graph hash reads them instead of decoding the request's tensors a second time
+        self.summaries: dict[int, tuple] = {}
 
     # -- references
 
@@ -145,6 +148,8 @@ class Workspace:
         if node.seed is not None or node.kwargs:
             raise bad(f"{where}: a 'tensor' node takes data, dtype and requires_grad only")
         arr = wire.decode(data, budget, node.dtype)
+        if node.data is not None:  # before any op may write into it
+            self.summaries[id(node.data)] = (node.data, content.summary(arr))
         t = Tensor._make(arr)  # no copy: the array is already ours (or a view of the body)
         if node.requires_grad:
             if arr.dtype.kind != "f":
