@@ -130,9 +130,13 @@ def install(app: FastAPI) -> None:
 
 def responses(*statuses: int) -> dict:
     """OpenAPI ``responses`` entries for a route's error statuses."""
-    return {s: {"description": DOCS[s],
-                "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
-            for s in statuses}
+    out = {}
+    for s in statuses:
+        out[s] = {"description": DOCS[s],
+                  "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+        if s in (429, 503):
+            out[s]["headers"] = RETRY_AFTER
+    return out
 
 
 DOCS = {400: "Malformed body", 401: "Missing or wrong API key (when keys are configured)",
@@ -142,4 +146,9 @@ DOCS = {400: "Malformed body", 401: "Missing or wrong API key (when keys are con
         413: "Over a size limit (the detail names it)",
         415: "Unsupported Content-Type or Content-Encoding",
         422: "Invalid request or PyTorch refused it (detail is PyTorch's message)",
-        429: "Session capacity or a per-key quota exhausted (Retry-After says when to retry)"}
+        429: "Session capacity or a per-key quota exhausted (Retry-After says when to retry)",
+        503: "The session store is unreachable, restarting or full: nothing was committed; "
+             "retry after Retry-After seconds"}
+STORE = 503  # every route that reads or writes the session store may answer it
+RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying.",
+                               "schema": {"type": "integer", "minimum": 1}}}

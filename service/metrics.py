@@ -49,8 +49,16 @@ class Metrics:
                 finally:
                     route = scope.get("route")  # set in the shared scope by the router
                     path = getattr(route, "path", "unmatched")
-                    metrics.requests.labels(scope["method"], path, str(status)).inc()
-                    metrics.latency.labels(path).observe(time.perf_counter() - start)
+                    key = (scope["method"], path, status)
+                    series = children.get(key)
+                    if series is None:  # labels() takes a lock and builds a key each time
+                        series = (metrics.requests.labels(key[0], path, str(status)),
+                                  metrics.latency.labels(path))
+                        if len(children) < 10_000:  # methods and routes are few
+                            children[key] = series
+                    series[0].inc()
+                    series[1].observe(time.perf_counter() - start)
+        children: dict = {}
         return Measure
 
 

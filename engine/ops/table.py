@@ -267,12 +267,16 @@ class Op:
         """Bound arguments if they fit this overload's types, else None."""
         if self.varargs:
             args = self._pack_varargs(args)
-        try:
-            bound = self.signature.bind(*args, **kwargs)
-        except TypeError:
-            return None
-        bound.apply_defaults()
-        values = tuple(bound.arguments.values())
+        n = len(args)
+        if not kwargs and self.nrequired <= n <= self.npositional:
+            values = tuple(args) + self.defaults[n:]  # as __call__: no inspect bind
+        else:
+            try:
+                bound = self.signature.bind(*args, **kwargs)
+            except TypeError:
+                return None
+            bound.apply_defaults()
+            values = tuple(bound.arguments.values())
         for p, v in zip(self.params, values):
             if not _type_matches(p.type, v, strict):
                 return None
