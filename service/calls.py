@@ -87,7 +87,8 @@ def run(state, req, owner: str, kind: str, idempotency_key: str | None = None
             store.update(session)
             payload = _answer(session.ws, req, kind, result, encoder, session.info())
             payload["graph_hash"] = content.session_hash(session, settings)
-            content.remember(session, idempotency_key, fingerprint, (payload, encoder))
+            content.remember(session, idempotency_key, fingerprint, (payload, encoder),
+                             settings.idempotency_keys)
             return payload, encoder
     if not nodes:
         raise bad("send a graph (or source), or a session to work in")

@@ -21,7 +21,7 @@ from . import wire
 from .errors import Problem
 from .limits import Budget
 
-MAX_KEYS = 256  # answers kept per session (oldest dropped first)
+MAX_KEYS = 256  # answers kept per session (oldest dropped first); setting idempotency_keys
 
 
 def _digest(arr: np.ndarray) -> str:
@@ -92,12 +92,12 @@ def replayed(session, key: str | None, fingerprint: str):
     return answer
 
 
-def remember(session, key: str | None, fingerprint: str, answer) -> None:
+def remember(session, key: str | None, fingerprint: str, answer, keep: int = MAX_KEYS) -> None:
     if key is None:
         return
     answers = getattr(session, "idempotent", None)
     if answers is None:
         answers = session.idempotent = {}
     answers[key] = (fingerprint, answer)
-    while len(answers) > MAX_KEYS:
+    while len(answers) > max(keep, 1):
         answers.pop(next(iter(answers)))
