@@ -21,7 +21,8 @@ log = logging.getLogger("service")
 
 PROBLEM = "application/problem+json"
 _TITLES = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
-           405: "Method Not Allowed", 408: "Request Timeout", 406: "Not Acceptable", 409: "Conflict", 413: "Content Too Large",
+           405: "Method Not Allowed", 406: "Not Acceptable", 408: "Request Timeout",
+           409: "Conflict", 413: "Content Too Large",
            415: "Unsupported Media Type", 422: "Unprocessable Content",
            429: "Too Many Requests", 500: "Internal Server Error",
            503: "Service Unavailable"}
