@@ -24,9 +24,6 @@ from . import wire
 from .errors import Problem
 from .limits import Budget
 
-MAX_KEYS = 256  # answers kept per session (oldest dropped first)
-
-
 _SCALARS = (str, int, float, bool, type(None))
 
 
@@ -117,7 +114,7 @@ def request_fingerprint(args: dict, nodes: list, settings) -> str:
 def replayed(store, session, key: str | None, fingerprint: str) -> dict | None:
     """The stored answer for ``key`` in ``session`` (None when the key is new); 422 when
     the key was used for a different request, 409 when it was used but its answer is no
-    longer kept (more than MAX_KEYS keys since): the call ran, and runs only once."""
+    longer kept (more than ``idempotency_keys`` keys since): the call ran, and runs only once."""
     if key is None:
         return None
     found = store.recall(session, key)
@@ -129,6 +126,6 @@ def replayed(store, session, key: str | None, fingerprint: str) -> dict | None:
                       "in this session", "idempotency-key-reused")
     if answer is None:
         raise Problem(409, f"Idempotency-Key {key!r} was already used in this session and "
-                      f"its answer is no longer kept (only the last {MAX_KEYS} are); the "
+                      "its answer is no longer kept (only the last AUTOGRAD_IDEMPOTENCY_KEYS are); the "
                       "call ran once and is not run again", "idempotency-key-expired")
     return answer

@@ -21,7 +21,8 @@ log = logging.getLogger("service")
 
 PROBLEM = "application/problem+json"
 _TITLES = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
-           405: "Method Not Allowed", 406: "Not Acceptable", 409: "Conflict", 413: "Content Too Large",
+           405: "Method Not Allowed", 406: "Not Acceptable", 408: "Request Timeout",
+           409: "Conflict", 413: "Content Too Large",
            415: "Unsupported Media Type", 422: "Unprocessable Content",
            429: "Too Many Requests", 500: "Internal Server Error",
            503: "Service Unavailable"}
@@ -80,6 +81,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem):
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        if exc.status == 408:  # the rest of the body is unread: the connection must end
+            headers = {"Connection": "close"}
         if exc.status in (429, 503):  # a client may retry: say when
             headers = {"Retry-After": str(exc.extra.get("retry_after", 1))}
         return problem_response(exc.status, exc.detail, exc.kind, headers, **exc.extra)

@@ -3,6 +3,7 @@ out (orjson or binary), API keys."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 
@@ -37,14 +38,20 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise limit("max_body_bytes", int(declared), max_bytes)
     chunks, size = [], 0
+    timeout = request.app.state.settings.body_timeout_seconds
     try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > max_bytes:
-                raise limit("max_body_bytes", size, max_bytes)
-            chunks.append(chunk)
+        async with asyncio.timeout(timeout):  # the whole body: a byte a second is no escape
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > max_bytes:
+                    raise limit("max_body_bytes", size, max_bytes)
+                chunks.append(chunk)
     except ClientDisconnect:  # gone mid-body (a stalled client gave up): not our bug
         raise Problem(400, "the client disconnected before sending the whole body") from None
+    except TimeoutError:
+        raise Problem(408, f"the body did not arrive within body_timeout_seconds ({timeout:g} "
+                      f"s; {size} bytes came) (setting AUTOGRAD_BODY_TIMEOUT_SECONDS)",
+                      "body-timeout", limit="body_timeout_seconds") from None
     return b"".join(chunks)
 
 
