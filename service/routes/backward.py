@@ -8,8 +8,10 @@ from ..http import body_doc, owner, parse, respond, send
 from ..schemas import BackwardRequest, BackwardResponse
 
 router = APIRouter(tags=["compute"])
-IDEMPOTENCY = ("In a session: a retry with the same key gets the first answer again and "
-               "accumulates nothing twice (the same key with a different body is a 422).")
+IDEMPOTENCY = ("In a session: a retry with the same key, on any replica, gets the first "
+               "answer again (the same bytes) and accumulates nothing twice; the same key "
+               "with a different body is a 422, a key whose answer is no longer kept "
+               "(AUTOGRAD_IDEMPOTENCY_KEYS newer keys since, 256 by default) a 409.")
 # The header is read by hand (as the API key is): FastAPI's dependency solving costs about
 # a tenth of a small /backward. Documented here as FastAPI would have written it.
 HEADER = {"name": "idempotency-key", "in": "header", "required": False,
