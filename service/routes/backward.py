@@ -37,6 +37,6 @@ async def backward(request: Request):
     if idempotency_key is not None and len(idempotency_key) > 200:
         raise bad("header.idempotency-key: String should have at most 200 characters")
     req = await parse(request, BackwardRequest)
-    payload, encoder = await calls.run_async(request.app.state, req, key,
-                                             "backward", idempotency_key)
+    payload, encoder = await calls.run_async(request.app.state, req, key, "backward",
+                                             idempotency_key, request.state.body_bytes)
     return respond(payload, encoder)
