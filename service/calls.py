@@ -71,14 +71,14 @@ def _log_args(req) -> dict:
     return {("as" if k == "as_" else k): v for k, v in req if k not in skip}
 
 
-async def run_async(state, req, owner: str, kind: str, idempotency_key: str | None = None
-                    ) -> tuple[dict, Encoder] | dict:
+async def run_async(state, req, owner: str, kind: str, idempotency_key: str | None = None,
+                    body_bytes: int = 0) -> tuple[dict, Encoder] | dict:
     """``run`` in a worker thread; a small self-contained call runs on the event loop
     instead, where it costs less than the hop to a thread (~50 us of a ~300 us call). It
     goes to a thread after all, from scratch, as soon as it makes more than a few thousand
     elements or takes more than a millisecond or two: nothing of the first try escapes
     (no session, nothing stored, a workspace of its own)."""
-    if _inline(req):
+    if body_bytes <= INLINE_BODY_BYTES and _inline(req):
         try:
             return run(state, req, owner, kind, idempotency_key, InlineBudget(state.settings))
         except TooBigInline:
@@ -90,9 +90,12 @@ def _inline(req) -> bool:
     return (req.session is None and not req.create_graph and not req.retain_graph
             and not req.detect_anomaly and not getattr(req, "is_grads_batched", False)
             and not isinstance(req.return_graph, str)  # drawings: svg runs Graphviz
-            and (req.graph is None or len(req.graph.nodes) <= INLINE_NODES))
+            and (req.graph is None or len(req.graph.nodes) <= INLINE_NODES)
+            and (req.source is None or len(req.source) <= INLINE_BODY_BYTES)
+            and not compute._gate.anomaly_walking())  # a plain walk would wait for it
 
 
+INLINE_BODY_BYTES = 16 * 1024  # bigger bodies hold data that takes long to even read
 INLINE_NODES = 64
 INLINE_ELEMENTS = 1 << 14
 INLINE_SECONDS = 0.002  # of this thread's CPU time: being preempted does not count

@@ -141,6 +141,9 @@ class _AnomalyGate:
         self._walks = 0  # walks without anomaly mode in progress
         self._anomaly = False
 
+    def anomaly_walking(self) -> bool:
+        return self._anomaly
+
     @contextlib.contextmanager
     def walk(self, anomaly: bool):
         with self._cond:

@@ -91,7 +91,7 @@ class Workspace:
             raise limit("max_nodes", len(self.entries) + len(nodes), s.max_nodes)
         for k, node in enumerate(nodes):
             budget.tick()
-            where = f"node {k} ({node.id!r}, op {node.op!r})"
+            where = _Where(k, node)
             try:
                 if node.grad_mode == is_grad_enabled():  # the common case: no switch
                     t = self._run(node, budget, where)
@@ -117,7 +117,7 @@ class Workspace:
         rows = OVERLOADS.get(op)
         if not rows or op.startswith("_"):
             raise bad(f"{where}: unknown op {op!r} (GET /ops lists them)")
-        creation = any(r.creation for r in rows)
+        creation = rows[0].creation or any(r.creation for r in rows)
         kwargs = {k: self._arg(v, op, k, where) for k, v in node.kwargs.items()}
         args = [self._arg(v, op, i, where) for i, v in enumerate(node.args)]
         for field in CREATION_FIELDS:
@@ -136,6 +136,8 @@ class Workspace:
         for shape in shapes if row.multi_output else [shapes]:
             budget.elements(tuple(shape))
         out = row(*bound)
+        if type(out) is Tensor:
+            return out
         out = tuple(out) if isinstance(out, list) else out  # multi-output: see getitem
         if not all(isinstance(o, Tensor) for o in (out if isinstance(out, tuple) else (out,))):
             raise bad(f"{where}: {op} did not give a tensor")
@@ -299,6 +301,21 @@ class Workspace:
     def graph(self) -> dict:
         from .graph_info import describe
         return {"nodes": describe(self)}
+
+
+class _Where:
+    """'node k (id, op op)' for error texts, written only when an error needs it."""
+
+    __slots__ = ("k", "node")
+
+    def __init__(self, k: int, node):
+        self.k, self.node = k, node
+
+    def __str__(self) -> str:
+        return f"node {self.k} ({self.node.id!r}, op {self.node.op!r})"
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
 
 
 def _has_tensor(value) -> bool:

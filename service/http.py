@@ -65,6 +65,7 @@ async def parse(request: Request, model: type[BaseModel] | None, lenient: bool =
     extension (JSON header, then raw tensors that become zero-copy views). Base64 tensors
     are decoded here, once. ``lenient``: any Content-Type but the binary one is JSON."""
     body = await read_body(request, request.app.state.settings.max_body_bytes)
+    request.state.body_bytes = len(body)
     ctype = request.headers.get("content-type", "application/json").split(";")[0]
     ctype = ctype.strip().lower()
     if lenient and ctype != wire.OCTET:

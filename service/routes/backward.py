@@ -39,5 +39,6 @@ async def backward(request: Request):
     if idempotency_key is not None and len(idempotency_key) > 200:
         raise bad("header.idempotency-key: String should have at most 200 characters")
     req = await parse(request, BackwardRequest)
-    out = await calls.run_async(request.app.state, req, key, "backward", idempotency_key)
+    out = await calls.run_async(request.app.state, req, key, "backward", idempotency_key,
+                                request.state.body_bytes)
     return send(out) if isinstance(out, dict) else respond(*out)

@@ -19,5 +19,6 @@ async def grad(request: Request):
     in the session, so that a `create_graph` result can be differentiated again."""
     key = await owner(request)  # by hand, not Depends: see routes/backward.py
     req = await parse(request, GradRequest)
-    payload, encoder = await calls.run_async(request.app.state, req, key, "grad")
+    payload, encoder = await calls.run_async(request.app.state, req, key, "grad",
+                                             body_bytes=request.state.body_bytes)
     return respond(payload, encoder)
