@@ -9,8 +9,6 @@ from __future__ import annotations
 import contextlib
 import threading
 
-import numpy as np
-
 from engine import Tensor, autograd
 
 from . import wire
@@ -65,7 +63,7 @@ def seeds(ws: Workspace, raw, roots_spec, roots: list[Tensor], budget: Budget, w
 
 
 def _dtype_name(t: Tensor) -> str | None:
-    name = "bool" if t.array.dtype == np.bool_ else str(t.array.dtype)
+    name = wire.dtype_name(t.array.dtype)
     return name if name in wire.DTYPES else None
 
 
@@ -85,19 +83,38 @@ def _hooks(ws: Workspace, hooks: dict) -> list:
     return handles
 
 
-def _deadline(roots: list[Tensor], budget: Budget) -> list:
+# A walk of at most this many nodes over a workspace of at most this many elements ends in
+# well under a millisecond: hooks checking the clock would cost more than the walk.
+SHORT_WALK_NODES = 32
+SHORT_WALK_ELEMENTS = 1 << 16
+
+
+def _deadline(ws: Workspace, roots: list[Tensor], budget: Budget) -> list:
     """A pre-hook on every node the walk may reach, checking the request's compute time, so
     a long backward stops between nodes (a 413 naming compute_seconds)."""
-    handles, seen = [], set()
+    nodes, seen = [], set()
     stack = [t.grad_fn for t in roots if t.grad_fn is not None]
     while stack:
         node = stack.pop()
         if id(node) in seen or not node.next_functions:  # AccumulateGrad: no pre-hooks
             continue
         seen.add(id(node))
-        handles.append(node.register_prehook(lambda grads: budget.tick()))
+        nodes.append(node)
         stack.extend(fn for fn, _ in node.next_functions if fn is not None)
-    return handles
+    if len(nodes) <= SHORT_WALK_NODES and _elements(ws, SHORT_WALK_ELEMENTS) <= \
+            SHORT_WALK_ELEMENTS:
+        return []
+    return [node.register_prehook(lambda grads: budget.tick()) for node in nodes]
+
+
+def _elements(ws: Workspace, stop: int) -> int:
+    """Elements of the workspace's tensors (counting stops once past ``stop``)."""
+    total = 0
+    for t in ws.tensors():
+        total += t.array.size
+        if total > stop:
+            break
+    return total
 
 
 def _check_batch(grads, inputs, budget: Budget) -> None:
@@ -123,6 +140,9 @@ class _AnomalyGate:
         self._cond = threading.Condition()
         self._walks = 0  # walks without anomaly mode in progress
         self._anomaly = False
+
+    def anomaly_walking(self) -> bool:
+        return self._anomaly
 
     @contextlib.contextmanager
     def walk(self, anomaly: bool):
@@ -161,7 +181,7 @@ def backward(ws: Workspace, req, budget: Budget) -> bool:
     for n in req.retain_grad:
         ws.ref(n, "retain_grad").retain_grad()
     retain = req.create_graph if req.retain_graph is None else req.retain_graph
-    handles = _hooks(ws, req.hooks) + _deadline(tensors, budget)
+    handles = _hooks(ws, req.hooks) + _deadline(ws, tensors, budget)
     try:
         with _gate.walk(req.detect_anomaly):
             autograd.backward(tensors, grads, retain_graph=retain,
@@ -187,7 +207,7 @@ def grad(ws: Workspace, req, budget: Budget) -> tuple[list, bool]:
         for n in req.as_:
             check_name(n, "as")
     retain = req.create_graph if req.retain_graph is None else req.retain_graph
-    handles = _deadline(outputs, budget)
+    handles = _deadline(ws, outputs, budget)
     try:
         with _gate.walk(req.detect_anomaly):
             result = autograd.grad(outputs, inputs, grads, retain_graph=retain,

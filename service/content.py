@@ -24,7 +24,7 @@ from . import wire
 from .errors import Problem
 from .limits import Budget
 
-MAX_KEYS = 256  # answers kept per session (oldest dropped first)
+_SCALARS = (str, int, float, bool, type(None))
 
 
 def _digest(arr: np.ndarray) -> str:
@@ -33,39 +33,50 @@ def _digest(arr: np.ndarray) -> str:
     return hashlib.sha256(arr.reshape(-1).view(np.uint8)).hexdigest()
 
 
+def summary(arr: np.ndarray) -> dict:
+    arr = np.ascontiguousarray(arr)
+    return {"dtype": wire.dtype_name(arr.dtype), "shape": list(arr.shape), "sha256": _digest(arr)}
+
+
 def _canonical(value, settings, dtype=None):
+    if type(value) in _SCALARS:
+        return value
     if isinstance(value, (wire.RawTensor, dict)) and (
             isinstance(value, wire.RawTensor) or "b64" in value or "data" in value):
-        arr = np.ascontiguousarray(wire.decode(value, Budget(settings), dtype))
-        return {"dtype": str(arr.dtype), "shape": list(arr.shape),
-                "sha256": _digest(arr)}
+        return summary(wire.decode(value, Budget(settings), dtype))
     if isinstance(value, dict):
         return {k: _canonical(v, settings) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
+        if all(type(v) in _SCALARS for v in value):  # ids and numbers: as they are
+            return list(value)
         return [_canonical(v, settings) for v in value]
     if isinstance(value, np.ndarray):
-        arr = np.ascontiguousarray(value)
-        return {"dtype": str(arr.dtype), "shape": list(arr.shape),
-                "sha256": _digest(arr)}
+        return summary(value)
     return value
 
 
-def _node(n: dict, settings) -> dict:
+def _node(n: dict, settings, known: dict) -> dict:
     out = {k: _canonical(v, settings) for k, v in n.items() if k != "data"}
-    if n.get("data") is not None:  # a tensor node's value: always by dtype, shape, bytes
-        arr = np.ascontiguousarray(wire.decode(n["data"], Budget(settings), n.get("dtype")))
-        out["data"] = {"dtype": str(arr.dtype), "shape": list(arr.shape),
-                       "sha256": _digest(arr)}
+    data = n.get("data")
+    if data is not None:  # a tensor node's value: always by dtype, shape, bytes
+        hit = known.get(id(data))
+        out["data"] = hit[1] if hit is not None and hit[0] is data else summary(
+            wire.decode(data, Budget(settings), n.get("dtype")))
     return out
 
 
-def graph_hash(node_lists, settings) -> str:
-    """``node_lists``: lists of node dicts (as the session log keeps them), in order."""
+def graph_hash(node_lists, settings, known: dict | None = None) -> str:
+    """``node_lists``: lists of node dicts (as the session log keeps them), in order.
+    ``known``: summaries of node data already made (``Workspace.summaries``)."""
     h = hashlib.sha256()
+    _update(h, node_lists, settings, known or {})
+    return "sha256:" + h.hexdigest()
+
+
+def _update(h, node_lists, settings, known: dict) -> None:
     for nodes in node_lists:
         for n in nodes:
-            _line(h, _node(n, settings))
-    return "sha256:" + h.hexdigest()
+            _line(h, _node(n, settings, known))
 
 
 def _line(h, obj) -> None:
@@ -83,10 +94,10 @@ def session_hash(session, settings) -> str:
     if state is None or state[2] is not log or state[0] > len(log):
         state = (0, hashlib.sha256(), log)
     n, h, _ = state
+    known = getattr(session.ws, "summaries", {})
     for e in log[n:]:
         if e.get("kind") == "nodes":
-            for node in e["nodes"]:
-                _line(h, _node(node, settings))
+            _update(h, [e["nodes"]], settings, known)
         elif e.get("kind") == "put":
             _line(h, {"put": e["name"], "value": _canonical(e["value"], settings)})
     session.hash_state = (len(log), h, log)
@@ -103,7 +114,7 @@ def request_fingerprint(args: dict, nodes: list, settings) -> str:
 def replayed(store, session, key: str | None, fingerprint: str) -> dict | None:
     """The stored answer for ``key`` in ``session`` (None when the key is new); 422 when
     the key was used for a different request, 409 when it was used but its answer is no
-    longer kept (more than MAX_KEYS keys since): the call ran, and runs only once."""
+    longer kept (more than ``idempotency_keys`` keys since): the call ran, and runs only once."""
     if key is None:
         return None
     found = store.recall(session, key)
@@ -115,6 +126,6 @@ def replayed(store, session, key: str | None, fingerprint: str) -> dict | None:
                       "in this session", "idempotency-key-reused")
     if answer is None:
         raise Problem(409, f"Idempotency-Key {key!r} was already used in this session and "
-                      f"its answer is no longer kept (only the last {MAX_KEYS} are); the "
+                      "its answer is no longer kept (only the last AUTOGRAD_IDEMPOTENCY_KEYS are); the "
                       "call ran once and is not run again", "idempotency-key-expired")
     return answer

@@ -21,7 +21,8 @@ log = logging.getLogger("service")
 
 PROBLEM = "application/problem+json"
 _TITLES = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
-           405: "Method Not Allowed", 406: "Not Acceptable", 409: "Conflict", 413: "Content Too Large",
+           405: "Method Not Allowed", 406: "Not Acceptable", 408: "Request Timeout",
+           409: "Conflict", 413: "Content Too Large",
            415: "Unsupported Media Type", 422: "Unprocessable Content",
            429: "Too Many Requests", 500: "Internal Server Error",
            503: "Service Unavailable"}
@@ -80,6 +81,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem):
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        if exc.status == 408:  # the rest of the body is unread: the connection must end
+            headers = {"Connection": "close"}
         if exc.status in (429, 503):  # a client may retry: say when
             headers = {"Retry-After": str(exc.extra.get("retry_after", 1))}
         return problem_response(exc.status, exc.detail, exc.kind, headers, **exc.extra)
@@ -130,9 +133,13 @@ def install(app: FastAPI) -> None:
 
 def responses(*statuses: int) -> dict:
     """OpenAPI ``responses`` entries for a route's error statuses."""
-    return {s: {"description": DOCS[s],
-                "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
-            for s in statuses}
+    out = {}
+    for s in statuses:
+        out[s] = {"description": DOCS[s],
+                  "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+        if s in (429, 503):
+            out[s]["headers"] = RETRY_AFTER
+    return out
 
 
 DOCS = {400: "Malformed body", 401: "Missing or wrong API key (when keys are configured)",
@@ -142,4 +149,9 @@ DOCS = {400: "Malformed body", 401: "Missing or wrong API key (when keys are con
         413: "Over a size limit (the detail names it)",
         415: "Unsupported Content-Type or Content-Encoding",
         422: "Invalid request or PyTorch refused it (detail is PyTorch's message)",
-        429: "Session capacity or a per-key quota exhausted (Retry-After says when to retry)"}
+        429: "Session capacity or a per-key quota exhausted (Retry-After says when to retry)",
+        503: "The session store is unreachable, restarting or full: nothing was committed; "
+             "retry after Retry-After seconds"}
+STORE = 503  # every route that reads or writes the session store may answer it
+RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying.",
+                               "schema": {"type": "integer", "minimum": 1}}}

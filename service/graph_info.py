@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from engine import Tensor
 
+from . import wire
+
 if TYPE_CHECKING:
     from .graphs import Workspace
 
@@ -72,7 +74,7 @@ def _entry(ws, tid, op, t: Tensor, owners) -> dict:
     fn = t._grad_fn
     arr = t.array
     return {"id": tid, "op": op, "shape": list(arr.shape),
-            "dtype": "bool" if arr.dtype.kind == "b" else str(arr.dtype),
+            "dtype": wire.dtype_name(arr.dtype),
             "requires_grad": t._requires_grad, "is_leaf": fn is None,
             "retains_grad": t._retains_grad,
             "grad_fn": type(fn).__name__ if fn is not None else None,

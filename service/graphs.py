@@ -11,11 +11,11 @@ from __future__ import annotations
 import re
 import weakref
 
-from engine import Tensor, set_grad_enabled
+from engine import Tensor, is_grad_enabled, set_grad_enabled
 from engine.errors import AutogradError, OpError
 from engine.ops import OVERLOADS, resolve
 
-from . import wire
+from . import content, wire
 from .errors import Problem, bad, engine_status, limit
 from .limits import Budget
 
@@ -49,6 +49,9 @@ class Workspace:
         self._counter = 0
         self._name_of: dict[int, str] = {}  # id(tensor) -> the name that still binds it
         self._budget: Budget | None = None
+        # id(node data) -> (data, its content summary), made when the data is decoded: the
+        # graph hash reads them instead of decoding the request's tensors a second time
+        self.summaries: dict[int, tuple] = {}
 
     # -- references
 
@@ -88,10 +91,13 @@ class Workspace:
             raise limit("max_nodes", len(self.entries) + len(nodes), s.max_nodes)
         for k, node in enumerate(nodes):
             budget.tick()
-            where = f"node {k} ({node.id!r}, op {node.op!r})"
+            where = _Where(k, node)
             try:
-                with set_grad_enabled(node.grad_mode):
+                if node.grad_mode == is_grad_enabled():  # the common case: no switch
                     t = self._run(node, budget, where)
+                else:
+                    with set_grad_enabled(node.grad_mode):
+                        t = self._run(node, budget, where)
             except Problem:
                 raise
             except AutogradError as e:
@@ -111,7 +117,7 @@ class Workspace:
         rows = OVERLOADS.get(op)
         if not rows or op.startswith("_"):
             raise bad(f"{where}: unknown op {op!r} (GET /ops lists them)")
-        creation = any(r.creation for r in rows)
+        creation = rows[0].creation or any(r.creation for r in rows)
         kwargs = {k: self._arg(v, op, k, where) for k, v in node.kwargs.items()}
         args = [self._arg(v, op, i, where) for i, v in enumerate(node.args)]
         for field in CREATION_FIELDS:
@@ -130,6 +136,8 @@ class Workspace:
         for shape in shapes if row.multi_output else [shapes]:
             budget.elements(tuple(shape))
         out = row(*bound)
+        if type(out) is Tensor:
+            return out
         out = tuple(out) if isinstance(out, list) else out  # multi-output: see getitem
         if not all(isinstance(o, Tensor) for o in (out if isinstance(out, tuple) else (out,))):
             raise bad(f"{where}: {op} did not give a tensor")
@@ -142,6 +150,8 @@ class Workspace:
         if node.seed is not None or node.kwargs:
             raise bad(f"{where}: a 'tensor' node takes data, dtype and requires_grad only")
         arr = wire.decode(data, budget, node.dtype)
+        if node.data is not None:  # before any op may write into it
+            self.summaries[id(node.data)] = (node.data, content.summary(arr))
         t = Tensor._make(arr)  # no copy: the array is already ours (or a view of the body)
         if node.requires_grad:
             if arr.dtype.kind != "f":
@@ -293,6 +303,21 @@ class Workspace:
         return {"nodes": describe(self)}
 
 
+class _Where:
+    """'node k (id, op op)' for error texts, written only when an error needs it."""
+
+    __slots__ = ("k", "node")
+
+    def __init__(self, k: int, node):
+        self.k, self.node = k, node
+
+    def __str__(self) -> str:
+        return f"node {self.k} ({self.node.id!r}, op {self.node.op!r})"
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+
 def _has_tensor(value) -> bool:
     return isinstance(value, Tensor) or isinstance(value, (list, tuple)) and any(
         isinstance(v, Tensor) for v in value)
@@ -314,8 +339,22 @@ def _component(c, where: str):
     raise bad(f"{where}: bad index component {c!r:.60}")
 
 
+_PARAM_TYPES: dict = {}
+
+
 def _param_types(op: str, key) -> set:
-    """The schema types a position (int) or keyword (str) has across the op's overloads."""
+    """The schema types a position (int) or keyword (str) has across the op's overloads
+    (remembered: every argument of every node asks)."""
+    cache_key = (op, key, len(OVERLOADS.get(op, ())))
+    out = _PARAM_TYPES.get(cache_key)
+    if out is None:
+        out = frozenset(_find_param_types(op, key))
+        if len(_PARAM_TYPES) < 100_000:  # keys are client-chosen: bounded
+            _PARAM_TYPES[cache_key] = out
+    return out
+
+
+def _find_param_types(op: str, key) -> set:
     out = set()
     for row in OVERLOADS.get(op, ()):
         if isinstance(key, int):

@@ -3,6 +3,7 @@ out (orjson or binary), API keys."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 
@@ -10,10 +11,11 @@ import orjson
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
-from . import wire
+from . import schemas, wire
 from .errors import Problem, limit
 
 JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
@@ -36,29 +38,58 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise limit("max_body_bytes", int(declared), max_bytes)
     chunks, size = [], 0
+    timeout = request.app.state.settings.body_timeout_seconds
     try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > max_bytes:
-                raise limit("max_body_bytes", size, max_bytes)
-            chunks.append(chunk)
+        async with asyncio.timeout(timeout):  # the whole body: a byte a second is no escape
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > max_bytes:
+                    raise limit("max_body_bytes", size, max_bytes)
+                chunks.append(chunk)
     except ClientDisconnect:  # gone mid-body (a stalled client gave up): not our bug
         raise Problem(400, "the client disconnected before sending the whole body") from None
+    except TimeoutError:
+        raise Problem(408, f"the body did not arrive within body_timeout_seconds ({timeout:g} "
+                      f"s; {size} bytes came) (setting AUTOGRAD_BODY_TIMEOUT_SECONDS)",
+                      "body-timeout", limit="body_timeout_seconds") from None
     return b"".join(chunks)
 
 
-async def parse(request: Request, model: type[BaseModel]):
-    """The request body as ``model``: JSON, or the binary extension (JSON header, then raw
-    tensors that become zero-copy views)."""
+# Bodies above this are parsed in a worker thread: parsing and base64-decoding 50 MB takes
+# tens of milliseconds that would otherwise stall every other request on the event loop.
+THREAD_PARSE_BYTES = 1 << 20
+
+
+async def parse(request: Request, model: type[BaseModel] | None, lenient: bool = False):
+    """The request body as ``model`` (None: the decoded JSON value): JSON, or the binary
+    extension (JSON header, then raw tensors that become zero-copy views). Base64 tensors
+    are decoded here, once. ``lenient``: any Content-Type but the binary one is JSON."""
     body = await read_body(request, request.app.state.settings.max_body_bytes)
+    request.state.body_bytes = len(body)
     ctype = request.headers.get("content-type", "application/json").split(";")[0]
     ctype = ctype.strip().lower()
+    if lenient and ctype != wire.OCTET:
+        ctype = "application/json"
+    header = request.headers.get(wire.BINARY_HEADER)
+    if len(body) > THREAD_PARSE_BYTES:
+        return await run_in_threadpool(decode_body, body, ctype, header, model)
+    return decode_body(body, ctype, header, model)
+
+
+def decode_body(body: bytes, ctype: str, header: str | None, model: type[BaseModel] | None):
     try:
         if ctype == wire.OCTET:
-            head, tail = wire.split_binary(body, request.headers.get(wire.BINARY_HEADER))
+            head, tail = wire.split_binary(body, header)
             obj = wire.attach_binary(orjson.loads(head), tail)
+            b64 = b'"b64"' in head
         elif ctype == "application/json" or ctype.endswith("+json") or not ctype:
-            obj = orjson.loads(body)
+            b64 = b'"b64"' in body
+            lifted = wire.loads_lifting_b64(body) if b64 and len(body) > 4 * wire.LIFT_BYTES \
+                else None
+            if lifted is not None:
+                obj = lifted  # its long base64 tensors are decoded already
+            else:
+                obj = orjson.loads(body)
         else:
             raise Problem(415, f"Content-Type {ctype!r} is not supported; send "
                           f"application/json or {wire.OCTET}")
@@ -67,24 +98,59 @@ async def parse(request: Request, model: type[BaseModel]):
             raise Problem(413, "JSON nested deeper than the parser's limit of 1024 "
                           "levels") from None
         raise Problem(400, f"malformed JSON: {e}", "malformed-json") from None
+    if model is None:
+        if b64 and isinstance(obj, dict | list):
+            obj = wire.decode_b64_tensors([obj])[0]
+        return obj
     if not isinstance(obj, dict):
         raise Problem(422, "the body must be a JSON object")
+    if b64:
+        wire.decode_b64_tensors(obj)
     return model.model_validate(obj)
 
 
 def render(payload, encoder: wire.Encoder) -> dict:
-    """The answer as it goes on the wire: body bytes, media type, headers (what an
+    """The answer as it goes on the wire, joined: body bytes, media type, headers (what an
     Idempotency-Key keeps, so that a retry gets the same bytes)."""
     if encoder.encoding == "binary":
-        body, n = wire.pack_binary(payload, encoder.buffers)
-        return {"body": bytes(body), "media_type": wire.OCTET,
+        parts, n = wire.binary_parts(payload, encoder.buffers)
+        return {"body": b"".join(parts), "media_type": wire.OCTET,
                 "headers": {wire.BINARY_HEADER: str(n)}}
-    return {"body": orjson.dumps(payload, option=JSON_OPTIONS),
+    return {"body": b"".join(encoder.json_parts(payload, JSON_OPTIONS)),
             "media_type": "application/json", "headers": {}}
 
 
+class PartsResponse(Response):
+    """A body sent as its parts, one ASGI message each: a large tensor's bytes go to the
+    socket as they are, never joined into one more copy of the answer."""
+
+    def __init__(self, parts: list, status_code: int, media_type: str, headers=None):
+        self.parts = parts
+        super().__init__(None, status_code, headers, media_type)
+        self.headers["content-length"] = str(sum(len(p) for p in parts))
+
+    async def __call__(self, scope, receive, send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code,
+                    "headers": self.raw_headers})
+        if scope.get("method") == "HEAD":
+            await send({"type": "http.response.body", "body": b""})
+            return
+        last = len(self.parts) - 1
+        for k, part in enumerate(self.parts):
+            await send({"type": "http.response.body", "body": part, "more_body": k < last})
+
+
 def respond(payload, encoder: wire.Encoder, status: int = 200) -> Response:
-    return send(render(payload, encoder), status)
+    if encoder.encoding == "binary":
+        parts, n = wire.binary_parts(payload, encoder.buffers)
+        if len(parts) == 1:
+            return Response(parts[0], status, media_type=wire.OCTET,
+                            headers={wire.BINARY_HEADER: str(n)})
+        return PartsResponse(parts, status, wire.OCTET, {wire.BINARY_HEADER: str(n)})
+    parts = encoder.json_parts(payload, JSON_OPTIONS)
+    if len(parts) == 1:
+        return Response(parts[0], status, media_type="application/json")
+    return PartsResponse(parts, status, "application/json")
 
 
 def send(answer: dict, status: int = 200) -> Response:
@@ -115,6 +181,24 @@ async def owner(request: Request) -> str:
     fingerprint = hashlib.sha256(given.encode()).hexdigest()
     request.app.state.rate.take(fingerprint)
     return fingerprint
+
+
+# A request tensor value as JSON (PUT /sessions/{sid}/tensors/{name}).
+TENSOR_VALUE = {"title": "TensorValue", "description": schemas._TENSOR_DOC, "anyOf": [
+    {"type": "number"}, {"type": "array", "items": {}},
+    {"type": "object", "additionalProperties": True}],
+    "examples": [[1.0, 2.0, 3.0], {"dtype": "float64", "data": [1, 2]}]}
+
+
+def tensor_body_doc() -> dict:
+    """openapi_extra for a body that is one tensor value (JSON, or the binary extension:
+    documented as for ``body_doc``, one content type)."""
+    return {"requestBody": {"required": True, "description": (
+        f"A tensor value. Also accepted as {wire.OCTET}: the first {wire.BINARY_HEADER} "
+        "bytes are the JSON {\"dtype\", \"shape\", \"binary_data_size\"}, the raw bytes "
+        "follow."),
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TensorValue"}}},
+        "x-binary-body": {"contentType": wire.OCTET, "header": wire.BINARY_HEADER}}}
 
 
 def body_doc(model: type[BaseModel]) -> dict:

@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 import engine
 
 from . import errors, schemas, wire
-from .http import FastJSONResponse
+from .http import TENSOR_VALUE, FastJSONResponse
 from .metrics import Metrics
 from .quotas import RateLimiter, RequestIdMiddleware, install_log_ids
 from .routes import backward, checks, functional, grad, health, ops, sessions
@@ -121,6 +121,7 @@ def _openapi(app: FastAPI) -> None:
                         resp["content"] = problem
                         if status == "422":
                             resp["description"] = errors.DOCS[422]
+        comps["TensorValue"] = TENSOR_VALUE
         comps.pop("HTTPValidationError", None)
         comps.pop("ValidationError", None)
         app.openapi_schema = spec

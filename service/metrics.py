@@ -4,6 +4,10 @@ import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+# Label values come from bounded sets only, so the registry cannot grow per request: the
+# route is the matched template (or "unmatched"), the method one of these (or "other").
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
+
 
 class Metrics:
     def __init__(self, store):
@@ -49,8 +53,17 @@ class Metrics:
                 finally:
                     route = scope.get("route")  # set in the shared scope by the router
                     path = getattr(route, "path", "unmatched")
-                    metrics.requests.labels(scope["method"], path, str(status)).inc()
-                    metrics.latency.labels(path).observe(time.perf_counter() - start)
+                    method = scope["method"] if scope["method"] in METHODS else "other"
+                    key = (method, path, status)
+                    series = children.get(key)
+                    if series is None:  # labels() takes a lock and builds a key each time
+                        series = (metrics.requests.labels(key[0], path, str(status)),
+                                  metrics.latency.labels(path))
+                        if len(children) < 10_000:  # methods and routes are few
+                            children[key] = series
+                    series[0].inc()
+                    series[1].observe(time.perf_counter() - start)
+        children: dict = {}
         return Measure
 
 

@@ -28,10 +28,12 @@ class Node(Strict):
                     "for data, or a pseudo-op listed by GET /ops (Tensor methods such as "
                     "detach, requires_grad_, retain_grad, to, add_; T, mT, index, assign, "
                     "getitem).", examples=["add"])
-    args: list[Any] = Field([], description="Positional arguments: a string is a reference "
+    args: list[Any] = Field(default_factory=list, json_schema_extra={"default": []},
+                            description="Positional arguments: a string is a reference "
                             "('x' or 'x.grad'), a number or tensor value is a constant.",
                             examples=[["x", "y"]])
-    kwargs: dict[str, Any] = Field({}, description="Keyword arguments.",
+    kwargs: dict[str, Any] = Field(default_factory=dict, json_schema_extra={"default": {}},
+                                   description="Keyword arguments.",
                                    examples=[{"dim": 0, "keepdim": True}])
     data: TensorValue = Field(None, description="For op 'tensor': the value. " + _TENSOR_DOC,
                               examples=[[1, 2, 3]])
@@ -94,9 +96,11 @@ class BackwardRequest(Strict):
                                       "backward; defaults to create_graph.", examples=[False])
     create_graph: bool = Field(False, description="Record the backward pass itself, for "
                                "higher-order derivatives.", examples=[False])
-    retain_grad: list[str] = Field([], description="Non-leaf ids whose .grad to keep and "
+    retain_grad: list[str] = Field(default_factory=list, json_schema_extra={"default": []},
+                                   description="Non-leaf ids whose .grad to keep and "
                                    "report under 'retained'.", examples=[["xy"]])
-    hooks: dict[str, str] = Field({}, description="Gradient hooks for this call: id -> "
+    hooks: dict[str, str] = Field(default_factory=dict, json_schema_extra={"default": {}},
+                                  description="Gradient hooks for this call: id -> "
                                   "expression over `grad` whose value replaces the gradient "
                                   "(numbers, grad, + - * / ** @, op calls).",
                                   examples=[{"xy": "grad * 0.5"}])

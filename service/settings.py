@@ -39,6 +39,16 @@ class Settings(BaseSettings):
     session_ttl_seconds: float = Field(900.0, description="Idle time before a session expires.")
     compute_seconds: float = Field(30.0, description="Compute time allowed per request, "
                                    "checked between graph nodes.")
+    body_timeout_seconds: float = Field(60.0, description="Time allowed to receive a request "
+                                        "body once its headers are in (408 beyond): a "
+                                        "client trickling bytes cannot hold a request open.")
+    replica_cache_sessions: int = Field(256, description="Redis store: most sessions whose "
+                                        "live engine objects one replica keeps (least "
+                                        "recently used dropped first, replayed when needed).")
+    replica_cache_bytes: int = Field(512 * 2**20, description="Redis store: most tensor bytes "
+                                     "of the sessions one replica keeps live.")
+    idempotency_keys: int = Field(256, description="Answers kept per session for "
+                                  "Idempotency-Key retries (oldest dropped first).")
     key_max_sessions: int = Field(0, description="Most sessions one API key may hold "
                                   "(429 beyond); 0 = only max_sessions.")
     key_max_bytes: int = Field(0, description="Most tensor bytes the sessions of one API key "

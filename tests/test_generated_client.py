@@ -92,3 +92,43 @@ def test_grad_and_problem_through_generated_client(generated, server_url):  # no
     assert isinstance(problem, Problem), problem
     assert problem.status == 422
     assert problem.detail.endswith("grad can be implicitly created only for scalar outputs")
+
+
+def test_put_tensor_through_generated_client(generated, server_url):  # noqa: F811
+    """PUT /sessions/{sid}/tensors/{name} (JSON or binary on the wire, one JSON content
+    type in the spec) through the generated module; the retained graph then refuses the
+    modified leaf exactly as torch does, and a fresh graph sees the new value."""
+    import autograd_api.models as models
+    from autograd_api.api.compute import backward_backward_post
+    from autograd_api.api.sessions import put_tensor_sessions_sid_tensors_name_put as put
+    from autograd_api.client import Client
+    from autograd_api.models import BackwardRequest, BackwardResponse, Problem, PutResponse
+    with Client(base_url=server_url) as client:
+        first = backward_backward_post.sync(client=client, body=BackwardRequest(
+            graph=_graph(models), tensors=["out"], grad_tensors=[[1.0, 1.0, 1.0]],
+            retain_graph=True))
+        assert isinstance(first, BackwardResponse), first
+        sid = first.session.id
+        answer = put.sync(sid, "x", client=client, body=[10.0, 20.0, 30.0])
+        assert isinstance(answer, PutResponse), answer
+        assert answer.tensor.to_dict()["data"] == [10.0, 20.0, 30.0]
+        again = backward_backward_post.sync(client=client, body=BackwardRequest(
+            session=sid, tensors=["out"], grad_tensors=[[1.0, 1.0, 1.0]]))
+        fresh = backward_backward_post.sync(client=client, body=BackwardRequest(
+            session=sid, graph=models.Graph.from_dict({"nodes": [
+                {"id": "out2", "op": "mul", "args": ["x", "y"]}]}),
+            tensors=["out2"], grad_tensors=[[1.0, 1.0, 1.0]]))
+    x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = torch.tensor([3.0, 4.0, 5.0], requires_grad=True)
+    out = (x + y) * x
+    out.backward(torch.ones(3), retain_graph=True)
+    with torch.no_grad():
+        x.copy_(torch.tensor([10.0, 20.0, 30.0]))
+    with pytest.raises(RuntimeError) as refused:
+        out.backward(torch.ones(3))
+    assert isinstance(again, Problem) and again.status == 409, again
+    assert again.detail.split(";")[0] == str(refused.value).split(";")[0]
+    assert isinstance(fresh, BackwardResponse), fresh
+    (x * y).backward(torch.ones(3))  # .grad accumulates over the calls, as in the session
+    assert fresh.grads.to_dict()["x"]["data"] == x.grad.tolist()
+    assert fresh.grads.to_dict()["y"]["data"] == y.grad.tolist()

@@ -3,6 +3,8 @@
 back the service serves sessions again (this Redis keeps no data across restarts, so the
 sessions of before are gone: their durability is Redis's own, e.g. appendonly)."""
 
+import contextlib
+import os
 import shutil
 import subprocess
 import time
@@ -109,30 +111,109 @@ def test_kill_9_a_replica_loses_no_completed_step():
         redis_proc.wait(timeout=10)
 
 
-def test_slow_loris_clients_do_not_block_others():
-    """50 connections that send headers and a few body bytes, then stall: the server keeps
-    answering everyone else promptly."""
+def _trickle(socks, stop, byte=b" "):
+    """One byte a second on every socket: a slow-loris client."""
+    while not stop.wait(1.0):
+        for s in socks:
+            with contextlib.suppress(OSError):
+                s.send(byte)
+
+
+def test_slow_loris_clients_do_not_block_others_and_are_cut():
+    """30 connections send headers and then their body one byte a second: the server keeps
+    answering everyone else promptly, and each slow body gets a 408 problem once
+    AUTOGRAD_BODY_TIMEOUT_SECONDS (2 here) have passed, and its connection is closed."""
     import socket
+    import threading
     import urllib.parse
 
-    with running_server() as url:
+    with running_server({"AUTOGRAD_BODY_TIMEOUT_SECONDS": "2"}) as url:
         host, port = urllib.parse.urlsplit(url).hostname, urllib.parse.urlsplit(url).port
-        stalled = []
+        stalled, stop = [], threading.Event()
+        trickler = threading.Thread(target=_trickle, args=(stalled, stop), daemon=True)
         try:
-            for _ in range(50):
+            t_open = time.monotonic()
+            for _ in range(30):
                 s = socket.create_connection((host, port))
                 s.sendall(b"POST /backward HTTP/1.1\r\nHost: x\r\nContent-Type: "
                           b"application/json\r\nContent-Length: 100000\r\n\r\n{\"gra")
                 stalled.append(s)
+            trickler.start()
             t0 = time.monotonic()
             for _ in range(20):
                 r = httpx.post(url + "/backward", json={"graph": {"nodes": PLUS},
                                                         "tensors": "s"}, timeout=10)
                 assert r.status_code == 200
             assert time.monotonic() - t0 < 10
+            for s in stalled:  # each is answered 408, then closed by the server
+                s.settimeout(15)
+                answer = b""
+                while chunk := s.recv(65536):
+                    answer += chunk
+                head, _, body = answer.partition(b"\r\n\r\n")
+                assert head.startswith(b"HTTP/1.1 408"), answer[:300]
+                assert b"application/problem+json" in head and b"connection: close" in head.lower()
+                assert b"AUTOGRAD_BODY_TIMEOUT_SECONDS" in body
+            took = time.monotonic() - t_open
+            assert 2 <= took < 15, took
         finally:
+            stop.set()
             for s in stalled:
                 s.close()
+
+
+def test_nginx_cuts_slow_headers():
+    """In front of the service, docker/nginx.conf's client_header_timeout (2 s here) drops
+    clients that send their headers one byte a second; others are answered meanwhile."""
+    import socket
+    import tempfile
+    import threading
+    from pathlib import Path
+
+    from benchmarks.load import nginx_config
+    nginx = shutil.which("nginx")
+    if nginx is None:
+        if os.environ.get("CI"):
+            raise RuntimeError("CI: nginx must be installed")
+        pytest.skip("nginx is not installed")
+    with running_server() as url, tempfile.TemporaryDirectory() as tmp:
+        listen = free_port()
+        conf = nginx_config([int(url.rsplit(":", 1)[1])], listen, Path(tmp))
+        assert "client_header_timeout 10s;" in conf
+        conf = conf.replace("client_header_timeout 10s;", "client_header_timeout 2s;")
+        (Path(tmp) / "nginx.conf").write_text(conf)
+        proc = subprocess.Popen([nginx, "-p", tmp, "-c", f"{tmp}/nginx.conf", "-g",
+                                 "daemon off;"], stderr=subprocess.DEVNULL)
+        stalled, stop = [], threading.Event()
+        try:
+            lb = f"http://127.0.0.1:{listen}"
+            for _ in range(100):
+                with contextlib.suppress(httpx.HTTPError):
+                    if httpx.get(lb + "/readyz", timeout=1).status_code == 200:
+                        break
+                time.sleep(0.05)
+            t0 = time.monotonic()
+            for _ in range(20):
+                s = socket.create_connection(("127.0.0.1", listen))
+                s.sendall(b"POST /backward HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                stalled.append(s)
+            threading.Thread(target=_trickle, args=(stalled, stop, b"a"), daemon=True).start()
+            for _ in range(10):
+                r = httpx.post(lb + "/backward", json={"graph": {"nodes": PLUS},
+                                                       "tensors": "s"}, timeout=10)
+                assert r.status_code == 200
+            for s in stalled:  # nginx closes each (it answers nothing to a half header)
+                s.settimeout(15)
+                with contextlib.suppress(ConnectionResetError):
+                    while s.recv(65536):
+                        pass
+            assert 2 <= time.monotonic() - t0 < 15
+        finally:
+            stop.set()
+            for s in stalled:
+                s.close()
+            proc.terminate()
+            proc.wait(timeout=10)
 
 
 def test_redis_at_maxmemory_is_503_then_recovers():

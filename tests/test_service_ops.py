@@ -106,3 +106,21 @@ def test_cli_refuses_unknown_store():
     r = subprocess.run([sys.executable, "-m", "service"], env=env, capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 2 and "AUTOGRAD_STORE" in r.stderr
+
+
+def test_store_routes_document_503_with_retry_after():
+    """Every route that reads or writes the session store may answer 503 (store
+    unreachable, restarting or full) with Retry-After: the spec says so for each."""
+    with open(os.path.join(ROOT, "openapi.json")) as f:
+        spec = json.load(f)
+    for path, methods in spec["paths"].items():
+        if path in ("/ops", "/healthz"):  # never touch the store
+            continue
+        for method, op in methods.items():
+            assert "503" in op["responses"], f"{method} {path} does not list 503"
+            if path == "/readyz":  # readiness answers 503 with its own body
+                continue
+            for status in ("429", "503"):
+                if status in op["responses"]:
+                    assert "Retry-After" in op["responses"][status].get("headers", {}), (
+                        f"{method} {path}: {status} without Retry-After")

@@ -4,7 +4,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from .. import checks
-from ..errors import responses
+from ..errors import STORE, responses
 from ..http import body_doc, owner, parse, respond
 from ..schemas import GradcheckRequest, GradcheckResponse
 from ..wire import Encoder
@@ -14,7 +14,7 @@ router = APIRouter(tags=["checks"])
 
 @router.post("/gradcheck", response_model=GradcheckResponse,
              openapi_extra=body_doc(GradcheckRequest),
-             responses=responses(400, 401, 404, 413, 415, 422, 429),
+             responses=responses(400, 401, 404, 413, 415, 422, 429, STORE),
              summary="torch.autograd.gradcheck")
 async def gradcheck(request: Request, key: str = Depends(owner)):
     """torch.autograd.gradcheck (slow mode) on the graph as a function of `inputs` to
@@ -27,7 +27,7 @@ async def gradcheck(request: Request, key: str = Depends(owner)):
 
 @router.post("/gradgradcheck", response_model=GradcheckResponse,
              openapi_extra=body_doc(GradcheckRequest),
-             responses=responses(400, 401, 404, 413, 415, 422, 429),
+             responses=responses(400, 401, 404, 413, 415, 422, 429, STORE),
              summary="torch.autograd.gradgradcheck")
 async def gradgradcheck(request: Request, key: str = Depends(owner)):
     """torch.autograd.gradgradcheck: gradcheck of the function (inputs, grad_outputs) ->

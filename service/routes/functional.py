@@ -4,7 +4,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from .. import functional
-from ..errors import responses
+from ..errors import STORE, responses
 from ..http import body_doc, owner, parse, respond
 from ..schemas import FunctionalRequest, FunctionalResponse
 from ..wire import Encoder
@@ -33,7 +33,7 @@ def _route(kind: str):
                        f"`inputs` to `outputs`. {DOCS[kind]}")
     router.post(f"/functional/{kind}", response_model=FunctionalResponse,
                 response_model_exclude_none=True, openapi_extra=body_doc(FunctionalRequest),
-                responses=responses(400, 401, 404, 413, 415, 422, 429),
+                responses=responses(400, 401, 404, 413, 415, 422, 429, STORE),
                 summary=f"torch.autograd.functional.{kind}")(handler)
 
 

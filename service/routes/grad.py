@@ -1,10 +1,9 @@
 """POST /grad: torch.autograd.grad over a graph or in a session."""
 
-from fastapi import APIRouter, Depends, Request
-from starlette.concurrency import run_in_threadpool
+from fastapi import APIRouter, Request
 
 from .. import calls
-from ..errors import responses
+from ..errors import STORE, responses
 from ..http import body_doc, owner, parse, respond
 from ..schemas import GradRequest, GradResponse
 
@@ -12,12 +11,14 @@ router = APIRouter(tags=["compute"])
 
 
 @router.post("/grad", response_model=GradResponse, openapi_extra=body_doc(GradRequest),
-             responses=responses(400, 401, 404, 409, 413, 415, 422, 429),
+             responses=responses(400, 401, 404, 409, 413, 415, 422, 429, STORE),
              summary="torch.autograd.grad")
-async def grad(request: Request, key: str = Depends(owner)):
+async def grad(request: Request):
     """The vector-Jacobian product of `outputs` with `grad_outputs` for each of `inputs`, as
     `torch.autograd.grad`; accumulates nothing into `.grad`. `as` binds the results to ids
     in the session, so that a `create_graph` result can be differentiated again."""
+    key = await owner(request)  # by hand, not Depends: see routes/backward.py
     req = await parse(request, GradRequest)
-    payload, encoder = await run_in_threadpool(calls.run, request.app.state, req, key, "grad")
+    payload, encoder = await calls.run_async(request.app.state, req, key, "grad",
+                                             body_bytes=request.state.body_bytes)
     return respond(payload, encoder)

@@ -6,6 +6,7 @@ from starlette.responses import Response
 
 import engine
 
+from ..errors import STORE, responses
 from ..schemas import Health, Ready
 
 router = APIRouter(tags=["operations"])
@@ -28,7 +29,8 @@ def readyz(request: Request):
 
 
 @router.get("/metrics", summary="Prometheus metrics",
-            response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
+            response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}},
+                                                  **responses(STORE)})
 def metrics(request: Request):
     """Requests, latency, sessions and bytes held, in Prometheus' text format."""
     return Response(generate_latest(request.app.state.metrics.registry),

@@ -5,16 +5,15 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from .. import content, graph_draw, memory, wire
 from ..calls import graph_nodes, log_nodes
-from ..errors import Problem, bad, responses
+from ..errors import STORE, bad, responses
 from ..graphs import REF, Workspace
-from ..http import body_doc, owner, parse, read_body, respond
+from ..http import body_doc, owner, parse, respond, tensor_body_doc
 from ..limits import Budget
 from ..schemas import PictureOut, PutResponse, SessionCreate, SessionResponse, TensorOut
 
@@ -28,7 +27,7 @@ Encoding = Query("list", description="How tensors are written.", examples=["list
 
 @router.post("", response_model=SessionResponse, status_code=201,
              openapi_extra=body_doc(SessionCreate),
-             responses=responses(400, 401, 413, 415, 422, 429), summary="Create a session")
+             responses=responses(400, 401, 413, 415, 422, 429, STORE), summary="Create a session")
 async def create(request: Request, key: str = Depends(owner)):
     """Build a graph and store it; answers `{"session", "graph"}`."""
     req = await parse(request, SessionCreate)
@@ -50,7 +49,7 @@ async def create(request: Request, key: str = Depends(owner)):
     return respond(payload, encoder, 201)
 
 
-@router.get("/{sid}", response_model=SessionResponse, responses=responses(401, 404),
+@router.get("/{sid}", response_model=SessionResponse, responses=responses(401, 404, STORE),
             summary="Read a session")
 def read(request: Request, sid: str = SID, key: str = Depends(owner),
          encoding: Literal["list", "base64", "binary"] = Encoding):
@@ -66,7 +65,7 @@ def read(request: Request, sid: str = SID, key: str = Depends(owner),
 
 
 @router.post("/{sid}/free", response_model=SessionResponse,
-             responses=responses(401, 404), summary="Free the retained graph")
+             responses=responses(401, 404, STORE), summary="Free the retained graph")
 def free(request: Request, sid: str = SID, key: str = Depends(owner)):
     """Free the saved tensors of every retained graph of the session now, as a backward
     without retain_graph would: a later backward through them is PyTorch's 409."""
@@ -84,7 +83,7 @@ def free(request: Request, sid: str = SID, key: str = Depends(owner)):
     return respond(payload, encoder)
 
 
-@router.delete("/{sid}", status_code=204, responses=responses(401, 404),
+@router.delete("/{sid}", status_code=204, responses=responses(401, 404, STORE),
                summary="End a session")
 def delete(request: Request, sid: str = SID, key: str = Depends(owner)):
     request.app.state.store.delete(sid, key)
@@ -92,7 +91,7 @@ def delete(request: Request, sid: str = SID, key: str = Depends(owner)):
 
 
 @router.post("/{sid}/zero_grad", response_model=SessionResponse,
-             responses=responses(401, 404), summary="Zero the gradients")
+             responses=responses(401, 404, STORE), summary="Zero the gradients")
 def zero_grad(request: Request, sid: str = SID, key: str = Depends(owner)):
     """Set `.grad` of every tensor of the session to None (optimizer.zero_grad())."""
     store = request.app.state.store
@@ -109,7 +108,7 @@ def zero_grad(request: Request, sid: str = SID, key: str = Depends(owner)):
 
 
 @router.get("/{sid}/graph", responses={
-    **responses(401, 404, 406, 413),
+    **responses(401, 404, 406, 413, STORE),
     200: {"description": "The drawing: DOT text, SVG, or the drawing as data (JSON).",
           "content": {graph_draw.MEDIA["dot"]: {"schema": {"type": "string"},
                                                 "example": "digraph autograd {...}"},
@@ -137,7 +136,7 @@ def draw_graph(request: Request, sid: str = SID, key: str = Depends(owner),
 
 
 @router.get("/{sid}/tensors/{name}", response_model=TensorOut,
-            responses=responses(401, 404, 422),
+            responses=responses(401, 404, 422, STORE),
             summary="Read a tensor")
 def get_tensor(request: Request, sid: str = SID, name: str = NAME,
                key: str = Depends(owner),
@@ -152,10 +151,8 @@ def get_tensor(request: Request, sid: str = SID, name: str = NAME,
 
 
 @router.put("/{sid}/tensors/{name}", response_model=PutResponse,
-            responses=responses(400, 401, 404, 413, 415, 422),
-            openapi_extra={"requestBody": {"required": True, "content": {
-                "application/json": {"schema": {"description": "A tensor value."}},
-                wire.OCTET: {"schema": {"type": "string", "format": "binary"}}}}},
+            responses=responses(400, 401, 404, 413, 415, 422, STORE),
+            openapi_extra=tensor_body_doc(),
             summary="Replace a tensor's data in place")
 async def put_tensor(request: Request, sid: str = SID, name: str = NAME,
                      key: str = Depends(owner)):
@@ -163,16 +160,7 @@ async def put_tensor(request: Request, sid: str = SID, name: str = NAME,
     client). The version counter moves, so a retained graph that saved the old value fails
     on its next backward exactly as PyTorch does."""
     state = request.app.state
-    body = await read_body(request, state.settings.max_body_bytes)
-    ctype = request.headers.get("content-type", "application/json").split(";")[0].strip()
-    try:
-        if ctype.lower() == wire.OCTET:
-            head, tail = wire.split_binary(body, request.headers.get(wire.BINARY_HEADER))
-            value = wire.attach_binary(orjson.loads(head), tail)
-        else:
-            value = orjson.loads(body)
-    except orjson.JSONDecodeError as e:
-        raise Problem(400, f"malformed JSON: {e}", "malformed-json") from None
+    value = await parse(request, None, lenient=True)
     if not REF.match(name) or name.endswith(".grad"):
         raise bad(f"{name!r} is not an id")
 

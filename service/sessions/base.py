@@ -86,9 +86,8 @@ class SessionStore(abc.ABC):
 
     def remember(self, session: Session, key: str, fingerprint: str, answer: dict) -> None:
         """Keep ``answer`` for ``key``; called just before update() publishes the call."""
-        from ..content import MAX_KEYS
         kept = session.idempotent
         kept[key] = (fingerprint, answer)
-        if len(kept) > MAX_KEYS:  # drop the oldest answer, keep its key (a retry is a 409)
+        if len(kept) > max(self.settings.idempotency_keys, 1):  # drop the oldest answer, keep its key (a retry is a 409)
             old = next(k for k, (_, a) in kept.items() if a is not None)
             kept[old] = (kept[old][0], None)

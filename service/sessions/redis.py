@@ -24,6 +24,7 @@ import base64
 import binascii
 import logging
 import threading
+from collections import OrderedDict
 
 import numpy as np
 import orjson
@@ -219,9 +220,11 @@ class RedisStore(SessionStore):
         self.scripts = {name: self.redis.register_script(src) for name, src in
                         (("create", CREATE), ("commit", COMMIT), ("touch", TOUCH),
                          ("delete", DELETE), ("stats", STATS))}
-        self._live: dict[str, Session] = {}  # this replica's engine objects
+        # this replica's engine objects, least recently used first (bounded: _trim)
+        self._live: OrderedDict[str, Session] = OrderedDict()
         self._guard = threading.Lock()
         self.replayed = 0  # log entries replayed by this replica (a warm one replays none)
+        self.dropped = 0  # sessions whose engine objects _trim let go
 
     def key(self, sid: str, part: str) -> str:
         return f"{PREFIX}s:{sid}:{part}"
@@ -285,18 +288,21 @@ class RedisStore(SessionStore):
             session.synced += 1
             self.replayed += 1
             self._note_key(session, entry)
+        if entries:  # what it holds now counts against replica_cache_bytes
+            session.nbytes = session.ws.nbytes()
+            with self._guard:
+                self._trim()
 
     def commit(self, session: Session) -> None:
         """Publish the entries this replica appended, atomically, if nobody else did
         meanwhile; on any failure forget the engine objects (they ran ahead of Redis)."""
-        from ..content import MAX_KEYS
         fresh = session.log[session.synced:]
         key, answer = session.pending or ("", b"")
         session.pending = None
         try:
             out = self._run("commit", session.id, [
                 session.id, session.synced, session.nbytes, self._ttl_ms(), key, answer,
-                MAX_KEYS, *(encode_entry(e) for e in fresh)])
+                max(self.settings.idempotency_keys, 1), *(encode_entry(e) for e in fresh)])
         except BaseException:
             self.forget(session)
             raise
@@ -373,8 +379,27 @@ class RedisStore(SessionStore):
         with self._guard:
             session = self._live.get(sid)
             if session is None:
-                session = self._live[sid] = self._session(sid, owner)
+                session = self._session(sid, owner)
+            self._keep(session)
         return session
+
+    def _keep(self, session: Session) -> None:
+        """Mark ``session`` most recently used and keep the live sessions within
+        replica_cache_sessions and replica_cache_bytes (caller holds _guard). A dropped
+        session is replayed from its log when next used; a thread still working on the
+        dropped object is safe, the Redis lock and the version check serialize the two."""
+        self._live[session.id] = session
+        self._live.move_to_end(session.id)
+        self._trim()
+
+    def _trim(self) -> None:
+        s = self.settings
+        total = sum(x.nbytes for x in self._live.values())
+        while len(self._live) > 1 and (len(self._live) > s.replica_cache_sessions
+                                       or total > s.replica_cache_bytes):
+            _, old = self._live.popitem(last=False)
+            total -= old.nbytes
+            self.dropped += 1
 
     def delete(self, sid: str, owner: str) -> None:
         self.get(sid, owner)
@@ -395,6 +420,8 @@ class RedisStore(SessionStore):
                           "session was ended", limit="max_session_bytes")
         if session.synced >= 0:
             self.commit(session)
+            with self._guard:  # its bytes may have grown: trim
+                self._keep(session)
             return
         session.pending = None  # a new session: no Idempotency-Key (keys are per session)
         out = self._run("create", session.id, [
@@ -409,7 +436,7 @@ class RedisStore(SessionStore):
                           "sessions or wait for idle ones to expire", limit=which)
         session.synced = len(session.log)
         with self._guard:
-            self._live[session.id] = session
+            self._keep(session)
 
     def stats(self) -> tuple[int, int]:
         count, total, sids = self.scripts["stats"](keys=self._keys("-")[:4], args=[])
