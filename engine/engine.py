@@ -135,7 +135,8 @@ def _execute(roots, seeds, keep_graph, create_graph, inputs, capture):
                     continue
                 if grad is not None:
                     meta = metas[i] if metas is not None else node.out_metas[0]
-                    if not raw or grad.shape != meta[0] or grad.dtype != meta[1]:
+                    arr = grad if raw else grad.array
+                    if arr.shape != meta[0] or arr.dtype != meta[1]:
                         grad = _validate(node, i, grad, meta, raw)
                 if reach is not None and not reach[child]:
                     continue
@@ -154,7 +155,7 @@ def _execute(roots, seeds, keep_graph, create_graph, inputs, capture):
                 deps[child] = n
                 if n == 0:
                     heappush(ready, (-child.seq, next(tie), child))
-            outs = grad = grads = None  # no stale references: they would hide exclusivity
+            outs = grad = grads = arr = None  # no stale references: they would hide exclusivity
     return captured
 
 
