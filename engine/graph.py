@@ -10,6 +10,7 @@ from . import backend
 from .errors import GraphFreedError, InplaceError
 
 _hook_ids = itertools.count()
+_Tensor = None  # engine._tensor.Tensor, bound by engine._tensor at import (avoids a cycle)
 
 
 class RemovableHandle:
@@ -199,8 +200,7 @@ class SavedTensor:
             return self.tensor.array if raw else self.tensor
         if raw:
             return self.array
-        from ._tensor import Tensor
-        return Tensor._make_with_history(self.array, self.node, self.output_nr)
+        return _Tensor._make_with_history(self.array, self.node, self.output_nr)
 
     def _inplace_message(self) -> str:
         from ._tensor import legacy_type_name
@@ -236,5 +236,4 @@ def zeros_for(meta, like, raw: bool):
     arr = xp.zeros(shape, dtype=np_dtype)
     if raw:
         return arr
-    from ._tensor import Tensor
-    return Tensor._make(arr)
+    return _Tensor._make(arr)
