@@ -8,6 +8,7 @@ import weakref
 import numpy as np
 
 from . import backend, dtypes
+from . import graph as _graph_module
 from .errors import NON_LEAF_GRAD_WARNING, GradientError, IndexOpError, OpError
 from .grad_mode import is_grad_enabled
 from .graph import AccumulateGrad, HookDict, RemovableHandle
@@ -234,8 +235,10 @@ class Tensor:
         self.array = value.array if isinstance(value, Tensor) else np.asarray(value)
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
-        from .autograd import backward
-        backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+        global _autograd_backward
+        if _autograd_backward is None:  # engine.autograd imports this module
+            from .autograd import backward as _autograd_backward
+        _autograd_backward(self, gradient, retain_graph, create_graph, inputs=inputs)
 
     # -- array facts
 
@@ -665,6 +668,8 @@ def _from_nested(data):
 
 
 table._Tensor = Tensor
+_graph_module._Tensor = Tensor
+_autograd_backward = None  # engine.autograd.backward, on first use
 _add = _sub = _mul = _div = None  # bound by engine.ops once the rows exist
 
 

@@ -19,6 +19,7 @@ import numpy as np
 from . import dtypes, grad_mode
 from .errors import AnomalyError, GradientError
 from .graph import AccumulateGrad
+from .ops import table as _table
 from .ops.table import F
 
 anomaly_enabled = False  # NaN checks on: set by autograd.detect_anomaly / set_detect_anomaly
@@ -135,7 +136,8 @@ def _execute(roots, seeds, keep_graph, create_graph, inputs, capture):
                     continue
                 if grad is not None:
                     meta = metas[i] if metas is not None else node.out_metas[0]
-                    if not raw or grad.shape != meta[0] or grad.dtype != meta[1]:
+                    arr = grad if raw else grad.array
+                    if arr.shape != meta[0] or arr.dtype != meta[1]:
                         grad = _validate(node, i, grad, meta, raw)
                 if reach is not None and not reach[child]:
                     continue
@@ -154,7 +156,7 @@ def _execute(roots, seeds, keep_graph, create_graph, inputs, capture):
                 deps[child] = n
                 if n == 0:
                     heappush(ready, (-child.seq, next(tie), child))
-            outs = grad = grads = None  # no stale references: they would hide exclusivity
+            outs = grad = grads = arr = None  # no stale references: they would hide exclusivity
     return captured
 
 
@@ -231,13 +233,13 @@ def _expandable(shape, to):
 
 
 def _wrap(grad, raw):
-    from ._tensor import Tensor
+    Tensor = _table._Tensor  # not an import: that costs microseconds per call
     return Tensor._make(grad) if raw else grad
 
 
 def _run_hook(hook, grad, raw):
     """A tensor hook: a non-None return replaces the gradient (checked as torch does)."""
-    from ._tensor import Tensor
+    Tensor = _table._Tensor  # not an import: that costs microseconds per call
     value = _wrap(grad, raw)
     result = hook(value)
     if result is None:
@@ -278,7 +280,7 @@ def _tensor_pre_hooks(node, grads, raw):
 def _retain(node, nr, grad, raw):
     """torch's retain_grad hook: a clone the first time, then ``grad + new`` out of place
     (unlike a leaf's AccumulateGrad, a ``.grad`` read earlier is never changed)."""
-    from ._tensor import Tensor
+    Tensor = _table._Tensor  # not an import: that costs microseconds per call
     tensor = node.retains_grad_hooks[nr]()
     if tensor is None:
         return
@@ -291,7 +293,7 @@ def _retain(node, nr, grad, raw):
 
 def accumulate(variable, grad, raw, owned=False):
     """AccumulateGrad: the only writer of ``.grad``."""
-    from ._tensor import Tensor
+    Tensor = _table._Tensor  # not an import: that costs microseconds per call
     current = variable._grad
     if raw:
         if current is None:  # never alias a seed, a saved tensor or a sibling's grad

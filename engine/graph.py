@@ -10,6 +10,7 @@ from . import backend
 from .errors import GraphFreedError, InplaceError
 
 _hook_ids = itertools.count()
+_Tensor = None  # engine._tensor.Tensor, bound by engine._tensor at import (avoids a cycle)
 
 
 class RemovableHandle:
@@ -199,9 +200,8 @@ class SavedTensor:
             return self.tensor.array if raw else self.tensor
         if raw:
             return self.array
-        from ._tensor import Tensor
+        t = _Tensor._make_with_history(self.array, self.node, self.output_nr)
         from .ops import table as _table  # (not at the top: the table imports this module)
-        t = Tensor._make_with_history(self.array, self.node, self.output_nr)
         if _table.forward_hook is not None:  # forward-over-reverse: the output's tangent
             from . import forward_ad
             forward_ad.reattach(t, self.array)
@@ -241,5 +241,4 @@ def zeros_for(meta, like, raw: bool):
     arr = xp.zeros(shape, dtype=np_dtype)
     if raw:
         return arr
-    from ._tensor import Tensor
-    return Tensor._make(arr)
+    return _Tensor._make(arr)
