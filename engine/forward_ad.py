@@ -138,7 +138,11 @@ def _untracked_alias(tensor):
 
 # ------------------------------------------------------------------------ propagation
 
-def _not_implemented(name: str) -> NotImplementedError:
+def _not_implemented(name: str, op=None) -> NotImplementedError:
+    if op is not None and op.grad_fn == "torch::autograd::NotImplemented":
+        # derivatives.yaml says "not_implemented" for it: torch's shorter text
+        return NotImplementedError(f"Trying to use forward AD with aten::{name} that does "
+                                   "not support it.")
     return NotImplementedError(
         f"Trying to use forward AD with {name} that does not support it because it "
         "has not been implemented yet.\nPlease file an issue to PyTorch at https://github"
@@ -177,7 +181,7 @@ def propagate(op, args, out):
     if op.jvp is None or any(i not in op.diff_params for i in tangents) or (
             op.jvp in ("elementwise", "transpose") and any(
                 op.params[i].name not in op.vjp for i in tangents)):
-        raise _not_implemented(op.name)
+        raise _not_implemented(op.name, op)
     with _paused(), grad_mode.no_grad():  # the rule's own ops: plain
         result = _run_rule(op, args, tangents, outs)
     if not op.multi_output:

@@ -161,9 +161,12 @@ def test_most_differentiable_rows_have_a_rule():
     in torch either (nor a derivative); test_rows_without_rule_raise covers those."""
     assert [r.qualname for r in NO_JVP] == ["hardsigmoid_backward"]
     g = torch.rand(3, dtype=torch.float64)
-    with tfw.dual_level(), pytest.raises(NotImplementedError, match="Trying to use forward AD "
-                                         "with aten::hardsigmoid_backward"):
+    with tfw.dual_level(), pytest.raises(NotImplementedError) as theirs:
         torch.ops.aten.hardsigmoid_backward(tfw.make_dual(g, g), g)
+    with fw.dual_level(), pytest.raises(NotImplementedError) as ours:
+        x = engine.tensor(g.numpy())
+        engine.hardsigmoid_backward(fw.make_dual(x, x), x)
+    assert str(ours.value) == str(theirs.value)
 
 
 @pytest.fixture
@@ -188,9 +191,9 @@ def test_rows_without_rule_raise(which, request):
             d = fw.make_dual(x, engine.ones(3))
             with pytest.raises(NotImplementedError) as ours:
                 getattr(engine.F, row.name)(*[d] * row.nrequired)
-        assert str(ours.value).startswith(
-            f"Trying to use forward AD with {row.name} that does not support it because it "
-            "has not been implemented yet.")
+        assert str(ours.value).startswith(f"Trying to use forward AD with {row.name} that "
+                                          "does not support it") or str(ours.value) == (
+            f"Trying to use forward AD with aten::{row.name} that does not support it.")
 
 
 def test_torch_text_for_ops_without_forward_ad():
