@@ -10,7 +10,6 @@ import gc
 import re
 import subprocess
 import sys
-import time
 import warnings
 
 import numpy as np
@@ -812,7 +811,6 @@ def test_issue_example():
 def test_a_million_node_chain_without_recursion():
     n = 1_000_000
     limit = sys.getrecursionlimit()
-    start = time.perf_counter()
     gc.disable()  # a million live nodes make every cyclic-GC pass slow; none are cycles
     try:
         x = engine.tensor([1.0], requires_grad=True)
@@ -826,7 +824,6 @@ def test_a_million_node_chain_without_recursion():
         del y
     finally:
         gc.enable()
-    assert time.perf_counter() - start < 60
 
 
 def test_detect_anomaly_nan():
