@@ -27,13 +27,20 @@ import engine  # noqa: E402
 THREADS = os.cpu_count() or 1
 
 
-def timed(fn, repeat):
+def timed(fn, repeat, min_sample=0.05):
+    """Median seconds per call. A sample runs the workload enough times to last at least
+    ``min_sample`` seconds, so sub-millisecond workloads (mlp, hvp) are not timer noise."""
     fn()  # warm up
+    t = time.perf_counter()
+    fn()
+    once = time.perf_counter() - t
+    inner = max(1, int(min_sample / max(once, 1e-9)))
     times = []
     for _ in range(repeat):
         t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
+        for _ in range(inner):
+            fn()
+        times.append((time.perf_counter() - t) / inner)
     return statistics.median(times)
 
 
