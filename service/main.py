@@ -18,7 +18,7 @@ import engine
 from . import errors, schemas, wire
 from .http import TENSOR_VALUE, FastJSONResponse
 from .metrics import Metrics
-from .quotas import RateLimiter, RequestIdMiddleware, install_log_ids
+from .quotas import RateLimiter, RedisRateLimiter, RequestIdMiddleware, install_log_ids
 from .routes import backward, checks, functional, grad, health, ops, sessions
 from .sessions import make_store
 from .settings import Settings
@@ -37,8 +37,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.store = make_store(settings)
     app.state.metrics = Metrics(app.state.store)
-    app.state.rate = RateLimiter(settings.key_requests_per_second,
-                                 settings.key_burst or math.ceil(2 * settings.key_requests_per_second))
+    burst = settings.key_burst or math.ceil(2 * settings.key_requests_per_second)
+    app.state.rate = (RedisRateLimiter(settings.store, settings.key_requests_per_second, burst)
+                      if settings.store.startswith(("redis://", "rediss://", "unix://"))
+                      else RateLimiter(settings.key_requests_per_second, burst))
     install_log_ids()
     errors.install(app)
     app.add_middleware(app.state.metrics.middleware())

@@ -54,7 +54,8 @@ class Settings(BaseSettings):
     key_max_bytes: int = Field(0, description="Most tensor bytes the sessions of one API key "
                                "may hold (429 beyond); 0 = only max_store_bytes.")
     key_requests_per_second: float = Field(0.0, description="Requests a second per API key "
-                                           "(429 with Retry-After beyond); 0 = unlimited.")
+                                           "(429 with Retry-After beyond), across replicas with the Redis store; "
+                                           "0 = unlimited.")
     key_burst: int = Field(0, description="Requests one key may make at once above its rate; "
                            "0 = twice the rate.")
     store: str = Field("memory", description="Session store: 'memory' (one process) or "

@@ -433,3 +433,25 @@ def test_idempotency_key_across_replicas(two):
     assert redis.client.pttl(f"autograd:s:{sid}:idem") > 0
     assert a.http.delete(f"/sessions/{sid}").status_code == 204
     assert not redis.client.exists(f"autograd:s:{sid}:idem", f"autograd:s:{sid}:idem_order")
+
+
+def test_rate_limit_holds_across_replicas():
+    # one bucket per key in Redis: 3 requests of burst, shared by both replicas (a bucket per
+    # process would let each replica take 3); another key has its own bucket
+    env = {"AUTOGRAD_API_KEYS": "k1,k2", "AUTOGRAD_KEY_REQUESTS_PER_SECOND": "0.1",
+           "AUTOGRAD_KEY_BURST": "3"}
+    with cluster(env) as (redis, (a, b)):
+        k1, k2 = {"X-API-Key": "k1"}, {"X-API-Key": "k2"}
+        for r in (a, b, a):
+            assert r.http.get("/sessions/s_unknown", headers=k1).status_code == 404
+        refused = b.http.get("/sessions/s_unknown", headers=k1)
+        body = check_problem(refused, 429)
+        assert body["limit"] == "key_requests_per_second" and int(
+            refused.headers["retry-after"]) >= 1
+        assert check_problem(a.http.get("/sessions/s_unknown", headers=k1), 429)
+        assert b.http.get("/sessions/s_unknown", headers=k2).status_code == 404
+        # Redis down: the replica's own bucket decides (k2 has taken 1 of its 3 here), so a
+        # one-shot request, which needs no store, is still answered
+        redis.stop()
+        one_shot = {"graph": {"nodes": PLUS}, "outputs": "s", "inputs": "x"}
+        assert b.http.post("/grad", json=one_shot, headers=k2).status_code == 200
