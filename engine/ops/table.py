@@ -595,30 +595,9 @@ class Op:
         grad = grads[0]
         out = []
         counts = node.param_edge_counts
-        if counts is None:  # one edge per parameter, in order
-            for (name, fn, names, is_list, kind), edge in zip(self._vjp_rows, edges_all):
-                if edge[0] is None:
-                    out.append(None)
-                    continue
-                if kind == 1:
-                    g = fn(grad)
-                elif kind == 2:
-                    g = fn(grad, node.unpack(names[1], raw))
-                elif fn is None:
-                    raise DerivativeNotImplemented(
-                        f"the derivative for '{self.name}' is not implemented." if name ==
-                        "input" else f"the derivative for '{name}' is not implemented.", node)
-                else:
-                    g = fn(*[grad if n == "grad" else grads if n == "grads" else
-                             node.unpack(n, raw) for n in names])
-                if is_list:
-                    out.extend(g)
-                else:
-                    out.append(g)
-            return out
         k = 0
         for j, (name, fn, names, is_list, kind) in enumerate(self._vjp_rows):
-            count = 1 if counts is None else counts[j]
+            count = 1 if counts is None else counts[j]  # None: one edge per parameter
             if count == 1:  # the common case: one Tensor, one edge
                 needed = edges_all[k][0] is not None
             else:
