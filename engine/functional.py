@@ -207,6 +207,13 @@ def vjp(func, inputs, v=None, create_graph=False, strict=False):
             _tuple_postprocess(result, is_inputs_tuple))
 
 
+def _v_may_be_none(inputs) -> None:
+    """torch's check when v is omitted for jvp/vhp/hvp: only a single one-element input."""
+    if len(inputs) != 1 or inputs[0].numel() != 1:
+        raise RuntimeError("The vector v can only be None if the input to the user-provided "
+                           "function is a single Tensor with a single element.")
+
+
 def jvp(func, inputs, v=None, create_graph=False, strict=False):
     """(func(inputs), J v), by the double-backward trick."""
     with enable_grad():
@@ -214,10 +221,8 @@ def jvp(func, inputs, v=None, create_graph=False, strict=False):
         inputs = _grad_preprocess(inputs, create_graph=create_graph, need_graph=True)
         if v is not None:
             v = _prepare_v(v, "jvp", create_graph, inputs, is_inputs_tuple)
-        elif len(inputs) != 1 or inputs[0].numel() != 1:
-            raise RuntimeError("The vector v can only be None if the input to the "
-                               "user-provided function is a single Tensor with a single "
-                               "element.")
+        else:
+            _v_may_be_none(inputs)
         outputs = func(*inputs)
         is_outputs_tuple, outputs = _as_tuple(
             outputs, "outputs of the user-provided function", "jvp")
@@ -245,11 +250,8 @@ def _jvp_by_forward_ad(func, inputs, v=None):
     inputs = tuple(inp.detach() for inp in inputs)
     if v is not None:
         v = _prepare_v(v, "jvp", False, inputs, is_inputs_tuple)
-    elif len(inputs) != 1 or inputs[0].numel() != 1:
-        raise RuntimeError("The vector v can only be None if the input to the "
-                           "user-provided function is a single Tensor with a single "
-                           "element.")
     else:
+        _v_may_be_none(inputs)
         v = (F.ones_like(inputs[0]),)
     with fw.dual_level():
         outputs = func(*(fw.make_dual(inp, t) for inp, t in zip(inputs, v)))
@@ -413,10 +415,8 @@ def vhp(func, inputs, v=None, create_graph=False, strict=False):
         inputs = _grad_preprocess(inputs, create_graph=create_graph, need_graph=True)
         if v is not None:
             v = _prepare_v(v, "vhp", create_graph, inputs, is_inputs_tuple)
-        elif len(inputs) != 1 or inputs[0].numel() != 1:
-            raise RuntimeError("The vector v can only be None if the input to the "
-                               "user-provided function is a single Tensor with a single "
-                               "element.")
+        else:
+            _v_may_be_none(inputs)
         outputs = func(*inputs)
         is_outputs_tuple, outputs = _as_tuple(
             outputs, "outputs of the user-provided function", "vhp")
@@ -440,10 +440,8 @@ def hvp(func, inputs, v=None, create_graph=False, strict=False):
         inputs = _grad_preprocess(inputs, create_graph=create_graph, need_graph=True)
         if v is not None:
             v = _prepare_v(v, "hvp", create_graph, inputs, is_inputs_tuple)
-        elif len(inputs) != 1 or inputs[0].numel() != 1:
-            raise RuntimeError("The vector v can only be None if the input to the "
-                               "user-provided function is a single Tensor with a single "
-                               "element.")
+        else:
+            _v_may_be_none(inputs)
         outputs = func(*inputs)
         is_outputs_tuple, outputs = _as_tuple(
             outputs, "outputs of the user-provided function", "hvp")

@@ -76,6 +76,10 @@ ReturnGraphField = Field(False, description="true: include graph metadata (grad_
                          "the server (406 when it is missing).", examples=[True])
 Roots = str | list[str]
 Seeds = Any  # one seed (tensor value | reference | null) or a list of them, one per root
+# /gradcheck and /functional/*: the function is a session's graph, at its current values
+CheckSessionField = Field(None, max_length=200, description="Use this session's graph (every "
+                          "node sent so far; `graph` nodes are added for this call only), at "
+                          "its current values of `inputs`.", examples=["s_3q2Zk9..."])
 
 
 class BackwardRequest(Strict):
@@ -404,10 +408,7 @@ class GradcheckRequest(Strict):
 
     graph: Graph | None = GraphField
     source: str | None = SourceField
-    session: str | None = Field(None, max_length=200, description="Use this session's "
-                                "graph (every node sent so far; `graph` nodes are added for "
-                                "this call only), at its current values of `inputs`.",
-                                examples=["s_3q2Zk9..."])
+    session: str | None = CheckSessionField
     inputs: Roots = Field(description="The function's inputs: ids of floating point tensors "
                           "in the graph (checked as float64 leaves that require grad).",
                           examples=[["x"]])
@@ -472,10 +473,7 @@ class FunctionalRequest(Strict):
 
     graph: Graph | None = GraphField
     source: str | None = SourceField
-    session: str | None = Field(None, max_length=200, description="Use this session's "
-                                "graph (every node sent so far; `graph` nodes are added for "
-                                "this call only), at its current values of `inputs`.",
-                                examples=["s_3q2Zk9..."])
+    session: str | None = CheckSessionField
     inputs: Roots = Field(description="The function's inputs: ids in the graph (their values "
                           "are the point at which to differentiate).", examples=[["x"]])
     outputs: Roots = Field(description="The function's outputs: ids (exactly one, with one "

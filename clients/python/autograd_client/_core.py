@@ -135,6 +135,30 @@ class _SetGradEnabled(_GradMode):
 
 # --------------------------------------------------------------------------- tensors
 
+def _binary(op: str):
+    def method(self, other):
+        return self._s._op(op, (self, other), {})
+    return method
+
+
+def _reflected(op: str):
+    def method(self, other):
+        return self._s._op(op, (other, self), {})
+    return method
+
+
+def _unary(op: str):
+    def method(self):
+        return self._s._op(op, (self,), {})
+    return method
+
+
+def _inplace(op: str):
+    def method(self, other):
+        return self._s._inplace(self, op, (other,))
+    return method
+
+
 class Tensor:
     """A named tensor of a remote session. Reads (values, grad_fn, shape...) fetch what is
     not cached yet; building expressions costs no request."""
@@ -288,93 +312,25 @@ class Tensor:
             return lambda *args, **kwargs: s._op(name, (self, *args), kwargs)
         raise AttributeError(f"'Tensor' object has no attribute '{name}'")
 
-    def __add__(self, other):
-        return self._s._op("add", (self, other), {})
-
-    __radd__ = __add__
-
-    def __sub__(self, other):
-        return self._s._op("sub", (self, other), {})
-
-    def __rsub__(self, other):
-        return self._s._op("rsub", (self, other), {})
-
-    def __mul__(self, other):
-        return self._s._op("mul", (self, other), {})
-
-    __rmul__ = __mul__
-
-    def __truediv__(self, other):
-        return self._s._op("div", (self, other), {})
+    # Python's operators, as torch maps them to ops (2 - x is rsub, ~x is logical_not, ...)
+    __add__ = __radd__ = _binary("add")
+    __sub__, __rsub__ = _binary("sub"), _binary("rsub")
+    __mul__ = __rmul__ = _binary("mul")
+    __truediv__, __floordiv__, __mod__ = _binary("div"), _binary("floor_divide"), _binary("remainder")
+    __pow__, __rpow__ = _binary("pow"), _reflected("pow")
+    __matmul__, __rmatmul__ = _binary("matmul"), _reflected("matmul")
+    __eq__, __ne__, __lt__ = _binary("eq"), _binary("ne"), _binary("lt")
+    __le__, __gt__, __ge__ = _binary("le"), _binary("gt"), _binary("ge")
+    __and__, __or__ = _binary("logical_and"), _binary("logical_or")
+    __neg__, __abs__, __invert__ = _unary("neg"), _unary("abs"), _unary("logical_not")
+    __iadd__, __isub__ = _inplace("add_"), _inplace("sub_")
+    __imul__, __itruediv__ = _inplace("mul_"), _inplace("div_")
 
     def __rtruediv__(self, other):
         return self._s._op("reciprocal", (self,), {}) * other
 
-    def __floordiv__(self, other):
-        return self._s._op("floor_divide", (self, other), {})
-
-    def __mod__(self, other):
-        return self._s._op("remainder", (self, other), {})
-
-    def __pow__(self, exponent):
-        return self._s._op("pow", (self, exponent), {})
-
-    def __rpow__(self, base):
-        return self._s._op("pow", (base, self), {})
-
-    def __neg__(self):
-        return self._s._op("neg", (self,), {})
-
     def __pos__(self):
         return self
-
-    def __abs__(self):
-        return self._s._op("abs", (self,), {})
-
-    def __matmul__(self, other):
-        return self._s._op("matmul", (self, other), {})
-
-    def __rmatmul__(self, other):
-        return self._s._op("matmul", (other, self), {})
-
-    def __eq__(self, other):
-        return self._s._op("eq", (self, other), {})
-
-    def __ne__(self, other):
-        return self._s._op("ne", (self, other), {})
-
-    def __lt__(self, other):
-        return self._s._op("lt", (self, other), {})
-
-    def __le__(self, other):
-        return self._s._op("le", (self, other), {})
-
-    def __gt__(self, other):
-        return self._s._op("gt", (self, other), {})
-
-    def __ge__(self, other):
-        return self._s._op("ge", (self, other), {})
-
-    def __invert__(self):
-        return self._s._op("logical_not", (self,), {})
-
-    def __and__(self, other):
-        return self._s._op("logical_and", (self, other), {})
-
-    def __or__(self, other):
-        return self._s._op("logical_or", (self, other), {})
-
-    def __iadd__(self, other):
-        return self._s._inplace(self, "add_", (other,))
-
-    def __isub__(self, other):
-        return self._s._inplace(self, "sub_", (other,))
-
-    def __imul__(self, other):
-        return self._s._inplace(self, "mul_", (other,))
-
-    def __itruediv__(self, other):
-        return self._s._inplace(self, "div_", (other,))
 
     def __getitem__(self, index):
         return self._s._op("index", (self, _index(index)), {})
