@@ -16,7 +16,7 @@ import warnings
 
 import numpy as np
 
-from . import dtypes, grad_mode
+from . import array_cache, dtypes, grad_mode
 from .errors import AnomalyError, GradientError
 from .graph import AccumulateGrad
 from .ops import table as _table
@@ -37,11 +37,16 @@ def execute(roots, seeds, *, keep_graph: bool, create_graph: bool, inputs=(),
     # buffers) that refcounting frees, so collections triggered by them (which would also
     # scan the whole graph, tens of thousands of nodes) find nothing. Cycles a
     # create_graph walk may record are collected once the GC runs again.
+    # The walk's arrays come from the array cache: a large gradient then reuses a freed
+    # block instead of faulting in fresh pages.
     gc_was_enabled = gc.isenabled()
     gc.disable()
+    token = array_cache.use() if array_cache.enabled else None
     try:
         return _execute(roots, seeds, keep_graph, create_graph, inputs, capture)
     finally:
+        if token is not None:
+            array_cache.restore(token)
         if gc_was_enabled:
             gc.enable()
 

@@ -32,3 +32,36 @@ def test_serve_command_is_a_declared_script():
     serve, _ = _commands()
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert serve.split("&&")[-1].strip().split()[0] in scripts
+
+
+def test_docker_build_stage_makes_a_wheel_with_the_array_cache(tmp_path):
+    """The Dockerfile's build stage, run here: copy what it COPYs, run its `pip wheel`, and
+    the wheel holds the compiled engine._arraycache (the runtime image has no compiler)."""
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+
+    dockerfile = (ROOT / "docker" / "Dockerfile").read_text()
+    build = dockerfile.split("\nFROM ", 2)[1]  # the build stage
+    src = tmp_path / "src"
+    src.mkdir()
+    for line in build.splitlines():
+        if line.startswith("COPY "):
+            *names, dest = line.split()[1:]
+            for name in names:
+                target = src / (name if dest.endswith("/") or dest == "./" else dest)
+                if (ROOT / name).is_dir():
+                    shutil.copytree(ROOT / name, target, ignore=shutil.ignore_patterns(
+                        "__pycache__", "*.so"))
+                else:
+                    shutil.copy(ROOT / name, target)
+    assert "RUN pip wheel --no-cache-dir --wheel-dir /wheels ." in build
+    # --no-build-isolation: the build requirements (setuptools, numpy) are installed here
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
+                    "--no-build-isolation", "--wheel-dir", str(tmp_path / "wheels"), "."],
+                   cwd=src, check=True)
+    (wheel,) = (tmp_path / "wheels").glob("autograd_service-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert any(n.startswith("engine/_arraycache") and n.endswith(".so") for n in names)
+    assert "service/static/" in "".join(names)

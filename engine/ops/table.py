@@ -48,8 +48,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import dtypes
+from .. import array_cache, dtypes
 from .. import graph as _graph
+from ..array_cache import LARGE_BYTES
 from ..backend import ARRAY_TYPES
 from ..errors import DerivativeNotImplemented, GradientError, OpError
 from ..grad_mode import _state as _grad_state
@@ -373,7 +374,14 @@ class Op:
                         self._cast_inputs(args, arrays, inputs)
                         break
         try:
-            out = self.forward(*arrays)
+            if array_cache.enabled and inputs and inputs[0][1].array.nbytes >= LARGE_BYTES:
+                token = array_cache.use()  # large outputs reuse freed blocks
+                try:
+                    out = self.forward(*arrays)
+                finally:
+                    array_cache.restore(token)
+            else:
+                out = self.forward(*arrays)
         except ValueError:  # NumPy's broadcast error: the shape rule words it as torch does
             self.infer_shape(args)
             raise
