@@ -8,6 +8,7 @@ Workloads (from the engine issue):
   mlp      784-512-512-10 tanh MLP, batch 256, cross-entropy
   elem     sum(sin(x) * exp(-x**2) + x / 3) on 1e7 float32
   hvp      Hessian-vector product of sum(tanh(W @ x)**2), W 1000x1000, by double backward
+  mvsum    gradient of sum(W @ x), W 1000x1000 (a broadcast gradient into a matrix product)
 """
 
 from __future__ import annotations
@@ -89,6 +90,15 @@ def hvp(mod, autograd, W_np, x_np, v_np):
     return run
 
 
+def mvsum(mod, W_np, x_np):
+    W = mod.tensor(W_np)
+
+    def run():
+        x = mod.tensor(x_np, requires_grad=True)
+        (W @ x).sum().backward()
+    return run
+
+
 # ---------------------------------------------------------------- HIPS autograd
 
 def hips_workloads(data, x_np, W_np, xv_np, v_np, n_chain):
@@ -120,8 +130,11 @@ def hips_workloads(data, x_np, W_np, xv_np, v_np, n_chain):
         f = lambda x: anp.sum(anp.tanh(W_np @ x) ** 2)
         autograd.grad(lambda x: anp.sum(autograd.grad(f)(x) * v_np))(xv_np)
 
+    def mvsum_run():
+        autograd.grad(lambda x: anp.sum(W_np @ x))(xv_np)
+
     return {"chain": chain_run, "mlp": lambda: autograd.grad(mlp_loss)(list(ws)),
-            "elem": elem_run, "hvp": hvp_run}
+            "elem": elem_run, "hvp": hvp_run, "mvsum": mvsum_run}
 
 
 def main():
@@ -149,9 +162,11 @@ def main():
     v_np = rng.standard_normal(n_hvp).astype(np.float32)
 
     ours = {"chain": chain(engine, n_chain), "mlp": mlp(engine, engine.F, data),
-            "elem": elem(engine, x_np), "hvp": hvp(engine, engine.autograd, W_np, xv_np, v_np)}
+            "elem": elem(engine, x_np), "hvp": hvp(engine, engine.autograd, W_np, xv_np, v_np),
+            "mvsum": mvsum(engine, W_np, xv_np)}
     theirs = {"chain": chain(torch, n_chain), "mlp": mlp(torch, tF, data),
-              "elem": elem(torch, x_np), "hvp": hvp(torch, torch.autograd, W_np, xv_np, v_np)}
+              "elem": elem(torch, x_np), "hvp": hvp(torch, torch.autograd, W_np, xv_np, v_np),
+              "mvsum": mvsum(torch, W_np, xv_np)}
     try:
         hips = hips_workloads(data, x_np, W_np, xv_np, v_np, n_chain)
     except ImportError:
