@@ -236,7 +236,8 @@ op("abs(Tensor input) -> Tensor", "AbsBackward0",
 # torch's sgn is sign for real tensors; abs's derivative is written with it
 op("sgn(Tensor input) -> Tensor", "SgnBackward0",
    jvp="elementwise",
-   forward=np.sign, vjp={"input": lambda grad: F.zeros_like(grad)},
+   # torch's sgn_backward(self, grad, result) saves both (so sgn_ then an in-place edit fails)
+   forward=np.sign, vjp={"input": lambda grad, input, result: F.zeros_like(grad)},
    shape=same, samples=unary(0.2, 2.0))
 
 op("sign(Tensor input) -> Tensor", "SignBackward0",

@@ -1457,6 +1457,28 @@ op("_copy_into(Tensor self, Any positions, Tensor value) -> Tensor",
    shape=lambda self, positions, value: self)
 
 
+# A view made before an in-place change of its base gets AsStridedBackward0 (engine/views.py
+# records it on the existing view, so the forward runs only when the row is called itself):
+# the elements of ``self`` at flat ``positions``; its gradient is torch's
+# as_strided_backward, each element's gradient summed into its place (expanded views repeat
+# positions).
+
+def _as_strided_grad(grad, self_shape, positions):
+    from .. import _tensor
+    index = positions.reshape(-1)
+    if isinstance(grad, _tensor.Tensor):
+        index = _tensor.Tensor._make(index)
+    flat = F._index_backward(F.reshape(grad, (-1,)), (_numel(self_shape),), [index], (0,))
+    return F.reshape(flat, tuple(self_shape))
+
+
+op("_as_strided_view(Tensor self, Any positions) -> Tensor", "AsStridedBackward0",
+   method=False, dtype="none", jvp="linear",
+   forward=lambda self, positions: self.reshape(-1)[positions],
+   vjp={"self": _as_strided_grad},
+   shape=lambda self, positions: tuple(positions.shape))
+
+
 # In-place writes that replace values regardless of the old ones: the node passes zeros
 # to the old history (torch's ZeroBackward0, FillBackward2/3, UniformBackward0,
 # NormalBackward0), so a tensor overwritten this way no longer sends gradient back.

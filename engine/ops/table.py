@@ -208,6 +208,7 @@ class Op:
     doc: str = ""
     twice_differentiable: bool = True
     varargs: bool = False  # Python also takes the first int[] argument as *ints: view(2, 3)
+    inplace: bool = False  # Tensor.<name>_ too, written into self (engine/ops/inplace.py)
     # filled in by __post_init__
     name: str = ""
     overload: str = ""
