@@ -91,7 +91,8 @@ class CopySlices(Node):
             if res[0] is not None:
                 flat[self.where] = res[0]
         else:
-            res = fn.apply([F.index(F.reshape(grad, (-1,)), self.where)], raw)
+            # a clone of the slice, as torch's (so a create_graph backward shows its nodes)
+            res = fn.apply([F.clone(F.index(F.reshape(grad, (-1,)), self.where))], raw)
             if res[0] is not None:
                 result = F._copy_into(grad, self.where, res[0])
         return [result if res[0] is not None else None, *res[1:]]

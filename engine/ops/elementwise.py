@@ -73,7 +73,8 @@ op("add.Tensor(Tensor input, Tensor other, *, Scalar alpha=1) -> Tensor", "AddBa
    jvp="elementwise",
    forward=lambda input, other, alpha: input + other if alpha == 1 else input + alpha * other,
    vjp={"input": lambda grad: grad,
-        "other": lambda grad, alpha: grad if alpha == 1 else grad * alpha},
+        # torch's maybe_multiply: a mul.Scalar (MulBackward1 under create_graph)
+        "other": lambda grad, alpha: grad if alpha == 1 else F._mul_scalar(grad, alpha)},
    shape=bcast, samples=binary(scalar=2.5))
 
 op("sub.Tensor(Tensor input, Tensor other, *, Scalar alpha=1) -> Tensor", "SubBackward0",

@@ -1426,15 +1426,23 @@ def _copy_slices(self, indices, value):
     return out
 
 
+# The gradients as torch computes them: for self, the row itself with zeros at the indices
+# (CopySlices, IndexPutBackward0); for value, CopySlices hands on a clone of the grad's
+# slice, index_put_ the indexed grad. ``result`` is saved only to be freed: torch's
+# CopySlices drops its function and IndexPutBackward0 its indices after a backward, so a
+# second one raises.
+_SETITEM_VJPS = {
+    "copy_slices": {"self": lambda grad, indices, result: F.copy_slices(grad, indices, 0.0),
+                    "value": lambda grad, indices, result: F.clone(F.index(grad, indices))},
+    "_index_put_value": {
+        "self": lambda grad, indices, result: F._index_put_value(grad, indices, 0.0),
+        "value": lambda grad, indices, result: F.index(grad, indices)},
+}
 for _name, _grad_fn in (("copy_slices", "torch::autograd::CopySlices"),
                         ("_index_put_value", "IndexPutBackward0")):
     op(f"{_name}(Tensor self, Any indices, Tensor value) -> Tensor", _grad_fn,
        jvp="linear",
-       method=False, forward=_copy_slices, dtype="none",
-       # ``result`` is saved only to be freed: torch's CopySlices drops its function and
-       # IndexPutBackward0 its indices after a backward, so a second one raises
-       vjp={"self": lambda grad, indices, result: F.copy_slices(grad, indices, 0.0),
-            "value": lambda grad, indices, result: F.index(grad, indices)},
+       method=False, forward=_copy_slices, dtype="none", vjp=_SETITEM_VJPS[_name],
        shape=lambda self, indices, value: self)
 
 
