@@ -112,14 +112,19 @@ class Tensor:
 
     @property
     def grad_fn(self):
-        return self._grad_fn
+        fn = self._grad_fn
+        if fn.__class__ is _RefusedView:  # a view torch gives no history (engine/views.py)
+            raise GradientError(fn.message)
+        return fn
 
     @property
     def is_leaf(self) -> bool:
-        return self._grad_fn is None
+        return self.grad_fn is None
 
     @property
     def requires_grad(self) -> bool:
+        if self._grad_fn.__class__ is _RefusedView:
+            raise GradientError(self._grad_fn.message)
         return self._requires_grad
 
     @requires_grad.setter
@@ -417,8 +422,8 @@ class Tensor:
                 raise OpError("unsupported operation: more than one element of the written-to "
                               "tensor refers to a single memory location. Please clone() the "
                               "tensor before performing the operation.")
-            if fn is not None or not self.array.flags.writeable:
-                views.rebase_history(self, result)
+            if fn is not None or not self.array.flags.writeable or not self._view[4]:
+                views.rebase_history(self, result)  # (a view made in no_grad: it may refuse)
                 if variant and fn is not None:
                     views.own_saved_outputs(fn, self)
                 return self
@@ -586,6 +591,7 @@ class Tensor:
         return table.F.transpose(self, -2, -1)
 
 
+_RefusedView = views.RefusedView
 _ONLY_LEAF = ("you can only change requires_grad flags of leaf variables. If you want to use a "
               "computed variable in a subgraph that doesn't require differentiation use "
               "var_no_grad = var.detach().")

@@ -37,7 +37,7 @@ def root_of(t):
 def positions(view):
     """The flat positions of ``view``'s elements in its base: the view op run on an arange
     (so every view op the table has, and every index form, selects the same elements)."""
-    base, op, args, k = view._view
+    base, op, args, k = view._view[:4]
     xp = backend.module_of(base.array)
     flat = xp.arange(base.array.size).reshape(base.array.shape)
     out = op.forward(*[flat if a is base else (a.array if isinstance(a, table._Tensor) else a)
@@ -108,7 +108,12 @@ class CopySlices(Node):
 def rebase_history(view, result):
     """``view`` is overwritten in place by ``result`` (the op computed out of place on the
     view): write it into the root's memory and give the root CopySlices."""
-    base, op, args, k = view._view
+    base, op, args, k, made_in_grad_mode = view._view
+    root, where = root_positions(view)
+    if (k is None and not made_in_grad_mode and table._grad_state.enabled
+            and root._requires_grad):
+        raise GradientError("A view was created in no_grad mode and is being modified inplace "
+                            "with grad mode enabled." + _NO_GRAD_ADVICE)
     if k is not None and result._grad_fn is not None:  # split, unbind...: torch refuses
         name = op.grad_fn[:op.grad_fn.rfind("Backward")]
         first = (f"Output {k} of {name} is a view and is being modified inplace."
@@ -118,7 +123,6 @@ def rebase_history(view, result):
                             "multiple views. Such functions do not allow the output views "
                             "to be modified inplace. You should replace the inplace "
                             "operation by an out-of-place one.")
-    root, where = root_positions(view)
     if root._grad_fn is None and root._requires_grad and table._grad_state.enabled:
         raise GradientError("a view of a leaf Variable that requires grad is being used "
                             "in an in-place operation.")
@@ -204,9 +208,62 @@ def regenerate(root) -> None:
             stack.append(view)
             if view._grad_fn is None and not root._requires_grad:
                 continue
+            refusal = _refusal(view)
+            if refusal is not None:
+                view._grad_fn = RefusedView(view, refusal)
+                view._output_nr = 0
+                view._requires_grad = True
+                continue
             old, old_nr = view._grad_fn, view._output_nr
             _, where = root_positions(view)
             _AS_STRIDED._record((root, where), (view,))
             view._output_nr = 0
             if view._retains_grad:
                 _move_retained_grad(view, old, old_nr)
+
+
+# --------------------------------------------------------------------------- refused views
+# torch gives no new history to a view made in no_grad mode, or by a function returning
+# several views (unbind, split, chunk...), once its base changed in place: asking for its
+# grad_fn (requires_grad, is_leaf, using it in an op) raises (variable.cpp
+# handle_view_on_rebase). Here the view's grad_fn raises when read, and a graph built on it
+# when it is walked.
+
+_NO_GRAD_ADVICE = (" Given that this use case is ambiguous and error-prone, it is forbidden. "
+                   "You can clarify your code by moving both the view and the inplace either "
+                   "both inside the no_grad block (if you don't want the inplace to be "
+                   "tracked) or both outside (if you want the inplace to be tracked).")
+
+
+def _refusal(view):
+    """torch's message for ``view`` once its base changed in place, or None."""
+    _, op, _, k, made_in_grad_mode = view._view
+    if not made_in_grad_mode:
+        return ("A view was created in no_grad mode and its base or another view of its base "
+                "has been modified inplace with grad mode enabled." + _NO_GRAD_ADVICE)
+    t = view
+    while t._view is not None and t._view[3] is None:
+        t = t._view[0]
+    if t._view is None:
+        return None
+    name = op.grad_fn or ""
+    name = name[:name.rfind("Backward")] if "Backward" in name else name
+    return (f"Output {k or 0} of {name} is a view and its base or another view of its base "
+            "has been modified inplace. This view is the output of a function that returns "
+            "multiple views. Such functions do not allow the output views to be modified "
+            "inplace. You should replace the inplace operation by an out-of-place one.")
+
+
+class RefusedView(Node):
+    """The grad_fn of a view torch refuses to give a history (see above)."""
+
+    _name = "RefusedView"
+
+    def __init__(self, view, message):
+        self.seq = next(table._seq)
+        self.message = message
+        self.next_functions = ()
+        self.out_metas = ((view.array.shape, view.array.dtype),)
+
+    def apply(self, grads, raw: bool):
+        raise GradientError(self.message)

@@ -1466,6 +1466,44 @@ def test_copy_slices_takes_the_ops_edges(case):
     same(fn)
 
 
+@pytest.mark.parametrize("case", ["unbind", "split", "chunk", "view_of_unbind", "no_grad_view",
+                                  "no_grad_view_no_grad_edit", "no_grad_view_of_no_grad_view",
+                                  "unbind_then_backward", "no_grad_base_without_grad",
+                                  "edit_no_grad_view", "unbind_edit_no_grad"])
+def test_views_torch_gives_no_new_history(case):
+    """A view made by a multi-view function, or in no_grad mode, whose base then changed in
+    place: torch refuses it a history, with these texts. (torch raises as soon as such a
+    view is used in an op; the engine at the backward through it: the graph's part of the
+    case compares the backward.)"""
+    def fn(lib):
+        leaf = lib.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True)
+        a = lib.zeros(2, 3) if case == "no_grad_base_without_grad" else leaf.clone()
+        if case in ("unbind", "unbind_then_backward", "unbind_edit_no_grad"):
+            v = a.unbind(0)[1]
+        elif case == "split":
+            v = a.split(1)[1]
+        elif case == "chunk":
+            v = a.chunk(2)[0]
+        elif case == "view_of_unbind":
+            v = a.unbind(0)[1][1:]
+        else:
+            with lib.no_grad():
+                v = a[0]
+                if case == "no_grad_view_of_no_grad_view":
+                    v = v[1:]
+        if case == "edit_no_grad_view":
+            v.mul_(2)
+        elif case in ("no_grad_view_no_grad_edit", "unbind_edit_no_grad"):
+            with lib.no_grad():
+                a.mul_(2)
+        else:
+            a.mul_(2)
+        if case == "unbind_then_backward":
+            (v * 2).sum().backward()
+        return v.is_leaf, v.requires_grad, v.grad_fn
+    same(fn)
+
+
 @pytest.mark.parametrize("how", ["in_place", "base_changed", "view_edited"])
 def test_retained_grad_follows_the_tensor_to_its_new_node(how):
     def fn(lib):

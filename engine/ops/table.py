@@ -639,14 +639,14 @@ def _share_version_with_base(result, inputs, op, args, k) -> None:
     edit through either one invalidates what was saved from the other, instead of a
     backward silently reading the changed values. Must run before the node saves it.
 
-    The view also remembers how it was made (``op(*args)``, output ``k``), so that an
-    in-place op on it can be written into its base and its history rebuilt from the
-    base's new one (Tensor._inplace)."""
+    The view also remembers how it was made (``op(*args)``, output ``k``, in grad mode or
+    not), so that an in-place op on it can be written into its base and its history rebuilt
+    from the base's new one (engine/views.py)."""
     root = _root_array(result.array)
     for _, t in inputs:
         if _root_array(t.array) is root:
             result._version = t._version
-            result._view = (t, op, args, k)
+            result._view = (t, op, args, k, _grad_state.enabled)
             t._add_view(result)
             return
 
