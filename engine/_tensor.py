@@ -119,7 +119,10 @@ class Tensor:
 
     @property
     def is_leaf(self) -> bool:
-        return self.grad_fn is None
+        fn = self._grad_fn
+        if fn.__class__ is _RefusedView:
+            raise GradientError(fn.message)
+        return fn is None
 
     @property
     def requires_grad(self) -> bool:
