@@ -158,3 +158,23 @@ def test_every_inplace_variant_is_torchs():
     from engine.ops.inplace import METHODS
     assert METHODS == {f"{r.name}_" for r in ROWS_INPLACE}
     assert all(hasattr(torch.Tensor, m) and hasattr(engine.Tensor, m) for m in METHODS)
+
+
+@pytest.mark.parametrize("case", FIRST, ids=[_id(c) for c in FIRST])
+def test_inplace_variant_forward_ad_matches_torch(case):
+    """The tangent is overwritten with the op's (forward_ad.inplace), on a plain tensor and
+    through a view into its base."""
+    row, _ = case
+
+    def fn(lib):
+        fw = lib.autograd.forward_ad
+        x, rest, kwargs, _ = _sample(row, 0, lib, "float64")
+        rest = [r.detach() if hasattr(r, "detach") else r for r in rest]
+        tangent = lib.tensor(np.linspace(0.5, 1.5, x.numel()).reshape(tuple(x.shape)))
+        with fw.dual_level():
+            y = fw.make_dual(x.detach(), tangent) * 1
+            getattr(y, f"{row.name}_")(*rest, **kwargs)
+            base = lib.stack([fw.make_dual(x.detach(), tangent) * 1, x.detach()])
+            getattr(base[0], f"{row.name}_")(*rest, **kwargs)
+            return fw.unpack_dual(y).tangent, fw.unpack_dual(base).tangent
+    same(fn)
