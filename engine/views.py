@@ -216,10 +216,23 @@ def regenerate(root) -> None:
                 continue
             old, old_nr = view._grad_fn, view._output_nr
             _, where = root_positions(view)
-            _AS_STRIDED._record((root, where), (view,))
+            node = _AS_STRIDED._record((root, where), (view,))
+            node.attrs = {**node.attrs, **_geometry(view.array, root.array)}
             view._output_nr = 0
             if view._retains_grad:
                 _move_retained_grad(view, old, old_nr)
+
+
+def _geometry(arr, root) -> dict:
+    """What torch's AsStridedBackward0 keeps of the view (``_saved_size``, ``_saved_stride``,
+    ``_saved_storage_offset``), in elements from the root's first one."""
+    itemsize = arr.itemsize
+    try:
+        offset = (arr.__array_interface__["data"][0] - root.__array_interface__["data"][0])
+    except AttributeError:  # CuPy
+        offset = arr.data.ptr - root.data.ptr
+    return {"size": tuple(arr.shape), "stride": tuple(st // itemsize for st in arr.strides),
+            "storage_offset": offset // itemsize}
 
 
 # --------------------------------------------------------------------------- refused views

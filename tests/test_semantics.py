@@ -1409,9 +1409,11 @@ def test_views_made_before_an_in_place_change_get_as_strided(view, edit):
         else:
             a.mul_(2)
             a.add_(1)
+        node = v.grad_fn
+        geometry = (node._saved_size, node._saved_stride, node._saved_storage_offset)
         weights = lib.arange(v.numel(), dtype=lib.float32).reshape(tuple(v.shape))
         g = lib.autograd.grad((v * weights).sum(), [leaf, w], allow_unused=True)
-        return before, _sig(v.grad_fn, 3), v.requires_grad, v, g
+        return before, _sig(v.grad_fn, 3), geometry, v.requires_grad, v, g
     same(fn)
 
 
