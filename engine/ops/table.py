@@ -24,6 +24,9 @@ A row is declared with :func:`op`::
   so callers can refuse memory bombs before any allocation.
 * ``composite=True`` rows have a forward written with ``F.*`` on Tensors and no VJP: the
   graph is made of the primitives' nodes, as PyTorch shows them.
+* ``inplace=True``: torch's in-place variant too, ``Tensor.<name>_`` (``x.exp_()``): the
+  same row, written into self, as engine/ops/inplace.py explains (which also flags the
+  existing rows from one list).
 * ``jvp`` is the forward-mode rule (engine/forward_ad.py), as derivatives.yaml's
   ``result:`` line: ``"linear"`` (auto_linear: the op on the tangents), ``"elementwise"``
   (auto_element_wise: each VJP with ``grad`` replaced by the input's tangent),
