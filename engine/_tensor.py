@@ -7,7 +7,7 @@ import weakref
 
 import numpy as np
 
-from . import backend, dtypes
+from . import backend, dtypes, views
 from . import graph as _graph_module
 from .errors import NON_LEAF_GRAD_WARNING, GradientError, IndexOpError, OpError
 from .grad_mode import is_grad_enabled
@@ -112,14 +112,22 @@ class Tensor:
 
     @property
     def grad_fn(self):
-        return self._grad_fn
+        fn = self._grad_fn
+        if fn.__class__ is _RefusedView:  # a view torch gives no history (engine/views.py)
+            raise GradientError(fn.message)
+        return fn
 
     @property
     def is_leaf(self) -> bool:
-        return self._grad_fn is None
+        fn = self._grad_fn
+        if fn.__class__ is _RefusedView:
+            raise GradientError(fn.message)
+        return fn is None
 
     @property
     def requires_grad(self) -> bool:
+        if self._grad_fn.__class__ is _RefusedView:
+            raise GradientError(self._grad_fn.message)
         return self._requires_grad
 
     @requires_grad.setter
@@ -394,9 +402,12 @@ class Tensor:
     def contiguous(self) -> Tensor:
         return self if self.is_contiguous() else table.F.clone(self)
 
-    # -- in place (torch's rebase-history semantics, version counter bump)
+    # -- in place (torch's rebase-history semantics, version counter bump; engine/views.py)
 
-    def _inplace(self, result: Tensor) -> Tensor:
+    def _inplace(self, result: Tensor, variant: bool = False) -> Tensor:
+        """Overwrite self with ``result`` (the op computed out of place). ``variant``: an
+        in-place variant of a row (exp_, mul_...), whose node must keep the original self
+        and sees its saved result become self."""
         if self._grad_fn is None and self._requires_grad and is_grad_enabled():
             raise GradientError("a leaf Variable that requires grad is being used in an "
                                 "in-place operation.")
@@ -406,28 +417,32 @@ class Tensor:
         if table.forward_hook is not None:  # forward AD: the tangent is overwritten too
             from . import forward_ad
             forward_ad.inplace(self, result)
+        fn = result._grad_fn
+        if variant and fn is not None:
+            views.save_original_self(fn, self)
         if self._view is not None:
             if any(st == 0 and n > 1 for st, n in zip(self.array.strides, self.array.shape)):
                 raise OpError("unsupported operation: more than one element of the written-to "
                               "tensor refers to a single memory location. Please clone() the "
                               "tensor before performing the operation.")
-            if result._grad_fn is not None or not self.array.flags.writeable:
-                return self._inplace_on_view(result)
+            if fn is not None or not self.array.flags.writeable or not self._view[4]:
+                views.rebase_history(self, result)  # (a view made in no_grad: it may refuse)
+                if variant and fn is not None:
+                    views.own_saved_outputs(fn, self)
+                return self
         if self.array.flags.writeable:
             self.array[...] = result.array
         else:
             self.array = result.array.astype(self.array.dtype, copy=True)
         self._version[0] += 1
-        if result._grad_fn is not None:
-            self._grad_fn = result._grad_fn
-            self._output_nr = result._output_nr
-            self._requires_grad = True
-            if self._views:
-                self._rebuild_views()
+        if fn is not None:
+            views.set_history(self, fn, result._output_nr)
+            if variant:
+                views.own_saved_outputs(fn, self)
+        root = self if self._view is None else views.root_of(self)
+        if root._views:  # views made before see the change: AsStridedBackward0
+            views.regenerate(root)
         return self
-
-    # -- views (torch: an in-place op on a view rewrites its base's history, CopySlices,
-    # and every view of a base whose history changed gets a history starting from it)
 
     def _add_view(self, view: Tensor) -> None:
         views = self._views
@@ -436,69 +451,6 @@ class Tensor:
         elif len(views) >= 32 and len(views) & (len(views) - 1) == 0:
             views[:] = [r for r in views if r() is not None]  # drop dead ones now and then
         views.append(weakref.ref(view))
-
-    def _inplace_on_view(self, result: Tensor) -> Tensor:
-        """Write ``result`` into the base at the view's elements (the base gets
-        CopySlices); the view's own history is then rebuilt from the base's."""
-        base, op, args, k = self._view
-        if k is not None and result._grad_fn is not None:  # split, unbind...: torch refuses
-            name = op.grad_fn[:op.grad_fn.rfind("Backward")]
-            first = (f"Output {k} of {name} is a view and is being modified inplace."
-                     if self._requires_grad else "A view was created in no_grad mode and is "
-                     "being modified inplace with grad mode enabled.")
-            raise GradientError(first + " This view is the output of a function that returns "
-                                "multiple views. Such functions do not allow the output views "
-                                "to be modified inplace. You should replace the inplace "
-                                "operation by an out-of-place one.")
-        if base._grad_fn is None and base._requires_grad and is_grad_enabled():
-            raise GradientError("a view of a leaf Variable that requires grad is being used "
-                                "in an in-place operation.")
-        xp = backend.module_of(base.array)
-        flat = xp.arange(base.array.size).reshape(base.array.shape)
-        positions = op.forward(*[flat if a is base else (a.array if isinstance(a, Tensor)
-                                                         else a) for a in args])
-        if k is not None:
-            positions = positions[k]
-        base._inplace(table.F._copy_into(base, positions, result))
-        return self
-
-    def _rebuild_views(self) -> None:
-        """The views of this tensor (and theirs, iteratively) take their history from its
-        new one: each is made again by its view op (values are shared memory already)."""
-        stack = [self]
-        while stack:
-            base = stack.pop()
-            for ref in list(base._views or ()):  # remaking a view registers one more
-                view = ref()
-                if view is None or view._view is None or view._view[0] is not base:
-                    continue
-                _, op, args, k = view._view
-                made = op(*args)
-                if k is not None:
-                    made = made[k]
-                if made._grad_fn is not None:
-                    view._grad_fn = made._grad_fn
-                    view._output_nr = made._output_nr
-                    view._requires_grad = True
-                stack.append(view)
-
-    def add_(self, other, alpha=1):
-        return self._inplace(table.F.add(self, other, alpha=alpha))
-
-    def sub_(self, other, alpha=1):
-        return self._inplace(table.F.sub(self, other, alpha=alpha))
-
-    def mul_(self, other):
-        return self._inplace(table.F.mul(self, other))
-
-    def div_(self, other):
-        return self._inplace(table.F.div(self, other))
-
-    def pow_(self, exponent):
-        return self._inplace(table.F.pow(self, exponent))
-
-    def clamp_(self, min=None, max=None):
-        return self._inplace(table.F.clamp(self, min, max))
 
     # overwriting ops get nodes that send zeros to the old history (ZeroBackward0, ...)
 
@@ -642,6 +594,7 @@ class Tensor:
         return table.F.transpose(self, -2, -1)
 
 
+_RefusedView = views.RefusedView
 _ONLY_LEAF = ("you can only change requires_grad flags of leaf variables. If you want to use a "
               "computed variable in a subgraph that doesn't require differentiation use "
               "var_no_grad = var.detach().")

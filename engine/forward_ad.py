@@ -363,9 +363,9 @@ def inplace(self, result) -> None:
 
 
 def _positions(view):
-    """The flat positions of ``view``'s elements in its base (as Tensor._inplace_on_view
-    finds them): the view op run on an arange."""
-    base, op, args, k = view._view
+    """The flat positions of ``view``'s elements in its base (as engine/views.py finds
+    them): the view op run on an arange."""
+    base, op, args, k = view._view[:4]
     xp = backend.module_of(base.array)
     flat = xp.arange(base.array.size).reshape(base.array.shape)
     positions = op.forward(*[flat if a is base else (a.array if isinstance(a, Tensor) else a)
@@ -384,7 +384,7 @@ def _refresh_views(root) -> None:
             view = ref()
             if view is None or view._view is None or view._view[0] is not base:
                 continue
-            _, op, args, k = view._view
+            _, op, args, k = view._view[:4]
             made = op(*[bt if a is base else a for a in args])
             _here()[-1][id(view)] = (view, made[k] if k is not None else made)
             stack.append(view)

@@ -4,6 +4,7 @@ leaves, and saved tensors that are freed after backward and checked for in-place
 from __future__ import annotations
 
 import itertools
+import re
 import weakref
 
 from . import backend
@@ -219,8 +220,11 @@ class SavedTensor:
                 nr = self.tensor._output_nr
             node = self.tensor._grad_fn  # a saved input: torch names its grad_fn now
         if node is not None:
-            base = node.name()  # torch strips Backward<N>: "Tanh", "torch::autograd::CopySlices"
-            stem = base[:base.rfind("Backward")] if "Backward" in base else base
+            # torch drops "Backward0" and keeps any other number: "Tanh", "Div2" (DivBackward2),
+            # "torch::autograd::CopyBackwards" as it is
+            base = node.name()
+            m = re.fullmatch(r"(.*)Backward(\d+)", base)
+            stem = base if m is None else m[1] + ("" if m[2] == "0" else m[2])
             where = f", which is output {nr} of {stem},"
         from . import engine
         hint = ("Hint: the backtrace further above shows the operation that failed to compute "

@@ -14,6 +14,7 @@ import weakref
 from engine import Tensor, is_grad_enabled, set_grad_enabled
 from engine.errors import AutogradError, OpError
 from engine.ops import OVERLOADS, resolve
+from engine.ops.inplace import METHODS as INPLACE_VARIANTS
 
 from . import content, wire
 from .errors import Problem, bad, engine_status, limit
@@ -24,11 +25,11 @@ REF = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(\.grad)?$")
 CREATION_FIELDS = ("requires_grad", "dtype", "seed")
 # Ops with no row of their own (what service/source.py emits besides table rows):
 # Tensor methods run as getattr(args[0], op)(*args[1:]); SELF ones return args[0] itself.
+# In place: the table's variants (exp_, mul_, ...: rows with inplace) and the overwrites.
+IN_PLACE = INPLACE_VARIANTS | {"zero_", "fill_"}
 TENSOR_METHODS = {"detach", "to", "float", "double", "long", "int", "bool", "half",
-                  "contiguous", "requires_grad_", "retain_grad", "add_", "sub_", "mul_",
-                  "div_", "pow_", "zero_", "fill_", "clamp_"}
-SELF_METHODS = {"requires_grad_", "retain_grad", "add_", "sub_", "mul_", "div_", "pow_",
-                "zero_", "fill_", "clamp_"}
+                  "contiguous", "requires_grad_", "retain_grad"} | IN_PLACE
+SELF_METHODS = {"requires_grad_", "retain_grad"} | IN_PLACE
 PSEUDO = TENSOR_METHODS | {"T", "mT", "index", "assign", "getitem"}
 
 

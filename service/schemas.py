@@ -368,6 +368,8 @@ class OverloadInfo(BaseModel):
     twice_differentiable: bool = Field(description="Its derivative is differentiable.",
                                        examples=[True])
     creation: bool = Field(description="Makes a leaf (takes requires_grad).", examples=[False])
+    inplace: bool = Field(False, description="Has torch's in-place variant, the method "
+                          "<name>_ (x.exp_()): same grad_fn, written into x.", examples=[True])
     forward_ad: bool = Field(False, description="Has a forward-mode (JVP) rule: usable with "
                              "dual tensors, /functional/jvp's and jacobian(strategy="
                              "\"forward-mode\")'s forward AD.", examples=[True])
@@ -381,6 +383,7 @@ class OpInfo(BaseModel):
                                                       "differentiable": True,
                                                       "twice_differentiable": True,
                                                       "creation": False,
+                                                      "inplace": True,
                                                       "forward_ad": True}]])
 
 

@@ -39,7 +39,7 @@ The subset
   names (``torch.float64`` -> ``"float64"``); names may be bound to constants (``n = 3``).
 * Indexing ``x[0, 1:, None, ..., [0, 2], mask]``; ``.T``, ``.mT``; ``x.grad`` (a reference).
 * ``x.requires_grad_()``, ``x.retain_grad()``, ``x.detach()``, ``x.to(dtype)``,
-  ``x.float()``/``double()``/..., in-place ``x.add_(1)`` and friends.
+  ``x.float()``/``double()``/..., in-place ``x.add_(1)``, ``x.exp_()`` and friends.
 * ``with torch.no_grad():`` / ``torch.enable_grad()`` / ``torch.set_grad_enabled(b)`` (also
   under ``torch.autograd.``, optionally ``as name``), and the statement
   ``torch.set_grad_enabled(b)`` which switches the mode for the statements after it.
@@ -81,8 +81,8 @@ The ops:
    that same tensor object (``retain_grad`` returns None in torch; the id still binds the
    tensor): ``requires_grad_`` (``{"id": "x", "op": "requires_grad_", "args": ["x", true]}``,
    also for ``x.requires_grad = True``), ``retain_grad`` (``{"id": "x", "op":
-   "retain_grad", "args": ["x"]}``), ``add_``, ``sub_``, ``mul_``, ``div_``, ``pow_``,
-   ``zero_``, ``fill_``, ``clamp_``.
+   "retain_grad", "args": ["x"]}``), ``zero_``, ``fill_``, and ``<op>_`` of every row with
+   an in-place variant (``exp_``, ``mul_``, ``clamp_``...: ``"inplace": true`` in GET /ops).
 4. ``{"id", "op": "T", "args": ["A"]}`` and ``"mT"``: the properties ``A.T`` and ``A.mT``
    (torch shows PermuteBackward0 and TransposeBackward0).
 5. ``{"id", "op": "index", "args": ["x", [<component>, ...]]}``: ``x[...]``. The second
@@ -114,19 +114,19 @@ from dataclasses import dataclass
 
 from engine.ops import OVERLOADS
 from engine.ops import table as _table
+from engine.ops.inplace import METHODS as INPLACE_VARIANTS
 
 MAX_DEPTH = 100
 MAX_NAME = 128
 MAX_STRING = 64
 _INT64 = (-(2 ** 63), 2 ** 63 - 1)
 
+# In place: the table's variants (exp_, mul_, ...: rows with inplace) and the overwrites.
+IN_PLACE = INPLACE_VARIANTS | {"zero_", "fill_"}
 TENSOR_METHODS = frozenset({
     "detach", "to", "float", "double", "long", "int", "bool", "half", "contiguous",
-    "requires_grad_", "retain_grad", "add_", "sub_", "mul_", "div_", "pow_", "zero_",
-    "fill_", "clamp_"})
-SELF_METHODS = frozenset({
-    "requires_grad_", "retain_grad", "add_", "sub_", "mul_", "div_", "pow_", "zero_",
-    "fill_", "clamp_"})
+    "requires_grad_", "retain_grad"}) | IN_PLACE
+SELF_METHODS = frozenset({"requires_grad_", "retain_grad"}) | IN_PLACE
 # The ops that are not table rows, handled by the service itself.
 SERVICE_OPS = TENSOR_METHODS | {"tensor", "T", "mT", "index", "assign", "getitem"}
 

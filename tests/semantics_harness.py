@@ -37,7 +37,8 @@ def _node_name(node) -> str:
 def describe(value):
     """A library-neutral picture of a value (iterative for the containers we build)."""
     if _is_tensor(value):
-        arr = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else \
+        # force: torch may hand back a ZeroTensor (a second-order grad of abs, sgn...)
+        arr = value.detach().cpu().numpy(force=True) if isinstance(value, torch.Tensor) else \
             value.detach().cpu().numpy()
         return ("Tensor", arr, str(value.dtype).split(".")[-1], tuple(value.shape),
                 value.requires_grad, value.is_leaf,

@@ -575,6 +575,17 @@ y.mul_(2)
 y -= x
 """, [T("x", [1.0, 2.0], rg=True), N("y", "mul", "x", 1), N("y", "add_", "y", 1),
       N("y", "mul_", "y", 2), N("y", "sub_", "y", "x")]),
+    # the table's in-place variants (engine/ops/inplace.py) compile as in-place methods too
+    "in_place_variants": ("""x = torch.tensor([0.5, 0.25], requires_grad=True)
+y = x * 1
+y.sin_()
+y.exp_()
+w = x * 2
+v = w[0]
+v.clamp_(0.6, 0.7)
+""", [T("x", [0.5, 0.25], rg=True), N("y", "mul", "x", 1), N("y", "sin_", "y"),
+      N("y", "exp_", "y"), N("w", "mul", "x", 2), N("v", "index", "w", [0]),
+      N("v", "clamp_", "v", 0.6, 0.7)]),
     "constant_folding": ("""x = torch.tensor([1., 2.], requires_grad=True)
 k = 2 * 3 - 1
 k += 1

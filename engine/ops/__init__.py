@@ -16,6 +16,7 @@ warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"engine\.ops\
 
 def _install_methods():
     from .._tensor import Tensor, _bind_operator_rows
+    from . import inplace  # (here: it flags rows, so every row must exist)
 
     for name, rows in OVERLOADS.items():
         if not any(r.method for r in rows) or name in Tensor.__dict__:
@@ -34,6 +35,8 @@ def _install_methods():
 
         method.__name__ = name
         setattr(Tensor, name, method)
+    for name in sorted(inplace.METHODS):  # exp_, mul_, ...: torch's in-place variants
+        setattr(Tensor, name, inplace.method(name[:-1]))
     _bind_operator_rows()
 
 

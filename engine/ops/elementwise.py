@@ -73,7 +73,8 @@ op("add.Tensor(Tensor input, Tensor other, *, Scalar alpha=1) -> Tensor", "AddBa
    jvp="elementwise",
    forward=lambda input, other, alpha: input + other if alpha == 1 else input + alpha * other,
    vjp={"input": lambda grad: grad,
-        "other": lambda grad, alpha: grad if alpha == 1 else grad * alpha},
+        # torch's maybe_multiply: a mul.Scalar (MulBackward1 under create_graph)
+        "other": lambda grad, alpha: grad if alpha == 1 else F._mul_scalar(grad, alpha)},
    shape=bcast, samples=binary(scalar=2.5))
 
 op("sub.Tensor(Tensor input, Tensor other, *, Scalar alpha=1) -> Tensor", "SubBackward0",
@@ -236,7 +237,8 @@ op("abs(Tensor input) -> Tensor", "AbsBackward0",
 # torch's sgn is sign for real tensors; abs's derivative is written with it
 op("sgn(Tensor input) -> Tensor", "SgnBackward0",
    jvp="elementwise",
-   forward=np.sign, vjp={"input": lambda grad: F.zeros_like(grad)},
+   # torch's sgn_backward(self, grad, result) saves both (so sgn_ then an in-place edit fails)
+   forward=np.sign, vjp={"input": lambda grad, input, result: F.zeros_like(grad)},
    shape=same, samples=unary(0.2, 2.0))
 
 op("sign(Tensor input) -> Tensor", "SignBackward0",

@@ -1426,15 +1426,23 @@ def _copy_slices(self, indices, value):
     return out
 
 
+# The gradients as torch computes them: for self, the row itself with zeros at the indices
+# (CopySlices, IndexPutBackward0); for value, CopySlices hands on a clone of the grad's
+# slice, index_put_ the indexed grad. ``result`` is saved only to be freed: torch's
+# CopySlices drops its function and IndexPutBackward0 its indices after a backward, so a
+# second one raises.
+_SETITEM_VJPS = {
+    "copy_slices": {"self": lambda grad, indices, result: F.copy_slices(grad, indices, 0.0),
+                    "value": lambda grad, indices, result: F.clone(F.index(grad, indices))},
+    "_index_put_value": {
+        "self": lambda grad, indices, result: F._index_put_value(grad, indices, 0.0),
+        "value": lambda grad, indices, result: F.index(grad, indices)},
+}
 for _name, _grad_fn in (("copy_slices", "torch::autograd::CopySlices"),
                         ("_index_put_value", "IndexPutBackward0")):
     op(f"{_name}(Tensor self, Any indices, Tensor value) -> Tensor", _grad_fn,
        jvp="linear",
-       method=False, forward=_copy_slices, dtype="none",
-       # ``result`` is saved only to be freed: torch's CopySlices drops its function and
-       # IndexPutBackward0 its indices after a backward, so a second one raises
-       vjp={"self": lambda grad, indices, result: F.copy_slices(grad, indices, 0.0),
-            "value": lambda grad, indices, result: F.index(grad, indices)},
+       method=False, forward=_copy_slices, dtype="none", vjp=_SETITEM_VJPS[_name],
        shape=lambda self, indices, value: self)
 
 
@@ -1455,6 +1463,28 @@ op("_copy_into(Tensor self, Any positions, Tensor value) -> Tensor",
    vjp={"self": lambda grad, positions, result: F._copy_into(grad, positions, 0.0),
         "value": lambda grad, positions, result: F.index(F.reshape(grad, (-1,)), positions)},
    shape=lambda self, positions, value: self)
+
+
+# A view made before an in-place change of its base gets AsStridedBackward0 (engine/views.py
+# records it on the existing view, so the forward runs only when the row is called itself):
+# the elements of ``self`` at flat ``positions``; its gradient is torch's
+# as_strided_backward, each element's gradient summed into its place (expanded views repeat
+# positions).
+
+def _as_strided_grad(grad, self_shape, positions):
+    from .. import _tensor
+    index = positions.reshape(-1)
+    if isinstance(grad, _tensor.Tensor):
+        index = _tensor.Tensor._make(index)
+    flat = F._index_backward(F.reshape(grad, (-1,)), (_numel(self_shape),), [index], (0,))
+    return F.reshape(flat, tuple(self_shape))
+
+
+op("_as_strided_view(Tensor self, Any positions) -> Tensor", "AsStridedBackward0",
+   method=False, dtype="none", jvp="linear",
+   forward=lambda self, positions: self.reshape(-1)[positions],
+   vjp={"self": _as_strided_grad},
+   shape=lambda self, positions: tuple(positions.shape))
 
 
 # In-place writes that replace values regardless of the old ones: the node passes zeros

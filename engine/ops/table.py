@@ -24,6 +24,9 @@ A row is declared with :func:`op`::
   so callers can refuse memory bombs before any allocation.
 * ``composite=True`` rows have a forward written with ``F.*`` on Tensors and no VJP: the
   graph is made of the primitives' nodes, as PyTorch shows them.
+* ``inplace=True``: torch's in-place variant too, ``Tensor.<name>_`` (``x.exp_()``): the
+  same row, written into self, as engine/ops/inplace.py explains (which also flags the
+  existing rows from one list).
 * ``jvp`` is the forward-mode rule (engine/forward_ad.py), as derivatives.yaml's
   ``result:`` line: ``"linear"`` (auto_linear: the op on the tangents), ``"elementwise"``
   (auto_element_wise: each VJP with ``grad`` replaced by the input's tangent),
@@ -209,6 +212,7 @@ class Op:
     doc: str = ""
     twice_differentiable: bool = True
     varargs: bool = False  # Python also takes the first int[] argument as *ints: view(2, 3)
+    inplace: bool = False  # Tensor.<name>_ too, written into self (engine/ops/inplace.py)
     # filled in by __post_init__
     name: str = ""
     overload: str = ""
@@ -646,14 +650,14 @@ def _share_version_with_base(result, inputs, op, args, k) -> None:
     edit through either one invalidates what was saved from the other, instead of a
     backward silently reading the changed values. Must run before the node saves it.
 
-    The view also remembers how it was made (``op(*args)``, output ``k``), so that an
-    in-place op on it can be written into its base and its history rebuilt from the
-    base's new one (Tensor._inplace)."""
+    The view also remembers how it was made (``op(*args)``, output ``k``, in grad mode or
+    not), so that an in-place op on it can be written into its base and its history rebuilt
+    from the base's new one (engine/views.py)."""
     root = _root_array(result.array)
     for _, t in inputs:
         if _root_array(t.array) is root:
             result._version = t._version
-            result._view = (t, op, args, k)
+            result._view = (t, op, args, k, _grad_state.enabled)
             t._add_view(result)
             return
 

@@ -16,8 +16,9 @@ PSEUDO_OPS = {
     "retain_grad": "x.retain_grad(): args [id]; the id binds x itself",
     "to": "x.to(dtype): args [id, dtype name]",
     "float, double, long, int, bool, half, contiguous": "x.float() ...: args [id]",
-    "add_, sub_, mul_, div_, pow_, zero_, fill_, clamp_": "in place on x (torch's version "
-    "counter moves): args [id, ...]; the id binds x itself",
+    "<op>_, zero_, fill_": "in place on x (torch's version counter moves): args [id, ...]; "
+    "the id binds x itself; <op>_ for every op with an overload marked inplace (exp_, mul_, "
+    "clamp_, ...)",
     "T": "x.T: args [id]",
     "mT": "x.mT: args [id]",
     "index": "x[...]: args [id, [components]]; a component is an int, bool, null, \"...\", "
@@ -41,6 +42,7 @@ def _table() -> dict:
                            "twice_differentiable": r.twice_differentiable and (
                                bool(r.vjp) or r.composite),
                            "creation": r.creation,
+                           "inplace": r.inplace,
                            # a composite's primitives carry the tangents
                            "forward_ad": r.jvp is not None or r.composite} for r in rows],
         })

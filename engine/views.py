@@ -1,0 +1,282 @@
+"""In-place ops and views, recorded as torch's autograd records them.
+
+A view (``_view`` set: base, view op, its arguments, output index) shares its base's memory
+and version counter. torch keeps, for every view, the *root* base (``view._base``), and:
+
+* an in-place op on a view rewrites the root's history: the root gets ``CopySlices``, which
+  holds the op's own node (``fn``) and takes over its edges but the first, which goes to the
+  root's old history instead of the view's (torch/csrc/autograd/variable.cpp
+  ``rebase_history``; functions/tensor.cpp ``CopySlices``);
+* after any in-place change of the root or of one of its views, every view made before it
+  is given ``AsStridedBackward0``, whose one edge is the root's history at that time
+  (variable.cpp ``VariableHooks::grad_fn``: the view's own view op is not replayed).
+
+torch regenerates a view's node when the node is asked for; here it is done at the in-place
+op itself (what a later read sees is the same), so that reading ``_grad_fn`` stays a plain
+attribute read on the hot paths.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+from . import backend
+from .errors import GradientError, GraphFreedError
+from .graph import Node
+from .ops import table
+
+_AS_STRIDED = None  # the table's _as_strided_view row (AsStridedBackward0), on first use
+
+
+def root_of(t):
+    while t._view is not None:
+        t = t._view[0]
+    return t
+
+
+def positions(view):
+    """The flat positions of ``view``'s elements in its base: the view op run on an arange
+    (so every view op the table has, and every index form, selects the same elements)."""
+    base, op, args, k = view._view[:4]
+    xp = backend.module_of(base.array)
+    flat = xp.arange(base.array.size).reshape(base.array.shape)
+    out = op.forward(*[flat if a is base else (a.array if isinstance(a, table._Tensor) else a)
+                       for a in args])
+    return out[k] if k is not None else out
+
+
+def root_positions(view):
+    """(root, positions of ``view``'s elements in the root, flat), through views of views."""
+    where = positions(view)
+    t = view._view[0]
+    while t._view is not None:
+        where = positions(t).reshape(-1)[where]
+        t = t._view[0]
+    return t, where
+
+
+# --------------------------------------------------------------------------- CopySlices
+
+class CopySlices(Node):
+    """The root's node after an in-place op on one of its views: ``fn`` (the op's node, as
+    recorded on the view) computes the gradient of the view's elements; the others pass
+    through. Edges: the root's old history, then ``fn``'s edges but its first."""
+
+    _name = "torch::autograd::CopySlices"
+
+    def __init__(self, root, where, fn):
+        self.seq = next(table._seq)
+        self.fn = fn
+        self.where = where
+        meta = (root.array.shape, root.array.dtype)
+        own = fn.metas if fn.metas is not None else (fn.out_metas[0],) * len(fn.next_functions)
+        self.next_functions = ((root._edge() if root._requires_grad else (None, 0)),
+                               *fn.next_functions[1:])
+        self.metas = (meta, *own[1:])
+        self.out_metas = (meta,)
+
+    def apply(self, grads, raw: bool):
+        fn = self.fn
+        if fn is None:  # torch drops fn after a backward without retain_graph
+            raise GraphFreedError(self)
+        grad = grads[0]
+        if grad is None:
+            return [None] * len(self.next_functions)
+        F = table.F
+        if raw:
+            xp = backend.module_of(grad)
+            result = xp.array(grad, copy=True)
+            flat = result.reshape(-1)
+            res = fn.apply([flat[self.where]], raw)
+            if res[0] is not None:
+                flat[self.where] = res[0]
+        else:
+            # a clone of the slice, as torch's (so a create_graph backward shows its nodes)
+            res = fn.apply([F.clone(F.index(F.reshape(grad, (-1,)), self.where))], raw)
+            if res[0] is not None:
+                result = F._copy_into(grad, self.where, res[0])
+        return [result if res[0] is not None else None, *res[1:]]
+
+    def release_variables(self) -> None:
+        if self.fn is not None:
+            self.fn.release_variables()
+        self.fn = None
+
+
+# --------------------------------------------------------------------------- in place
+
+def rebase_history(view, result):
+    """``view`` is overwritten in place by ``result`` (the op computed out of place on the
+    view): write it into the root's memory and give the root CopySlices."""
+    base, op, args, k, made_in_grad_mode = view._view
+    root, where = root_positions(view)
+    if (k is None and not made_in_grad_mode and table._grad_state.enabled
+            and root._requires_grad):
+        raise GradientError("A view was created in no_grad mode and is being modified inplace "
+                            "with grad mode enabled." + _NO_GRAD_ADVICE)
+    if k is not None and result._grad_fn is not None:  # split, unbind...: torch refuses
+        name = op.grad_fn[:op.grad_fn.rfind("Backward")]
+        first = (f"Output {k} of {name} is a view and is being modified inplace."
+                 if view._requires_grad else "A view was created in no_grad mode and is "
+                 "being modified inplace with grad mode enabled.")
+        raise GradientError(first + " This view is the output of a function that returns "
+                            "multiple views. Such functions do not allow the output views "
+                            "to be modified inplace. You should replace the inplace "
+                            "operation by an out-of-place one.")
+    if root._grad_fn is None and root._requires_grad and table._grad_state.enabled:
+        raise GradientError("a view of a leaf Variable that requires grad is being used "
+                            "in an in-place operation.")
+    values = table.ROWS["_copy_into"].forward(root.array, where, result.array)
+    if root.array.flags.writeable:
+        root.array[...] = values
+    else:  # a read-only array (an expanded leaf): the root gets new memory
+        root.array = values
+    root._version[0] += 1
+    fn = result._grad_fn
+    if fn is not None:
+        node = CopySlices(root, where, fn)
+        set_history(root, node, 0)
+    regenerate(root)
+    if fn is not None:
+        own_saved_outputs(fn, view)
+    return view
+
+
+def set_history(t, node, output_nr) -> None:
+    """``t`` (modified in place) now comes out of ``node``."""
+    old, old_nr = t._grad_fn, t._output_nr
+    t._grad_fn = node
+    t._output_nr = output_nr
+    t._requires_grad = True
+    if t._retains_grad:
+        _move_retained_grad(t, old, old_nr)
+
+
+def _move_retained_grad(t, old, old_nr) -> None:
+    """A retained grad follows the tensor to its new node, as in torch (hooks registered
+    on the tensor stay with the old node, also as in torch)."""
+    if old is not None and old.retains_grad_hooks:
+        old.retains_grad_hooks.pop(old_nr, None)
+    node = t._grad_fn
+    if node.retains_grad_hooks is None:
+        node.retains_grad_hooks = {}
+    node.retains_grad_hooks[t._output_nr] = weakref.ref(t)
+
+
+def own_saved_outputs(node, t) -> None:
+    """The outputs ``node`` saved (``result``) are ``t`` now: they follow its version
+    counter from here, so a later in-place change of ``t`` is caught (torch saves ``self``,
+    the output of an in-place op, itself). A view's error then names its node now."""
+    for s in (node.saved or {}).values():
+        if type(s) is table._graph.SavedTensor and s.node is node:
+            s.array = t.array
+            s.version = t._version
+            s.saved_version = t._version[0]
+            if t._view is not None:
+                s.producer_node, s.output_nr = t._grad_fn, t._output_nr
+
+
+def save_original_self(node, t) -> None:
+    """An in-place op whose formula reads ``self`` saves a clone of the original (torch's
+    ``original_self = self.clone()``): what it saved is about to be overwritten. Only
+    ``self``: ``y.mul_(y)`` still saves ``other``, y itself, and its backward fails."""
+    saved, op = node.saved, node.op
+    if not saved or op is None:
+        return
+    name = op.params[0].name
+    s = saved.get(name)
+    if type(s) is table._graph.SavedTensor and s.tensor is t:
+        saved[name] = table._graph.SavedTensor(table.F.clone(t))
+
+
+# --------------------------------------------------------------------------- views' nodes
+
+def regenerate(root) -> None:
+    """Every live view of ``root`` (views of views included) gets AsStridedBackward0 onto
+    the root's history, as torch's views do once their version counter moved; views of a
+    root that does not require grad, and that had no node, stay without."""
+    global _AS_STRIDED
+    if _AS_STRIDED is None:
+        _AS_STRIDED = table.ROWS["_as_strided_view"]
+    stack = [root]
+    while stack:
+        base = stack.pop()
+        for ref in list(base._views or ()):
+            view = ref()
+            if view is None or view._view is None or view._view[0] is not base:
+                continue
+            stack.append(view)
+            if view._grad_fn is None and not root._requires_grad:
+                continue
+            refusal = _refusal(view)
+            if refusal is not None:
+                view._grad_fn = RefusedView(view, refusal)
+                view._output_nr = 0
+                view._requires_grad = True
+                continue
+            old, old_nr = view._grad_fn, view._output_nr
+            _, where = root_positions(view)
+            node = _AS_STRIDED._record((root, where), (view,))
+            node.attrs = {**node.attrs, **_geometry(view.array, root.array)}
+            view._output_nr = 0
+            if view._retains_grad:
+                _move_retained_grad(view, old, old_nr)
+
+
+def _geometry(arr, root) -> dict:
+    """What torch's AsStridedBackward0 keeps of the view (``_saved_size``, ``_saved_stride``,
+    ``_saved_storage_offset``), in elements from the root's first one."""
+    itemsize = arr.itemsize
+    try:
+        offset = (arr.__array_interface__["data"][0] - root.__array_interface__["data"][0])
+    except AttributeError:  # CuPy
+        offset = arr.data.ptr - root.data.ptr
+    return {"size": tuple(arr.shape), "stride": tuple(st // itemsize for st in arr.strides),
+            "storage_offset": offset // itemsize}
+
+
+# --------------------------------------------------------------------------- refused views
+# torch gives no new history to a view made in no_grad mode, or by a function returning
+# several views (unbind, split, chunk...), once its base changed in place: asking for its
+# grad_fn (requires_grad, is_leaf, using it in an op) raises (variable.cpp
+# handle_view_on_rebase). Here the view's grad_fn raises when read, and a graph built on it
+# when it is walked.
+
+_NO_GRAD_ADVICE = (" Given that this use case is ambiguous and error-prone, it is forbidden. "
+                   "You can clarify your code by moving both the view and the inplace either "
+                   "both inside the no_grad block (if you don't want the inplace to be "
+                   "tracked) or both outside (if you want the inplace to be tracked).")
+
+
+def _refusal(view):
+    """torch's message for ``view`` once its base changed in place, or None."""
+    _, op, _, k, made_in_grad_mode = view._view
+    if not made_in_grad_mode:
+        return ("A view was created in no_grad mode and its base or another view of its base "
+                "has been modified inplace with grad mode enabled." + _NO_GRAD_ADVICE)
+    t = view
+    while t._view is not None and t._view[3] is None:
+        t = t._view[0]
+    if t._view is None:
+        return None
+    name = op.grad_fn or ""
+    name = name[:name.rfind("Backward")] if "Backward" in name else name
+    return (f"Output {k or 0} of {name} is a view and its base or another view of its base "
+            "has been modified inplace. This view is the output of a function that returns "
+            "multiple views. Such functions do not allow the output views to be modified "
+            "inplace. You should replace the inplace operation by an out-of-place one.")
+
+
+class RefusedView(Node):
+    """The grad_fn of a view torch refuses to give a history (see above)."""
+
+    _name = "RefusedView"
+
+    def __init__(self, view, message):
+        self.seq = next(table._seq)
+        self.message = message
+        self.next_functions = ()
+        self.out_metas = ((view.array.shape, view.array.dtype),)
+
+    def apply(self, grads, raw: bool):
+        raise GradientError(self.message)
