@@ -28,7 +28,13 @@ named or kept in ``Workspace.entries``, and the nodes are reachable from them.
 
 from __future__ import annotations
 
+import os
+
 from engine.graph import AccumulateGrad
+
+# Tests set it (tests/conftest.py, the servers they start): every count is then checked
+# against memory.recount, so each test that uses a session checks the ledger too.
+CHECK_BYTES = os.environ.get("AUTOGRAD_CHECK_BYTES") == "1"
 
 
 def saved_arrays(node):

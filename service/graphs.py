@@ -16,7 +16,7 @@ from engine.errors import AutogradError, OpError
 from engine.ops import OVERLOADS, resolve
 
 from . import content, wire
-from .accounting import Ledger
+from .accounting import CHECK_BYTES, Ledger
 from .errors import Problem, bad, engine_status, limit
 from .limits import Budget
 
@@ -306,6 +306,11 @@ class Workspace:
         and what their retained graphs saved (``memory.recount`` is the definition)."""
         if self._ledger is None or self._ledger.stale:
             self._ledger = Ledger.of(self.tensors())
+        if CHECK_BYTES:  # the tests' debug check: the kept count is the recount
+            from .memory import recount
+            if self._ledger.total != recount(self):
+                raise RuntimeError(f"byte count {self._ledger.total} kept, {recount(self)} "
+                                   "recounted")
         return self._ledger.total
 
     def walked(self, roots) -> None:
