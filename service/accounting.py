@@ -95,7 +95,7 @@ class Ledger:
                     t = ref()
                     if t is not None and id(t) in self._graphs:
                         self.tensor(t)
-            for fn, _ in node.next_functions:
+            for fn, _ in _edges(node):
                 if fn is not None and id(fn) not in seen:
                     seen.add(id(fn))
                     stack.append(fn)
@@ -111,8 +111,7 @@ class Ledger:
             if id(node) in self._held:
                 continue
             self._node(node)
-            stack.extend(f for f, _ in node.next_functions
-                         if f is not None and id(f) not in self._held)
+            stack.extend(f for f, _ in _edges(node) if f is not None and id(f) not in self._held)
 
     def _node(self, node) -> None:
         self.looked += 1
@@ -146,4 +145,8 @@ def _leads_to(new, old) -> bool:
     """Whether ``old`` stays reachable through ``new``: the same node, or one stacked on it
     (an in-place op's node, the sum an accumulated create_graph .grad gets)."""
     return old is None or new is old or new is not None and any(
-        f is old for f, _ in new.next_functions)
+        f is old for f, _ in _edges(new))
+
+
+def _edges(node):
+    return getattr(node, "next_functions", ())  # set when a node is recorded; as memory._nodes
