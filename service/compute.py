@@ -101,20 +101,9 @@ def _deadline(ws: Workspace, roots: list[Tensor], budget: Budget) -> list:
         seen.add(id(node))
         nodes.append(node)
         stack.extend(fn for fn, _ in node.next_functions if fn is not None)
-    if len(nodes) <= SHORT_WALK_NODES and _elements(ws, SHORT_WALK_ELEMENTS) <= \
-            SHORT_WALK_ELEMENTS:
+    if len(nodes) <= SHORT_WALK_NODES and ws.elements <= SHORT_WALK_ELEMENTS:
         return []
     return [node.register_prehook(lambda grads: budget.tick()) for node in nodes]
-
-
-def _elements(ws: Workspace, stop: int) -> int:
-    """Elements of the workspace's tensors (counting stops once past ``stop``)."""
-    total = 0
-    for t in ws.tensors():
-        total += t.array.size
-        if total > stop:
-            break
-    return total
 
 
 def _check_batch(grads, inputs, budget: Budget) -> None:
@@ -189,6 +178,7 @@ def backward(ws: Workspace, req, budget: Budget) -> bool:
     finally:
         for h in handles:
             h.remove()
+        ws.walked(tensors)  # freed saved tensors, new .grad: the byte count follows
     return retain
 
 
@@ -217,6 +207,7 @@ def grad(ws: Workspace, req, budget: Budget) -> tuple[list, bool]:
     finally:
         for h in handles:
             h.remove()
+        ws.walked(outputs)
     for name, g in zip(req.as_ or (), result):
         if g is not None:
             ws.bind(name, "grad", g)

@@ -17,6 +17,7 @@ from engine.ops import OVERLOADS, resolve
 from engine.ops.inplace import METHODS as INPLACE_VARIANTS
 
 from . import content, wire
+from .accounting import CHECK_BYTES, Ledger
 from .errors import Problem, bad, engine_status, limit
 from .limits import Budget
 
@@ -31,6 +32,7 @@ TENSOR_METHODS = {"detach", "to", "float", "double", "long", "int", "bool", "hal
                   "contiguous", "requires_grad_", "retain_grad"} | IN_PLACE
 SELF_METHODS = {"requires_grad_", "retain_grad"} | IN_PLACE
 PSEUDO = TENSOR_METHODS | {"T", "mT", "index", "assign", "getitem"}
+IN_PLACE = SELF_METHODS - {"requires_grad_", "retain_grad"}
 
 
 # What Python raises when a row meets arguments of a type it did not expect (a number where
@@ -50,6 +52,10 @@ class Workspace:
         self._counter = 0
         self._name_of: dict[int, str] = {}  # id(tensor) -> the name that still binds it
         self._budget: Budget | None = None
+        self.elements = 0  # of every tensor in entries (sizes never change: in-place keeps them)
+        # the bytes held, kept call by call once first asked for (accounting.py); None: not
+        # counted yet, or dropped by a change it does not follow
+        self._ledger: Ledger | None = None
         # id(node data) -> (data, its content summary), made when the data is decoded: the
         # graph hash reads them instead of decoding the request's tensors a second time
         self.summaries: dict[int, tuple] = {}
@@ -76,6 +82,11 @@ class Workspace:
         old = self.names.get(name)
         self.names[name] = t
         self.entries.append((name, op, t))
+        items = t if isinstance(t, tuple) else (t,)
+        self.elements += sum(x.array.size for x in items)
+        if self._ledger is not None:
+            for x in items:
+                self._ledger.tensor(x)
         if old is not None and old is not t and self._name_of.get(id(old)) == name:
             del self._name_of[id(old)]  # rebound: the old tensor may keep another name
             other = next((n for n, u in self.names.items() if u is old), None)
@@ -192,6 +203,8 @@ class Workspace:
         rest = [self._arg(v, op, None, where) for v in args[1:]]
         kwargs = {k: self._arg(v, op, k, where) for k, v in node.kwargs.items()}
         budget.elements(tuple(t.shape))  # methods make at most one tensor of x's size
+        if op in IN_PLACE and (t._view is not None or t._views):
+            self.recount_bytes()  # it rewrites the base's or the views' history too
         out = getattr(t, op)(*rest, **kwargs)
         return t if op in SELF_METHODS else out  # retain_grad() returns None; id binds x
 
@@ -251,12 +264,15 @@ class Workspace:
         else:  # a view of a request body: give the tensor its own memory
             t.array = np.array(new)
         t._version[0] += 1
+        if self._ledger is not None:
+            self._ledger.tensor(t)
         return t
 
     def zero_grad(self) -> None:
         """optimizer.zero_grad(): every .grad back to None."""
         for t in self.tensors():
             t._grad = None
+        self.recount_bytes()  # the graphs of create_graph grads may be unreachable now
 
     # -- answers
 
@@ -284,15 +300,29 @@ class Workspace:
         return {name: encoder.tensor(t._grad) for name, t in self.names.items()
                 if type(t) is Tensor and t._grad_fn is not None and t._retains_grad}
 
+    # -- bytes held (the byte caps): counted once, then kept as calls change them
+
     def nbytes(self) -> int:
-        seen, total = set(), 0
-        for t in self.tensors():
-            for a in (t.array, t._grad.array if t._grad is not None else None):
-                if a is not None and id(a) not in seen:
-                    seen.add(id(a))
-                    total += a.nbytes
-        from .memory import extra_bytes  # what retained graphs hold besides (issue 7)
-        return total + extra_bytes(self, seen)
+        """Bytes of the distinct arrays the workspace holds: its tensors' data and .grad,
+        and what their retained graphs saved (``memory.recount`` is the definition)."""
+        if self._ledger is None or self._ledger.stale:
+            self._ledger = Ledger.of(self.tensors())
+        if CHECK_BYTES:  # the tests' debug check: the kept count is the recount
+            from .memory import recount
+            if self._ledger.total != recount(self):
+                raise RuntimeError(f"byte count {self._ledger.total} kept, {recount(self)} "
+                                   "recounted")
+        return self._ledger.total
+
+    def walked(self, roots) -> None:
+        """A backward or grad from ``roots`` ran: it may have freed saved tensors and
+        written .grad (compute.py calls this, also when the walk failed part-way)."""
+        if self._ledger is not None:
+            self._ledger.walked(roots)
+
+    def recount_bytes(self) -> None:
+        """A change the ledger does not follow: count from scratch next time."""
+        self._ledger = None
 
     def tensors(self):
         """Every tensor this workspace made (items of multi-output results included)."""

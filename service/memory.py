@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from engine import Tensor
 
+from .accounting import saved_arrays as _saved_arrays
+
 
 def _nodes(ws):
     """Every backward node reachable from the workspace's tensors (iterative walk)."""
@@ -27,14 +29,6 @@ def _nodes(ws):
         seen.add(id(node))
         yield node
         stack.extend(fn for fn, _ in getattr(node, "next_functions", ()) if fn is not None)
-
-
-def _saved_arrays(node):
-    saved = getattr(node, "saved", None) or {}
-    for s in saved.values():
-        for x in s if type(s) is list else [s]:
-            if x is not None and getattr(x, "array", None) is not None:
-                yield x.array
 
 
 def report(ws) -> dict:
@@ -60,6 +54,19 @@ def report(ws) -> dict:
     return {"nodes": nodes, "saved_bytes": total}
 
 
+def recount(ws) -> int:
+    """What ``Workspace.nbytes`` counts, from scratch: each distinct array of the
+    workspace's tensors (data and .grad), then the saved arrays of their graphs. The
+    definition the incremental count (accounting.py) must equal; tests compare the two."""
+    seen, total = set(), 0
+    for t in ws.tensors():
+        for a in (t.array, t._grad.array if t._grad is not None else None):
+            if a is not None and id(a) not in seen:
+                seen.add(id(a))
+                total += int(a.nbytes)
+    return total + extra_bytes(ws, seen)
+
+
 def extra_bytes(ws, counted: set) -> int:
     """Bytes of saved arrays not in ``counted`` (ids of arrays already counted)."""
     total = 0
@@ -79,4 +86,5 @@ def free(ws) -> int:
         if getattr(node, "saved", None):
             node.release_variables()
             n += 1
+    ws.recount_bytes()  # every graph's saved arrays are gone: cheaper counted again
     return n
