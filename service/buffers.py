@@ -6,7 +6,8 @@ pages, and each page faults on first touch (~3 ms a MB on a small VM, against ~0
 to copy). A private anonymous mapping advised for transparent huge pages takes 2 MiB pages
 instead: ~500x fewer faults (the same reason a large NumPy array is cheap to fill: NumPy
 advises its own large allocations so). The mapping is an ``mmap``, which has what the
-request parsers use of ``bytes`` (``len``, ``find``, ``in``, slices as bytes, ``re``) and
+request parsers use of ``bytes`` (``len``, ``find``, slices as bytes, ``re``; not a fast
+``in``: use ``find``) and
 lends its memory to ``memoryview`` and ``np.frombuffer`` without a copy; it is unmapped
 when the last view of it goes.
 """

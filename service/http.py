@@ -101,7 +101,7 @@ def decode_body(body: bytes, ctype: str, header: str | None, model: type[BaseMod
             obj = wire.attach_binary(orjson.loads(head), tail)
             b64 = b'"b64"' in head
         elif ctype == "application/json" or ctype.endswith("+json") or not ctype:
-            b64 = b'"b64"' in body
+            b64 = body.find(b'"b64"') >= 0  # not ``in``: mmap's walks the sequence
             lifted = wire.loads_lifting_b64(body) if b64 and len(body) > 4 * wire.LIFT_BYTES \
                 else None
             if lifted is not None:
