@@ -408,10 +408,11 @@ class Base64Part:
 SEND_BYTES = 1 << 20
 
 
-def slices(part, size: int = SEND_BYTES):
+def slices(part, size: int | None = None):
     """One answer part as pieces of at most ``size`` bytes, to send one after the other:
     a server's transport copies whatever the socket does not take at once, so one 40 MB
     write would be copied whole into its buffer; slices wait for the socket instead."""
+    size = size or SEND_BYTES
     if isinstance(part, Base64Part):
         yield from part.slices(size)
         return
