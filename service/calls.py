@@ -177,6 +177,7 @@ def run(state, req, owner: str, kind: str, idempotency_key: str | None = None,
         session.graph_retained = retain
         store.update(session)  # publishes the log where the store is shared
         info = session.info()
+    encoder.lazy = info is None  # no session keeps ws: its tensors cannot change now
     payload = _answer(ws, req, kind, result, encoder, info)
     payload["graph_hash"] = content.graph_hash([logged], settings, ws.summaries)
     return payload, encoder

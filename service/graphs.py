@@ -58,6 +58,7 @@ class Workspace:
         self._ledger: Ledger | None = None
         # id(node data) -> (data, its content summary), made when the data is decoded: the
         # graph hash reads them instead of decoding the request's tensors a second time
+        # (a large one is a Future while it is hashed: content.summary_soon)
         self.summaries: dict[int, tuple] = {}
 
     # -- references
@@ -163,7 +164,7 @@ class Workspace:
             raise bad(f"{where}: a 'tensor' node takes data, dtype and requires_grad only")
         arr = wire.decode(data, budget, node.dtype)
         if node.data is not None:  # before any op may write into it
-            self.summaries[id(node.data)] = (node.data, content.summary(arr))
+            self.summaries[id(node.data)] = (node.data, content.summary_soon(arr))
         t = Tensor._make(arr)  # no copy: the array is already ours (or a view of the body)
         if node.requires_grad:
             if arr.dtype.kind != "f":

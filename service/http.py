@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
-from . import schemas, wire
+from . import buffers, schemas, wire
 from .errors import Problem, limit
 
 JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
@@ -29,30 +29,48 @@ class FastJSONResponse(JSONResponse):
         return orjson.dumps(content, option=JSON_OPTIONS)
 
 
-async def read_body(request: Request, max_bytes: int) -> bytes:
+async def read_body(request: Request, max_bytes: int):
+    """The body, whole: bytes, or for one that declares at least ``buffers.HUGE_BYTES``
+    a ``buffers.buffer`` of its Content-Length, filled as the chunks come (no list of
+    chunks to join: one copy, into memory that is cheap to fill)."""
     coding = request.headers.get("content-encoding", "identity").strip().lower()
     if coding not in ("identity", ""):  # never inflated here: no zip bomb can expand
         raise Problem(415, f"Content-Encoding {coding!r} is not supported; send the body "
                       "uncompressed")
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise limit("max_body_bytes", int(declared), max_bytes)
+    declared = int(declared) if declared is not None and declared.isdigit() else None
+    if declared is not None and declared > max_bytes:
+        raise limit("max_body_bytes", declared, max_bytes)
+    whole = (buffers.buffer(declared) if declared is not None and
+             declared >= buffers.HUGE_BYTES else None)
     chunks, size = [], 0
     timeout = request.app.state.settings.body_timeout_seconds
     try:
         async with asyncio.timeout(timeout):  # the whole body: a byte a second is no escape
             async for chunk in request.stream():
-                size += len(chunk)
-                if size > max_bytes:
-                    raise limit("max_body_bytes", size, max_bytes)
-                chunks.append(chunk)
+                end = size + len(chunk)
+                if whole is None:
+                    if end > max_bytes:
+                        raise limit("max_body_bytes", end, max_bytes)
+                    chunks.append(chunk)
+                elif end > declared:  # the HTTP parser frames by Content-Length: not seen
+                    raise Problem(400, f"the body is longer than its Content-Length "
+                                  f"({declared} bytes)")
+                else:
+                    whole[size:end] = chunk
+                size = end
     except ClientDisconnect:  # gone mid-body (a stalled client gave up): not our bug
         raise Problem(400, "the client disconnected before sending the whole body") from None
     except TimeoutError:
         raise Problem(408, f"the body did not arrive within body_timeout_seconds ({timeout:g} "
                       f"s; {size} bytes came) (setting AUTOGRAD_BODY_TIMEOUT_SECONDS)",
                       "body-timeout", limit="body_timeout_seconds") from None
-    return b"".join(chunks)
+    if whole is None:
+        return b"".join(chunks)
+    if size != declared:
+        raise Problem(400, f"the body ended after {size} of the {declared} bytes its "
+                      "Content-Length declares")
+    return whole
 
 
 # Bodies above this are parsed in a worker thread: parsing and base64-decoding 50 MB takes
@@ -83,13 +101,13 @@ def decode_body(body: bytes, ctype: str, header: str | None, model: type[BaseMod
             obj = wire.attach_binary(orjson.loads(head), tail)
             b64 = b'"b64"' in head
         elif ctype == "application/json" or ctype.endswith("+json") or not ctype:
-            b64 = b'"b64"' in body
+            b64 = body.find(b'"b64"') >= 0  # not ``in``: mmap's walks the sequence
             lifted = wire.loads_lifting_b64(body) if b64 and len(body) > 4 * wire.LIFT_BYTES \
                 else None
             if lifted is not None:
                 obj = lifted  # its long base64 tensors are decoded already
             else:
-                obj = orjson.loads(body)
+                obj = orjson.loads(buffers.json_input(body))
         else:
             raise Problem(415, f"Content-Type {ctype!r} is not supported; send "
                           f"application/json or {wire.OCTET}")
@@ -114,15 +132,17 @@ def render(payload, encoder: wire.Encoder) -> dict:
     Idempotency-Key keeps, so that a retry gets the same bytes)."""
     if encoder.encoding == "binary":
         parts, n = wire.binary_parts(payload, encoder.buffers)
-        return {"body": b"".join(parts), "media_type": wire.OCTET,
+        return {"body": wire.join(parts), "media_type": wire.OCTET,
                 "headers": {wire.BINARY_HEADER: str(n)}}
-    return {"body": b"".join(encoder.json_parts(payload, JSON_OPTIONS)),
+    return {"body": wire.join(encoder.json_parts(payload, JSON_OPTIONS)),
             "media_type": "application/json", "headers": {}}
 
 
 class PartsResponse(Response):
-    """A body sent as its parts, one ASGI message each: a large tensor's bytes go to the
-    socket as they are, never joined into one more copy of the answer."""
+    """A body sent as its parts, in slices of at most ``wire.SEND_BYTES``, one ASGI message
+    each: a large tensor's bytes go to the socket as they are, never joined into one more
+    copy of the answer, and never copied whole into the server's write buffer (each
+    message waits for the socket to drain the previous one)."""
 
     def __init__(self, parts: list, status_code: int, media_type: str, headers=None):
         self.parts = parts
@@ -135,9 +155,10 @@ class PartsResponse(Response):
         if scope.get("method") == "HEAD":
             await send({"type": "http.response.body", "body": b""})
             return
-        last = len(self.parts) - 1
-        for k, part in enumerate(self.parts):
-            await send({"type": "http.response.body", "body": part, "more_body": k < last})
+        for part in self.parts:
+            for piece in wire.slices(part):
+                await send({"type": "http.response.body", "body": piece, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 def respond(payload, encoder: wire.Encoder, status: int = 200) -> Response:

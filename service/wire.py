@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import orjson
 
+from . import buffers
 from .errors import Problem, bad
 from .limits import Budget
 
@@ -49,8 +50,10 @@ class RawTensor:
 
 # --------------------------------------------------------------------------- binary bodies
 
-def split_binary(body: bytes, header_length: str | None):
-    """(JSON bytes, binary tail) of an application/octet-stream body."""
+def split_binary(body, header_length: str | None):
+    """(JSON bytes, binary tail) of an application/octet-stream body (bytes or a
+    ``buffers.buffer``); the tail is a read-only view, so the tensors over it are read-only
+    NumPy arrays, as they would be over bytes."""
     if header_length is None:
         raise Problem(400, f"an {OCTET} body needs the {BINARY_HEADER} header")
     try:
@@ -59,8 +62,8 @@ def split_binary(body: bytes, header_length: str | None):
         raise Problem(400, f"{BINARY_HEADER} must be an integer") from None
     if not 0 <= n <= len(body):
         raise Problem(400, f"{BINARY_HEADER} {n} is outside the body ({len(body)} bytes)")
-    view = memoryview(body)
-    return view[:n], view[n:]
+    view = memoryview(body).toreadonly()
+    return bytes(view[:n]), view[n:]
 
 
 def attach_binary(obj, tail: memoryview):
@@ -136,8 +139,7 @@ def decode(value, budget: Budget, default_dtype: str | None = None) -> np.ndarra
             budget.elements(shape)
             if not isinstance(value["b64"], str):
                 raise bad("b64 must be a string")
-            return _from_bytes(memoryview(_b64decode(value["b64"])), dtype, shape, budget,
-                               counted=True)
+            return _from_bytes(_b64decode(value["b64"]), dtype, shape, budget, counted=True)
         if set(value) - {"data", "dtype"} or "data" not in value:
             raise bad("a tensor object is {\"data\", \"dtype\"} or {\"dtype\", \"shape\", "
                       "\"b64\"} or {\"dtype\", \"shape\", \"binary_data_size\"}")
@@ -146,9 +148,30 @@ def decode(value, budget: Budget, default_dtype: str | None = None) -> np.ndarra
     return from_nested(value, budget, default_dtype)
 
 
-def _b64decode(text) -> bytes:
-    """Strict base64 straight from the str (pybase64's SIMD codec: ~8x CPython's for
-    40 MB; binascii's strict mode where it is missing)."""
+B64_SLICE = 1 << 20  # characters decoded at a time (a multiple of 4)
+
+
+def _b64decode(text) -> memoryview:
+    """Strict base64 (a str, or bytes-like from the body) -> a read-only view of the bytes,
+    as a tensor's buffer. pybase64's SIMD codec (~8x CPython's for 40 MB; binascii's strict
+    mode where it is missing). A long text is decoded a slice at a time into a
+    ``buffers.buffer``: one fresh 40 MB bytes costs more in page faults than decoding it."""
+    if len(text) < 2 * B64_SLICE:
+        return memoryview(_b64decode_strict(text))
+    out = buffers.buffer(len(text) // 4 * 3)
+    size = 0
+    for i in range(0, len(text), B64_SLICE):
+        piece = _b64decode_strict(text[i:i + B64_SLICE])
+        # a slice that is not the last one decodes to all its 3-byte groups; padding in it
+        # (decoding to fewer) is padding in the middle of the text, which is invalid
+        if i + B64_SLICE < len(text) and len(piece) != B64_SLICE // 4 * 3:
+            raise bad("b64 is not valid base64")
+        out[size:size + len(piece)] = piece
+        size += len(piece)
+    return memoryview(out).toreadonly()[:size]
+
+
+def _b64decode_strict(text) -> bytes:
     try:
         if pybase64 is not None:
             return pybase64.b64decode(text, validate=True)
@@ -176,8 +199,7 @@ def decode_b64_tensors(obj):
                 if len(value) == 3 and isinstance(value.get("b64"), str) and \
                         value.get("dtype") in DTYPES and "shape" in value:
                     shape = _shape(value["shape"])
-                    node[key] = RawTensor(value["dtype"], shape,
-                                          memoryview(_b64decode(value["b64"])))
+                    node[key] = RawTensor(value["dtype"], shape, _b64decode(value["b64"]))
                 else:
                     stack.append(value)
             elif isinstance(value, list):
@@ -235,7 +257,7 @@ def loads_lifting_b64(body: bytes):
                     raw = _b64decode(view[start:end])
                 except Problem:
                     return None
-                node[key] = RawTensor(value["dtype"], tuple(value["shape"]), memoryview(raw))
+                node[key] = RawTensor(value["dtype"], tuple(value["shape"]), raw)
                 found += 1
             elif isinstance(value, (dict, list)):
                 stack.append(value)
@@ -312,9 +334,12 @@ class Encoder:
     """Response tensors in the request's encoding; binary ones queue their bytes in the
     order they are encoded, which must be the order they appear in the answer."""
 
-    def __init__(self, encoding: str = "list"):
+    def __init__(self, encoding: str = "list", lazy: bool = False):
         self.encoding = encoding
-        self.buffers: list = []  # binary: raw bytes; base64: (placeholder, base64 bytes)
+        self.buffers: list = []  # binary: raw bytes; base64: base64 bytes or Base64Part
+        # lazy: base64 is written as the answer is sent (Base64Part), which is right only
+        # when nothing can change the tensors before then (a workspace no session keeps)
+        self.lazy = lazy
         self._token = None
 
     def tensor(self, t) -> dict | None:
@@ -333,7 +358,7 @@ class Encoder:
             if self._token is None:
                 self._token = f"\x00b64-{uuid.uuid4().hex}-"
             head["b64"] = f"{self._token}{len(self.buffers)}"
-            self.buffers.append(_b64encode(raw))
+            self.buffers.append(Base64Part(raw) if self.lazy else _b64encode(raw))
         else:
             head["binary_data_size"] = len(raw)
             self.buffers.append(raw)
@@ -358,6 +383,50 @@ class Encoder:
             pos = at + size - 1  # ... and keep the closing one
         parts.append(text[pos:])
         return parts
+
+
+class Base64Part:
+    """An answer part: the base64 text of ``raw``, written a slice at a time as it is sent
+    (``slices``), so the 53 MB text of a 40 MB tensor is never made whole, and the
+    encoding runs while the socket drains. ``bytes(part)`` makes it whole."""
+
+    def __init__(self, raw: memoryview):
+        self.raw = raw
+
+    def __len__(self) -> int:
+        return 4 * ((len(self.raw) + 2) // 3)
+
+    def __bytes__(self) -> bytes:
+        return _b64encode(self.raw)
+
+    def slices(self, size: int):
+        step = max(size // 4 * 3, 3)  # whole 3-byte groups: no padding but at the end
+        for i in range(0, len(self.raw), step):
+            yield _b64encode(self.raw[i:i + step])
+
+
+SEND_BYTES = 1 << 20
+
+
+def slices(part, size: int | None = None):
+    """One answer part as pieces of at most ``size`` bytes, to send one after the other:
+    a server's transport copies whatever the socket does not take at once, so one 40 MB
+    write would be copied whole into its buffer; slices wait for the socket instead."""
+    size = size or SEND_BYTES
+    if isinstance(part, Base64Part):
+        yield from part.slices(size)
+        return
+    if len(part) <= size:
+        yield part
+        return
+    view = memoryview(part).cast("B")
+    for i in range(0, len(view), size):
+        yield view[i:i + size]
+
+
+def join(parts: list) -> bytes:
+    """The parts of an answer as one bytes object (an answer that is stored)."""
+    return b"".join(bytes(p) if isinstance(p, Base64Part) else p for p in parts)
 
 
 def _bytes_view(arr: np.ndarray) -> memoryview:

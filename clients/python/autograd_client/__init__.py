@@ -16,9 +16,10 @@ from __future__ import annotations
 import httpx
 
 from ._core import BaseSession, Call, Node, Tensor, dtype
-from ._wire import APIError, decode, encode
+from ._wire import APIError, Raw, aread_answer, decode, encode, read_answer
 
-__all__ = ["APIError", "Node", "Session", "Tensor", "connect", "dtype"]
+__all__ = ["APIError", "Node", "Raw", "Session", "Tensor", "aread_answer", "connect", "decode", "dtype",
+           "encode", "read_answer"]
 __version__ = "0.1.0"
 
 
@@ -34,11 +35,25 @@ def _ops_table(answer: dict) -> dict:
     return ops
 
 
-def request_args(call: Call) -> dict:
+class _AsyncParts:
+    """A body of parts for httpx.AsyncClient, which takes an async iterable, not a list
+    (only ``__aiter__``: httpx would take an object that also iterates for a sync one)."""
+
+    def __init__(self, parts: list):
+        self.parts = parts
+
+    async def __aiter__(self):
+        for part in self.parts:
+            yield part
+
+
+def request_args(call: Call, asynchronous: bool = False) -> dict:
     """httpx keyword arguments for one Call (shared with the async client)."""
     kw: dict = {"params": call.params}
     if call.body is not None:
         kw["content"], kw["headers"] = encode(call.body)
+        if asynchronous and isinstance(kw["content"], list):
+            kw["content"] = _AsyncParts(kw["content"])
     return kw
 
 
@@ -54,8 +69,8 @@ class Session(BaseSession):
         super().__init__(_ops_table(self._send(Call("GET", "/ops"))))
 
     def _send(self, call: Call):
-        r = self._client.request(call.method, call.path, **request_args(call))
-        return decode(r.status_code, r.headers, r.content)
+        with self._client.stream(call.method, call.path, **request_args(call)) as r:
+            return decode(r.status_code, r.headers, read_answer(r))
 
     def _run(self, plan):
         """Drive a plan: send each Call it yields, hand it the answer."""

@@ -42,16 +42,24 @@ def dtype_name(arr: np.ndarray) -> str:
     return "bool" if arr.dtype == np.bool_ else str(arr.dtype)
 
 
-def encode(obj: dict) -> tuple[bytes, dict]:
-    """A request body: JSON when no Raw tensor is in it, else the binary extension.
+SEND_BYTES = 1 << 20  # a raw tensor is sent in slices of this (see encode)
+READ_BYTES = 1 << 20  # answers at least this long are read into one NumPy buffer
+
+
+def encode(obj: dict) -> tuple[bytes | list, dict]:
+    """A request body: JSON when no Raw tensor is in it, else the binary extension, as a
+    list of parts sent one after the other (the JSON head, then each tensor's own bytes in
+    slices of SEND_BYTES: httpx's HTTP/1.1 writer copies each part it is given, a slice is
+    cheap to copy where a whole 40 MB tensor is not), with its Content-Length.
     json.dumps visits values in document order, so the buffers line up."""
-    buffers: list[bytes] = []
+    buffers: list[memoryview] = []
 
     def raw(o):
         if isinstance(o, Raw):
-            # np.array, not ascontiguousarray: that one makes a 0-d array 1-d
-            arr = np.array(o.array, dtype=o.array.dtype.newbyteorder("<"), order="C")
-            buffers.append(arr.tobytes())
+            # asarray, not ascontiguousarray (that one makes a 0-d array 1-d): no copy when
+            # the array already is little-endian C-order
+            arr = np.asarray(o.array, dtype=o.array.dtype.newbyteorder("<"), order="C")
+            buffers.append(arr.reshape(-1).view(np.uint8).data)
             return {"dtype": dtype_name(arr), "shape": list(arr.shape),
                     "binary_data_size": arr.nbytes}
         if isinstance(o, np.generic):
@@ -61,7 +69,60 @@ def encode(obj: dict) -> tuple[bytes, dict]:
     head = json.dumps(obj, default=raw, allow_nan=False).encode()
     if not buffers:
         return head, {"Content-Type": "application/json"}
-    return head + b"".join(buffers), {"Content-Type": OCTET, BINARY_HEADER: str(len(head))}
+    parts = [head]
+    for buf in buffers:
+        parts += [buf[i:i + SEND_BYTES] for i in range(0, len(buf), SEND_BYTES)]
+    return parts, {"Content-Type": OCTET, BINARY_HEADER: str(len(head)),
+                   "Content-Length": str(len(head) + sum(len(b) for b in buffers))}
+
+
+def _buffer(response) -> memoryview | None:
+    """A buffer for the answer's bytes when it is long and not compressed, else None: the chunks are copied in as they come, instead of being joined into one new
+    bytes object at the end (a fresh 40 MB bytes costs several times the copy in page
+    faults; a large NumPy array takes huge pages). The tensors decoded from it are views
+    of it: no further copy."""
+    size = response.headers.get("content-length", "")
+    coding = response.headers.get("content-encoding", "identity").strip().lower()
+    if not size.isdigit() or int(size) < READ_BYTES or coding not in ("identity", ""):
+        return None
+    return memoryview(np.empty(int(size), np.uint8))
+
+
+def _copy_in(view: memoryview, size: int, chunk: bytes) -> int:
+    end = size + len(chunk)
+    if end > len(view):  # httpx frames by Content-Length: only a broken server gets here
+        raise ValueError(f"the answer is longer than its Content-Length ({len(view)} bytes)")
+    view[size:end] = chunk
+    return end
+
+
+def _filled(view: memoryview, size: int) -> memoryview:
+    if size != len(view):
+        raise ValueError(f"the answer ended after {size} of the {len(view)} bytes its "
+                         "Content-Length declares")
+    return view
+
+
+def read_answer(response) -> bytes | memoryview:
+    """The body of a streamed httpx answer (``client.stream(...)``), for ``decode``."""
+    target = _buffer(response)
+    if target is None:
+        return response.read()
+    size = 0
+    for chunk in response.iter_bytes():
+        size = _copy_in(target, size, chunk)
+    return _filled(target, size)
+
+
+async def aread_answer(response) -> bytes | memoryview:
+    """``read_answer`` for an httpx.AsyncClient's streamed answer."""
+    target = _buffer(response)
+    if target is None:
+        return await response.aread()
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size = _copy_in(target, size, chunk)
+    return _filled(target, size)
 
 
 def decode(status: int, headers, content: bytes):
@@ -69,9 +130,9 @@ def decode(status: int, headers, content: bytes):
     ctype = headers.get("content-type", "").split(";")[0].strip().lower()
     if status >= 400:
         try:
-            problem = json.loads(content)
+            problem = json.loads(bytes(content))
         except ValueError:
-            problem = {"status": status, "detail": content.decode(errors="replace")[:500]}
+            problem = {"status": status, "detail": bytes(content).decode(errors="replace")[:500]}
         if not isinstance(problem, dict):
             problem = {"status": status, "detail": str(problem)}
         raise APIError(status, problem)
@@ -79,9 +140,9 @@ def decode(status: int, headers, content: bytes):
         return None
     if ctype == OCTET:
         n = int(headers[BINARY_HEADER])
-        obj, tail, offset = json.loads(content[:n]), memoryview(content)[n:], 0
+        obj, tail, offset = json.loads(bytes(content[:n])), memoryview(content)[n:], 0
     else:
-        obj, tail, offset = json.loads(content), None, 0
+        obj, tail, offset = json.loads(bytes(content)), None, 0
     # tensors ({"shape", "dtype", ...}) -> arrays, in document order (no recursion)
     root = [obj]
     stack = [(root, 0)]
@@ -106,8 +167,10 @@ def _tensor(spec: dict, tail, offset: int):
     dt, shape = DTYPES[spec["dtype"]], tuple(spec["shape"])
     if spec.get("binary_data_size") is not None:
         size = spec["binary_data_size"]
-        arr = np.frombuffer(tail[offset:offset + size], dtype=dt).reshape(shape).copy()
-        return arr, offset + size
+        arr = np.frombuffer(tail[offset:offset + size], dtype=dt).reshape(shape)
+        # over bytes the array is read-only: a copy, as torch's tensors are writable; over
+        # read_answer's buffer it is already the answer's own
+        return (arr if arr.flags.writeable else arr.copy()), offset + size
     if spec.get("b64") is not None:
         import base64
         return np.frombuffer(base64.b64decode(spec["b64"]), dtype=dt).reshape(shape).copy(), offset

@@ -17,7 +17,7 @@ import httpx
 
 from . import _headers, _ops_table, request_args
 from ._core import BaseSession, Call, Tensor
-from ._wire import decode
+from ._wire import aread_answer, decode
 
 __all__ = ["AsyncSession", "connect"]
 
@@ -28,8 +28,9 @@ class AsyncSession(BaseSession):
         super().__init__(ops)
 
     async def _send(self, call: Call):
-        r = await self._client.request(call.method, call.path, **request_args(call))
-        return decode(r.status_code, r.headers, r.content)
+        async with self._client.stream(call.method, call.path,
+                                       **request_args(call, asynchronous=True)) as r:
+            return decode(r.status_code, r.headers, await aread_answer(r))
 
     async def _run(self, plan):
         try:
