@@ -337,8 +337,11 @@ class Encoder:
     def __init__(self, encoding: str = "list", lazy: bool = False):
         self.encoding = encoding
         self.buffers: list = []  # binary: raw bytes; base64: base64 bytes or Base64Part
-        # lazy: base64 is written as the answer is sent (Base64Part), which is right only
-        # when nothing can change the tensors before then (a workspace no session keeps)
+        # lazy: the answer reads the tensors as it is sent (views; base64 written by
+        # Base64Part), which is right only when nothing can change them before then (a
+        # workspace no session keeps). Otherwise each tensor is copied as it is encoded:
+        # a session's next call may accumulate into the same .grad in place while this
+        # answer is still being written, after the session's lock is released.
         self.lazy = lazy
         self._token = None
 
@@ -349,7 +352,8 @@ class Encoder:
         dtype = dtype_name(arr.dtype)
         head = {"shape": list(arr.shape), "dtype": dtype}
         if self.encoding == "list":
-            head["data"] = to_list(arr)
+            data = to_list(arr)
+            head["data"] = data if self.lazy or not isinstance(data, np.ndarray) else data.copy()
             return head
         raw = _bytes_view(arr)
         if self.encoding == "base64":
@@ -361,7 +365,7 @@ class Encoder:
             self.buffers.append(Base64Part(raw) if self.lazy else _b64encode(raw))
         else:
             head["binary_data_size"] = len(raw)
-            self.buffers.append(raw)
+            self.buffers.append(raw if self.lazy else bytes(raw))
         return head
 
     def json_parts(self, payload, option: int) -> list:

@@ -214,3 +214,35 @@ def test_long_base64_decoded_from_the_body(api, monkeypatch):
     r = api.post("/backward", json={"graph": {"nodes": [{**graph[0], "data": bad}]},
                                     "tensors": "x"})
     assert r.status_code == 422 and "base64" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("encoding", ["list", "binary", "base64"])
+def test_session_answer_is_a_snapshot(api, encoding):
+    """A session's answer is written after its lock is released; the session's next call
+    accumulates into the same .grad in place. The first answer must still hold the first
+    call's numbers (torch's x.grad after one backward), not the second's."""
+    state = api.app.state
+    graph = {"nodes": nodes(X.tolist(), Y.tolist())}
+    session = api.post("/sessions", json={"graph": graph}).json()["session"]["id"]
+    first = BackwardRequest.model_validate({
+        "session": session, "tensors": ["out"], "grad_tensors": [V.tolist()],
+        "retain_graph": True, "encoding": encoding})
+    payload, encoder = calls.run(state, first, "", "backward")
+    again = BackwardRequest.model_validate({
+        "session": session, "tensors": ["out"], "grad_tensors": [V.tolist()],
+        "retain_graph": True})
+    calls.run(state, again, "", "backward")  # x.grad is now twice torch's
+    grad_x = payload["grads"]["x"]
+    if encoding == "list":
+        got = np.asarray(grad_x["data"])
+    elif encoding == "binary":
+        got = np.frombuffer(bytes(encoder.buffers[0]), np.float32).reshape(grad_x["shape"])
+    else:
+        text = b"".join(encoder.json_parts(payload, 0))
+        got = unb64(orjson_loads(text)["grads"]["x"])
+    np.testing.assert_allclose(got, torch_grads()[0], rtol=1e-5, atol=1e-7)
+
+
+def orjson_loads(text: bytes):
+    import orjson
+    return orjson.loads(text)
