@@ -30,6 +30,34 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def start_redis(port: int, *args: str) -> subprocess.Popen:
+    """A throwaway redis-server on ``port``, keeping nothing on disk (``args`` add
+    settings), once it answers PING."""
+    import redis
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--save", "", "--appendonly",
+                             "no", "--bind", "127.0.0.1", *args], stdout=subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            redis.Redis(port=port).ping()
+            return proc
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("redis-server did not start")
+
+
+@contextlib.contextmanager
+def redis_server(*args: str):
+    """start_redis on a free port; yield its URL; stop it."""
+    port = free_port()
+    proc = start_redis(port, *args)
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 @contextlib.contextmanager
 def running_server(env: dict | None = None, args: tuple = ()):
     """Start `python -m service` with ``env`` settings (and CLI ``args``); yield its base

@@ -11,25 +11,12 @@ import time
 
 import httpx
 import pytest
-from service_server import check_problem, free_port, running_server
+from service_server import check_problem, free_port, running_server, start_redis
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None,
                                 reason="redis-server is not installed")
 PLUS = [{"id": "x", "op": "tensor", "data": [1.0, 2.0], "requires_grad": True},
         {"id": "y", "op": "add", "args": ["x", 1]}, {"id": "s", "op": "sum", "args": ["y"]}]
-
-
-def start_redis(port):
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--save", "", "--appendonly",
-                             "no", "--bind", "127.0.0.1"], stdout=subprocess.DEVNULL)
-    import redis
-    for _ in range(100):
-        try:
-            redis.Redis(port=port).ping()
-            return proc
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    raise RuntimeError("redis-server did not start")
 
 
 def test_redis_restart(tmp_path):
@@ -148,9 +135,13 @@ def test_slow_loris_clients_do_not_block_others_and_are_cut():
             for s in stalled:  # each is answered 408, then closed by the server
                 s.settimeout(15)
                 answer = b""
-                while chunk := s.recv(65536):
-                    answer += chunk
+                # A byte trickled just as the server closes is unread there, so the close
+                # is a reset rather than a FIN; it comes after the whole answer.
+                with contextlib.suppress(ConnectionResetError):
+                    while chunk := s.recv(65536):
+                        answer += chunk
                 head, _, body = answer.partition(b"\r\n\r\n")
+                assert f"content-length: {len(body)}".encode() in head.lower(), answer[:300]
                 assert head.startswith(b"HTTP/1.1 408"), answer[:300]
                 assert b"application/problem+json" in head and b"connection: close" in head.lower()
                 assert b"AUTOGRAD_BODY_TIMEOUT_SECONDS" in body
@@ -219,18 +210,9 @@ def test_nginx_cuts_slow_headers():
 def test_redis_at_maxmemory_is_503_then_recovers():
     """Redis full (maxmemory, noeviction): session writes get 503 with Retry-After, never a
     500; deleting sessions frees room and writes work again."""
-    import redis
     port = free_port()
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--save", "", "--appendonly",
-                             "no", "--bind", "127.0.0.1", "--maxmemory", "3mb",
-                             "--maxmemory-policy", "noeviction"], stdout=subprocess.DEVNULL)
+    proc = start_redis(port, "--maxmemory", "3mb", "--maxmemory-policy", "noeviction")
     try:
-        for _ in range(100):
-            try:
-                redis.Redis(port=port).ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
         big = [{"id": "x", "op": "tensor", "requires_grad": True, "data": [0.5] * 50_000}]
         with running_server({"AUTOGRAD_STORE": f"redis://127.0.0.1:{port}/0"}) as url, \
                 httpx.Client(base_url=url, timeout=30) as api:

@@ -1,17 +1,14 @@
 """The Redis session store with a real redis-server: one history per session across
 uvicorn workers (each replays what the others appended)."""
 
-import contextlib
 import shutil
-import subprocess
 import threading
-import time
 
 import httpx
 import numpy as np
 import pytest
 import torch
-from service_server import as_numpy, check_problem, free_port, running_server
+from service_server import as_numpy, check_problem, redis_server, running_server
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None,
                                 reason="redis-server is not installed")
@@ -22,27 +19,6 @@ SQUARE = [{"id": "x", "op": "tensor", "data": [1.0, 2.0], "requires_grad": True}
 PLUS = [{"id": "x", "op": "tensor", "data": [1.0, 2.0], "requires_grad": True},
         {"id": "y", "op": "add", "args": ["x", 1]},
         {"id": "s", "op": "sum", "args": ["y"]}]
-
-
-@contextlib.contextmanager
-def redis_server():
-    port = free_port()
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--save", "",
-                             "--appendonly", "no", "--bind", "127.0.0.1"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        import redis
-        client = redis.Redis(port=port)
-        for _ in range(100):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")

@@ -4,15 +4,12 @@ after hundreds of calls of every kind they equal a recount from scratch
 looks at the same few tensors and nodes however old the session is. For both stores; the
 Redis ones replay each other's calls as two replicas do."""
 
-import contextlib
 import os
 import shutil
-import subprocess
-import time
 
 import pytest
 from fastapi.testclient import TestClient
-from service_server import check_problem, free_port
+from service_server import check_problem, redis_server
 
 from service import accounting, graphs
 from service.main import create_app
@@ -33,30 +30,9 @@ STEP = [{"id": "h", "op": "matmul", "args": ["x", "w"]},
         {"id": "loss", "op": "sum", "args": ["t"]}]
 
 
-@contextlib.contextmanager
-def redis_url():
-    port = free_port()
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--save", "",
-                             "--appendonly", "no", "--bind", "127.0.0.1"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        import redis
-        client = redis.Redis(port=port)
-        for _ in range(100):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def redis_store():
-    with redis_url() as url:
+    with redis_server() as url:
         yield url
 
 
