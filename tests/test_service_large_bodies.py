@@ -259,3 +259,35 @@ def test_sdk_sends_parts_and_reads_into_one_buffer(api):
                                                "tensors": "nope"}) as r:
         with pytest.raises(sdk.APIError):
             sdk.decode(r.status_code, r.headers, sdk.read_answer(r))
+
+
+def test_sdk_decodes_long_base64_from_the_answer_bytes(api, monkeypatch):
+    """A long base64 answer is decoded from the answer's bytes (no str of it), into a
+    writable array equal to what the plain JSON path gives; with or without pybase64."""
+    with api.stream("POST", "/backward", json={"graph": {"nodes": graph(b64(X))},
+                                               "tensors": "out", "encoding": "base64"}) as r:
+        raw = sdk.read_answer(r)
+        headers = r.headers
+    assert sdk._wire._lift_b64(raw) is not None  # the fast path is the one taken
+    plain = json.loads(bytes(raw))["grads"]["x"]
+    want = np.frombuffer(base64.b64decode(plain["b64"]), np.float32).reshape(plain["shape"])
+    for codec in (sdk._wire.pybase64, None):
+        monkeypatch.setattr(sdk._wire, "pybase64", codec)
+        g = sdk.decode(200, headers, raw)["grads"]["x"]
+        assert g.flags.writeable and g.dtype == np.float32
+        np.testing.assert_array_equal(g, want)
+    np.testing.assert_allclose(g, WANT, rtol=1e-5, atol=1e-5)
+
+
+def test_sdk_lifts_only_tensor_base64():
+    """A long "b64" that is not a tensor's comes back as the text it is; a corrupt one is
+    an error, never other bytes."""
+    long = base64.b64encode(X.tobytes()).decode()
+    headers = {"content-type": "application/json"}
+    other = json.dumps({"note": {"b64": long}, "t": b64(X[:3])}).encode() + b" " * (1 << 20)
+    got = sdk.decode(200, headers, other)
+    assert got["note"]["b64"] == long
+    np.testing.assert_array_equal(got["t"], X[:3])
+    bad = json.dumps({"t": {"dtype": "float32", "shape": [N], "b64": long[:-8] + "!!!!!!!!"}})
+    with pytest.raises(ValueError):
+        sdk.decode(200, headers, bad.encode())
