@@ -49,7 +49,7 @@ class FunctionCtx:
         if self.saved is None:
             raise _graph.GraphFreedError(self)
         items = self.saved.get("saved_tensors", ())
-        return tuple(None if s is None else s.unpack(raw=False) for s in items)
+        return tuple(None if s is None else s.unpack(False, self) for s in items)
 
 
 class FunctionNode(FunctionCtx, _graph.Node):
@@ -193,7 +193,7 @@ def _save(node, tensors, outs, originals) -> list:
             saved.append(None)
         elif id(t) in out_nr and outs[out_nr[id(t)]].grad_fn is node:
             nr = out_nr[id(t)]
-            saved.append(_graph.SavedTensor(outs[nr], node=node, output_nr=nr))
+            saved.append(_graph.SavedTensor(outs[nr], output_nr=nr))
         else:
             saved.append(_graph.SavedTensor(t))
     return saved

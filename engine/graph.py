@@ -79,9 +79,9 @@ class Node:
             raise GraphFreedError(self)
         s = self.saved[n]
         if type(s) is SavedTensor:
-            return s.unpack(raw)
+            return s.unpack(raw, self)
         if type(s) is list:
-            return [x.unpack(raw) for x in s]
+            return [x.unpack(raw, self) for x in s]
         return s  # a Python number (or None) in a Tensor position
 
     def release_variables(self) -> None:
@@ -175,45 +175,49 @@ class SavedTensor:
     """A tensor saved for backward.
 
     Inputs keep the Tensor itself; outputs keep only the array and are rebuilt with
-    ``grad_fn`` = the saving node on unpack, so a node never owns its own output (no
-    reference cycle), as torch's SavedVariable does.
+    ``grad_fn`` = the saving node on unpack, which the node passes in: a node never refers
+    to itself through what it saved (as torch's SavedVariable), so a graph nobody runs
+    backward through is freed by reference counting, not left to the cyclic GC.
     """
 
-    __slots__ = ("tensor", "array", "node", "output_nr", "version", "saved_version",
-                 "producer_node")
+    __slots__ = ("tensor", "array", "output_nr", "version", "saved_version", "producer_node")
 
-    def __init__(self, t, node=None, output_nr=0):
+    def __init__(self, t, output_nr=None):
+        """``output_nr``: ``t`` is that output of the node saving it (else an input)."""
         self.version = t._version
         self.saved_version = t._version[0]
         self.array = t.array
-        if node is None:
-            self.tensor, self.node = t, None
+        if output_nr is None:
+            self.tensor = t
             # who made the input when it was saved (for the in-place error's wording)
             self.producer_node, self.output_nr = t._grad_fn, t._output_nr
-        else:
-            self.tensor, self.node = None, node
-            self.producer_node, self.output_nr = node, output_nr
+        else:  # producer None: the saving node itself
+            self.tensor, self.producer_node, self.output_nr = None, None, output_nr
 
-    def unpack(self, raw: bool):
+    def unpack(self, raw: bool, owner):
+        """The saved value, for ``owner``, the node that saved it."""
         if self.version[0] != self.saved_version:
-            raise InplaceError(self._inplace_message(), self.node)
+            raise InplaceError(self._inplace_message(owner),
+                               owner if self.tensor is None else None)
         if self.tensor is not None:
             return self.tensor.array if raw else self.tensor
         if raw:
             return self.array
-        t = _Tensor._make_with_history(self.array, self.node, self.output_nr)
+        t = _Tensor._make_with_history(self.array, owner, self.output_nr)
         from .ops import table as _table  # (not at the top: the table imports this module)
         if _table.forward_hook is not None:  # forward-over-reverse: the output's tangent
             from . import forward_ad
             forward_ad.reattach(t, self.array)
         return t
 
-    def _inplace_message(self) -> str:
+    def _inplace_message(self, owner) -> str:
         from ._tensor import legacy_type_name
         arr = self.array
         shape = "[" + ", ".join(str(d) for d in arr.shape) + "]"
         where = ""
         node = self.producer_node
+        if node is None and self.tensor is None:
+            node = owner
         nr = self.output_nr if node is not None else 0
         if self.tensor is not None and self.tensor._grad_fn is not None:
             if node is None:

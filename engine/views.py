@@ -168,12 +168,14 @@ def own_saved_outputs(node, t) -> None:
     counter from here, so a later in-place change of ``t`` is caught (torch saves ``self``,
     the output of an in-place op, itself). A view's error then names its node now."""
     for s in (node.saved or {}).values():
-        if type(s) is table._graph.SavedTensor and s.node is node:
+        if type(s) is table._graph.SavedTensor and s.tensor is None:  # an output of node
             s.array = t.array
             s.version = t._version
             s.saved_version = t._version[0]
             if t._view is not None:
-                s.producer_node, s.output_nr = t._grad_fn, t._output_nr
+                # (None: node itself, which must not refer to itself through saved)
+                s.producer_node = None if t._grad_fn is node else t._grad_fn
+                s.output_nr = t._output_nr
 
 
 def save_original_self(node, t) -> None:

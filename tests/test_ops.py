@@ -264,3 +264,30 @@ def test_create_graph_grad_fn_matches_torch(case):
             else:
                 assert_close(a, b, rtol=1e-3, atol=1e-4,
                              what=f"{row.qualname} order {order} grad[{k}]")
+
+
+@pytest.mark.parametrize("case", CASES, ids=[_id(c) for c in CASES])
+def test_graph_is_freed_by_reference_counting(case):
+    """No reference cycle in a recorded graph (a node saving its own output included, as
+    torch's SavedVariable avoids): dropping the outputs frees every node at once, with the
+    cyclic GC off, and so the arrays they saved."""
+    import gc
+    import weakref
+    row, i = case
+    sample = _sample(row, i)
+    gc.collect()
+    gc.disable()
+    try:
+        (out, args, kwargs), _ = call_both(row, sample)
+        nodes, stack = [], [o.grad_fn for o in outputs_of(out) if o.grad_fn is not None]
+        while stack:
+            fn = stack.pop()
+            nodes.append(weakref.ref(fn))
+            stack.extend(f for f, _ in fn.next_functions
+                         if f is not None and type(f).__name__ != "AccumulateGrad")
+        fn = stack = None
+        del out, args, kwargs
+        alive = [r().name() for r in nodes if r() is not None]
+        assert not alive, f"{row.qualname}: kept alive by a cycle: {alive}"
+    finally:
+        gc.enable()

@@ -571,7 +571,7 @@ class Op:
                     r._output_nr = nr
                     r._requires_grad = True
         for n, nr in result_nrs:
-            saved[n] = _graph.SavedTensor(results[nr], node=node, output_nr=nr)
+            saved[n] = _graph.SavedTensor(results[nr], output_nr=nr)
         return node
 
     def _attr(self, n, args):
