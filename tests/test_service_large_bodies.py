@@ -291,3 +291,28 @@ def test_sdk_lifts_only_tensor_base64():
     bad = json.dumps({"t": {"dtype": "float32", "shape": [N], "b64": long[:-8] + "!!!!!!!!"}})
     with pytest.raises(ValueError):
         sdk.decode(200, headers, bad.encode())
+
+
+@pytest.mark.parametrize("head_pad", [0, 1, 3, 37])
+def test_binary_tensors_land_aligned(api, head_pad):
+    """A binary body's tensors become arrays at 64-byte aligned addresses whatever the
+    JSON head's length (NumPy's SIMD loops are slower on unaligned float32), and the
+    SDK's buffered binary answers likewise; the gradient is the plain path's."""
+    head = json.dumps({"graph": {"nodes": graph({"dtype": "float32", "shape": [N],
+                                                 "binary_data_size": X.nbytes})},
+                       "tensors": "out", "encoding": "binary", "retain_graph": True}).encode()
+    head += b" " * head_pad  # JSON may end in spaces: any length of head
+    body = head + X.tobytes()
+    headers = {"content-type": wire.OCTET, wire.BINARY_HEADER: str(len(head))}
+    with api.stream("POST", "/backward", content=body, headers=headers) as r:
+        assert r.status_code == 200
+        answer = sdk.decode(r.status_code, r.headers, sdk.read_answer(r))
+    g = answer["grads"]["x"]
+    assert g.ctypes.data % 64 == 0
+    np.testing.assert_allclose(g, WANT, rtol=1e-5, atol=1e-5)
+    store = api.app.state.store
+    session = (store._sessions if hasattr(store, "_sessions") else store._live)[
+        answer["session"]["id"]]
+    x = session.ws.names["x"].array
+    assert not x.flags.writeable and x.ctypes.data % 64 == 0
+    np.testing.assert_array_equal(x, X)
