@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import math
 from pathlib import Path
 
@@ -66,6 +67,9 @@ async def _lifespan(app: FastAPI):
             await asyncio.sleep(min(30.0, max(app.state.settings.session_ttl_seconds, 0.5)))
             app.state.store.stats()  # purges the expired ones
 
+    if app.state.settings.gc_freeze:
+        gc.collect()  # garbage first: what is frozen is never collected
+        gc.freeze()
     task = asyncio.create_task(sweep())
     try:
         yield

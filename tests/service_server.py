@@ -21,7 +21,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Small limits so that the limit tests are fast; everything else is the default.
 TEST_ENV = {"AUTOGRAD_MAX_TENSOR_ELEMENTS": "1000000", "AUTOGRAD_MAX_TOTAL_ELEMENTS": "4000000",
             "AUTOGRAD_MAX_BODY_BYTES": str(16 * 2**20), "AUTOGRAD_MAX_NODES": "20000",
-            "AUTOGRAD_CHECK_BYTES": "1"}  # byte counts checked against a recount
+            "AUTOGRAD_CHECK_BYTES": "1",  # byte counts checked against a recount
+            "AUTOGRAD_GC_FREEZE": "1"}  # as in production (conftest turns it off in process)
 
 
 def free_port() -> int:

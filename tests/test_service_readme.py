@@ -37,3 +37,23 @@ def test_readme_curl_example(server_url, block, tmp_path):
 def test_readme_lists_every_setting():
     for name in Settings.model_fields:
         assert f"`AUTOGRAD_{name.upper()}`" in README, name
+
+
+def test_gc_freeze_setting():
+    """AUTOGRAD_GC_FREEZE: serving starts with the startup heap frozen (out of the cyclic
+    GC's full collections); off, nothing is frozen."""
+    import gc
+
+    from fastapi.testclient import TestClient
+
+    from service.main import create_app
+    gc.unfreeze()
+    try:
+        with TestClient(create_app(Settings(_env_file=None, gc_freeze=False))) as c:
+            assert c.get("/healthz").status_code == 200
+            assert gc.get_freeze_count() == 0
+        with TestClient(create_app(Settings(_env_file=None, gc_freeze=True))) as c:
+            assert c.get("/healthz").status_code == 200
+            assert gc.get_freeze_count() > 1000
+    finally:
+        gc.unfreeze()
