@@ -291,3 +291,25 @@ def test_graph_is_freed_by_reference_counting(case):
         assert not alive, f"{row.qualname}: kept alive by a cycle: {alive}"
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("case", CASES, ids=[_id(c) for c in CASES])
+def test_keyword_binding_is_inspects(case):
+    """Op.bind's fast keyword path binds exactly as inspect.Signature.bind does, for the
+    sample's arguments given positionally and then by keyword, trailing ones first."""
+    row, i = case
+    if row.varargs:
+        return
+    sample = _sample(row, i)
+    args, kwargs = list(sample.args), dict(sample.kwargs)
+    positional = [p for p in row.params if not p.kwarg_only]
+    while True:
+        bound = row.signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        got = row.bind(tuple(args), kwargs)
+        assert len(got) == len(bound.arguments)
+        assert all(a is b for a, b in zip(got, bound.arguments.values()))
+        if not args:
+            break
+        name = positional[len(args) - 1].name
+        kwargs[name] = args.pop()

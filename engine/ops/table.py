@@ -65,6 +65,7 @@ OVERLOADS: dict[str, list[Op]] = {}
 F = types.SimpleNamespace()
 
 _seq = itertools.count()
+_EMPTY = inspect.Parameter.empty
 forward_hook = None  # set by engine/forward_ad.py while a dual level is open
 _Tensor = None  # engine.tensor.Tensor, bound by engine.tensor at import (avoids a cycle)
 
@@ -276,12 +277,35 @@ class Op:
     def bind(self, args, kwargs) -> tuple:
         if self.varargs:
             args = self._pack_varargs(args)
+        values = self._bind_keywords(args, kwargs)
+        if values is not None:
+            return values
         try:
             bound = self.signature.bind(*args, **kwargs)
         except TypeError as e:
             raise OpError(f"{self.name}(): {e}") from None
         bound.apply_defaults()
         return tuple(bound.arguments.values())
+
+    def _bind_keywords(self, args, kwargs) -> tuple | None:
+        """What ``signature.bind`` gives for well-formed arguments, without it (inspect's
+        bind costs ~20 us a call); None for anything else (an unknown, repeated or missing
+        argument), which the caller binds the slow way for inspect's error."""
+        n = len(args)
+        if n > self.npositional:
+            return None
+        values = list(args)
+        values += self.defaults[n:]
+        index = self.index
+        for key, value in kwargs.items():
+            i = index.get(key)
+            if i is None or i < n:
+                return None
+            values[i] = value
+        for v in values:  # (not ``in``: that compares arrays elementwise)
+            if v is _EMPTY:
+                return None
+        return tuple(values)
 
     def _pack_varargs(self, args):
         p = next(i for i, q in enumerate(self.params) if q.type.startswith("int[]"))
@@ -300,12 +324,14 @@ class Op:
                 return None
             values = tuple(args) + self.defaults[n:]
         else:
-            try:
-                bound = self.signature.bind(*args, **kwargs)
-            except TypeError:
-                return None
-            bound.apply_defaults()
-            values = tuple(bound.arguments.values())
+            values = self._bind_keywords(args, kwargs)
+            if values is None:
+                try:
+                    bound = self.signature.bind(*args, **kwargs)
+                except TypeError:
+                    return None
+                bound.apply_defaults()
+                values = tuple(bound.arguments.values())
         for p, v in zip(self.params, values):
             if not _type_matches(p.type, v, strict):
                 return None
