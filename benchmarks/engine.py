@@ -180,8 +180,15 @@ def main():
         t_torch = timed(theirs[name], args.repeat)
         t_ours = timed(ours[name], args.repeat)
         t_hips = timed(hips[name], args.repeat) if name in hips else float("nan")
-        print(f"{name:10} {t_torch * 1e3:10.1f} {t_ours * 1e3:10.1f} {t_ours / t_torch:12.2f}x "
-              f"{t_hips * 1e3:10.1f} {t_hips / t_torch:10.2f}x")
+        print(f"{name:10} {_ms(t_torch):>10} {_ms(t_ours):>10} {t_ours / t_torch:12.2f}x "
+              f"{_ms(t_hips):>10} {t_hips / t_torch:10.2f}x  (engine/hips "
+              f"{t_ours / t_hips:.2f}x)")
+
+
+def _ms(seconds: float) -> str:
+    """Milliseconds, with the digits that sub-millisecond workloads need."""
+    ms = seconds * 1e3
+    return f"{ms:.1f}" if ms >= 10 else f"{ms:.3f}"
 
 
 if __name__ == "__main__":
