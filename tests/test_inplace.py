@@ -24,9 +24,6 @@ FIRST = [(row, 0) for row in ROWS_INPLACE]
 # Where the engine's out-of-place op differs from torch on an integer tensor (its forward,
 # not the in-place path), the integer_self case shows it: known, left to those rows
 OUT_OF_PLACE_INT = {
-    "pow.Tensor_Scalar": "int ** float scalar is float64 here (torch: float32), so the "
-                         "in-place error names Double",
-    "remainder.Scalar": "int % float scalar is float64 here (torch: float32)",
     "round.decimals": "torch raises NotImplementedError ('round_cpu' not implemented for "
                       "'Long'), the engine the same text as a RuntimeError",
     "frac": "torch raises NotImplementedError ('frac_cpu' not implemented for 'Long'), the "

@@ -754,6 +754,30 @@ def test_dtype_promotion(case):
     same(fn)
 
 
+# Python numbers in Scalar (not Tensor) arguments promote as torch's wrapped numbers do
+SCALAR_PROMOTION = {
+    "int ** float": lambda lib, i: i ** 2.5,
+    "int ** int": lambda lib, i: i ** 2,
+    "bool ** float": lambda lib, i: (i > 1) ** 2.5,
+    "int % float": lambda lib, i: i % 2.5,
+    "int % int": lambda lib, i: i % 2,
+    "float - int": lambda lib, i: 1.5 - i,
+    "int - int": lambda lib, i: 2 - i,
+    "where(int, float)": lambda lib, i: lib.where(i > 1, i, 2.5),
+    "where(int, int)": lambda lib, i: lib.where(i > 1, i, 2),
+    "where(float, int) numbers": lambda lib, i: lib.where(i > 1, 1.0, 2),
+    "where(int, float32)": lambda lib, i: lib.where(i > 1, i, lib.tensor([1.5, 2.5, 3.5])),
+    "where(float64, float)": lambda lib, i: lib.where(i > 1, i.double(), 2.5),
+    "where(float32, 0-dim float64)": lambda lib, i: lib.where(
+        i > 1, i.float(), lib.tensor(2.5, dtype=lib.float64)),
+}
+
+
+@pytest.mark.parametrize("case", SCALAR_PROMOTION)
+def test_scalar_argument_promotion(case):
+    same(lambda lib: SCALAR_PROMOTION[case](lib, lib.tensor([1, 2, 3])))
+
+
 def test_grad_dtype_follows_each_leaf():
     def fn(lib):
         a = lib.tensor([1.0, 2.0], dtype=lib.float64, requires_grad=True)

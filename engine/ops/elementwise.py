@@ -85,6 +85,7 @@ op("sub.Tensor(Tensor input, Tensor other, *, Scalar alpha=1) -> Tensor", "SubBa
    shape=bcast, samples=binary(scalar=2.5))
 
 op("rsub.Scalar(Tensor input, Scalar other, Scalar alpha=1) -> Tensor", "RsubBackward1",
+   scalar_operands=("other",),
    jvp="elementwise",
    forward=_rsub,
    vjp={"input": lambda grad, alpha: -grad if alpha == 1 else -grad * alpha},
@@ -170,6 +171,7 @@ def _pow_scalar_vjp(grad, input, exponent):
 
 
 op("pow.Tensor_Scalar(Tensor input, Scalar exponent) -> Tensor", "PowBackward0",
+   scalar_operands=("exponent",),
    jvp="elementwise",
    forward=lambda input, exponent: input ** exponent,
    vjp={"input": _pow_scalar_vjp},
@@ -716,6 +718,7 @@ def _floor_divide(input, other):
 
 
 op("remainder.Scalar(Tensor input, Scalar other) -> Tensor", "RemainderBackward0",
+   scalar_operands=("other",),
    jvp="elementwise",
    forward=_remainder, vjp={"input": lambda grad: grad}, shape=same,
    samples=explicit(lambda r: Sample((rand(r, 2, 3, low=-3.0, high=3.0), 0.7)),
@@ -748,9 +751,27 @@ op("floor_divide(Tensor input, Tensor other) -> Tensor", "torch::autograd::NotIm
 
 # -- selection and comparison -------------------------------------------------------------
 
+_PYTHON_NUMBERS = (bool, int, float)
+
+
+def _where(condition, input, other):
+    """np.where in torch's result dtype for ``input`` and ``other`` (the condition takes no
+    part): a Python number is a wrapped number, so an integer tensor and a float give the
+    default float dtype, where NumPy would give float64."""
+    values = (input, other)
+    numbers = [v for v in values if type(v) in _PYTHON_NUMBERS]  # a NumPy scalar is 0-dim
+    want = dtypes.result_type(
+        [(dtypes.from_numpy(v.dtype), v.ndim) for v in values
+         if type(v) not in _PYTHON_NUMBERS], numbers).np
+    input, other = (v if type(v) in _PYTHON_NUMBERS or v.dtype == want else v.astype(want)
+                    for v in values)
+    out = np.where(condition, input, other)
+    return out if out.dtype == want else out.astype(want)
+
+
 op("where.self(Tensor condition, Tensor input, Tensor other) -> Tensor", "WhereBackward0",
    jvp="elementwise",
-   forward=lambda condition, input, other: np.where(condition, input, other),
+   forward=_where,
    vjp={"input": lambda grad, condition: F.where(condition, grad, 0.0),
         "other": lambda grad, condition: F.where(condition, 0.0, grad)},
    nondiff=("condition",), shape=bcast3, dtype="none",

@@ -210,6 +210,9 @@ class Op:
     samples: Callable | None = None  # test inputs (OpInfo-style), see tests/op_samples.py
     torch: str | Callable | None = None  # how the tests call torch; default torch.<name>
     nondiff: tuple = ()  # Tensor arguments that never get a gradient (indices, targets)
+    # Scalar arguments that take part in type promotion as torch's wrapped numbers do
+    # (pow's exponent, remainder's other: an integer tensor and a float give float32)
+    scalar_operands: tuple = ()
     doc: str = ""
     twice_differentiable: bool = True
     varargs: bool = False  # Python also takes the first int[] argument as *ints: view(2, 3)
@@ -254,6 +257,7 @@ class Op:
         self.direct = (not self.varargs and not self.creation and not self.composite and
                        self.tensor_params[:1] == (0,))
         self._cast = self.dtype not in ("none", "keep")
+        self._scalar_operands = tuple(self.index[n] for n in self.scalar_operands)
         self._diff_set = frozenset(self.diff_params)
         self._diff_bits = tuple((i, 1 << k) for k, i in enumerate(self.diff_params))
         self._all_diff = self.diff_params == self.tensor_params
@@ -448,7 +452,8 @@ class Op:
     def _cast_inputs(self, args, arrays, inputs):
         # (the caller skips this when every Tensor has one floating dtype: Python scalars never
         # change a floating dtype, and NumPy's weak scalars agree)
-        scalars = [args[i] for i in self.tensor_params if _is_number(args[i])]
+        scalars = [args[i] for i in self.tensor_params + self._scalar_operands
+                   if _is_number(args[i])]
         target = dtypes.result_type([(t.dtype, t.array.ndim) for _, t in inputs], scalars)
         if self.dtype == "float" and not target.is_floating_point:
             target = dtypes.default_float
