@@ -103,3 +103,13 @@ def result_type(tensor_dtypes_dims, scalars=()) -> dtype:
 
 def _promote(a: dtype, b: dtype) -> dtype:
     return a if a._rank >= b._rank else b
+
+
+_TORCH_TYPE = {"float64": "Double", "float32": "Float", "float16": "Half",
+               "int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char",
+               "uint8": "Byte", "bool": "Bool"}
+
+
+def torch_type_name(np_dtype) -> str:
+    """The scalar type name torch's kernel errors use: 'Long', 'Bool', 'Float'."""
+    return _TORCH_TYPE.get(str(np_dtype), str(np_dtype))

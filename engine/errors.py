@@ -76,6 +76,11 @@ class IndexTypeError(OpError, TypeError):
     """torch raises TypeError for these (bad Python index objects)."""
 
 
+class KernelNotImplemented(OpError, NotImplementedError):
+    """torch raises NotImplementedError for these: its kernel has no loop for the dtype
+    ('"floor_vml_cpu" not implemented for 'Bool'')."""
+
+
 class DerivativeNotImplemented(AutogradError):
     pass
 

@@ -21,14 +21,6 @@ ROWS_INPLACE = [row for row in ROWS.values() if row.inplace]
 CASES = [(row, i) for row in ROWS_INPLACE
          for i in range(len(row.samples(np.random.default_rng(0))))]
 FIRST = [(row, 0) for row in ROWS_INPLACE]
-# Where the engine's out-of-place op differs from torch on an integer tensor (its forward,
-# not the in-place path), the integer_self case shows it: known, left to those rows
-OUT_OF_PLACE_INT = {
-    "round.decimals": "torch raises NotImplementedError ('round_cpu' not implemented for "
-                      "'Long'), the engine the same text as a RuntimeError",
-    "frac": "torch raises NotImplementedError ('frac_cpu' not implemented for 'Long'), the "
-            "engine the same text as a RuntimeError",
-}
 
 
 def _id(case):
@@ -145,8 +137,6 @@ ERRORS = ["leaf", "view_of_leaf", "saved_tensor_modified", "result_modified", "i
 @pytest.mark.parametrize("case", FIRST, ids=[_id(c) for c in FIRST])
 def test_inplace_variant_errors_match_torch(case, kind):
     row, _ = case
-    if kind == "integer_self" and row.qualname in OUT_OF_PLACE_INT:
-        pytest.xfail(OUT_OF_PLACE_INT[row.qualname])
     same(lambda lib: _error_case(kind, row, lib))
 
 

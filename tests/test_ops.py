@@ -6,10 +6,19 @@ that need no torch."""
 import numpy as np
 import pytest
 import torch
-from harness import assert_close, call_both, diff_inputs, node_signature, outputs_of, to_engine
+from harness import (
+    assert_close,
+    call_both,
+    diff_inputs,
+    node_signature,
+    outputs_of,
+    to_engine,
+    torch_fn,
+)
 
 import engine
 from engine.ops import ROWS
+from engine.ops.samples import Const
 
 CASES = [(row, i) for row in ROWS.values() if row.samples is not None
          for i in range(len(row.samples(np.random.default_rng(0))))]
@@ -313,3 +322,59 @@ def test_keyword_binding_is_inspects(case):
             break
         name = positional[len(args) - 1].name
         kwargs[name] = args.pop()
+
+
+# Integer and bool inputs: the first sample of each public row with its floating arrays made
+# int64 (scaled, rounded) or bool, against torch: the same dtype and values, or the same
+# error text (a NotImplementedError where torch's kernel has no loop for the dtype).
+KNOWN_INT_BOOL = {
+    ("binary_cross_entropy_with_logits", "int"): "torch's log_sigmoid kernel refuses Long; "
+                                                 "the engine casts to float first",
+    ("binary_cross_entropy_with_logits", "bool"): "as for int",
+    ("mse_loss_backward", "int"): "integer arithmetic rounds differently from torch's kernel",
+}
+INT_BOOL_CASES = [(row, kind) for row in ROWS.values()
+                  if row.samples is not None and not row.creation and
+                  not row.name.startswith("_") for kind in ("int", "bool")]
+
+
+def _int_bool(value, lib, kind):
+    if isinstance(value, Const):
+        return lib.tensor(value.array)
+    if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+        return lib.tensor(np.round(value * 3).astype(np.int64) if kind == "int" else value > 0.5)
+    if isinstance(value, list) and value and isinstance(value[0], (np.ndarray, Const)):
+        return [_int_bool(v, lib, kind) for v in value]
+    return value
+
+
+def _outcome(row, lib, kind):
+    sample = row.samples(np.random.default_rng(0))[0]
+    args = [_int_bool(a, lib, kind) for a in sample.args]
+    kwargs = {k: _int_bool(v, lib, kind) for k, v in sample.kwargs.items()}
+    fn = torch_fn(row) if lib is torch else getattr(engine.F, row.name)
+    try:
+        out = fn(*args, **kwargs)
+    except Exception as e:  # noqa: BLE001 - the outcome is what is compared
+        return e
+    return out[0] if isinstance(out, (list, tuple)) else out
+
+
+@pytest.mark.parametrize("case", INT_BOOL_CASES,
+                         ids=[f"{r.qualname}-{k}" for r, k in INT_BOOL_CASES])
+def test_integer_and_bool_inputs_match_torch(case):
+    row, kind = case
+    if (row.name, kind) in KNOWN_INT_BOOL:
+        pytest.xfail(KNOWN_INT_BOOL[(row.name, kind)])
+    theirs, ours = _outcome(row, torch, kind), _outcome(row, engine, kind)
+    if isinstance(theirs, Exception):
+        assert isinstance(ours, Exception), f"torch raised {theirs!r}, the engine gave {ours}"
+        assert str(ours) == str(theirs)
+        if isinstance(theirs, NotImplementedError):
+            assert isinstance(ours, NotImplementedError)
+        return
+    assert not isinstance(ours, Exception), f"torch gave {theirs}, the engine raised {ours!r}"
+    assert str(ours.dtype) == str(theirs.dtype)
+    np.testing.assert_allclose(np.asarray(ours.tolist(), dtype=float),
+                               np.asarray(theirs.tolist(), dtype=float),
+                               rtol=1e-4, atol=1e-5, equal_nan=True)

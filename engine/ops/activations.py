@@ -22,22 +22,6 @@ from .table import F, op
 _FN = "torch.nn.functional."
 
 
-_TORCH_TYPE = {"int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char",
-               "uint8": "Byte", "bool": "Bool"}
-
-
-def _floating(kernel):
-    """ATen's floating-only kernels refuse integer and bool tensors with this text."""
-    def wrap(forward):
-        def checked(input, *args):
-            if input.dtype.kind not in "fc":
-                name = _TORCH_TYPE.get(input.dtype.name, input.dtype.name)
-                raise OpError(f'"{kernel}" not implemented for \'{name}\'')
-            return forward(input, *args)
-        return checked
-    return wrap
-
-
 def _no_bool(message, forward):
     def checked(input, *args):
         if input.dtype.kind == "b":
@@ -65,7 +49,7 @@ def _zero(grad):
 op("threshold_backward(Tensor grad_output, Tensor input, Scalar threshold) -> Tensor",
    "ThresholdBackwardBackward0",
    jvp="elementwise",
-   forward=lambda grad_output, input, threshold: np.where(
+   kernel=("threshold_cpu", "fi"), forward=lambda grad_output, input, threshold: np.where(
        input <= threshold, 0, grad_output).astype(grad_output.dtype, copy=False),
    vjp={"grad_output": lambda grad, input, threshold: F.threshold_backward(
        grad, input, threshold), "input": _zero},
@@ -76,6 +60,7 @@ op("threshold_backward(Tensor grad_output, Tensor input, Scalar threshold) -> Te
 op("leaky_relu_backward(Tensor grad_output, Tensor input, Scalar negative_slope, "
    "bool self_is_result) -> Tensor", "LeakyReluBackwardBackward0",
    jvp="elementwise",
+   kernel=("leaky_relu_backward_cpu", "f"),
    forward=lambda grad_output, input, negative_slope, self_is_result: np.where(
        input > 0, grad_output, grad_output * negative_slope),
    vjp={"grad_output": lambda grad, input, negative_slope: F.leaky_relu_backward(
@@ -88,6 +73,7 @@ op("hardtanh_backward(Tensor grad_output, Tensor input, Scalar min_val, Scalar m
    "-> Tensor", "HardtanhBackwardBackward0",
    jvp="elementwise",
    # the bounds themselves pass no gradient (clamp's do)
+   kernel=("hardshrink_backward_cpu", "f"),
    forward=lambda grad_output, input, min_val, max_val: np.where(
        (input <= min_val) | (input >= max_val), 0, grad_output
    ).astype(grad_output.dtype, copy=False),
@@ -105,7 +91,7 @@ def _shrink_mask(input, lambd):
 op("softshrink_backward(Tensor grad_output, Tensor input, Scalar lambd) -> Tensor",
    "SoftshrinkBackwardBackward0",
    jvp="elementwise",
-   forward=lambda grad_output, input, lambd: np.where(
+   kernel=("shrink_backward_cpu", "f"), forward=lambda grad_output, input, lambd: np.where(
        _shrink_mask(input, lambd), 0, grad_output).astype(grad_output.dtype, copy=False),
    vjp={"grad_output": lambda grad, input, lambd: F.softshrink_backward(grad, input, lambd),
         "input": _zero},
@@ -116,7 +102,7 @@ op("softshrink_backward(Tensor grad_output, Tensor input, Scalar lambd) -> Tenso
 op("hardshrink_backward(Tensor grad_output, Tensor input, Scalar lambd) -> Tensor",
    "HardshrinkBackwardBackward0",
    jvp="elementwise",
-   forward=lambda grad_output, input, lambd: np.where(
+   kernel=("shrink_backward_cpu", "f"), forward=lambda grad_output, input, lambd: np.where(
        _shrink_mask(input, lambd), 0, grad_output).astype(grad_output.dtype, copy=False),
    vjp={"grad_output": lambda grad, input, lambd: F.hardshrink_backward(grad, input, lambd),
         "input": _zero},
@@ -145,7 +131,8 @@ def _hardswish_backward(grad_output, input):
 
 
 op("hardswish_backward(Tensor grad_output, Tensor input) -> Tensor",
-   "HardswishBackwardBackward0", forward=_hardswish_backward,
+   "HardswishBackwardBackward0", kernel=("hardswish_backward_cpu", "f"),
+   forward=_hardswish_backward,
    jvp="elementwise",
    vjp={"grad_output": lambda grad, input: F.hardswish_backward(grad, input),
         "input": lambda grad, grad_output, input: F.where(
@@ -177,7 +164,7 @@ def _elu_double_backward(grad, grad_output, alpha, scale, input_scale, is_result
 op("elu_backward(Tensor grad_output, Scalar alpha, Scalar scale, Scalar input_scale, "
    "bool is_result, Tensor self_or_result) -> Tensor", "EluBackwardBackward0",
    jvp="elementwise",
-   forward=_elu_backward,
+   kernel=("elu_backward_cpu", "f"), forward=_elu_backward,
    vjp={"grad_output": lambda grad, alpha, scale, input_scale, is_result, self_or_result:
         F.elu_backward(grad, alpha, scale, input_scale, is_result, self_or_result),
         "self_or_result": _elu_double_backward},
@@ -198,8 +185,8 @@ op("relu(Tensor input) -> Tensor", "ReluBackward0",
 
 op("leaky_relu(Tensor input, Scalar negative_slope=0.01) -> Tensor", "LeakyReluBackward0",
    jvp="elementwise",
-   forward=_floating("leaky_relu_cpu")(
-       lambda input, negative_slope: np.where(input > 0, input, input * negative_slope)),
+   forward=lambda input, negative_slope: np.where(input > 0, input, input * negative_slope),
+   kernel=("leaky_relu_cpu", "f"),
    vjp={"input": lambda grad, input, negative_slope:
         F.leaky_relu_backward(grad, input, negative_slope, False)},
    shape=same, method=False, torch=_FN + "leaky_relu",
@@ -208,8 +195,9 @@ op("leaky_relu(Tensor input, Scalar negative_slope=0.01) -> Tensor", "LeakyReluB
 
 op("threshold(Tensor input, Scalar threshold, Scalar value) -> Tensor", "ThresholdBackward0",
    jvp="elementwise",
-   forward=_no_bool('"threshold_cpu" not implemented for \'Bool\'', lambda input, threshold, value:
-                    np.where(input <= threshold, np.asarray(value, dtype=input.dtype), input)),
+   kernel=("threshold_cpu", "fi"),
+   forward=lambda input, threshold, value: np.where(
+       input <= threshold, np.asarray(value, dtype=input.dtype), input),
    vjp={"input": lambda grad, input, threshold: F.threshold_backward(
        grad, input, threshold)},
    shape=same, method=False, torch=_FN + "threshold",
@@ -251,7 +239,8 @@ def _elu_vjp(grad, input, alpha, scale, input_scale):
 
 
 op("elu(Tensor input, Scalar alpha=1.0, *, Scalar scale=1, Scalar input_scale=1) -> Tensor",
-   "EluBackward0", forward=_floating("elu_cpu")(_elu_forward), vjp={"input": _elu_vjp}, shape=same,
+   "EluBackward0", forward=_elu_forward, kernel=("elu_cpu", "f"), vjp={"input": _elu_vjp},
+   shape=same,
    jvp="elementwise",
    method=False, torch=lambda torch, input, alpha=1.0, scale=1, input_scale=1:
    torch.ops.aten.elu(input, alpha, scale, input_scale),
@@ -272,7 +261,7 @@ def _celu_forward(input, alpha):
 
 op("celu(Tensor input, Scalar alpha=1.0) -> Tensor", "CeluBackward0",
    jvp="elementwise",
-   forward=_floating("elu_cpu")(_celu_forward),
+   forward=_celu_forward, kernel=("elu_cpu", "f"),
    vjp={"input": lambda grad, input, alpha: _elu_vjp(grad, input, alpha, 1.0, 1.0 / alpha)},
    shape=same, method=False,
    samples=explicit(*_smooth(), *_smooth(shapes=[(2, 3)], alpha=0.5),
@@ -329,7 +318,7 @@ def _gelu_double_backward(grad, grad_output, input, approximate):
 
 
 op("gelu_backward(Tensor grad_output, Tensor input, *, str approximate='none') -> Tensor",
-   "GeluBackwardBackward0", forward=_gelu_backward,
+   "GeluBackwardBackward0", kernel=("GeluBackwardKernelImpl", "f"), forward=_gelu_backward,
    jvp="elementwise",
    vjp={"grad_output": lambda grad, input, approximate: F.gelu_backward(
        grad, input, approximate=approximate), "input": _gelu_double_backward},
@@ -346,7 +335,8 @@ def _gelu_vjp(grad, input, approximate):
 
 op("gelu(Tensor input, *, str approximate='none') -> Tensor", "GeluBackward0",
    jvp="elementwise",
-   forward=_floating("GeluKernelImpl")(_gelu_forward), vjp={"input": _gelu_vjp}, shape=same, method=False,
+   forward=_gelu_forward, kernel=("GeluKernelImpl", "f"), vjp={"input": _gelu_vjp}, shape=same,
+   method=False,
    torch=_FN + "gelu",
    samples=explicit(*_smooth(-3.0, 3.0), *_smooth(-3.0, 3.0, approximate="tanh"),
                     _kinks(0.0, approximate="none"), _kinks(0.0, approximate="tanh")))
@@ -365,7 +355,7 @@ def _silu_vjp(grad, input):
 
 op("silu(Tensor input) -> Tensor", "SiluBackward0",
    jvp="elementwise",
-   forward=_floating("silu_cpu")(_silu_forward), vjp={"input": _silu_vjp},
+   forward=_silu_forward, kernel=("silu_cpu", "f"), vjp={"input": _silu_vjp},
    shape=same, method=False, torch=_FN + "silu",
    samples=explicit(*_smooth(-4.0, 4.0)))
 
@@ -393,7 +383,8 @@ def _softplus_double_backward(grad, grad_output, input, beta, threshold):
 
 
 op("softplus_backward(Tensor grad_output, Tensor input, Scalar beta, Scalar threshold)"
-   " -> Tensor", "SoftplusBackwardBackward0", forward=_softplus_backward,
+   " -> Tensor", "SoftplusBackwardBackward0", kernel=("softplus_backward_cpu", "f"),
+   forward=_softplus_backward,
    jvp="elementwise",
    vjp={"grad_output": lambda grad, input, beta, threshold: F.softplus_backward(
        grad, input, beta, threshold), "input": _softplus_double_backward},
@@ -410,7 +401,8 @@ def _softplus_vjp(grad, input, beta, threshold):
 
 op("softplus(Tensor input, Scalar beta=1, Scalar threshold=20) -> Tensor", "SoftplusBackward0",
    jvp="elementwise",
-   forward=_floating("softplus_cpu")(_softplus_forward), vjp={"input": _softplus_vjp}, shape=same,
+   forward=_softplus_forward, kernel=("softplus_cpu", "f"), vjp={"input": _softplus_vjp},
+   shape=same,
    method=False, torch=_FN + "softplus",
    samples=explicit(*_smooth(-4.0, 4.0), *_smooth(shapes=[(2, 3)], beta=2.0, threshold=3.0),
                     lambda r: Sample((np.array([-30.0, 0.0, 19.0, 25.0]),), gradcheck=False)))
@@ -428,7 +420,7 @@ def _mish_vjp(grad, input):
 
 op("mish(Tensor input) -> Tensor", "MishBackward0",
    jvp="elementwise",
-   forward=_floating("mish_cpu")(_mish_forward),
+   forward=_mish_forward, kernel=("mish_cpu", "f"),
    vjp={"input": _mish_vjp}, shape=same, method=False, torch=_FN + "mish",
    samples=explicit(*_smooth(-4.0, 4.0)))
 
@@ -451,6 +443,7 @@ def _logsigmoid_forward(input):
 op("log_sigmoid_backward(Tensor grad_output, Tensor input) -> Tensor",
    "LogSigmoidBackwardBackward0",
    jvp="elementwise",
+   kernel=("log_sigmoid_cpu", "f"),
    forward=lambda grad_output, input: grad_output * _sigmoid(-input),
    vjp={"grad_output": lambda grad, input: F.log_sigmoid_backward(grad, input),
         # torch's log_sigmoid_double_backward
@@ -469,7 +462,7 @@ def _log_sigmoid_double_backward(grad, input):
 
 op("logsigmoid(Tensor input) -> Tensor", "LogSigmoidBackward0",
    jvp="elementwise",
-   forward=_floating("log_sigmoid_cpu")(_logsigmoid_forward),
+   forward=_logsigmoid_forward, kernel=("log_sigmoid_cpu", "f"),
    vjp={"input": lambda grad, input: F.log_sigmoid_backward(grad, input)},
    shape=same, method=False, torch=_FN + "logsigmoid",
    samples=explicit(*_smooth(-4.0, 4.0), lambda r: Sample((np.array([-30.0, 0.0, 30.0]),))))
@@ -478,8 +471,8 @@ op("logsigmoid(Tensor input) -> Tensor", "LogSigmoidBackward0",
 
 op("hardsigmoid(Tensor input) -> Tensor", "HardsigmoidBackward0",
    jvp="elementwise",
-   forward=_floating("hardsigmoid_cpu")(
-       lambda input: np.minimum(np.maximum(input + 3, 0), 6) / 6),
+   forward=lambda input: np.minimum(np.maximum(input + 3, 0), 6) / 6,
+   kernel=("hardsigmoid_cpu", "f"),
    # open interval: at -3 and 3 the gradient is 0
    vjp={"input": lambda grad, input: F.hardsigmoid_backward(grad, input)},
    shape=same, method=False, torch=_FN + "hardsigmoid",
@@ -489,27 +482,25 @@ op("hardsigmoid(Tensor input) -> Tensor", "HardsigmoidBackward0",
 
 op("hardswish(Tensor input) -> Tensor", "HardswishBackward0",
    jvp="elementwise",
-   forward=_floating("hardswish_cpu")(
-       lambda input: input * np.minimum(np.maximum(input + 3, 0), 6) / 6),
+   forward=lambda input: input * np.minimum(np.maximum(input + 3, 0), 6) / 6,
+   kernel=("hardswish_cpu", "f"),
    vjp={"input": lambda grad, input: F.hardswish_backward(grad, input)}, shape=same, method=False,
    torch=_FN + "hardswish",
    samples=explicit(*_smooth(-4.0, 4.0), _kinks(-4.0, -3.0, 0.0, 3.0, 4.0)))
 
 
-@_floating("softshrink_check")
 def _softshrink(input, lambd):
     out = np.where(input > lambd, input - lambd, np.where(input < -lambd, input + lambd, 0))
     return out.astype(input.dtype, copy=False)
 
 
-@_floating("hardshrink_cpu")
 def _hardshrink(input, lambd):
     return np.where(_shrink_mask(input, lambd), 0, input).astype(input.dtype, copy=False)
 
 
 op("softshrink(Tensor input, Scalar lambd=0.5) -> Tensor", "SoftshrinkBackward0",
    jvp="elementwise",
-   forward=_softshrink,
+   forward=_softshrink, kernel=("softshrink_check", "f"),
    vjp={"input": lambda grad, input, lambd: F.softshrink_backward(grad, input, lambd)},
    shape=same, method=False, torch=_FN + "softshrink",
    samples=explicit(*_smooth(), *_smooth(shapes=[(2, 3)], lambd=1.0),
@@ -517,7 +508,7 @@ op("softshrink(Tensor input, Scalar lambd=0.5) -> Tensor", "SoftshrinkBackward0"
 
 op("hardshrink(Tensor input, Scalar lambd=0.5) -> Tensor", "HardshrinkBackward0",
    jvp="elementwise",
-   forward=_hardshrink,
+   forward=_hardshrink, kernel=("hardshrink_cpu", "f"),
    vjp={"input": lambda grad, input, lambd: F.hardshrink_backward(grad, input, lambd)},
    shape=same, torch=_FN + "hardshrink",
    samples=explicit(*_smooth(), *_smooth(shapes=[(2, 3)], lambd=1.0),

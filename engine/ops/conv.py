@@ -211,7 +211,7 @@ def _undefined(grad):
 
 op("convolution(Tensor input, Tensor weight, Tensor? bias, int[] stride, int[] padding, "
    "int[] dilation, bool transposed, int[] output_padding, int groups) -> Tensor",
-   "ConvolutionBackward0", method=False,
+   "ConvolutionBackward0", method=False, kernel=("slow_conv2d_cpu", "fi"),
    jvp="transpose",
    forward=_conv_forward,
    vjp={"input": lambda grad, input, weight, stride, padding, dilation, groups:
@@ -461,7 +461,7 @@ def _plane_gather(input, indices):
 
 op("max_pool2d_with_indices(Tensor input, int[] kernel_size, int[]? stride=None, "
    "int[] padding=0, int[] dilation=1, bool ceil_mode=False) -> (Tensor, Tensor)",
-   "MaxPool2DWithIndicesBackward0", method=False,
+   "MaxPool2DWithIndicesBackward0", method=False, kernel=("max_pool2d", "fi"),
    jvp="transpose",
    forward=_max_pool,
    # derivatives.yaml saves self and the indices (result1)
@@ -587,6 +587,7 @@ def _avg_shape(input, kernel_size, stride=None, padding=0, ceil_mode=False,
 
 
 op(f"avg_pool2d(Tensor input, {_AVG_ARGS}) -> Tensor", "AvgPool2DBackward0", method=False,
+   kernel=("avg_pool2d", "fi"),
    jvp="linear",
    forward=_avg_pool,
    # derivatives.yaml saves self (avg_pool2d_backward takes it), though only its size matters

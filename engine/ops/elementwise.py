@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from .. import backend, dtypes
-from ..errors import DerivativeNotImplemented, OpError
+from ..errors import DerivativeNotImplemented, KernelNotImplemented, OpError
 from . import table
 from .samples import Const, Sample, binary, explicit, rand, unary
 from .table import F, broadcast_shapes, op
@@ -30,6 +30,8 @@ def bcast3(a, b, c, *args):
 
 _SUB_BOOLS = ("Subtraction, the `-` operator, with two bool tensors is not supported. Use the "
               "`^` or `logical_xor()` operator instead.")
+_SUB_BOOL = ("Subtraction, the `-` operator, with a bool tensor is not supported. If you are "
+             "trying to invert a mask, use the `~` or `logical_not()` operator instead.")
 _NEG_BOOL = ("Negation, the `-` operator, on a bool tensor is not supported. If you are "
              "trying to invert a mask, use the `~` or `logical_not()` operator instead.")
 
@@ -39,21 +41,20 @@ def _is_bool(a):
     return dt is not None and dt.kind == "b"
 
 
-def _check_sub(input, other):
-    # a bool gets here only if promotion kept it, i.e. both sides are bool (torch wraps a
-    # Python bool as a bool tensor too). A bool beside a number is promoted before this
-    # check sees it: torch refuses that case as well, this does not.
-    if _is_bool(input) or _is_bool(other):
-        raise OpError(_SUB_BOOLS)
+def _check_sub(input, other, alpha=1):
+    """torch refuses any bool in a subtraction, a Python bool too (a bool tensor to it);
+    this sees the arguments before promotion would make a bool beside a number an int."""
+    bools = sum(type(v) is bool or _is_bool(v.array if isinstance(v, table._Tensor) else v)
+                for v in (input, other))
+    if bools:
+        raise OpError(_SUB_BOOLS if bools == 2 else _SUB_BOOL)
 
 
 def _sub(input, other, alpha):
-    _check_sub(input, other)
     return input - other if alpha == 1 else input - alpha * other
 
 
 def _rsub(input, other, alpha):
-    _check_sub(input, other)
     return other - input if alpha == 1 else other - alpha * input
 
 
@@ -65,7 +66,7 @@ def _neg(input):
 
 def _abs(input):
     if _is_bool(input):
-        raise OpError("\"abs_cpu\" not implemented for 'Bool'")
+        raise KernelNotImplemented("\"abs_cpu\" not implemented for 'Bool'")
     return np.abs(input)
 
 
@@ -78,6 +79,7 @@ op("add.Tensor(Tensor input, Tensor other, *, Scalar alpha=1) -> Tensor", "AddBa
    shape=bcast, samples=binary(scalar=2.5))
 
 op("sub.Tensor(Tensor input, Tensor other, *, Scalar alpha=1) -> Tensor", "SubBackward0",
+   check=_check_sub,
    jvp="elementwise",
    forward=_sub,
    vjp={"input": lambda grad: grad,
@@ -85,6 +87,7 @@ op("sub.Tensor(Tensor input, Tensor other, *, Scalar alpha=1) -> Tensor", "SubBa
    shape=bcast, samples=binary(scalar=2.5))
 
 op("rsub.Scalar(Tensor input, Scalar other, Scalar alpha=1) -> Tensor", "RsubBackward1",
+   check=_check_sub,
    scalar_operands=("other",),
    jvp="elementwise",
    forward=_rsub,
@@ -92,6 +95,7 @@ op("rsub.Scalar(Tensor input, Scalar other, Scalar alpha=1) -> Tensor", "RsubBac
    shape=same, method=False, samples=unary(other=2.0))
 
 op("rsub.Tensor(Tensor input, Tensor other, *, Scalar alpha=1) -> Tensor", "RsubBackward0",
+   check=_check_sub,
    jvp="elementwise",
    forward=_rsub,
    vjp={"input": lambda grad, alpha: -grad if alpha == 1 else -grad * alpha,
@@ -117,6 +121,8 @@ def _div_mode(input, other, rounding_mode):
     if rounding_mode is None:
         out = np.true_divide(input, other)
         return out if input.dtype.kind == "f" else out.astype(dtypes.default_float.np)
+    if input.dtype.kind == "b" and rounding_mode in ("floor", "trunc"):  # (both bool here)
+        raise KernelNotImplemented(f'"div_{rounding_mode}_cpu" not implemented for \'Bool\'')
     if rounding_mode == "floor":
         return _floor_divide(input, other)
     if rounding_mode == "trunc":
@@ -195,6 +201,7 @@ def _pow_exponent_vjp(grad, input, exponent, result):
 
 
 op("pow.Tensor_Tensor(Tensor input, Tensor exponent) -> Tensor", "PowBackward1",
+   kernel=("pow", "fi"),
    jvp="elementwise",
    forward=lambda input, exponent: input ** exponent,
    vjp={"input": _pow_self_vjp, "exponent": _pow_exponent_vjp},
@@ -237,15 +244,21 @@ op("abs(Tensor input) -> Tensor", "AbsBackward0",
    shape=same, samples=unary(0.2, 2.0))
 
 # torch's sgn is sign for real tensors; abs's derivative is written with it
+def _sign(input):
+    """np.sign, and the identity on bool (NumPy has no bool loop; torch's sign of a bool is
+    itself)."""
+    return input.copy() if input.dtype.kind == "b" else np.sign(input)
+
+
 op("sgn(Tensor input) -> Tensor", "SgnBackward0",
    jvp="elementwise",
    # torch's sgn_backward(self, grad, result) saves both (so sgn_ then an in-place edit fails)
-   forward=np.sign, vjp={"input": lambda grad, input, result: F.zeros_like(grad)},
+   forward=_sign, vjp={"input": lambda grad, input, result: F.zeros_like(grad)},
    shape=same, samples=unary(0.2, 2.0))
 
 op("sign(Tensor input) -> Tensor", "SignBackward0",
    jvp="elementwise",
-   forward=np.sign, vjp={"input": lambda grad: F.zeros_like(grad)},
+   forward=_sign, vjp={"input": lambda grad: F.zeros_like(grad)},
    shape=same, samples=unary(0.2, 2.0))
 
 # -- math ---------------------------------------------------------------------------------
@@ -283,6 +296,7 @@ op("tanh(Tensor input) -> Tensor", "TanhBackward0",
 # torch's derivative kernels for tanh and sigmoid, ops of their own (TanhBackwardBackward0)
 op("tanh_backward(Tensor grad_output, Tensor output) -> Tensor", "TanhBackwardBackward0",
    jvp="elementwise",
+   kernel=("tanh_backward_cpu", "f"),
    forward=lambda grad_output, output: grad_output * (1 - output * output),
    vjp={"grad_output": lambda grad, output: F.tanh_backward(grad, output),
         "output": lambda grad, grad_output, output: grad * (
@@ -293,6 +307,7 @@ op("tanh_backward(Tensor grad_output, Tensor output) -> Tensor", "TanhBackwardBa
 op("sigmoid_backward(Tensor grad_output, Tensor output) -> Tensor",
    "SigmoidBackwardBackward0",
    jvp="elementwise",
+   kernel=("sigmoid_backward_cpu", "f"),
    forward=lambda grad_output, output: grad_output * ((1 - output) * output),
    vjp={"grad_output": lambda grad, output: F.sigmoid_backward(grad, output),
         "output": lambda grad, grad_output, output: grad * grad_output * F._add_scalar(
@@ -580,7 +595,7 @@ def _clamp_jvp(input, input_t, min, min_t, max, max_t):
 
 
 op("clamp.Tensor(Tensor input, Tensor? min=None, Tensor? max=None) -> Tensor",
-   "ClampBackward0", forward=_clamp_tensor,
+   "ClampBackward0", forward=_clamp_tensor, kernel=("clamp_cpu", "fi"),
    jvp=_clamp_jvp,
    vjp={"input": _clamp_input_vjp, "min": _clamp_min_vjp, "max": _clamp_max_vjp},
    shape=_clamp_shape,
@@ -655,20 +670,6 @@ def _keep_ints(fn):
     return lambda input: input.copy() if input.dtype.kind in "biu" else fn(input)
 
 
-_TORCH_TYPE = {"int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char",
-               "uint8": "Byte", "bool": "Bool"}
-
-
-def _floating(kernel, fn):
-    """ATen's floating-only kernels refuse integer and bool tensors with this text."""
-    def checked(input, *args):
-        if input.dtype.kind not in "fc":
-            name = _TORCH_TYPE.get(input.dtype.name, input.dtype.name)
-            raise OpError(f'"{kernel}" not implemented for \'{name}\'')
-        return fn(input, *args)
-    return checked
-
-
 _ZERO = {"input": lambda grad: F.zeros_like(grad)}
 _ROUNDING_SAMPLES = explicit(*[lambda r, s=s: Sample((rand(r, *s, low=-3.0, high=3.0),))
                                for s in [(), (3,), (2, 3)]],
@@ -676,25 +677,29 @@ _ROUNDING_SAMPLES = explicit(*[lambda r, s=s: Sample((rand(r, *s, low=-3.0, high
                                               gradcheck=False))
 
 op("floor(Tensor input) -> Tensor", "FloorBackward0", forward=_keep_ints(np.floor),
+   kernel=("floor_vml_cpu", "fi"),
    jvp="elementwise",
    vjp=_ZERO, shape=same, samples=_ROUNDING_SAMPLES)
 op("ceil(Tensor input) -> Tensor", "CeilBackward0", forward=_keep_ints(np.ceil),
+   kernel=("ceil_vml_cpu", "fi"),
    jvp="elementwise",
    vjp=_ZERO, shape=same, samples=_ROUNDING_SAMPLES)
 op("trunc(Tensor input) -> Tensor", "TruncBackward0", forward=_keep_ints(np.trunc),
+   kernel=("trunc_vml_cpu", "fi"),
    jvp="elementwise",
    vjp=_ZERO, shape=same, samples=_ROUNDING_SAMPLES)
 op("round(Tensor input) -> Tensor", "RoundBackward0", forward=_keep_ints(np.rint),
+   kernel=("round_vml_cpu", "fi"),
    jvp="elementwise",
    vjp=_ZERO, shape=same, samples=_ROUNDING_SAMPLES)
 op("round.decimals(Tensor input, *, int decimals) -> Tensor", "RoundBackward1",
    jvp="elementwise",
-   forward=_floating("round_cpu", np.round), vjp=_ZERO, shape=same,
+   forward=np.round, kernel=("round_cpu", "f"), vjp=_ZERO, shape=same,
    samples=explicit(lambda r: Sample((rand(r, 2, 3),), {"decimals": 2}),
                     lambda r: Sample((rand(r, 3, low=-300.0, high=300.0),), {"decimals": -1})))
 op("frac(Tensor input) -> Tensor", "FracBackward0",
    jvp="elementwise",
-   forward=_floating("frac_cpu", lambda input: input - np.trunc(input)),
+   forward=lambda input: input - np.trunc(input), kernel=("frac_cpu", "f"),
    vjp={"input": lambda grad: grad},
    shape=same, samples=_ROUNDING_SAMPLES)
 
@@ -725,6 +730,7 @@ op("remainder.Scalar(Tensor input, Scalar other) -> Tensor", "RemainderBackward0
                     lambda r: Sample((rand(r, 3, low=-3.0, high=3.0), -0.7))))
 
 op("remainder.Tensor(Tensor input, Tensor other) -> Tensor", "RemainderBackward1",
+   kernel=("remainder_cpu", "fi"),
    jvp="elementwise",
    forward=_remainder,
    vjp={"input": lambda grad: grad,

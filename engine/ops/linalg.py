@@ -109,7 +109,7 @@ def _mm_mat2_backward(grad, mat1, mat2_shape, mat2_strides, alpha=1):
     return _scaled(F.mm(F.t(mat1), grad), alpha)
 
 
-op("mm(Tensor input, Tensor mat2) -> Tensor", "MmBackward0",
+op("mm(Tensor input, Tensor mat2) -> Tensor", "MmBackward0", kernel=("addmm_impl_cpu_", "fi"),
    jvp=lambda input_t, mat2_t, input, mat2: F.mm(input_t, mat2) + F.mm(input, mat2_t),
    forward=_mm,
    vjp={"input": lambda grad, mat2, input_shape, input_strides: _mm_mat1_backward(
@@ -138,7 +138,7 @@ def _bmm(input, mat2):
     return np.matmul(_blas(input), _blas(mat2))
 
 
-op("bmm(Tensor input, Tensor mat2) -> Tensor", "BmmBackward0",
+op("bmm(Tensor input, Tensor mat2) -> Tensor", "BmmBackward0", kernel=("bmm", "fi"),
    jvp=lambda input_t, mat2_t, input, mat2: F.bmm(input_t, mat2) + F.bmm(input, mat2_t),
    forward=_bmm,
    vjp={"input": lambda grad, mat2: F.bmm(grad, F.transpose(mat2, 1, 2)),
@@ -165,7 +165,7 @@ def _mv(input, vec):
     return np.matmul(_blas(input), _blas(vec))
 
 
-op("mv(Tensor input, Tensor vec) -> Tensor", "MvBackward0",
+op("mv(Tensor input, Tensor vec) -> Tensor", "MvBackward0", kernel=("addmv_impl_cpu", "fi"),
    jvp=lambda input_t, vec_t, input, vec: F.mv(input_t, vec) + F.mv(input, vec_t),
    forward=_mv,
    vjp={"input": lambda grad, vec: F.reshape(grad, (-1, 1)) * vec,  # grad.ger(vec)
@@ -193,7 +193,7 @@ def _dot(input, tensor):
     return _arr0(np.dot(_blas(input), _blas(tensor)))
 
 
-op("dot(Tensor input, Tensor tensor) -> Tensor", "DotBackward0",
+op("dot(Tensor input, Tensor tensor) -> Tensor", "DotBackward0", kernel=("dot", "fi"),
    jvp=lambda input_t, tensor_t, input, tensor: F.dot(input_t, tensor) + F.dot(input, tensor_t),
    forward=_dot,
    vjp={"input": lambda grad, tensor: grad * tensor,
@@ -248,7 +248,7 @@ def _scaled(x, s):
 
 
 op("addmm(Tensor input, Tensor mat1, Tensor mat2, *, Scalar beta=1, Scalar alpha=1)"
-   " -> Tensor", "AddmmBackward0",
+   " -> Tensor", "AddmmBackward0", kernel=("addmm_impl_cpu_", "fi"),
    jvp=lambda input_t, mat1_t, mat2_t, mat1, mat2, beta, alpha: (
        input_t * beta + (F.mm(mat1_t, mat2) + F.mm(mat1, mat2_t)) * alpha),
    forward=_addmm,
@@ -480,7 +480,7 @@ def _trace(input):
     return _arr0(np.trace(input, dtype=dtype))
 
 
-op("trace(Tensor input) -> Tensor", "TraceBackward0",
+op("trace(Tensor input) -> Tensor", "TraceBackward0", kernel=("trace", "fi"),
    jvp="linear",
    forward=_trace,
    # trace_backward: grad on the diagonal; saves only the sizes

@@ -14,8 +14,9 @@ import warnings
 
 import numpy as np
 
+from .. import dtypes
 from ..backend import module_of, to_numpy
-from ..errors import OpError
+from ..errors import KernelNotImplemented, OpError
 from ..grad_mode import is_grad_enabled
 from . import table
 from .samples import Const, Sample, explicit, rand
@@ -146,7 +147,7 @@ def _numel(shape):
 op("mse_loss_backward(Tensor grad_output, Tensor input, Tensor target, int reduction)"
    " -> Tensor", "MseLossBackwardBackward0", method=False, dtype="none",
    jvp="elementwise",
-   forward=lambda grad_output, input, target, reduction: (
+   kernel=("mse_backward_cpu_out", "fi"), forward=lambda grad_output, input, target, reduction: (
        (2.0 / _numel(input.shape) if reduction == MEAN else 2.0) * (input - target)
        * grad_output).astype(input.dtype, copy=False),
    vjp={"grad_output": lambda grad, input, target, reduction: F.mse_loss_backward(
@@ -164,6 +165,7 @@ op("mse_loss_backward(Tensor grad_output, Tensor input, Tensor target, int reduc
 op("_mse_loss(Tensor input, Tensor target, int reduction=1) -> Tensor", "MseLossBackward0",
    jvp="transpose",
    method=False,
+   kernel=("mse_cpu", "f"),
    forward=lambda input, target, reduction: _apply_reduction((input - target) ** 2, reduction),
    vjp={"input": lambda grad, input, target, reduction: F.mse_loss_backward(
        grad, input, target, reduction),
@@ -287,7 +289,7 @@ def _smooth_l1_double_backward(grad, input, target, reduction, beta):
 op("smooth_l1_loss_backward(Tensor grad_output, Tensor input, Tensor target, int reduction,"
    " float beta) -> Tensor", "SmoothL1LossBackwardBackward0", method=False, dtype="none",
    jvp="elementwise",
-   forward=_smooth_l1_backward,
+   kernel=("smooth_l1_backward_cpu_out", "fi"), forward=_smooth_l1_backward,
    vjp={"grad_output": lambda grad, input, target, reduction, beta: F.smooth_l1_loss_backward(
        grad, input, target, reduction, beta),
         "input": lambda grad, grad_output, input, target, reduction, beta:
@@ -309,7 +311,7 @@ def _smooth_l1_grad(grad, input, target, reduction, beta):
 op("_smooth_l1_loss(Tensor input, Tensor target, int reduction=1, float beta=1.0) -> Tensor",
    "SmoothL1LossBackward0", method=False,
    jvp="transpose",
-   forward=_smooth_l1_forward,
+   kernel=("smooth_l1_cpu", "f"), forward=_smooth_l1_forward,
    vjp={"input": _smooth_l1_grad,
         "target": lambda grad, input, target, reduction, beta: _smooth_l1_grad(
             grad, target, input, reduction, beta)},
@@ -375,10 +377,8 @@ def _classes_last(x):
 
 def _nll_forward(input, target, weight=None, reduction=MEAN, ignore_index=-100):
     if input.dtype.kind not in "fc":
-        from ..dtypes import from_numpy
-        name = {"int64": "Long", "int32": "Int", "bool": "Bool", "uint8": "Byte"}.get(
-            from_numpy(input.dtype).name, from_numpy(input.dtype).name)
-        raise OpError(f'"nll_loss_out_frame" not implemented for \'{name}\'')
+        raise KernelNotImplemented('"nll_loss_out_frame" not implemented for '
+                                   f"'{dtypes.torch_type_name(input.dtype)}'")
     moved = _classes_last(input)
     rows = moved.reshape(-1, moved.shape[-1])
     safe, w, valid = _nll_parts(input, target, weight, ignore_index)
@@ -428,6 +428,7 @@ for _suffix, _Name in [("", "NllLoss"), ("2d", "NllLoss2D")]:
     op(f"nll_loss{_suffix}_backward(Tensor grad_output, Tensor input, Tensor target,"
        " Tensor? weight, int reduction, int ignore_index) -> Tensor",
        f"{_Name}BackwardBackward0", method=False, dtype="none",
+       kernel=(f"nll_loss{_suffix}_backward_out_frame", "f"),
        forward=_nll_backward, nondiff=("target", "weight"),
        jvp="linear",  # linear in grad_output; the input gives only its shape and dtype
        vjp={"grad_output": _nll_loss2d_again if _suffix else _nll_loss_again,
@@ -804,7 +805,8 @@ def _bce_double_backward_grad_output(grad, input, target, weight, reduction):
 
 op("binary_cross_entropy_backward(Tensor grad_output, Tensor input, Tensor target,"
    " Tensor? weight=None, int reduction=1) -> Tensor", "BinaryCrossEntropyBackwardBackward0",
-   method=False, nondiff=("weight",), forward=_bce_backward,
+   method=False, nondiff=("weight",), kernel=("binary_cross_entropy_backward", "f"),
+   forward=_bce_backward,
    jvp="elementwise",
    vjp={"grad_output": _bce_double_backward_grad_output,
         "input": lambda grad, grad_output, input, target, weight, reduction:

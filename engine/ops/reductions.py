@@ -11,7 +11,7 @@ differentiable parts use F.* only, so the same code gives double backward.
 
 import numpy as np
 
-from ..errors import OpError
+from ..errors import KernelNotImplemented, OpError
 from .samples import Const, Sample, explicit, rand
 from .table import F, broadcast_shapes, is_contiguous, normalize_dim
 from .table import op as _table_op
@@ -381,6 +381,8 @@ def _amax_like(name, fn):
 
 def _arg_reduce(name, fn):
     def forward(input, dim=None, keepdim=False):
+        if input.dtype.kind == "b":
+            raise OpError(f"{name}(): does not support bool input")
         if dim is None:
             if input.size == 0:
                 raise OpError(f"{name}(): Expected reduction dim to be specified for "
@@ -813,8 +815,8 @@ def _softmax_kernel(name, fn):
     def forward(input, dim, half_to_float=False):
         if input.dtype.kind not in "fc":
             last = "lastdim_" if normalize_dim(dim, input.ndim) == max(input.ndim - 1, 0) else ""
-            raise OpError(f'"{name}_{last}kernel_impl" not implemented for '
-                          f"'{_long_name(_dtype_of(input))}'")
+            raise KernelNotImplemented(f'"{name}_{last}kernel_impl" not implemented for '
+                                       f"'{_long_name(_dtype_of(input))}'")
         # torch allocates the output contiguous, whatever the input's strides
         out = _lift_0d(fn)(input, dim)
         return out if out.flags.c_contiguous else out.copy(order="C")

@@ -55,7 +55,7 @@ from .. import array_cache, dtypes
 from .. import graph as _graph
 from ..array_cache import LARGE_BYTES
 from ..backend import ARRAY_TYPES
-from ..errors import DerivativeNotImplemented, GradientError, OpError
+from ..errors import DerivativeNotImplemented, GradientError, KernelNotImplemented, OpError
 from ..grad_mode import _state as _grad_state
 
 # The registry: every row by qualified name ("pow.Tensor_Scalar"), and overloads by name.
@@ -213,6 +213,13 @@ class Op:
     # Scalar arguments that take part in type promotion as torch's wrapped numbers do
     # (pow's exponent, remainder's other: an integer tensor and a float give float32)
     scalar_operands: tuple = ()
+    # (name, kinds): the ATen kernel behind the forward, as torch's error names it, and the
+    # dtype kinds it has loops for ("f" floating, "i" integers, "b" bool); a Tensor input of
+    # another kind raises torch's '"<name>" not implemented for 'Long'' (NotImplementedError)
+    kernel: tuple | None = None
+    # called with the bound arguments before type promotion (Tensors as they are), to raise
+    # torch's error where it refuses their dtypes (any bool in a subtraction)
+    check: Callable | None = None
     doc: str = ""
     twice_differentiable: bool = True
     varargs: bool = False  # Python also takes the first int[] argument as *ints: view(2, 3)
@@ -258,6 +265,9 @@ class Op:
                        self.tensor_params[:1] == (0,))
         self._cast = self.dtype not in ("none", "keep")
         self._scalar_operands = tuple(self.index[n] for n in self.scalar_operands)
+        # indices, targets and weights take no part in the kernel's dtype
+        self._kernel_params = tuple(i for i in self.tensor_params
+                                    if self.params[i].name not in self.nondiff)
         self._diff_set = frozenset(self.diff_params)
         self._diff_bits = tuple((i, 1 << k) for k, i in enumerate(self.diff_params))
         self._all_diff = self.diff_params == self.tensor_params
@@ -388,6 +398,10 @@ class Op:
 
     def _call_tensors(self, args):
         Tensor = _Tensor
+        if self.check is not None:
+            self.check(*args)
+        if self.kernel is not None:
+            self._check_kernel(args)
         arrays = list(args)
         inputs = []  # (position, Tensor) for every Tensor argument, lists flattened
         for i in self.tensor_params:
@@ -448,6 +462,23 @@ class Op:
         if self.return_type is not None:
             return self.return_type(*results)
         return list(results) if self.returns == "Tensor[]" else results
+
+    def _check_kernel(self, args) -> None:
+        """The kernel runs in the inputs' promoted dtype, before any cast to float: its kind
+        is the highest of the differentiable Tensor arguments' (a number in a Tensor's
+        place takes no part: conv passes one for a missing bias)."""
+        name, kinds = self.kernel
+        seen = {}
+        for i in self._kernel_params:
+            a = args[i]
+            for t in (a if type(a) in (list, tuple) else (a,)):
+                if isinstance(t, _Tensor):
+                    kind = t.array.dtype.kind
+                    seen.setdefault("i" if kind == "u" else kind, t.array.dtype)
+        kind = next((k for k in "fci" if k in seen), "b" if "b" in seen else "f")
+        if kind not in kinds and kind != "c":
+            raise KernelNotImplemented(
+                f'"{name}" not implemented for \'{dtypes.torch_type_name(seen[kind])}\'')
 
     def _cast_inputs(self, args, arrays, inputs):
         # (the caller skips this when every Tensor has one floating dtype: Python scalars never
