@@ -23,8 +23,6 @@ _LEGACY = {"float32": "torch.FloatTensor", "float64": "torch.DoubleTensor",
 # the two spellings torch's .grad setter uses: caffe2 TypeMeta names, ScalarType names
 _META_NAME = {"float32": "float", "float64": "double", "float16": "c10::Half",
               "int64": "long int", "int32": "int", "uint8": "unsigned char", "bool": "bool"}
-_SCALAR_NAME = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long",
-                "int32": "Int", "uint8": "Byte", "bool": "Bool"}
 
 
 def legacy_type_name(np_dtype) -> str:
@@ -174,7 +172,7 @@ class Tensor:
             if value.dtype is not self.dtype:
                 raise GradientError(
                     f"attempting to assign a gradient with dtype '{_META_NAME[value.dtype.name]}'"
-                    f" to a tensor with grad_dtype '{_SCALAR_NAME[self.dtype.name]}'. The "
+                    f" to a tensor with grad_dtype '{dtypes.torch_type_name(self.dtype)}'. The "
                     "gradient must match the tensor's grad_dtype (defaults to the tensor's "
                     "dtype). You can set the tensor's grad_dtype attribute with a specific "
                     "dtype, or None to allow any dtype. Set grad_dtype with caution. Diverging "

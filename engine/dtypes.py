@@ -107,9 +107,11 @@ def _promote(a: dtype, b: dtype) -> dtype:
 
 _TORCH_TYPE = {"float64": "Double", "float32": "Float", "float16": "Half",
                "int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char",
-               "uint8": "Byte", "bool": "Bool"}
+               "uint8": "Byte", "bool": "Bool"}  # torch's ScalarType names
 
 
-def torch_type_name(np_dtype) -> str:
-    """The scalar type name torch's kernel errors use: 'Long', 'Bool', 'Float'."""
-    return _TORCH_TYPE.get(str(np_dtype), str(np_dtype))
+def torch_type_name(d) -> str:
+    """The ScalarType name torch's errors use ('Long', 'Bool', 'Float') for a NumPy or an
+    engine dtype, or its name."""
+    name = d if isinstance(d, str) else d.name
+    return _TORCH_TYPE.get(name, name)

@@ -11,6 +11,7 @@ the row files as they are. Every ``Tensor.<name>_`` of a flagged row is made her
 
 from __future__ import annotations
 
+from .. import dtypes
 from ..errors import OpError
 from .table import OVERLOADS, ROWS, F
 
@@ -36,9 +37,6 @@ METHODS = frozenset(f"{row.name}_" for row in ROWS.values() if row.inplace)
 # torch's clamp kernels with Scalar bounds check the cast themselves and spell the output
 # type as caffe2's TypeMeta does ("long int"); every other variant says "Long"
 _META_SPELLING = frozenset({"clamp", "clamp_min", "clamp_max"})
-_SCALAR_NAME = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long",
-                "int32": "Int", "uint8": "Byte", "bool": "Bool", "int16": "Short",
-                "int8": "Char"}
 _META_NAME = {"float32": "float", "float64": "double", "float16": "c10::Half",
               "int64": "long int", "int32": "int", "uint8": "unsigned char", "bool": "bool",
               "int16": "short int", "int8": "signed char"}
@@ -53,10 +51,11 @@ def method(name: str):
         result = fn(self, *args, **kwargs)
         want, got = self.array.dtype, result.array.dtype
         if got != want and _KIND_RANK[got.kind] > _KIND_RANK[want.kind]:
-            spelling = _META_NAME if name in _META_SPELLING and not any(
-                hasattr(a, "shape") for a in (*args, *kwargs.values())) else _SCALAR_NAME
-            raise OpError(f"result type {_SCALAR_NAME[got.name]} can't be cast to the "
-                          f"desired output type {spelling[want.name]}")
+            spelling = _META_NAME.__getitem__ if name in _META_SPELLING and not any(
+                hasattr(a, "shape") for a in (*args, *kwargs.values())) else (
+                dtypes.torch_type_name)
+            raise OpError(f"result type {dtypes.torch_type_name(got)} can't be cast to the "
+                          f"desired output type {spelling(want.name)}")
         return self._inplace(result, variant=True)
 
     inplace_method.__name__ = inplace_method.__qualname__ = f"{name}_"

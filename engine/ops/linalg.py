@@ -10,7 +10,7 @@ ViewBackward0; which route depends, as in ATen, on which operand requires grad).
 
 import numpy as np
 
-from .. import backend
+from .. import backend, dtypes
 from ..errors import OpError
 from . import table
 from .samples import Sample, explicit, rand
@@ -19,16 +19,13 @@ from .table import OVERLOADS, F, broadcast_shapes, is_contiguous, normalize_dim,
 # --------------------------------------------------------------------------- helpers
 
 # torch's names for dtypes in its error texts: ScalarType names and C++ type names
-_SCALAR_NAME = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long",
-                "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte",
-                "bool": "Bool"}
 _CPP_NAME = {"float32": "float", "float64": "double", "float16": "c10::Half",
              "int64": "long int", "int32": "int", "int16": "short int", "int8": "signed char",
              "uint8": "unsigned char", "bool": "bool"}
 
 
 def _scalar_name(a) -> str:
-    return _SCALAR_NAME.get(np.dtype(a.dtype).name, np.dtype(a.dtype).name)
+    return dtypes.torch_type_name(np.dtype(a.dtype))
 
 
 def _cpp_name(a) -> str:

@@ -519,11 +519,7 @@ op("_nll_loss2d(Tensor input, Tensor target, Tensor? weight=None, int reduction=
 
 
 def _target_dtype_name(target) -> str:
-    from ..dtypes import from_numpy
-    name = from_numpy(_raw(target).dtype).name
-    return {"int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte",
-            "bool": "Bool", "float32": "Float", "float64": "Double", "float16": "Half"}.get(
-                name, name)
+    return dtypes.torch_type_name(_raw(target).dtype)
 
 
 def _dims_text(shape) -> str:

@@ -11,6 +11,7 @@ differentiable parts use F.* only, so the same code gives double backward.
 
 import numpy as np
 
+from .. import dtypes
 from ..errors import KernelNotImplemented, OpError
 from .samples import Const, Sample, explicit, rand
 from .table import F, broadcast_shapes, is_contiguous, normalize_dim
@@ -102,7 +103,7 @@ def _mean_check(input):
 
 
 def _long_name(d):
-    return {"int64": "Long", "int32": "Int", "bool": "Bool", "uint8": "Byte"}.get(d.name, d.name)
+    return dtypes.torch_type_name(d)
 
 
 def _mean(input, dtype=None):

@@ -27,6 +27,12 @@ A row is declared with :func:`op`::
 * ``inplace=True``: torch's in-place variant too, ``Tensor.<name>_`` (``x.exp_()``): the
   same row, written into self, as engine/ops/inplace.py explains (which also flags the
   existing rows from one list).
+* ``kernel=(name, kinds)``: the ATen kernel behind the forward and the dtype kinds it has
+  loops for ("f", "i", "b"); other inputs raise torch's ``"<name>" not implemented for
+  'Bool'`` (a NotImplementedError). ``check``: a function of the arguments before type
+  promotion that raises where torch refuses their dtypes (any bool in a subtraction).
+  ``scalar_operands``: Scalar arguments that promote as torch's wrapped numbers (pow's
+  exponent: an integer tensor to a float power is float32).
 * ``jvp`` is the forward-mode rule (engine/forward_ad.py), as derivatives.yaml's
   ``result:`` line: ``"linear"`` (auto_linear: the op on the tangents), ``"elementwise"``
   (auto_element_wise: each VJP with ``grad`` replaced by the input's tangent),
