@@ -228,8 +228,11 @@ def _addmm_shape(input, mat1, mat2, beta, alpha):
 
 def _addmm(input, mat1, mat2, beta, alpha):
     _addmm_shape(input.shape, mat1.shape, mat2.shape, beta, alpha)
-    if input.dtype != mat2.dtype:
+    if input.dtype != mat2.dtype:  # torch checks self first, then the two factors
         raise OpError(f"self and mat2 must have the same dtype, but got {_scalar_name(input)} "
+                      f"and {_scalar_name(mat2)}")
+    if mat1.dtype != mat2.dtype:
+        raise OpError(f"mat1 and mat2 must have the same dtype, but got {_scalar_name(mat1)} "
                       f"and {_scalar_name(mat2)}")
     prod = _mm(mat1, mat2)
     if alpha != 1:
