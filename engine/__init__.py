@@ -14,7 +14,18 @@ from . import (
 from ._tensor import Size, Tensor
 from .autograd import is_anomaly_check_nan_enabled, is_anomaly_enabled
 from .dtypes import bool_ as bool  # noqa: A001  (torch.bool)
-from .dtypes import dtype, float16, float32, float64, int32, int64, uint8
+from .dtypes import (
+    contiguous_format,
+    dtype,
+    float16,
+    float32,
+    float64,
+    int32,
+    int64,
+    memory_format,
+    preserve_format,
+    uint8,
+)
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .ops import F
 

@@ -398,7 +398,7 @@ class Tensor:
         return self.to(dtypes.bool_)
 
     def contiguous(self) -> Tensor:
-        return self if self.is_contiguous() else table.F.clone(self)
+        return table.contiguous(self)
 
     # -- in place (torch's rebase-history semantics, version counter bump; engine/views.py)
 

@@ -115,3 +115,26 @@ def torch_type_name(d) -> str:
     engine dtype, or its name."""
     name = d if isinstance(d, str) else d.name
     return _TORCH_TYPE.get(name, name)
+
+
+class memory_format:  # noqa: N801 - torch's spelling
+    """torch.memory_format: how clone() lays out its copy (contiguous() asks for
+    contiguous_format)."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self):
+        return f"torch.{self.name}"
+
+    def __reduce__(self):
+        return (_memory_format, (self.name,))
+
+
+contiguous_format = memory_format("contiguous_format")
+preserve_format = memory_format("preserve_format")
+MEMORY_FORMATS = {f.name: f for f in (contiguous_format, preserve_format)}
+
+
+def _memory_format(name: str) -> memory_format:
+    return MEMORY_FORMATS[name]

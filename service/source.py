@@ -154,7 +154,7 @@ _BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.
 _CMPOPS = {ast.Lt: "lt", ast.LtE: "le", ast.Gt: "gt", ast.GtE: "ge", ast.Eq: "eq",
            ast.NotEq: "ne"}
 _SWAPPED = {"lt": "gt", "le": "ge", "gt": "lt", "ge": "le", "eq": "eq", "ne": "ne"}
-_STRING_TYPES = {"str", "ScalarType", "Device", "Any"}
+_STRING_TYPES = {"str", "ScalarType", "Device", "MemoryFormat", "Any"}
 _ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TEMP_RE = re.compile(r"^_\d+$")
 

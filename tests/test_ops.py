@@ -451,3 +451,77 @@ def test_mixed_float_dtypes_match_torch(case):
     assert ours[0] == theirs[0]  # the engine's dtypes print as torch's: "torch.float64"
     np.testing.assert_allclose(ours[1], theirs[1], rtol=1e-4, atol=1e-5, equal_nan=True)
     assert ours[2] == theirs[2]
+
+
+# Non-contiguous inputs: every sample with a 2-D floating array, each such array given as
+# the transpose of a row-major leaf (a strided view), against torch: values, grad_fn name
+# and the leaves' gradients.
+def _has_matrix(sample):
+    return any(getattr(getattr(a, "array", a), "ndim", 0) == 2
+               for a in list(sample.args) + list(sample.kwargs.values())
+               if isinstance(a, (np.ndarray, Const)))
+
+
+STRIDED_CASES = [c for c in CASES if not c[0].creation and not c[0].name.startswith("_")
+                 and _has_matrix(_sample(*c))]
+
+
+def _strided(value, lib, leaves):
+    if isinstance(value, Const) or isinstance(value, np.ndarray) and value.dtype.kind == "f":
+        arr = value.array if isinstance(value, Const) else value.astype("float32")
+        floating = isinstance(value, np.ndarray)
+        if arr.ndim != 2:
+            leaf = lib.tensor(arr, requires_grad=floating)
+            view = leaf
+        else:
+            leaf = lib.tensor(np.ascontiguousarray(arr.T), requires_grad=floating)
+            view = leaf.t()
+        if floating:
+            leaves.append(leaf)
+        return view
+    if isinstance(value, list) and value and isinstance(value[0], (np.ndarray, Const)):
+        return [_strided(v, lib, leaves) for v in value]
+    return value
+
+
+def _strided_outcome(row, i, lib):
+    sample = _sample(row, i)
+    leaves = []
+    args = [_strided(a, lib, leaves) for a in sample.args]
+    kwargs = {k: _strided(v, lib, leaves) for k, v in sample.kwargs.items()}
+    fn = torch_fn(row) if lib is torch else getattr(engine.F, row.name)
+    try:
+        out = fn(*args, **kwargs)
+    except Exception as e:  # noqa: BLE001 - the outcome is what is compared
+        return e
+    out = out[0] if isinstance(out, (list, tuple)) else out
+    grads = []
+    if out.requires_grad and leaves:
+        grads = [None if g is None else _values(g)
+                 for g in lib.autograd.grad(out.sum(), leaves, allow_unused=True)]
+    return (_values(out), out.grad_fn.name() if out.grad_fn else None, grads)
+
+
+def _values(t):
+    # torch answers some zero gradients (sgn's) with a ZeroTensor, which has no storage
+    if isinstance(t, torch.Tensor) and t._is_zerotensor():
+        return np.zeros(tuple(t.shape))
+    return np.array(t.detach().tolist(), dtype=float)
+
+
+@pytest.mark.parametrize("case", STRIDED_CASES, ids=[_id(c) for c in STRIDED_CASES])
+def test_strided_inputs_match_torch(case):
+    row, i = case
+    theirs, ours = _strided_outcome(row, i, torch), _strided_outcome(row, i, engine)
+    if isinstance(theirs, Exception):
+        assert isinstance(ours, Exception), f"torch raised {theirs!r}, the engine gave {ours}"
+        assert str(ours) == str(theirs)
+        return
+    assert not isinstance(ours, Exception), f"torch gave {theirs}, the engine raised {ours!r}"
+    np.testing.assert_allclose(ours[0], theirs[0], rtol=1e-4, atol=1e-5, equal_nan=True)
+    assert ours[1] == theirs[1]
+    assert len(ours[2]) == len(theirs[2])
+    for g, h in zip(ours[2], theirs[2]):
+        assert (g is None) == (h is None)
+        if g is not None:
+            np.testing.assert_allclose(g, h, rtol=1e-3, atol=1e-4, equal_nan=True)

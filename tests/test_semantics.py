@@ -1718,3 +1718,19 @@ def test_dtype_and_size_print_as_torch():
         return [str(x.dtype), repr(x.double().dtype), str(lib.tensor([1]).dtype),
                 str(lib.tensor([True]).dtype), str(x.shape), f"{x.dtype} {x.size()}"]
     same(fn)
+
+
+def test_contiguous_then_view_and_clone_layouts():
+    """x.t().contiguous().view(-1), the common idiom: contiguous() copies into row-major
+    order (clone with contiguous_format), clone() keeps the strides (preserve_format)."""
+    def fn(lib):
+        x = lib.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True)
+        t = x.t()
+        y = t.contiguous()
+        flat = y.view(-1)
+        (flat * lib.arange(6.0)).sum().backward()
+        kept = t.clone()
+        made = t.clone(memory_format=lib.contiguous_format)
+        return (flat, x.grad, y.is_contiguous(), y.grad_fn.name(), kept.is_contiguous(),
+                made.is_contiguous(), made.grad_fn.name(), repr(lib.contiguous_format))
+    same(fn)

@@ -348,8 +348,7 @@ def _should_fold(tensor1, tensor2) -> bool:
     return all(strides[i] == strides[i + 1] * shape[i + 1] for i in range(len(shape) - 2))
 
 
-def _contiguous(x):
-    return x if is_contiguous(x) else F.clone(x)
+_contiguous = table.contiguous
 
 
 def _matmul(input, other):

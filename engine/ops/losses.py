@@ -20,7 +20,7 @@ from ..errors import KernelNotImplemented, OpError
 from ..grad_mode import is_grad_enabled
 from . import table
 from .samples import Const, Sample, explicit, rand
-from .table import F, broadcast_shapes, is_contiguous, op
+from .table import F, broadcast_shapes, op
 
 NONE, MEAN, SUM = 0, 1, 2
 _ENUM = {"none": NONE, "mean": MEAN, "sum": SUM}
@@ -568,7 +568,7 @@ def _nll_nd(input, target, weight, reduction, ignore_index):
         return F._nll_loss2d(input, target, weight, reduction, ignore_index)
     n, c = shape[0], shape[1]
     numel = int(np.prod(shape))
-    x = input if is_contiguous(input) else F.clone(input)
+    x = table.contiguous(input)
     x = F.view(x, (n, c, 1, numel // (n * c)) if numel else (n, c, 0, 0))
     tnumel = int(np.prod(_shape(target)))
     t = F.reshape(target, (n, 1, tnumel // n) if tnumel else (n, 0, 0))

@@ -14,7 +14,7 @@ import numpy as np
 from .. import dtypes
 from ..errors import KernelNotImplemented, OpError
 from .samples import Const, Sample, explicit, rand
-from .table import F, broadcast_shapes, is_contiguous, normalize_dim
+from .table import F, broadcast_shapes, contiguous, normalize_dim
 from .table import op as _table_op
 
 
@@ -260,7 +260,7 @@ def _prod_vjp(grad, input, result, dim=None, keepdim=False):
     if dim is None:
         if not zeros:
             return grad * (result / input)
-        flat = F.view(input if is_contiguous(input) else F.clone(input), (-1,))
+        flat = F.view(contiguous(input), (-1,))
         return F.view(_prod_safe_zeros_backward(grad, flat, 0), shape)
     d = normalize_dim(dim, len(shape))
     if not keepdim:

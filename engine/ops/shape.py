@@ -4,11 +4,12 @@ import operator
 
 import numpy as np
 
+from .. import backend
 from ..backend import ARRAY_TYPES
 from ..errors import IndexOpError, IndexTypeError, OpError  # noqa: F401  (re-exported)
 from .creation import default_generator
 from .samples import Const, Sample, explicit, rand
-from .table import F, is_contiguous, normalize_dim, op
+from .table import F, contiguous, is_contiguous, normalize_dim, op
 
 
 def as_size(size) -> tuple:
@@ -76,7 +77,7 @@ def _reshape(input, shape):
         return F.view(input, shape)
     if _viewable(input, shape):  # the row is declared with matmul's (engine/ops/linalg.py)
         return F._reshape_alias(input, shape)
-    return F._unsafe_view(F.clone(input), shape)
+    return F._unsafe_view(contiguous(input), shape)
 
 
 def _viewable(input, shape) -> bool:
@@ -100,11 +101,25 @@ op("_unsafe_view(Tensor input, int[] size) -> Tensor", "UnsafeViewBackward0", me
    samples=VIEW_SAMPLES,
    torch=lambda torch, input, size: torch.ops.aten._unsafe_view(input, size))
 
-op("clone(Tensor input) -> Tensor", "CloneBackward0",
+def _clone(input, memory_format=None):
+    """A copy: with the input's strides (preserve_format, torch's default for a dense
+    tensor), or C-contiguous (contiguous_format: what contiguous() asks for)."""
+    name = getattr(memory_format, "name", memory_format) or "preserve_format"
+    if name not in ("preserve_format", "contiguous_format"):
+        raise OpError(f"clone(): memory_format {name!r} is not supported (only "
+                      "torch.preserve_format and torch.contiguous_format)")
+    order = "C" if name == "contiguous_format" else "K"
+    return backend.module_of(input).array(input, copy=True, order=order)
+
+
+op("clone(Tensor input, *, MemoryFormat? memory_format=None) -> Tensor", "CloneBackward0",
    jvp="linear",
-   forward=lambda input: np.array(input, copy=True), vjp={"input": lambda grad: grad},
-   dtype="none", shape=lambda input: input,
-   samples=explicit(lambda r: Sample((rand(r, 2, 3),))))
+   forward=_clone, vjp={"input": lambda grad: grad},
+   dtype="none", shape=lambda input, memory_format: input,
+   samples=explicit(lambda r: Sample((rand(r, 2, 3),)),
+                    lambda r: Sample((rand(r, 3, 2).T,), {"memory_format": "contiguous_format"})),
+   torch=lambda torch, input, memory_format=None: input.clone(
+       memory_format=getattr(torch, memory_format or "preserve_format")))
 
 
 def _expand_size(shape, size):

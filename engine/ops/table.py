@@ -179,6 +179,8 @@ def _type_matches(ptype: str, value, strict: bool = False) -> bool:
         return isinstance(value, (dtypes.dtype, str))
     if base == "Device":
         return isinstance(value, str)
+    if base == "MemoryFormat":
+        return isinstance(value, dtypes.memory_format) or value in dtypes.MEMORY_FORMATS
     if base == "Any":
         return True
     raise ValueError(f"unknown schema type {ptype}")
@@ -822,6 +824,12 @@ def is_contiguous(x) -> bool:
     if isinstance(x, _Tensor):
         return x.is_contiguous()
     return not hasattr(x, "flags") or bool(x.flags.c_contiguous)
+
+
+def contiguous(x):
+    """torch's x.contiguous() for composites on Tensors and raw arrays alike: x itself, or a
+    row-major copy (clone with contiguous_format: CloneBackward0)."""
+    return x if is_contiguous(x) else F.clone(x, memory_format=dtypes.contiguous_format)
 
 
 def normalize_dim(dim: int, ndim: int) -> int:
