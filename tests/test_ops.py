@@ -325,6 +325,30 @@ def test_keyword_binding_is_inspects(case):
         kwargs[name] = args.pop()
 
 
+def _call_variant(row, sample, lib, convert):
+    """The row's first output on the sample's arguments made by ``convert(value, lib)``, or
+    the exception the call raised (torch and the engine alike), with the arguments."""
+    args = [convert(a, lib) for a in sample.args]
+    kwargs = {k: convert(v, lib) for k, v in sample.kwargs.items()}
+    fn = torch_fn(row) if lib is torch else getattr(engine.F, row.name)
+    try:
+        out = fn(*args, **kwargs)
+    except Exception as e:  # noqa: BLE001 - the outcome is what is compared
+        return e, args, kwargs
+    return (out[0] if isinstance(out, (list, tuple)) else out), args, kwargs
+
+
+def _same_refusal(theirs, ours) -> bool:
+    """Where torch raised, the engine raised the same text (True: nothing more to compare);
+    where torch answered, the engine did too."""
+    if isinstance(theirs, Exception):
+        assert isinstance(ours, Exception), f"torch raised {theirs!r}, the engine gave {ours}"
+        assert str(ours) == str(theirs)
+        return True
+    assert not isinstance(ours, Exception), f"torch gave {theirs}, the engine raised {ours!r}"
+    return False
+
+
 # Integer and bool inputs: the first sample of each public row with its floating arrays made
 # int64 (scaled, rounded) or bool, against torch: the same dtype and values, or the same
 # error text (a NotImplementedError where torch's kernel has no loop for the dtype).
@@ -351,14 +375,7 @@ def _int_bool(value, lib, kind):
 
 def _outcome(row, lib, kind):
     sample = row.samples(np.random.default_rng(0))[0]
-    args = [_int_bool(a, lib, kind) for a in sample.args]
-    kwargs = {k: _int_bool(v, lib, kind) for k, v in sample.kwargs.items()}
-    fn = torch_fn(row) if lib is torch else getattr(engine.F, row.name)
-    try:
-        out = fn(*args, **kwargs)
-    except Exception as e:  # noqa: BLE001 - the outcome is what is compared
-        return e
-    return out[0] if isinstance(out, (list, tuple)) else out
+    return _call_variant(row, sample, lib, lambda v, lib: _int_bool(v, lib, kind))[0]
 
 
 @pytest.mark.parametrize("case", INT_BOOL_CASES,
@@ -368,13 +385,9 @@ def test_integer_and_bool_inputs_match_torch(case):
     if (row.name, kind) in KNOWN_INT_BOOL:
         pytest.xfail(KNOWN_INT_BOOL[(row.name, kind)])
     theirs, ours = _outcome(row, torch, kind), _outcome(row, engine, kind)
-    if isinstance(theirs, Exception):
-        assert isinstance(ours, Exception), f"torch raised {theirs!r}, the engine gave {ours}"
-        assert str(ours) == str(theirs)
-        if isinstance(theirs, NotImplementedError):
-            assert isinstance(ours, NotImplementedError)
+    if _same_refusal(theirs, ours):
+        assert isinstance(ours, NotImplementedError) == isinstance(theirs, NotImplementedError)
         return
-    assert not isinstance(ours, Exception), f"torch gave {theirs}, the engine raised {ours!r}"
     assert str(ours.dtype) == str(theirs.dtype)
     np.testing.assert_allclose(np.asarray(ours.tolist(), dtype=float),
                                np.asarray(theirs.tolist(), dtype=float),
@@ -414,16 +427,10 @@ def _mixed(value, lib, order, count):
 def _mixed_outcome(row, i, lib, order):
     sample = row.samples(np.random.default_rng(0))[i]
     count = [0]
-    args = [_mixed(a, lib, order, count) for a in sample.args]
-    kwargs = {k: _mixed(v, lib, order, count) for k, v in sample.kwargs.items()}
-    if count[0] < 2:
-        return None
-    fn = torch_fn(row) if lib is torch else getattr(engine.F, row.name)
-    try:
-        out = fn(*args, **kwargs)
-    except Exception as e:  # noqa: BLE001 - the outcome is what is compared
-        return e
-    out = out[0] if isinstance(out, (list, tuple)) else out
+    out, args, kwargs = _call_variant(row, sample, lib,
+                                      lambda v, lib: _mixed(v, lib, order, count))
+    if count[0] < 2 or isinstance(out, Exception):
+        return None if count[0] < 2 else out
     grads = ()
     if out.requires_grad:
         leaves = [t for t in flat_tensors(list(args) + list(kwargs.values()))
@@ -443,11 +450,8 @@ def test_mixed_float_dtypes_match_torch(case):
     if row.name in KNOWN_MIXED and isinstance(theirs, Exception):
         pytest.xfail(KNOWN_MIXED[row.name])
     ours = _mixed_outcome(row, i, engine, order)
-    if isinstance(theirs, Exception):
-        assert isinstance(ours, Exception), f"torch raised {theirs!r}, the engine gave {ours}"
-        assert str(ours) == str(theirs)
+    if _same_refusal(theirs, ours):
         return
-    assert not isinstance(ours, Exception), f"torch gave {theirs}, the engine raised {ours!r}"
     assert ours[0] == theirs[0]  # the engine's dtypes print as torch's: "torch.float64"
     np.testing.assert_allclose(ours[1], theirs[1], rtol=1e-4, atol=1e-5, equal_nan=True)
     assert ours[2] == theirs[2]
@@ -485,16 +489,11 @@ def _strided(value, lib, leaves):
 
 
 def _strided_outcome(row, i, lib):
-    sample = _sample(row, i)
     leaves = []
-    args = [_strided(a, lib, leaves) for a in sample.args]
-    kwargs = {k: _strided(v, lib, leaves) for k, v in sample.kwargs.items()}
-    fn = torch_fn(row) if lib is torch else getattr(engine.F, row.name)
-    try:
-        out = fn(*args, **kwargs)
-    except Exception as e:  # noqa: BLE001 - the outcome is what is compared
-        return e
-    out = out[0] if isinstance(out, (list, tuple)) else out
+    out, _, _ = _call_variant(row, _sample(row, i), lib,
+                              lambda v, lib: _strided(v, lib, leaves))
+    if isinstance(out, Exception):
+        return out
     grads = []
     if out.requires_grad and leaves:
         grads = [None if g is None else _values(g)
@@ -513,11 +512,8 @@ def _values(t):
 def test_strided_inputs_match_torch(case):
     row, i = case
     theirs, ours = _strided_outcome(row, i, torch), _strided_outcome(row, i, engine)
-    if isinstance(theirs, Exception):
-        assert isinstance(ours, Exception), f"torch raised {theirs!r}, the engine gave {ours}"
-        assert str(ours) == str(theirs)
+    if _same_refusal(theirs, ours):
         return
-    assert not isinstance(ours, Exception), f"torch gave {theirs}, the engine raised {ours!r}"
     np.testing.assert_allclose(ours[0], theirs[0], rtol=1e-4, atol=1e-5, equal_nan=True)
     assert ours[1] == theirs[1]
     assert len(ours[2]) == len(theirs[2])
