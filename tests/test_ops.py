@@ -521,3 +521,70 @@ def test_strided_inputs_match_torch(case):
         assert (g is None) == (h is None)
         if g is not None:
             np.testing.assert_allclose(g, h, rtol=1e-3, atol=1e-4, equal_nan=True)
+
+
+# Degenerate shapes: the first sample of each public row with every array made 0-dim (its
+# first element) or empty (no rows), against torch: dtype, shape, values, grad_fn and the
+# leaves' gradients, or the same error text.
+KNOWN_DEGENERATE = {
+    ("convolution", "0d"): "torch checks the weight's rank before the stride's length",
+    ("avg_pool2d", "0d"): "torch wraps dims without a scalar's [-1, 0] range here",
+    ("mv", "0d"): "as avg_pool2d",
+    ("permute", "0d"): "torch's text names a sparse layout",
+    ("cross_entropy", "0d"): "torch checks the target's dtype first",
+    ("nll_loss_backward", "0d"): "torch's kernel checks the input's rank first",
+    ("nll_loss2d_backward", "0d"): "torch's kernel checks the target's rank first",
+    ("unbind.int", "empty"): "both raise IndexError, torch's from a tuple",
+    ("select_backward", "empty"): "torch's broadcast error, NumPy's here",
+    ("slice_backward", "empty"): "torch's broadcast error, NumPy's here",
+}
+DEGENERATE_CASES = [(row, mode) for row in ROWS.values()
+                    if row.samples is not None and not row.creation
+                    and not row.name.startswith("_") for mode in ("0d", "empty")]
+
+
+def _degenerate(value, lib, mode, leaves):
+    if isinstance(value, Const) or isinstance(value, np.ndarray) and value.dtype.kind == "f":
+        arr = value.array if isinstance(value, Const) else value.astype("float32")
+        arr = (arr.reshape(-1)[:1].reshape(()) if mode == "0d" else
+               arr.reshape(-1)[:0].reshape((0,) + arr.shape[1:]) if arr.ndim else arr)
+        t = lib.tensor(arr, requires_grad=isinstance(value, np.ndarray))
+        if t.requires_grad:
+            leaves.append(t)
+        return t
+    if isinstance(value, list) and value and isinstance(value[0], (np.ndarray, Const)):
+        return [_degenerate(v, lib, mode, leaves) for v in value]
+    return value
+
+
+def _degenerate_outcome(row, mode, lib):
+    leaves = []
+    out, _, _ = _call_variant(row, _sample(row, 0), lib,
+                              lambda v, lib: _degenerate(v, lib, mode, leaves))
+    if isinstance(out, Exception):
+        return out
+    grads = []
+    if out.requires_grad and leaves:
+        grads = [None if g is None else (tuple(g.shape), _values(g))
+                 for g in lib.autograd.grad(out.sum(), leaves, allow_unused=True)]
+    return (str(out.dtype), tuple(out.shape), _values(out),
+            out.grad_fn.name() if out.grad_fn else None, grads)
+
+
+@pytest.mark.parametrize("case", DEGENERATE_CASES,
+                         ids=[f"{r.qualname}-{m}" for r, m in DEGENERATE_CASES])
+def test_degenerate_shapes_match_torch(case):
+    row, mode = case
+    if (row.qualname, mode) in KNOWN_DEGENERATE:
+        pytest.xfail(KNOWN_DEGENERATE[(row.qualname, mode)])
+    theirs, ours = _degenerate_outcome(row, mode, torch), _degenerate_outcome(row, mode, engine)
+    if _same_refusal(theirs, ours):
+        return
+    assert ours[:2] == theirs[:2] and ours[3] == theirs[3]
+    np.testing.assert_allclose(ours[2], theirs[2], rtol=1e-4, atol=1e-5, equal_nan=True)
+    assert len(ours[4]) == len(theirs[4])
+    for g, h in zip(ours[4], theirs[4]):
+        assert (g is None) == (h is None)
+        if g is not None:
+            assert g[0] == h[0]
+            np.testing.assert_allclose(g[1], h[1], rtol=1e-3, atol=1e-4, equal_nan=True)

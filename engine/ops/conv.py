@@ -103,7 +103,10 @@ def _conv_shape(input, weight, bias, stride, padding, dilation, transposed, outp
         raise OpError(f"dilation should be greater than zero, but got {_list(dilation)}")
     if groups <= 0:
         raise OpError("non-positive groups is not supported")
-    if weight[0] % groups:
+    if weight[0] < groups:
+        raise OpError(f"Given groups={groups}, expected weight to be at least {groups} at "
+                      f"dimension 0, but got weight of size {_list(weight)} instead")
+    if weight[0] % groups:  # (torch prints this size in double brackets)
         raise OpError(f"Given groups={groups}, expected weight to be divisible by {groups} at "
                       f"dimension 0, but got weight of size [{_list(weight)}] instead")
     if input[1] != weight[1] * groups:
@@ -154,7 +157,7 @@ def _conv_forward(input, weight, bias, stride, padding, dilation, transposed, ou
     n, o, g = x.shape[0], w.shape[0], groups
     oh, ow = (1, shape[2]) if nd == 1 else shape[2:]
     win = _windows(_pad(x, p), w.shape[2:], s, d, (oh, ow))
-    win = win.reshape(n, g, -1, oh, ow, *w.shape[2:])
+    win = win.reshape(n, g, x.shape[1] // g, oh, ow, *w.shape[2:])  # (no -1: n may be 0)
     out = np.einsum("ngchwij,gocij->ngohw", win, w.reshape(g, o // g, *w.shape[1:]),
                     optimize=True).reshape(n, o, oh, ow)
     if bias is not None and np.ndim(bias) == 1:
@@ -195,7 +198,7 @@ def _conv_grad_weight(grad, input, weight, stride, padding, dilation, groups):
     wsize = tuple(weight_size) if nd == 2 else tuple(weight_size[:2]) + (1, weight_size[2])
     n, o, oh, ow = gr.shape
     win = _windows(_pad(x, p), wsize[2:], s, d, (oh, ow))
-    win = win.reshape(n, groups, -1, oh, ow, *wsize[2:])
+    win = win.reshape(n, groups, x.shape[1] // groups, oh, ow, *wsize[2:])
     out = np.einsum("ngchwij,ngohw->gocij", win, gr.reshape(n, groups, o // groups, oh, ow),
                     optimize=True)
     return out.reshape(weight_size)
@@ -430,7 +433,7 @@ def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode):
     fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
     xp = _pad(x, p, fill, _extra_pad((h, w), out, k, s, p, d))
     win = _windows(xp, k, s, d, out)
-    flat = win.reshape(win.shape[:4] + (-1,))
+    flat = win.reshape(win.shape[:4] + (k[0] * k[1],))  # (not -1: an empty batch has no size)
     arg = np.argmax(flat, axis=-1)  # first maximum in scan order (NaN wins), as ATen
     values = np.take_along_axis(flat, arg[..., None], axis=-1)[..., 0]
     xp = backend.module_of(x)
@@ -448,14 +451,17 @@ def _plane_scatter(grad, input, indices):
     xp = backend.module_of(grad)
     out = xp.zeros((planes, hw), dtype=grad.dtype)
     rows = xp.arange(planes)[:, None]
-    np.add.at(out, (rows, np.reshape(indices, (planes, -1))), np.reshape(grad, (planes, -1)))
+    per_plane = indices.shape[-2] * indices.shape[-1]  # (not -1: planes may be 0)
+    np.add.at(out, (rows, np.reshape(indices, (planes, per_plane))),
+              np.reshape(grad, (planes, per_plane)))
     return out.reshape(input_size)
 
 
 def _plane_gather(input, indices):
     planes = int(np.prod(input.shape[:-2]))
-    flat = np.reshape(input, (planes, -1))
-    return np.take_along_axis(flat, np.reshape(indices, (planes, -1)), axis=1).reshape(
+    flat = np.reshape(input, (planes, input.shape[-2] * input.shape[-1]))
+    per_plane = indices.shape[-2] * indices.shape[-1]
+    return np.take_along_axis(flat, np.reshape(indices, (planes, per_plane)), axis=1).reshape(
         indices.shape)
 
 

@@ -221,6 +221,9 @@ def _expand_check(shape, target):
 
 
 def _addmm_shape(input, mat1, mat2, beta, alpha):
+    for name, shape in (("mat1", mat1), ("mat2", mat2)):
+        if len(shape) != 2:
+            raise OpError(f"{name} must be a matrix, got {len(shape)}-D tensor")
     out = _mm_shape(mat1, mat2)
     _expand_check(input, out)
     return out

@@ -148,7 +148,7 @@ op("mse_loss_backward(Tensor grad_output, Tensor input, Tensor target, int reduc
    " -> Tensor", "MseLossBackwardBackward0", method=False, dtype="none",
    jvp="elementwise",
    kernel=("mse_backward_cpu_out", "fi"), forward=lambda grad_output, input, target, reduction: (
-       (2.0 / _numel(input.shape) if reduction == MEAN else 2.0) * (input - target)
+       (2.0 / max(_numel(input.shape), 1) if reduction == MEAN else 2.0) * (input - target)
        * grad_output).astype(input.dtype, copy=False),
    vjp={"grad_output": lambda grad, input, target, reduction: F.mse_loss_backward(
        grad, input, target, reduction),

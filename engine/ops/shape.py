@@ -9,7 +9,7 @@ from ..backend import ARRAY_TYPES
 from ..errors import IndexOpError, IndexTypeError, OpError  # noqa: F401  (re-exported)
 from .creation import default_generator
 from .samples import Const, Sample, explicit, rand
-from .table import F, contiguous, is_contiguous, normalize_dim, op
+from .table import F, contiguous, is_contiguous, normalize_dim, op, shape_of
 
 
 def as_size(size) -> tuple:
@@ -468,6 +468,8 @@ def _split_sizes(shape, split_size, dim) -> list:
 
 
 def _check_split_with_sizes(shape, split_sizes, dim):
+    if not shape:
+        raise OpError("split expects at least a 1-dimensional tensor")
     d = normalize_dim(dim, len(shape))
     sizes = list(as_size(split_sizes))
     if any(s < 0 for s in sizes):
@@ -1002,14 +1004,18 @@ op("tile(Tensor input, int[] dims) -> Tensor", None, composite=True, varargs=Tru
 
 # --------------------------------------------------------------------------- pad
 
-def _pad_shape(shape, pad) -> tuple:
+def _pad_shape(shape, pad, aten=False) -> tuple:
+    """The padded shape; ``aten``: constant_pad_nd's own wording of a bad pad, not F.pad's."""
     pad = as_size(pad)
     if len(pad) % 2:
-        raise OpError("Padding length must be divisible by 2")
+        raise OpError(f"Length of pad must be even but instead it equals {len(pad)}" if aten
+                      else "Padding length must be divisible by 2")
     if len(pad) // 2 > len(shape):
-        raise OpError(f"Padding length should be less than or equal to two times the input "
-                      f"dimension but got padding length {len(pad)} and input of dimension "
-                      f"{len(shape)}")
+        raise OpError(
+            "Length of pad should be no more than twice the number of dimensions of the "
+            f"input. Pad length is {len(pad)}while the input has {len(shape)}dimensions."
+            if aten else "Padding length should be less than or equal to two times the input "
+            f"dimension but got padding length {len(pad)} and input of dimension {len(shape)}")
     out = list(shape)
     for k in range(len(pad) // 2):  # pairs run from the last dim backwards
         d = len(shape) - 1 - k
@@ -1020,7 +1026,7 @@ def _pad_shape(shape, pad) -> tuple:
 
 
 def _constant_pad_nd(input, pad, value=0):
-    _pad_shape(input.shape, pad)
+    _pad_shape(input.shape, pad, aten=True)
     pad = as_size(pad)
     crop, widths = [slice(None)] * input.ndim, [(0, 0)] * input.ndim
     for k in range(len(pad) // 2):
@@ -1038,7 +1044,7 @@ op("constant_pad_nd(Tensor input, int[] pad, Scalar value=0) -> Tensor", "Consta
    jvp=lambda input_t, pad: F.constant_pad_nd(input_t, pad, 0),
    method=False, forward=_constant_pad_nd,
    vjp={"input": lambda grad, pad: F.constant_pad_nd(grad, tuple(-p for p in as_size(pad)))},
-   dtype="none", shape=lambda input, pad, value: _pad_shape(input, pad),
+   dtype="none", shape=lambda input, pad, value: _pad_shape(input, pad, aten=True),
    samples=explicit(lambda r: Sample((rand(r, 2, 3), (1, 2), 0.5)),
                     lambda r: Sample((rand(r, 2, 3, 4), (1, 0, -1, 2))),
                     lambda r: Sample((rand(r, 3, 4), (-1, -2, 1, 1))),
@@ -1050,6 +1056,7 @@ def _pad(input, pad, mode="constant", value=None):
         if mode in ("reflect", "replicate", "circular"):
             raise OpError(f"pad(): mode '{mode}' is not supported here; only 'constant' is")
         raise OpError(f"Unrecognised padding mode {mode}")
+    _pad_shape(shape_of(input), pad)  # F.pad's own checks, in its words, first
     return F.constant_pad_nd(input, pad, 0 if value is None else value)
 
 
