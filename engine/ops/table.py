@@ -273,6 +273,9 @@ class Op:
                        self.tensor_params[:1] == (0,))
         self._cast = self.dtype not in ("none", "keep")
         self._scalar_operands = tuple(self.index[n] for n in self.scalar_operands)
+        # varargs: where Python's *ints start (the first int[] argument: view(2, 3))
+        self._varargs_at = next((i for i, q in enumerate(self.params)
+                                 if q.type.startswith("int[]")), None)
         # indices, targets and weights take no part in the kernel's dtype
         self._kernel_params = tuple(i for i in self.tensor_params
                                     if self.params[i].name not in self.nondiff)
@@ -330,9 +333,8 @@ class Op:
         return tuple(values)
 
     def _pack_varargs(self, args):
-        p = next(i for i, q in enumerate(self.params) if q.type.startswith("int[]"))
-        if len(args) > p and all(type(a) is int for a in args[p:]) and (
-                len(args) > p + 1 or self.creation):
+        p = self._varargs_at
+        if len(args) > p + (not self.creation) and all(type(a) is int for a in args[p:]):
             return (*args[:p], tuple(args[p:]))
         return args
 
