@@ -276,6 +276,9 @@ class Op:
         # varargs: where Python's *ints start (the first int[] argument: view(2, 3))
         self._varargs_at = next((i for i, q in enumerate(self.params)
                                  if q.type.startswith("int[]")), None)
+        if self.kernel is not None and "f" not in self.kernel[1]:
+            raise ValueError(f"{self.qualname}: a kernel takes floating inputs (its fast path "
+                             "assumes so)")
         # indices, targets and weights take no part in the kernel's dtype
         self._kernel_params = tuple(i for i in self.tensor_params
                                     if self.params[i].name not in self.nondiff)
@@ -477,6 +480,9 @@ class Op:
         """The kernel runs in the inputs' promoted dtype, before any cast to float: its kind
         is the highest of the differentiable Tensor arguments' (a number in a Tensor's
         place takes no part: conv passes one for a missing bias)."""
+        first = args[self._kernel_params[0]] if self._kernel_params else None
+        if isinstance(first, _Tensor) and first.array.dtype.kind == "f":
+            return  # the common case: a floating input makes the kernel floating
         name, kinds = self.kernel
         seen = {}
         for i in self._kernel_params:
