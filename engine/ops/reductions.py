@@ -96,14 +96,9 @@ def _np_dtype(dtype, input):
 
 def _mean_check(input):
     if input.dtype.kind not in "fc":
-        from ..dtypes import from_numpy
         raise OpError("mean(): could not infer output dtype. Input dtype must be either a "
                       "floating point or complex dtype. Got: "
-                      f"{_long_name(from_numpy(input.dtype))}")
-
-
-def _long_name(d):
-    return dtypes.torch_type_name(d)
+                      f"{dtypes.torch_type_name(input.dtype)}")
 
 
 def _mean(input, dtype=None):
@@ -584,7 +579,7 @@ def _ord(p, dim) -> float:
 def _norm_forward(input, p="fro", dim=None, keepdim=False, dtype=None):
     if input.dtype.kind not in "fc":
         raise OpError("linalg.vector_norm: Expected a floating point or complex tensor as "
-                      f"input. Got {_long_name(_dtype_of(input))}")
+                      f"input. Got {dtypes.torch_type_name(_dtype_of(input))}")
     if dtype is not None:
         from ..dtypes import as_dtype
         input = input.astype(as_dtype(dtype).np)
@@ -817,7 +812,7 @@ def _softmax_kernel(name, fn):
         if input.dtype.kind not in "fc":
             last = "lastdim_" if normalize_dim(dim, input.ndim) == max(input.ndim - 1, 0) else ""
             raise KernelNotImplemented(f'"{name}_{last}kernel_impl" not implemented for '
-                                       f"'{_long_name(_dtype_of(input))}'")
+                                       f"'{dtypes.torch_type_name(_dtype_of(input))}'")
         # torch allocates the output contiguous, whatever the input's strides
         out = _lift_0d(fn)(input, dim)
         return out if out.flags.c_contiguous else out.copy(order="C")
