@@ -266,3 +266,69 @@ def test_compute_time_limit():
         body = check_problem(r, 413)
         assert "compute_seconds" in body["detail"]
         assert httpx.get(url + "/healthz").status_code == 200
+
+
+def _torch_error(fn) -> str:
+    try:
+        fn()
+    except Exception as e:  # noqa: BLE001 - torch's text is what the answer must carry
+        return str(e)
+    raise AssertionError("torch accepted it")
+
+
+@pytest.mark.parametrize("case", ["bool mm", "bool minus number", "floor of bool",
+                                  "int ** int tensor bool", "addmm 0-dim"])
+def test_dtype_and_rank_refusals_are_torchs_422(api, case):
+    """What torch's kernels refuse (a dtype without a loop, any bool in a subtraction, a
+    0-dim factor) is a 422 with torch's text, computed here."""
+    b = [[True, False], [False, True]]
+    nodes, fn = {
+        "bool mm": ([{"id": "a", "op": "tensor", "data": b, "dtype": "bool"},
+                     {"id": "y", "op": "mm", "args": ["a", "a"]}],
+                    lambda: torch.tensor(b) @ torch.tensor(b)),
+        "bool minus number": ([{"id": "a", "op": "tensor", "data": b, "dtype": "bool"},
+                               {"id": "y", "op": "sub", "args": ["a", 1]}],
+                              lambda: torch.tensor(b) - 1),
+        "floor of bool": ([{"id": "a", "op": "tensor", "data": b, "dtype": "bool"},
+                           {"id": "y", "op": "floor", "args": ["a"]}],
+                          lambda: torch.tensor(b).floor()),
+        "int ** int tensor bool": ([{"id": "a", "op": "tensor", "data": b, "dtype": "bool"},
+                                    {"id": "y", "op": "pow", "args": ["a", "a"]}],
+                                   lambda: torch.tensor(b) ** torch.tensor(b)),
+        "addmm 0-dim": ([{"id": "a", "op": "tensor", "data": 1.0},
+                         {"id": "y", "op": "addmm", "args": ["a", "a", "a"]}],
+                        lambda: torch.addmm(torch.tensor(1.0), torch.tensor(1.0),
+                                            torch.tensor(1.0))),
+    }[case]
+    check_problem(post_graph(api, nodes), 422, _torch_error(fn))
+    assert api.get("/healthz").status_code == 200
+
+
+def test_contiguous_clone_over_http_is_torchs(api):
+    """clone's memory_format by name over the wire, then a view that needs the row-major
+    copy: the gradient is torch's."""
+    nodes = [{"id": "x", "op": "tensor", "data": [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]],
+              "requires_grad": True},
+             {"id": "t", "op": "t", "args": ["x"]},
+             {"id": "c", "op": "clone", "args": ["t"],
+              "kwargs": {"memory_format": "contiguous_format"}},
+             {"id": "v", "op": "view", "args": ["c", [-1]]},
+             {"id": "w", "op": "mul", "args": ["v", [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]]},
+             {"id": "s", "op": "sum", "args": ["w"]}]
+    r = post_graph(api, nodes)
+    assert r.status_code == 200, r.text
+    x = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True)
+    (x.t().contiguous().view(-1) * torch.arange(6.0)).sum().backward()
+    assert r.json()["grads"]["x"]["data"] == x.grad.tolist()
+
+
+@pytest.mark.parametrize("header", [b"\xb2", b"9" * 40, b"-3", b"12a"])
+def test_odd_binary_header_lengths_are_400(api, header):
+    """The header that places a binary body's tensors is read before the body: odd values
+    (a non-ASCII digit, more digits than any body, a sign) are a 400, never a 500."""
+    head = orjson.dumps({"graph": {"nodes": [X]}, "tensors": "x"})
+    r = api.post("/backward", content=head + b"\0" * (2 << 20),
+                 headers={"content-type": "application/octet-stream",
+                          "Inference-Header-Content-Length": header})
+    check_problem(r, 400)
+    assert api.get("/healthz").status_code == 200
