@@ -178,6 +178,7 @@ class Tensor:
                     "dtype, or None to allow any dtype. Set grad_dtype with caution. Diverging "
                     "the dtypes of a tensor and its gradient may break downstream systems that "
                     "assume they match.")
+            _graph_module.expose(value._grad_fn)  # a .grad made from self: a cycle
         self._grad = value
 
     @property

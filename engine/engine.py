@@ -18,7 +18,7 @@ import numpy as np
 
 from . import array_cache, dtypes, grad_mode
 from .errors import AnomalyError, GradientError
-from .graph import AccumulateGrad
+from .graph import AccumulateGrad, expose
 from .ops import table as _table
 from .ops.table import F
 
@@ -294,6 +294,7 @@ def _retain(node, nr, grad, raw):
         tensor._grad = Tensor._make(grad.copy() if current is None else current.array + grad)
     else:
         tensor._grad = F.clone(grad) if current is None else current + grad
+        expose(tensor._grad._grad_fn)  # a create_graph .grad may lead back to the tensor
 
 
 def accumulate(variable, grad, raw, owned=False):
@@ -308,10 +309,12 @@ def accumulate(variable, grad, raw, owned=False):
             current._version[0] += 1
         else:
             variable._grad = Tensor._make(current.array + grad)
-    elif current is None:
-        variable._grad = F.copy(F.empty_like(grad), grad)  # torch shows CopyBackwards
     else:
-        variable._grad = current + grad
+        if current is None:
+            variable._grad = F.copy(F.empty_like(grad), grad)  # torch shows CopyBackwards
+        else:
+            variable._grad = current + grad
+        expose(variable._grad._grad_fn)  # leads back to the leaf: a cycle the GC must see
 
 
 def _call_node_pre_hooks(node, grads, raw):

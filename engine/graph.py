@@ -4,14 +4,90 @@ leaves, and saved tensors that are freed after backward and checked for in-place
 from __future__ import annotations
 
 import itertools
+import os
 import re
 import weakref
 
 from . import backend
 from .errors import GraphFreedError, InplaceError
 
+try:
+    from ._gctrack import track as _track
+    from ._gctrack import untrack as _untrack
+except ImportError:  # built without a C compiler: every node stays in the GC's sight
+    _track = _untrack = None
+
 _hook_ids = itertools.count()
 _Tensor = None  # engine._tensor.Tensor, bound by engine._tensor at import (avoids a cycle)
+
+
+# -- graph storage the cyclic GC does not see, as PyTorch's C++ nodes
+
+def _hiding_wanted() -> bool:
+    text = os.environ.get("AUTOGRAD_HIDE_GRAPH_FROM_GC", "1").strip().lower()
+    if text not in ("1", "0", "true", "false"):
+        raise ValueError("AUTOGRAD_HIDE_GRAPH_FROM_GC must be 1/true or 0/false, not "
+                         f"{text!r}")
+    return text in ("1", "true")
+
+
+# Python starts a full collection (a walk over every tracked object of the process) whenever
+# the objects surviving into its oldest generation grow by a quarter; a forward pass leaves
+# a node and a few containers per op alive, so a long chain of ops spent about a third of
+# its time in collections that found nothing: a graph alone is acyclic. So a node recorded
+# by a forward op, and what it alone holds, are hidden from the GC (``hide``). A graph can
+# only join a cycle through a tensor or a hook that refers to a newer part of it: those
+# places call ``expose``, which shows the node and everything below it again (a .grad with
+# a grad_fn, so create_graph backward; a tensor given a newer history by an in-place op; a
+# hook on a node). A cycle made through any other Python object (a leaf's hook whose
+# closure holds a tensor computed from that leaf) is freed once broken, as in torch.
+hide = _untrack if _untrack is not None and _hiding_wanted() else None
+
+
+def hide_node(node) -> None:
+    """Hide a node just recorded, its edges and its saved values from the cyclic GC."""
+    edges = node.next_functions
+    hide(node, edges, *edges)
+    saved = node.saved
+    if saved:
+        values = saved.values()
+        hide(saved, *values)
+        for s in values:
+            if type(s) is SavedTensor:
+                hide(s.version)  # a tensor's version counter: a list of one int
+            elif type(s) is list:
+                hide(*s)
+    attrs = node.attrs
+    if attrs:
+        hide(attrs)
+
+
+def expose(node) -> None:
+    """Show ``node`` and the graph below it to the cyclic GC again (each node once)."""
+    if _track is None or node is None or node._gc_exposed:
+        return
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if n._gc_exposed:  # and so is everything below it
+            continue
+        n._gc_exposed = True
+        edges = n.next_functions
+        _track(n, edges, *edges)
+        saved = n.saved
+        if saved:
+            _track(saved, *saved.values())
+            for s in saved.values():
+                for x in s if type(s) is list else (s,):
+                    if type(x) is SavedTensor:
+                        _track(x)
+                        if x.producer_node is not None:  # (not always an edge's node)
+                            stack.append(x.producer_node)
+                if type(s) is list:
+                    _track(s)
+        if n.attrs:
+            _track(n.attrs)
+        stack.extend(child for child, _ in edges if child is not None)
 
 
 class RemovableHandle:
@@ -58,6 +134,7 @@ class Node:
     saved = {}  # noqa: RUF012
     metas = None  # (shape, dtype) per edge; None: each is out_metas[0] (the common case)
     param_edge_counts = None  # edges per differentiable parameter; None: one each
+    _gc_exposed = False  # True: this node and all below it are in the cyclic GC's sight
 
     def name(self) -> str:
         return self._name
@@ -126,6 +203,7 @@ class Node:
     # -- hooks on the node itself (torch.autograd.graph.Node API)
 
     def register_hook(self, fn) -> RemovableHandle:
+        expose(self)  # the hook may refer to a tensor made from this node
         if self.post_hooks is None:
             self.post_hooks = HookDict()
         handle = RemovableHandle(self.post_hooks)
@@ -133,6 +211,7 @@ class Node:
         return handle
 
     def register_prehook(self, fn) -> RemovableHandle:
+        expose(self)  # the hook may refer to a tensor made from this node
         if self.pre_hooks is None:
             self.pre_hooks = HookDict()
         handle = RemovableHandle(self.pre_hooks)
@@ -140,6 +219,7 @@ class Node:
         return handle
 
     def _add_tensor_pre_hook(self, output_nr: int, fn) -> RemovableHandle:
+        expose(self)  # the hook may refer to a tensor made from this node
         if self.tensor_pre_hooks is None:
             self.tensor_pre_hooks = {}
         hooks = self.tensor_pre_hooks.setdefault(output_nr, HookDict())

@@ -66,7 +66,8 @@ class CopySlices(Node):
 
     def __init__(self, root, where, fn):
         self.seq = next(table._seq)
-        self.fn = fn
+        self.fn = fn  # only this node leads to fn: show it to the GC now (graph.expose)
+        table._graph.expose(fn)
         self.where = where
         meta = (root.array.shape, root.array.dtype)
         own = fn.metas if fn.metas is not None else (fn.out_metas[0],) * len(fn.next_functions)
@@ -148,6 +149,7 @@ def set_history(t, node, output_nr) -> None:
     t._grad_fn = node
     t._output_nr = output_nr
     t._requires_grad = True
+    table._graph.expose(node)  # what saved t (an older node) now leads to a newer one
     if t._retains_grad:
         _move_retained_grad(t, old, old_nr)
 
@@ -219,6 +221,7 @@ def regenerate(root) -> None:
             old, old_nr = view._grad_fn, view._output_nr
             _, where = root_positions(view)
             node = _AS_STRIDED._record((root, where), (view,))
+            table._graph.expose(node)  # as set_history: an existing tensor, a newer node
             node.attrs = {**node.attrs, **_geometry(view.array, root.array)}
             view._output_nr = 0
             if view._retains_grad:

@@ -3,6 +3,8 @@ computed here: forward value, dtype, shape rule, grad_fn name and next_functions
 and second-order gradients; plus float64 finite differences (first and second order)
 that need no torch."""
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -301,6 +303,34 @@ def test_graph_is_freed_by_reference_counting(case):
         assert not alive, f"{row.qualname}: kept alive by a cycle: {alive}"
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("case", CASES, ids=[_id(c) for c in CASES])
+def test_graph_is_hidden_from_the_cyclic_gc(case):
+    """The node an op records, its edges and what it saved are out of the cyclic GC's sight,
+    as torch's C++ nodes are (engine/graph.py); ``expose`` shows them again."""
+    import gc
+
+    from engine import graph
+    if graph.hide is None:
+        if os.environ.get("CI"):
+            pytest.fail("engine._gctrack was not built (it needs a C compiler)")
+        pytest.skip("engine._gctrack not built")
+    row, i = case
+    (out, _, _), _ = call_both(row, _sample(row, i))
+    nodes = {o.grad_fn for o in outputs_of(out) if o.grad_fn is not None}
+
+    def held(node):  # what a node alone holds: tracked before hiding
+        saved = [s for v in (node.saved or {}).values()
+                 for s in (v if type(v) is list else [v]) if type(s) is graph.SavedTensor]
+        return [node.next_functions, *(e for e in node.next_functions if e[0] is not None),
+                *saved]
+
+    for node in nodes:
+        assert not gc.is_tracked(node), row.qualname
+        assert not any(gc.is_tracked(h) for h in held(node)), row.qualname
+        graph.expose(node)
+        assert gc.is_tracked(node) and all(gc.is_tracked(h) for h in held(node))
 
 
 @pytest.mark.parametrize("case", CASES, ids=[_id(c) for c in CASES])

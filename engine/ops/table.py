@@ -650,6 +650,8 @@ class Op:
                     r._requires_grad = True
         for n, nr in result_nrs:
             saved[n] = _graph.SavedTensor(results[nr], output_nr=nr)
+        if _graph.hide is not None:
+            _graph.hide_node(node)
         return node
 
     def _attr(self, n, args):
