@@ -44,10 +44,9 @@ def _hiding_wanted() -> bool:
 hide = _untrack if _untrack is not None and _hiding_wanted() else None
 
 
-def hide_node(node) -> None:
-    """Hide a node just recorded, its edges and its saved values from the cyclic GC."""
-    edges = node.next_functions
-    hide(node, edges, *edges)
+def hide_saved(node) -> None:
+    """Hide what a node just recorded saved from the cyclic GC (``Op._record`` hides the
+    node and its edges itself, with ``hide``: it runs once per op)."""
     saved = node.saved
     if saved:
         values = saved.values()

@@ -650,8 +650,12 @@ class Op:
                     r._requires_grad = True
         for n, nr in result_nrs:
             saved[n] = _graph.SavedTensor(results[nr], output_nr=nr)
-        if _graph.hide is not None:
-            _graph.hide_node(node)
+        hide = _graph.hide
+        if hide is not None:  # out of the cyclic GC's sight, as torch's nodes (graph.py)
+            edges = node.next_functions
+            hide(node, edges, *edges)
+            if saved_idx or result_nrs or attr_names:
+                _graph.hide_saved(node)
         return node
 
     def _attr(self, n, args):
