@@ -54,8 +54,9 @@ def hide_saved(node) -> None:
         for s in values:
             if type(s) is SavedTensor:
                 hide(s.version)  # a tensor's version counter: a list of one int
-            elif type(s) is list:
+            elif type(s) is list:  # SavedTensors (cat, stack...)
                 hide(*s)
+                hide(*(x.version for x in s if type(x) is SavedTensor))
     attrs = node.attrs
     if attrs:
         hide(attrs)
