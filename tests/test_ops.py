@@ -561,9 +561,6 @@ KNOWN_DEGENERATE = {
     ("avg_pool2d", "0d"): "torch wraps dims without a scalar's [-1, 0] range here",
     ("mv", "0d"): "as avg_pool2d",
     ("permute", "0d"): "torch's text names a sparse layout",
-    ("cross_entropy", "0d"): "torch checks the target's dtype first",
-    ("nll_loss_backward", "0d"): "torch's kernel checks the input's rank first",
-    ("nll_loss2d_backward", "0d"): "torch's kernel checks the target's rank first",
     ("unbind.int", "empty"): "both raise IndexError, torch's from a tuple",
     ("select_backward", "empty"): "torch's broadcast error, NumPy's here",
     ("slice_backward", "empty"): "torch's broadcast error, NumPy's here",
@@ -618,3 +615,58 @@ def test_degenerate_shapes_match_torch(case):
         if g is not None:
             assert g[0] == h[0]
             np.testing.assert_allclose(g[1], h[1], rtol=1e-3, atol=1e-4, equal_nan=True)
+
+
+# nll_loss's backward kernels, given shapes torch refuses: torch's checks, in its order
+_NLL_BAD = {
+    "input 0-d": ((), (), (), None, 1),
+    "input 3-d": ((), (2, 3, 4), (2,), None, 1),
+    "target 2-d": ((), (3, 4), (3, 1), None, 1),
+    "batch mismatch": ((), (3, 4), (2,), None, 1),
+    "weight size": ((), (3, 4), (3,), (3,), 1),
+    "none, 0-d grad": ((), (3, 4), (3,), None, 0),
+    "none, grad size": ((2,), (3, 4), (3,), None, 0),
+    "none, 2-d grad": ((3, 1), (3, 4), (3,), None, 0),
+    "mean, grad size": ((3,), (3, 4), (3,), None, 1),
+    "mean, (1, 1) grad": ((1, 1), (3, 4), (3,), None, 1),
+    "1-d input, 1-d target": ((), (4,), (1,), None, 1),
+    "1-d input, none, 2 grads": ((2,), (4,), (), None, 0),
+}
+_NLL2D_BAD = {
+    "input 0-d": ((), (), (), None, 1),
+    "target 0-d": ((), (2, 3, 2, 2), (), None, 1),
+    "input 3-d": ((), (2, 3, 4), (2, 2, 2), None, 1),
+    "size mismatch": ((), (2, 3, 2, 2), (2, 2, 3), None, 1),
+    "weight size": ((), (2, 3, 2, 2), (2, 2, 2), (2,), 1),
+    "none, 0-d grad": ((), (2, 3, 2, 2), (2, 2, 2), None, 0),
+    "none, 2-d grad": ((2, 2), (2, 3, 2, 2), (2, 2, 2), None, 0),
+    "none, grad size": ((2, 2, 3), (2, 3, 2, 2), (2, 2, 2), None, 0),
+    "mean, grad size": ((3,), (2, 3, 2, 2), (2, 2, 2), None, 1),
+}
+_NLL_BAD_CASES = [("nll_loss_backward", k, v) for k, v in _NLL_BAD.items()] + [
+    ("nll_loss2d_backward", k, v) for k, v in _NLL2D_BAD.items()]
+
+
+@pytest.mark.parametrize("case", _NLL_BAD_CASES, ids=[f"{n}-{k}" for n, k, _ in _NLL_BAD_CASES])
+def test_nll_backward_kernels_refuse_bad_shapes_as_torch(case):
+    name, _, (grad_shape, input_shape, target_shape, weight_shape, reduction) = case
+    rng = np.random.default_rng(0)
+    grad = rng.random(grad_shape).astype(np.float32)
+    x = rng.random(input_shape).astype(np.float32)
+    target = np.zeros(target_shape, dtype=np.int64)
+    weight = None if weight_shape is None else rng.random(weight_shape).astype(np.float32)
+
+    def run(lib, call):
+        w = None if weight is None else lib.tensor(weight)
+        try:
+            call(lib.tensor(grad), lib.tensor(x), lib.tensor(target), w)
+        except Exception as e:  # noqa: BLE001 (both engines' errors are compared)
+            return e
+        return None
+
+    theirs = run(torch, lambda g, x, t, w: getattr(torch.ops.aten, name)(
+        g, x, t, w, reduction, -100, torch.tensor(1.0)))
+    ours = run(engine, lambda g, x, t, w: getattr(engine.F, name)(g, x, t, w, reduction, -100))
+    assert theirs is not None, "torch accepts it: not a refusal case"
+    assert ours is not None and str(ours) == str(theirs).splitlines()[0]
+    assert isinstance(ours, IndexError) == isinstance(theirs, IndexError)

@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import dtypes
 from ..backend import module_of, to_numpy
-from ..errors import KernelNotImplemented, OpError
+from ..errors import IndexOpError, KernelNotImplemented, OpError
 from ..grad_mode import is_grad_enabled
 from . import table
 from .samples import Const, Sample, explicit, rand
@@ -421,6 +421,60 @@ def _nll_loss2d_again(grad, target, weight, reduction, ignore_index):
     return F._nll_loss2d(grad, target, weight, reduction, ignore_index)
 
 
+def _single_grad_output(grad_output):
+    gshape = _shape(grad_output)
+    if len(gshape) > 1 or int(np.prod(gshape)) != 1:
+        raise OpError("Expected a single element grad_output tensor, but got: "
+                      f"{_dims_text(gshape)}")
+
+
+def _nll_backward_check(grad_output, input, target, weight, reduction, ignore_index):
+    """torch's nll_loss_backward meta checks, in its order."""
+    shape, tshape, gshape = _shape(input), _shape(target), _shape(grad_output)
+    if len(shape) not in (1, 2):
+        raise OpError("input tensor should be 1D or 2D")
+    if len(tshape) > 1:
+        raise OpError("0D or 1D target tensor expected, multi-target not supported")
+    if not (len(shape) == 1 and not tshape) and shape[0] != (tshape[0] if tshape else 1):
+        raise OpError(f"size mismatch (got input: {_dims_text(shape)}, target: "
+                      f"{_dims_text(tshape)})")
+    if weight is not None and int(np.prod(_shape(weight))) != shape[-1]:
+        raise OpError("weight tensor should be defined either for all or no classes")
+    if reduction == NONE and len(shape) == 2:
+        if not gshape:  # torch's message reads grad_output.size(0)
+            raise IndexOpError("Dimension specified as 0 but tensor has no dimensions")
+        if len(gshape) != 1 or gshape[0] != shape[0]:
+            raise OpError(f"Expected a tensor of dimension 1 and tensor.size[0] == {shape[0]} "
+                          f"but got: dimension {len(gshape)} and tensor.size[0] = {gshape[0]}")
+    else:
+        _single_grad_output(grad_output)
+
+
+def _nll2d_backward_check(grad_output, input, target, weight, reduction, ignore_index):
+    """torch's check_inputs_nll_loss2d and grad_output checks, in its order (its texts)."""
+    shape, tshape, gshape = _shape(input), _shape(target), _shape(grad_output)
+    if len(tshape) != 3:
+        raise OpError("only batches of spatial targets supported (3D tensors) but got targets "
+                      f"of dimension: {len(tshape)}")
+    if len(shape) != 4:
+        raise OpError("only batches of spatial inputs supported (4D tensors), but got input "
+                      f"of dimension: {len(shape)}")
+    if weight is not None and int(np.prod(_shape(weight))) != shape[1]:
+        raise OpError("weight tensor should be defined either for all or no classes")
+    if (shape[0], *shape[2:]) != tshape:
+        raise OpError(f"size mismatch (got input: {_dims_text(shape)} , target: "
+                      f"{_dims_text(tshape)}")
+    if reduction == NONE:
+        if len(gshape) != 3:
+            raise OpError("grad_output must have same dimension as target (3) but got "
+                          f"dimension: {_dims_text(gshape)}")
+        if gshape != tshape:
+            raise OpError(f"size mismatch (got grad_output: {_dims_text(gshape)} target: "
+                          f"{_dims_text(tshape)}")
+    else:
+        _single_grad_output(grad_output)
+
+
 # torch's derivative kernels for nll_loss: ops of their own whose output depends on
 # grad_output linearly (its VJP is nll_loss again) and on the input not at all (zeros, so that
 # under create_graph the gradient still requires grad, as torch's does)
@@ -429,6 +483,7 @@ for _suffix, _Name in [("", "NllLoss"), ("2d", "NllLoss2D")]:
        " Tensor? weight, int reduction, int ignore_index) -> Tensor",
        f"{_Name}BackwardBackward0", method=False, dtype="none",
        kernel=(f"nll_loss{_suffix}_backward_out_frame", "f"),
+       check=_nll2d_backward_check if _suffix else _nll_backward_check,
        forward=_nll_backward, nondiff=("target", "weight"),
        jvp="linear",  # linear in grad_output; the input gives only its shape and dtype
        vjp={"grad_output": _nll_loss2d_again if _suffix else _nll_loss_again,
@@ -658,8 +713,6 @@ def _cross_entropy(input, target, weight=None, size_average=None, ignore_index=-
     so the graph shows NllLossBackward0 over LogSoftmaxBackward0, as torch's does."""
     reduction = reduction_enum(size_average, reduce, reduction)
     shape = _shape(input)
-    if len(shape) < 1:
-        raise OpError(f"Expected 1 or more dimensions (got {len(shape)})")
     class_dim = 0 if len(shape) == 1 else 1
     if _shape(target) == shape:
         if _raw(target).dtype.kind != "f":
@@ -667,12 +720,17 @@ def _cross_entropy(input, target, weight=None, size_average=None, ignore_index=-
                           f"got {_target_dtype_name(target)}")
         if ignore_index >= 0:
             raise OpError("ignore_index is not supported for floating point target")
+        if not shape:  # torch reads the class count, input.size(1), first
+            raise IndexOpError("Dimension specified as 1 but tensor has no dimensions")
         return _cross_entropy_probs(input, target, weight, reduction, label_smoothing,
                                     class_dim)
     if label_smoothing > 0 and label_smoothing > 1.0:
         raise OpError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing:g}")
     if label_smoothing > 0 and weight is not None:
         raise OpError("cross_entropy(): label_smoothing together with weight is not supported")
+    if not shape:  # torch's log_softmax(input, 1) comes before nll_loss's checks
+        raise IndexOpError("Dimension out of range (expected to be in range of [-1, 0], but "
+                           "got 1)")
     _no_grad_for("nll_loss_forward", "weight", weight)
     _nll_checks(input, target, weight)
     log_probs = F.log_softmax(input, class_dim)
