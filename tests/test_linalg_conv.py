@@ -90,6 +90,8 @@ ERROR_CASES = [
     ("mm", lambda m, a, b: m.mm(a, b), [_arr(2, 3), _ones_long(3, 4)]),
     ("mv", lambda m, a, b: m.mv(a, b), [_arr(2, 3), _arr(4)]),
     ("mv", lambda m, a, b: m.mv(a, b), [_arr(3), _arr(3)]),
+    ("mv", lambda m, a, b: m.mv(a, b), [_arr(), _arr(3)]),
+    ("mv", lambda m, a, b: m.mv(a, b), [_arr(), _arr()]),
     ("bmm", lambda m, a, b: m.bmm(a, b), [_arr(2, 2, 3), _arr(3, 3, 4)]),
     ("bmm", lambda m, a, b: m.bmm(a, b), [_arr(2, 3), _arr(2, 3, 4)]),
     ("bmm", lambda m, a, b: m.bmm(a, b), [_arr(2, 2, 3), _arr(2, 3, 4, dtype="float64")]),
@@ -142,6 +144,22 @@ ERROR_CASES = [
     ("conv2d", lambda m, a, b, c: m.conv2d(a, b, c), [_arr(1, 2, 5, 5), _arr(3, 2, 3, 3),
                                                       _arr(3, dtype="float64")]),
     ("conv1d", lambda m, a, b: m.conv1d(a, b), [_arr(1, 2, 5), _arr(3, 3, 3)]),
+    ("conv1d", lambda m, a, b: m.conv1d(a, b, dilation=0), [_arr(1, 2, 5), _arr(3, 2, 3)]),
+    # aten's convolution itself, checks in torch's order (weight rank, parameter lengths,
+    # groups, padding, stride, a negative dilation, input rank, then the shapes)
+    *(("convolution", lambda m, a, b, _k=k: m.convolution(a, b, None, *_k), arrays)
+      for k, arrays in [
+          (([1], [0], [1], False, [0], 1), [_arr(), _arr()]),
+          (([1], [-1], [1], False, [0], 0), [_arr(1, 1, 4), _arr(2, 1)]),
+          (([1, 1], [0], [1], False, [0], 1), [_arr(1, 1), _arr(2, 1, 3)]),
+          (([1], [-1], [1], False, [0], 0), [_arr(1, 1, 4), _arr(2, 1, 3)]),
+          (([0], [-1], [1], False, [0], 1), [_arr(1, 1, 4), _arr(2, 1, 3)]),
+          (([1], [0], [-1], False, [0], 1), [_arr(1, 1, 4), _arr(2, 1, 3)]),
+          (([1], [0], [0], False, [0], 1), [_arr(1, 1), _arr(2, 1, 3)]),
+          (([1], [0], [0], False, [0], 3), [_arr(1, 1, 4), _arr(2, 1, 3)]),
+          (([1], [0], [0], False, [0], 1), [_arr(1, 1, 4), _arr(2, 1, 3)]),
+          (([1], [0], [1], False, [0], 1), [_arr(), _arr(2, 1, 3)]),
+      ]),
     ("conv1d", lambda m, a, b: m.conv1d(a, b), [_arr(5), _arr(3, 2, 3)]),
     ("max_pool2d", lambda m, a: m.max_pool2d(a, 3, padding=2), [_arr(1, 2, 5, 5)]),
     ("max_pool2d", lambda m, a: m.max_pool2d(a, 0), [_arr(1, 2, 5, 5)]),
@@ -151,6 +169,8 @@ ERROR_CASES = [
     ("max_pool2d", lambda m, a: m.max_pool2d(a, (2, 2, 2)), [_arr(1, 2, 5, 5)]),
     ("avg_pool2d", lambda m, a: m.avg_pool2d(a, 3, padding=2), [_arr(1, 2, 5, 5)]),
     ("avg_pool2d", lambda m, a: m.avg_pool2d(a, 3), [_arr(1, 2, 2, 2)]),
+    ("avg_pool2d", lambda m, a: m.avg_pool2d(a, 2), [_arr()]),
+    ("avg_pool2d", lambda m, a: m.avg_pool2d(a, 2), [_arr(2, 3)]),
     ("avg_pool2d", lambda m, a: m.avg_pool2d(a, 2, divisor_override=0), [_arr(1, 2, 5, 5)]),
 ]
 
@@ -175,6 +195,7 @@ def test_error_text_is_torchs(case):
     with pytest.raises(OpError) as ours:
         fn(EF, *[engine.tensor(a) for a in arrays])
     assert str(ours.value) == str(theirs.value)
+    assert isinstance(ours.value, IndexError) == isinstance(theirs.value, IndexError)
 
 
 def test_shape_rules_refuse_what_the_forward_refuses_without_computing():

@@ -20,7 +20,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .. import backend
-from ..errors import OpError
+from ..errors import IndexOpError, OpError
 from . import table
 from .samples import Sample, explicit, rand
 from .table import F, op
@@ -85,24 +85,27 @@ def _lift_params(stride, padding, dilation, nd):
 
 def _conv_shape(input, weight, bias, stride, padding, dilation, transposed, output_padding,
                 groups):
-    """Output shape with torch's argument checks (at::native::check_shape_forward)."""
+    """Output shape with torch's argument checks, in its order (at::_convolution, then
+    check_shape_forward, then its kernel's for a zero dilation)."""
     if transposed:
         raise OpError("transposed convolution is not supported")
     nd = len(weight) - 2
-    if nd < 1 or len(input) != nd + 2:  # torch reports a rank mismatch through stride
-        raise OpError(f"expected stride to be a single integer value or a list of {nd} "
-                      f"values to match the convolution dimensions, but got stride="
-                      f"{_list(_pair(stride, max(len(input) - 2, 1)))}")
+    if nd < 1:
+        raise OpError("weight should have at least three dimensions")
     stride, padding, dilation = (_pair(stride, nd, "stride"), _pair(padding, nd, "padding"),
                                  _pair(dilation, nd, "dilation"))
-    if any(s <= 0 for s in stride):
-        raise OpError("non-positive stride is not supported")
-    if any(p < 0 for p in padding):
-        raise OpError("negative padding is not supported")
-    if any(d <= 0 for d in dilation):
-        raise OpError(f"dilation should be greater than zero, but got {_list(dilation)}")
     if groups <= 0:
         raise OpError("non-positive groups is not supported")
+    if any(p < 0 for p in padding):
+        raise OpError("negative padding is not supported")
+    if any(s <= 0 for s in stride):
+        raise OpError("non-positive stride is not supported")
+    if any(d < 0 for d in dilation):
+        raise OpError("dilation should be greater than zero")
+    if len(input) != nd + 2:
+        raise OpError(f"Expected {nd + 2}-dimensional input for {nd + 2}-dimensional weight "
+                      f"{_list(weight)}, but got {len(input)}-dimensional input of size "
+                      f"{_list(input)} instead")
     if weight[0] < groups:
         raise OpError(f"Given groups={groups}, expected weight to be at least {groups} at "
                       f"dimension 0, but got weight of size {_list(weight)} instead")
@@ -123,6 +126,9 @@ def _conv_shape(input, weight, bias, stride, padding, dilation, transposed, outp
         raise OpError(f"Calculated padded input size per channel: ({' x '.join(map(str, padded))})"
                       f". Kernel size: ({' x '.join(map(str, kernel))}). Kernel size can't be "
                       f"greater than actual input size")
+    if 0 in dilation:  # torch's kernel, which runs a 1-d convolution as a 2-d one
+        raise OpError("dilation should be greater than zero, but got "
+                      f"{_list((1, *dilation) if nd == 1 else dilation)}")
     return (input[0], weight[0]) + tuple(
         _out_len(input[2 + i], weight[2 + i], stride[i], padding[i], dilation[i])
         for i in range(nd))
@@ -539,9 +545,11 @@ def _avg_check(kernel_size, stride, padding, divisor_override, shape, ceil_mode)
     if divisor_override is not None and divisor_override == 0:
         raise OpError("divisor must be not zero")
     k, s, p, d = _pool_params("avg_pool2d", kernel_size, stride, padding)
-    if len(shape) < 3:  # ATen reads input.size(-3) first
-        raise OpError(f"Dimension out of range (expected to be in range of "
-                      f"[{-max(len(shape), 1)}, {max(len(shape), 1) - 1}], but got -3)")
+    if not shape:  # ATen reads input.size(-3) first
+        raise IndexOpError("Dimension specified as -3 but tensor has no dimensions")
+    if len(shape) < 3:
+        raise IndexOpError(f"Dimension out of range (expected to be in range of "
+                           f"[{-len(shape)}, {len(shape) - 1}], but got -3)")
     return k, s, p, d, _pool_shape("avg_pool2d", shape, k, s, p, d, ceil_mode)
 
 

@@ -11,7 +11,7 @@ ViewBackward0; which route depends, as in ATen, on which operand requires grad).
 import numpy as np
 
 from .. import backend, dtypes
-from ..errors import OpError
+from ..errors import IndexOpError, OpError
 from . import table
 from .samples import Sample, explicit, rand
 from .table import OVERLOADS, F, broadcast_shapes, is_contiguous, normalize_dim, op
@@ -146,6 +146,8 @@ op("bmm(Tensor input, Tensor mat2) -> Tensor", "BmmBackward0", kernel=("bmm", "f
 
 
 def _mv_shape(input, vec):
+    if not input:  # torch's mv reads input.size(0) (its output's length) first
+        raise IndexOpError("Dimension specified as 0 but tensor has no dimensions")
     if len(input) != 2 or len(vec) != 1:
         raise OpError(f"vector + matrix @ vector expected, got 1, {len(input)}, {len(vec)}")
     if input[1] != vec[0]:

@@ -177,12 +177,14 @@ op("expand(Tensor input, int[] size, *, bool implicit=False) -> Tensor", "Expand
 
 
 def _perm(dims, ndim):
-    dims = tuple(normalize_dim(d, ndim) for d in as_size(dims))
-    if sorted(dims) != list(range(ndim)):
+    dims = as_size(dims)
+    if len(dims) != ndim:  # before the dims are wrapped (torch's text names sparse_coo)
         raise OpError("permute(sparse_coo): number of dimensions in the tensor input does not "
                       "match the length of the desired ordering of dimensions i.e. input.dim() "
-                      f"= {ndim} is not equal to len(dims) = {len(dims)}" if len(dims) != ndim
-                      else "permute(): duplicate dims are not allowed.")
+                      f"= {ndim} is not equal to len(dims) = {len(dims)}")
+    dims = tuple(normalize_dim(d, ndim) for d in dims)
+    if sorted(dims) != list(range(ndim)):
+        raise OpError("permute(): duplicate dims are not allowed.")
     return dims
 
 
