@@ -465,3 +465,21 @@ def test_saved_values_like_torch(name):
         except RuntimeError as e:
             outcomes.append(str(e)[:60])
     assert outcomes[0] == outcomes[1]
+
+
+# select_backward / slice_backward write grad_output into a part of zeros, as torch's copy_:
+# a grad that does not broadcast to that part gets torch's error text
+_WRITE_INTO = [((3, 4), (0,)), ((4,), (2, 4)), ((2, 4), (3, 4)), ((4,), (0, 4)),
+               ((3, 4), (1, 4)), ((3, 4), (4,)), ((3, 4), (1,))]
+
+
+@pytest.mark.parametrize("name, args", [("select_backward", (0, 1)),
+                                        ("slice_backward", (0, 0, 2, 1))])
+@pytest.mark.parametrize("sizes, grad_shape", _WRITE_INTO)
+def test_backward_kernels_broadcast_grad_as_torch(name, args, sizes, grad_shape):
+    def run(fn, lib):
+        try:
+            return fn(lib.zeros(grad_shape), sizes, *args).shape
+        except Exception as e:  # noqa: BLE001 (both engines' errors are compared)
+            return str(e)
+    assert run(getattr(engine.F, name), engine) == run(getattr(torch.ops.aten, name), torch)

@@ -558,8 +558,6 @@ def test_strided_inputs_match_torch(case):
 # leaves' gradients, or the same error text.
 KNOWN_DEGENERATE = {
     ("unbind.int", "empty"): "both raise IndexError, torch's from a tuple",
-    ("select_backward", "empty"): "torch's broadcast error, NumPy's here",
-    ("slice_backward", "empty"): "torch's broadcast error, NumPy's here",
 }
 DEGENERATE_CASES = [(row, mode) for row in ROWS.values()
                     if row.samples is not None and not row.creation

@@ -9,7 +9,7 @@ from ..backend import ARRAY_TYPES
 from ..errors import IndexOpError, IndexTypeError, OpError  # noqa: F401  (re-exported)
 from .creation import default_generator
 from .samples import Const, Sample, explicit, rand
-from .table import F, contiguous, is_contiguous, normalize_dim, op, shape_of
+from .table import F, broadcast_shapes, contiguous, is_contiguous, normalize_dim, op, shape_of
 
 
 def as_size(size) -> tuple:
@@ -631,11 +631,21 @@ op("select.int(Tensor input, int dim, int index) -> Tensor", "SelectBackward0",
                     lambda r: Sample((rand(r, 3), 0, 2))))
 
 
+def _write_into(out, key, grad_output):
+    """``out[key] = grad_output`` as torch's copy_ into that part: its broadcast errors."""
+    part = out[key].shape
+    shape = broadcast_shapes(part, grad_output.shape)  # torch's text: a the part, b grad
+    if shape != part:
+        raise OpError(f"output with shape {list(part)} doesn't match the broadcast shape "
+                      f"{list(shape)}")
+    out[key] = grad_output
+    return out
+
+
 def _select_backward(grad_output, input_sizes, dim, index):
     out = np.zeros_like(grad_output, shape=tuple(input_sizes))
     d, i = _select_check(tuple(input_sizes), dim, index)
-    out[_index_key(out.ndim, d, i)] = grad_output
-    return out
+    return _write_into(out, _index_key(out.ndim, d, i), grad_output)
 
 
 op("select_backward(Tensor grad_output, int[] input_sizes, int dim, int index) -> Tensor",
@@ -704,8 +714,7 @@ def _slice_backward(grad_output, input_sizes, dim, start, end, step):
     out = np.zeros_like(grad_output, shape=tuple(input_sizes))
     d = normalize_dim(dim, out.ndim)
     s, e = _slice_bounds(out.shape[d], start, end, step)
-    out[_index_key(out.ndim, d, slice(s, e, step))] = grad_output
-    return out
+    return _write_into(out, _index_key(out.ndim, d, slice(s, e, step)), grad_output)
 
 
 op("slice_backward(Tensor grad_output, int[] input_sizes, int dim, int start, int end, int step)"
@@ -1110,7 +1119,6 @@ def _index_tensor_shape(input, indices, dims, dtypes_=None) -> tuple:
         raise IndexOpError(f"too many indices for tensor of dimension {len(input)} (got "
                            f"{dims[-1] + 1})")
     try:
-        from .table import broadcast_shapes
         b = broadcast_shapes(*[tuple(s) for s in indices])
     except OpError:
         raise IndexOpError("shape mismatch: indexing tensors could not be broadcast together "
