@@ -136,6 +136,8 @@ def _engine_outputs(row, sample, arrays):
             return engine.tensor(arrays[next(k)], requires_grad=True)
         if isinstance(v, list) and v and isinstance(v[0], np.ndarray) and v[0].dtype.kind == "f":
             return [conv(x) for x in v]
+        if isinstance(v, Const) and v.array.dtype.kind == "f":  # (a class weight): float64 too
+            return engine.tensor(v.array.astype("float64"))
         return to_engine(v, "float64")
     args = [conv(a) for a in sample.args]
     kwargs = {key: conv(v) for key, v in sample.kwargs.items()}
@@ -383,9 +385,6 @@ def _same_refusal(theirs, ours) -> bool:
 # int64 (scaled, rounded) or bool, against torch: the same dtype and values, or the same
 # error text (a NotImplementedError where torch's kernel has no loop for the dtype).
 KNOWN_INT_BOOL = {
-    ("binary_cross_entropy_with_logits", "int"): "torch's log_sigmoid kernel refuses Long; "
-                                                 "the engine casts to float first",
-    ("binary_cross_entropy_with_logits", "bool"): "as for int",
     ("mse_loss_backward", "int"): "integer arithmetic rounds differently from torch's kernel",
 }
 INT_BOOL_CASES = [(row, kind) for row in ROWS.values()
@@ -429,11 +428,6 @@ def test_integer_and_bool_inputs_match_torch(case):
 # and the gradients' dtypes, or the same error text.
 KNOWN_MIXED = {
     "gelu_backward": "torch's oneDNN path refuses double with its own text",
-    "log_sigmoid_backward": "torch's kernel wants one dtype ('Found dtype Double but "
-                            "expected Float'); the engine promotes",
-    "nll_loss_backward": "torch's kernel wants one dtype; the engine promotes",
-    "nll_loss2d_backward": "as nll_loss_backward",
-    "binary_cross_entropy_backward": "torch's kernel wants one dtype; the engine promotes",
     "convolution": "torch names the tensor types of its MKLDNN check for this sample",
     "conv1d": "as convolution",
 }
@@ -664,3 +658,33 @@ def test_nll_backward_kernels_refuse_bad_shapes_as_torch(case):
     assert theirs is not None, "torch accepts it: not a refusal case"
     assert ours is not None and str(ours) == str(theirs).splitlines()[0]
     assert isinstance(ours, IndexError) == isinstance(theirs, IndexError)
+
+
+@pytest.mark.parametrize("fn", ["nll_loss", "cross_entropy", "binary_cross_entropy",
+                                "binary_cross_entropy_with_logits"])
+@pytest.mark.parametrize("dtypes", [("float64", "float32"), ("float32", "float64")])
+def test_loss_weight_of_another_dtype_as_torch(fn, dtypes):
+    """A class weight whose dtype differs from the input's: torch's nll_loss kernels refuse
+    it (no promotion), the binary cross-entropies promote."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0.1, 0.9, (3, 4)).astype(dtypes[0])
+    w = rng.uniform(0.5, 2.0, (4,)).astype(dtypes[1])
+    target = np.array([0, 3, 1]) if "nll" in fn or "cross_entropy" == fn else (
+        rng.uniform(size=(3, 4)) > 0.5).astype(dtypes[0])
+
+    def run(lib, F):
+        inp = lib.tensor(x, requires_grad=True)
+        try:
+            loss = getattr(F, fn)(inp, lib.tensor(target), weight=lib.tensor(w))
+            loss.backward()
+        except Exception as e:  # noqa: BLE001 (both engines' errors are compared)
+            return str(e)
+        return str(loss.dtype), float(loss), inp.grad.numpy()
+
+    theirs, ours = run(torch, torch.nn.functional), run(engine, engine.F)
+    if isinstance(theirs, str):
+        assert ours == theirs
+    else:
+        assert ours[0] == theirs[0]
+        np.testing.assert_allclose(ours[1], theirs[1], rtol=1e-5)
+        np.testing.assert_allclose(ours[2], theirs[2], rtol=1e-4, atol=1e-6)

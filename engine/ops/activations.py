@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import DerivativeNotImplemented, OpError
 from .elementwise import _erf, _sigmoid, same
 from .samples import Sample, explicit, rand
-from .table import F, op
+from .table import F, check_same_dtype, op
 
 _FN = "torch.nn.functional."
 
@@ -444,6 +444,7 @@ op("log_sigmoid_backward(Tensor grad_output, Tensor input) -> Tensor",
    "LogSigmoidBackwardBackward0",
    jvp="elementwise",
    kernel=("log_sigmoid_cpu", "f"),
+   check=lambda grad_output, input: check_same_dtype(input, grad_output),  # no promotion
    forward=lambda grad_output, input: grad_output * _sigmoid(-input),
    vjp={"grad_output": lambda grad, input: F.log_sigmoid_backward(grad, input),
         # torch's log_sigmoid_double_backward

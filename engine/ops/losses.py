@@ -19,8 +19,9 @@ from ..backend import module_of, to_numpy
 from ..errors import IndexOpError, KernelNotImplemented, OpError
 from ..grad_mode import is_grad_enabled
 from . import table
+from .elementwise import _SUB_BOOLS
 from .samples import Const, Sample, explicit, rand
-from .table import F, broadcast_shapes, op
+from .table import F, broadcast_shapes, check_same_dtype, op
 
 NONE, MEAN, SUM = 0, 1, 2
 _ENUM = {"none": NONE, "mean": MEAN, "sum": SUM}
@@ -448,6 +449,17 @@ def _nll_backward_check(grad_output, input, target, weight, reduction, ignore_in
                           f"but got: dimension {len(gshape)} and tensor.size[0] = {gshape[0]}")
     else:
         _single_grad_output(grad_output)
+    _nll_same_dtype(input, weight, grad_output)
+
+
+def _nll_same_dtype(input, *tensors):
+    """nll_loss's kernels do not promote: the weight (then grad_output) must have the
+    input's dtype, as torch's."""
+    want = _raw(input).dtype
+    for t in tensors:
+        if t is not None and _raw(t).dtype != want:
+            raise OpError(f"expected scalar type {dtypes.torch_type_name(want)} but found "
+                          f"{dtypes.torch_type_name(_raw(t).dtype)}")
 
 
 def _nll2d_backward_check(grad_output, input, target, weight, reduction, ignore_index):
@@ -473,6 +485,7 @@ def _nll2d_backward_check(grad_output, input, target, weight, reduction, ignore_
                           f"{_dims_text(tshape)}")
     else:
         _single_grad_output(grad_output)
+    _nll_same_dtype(input, weight, grad_output)
 
 
 # torch's derivative kernels for nll_loss: ops of their own whose output depends on
@@ -552,6 +565,7 @@ NLL_SAMPLES = [
 op("_nll_loss(Tensor input, Tensor target, Tensor? weight=None, int reduction=1,"
    " int ignore_index=-100) -> Tensor", "NllLossBackward0", method=False,
    jvp="transpose",
+   check=lambda input, target, weight=None, *rest: _nll_same_dtype(input, weight),
    forward=_nll_forward, nondiff=("target", "weight"), dtype="none",
    vjp={"input": _nll_vjp},
    shape=_nll_kernel_shape,
@@ -563,6 +577,7 @@ op("_nll_loss(Tensor input, Tensor target, Tensor? weight=None, int reduction=1,
 op("_nll_loss2d(Tensor input, Tensor target, Tensor? weight=None, int reduction=1,"
    " int ignore_index=-100) -> Tensor", "NllLoss2DBackward0", method=False,
    jvp="transpose",
+   check=lambda input, target, weight=None, *rest: _nll_same_dtype(input, weight),
    forward=_nll_forward, nondiff=("target", "weight"), dtype="none",
    vjp={"input": _nll2d_vjp},
    shape=_nll_kernel_shape,
@@ -860,6 +875,8 @@ def _bce_double_backward_grad_output(grad, input, target, weight, reduction):
 op("binary_cross_entropy_backward(Tensor grad_output, Tensor input, Tensor target,"
    " Tensor? weight=None, int reduction=1) -> Tensor", "BinaryCrossEntropyBackwardBackward0",
    method=False, nondiff=("weight",), kernel=("binary_cross_entropy_backward", "f"),
+   check=lambda grad_output, input, target, weight=None, reduction=1: check_same_dtype(
+       grad_output, input, target),  # torch's kernel does not promote (weight aside)
    forward=_bce_backward,
    jvp="elementwise",
    vjp={"grad_output": _bce_double_backward_grad_output,
@@ -890,7 +907,7 @@ def _bce_target_vjp(grad, input, target, weight, reduction):
 
 op("_binary_cross_entropy(Tensor input, Tensor target, Tensor? weight=None,"
    " int reduction=1) -> Tensor", "BinaryCrossEntropyBackward0", method=False,
-   jvp="transpose",
+   jvp="transpose", dtype="none",  # the kernel's loss has the input's dtype, whatever weight's
    forward=_bce_forward, nondiff=("weight",),
    vjp={"input": _bce_input_vjp, "target": _bce_target_vjp},
    shape=lambda input, target, weight, reduction: _reduced(input, reduction),
@@ -960,7 +977,7 @@ def _bce_logits_forward(input, target, weight=None, pos_weight=None, reduction=M
         loss = (1 - target) * input + ((pos_weight - 1) * target + 1) * softplus_neg
     if weight is not None:
         loss = loss * weight
-    return _apply_reduction(loss.astype(_pair_dtype(input, target), copy=False), reduction)
+    return _apply_reduction(loss.astype(target.dtype, copy=False), reduction)
 
 
 def _bce_logits_input_vjp(grad, input, target, weight, pos_weight, reduction):
@@ -990,7 +1007,7 @@ def _bce_logits_target_vjp(grad, input, target, weight, pos_weight, reduction):
 op("_binary_cross_entropy_with_logits(Tensor input, Tensor target, Tensor? weight=None,"
    " Tensor? pos_weight=None, int reduction=1) -> Tensor",
    "BinaryCrossEntropyWithLogitsBackward0", method=False,
-   jvp="transpose",
+   jvp="transpose", dtype="none",  # torch's in-place steps give the target's dtype
    forward=_bce_logits_forward, nondiff=("weight", "pos_weight"),
    vjp={"input": _bce_logits_input_vjp, "target": _bce_logits_target_vjp},
    shape=lambda input, target, weight, pos_weight, reduction: _reduced(
@@ -1010,6 +1027,17 @@ def _binary_cross_entropy_with_logits(input, target, weight=None, size_average=N
     if _shape(target) != _shape(input):
         raise OpError(f"Target size ({_size_text(_shape(target))}) must be the same as input "
                       f"size ({_size_text(_shape(input))})")
+    # torch's formula, log_sigmoid(input) then (1 - target).mul_(input): its refusals, and a
+    # loss of the target's dtype
+    x, t = _raw(input).dtype, _raw(target).dtype
+    if x.kind not in "fc":
+        raise KernelNotImplemented(f'"log_sigmoid_cpu" not implemented for '
+                                   f"'{dtypes.torch_type_name(x)}'")
+    if t.kind == "b":
+        raise OpError(_SUB_BOOLS)
+    if t.kind not in "fc":
+        raise OpError(f"result type {dtypes.torch_type_name(x)} can't be cast to the desired "
+                      f"output type {dtypes.torch_type_name(t)}")
     return F._binary_cross_entropy_with_logits(input, target, weight, pos_weight, reduction)
 
 

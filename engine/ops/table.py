@@ -801,6 +801,16 @@ def resolve(name: str, args, kwargs) -> tuple[Op, tuple]:
 
 # --------------------------------------------------------------------------- shape rules
 
+def check_same_dtype(expected, *tensors) -> None:
+    """TensorIterator's check that operands share a dtype (kernels that do not promote):
+    its text names the first of ``tensors`` whose dtype differs from ``expected``'s."""
+    want = expected.array.dtype
+    for t in tensors:
+        if t is not None and t.array.dtype != want:
+            raise OpError(f"Found dtype {dtypes.torch_type_name(t.array.dtype)} but expected "
+                          f"{dtypes.torch_type_name(want)}")
+
+
 def broadcast_shapes(*shapes) -> tuple:
     """torch.broadcast_shapes, with torch's error text."""
     ndim = max((len(s) for s in shapes), default=0)
