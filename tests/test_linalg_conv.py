@@ -287,3 +287,41 @@ def test_det_gradient_of_a_singular_matrix_is_the_cofactor_matrix(matrix):
     (ggt,) = torch.autograd.grad((gt * gt).sum(), t)
     if not torch.isnan(ggt).any():  # torch's SVD form gives NaN at A = 0; ours stays exact
         assert_close(gge, ggt)
+
+
+@pytest.mark.parametrize("fn", ["convolution", "conv2d", "conv1d"])
+@pytest.mark.parametrize("batch", [1, 2])  # 2: torch's oneDNN kernel, with its own texts
+@pytest.mark.parametrize("dtypes", [("float32", "float32", "float64"),
+                                    ("float64", "float64", "float32"),
+                                    ("float32", "float64", "float32"),
+                                    ("float64", "float32", "float64")])
+def test_convolution_of_mixed_dtypes_as_torch(fn, batch, dtypes):
+    """Input, weight and bias of differing dtypes: aten's convolution refuses a weight of
+    another dtype (in its oneDNN kernel's words for a float32 batch) and casts a bias except
+    in that kernel; conv1d/conv2d refuse a bias of another dtype first."""
+    rng = np.random.default_rng(0)
+    spatial = (5, 5) if fn != "conv1d" else (5,)
+    x = rng.random((batch, 2, *spatial)).astype(dtypes[0])
+    w = rng.random((3, 2, *(3,) * len(spatial))).astype(dtypes[1])
+    b = rng.random(3).astype(dtypes[2])
+
+    def run(lib, F):
+        xt, wt, bt = (lib.tensor(a, requires_grad=True) for a in (x, w, b))
+        try:
+            if fn == "convolution":
+                conv = torch.ops.aten.convolution if lib is torch else engine.convolution
+                out = conv(xt, wt, bt, [1, 1], [0, 0], [1, 1], False, [0, 0], 1)
+            else:
+                out = getattr(F, fn)(xt, wt, bt)
+            out.sum().backward()
+        except Exception as e:  # noqa: BLE001 (both engines' errors are compared)
+            return str(e)
+        return (str(out.dtype), str(bt.grad.dtype), out.detach().numpy(), bt.grad.numpy())
+
+    theirs, ours = run(torch, TF), run(engine, EF)
+    if isinstance(theirs, str):
+        assert ours == theirs
+        return
+    assert ours[:2] == theirs[:2]
+    np.testing.assert_allclose(ours[2], theirs[2], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(ours[3], theirs[3], rtol=1e-5)

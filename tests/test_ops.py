@@ -428,8 +428,6 @@ def test_integer_and_bool_inputs_match_torch(case):
 # and the gradients' dtypes, or the same error text.
 KNOWN_MIXED = {
     "gelu_backward": "torch's oneDNN path refuses double with its own text",
-    "convolution": "torch names the tensor types of its MKLDNN check for this sample",
-    "conv1d": "as convolution",
 }
 MIXED_CASES = [(row, i, order) for row in ROWS.values()
                if row.samples is not None and not row.creation and not row.name.startswith("_")

@@ -134,12 +134,42 @@ def _conv_shape(input, weight, bias, stride, padding, dilation, transposed, outp
         for i in range(nd))
 
 
-def _check_dtypes(input, weight, bias):
+def _uses_mkldnn(input, weight, groups) -> bool:
+    """torch's choice of its oneDNN (MKLDNN) kernel on the CPU, whose dtype check words its
+    error differently: a float32 input and a batch, groups, kernels over 3x3 or a large
+    input (ConvParams::use_mkldnn; a 1-d convolution runs as 2-d with a kernel height 1)."""
+    return input.dtype == np.float32 and (
+        groups > 1 or input.shape[0] > 1 or input.size > 20480
+        or weight.ndim > 3 and weight.shape[-1] > 3 and weight.shape[-2] > 3)
+
+
+def _check_dtypes(input, weight, bias, groups):
+    """aten convolution's operand dtypes: the weight's must be the input's; a bias of
+    another dtype is cast, except by the oneDNN kernel."""
+    mkldnn = _uses_mkldnn(input, weight, groups)
     if input.dtype != weight.dtype:
+        if mkldnn:
+            raise OpError(f"Input type ({_tensor_type(input)}) and weight type "
+                          f"({_tensor_type(weight)}) should be the same or input should be a "
+                          "MKLDNN tensor and weight is a dense tensor")
         raise OpError(f"expected scalar type {_scalar(input)} but found {_scalar(weight)}")
-    if bias is not None and hasattr(bias, "dtype") and bias.dtype != input.dtype:
-        raise OpError(f"Input type ({_cpp(input)}) and bias type ({_cpp(bias)}) should be the "
-                      "same")
+    if mkldnn and bias is not None and hasattr(bias, "dtype") and bias.dtype != input.dtype:
+        raise OpError(f"Input type ({_tensor_type(input)}) and bias type ({_tensor_type(bias)}) "
+                      "should be the same or input should be a MKLDNN tensor and bias is a "
+                      "dense tensor")
+
+
+def _check_bias_dtype(input, bias):
+    """at::conv1d / conv2d check the bias first, in their own words."""
+    x, b = getattr(input, "array", input), getattr(bias, "array", bias)
+    if b is not None and hasattr(b, "dtype") and b.dtype != x.dtype:
+        raise OpError(f"Input type ({_cpp(x)}) and bias type ({_cpp(b)}) should be the same")
+
+
+def _tensor_type(a) -> str:
+    """torch's legacy tensor type name: torch.FloatTensor."""
+    from .._tensor import legacy_type_name
+    return legacy_type_name(a.dtype)
 
 
 def _scalar(a):
@@ -156,7 +186,7 @@ def _conv_forward(input, weight, bias, stride, padding, dilation, transposed, ou
                   groups):
     shape = _conv_shape(input.shape, weight.shape, None if bias is None else np.shape(bias),
                         stride, padding, dilation, transposed, output_padding, groups)
-    _check_dtypes(input, weight, bias)
+    _check_dtypes(input, weight, bias, groups)
     nd = weight.ndim - 2
     s, p, d = _lift_params(_pair(stride, nd), _pair(padding, nd), _pair(dilation, nd), nd)
     x, w = _lift(input, nd), _lift(weight, nd)
@@ -166,8 +196,8 @@ def _conv_forward(input, weight, bias, stride, padding, dilation, transposed, ou
     win = win.reshape(n, g, x.shape[1] // g, oh, ow, *w.shape[2:])  # (no -1: n may be 0)
     out = np.einsum("ngchwij,gocij->ngohw", win, w.reshape(g, o // g, *w.shape[1:]),
                     optimize=True).reshape(n, o, oh, ow)
-    if bias is not None and np.ndim(bias) == 1:
-        out = out + bias[:, None, None]
+    if bias is not None and np.ndim(bias) == 1:  # (torch adds it in place: the input's dtype)
+        out = out + bias[:, None, None].astype(out.dtype, copy=False)
     return out.reshape(shape)
 
 
@@ -320,6 +350,7 @@ def _convnd(nd):
         return out if batched else out[1:]
 
     def forward(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+        _check_bias_dtype(input, bias)
         shape(tuple(input.shape), tuple(weight.shape), table.shape_of(bias), stride, padding,
               dilation, groups)
         pad, extra = _conv_padding(padding, tuple(weight.shape), stride, dilation, nd)
