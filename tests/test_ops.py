@@ -427,7 +427,6 @@ def test_integer_and_bool_inputs_match_torch(case):
 # floating arrays, given dtypes alternately, against torch: the result's dtype and values
 # and the gradients' dtypes, or the same error text.
 KNOWN_MIXED = {
-    "gelu_backward": "torch's oneDNN path refuses double with its own text",
 }
 MIXED_CASES = [(row, i, order) for row in ROWS.values()
                if row.samples is not None and not row.creation and not row.name.startswith("_")

@@ -317,8 +317,18 @@ def _gelu_double_backward(grad, grad_output, input, approximate):
     return grad * grad_output * second
 
 
+def _gelu_backward_check(grad_output, input, approximate="none"):
+    """torch runs the exact GELU's backward of a float32 input in oneDNN, which refuses a
+    float64 grad in its own words (other mixes promote)."""
+    if (approximate == "none" and input.array.dtype == np.float32
+            and grad_output.array.dtype == np.float64):
+        raise OpError("itensor_view_from_dense expects float/bfloat16/half/int8/fp8 tensor "
+                      "inputDouble")
+
+
 op("gelu_backward(Tensor grad_output, Tensor input, *, str approximate='none') -> Tensor",
    "GeluBackwardBackward0", kernel=("GeluBackwardKernelImpl", "f"), forward=_gelu_backward,
+   check=_gelu_backward_check,
    jvp="elementwise",
    vjp={"grad_output": lambda grad, input, approximate: F.gelu_backward(
        grad, input, approximate=approximate), "input": _gelu_double_backward},
