@@ -145,12 +145,19 @@ def _numel(shape):
 
 
 # torch's derivative kernel for mse_loss, an op of its own (MseLossBackwardBackward0)
+def _mse_backward(grad_output, input, target, reduction):
+    """torch's kernel: norm * (input - target) * grad_output in the operands' common dtype,
+    norm (2/numel for the mean) converted to it first, so integers truncate it."""
+    common = np.result_type(grad_output, input, target)
+    norm = common.type(2.0 / max(_numel(input.shape), 1) if reduction == MEAN else 2.0)
+    return (norm * (input - target) * grad_output).astype(input.dtype, copy=False)
+
+
 op("mse_loss_backward(Tensor grad_output, Tensor input, Tensor target, int reduction)"
    " -> Tensor", "MseLossBackwardBackward0", method=False, dtype="none",
    jvp="elementwise",
-   kernel=("mse_backward_cpu_out", "fi"), forward=lambda grad_output, input, target, reduction: (
-       (2.0 / max(_numel(input.shape), 1) if reduction == MEAN else 2.0) * (input - target)
-       * grad_output).astype(input.dtype, copy=False),
+   kernel=("mse_backward_cpu_out", "fi"), forward=lambda grad_output, input, target, reduction:
+   _mse_backward(grad_output, input, target, reduction),
    vjp={"grad_output": lambda grad, input, target, reduction: F.mse_loss_backward(
        grad, input, target, reduction),
         "input": lambda grad, grad_output, input, reduction: _mse_double_backward(
