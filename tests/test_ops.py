@@ -16,6 +16,7 @@ from harness import (
     node_signature,
     outputs_of,
     to_engine,
+    to_torch,
     torch_fn,
 )
 
@@ -367,7 +368,9 @@ def _call_variant(row, sample, lib, convert):
         out = fn(*args, **kwargs)
     except Exception as e:  # noqa: BLE001 - the outcome is what is compared
         return e, args, kwargs
-    return (out[0] if isinstance(out, (list, tuple)) else out), args, kwargs
+    if isinstance(out, (list, tuple)):
+        out = out[0] if out else tuple(out)  # (no outputs: unbind of an empty dim)
+    return out, args, kwargs
 
 
 def _same_refusal(theirs, ours) -> bool:
@@ -510,7 +513,7 @@ def _strided_outcome(row, i, lib):
     leaves = []
     out, _, _ = _call_variant(row, _sample(row, i), lib,
                               lambda v, lib: _strided(v, lib, leaves))
-    if isinstance(out, Exception):
+    if isinstance(out, (Exception, tuple)):
         return out
     grads = []
     if out.requires_grad and leaves:
@@ -544,9 +547,7 @@ def test_strided_inputs_match_torch(case):
 # Degenerate shapes: the first sample of each public row with every array made 0-dim (its
 # first element) or empty (no rows), against torch: dtype, shape, values, grad_fn and the
 # leaves' gradients, or the same error text.
-KNOWN_DEGENERATE = {
-    ("unbind.int", "empty"): "both raise IndexError, torch's from a tuple",
-}
+KNOWN_DEGENERATE: dict = {}  # (qualname, mode) -> why torch differs; none known now
 DEGENERATE_CASES = [(row, mode) for row in ROWS.values()
                     if row.samples is not None and not row.creation
                     and not row.name.startswith("_") for mode in ("0d", "empty")]
@@ -570,7 +571,7 @@ def _degenerate_outcome(row, mode, lib):
     leaves = []
     out, _, _ = _call_variant(row, _sample(row, 0), lib,
                               lambda v, lib: _degenerate(v, lib, mode, leaves))
-    if isinstance(out, Exception):
+    if isinstance(out, (Exception, tuple)):
         return out
     grads = []
     if out.requires_grad and leaves:
@@ -588,6 +589,9 @@ def test_degenerate_shapes_match_torch(case):
         pytest.xfail(KNOWN_DEGENERATE[(row.qualname, mode)])
     theirs, ours = _degenerate_outcome(row, mode, torch), _degenerate_outcome(row, mode, engine)
     if _same_refusal(theirs, ours):
+        return
+    if theirs == () or ours == ():
+        assert ours == theirs  # no outputs at all, a tuple as torch's
         return
     assert ours[:2] == theirs[:2] and ours[3] == theirs[3]
     np.testing.assert_allclose(ours[2], theirs[2], rtol=1e-4, atol=1e-5, equal_nan=True)
@@ -682,3 +686,22 @@ def test_loss_weight_of_another_dtype_as_torch(fn, dtypes):
         assert ours[0] == theirs[0]
         np.testing.assert_allclose(ours[1], theirs[1], rtol=1e-5)
         np.testing.assert_allclose(ours[2], theirs[2], rtol=1e-4, atol=1e-6)
+
+
+TENSOR_LIST_ROWS = [r for r in ROWS.values() if r.returns == "Tensor[]" and r.samples is not None]
+
+
+@pytest.mark.parametrize("row", TENSOR_LIST_ROWS, ids=[r.qualname for r in TENSOR_LIST_ROWS])
+def test_tensor_list_results_are_tuples_as_torch(row):
+    """torch.split, unbind, chunk...: a tuple of tensors (only torch.ops.aten gives a list),
+    as a function and as a Tensor method."""
+    sample = _sample(row, 0)
+    for lib in (torch, engine):
+        args = [to_torch(a) if lib is torch else to_engine(a) for a in sample.args]
+        kwargs = {k: to_torch(v) if lib is torch else to_engine(v)
+                  for k, v in sample.kwargs.items()}
+        out = (torch_fn(row) if lib is torch else getattr(engine.F, row.name))(*args, **kwargs)
+        assert type(out) is tuple, (lib.__name__, type(out))
+        method = getattr(args[0], row.name, None)
+        if method is not None:
+            assert type(method(*args[1:], **kwargs)) is tuple, lib.__name__

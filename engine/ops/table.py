@@ -474,7 +474,7 @@ class Op:
             self._record(args, results)
         if self.return_type is not None:
             return self.return_type(*results)
-        return list(results) if self.returns == "Tensor[]" else results
+        return results  # torch.split, unbind...: a tuple (only torch.ops.aten gives a list)
 
     def _check_kernel(self, args) -> None:
         """The kernel runs in the inputs' promoted dtype, before any cast to float: its kind
