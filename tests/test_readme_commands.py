@@ -34,9 +34,10 @@ def test_serve_command_is_a_declared_script():
     assert serve.split("&&")[-1].strip().split()[0] in scripts
 
 
-def test_docker_build_stage_makes_a_wheel_with_the_array_cache(tmp_path):
+def test_docker_build_stage_makes_a_wheel_with_the_compiled_pieces(tmp_path):
     """The Dockerfile's build stage, run here: copy what it COPYs, run its `pip wheel`, and
-    the wheel holds the compiled engine._arraycache (the runtime image has no compiler)."""
+    the wheel holds the compiled engine._arraycache and engine._gctrack (the runtime image
+    has no compiler)."""
     import shutil
     import subprocess
     import sys
@@ -63,5 +64,6 @@ def test_docker_build_stage_makes_a_wheel_with_the_array_cache(tmp_path):
                    cwd=src, check=True)
     (wheel,) = (tmp_path / "wheels").glob("autograd_service-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    assert any(n.startswith("engine/_arraycache") and n.endswith(".so") for n in names)
+    for module in ("_arraycache", "_gctrack"):
+        assert any(n.startswith(f"engine/{module}") and n.endswith(".so") for n in names)
     assert "service/static/" in "".join(names)
