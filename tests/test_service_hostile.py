@@ -4,6 +4,7 @@
 import orjson
 import pytest
 import torch
+import torch.nn.functional as TF
 from service_server import check_problem
 
 pytest_plugins = ["service_server"]  # the fixtures: a live server (api, server_url)
@@ -277,10 +278,14 @@ def _torch_error(fn) -> str:
 
 
 @pytest.mark.parametrize("case", ["bool mm", "bool minus number", "floor of bool",
-                                  "int ** int tensor bool", "addmm 0-dim"])
+                                  "int ** int tensor bool", "addmm 0-dim",
+                                  "nll weight of another dtype", "conv weight of another dtype",
+                                  "cross_entropy 0-dim", "mv 0-dim", "permute length",
+                                  "nll_loss_backward shapes", "bce with logits of ints"])
 def test_dtype_and_rank_refusals_are_torchs_422(api, case):
-    """What torch's kernels refuse (a dtype without a loop, any bool in a subtraction, a
-    0-dim factor) is a 422 with torch's text, computed here."""
+    """What torch refuses (a dtype without a loop, any bool in a subtraction, a 0-dim
+    factor, mixed dtypes a kernel does not promote, bad ranks and shapes) is a 422 with
+    torch's text, computed here."""
     b = [[True, False], [False, True]]
     nodes, fn = {
         "bool mm": ([{"id": "a", "op": "tensor", "data": b, "dtype": "bool"},
@@ -299,6 +304,43 @@ def test_dtype_and_rank_refusals_are_torchs_422(api, case):
                          {"id": "y", "op": "addmm", "args": ["a", "a", "a"]}],
                         lambda: torch.addmm(torch.tensor(1.0), torch.tensor(1.0),
                                             torch.tensor(1.0))),
+        "nll weight of another dtype": (
+            [{"id": "x", "op": "tensor", "data": [[0.1, 0.9], [0.5, 0.5]], "dtype": "float64"},
+             {"id": "t", "op": "tensor", "data": [0, 1], "dtype": "int64"},
+             {"id": "w", "op": "tensor", "data": [1.0, 2.0]},
+             {"id": "y", "op": "cross_entropy", "args": ["x", "t", "w"]}],
+            lambda: TF.cross_entropy(torch.tensor([[0.1, 0.9], [0.5, 0.5]], dtype=torch.float64),
+                                     torch.tensor([0, 1]), torch.tensor([1.0, 2.0]))),
+        "conv weight of another dtype": (
+            [{"id": "x", "op": "tensor", "data": [[[1.0, 2.0, 3.0]]] * 2},
+             {"id": "w", "op": "tensor", "data": [[[1.0, 1.0]]], "dtype": "float64"},
+             {"id": "y", "op": "conv1d", "args": ["x", "w"]}],
+            lambda: TF.conv1d(torch.tensor([[[1.0, 2.0, 3.0]]] * 2),
+                              torch.tensor([[[1.0, 1.0]]], dtype=torch.float64))),
+        "cross_entropy 0-dim": ([{"id": "x", "op": "tensor", "data": 1.0},
+                                 {"id": "t", "op": "tensor", "data": 1, "dtype": "int64"},
+                                 {"id": "y", "op": "cross_entropy", "args": ["x", "t"]}],
+                                lambda: TF.cross_entropy(torch.tensor(1.0), torch.tensor(1))),
+        "mv 0-dim": ([{"id": "a", "op": "tensor", "data": 1.0},
+                      {"id": "y", "op": "mv", "args": ["a", "a"]}],
+                     lambda: torch.mv(torch.tensor(1.0), torch.tensor(1.0))),
+        "permute length": ([{"id": "a", "op": "tensor", "data": [1.0, 2.0]},
+                            {"id": "y", "op": "permute", "args": ["a", [0, 1]]}],
+                           lambda: torch.tensor([1.0, 2.0]).permute(0, 1)),
+        "nll_loss_backward shapes": (
+            [{"id": "g", "op": "tensor", "data": 1.0},
+             {"id": "x", "op": "tensor", "data": [[0.1, 0.9], [0.5, 0.5]]},
+             {"id": "t", "op": "tensor", "data": [0], "dtype": "int64"},
+             {"id": "y", "op": "nll_loss_backward", "args": ["g", "x", "t", None, 1, -100]}],
+            lambda: torch.ops.aten.nll_loss_backward(
+                torch.tensor(1.0), torch.tensor([[0.1, 0.9], [0.5, 0.5]]), torch.tensor([0]),
+                None, 1, -100, torch.tensor(1.0))),
+        "bce with logits of ints": (
+            [{"id": "x", "op": "tensor", "data": [1, 2], "dtype": "int64"},
+             {"id": "t", "op": "tensor", "data": [0.0, 1.0], "requires_grad": True},
+             {"id": "y", "op": "binary_cross_entropy_with_logits", "args": ["x", "t"]}],
+            lambda: TF.binary_cross_entropy_with_logits(
+                torch.tensor([1, 2]), torch.tensor([0.0, 1.0], requires_grad=True))),
     }[case]
     check_problem(post_graph(api, nodes), 422, _torch_error(fn))
     assert api.get("/healthz").status_code == 200
