@@ -76,15 +76,13 @@ def expose(node) -> None:
         _track(n, edges, *edges)
         saved = n.saved
         if saved:
-            _track(saved, *saved.values())
+            _track(saved, *saved.values())  # SavedTensors, lists of them (numbers skipped)
             for s in saved.values():
-                for x in s if type(s) is list else (s,):
-                    if type(x) is SavedTensor:
-                        _track(x)
-                        if x.producer_node is not None:  # (not always an edge's node)
-                            stack.append(x.producer_node)
+                items = s if type(s) is list else (s,)
                 if type(s) is list:
-                    _track(s)
+                    _track(*s)
+                stack.extend(x.producer_node for x in items  # (not always an edge's node)
+                             if type(x) is SavedTensor and x.producer_node is not None)
         if n.attrs:
             _track(n.attrs)
         stack.extend(child for child, _ in edges if child is not None)

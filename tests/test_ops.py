@@ -387,7 +387,6 @@ def _same_refusal(theirs, ours) -> bool:
 # Integer and bool inputs: the first sample of each public row with its floating arrays made
 # int64 (scaled, rounded) or bool, against torch: the same dtype and values, or the same
 # error text (a NotImplementedError where torch's kernel has no loop for the dtype).
-KNOWN_INT_BOOL: dict = {}  # (row name, kind) -> why torch differs; none known now
 INT_BOOL_CASES = [(row, kind) for row in ROWS.values()
                   if row.samples is not None and not row.creation and
                   not row.name.startswith("_") for kind in ("int", "bool")]
@@ -412,8 +411,6 @@ def _outcome(row, lib, kind):
                          ids=[f"{r.qualname}-{k}" for r, k in INT_BOOL_CASES])
 def test_integer_and_bool_inputs_match_torch(case):
     row, kind = case
-    if (row.name, kind) in KNOWN_INT_BOOL:
-        pytest.xfail(KNOWN_INT_BOOL[(row.name, kind)])
     theirs, ours = _outcome(row, torch, kind), _outcome(row, engine, kind)
     if _same_refusal(theirs, ours):
         assert isinstance(ours, NotImplementedError) == isinstance(theirs, NotImplementedError)
@@ -427,7 +424,6 @@ def test_integer_and_bool_inputs_match_torch(case):
 # Mixed float32 / float64 inputs: the first two samples of each public row with two or more
 # floating arrays, given dtypes alternately, against torch: the result's dtype and values
 # and the gradients' dtypes, or the same error text.
-KNOWN_MIXED: dict = {}  # row name -> why torch differs; none known now
 MIXED_CASES = [(row, i, order) for row in ROWS.values()
                if row.samples is not None and not row.creation and not row.name.startswith("_")
                for i in range(min(2, len(row.samples(np.random.default_rng(0)))))
@@ -468,8 +464,6 @@ def test_mixed_float_dtypes_match_torch(case):
     theirs = _mixed_outcome(row, i, torch, order)
     if theirs is None:
         return  # fewer than two floating inputs: nothing mixed
-    if row.name in KNOWN_MIXED and isinstance(theirs, Exception):
-        pytest.xfail(KNOWN_MIXED[row.name])
     ours = _mixed_outcome(row, i, engine, order)
     if _same_refusal(theirs, ours):
         return
@@ -547,7 +541,6 @@ def test_strided_inputs_match_torch(case):
 # Degenerate shapes: the first sample of each public row with every array made 0-dim (its
 # first element) or empty (no rows), against torch: dtype, shape, values, grad_fn and the
 # leaves' gradients, or the same error text.
-KNOWN_DEGENERATE: dict = {}  # (qualname, mode) -> why torch differs; none known now
 DEGENERATE_CASES = [(row, mode) for row in ROWS.values()
                     if row.samples is not None and not row.creation
                     and not row.name.startswith("_") for mode in ("0d", "empty")]
@@ -585,8 +578,6 @@ def _degenerate_outcome(row, mode, lib):
                          ids=[f"{r.qualname}-{m}" for r, m in DEGENERATE_CASES])
 def test_degenerate_shapes_match_torch(case):
     row, mode = case
-    if (row.qualname, mode) in KNOWN_DEGENERATE:
-        pytest.xfail(KNOWN_DEGENERATE[(row.qualname, mode)])
     theirs, ours = _degenerate_outcome(row, mode, torch), _degenerate_outcome(row, mode, engine)
     if _same_refusal(theirs, ours):
         return

@@ -462,11 +462,7 @@ def _nll_backward_check(grad_output, input, target, weight, reduction, ignore_in
 def _nll_same_dtype(input, *tensors):
     """nll_loss's kernels do not promote: the weight (then grad_output) must have the
     input's dtype, as torch's."""
-    want = _raw(input).dtype
-    for t in tensors:
-        if t is not None and _raw(t).dtype != want:
-            raise OpError(f"expected scalar type {dtypes.torch_type_name(want)} but found "
-                          f"{dtypes.torch_type_name(_raw(t).dtype)}")
+    check_same_dtype(input, *tensors, text="expected scalar type {expected} but found {found}")
 
 
 def _nll2d_backward_check(grad_output, input, target, weight, reduction, ignore_index):
@@ -941,9 +937,7 @@ def _binary_cross_entropy(input, target, weight=None, size_average=None, reduce=
         raise OpError(f"Using a target size ({_size_text(_shape(target))}) that is different "
                       f"to the input size ({_size_text(_shape(input))}) is deprecated. Please "
                       "ensure they have the same size.")
-    if _raw(input).dtype != _raw(target).dtype:
-        raise OpError(f"Found dtype {_target_dtype_name(target)} but expected "
-                      f"{_target_dtype_name(input)}")
+    check_same_dtype(input, target)
     return F._binary_cross_entropy(input, target, _bce_weight(weight, target), reduction)
 
 

@@ -801,14 +801,17 @@ def resolve(name: str, args, kwargs) -> tuple[Op, tuple]:
 
 # --------------------------------------------------------------------------- shape rules
 
-def check_same_dtype(expected, *tensors) -> None:
-    """TensorIterator's check that operands share a dtype (kernels that do not promote):
-    its text names the first of ``tensors`` whose dtype differs from ``expected``'s."""
+def check_same_dtype(expected, *tensors,
+                     text="Found dtype {found} but expected {expected}") -> None:
+    """A kernel that does not promote: every one of ``tensors`` (None skipped) must have
+    ``expected``'s dtype. ``text`` names the first that differs: TensorIterator's words by
+    default; kernels with their own check say "expected scalar type {expected} but found
+    {found}"."""
     want = expected.array.dtype
     for t in tensors:
         if t is not None and t.array.dtype != want:
-            raise OpError(f"Found dtype {dtypes.torch_type_name(t.array.dtype)} but expected "
-                          f"{dtypes.torch_type_name(want)}")
+            raise OpError(text.format(found=dtypes.torch_type_name(t.array.dtype),
+                                      expected=dtypes.torch_type_name(want)))
 
 
 def broadcast_shapes(*shapes) -> tuple:
