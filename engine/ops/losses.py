@@ -378,6 +378,16 @@ def _nll_parts(input, target, weight, ignore_index):
     return safe, w, valid
 
 
+def _plain_rows(input, target, weight, ignore_index) -> bool:
+    """A NumPy (N, C) input, N > 0, no weight, and int64 targets that are all classes in
+    [0, C) other than ignore_index: torch's numbers then need no masks and no weights."""
+    if weight is not None or type(input) is not np.ndarray or input.ndim != 2 or (
+            target.dtype != np.int64 or target.ndim != 1 or not len(target)):
+        return False
+    low, high = target.min(), target.max()
+    return 0 <= low and high < input.shape[1] and not low <= ignore_index <= high
+
+
 def _classes_last(x):
     """(N, C, H, W) -> (N, H, W, C), so that rows line up with the flattened target."""
     return x if x.ndim <= 2 else module_of(x).moveaxis(x, 1, -1)
@@ -387,6 +397,12 @@ def _nll_forward(input, target, weight=None, reduction=MEAN, ignore_index=-100):
     if input.dtype.kind not in "fc":
         raise KernelNotImplemented('"nll_loss_out_frame" not implemented for '
                                    f"'{dtypes.torch_type_name(input.dtype)}'")
+    if reduction != NONE and _plain_rows(input, target, weight, ignore_index):
+        # the common case (a batch of rows, no weight, every target a class): no masks
+        total = np.sum(input[np.arange(len(target)), target])
+        if reduction == MEAN:
+            total = total / input.dtype.type(len(target))
+        return (-total).astype(input.dtype, copy=False)
     moved = _classes_last(input)
     rows = moved.reshape(-1, moved.shape[-1])
     safe, w, valid = _nll_parts(input, target, weight, ignore_index)
@@ -405,6 +421,11 @@ def _nll_forward(input, target, weight=None, reduction=MEAN, ignore_index=-100):
 def _nll_backward(grad_output, input, target, weight, reduction, ignore_index):
     """-w[t] * grad at each target's class (divided by the total weight for mean)."""
     grad, x, t = grad_output, input, target
+    if reduction != NONE and _plain_rows(x, t, weight, ignore_index):
+        coef = x.dtype.type(-1) / x.dtype.type(len(t)) if reduction == MEAN else -1
+        out = np.zeros(x.shape, x.dtype)
+        out[np.arange(len(t)), t] = (grad * coef).astype(x.dtype, copy=False)
+        return out
     xp = module_of(x)
     safe, w, valid = _nll_parts(x, t, weight, ignore_index)
     if reduction == MEAN:
@@ -546,6 +567,11 @@ NLL_SAMPLES = [
     lambda r: Sample((rand(r, 3, 4), Const(np.array([2, 2, 1]))), {"ignore_index": 2}),
     lambda r: Sample((rand(r, 3, 4), Const(np.array([2, 2, 1]))),
                      {"ignore_index": 2, "reduction": "none"}),
+    # an ignore_index no target has, inside and outside the targets' range
+    lambda r: Sample((rand(r, 3, 4), Const(np.array([0, 2, 2]))), {"ignore_index": 1}),
+    lambda r: Sample((rand(r, 3, 4), Const(np.array([0, 2, 2]))), {"ignore_index": 3}),
+    # a batch of logits: the fast route of nll_loss and log_softmax
+    lambda r: Sample((rand(r, 64, 3), Const(r.integers(0, 3, 64)))),
     lambda r: Sample((rand(r, 2, 4), Const(np.array([-100, -100]))),  # all ignored: nan
                      gradcheck=False),
     lambda r: Sample((rand(r, 3, 4), Const(np.array([0, 3, 1]))),
@@ -599,6 +625,9 @@ def _dims_text(shape) -> str:
     return "[" + ", ".join(str(d) for d in shape) + "]"
 
 
+_TARGET_DTYPES = (np.dtype(np.int64), np.dtype(np.uint8))  # (a dtype's .name is slow)
+
+
 def _nll_checks(input, target, weight):
     """torch's checks, in its order: nll_loss_nd first, then the kernel's."""
     shape, tshape = _shape(input), _shape(target)
@@ -610,7 +639,7 @@ def _nll_checks(input, target, weight):
     if (len(shape) == 3 or len(shape) > 4) and tshape[1:] != shape[2:]:
         raise OpError(f"Expected target size {_dims_text((shape[0], *shape[2:]))}, got "
                       f"{_dims_text(tshape)}")
-    if _raw(target).dtype.name not in ("int64", "uint8"):
+    if _raw(target).dtype not in _TARGET_DTYPES:
         raise OpError("expected target dtype to be Long or Byte, but got "
                       f"{_target_dtype_name(target)}")
     if len(shape) <= 2 and (len(tshape) > 1 or len(shape) == 1 and tshape not in ((), (1,))):
