@@ -12,10 +12,12 @@ from . import backend
 from .errors import GraphFreedError, InplaceError
 
 try:
+    from ._gctrack import configure as _configure_gctrack
+    from ._gctrack import hide_node as _hide_node
     from ._gctrack import track as _track
     from ._gctrack import untrack as _untrack
 except ImportError:  # built without a C compiler: every node stays in the GC's sight
-    _track = _untrack = None
+    _track = _untrack = _hide_node = _configure_gctrack = None
 
 _hook_ids = itertools.count()
 _Tensor = None  # engine._tensor.Tensor, bound by engine._tensor at import (avoids a cycle)
@@ -42,24 +44,9 @@ def _hiding_wanted() -> bool:
 # hook on a node). A cycle made through any other Python object (a leaf's hook whose
 # closure holds a tensor computed from that leaf) is freed once broken, as in torch.
 hide = _untrack if _untrack is not None and _hiding_wanted() else None
-
-
-def hide_saved(node) -> None:
-    """Hide what a node just recorded saved from the cyclic GC (``Op._record`` hides the
-    node and its edges itself, with ``hide``: it runs once per op)."""
-    saved = node.saved
-    if saved:
-        values = saved.values()
-        hide(saved, *values)
-        for s in values:
-            if type(s) is SavedTensor:
-                hide(s.version)  # a tensor's version counter: a list of one int
-            elif type(s) is list:  # SavedTensors (cat, stack...)
-                hide(*s)
-                hide(*(x.version for x in s if type(x) is SavedTensor))
-    attrs = node.attrs
-    if attrs:
-        hide(attrs)
+# Op._record's call, once per op: the node, its edges, its saved values with their version
+# counters (lists of one int) and its attrs, in one C call (engine/_gctrack.c)
+hide_node = _hide_node if hide is not None else None
 
 
 def expose(node) -> None:
@@ -328,3 +315,7 @@ def zeros_for(meta, like, raw: bool):
     if raw:
         return arr
     return _Tensor._make(arr)
+
+
+if _configure_gctrack is not None:
+    _configure_gctrack(SavedTensor)  # the class hide_node looks for among saved values

@@ -650,12 +650,9 @@ class Op:
                     r._requires_grad = True
         for n, nr in result_nrs:
             saved[n] = _graph.SavedTensor(results[nr], output_nr=nr)
-        hide = _graph.hide
-        if hide is not None:  # out of the cyclic GC's sight, as torch's nodes (graph.py)
-            edges = node.next_functions
-            hide(node, edges, *edges)
-            if saved_idx or result_nrs or attr_names:
-                _graph.hide_saved(node)
+        hide_node = _graph.hide_node
+        if hide_node is not None:  # out of the cyclic GC's sight, as torch's nodes (graph.py)
+            hide_node(node)
         return node
 
     def _attr(self, n, args):
