@@ -1,8 +1,11 @@
 """Engine speed beside PyTorch (CPU, same thread count) and HIPS autograd, in one run.
 
-    python benchmarks/engine.py [--repeat 7] [--quick]
+    python benchmarks/engine.py [--rounds 3] [--repeat 5] [--quick]
 
-Prints the median time of each workload (forward + backward) and the ratio to torch.
+Prints the median time of each workload (forward + backward) and the ratio to torch. Each
+round times torch, the engine and HIPS one after the other; a ratio is the median of the
+rounds' ratios, with their range: this machine has slow phases of seconds, which a round
+mostly sees whole, so ratios within a round are steadier than separate medians.
 Workloads (from the engine issue):
   chain    h = tanh(h * 1.0001 + 0.0001), 15,000 times on a one-element tensor (per-op cost)
   mlp      784-512-512-10 tanh MLP, batch 256, cross-entropy
@@ -139,7 +142,8 @@ def hips_workloads(data, x_np, W_np, xv_np, v_np, n_chain):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5, help="samples per engine per round")
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     args = parser.parse_args()
     import torch
@@ -172,17 +176,29 @@ def main():
     except ImportError:
         hips = {}
 
-    print(f"threads: torch {torch.get_num_threads()}, numpy BLAS default; repeat "
-          f"{args.repeat}; medians")
-    print(f"{'workload':10} {'torch ms':>10} {'engine ms':>10} {'engine/torch':>13} "
-          f"{'hips ms':>10} {'hips/torch':>11}")
+    print(f"threads: torch {torch.get_num_threads()}, numpy BLAS default; {args.rounds} "
+          f"rounds of {args.repeat} samples; medians (ratios: median of the rounds', range)")
+    print(f"{'workload':10} {'torch ms':>10} {'engine ms':>10} {'engine/torch':>20} "
+          f"{'hips ms':>10} {'hips/torch':>11} {'engine/hips':>20}")
     for name in ours:
-        t_torch = timed(theirs[name], args.repeat)
-        t_ours = timed(ours[name], args.repeat)
-        t_hips = timed(hips[name], args.repeat) if name in hips else float("nan")
-        print(f"{name:10} {_ms(t_torch):>10} {_ms(t_ours):>10} {t_ours / t_torch:12.2f}x "
-              f"{_ms(t_hips):>10} {t_hips / t_torch:10.2f}x  (engine/hips "
-              f"{t_ours / t_hips:.2f}x)")
+        rounds = []  # (torch, engine, hips) seconds
+        for _ in range(args.rounds):
+            t_torch = timed(theirs[name], args.repeat)
+            t_ours = timed(ours[name], args.repeat)
+            t_hips = timed(hips[name], args.repeat) if name in hips else float("nan")
+            rounds.append((t_torch, t_ours, t_hips))
+        t_torch, t_ours, t_hips = (statistics.median(r[k] for r in rounds) for k in range(3))
+        print(f"{name:10} {_ms(t_torch):>10} {_ms(t_ours):>10} "
+              f"{_ratio([o / t for t, o, _ in rounds]):>20} {_ms(t_hips):>10} "
+              f"{statistics.median(h / t for t, _, h in rounds):10.2f}x "
+              f"{_ratio([o / h for _, o, h in rounds]):>20}")
+
+
+def _ratio(values: list[float]) -> str:
+    """The median of the rounds' ratios and their range: '0.91x (0.85-0.97)'."""
+    if any(v != v for v in values):  # nan: no HIPS
+        return "-"
+    return f"{statistics.median(values):.2f}x ({min(values):.2f}-{max(values):.2f})"
 
 
 def _ms(seconds: float) -> str:
