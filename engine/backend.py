@@ -43,8 +43,29 @@ def to_device(array, device: str):
     if device_of(array) == device.split(":")[0]:
         return array
     if device == "cpu":
-        return cupy.asnumpy(array)
-    return module_for(device).asarray(array)
+        return _keeping_layout(array, cupy.asnumpy)
+    return _keeping_layout(array, module_for(device).asarray)
+
+
+def _keeping_layout(array, transfer):
+    """``transfer(array)``, with the array's dimension order kept: a transfer makes a
+    C-contiguous copy, and torch's .to() keeps strides (so a transposed tensor reshapes
+    with a copy on either device, UnsafeViewBackward0, not a view)."""
+    if array.ndim < 2 or array.flags.c_contiguous:
+        return transfer(array)
+    order = sorted(range(array.ndim), key=lambda k: -abs(array.strides[k]))  # outer first
+    moved = transfer(array.transpose(order))
+    return moved.transpose(sorted(range(array.ndim), key=order.__getitem__))
+
+
+def ascontiguousarray(array):
+    """A C-contiguous array on the array's own device (NumPy's does not dispatch to CuPy)."""
+    return module_of(array).ascontiguousarray(array)
+
+
+def writeable(array) -> bool:
+    """Whether an array may be written in place (CuPy arrays have no read-only flag)."""
+    return getattr(array.flags, "writeable", True)
 
 
 def to_numpy(array) -> np.ndarray:

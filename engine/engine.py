@@ -16,7 +16,7 @@ import warnings
 
 import numpy as np
 
-from . import array_cache, dtypes, grad_mode
+from . import array_cache, backend, dtypes, grad_mode
 from .errors import AnomalyError, GradientError
 from .graph import AccumulateGrad, expose
 from .ops import table as _table
@@ -304,7 +304,7 @@ def accumulate(variable, grad, raw, owned=False):
     if raw:
         if current is None:  # never alias a seed, a saved tensor or a sibling's grad
             variable._grad = Tensor._make(grad if owned else grad.copy())
-        elif current.array.flags.writeable and current.array.shape == grad.shape:
+        elif backend.writeable(current.array) and current.array.shape == grad.shape:
             current.array += grad  # in place, as torch does when grad mode is off
             current._version[0] += 1
         else:

@@ -128,7 +128,7 @@ def rebase_history(view, result):
         raise GradientError("a view of a leaf Variable that requires grad is being used "
                             "in an in-place operation.")
     values = table.ROWS["_copy_into"].forward(root.array, where, result.array)
-    if root.array.flags.writeable:
+    if backend.writeable(root.array):
         root.array[...] = values
     else:  # a read-only array (an expanded leaf): the root gets new memory
         root.array = values

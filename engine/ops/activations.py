@@ -197,7 +197,7 @@ op("threshold(Tensor input, Scalar threshold, Scalar value) -> Tensor", "Thresho
    jvp="elementwise",
    kernel=("threshold_cpu", "fi"),
    forward=lambda input, threshold, value: np.where(
-       input <= threshold, np.asarray(value, dtype=input.dtype), input),
+       input <= threshold, input.dtype.type(value), input),
    vjp={"input": lambda grad, input, threshold: F.threshold_backward(
        grad, input, threshold)},
    shape=same, method=False, torch=_FN + "threshold",

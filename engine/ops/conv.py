@@ -23,6 +23,7 @@ from .. import backend
 from ..errors import IndexOpError, OpError
 from . import table
 from .samples import Sample, explicit, rand
+from .shape import scatter_add
 from .table import F, op
 
 # --------------------------------------------------------------------------- helpers
@@ -221,7 +222,7 @@ def _conv_grad_input(grad, input, weight, stride, padding, dilation, groups):
             xp[:, :, i * d[0]: i * d[0] + s[0] * (oh - 1) + 1: s[0],
                j * d[1]: j * d[1] + s[1] * (ow - 1) + 1: s[1]] += cols[..., i, j]
     out = xp[:, :, p[0]: p[0] + size[2], p[1]: p[1] + size[3]]
-    return np.ascontiguousarray(out.reshape(input_size))
+    return backend.ascontiguousarray(out.reshape(input_size))
 
 
 def _conv_grad_weight(grad, input, weight, stride, padding, dilation, groups):
@@ -489,8 +490,8 @@ def _plane_scatter(grad, input, indices):
     out = xp.zeros((planes, hw), dtype=grad.dtype)
     rows = xp.arange(planes)[:, None]
     per_plane = indices.shape[-2] * indices.shape[-1]  # (not -1: planes may be 0)
-    np.add.at(out, (rows, np.reshape(indices, (planes, per_plane))),
-              np.reshape(grad, (planes, per_plane)))
+    scatter_add(out, (rows, np.reshape(indices, (planes, per_plane))),
+                np.reshape(grad, (planes, per_plane)))
     return out.reshape(input_size)
 
 
@@ -618,7 +619,7 @@ def _avg_pool_grad(grad_output, input, kernel_size, stride, padding, ceil_mode,
         for j in range(k[1]):
             xp[:, :, i: i + s[0] * (out[0] - 1) + 1: s[0], j: j + s[1] * (out[1] - 1) + 1:
                s[1]] += g
-    return np.ascontiguousarray(
+    return backend.ascontiguousarray(
         xp[:, :, p[0]: p[0] + size[0], p[1]: p[1] + size[1]]).reshape(input_size)
 
 

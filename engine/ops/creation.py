@@ -48,15 +48,22 @@ def _infer_dtype(flat) -> np.dtype:
     return dtypes.default_float.np
 
 
+def _copy_to(arr, dtype, xp):
+    """A copy of ``arr`` in ``dtype`` (None: its own) on ``xp``'s device, its dimension
+    order kept (torch.tensor keeps a NumPy array's strides, and .to() keeps them)."""
+    dtype = _np(dtype, arr.dtype)
+    if backend.module_of(arr) is xp:
+        return xp.array(arr, dtype=dtype, copy=True)
+    return backend.to_device(arr.astype(dtype, copy=False), "cpu" if xp is np else "cuda")
+
+
 def _tensor(data, dtype=None, device=None, requires_grad=False):
     from .._tensor import Tensor, _from_nested
     xp = backend.module_for(device or "cpu")
     if isinstance(data, Tensor):
-        arr = data.array
-        return xp.array(arr, dtype=_np(dtype, arr.dtype), copy=True)
+        return _copy_to(data.array, dtype, xp)
     if hasattr(data, "dtype") and hasattr(data, "shape"):  # an array
-        arr = backend.to_numpy(data)
-        return xp.array(arr, dtype=_np(dtype, arr.dtype), copy=True)
+        return _copy_to(backend.to_numpy(data), dtype, xp)
     if isinstance(data, (list, tuple)):
         data = _from_nested(data)
         nested_shape(data)

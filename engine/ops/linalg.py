@@ -78,7 +78,7 @@ def _blas(a):
     """``a``, or a contiguous copy where it has a zero stride: NumPy's matmul cannot hand a
     broadcast operand (the gradient of a sum arrives as one) to BLAS and falls back to a
     loop ~20x slower than the copy and the BLAS call together."""
-    return np.ascontiguousarray(a) if 0 in a.strides else a
+    return backend.ascontiguousarray(a) if 0 in a.strides else a
 
 
 def _mm(input, mat2):

@@ -883,7 +883,7 @@ def _index_select(input, dim, index):
         raise OpError(f"INDICES element is out of DATA bounds, id={int(idx[bad][0])} "
                       f"axis_dim={size}")
     if input.ndim == 0:
-        return np.array(input, copy=True)
+        return input.copy()
     return np.take(input, idx, axis=d)
 
 
@@ -923,8 +923,8 @@ op("_index_select_backward(Tensor grad, int[] input_sizes, int dim, Tensor index
 def _flip(input, dims):
     dims = _dims_unique(as_size(dims), max(input.ndim, 1) if input.ndim else 0)
     if input.ndim == 0:
-        return np.array(input, copy=True)
-    return np.flip(input, axis=dims) if dims else np.array(input, copy=True)
+        return input.copy()
+    return np.flip(input, axis=dims) if dims else input.copy()
 
 
 op("flip(Tensor input, int[] dims) -> Tensor", "FlipBackward0", varargs=True,
@@ -1060,7 +1060,7 @@ def _constant_pad_nd(input, pad, value=0):
         widths[d] = (max(lo, 0), max(hi, 0))
     fill = np.asarray(value).astype(input.dtype)  # an int tensor pads with int(value)
     if not widths:
-        return np.array(input, copy=True)
+        return input.copy()
     return np.pad(input[tuple(crop)], widths, constant_values=fill.item())
 
 
