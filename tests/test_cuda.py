@@ -106,3 +106,19 @@ def test_functional_jacobian_on_device():
 def test_backend_reports_a_device():
     assert backend.module_for("cuda") is not np
     assert backend.device_of(backend.module_for("cuda").zeros(1)) == "cuda"
+
+
+@pytest.mark.parametrize("perm", [(1, 0), (1, 0, 2), (2, 0, 1), (0, 2, 1)])
+def test_transfers_keep_the_dimension_order(perm):
+    """torch's .to() keeps strides; a transfer copies C-contiguous, so to_device moves the
+    array in its own dimension order (and reshape of a transposed tensor is a copy,
+    UnsafeViewBackward0, on either device)."""
+    a = rng.normal(size=(2, 3, 4)[:len(perm)]).astype(np.float32).transpose(perm)
+    on_device = backend.to_device(a, "cuda")
+    back = backend.to_device(on_device, "cpu")
+    for moved in (on_device, back):
+        assert moved.strides == a.strides
+    np.testing.assert_array_equal(back, a)
+    t = torch.tensor(a, requires_grad=True)
+    e = engine.tensor(a, requires_grad=True, device="cuda")
+    assert engine.F.flatten(e).grad_fn.name() == torch.flatten(t).grad_fn.name()
