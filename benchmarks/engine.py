@@ -1,6 +1,6 @@
 """Engine speed beside PyTorch (CPU, same thread count) and HIPS autograd, in one run.
 
-    python benchmarks/engine.py [--rounds 3] [--repeat 5] [--quick]
+    python benchmarks/engine.py [--rounds 3] [--repeat 5] [--quick] [--device cuda]
 
 Prints the median time of each workload (forward + backward) and the ratio to torch. Each
 round times torch, the engine and HIPS one after the other; a ratio is the median of the
@@ -50,9 +50,9 @@ def timed(fn, repeat, min_sample=0.05):
 
 # ---------------------------------------------------------------- the engine and torch
 
-def chain(mod, n):
+def chain(mod, n, kw):
     def run():
-        h = mod.tensor([0.5], requires_grad=True)
+        h = mod.tensor([0.5], requires_grad=True, **kw)
         x = h
         for _ in range(n):
             x = (x * 1.0001 + 0.0001).tanh()
@@ -60,10 +60,10 @@ def chain(mod, n):
     return run
 
 
-def mlp(mod, F, data):
+def mlp(mod, F, data, kw):
     x, y, ws = data
-    params = [mod.tensor(w, requires_grad=True) for w in ws]
-    xt, yt = mod.tensor(x), mod.tensor(y)
+    params = [mod.tensor(w, requires_grad=True, **kw) for w in ws]
+    xt, yt = mod.tensor(x, **kw), mod.tensor(y, **kw)
 
     def run():
         w1, b1, w2, b2, w3, b3 = params
@@ -74,18 +74,18 @@ def mlp(mod, F, data):
     return run
 
 
-def elem(mod, x_np):
+def elem(mod, x_np, kw):
     def run():
-        x = mod.tensor(x_np, requires_grad=True)
+        x = mod.tensor(x_np, requires_grad=True, **kw)
         (mod.sin(x) * mod.exp(-x ** 2) + x / 3).sum().backward()
     return run
 
 
-def hvp(mod, autograd, W_np, x_np, v_np):
-    W, v = mod.tensor(W_np), mod.tensor(v_np)
+def hvp(mod, autograd, W_np, x_np, v_np, kw):
+    W, v = mod.tensor(W_np, **kw), mod.tensor(v_np, **kw)
 
     def run():
-        x = mod.tensor(x_np, requires_grad=True)
+        x = mod.tensor(x_np, requires_grad=True, **kw)
         y = (mod.tanh(W @ x) ** 2).sum()
         (g,) = autograd.grad(y, x, create_graph=True)
         (hv,) = autograd.grad((g * v).sum(), x)
@@ -93,11 +93,11 @@ def hvp(mod, autograd, W_np, x_np, v_np):
     return run
 
 
-def mvsum(mod, W_np, x_np):
-    W = mod.tensor(W_np)
+def mvsum(mod, W_np, x_np, kw):
+    W = mod.tensor(W_np, **kw)
 
     def run():
-        x = mod.tensor(x_np, requires_grad=True)
+        x = mod.tensor(x_np, requires_grad=True, **kw)
         (W @ x).sum().backward()
     return run
 
@@ -145,6 +145,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--repeat", type=int, default=5, help="samples per engine per round")
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="cuda: the engine on CuPy beside torch on CUDA (HIPS is CPU-only)")
     args = parser.parse_args()
     import torch
     import torch.nn.functional as tF
@@ -165,18 +167,29 @@ def main():
     xv_np = rng.standard_normal(n_hvp).astype(np.float32)
     v_np = rng.standard_normal(n_hvp).astype(np.float32)
 
-    ours = {"chain": chain(engine, n_chain), "mlp": mlp(engine, engine.F, data),
-            "elem": elem(engine, x_np), "hvp": hvp(engine, engine.autograd, W_np, xv_np, v_np),
-            "mvsum": mvsum(engine, W_np, xv_np)}
-    theirs = {"chain": chain(torch, n_chain), "mlp": mlp(torch, tF, data),
-              "elem": elem(torch, x_np), "hvp": hvp(torch, torch.autograd, W_np, xv_np, v_np),
-              "mvsum": mvsum(torch, W_np, xv_np)}
-    try:
-        hips = hips_workloads(data, x_np, W_np, xv_np, v_np, n_chain)
-    except ImportError:
-        hips = {}
+    kw = {"device": args.device} if args.device == "cuda" else {}
+    ours = {"chain": chain(engine, n_chain, kw), "mlp": mlp(engine, engine.F, data, kw),
+            "elem": elem(engine, x_np, kw),
+            "hvp": hvp(engine, engine.autograd, W_np, xv_np, v_np, kw),
+            "mvsum": mvsum(engine, W_np, xv_np, kw)}
+    theirs = {"chain": chain(torch, n_chain, kw), "mlp": mlp(torch, tF, data, kw),
+              "elem": elem(torch, x_np, kw),
+              "hvp": hvp(torch, torch.autograd, W_np, xv_np, v_np, kw),
+              "mvsum": mvsum(torch, W_np, xv_np, kw)}
+    hips = {}
+    if args.device == "cuda":  # a call ends when the device has finished its work
+        import cupy
+        ours = {k: _synced(f, cupy.cuda.Device().synchronize) for k, f in ours.items()}
+        theirs = {k: _synced(f, torch.cuda.synchronize) for k, f in theirs.items()}
+        print(f"device: {torch.cuda.get_device_name()} (torch CUDA, the engine on CuPy "
+              f"{cupy.__version__}; HIPS runs on the CPU only: not timed)")
+    else:
+        try:
+            hips = hips_workloads(data, x_np, W_np, xv_np, v_np, n_chain)
+        except ImportError:
+            pass
 
-    print(f"threads: torch {torch.get_num_threads()}, numpy BLAS default; {args.rounds} "
+    print(f"threads: torch {torch.get_num_threads()}, NumPy's BLAS its default; {args.rounds} "
           f"rounds of {args.repeat} samples; medians (ratios: median of the rounds', range)")
     print(f"{'workload':10} {'torch ms':>10} {'engine ms':>10} {'engine/torch':>20} "
           f"{'hips ms':>10} {'hips/torch':>11} {'engine/hips':>20}")
@@ -188,10 +201,19 @@ def main():
             t_hips = timed(hips[name], args.repeat) if name in hips else float("nan")
             rounds.append((t_torch, t_ours, t_hips))
         t_torch, t_ours, t_hips = (statistics.median(r[k] for r in rounds) for k in range(3))
+        hips_torch = statistics.median(h / t for t, _, h in rounds)
         print(f"{name:10} {_ms(t_torch):>10} {_ms(t_ours):>10} "
-              f"{_ratio([o / t for t, o, _ in rounds]):>20} {_ms(t_hips):>10} "
-              f"{statistics.median(h / t for t, _, h in rounds):10.2f}x "
+              f"{_ratio([o / t for t, o, _ in rounds]):>20} "
+              f"{_ms(t_hips) if name in hips else '-':>10} "
+              f"{f'{hips_torch:.2f}x' if name in hips else '-':>11} "
               f"{_ratio([o / h for _, o, h in rounds]):>20}")
+
+
+def _synced(fn, synchronize):
+    def run():
+        fn()
+        synchronize()
+    return run
 
 
 def _ratio(values: list[float]) -> str:
