@@ -122,3 +122,11 @@ def test_transfers_keep_the_dimension_order(perm):
     t = torch.tensor(a, requires_grad=True)
     e = engine.tensor(a, requires_grad=True, device="cuda")
     assert engine.F.flatten(e).grad_fn.name() == torch.flatten(t).grad_fn.name()
+
+
+def test_tensor_of_a_tensor_keeps_its_device_unless_told():
+    """torch.tensor(t): device None means t's device."""
+    t = engine.tensor(A, device="cuda")
+    assert engine.tensor(t).device.startswith("cuda")
+    assert engine.tensor(t, device="cpu").device == "cpu"
+    np.testing.assert_array_equal(engine.tensor(t, device="cpu").numpy(), A)

@@ -60,8 +60,8 @@ def _copy_to(arr, dtype, xp):
 def _tensor(data, dtype=None, device=None, requires_grad=False):
     from .._tensor import Tensor, _from_nested
     xp = backend.module_for(device or "cpu")
-    if isinstance(data, Tensor):
-        return _copy_to(data.array, dtype, xp)
+    if isinstance(data, Tensor):  # no device given: the data's own, as torch.tensor's
+        return _copy_to(data.array, dtype, xp if device else backend.module_of(data.array))
     if hasattr(data, "dtype") and hasattr(data, "shape"):  # an array
         return _copy_to(backend.to_numpy(data), dtype, xp)
     if isinstance(data, (list, tuple)):
