@@ -15,14 +15,18 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+static void
+hide(PyObject *o)
+{
+    if (PyObject_IS_GC(o) && PyObject_GC_IsTracked(o))
+        PyObject_GC_UnTrack(o);
+}
+
 static PyObject *
 untrack(PyObject *module, PyObject *const *args, Py_ssize_t n)
 {
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *o = args[i];
-        if (PyObject_IS_GC(o) && PyObject_GC_IsTracked(o))
-            PyObject_GC_UnTrack(o);
-    }
+    for (Py_ssize_t i = 0; i < n; i++)
+        hide(args[i]);
     Py_RETURN_NONE;
 }
 
@@ -44,13 +48,6 @@ track(PyObject *module, PyObject *const *args, Py_ssize_t n)
  * Empty dicts are class defaults shared by every node: they are left alone. */
 static PyTypeObject *saved_tensor_type;  /* engine.graph.SavedTensor, set by configure() */
 static PyObject *str_next_functions, *str_saved, *str_attrs, *str_version;
-
-static void
-hide(PyObject *o)
-{
-    if (PyObject_IS_GC(o) && PyObject_GC_IsTracked(o))
-        PyObject_GC_UnTrack(o);
-}
 
 static int
 hide_saved_tensor(PyObject *s)

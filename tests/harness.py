@@ -13,15 +13,15 @@ from engine.ops.samples import Const
 from engine.ops.table import Op
 
 
-def to_engine(value, dtype="float32"):
+def to_engine(value, dtype="float32", device=None):
     if isinstance(value, Const):
-        return engine.tensor(value.array)
+        return engine.tensor(value.array, device=device)
     if isinstance(value, np.ndarray) and value.dtype.kind == "f":
-        return engine.tensor(value.astype(dtype), requires_grad=True)
+        return engine.tensor(value.astype(dtype), requires_grad=True, device=device)
     if isinstance(value, np.ndarray):
-        return engine.tensor(value)
+        return engine.tensor(value, device=device)
     if isinstance(value, list) and value and isinstance(value[0], (np.ndarray, Const)):
-        return [to_engine(v, dtype) for v in value]
+        return [to_engine(v, dtype, device) for v in value]
     return value
 
 

@@ -12,11 +12,11 @@ import os
 
 import numpy as np
 import pytest
+from harness import diff_inputs, flat_tensors, to_engine
 from test_ops import CASES, _id, _sample
 
 import engine
 from engine import backend
-from engine.ops.samples import Const
 
 DEVICE = os.environ.get("AUTOGRAD_TEST_DEVICE", "cuda")
 
@@ -28,22 +28,9 @@ pytestmark = pytest.mark.skipif(DEVICE == "cuda" and not backend.cuda_available(
 RANDOM = {"rand", "randn", "dropout", "_uniform_", "_normal_"}
 
 
-def _on(value, device):
-    """A sample's value as an engine tensor on ``device`` (as harness.to_engine)."""
-    if isinstance(value, Const):
-        return engine.tensor(value.array, device=device)
-    if isinstance(value, np.ndarray):
-        if value.dtype.kind == "f":
-            return engine.tensor(value.astype("float32"), requires_grad=True, device=device)
-        return engine.tensor(value, device=device)
-    if isinstance(value, list) and value and isinstance(value[0], (np.ndarray, Const)):
-        return [_on(v, device) for v in value]
-    return value
-
-
 def _call(row, sample, device):
-    args = [_on(a, device) for a in sample.args]
-    kwargs = {k: _on(v, device) for k, v in sample.kwargs.items()}
+    args = [to_engine(a, "float32", device) for a in sample.args]
+    kwargs = {k: to_engine(v, "float32", device) for k, v in sample.kwargs.items()}
     return getattr(engine.F, row.name)(*args, **kwargs), args, kwargs
 
 
@@ -53,12 +40,7 @@ def _outputs(result):
 
 
 def _tensors(args, kwargs):
-    return [t for v in list(args) + list(kwargs.values())
-            for t in (v if isinstance(v, list) else [v]) if isinstance(t, engine.Tensor)]
-
-
-def _inputs(args, kwargs):
-    return [t for t in _tensors(args, kwargs) if t.requires_grad]
+    return flat_tensors(list(args) + list(kwargs.values()), engine.Tensor)
 
 
 def _np(t):
@@ -97,7 +79,7 @@ def test_row_on_the_device_matches_the_cpu(case):
     for k, (o, c) in enumerate(zip(o_out, c_out)):
         _compare(o, c, f"{row.qualname} forward[{k}]", random, device=device)
 
-    c_in, o_in = _inputs(c_args, c_kwargs), _inputs(o_args, o_kwargs)
+    c_in, o_in = diff_inputs(c_args, c_kwargs), diff_inputs(o_args, o_kwargs)
     c_diff = [o for o in c_out if o.requires_grad]
     o_diff = [o for o in o_out if o.requires_grad]
     if not c_in or not c_diff or random:
@@ -141,8 +123,8 @@ def test_inplace_variant_on_a_view_on_the_device_matches_the_cpu(case):
     row, i = case
     sample = _sample(row, i)
     def run(device):
-        x, *rest = [_on(a, device) for a in sample.args]
-        kwargs = {k: _on(v, device) for k, v in sample.kwargs.items()}
+        x, *rest = [to_engine(a, "float32", device) for a in sample.args]
+        kwargs = {k: to_engine(v, "float32", device) for k, v in sample.kwargs.items()}
         y = engine.stack([x * 1, x * 0.5])
         before, v = y[1], y[0]
         getattr(v, f"{row.name}_")(*rest, **kwargs)
