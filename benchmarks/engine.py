@@ -1,6 +1,6 @@
 """Engine speed beside PyTorch (CPU, same thread count) and HIPS autograd, in one run.
 
-    python benchmarks/engine.py [--rounds 3] [--repeat 5] [--quick] [--device cuda]
+    python benchmarks/engine.py [--rounds 3] [--repeat 5] [--quick] [--device cuda] [--only mlp ...]
 
 Prints the median time of each workload (forward + backward) and the ratio to torch. Each
 round times torch, the engine and HIPS one after the other; a ratio is the median of the
@@ -29,6 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import engine  # noqa: E402
 
 THREADS = os.cpu_count() or 1
+WORKLOADS = ("chain", "mlp", "elem", "hvp", "mvsum")
 
 
 def timed(fn, repeat, min_sample=0.05):
@@ -147,6 +148,8 @@ def main():
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                         help="cuda: the engine on CuPy beside torch on CUDA (HIPS is CPU-only)")
+    parser.add_argument("--only", nargs="+", choices=WORKLOADS, default=WORKLOADS,
+                        help="time these workloads only")
     args = parser.parse_args()
     import torch
     import torch.nn.functional as tF
@@ -193,7 +196,7 @@ def main():
           f"rounds of {args.repeat} samples; medians (ratios: median of the rounds', range)")
     print(f"{'workload':10} {'torch ms':>10} {'engine ms':>10} {'engine/torch':>20} "
           f"{'hips ms':>10} {'hips/torch':>11} {'engine/hips':>20}")
-    for name in ours:
+    for name in args.only:
         rounds = []  # (torch, engine, hips) seconds
         for _ in range(args.rounds):
             t_torch = timed(theirs[name], args.repeat)

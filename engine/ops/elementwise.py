@@ -293,27 +293,54 @@ op("tanh(Tensor input) -> Tensor", "TanhBackward0",
    forward=np.tanh, vjp={"input": lambda grad, result: F.tanh_backward(grad, result)},
    dtype="float", shape=same, samples=unary())
 
-# torch's derivative kernels for tanh and sigmoid, ops of their own (TanhBackwardBackward0)
+def _into(d, grad_output):
+    """``grad_output * d`` written into ``d``, a temporary the caller owns, where the shapes
+    allow (the table has cast both to one dtype): one buffer instead of a fresh one per
+    pass, which is most of these kernels' cost at an MLP's 256x512."""
+    if d.ndim == 0 or d.shape != grad_output.shape:
+        return grad_output * d
+    return backend.module_of(d).multiply(grad_output, d, out=d)
+
+
+def _tanh_backward(grad_output, output):
+    d = output * output
+    if d.ndim:
+        backend.module_of(d).subtract(1, d, out=d)
+        return _into(d, grad_output)
+    return grad_output * (1 - d)
+
+
+def _sigmoid_backward(grad_output, output):
+    d = 1 - output
+    if d.ndim:
+        backend.module_of(d).multiply(d, output, out=d)
+        return _into(d, grad_output)
+    return grad_output * (d * output)
+
+
+# torch's derivative kernels for tanh and sigmoid, ops of their own (TanhBackwardBackward0);
+# the samples' broadcast and 0-d pairs take the kernels' route that writes no temporary
+_BACKWARD_KERNEL_SHAPES = [((3,), (3,)), ((2, 3), (2, 3)), ((2, 3), (3,)), ((3,), (2, 3)), ((), ())]
 op("tanh_backward(Tensor grad_output, Tensor output) -> Tensor", "TanhBackwardBackward0",
    jvp="elementwise",
    kernel=("tanh_backward_cpu", "f"),
-   forward=lambda grad_output, output: grad_output * (1 - output * output),
+   forward=_tanh_backward,
    vjp={"grad_output": lambda grad, output: F.tanh_backward(grad, output),
         "output": lambda grad, grad_output, output: grad * (
             F._mul_scalar(output, -2) * grad_output)},
    dtype="float", shape=bcast, method=False, torch="torch.ops.aten.tanh_backward",
-   samples=binary(-0.9, 0.9, shapes=[((3,), (3,)), ((2, 3), (2, 3))]))
+   samples=binary(-0.9, 0.9, shapes=_BACKWARD_KERNEL_SHAPES))
 
 op("sigmoid_backward(Tensor grad_output, Tensor output) -> Tensor",
    "SigmoidBackwardBackward0",
    jvp="elementwise",
    kernel=("sigmoid_backward_cpu", "f"),
-   forward=lambda grad_output, output: grad_output * ((1 - output) * output),
+   forward=_sigmoid_backward,
    vjp={"grad_output": lambda grad, output: F.sigmoid_backward(grad, output),
         "output": lambda grad, grad_output, output: grad * grad_output * F._add_scalar(
             F._mul_scalar(output, -2), 1)},
    dtype="float", shape=bcast, method=False, torch="torch.ops.aten.sigmoid_backward",
-   samples=binary(0.1, 0.9, shapes=[((3,), (3,)), ((2, 3), (2, 3))]))
+   samples=binary(0.1, 0.9, shapes=_BACKWARD_KERNEL_SHAPES))
 
 def _erf(x):
     """erf elementwise to float64 accuracy: math.erf per element (scipy is no dependency);

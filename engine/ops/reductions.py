@@ -86,11 +86,10 @@ def _sum_dim(input, dim, keepdim=False, dtype=None):
 
 
 def _np_dtype(dtype, input):
-    from ..dtypes import as_dtype, int64
     if dtype is not None:
-        return as_dtype(dtype).np
+        return dtypes.as_dtype(dtype).np
     if input.dtype.kind in "biu":  # torch sums integers (and bools) as int64
-        return int64.np
+        return dtypes.int64.np
     return None
 
 

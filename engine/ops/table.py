@@ -353,6 +353,10 @@ class Op:
         else:
             values = self._bind_keywords(args, kwargs)
             if values is None:
+                index = self.index
+                for key in kwargs:  # a keyword this overload lacks: inspect's bind would refuse
+                    if key not in index:
+                        return None
                 try:
                     bound = self.signature.bind(*args, **kwargs)
                 except TypeError:
