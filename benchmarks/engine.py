@@ -1,6 +1,7 @@
 """Engine speed beside PyTorch (CPU, same thread count) and HIPS autograd, in one run.
 
     python benchmarks/engine.py [--rounds 3] [--repeat 5] [--quick] [--device cuda] [--only mlp ...]
+                                [--threads 1]
 
 Prints the median time of each workload (forward + backward) and the ratio to torch. Each
 round times torch, the engine and HIPS one after the other; a ratio is the median of the
@@ -22,13 +23,27 @@ import statistics
 import sys
 import time
 
-import numpy as np
+
+def _threads_asked() -> int | None:
+    """--threads N, read before NumPy loads: OpenBLAS fixes its thread count at load."""
+    for i, arg in enumerate(sys.argv):
+        if arg == "--threads" and i + 1 < len(sys.argv):
+            return int(sys.argv[i + 1])
+        if arg.startswith("--threads="):
+            return int(arg.split("=", 1)[1])
+    return None
+
+
+if _threads_asked() is not None:  # NumPy's BLAS (the engine's and HIPS's) as torch's
+    os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = str(_threads_asked())
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import engine  # noqa: E402
 
-THREADS = os.cpu_count() or 1
+THREADS = _threads_asked() or os.cpu_count() or 1
 WORKLOADS = ("chain", "mlp", "elem", "hvp", "mvsum")
 
 
@@ -148,6 +163,9 @@ def main():
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                         help="cuda: the engine on CuPy beside torch on CUDA (HIPS is CPU-only)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch's threads and NumPy's BLAS threads (default: torch takes "
+                             "every core, NumPy's BLAS its own default, the same here)")
     parser.add_argument("--only", nargs="+", choices=WORKLOADS, default=WORKLOADS,
                         help="time these workloads only")
     args = parser.parse_args()
@@ -192,7 +210,8 @@ def main():
         except ImportError:
             pass
 
-    print(f"threads: torch {torch.get_num_threads()}, NumPy's BLAS its default; {args.rounds} "
+    blas = args.threads if args.threads is not None else "its default"
+    print(f"threads: torch {torch.get_num_threads()}, NumPy's BLAS {blas}; {args.rounds} "
           f"rounds of {args.repeat} samples; medians (ratios: median of the rounds', range)")
     print(f"{'workload':10} {'torch ms':>10} {'engine ms':>10} {'engine/torch':>20} "
           f"{'hips ms':>10} {'hips/torch':>11} {'engine/hips':>20}")
