@@ -83,3 +83,26 @@ def test_shared_metadata_still_unbroadcasts_and_casts():
     for ours, theirs in zip(*outs):
         assert ours.dtype == theirs.dtype and ours.shape == theirs.shape
         np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("create_graph", [False, True])
+@pytest.mark.parametrize("small", [(3, 1), (1, 3, 1), (4,), (2, 1, 4), ()])
+def test_unbroadcast_sums_leading_and_size_one_dims_together(small, create_graph):
+    """A gradient summed back over leading dims and size-1 dims at once: first-order walks
+    sum the array in one NumPy call, create_graph walks through sum and view rows."""
+    rng = np.random.default_rng(3)
+    big_values = rng.standard_normal((2, 3, 4)).tolist()
+    small_values = rng.standard_normal(small).tolist()
+    grads = []
+    for k, mod in enumerate((engine, torch)):
+        big, tiny = _pair(big_values)[k], _pair(small_values)[k]
+        y = (mod.sin(big * tiny) + tiny).sum()
+        (g,) = (engine.autograd if mod is engine else torch.autograd).grad(
+            y, tiny, create_graph=create_graph)
+        grads.append(g)
+    ours, theirs = grads
+    assert tuple(ours.shape) == tuple(theirs.shape) == small
+    np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=1e-5,
+                               atol=1e-6)
+    if create_graph:
+        assert ours.grad_fn.name() == theirs.grad_fn.name()

@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import dtypes
 from ..errors import KernelNotImplemented, OpError
+from . import table as _table
 from .samples import Const, Sample, explicit, rand
 from .table import F, broadcast_shapes, contiguous, normalize_dim
 from .table import op as _table_op
@@ -168,6 +169,11 @@ def _sum_to(input, size):
     lead = len(shape) - len(size)
     dims = list(range(lead)) + [lead + i for i, s in enumerate(size)
                                 if s == 1 and shape[lead + i] != 1]
+    if not isinstance(input, _table._Tensor):  # a first-order walk's array: the same sum
+        # and view in one NumPy call, without two dispatches through the table
+        if dims:
+            input = input.sum(axis=tuple(dims), keepdims=True)
+        return input.reshape(size) if lead > 0 else input
     if dims:
         input = F.sum(input, dims, keepdim=True)
     if lead > 0:
