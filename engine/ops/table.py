@@ -549,7 +549,8 @@ class Op:
             attrs = tuple(sorted(n for n in names if n not in saved and n not in results))
             saved_idx = tuple((n, self.index[n]) for n in saved)
             result_nrs = tuple((n, 0 if n == "result" else int(n[6:])) for n in results)
-            plan = self._plans[mask] = (saved_idx, result_nrs, attrs)
+            getters = tuple((n, self._attr_getter(n)) for n in attrs)
+            plan = self._plans[mask] = (saved_idx, result_nrs, getters)
         return plan
 
     def _record(self, args, results):
@@ -624,7 +625,7 @@ class Op:
             node.metas = tuple(metas)
             if any(c != 1 for c in counts):
                 node.param_edge_counts = tuple(counts)
-        saved_idx, result_nrs, attr_names = self._plans.get(mask) or self._plan(mask)
+        saved_idx, result_nrs, attr_getters = self._plans.get(mask) or self._plan(mask)
         if saved_idx or result_nrs:
             saved = {}
             for n, i in saved_idx:
@@ -638,8 +639,8 @@ class Op:
             node.saved = saved
         else:
             node.saved = _NOTHING_SAVED
-        if attr_names:
-            node.attrs = {n: self._attr(n, args) for n in attr_names}
+        if attr_getters:
+            node.attrs = {n: get(args) for n, get in attr_getters}
         if single:
             r = results[0]
             node.out_metas = share if share is not None else ((out_shape, out_dtype),)
@@ -660,20 +661,30 @@ class Op:
         return node
 
     def _attr(self, n, args):
+        return self._attr_getter(n)(args)
+
+    def _attr_getter(self, n):
+        """``args -> value`` for a VJP's non-Tensor name: an argument, or an argument's
+        ``_shape``/``_dtype``/``_strides``; built once per plan, called once per node."""
         i = self.index.get(n)
         if i is not None:
-            return args[i]
+            return lambda args: args[i]
         if n.endswith("_shape") or n.endswith("_dtype") or n.endswith("_strides"):
             base, _, kind = n.rpartition("_")
-            a = args[self.index[base]]
+            j = self.index[base]
             get = (lambda t: t.shape) if kind == "shape" else (lambda t: t.dtype)
             if kind == "strides":  # in elements, as torch's (mm's backward reads its layout)
                 get = lambda t: tuple(s // t.array.itemsize for s in t.array.strides)  # noqa: E731
-            if isinstance(a, (list, tuple)):
-                return [get(t) for t in a]
-            if isinstance(a, _Tensor):
-                return get(a)
-            return () if kind == "shape" else dtypes.scalar_dtype(a)
+            number = () if kind == "shape" else None  # a Python number in a Tensor position
+
+            def of(args):
+                a = args[j]
+                if isinstance(a, _Tensor):
+                    return get(a)
+                if isinstance(a, (list, tuple)):
+                    return [get(t) for t in a]
+                return number if number is not None else dtypes.scalar_dtype(a)
+            return of
         raise ValueError(f"{self.qualname}: vjp names unknown value {n!r}")
 
     # -- the VJP, called by the engine for one node
