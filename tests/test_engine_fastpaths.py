@@ -106,3 +106,20 @@ def test_unbroadcast_sums_leading_and_size_one_dims_together(small, create_graph
                                atol=1e-6)
     if create_graph:
         assert ours.grad_fn.name() == theirs.grad_fn.name()
+
+
+@pytest.mark.parametrize("name", ["tanh_backward", "sigmoid_backward"])
+@pytest.mark.parametrize("shapes", [((64, 64), (64, 64)), ((64, 64), (64,)), ((64,), (64, 64))])
+def test_derivative_kernels_write_only_their_own_temporary(name, shapes):
+    """From _IN_PLACE_MIN elements the kernels fuse their passes into one fresh array: the
+    same values as torch's kernel, and neither input changed."""
+    from engine.ops.elementwise import _IN_PLACE_MIN
+    assert max(np.prod(s) for s in shapes) >= _IN_PLACE_MIN
+    rng = np.random.default_rng(5)
+    grad_output, output = (rng.uniform(0.1, 0.9, s).astype(np.float32) for s in shapes)
+    before = (grad_output.copy(), output.copy())
+    ours = getattr(engine.F, name)(engine.tensor(grad_output), engine.tensor(output))
+    theirs = getattr(torch.ops.aten, name)(torch.tensor(grad_output), torch.tensor(output))
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(grad_output, before[0])
+    np.testing.assert_array_equal(output, before[1])

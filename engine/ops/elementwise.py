@@ -293,33 +293,31 @@ op("tanh(Tensor input) -> Tensor", "TanhBackward0",
    forward=np.tanh, vjp={"input": lambda grad, result: F.tanh_backward(grad, result)},
    dtype="float", shape=same, samples=unary())
 
-def _into(d, grad_output):
-    """``grad_output * d`` written into ``d``, a temporary the caller owns, where the shapes
-    allow (the table has cast both to one dtype): one buffer instead of a fresh one per
-    pass, which is most of these kernels' cost at an MLP's 256x512."""
-    if d.ndim == 0 or d.shape != grad_output.shape:
-        return grad_output * d
-    return backend.module_of(d).multiply(grad_output, d, out=d)
+# From this many elements the derivative kernels write their passes into one temporary
+# (a third faster at an MLP's 256x512); below it NumPy's call overhead outweighs that.
+_IN_PLACE_MIN = 1024
 
 
 def _tanh_backward(grad_output, output):
     d = output * output
-    if d.ndim:
-        backend.module_of(d).subtract(1, d, out=d)
-        return _into(d, grad_output)
-    return grad_output * (1 - d)
+    if d.size < _IN_PLACE_MIN or d.shape != grad_output.shape:  # (the table cast the dtypes)
+        return grad_output * (1 - d)
+    xp = backend.module_of(d)
+    xp.subtract(1, d, out=d)
+    return xp.multiply(grad_output, d, out=d)
 
 
 def _sigmoid_backward(grad_output, output):
     d = 1 - output
-    if d.ndim:
-        backend.module_of(d).multiply(d, output, out=d)
-        return _into(d, grad_output)
-    return grad_output * (d * output)
+    if d.size < _IN_PLACE_MIN or d.shape != grad_output.shape:
+        return grad_output * (d * output)
+    xp = backend.module_of(d)
+    xp.multiply(d, output, out=d)
+    return xp.multiply(grad_output, d, out=d)
 
 
 # torch's derivative kernels for tanh and sigmoid, ops of their own (TanhBackwardBackward0);
-# the samples' broadcast and 0-d pairs take the kernels' route that writes no temporary
+# samples broadcast too (their in-place route, for large inputs, is in test_engine_fastpaths)
 _BACKWARD_KERNEL_SHAPES = [((3,), (3,)), ((2, 3), (2, 3)), ((2, 3), (3,)), ((3,), (2, 3)), ((), ())]
 op("tanh_backward(Tensor grad_output, Tensor output) -> Tensor", "TanhBackwardBackward0",
    jvp="elementwise",
