@@ -595,9 +595,9 @@ class Op:
                     fns.append((None, 0))
             node.next_functions = tuple(fns)
             if not same:
-                node.metas = tuple(None if not isinstance(args[i], Tensor) else
-                                   (args[i].array.shape, args[i].array.dtype)
-                                   for i in self.diff_params)
+                node.metas = tuple([None if not isinstance(args[i], Tensor) else
+                                    (args[i].array.shape, args[i].array.dtype)
+                                    for i in self.diff_params])  # (a list: no generator)
         else:
             fns, metas, counts = [], [], []
             for k, i in enumerate(self.diff_params):  # non-differentiable inputs get no edge
@@ -674,7 +674,10 @@ class Op:
             j = self.index[base]
             get = (lambda t: t.shape) if kind == "shape" else (lambda t: t.dtype)
             if kind == "strides":  # in elements, as torch's (mm's backward reads its layout)
-                get = lambda t: tuple(s // t.array.itemsize for s in t.array.strides)  # noqa: E731
+                def get(t):
+                    a = t.array
+                    size = a.itemsize
+                    return tuple([s // size for s in a.strides])
             number = () if kind == "shape" else None  # a Python number in a Tensor position
 
             def of(args):
