@@ -34,8 +34,9 @@ def _threads_asked() -> int | None:
     return None
 
 
-if _threads_asked() is not None:  # NumPy's BLAS (the engine's and HIPS's) as torch's
-    os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = str(_threads_asked())
+THREADS_ASKED = _threads_asked()
+if THREADS_ASKED is not None:  # NumPy's BLAS (the engine's and HIPS's) as torch's
+    os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = str(THREADS_ASKED)
 
 import numpy as np  # noqa: E402
 
@@ -43,7 +44,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import engine  # noqa: E402
 
-THREADS = _threads_asked() or os.cpu_count() or 1
+THREADS = THREADS_ASKED or os.cpu_count() or 1
 WORKLOADS = ("chain", "mlp", "elem", "hvp", "mvsum")
 
 

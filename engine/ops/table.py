@@ -672,13 +672,14 @@ class Op:
         if n.endswith("_shape") or n.endswith("_dtype") or n.endswith("_strides"):
             base, _, kind = n.rpartition("_")
             j = self.index[base]
-            get = (lambda t: t.shape) if kind == "shape" else (lambda t: t.dtype)
-            if kind == "strides":  # in elements, as torch's (mm's backward reads its layout)
-                def get(t):
-                    a = t.array
-                    size = a.itemsize
-                    return tuple([s // size for s in a.strides])
-            number = () if kind == "shape" else None  # a Python number in a Tensor position
+
+            def get(t):
+                if kind == "shape":
+                    return t.shape
+                if kind == "dtype":
+                    return t.dtype
+                a = t.array  # strides in elements, as torch's (mm's backward reads its layout)
+                return tuple([s // a.itemsize for s in a.strides])
 
             def of(args):
                 a = args[j]
@@ -686,7 +687,7 @@ class Op:
                     return get(a)
                 if isinstance(a, (list, tuple)):
                     return [get(t) for t in a]
-                return number if number is not None else dtypes.scalar_dtype(a)
+                return () if kind == "shape" else dtypes.scalar_dtype(a)  # a Python number
             return of
         raise ValueError(f"{self.qualname}: vjp names unknown value {n!r}")
 
