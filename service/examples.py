@@ -1,0 +1,3 @@
+"""Whole-request named examples of the POST routes, each with the answer it gets."""
+
+EXAMPLES: dict = {}
