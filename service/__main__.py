@@ -40,7 +40,8 @@ def main(argv=None) -> int:
         '%(levelprefix)s [request %(request_id)s] %(client_addr)s - "%(request_line)s" '
         "%(status_code)s")
     uvicorn.run("service.main:create_app", factory=True, host=args.host, port=args.port,
-                workers=args.workers, log_level=args.log_level, log_config=log_config)
+                workers=args.workers, log_level=args.log_level, log_config=log_config,
+                timeout_graceful_shutdown=settings.shutdown_seconds)
     return 0
 
 
