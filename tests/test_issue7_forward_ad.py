@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 import torch.autograd.forward_ad as tfw
-from harness import to_engine, to_torch, torch_fn
+from support.harness import to_engine, to_torch, torch_fn
 
 import engine
 from engine.autograd import forward_ad as fw

@@ -1,6 +1,6 @@
 """torch.autograd's user-visible behaviour beyond single ops, engine vs torch in the test.
 
-Every scenario runs under torch and under the engine (semantics_harness.same): values,
+Every scenario runs under torch and under the engine (support.semantics_harness.same): values,
 dtypes, grad_fn names, next_functions, exact error messages and warnings must agree.
 """
 
@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from semantics_harness import run, same
+from support.semantics_harness import run, same
 
 import engine
 
@@ -888,7 +888,7 @@ def test_harness_compares_messages():
     got, _ = run(lambda lib: (_ for _ in ()).throw(RuntimeError("a")), engine)
     assert got == ("error", "RuntimeError", "a")
     with pytest.raises(AssertionError):
-        from semantics_harness import assert_same
+        from support.semantics_harness import assert_same
         assert_same(("error", "RuntimeError", "a"), ("error", "RuntimeError", "b"))
     assert torch.is_grad_enabled() and engine.is_grad_enabled()
 

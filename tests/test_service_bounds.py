@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from service_server import api, server_url  # noqa: F401 (fixtures)
+from support.service_server import api, server_url  # noqa: F401 (fixtures)
 
 from service.graphs import Workspace
 from service.limits import Budget
