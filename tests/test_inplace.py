@@ -1,7 +1,7 @@
 """In-place variants (``y.exp_()``, ``y.mul_(t)``, ...) generated from the table: every row
 flagged ``inplace``, on each of its samples, run under torch and under the engine
-(support.semantics_harness.same): values, grad_fn names and next_functions, first- and second-order
-gradients, on a plain tensor and on a view (the base's CopySlices, AsStridedBackward0 on
+(support.semantics_harness.same): values, grad_fn names and next_functions, first- and
+second-order gradients, on a plain tensor and on a view (the base's CopySlices, AsStridedBackward0 on
 the views); then, on each row's first sample, the errors: a leaf, a view of a leaf, a saved
 tensor modified, the in-place result modified again, an integer self (in-place cannot
 change the dtype), and what no_grad allows."""
