@@ -19,7 +19,9 @@ from engine.ops.inplace import METHODS as INPLACE_VARIANTS
 from . import content, wire
 from .accounting import CHECK_BYTES, Ledger
 from .errors import Problem, bad, engine_status, limit
+from .graph_info import describe
 from .limits import Budget
+from .memory import recount
 
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 REF = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(\.grad)?$")
@@ -309,7 +311,6 @@ class Workspace:
         if self._ledger is None or self._ledger.stale:
             self._ledger = Ledger.of(self.tensors())
         if CHECK_BYTES:  # the tests' debug check: the kept count is the recount
-            from .memory import recount
             if self._ledger.total != recount(self):
                 raise RuntimeError(f"byte count {self._ledger.total} kept, {recount(self)} "
                                    "recounted")
@@ -331,7 +332,6 @@ class Workspace:
             yield from (t if isinstance(t, tuple) else (t,))
 
     def graph(self) -> dict:
-        from .graph_info import describe
         return {"nodes": describe(self)}
 
 
