@@ -14,7 +14,6 @@ import weakref
 from engine import Tensor, is_grad_enabled, set_grad_enabled
 from engine.errors import AutogradError, OpError
 from engine.ops import OVERLOADS, resolve
-from engine.ops.inplace import METHODS as INPLACE_VARIANTS
 
 from . import content, wire
 from .accounting import CHECK_BYTES, Ledger
@@ -22,19 +21,11 @@ from .errors import Problem, bad, engine_status, limit
 from .graph_info import describe
 from .limits import Budget
 from .memory import recount
+from .op_sets import IN_PLACE, PSEUDO, SELF_METHODS
 
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 REF = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(\.grad)?$")
 CREATION_FIELDS = ("requires_grad", "dtype", "seed")
-# Ops with no row of their own (what service/source.py emits besides table rows):
-# Tensor methods run as getattr(args[0], op)(*args[1:]); SELF ones return args[0] itself.
-# In place: the table's variants (exp_, mul_, ...: rows with inplace) and the overwrites.
-IN_PLACE = INPLACE_VARIANTS | {"zero_", "fill_"}
-TENSOR_METHODS = {"detach", "to", "float", "double", "long", "int", "bool", "half",
-                  "contiguous", "requires_grad_", "retain_grad"} | IN_PLACE
-SELF_METHODS = {"requires_grad_", "retain_grad"} | IN_PLACE
-PSEUDO = TENSOR_METHODS | {"T", "mT", "index", "assign", "getitem"}
-IN_PLACE = SELF_METHODS - {"requires_grad_", "retain_grad"}
 
 
 # What Python raises when a row meets arguments of a type it did not expect (a number where
