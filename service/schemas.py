@@ -74,6 +74,10 @@ ReturnGraphField = Field(False, description="true: include graph metadata (grad_
                          "'json': that too, and a torchviz-style drawing of the graph (after "
                          "the call, with gradient norms) as 'picture'; 'svg' needs Graphviz on "
                          "the server (406 when it is missing).", examples=[True])
+DetectAnomalyField = Field(False, description="torch.autograd.set_detect_anomaly(True) for this "
+                           "call: a backward function returning NaN fails (422) with "
+                           "PyTorch's text, and the problem names the node (node, op, grad_fn, "
+                           "output, input, forward_node).", examples=[False])
 Roots = str | list[str]
 Seeds = Any  # one seed (tensor value | reference | null) or a list of them, one per root
 # /gradcheck and /functional/*: the function is a session's graph, at its current values
@@ -108,11 +112,7 @@ class BackwardRequest(Strict):
                                   "expression over `grad` whose value replaces the gradient "
                                   "(numbers, grad, + - * / ** @, op calls).",
                                   examples=[{"xy": "grad * 0.5"}])
-    detect_anomaly: bool = Field(False, description="torch.autograd.set_detect_anomaly(True) "
-                                 "for this call: a backward function returning NaN fails "
-                                 "(422) with PyTorch's text, and the problem names the node "
-                                 "(node, op, grad_fn, output, input, forward_node).",
-                                 examples=[False])
+    detect_anomaly: bool = DetectAnomalyField
     encoding: Literal["list", "base64", "binary"] = EncodingField
     return_graph: bool | Literal["dot", "svg", "json"] = ReturnGraphField
 
@@ -145,11 +145,7 @@ class GradRequest(Strict):
     as_: list[str] | None = Field(None, alias="as", description="Ids to bind the results to "
                                   "in the session, one per input (so a create_graph result "
                                   "can be differentiated again).", examples=[["dx"]])
-    detect_anomaly: bool = Field(False, description="torch.autograd.set_detect_anomaly(True) "
-                                 "for this call: a backward function returning NaN fails "
-                                 "(422) with PyTorch's text, and the problem names the node "
-                                 "(node, op, grad_fn, output, input, forward_node).",
-                                 examples=[False])
+    detect_anomaly: bool = DetectAnomalyField
     encoding: Literal["list", "base64", "binary"] = EncodingField
     return_graph: bool | Literal["dot", "svg", "json"] = ReturnGraphField
 
