@@ -3,7 +3,20 @@ gives Tensor its methods, as torch's ``variants: function, method``."""
 
 import warnings
 
-from . import activations, conv, creation, elementwise, linalg, losses, reductions, shape, table  # noqa: F401  (registers rows)
+from . import (  # noqa: F401  (registers rows)
+    activations,
+    conv,
+    creation,
+    elementwise,
+    indexing,
+    joining,
+    linalg,
+    losses,
+    movement,
+    reductions,
+    subscript,
+    table,
+)
 from .table import OVERLOADS, ROWS, F, op, resolve  # noqa: F401
 
 __all__ = ["F", "ROWS", "OVERLOADS", "op", "resolve"]

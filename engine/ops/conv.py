@@ -22,8 +22,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 from .. import backend
 from ..errors import IndexOpError, OpError
 from . import table
+from .indexing import scatter_add
 from .samples import Sample, explicit, rand
-from .shape import scatter_add
 from .table import F, op
 
 # --------------------------------------------------------------------------- helpers
