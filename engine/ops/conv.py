@@ -24,6 +24,7 @@ from ..errors import IndexOpError, OpError
 from . import table
 from .indexing import scatter_add
 from .samples import Sample, explicit, rand
+from .sizes import numel
 from .table import F, op
 
 # --------------------------------------------------------------------------- helpers
@@ -682,7 +683,7 @@ def _dropout(input, p=0.5, training=True, inplace=False, seed=None):
         raise OpError(f"dropout probability has to be between 0 and 1, but got {p}")
     if inplace:
         raise OpError("dropout(inplace=True) is not supported; use inplace=False")
-    if p == 0 or not training or _numel(input.shape) == 0:
+    if p == 0 or not training or numel(input.shape) == 0:
         return input  # ATen returns the input itself: no node
     if p == 1:  # ATen: input * zeros({}), a wrapped constant (next edge (None, 0))
         return input * _on_device(np.zeros((), dtype=_np_dtype(input)), input)
@@ -696,13 +697,6 @@ def _on_device(const, like):
 
 def _np_dtype(x):
     return x.dtype.np if isinstance(x, table._Tensor) else x.dtype
-
-
-def _numel(shape):
-    n = 1
-    for s in shape:
-        n *= s
-    return n
 
 
 # ATen's CPU dropout is input * (bernoulli(1 - p) / (1 - p)): MulBackward0 over the input and

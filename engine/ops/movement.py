@@ -37,12 +37,12 @@ op("view(Tensor input, int[] size) -> Tensor", "ViewBackward0", varargs=True,
    samples=VIEW_SAMPLES, torch=lambda torch, input, size: input.view(size))
 
 
-def _reshape(input, shape):
+def reshape(input, shape):
     """torch's reshape: a view when the input is contiguous, an alias with new strides
     (_reshape_alias) when its strides allow one, else a copy."""
     if is_contiguous(input):
         return F.view(input, shape)
-    if _viewable(input, shape):  # the row is declared with matmul's (engine/ops/linalg.py)
+    if _viewable(input, shape):
         return F._reshape_alias(input, shape)
     return F._unsafe_view(contiguous(input), shape)
 
@@ -57,7 +57,7 @@ def _viewable(input, shape) -> bool:
 
 
 op("reshape(Tensor input, int[] shape) -> Tensor", None, varargs=True, composite=True,
-   forward=_reshape, shape=lambda input, shape: infer_size(shape, numel(input)),
+   forward=reshape, shape=lambda input, shape: infer_size(shape, numel(input)),
    samples=VIEW_SAMPLES)
 
 op("_unsafe_view(Tensor input, int[] size) -> Tensor", "UnsafeViewBackward0", method=False,
@@ -67,6 +67,23 @@ op("_unsafe_view(Tensor input, int[] size) -> Tensor", "UnsafeViewBackward0", me
    dtype="none", shape=lambda input, size: infer_size(size, numel(input)),
    samples=VIEW_SAMPLES,
    torch=lambda torch, input, size: torch.ops.aten._unsafe_view(input, size))
+
+op("_reshape_alias(Tensor input, int[] size) -> Tensor", "ReshapeAliasBackward0",
+   jvp="linear",
+   method=False,
+   forward=lambda input, size: _view_of(input, size),
+   vjp={"input": lambda grad, input_shape: F.reshape(grad, input_shape)},
+   dtype="none", shape=lambda input, size: tuple(size),
+   samples=explicit(lambda r: Sample((rand(r, 3, 4).T, (1, 4, 3))),
+                    lambda r: Sample((rand(r, 4, 3, 2).transpose(0, 2, 1)[:1], (2, 3)))),
+   torch=lambda torch, input, size: input.reshape(size))
+
+
+def _view_of(input, size):
+    out = (np.asarray(input) if isinstance(input, np.generic) else input).view()
+    out.shape = tuple(size)
+    return out
+
 
 def _clone(input, memory_format=None):
     """A copy: with the input's strides (preserve_format, torch's default for a dense
