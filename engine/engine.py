@@ -16,14 +16,11 @@ import warnings
 
 import numpy as np
 
-from . import array_cache, backend, dtypes, grad_mode
-from .errors import AnomalyError, GradientError
+from . import anomaly_mode, array_cache, backend, dtypes, grad_mode
+from .errors import CREATE_GRAPH_WARNING, AnomalyError, GradientError
 from .graph import AccumulateGrad, expose
 from .ops import table as _table
 from .ops.table import F
-
-anomaly_enabled = False  # NaN checks on: set by autograd.detect_anomaly / set_detect_anomaly
-anomaly_mode = False  # anomaly mode on at all (check_nan=False included)
 
 
 def execute(roots, seeds, *, keep_graph: bool, create_graph: bool, inputs=(),
@@ -131,7 +128,7 @@ def _execute(roots, seeds, keep_graph, create_graph, inputs, capture):
                 outs = node.apply(grads, raw)
                 if not keep_graph:
                     node.release_variables()
-            if anomaly_enabled:
+            if anomaly_mode.check_nan:
                 _check_nan(node, outs, raw)
             if node.post_hooks:
                 _call_node_post_hooks(node, outs, grads, raw)
@@ -255,10 +252,9 @@ def _run_hook(hook, grad, raw):
     if result.shape != value.shape:
         raise GradientError(f"hook '{name}' has changed the size of value")
     if result.dtype is not value.dtype:
-        from ._tensor import legacy_type_name
         raise GradientError(f"hook '{name}' has changed the type of value (was "
-                            f"{legacy_type_name(value.array.dtype)} got "
-                            f"{legacy_type_name(result.array.dtype)})")
+                            f"{dtypes.legacy_type_name(value.array.dtype)} got "
+                            f"{dtypes.legacy_type_name(result.array.dtype)})")
     return result.array if raw else result
 
 
@@ -335,7 +331,6 @@ def _call_node_post_hooks(node, outs, grads, raw):
 
 
 def _check_nan(node, outs, raw):
-    import numpy as np
     for i, g in enumerate(outs):
         if g is not None and np.isnan(g if raw else g.array).any():
             raise AnomalyError(f"Function '{node.name()}' returned nan values in its {i}th "
@@ -343,5 +338,4 @@ def _check_nan(node, outs, raw):
 
 
 def warn_create_graph():
-    from .errors import CREATE_GRAPH_WARNING
     warnings.warn(CREATE_GRAPH_WARNING, UserWarning, stacklevel=4)

@@ -19,7 +19,7 @@ import warnings
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .. import backend
+from .. import backend, dtypes
 from ..errors import IndexOpError, OpError
 from . import table
 from .indexing import scatter_add
@@ -170,18 +170,15 @@ def _check_bias_dtype(input, bias):
 
 def _tensor_type(a) -> str:
     """torch's legacy tensor type name: torch.FloatTensor."""
-    from .._tensor import legacy_type_name
-    return legacy_type_name(a.dtype)
+    return dtypes.legacy_type_name(a.dtype)
 
 
 def _scalar(a):
-    from .linalg import _scalar_name
-    return _scalar_name(a)
+    return dtypes.torch_type_name(np.dtype(a.dtype))
 
 
 def _cpp(a):
-    from .linalg import _cpp_name
-    return _cpp_name(a)
+    return dtypes.cpp_type_name(a.dtype)
 
 
 def _conv_forward(input, weight, bias, stride, padding, dilation, transposed, output_padding,

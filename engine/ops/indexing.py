@@ -3,6 +3,7 @@ aten::index with its backward (x[index] itself is engine/ops/subscript.py)."""
 
 import numpy as np
 
+from ..backend import module_of
 from ..errors import IndexOpError, OpError
 from .samples import Const, Sample, explicit, rand
 from .sizes import as_size, checked, index_key, numel, shape_text
@@ -211,7 +212,6 @@ def scatter_add(out, key, values) -> None:
 
 
 def like_device(arr, like):
-    from ..backend import module_of
     return module_of(like).asarray(arr)
 
 

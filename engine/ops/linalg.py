@@ -22,17 +22,12 @@ from .table import OVERLOADS, F, broadcast_shapes, is_contiguous, normalize_dim,
 # --------------------------------------------------------------------------- helpers
 
 # torch's names for dtypes in its error texts: ScalarType names and C++ type names
-_CPP_NAME = {"float32": "float", "float64": "double", "float16": "c10::Half",
-             "int64": "long int", "int32": "int", "int16": "short int", "int8": "signed char",
-             "uint8": "unsigned char", "bool": "bool"}
-
-
 def _scalar_name(a) -> str:
     return dtypes.torch_type_name(np.dtype(a.dtype))
 
 
 def _cpp_name(a) -> str:
-    return _CPP_NAME.get(np.dtype(a.dtype).name, np.dtype(a.dtype).name)
+    return dtypes.cpp_type_name(a.dtype)
 
 
 def _dims(shape) -> str:

@@ -9,9 +9,12 @@ are never differentiated, so they are computed with NumPy on the raw arrays (``_
 differentiable parts use F.* only, so the same code gives double backward.
 """
 
+import warnings
+
 import numpy as np
 
 from .. import dtypes
+from ..backend import module_of
 from ..errors import OpError
 from . import table as _table
 from .samples import Const, Sample, explicit, rand
@@ -190,18 +193,15 @@ op("sum_to(Tensor input, int[] size) -> Tensor", None, composite=True, method=Fa
 def _raw(x):
     """The array behind a Tensor (or the array itself): for masks and indices, which are
     never differentiated, so both backward modes may build them with NumPy."""
-    from .table import _Tensor  # bound after import (engine._tensor)
-    return x.array if isinstance(x, _Tensor) else x
+    return x.array if isinstance(x, _table._Tensor) else x
 
 
 def _xp(x):
-    from ..backend import module_of
     return module_of(_raw(x))
 
 
 def _dtype_of(array):
-    from ..dtypes import from_numpy
-    return from_numpy(array.dtype)
+    return dtypes.from_numpy(array.dtype)
 
 
 def _dim_shape(ndim, dim, n) -> tuple:
@@ -460,7 +460,6 @@ def _var_forward(name):
         dims = dims_of(dim, input.ndim)
         n = _count(input.shape, dim)
         if n - correction <= 0:
-            import warnings
             warnings.warn(f"{name}(): degrees of freedom is <= 0. Correction should be strictly "
                           "less than the reduction factor (input numel divided by output "
                           "numel).", UserWarning, stacklevel=2)
@@ -573,8 +572,7 @@ def _norm_forward(input, p="fro", dim=None, keepdim=False, dtype=None):
         raise OpError("linalg.vector_norm: Expected a floating point or complex tensor as "
                       f"input. Got {dtypes.torch_type_name(_dtype_of(input))}")
     if dtype is not None:
-        from ..dtypes import as_dtype
-        input = input.astype(as_dtype(dtype).np)
+        input = input.astype(dtypes.as_dtype(dtype).np)
     ord_ = _ord(p, dim)
     dims = dims_of(dim, input.ndim)
     a = np.abs(input)
@@ -707,8 +705,7 @@ def _cumprod_vjp(grad, input, dim, result):
 
 
 def _tensor_class():
-    from .table import _Tensor
-    return _Tensor
+    return _table._Tensor
 
 
 def _cumprod_backward_with_zeros(grad, input, d, n):

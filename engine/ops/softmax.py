@@ -3,6 +3,8 @@ LogSoftmaxBackward0), their backward rows, and the public composites that pick t
 implicit dim and dtype. Rows are declared with engine/ops/reductions.py's ``op`` (outputs
 made C-contiguous, as torch allocates them)."""
 
+import warnings
+
 import numpy as np
 
 from .. import dtypes
@@ -75,7 +77,6 @@ def _log_softmax_np(x, d):
 
 def _implicit_dim(ndim):
     """torch.nn.functional._get_softmax_dim, for a call without dim (deprecated there too)."""
-    import warnings
     warnings.warn("Implicit dimension choice for softmax has been deprecated. Change the call "
                   "to include dim=X as an argument.", UserWarning, stacklevel=3)
     return 0 if ndim in (0, 1, 3) else 1

@@ -6,9 +6,10 @@ import operator
 
 import numpy as np
 
-from ..backend import ARRAY_TYPES
+from ..backend import ARRAY_TYPES, module_of
 from ..errors import IndexOpError, IndexTypeError, OpError
-from .creation import default_generator
+from . import table
+from .creation import default_generator, from_nested
 from .indexing import INT64_MAX, index_tensor_shape, like_device, slice_shape
 from .samples import Sample, explicit, rand
 from .sizes import numel, shape_text
@@ -29,8 +30,7 @@ def is_int_index(obj) -> bool:
 
 def tensor_array(obj):
     """The array behind a Tensor or array index, else None."""
-    from .table import _Tensor
-    if _Tensor is not None and isinstance(obj, _Tensor):
+    if table._Tensor is not None and isinstance(obj, table._Tensor):
         return obj.array
     if isinstance(obj, ARRAY_TYPES) and not isinstance(obj, np.generic):
         return obj
@@ -44,9 +44,8 @@ def _is_mask(arr) -> bool:
 def sequence_index(seq):
     """A list used as one index -> an array, as torch's indexing_tensor_from_data: bools stay
     a mask, numbers become int64."""
-    from .._tensor import _from_nested
     try:
-        arr = np.array(_from_nested(seq))
+        arr = np.array(from_nested(seq))
     except ValueError:
         raise IndexOpError("an index list must not be ragged") from None
     if arr.dtype.kind == "b":
@@ -212,7 +211,7 @@ def _expand_indices(shape, recorded) -> tuple:
 
 
 def _index(input, indices):
-    from .table import _Tensor
+    _Tensor = table._Tensor
     steps, _ = index_plan(tuple(input.shape), indices)
     out = input
     for kind, *args in steps:
@@ -278,7 +277,6 @@ op("index(Tensor input, Any indices) -> Tensor", None, composite=True, method=Fa
 # accepts selects the same elements.
 
 def _copy_slices(self, indices, value):
-    from ..backend import module_of
     xp = module_of(self)
     positions = _index(xp.arange(self.size).reshape(self.shape), indices)
     values = F.expand(xp.asarray(value, dtype=self.dtype), tuple(positions.shape))
@@ -310,7 +308,6 @@ for _name, _grad_fn in (("copy_slices", "torch::autograd::CopySlices"),
 def _copy_into(self, positions, value):
     """``self`` with the elements at flat ``positions`` replaced by ``value`` (broadcast):
     an in-place op on a view, written into its base."""
-    from ..backend import module_of
     xp = module_of(self)
     values = F.expand(xp.asarray(value, dtype=self.dtype), tuple(positions.shape))
     out = self.copy()
@@ -333,10 +330,9 @@ op("_copy_into(Tensor self, Any positions, Tensor value) -> Tensor",
 # positions).
 
 def _as_strided_grad(grad, self_shape, positions):
-    from .. import _tensor
     index = positions.reshape(-1)
-    if isinstance(grad, _tensor.Tensor):
-        index = _tensor.Tensor._make(index)
+    if isinstance(grad, table._Tensor):
+        index = table._Tensor._make(index)
     flat = F._index_backward(F.reshape(grad, (-1,)), (numel(self_shape),), [index], (0,))
     return F.reshape(flat, tuple(self_shape))
 
@@ -381,7 +377,6 @@ op("_normal_(Tensor self, float mean, float std) -> Tensor", "NormalBackward0", 
 
 
 def _module(array):
-    from ..backend import module_of
     return module_of(array)
 
 
