@@ -28,6 +28,32 @@ def _einsum_parse(equation, shapes):
         raise OpError("einsum(): must provide at least one operand")
     arrow = equation.find("->")
     lhs = equation if arrow < 0 else equation[:arrow]
+    op_labels = _parse_operands(lhs, num_ops)
+    count, ell_num_dim = _count_labels(op_labels, shapes)
+    perm_of = [-1] * _ELLIPSIS
+    perm_index, ell_index, ell_in_output = 0, 0, False
+    if arrow < 0:  # implicit output: the ellipsis, then labels seen once, in label order
+        perm_index, ell_in_output = ell_num_dim, True
+        for s in range(_ELLIPSIS):
+            if count[s] == 1:
+                perm_of[s] = perm_index
+                perm_index += 1
+    else:
+        perm_index, ell_index, ell_in_output = _parse_output(
+            equation[arrow + 2:], len(lhs) + 2, count, ell_num_dim, perm_of)
+    out_num_dim = perm_index
+    if not ell_in_output:
+        ell_index = perm_index
+        perm_index += ell_num_dim
+    for s in range(_ELLIPSIS):
+        if count[s] > 0 and perm_of[s] == -1:
+            perm_of[s] = perm_index
+            perm_index += 1
+    return op_labels, perm_index, out_num_dim, perm_of, ell_index, ell_num_dim
+
+
+def _parse_operands(lhs, num_ops) -> list:
+    """The left-hand side: each operand's labels (_ELLIPSIS for ``...``)."""
     op_labels = [[] for _ in range(num_ops)]
     cur, ell_in_input, i = 0, False, 0
     while i < len(lhs):
@@ -58,6 +84,12 @@ def _einsum_parse(equation, shapes):
         i += 1
     if cur != num_ops - 1:
         raise OpError("einsum(): more operands were provided than specified in the equation")
+    return op_labels
+
+
+def _count_labels(op_labels, shapes) -> tuple:
+    """How often each label appears, and how many dims the ellipsis covers, with the
+    operands' label counts checked against their shapes."""
     count = [0] * _ELLIPSIS
     ell_num_dim = 0
     for k, (labels, shape) in enumerate(zip(op_labels, shapes)):
@@ -76,53 +108,42 @@ def _einsum_parse(equation, shapes):
                    ") does not match the number of dimensions (")
                 + f"{len(shape)}) for operand {k}"
                 + ("" if has_ell else " and no ellipsis was given"))
-    perm_of = [-1] * _ELLIPSIS
+    return count, ell_num_dim
+
+
+def _parse_output(rhs, offset, count, ell_num_dim, perm_of) -> tuple:
+    """An explicit right-hand side (``offset``: where it starts in the equation): each
+    output label's place, written into ``perm_of``. Returns (perm_index, ell_index,
+    ell_in_output)."""
     perm_index, ell_index, ell_in_output = 0, 0, False
-    if arrow < 0:  # implicit output: the ellipsis, then labels seen once, in label order
-        perm_index, ell_in_output = ell_num_dim, True
-        for s in range(_ELLIPSIS):
-            if count[s] == 1:
-                perm_of[s] = perm_index
-                perm_index += 1
-    else:
-        rhs = equation[arrow + 2:]
-        i = 0
-        while i < len(rhs):
-            ch = rhs[i]
-            if ch == " ":
-                pass
-            elif ch == ".":
-                if ell_in_output:
-                    raise OpError("einsum(): found '.' for output but an ellipsis (...) was "
-                                  "already found")
-                if not (i + 2 < len(rhs) and rhs[i + 1] == "." and rhs[i + 2] == "."):
-                    raise OpError("einsum(): found '.' for output that is not part of any "
-                                  "ellipsis (...)")
-                i += 2
-                ell_index, ell_in_output = perm_index, True
-                perm_index += ell_num_dim
-            else:
-                if not (ch.isascii() and ch.isalpha()):
-                    raise OpError(f"einsum(): invalid subscript given at index "
-                                  f"{len(lhs) + 2 + i} in the equation string, subscripts "
-                                  "must be in [a-zA-Z]")
-                s = _subscript(ch)
-                if count[s] == 0 or perm_of[s] != -1:
-                    raise OpError(f"einsum(): output subscript {ch}" + (
-                        " appears more than once in the output" if perm_of[s] > -1 else
-                        " does not appear in the equation for any input operand"))
-                perm_of[s] = perm_index
-                perm_index += 1
-            i += 1
-    out_num_dim = perm_index
-    if not ell_in_output:
-        ell_index = perm_index
-        perm_index += ell_num_dim
-    for s in range(_ELLIPSIS):
-        if count[s] > 0 and perm_of[s] == -1:
+    i = 0
+    while i < len(rhs):
+        ch = rhs[i]
+        if ch == " ":
+            pass
+        elif ch == ".":
+            if ell_in_output:
+                raise OpError("einsum(): found '.' for output but an ellipsis (...) was "
+                              "already found")
+            if not (i + 2 < len(rhs) and rhs[i + 1] == "." and rhs[i + 2] == "."):
+                raise OpError("einsum(): found '.' for output that is not part of any "
+                              "ellipsis (...)")
+            i += 2
+            ell_index, ell_in_output = perm_index, True
+            perm_index += ell_num_dim
+        else:
+            if not (ch.isascii() and ch.isalpha()):
+                raise OpError(f"einsum(): invalid subscript given at index {offset + i} in "
+                              "the equation string, subscripts must be in [a-zA-Z]")
+            s = _subscript(ch)
+            if count[s] == 0 or perm_of[s] != -1:
+                raise OpError(f"einsum(): output subscript {ch}" + (
+                    " appears more than once in the output" if perm_of[s] > -1 else
+                    " does not appear in the equation for any input operand"))
             perm_of[s] = perm_index
             perm_index += 1
-    return op_labels, perm_index, out_num_dim, perm_of, ell_index, ell_num_dim
+        i += 1
+    return perm_index, ell_index, ell_in_output
 
 
 def _einsum_align(equation, shapes):
