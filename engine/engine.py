@@ -162,6 +162,50 @@ def _execute(roots, seeds, keep_graph, create_graph, inputs, capture):
     return captured
 
 
+def reference_execute(roots, seeds, *, keep_graph: bool, create_graph: bool):
+    """The walk's algorithm alone, to read ``_execute`` against (a test runs both on random
+    graphs and compares the gradients): count each node's incoming edges, deliver the seeds,
+    then run ready nodes newest first, each summing its output gradients in its input
+    buffer before its VJP hands its inputs theirs; AccumulateGrad writes ``.grad``.
+    Without what ``_execute`` adds for speed and for the API (in-place sums, inlining,
+    hooks, ``inputs=``, anomaly checks)."""
+    raw = not create_graph
+    deps = _dependencies(roots)  # node -> how many edges point at it
+    buffers = {}  # node -> the gradients of its outputs that arrived so far, summed
+    ready, tie = [], itertools.count()  # nodes all of whose gradients arrived
+
+    def deliver(node, nr, grad):
+        n_out = 1 if isinstance(node, AccumulateGrad) else len(node.out_metas)
+        buf = buffers.setdefault(node, [None] * n_out)
+        if grad is not None:
+            buf[nr] = grad if buf[nr] is None else buf[nr] + grad
+        deps[node] -= 1
+        if deps[node] == 0:
+            heapq.heappush(ready, (-node.seq, next(tie), node))
+
+    with grad_mode.set_grad_enabled(create_graph), np.errstate(all="ignore"):
+        for (node, nr), seed in zip(roots, seeds):
+            deliver(node, nr, seed.array if raw else seed)
+        while ready:
+            node = heapq.heappop(ready)[2]
+            grads = buffers.pop(node)
+            if isinstance(node, AccumulateGrad):
+                if grads[0] is not None:
+                    accumulate(node.variable, grads[0], raw)
+                continue
+            outs = node.apply(grads, raw)
+            if not keep_graph:
+                node.release_variables()
+            for i, ((child, nr), grad) in enumerate(zip(node.next_functions, outs)):
+                if child is None:
+                    continue
+                if grad is not None:
+                    metas = node.metas
+                    grad = _validate(node, i, grad, node.out_metas[0] if metas is None
+                                     else metas[i], raw)
+                deliver(child, nr, grad)
+
+
 def _exclusive(arr, refs: int) -> bool:
     """Is ``arr`` an ndarray owning its memory that nothing but the caller's ``refs``
     references (getrefcount's own argument included) refer to? Then the walk may write
