@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .protocol import HttpToolsOrH11Protocol
+
 
 def main(argv=None) -> int:
     from .settings import Settings
@@ -41,7 +43,8 @@ def main(argv=None) -> int:
         "%(status_code)s")
     uvicorn.run("service.main:create_app", factory=True, host=args.host, port=args.port,
                 workers=args.workers, log_level=args.log_level, log_config=log_config,
-                timeout_graceful_shutdown=settings.shutdown_seconds)
+                timeout_graceful_shutdown=settings.shutdown_seconds,
+                http=HttpToolsOrH11Protocol)  # NOTE [Upgrade: h2c]
     return 0
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
-from proxy_harness import COMPOSE, compose_env
-from service_server import ROOT
+from support.proxy_harness import COMPOSE, compose_env
+from support.service_server import ROOT
 
 from service.settings import Settings
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 from fastapi.testclient import TestClient
-from service_server import ROOT
+from support.service_server import ROOT
 
 from service.main import create_app
 from service.settings import Settings

@@ -1,6 +1,7 @@
 """docker/nginx.conf itself in front of replicas that are killed, stopped, frozen out and
-scaled under load (tests/proxy_harness.py says what stands in for Docker: a DNS stub for
-"api", loopback addresses for the containers). Each test prints what it measured."""
+scaled under load (tests/support/proxy_harness.py says what stands in for Docker: a DNS
+stub for "api", loopback addresses for the containers). Each test prints what it
+measured."""
 
 import contextlib
 import os
@@ -14,8 +15,8 @@ import time
 import httpx
 import numpy as np
 import pytest
-from proxy_harness import DnsStub, Nginx, Replica, compose_env, loopback_net
-from service_server import as_numpy, check_problem, redis_server
+from support.proxy_harness import DnsStub, Nginx, Replica, compose_env, loopback_net
+from support.service_server import as_numpy, check_problem, redis_server
 
 if shutil.which("nginx") is None or shutil.which("redis-server") is None:
     if os.environ.get("CI"):

@@ -19,8 +19,8 @@ import httpx
 import numpy as np
 import pytest
 import torch
-from proxy_harness import compose_env
-from service_server import ROOT, TEST_ENV, as_numpy, check_problem, free_port
+from support.proxy_harness import compose_env
+from support.service_server import ROOT, TEST_ENV, as_numpy, check_problem, free_port
 
 if shutil.which("redis-server") is None:
     if os.environ.get("CI"):

@@ -29,7 +29,8 @@ from pathlib import Path
 
 import httpx
 import yaml
-from service_server import ROOT, TEST_ENV
+
+from support.service_server import ROOT, TEST_ENV
 
 DOCKER = Path(ROOT) / "docker"
 COMPOSE = yaml.safe_load((DOCKER / "compose.yaml").read_text())
