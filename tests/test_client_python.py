@@ -47,11 +47,11 @@ def test_skips_are_few():
 
 @pytest.fixture
 def counted(server_url):  # noqa: F811
-    """A session whose requests are recorded."""
+    """A lazy session (ops travel with the next request) whose requests are recorded."""
     log = []  # (method, path, the answer's content type)
     client = httpx.Client(base_url=server_url, timeout=60, event_hooks={"response": [
         lambda r: log.append((r.request.method, r.url.path, r.headers.get("content-type")))]})
-    with autograd_client.Session(server_url, client=client) as s:
+    with autograd_client.Session(server_url, client=client, lazy=True) as s:
         log.clear()
         yield s, log
 
