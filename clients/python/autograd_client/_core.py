@@ -6,6 +6,16 @@ request specs and receives the decoded answers. The sync client drives plans wit
 httpx.Client, the async one with httpx.AsyncClient, so both share every line below.
 Pending nodes travel with the next request, before its computation, so the server sees
 the program in the order it ran.
+
+NOTE [eager ops]: torch raises an invalid op's error at the line that made it. Most such
+errors need what only the server knows (shapes of computed tensors, values: an index out
+of range, a singular matrix), so a sync session sends each op as it is made (one request
+with no graph in its answer) and the error raises at that call. Measured against a local
+server on the 2-core dev machine: an op sent eagerly costs ~8 ms where a cached local check
+costs ~0.5 us, but local checks cannot see those errors; a program of 103 ops took 110 ms
+lazy and 860 ms eager. ``lazy=True`` (and the asyncio client, whose operators cannot await)
+batch ops into the next request instead; an error then raises there (``e.detail`` names
+the op's node).
 """
 
 from __future__ import annotations
