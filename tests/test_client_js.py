@@ -123,9 +123,18 @@ def test_readme_example_runs(server_url):  # noqa: F811
     finally:
         os.unlink(f.name)
     assert run.returncode == 0, run.stdout + run.stderr
+    # what it prints is what its comments say ...
+    said = [line.split("// ", 1)[1] for line in block.splitlines()
+            if line.startswith("console.log(")]
+    assert run.stdout.splitlines() == said
+    # ... and what torch computes
     x = torch.tensor([1., 2., 3.], requires_grad=True)
     out = ((x + torch.tensor([3., 4., 5.])) ** 2 * x).sum()
     out.backward()
-    first = run.stdout.splitlines()[0]
-    assert [float(v) for v in re.findall(r"[-0-9.]+", first.split("]")[0])] == x.grad.tolist()
-    assert type(out.grad_fn).__name__ in first
+    dx, = torch.autograd.grad((x ** 3).sum(), x)
+    numbers = [[float(v) for v in re.findall(r"-?[0-9.]+", line.split("]")[0])]
+               for line in said]
+    assert numbers[0] == x.grad.tolist() and numbers[2] == [out.item()]
+    assert numbers[3] == dx.tolist()
+    assert said[0].endswith(type(out.grad_fn).__name__)
+    assert said[1] == type(out.grad_fn.next_functions[0][0]).__name__
