@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .protocol import HttpToolsOrH11Protocol
+
 
 def startup_banner(host: str, port: int) -> str:
     """Where a newcomer goes first: the docs and the playground (printed at startup)."""
@@ -51,7 +53,8 @@ def main(argv=None) -> int:
         "%(status_code)s")
     print(startup_banner(args.host, args.port), file=sys.stderr, flush=True)
     uvicorn.run("service.main:create_app", factory=True, host=args.host, port=args.port,
-                workers=args.workers, log_level=args.log_level, log_config=log_config)
+                workers=args.workers, log_level=args.log_level, log_config=log_config,
+                http=HttpToolsOrH11Protocol)  # NOTE [Upgrade: h2c]
     return 0
 
 

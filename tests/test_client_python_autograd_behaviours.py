@@ -15,7 +15,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from service_server import server_url  # noqa: F401 - live server
+from support.service_server import server_url  # noqa: F401 - live server
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "clients", "python"))

@@ -11,7 +11,7 @@ import sys
 import textwrap
 
 import torch
-from service_server import ROOT, server_url  # noqa: F401 - the live server
+from support.service_server import ROOT, server_url  # noqa: F401 - the live server
 
 sys.path.insert(0, os.path.join(ROOT, "clients", "python"))
 import autograd_client  # noqa: E402, F401 - the example imports it

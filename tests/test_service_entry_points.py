@@ -10,7 +10,7 @@ import sys
 import time
 
 import httpx
-from service_server import ROOT, TEST_ENV, free_port
+from support.service_server import ROOT, TEST_ENV, free_port
 
 from service.main import create_app
 

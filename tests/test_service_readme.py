@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 import torch
-from service_server import server_url, torch_build  # noqa: F401 - the live server
+from support.service_server import server_url, torch_build  # noqa: F401 - the live server
 
 from service.settings import Settings
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from service_server import api, check_problem, server_url  # noqa: F401 - live server
+from support.service_server import api, check_problem, server_url  # noqa: F401 - live server
 
 
 def _grads(answer: dict) -> list:
