@@ -187,6 +187,21 @@ class Workspace:
         t = self.ref(args[0], where)
         if op in ("T", "mT"):
             return getattr(t, op)
+        if op == "setitem_":  # x[index] = value: in place, recorded as torch does (CopySlices)
+            if len(args) != 3:
+                raise bad(f"{where}: setitem_ takes [id, [index components], value]")
+            index = self._index_spec(args[1], where)
+            value = self._arg(args[2], "setitem", "value", where)
+            if t._view is not None or t._views:
+                self.recount_bytes()
+            t[index] = value
+            return t
+        if op == "set_grad":  # x.grad = value (null: del x.grad), with torch's checks
+            if len(args) != 2:
+                raise bad(f"{where}: set_grad takes [id, value or null]")
+            t.grad = None if args[1] is None else self._arg(args[1], "setitem", "value", where)
+            self.recount_bytes()
+            return t
         if op == "index":
             if len(args) != 2:
                 raise bad(f"{where}: index takes [id, [index components]]")
