@@ -4,6 +4,7 @@ defined against both libraries and driven the same way."""
 import numpy as np
 import pytest
 import torch
+from support.made_up_derivatives import wrong_square
 
 import engine
 from engine import autograd as A
@@ -150,23 +151,8 @@ def test_once_differentiable_and_non_differentiable_outputs():
     np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy())
 
 
-def wrong_derivative(Function):
-    """x*x whose backward claims 3*x: a deliberately wrong custom derivative."""
-    class WrongSquare(Function):
-        @staticmethod
-        def forward(ctx, x):
-            ctx.save_for_backward(x)
-            return x * x
-
-        @staticmethod
-        def backward(ctx, g):
-            (x,) = ctx.saved_tensors
-            return 3 * x * g
-    return WrongSquare
-
-
 def test_gradcheck_fails_on_wrong_derivative_like_torch():
-    Ours, Theirs = wrong_derivative(A.Function), wrong_derivative(torch.autograd.Function)
+    Ours, Theirs = wrong_square(A.Function), wrong_square(torch.autograd.Function)
     x, tx = both([1.0, 2.0, -0.5])
     assert A.gradcheck(Ours.apply, (x,), raise_exception=False) is False
     assert torch.autograd.gradcheck(Theirs.apply, (tx,), raise_exception=False) is False
