@@ -209,9 +209,13 @@ class _Tensorish:
 _T = _Tensorish()
 
 
-def compile_source(text: str, *, max_nodes: int = 10000, max_chars: int = 200_000
-                   ) -> list[dict]:
+def compile_source(text: str, *, max_nodes: int = 10000, max_chars: int = 200_000,
+                   names: dict | None = None) -> list[dict]:
     """Compile ``text`` to the graph node list of the wire contract, or raise SourceError.
+
+    ``names`` are a session's bound names (id -> tensor, or a tuple for a multi-output
+    result): the program reads them as lines typed into the same Python session would
+    (api.md), and its own temporaries are numbered after the session's.
 
     ``max_chars`` bounds Python's parser, which takes about 200 bytes of memory per
     character of source (large tensors travel better as base64 or binary values)."""
@@ -228,6 +232,7 @@ def compile_source(text: str, *, max_nodes: int = 10000, max_chars: int = 200_00
     except (ValueError, OverflowError) as e:  # null bytes, too many digits
         raise SourceError(f"cannot parse source: {e}") from None
     compiler = _Compiler(text, max_nodes)
+    compiler.know(names or {})
     compiler.check_depth(tree)
     for stmt in tree.body:
         compiler.statement(stmt)
@@ -244,6 +249,15 @@ class _Compiler:
         self.grad_mode = True
         self.temp = 0
         self.stmt = None  # the statement being compiled, for errors on position-less nodes
+
+    def know(self, names: dict) -> None:
+        """Bind a session's names before the program runs (see compile_source)."""
+        for name, value in names.items():
+            if _TEMP_RE.match(name):
+                self.temp = max(self.temp, int(name[1:]))
+            elif (_ID_RE.match(name) and not name.startswith("__") and name not in self.aliases
+                  and name not in DTYPES):
+                self.env[name] = Multi(name) if isinstance(value, tuple) else Ref(name)
 
     # -- errors and bounds
 
