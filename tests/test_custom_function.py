@@ -4,7 +4,7 @@ defined against both libraries and driven the same way."""
 import numpy as np
 import pytest
 import torch
-from support.made_up_derivatives import wrong_square
+from support.made_up_derivatives import square, wrong_square
 
 import engine
 from engine import autograd as A
@@ -108,17 +108,7 @@ def test_double_backward_through_function_and_wrong_count():
 
 def test_once_differentiable_and_non_differentiable_outputs():
     def defs(Function, once):
-        class Sq(Function):
-            @staticmethod
-            def forward(ctx, x):
-                ctx.save_for_backward(x)
-                return x * x
-
-            @staticmethod
-            @once
-            def backward(ctx, g):
-                (x,) = ctx.saved_tensors
-                return 2 * x * g
+        Sq = square(Function, lambda x: 2 * x, once)
 
         class Two(Function):
             @staticmethod
@@ -197,18 +187,8 @@ def test_gradcheck_and_gradgradcheck_agree_with_torch(fn):
 
 
 def test_gradgradcheck_fails_on_wrong_second_derivative():
-    def defs(Function):
-        class Sq(Function):
-            @staticmethod
-            def forward(ctx, x):
-                ctx.save_for_backward(x)
-                return x * x
-
-            @staticmethod
-            def backward(ctx, g):
-                (x,) = ctx.saved_tensors
-                return 2 * x.detach() * g  # first order right, second order wrong
-        return Sq
+    def defs(Function):  # first order right, second order wrong
+        return square(Function, lambda x: 2 * x.detach())
     x, tx = both([1.0, 2.0])
     assert A.gradcheck(defs(A.Function).apply, (x,)) is True
     ours = A.gradgradcheck(defs(A.Function).apply, (x,), raise_exception=False)

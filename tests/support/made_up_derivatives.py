@@ -24,19 +24,27 @@ def temporary_op(schema: str, grad_fn: str, **row):
         delattr(table.F, declared.name)
 
 
-def wrong_square(Function):
-    """x*x whose backward claims 3*x, as a Function of ``Function``'s library."""
-    class WrongSquare(Function):
+def square(Function, derivative, once=None):
+    """x*x as a Function of ``Function``'s library (torch's or the engine's) whose backward
+    returns ``derivative(x) * grad`` (2*x is right), its backward wrapped by ``once``
+    (once_differentiable) if given."""
+    class Square(Function):
         @staticmethod
         def forward(ctx, x):
             ctx.save_for_backward(x)
             return x * x
 
         @staticmethod
+        @(once or (lambda backward: backward))
         def backward(ctx, g):
             (x,) = ctx.saved_tensors
-            return 3 * x * g
-    return WrongSquare
+            return derivative(x) * g
+    return Square
+
+
+def wrong_square(Function):
+    """x*x whose backward claims 3*x."""
+    return square(Function, lambda x: 3 * x)
 
 
 class TorchWrongJvpCube(torch.autograd.Function):
