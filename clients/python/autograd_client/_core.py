@@ -675,15 +675,10 @@ class BaseSession:
         self._append(node)
         self._built()
         outputs = _arity(rows, args, kwargs)
-        if outputs == "list":  # unbind/split/chunk: the count follows from the input's shape
+        listed = outputs == "list"
+        if listed:  # unbind/split/chunk: the count follows from the input's shape
             outputs = _list_length(name, args, kwargs)
-            items = []
-            for k in range(outputs):
-                tid = self._new_id()
-                self._append({"id": tid, "op": "getitem", "args": [node["id"], k]})
-                items.append(Tensor._wrap(self, tid))
-            return tuple(items)
-        if outputs > 1:
+        if listed or outputs > 1:
             items = []
             for k in range(outputs):
                 tid = self._new_id()
