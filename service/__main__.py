@@ -54,6 +54,7 @@ def main(argv=None) -> int:
     print(startup_banner(args.host, args.port), file=sys.stderr, flush=True)
     uvicorn.run("service.main:create_app", factory=True, host=args.host, port=args.port,
                 workers=args.workers, log_level=args.log_level, log_config=log_config,
+                timeout_graceful_shutdown=settings.shutdown_seconds,
                 http=HttpToolsOrH11Protocol)  # NOTE [Upgrade: h2c]
     return 0
 

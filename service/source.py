@@ -76,10 +76,10 @@ The ops:
    ``sub``, ``2 - x`` -> ``rsub(x, 2)``, ``2 / x`` -> ``reciprocal(x)`` then ``mul(_, 2)``,
    ``2 ** x`` -> ``pow(2, x)``, ``a @ b`` -> ``matmul``, ``//`` -> ``floor_divide``, ``%`` ->
    ``remainder``, ``-x`` -> ``neg``, ``<`` -> ``lt`` (``2 < x`` -> ``gt(x, 2)``), ...
-3. Tensor-method ops (:data:`TENSOR_METHODS`), run as ``getattr(args[0], op)(*args[1:],
+3. Tensor-method ops (:data:`op_sets.TENSOR_METHODS`), run as ``getattr(args[0], op)(*args[1:],
    **kwargs)``: ``detach``, ``to`` (``["x", "float64"]``), ``float``, ``double``, ``long``,
    ``int``, ``bool``, ``half``, ``contiguous``. Of these, the ones in
-   :data:`SELF_METHODS` modify ``args[0]`` in place and the node's ``id`` is then bound to
+   :data:`op_sets.SELF_METHODS` modify ``args[0]`` in place and the node's ``id`` is then bound to
    that same tensor object (``retain_grad`` returns None in torch; the id still binds the
    tensor): ``requires_grad_`` (``{"id": "x", "op": "requires_grad_", "args": ["x", true]}``,
    also for ``x.requires_grad = True``), ``retain_grad`` (``{"id": "x", "op":
@@ -119,21 +119,13 @@ from dataclasses import dataclass
 
 from engine.ops import OVERLOADS
 from engine.ops import table as _table
-from engine.ops.inplace import METHODS as INPLACE_VARIANTS
+
+from .op_sets import SELF_METHODS, TENSOR_METHODS
 
 MAX_DEPTH = 100
 MAX_NAME = 128
 MAX_STRING = 64
 _INT64 = (-(2 ** 63), 2 ** 63 - 1)
-
-# In place: the table's variants (exp_, mul_, ...: rows with inplace) and the overwrites.
-IN_PLACE = INPLACE_VARIANTS | {"zero_", "fill_"}
-TENSOR_METHODS = frozenset({
-    "detach", "to", "float", "double", "long", "int", "bool", "half", "contiguous",
-    "requires_grad_", "retain_grad"}) | IN_PLACE
-SELF_METHODS = frozenset({"requires_grad_", "retain_grad"}) | IN_PLACE
-# The ops that are not table rows, handled by the service itself.
-SERVICE_OPS = TENSOR_METHODS | {"tensor", "T", "mT", "index", "assign", "getitem", "setitem_"}
 
 DTYPES = {"float32": "float32", "float": "float32", "float64": "float64",
           "double": "float64", "int64": "int64", "long": "int64", "bool": "bool",

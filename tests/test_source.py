@@ -19,7 +19,8 @@ from support.service_server import api, server_url  # noqa: F401 - the live serv
 
 import engine
 from engine.ops import OVERLOADS, resolve
-from service.source import SELF_METHODS, TENSOR_METHODS, SourceError, compile_source
+from service.op_sets import SELF_METHODS, TENSOR_METHODS
+from service.source import SourceError, compile_source
 
 # --------------------------------------------------------------------------- helpers
 
