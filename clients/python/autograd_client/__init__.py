@@ -81,6 +81,7 @@ class Session(BaseSession):
                 try:
                     answer = self._send(call)
                 except Exception as e:
+                    self._explain(e)
                     call = plan.throw(e)
                     continue
                 call = plan.send(answer)
