@@ -46,7 +46,7 @@ class Size(tuple):
 
 class Tensor:
     __slots__ = ("array", "_requires_grad", "_grad_fn", "_output_nr", "_grad",
-                 "_retains_grad", "_hooks", "_acc", "_version", "_view", "_views",
+                 "_retains_grad", "_hooks", "_acc", "_version_counter", "_view", "_views",
                  "__weakref__")
 
     # -- construction
@@ -71,7 +71,7 @@ class Tensor:
         self._retains_grad = False
         self._hooks = None
         self._acc = None
-        self._version = [0]
+        self._version_counter = [0]  # a list shared by a base and its views
         self._view = None  # (base, op, args, output index) when made by a view op
         self._views = None  # weakrefs to the views made of this tensor
 
@@ -90,7 +90,7 @@ class Tensor:
         t._retains_grad = False
         t._hooks = None
         t._acc = None
-        t._version = [0]
+        t._version_counter = [0]
         t._view = None
         t._views = None
         return t
@@ -146,6 +146,11 @@ class Tensor:
             raise GradientError("only Tensors of floating point dtype can require gradients")
         self._requires_grad = bool(requires_grad)
         return self
+
+    @property
+    def _version(self) -> int:
+        """torch's ``_version``: the counter's value now (an int, not the shared counter)."""
+        return self._version_counter[0]
 
     @property
     def output_nr(self) -> int:
@@ -224,7 +229,7 @@ class Tensor:
 
     def detach(self) -> Tensor:
         t = Tensor._make(self.array)
-        t._version = self._version  # a view: shares the version counter
+        t._version_counter = self._version_counter  # a view: shares the version counter
         return t
 
     def detach_(self) -> Tensor:
@@ -433,7 +438,7 @@ class Tensor:
             self.array[...] = result.array
         else:
             self.array = result.array.astype(self.array.dtype, copy=True)
-        self._version[0] += 1
+        self._version_counter[0] += 1
         if fn is not None:
             views.set_history(self, fn, result._output_nr)
             if variant:

@@ -306,7 +306,7 @@ def accumulate(variable, grad, raw, owned=False):
             variable._grad = Tensor._make(grad if owned else grad.copy())
         elif backend.writeable(current.array) and current.array.shape == grad.shape:
             current.array += grad  # in place, as torch does when grad mode is off
-            current._version[0] += 1
+            current._version_counter[0] += 1
         else:
             variable._grad = Tensor._make(current.array + grad)
     else:

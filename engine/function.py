@@ -161,7 +161,7 @@ class Function(metaclass=FunctionMeta):
         for o in outs:
             if isinstance(o, Tensor) and id(o) in inputs_by_id:
                 alias = Tensor._make(o.array)  # torch returns a new tensor (a view) here
-                alias._version = o._version
+                alias._version_counter = o._version_counter
                 o = alias
             fresh.append(o)
         if not record:

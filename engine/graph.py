@@ -249,8 +249,8 @@ class SavedTensor:
 
     def __init__(self, t, output_nr=None):
         """``output_nr``: ``t`` is that output of the node saving it (else an input)."""
-        self.version = t._version
-        self.saved_version = t._version[0]
+        self.version = t._version_counter
+        self.saved_version = t._version_counter[0]
         self.array = t.array
         if output_nr is None:
             self.tensor = t
@@ -269,6 +269,7 @@ class SavedTensor:
         if raw:
             return self.array
         t = _Tensor._make_with_history(self.array, owner, self.output_nr)
+        t._version_counter = self.version  # the output itself, as torch's unpack gives
         from .ops import table as _table  # (not at the top: the table imports this module)
         if _table.forward_hook is not None:  # forward-over-reverse: the output's tangent
             from . import forward_ad

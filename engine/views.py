@@ -132,7 +132,7 @@ def rebase_history(view, result):
         root.array[...] = values
     else:  # a read-only array (an expanded leaf): the root gets new memory
         root.array = values
-    root._version[0] += 1
+    root._version_counter[0] += 1
     fn = result._grad_fn
     if fn is not None:
         node = CopySlices(root, where, fn)
@@ -172,8 +172,8 @@ def own_saved_outputs(node, t) -> None:
     for s in (node.saved or {}).values():
         if type(s) is table._graph.SavedTensor and s.tensor is None:  # an output of node
             s.array = t.array
-            s.version = t._version
-            s.saved_version = t._version[0]
+            s.version = t._version_counter
+            s.saved_version = t._version_counter[0]
             if t._view is not None:
                 # (None: node itself, which must not refer to itself through saved)
                 s.producer_node = None if t._grad_fn is node else t._grad_fn
