@@ -166,6 +166,8 @@ class Tensor:
     @grad.setter
     def grad(self, value) -> None:
         if value is not None:
+            if value is self:
+                raise GradientError("can't assign Variable as its own grad")
             if not isinstance(value, Tensor):
                 raise TypeError(f"assigned grad expected to be a Tensor or None but got grad "
                                 f"of type {type(value).__name__}")
@@ -233,6 +235,8 @@ class Tensor:
         return t
 
     def detach_(self) -> Tensor:
+        if self._view is not None:
+            raise GradientError(_DETACH_VIEW)
         self._grad_fn = None
         self._output_nr = 0
         self._requires_grad = False
@@ -244,7 +248,12 @@ class Tensor:
 
     @data.setter
     def data(self, value) -> None:
-        self.array = value.array if isinstance(value, Tensor) else np.asarray(value)
+        if not isinstance(value, Tensor):
+            raise TypeError(f"Variable data has to be a tensor, but got {type(value).__name__}")
+        if self._requires_grad and not value.dtype.is_floating_point:
+            raise GradientError("data set to a tensor that requires gradients must be "
+                                "floating point or complex dtype")
+        self.array = value.array  # the version counter stays this tensor's, as in torch
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         global _autograd_backward
@@ -297,7 +306,7 @@ class Tensor:
         return bool(self.array.flags.c_contiguous)
 
     def numpy(self, force: bool = False) -> np.ndarray:
-        if self._requires_grad and not force:
+        if self._requires_grad and not force and is_grad_enabled():
             raise GradientError("Can't call numpy() on Tensor that requires grad. Use "
                                 "tensor.detach().numpy() instead.")
         return backend.to_numpy(self.array)
@@ -599,6 +608,11 @@ class Tensor:
 
 
 _RefusedView = views.RefusedView
+_DETACH_VIEW = ("Can't detach views in-place. Use detach() instead. If you are using "
+                "DistributedDataParallel (DDP) for training, and gradient_as_bucket_view is set "
+                "as True, gradients are views of DDP buckets, and hence detach_() cannot be "
+                "called on these gradients. To fix this error, please refer to the "
+                "Optimizer.zero_grad() function in torch/optim/optimizer.py as the solution.")
 _ONLY_LEAF = ("you can only change requires_grad flags of leaf variables. If you want to use a "
               "computed variable in a subgraph that doesn't require differentiation use "
               "var_no_grad = var.detach().")

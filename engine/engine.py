@@ -300,6 +300,8 @@ def _retain(node, nr, grad, raw):
 def accumulate(variable, grad, raw, owned=False):
     """AccumulateGrad: the only writer of ``.grad``."""
     Tensor = _table._Tensor  # not an import: that costs microseconds per call
+    if not variable._requires_grad:  # detached in place since the graph was recorded
+        return
     current = variable._grad
     if raw:
         if current is None:  # never alias a seed, a saved tensor or a sibling's grad

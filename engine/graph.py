@@ -9,7 +9,7 @@ import re
 import weakref
 
 from . import backend
-from .errors import GraphFreedError, InplaceError
+from .errors import GradientError, GraphFreedError, InplaceError
 
 try:
     from ._gctrack import configure as _configure_gctrack
@@ -20,6 +20,9 @@ except ImportError:  # built without a C compiler: every node stays in the GC's 
     _track = _untrack = _hide_node = _configure_gctrack = None
 
 _hook_ids = itertools.count()
+_DETACHED_SAVED = ("Trying to use a saved tensor that has been detached in-place, i.e. with "
+                   ".detach_().This is not supported, please use out-of-place `.detach()` "
+                   "instead")
 _Tensor = None  # engine._tensor.Tensor, bound by engine._tensor at import (avoids a cycle)
 
 
@@ -261,6 +264,9 @@ class SavedTensor:
 
     def unpack(self, raw: bool, owner):
         """The saved value, for ``owner``, the node that saved it."""
+        if self.producer_node is not None and self.tensor is not None and (
+                self.tensor._grad_fn is None):  # a non-leaf input, detached in place since
+            raise GradientError(_DETACHED_SAVED)
         if self.version[0] != self.saved_version:
             raise InplaceError(self._inplace_message(owner),
                                owner if self.tensor is None else None)
