@@ -157,7 +157,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         if g is None:
             if materialize_grads:
                 from .ops.table import F
-                result[i] = F.zeros_like(inputs_tuple[i])
+                result[i] = F.zeros_like(inputs_tuple[i]).requires_grad_(create_graph)
             elif not allow_unused:
                 raise GradientError(f"The differentiated Tensor at index {i} appears to not "
                                     "have been used in the graph. Set allow_unused=True if "
@@ -234,7 +234,7 @@ def is_anomaly_check_nan_enabled() -> bool:
     return _engine.anomaly_enabled
 
 
-from . import functional  # noqa: E402  (torch.autograd.functional, as an attribute)
+from . import function, functional  # noqa: E402,F401  (torch.autograd.function/.functional)
 from .function import Function, FunctionCtx, once_differentiable  # noqa: E402,F401
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: E402,F401
 

@@ -106,9 +106,10 @@ class CopySlices(Node):
 
 # --------------------------------------------------------------------------- in place
 
-def rebase_history(view, result):
+def rebase_history(view, result, bump_version=True):
     """``view`` is overwritten in place by ``result`` (the op computed out of place on the
-    view): write it into the root's memory and give the root CopySlices."""
+    view): write it into the root's memory and give the root CopySlices. (A Function's
+    dirty input, NOTE [Dirty inputs], has its new values and version already.)"""
     base, op, args, k, made_in_grad_mode = view._view
     root, where = root_positions(view)
     if (k is None and not made_in_grad_mode and table._grad_state.enabled
@@ -127,12 +128,13 @@ def rebase_history(view, result):
     if root._grad_fn is None and root._requires_grad and table._grad_state.enabled:
         raise GradientError("a view of a leaf Variable that requires grad is being used "
                             "in an in-place operation.")
-    values = table.ROWS["_copy_into"].forward(root.array, where, result.array)
-    if backend.writeable(root.array):
-        root.array[...] = values
-    else:  # a read-only array (an expanded leaf): the root gets new memory
-        root.array = values
-    root._version_counter[0] += 1
+    if bump_version:
+        values = table.ROWS["_copy_into"].forward(root.array, where, result.array)
+        if backend.writeable(root.array):
+            root.array[...] = values
+        else:  # a read-only array (an expanded leaf): the root gets new memory
+            root.array = values
+        root._version_counter[0] += 1
     fn = result._grad_fn
     if fn is not None:
         node = CopySlices(root, where, fn)
