@@ -421,6 +421,8 @@ class Tensor:
         """Overwrite self with ``result`` (the op computed out of place). ``variant``: an
         in-place variant of a row (exp_, mul_...), whose node must keep the original self
         and sees its saved result become self."""
+        if self._view is not None and is_grad_enabled():
+            views.check_inplace_on_view(self, result)
         if self._grad_fn is None and self._requires_grad and is_grad_enabled():
             raise GradientError("a leaf Variable that requires grad is being used in an "
                                 "in-place operation.")

@@ -145,6 +145,39 @@ def rebase_history(view, result, bump_version=True):
     return view
 
 
+def check_inplace_on_view(view, result) -> None:
+    """torch's refusals of an in-place op on ``view`` in grad mode, before it runs: a view
+    made in no_grad mode, or a view of one (the mode is inherited along the chain), and a
+    view of a leaf that requires grad (a view made before its base required grad
+    included: torch's view then requires grad through its base)."""
+    root, no_grad_at, multi_output = view, None, False
+    while root._view is not None:
+        made_in_grad_mode, k = root._view[4], root._view[3]
+        if not made_in_grad_mode and no_grad_at is None:
+            no_grad_at = root
+        multi_output = multi_output or k is not None
+        root = root._view[0]
+    if not (result._grad_fn is not None or view._requires_grad or root._requires_grad):
+        return
+    if no_grad_at is view:
+        raise GradientError("A view was created in no_grad mode and is being modified "
+                            "inplace with grad mode enabled." + _NO_GRAD_ADVICE)
+    if no_grad_at is not None:
+        op, k = view._view[1], view._view[3]
+        raise GradientError(f"Output {k or 0} of {_stem(op.grad_fn)} is a view of a view which "
+                            "was created in no_grad mode and is being modified inplace with "
+                            "grad mode enabled." + _NO_GRAD_ADVICE)
+    if not multi_output and root._grad_fn is None and root._requires_grad:
+        raise GradientError("a view of a leaf Variable that requires grad is being used "
+                            "in an in-place operation.")
+
+
+def _stem(name) -> str:
+    """A node's name as torch's view messages show it: SliceBackward0 -> Slice."""
+    name = name or ""
+    return name[:name.rfind("Backward")] if "Backward" in name else name
+
+
 def set_history(t, node, output_nr) -> None:
     """``t`` (modified in place) now comes out of ``node``."""
     old, old_nr = t._grad_fn, t._output_nr
