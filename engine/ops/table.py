@@ -714,7 +714,7 @@ def _share_version_with_base(result, inputs, op, args, k) -> None:
     root = _root_array(result.array)
     for _, t in inputs:
         if _root_array(t.array) is root:
-            result._version = t._version
+            result._version_counter = t._version_counter
             result._view = (t, op, args, k, _grad_state.enabled)
             t._add_view(result)
             return
