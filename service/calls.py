@@ -117,6 +117,11 @@ class InlineBudget(Budget):
             raise TooBigInline
         return n
 
+    def transient(self, n: int) -> None:
+        super().transient(n)
+        if self.total + n > INLINE_ELEMENTS:
+            raise TooBigInline
+
     def tick(self) -> None:
         super().tick()
         if time.thread_time() > self.inline_until:
