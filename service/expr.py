@@ -70,10 +70,21 @@ def _compile(node, where: str, depth: int):
 
 
 def _binop(f, row, x, y):
-    check = guard.check
-    if check is not None and (hasattr(x, "shape") or hasattr(y, "shape")):
-        check(row, row.bind((x, y), {}))
-    return f(x, y)
+    if hasattr(x, "shape") or hasattr(y, "shape"):
+        check = guard.check
+        if check is not None:
+            check(row, row.bind((x, y), {}))
+        return f(x, y)
+    # two plain numbers: bounded as the source compiler folds them (no 10 ** 10 ** 10)
+    if f is operator.pow and type(x) is int and type(y) is int and y > 64 and abs(x) > 1:
+        raise bad("hook: constant expression out of range")
+    try:
+        out = f(x, y)
+    except (ZeroDivisionError, OverflowError, ValueError, TypeError) as e:
+        raise bad(f"hook: constant expression: {e}") from None
+    if type(out) is int and abs(out) > 2 ** 64 or type(out) is complex:
+        raise bad("hook: constant expression out of range")
+    return out
 
 
 def _compile_call(node: ast.Call, where: str, depth: int):

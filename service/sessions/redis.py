@@ -448,6 +448,8 @@ class RedisStore(SessionStore):
                 del self._live[sid]
         return int(count), int(total)
 
+    ready_blocks = True
+
     def ready(self) -> bool:
         try:
             return bool(self.redis.ping())
