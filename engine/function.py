@@ -11,6 +11,7 @@ for in-place edits, and counted by ``saved_tensors_info``.
 from __future__ import annotations
 
 import functools
+import warnings
 
 from . import grad_mode
 from . import graph as _graph
@@ -99,8 +100,7 @@ class DelayedErrorNode(_graph.Node):
 DelayedError = type("DelayedError", (DelayedErrorNode,), {})
 
 def _next_seq() -> int:
-    from .ops import table
-    return next(table._seq)
+    return next(_graph.sequence_nrs)
 
 
 class FunctionMeta(type):
@@ -119,7 +119,6 @@ class Function(metaclass=FunctionMeta):
     call ``MyFn.apply(*args)``."""
 
     def __init__(self, *args, **kwargs):
-        import warnings
         warnings.warn(f"{type(self)} should not be instantiated. Methods on autograd "
                       "functions are all static, so you should invoke them on the class "
                       "itself. Instantiating an autograd function will raise an error in a "

@@ -14,16 +14,18 @@ pooling pairs the pool with its (linear) backward.
 Everything runs in 2-D; 1-D convolution lifts its input to height 1.
 """
 
+import math
 import warnings
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .. import backend
+from .. import backend, dtypes
 from ..errors import IndexOpError, OpError
 from . import table
+from .indexing import scatter_add
 from .samples import Sample, explicit, rand
-from .shape import scatter_add
+from .sizes import numel
 from .table import F, op
 
 # --------------------------------------------------------------------------- helpers
@@ -169,18 +171,15 @@ def _check_bias_dtype(input, bias):
 
 def _tensor_type(a) -> str:
     """torch's legacy tensor type name: torch.FloatTensor."""
-    from .._tensor import legacy_type_name
-    return legacy_type_name(a.dtype)
+    return dtypes.legacy_type_name(a.dtype)
 
 
 def _scalar(a):
-    from .linalg import _scalar_name
-    return _scalar_name(a)
+    return dtypes.torch_type_name(np.dtype(a.dtype))
 
 
 def _cpp(a):
-    from .linalg import _cpp_name
-    return _cpp_name(a)
+    return dtypes.cpp_type_name(a.dtype)
 
 
 def _conv_forward(input, weight, bias, stride, padding, dilation, transposed, output_padding,
@@ -207,7 +206,7 @@ def _padded_elements(input, padding, nd) -> int:
     p = _pair(padding, nd, "padding")
     if not any(p):
         return 0
-    return input[0] * input[1] * _numel(input[2 + i] + 2 * p[i] for i in range(nd))
+    return input[0] * input[1] * math.prod(input[2 + i] + 2 * p[i] for i in range(nd))
 
 
 def _conv_extra(input, weight, bias, stride, padding, dilation, transposed, output_padding,
@@ -218,14 +217,14 @@ def _conv_extra(input, weight, bias, stride, padding, dilation, transposed, outp
                       output_padding, groups)
     nd = len(weight) - 2
     return (_padded_elements(input, padding, nd)
-            + input[0] * input[1] * _numel(out[2:]) * _numel(weight[2:]))
+            + input[0] * input[1] * math.prod(out[2:]) * math.prod(weight[2:]))
 
 
 def _conv_grad_extra(grad_output, input, weight, stride, padding, dilation, groups):
     """The VJP rows: the windows' gradient (or the windows) and the padded input."""
     nd = len(weight) - 2
     return (_padded_elements(input, padding, nd)
-            + input[0] * input[1] * _numel(grad_output[2:]) * _numel(weight[2:]))
+            + input[0] * input[1] * math.prod(grad_output[2:]) * math.prod(weight[2:]))
 
 
 def _conv_grad_input(grad, input, weight, stride, padding, dilation, groups):
@@ -486,10 +485,10 @@ def _pool_extra(input, k, s, p, d, ceil_mode, windows: bool) -> int:
     shape = _pool_shape("pool", input, k, s, p, d, ceil_mode)
     out = shape[-2:]
     extra = _extra_pad(tuple(input[-2:]), out, k, s, p, d)
-    planes = _numel(input[:-2])
-    padded = planes * _numel(input[-2 + i] + 2 * p[i] + extra[i] for i in range(2)) if (
+    planes = math.prod(input[:-2])
+    padded = planes * math.prod(input[-2 + i] + 2 * p[i] + extra[i] for i in range(2)) if (
         any(p) or any(extra)) else 0
-    return padded + (planes * _numel(out) * k[0] * k[1] if windows else 0)
+    return padded + (planes * math.prod(out) * k[0] * k[1] if windows else 0)
 
 
 def _batched(x):
@@ -734,7 +733,7 @@ def _dropout(input, p=0.5, training=True, inplace=False, seed=None):
         raise OpError(f"dropout probability has to be between 0 and 1, but got {p}")
     if inplace:
         raise OpError("dropout(inplace=True) is not supported; use inplace=False")
-    if p == 0 or not training or _numel(input.shape) == 0:
+    if p == 0 or not training or numel(input.shape) == 0:
         return input  # ATen returns the input itself: no node
     if p == 1:  # ATen: input * zeros({}), a wrapped constant (next edge (None, 0))
         return input * _on_device(np.zeros((), dtype=_np_dtype(input)), input)
@@ -748,13 +747,6 @@ def _on_device(const, like):
 
 def _np_dtype(x):
     return x.dtype.np if isinstance(x, table._Tensor) else x.dtype
-
-
-def _numel(shape):
-    n = 1
-    for s in shape:
-        n *= s
-    return n
 
 
 # ATen's CPU dropout is input * (bernoulli(1 - p) / (1 - p)): MulBackward0 over the input and

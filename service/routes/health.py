@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from fastapi import APIRouter, Depends, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 import engine
 
@@ -23,6 +23,13 @@ router = APIRouter(tags=["operations"])
 _probe = ThreadPoolExecutor(max_workers=1, thread_name_prefix="readyz")
 READY_SECONDS = 2.0  # a store that takes longer to answer a ping is not ready
 UNAVAILABLE = b'{"status":"unavailable"}'
+
+
+@router.get("/", include_in_schema=False)
+def root():
+    """The service's address in a browser leads to its docs (the playground is linked there
+    and printed in the startup log)."""
+    return RedirectResponse("/docs", status_code=307)
 
 
 @router.get("/healthz", summary="Liveness", response_model=Health)
