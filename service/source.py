@@ -121,6 +121,7 @@ from engine.ops import OVERLOADS
 from engine.ops import table as _table
 
 from .op_sets import SELF_METHODS, TENSOR_METHODS
+from .parsing import parse
 
 MAX_DEPTH = 100
 MAX_NAME = 128
@@ -229,7 +230,7 @@ def compile_source(text: str, *, max_nodes: int = 10000, max_chars: int = 200_00
     if len(text) > max_chars:
         raise SourceError(f"source is {len(text)} characters; the limit is {max_chars}")
     try:
-        tree = ast.parse(text, mode="exec")
+        tree = parse(text, "exec")
     except SyntaxError as e:
         raise SourceError(f"syntax error: {e.msg}", e.lineno or 1, e.offset or 1) from None
     except (RecursionError, MemoryError):
