@@ -16,14 +16,11 @@ import warnings
 
 import numpy as np
 
-from . import array_cache, backend, dtypes, grad_mode
-from .errors import AnomalyError, GradientError
+from . import anomaly_mode, array_cache, backend, dtypes, grad_mode
+from .errors import CREATE_GRAPH_WARNING, AnomalyError, GradientError
 from .graph import AccumulateGrad, expose
 from .ops import table as _table
 from .ops.table import F
-
-anomaly_enabled = False  # NaN checks on: set by autograd.detect_anomaly / set_detect_anomaly
-anomaly_mode = False  # anomaly mode on at all (check_nan=False included)
 
 
 def execute(roots, seeds, *, keep_graph: bool, create_graph: bool, inputs=(),
@@ -111,15 +108,20 @@ def _execute(roots, seeds, keep_graph, create_graph, inputs, capture):
                 for nr, k in targets.get(node, ()):
                     captured[k] = grads[nr]
             if is_acc:
-                if not capture and (not inputs or node in targets) and grads[0] is not None:
+                if capture or (inputs and node not in targets):
+                    pass  # grad() runs a leaf's tensor hooks only, as torch
+                elif node.pre_hooks or node.post_hooks:
+                    _accumulate_with_node_hooks(node, grads, raw)
+                elif grads[0] is not None:
                     g = grads[0]
                     # exclusive: referred to by grads, g, and _exclusive's and getrefcount's arguments
                     accumulate(node.variable, g, raw,
                                owned=raw and ((node, 0) in owned or _exclusive(g, 4)))
                     g = None
                 continue
-            if runs is not None and node not in runs:
-                continue  # a captured input's own node: nothing below it is wanted
+            if runs is not None and node not in runs and (capture or node not in targets):
+                continue  # grad()'s input's own node: nothing below it is wanted (backward()
+                # runs it, hooks included, as torch does for its inputs= tensors)
             if node.pre_hooks:
                 grads = _call_node_pre_hooks(node, grads, raw)
             op = node.op
@@ -131,7 +133,7 @@ def _execute(roots, seeds, keep_graph, create_graph, inputs, capture):
                 outs = node.apply(grads, raw)
                 if not keep_graph:
                     node.release_variables()
-            if anomaly_enabled:
+            if anomaly_mode.check_nan:
                 _check_nan(node, outs, raw)
             if node.post_hooks:
                 _call_node_post_hooks(node, outs, grads, raw)
@@ -163,6 +165,50 @@ def _execute(roots, seeds, keep_graph, create_graph, inputs, capture):
                     heappush(ready, (-child.seq, next(tie), child))
             outs = grad = grads = arr = None  # no stale references: they would hide exclusivity
     return captured
+
+
+def reference_execute(roots, seeds, *, keep_graph: bool, create_graph: bool):
+    """The walk's algorithm alone, to read ``_execute`` against (a test runs both on random
+    graphs and compares the gradients): count each node's incoming edges, deliver the seeds,
+    then run ready nodes newest first, each summing its output gradients in its input
+    buffer before its VJP hands its inputs theirs; AccumulateGrad writes ``.grad``.
+    Without what ``_execute`` adds for speed and for the API (in-place sums, inlining,
+    hooks, ``inputs=``, anomaly checks)."""
+    raw = not create_graph
+    deps = _dependencies(roots)  # node -> how many edges point at it
+    buffers = {}  # node -> the gradients of its outputs that arrived so far, summed
+    ready, tie = [], itertools.count()  # nodes all of whose gradients arrived
+
+    def deliver(node, nr, grad):
+        n_out = 1 if isinstance(node, AccumulateGrad) else len(node.out_metas)
+        buf = buffers.setdefault(node, [None] * n_out)
+        if grad is not None:
+            buf[nr] = grad if buf[nr] is None else buf[nr] + grad
+        deps[node] -= 1
+        if deps[node] == 0:
+            heapq.heappush(ready, (-node.seq, next(tie), node))
+
+    with grad_mode.set_grad_enabled(create_graph), np.errstate(all="ignore"):
+        for (node, nr), seed in zip(roots, seeds):
+            deliver(node, nr, seed.array if raw else seed)
+        while ready:
+            node = heapq.heappop(ready)[2]
+            grads = buffers.pop(node)
+            if isinstance(node, AccumulateGrad):
+                if grads[0] is not None:
+                    accumulate(node.variable, grads[0], raw)
+                continue
+            outs = node.apply(grads, raw)
+            if not keep_graph:
+                node.release_variables()
+            for i, ((child, nr), grad) in enumerate(zip(node.next_functions, outs)):
+                if child is None:
+                    continue
+                if grad is not None:
+                    metas = node.metas
+                    grad = _validate(node, i, grad, node.out_metas[0] if metas is None
+                                     else metas[i], raw)
+                deliver(child, nr, grad)
 
 
 def _exclusive(arr, refs: int) -> bool:
@@ -245,36 +291,37 @@ def _wrap(grad, raw):
 def _run_hook(hook, grad, raw):
     """A tensor hook: a non-None return replaces the gradient (checked as torch does)."""
     Tensor = _table._Tensor  # not an import: that costs microseconds per call
-    value = _wrap(grad, raw)
+    value = None if grad is None else _wrap(grad, raw)
     result = hook(value)
     if result is None:
         return grad
+    if value is None:
+        raise GradientError("can't replace a None gradient with a non-None value")
     name = getattr(hook, "__name__", type(hook).__name__)
     if not isinstance(result, Tensor):
         raise TypeError(f"expected Variable, but hook returned '{type(result).__name__}'")
     if result.shape != value.shape:
         raise GradientError(f"hook '{name}' has changed the size of value")
     if result.dtype is not value.dtype:
-        from ._tensor import legacy_type_name
         raise GradientError(f"hook '{name}' has changed the type of value (was "
-                            f"{legacy_type_name(value.array.dtype)} got "
-                            f"{legacy_type_name(result.array.dtype)})")
+                            f"{dtypes.legacy_type_name(value.array.dtype)} got "
+                            f"{dtypes.legacy_type_name(result.array.dtype)})")
     return result.array if raw else result
 
 
 def _tensor_pre_hooks(node, grads, raw):
-    """Tensor.register_hook hooks, then retain_grad (torch runs it last)."""
+    """Tensor.register_hook hooks, then retain_grad (torch runs it last). A hook is called
+    with None for an output of a node that runs without a gradient for it (torch's)."""
     if isinstance(node, AccumulateGrad):
         hooks = node.variable._hooks
-        if hooks and grads[0] is not None:
+        if hooks:
             for hook in list(hooks.values()):
                 grads[0] = _run_hook(hook, grads[0], raw)
         return grads
     if node.tensor_pre_hooks:
         for nr, hooks in node.tensor_pre_hooks.items():
-            if grads[nr] is not None:
-                for hook in list(hooks.values()):
-                    grads[nr] = _run_hook(hook, grads[nr], raw)
+            for hook in list(hooks.values()):
+                grads[nr] = _run_hook(hook, grads[nr], raw)
     if node.retains_grad_hooks:
         for nr in node.retains_grad_hooks:
             if grads[nr] is not None:
@@ -300,13 +347,15 @@ def _retain(node, nr, grad, raw):
 def accumulate(variable, grad, raw, owned=False):
     """AccumulateGrad: the only writer of ``.grad``."""
     Tensor = _table._Tensor  # not an import: that costs microseconds per call
+    if not variable._requires_grad:  # detached in place since the graph was recorded
+        return
     current = variable._grad
     if raw:
         if current is None:  # never alias a seed, a saved tensor or a sibling's grad
             variable._grad = Tensor._make(grad if owned else grad.copy())
         elif backend.writeable(current.array) and current.array.shape == grad.shape:
             current.array += grad  # in place, as torch does when grad mode is off
-            current._version[0] += 1
+            current._version_counter[0] += 1
         else:
             variable._grad = Tensor._make(current.array + grad)
     else:
@@ -315,6 +364,17 @@ def accumulate(variable, grad, raw, owned=False):
         else:
             variable._grad = current + grad
         expose(variable._grad._grad_fn)  # leads back to the leaf: a cycle the GC must see
+
+
+def _accumulate_with_node_hooks(node, grads, raw):
+    """AccumulateGrad with hooks on the node itself: pre-hooks see (and may replace) the
+    gradient, post-hooks get ``((), (grad,))`` after it is accumulated, as torch's."""
+    if node.pre_hooks:
+        grads = _call_node_pre_hooks(node, grads, raw)
+    if grads[0] is not None:
+        accumulate(node.variable, grads[0], raw)
+    if node.post_hooks:
+        _call_node_post_hooks(node, [], grads, raw)
 
 
 def _call_node_pre_hooks(node, grads, raw):
@@ -335,7 +395,6 @@ def _call_node_post_hooks(node, outs, grads, raw):
 
 
 def _check_nan(node, outs, raw):
-    import numpy as np
     for i, g in enumerate(outs):
         if g is not None and np.isnan(g if raw else g.array).any():
             raise AnomalyError(f"Function '{node.name()}' returned nan values in its {i}th "
@@ -343,5 +402,4 @@ def _check_nan(node, outs, raw):
 
 
 def warn_create_graph():
-    from .errors import CREATE_GRAPH_WARNING
     warnings.warn(CREATE_GRAPH_WARNING, UserWarning, stacklevel=4)

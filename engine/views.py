@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import weakref
 
-from . import backend
+from . import backend, graph
 from .errors import GradientError, GraphFreedError
+from .grad_mode import is_grad_enabled
 from .graph import Node
 from .ops import table
 
@@ -65,9 +66,9 @@ class CopySlices(Node):
     _name = "torch::autograd::CopySlices"
 
     def __init__(self, root, where, fn):
-        self.seq = next(table._seq)
+        self.seq = next(graph.sequence_nrs)
         self.fn = fn  # only this node leads to fn: show it to the GC now (graph.expose)
-        table._graph.expose(fn)
+        graph.expose(fn)
         self.where = where
         meta = (root.array.shape, root.array.dtype)
         own = fn.metas if fn.metas is not None else (fn.out_metas[0],) * len(fn.next_functions)
@@ -106,12 +107,13 @@ class CopySlices(Node):
 
 # --------------------------------------------------------------------------- in place
 
-def rebase_history(view, result):
+def rebase_history(view, result, bump_version=True):
     """``view`` is overwritten in place by ``result`` (the op computed out of place on the
-    view): write it into the root's memory and give the root CopySlices."""
+    view): write it into the root's memory and give the root CopySlices. (A Function's
+    dirty input, NOTE [Dirty inputs], has its new values and version already.)"""
     base, op, args, k, made_in_grad_mode = view._view
     root, where = root_positions(view)
-    if (k is None and not made_in_grad_mode and table._grad_state.enabled
+    if (k is None and not made_in_grad_mode and is_grad_enabled()
             and root._requires_grad):
         raise GradientError("A view was created in no_grad mode and is being modified inplace "
                             "with grad mode enabled." + _NO_GRAD_ADVICE)
@@ -124,15 +126,16 @@ def rebase_history(view, result):
                             "multiple views. Such functions do not allow the output views "
                             "to be modified inplace. You should replace the inplace "
                             "operation by an out-of-place one.")
-    if root._grad_fn is None and root._requires_grad and table._grad_state.enabled:
+    if root._grad_fn is None and root._requires_grad and is_grad_enabled():
         raise GradientError("a view of a leaf Variable that requires grad is being used "
                             "in an in-place operation.")
-    values = table.ROWS["_copy_into"].forward(root.array, where, result.array)
-    if backend.writeable(root.array):
-        root.array[...] = values
-    else:  # a read-only array (an expanded leaf): the root gets new memory
-        root.array = values
-    root._version[0] += 1
+    if bump_version:
+        values = table.ROWS["_copy_into"].forward(root.array, where, result.array)
+        if backend.writeable(root.array):
+            root.array[...] = values
+        else:  # a read-only array (an expanded leaf): the root gets new memory
+            root.array = values
+        root._version_counter[0] += 1
     fn = result._grad_fn
     if fn is not None:
         node = CopySlices(root, where, fn)
@@ -143,13 +146,46 @@ def rebase_history(view, result):
     return view
 
 
+def check_inplace_on_view(view, result) -> None:
+    """torch's refusals of an in-place op on ``view`` in grad mode, before it runs: a view
+    made in no_grad mode, or a view of one (the mode is inherited along the chain), and a
+    view of a leaf that requires grad (a view made before its base required grad
+    included: torch's view then requires grad through its base)."""
+    root, no_grad_at, multi_output = view, None, False
+    while root._view is not None:
+        made_in_grad_mode, k = root._view[4], root._view[3]
+        if not made_in_grad_mode and no_grad_at is None:
+            no_grad_at = root
+        multi_output = multi_output or k is not None
+        root = root._view[0]
+    if not (result._grad_fn is not None or view._requires_grad or root._requires_grad):
+        return
+    if no_grad_at is view:
+        raise GradientError("A view was created in no_grad mode and is being modified "
+                            "inplace with grad mode enabled." + _NO_GRAD_ADVICE)
+    if no_grad_at is not None:
+        op, k = view._view[1], view._view[3]
+        raise GradientError(f"Output {k or 0} of {_stem(op.grad_fn)} is a view of a view which "
+                            "was created in no_grad mode and is being modified inplace with "
+                            "grad mode enabled." + _NO_GRAD_ADVICE)
+    if not multi_output and root._grad_fn is None and root._requires_grad:
+        raise GradientError("a view of a leaf Variable that requires grad is being used "
+                            "in an in-place operation.")
+
+
+def _stem(name) -> str:
+    """A node's name as torch's view messages show it: SliceBackward0 -> Slice."""
+    name = name or ""
+    return name[:name.rfind("Backward")] if "Backward" in name else name
+
+
 def set_history(t, node, output_nr) -> None:
     """``t`` (modified in place) now comes out of ``node``."""
     old, old_nr = t._grad_fn, t._output_nr
     t._grad_fn = node
     t._output_nr = output_nr
     t._requires_grad = True
-    table._graph.expose(node)  # what saved t (an older node) now leads to a newer one
+    graph.expose(node)  # what saved t (an older node) now leads to a newer one
     if t._retains_grad:
         _move_retained_grad(t, old, old_nr)
 
@@ -170,10 +206,10 @@ def own_saved_outputs(node, t) -> None:
     counter from here, so a later in-place change of ``t`` is caught (torch saves ``self``,
     the output of an in-place op, itself). A view's error then names its node now."""
     for s in (node.saved or {}).values():
-        if type(s) is table._graph.SavedTensor and s.tensor is None:  # an output of node
+        if type(s) is graph.SavedTensor and s.tensor is None:  # an output of node
             s.array = t.array
-            s.version = t._version
-            s.saved_version = t._version[0]
+            s.version = t._version_counter
+            s.saved_version = t._version_counter[0]
             if t._view is not None:
                 # (None: node itself, which must not refer to itself through saved)
                 s.producer_node = None if t._grad_fn is node else t._grad_fn
@@ -189,8 +225,8 @@ def save_original_self(node, t) -> None:
         return
     name = op.params[0].name
     s = saved.get(name)
-    if type(s) is table._graph.SavedTensor and s.tensor is t:
-        saved[name] = table._graph.SavedTensor(table.F.clone(t))
+    if type(s) is graph.SavedTensor and s.tensor is t:
+        saved[name] = graph.SavedTensor(table.F.clone(t))
 
 
 # --------------------------------------------------------------------------- views' nodes
@@ -221,7 +257,7 @@ def regenerate(root) -> None:
             old, old_nr = view._grad_fn, view._output_nr
             _, where = root_positions(view)
             node = _AS_STRIDED._record((root, where), (view,))
-            table._graph.expose(node)  # as set_history: an existing tensor, a newer node
+            graph.expose(node)  # as set_history: an existing tensor, a newer node
             node.attrs = {**node.attrs, **_geometry(view.array, root.array)}
             view._output_nr = 0
             if view._retains_grad:
@@ -278,7 +314,7 @@ class RefusedView(Node):
     _name = "RefusedView"
 
     def __init__(self, view, message):
-        self.seq = next(table._seq)
+        self.seq = next(graph.sequence_nrs)
         self.message = message
         self.next_functions = ()
         self.out_metas = ((view.array.shape, view.array.dtype),)

@@ -16,7 +16,7 @@ import sys
 
 import pytest
 import torch
-from service_server import ROOT, server_url, torch_build, torch_meta  # noqa: F401
+from support.service_server import ROOT, server_url, torch_build, torch_meta  # noqa: F401
 
 GENERATOR = shutil.which("openapi-python-client")
 JS = os.path.join(ROOT, "tests", "js")

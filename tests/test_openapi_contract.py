@@ -14,7 +14,7 @@ import subprocess
 import httpx
 import pytest
 import torch
-from service_server import ROOT, server_url, torch_build, torch_meta  # noqa: F401
+from support.service_server import ROOT, server_url, torch_build, torch_meta  # noqa: F401
 
 from service.examples import EXAMPLES, placeholders
 

@@ -14,16 +14,18 @@ pooling pairs the pool with its (linear) backward.
 Everything runs in 2-D; 1-D convolution lifts its input to height 1.
 """
 
+import math
 import warnings
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .. import backend
+from .. import backend, dtypes
 from ..errors import IndexOpError, OpError
 from . import table
+from .indexing import scatter_add
 from .samples import Sample, explicit, rand
-from .shape import scatter_add
+from .sizes import numel
 from .table import F, op
 
 # --------------------------------------------------------------------------- helpers
@@ -169,18 +171,15 @@ def _check_bias_dtype(input, bias):
 
 def _tensor_type(a) -> str:
     """torch's legacy tensor type name: torch.FloatTensor."""
-    from .._tensor import legacy_type_name
-    return legacy_type_name(a.dtype)
+    return dtypes.legacy_type_name(a.dtype)
 
 
 def _scalar(a):
-    from .linalg import _scalar_name
-    return _scalar_name(a)
+    return dtypes.torch_type_name(np.dtype(a.dtype))
 
 
 def _cpp(a):
-    from .linalg import _cpp_name
-    return _cpp_name(a)
+    return dtypes.cpp_type_name(a.dtype)
 
 
 def _conv_forward(input, weight, bias, stride, padding, dilation, transposed, output_padding,
@@ -200,6 +199,32 @@ def _conv_forward(input, weight, bias, stride, padding, dilation, transposed, ou
     if bias is not None and np.ndim(bias) == 1:  # (torch adds it in place: the input's dtype)
         out = out + bias[:, None, None].astype(out.dtype, copy=False)
     return out.reshape(shape)
+
+
+def _padded_elements(input, padding, nd) -> int:
+    """Elements of the zero-padded copy of ``input`` (N, C, *spatial) that _pad makes."""
+    p = _pair(padding, nd, "padding")
+    if not any(p):
+        return 0
+    return input[0] * input[1] * math.prod(input[2 + i] + 2 * p[i] for i in range(nd))
+
+
+def _conv_extra(input, weight, bias, stride, padding, dilation, transposed, output_padding,
+                groups):
+    """Beyond the output: the padded input and the windows (N, C, *out, *kernel) that the
+    einsum reads as one array; each VJP row allocates the same two."""
+    out = _conv_shape(input, weight, bias, stride, padding, dilation, transposed,
+                      output_padding, groups)
+    nd = len(weight) - 2
+    return (_padded_elements(input, padding, nd)
+            + input[0] * input[1] * math.prod(out[2:]) * math.prod(weight[2:]))
+
+
+def _conv_grad_extra(grad_output, input, weight, stride, padding, dilation, groups):
+    """The VJP rows: the windows' gradient (or the windows) and the padded input."""
+    nd = len(weight) - 2
+    return (_padded_elements(input, padding, nd)
+            + input[0] * input[1] * math.prod(grad_output[2:]) * math.prod(weight[2:]))
 
 
 def _conv_grad_input(grad, input, weight, stride, padding, dilation, groups):
@@ -260,7 +285,7 @@ op("convolution(Tensor input, Tensor weight, Tensor? bias, int[] stride, int[] p
         F._conv_grad_weight(grad, input, weight, stride, padding, dilation, groups),
         # one derivatives.yaml formula for all three saves input and weight for any of them
         "bias": lambda grad, input, weight: F._conv_grad_bias(grad, input, weight)},
-   dtype="none", shape=_conv_shape,
+   dtype="none", shape=_conv_shape, extra=_conv_extra,
    samples=explicit(
        lambda r: Sample((rand(r, 1, 2, 5, 5), rand(r, 3, 2, 3, 3), rand(r, 3), (1, 1), (0, 0),
                          (1, 1), False, (0, 0), 1)),
@@ -280,7 +305,8 @@ op(f"_conv_grad_input(Tensor grad_output, Tensor input, Tensor weight, {_CONV_AR
         "input": _undefined,
         "weight": lambda grad, grad_output, weight, stride, padding, dilation, groups:
         F._conv_grad_weight(grad_output, grad, weight, stride, padding, dilation, groups)},
-   dtype="none", shape=lambda grad_output, input, weight, *a: tuple(input))
+   dtype="none", shape=lambda grad_output, input, weight, *a: tuple(input),
+   extra=_conv_grad_extra)
 
 op(f"_conv_grad_weight(Tensor grad_output, Tensor input, Tensor weight, {_CONV_ARGS})"
    " -> Tensor", "ConvolutionBackwardBackward0", method=False,
@@ -291,7 +317,8 @@ op(f"_conv_grad_weight(Tensor grad_output, Tensor input, Tensor weight, {_CONV_A
         "input": lambda grad, grad_output, input, stride, padding, dilation, groups:
         F._conv_grad_input(grad_output, input, grad, stride, padding, dilation, groups),
         "weight": _undefined},
-   dtype="none", shape=lambda grad_output, input, weight, *a: tuple(weight))
+   dtype="none", shape=lambda grad_output, input, weight, *a: tuple(weight),
+   extra=_conv_grad_extra)
 
 op("_conv_grad_bias(Tensor grad_output, Tensor input, Tensor weight) -> Tensor",
    "ConvolutionBackwardBackward0", method=False, forward=_conv_grad_bias,
@@ -452,6 +479,18 @@ def _pool_shape(name, input, k, s, p, d, ceil_mode):
     return tuple(input[:-2]) + tuple(out)
 
 
+def _pool_extra(input, k, s, p, d, ceil_mode, windows: bool) -> int:
+    """Beyond the output: the padded input (ceil_mode's right padding too) and, for max
+    pooling, the windows flattened to one array (N, C, oh, ow, kh * kw)."""
+    shape = _pool_shape("pool", input, k, s, p, d, ceil_mode)
+    out = shape[-2:]
+    extra = _extra_pad(tuple(input[-2:]), out, k, s, p, d)
+    planes = math.prod(input[:-2])
+    padded = planes * math.prod(input[-2 + i] + 2 * p[i] + extra[i] for i in range(2)) if (
+        any(p) or any(extra)) else 0
+    return padded + (planes * math.prod(out) * k[0] * k[1] if windows else 0)
+
+
 def _batched(x):
     return x[None] if x.ndim == 3 else x
 
@@ -514,6 +553,9 @@ op("max_pool2d_with_indices(Tensor input, int[] kernel_size, int[]? stride=None,
    shape=lambda input, kernel_size, stride, padding, dilation, ceil_mode: [_pool_shape(
        "max_pool2d", input, *_pool_params("max_pool2d", kernel_size, stride, padding,
                                           dilation), ceil_mode)] * 2,
+   extra=lambda input, kernel_size, stride, padding, dilation, ceil_mode: _pool_extra(
+       input, *_pool_params("max_pool2d", kernel_size, stride, padding, dilation), ceil_mode,
+       windows=True),
    torch="torch.nn.functional.max_pool2d_with_indices",
    samples=explicit(lambda r: Sample((rand(r, 1, 2, 4, 4), 2)),
                     lambda r: Sample((rand(r, 2, 5, 5), 3, 2, 1))))
@@ -632,6 +674,14 @@ def _avg_shape(input, kernel_size, stride=None, padding=0, ceil_mode=False,
     return _avg_check(kernel_size, stride, padding, divisor_override, input, ceil_mode)[-1]
 
 
+def _avg_extra(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True, divisor_override=None):
+    """Beyond the output: the padded input (the forward's copy, the VJP's sums)."""
+    k, s, p, d, _ = _avg_check(kernel_size, stride, padding, divisor_override, input,
+                               ceil_mode)
+    return _pool_extra(input, k, s, p, d, ceil_mode, windows=False)
+
+
 op(f"avg_pool2d(Tensor input, {_AVG_ARGS}) -> Tensor", "AvgPool2DBackward0", method=False,
    kernel=("avg_pool2d", "fi"),
    jvp="linear",
@@ -641,7 +691,7 @@ op(f"avg_pool2d(Tensor input, {_AVG_ARGS}) -> Tensor", "AvgPool2DBackward0", met
         count_include_pad, divisor_override: F._avg_pool2d_grad(
             grad, input, kernel_size, stride, padding, ceil_mode,
             count_include_pad, divisor_override)},
-   dtype="none", shape=_avg_shape,
+   dtype="none", shape=_avg_shape, extra=_avg_extra,
    samples=explicit(
        lambda r: Sample((rand(r, 1, 2, 5, 5), 2)),
        lambda r: Sample((rand(r, 1, 2, 5, 5), 3), {"stride": 2, "padding": 1}),
@@ -665,7 +715,8 @@ op(f"_avg_pool2d_grad(Tensor grad_output, Tensor input, {_AVG_ARGS}) -> Tensor",
             grad, kernel_size, stride, padding, ceil_mode, count_include_pad,
             divisor_override),
         "input": lambda grad: F.zeros_like(grad)},
-   dtype="none", shape=lambda grad_output, input, *a: tuple(input))
+   dtype="none", shape=lambda grad_output, input, *a: tuple(input),
+   extra=lambda grad_output, input, *a: _avg_extra(input, *a))
 
 
 # --------------------------------------------------------------------------- dropout
@@ -682,7 +733,7 @@ def _dropout(input, p=0.5, training=True, inplace=False, seed=None):
         raise OpError(f"dropout probability has to be between 0 and 1, but got {p}")
     if inplace:
         raise OpError("dropout(inplace=True) is not supported; use inplace=False")
-    if p == 0 or not training or _numel(input.shape) == 0:
+    if p == 0 or not training or numel(input.shape) == 0:
         return input  # ATen returns the input itself: no node
     if p == 1:  # ATen: input * zeros({}), a wrapped constant (next edge (None, 0))
         return input * _on_device(np.zeros((), dtype=_np_dtype(input)), input)
@@ -696,13 +747,6 @@ def _on_device(const, like):
 
 def _np_dtype(x):
     return x.dtype.np if isinstance(x, table._Tensor) else x.dtype
-
-
-def _numel(shape):
-    n = 1
-    for s in shape:
-        n *= s
-    return n
 
 
 # ATen's CPU dropout is input * (bernoulli(1 - p) / (1 - p)): MulBackward0 over the input and

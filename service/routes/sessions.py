@@ -16,6 +16,7 @@ from ..graphs import REF, Workspace
 from ..http import body_doc, owner, parse, respond, tensor_body_doc
 from ..limits import Budget
 from ..schemas import PictureOut, PutResponse, SessionCreate, SessionResponse, TensorOut
+from ..sessions.replay import room
 
 router = APIRouter(prefix="/sessions", tags=["sessions"])
 SID = Path(description="The session id (from POST /sessions or a retained /backward).",
@@ -23,6 +24,17 @@ SID = Path(description="The session id (from POST /sessions or a retained /backw
 NAME = Path(description="A tensor id of the session (GET also takes 'x.grad').",
             examples=["x"])
 Encoding = Query("list", description="How tensors are written.", examples=["list"])
+
+
+def answer(session, settings, encoder: wire.Encoder, saved: bool = False) -> dict:
+    """A session's answer (SessionResponse): the session, its leaves' .grad, its graph and
+    graph_hash; with ``saved``, also ``memory``: what its retained graphs saved."""
+    out = {"session": session.info(), "grads": session.ws.leaf_grads(encoder),
+           "graph": session.ws.graph()}
+    if saved:
+        out["memory"] = memory.report(session.ws)
+    out["graph_hash"] = content.session_hash(session, settings)
+    return out
 
 
 @router.post("", response_model=SessionResponse, status_code=201,
@@ -41,9 +53,7 @@ async def create(request: Request, key: str = Depends(owner)):
         session.record("nodes", nodes=log_nodes(nodes))
         state.store.update(session)  # publishes the log where the store is shared
         encoder = wire.Encoder(req.encoding)
-        return {"session": session.info(), "grads": ws.leaf_grads(encoder),
-                "graph": ws.graph(),
-                "graph_hash": content.session_hash(session, state.settings)}, encoder
+        return answer(session, state.settings, encoder), encoder
 
     payload, encoder = await run_in_threadpool(work)
     return respond(payload, encoder, 201)
@@ -58,28 +68,25 @@ def read(request: Request, sid: str = SID, key: str = Depends(owner),
     session = request.app.state.store.get(sid, key)
     with session.lock:
         encoder = wire.Encoder(encoding)
-        payload = {"session": session.info(), "grads": session.ws.leaf_grads(encoder),
-                   "graph": session.ws.graph(), "memory": memory.report(session.ws),
-                   "graph_hash": content.session_hash(session, request.app.state.settings)}
+        payload = answer(session, request.app.state.settings, encoder, saved=True)
     return respond(payload, encoder)
 
 
 @router.post("/{sid}/free", response_model=SessionResponse,
-             responses=responses(401, 404, STORE), summary="Free the retained graph")
+             responses=responses(401, 404, 413, STORE), summary="Free the retained graph")
 def free(request: Request, sid: str = SID, key: str = Depends(owner)):
     """Free the saved tensors of every retained graph of the session now, as a backward
     without retain_graph would: a later backward through them is PyTorch's 409."""
     store = request.app.state.store
     session = store.get(sid, key)
     with session.lock:
+        room(session, request.app.state.settings)
         memory.free(session.ws)
         session.record("free")
         session.graph_retained = False
         store.update(session)
         encoder = wire.Encoder()
-        payload = {"session": session.info(), "grads": session.ws.leaf_grads(encoder),
-                   "graph": session.ws.graph(), "memory": memory.report(session.ws),
-                   "graph_hash": content.session_hash(session, request.app.state.settings)}
+        payload = answer(session, request.app.state.settings, encoder, saved=True)
     return respond(payload, encoder)
 
 
@@ -91,19 +98,18 @@ def delete(request: Request, sid: str = SID, key: str = Depends(owner)):
 
 
 @router.post("/{sid}/zero_grad", response_model=SessionResponse,
-             responses=responses(401, 404, STORE), summary="Zero the gradients")
+             responses=responses(401, 404, 413, STORE), summary="Zero the gradients")
 def zero_grad(request: Request, sid: str = SID, key: str = Depends(owner)):
     """Set `.grad` of every tensor of the session to None (optimizer.zero_grad())."""
     store = request.app.state.store
     session = store.get(sid, key)
     with session.lock:
+        room(session, request.app.state.settings)
         session.ws.zero_grad()
         session.record("zero_grad")
         store.update(session)
         encoder = wire.Encoder()
-        payload = {"session": session.info(), "grads": session.ws.leaf_grads(encoder),
-                   "graph": session.ws.graph(),
-                   "graph_hash": content.session_hash(session, request.app.state.settings)}
+        payload = answer(session, request.app.state.settings, encoder)
     return respond(payload, encoder)
 
 
@@ -167,6 +173,7 @@ async def put_tensor(request: Request, sid: str = SID, name: str = NAME,
     def work():
         session = state.store.get(sid, key)
         with session.lock:
+            room(session, state.settings)
             t = session.ws.ref(name, "name")
             explicit = isinstance(value, (dict, wire.RawTensor))
             new = wire.decode(value, Budget(state.settings),

@@ -29,12 +29,14 @@ from collections import OrderedDict
 import numpy as np
 import orjson
 
+from engine.errors import AutogradError
+
 from ..errors import Problem
 from ..graphs import Workspace
 from ..wire import RawTensor
 from .base import Session, SessionStore, new_id
 from .memory import NOT_FOUND
-from .replay import KINDS, apply
+from .replay import KINDS, Deadline, apply, victim
 
 PREFIX = "autograd:"
 FORMAT = "autograd-log/1"
@@ -197,7 +199,6 @@ class _SessionLock:
             if self.depth == 0:
                 try:
                     if self.session.synced < len(self.session.log):
-                        from engine.errors import AutogradError
                         if exc is None or isinstance(exc, (Problem, AutogradError)):
                             self.store.commit(self.session)  # raises only when exc is None
                         else:  # an unexpected error: keep it out of the shared history
@@ -270,7 +271,9 @@ class RedisStore(SessionStore):
         if length < session.synced:  # Redis lost writes (restart without AOF): start over
             self.forget(session)
             entries = self.redis.lrange(self.key(sid, "log"), 0, -1)
-        for raw in entries:
+        deadline = Deadline(self.settings)  # NOTE [bounded replay]
+        for k, raw in enumerate(entries):
+            deadline.check(k, len(entries) - k)
             try:
                 entry = orjson.loads(raw)
                 if not isinstance(entry, dict) or entry.get("kind") not in KINDS:
@@ -397,7 +400,7 @@ class RedisStore(SessionStore):
         total = sum(x.nbytes for x in self._live.values())
         while len(self._live) > 1 and (len(self._live) > s.replica_cache_sessions
                                        or total > s.replica_cache_bytes):
-            _, old = self._live.popitem(last=False)
+            old = self._live.pop(victim(self._live, total > s.replica_cache_bytes))
             total -= old.nbytes
             self.dropped += 1
 
@@ -445,6 +448,8 @@ class RedisStore(SessionStore):
             for sid in set(self._live) - alive:
                 del self._live[sid]
         return int(count), int(total)
+
+    ready_blocks = True
 
     def ready(self) -> bool:
         try:

@@ -1,6 +1,6 @@
 """The REAL server for the service tests: uvicorn in a subprocess on a free port.
 
-Test modules import the fixtures they use (``from service_server import api``); pytest
+Test modules import the fixtures they use (``from support.service_server import api``); pytest
 finds fixtures imported into a module. Each xdist worker starts its own server.
 """
 
@@ -17,7 +17,7 @@ import time
 import httpx
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Small limits so that the limit tests are fast; everything else is the default.
 TEST_ENV = {"AUTOGRAD_MAX_TENSOR_ELEMENTS": "1000000", "AUTOGRAD_MAX_TOTAL_ELEMENTS": "4000000",
             "AUTOGRAD_MAX_BODY_BYTES": str(16 * 2**20), "AUTOGRAD_MAX_NODES": "20000",
@@ -59,10 +59,13 @@ def redis_server(*args: str):
         proc.wait(timeout=10)
 
 
+PIDS: dict[str, int] = {}  # base URL -> the server's process id (its RSS: /proc/PID/status)
+
+
 @contextlib.contextmanager
 def running_server(env: dict | None = None, args: tuple = ()):
     """Start `python -m service` with ``env`` settings (and CLI ``args``); yield its base
-    URL; stop it."""
+    URL (its pid in PIDS); stop it."""
     port = free_port()
     full_env = {**os.environ, **TEST_ENV, **(env or {}),
                 "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
@@ -86,8 +89,10 @@ def running_server(env: dict | None = None, args: tuple = ()):
             if time.monotonic() > deadline:
                 raise RuntimeError("server did not become ready")
             time.sleep(0.1)
+        PIDS[url] = proc.pid
         yield url
     finally:
+        PIDS.pop(url, None)
         proc.terminate()
         try:
             proc.wait(timeout=10)
