@@ -7,9 +7,15 @@
 """
 
 from . import (
-    autograd,  # noqa: E402,I001  (needs the table loaded)
+    _tensor,
+    autograd,
     dtypes,
     errors,
+    forward_ad,
+    function,
+    functional,
+    gradcheck,
+    printing,
 )
 from ._tensor import Size, Tensor
 from .autograd import is_anomaly_check_nan_enabled, is_anomaly_enabled
@@ -27,7 +33,26 @@ from .dtypes import (
     uint8,
 )
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from .ops import F
+from .ops import F, creation
+
+# NOTE [Upward bindings]: the engine imports one way, each layer only the ones below it:
+# dtypes, backend, errors, grad_mode, anomaly_mode -> graph -> the op table -> the op rows ->
+# Tensor and views -> the walk (engine.py) -> autograd -> forward_ad -> functional,
+# gradcheck, function. Where a lower layer calls a higher one, the higher one is bound
+# into it here, once, after every module has loaded (and forward_ad binds its hooks into
+# the table and the graph while a dual level is open: see engine/forward_ad.py).
+_tensor.autograd_backward = autograd.backward  # Tensor.backward()
+_tensor.forward_ad_inplace = forward_ad.inplace  # an in-place op on a dual tensor
+printing.tangent_of = forward_ad.current_tangent  # repr's tangent= of a dual tensor
+autograd.function = function  # torch.autograd.function, .functional, .forward_ad, ...
+autograd.functional = functional
+autograd.forward_ad = forward_ad
+autograd.Function = function.Function
+autograd.FunctionCtx = function.FunctionCtx
+autograd.once_differentiable = function.once_differentiable
+autograd.GradcheckError = gradcheck.GradcheckError
+autograd.gradcheck = gradcheck.gradcheck
+autograd.gradgradcheck = gradcheck.gradgradcheck
 
 float = float32  # noqa: A001
 double = float64
@@ -54,5 +79,4 @@ def is_tensor(obj) -> bool:
 
 def manual_seed(seed: int) -> None:
     """Seeds the generator that rand/randn/uniform_/normal_ use without an explicit seed."""
-    from .ops import creation
     creation.manual_seed(seed)

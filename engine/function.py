@@ -11,6 +11,7 @@ for in-place edits, and counted by ``saved_tensors_info``.
 from __future__ import annotations
 
 import functools
+import warnings
 
 from . import grad_mode, views
 from . import graph as _graph
@@ -102,8 +103,7 @@ class Error(_graph.Node):
 
 
 def _next_seq() -> int:
-    from .ops import table
-    return next(table._seq)
+    return next(_graph.sequence_nrs)
 
 
 class FunctionMeta(type):
@@ -122,7 +122,6 @@ class Function(metaclass=FunctionMeta):
     call ``MyFn.apply(*args)``."""
 
     def __init__(self, *args, **kwargs):
-        import warnings
         warnings.warn(f"{type(self)} should not be instantiated. Methods on autograd "
                       "functions are all static, so you should invoke them on the class "
                       "itself. Instantiating an autograd function will raise an error in a "
