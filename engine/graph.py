@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import traceback
 import weakref
 
 from . import anomaly_mode, backend
@@ -57,6 +58,25 @@ hide = _untrack if _untrack is not None and _hiding_wanted() else None
 # Op._record's call, once per op: the node, its edges, its saved values with their version
 # counters (lists of one int) and its attrs, in one C call (engine/_gctrack.c)
 hide_node = _hide_node if hide is not None else None
+
+
+# NOTE [Forward traces]: in anomaly mode every node recorded keeps the Python stack that
+# made it, without the engine's own frames (torch's AnomalyMetadata); when its backward
+# fails, the walk warns with it ("Error detected in ...") before the error propagates.
+_ENGINE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def record_forward_trace(node) -> None:
+    frames = [f for f in traceback.extract_stack() if not f.filename.startswith(_ENGINE_DIR)]
+    node.forward_trace = "".join(traceback.format_list(frames))
+
+
+def forward_trace_warning(node) -> str:
+    trace = getattr(node, "forward_trace", None)
+    if not trace:
+        return (f"Error detected in {node.name()}. No forward pass information available. "
+                "Enable detect anomaly during forward pass for more information.")
+    return f"Error detected in {node.name()}. Traceback of forward call that caused the error:\n{trace}"
 
 
 def expose(node) -> None:
