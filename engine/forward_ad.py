@@ -22,7 +22,7 @@ import threading
 import weakref
 from collections import namedtuple
 
-from . import backend, grad_mode, printing
+from . import backend, grad_mode
 from . import graph as _graph
 from ._tensor import Tensor
 from .autograd import grad as _grad
@@ -138,7 +138,9 @@ def _tangent(t):
     return entry[1] if entry is not None and entry[0] is t else None
 
 
-printing.tangent_of = _tangent  # repr shows a dual tensor's tangent, as torch's
+def current_tangent(t):
+    """``t``'s tangent at the open level, or None (what repr shows as ``tangent=``)."""
+    return _tangent(t)
 
 
 def unpack_dual(tensor: Tensor, *, level=None) -> UnpackedDualTensor:

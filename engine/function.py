@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import warnings
 
-from . import grad_mode, views
+from . import anomaly_mode, grad_mode, views
 from . import graph as _graph
 from ._tensor import Tensor
 from .errors import GradientError
@@ -173,6 +173,8 @@ class Function(metaclass=FunctionMeta):
             node._to_save = None
             return fresh[0] if single else tuple(fresh)
         node.seq = _next_seq()
+        if anomaly_mode.enabled:
+            _graph.record_forward_trace(node)
         node.next_functions = tuple(a._edge() if a.requires_grad else (None, 0)
                                     for a in args if isinstance(a, Tensor))
         node.metas = tuple((a.array.shape, a.array.dtype)
