@@ -33,7 +33,8 @@ from .ops import F, creation
 # the table and the graph while a dual level is open: see engine/forward_ad.py).
 _tensor.autograd_backward = autograd.backward  # Tensor.backward()
 _tensor.forward_ad_inplace = forward_ad.inplace  # an in-place op on a dual tensor
-autograd.functional = functional  # torch.autograd.functional, .forward_ad, .Function, ...
+autograd.function = function  # torch.autograd.function, .functional, .forward_ad, .Function, ...
+autograd.functional = functional
 autograd.forward_ad = forward_ad
 autograd.Function = function.Function
 autograd.FunctionCtx = function.FunctionCtx

@@ -10,7 +10,7 @@ import weakref
 
 from . import anomaly_mode, backend
 from .dtypes import legacy_type_name
-from .errors import GraphFreedError, InplaceError
+from .errors import GradientError, GraphFreedError, InplaceError
 
 try:
     from ._gctrack import configure as _configure_gctrack
@@ -24,6 +24,9 @@ _hook_ids = itertools.count()
 # every node's ``seq``, in creation order: torch's sequence_nr (the walk runs ready nodes
 # newest first)
 sequence_nrs = itertools.count()
+_DETACHED_SAVED = ("Trying to use a saved tensor that has been detached in-place, i.e. with "
+                   ".detach_().This is not supported, please use out-of-place `.detach()` "
+                   "instead")
 _Tensor = None  # engine._tensor.Tensor, bound by engine._tensor at import (avoids a cycle)
 # engine.forward_ad.reattach while a dual level is open anywhere (set with the op table's
 # forward_hook, by engine/forward_ad.py), else None
@@ -256,8 +259,8 @@ class SavedTensor:
 
     def __init__(self, t, output_nr=None):
         """``output_nr``: ``t`` is that output of the node saving it (else an input)."""
-        self.version = t._version
-        self.saved_version = t._version[0]
+        self.version = t._version_counter
+        self.saved_version = t._version_counter[0]
         self.array = t.array
         if output_nr is None:
             self.tensor = t
@@ -268,6 +271,9 @@ class SavedTensor:
 
     def unpack(self, raw: bool, owner):
         """The saved value, for ``owner``, the node that saved it."""
+        if self.producer_node is not None and self.tensor is not None and (
+                self.tensor._grad_fn is None):  # a non-leaf input, detached in place since
+            raise GradientError(_DETACHED_SAVED)
         if self.version[0] != self.saved_version:
             raise InplaceError(self._inplace_message(owner),
                                owner if self.tensor is None else None)
@@ -276,6 +282,7 @@ class SavedTensor:
         if raw:
             return self.array
         t = _Tensor._make_with_history(self.array, owner, self.output_nr)
+        t._version_counter = self.version  # the output itself, as torch's unpack gives
         if reattach_tangent is not None:  # forward-over-reverse: the output's tangent
             reattach_tangent(t, self.array)
         return t

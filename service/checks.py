@@ -60,8 +60,8 @@ def function_nodes(state, req, owner: str, budget, input_names) -> tuple[list, W
     not kept), evaluated at the session's current values of ``inputs``. A PUT on any other
     tensor would not replay, so it is refused rather than silently ignored."""
     settings = state.settings
-    nodes = graph_nodes(req, settings)
     if getattr(req, "session", None) is None:
+        nodes = graph_nodes(req, settings)
         if not nodes:
             raise bad("send a graph (or source), or a session")
         first = Workspace()
@@ -78,6 +78,7 @@ def function_nodes(state, req, owner: str, budget, input_names) -> tuple[list, W
                   for n in e["nodes"]]
         current = {n: Tensor._make(np.array(session.ws.ref(n, "inputs").array))
                    for n in input_names}
+        nodes = graph_nodes(req, settings, session.ws.names)  # source reads the session's names
     nodes = logged + nodes
     first = _Replay(current)
     first.add_nodes(nodes, budget)
@@ -108,15 +109,16 @@ def run(state, req, second_order: bool, owner: str = "") -> dict:
     args = tuple(inputs)
     arg_names = list(input_names)
     try:
-        if second_order:
-            gos = random_grad_outputs(func, args, seed=req.seed)
-            func = grad_of(func, len(args))
-            args = args + tuple(Tensor._make(g.array.astype(np.float64)).requires_grad_(True)
-                                for g in gos)
-            arg_names += [f"grad_outputs[{k}]" for k in range(len(gos))]
-        report = gradcheck_report(func, args, eps=req.eps, atol=req.atol, rtol=req.rtol,
-                                  nondet_tol=req.nondet_tol,
-                                  check_forward_ad=req.check_forward_ad and not second_order)
+        with budget.guarding():  # every op of every evaluation (NOTE [allocation guard])
+            if second_order:
+                gos = random_grad_outputs(func, args, seed=req.seed)
+                func = grad_of(func, len(args))
+                args = args + tuple(Tensor._make(g.array.astype(np.float64)).requires_grad_(True)
+                                    for g in gos)
+                arg_names += [f"grad_outputs[{k}]" for k in range(len(gos))]
+            report = gradcheck_report(func, args, eps=req.eps, atol=req.atol, rtol=req.rtol,
+                                      nondet_tol=req.nondet_tol,
+                                      check_forward_ad=req.check_forward_ad and not second_order)
     except (Problem, AutogradError):
         raise
     except ARGUMENT_ERRORS as e:

@@ -142,7 +142,13 @@ class Workspace:
         shapes = row.infer_shape(bound)  # the shape rule: sizes known before allocating
         for shape in shapes if row.multi_output else [shapes]:
             budget.elements(tuple(shape))
-        out = row(*bound)
+        if row.extra is not None:  # padded copies, windows: the row's extra rule
+            budget.transient(row.extra_elements(bound))
+        if row.composite:  # each primitive it calls is checked (NOTE [allocation guard])
+            with budget.guarding():
+                out = row(*bound)
+        else:
+            out = row(*bound)
         if type(out) is Tensor:
             return out
         out = tuple(out) if isinstance(out, list) else out  # multi-output: see getitem
@@ -187,6 +193,21 @@ class Workspace:
         t = self.ref(args[0], where)
         if op in ("T", "mT"):
             return getattr(t, op)
+        if op == "setitem_":  # x[index] = value: in place, recorded as torch does (CopySlices)
+            if len(args) != 3:
+                raise bad(f"{where}: setitem_ takes [id, [index components], value]")
+            index = self._index_spec(args[1], where)
+            value = self._arg(args[2], "setitem", "value", where)
+            if t._view is not None or t._views:
+                self.recount_bytes()
+            t[index] = value
+            return t
+        if op == "set_grad":  # x.grad = value (null: del x.grad), with torch's checks
+            if len(args) != 2:
+                raise bad(f"{where}: set_grad takes [id, value or null]")
+            t.grad = None if args[1] is None else self._arg(args[1], "setitem", "value", where)
+            self.recount_bytes()
+            return t
         if op == "index":
             if len(args) != 2:
                 raise bad(f"{where}: index takes [id, [index components]]")
@@ -252,7 +273,7 @@ class Workspace:
             t.array[...] = new
         else:  # a view of a request body: give the tensor its own memory
             t.array = np.array(new)
-        t._version[0] += 1
+        t._version_counter[0] += 1
         if self._ledger is not None:
             self._ledger.tensor(t)
         return t

@@ -14,5 +14,6 @@ TENSOR_METHODS = frozenset({
     "requires_grad_", "retain_grad"}) | IN_PLACE
 SELF_METHODS = frozenset({"requires_grad_", "retain_grad"}) | IN_PLACE
 # Every op the workspace runs itself rather than through a table row ("index" is both: the
-# service reads its JSON index components, then calls the row).
-PSEUDO = TENSOR_METHODS | {"T", "mT", "index", "assign", "getitem"}
+# service reads its JSON index components, then calls the row). setitem_ and set_grad are the
+# client SDKs' `x[i] = v` and `x.grad = v` (del x.grad: null); both bind the id to x itself.
+PSEUDO = TENSOR_METHODS | {"T", "mT", "index", "assign", "getitem", "setitem_", "set_grad"}

@@ -57,6 +57,9 @@ class Settings(BaseSettings):
                                         "recently used dropped first, replayed when needed).")
     replica_cache_bytes: int = Field(512 * 2**20, description="Redis store: most tensor bytes "
                                      "of the sessions one replica keeps live.")
+    max_session_calls: int = Field(10_000, description="Most calls one session may log "
+                                   "(node lists, backward, grad, zero_grad, free, PUT; 413 "
+                                   "beyond): bounds what a replica replays to catch up.")
     idempotency_keys: int = Field(256, description="Answers kept per session for "
                                   "Idempotency-Key retries (oldest dropped first).")
     key_max_sessions: int = Field(0, description="Most sessions one API key may hold "

@@ -56,7 +56,7 @@ def _torch():
 
 def test_backward_through_generated_client(generated, server_url):  # noqa: F811
     import autograd_api.models as models
-    from autograd_api.api.compute import backward_backward_post
+    from autograd_api.api.compute import backward as backward_backward_post
     from autograd_api.client import Client
     from autograd_api.models import BackwardRequest, BackwardResponse
     with Client(base_url=server_url) as client:
@@ -76,7 +76,7 @@ def test_backward_through_generated_client(generated, server_url):  # noqa: F811
 
 def test_grad_and_problem_through_generated_client(generated, server_url):  # noqa: F811
     import autograd_api.models as models
-    from autograd_api.api.compute import grad_grad_post
+    from autograd_api.api.compute import grad as grad_grad_post
     from autograd_api.client import Client
     from autograd_api.models import GradRequest, GradResponse, Problem
     with Client(base_url=server_url) as client:
@@ -99,8 +99,8 @@ def test_put_tensor_through_generated_client(generated, server_url):  # noqa: F8
     type in the spec) through the generated module; the retained graph then refuses the
     modified leaf exactly as torch does, and a fresh graph sees the new value."""
     import autograd_api.models as models
-    from autograd_api.api.compute import backward_backward_post
-    from autograd_api.api.sessions import put_tensor_sessions_sid_tensors_name_put as put
+    from autograd_api.api.compute import backward as backward_backward_post
+    from autograd_api.api.sessions import put_tensor as put
     from autograd_api.client import Client
     from autograd_api.models import BackwardRequest, BackwardResponse, Problem, PutResponse
     with Client(base_url=server_url) as client:

@@ -2,10 +2,12 @@
 
 from functools import lru_cache
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from engine.ops import OVERLOADS
 
+from ..errors import responses
+from ..http import owner
 from ..schemas import OpsResponse
 
 router = APIRouter(tags=["operations"])
@@ -25,6 +27,10 @@ PSEUDO_OPS = {
     "{\"slice\": [start, stop, step]}, a nested list of ints/bools, or an id (a tensor index)",
     "assign": "y = x: args [id]; binds the same tensor (or multi-output result)",
     "getitem": "an item of a multi-output result: args [id, k]",
+    "setitem_": "x[...] = value, in place (CopySlices or IndexPutBackward0, as torch records "
+    "it): args [id, [components], value]; components as for index; the id binds x itself",
+    "set_grad": "x.grad = value (null: del x.grad), with torch's checks: args [id, value or "
+    "null]; the id binds x itself",
 }
 
 
@@ -50,8 +56,8 @@ def _table() -> dict:
 
 
 @router.get("/ops", summary="The op table", response_model=OpsResponse,
-            response_model_by_alias=True)
-def list_ops() -> dict:
+            response_model_by_alias=True, responses=responses(401))
+async def list_ops(key: str = Depends(owner)) -> dict:
     """Every op with its overloads (native_functions.yaml schema strings), the grad_fn name
     PyTorch shows, and whether it is differentiable twice; plus the pseudo-ops."""
     return _table()

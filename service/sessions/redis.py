@@ -46,7 +46,7 @@ from ..graphs import Workspace
 from ..wire import RawTensor
 from .base import Session, SessionStore, new_id
 from .memory import NOT_FOUND
-from .replay import KINDS, apply
+from .replay import KINDS, Deadline, apply, victim
 
 PREFIX = "autograd:"
 FORMAT = "autograd-log/1"
@@ -379,7 +379,9 @@ class RedisStore(SessionStore):
         if length < session.synced:  # Redis lost writes (restart without AOF): start over
             self.forget(session)
             entries = self.redis.lrange(self.key(sid, "log"), 0, -1)
-        for raw in entries:
+        deadline = Deadline(self.settings)  # NOTE [bounded replay]
+        for k, raw in enumerate(entries):
+            deadline.check(k, len(entries) - k)
             try:
                 entry = orjson.loads(raw)
                 if not isinstance(entry, dict) or entry.get("kind") not in KINDS:
@@ -516,7 +518,7 @@ class RedisStore(SessionStore):
         total = sum(x.nbytes for x in self._live.values())
         while len(self._live) > 1 and (len(self._live) > s.replica_cache_sessions
                                        or total > s.replica_cache_bytes):
-            _, old = self._live.popitem(last=False)
+            old = self._live.pop(victim(self._live, total > s.replica_cache_bytes))
             total -= old.nbytes
             self.dropped += 1
 
@@ -573,6 +575,8 @@ class RedisStore(SessionStore):
             for sid in set(self._live) - alive:
                 del self._live[sid]
         return int(count), int(total)
+
+    ready_blocks = True
 
     def ready(self) -> bool:
         try:

@@ -39,6 +39,7 @@ class AsyncSession(BaseSession):
                 try:
                     answer = await self._send(call)
                 except Exception as e:
+                    self._explain(e)
                     call = plan.throw(e)
                     continue
                 call = plan.send(answer)
