@@ -142,7 +142,13 @@ class Workspace:
         shapes = row.infer_shape(bound)  # the shape rule: sizes known before allocating
         for shape in shapes if row.multi_output else [shapes]:
             budget.elements(tuple(shape))
-        out = row(*bound)
+        if row.extra is not None:  # padded copies, windows: the row's extra rule
+            budget.transient(row.extra_elements(bound))
+        if row.composite:  # each primitive it calls is checked (NOTE [allocation guard])
+            with budget.composite(bound):
+                out = row(*bound)
+        else:
+            out = row(*bound)
         if type(out) is Tensor:
             return out
         out = tuple(out) if isinstance(out, list) else out  # multi-output: see getitem
