@@ -26,7 +26,15 @@ from .dtypes import (
     preserve_format,
     uint8,
 )
-from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .grad_mode import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    is_inference_mode_enabled,
+    no_grad,
+    set_grad_enabled,
+)
+from .inference import is_inference
 from .ops import F
 
 float = float32  # noqa: A001

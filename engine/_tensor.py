@@ -7,7 +7,7 @@ import weakref
 
 import numpy as np
 
-from . import backend, dtypes, views
+from . import backend, dtypes, inference, views
 from . import graph as _graph_module
 from .errors import NON_LEAF_GRAD_WARNING, GradientError, IndexOpError, OpError
 from .grad_mode import is_grad_enabled
@@ -135,6 +135,7 @@ class Tensor:
         if value and not self.dtype.is_floating_point:
             raise GradientError("only Tensors of floating point and complex dtype can require "
                                 "gradients")
+        inference.check_requires_grad(self, value)
         self._requires_grad = bool(value)
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
@@ -144,8 +145,12 @@ class Tensor:
             return self
         if requires_grad and not self.dtype.is_floating_point:
             raise GradientError("only Tensors of floating point dtype can require gradients")
+        inference.check_requires_grad(self, requires_grad)
         self._requires_grad = bool(requires_grad)
         return self
+
+    def is_inference(self) -> bool:
+        return inference.is_inference(self)
 
     @property
     def output_nr(self) -> int:
@@ -407,9 +412,12 @@ class Tensor:
         """Overwrite self with ``result`` (the op computed out of place). ``variant``: an
         in-place variant of a row (exp_, mul_...), whose node must keep the original self
         and sees its saved result become self."""
-        if self._grad_fn is None and self._requires_grad and is_grad_enabled():
+        if (self._grad_fn is None and self._requires_grad and is_grad_enabled()
+                and not inference.is_inference_view(self)):
             raise GradientError("a leaf Variable that requires grad is being used in an "
                                 "in-place operation.")
+        if type(self._version) is not list:
+            inference.check_inplace(self, result)
         if result.array.shape != self.array.shape:
             raise OpError(f"output with shape {list(self.array.shape)} doesn't match the "
                           f"broadcast shape {list(result.array.shape)}")

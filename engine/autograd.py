@@ -5,13 +5,21 @@ from __future__ import annotations
 import warnings
 
 from . import engine as _engine
+from . import grad_mode  # noqa: F401  (torch.autograd.grad_mode)
 from ._tensor import Size, Tensor
 from .backend import module_of
 from .errors import GradientError
-from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .grad_mode import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    is_inference_mode_enabled,
+    no_grad,
+    set_grad_enabled,
+)
 
 __all__ = ["backward", "grad", "no_grad", "enable_grad", "set_grad_enabled",
-           "is_grad_enabled", "detect_anomaly", "set_detect_anomaly", "functional",
+           "is_grad_enabled", "inference_mode", "is_inference_mode_enabled", "detect_anomaly", "set_detect_anomaly", "functional",
            "Variable"]
 
 
@@ -234,6 +242,7 @@ def is_anomaly_check_nan_enabled() -> bool:
     return _engine.anomaly_enabled
 
 
+from . import autograd_graph as graph  # noqa: E402,F401  (torch.autograd.graph)
 from . import functional  # noqa: E402  (torch.autograd.functional, as an attribute)
 from .function import Function, FunctionCtx, once_differentiable  # noqa: E402,F401
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: E402,F401

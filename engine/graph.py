@@ -8,8 +8,9 @@ import os
 import re
 import weakref
 
-from . import backend
-from .errors import GraphFreedError, InplaceError
+from . import backend, saved_hooks
+from .errors import GradientError, GraphFreedError, InplaceError
+from .inference import check_saved
 
 try:
     from ._gctrack import configure as _configure_gctrack
@@ -154,9 +155,17 @@ class Node:
         ``self`` is the schema's ``input``); None where declared but not needed, torch's
         backward-twice error once freed."""
         op = type(self).op
+        raw_saved = name.startswith("_raw_saved_")
+        if raw_saved:
+            name = name[len("_raw"):]
         if not name.startswith("_saved_") or op is None:
             raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
         key = name[len("_saved_"):]
+        if raw_saved:
+            key = "input" if key == "self" and "input" in (self.saved or {}) else key
+            if self.saved is not None and type(self.saved.get(key)) is SavedTensor:
+                return RawSavedTensor(self, key)
+            raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
         declared = set()
         for params in op.vjp_params.values():
             declared.update(params)
@@ -213,6 +222,36 @@ class Node:
         return handle
 
 
+class RawSavedTensor:
+    """``grad_fn._raw_saved_<name>``: one saved tensor of a node, whose hooks may be set
+    (NOTE [saved tensor hooks] in engine/saved_hooks.py)."""
+
+    def __init__(self, node, key):
+        self._node, self._key = node, key
+
+    def register_hooks(self, *hooks) -> None:
+        if len(hooks) != 2 or not all(callable(h) for h in hooks):
+            raise TypeError("register_hooks(): incompatible function arguments. The following "
+                            "argument types are supported:")
+        node = self._node
+        if node.saved is None:
+            raise GradientError(
+                "Calling register_hooks on a saved tensor after it has been freed. Saved "
+                "intermediate values of the graph are freed when you call .backward() or "
+                "autograd.grad(). Specify retain_graph=True if you need to backward through "
+                "the graph a second time or if you need to access saved variables after "
+                "calling backward.")
+        s = node.saved[self._key]
+        if s.hooked is not None:
+            raise GradientError("Calling register_hooks on a saved tensor whose hooks have "
+                                "already been set. Hint: only one pair of hooks is allowed at "
+                                "a time.")
+        s.set_hooks(s.unpack(False, node), hooks)
+
+    def unpack(self):
+        return self._node.unpack(self._key, raw=False)
+
+
 def node_class(grad_fn: str) -> type:
     """A Node subclass whose class name is the grad_fn name torch shows.
 
@@ -245,22 +284,58 @@ class SavedTensor:
     backward through is freed by reference counting, not left to the cyclic GC.
     """
 
-    __slots__ = ("tensor", "array", "output_nr", "version", "saved_version", "producer_node")
+    __slots__ = ("tensor", "array", "output_nr", "version", "saved_version", "producer_node",
+                 "hooked")
 
-    def __init__(self, t, output_nr=None):
-        """``output_nr``: ``t`` is that output of the node saving it (else an input)."""
+    def __init__(self, t, output_nr=None, hooks=None):
+        """``output_nr``: ``t`` is that output of the node saving it (else an input).
+        ``hooks``: (pack, unpack) for this value (else the thread's saved_tensors_hooks)."""
+        if type(t._version) is not list:
+            check_saved(t)  # NOTE [inference tensors]
         self.version = t._version
         self.saved_version = t._version[0]
         self.array = t.array
+        self.hooked = None
         if output_nr is None:
             self.tensor = t
             # who made the input when it was saved (for the in-place error's wording)
             self.producer_node, self.output_nr = t._grad_fn, t._output_nr
         else:  # producer None: the saving node itself
             self.tensor, self.producer_node, self.output_nr = None, None, output_nr
+        if hooks is not None or saved_hooks.active and saved_hooks.current() is not None:
+            self.set_hooks(t, hooks or saved_hooks.current())
+
+    def set_hooks(self, t, hooks) -> None:
+        """Keep only what ``hooks``' pack makes of ``t`` (NOTE [saved tensor hooks])."""
+        packed = saved_hooks.pack(t, hooks)
+        if self.tensor is None:  # an output: unpacked with the saving node as grad_fn
+            identity = None
+        else:  # an input: its node, or its leaf's AccumulateGrad (shared, so .grad is t's)
+            identity = (t._grad_fn, t._output_nr, t._requires_grad,
+                        t._acc if t._grad_fn is None else None)
+        self.hooked = (packed, hooks[1], identity)
+        self.tensor = self.array = self.producer_node = None
+
+    def _unpack_hooked(self, raw: bool, owner):
+        packed, unpack_hook, identity = self.hooked
+        value = saved_hooks.unpack(unpack_hook, packed)
+        if raw:
+            return value.array
+        if identity is None:
+            return _Tensor._make_with_history(value.array, owner, self.output_nr)
+        grad_fn, output_nr, requires_grad, acc = identity
+        t = _Tensor._make(value.array)
+        if grad_fn is not None:
+            t._set_history(grad_fn, output_nr)
+        else:
+            t._requires_grad = requires_grad
+            t._acc = acc
+        return t
 
     def unpack(self, raw: bool, owner):
         """The saved value, for ``owner``, the node that saved it."""
+        if self.hooked is not None:
+            return self._unpack_hooked(raw, owner)
         if self.version[0] != self.saved_version:
             raise InplaceError(self._inplace_message(owner),
                                owner if self.tensor is None else None)

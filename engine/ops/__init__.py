@@ -3,7 +3,18 @@ gives Tensor its methods, as torch's ``variants: function, method``."""
 
 import warnings
 
-from . import activations, conv, creation, elementwise, linalg, losses, reductions, shape, table  # noqa: F401  (registers rows)
+from . import (  # noqa: F401  (registers rows)
+    activations,
+    aliases,
+    conv,
+    creation,
+    elementwise,
+    linalg,
+    losses,
+    reductions,
+    shape,
+    table,
+)
 from .table import OVERLOADS, ROWS, F, op, resolve  # noqa: F401
 
 __all__ = ["F", "ROWS", "OVERLOADS", "op", "resolve"]

@@ -57,8 +57,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import array_cache, dtypes
+from .. import array_cache, dtypes, grad_mode
 from .. import graph as _graph
+from .. import inference as _inference
 from ..array_cache import LARGE_BYTES
 from ..backend import ARRAY_TYPES
 from ..errors import DerivativeNotImplemented, GradientError, KernelNotImplemented, OpError
@@ -406,6 +407,8 @@ class Op:
         requires_grad = args[idx["requires_grad"]] if "requires_grad" in idx else False
         arrays = [a.array if isinstance(a, _Tensor) else a for a in args]
         out = _Tensor._make(self.forward(*arrays))
+        if _grad_state.inference:
+            _inference.mark(out)
         if requires_grad:
             if not out.dtype.is_floating_point:
                 raise GradientError("Only Tensors of floating point and complex dtype can "
@@ -463,12 +466,16 @@ class Op:
                     if t._requires_grad and i in diff:
                         requires_grad = True
                         break
+        if requires_grad and grad_mode.inference_used:  # NOTE [inference tensors]
+            requires_grad = _inference.records(inputs)
         if not self.multi_output:
             result = Tensor._make(out)
             if result.array.base is not None:
                 _share_version_with_base(result, inputs, self, args, None)
             if requires_grad and result.array.dtype.kind == "f":
                 self._record(args, (result,))
+            elif _grad_state.inference:
+                _inference.mark_output(result)
             return result
         results = tuple(Tensor._make(o) for o in out)
         for k, r in enumerate(results):
@@ -476,6 +483,9 @@ class Op:
                 _share_version_with_base(r, inputs, self, args, k)
         if requires_grad:
             self._record(args, results)
+        elif _grad_state.inference:
+            for r in results:
+                _inference.mark_output(r)
         if self.return_type is not None:
             return self.return_type(*results)
         return results  # torch.split, unbind...: a tuple (only torch.ops.aten gives a list)
@@ -757,7 +767,9 @@ def _share_version_with_base(result, inputs, op, args, k) -> None:
     for _, t in inputs:
         if _root_array(t.array) is root:
             result._version = t._version
-            result._view = (t, op, args, k, _grad_state.enabled)
+            # grad mode at creation: True, False (no_grad), None (inference mode)
+            result._view = (t, op, args, k, _grad_state.enabled or (
+                None if _grad_state.inference else False))
             t._add_view(result)
             return
 
