@@ -7,7 +7,7 @@ import weakref
 
 import numpy as np
 
-from . import backend, dtypes, inference, views
+from . import backend, dtypes, inference, saved_hooks, views
 from . import graph as _graph_module
 from .errors import NON_LEAF_GRAD_WARNING, GradientError, IndexOpError, OpError
 from .grad_mode import is_grad_enabled
@@ -215,6 +215,19 @@ class Tensor:
         self._hooks[handle.id] = hook
         return handle
 
+    def register_post_accumulate_grad_hook(self, hook) -> RemovableHandle:
+        """Run ``hook(self)`` after a backward accumulated into this leaf's ``.grad``."""
+        if not self._requires_grad:
+            raise GradientError("cannot register a hook on a tensor that doesn't require "
+                                "gradient")
+        if self._grad_fn is not None:
+            raise GradientError("post accumulate grad hooks cannot be registered on non-leaf "
+                                "tensors")
+        hooks = _graph_module.post_accumulate_hooks_of(self)
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        return handle
+
     def _accumulator(self) -> AccumulateGrad:
         node = self._acc() if self._acc is not None else None
         if node is None:
@@ -418,6 +431,8 @@ class Tensor:
                                 "in-place operation.")
         if type(self._version) is not list:
             inference.check_inplace(self, result)
+        if saved_hooks.before_mutation is not None:  # allow_mutation_on_saved_tensors
+            saved_hooks.before_mutation(self)
         if result.array.shape != self.array.shape:
             raise OpError(f"output with shape {list(self.array.shape)} doesn't match the "
                           f"broadcast shape {list(result.array.shape)}")

@@ -76,6 +76,8 @@ def expose(node) -> None:
         stack.extend(child for child, _ in edges if child is not None)
 
 
+
+
 class RemovableHandle:
     """What register_hook returns: ``remove()`` takes the hook out again."""
 
@@ -102,6 +104,20 @@ class HookDict(dict):
     """A dict that can be weakly referenced by handles."""
 
     __slots__ = ("__weakref__",)
+
+
+# Tensor.register_post_accumulate_grad_hook's hooks: {id(leaf): HookDict}, an entry dropped
+# when its leaf dies (keyed by id: a Tensor's == is elementwise); the walk reads it only
+# when not empty
+post_accumulate_grad_hooks: dict = {}
+
+
+def post_accumulate_hooks_of(t) -> HookDict:
+    hooks = post_accumulate_grad_hooks.get(id(t))
+    if hooks is None:
+        hooks = post_accumulate_grad_hooks[id(t)] = HookDict()
+        weakref.finalize(t, post_accumulate_grad_hooks.pop, id(t), None)
+    return hooks
 
 
 class Node:

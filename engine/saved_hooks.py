@@ -33,6 +33,8 @@ _tls = _Stack()
 # how many hook contexts are open across all threads: saving reads only this module global
 # when none is (the common case), not the thread-local stack
 active = 0
+# allow_mutation_on_saved_tensors's check, called with a tensor about to change in place
+before_mutation = None
 
 
 def current():
