@@ -262,7 +262,7 @@ def is_anomaly_check_nan_enabled() -> bool:
 
 
 from . import autograd_graph as graph  # noqa: E402,F401  (torch.autograd.graph)
-from . import functional  # noqa: E402  (torch.autograd.functional, as an attribute)
+from . import function, functional  # noqa: E402,F401  (torch.autograd.function, .functional)
 from .function import Function, FunctionCtx, once_differentiable  # noqa: E402,F401
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: E402,F401
 

@@ -11,12 +11,18 @@ for in-place edits, and counted by ``saved_tensors_info``.
 from __future__ import annotations
 
 import functools
+import inspect
+import warnings
 
 from . import grad_mode
 from . import graph as _graph
 from ._tensor import Tensor
 from .errors import GradientError
 
+_ACCESSED = {}  # node.saved once a clear_saved_tensors_on_access Function's were read
+_ACCESSED_ONCE = ("saved_tensors can only be accessed once when "
+                  "clear_saved_tensors_on_access=True is set on the autograd.Function. Either "
+                  "access saved_tensors only once, or set clear_saved_tensors_on_access=False.")
 _DELAYED = "trying to differentiate twice a function that was marked with @once_differentiable"
 
 
@@ -44,12 +50,30 @@ class FunctionCtx:
     def mark_dirty(self, *tensors) -> None:  # accepted; in-place outputs are not tracked here
         pass
 
+    def save_for_forward(self, *tensors) -> None:
+        for t in tensors:
+            if t is not None and not isinstance(t, Tensor):
+                raise AssertionError("save_for_forward expects all arguments to be tensors; "
+                                     "you should save non-tensors as attributes on ctx.")
+        self.saved_for_forward = tensors
+
     @property
     def saved_tensors(self) -> tuple:
         if self.saved is None:
             raise _graph.GraphFreedError(self)
+        if self.saved is _ACCESSED:
+            raise GradientError(_ACCESSED_ONCE)
         items = self.saved.get("saved_tensors", ())
-        return tuple(None if s is None else s.unpack(False, self) for s in items)
+        out = tuple(None if s is None else s.unpack(False, self) for s in items)
+        if getattr(self.function, "clear_saved_tensors_on_access", False):
+            self.saved = _ACCESSED
+        return out
+
+    @property
+    def saved_variables(self) -> tuple:
+        warnings.warn("'saved_variables' is deprecated; use 'saved_tensors'",
+                      DeprecationWarning, stacklevel=2)
+        return self.saved_tensors
 
 
 class FunctionNode(FunctionCtx, _graph.Node):
@@ -65,7 +89,7 @@ class FunctionNode(FunctionCtx, _graph.Node):
             grads = [g if g is not None else _graph.zeros_for(meta, like, raw)
                      for g, meta in zip(grads, self.out_metas)]
         wrapped = [None if g is None else (Tensor._make(g) if raw else g) for g in grads]
-        result = self.function.backward(self, *wrapped)
+        result = self.function._backward_fn()(self, *wrapped)
         if not isinstance(result, tuple):
             result = (result,)
         if len(result) != len(self.arg_is_tensor):
@@ -119,7 +143,6 @@ class Function(metaclass=FunctionMeta):
     call ``MyFn.apply(*args)``."""
 
     def __init__(self, *args, **kwargs):
-        import warnings
         warnings.warn(f"{type(self)} should not be instantiated. Methods on autograd "
                       "functions are all static, so you should invoke them on the class "
                       "itself. Instantiating an autograd function will raise an error in a "
@@ -142,10 +165,32 @@ class Function(metaclass=FunctionMeta):
                                   "your custom autograd.Function to use it with backward "
                                   "mode AD.")
 
+    # vjp and backward are one method under two names: a Function implements one of them
+    vjp = backward
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        raise NotImplementedError("setup_context is not implemented.")
+
+    @classmethod
+    def _backward_fn(cls):
+        has_backward, has_vjp = cls.backward is not Function.backward, cls.vjp is not Function.vjp
+        if has_backward and has_vjp:
+            raise GradientError("Implementing both 'backward' and 'vjp' for a custom Function "
+                                "is not allowed. You should only implement one of them.")
+        return cls.vjp if has_vjp else cls.backward
+
     @classmethod
     def apply(cls, *args, **kwargs):
+        if cls.setup_context is not Function.setup_context:  # forward without ctx
+            return _apply_with_setup_context(cls, args, kwargs)
         if kwargs:
             args = args + tuple(kwargs.values())
+        return cls._apply(args, lambda node: cls.forward(node, *args))
+
+    @classmethod
+    def _apply(cls, args, run_forward):
+        """``run_forward(ctx)`` computes the outputs (under no_grad); the node records."""
         is_tensor = tuple(isinstance(a, Tensor) for a in args)
         needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         record = grad_mode.is_grad_enabled() and any(needs)
@@ -153,7 +198,7 @@ class Function(metaclass=FunctionMeta):
         node.needs_input_grad = needs if record else tuple(False for _ in args)
         node.arg_is_tensor = is_tensor
         with grad_mode.no_grad():
-            raw_out = cls.forward(node, *args)
+            raw_out = run_forward(node)
         single = not isinstance(raw_out, tuple)
         outs = (raw_out,) if single else raw_out
         inputs_by_id = {id(a): a for a in args if isinstance(a, Tensor)}
@@ -182,6 +227,30 @@ class Function(metaclass=FunctionMeta):
         node.saved = {"saved_tensors": _save(node, node._to_save or (), fresh, originals)}
         node._to_save = None
         return fresh[0] if single else tuple(fresh)
+
+
+def _apply_with_setup_context(cls, args, kwargs):
+    """The setup_context style: ``forward(*inputs)`` computes, then ``setup_context(ctx,
+    inputs, output)`` saves; ``inputs`` holds every argument of forward, defaults
+    included, in forward's order (as torch binds them)."""
+    bound = inspect.signature(cls.forward).bind(*args, **kwargs)
+    bound.apply_defaults()
+    inputs = tuple(bound.arguments.values())
+
+    def run_forward(ctx):
+        output = cls.forward(*inputs)
+        cls.setup_context(ctx, inputs, output)
+        return output
+
+    return cls._apply(inputs, run_forward)
+
+
+class InplaceFunction(Function):
+    """torch.autograd.function.InplaceFunction: kept for old code, as torch keeps it."""
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
 
 
 def _save(node, tensors, outs, originals) -> list:
