@@ -14,13 +14,16 @@ import engine
 def _norm(value):
     if isinstance(value, (torch.Tensor, engine.Tensor)):
         fn = value.grad_fn
-        arr = np.asarray(value.detach().tolist(), dtype=np.float64)
+        arr = np.nan_to_num(np.asarray(value.detach().tolist(), dtype=np.float64),
+                            nan=1e300)  # NaN == NaN here
         return ("tensor", np.round(arr, 4).tolist(), str(value.dtype).removeprefix("torch."),
                 value.requires_grad, None if fn is None else type(fn).__name__)
     if isinstance(value, (list, tuple)):
         return type(value).__name__, [_norm(v) for v in value]
     if isinstance(value, float):
         return round(value, 4)
+    if isinstance(value, (torch.dtype, engine.dtype)):
+        return str(value)
     if isinstance(value, (torch.Size, engine.Size)):
         return tuple(value)
     return value

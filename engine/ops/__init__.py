@@ -9,10 +9,12 @@ from . import (  # noqa: F401  (registers rows)
     conv,
     creation,
     elementwise,
+    factories,
     linalg,
     losses,
     reductions,
     shape,
+    statistics,
     table,
 )
 from .table import OVERLOADS, ROWS, F, op, resolve  # noqa: F401
@@ -48,6 +50,7 @@ def _install_methods():
         setattr(Tensor, name, method)
     for name in sorted(inplace.METHODS):  # exp_, mul_, ...: torch's in-place variants
         setattr(Tensor, name, inplace.method(name[:-1]))
+    Tensor.bernoulli_ = inplace.method("_bernoulli_fill")  # (a row of its own: not bernoulli)
     _bind_operator_rows()
 
 
