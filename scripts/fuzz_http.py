@@ -1,4 +1,4 @@
-"""The long differential-fuzzing run: random graphs over HTTP vs torch (tests/fuzz_graphs.py).
+"""The long differential-fuzzing run: random graphs over HTTP vs torch (tests/support/).
 
     python scripts/fuzz_http.py --examples 2000            # starts its own server
     python scripts/fuzz_http.py --url http://127.0.0.1:8000 --examples 500
@@ -16,9 +16,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import httpx  # noqa: E402
-from fuzz_graphs import cases, run_case, run_table_case, table_cases  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
-from service_server import running_server  # noqa: E402
+from support.fuzz_graphs import cases, run_case, run_table_case, table_cases  # noqa: E402
+from support.service_server import running_server  # noqa: E402
 
 
 def main() -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .protocol import HttpToolsOrH11Protocol
+
 
 def main(argv=None) -> int:
     from .settings import Settings
@@ -40,7 +42,8 @@ def main(argv=None) -> int:
         '%(levelprefix)s [request %(request_id)s] %(client_addr)s - "%(request_line)s" '
         "%(status_code)s")
     uvicorn.run("service.main:create_app", factory=True, host=args.host, port=args.port,
-                workers=args.workers, log_level=args.log_level, log_config=log_config)
+                workers=args.workers, log_level=args.log_level, log_config=log_config,
+                http=HttpToolsOrH11Protocol)  # NOTE [Upgrade: h2c]
     return 0
 
 

@@ -13,7 +13,7 @@ import tempfile
 
 import pytest
 import torch
-from service_server import ROOT, server_url  # noqa: F401
+from support.service_server import ROOT, server_url  # noqa: F401
 
 NODE = shutil.which("node")
 pytestmark = pytest.mark.skipif(NODE is None and not os.environ.get("CI"),

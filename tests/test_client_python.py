@@ -11,8 +11,8 @@ import httpx
 import numpy as np
 import pytest
 import torch
-from seed_examples import SEEDS
-from service_server import running_server, server_url  # noqa: F401 - live server
+from support.seed_examples import SEEDS
+from support.service_server import running_server, server_url  # noqa: F401 - live server
 from test_seeds import mask, run_snippet
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),

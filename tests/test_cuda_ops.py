@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 import pytest
-from harness import diff_inputs, flat_tensors, to_engine
+from support.harness import diff_inputs, flat_tensors, to_engine
 from test_ops import CASES, _id, _sample
 
 import engine

@@ -5,7 +5,7 @@ apply the same scaled mask in torch by hand (ATen's CPU dropout is exactly
 import numpy as np
 import pytest
 import torch
-from harness import assert_close, node_signature
+from support.harness import assert_close, node_signature
 
 import engine
 from engine.errors import OpError

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from semantics_harness import same
+from support.semantics_harness import same
 
 import engine
 

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 import torch
-from service_server import ROOT, server_url  # noqa: F401 - the live-server fixture
+from support.service_server import ROOT, server_url  # noqa: F401 - the live-server fixture
 
 GENERATOR = shutil.which("openapi-python-client")
 

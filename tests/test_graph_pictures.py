@@ -11,7 +11,7 @@ import tempfile
 
 import pytest
 import torch
-from service_server import api, check_problem, running_server, server_url  # noqa: F401
+from support.service_server import api, check_problem, running_server, server_url  # noqa: F401
 
 HAS_DOT = shutil.which("dot") is not None
 needs_dot = pytest.mark.skipif(not HAS_DOT and not os.environ.get("CI"),

@@ -1,7 +1,7 @@
 """In-place variants (``y.exp_()``, ``y.mul_(t)``, ...) generated from the table: every row
 flagged ``inplace``, on each of its samples, run under torch and under the engine
-(semantics_harness.same): values, grad_fn names and next_functions, first- and second-order
-gradients, on a plain tensor and on a view (the base's CopySlices, AsStridedBackward0 on
+(support.semantics_harness.same): values, grad_fn names and next_functions, first- and
+second-order gradients, on a plain tensor and on a view (the base's CopySlices, AsStridedBackward0 on
 the views); then, on each row's first sample, the errors: a leaf, a view of a leaf, a saved
 tensor modified, the in-place result modified again, an integer self (in-place cannot
 change the dtype), and what no_grad allows."""
@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from harness import to_engine, to_torch
-from semantics_harness import same
+from support.harness import to_engine, to_torch
+from support.semantics_harness import same
 
 import engine
 from engine.ops import ROWS

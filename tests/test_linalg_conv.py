@@ -5,7 +5,7 @@ depend on which operand requires grad, torch's error texts, and the saved-tensor
 import numpy as np
 import pytest
 import torch
-from harness import assert_close, node_signature
+from support.harness import assert_close, node_signature
 
 import engine
 from engine.errors import OpError

@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 import torch
-from harness import (
+from support.harness import (
     assert_close,
     call_both,
     diff_inputs,

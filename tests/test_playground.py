@@ -12,7 +12,7 @@ import tempfile
 
 import pytest
 import torch
-from service_server import ROOT, running_server, server_url  # noqa: F401
+from support.service_server import ROOT, running_server, server_url  # noqa: F401
 
 JS = os.path.join(ROOT, "tests", "js")
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from semantics_harness import same
+from support.semantics_harness import same
 
 LEAF_SHAPES = [(2, 3), (3,), (1, 3), (2, 1), ()]
 

@@ -15,7 +15,7 @@ import warnings
 
 import pytest
 import torch
-from seed_examples import SEEDS
+from support.seed_examples import SEEDS
 
 import engine
 

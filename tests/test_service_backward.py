@@ -6,9 +6,9 @@ import struct
 import numpy as np
 import pytest
 import torch
-from service_server import as_numpy, check_problem, torch_build, torch_meta
+from support.service_server import as_numpy, check_problem, torch_build, torch_meta
 
-pytest_plugins = ["service_server"]  # the fixtures: a live server (api, server_url)
+pytest_plugins = ["support.service_server"]  # the fixtures: a live server (api, server_url)
 
 API_EXAMPLE = [  # api.md's graph (also seed 000's subject: backward with grad_tensors)
     {"id": "x", "op": "tensor", "data": [1, 2, 3], "requires_grad": True},

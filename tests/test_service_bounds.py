@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from service_server import api, server_url  # noqa: F401 (fixtures)
+from support.service_server import api, server_url  # noqa: F401 (fixtures)
 
 from service.graphs import Workspace
 from service.limits import Budget
@@ -75,7 +75,7 @@ def test_replica_cache_is_bounded_by_count_and_bytes(redis_url):
     assert [s.nbytes for s in b._live.values()] == [8004, 8004] and b.dropped == 3
 
 
-# Idempotency answers per session (AUTOGRAD_IDEMPOTENCY_KEYS): tests/test_issue7_idempotency.py
+# Idempotency answers per session (AUTOGRAD_IDEMPOTENCY_KEYS): tests/test_service_idempotency.py
 
 
 def test_metrics_labels_come_from_bounded_sets(api):  # noqa: F811

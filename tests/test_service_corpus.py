@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from service_server import running_server
+from support.service_server import running_server
 
 CORPUS = sorted((Path(__file__).parent / "corpus").glob("*.json"))
 MARKER = os.path.join(tempfile.gettempdir(), f"autograd-corpus-pwned-{os.getpid()}")

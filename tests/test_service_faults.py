@@ -11,7 +11,7 @@ import time
 
 import httpx
 import pytest
-from service_server import check_problem, free_port, running_server, start_redis
+from support.service_server import check_problem, free_port, running_server, start_redis
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None,
                                 reason="redis-server is not installed")
@@ -53,7 +53,7 @@ def test_kill_9_a_replica_loses_no_completed_step():
     import signal
     import sys
 
-    from service_server import ROOT
+    from support.service_server import ROOT
     port = free_port()
     redis_proc = start_redis(port)
     store = {"AUTOGRAD_STORE": f"redis://127.0.0.1:{port}/0"}

@@ -3,9 +3,9 @@ scripts/fuzz_http.py. Disagreements it found are pinned below as regression test
 
 import httpx
 import pytest
-from fuzz_graphs import cases, run_case, run_table_case, table_cases
 from hypothesis import HealthCheck, given, settings
-from service_server import running_server
+from support.fuzz_graphs import cases, run_case, run_table_case, table_cases
+from support.service_server import running_server
 
 
 @pytest.fixture(scope="module")

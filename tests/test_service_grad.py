@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 import torch
-from service_server import as_numpy, check_problem, torch_build
+from support.service_server import as_numpy, check_problem, torch_build
 
-pytest_plugins = ["service_server"]  # the fixtures: a live server (api, server_url)
+pytest_plugins = ["support.service_server"]  # the fixtures: a live server (api, server_url)
 
 NODES = [{"id": "x", "op": "tensor", "data": [1.0, 2.0, 3.0], "requires_grad": True},
          {"id": "y", "op": "tensor", "data": [0.5, -1.0, 2.0], "requires_grad": True},

@@ -5,9 +5,9 @@ import orjson
 import pytest
 import torch
 import torch.nn.functional as TF
-from service_server import check_problem
+from support.service_server import check_problem
 
-pytest_plugins = ["service_server"]  # the fixtures: a live server (api, server_url)
+pytest_plugins = ["support.service_server"]  # the fixtures: a live server (api, server_url)
 
 X = {"id": "x", "op": "tensor", "data": [1.0, 2.0], "requires_grad": True}
 
@@ -255,7 +255,7 @@ def test_random_graphs_never_500(api):
 
 def test_compute_time_limit():
     import httpx
-    from service_server import running_server
+    from support.service_server import running_server
     env = {"AUTOGRAD_COMPUTE_SECONDS": "0.2", "AUTOGRAD_MAX_TOTAL_ELEMENTS": str(10 ** 12)}
     with running_server(env) as url:
         nodes = [{"id": "a", "op": "randn", "args": [[300, 300]], "seed": 0,

@@ -19,7 +19,7 @@ import numpy as np
 import pybase64
 import pytest
 from fastapi.testclient import TestClient
-from service_server import running_server
+from support.service_server import running_server
 
 from service import buffers, content, wire
 from service.errors import Problem

@@ -9,7 +9,7 @@ import torch
 
 from engine.ops import OVERLOADS
 
-pytest_plugins = ["service_server"]  # the fixtures: a live server (api, server_url)
+pytest_plugins = ["support.service_server"]  # the fixtures: a live server (api, server_url)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -93,7 +93,7 @@ def test_cors_off_by_default_and_on_when_configured(api):
     r = api.options("/backward", headers=pre)
     assert "access-control-allow-origin" not in r.headers
     import httpx
-    from service_server import running_server
+    from support.service_server import running_server
     with running_server({"AUTOGRAD_CORS_ORIGINS": "https://app.example"}) as url:
         r = httpx.options(url + "/backward", headers=pre)
         assert r.headers["access-control-allow-origin"] == "https://app.example"

@@ -10,7 +10,7 @@ import pytest
 
 from service.settings import Settings
 
-pytest_plugins = ["service_server"]  # the fixtures: a live server (api, server_url)
+pytest_plugins = ["support.service_server"]  # the fixtures: a live server (api, server_url)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = open(os.path.join(ROOT, "README.md")).read()
 BLOCKS = [b for b in re.findall(r"```bash\n(.*?)```", README, re.S) if "curl " in b]

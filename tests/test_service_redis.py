@@ -8,7 +8,7 @@ import httpx
 import numpy as np
 import pytest
 import torch
-from service_server import as_numpy, check_problem, redis_server, running_server
+from support.service_server import as_numpy, check_problem, redis_server, running_server
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None,
                                 reason="redis-server is not installed")

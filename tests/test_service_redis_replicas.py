@@ -18,7 +18,7 @@ import httpx
 import numpy as np
 import pytest
 import torch
-from service_server import ROOT, TEST_ENV, as_numpy, check_problem, free_port
+from support.service_server import ROOT, TEST_ENV, as_numpy, check_problem, free_port
 
 if shutil.which("redis-server") is None:
     if os.environ.get("CI"):

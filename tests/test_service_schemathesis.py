@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
-from service_server import running_server
+from support.service_server import running_server
 
 schemathesis = pytest.importorskip("schemathesis")
 from schemathesis import checks  # noqa: E402

@@ -7,9 +7,9 @@ import time
 
 import httpx
 import pytest
-from service_server import check_problem, running_server
+from support.service_server import check_problem, running_server
 
-pytest_plugins = ["service_server"]
+pytest_plugins = ["support.service_server"]
 
 X = [{"id": "x", "op": "tensor", "data": [1.0, 2.0], "requires_grad": True},
      {"id": "y", "op": "mul", "args": ["x", "x"]}, {"id": "z", "op": "sum", "args": ["y"]}]
@@ -117,7 +117,7 @@ def test_access_log_lines_carry_the_request_id(tmp_path):
     import subprocess
     import sys
 
-    from service_server import ROOT, free_port
+    from support.service_server import ROOT, free_port
     port, log = free_port(), tmp_path / "server.log"
     with open(log, "wb") as err:
         proc = subprocess.Popen([sys.executable, "-m", "service", "--port", str(port),

@@ -8,9 +8,9 @@ import httpx
 import numpy as np
 import pytest
 import torch
-from service_server import as_numpy, check_problem, running_server
+from support.service_server import as_numpy, check_problem, running_server
 
-pytest_plugins = ["service_server"]  # the fixtures: a live server (api, server_url)
+pytest_plugins = ["support.service_server"]  # the fixtures: a live server (api, server_url)
 
 SQUARE = [{"id": "x", "op": "tensor", "data": [1.0, 2.0], "requires_grad": True},
           {"id": "y", "op": "mul", "args": ["x", "x"]},

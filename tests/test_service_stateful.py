@@ -14,7 +14,7 @@ import torch
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
-from service_server import running_server
+from support.service_server import running_server
 
 schemathesis = pytest.importorskip("schemathesis")
 SCHEMA = schemathesis.openapi.from_path(Path(__file__).resolve().parent.parent / "openapi.json")

@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 from fastapi.testclient import TestClient
-from service_server import check_problem, redis_server
+from support.service_server import check_problem, redis_server
 
 from service import accounting, graphs
 from service.main import create_app

@@ -14,7 +14,7 @@ import re
 import numpy as np
 import pytest
 import torch
-from harness import node_signature
+from support.harness import node_signature
 
 import engine
 from engine.ops import OVERLOADS, resolve

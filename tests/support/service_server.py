@@ -1,6 +1,6 @@
 """The REAL server for the service tests: uvicorn in a subprocess on a free port.
 
-Test modules import the fixtures they use (``from service_server import api``); pytest
+Test modules import the fixtures they use (``from support.service_server import api``); pytest
 finds fixtures imported into a module. Each xdist worker starts its own server.
 """
 
@@ -17,7 +17,7 @@ import time
 import httpx
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Small limits so that the limit tests are fast; everything else is the default.
 TEST_ENV = {"AUTOGRAD_MAX_TENSOR_ELEMENTS": "1000000", "AUTOGRAD_MAX_TOTAL_ELEMENTS": "4000000",
             "AUTOGRAD_MAX_BODY_BYTES": str(16 * 2**20), "AUTOGRAD_MAX_NODES": "20000",

@@ -17,6 +17,11 @@ import torch
 import engine
 
 
+def leaf_vector(lib, data=(1.0, 2.0, 3.0), **kw):
+    """``lib.tensor(data, requires_grad=True)``: the leaf most scenarios start from."""
+    return lib.tensor(list(data), requires_grad=True, **kw)
+
+
 def _builtin_class(exc: BaseException) -> str:
     if isinstance(exc, IndexError):  # the engine's IndexOpError is also a RuntimeError
         return "IndexError"

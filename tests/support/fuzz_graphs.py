@@ -12,6 +12,9 @@ import torch
 from hypothesis import strategies as st
 
 from engine.ops import OVERLOADS
+from engine.ops.samples import Const
+
+from .harness import to_torch, torch_fn
 
 # Elementwise rows whose domain is all reals and that are smooth almost everywhere, so that
 # random float inputs never land where torch and we may legitimately differ.
@@ -252,7 +255,6 @@ WIRE_ROWS = _wire_rows()
 
 
 def _travels(value) -> bool:
-    from engine.ops.samples import Const
     if isinstance(value, (np.ndarray, Const)) or value is None:
         return True
     if isinstance(value, (bool, int, float)):
@@ -277,11 +279,6 @@ def table_cases(draw):
 
 def run_table_case(client, case) -> list[str]:
     """One op sample over HTTP (as a node list, backward with a random seed) and in torch."""
-    import sys
-    sys.path.insert(0, __import__("os").path.dirname(__file__))
-    from harness import to_torch, torch_fn
-
-    from engine.ops.samples import Const
     if case is None:
         return []
 

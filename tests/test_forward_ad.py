@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 import torch.autograd.forward_ad as tfw
-from harness import to_engine, to_torch, torch_fn
+from support.harness import to_engine, to_torch, torch_fn
 
 import engine
 from engine.autograd import forward_ad as fw
@@ -297,29 +297,6 @@ def test_inplace_on_views_carries_tangents_like_torch():
         np.testing.assert_allclose(ours, theirs, rtol=1e-12)
 
 
-def test_jvp_over_http_through_an_inplace_view_write():
-    from fastapi.testclient import TestClient
-
-    from service.main import create_app
-    from service.settings import Settings
-    src = ("x = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64, requires_grad=True)\n"
-           "y = x * 2\ny[0:2].mul_(3)\nz = y.sin()\n")
-    r = TestClient(create_app(Settings(_env_file=None))).post(
-        "/functional/jvp", json={"source": src, "inputs": "x", "outputs": "z",
-                                 "v": [1.0, 0.5, -1.0]})
-    assert r.status_code == 200, r.text
-
-    def f(x):
-        y = x * 2
-        y[0:2].mul_(3)
-        return y.sin()
-    value, jvp = torch.autograd.functional.jvp(
-        f, torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64),
-        torch.tensor([1.0, 0.5, -1.0], dtype=torch.float64))
-    np.testing.assert_allclose(r.json()["func_output"][0]["data"], value.numpy(), rtol=1e-12)
-    np.testing.assert_allclose(r.json()["jvp"][0]["data"], jvp.numpy(), rtol=1e-12)
-
-
 def test_errors_and_level_exit_like_torch():
     x, tx = engine.ones(2), torch.ones(2)
     with pytest.raises(RuntimeError) as theirs:
@@ -477,23 +454,6 @@ def test_gradcheck_check_forward_ad_like_torch():
         del ROWS[row.qualname]
         del OVERLOADS[row.name]
         delattr(F, row.name)
-
-
-def test_ops_endpoint_says_which_rows_have_forward_ad():
-    from fastapi.testclient import TestClient
-
-    from service.main import create_app
-    from service.settings import Settings
-    listed = TestClient(create_app(Settings(_env_file=None))).get("/ops").json()["ops"]
-    seen = 0
-    for entry in listed:
-        for ov, row in zip(entry["overloads"], engine.ops.OVERLOADS[entry["name"]]):
-            assert ov["forward_ad"] == (row.jvp is not None or row.composite), row.qualname
-            seen += 1
-    assert seen > 150
-    exp = next(e for e in listed if e["name"] == "exp")["overloads"][0]
-    eq = next(e for e in listed if e["name"] == "eq")["overloads"][0]
-    assert exp["forward_ad"] and not eq["forward_ad"]
 
 
 def _hess_conv(m, x):
