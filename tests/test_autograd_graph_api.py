@@ -2,7 +2,7 @@
 increment_version, allow_mutation_on_saved_tensors, and
 Tensor.register_post_accumulate_grad_hook, against torch."""
 
-from pairs import assert_same
+from support.pairs import assert_same
 
 
 def test_gradient_edges_as_inputs_and_outputs():

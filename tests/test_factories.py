@@ -3,7 +3,7 @@ Tensor.bernoulli_: what does not depend on the draws is compared with torch (dty
 shapes, leaves, grad_fn names, zero gradients, error texts); the draws by their law."""
 
 import numpy as np
-from pairs import assert_same
+from support.pairs import assert_same
 
 import engine
 

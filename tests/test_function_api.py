@@ -4,7 +4,7 @@ clear_saved_tensors_on_access, save_for_forward, InplaceFunction; against torch.
 
 import warnings
 
-from pairs import assert_same
+from support.pairs import assert_same
 
 
 def test_vjp_is_backward_and_both_are_refused():

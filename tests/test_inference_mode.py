@@ -1,7 +1,7 @@
 """torch.inference_mode, is_inference_mode_enabled and inference tensors, against torch."""
 
 import pytest
-from pairs import assert_same
+from support.pairs import assert_same
 
 
 def test_mode_nests_and_restores_grad_mode():

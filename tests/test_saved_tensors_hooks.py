@@ -1,6 +1,6 @@
 """torch.autograd.graph.saved_tensors_hooks and per-node saved-tensor hooks, against torch."""
 
-from pairs import assert_same
+from support.pairs import assert_same
 
 
 def test_pack_and_unpack_calls_and_gradients():

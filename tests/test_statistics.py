@@ -1,7 +1,7 @@
 """var_mean, std_mean and median beyond the per-op table tests: one node for both outputs
 (torch's VarMeanBackward0), gradients through both, the lower median's ties; vs torch."""
 
-from pairs import assert_same
+from support.pairs import assert_same
 
 
 def test_var_mean_equals_var_and_mean_and_one_node():
