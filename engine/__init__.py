@@ -20,6 +20,8 @@ from .dtypes import (
     float16,
     float32,
     float64,
+    int8,
+    int16,
     int32,
     int64,
     memory_format,
@@ -36,11 +38,24 @@ from .grad_mode import (
 )
 from .inference import is_inference
 from .ops import F
+from .tensor_extras import (
+    BoolTensor,
+    ByteTensor,
+    CharTensor,
+    DoubleTensor,
+    FloatTensor,
+    HalfTensor,
+    IntTensor,
+    LongTensor,
+    ShortTensor,
+    allclose,
+)
 
 float = float32  # noqa: A001
 double = float64
 long = int64
 half = float16
+short = int16
 
 __version__ = "0.1.0"
 TORCH_VERSION = "2.13.0"  # the torch whose semantics, names and messages we follow

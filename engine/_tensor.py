@@ -13,16 +13,19 @@ from .errors import NON_LEAF_GRAD_WARNING, GradientError, IndexOpError, OpError
 from .grad_mode import is_grad_enabled
 from .graph import AccumulateGrad, HookDict, RemovableHandle
 from .ops import table
+from .tensor_extras import TensorExtras
 
 _ndarray = np.ndarray
 _LEGACY = {"float32": "torch.FloatTensor", "float64": "torch.DoubleTensor",
            "float16": "torch.HalfTensor", "int64": "torch.LongTensor",
-           "int32": "torch.IntTensor", "uint8": "torch.ByteTensor", "bool": "torch.BoolTensor"}
+           "int32": "torch.IntTensor", "uint8": "torch.ByteTensor", "bool": "torch.BoolTensor",
+           "int16": "torch.ShortTensor", "int8": "torch.CharTensor"}
 
 
 # the two spellings torch's .grad setter uses: caffe2 TypeMeta names, ScalarType names
 _META_NAME = {"float32": "float", "float64": "double", "float16": "c10::Half",
-              "int64": "long int", "int32": "int", "uint8": "unsigned char", "bool": "bool"}
+              "int64": "long int", "int32": "int", "uint8": "unsigned char", "bool": "bool",
+              "int16": "short int", "int8": "signed char"}
 
 
 def legacy_type_name(np_dtype) -> str:
@@ -44,7 +47,7 @@ class Size(tuple):
         return n
 
 
-class Tensor:
+class Tensor(TensorExtras):
     __slots__ = ("array", "_requires_grad", "_grad_fn", "_output_nr", "_grad",
                  "_retains_grad", "_hooks", "_acc", "_version", "_view", "_views",
                  "__weakref__")
@@ -185,6 +188,10 @@ class Tensor:
                     "assume they match.")
             _graph_module.expose(value._grad_fn)  # a .grad made from self: a cycle
         self._grad = value
+
+    @grad.deleter
+    def grad(self) -> None:
+        self._grad = None
 
     @property
     def retains_grad(self) -> bool:

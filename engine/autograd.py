@@ -17,14 +17,17 @@ from .grad_mode import (
     inference_mode,
     is_grad_enabled,
     is_inference_mode_enabled,
+    is_multithreading_enabled,
     no_grad,
     set_grad_enabled,
+    set_multithreading_enabled,
 )
 from .graph import AccumulateGrad
 
 __all__ = ["backward", "grad", "no_grad", "enable_grad", "set_grad_enabled",
-           "is_grad_enabled", "inference_mode", "is_inference_mode_enabled", "detect_anomaly", "set_detect_anomaly", "functional",
-           "Variable"]
+           "is_grad_enabled", "inference_mode", "is_inference_mode_enabled",
+           "set_multithreading_enabled", "is_multithreading_enabled", "detect_anomaly",
+           "set_detect_anomaly", "functional", "Variable"]
 
 
 def _as_tuple(value) -> tuple:

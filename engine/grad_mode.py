@@ -118,3 +118,32 @@ class inference_mode(_GradModeContext):
 # True once any thread entered inference mode: until then no tensor can be an inference
 # tensor, and recording skips the check that some input is not one
 inference_used = False
+
+
+class set_multithreading_enabled(_GradModeContext):
+    """torch.autograd.set_multithreading_enabled(mode): whether a backward may run on
+    worker threads. The walk here always runs on the calling thread; the flag is kept and
+    restored, as torch's."""
+
+    def __init__(self, mode: bool):
+        global _multithreading
+        self._prev, self.mode = _multithreading, bool(mode)
+        _multithreading = self.mode
+
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        global _multithreading
+        _multithreading = self._prev
+        return False
+
+    def _ctor_args(self):
+        return (self.mode,)
+
+
+_multithreading = True
+
+
+def is_multithreading_enabled() -> bool:
+    return _multithreading

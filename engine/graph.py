@@ -210,6 +210,15 @@ class Node:
     def apply(self, grads, raw: bool):
         return self.op.backward(self, grads, raw)
 
+    def __call__(self, *grads):
+        """``grad_fn(*grad_outputs)``: this node's backward on its own, as a function (a
+        graph recorded when grad mode is on): a tensor per edge, or the one tensor."""
+        if len(grads) != len(self.out_metas):
+            raise TypeError(f"expected {len(self.out_metas)} arguments, got {len(grads)} "
+                            "instead")
+        outs = self.apply(list(grads), raw=False)
+        return outs[0] if len(outs) == 1 else tuple(outs)
+
     # -- hooks on the node itself (torch.autograd.graph.Node API)
 
     def register_hook(self, fn) -> RemovableHandle:

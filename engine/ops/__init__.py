@@ -13,6 +13,7 @@ from . import (  # noqa: F401  (registers rows)
     linalg,
     losses,
     reductions,
+    selection,
     shape,
     statistics,
     table,

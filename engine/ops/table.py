@@ -53,6 +53,7 @@ import inspect
 import itertools
 import re
 import types
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -789,6 +790,8 @@ def _dispatcher(name: str):
     rows = OVERLOADS[name]
 
     def dispatch(*args, **kwargs):
+        if kwargs and "out" in kwargs:
+            return _into_out(name, kwargs.pop("out"), dispatch, args, kwargs)
         if len(rows) == 1:
             return rows[0](*args, **kwargs)
         for strict in (True, False):  # exact types first, then numbers as Tensors
@@ -807,6 +810,37 @@ def _dispatcher(name: str):
     dispatch.__qualname__ = name
     dispatch.rows = rows
     return dispatch
+
+
+def _into_out(name, out, fn, args, kwargs):
+    """``torch.<name>(..., out=t)``: computed, then written into ``t`` (resized to fit), as
+    torch's out= variants; refused where autograd would have to record it."""
+    if out is None:
+        return fn(*args, **kwargs)
+    if _grad_state.enabled and (out._requires_grad or any(
+            isinstance(a, _Tensor) and a._requires_grad for a in (*args, *kwargs.values()))):
+        raise GradientError(f"{name}(): functions with out=... arguments don't support "
+                            "automatic differentiation, but one of the arguments requires "
+                            "grad.")
+    with grad_mode.no_grad():
+        result = fn(*args, **kwargs)
+        got, want = result.array.dtype, out.array.dtype
+        if got != want and "bui".find(got.kind) > "bui".find(want.kind) or (
+                got.kind == "f" and want.kind != "f"):
+            raise OpError(f"result type {dtypes.torch_type_name(got)} can't be cast to the "
+                          f"desired output type {dtypes.torch_type_name(want)}")
+        if out.array.shape != result.array.shape:
+            if out.array.size:
+                warnings.warn(
+                    "An output with one or more elements was resized since it had shape "
+                    f"{list(out.array.shape)}, which does not match the required output shape "
+                    f"{list(result.array.shape)}. This behavior is deprecated, and in a future "
+                    "PyTorch release outputs will not be resized unless they have zero "
+                    "elements. You can explicitly reuse an out tensor t by resizing it, "
+                    "inplace, to zero elements with t.resize_(0).", UserWarning, stacklevel=3)
+            out.resize_(result.array.shape)
+        out.copy_(result)
+    return out
 
 
 def resolve(name: str, args, kwargs) -> tuple[Op, tuple]:
