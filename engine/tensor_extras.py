@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 
-from . import backend
+from . import backend, inference, views
 from .errors import GradientError, OpError
 from .ops import table
 
@@ -129,6 +129,31 @@ class TensorExtras:
             out[:min(n, flat.size)] = flat[:n]
             self.array = out.reshape(sizes)
         return self
+
+    def transpose_(self, dim0, dim1):
+        """In place: this tensor takes the transposed layout (a new version, and
+        TransposeBackward1 as its grad_fn when it requires grad)."""
+        grad_on = table._grad_state.enabled
+        if self._grad_fn is None and self._requires_grad and grad_on and not (
+                inference.is_inference_view(self)):
+            raise GradientError("a leaf Variable that requires grad is being used in an "
+                                "in-place operation.")
+        if type(self._version) is not list and not table._grad_state.inference:
+            raise GradientError(inference.INPLACE_ERROR)
+        if inference.is_inference_view(self) and grad_on and views.root_of(self)._requires_grad:
+            raise GradientError(inference.VIEW_INPLACE_ERROR)
+        result = table.F._transpose_inplace(self, dim0, dim1)
+        self.array = result.array
+        self._version[0] += 1
+        if result._grad_fn is not None:
+            views.set_history(self, result._grad_fn, 0)
+        root = self if self._view is None else views.root_of(self)
+        if root._views:  # views made before see the change
+            views.regenerate(root)
+        return self
+
+    def t_(self):
+        return self.transpose_(0, 1) if self.ndim == 2 else self
 
     def allclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
         return allclose(self, other, rtol, atol, equal_nan)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import weakref
 
-from . import backend
+from . import backend, inference
 from .errors import GradientError, GraphFreedError
 from .graph import Node
 from .ops import table
@@ -114,8 +114,7 @@ def rebase_history(view, result):
     if (k is None and not made_in_grad_mode and table._grad_state.enabled
             and root._requires_grad):
         if made_in_grad_mode is None:  # NOTE [inference tensors]
-            raise GradientError("A view was created in inference mode and is being modified "
-                                "inplace in normal mode." + _INFERENCE_ADVICE)
+            raise GradientError(inference.VIEW_INPLACE_ERROR)
         raise GradientError("A view was created in no_grad mode and is being modified inplace "
                             "with grad mode enabled." + _NO_GRAD_ADVICE)
     if k is not None and result._grad_fn is not None:  # split, unbind...: torch refuses
@@ -255,15 +254,12 @@ _NO_GRAD_ADVICE = (" Given that this use case is ambiguous and error-prone, it i
                    "both inside the no_grad block (if you don't want the inplace to be "
                    "tracked) or both outside (if you want the inplace to be tracked).")
 
-_INFERENCE_ADVICE = _NO_GRAD_ADVICE.replace("no_grad block", "inference_mode block")
-
 
 def _refusal(view):
     """torch's message for ``view`` once its base changed in place, or None."""
     _, op, _, k, made_in_grad_mode = view._view
     if made_in_grad_mode is None:  # NOTE [inference tensors]
-        return ("A view was created in inference mode and its base or another view of its "
-                "base has been modified inplace in normal mode." + _INFERENCE_ADVICE)
+        return inference.VIEW_REBASED_ERROR
     if not made_in_grad_mode:
         return ("A view was created in no_grad mode and its base or another view of its base "
                 "has been modified inplace with grad mode enabled." + _NO_GRAD_ADVICE)

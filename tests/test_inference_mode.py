@@ -126,3 +126,55 @@ def test_views_made_inside_then_modified_outside(requires_grad):
         log.raises(lambda: indirect.grad_fn)
         log(b)
     assert_same(scenario)
+
+
+INPLACE_FNS = {"add_": lambda x: x.add_(2), "transpose_": lambda x: x.transpose_(0, 1)}
+
+
+@pytest.mark.parametrize("fn", INPLACE_FNS.values(), ids=INPLACE_FNS.keys())
+@pytest.mark.parametrize("requires_grad", [True, False])
+def test_inplace_ops_across_the_mode_boundary(fn, requires_grad):
+    def scenario(lib, log):
+        with lib.inference_mode():
+            c = lib.ones(1, 2, 3, requires_grad=requires_grad)
+            fn(c)  # inference tensor, inside: stays one
+            log(c.is_inference(), c.requires_grad, c.shape)
+        if not requires_grad:
+            log.raises(lambda: fn(c))  # outside: refused
+        a = lib.ones(1, 2, 3, requires_grad=requires_grad).clone()
+        with lib.inference_mode():
+            fn(a)
+            fn(a)
+            log(a.is_inference(), a.requires_grad, a.shape, a.grad_fn is None)
+            v = a.reshape(-1)
+            log(v.is_inference(), v.requires_grad)
+        fn(a)
+        log(a.is_inference(), a.requires_grad, a.shape)
+        b = lib.ones(1, 2, 3, requires_grad=requires_grad).clone()
+        with lib.inference_mode():
+            direct = b.view_as(b)
+            indirect = b.view(-1)
+        if requires_grad:
+            log.raises(lambda: fn(direct))
+        else:
+            fn(direct)
+        fn(b)
+        log.raises(lambda: indirect.grad_fn)
+    assert_same(scenario)
+
+
+def test_transpose_in_place_records_its_node():
+    def scenario(lib, log):
+        s = lib.ones(1, 2, 3, requires_grad=True)
+        a = s.clone()
+        log(a.transpose_(0, 1) is a, a.shape, type(a.grad_fn).__name__, a.is_contiguous())
+        a.transpose_(0, 1)
+        log(a.shape, type(a.grad_fn).__name__)
+        (a * lib.arange(6.0).view(1, 2, 3)).sum().backward()
+        log(s.grad)
+        log.raises(lambda: s.transpose_(0, 1))
+        with lib.no_grad():
+            m = lib.ones(2, 3)
+            m.t_()
+        log(m.shape)
+    assert_same(scenario)
