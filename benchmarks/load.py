@@ -121,14 +121,19 @@ def start_replica(env: dict, port: int | None = None) -> tuple[subprocess.Popen,
 
 
 def nginx_config(ports: list[int], listen: int, tmp: Path) -> str:
-    """docker/nginx.conf with compose's names replaced by this machine's ports (as
-    tests/test_service_redis_replicas.py does)."""
+    """docker/nginx.conf with "api" pointed at this machine's ports, its logs in ``tmp``."""
     conf = (ROOT / "docker" / "nginx.conf").read_text()
-    conf = conf.replace("resolver 127.0.0.11 valid=10s;", "")
-    conf = conf.replace("server api:8000;", "\n".join(f"server 127.0.0.1:{p};" for p in ports))
+    conf = conf.replace("${AUTOGRAD_MAX_BODY_BYTES}", os.environ.get(
+        "AUTOGRAD_MAX_BODY_BYTES", str(64 * 2**20)))  # the image renders it so
+    # "api" names this upstream group instead of Docker's DNS (tests/test_proxy_failover.py
+    # runs the file with its resolver)
+    servers = "".join(f" server 127.0.0.1:{p};" for p in ports)
+    conf = conf.replace("set $api api:8000;", "set $api api;")  # a port would bypass the group
+    conf = conf.replace("  server {", f"  upstream api {{{servers} }}\n  server {{", 1)
     conf = conf.replace("listen 8000;", f"listen 127.0.0.1:{listen};")
+    conf = conf.replace("access_log /dev/stdout autograd;", "access_log off;")
     return conf.replace("http {", f"pid {tmp}/nginx.pid;\nerror_log {tmp}/error.log;\nhttp {{"
-                        f"\n  access_log off;\n  client_body_temp_path {tmp};"
+                        f"\n  client_body_temp_path {tmp};"
                         f"\n  proxy_temp_path {tmp};", 1)
 
 

@@ -6,11 +6,7 @@
     x.grad  # tensor([2., 4., 6.])
 """
 
-from . import (
-    autograd,  # noqa: E402,I001  (needs the table loaded)
-    dtypes,
-    errors,
-)
+from . import _tensor, autograd, dtypes, errors, forward_ad, function, functional, gradcheck
 from ._tensor import Size, Tensor
 from .autograd import is_anomaly_check_nan_enabled, is_anomaly_enabled
 from .dtypes import bool_ as bool  # noqa: A001  (torch.bool)
@@ -37,7 +33,7 @@ from .grad_mode import (
     set_grad_enabled,
 )
 from .inference import is_inference
-from .ops import F
+from .ops import F, creation
 from .tensor_extras import (
     BoolTensor,
     ByteTensor,
@@ -50,6 +46,24 @@ from .tensor_extras import (
     ShortTensor,
     allclose,
 )
+
+# NOTE [Upward bindings]: the engine imports one way, each layer only the ones below it:
+# dtypes, backend, errors, grad_mode, anomaly_mode -> graph -> the op table -> the op rows ->
+# Tensor and views -> the walk (engine.py) -> autograd -> forward_ad -> functional,
+# gradcheck, function. Where a lower layer calls a higher one, the higher one is bound
+# into it here, once, after every module has loaded (and forward_ad binds its hooks into
+# the table and the graph while a dual level is open: see engine/forward_ad.py).
+_tensor.autograd_backward = autograd.backward  # Tensor.backward()
+_tensor.forward_ad_inplace = forward_ad.inplace  # an in-place op on a dual tensor
+autograd.functional = functional  # torch.autograd.functional, .forward_ad, .Function, ...
+autograd.forward_ad = forward_ad
+autograd.function = function  # torch.autograd.function (InplaceFunction, ...)
+autograd.Function = function.Function
+autograd.FunctionCtx = function.FunctionCtx
+autograd.once_differentiable = function.once_differentiable
+autograd.GradcheckError = gradcheck.GradcheckError
+autograd.gradcheck = gradcheck.gradcheck
+autograd.gradgradcheck = gradcheck.gradgradcheck
 
 float = float32  # noqa: A001
 double = float64
@@ -77,5 +91,4 @@ def is_tensor(obj) -> bool:
 
 def manual_seed(seed: int) -> None:
     """Seeds the generator that rand/randn/uniform_/normal_ use without an explicit seed."""
-    from .ops import creation
     creation.manual_seed(seed)

@@ -9,27 +9,22 @@ import numpy as np
 
 from . import backend, dtypes, inference, saved_hooks, views
 from . import graph as _graph_module
+from .dtypes import legacy_type_name
 from .errors import NON_LEAF_GRAD_WARNING, GradientError, IndexOpError, OpError
 from .grad_mode import is_grad_enabled
 from .graph import AccumulateGrad, HookDict, RemovableHandle
-from .ops import table
+from .ops import inplace, table
+from .ops.creation import from_nested
+from .printing import tensor_repr
 from .tensor_extras import TensorExtras
 
 _ndarray = np.ndarray
-_LEGACY = {"float32": "torch.FloatTensor", "float64": "torch.DoubleTensor",
-           "float16": "torch.HalfTensor", "int64": "torch.LongTensor",
-           "int32": "torch.IntTensor", "uint8": "torch.ByteTensor", "bool": "torch.BoolTensor",
-           "int16": "torch.ShortTensor", "int8": "torch.CharTensor"}
 
 
 # the two spellings torch's .grad setter uses: caffe2 TypeMeta names, ScalarType names
 _META_NAME = {"float32": "float", "float64": "double", "float16": "c10::Half",
               "int64": "long int", "int32": "int", "uint8": "unsigned char", "bool": "bool",
               "int16": "short int", "int8": "signed char"}
-
-
-def legacy_type_name(np_dtype) -> str:
-    return _LEGACY[dtypes.from_numpy(np_dtype).name]
 
 
 class Size(tuple):
@@ -59,7 +54,7 @@ class Tensor(TensorExtras):
         if len(args) == 1 and not isinstance(args[0], int):
             src = args[0]
             arr = (src.array if isinstance(src, Tensor) else
-                   np.asarray(_from_nested(src) if isinstance(src, (list, tuple)) else src))
+                   np.asarray(from_nested(src) if isinstance(src, (list, tuple)) else src))
             arr = np.array(arr, dtype=np.float32)
         else:
             arr = np.zeros(tuple(args), dtype=np.float32)
@@ -267,10 +262,7 @@ class Tensor(TensorExtras):
         self.array = value.array if isinstance(value, Tensor) else np.asarray(value)
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
-        global _autograd_backward
-        if _autograd_backward is None:  # engine.autograd imports this module
-            from .autograd import backward as _autograd_backward
-        _autograd_backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+        autograd_backward(self, gradient, retain_graph, create_graph, inputs=inputs)
 
     # -- array facts
 
@@ -365,7 +357,6 @@ class Tensor(TensorExtras):
     __hash__ = object.__hash__
 
     def __repr__(self) -> str:
-        from .printing import tensor_repr
         return tensor_repr(self)
 
     __str__ = __repr__
@@ -444,8 +435,7 @@ class Tensor(TensorExtras):
             raise OpError(f"output with shape {list(self.array.shape)} doesn't match the "
                           f"broadcast shape {list(result.array.shape)}")
         if table.forward_hook is not None:  # forward AD: the tangent is overwritten too
-            from . import forward_ad
-            forward_ad.inplace(self, result)
+            forward_ad_inplace(self, result)
         fn = result._grad_fn
         if variant and fn is not None:
             views.save_original_self(fn, self)
@@ -633,26 +623,14 @@ def _as_tensor_like(value, like: Tensor) -> Tensor:
     return Tensor._make(np.asarray(value, dtype=like.array.dtype))
 
 
-def _from_nested(data):
-    """Nested lists that may hold Tensors (torch.tensor accepts them) -> nested lists,
-    iteratively (user-sized nesting never recurses)."""
-    root = [data]
-    stack = [(root, 0)]
-    while stack:
-        container, i = stack.pop()
-        item = container[i]
-        if isinstance(item, Tensor):
-            container[i] = item.tolist()
-        elif isinstance(item, (list, tuple)):
-            item = container[i] = list(item)
-            stack.extend((item, k) for k in range(len(item)))
-    return root[0]
-
-
 table._Tensor = Tensor
 _graph_module._Tensor = Tensor
-_autograd_backward = None  # engine.autograd.backward, on first use
-_add = _sub = _mul = _div = None  # bound by engine.ops once the rows exist
+# NOTE [Tensor's upward bindings]: Tensor sits below the walk and the autograd API that
+# some of its methods call (backward(), an in-place op under forward AD). Rather than
+# importing upwards, engine/__init__.py binds these names once, after every module loaded.
+autograd_backward = None  # engine.autograd.backward
+forward_ad_inplace = None  # engine.forward_ad.inplace
+_add = _sub = _mul = _div = None  # bound by _install_methods once the rows exist
 
 
 _add_direct = _sub_direct = _mul_direct = _div_direct = None
@@ -672,3 +650,32 @@ def _bind_operator_rows():
     _sub_direct, _sub_tail = _sub._call_tensors, _sub.defaults[2:]
     _mul_direct, _mul_tail = _mul._call_tensors, _mul.defaults[2:]
     _div_direct, _div_tail = _div._call_tensors, _div.defaults[2:]
+
+
+def _install_methods():
+    """Tensor.<name> for each row that is also a method (torch's ``variants: method``), the
+    in-place variants (exp_, mul_, ...), and the operators' rows."""
+    for name, rows in table.OVERLOADS.items():
+        if not any(r.method for r in rows) or name in Tensor.__dict__:
+            continue
+        fn = getattr(table.F, name)
+
+        def method(self, *args, _fn=fn, _rows=rows, **kwargs):
+            if len(_rows) == 1:  # one overload: straight to the row, no dispatch
+                row = _rows[0]
+                n = len(args) + 1
+                if (not kwargs and row.direct and row.nrequired <= n <= row.npositional
+                        and table.forward_hook is None):
+                    return row._call_tensors((self, *args) + row.defaults[n:])
+                return row(self, *args, **kwargs)
+            return _fn(self, *args, **kwargs)
+
+        method.__name__ = name
+        setattr(Tensor, name, method)
+    for name in sorted(inplace.METHODS):  # exp_, mul_, ...: torch's in-place variants
+        setattr(Tensor, name, inplace.method(name[:-1]))
+    Tensor.bernoulli_ = inplace.method("_bernoulli_fill")  # (a row of its own: not bernoulli)
+    _bind_operator_rows()
+
+
+_install_methods()

@@ -1,4 +1,8 @@
-"""torch.autograd's entry points: backward(), grad(), grad modes, anomaly mode."""
+"""torch.autograd's entry points: backward(), grad(), grad modes, anomaly mode.
+
+torch.autograd's other names (functional, Function, gradcheck, forward_ad) are modules
+above this one, which use backward() and grad(): engine/__init__.py binds them here (see
+NOTE [Upward bindings] there)."""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import warnings
 
 import numpy as np
 
+from . import anomaly_mode as _anomaly
 from . import engine as _engine
 from . import grad_mode  # noqa: F401  (torch.autograd.grad_mode)
 from ._tensor import Size, Tensor
@@ -23,6 +28,7 @@ from .grad_mode import (
     set_multithreading_enabled,
 )
 from .graph import AccumulateGrad
+from .ops.table import F
 
 __all__ = ["backward", "grad", "no_grad", "enable_grad", "set_grad_enabled",
            "is_grad_enabled", "inference_mode", "is_inference_mode_enabled",
@@ -186,7 +192,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     for i, g in enumerate(result):
         if g is None:
             if materialize_grads:
-                from .ops.table import F
                 result[i] = F.zeros_like(inputs_tuple[i])
             elif not allow_unused:
                 raise GradientError(f"The differentiated Tensor at index {i} appears to not "
@@ -199,7 +204,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
 
 def _batched(roots, grads, input_edges, retain_graph, create_graph):
     """is_grads_batched: one VJP per row of the seeds, stacked (torch vmaps this)."""
-    from .ops.table import F
     batch = next(g.shape[0] for g in grads if g is not None)
     rows = []
     for b in range(batch):
@@ -228,15 +232,15 @@ class set_detect_anomaly:
     function that returns NaN raises, naming the node."""
 
     def __init__(self, mode: bool, check_nan: bool = True):
-        self.prev = (_engine.anomaly_mode, _engine.anomaly_enabled)
-        _engine.anomaly_mode = bool(mode)
-        _engine.anomaly_enabled = bool(mode) and check_nan
+        self.prev = (_anomaly.enabled, _anomaly.check_nan)
+        _anomaly.enabled = bool(mode)
+        _anomaly.check_nan = bool(mode) and check_nan
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        _engine.anomaly_mode, _engine.anomaly_enabled = self.prev
+        _anomaly.enabled, _anomaly.check_nan = self.prev
 
 
 class detect_anomaly:
@@ -244,29 +248,30 @@ class detect_anomaly:
 
     def __init__(self, check_nan: bool = True):
         self.check_nan = check_nan
-        self.prev = (_engine.anomaly_mode, _engine.anomaly_enabled)
+        self.prev = (_anomaly.enabled, _anomaly.check_nan)
         warnings.warn("Anomaly Detection has been enabled. This mode will increase the "
                       "runtime and should only be enabled for debugging.", stacklevel=2)
 
     def __enter__(self):
-        self.prev = (_engine.anomaly_mode, _engine.anomaly_enabled)
-        _engine.anomaly_mode, _engine.anomaly_enabled = True, bool(self.check_nan)
+        self.prev = (_anomaly.enabled, _anomaly.check_nan)
+        _anomaly.enabled, _anomaly.check_nan = True, bool(self.check_nan)
 
     def __exit__(self, *exc):
-        _engine.anomaly_mode, _engine.anomaly_enabled = self.prev
+        _anomaly.enabled, _anomaly.check_nan = self.prev
 
 
 def is_anomaly_enabled() -> bool:
-    return _engine.anomaly_mode
+    return _anomaly.enabled
 
 
 def is_anomaly_check_nan_enabled() -> bool:
-    return _engine.anomaly_enabled
+    return _anomaly.check_nan
 
 
 from . import autograd_graph as graph  # noqa: E402,F401  (torch.autograd.graph)
-from . import function, functional  # noqa: E402,F401  (torch.autograd.function, .functional)
-from .function import Function, FunctionCtx, once_differentiable  # noqa: E402,F401
-from .gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: E402,F401
 
-forward_ad = __import__("engine.forward_ad", fromlist=["_"])  # autograd.forward_ad
+# torch.autograd's names whose modules sit above this one (they call backward() and grad()):
+# bound by engine/__init__.py, see NOTE [Upward bindings] there
+functional = forward_ad = None
+Function = FunctionCtx = once_differentiable = None
+GradcheckError = gradcheck = gradgradcheck = None

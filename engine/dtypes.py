@@ -122,6 +122,26 @@ def torch_type_name(d) -> str:
     return _TORCH_TYPE.get(name, name)
 
 
+_CPP_NAME = {"float32": "float", "float64": "double", "float16": "c10::Half",
+             "int64": "long int", "int32": "int", "int16": "short int", "int8": "signed char",
+             "uint8": "unsigned char", "bool": "bool"}  # C++ type names
+_LEGACY = {"float32": "torch.FloatTensor", "float64": "torch.DoubleTensor",
+           "float16": "torch.HalfTensor", "int64": "torch.LongTensor",
+           "int32": "torch.IntTensor", "uint8": "torch.ByteTensor", "bool": "torch.BoolTensor",
+           "int16": "torch.ShortTensor", "int8": "torch.CharTensor"}
+
+
+def cpp_type_name(np_dtype) -> str:
+    """The C++ type name torch's kernels print ('float', 'long int')."""
+    name = np.dtype(np_dtype).name
+    return _CPP_NAME.get(name, name)
+
+
+def legacy_type_name(np_dtype) -> str:
+    """torch's legacy tensor type: 'torch.FloatTensor'."""
+    return _LEGACY[from_numpy(np_dtype).name]
+
+
 class memory_format:  # noqa: N801 - torch's spelling
     """torch.memory_format: how clone() lays out its copy (contiguous() asks for
     contiguous_format)."""

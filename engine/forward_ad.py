@@ -22,7 +22,9 @@ import threading
 from collections import namedtuple
 
 from . import backend, grad_mode
+from . import graph as _graph
 from ._tensor import Tensor
+from .autograd import grad as _grad
 from .ops import table as _table
 from .ops.table import F
 
@@ -72,6 +74,7 @@ def enter_dual_level() -> int:
     with _open_lock:
         _open_levels += 1
         _table.forward_hook = propagate
+        _graph.reattach_tangent = reattach
     return len(levels) - 1
 
 
@@ -85,6 +88,7 @@ def exit_dual_level(*, level=None) -> None:
         _open_levels -= 1
         if _open_levels == 0:
             _table.forward_hook = None
+            _graph.reattach_tangent = None
 
 
 class dual_level:
@@ -301,7 +305,6 @@ def _elementwise(op, values):
 def _transpose(op, values, outs):
     """J t from the VJP, which is linear in ``grad``: with u a zero seed that requires
     grad, <VJP(u), t> = <u, J t>, so J t = d<VJP(u), t>/du (one small backward)."""
-    from .autograd import grad as _grad
     seeds = [F.zeros_like(Tensor._make(o.array)).requires_grad_(True)
              if isinstance(o, Tensor) and o.dtype.is_floating_point else None for o in outs]
     with grad_mode.enable_grad():

@@ -123,8 +123,7 @@ class DelayedErrorNode(_graph.Node):
 DelayedError = type("DelayedError", (DelayedErrorNode,), {})
 
 def _next_seq() -> int:
-    from .ops import table
-    return next(table._seq)
+    return next(_graph.sequence_nrs)
 
 
 class FunctionMeta(type):

@@ -16,6 +16,7 @@ texts. Reverse mode is built on ``autograd.grad``:
 from __future__ import annotations
 
 from . import autograd as _autograd
+from . import forward_ad as fw
 from ._tensor import Tensor
 from .grad_mode import enable_grad, is_grad_enabled, set_grad_enabled
 from .ops.table import F
@@ -245,7 +246,6 @@ def _jvp_by_forward_ad(func, inputs, v=None):
     """jvp(func, inputs, v) with strict=False, create_graph=False: the same checks and
     results, computed by forward AD (one pass with tangents ``v``) instead of the double-
     backward trick. Used by the service's /functional/jvp."""
-    from . import forward_ad as fw
     is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "jvp")
     inputs = tuple(inp.detach() for inp in inputs)
     if v is not None:
@@ -338,7 +338,6 @@ def _jacfwd(func, inputs, strict=False, vectorize=False):
         raise NotImplementedError(
             "Computing Jacobian using forward-AD or forward-over-reverse Hessian is"
             "only implemented for `vectorize=True`.")
-    from . import forward_ad as fw
     columns = []  # columns[j][k][i]: the tangent of output i for element k of input j
     outputs, is_outputs_tuple = None, False
 

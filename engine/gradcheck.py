@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import forward_ad as fw
 from . import grad_mode
 from ._tensor import Tensor
+from .autograd import grad
 
 
 class GradcheckError(RuntimeError):
@@ -57,7 +59,6 @@ def numerical_jacobian(func, inputs, eps=1e-6) -> list[list[np.ndarray]]:
 
 def analytical_jacobian(func, inputs) -> list[list[np.ndarray]]:
     """[output][input] (n_in, n_out): one autograd.grad per output element."""
-    from .autograd import grad
     inputs = _as_tuple(inputs)
     diff = _diff_inputs(inputs)
     outs = _outputs(func, inputs)
@@ -80,7 +81,6 @@ def analytical_jacobian(func, inputs) -> list[list[np.ndarray]]:
 def forward_ad_jacobian(func, inputs) -> list[list[np.ndarray]]:
     """[output][input] (n_in, n_out): one forward-AD pass per input element (a one-hot
     tangent on that input), as torch's gradcheck with check_forward_ad."""
-    from . import forward_ad as fw
     inputs = _as_tuple(inputs)
     diff = _diff_inputs(inputs)
     outs0 = _outputs(func, inputs)
@@ -193,7 +193,6 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
 def grad_of(func, n_inputs: int):
     """The function gradgradcheck checks: (inputs..., grad_outputs...) -> the gradients
     of ``func``'s outputs for its differentiable inputs, with create_graph."""
-    from .autograd import grad
 
     def new_func(*args):
         ins, gos = args[:n_inputs], args[n_inputs:]

@@ -8,7 +8,8 @@ import os
 import re
 import weakref
 
-from . import backend, saved_hooks
+from . import anomaly_mode, backend, saved_hooks
+from .dtypes import legacy_type_name
 from .errors import GradientError, GraphFreedError, InplaceError
 from .inference import check_saved
 
@@ -21,7 +22,13 @@ except ImportError:  # built without a C compiler: every node stays in the GC's 
     _track = _untrack = _hide_node = _configure_gctrack = None
 
 _hook_ids = itertools.count()
+# every node's ``seq``, in creation order: torch's sequence_nr (the walk runs ready nodes
+# newest first)
+sequence_nrs = itertools.count()
 _Tensor = None  # engine._tensor.Tensor, bound by engine._tensor at import (avoids a cycle)
+# engine.forward_ad.reattach while a dual level is open anywhere (set with the op table's
+# forward_hook, by engine/forward_ad.py), else None
+reattach_tangent = None
 
 
 # -- graph storage the cyclic GC does not see, as PyTorch's C++ nodes
@@ -369,14 +376,11 @@ class SavedTensor:
         if raw:
             return self.array
         t = _Tensor._make_with_history(self.array, owner, self.output_nr)
-        from .ops import table as _table  # (not at the top: the table imports this module)
-        if _table.forward_hook is not None:  # forward-over-reverse: the output's tangent
-            from . import forward_ad
-            forward_ad.reattach(t, self.array)
+        if reattach_tangent is not None:  # forward-over-reverse: the output's tangent
+            reattach_tangent(t, self.array)
         return t
 
     def _inplace_message(self, owner) -> str:
-        from ._tensor import legacy_type_name
         arr = self.array
         shape = "[" + ", ".join(str(d) for d in arr.shape) + "]"
         where = ""
@@ -395,10 +399,9 @@ class SavedTensor:
             m = re.fullmatch(r"(.*)Backward(\d+)", base)
             stem = base if m is None else m[1] + ("" if m[2] == "0" else m[2])
             where = f", which is output {nr} of {stem},"
-        from . import engine
         hint = ("Hint: the backtrace further above shows the operation that failed to compute "
                 "its gradient. The variable in question was changed in there or anywhere "
-                "later. Good luck!" if engine.anomaly_mode else
+                "later. Good luck!" if anomaly_mode.enabled else
                 "Hint: enable anomaly detection to find the operation that failed to compute "
                 "its gradient, with torch.autograd.set_detect_anomaly(True, check_nan=False).")
         return ("one of the variables needed for gradient computation has been modified by an "

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import weakref
 
-from . import backend, inference
+from . import backend, graph, inference
 from .errors import GradientError, GraphFreedError
+from .grad_mode import is_grad_enabled
 from .graph import Node
 from .ops import table
 
@@ -65,9 +66,9 @@ class CopySlices(Node):
     _name = "torch::autograd::CopySlices"
 
     def __init__(self, root, where, fn):
-        self.seq = next(table._seq)
+        self.seq = next(graph.sequence_nrs)
         self.fn = fn  # only this node leads to fn: show it to the GC now (graph.expose)
-        table._graph.expose(fn)
+        graph.expose(fn)
         self.where = where
         meta = (root.array.shape, root.array.dtype)
         own = fn.metas if fn.metas is not None else (fn.out_metas[0],) * len(fn.next_functions)
@@ -111,7 +112,7 @@ def rebase_history(view, result):
     view): write it into the root's memory and give the root CopySlices."""
     base, op, args, k, made_in_grad_mode = view._view
     root, where = root_positions(view)
-    if (k is None and not made_in_grad_mode and table._grad_state.enabled
+    if (k is None and not made_in_grad_mode and is_grad_enabled()
             and root._requires_grad):
         if made_in_grad_mode is None:  # NOTE [inference tensors]
             raise GradientError(inference.VIEW_INPLACE_ERROR)
@@ -126,7 +127,7 @@ def rebase_history(view, result):
                             "multiple views. Such functions do not allow the output views "
                             "to be modified inplace. You should replace the inplace "
                             "operation by an out-of-place one.")
-    if root._grad_fn is None and root._requires_grad and table._grad_state.enabled:
+    if root._grad_fn is None and root._requires_grad and is_grad_enabled():
         raise GradientError("a view of a leaf Variable that requires grad is being used "
                             "in an in-place operation.")
     values = table.ROWS["_copy_into"].forward(root.array, where, result.array)
@@ -151,7 +152,7 @@ def set_history(t, node, output_nr) -> None:
     t._grad_fn = node
     t._output_nr = output_nr
     t._requires_grad = True
-    table._graph.expose(node)  # what saved t (an older node) now leads to a newer one
+    graph.expose(node)  # what saved t (an older node) now leads to a newer one
     if t._retains_grad:
         _move_retained_grad(t, old, old_nr)
 
@@ -172,7 +173,7 @@ def own_saved_outputs(node, t) -> None:
     counter from here, so a later in-place change of ``t`` is caught (torch saves ``self``,
     the output of an in-place op, itself). A view's error then names its node now."""
     for s in (node.saved or {}).values():
-        if type(s) is table._graph.SavedTensor and s.tensor is None:  # an output of node
+        if type(s) is graph.SavedTensor and s.tensor is None:  # an output of node
             s.array = t.array
             s.version = t._version
             s.saved_version = t._version[0]
@@ -191,8 +192,8 @@ def save_original_self(node, t) -> None:
         return
     name = op.params[0].name
     s = saved.get(name)
-    if type(s) is table._graph.SavedTensor and s.tensor is t:
-        saved[name] = table._graph.SavedTensor(table.F.clone(t))
+    if type(s) is graph.SavedTensor and s.tensor is t:
+        saved[name] = graph.SavedTensor(table.F.clone(t))
 
 
 # --------------------------------------------------------------------------- views' nodes
@@ -223,7 +224,7 @@ def regenerate(root) -> None:
             old, old_nr = view._grad_fn, view._output_nr
             _, where = root_positions(view)
             node = _AS_STRIDED._record((root, where), (view,))
-            table._graph.expose(node)  # as set_history: an existing tensor, a newer node
+            graph.expose(node)  # as set_history: an existing tensor, a newer node
             node.attrs = {**node.attrs, **_geometry(view.array, root.array)}
             view._output_nr = 0
             if view._retains_grad:
@@ -282,7 +283,7 @@ class RefusedView(Node):
     _name = "RefusedView"
 
     def __init__(self, view, message):
-        self.seq = next(table._seq)
+        self.seq = next(graph.sequence_nrs)
         self.message = message
         self.next_functions = ()
         self.out_metas = ((view.array.shape, view.array.dtype),)

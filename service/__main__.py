@@ -8,6 +8,16 @@ import sys
 from .protocol import HttpToolsOrH11Protocol
 
 
+def startup_banner(host: str, port: int) -> str:
+    """Where a newcomer goes first: the docs and the playground (printed at startup)."""
+    shown = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(host, host)
+    if ":" in shown and not shown.startswith("["):
+        shown = f"[{shown}]"
+    base = f"http://{shown}:{port}"
+    return (f"autograd-service: docs at {base}/docs (also {base}/redoc), playground at "
+            f"{base}/playground, OpenAPI at {base}/openapi.json")
+
+
 def main(argv=None) -> int:
     from .settings import Settings
 
@@ -41,8 +51,10 @@ def main(argv=None) -> int:
     log_config["formatters"]["access"]["fmt"] = (
         '%(levelprefix)s [request %(request_id)s] %(client_addr)s - "%(request_line)s" '
         "%(status_code)s")
+    print(startup_banner(args.host, args.port), file=sys.stderr, flush=True)
     uvicorn.run("service.main:create_app", factory=True, host=args.host, port=args.port,
                 workers=args.workers, log_level=args.log_level, log_config=log_config,
+                timeout_graceful_shutdown=settings.shutdown_seconds,
                 http=HttpToolsOrH11Protocol)  # NOTE [Upgrade: h2c]
     return 0
 

@@ -23,8 +23,9 @@ from .schemas import Node
 from .wire import Encoder
 
 
-def graph_nodes(req, settings) -> list:
-    """The request's nodes, from "graph" or compiled from "source"."""
+def graph_nodes(req, settings, names: dict | None = None) -> list:
+    """The request's nodes, from "graph" or compiled from "source" (in a session, against
+    the session's ``names``: source reads and binds them, api.md)."""
     if req.graph is not None and req.source is not None:
         raise bad("send either graph or source, not both")
     if req.source is not None:
@@ -33,7 +34,7 @@ def graph_nodes(req, settings) -> list:
         except ImportError:
             raise bad("source graphs are not available in this build") from None
         try:
-            raw = compile_source(req.source, max_nodes=settings.max_nodes)
+            raw = compile_source(req.source, max_nodes=settings.max_nodes, names=names)
         except SourceError as e:
             line, col = getattr(e, "line", None), getattr(e, "col", None)
             at = f"line {line}, col {col}: " if line is not None else ""
@@ -129,7 +130,9 @@ def run(state, req, owner: str, kind: str, idempotency_key: str | None = None,
     first or stored."""
     settings, store = state.settings, state.store
     budget = budget or Budget(settings)
-    nodes = graph_nodes(req, settings)
+    # source in a session is compiled under the session's lock, against its names
+    in_session_source = req.session is not None and req.source is not None
+    nodes = [] if in_session_source else graph_nodes(req, settings)
     encoder = Encoder(req.encoding)
     if req.return_graph == "svg" and (missing := graph_draw.svg_missing()) is not None:
         raise missing  # before computing: a refused request changes nothing
@@ -137,8 +140,10 @@ def run(state, req, owner: str, kind: str, idempotency_key: str | None = None,
     args = _log_args(req)
     if req.session is not None:
         session = store.get(req.session, owner)
-        logged = log_nodes(nodes)
         with session.lock:
+            if in_session_source:
+                nodes = graph_nodes(req, settings, session.ws.names)
+            logged = log_nodes(nodes)
             fingerprint = (content.request_fingerprint(args, logged, settings)
                            if idempotency_key is not None else "")
             again = content.replayed(store, session, idempotency_key, fingerprint)

@@ -60,8 +60,8 @@ def function_nodes(state, req, owner: str, budget, input_names) -> tuple[list, W
     not kept), evaluated at the session's current values of ``inputs``. A PUT on any other
     tensor would not replay, so it is refused rather than silently ignored."""
     settings = state.settings
-    nodes = graph_nodes(req, settings)
     if getattr(req, "session", None) is None:
+        nodes = graph_nodes(req, settings)
         if not nodes:
             raise bad("send a graph (or source), or a session")
         first = Workspace()
@@ -78,6 +78,7 @@ def function_nodes(state, req, owner: str, budget, input_names) -> tuple[list, W
                   for n in e["nodes"]]
         current = {n: Tensor._make(np.array(session.ws.ref(n, "inputs").array))
                    for n in input_names}
+        nodes = graph_nodes(req, settings, session.ws.names)  # source reads the session's names
     nodes = logged + nodes
     first = _Replay(current)
     first.add_nodes(nodes, budget)

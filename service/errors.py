@@ -6,6 +6,7 @@ to an HTTP status once, so routes never choose statuses for engine errors themse
 
 from __future__ import annotations
 
+import contextvars
 import logging
 
 import orjson
@@ -18,6 +19,9 @@ from starlette.responses import Response
 from engine import errors as E
 
 log = logging.getLogger("service")
+# The id of the request being answered: set by the request-id middleware (quotas.py), read
+# by every answer and log line, and here by the 500 handler, which runs outside it.
+REQUEST_ID = contextvars.ContextVar("request_id", default=None)
 
 PROBLEM = "application/problem+json"
 _TITLES = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
@@ -125,8 +129,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception):
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        from .quotas import REQUEST_ID  # outside the middlewares: add the id here
-        rid = REQUEST_ID.get()
+        rid = REQUEST_ID.get()  # outside the middlewares: add the id here
         return problem_response(500, "internal error; the server logged it",
                                 headers={"X-Request-ID": rid} if rid else None)
 

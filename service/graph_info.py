@@ -5,19 +5,17 @@ the tensors and nodes nobody named (composite intermediates, .grad made by creat
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from engine import Tensor
 
 from . import wire
 
-if TYPE_CHECKING:
-    from .graphs import Workspace
 
-
-def describe(ws: Workspace) -> list[dict[str, Any]]:
+def describe(ws) -> list[dict[str, Any]]:
     """Graph metadata as the contract shows it: every named tensor, then the unnamed graph
-    nodes reachable from them (composite intermediates, .grad made by create_graph)."""
+    nodes reachable from them (composite intermediates, .grad made by create_graph), of
+    ``ws`` (a graphs.Workspace, which imports this module)."""
     owners: dict[tuple[int, int], str] = {}  # (id(node), output_nr) -> tensor id
     tensors = []
     seen = set()
@@ -47,7 +45,7 @@ def describe(ws: Workspace) -> list[dict[str, Any]]:
                 continue
             key = (id(fn), nr)
             if key not in owners:
-                owners[key] = _node_id(ws, fn, nr)
+                owners[key] = node_id(ws, fn, nr)
                 shape, dtype = fn.out_metas[nr]
                 out.append({"id": owners[key], "op": None, "shape": list(shape),
                             "dtype": str(dtype), "requires_grad": True, "is_leaf": False,
@@ -63,7 +61,8 @@ def describe(ws: Workspace) -> list[dict[str, Any]]:
     return out
 
 
-def _node_id(ws: Workspace, fn, nr: int) -> str:
+def node_id(ws, fn, nr: int) -> str:
+    """The server id ("%k") of output ``nr`` of a node nobody named, the same on every ask."""
     ids = ws._node_ids.setdefault(fn, {})
     if nr not in ids:
         ids[nr] = ws._next_id()
@@ -90,6 +89,6 @@ def _edges(ws, fn, owners) -> list:
         elif type(nxt).__name__ == "AccumulateGrad":
             out.append(["AccumulateGrad", ws.id_of(nxt.variable), 0])
         else:
-            out.append([type(nxt).__name__, owners.get((id(nxt), nr)) or _node_id(ws, nxt, nr),
+            out.append([type(nxt).__name__, owners.get((id(nxt), nr)) or node_id(ws, nxt, nr),
                         nr])
     return out

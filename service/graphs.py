@@ -14,25 +14,19 @@ import weakref
 from engine import Tensor, inference_mode, is_grad_enabled, set_grad_enabled
 from engine.errors import AutogradError, OpError
 from engine.ops import OVERLOADS, resolve
-from engine.ops.inplace import METHODS as INPLACE_VARIANTS
 
 from . import content, wire
 from .accounting import CHECK_BYTES, Ledger
 from .errors import Problem, bad, engine_status, limit
+from .graph_info import describe
+from .index_form import decode_index
 from .limits import Budget
+from .memory import recount
+from .op_sets import IN_PLACE, PSEUDO, SELF_METHODS
 
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 REF = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(\.grad)?$")
 CREATION_FIELDS = ("requires_grad", "dtype", "seed")
-# Ops with no row of their own (what service/source.py emits besides table rows):
-# Tensor methods run as getattr(args[0], op)(*args[1:]); SELF ones return args[0] itself.
-# In place: the table's variants (exp_, mul_, ...: rows with inplace) and the overwrites.
-IN_PLACE = INPLACE_VARIANTS | {"zero_", "fill_"}
-TENSOR_METHODS = {"detach", "to", "float", "double", "long", "int", "bool", "half",
-                  "contiguous", "requires_grad_", "retain_grad"} | IN_PLACE
-SELF_METHODS = {"requires_grad_", "retain_grad"} | IN_PLACE
-PSEUDO = TENSOR_METHODS | {"T", "mT", "index", "assign", "getitem"}
-IN_PLACE = SELF_METHODS - {"requires_grad_", "retain_grad"}
 
 
 # What Python raises when a row meets arguments of a type it did not expect (a number where
@@ -196,6 +190,21 @@ class Workspace:
         t = self.ref(args[0], where)
         if op in ("T", "mT"):
             return getattr(t, op)
+        if op == "setitem_":  # x[index] = value: in place, recorded as torch does (CopySlices)
+            if len(args) != 3:
+                raise bad(f"{where}: setitem_ takes [id, [index components], value]")
+            index = self._index_spec(args[1], where)
+            value = self._arg(args[2], "setitem", "value", where)
+            if t._view is not None or t._views:
+                self.recount_bytes()
+            t[index] = value
+            return t
+        if op == "set_grad":  # x.grad = value (null: del x.grad), with torch's checks
+            if len(args) != 2:
+                raise bad(f"{where}: set_grad takes [id, value or null]")
+            t.grad = None if args[1] is None else self._arg(args[1], "setitem", "value", where)
+            self.recount_bytes()
+            return t
         if op == "index":
             if len(args) != 2:
                 raise bad(f"{where}: index takes [id, [index components]]")
@@ -214,20 +223,14 @@ class Workspace:
 
     def _index_spec(self, spec, where: str):
         """The JSON index components (see service/source.py) -> a Python index: reference
-        strings become tensors, the rest is decoded by the engine's decode_index."""
-        try:
-            from engine.ops.shape import decode_index
-        except ImportError:  # an engine without it: the same forms, decoded here
-            decode_index = None
+        strings become tensors, the rest is decoded by service/index_form.py."""
         items = spec if isinstance(spec, list) else [spec]
         parts = []
         for c in items:
             if isinstance(c, str) and c != "...":
                 parts.append(self.ref(c, where))
-            elif decode_index is not None:
-                parts.append(decode_index(c))
             else:
-                parts.append(_component(c, where))
+                parts.append(decode_index(c))
         return tuple(parts) if isinstance(spec, list) else parts[0]
 
     # -- arguments: references, constants, tensor values
@@ -312,7 +315,6 @@ class Workspace:
         if self._ledger is None or self._ledger.stale:
             self._ledger = Ledger.of(self.tensors())
         if CHECK_BYTES:  # the tests' debug check: the kept count is the recount
-            from .memory import recount
             if self._ledger.total != recount(self):
                 raise RuntimeError(f"byte count {self._ledger.total} kept, {recount(self)} "
                                    "recounted")
@@ -334,7 +336,6 @@ class Workspace:
             yield from (t if isinstance(t, tuple) else (t,))
 
     def graph(self) -> dict:
-        from .graph_info import describe
         return {"nodes": describe(self)}
 
 
@@ -356,22 +357,6 @@ class _Where:
 def _has_tensor(value) -> bool:
     return isinstance(value, Tensor) or isinstance(value, (list, tuple)) and any(
         isinstance(v, Tensor) for v in value)
-
-
-def _component(c, where: str):
-    if c is None or type(c) in (int, bool):
-        return c
-    if c == "...":
-        return Ellipsis
-    if isinstance(c, dict) and set(c) == {"slice"} and isinstance(c["slice"], list) and len(
-            c["slice"]) == 3 and all(v is None or type(v) is int for v in c["slice"]):
-        return slice(*c["slice"])
-    if isinstance(c, list):
-        import numpy as np
-        arr = np.asarray(c)
-        if arr.dtype.kind in "bi":
-            return Tensor._make(arr)
-    raise bad(f"{where}: bad index component {c!r:.60}")
 
 
 _PARAM_TYPES: dict = {}

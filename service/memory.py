@@ -12,6 +12,7 @@ from __future__ import annotations
 from engine import Tensor
 
 from .accounting import saved_arrays as _saved_arrays
+from .graph_info import node_id
 
 
 def _nodes(ws):
@@ -33,7 +34,6 @@ def _nodes(ws):
 
 def report(ws) -> dict:
     """{"nodes": [{node, grad_fn, saved: [{name, shape, dtype, bytes}]}], "saved_bytes"}."""
-    from .graph_info import _node_id
     owners = {}
     for t in ws.tensors():
         if isinstance(t, Tensor) and t._grad_fn is not None:
@@ -47,7 +47,7 @@ def report(ws) -> dict:
             if id(arr) not in seen:
                 seen.add(id(arr))
                 total += int(arr.nbytes)
-        nodes.append({"node": owners.get(id(node)) or _node_id(ws, node, 0),
+        nodes.append({"node": owners.get(id(node)) or node_id(ws, node, 0),
                       "grad_fn": node.name(),
                       "saved": [{"name": n, "shape": list(shape), "dtype": dtype, "bytes": b}
                                 for n, shape, dtype, b in info]})

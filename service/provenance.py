@@ -15,7 +15,7 @@ import re
 
 from engine import Tensor
 
-from .graph_info import _node_id
+from .graph_info import node_id
 
 _OUTPUT = re.compile(r"returned nan values in its (\d+)th output")
 
@@ -38,7 +38,7 @@ def members(ws, exc) -> dict:
                     fn.seq >= seq:
                 forward = name
     if owner is None:
-        owner = _node_id(ws, node, 0)
+        owner = node_id(ws, node, 0)
     out = {"node": owner, "op": op, "grad_fn": node.name(),
            "forward_node": forward if forward is not None else owner}
     m = _OUTPUT.search(str(exc))
@@ -59,4 +59,4 @@ def _target_id(ws, fn, nr) -> str:
         for item in t if isinstance(t, tuple) else (t,):
             if isinstance(item, Tensor) and item._grad_fn is fn and item._output_nr == nr:
                 return ws.id_of(item)
-    return _node_id(ws, fn, nr)
+    return node_id(ws, fn, nr)

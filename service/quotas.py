@@ -9,7 +9,6 @@ Redis, so the rate holds across replicas and workers (RedisRateLimiter).
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import math
 import random
@@ -17,9 +16,8 @@ import re
 import threading
 import time
 
-from .errors import Problem
+from .errors import REQUEST_ID, Problem
 
-REQUEST_ID = contextvars.ContextVar("request_id", default=None)
 _SANE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # a client's id we may echo into headers/logs
 
 

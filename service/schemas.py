@@ -75,6 +75,10 @@ ReturnGraphField = Field(False, description="true: include graph metadata (grad_
                          "'json': that too, and a torchviz-style drawing of the graph (after "
                          "the call, with gradient norms) as 'picture'; 'svg' needs Graphviz on "
                          "the server (406 when it is missing).", examples=[True])
+DetectAnomalyField = Field(False, description="torch.autograd.set_detect_anomaly(True) for this "
+                           "call: a backward function returning NaN fails (422) with "
+                           "PyTorch's text, and the problem names the node (node, op, grad_fn, "
+                           "output, input, forward_node).", examples=[False])
 Roots = str | list[str]
 Seeds = Any  # one seed (tensor value | reference | null) or a list of them, one per root
 # /gradcheck and /functional/*: the function is a session's graph, at its current values
@@ -109,11 +113,7 @@ class BackwardRequest(Strict):
                                   "expression over `grad` whose value replaces the gradient "
                                   "(numbers, grad, + - * / ** @, op calls).",
                                   examples=[{"xy": "grad * 0.5"}])
-    detect_anomaly: bool = Field(False, description="torch.autograd.set_detect_anomaly(True) "
-                                 "for this call: a backward function returning NaN fails "
-                                 "(422) with PyTorch's text, and the problem names the node "
-                                 "(node, op, grad_fn, output, input, forward_node).",
-                                 examples=[False])
+    detect_anomaly: bool = DetectAnomalyField
     encoding: Literal["list", "base64", "binary"] = EncodingField
     return_graph: bool | Literal["dot", "svg", "json"] = ReturnGraphField
 
@@ -146,11 +146,7 @@ class GradRequest(Strict):
     as_: list[str] | None = Field(None, alias="as", description="Ids to bind the results to "
                                   "in the session, one per input (so a create_graph result "
                                   "can be differentiated again).", examples=[["dx"]])
-    detect_anomaly: bool = Field(False, description="torch.autograd.set_detect_anomaly(True) "
-                                 "for this call: a backward function returning NaN fails "
-                                 "(422) with PyTorch's text, and the problem names the node "
-                                 "(node, op, grad_fn, output, input, forward_node).",
-                                 examples=[False])
+    detect_anomaly: bool = DetectAnomalyField
     encoding: Literal["list", "base64", "binary"] = EncodingField
     return_graph: bool | Literal["dot", "svg", "json"] = ReturnGraphField
 
@@ -254,36 +250,38 @@ class SessionInfo(BaseModel):
                                  examples=[True])
 
 
+GraphHashField = Field(None, description="SHA-256 of the canonical node list (tensor values by "
+                       "dtype, shape and bytes).", examples=["sha256:9f86d081884c7d65..."])
+# The fields a walk's answer (BackwardResponse, GradResponse) ends with.
+GraphOutField = Field(None, description="With return_graph.", examples=[_GRAPH])
+PictureField = Field(None, description="With return_graph 'dot', 'svg' or 'json'.",
+                     examples=[None])
+WalkGraphHashField = Field(None, description="SHA-256 of the canonical node list (tensor values "
+                           "by dtype, shape and bytes); in a session, of every node sent so "
+                           "far and the values PUT since.",
+                           examples=["sha256:9f86d081884c7d65..."])
+SessionInfoField = Field(None, description="The stored workspace, if any.", examples=[_SESSION])
+
+
 class BackwardResponse(BaseModel):
     grads: dict[str, TensorOut | None] = Field(description=".grad of every leaf that requires "
                                                "grad (null if none yet).",
                                                examples=[{"x": _T, "w": None}])
     retained: dict[str, TensorOut | None] = Field(description=".grad of retained non-leaves.",
                                                   examples=[{"xy": _T}])
-    graph: GraphOut | None = Field(None, description="With return_graph.",
-                                   examples=[_GRAPH])
-    picture: Picture | None = Field(None, description="With return_graph 'dot', 'svg' "
-                                    "or 'json'.", examples=[None])
-    graph_hash: str | None = Field(None, description="SHA-256 of the canonical node list "
-                                   "(tensor values by dtype, shape and bytes); in a session, "
-                                   "of every node sent so far and the values PUT since.",
-                                   examples=["sha256:9f86d081884c7d65..."])
-    session: SessionInfo | None = Field(None, description="The stored workspace, if any.",
-                                        examples=[_SESSION])
+    graph: GraphOut | None = GraphOutField
+    picture: Picture | None = PictureField
+    graph_hash: str | None = WalkGraphHashField
+    session: SessionInfo | None = SessionInfoField
 
 
 class GradResponse(BaseModel):
     grads: list[TensorOut | None] = Field(description="One per input, in order.",
                                           examples=[[_T, None]])
-    graph: GraphOut | None = Field(None, description="With return_graph.", examples=[_GRAPH])
-    picture: Picture | None = Field(None, description="With return_graph 'dot', 'svg' "
-                                    "or 'json'.", examples=[None])
-    graph_hash: str | None = Field(None, description="SHA-256 of the canonical node list "
-                                   "(tensor values by dtype, shape and bytes); in a session, "
-                                   "of every node sent so far and the values PUT since.",
-                                   examples=["sha256:9f86d081884c7d65..."])
-    session: SessionInfo | None = Field(None, description="The stored workspace, if any.",
-                                        examples=[_SESSION])
+    graph: GraphOut | None = GraphOutField
+    picture: Picture | None = PictureField
+    graph_hash: str | None = WalkGraphHashField
+    session: SessionInfo | None = SessionInfoField
 
 
 class SavedTensorInfo(BaseModel):
@@ -464,9 +462,7 @@ class GradcheckResponse(BaseModel):
                                           "input 0,\n..."])
     reentrant: bool = Field(description="False when two backward passes disagreed beyond "
                             "nondet_tol.", examples=[True])
-    graph_hash: str | None = Field(None, description="SHA-256 of the canonical node list "
-                                   "(tensor values by dtype, shape and bytes).",
-                                   examples=["sha256:9f86d081884c7d65..."])
+    graph_hash: str | None = GraphHashField
     failure: GradcheckFailure | None = Field(description="The first mismatching (output, "
                                              "input) pair, as data.", examples=[None])
 
@@ -497,9 +493,7 @@ class FunctionalRequest(Strict):
 
 
 class FunctionalResponse(BaseModel):
-    graph_hash: str | None = Field(None, description="SHA-256 of the canonical node list "
-                                   "(tensor values by dtype, shape and bytes).",
-                                   examples=["sha256:9f86d081884c7d65..."])
+    graph_hash: str | None = GraphHashField
     func_output: list[TensorOut] | None = Field(None, description="vjp/jvp/hvp/vhp: the "
                                                 "function's outputs.", examples=[[_T]])
     vjp: list[TensorOut | None] | None = Field(None, description="v^T J, one per input.",

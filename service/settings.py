@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     body_timeout_seconds: float = Field(60.0, description="Time allowed to receive a request "
                                         "body once its headers are in (408 beyond): a "
                                         "client trickling bytes cannot hold a request open.")
+    shutdown_seconds: float = Field(40.0, description="On SIGTERM a replica stops accepting "
+                                    "connections and lets the requests in flight finish for "
+                                    "up to this long (uvicorn's graceful-shutdown timeout): "
+                                    "above compute_seconds, below the orchestrator's grace "
+                                    "period (compose's stop_grace_period, Kubernetes' "
+                                    "terminationGracePeriodSeconds).")
     gc_freeze: bool = Field(True, description="Once serving starts, move what startup made "
                             "(modules, the app, its schemas) out of the cyclic GC's sight: its "
                             "full collections then scan only what requests make, not a ~15 ms "
@@ -63,7 +69,10 @@ class Settings(BaseSettings):
     key_burst: int = Field(0, description="Requests one key may make at once above its rate; "
                            "0 = twice the rate.")
     store: str = Field("memory", description="Session store: 'memory' (one process) or "
-                       "'redis://host:port/db' (shared by workers).")
+                       "'redis://host:port/db' (shared by workers), "
+                       "'redis-cluster://host:port[,host:port...]' or "
+                       "'redis-sentinel://host:port[,host:port...]/MASTER_NAME/DB' "
+                       "(docs/sessions-in-redis.md).")
     api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Accepted API keys (header X-API-Key or "
         "Authorization: Bearer); empty = no authentication.")

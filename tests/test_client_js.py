@@ -53,8 +53,19 @@ def torch_expected() -> dict:
     col.mean().backward()
     double = {"dx": dx.tolist(), "ddx": ddx.tolist(), "m": m.grad.tolist(),
               "col_fn": type(col.grad_fn).__name__}
+    # hooks: a function observes, an expression doubles; retainGrad; values of any tensor
+    hx = torch.tensor([1., 2., 3.], requires_grad=True)
+    h = hx * 3
+    h.retain_grad()
+    seen = []
+    h.register_hook(lambda g: seen.append(g.tolist()))
+    h.register_hook(lambda g: g * 2)
+    hout = (h ** 2).sum()
+    hout.backward()
+    hooks = {"values": {"hout": hout.item(), "h": h.tolist(), "x": hx.tolist()},
+             "seen": seen, "x": hx.grad.tolist(), "h": h.grad.tolist()}
     return {"apimd": apimd, "accumulate": accumulate, "twice_error": str(e.value),
-            "double": double}
+            "double": double, "hooks": hooks}
 
 
 def test_node_client(server_url):  # noqa: F811
@@ -69,7 +80,32 @@ def test_node_client(server_url):  # noqa: F811
         os.unlink(f.name)
     out = run.stdout + run.stderr
     assert run.returncode == 0, out[-4000:]
-    assert "# pass 4" in out and "# fail 0" in out and "# skipped 0" in out, out[-2000:]
+    assert "# pass 5" in out and "# fail 0" in out and "# skipped 0" in out, out[-2000:]
+
+
+TSC = pathlib.Path(ROOT, "tests", "js", "node_modules", "typescript", "bin", "tsc")
+
+
+@pytest.mark.skipif(not TSC.exists() and not os.environ.get("CI"),
+                    reason="typescript is not installed: cd tests/js && npm ci (required in CI)")
+def test_typings_check_with_tsc(tmp_path):
+    """clients/js/autograd.d.mts types the documented API: `tsc --strict` compiles a program
+    that uses it (clients/js/typecheck/usage.ts), and refuses one that misuses it."""
+    assert NODE is not None and TSC.exists(), "node and tests/js's typescript are required in CI"
+    run = subprocess.run([NODE, str(TSC), "-p", "clients/js/typecheck"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    usage = pathlib.Path(ROOT, "clients", "js", "typecheck", "usage.ts").read_text()
+    bad = pathlib.Path(ROOT, "clients", "js", "typecheck", "misuse.ts")
+    try:  # beside usage.ts, so that the import resolves the same way
+        bad.write_text(usage.replace("Number(await out.item())", "await out.item().data"))
+        run = subprocess.run([NODE, str(TSC), "--strict", "--noEmit", "--target", "ES2022",
+                              "--module", "NodeNext", "--moduleResolution", "NodeNext",
+                              "--lib", "ES2022,DOM", str(bad)], cwd=ROOT,
+                             capture_output=True, text=True, timeout=300)
+    finally:
+        bad.unlink()
+    assert run.returncode != 0 and "Property 'data' does not exist" in run.stdout, run.stdout
 
 
 def test_readme_example_runs(server_url):  # noqa: F811
@@ -87,9 +123,18 @@ def test_readme_example_runs(server_url):  # noqa: F811
     finally:
         os.unlink(f.name)
     assert run.returncode == 0, run.stdout + run.stderr
+    # what it prints is what its comments say ...
+    said = [line.split("// ", 1)[1] for line in block.splitlines()
+            if line.startswith("console.log(")]
+    assert run.stdout.splitlines() == said
+    # ... and what torch computes
     x = torch.tensor([1., 2., 3.], requires_grad=True)
     out = ((x + torch.tensor([3., 4., 5.])) ** 2 * x).sum()
     out.backward()
-    first = run.stdout.splitlines()[0]
-    assert [float(v) for v in re.findall(r"[-0-9.]+", first.split("]")[0])] == x.grad.tolist()
-    assert type(out.grad_fn).__name__ in first
+    dx, = torch.autograd.grad((x ** 3).sum(), x)
+    numbers = [[float(v) for v in re.findall(r"-?[0-9.]+", line.split("]")[0])]
+               for line in said]
+    assert numbers[0] == x.grad.tolist() and numbers[2] == [out.item()]
+    assert numbers[3] == dx.tolist()
+    assert said[0].endswith(type(out.grad_fn).__name__)
+    assert said[1] == type(out.grad_fn.next_functions[0][0]).__name__

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import sys
 
 import httpx
@@ -47,11 +48,11 @@ def test_skips_are_few():
 
 @pytest.fixture
 def counted(server_url):  # noqa: F811
-    """A session whose requests are recorded."""
+    """A lazy session (ops travel with the next request) whose requests are recorded."""
     log = []  # (method, path, the answer's content type)
     client = httpx.Client(base_url=server_url, timeout=60, event_hooks={"response": [
         lambda r: log.append((r.request.method, r.url.path, r.headers.get("content-type")))]})
-    with autograd_client.Session(server_url, client=client) as s:
+    with autograd_client.Session(server_url, client=client, lazy=True) as s:
         log.clear()
         yield s, log
 
@@ -231,3 +232,42 @@ def test_grads_batched_jacobian_in_one_request(counted):
     tx = torch.tensor([1., 2., 3.], requires_grad=True)
     tjac, = torch.autograd.grad(tx ** 2, tx, torch.eye(3), is_grads_batched=True)
     np.testing.assert_allclose(jac.numpy(), tjac.numpy())
+
+
+def test_invalid_op_raises_at_its_call_with_torchs_text(server_url):  # noqa: F811
+    """Eager (the default): the error raises at the op that caused it, with torch's text;
+    the session goes on. Lazy: the same error at the next request, the node named."""
+    tx = torch.tensor([1., 2., 3.], requires_grad=True)
+    with pytest.raises(RuntimeError) as want:
+        tx + torch.tensor([1., 2.])
+    with autograd_client.connect(server_url) as s:
+        x = s.tensor([1., 2., 3.], requires_grad=True)
+        with pytest.raises(RuntimeError) as got:
+            x + s.tensor([1., 2.])
+        assert str(got.value) == str(want.value)
+        (x * 2).sum().backward()  # later calls are unaffected
+        assert x.grad.tolist() == [2.0, 2.0, 2.0]
+    with autograd_client.connect(server_url, lazy=True) as s:
+        x = s.tensor([1., 2., 3.], requires_grad=True)
+        bad = x + s.tensor([1., 2.])  # noqa: F841 - not checked until sent
+        with pytest.raises(RuntimeError) as late:
+            s.sync()
+        assert str(late.value) == str(want.value) and late.value.detail.startswith("node ")
+
+
+def test_graph_picture_to_a_file_and_a_notebook(server_url, tmp_path):  # noqa: F811
+    with autograd_client.connect(server_url) as s:
+        x = s.tensor([1., 2.], requires_grad=True)
+        y = (x * x).sum()
+        dot = s.graph("dot", path=tmp_path / "g.dot")
+        assert (tmp_path / "g.dot").read_text() == dot and dot.startswith("digraph")
+        assert "MulBackward0" in dot and "SumBackward0" in dot
+        assert dot._repr_svg_() is None
+        drawn = s.graph("json")
+        assert "SumBackward0" in drawn
+        if shutil.which("dot") is not None or os.environ.get("CI"):
+            svg = s.graph()  # Graphviz draws it on the server
+            assert svg.lstrip().startswith(("<?xml", "<svg")) and svg._repr_svg_() == svg
+        with pytest.raises(ValueError):
+            s.graph("png")
+        del y

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import torch
-from service_server import ROOT, server_url  # noqa: F401 - the live-server fixture
+from support.service_server import ROOT, server_url  # noqa: F401 - the live-server fixture
 
 BODY = {"graph": {"nodes": [
     {"id": "x", "op": "tensor", "data": [1.0, 2.0, 3.0], "requires_grad": True},

@@ -34,6 +34,28 @@ def test_serve_command_is_a_declared_script():
     assert serve.split("&&")[-1].strip().split()[0] in scripts
 
 
+def test_readme_says_how_to_get_torchs_cpu_build():
+    """Elsewhere, a plain `pip install torch` is the multi-GB CUDA build: the README gives
+    the CPU wheel index, for the version the test extra pins."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Two commands", 1)[1].split("\n## ", 1)[0]
+    test_extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]["test"]
+    (pin,) = [d for d in test_extra if d.startswith("torch")]
+    assert f"pip install {pin} --index-url https://download.pytorch.org/whl/cpu" in section
+
+
+def test_readme_names_the_system_packages_ci_installs():
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Two commands", 1)[1].split("\n## ", 1)[0]
+    ci = (ROOT / ".ci" / "run").read_text()
+    packages = {p for group in re.findall(r"missing\+=\(([^)]*)\)", ci) for p in group.split()}
+    assert packages >= {"graphviz", "nodejs", "redis-server"}
+    for package in packages:
+        assert package in section, f"README does not name {package!r}, which .ci/run installs"
+    assert "npm ci" in ci and "npm ci" in section
+
+
 def test_docker_build_stage_makes_a_wheel_with_the_compiled_pieces(tmp_path):
     """The Dockerfile's build stage, run here: copy what it COPYs, run its `pip wheel`, and
     the wheel holds the compiled engine._arraycache and engine._gctrack (the runtime image

@@ -18,7 +18,8 @@ from support.harness import node_signature
 
 import engine
 from engine.ops import OVERLOADS, resolve
-from service.source import SELF_METHODS, TENSOR_METHODS, SourceError, compile_source
+from service.op_sets import SELF_METHODS, TENSOR_METHODS
+from service.source import SourceError, compile_source
 
 # --------------------------------------------------------------------------- helpers
 

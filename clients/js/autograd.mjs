@@ -12,7 +12,10 @@
 //   await z.backward();
 //   x.grad.data;             // [0.6667, 0.6667, 0.6667]
 //   z.gradFn.name();         // "MeanBackward0"
+//   await z.tolist();        // 4 (any tensor's values: tolist(), item())
 //   await s.close();
+//
+// Typings: autograd.d.mts (TypeScript finds them beside this file).
 
 /** A problem+json answer, thrown: `status`, `type` and `detail` (PyTorch's message). */
 export class AutogradError extends Error {
@@ -50,6 +53,8 @@ export class Session {
     this.counter = 0;
     this.gradEnabled = true;
     this.retained = new Set(); // ids whose .grad to keep (retainGrad)
+    this.hooks = new Map(); // id -> [hook]: expression strings or observing functions
+    this.values = new Map(); // id -> {shape, dtype, data} known without asking
     this.meta = new Map(); // id -> node metadata from the last answer
     this.grads = new Map(); // id -> .grad value from the last answer
   }
@@ -77,6 +82,7 @@ export class Session {
     const node = { id: name ?? this.newId(), op: "tensor", data };
     if (requiresGrad) node.requires_grad = true;
     if (dtype) node.dtype = dtype;
+    this.values.delete(node.id);
     return this.push(node, requiresGrad, true);
   }
 
@@ -110,6 +116,7 @@ export class Session {
   push(node, requiresGrad, leaf) {
     if (!this.gradEnabled) node.grad_mode = false;
     this.pending.push(node);
+    this.values.delete(node.id);
     return new Tensor(this, node.id, requiresGrad, leaf || !requiresGrad);
   }
 
@@ -126,6 +133,7 @@ export class Session {
 
   /** torch.autograd.backward(tensors, grad_tensors, retain_graph, create_graph, inputs). */
   async backward(tensors, { gradTensors, retainGraph, createGraph = false, inputs } = {}) {
+    await this.observe(tensors, gradTensors, createGraph);
     const body = this.call({
       tensors: list(tensors).map(ref),
       create_graph: createGraph,
@@ -134,9 +142,52 @@ export class Session {
     if (gradTensors !== undefined) body.grad_tensors = list(gradTensors).map(ref);
     if (retainGraph !== undefined) body.retain_graph = retainGraph;
     if (inputs !== undefined) body.inputs = list(inputs).map(ref);
+    const expressions = {};
+    for (const [id, hooks] of this.hooks) {
+      const text = hooks.filter((h) => typeof h === "string");
+      if (text.length > 1) throw new TypeError(`${id}: one expression hook per tensor`);
+      if (text.length) expressions[id] = text[0];
+    }
+    if (Object.keys(expressions).length) body.hooks = expressions;
     const answer = await this.send("/backward", body);
     for (const [id, g] of Object.entries(answer.retained ?? {})) this.grads.set(id, g);
+    this.values.clear(); // in-place accumulation may have changed what was read
     return answer;
+  }
+
+  /** Function hooks observe: before a backward, the gradient flowing into each hooked
+   * tensor comes from /grad (which frees nothing) and is handed to its hooks. A hook that
+   * returns a value would replace the gradient, which only expression hooks can do. */
+  async observe(tensors, gradTensors, createGraph) {
+    for (const [id, hooks] of this.hooks) {
+      const fns = hooks.filter((h) => typeof h === "function");
+      if (!fns.length) continue;
+      const body = this.call({
+        outputs: list(tensors).map(ref), inputs: [id], retain_graph: true,
+        create_graph: createGraph, allow_unused: true,
+      });
+      if (gradTensors !== undefined) body.grad_outputs = list(gradTensors).map(ref);
+      const answer = await this.send("/grad", body);
+      const g = answer.grads[0];
+      if (g === null) continue;
+      const t = new Tensor(this, null, false, true);
+      t.value = g;
+      for (const fn of fns) {
+        if (fn(t) !== undefined) {
+          throw new TypeError("a function hook may only observe (return nothing); register " +
+            'an expression string to change the gradient, e.g. "grad * 2"');
+        }
+      }
+    }
+  }
+
+  /** The values of tensor `id`: {shape, dtype, data}, from the cache or the server. */
+  async valueOf(id) {
+    if (this.values.has(id)) return this.values.get(id);
+    if (this.pending.length) await this.send("/backward", this.call({ tensors: [], retain_graph: true }));
+    const v = await this.request("GET", `/sessions/${this.id}/tensors/${encodeURIComponent(id)}`);
+    this.values.set(id, v);
+    return v;
   }
 
   /** torch.autograd.grad(outputs, inputs, ...): one Tensor (or null) per input, bound in
@@ -191,6 +242,7 @@ export class Session {
 
   /** optimizer.zero_grad(): every .grad back to null. */
   async zeroGrad() {
+    if (this.pending.length) await this.send("/backward", this.call({ tensors: [], retain_graph: true }));
     this.absorb(await this.request("POST", `/sessions/${this.id}/zero_grad`));
     for (const id of this.grads.keys()) this.grads.set(id, null);
   }
@@ -217,7 +269,45 @@ export class Tensor {
     this.id = id;
     this._requiresGrad = requiresGrad;
     this._isLeaf = isLeaf;
-    this.value = undefined; // set for grad() results: {shape, dtype, data}
+    this.value = undefined; // internal: known values ({shape, dtype, data}), else fetched
+  }
+
+  /** The values as nested arrays (a number for a 0-d tensor), like torch's tolist(): from
+   * the answer that made them (grad results) or fetched (one request). */
+  async tolist() {
+    return (this.value ?? await this.session.valueOf(this.id)).data;
+  }
+
+  /** The value of a one-element tensor, like torch's item(). */
+  async item() {
+    const data = [await this.tolist()].flat(Infinity);
+    if (data.length !== 1) {
+      throw new RangeError(`a Tensor with ${data.length} elements cannot be converted to Scalar`);
+    }
+    return data[0];
+  }
+
+  /** {shape, dtype, data}: the same values with their shape and dtype. */
+  async values() {
+    return this.value ?? this.session.valueOf(this.id);
+  }
+
+  /** A gradient hook, run in every later backward that reaches this tensor. A string is an
+   * expression over `grad` run on the server ("grad * 2": it may change the gradient); a
+   * function observes the gradient (a Tensor) and returns nothing. `remove()` undoes it. */
+  registerHook(hook) {
+    if (typeof hook !== "string" && typeof hook !== "function") {
+      throw new TypeError("registerHook takes an expression string or a function");
+    }
+    const hooks = this.session.hooks.get(this.id) ?? [];
+    hooks.push(hook);
+    this.session.hooks.set(this.id, hooks);
+    return {
+      remove: () => {
+        const k = hooks.indexOf(hook);
+        if (k >= 0) hooks.splice(k, 1);
+      },
+    };
   }
 
   get requiresGrad() {

@@ -3,8 +3,8 @@ ops, whose graph shows the nodes of the rows they call), and transpose_'s own no
 
 import numpy as np
 
+from .movement import _transpose_dims
 from .samples import Const, Sample, explicit, rand
-from .shape import _transpose_dims
 from .table import F, op
 
 op("view_as(Tensor input, Tensor other) -> Tensor", None, composite=True,

@@ -19,11 +19,12 @@ import warnings
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .. import backend
+from .. import backend, dtypes
 from ..errors import IndexOpError, OpError
 from . import table
+from .indexing import scatter_add
 from .samples import Sample, explicit, rand
-from .shape import scatter_add
+from .sizes import numel
 from .table import F, op
 
 # --------------------------------------------------------------------------- helpers
@@ -169,18 +170,15 @@ def _check_bias_dtype(input, bias):
 
 def _tensor_type(a) -> str:
     """torch's legacy tensor type name: torch.FloatTensor."""
-    from .._tensor import legacy_type_name
-    return legacy_type_name(a.dtype)
+    return dtypes.legacy_type_name(a.dtype)
 
 
 def _scalar(a):
-    from .linalg import _scalar_name
-    return _scalar_name(a)
+    return dtypes.torch_type_name(np.dtype(a.dtype))
 
 
 def _cpp(a):
-    from .linalg import _cpp_name
-    return _cpp_name(a)
+    return dtypes.cpp_type_name(a.dtype)
 
 
 def _conv_forward(input, weight, bias, stride, padding, dilation, transposed, output_padding,
@@ -682,7 +680,7 @@ def _dropout(input, p=0.5, training=True, inplace=False, seed=None):
         raise OpError(f"dropout probability has to be between 0 and 1, but got {p}")
     if inplace:
         raise OpError("dropout(inplace=True) is not supported; use inplace=False")
-    if p == 0 or not training or _numel(input.shape) == 0:
+    if p == 0 or not training or numel(input.shape) == 0:
         return input  # ATen returns the input itself: no node
     if p == 1:  # ATen: input * zeros({}), a wrapped constant (next edge (None, 0))
         return input * _on_device(np.zeros((), dtype=_np_dtype(input)), input)
@@ -696,13 +694,6 @@ def _on_device(const, like):
 
 def _np_dtype(x):
     return x.dtype.np if isinstance(x, table._Tensor) else x.dtype
-
-
-def _numel(shape):
-    n = 1
-    for s in shape:
-        n *= s
-    return n
 
 
 # ATen's CPU dropout is input * (bernoulli(1 - p) / (1 - p)): MulBackward0 over the input and

@@ -5,6 +5,7 @@ import numpy as np
 
 from .. import backend, dtypes
 from ..errors import OpError
+from . import table
 from .samples import Sample, explicit, rand
 from .table import op
 
@@ -57,15 +58,30 @@ def _copy_to(arr, dtype, xp):
     return backend.to_device(arr.astype(dtype, copy=False), "cpu" if xp is np else "cuda")
 
 
+def from_nested(data):
+    """Nested lists that may hold Tensors (torch.tensor accepts them) -> nested lists,
+    iteratively (user-sized nesting never recurses)."""
+    root = [data]
+    stack = [(root, 0)]
+    while stack:
+        container, i = stack.pop()
+        item = container[i]
+        if isinstance(item, table._Tensor):
+            container[i] = item.tolist()
+        elif isinstance(item, (list, tuple)):
+            item = container[i] = list(item)
+            stack.extend((item, k) for k in range(len(item)))
+    return root[0]
+
+
 def _tensor(data, dtype=None, device=None, requires_grad=False):
-    from .._tensor import Tensor, _from_nested
     xp = backend.module_for(device or "cpu")
-    if isinstance(data, Tensor):  # no device given: the data's own, as torch.tensor's
+    if isinstance(data, table._Tensor):  # no device given: the data's own, as torch.tensor's
         return _copy_to(data.array, dtype, xp if device else backend.module_of(data.array))
     if hasattr(data, "dtype") and hasattr(data, "shape"):  # an array
         return _copy_to(backend.to_numpy(data), dtype, xp)
     if isinstance(data, (list, tuple)):
-        data = _from_nested(data)
+        data = from_nested(data)
         nested_shape(data)
         flat = np.ravel(np.array(data, dtype=object)).tolist() if data else []
     else:

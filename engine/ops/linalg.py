@@ -1,8 +1,9 @@
 """Linear algebra rows: mm, bmm, mv, dot, addmm, outer/ger, matmul, linear, trace, diag
-(diag_embed, diagonal_copy, diagonal), det, inverse, linalg.solve, einsum.
+(diag_embed, diagonal_copy, diagonal), det, inverse, linalg.solve (einsum is
+engine/ops/einsum.py; reshape and its _reshape_alias, engine/ops/movement.py).
 
 Primitives follow tools/autograd/derivatives.yaml (what each saves, so "backward twice"
-behaves as torch). ``matmul``, ``linear``, ``outer``, ``diag`` and ``einsum`` are
+behaves as torch). ``matmul``, ``linear``, ``outer`` and ``diag`` are
 composites that take the same route through the primitives as ATen does, so the graph
 shows torch's nodes (e.g. ``3-D @ 2-D`` -> UnsafeViewBackward0 over MmBackward0 over
 ViewBackward0; which route depends, as in ATen, on which operand requires grad).
@@ -13,23 +14,20 @@ import numpy as np
 from .. import backend, dtypes
 from ..errors import IndexOpError, OpError
 from . import table
+from .movement import reshape
 from .samples import Sample, explicit, rand
+from .sizes import numel
 from .table import OVERLOADS, F, broadcast_shapes, is_contiguous, normalize_dim, op
 
 # --------------------------------------------------------------------------- helpers
 
 # torch's names for dtypes in its error texts: ScalarType names and C++ type names
-_CPP_NAME = {"float32": "float", "float64": "double", "float16": "c10::Half",
-             "int64": "long int", "int32": "int", "int16": "short int", "int8": "signed char",
-             "uint8": "unsigned char", "bool": "bool"}
-
-
 def _scalar_name(a) -> str:
     return dtypes.torch_type_name(np.dtype(a.dtype))
 
 
 def _cpp_name(a) -> str:
-    return _CPP_NAME.get(np.dtype(a.dtype).name, np.dtype(a.dtype).name)
+    return dtypes.cpp_type_name(a.dtype)
 
 
 def _dims(shape) -> str:
@@ -314,22 +312,15 @@ def _matmul_shape(input, other):
     batch = broadcast_shapes(tuple(input[:-2]), tuple(other[:-2]))
     if m1 != m2:  # the texts of the op torch ends up calling
         if d2 == 1:
-            raise OpError(f"size mismatch, got input ({_numel(batch) * n}), mat "
-                          f"({_numel(batch) * n}x{m1}), vec ({m2})")
+            raise OpError(f"size mismatch, got input ({numel(batch) * n}), mat "
+                          f"({numel(batch) * n}x{m1}), vec ({m2})")
         if d1 >= 3 and d2 == 2 or d2 >= 3 and d1 <= 2:
-            rows = _numel(input[:-1])
+            rows = numel(input[:-1])
             raise OpError(f"mat1 and mat2 shapes cannot be multiplied ({rows}x{m1} and "
                           f"{m2}x{p})")
         raise OpError(f"Expected size for first two dimensions of batch2 tensor to be: "
-                      f"[{_numel(batch)}, {m1}] but got: [{_numel(batch)}, {m2}].")
+                      f"[{numel(batch)}, {m1}] but got: [{numel(batch)}, {m2}].")
     return batch + ((n,) if d1 > 1 else ()) + ((p,) if d2 > 1 else ())
-
-
-def _numel(shape):
-    n = 1
-    for s in shape:
-        n *= s
-    return n
 
 
 def _should_fold(tensor1, tensor2) -> bool:
@@ -348,7 +339,7 @@ def _should_fold(tensor1, tensor2) -> bool:
     if not larger:  # t1 is tensor2.mT()
         shape = shape[:-2] + shape[-2:][::-1]
         strides = strides[:-2] + strides[-2:][::-1]
-    if _numel(shape) == 0:
+    if numel(shape) == 0:
         return True
     return all(strides[i] == strides[i + 1] * shape[i + 1] for i in range(len(shape) - 2))
 
@@ -381,7 +372,7 @@ def _matmul(input, other):
         t1 = F.transpose(other, -2, -1) if transpose else input
         t2 = other if not transpose else (F.t(input) if d1 == 2 else input)
         out_shape = tuple(t1.shape[:-1])
-        folded = _reshape(t1, (_numel(out_shape), t1.shape[-1]))
+        folded = reshape(t1, (numel(out_shape), t1.shape[-1]))
         if t2.ndim == 2:
             out = F._unsafe_view(F.mm(folded, t2), out_shape + (t2.shape[1],))
             return _contiguous(F.transpose(out, -2, -1)) if transpose else out
@@ -391,12 +382,12 @@ def _matmul(input, other):
     m2 = other.shape[-2] if d2 > 1 else other.shape[0]
     p = other.shape[-1] if d2 > 1 else 1
     batch = broadcast_shapes(tuple(input.shape[:-2]), tuple(other.shape[:-2]))
-    nb = _numel(batch)
-    a = _reshape(F.expand(input, batch + (n, m1)), (nb, n, m1))
+    nb = numel(batch)
+    a = reshape(F.expand(input, batch + (n, m1)), (nb, n, m1))
     if d2 == 1:
-        b = F.unsqueeze(_reshape(F.expand(other, batch + (m2,)), (nb, m2)), 2)
+        b = F.unsqueeze(reshape(F.expand(other, batch + (m2,)), (nb, m2)), 2)
     else:
-        b = _reshape(F.expand(other, batch + (m2, p)), (nb, m2, p))
+        b = reshape(F.expand(other, batch + (m2, p)), (nb, m2, p))
     out_shape = batch + ((n,) if d1 > 1 else ()) + ((p,) if d2 > 1 else ())
     prod = F.bmm(a, b)
     if d2 == 1:
@@ -436,7 +427,7 @@ def _linear_shape(input, weight, bias=None):
     out = _matmul_shape(input, wt)
     if bias is not None:
         if len(input) == 2 or len(input) == 3 or len(bias) == 1:  # the addmm routes
-            _expand_check(bias, (_numel(input[:-1]), out[-1]) if len(input) > 1 else out)
+            _expand_check(bias, (numel(input[:-1]), out[-1]) if len(input) > 1 else out)
         full = broadcast_shapes(bias, out)
         if full != tuple(out):  # ATen adds the bias in place: output.add_(bias)
             raise OpError(f"output with shape [{', '.join(map(str, out))}] doesn't match the "
@@ -452,7 +443,7 @@ def _linear(input, weight, bias=None):
             return F.addmm(bias, input, F.t(weight))
         if is_contiguous(input) and (input.ndim == 3 or bias.ndim == 1):
             lead = tuple(input.shape[:-1])
-            flat = F.reshape(input, (_numel(lead), input.shape[-1]))
+            flat = F.reshape(input, (numel(lead), input.shape[-1]))
             out = F.addmm(bias, flat, F.t(weight))
             return F.view(out, lead + (out.shape[1],))
     out = F.matmul(input, F.t(weight))
@@ -807,45 +798,6 @@ op("_squeeze_inplace(Tensor input, int dim) -> Tensor", "SqueezeBackward4", meth
                                   if not (i == normalize_dim(dim, len(input)) and s == 1)))
 
 
-# --------------------------------------------------------------------------- reshape as ATen
-
-if "_reshape_alias" not in OVERLOADS:  # the shape rows may declare it first
-    op("_reshape_alias(Tensor input, int[] size) -> Tensor", "ReshapeAliasBackward0",
-       jvp="linear",
-       method=False,
-       forward=lambda input, size: _view_of(input, size),
-       vjp={"input": lambda grad, input_shape: F.reshape(grad, input_shape)},
-       dtype="none", shape=lambda input, size: tuple(size),
-       samples=explicit(lambda r: Sample((rand(r, 3, 4).T, (1, 4, 3))),
-                        lambda r: Sample((rand(r, 4, 3, 2).transpose(0, 2, 1)[:1], (2, 3)))),
-       torch=lambda torch, input, size: input.reshape(size))
-
-
-def _view_of(input, size):
-    out = (np.asarray(input) if isinstance(input, np.generic) else input).view()
-    out.shape = tuple(size)
-    return out
-
-
-def _viewable(x, size) -> bool:
-    arr = x.array if isinstance(x, table._Tensor) else x
-    if isinstance(arr, np.generic):
-        arr = np.asarray(arr)
-    try:
-        arr.view().shape = tuple(size)
-    except AttributeError:
-        return False
-    return True
-
-
-def _reshape(x, size):
-    """ATen's reshape: a view when contiguous, an alias (ReshapeAliasBackward0) when the
-    strides allow one, else a copy (CloneBackward0 + UnsafeViewBackward0)."""
-    if not is_contiguous(x) and _viewable(x, size):
-        return F._reshape_alias(x, tuple(size))
-    return F.reshape(x, tuple(size))
-
-
 # --------------------------------------------------------------------------- diagonal (view)
 
 if "diagonal" not in OVERLOADS:
@@ -860,310 +812,3 @@ if "diagonal" not in OVERLOADS:
        samples=explicit(lambda r: Sample((rand(r, 3, 3),)),
                         lambda r: Sample((rand(r, 3, 4), 1)),
                         lambda r: Sample((rand(r, 2, 3, 4), -1, 2, 1))))
-
-
-# --------------------------------------------------------------------------- einsum
-
-_LETTERS = 26
-_ELLIPSIS = 2 * _LETTERS
-
-
-def _subscript(ch) -> int:
-    return ord(ch) - ord("A") if ch.isupper() else ord(ch) - ord("a") + _LETTERS
-
-
-def _label(s) -> str:
-    return chr(s + ord("A")) if s < _LETTERS else chr(s - _LETTERS + ord("a"))
-
-
-def _einsum_parse(equation, shapes):
-    """ATen's einsum parsing: labels per operand, and each label's place in the aligned
-    shape (output dims first, then the contracted ones). Returns (op_labels, perm_index,
-    out_num_dim, label_perm_index, ell_index, ell_num_dim)."""
-    num_ops = len(shapes)
-    if num_ops == 0:
-        raise OpError("einsum(): must provide at least one operand")
-    arrow = equation.find("->")
-    lhs = equation if arrow < 0 else equation[:arrow]
-    op_labels = [[] for _ in range(num_ops)]
-    cur, ell_in_input, i = 0, False, 0
-    while i < len(lhs):
-        ch = lhs[i]
-        if ch == " ":
-            pass
-        elif ch == ".":
-            if ell_in_input:
-                raise OpError(f"einsum(): found '.' for operand {cur} for which an ellipsis was "
-                              "already found")
-            if not (i + 2 < len(lhs) and lhs[i + 1] == "." and lhs[i + 2] == "."):
-                raise OpError(f"einsum(): found '.' for operand {cur} that is not part of any "
-                              "ellipsis")
-            i += 2
-            op_labels[cur].append(_ELLIPSIS)
-            ell_in_input = True
-        elif ch == ",":
-            cur += 1
-            if cur >= num_ops:
-                raise OpError("einsum(): fewer operands were provided than specified in the "
-                              "equation")
-            ell_in_input = False
-        else:
-            if not (ch.isascii() and ch.isalpha()):
-                raise OpError(f"einsum(): invalid subscript given at index {i} in the equation "
-                              "string, subscripts must be in [a-zA-Z]")
-            op_labels[cur].append(_subscript(ch))
-        i += 1
-    if cur != num_ops - 1:
-        raise OpError("einsum(): more operands were provided than specified in the equation")
-    count = [0] * _ELLIPSIS
-    ell_num_dim = 0
-    for k, (labels, shape) in enumerate(zip(op_labels, shapes)):
-        nlabels, has_ell = len(labels), _ELLIPSIS in labels
-        for s in labels:
-            if s == _ELLIPSIS:
-                nlabels -= 1
-            else:
-                count[s] += 1
-        if has_ell:
-            ell_num_dim = max(ell_num_dim, len(shape) - nlabels)
-        if (nlabels > len(shape)) if has_ell else (nlabels != len(shape)):
-            raise OpError(
-                f"einsum(): the number of subscripts in the equation ({nlabels}"
-                + (") is more than the number of dimensions (" if has_ell else
-                   ") does not match the number of dimensions (")
-                + f"{len(shape)}) for operand {k}"
-                + ("" if has_ell else " and no ellipsis was given"))
-    perm_of = [-1] * _ELLIPSIS
-    perm_index, ell_index, ell_in_output = 0, 0, False
-    if arrow < 0:  # implicit output: the ellipsis, then labels seen once, in label order
-        perm_index, ell_in_output = ell_num_dim, True
-        for s in range(_ELLIPSIS):
-            if count[s] == 1:
-                perm_of[s] = perm_index
-                perm_index += 1
-    else:
-        rhs = equation[arrow + 2:]
-        i = 0
-        while i < len(rhs):
-            ch = rhs[i]
-            if ch == " ":
-                pass
-            elif ch == ".":
-                if ell_in_output:
-                    raise OpError("einsum(): found '.' for output but an ellipsis (...) was "
-                                  "already found")
-                if not (i + 2 < len(rhs) and rhs[i + 1] == "." and rhs[i + 2] == "."):
-                    raise OpError("einsum(): found '.' for output that is not part of any "
-                                  "ellipsis (...)")
-                i += 2
-                ell_index, ell_in_output = perm_index, True
-                perm_index += ell_num_dim
-            else:
-                if not (ch.isascii() and ch.isalpha()):
-                    raise OpError(f"einsum(): invalid subscript given at index "
-                                  f"{len(lhs) + 2 + i} in the equation string, subscripts "
-                                  "must be in [a-zA-Z]")
-                s = _subscript(ch)
-                if count[s] == 0 or perm_of[s] != -1:
-                    raise OpError(f"einsum(): output subscript {ch}" + (
-                        " appears more than once in the output" if perm_of[s] > -1 else
-                        " does not appear in the equation for any input operand"))
-                perm_of[s] = perm_index
-                perm_index += 1
-            i += 1
-    out_num_dim = perm_index
-    if not ell_in_output:
-        ell_index = perm_index
-        perm_index += ell_num_dim
-    for s in range(_ELLIPSIS):
-        if count[s] > 0 and perm_of[s] == -1:
-            perm_of[s] = perm_index
-            perm_index += 1
-    return op_labels, perm_index, out_num_dim, perm_of, ell_index, ell_num_dim
-
-
-def _einsum_align(equation, shapes):
-    """Shape-only walk of the alignment step: the aligned shapes and dim counts, with ATen's
-    size checks."""
-    op_labels, perm_index, out_num_dim, perm_of, ell_index, ell_num_dim = _einsum_parse(
-        equation, shapes)
-    label_size = [1] * _ELLIPSIS
-    ell_sizes = [1] * ell_num_dim
-    dim_counts = [0] * perm_index
-    plans = []  # per operand: list of steps, applied by _einsum
-    aligned = []
-    for k, (labels, shape) in enumerate(zip(op_labels, shapes)):
-        shape = list(shape)
-        permutation = [-1] * perm_index
-        steps = []
-        dim = 0
-        for s in labels:
-            if s == _ELLIPSIS:
-                nd = len(shapes[k]) - (len(labels) - 1)
-                for j in range(ell_num_dim - nd, ell_num_dim):
-                    if shape[dim] != 1:
-                        if ell_sizes[j] != 1 and ell_sizes[j] != shape[dim]:
-                            raise OpError(f"einsum(): dimension {dim} covered by ellipsis in "
-                                          f"operand {k}has size {shape[dim]} which does not "
-                                          "broadcast with previously seen ellipsis with size "
-                                          f"{ell_sizes[j]} for the respective dimension")
-                        ell_sizes[j] = shape[dim]
-                        dim_counts[ell_index + j] += 1
-                    permutation[ell_index + j] = dim
-                    dim += 1
-            elif permutation[perm_of[s]] == -1:
-                if shape[dim] != 1:
-                    if label_size[s] != 1 and label_size[s] != shape[dim]:
-                        raise OpError(f"einsum(): subscript {_label(s)} has size {shape[dim]} "
-                                      f"for operand {k} which does not broadcast with "
-                                      f"previously seen size {label_size[s]}")
-                    label_size[s] = shape[dim]
-                    dim_counts[perm_of[s]] += 1
-                permutation[perm_of[s]] = dim
-                dim += 1
-            else:  # repeated label: diagonal, moved back to the first occurrence
-                prev = permutation[perm_of[s]]
-                if shape[dim] != shape[prev]:
-                    raise OpError(f"einsum(): subscript {_label(s)} is repeated for operand "
-                                  f"{k} but the sizes don't match, {shape[dim]} != "
-                                  f"{shape[prev]}")
-                steps.append(("diagonal", prev, dim))
-                n = shape[prev]
-                del shape[dim]
-                del shape[prev]
-                shape.append(n)
-                shape.insert(prev, shape.pop())
-        for idx in range(perm_index):
-            if permutation[idx] == -1:
-                steps.append(("unsqueeze", dim))
-                shape.insert(dim, 1)
-                permutation[idx] = dim
-                dim += 1
-        steps.append(("permute", tuple(permutation)))
-        plans.append(steps)
-        aligned.append(tuple(shape[p] for p in permutation))
-    return plans, aligned, dim_counts, perm_index, out_num_dim
-
-
-def _einsum_shape(equation, tensors):
-    _, aligned, _, perm_index, out_num_dim = _einsum_align(equation, tensors)
-    out = []
-    for d in range(out_num_dim):
-        sizes = [a[d] for a in aligned if a[d] != 1]
-        if any(s != sizes[0] for s in sizes):
-            raise OpError("einsum(): operands do not broadcast with remapped shapes "
-                          "[original->remapped]: " + " ".join(
-                              f"[{', '.join(map(str, t))}]->[{', '.join(map(str, a))}]"
-                              for t, a in zip(tensors, aligned)))
-        out.append(sizes[0] if sizes else 1)
-    return tuple(out)
-
-
-def _sumproduct_pair(left, right, sum_dims):
-    """ATen's sumproduct_pair (keepdim=True): multiply and sum ``sum_dims`` via one bmm."""
-    if not sum_dims:
-        return F.mul(left, right)
-    ndim = len(left.shape)
-    lro, lo, ro = [], [], []
-    lro_size = lo_size = ro_size = sum_size = 1
-    for i in range(ndim):
-        sl, sr = left.shape[i] != 1, right.shape[i] != 1
-        if i in sum_dims:
-            if sl and sr:
-                if left.shape[i] != right.shape[i]:
-                    raise OpError("non-broadcast dimensions must match")
-                sum_size *= left.shape[i]
-            elif sl:
-                left = F.sum(left, [i], True)
-            elif sr:
-                right = F.sum(right, [i], True)
-        elif sl and sr:
-            if left.shape[i] != right.shape[i]:
-                raise OpError("non-broadcast dimensions must match")
-            lro.append(i)
-            lro_size *= left.shape[i]
-        elif sl:
-            lo.append(i)
-            lo_size *= left.shape[i]
-        else:
-            ro.append(i)
-            ro_size *= right.shape[i]
-    out_size = ([left.shape[d] for d in lro] + [left.shape[d] for d in lo]
-                + [1] * len(sum_dims) + [right.shape[d] for d in ro])
-    lperm = lro + lo + list(sum_dims) + ro
-    rperm = lro + list(sum_dims) + ro + lo
-    operm = [-1] * len(out_size)
-    for i, d in enumerate(lro + lo + list(sum_dims) + ro):
-        operm[d] = i
-    left = _reshape(F.permute(left, tuple(lperm)), (lro_size, lo_size, sum_size))
-    right = _reshape(F.permute(right, tuple(rperm)), (lro_size, sum_size, ro_size))
-    result = F.bmm(left, right)
-    return F.permute(F.view(result, tuple(out_size)), tuple(operm))
-
-
-def _einsum(equation, tensors):
-    tensors = list(tensors)
-    plans, _, dim_counts, perm_index, out_num_dim = _einsum_align(
-        equation, [tuple(t.shape) for t in tensors])
-    _einsum_shape(equation, [tuple(t.shape) for t in tensors])
-    ops = []
-    for t, steps in zip(tensors, plans):
-        for step in steps:
-            if step[0] == "diagonal":
-                _, prev, dim = step
-                t = F.diagonal(t, 0, prev, dim)
-                n = len(t.shape)
-                order = [i for i in range(n - 1)]
-                order.insert(prev, n - 1)  # movedim(-1, prev)
-                t = F.permute(t, tuple(order))
-            elif step[0] == "unsqueeze":
-                t = F.unsqueeze(t, step[1])
-            else:
-                t = F.permute(t, step[1])
-        ops.append(t)
-    while len(ops) > 1:  # left to right, as ATen without a contraction path
-        a, b = ops[0], ops[1]
-        del ops[:2]
-        sum_dims, a_sum, b_sum = [], [], []
-        for dim in range(out_num_dim, perm_index):
-            if a.shape[dim] != 1 and b.shape[dim] != 1:
-                dim_counts[dim] -= 1
-                if dim_counts[dim] == 1:
-                    sum_dims.append(dim)
-                    dim_counts[dim] = 0
-            elif dim_counts[dim] == 1:
-                if a.shape[dim] != 1:
-                    a_sum.append(dim)
-                    dim_counts[dim] = 0
-                elif b.shape[dim] != 1:
-                    b_sum.append(dim)
-                    dim_counts[dim] = 0
-        if a_sum:
-            a = F.sum(a, a_sum, True)
-        if b_sum:
-            b = F.sum(b, b_sum, True)
-        ops.insert(0, _sumproduct_pair(a, b, sum_dims))
-    if perm_index - out_num_dim > 0:
-        if len(tensors) > 1:  # contracted dims are all 1 by now: view them away
-            return F.view(ops[0], tuple(ops[0].shape[:out_num_dim]))
-        return F.sum(ops[0], list(range(out_num_dim, perm_index)))
-    return ops[0]
-
-
-op("einsum(str equation, Tensor[] tensors) -> Tensor", None, composite=True, method=False,
-   forward=_einsum, shape=_einsum_shape,
-   samples=explicit(
-       lambda r: Sample(("ij,jk->ik", [rand(r, 2, 3), rand(r, 3, 4)])),
-       lambda r: Sample(("ij,jk", [rand(r, 2, 3), rand(r, 3, 4)])),
-       lambda r: Sample(("bij,bjk->bik", [rand(r, 2, 2, 3), rand(r, 2, 3, 4)])),
-       lambda r: Sample(("i,i->", [rand(r, 3), rand(r, 3)])),
-       lambda r: Sample(("i,j->ij", [rand(r, 3), rand(r, 4)])),
-       lambda r: Sample(("ij,kj->ik", [rand(r, 2, 3), rand(r, 4, 3)])),
-       lambda r: Sample(("ij->ji", [rand(r, 2, 3)])),
-       lambda r: Sample(("ij->", [rand(r, 2, 3)])),
-       lambda r: Sample(("ii->i", [rand(r, 3, 3)])),
-       lambda r: Sample(("ii", [rand(r, 3, 3)])),
-       lambda r: Sample(("...ij,...jk->...ik", [rand(r, 2, 2, 3), rand(r, 3, 4)])),
-       lambda r: Sample(("ij,ij->", [rand(r, 2, 3), rand(r, 2, 3)])),
-       lambda r: Sample(("ij,jk,kl->il", [rand(r, 2, 3), rand(r, 3, 4), rand(r, 4, 2)])),
-       lambda r: Sample(("bn,anm,bm->ba", [rand(r, 2, 3), rand(r, 2, 3, 4), rand(r, 2, 4)]))))

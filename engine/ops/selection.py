@@ -5,8 +5,8 @@ import numpy as np
 
 from .. import backend
 from ..errors import OpError
+from .joining import _piece_shapes, _pieces, _split_sizes
 from .samples import Const, Sample, explicit, rand
-from .shape import _piece_shapes, _pieces, _split_sizes
 from .table import F, broadcast_shapes, normalize_dim, op
 
 

@@ -50,21 +50,27 @@ from __future__ import annotations
 
 import collections
 import inspect
-import itertools
 import re
 import types
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from .. import array_cache, dtypes, grad_mode
 from .. import graph as _graph
 from .. import inference as _inference
 from ..array_cache import LARGE_BYTES
 from ..backend import ARRAY_TYPES
-from ..errors import DerivativeNotImplemented, GradientError, KernelNotImplemented, OpError
+from ..errors import (
+    BroadcastError,
+    DerivativeNotImplemented,
+    GradientError,
+    IndexOpError,
+    KernelNotImplemented,
+    OpError,
+)
 from ..grad_mode import _state as _grad_state
+from .schema import parse_schema
 
 # The registry: every row by qualified name ("pow.Tensor_Scalar"), and overloads by name.
 ROWS: dict[str, Op] = {}
@@ -72,83 +78,13 @@ OVERLOADS: dict[str, list[Op]] = {}
 # The public functions, one per name, dispatching over overloads: F.mul, F.sum, ...
 F = types.SimpleNamespace()
 
-_seq = itertools.count()
+_seq = _graph.sequence_nrs  # (a module global: read per recorded op)
 _EMPTY = inspect.Parameter.empty
 forward_hook = None  # set by engine/forward_ad.py while a dual level is open
 _Tensor = None  # engine.tensor.Tensor, bound by engine.tensor at import (avoids a cycle)
 
 
-# --------------------------------------------------------------------------- schemas
-
-@dataclass(frozen=True)
-class Param:
-    name: str
-    type: str  # "Tensor", "Tensor?", "Tensor[]", "Scalar", "int", "int[]", "float", ...
-    default: Any = inspect.Parameter.empty
-    kwarg_only: bool = False
-
-    @property
-    def is_tensor(self) -> bool:
-        return self.type.startswith("Tensor")
-
-    @property
-    def optional(self) -> bool:
-        return self.type.endswith("?")
-
-
-_PARAM_RE = re.compile(r"^(?P<type>[\w\[\]?]+)\s+(?P<name>\w+)(?:\s*=\s*(?P<default>.+))?$")
-
-
-def _parse_default(text: str):
-    text = text.strip()
-    if text == "None":
-        return None
-    if text in ("True", "False"):
-        return text == "True"
-    if text.startswith("[") or text.startswith("("):
-        inner = text[1:-1].strip()
-        return tuple(_parse_default(t) for t in inner.split(",")) if inner else ()
-    if text[0] in "'\"":
-        return text[1:-1]
-    try:
-        return int(text)
-    except ValueError:
-        return float(text)
-
-
-def parse_schema(schema: str):
-    """'pow.Tensor_Scalar(Tensor input, Scalar exponent) -> Tensor' -> (name, overload,
-    params, returns)."""
-    m = re.match(r"^([\w.]+)\((.*)\)\s*->\s*(.+)$", schema.strip())
-    if not m:
-        raise ValueError(f"bad schema: {schema}")
-    qualname, arglist, returns = m.groups()
-    name, _, overload = qualname.partition(".")
-    params, kwarg_only = [], False
-    depth, current, pieces = 0, "", []
-    for ch in arglist:  # split on top-level commas (defaults may hold lists)
-        depth += ch in "[("
-        depth -= ch in "])"
-        if ch == "," and depth == 0:
-            pieces.append(current)
-            current = ""
-        else:
-            current += ch
-    if current.strip():
-        pieces.append(current)
-    for piece in pieces:
-        piece = piece.strip()
-        if piece == "*":
-            kwarg_only = True
-            continue
-        pm = _PARAM_RE.match(piece)
-        if not pm:
-            raise ValueError(f"bad parameter {piece!r} in {schema}")
-        default = (_parse_default(pm["default"]) if pm["default"] is not None
-                   else inspect.Parameter.empty)
-        params.append(Param(pm["name"], pm["type"], default, kwarg_only))
-    return name, overload, tuple(params), returns.strip()
-
+# --------------------------------------------------------------------------- argument types
 
 def _type_matches(ptype: str, value, strict: bool = False) -> bool:
     """Does ``value`` fit a schema type? Used to pick overloads and to validate. A Python
@@ -572,89 +508,21 @@ class Op:
         # Python numbers stay plain values (a dict of numbers is not tracked by the GC).
         node = self.node_class()
         node.seq = next(_seq)
-        Tensor = _Tensor
-        mask = 0
-        single = len(results) == 1
-        if single:
-            out = results[0].array
-            out_shape, out_dtype = out.shape, out.dtype
-        same = single  # every Tensor input has the output's shape and dtype
-        share = None  # an input's producer meta equal to the output's
         if self._plain_diff:
-            fns = []
-            for i, bit in self._diff_bits:
-                t = args[i]
-                if isinstance(t, Tensor):
-                    if t._requires_grad:
-                        fn = t._grad_fn
-                        if fn is not None:
-                            fns.append((fn, t._output_nr))
-                            if share is None and same:
-                                m = fn.out_metas[t._output_nr]
-                                if m[0] == out_shape and m[1] == out_dtype:
-                                    share = fn.out_metas if len(fn.out_metas) == 1 else (m,)
-                        else:
-                            fns.append((t._accumulator(), 0))
-                        mask |= bit
-                    else:
-                        fns.append((None, 0))
-                    if same:
-                        a = t.array
-                        if a.shape != out_shape or a.dtype != out_dtype:
-                            same = False
-                else:  # a Python number in a Tensor position: torch's wrapped number
-                    fns.append((None, 0))
-            node.next_functions = tuple(fns)
-            if not same:
-                node.metas = tuple([None if not isinstance(args[i], Tensor) else
-                                    (args[i].array.shape, args[i].array.dtype)
-                                    for i in self.diff_params])  # (a list: no generator)
+            mask, share = self._plain_edges(node, args, results)
         else:
-            fns, metas, counts = [], [], []
-            for k, i in enumerate(self.diff_params):  # non-differentiable inputs get no edge
-                a = args[i]
-                items = a if type(a) in (list, tuple) else (a,)  # None (Tensor?) -> (None, 0)
-                count = len(items)
-                for t in items:
-                    if isinstance(t, Tensor):
-                        if t._requires_grad:
-                            fn = t._grad_fn
-                            fns.append((fn, t._output_nr) if fn is not None else
-                                       (t._accumulator(), 0))
-                            mask |= 1 << k
-                        elif self.not_implemented:  # torch's fallback: edges only where needed
-                            count -= 1
-                            continue
-                        else:
-                            fns.append((None, 0))
-                        metas.append((t.array.shape, t.array.dtype))
-                    else:
-                        fns.append((None, 0))
-                        metas.append(None)
-                counts.append(count)
-            node.next_functions = tuple(fns)
-            node.metas = tuple(metas)
-            if any(c != 1 for c in counts):
-                node.param_edge_counts = tuple(counts)
+            mask, share = self._listed_edges(node, args), None
         saved_idx, result_nrs, attr_getters = self._plans.get(mask) or self._plan(mask)
         if saved_idx or result_nrs:
-            saved = {}
-            for n, i in saved_idx:
-                a = args[i]
-                if isinstance(a, Tensor):
-                    saved[n] = _graph.SavedTensor(a)
-                elif type(a) in (list, tuple):
-                    saved[n] = [_graph.SavedTensor(t) for t in a]
-                else:
-                    saved[n] = a  # a number (or None): kept as is, freed like a tensor
-            node.saved = saved
+            saved = node.saved = self._save_inputs(args, saved_idx)
         else:
             node.saved = _NOTHING_SAVED
         if attr_getters:
             node.attrs = {n: get(args) for n, get in attr_getters}
-        if single:
+        if len(results) == 1:
             r = results[0]
-            node.out_metas = share if share is not None else ((out_shape, out_dtype),)
+            node.out_metas = share if share is not None else (
+                (r.array.shape, r.array.dtype),)
             r._grad_fn = node
             r._requires_grad = True
         else:
@@ -670,6 +538,96 @@ class Op:
         if hide_node is not None:  # out of the cyclic GC's sight, as torch's nodes (graph.py)
             hide_node(node)
         return node
+
+    def _plain_edges(self, node, args, results) -> tuple:
+        """node.next_functions (and metas where an input's differ from the output's) for a
+        row whose differentiable parameters are plain Tensors: one edge each. Returns the
+        mask of parameters that require grad, and an input producer's output meta equal to
+        this node's (to share), or None."""
+        Tensor = _Tensor
+        mask = 0
+        same = single = len(results) == 1  # every Tensor input has the output's meta
+        if single:
+            out = results[0].array
+            out_shape, out_dtype = out.shape, out.dtype
+        share = None
+        fns = []
+        for i, bit in self._diff_bits:
+            t = args[i]
+            if isinstance(t, Tensor):
+                if t._requires_grad:
+                    fn = t._grad_fn
+                    if fn is not None:
+                        fns.append((fn, t._output_nr))
+                        if share is None and same:
+                            m = fn.out_metas[t._output_nr]
+                            if m[0] == out_shape and m[1] == out_dtype:
+                                share = fn.out_metas if len(fn.out_metas) == 1 else (m,)
+                    else:
+                        fns.append((t._accumulator(), 0))
+                    mask |= bit
+                else:
+                    fns.append((None, 0))
+                if same:
+                    a = t.array
+                    if a.shape != out_shape or a.dtype != out_dtype:
+                        same = False
+            else:  # a Python number in a Tensor position: torch's wrapped number
+                fns.append((None, 0))
+        node.next_functions = tuple(fns)
+        if not same:
+            node.metas = tuple([None if not isinstance(args[i], Tensor) else
+                                (args[i].array.shape, args[i].array.dtype)
+                                for i in self.diff_params])  # (a list: no generator)
+        return mask, share
+
+    def _listed_edges(self, node, args) -> int:
+        """node.next_functions, metas and per-parameter edge counts for a row with Tensor[]
+        or Tensor? parameters (or torch's NotImplemented fallback); returns the mask of
+        parameters that require grad."""
+        Tensor = _Tensor
+        mask = 0
+        fns, metas, counts = [], [], []
+        for k, i in enumerate(self.diff_params):  # non-differentiable inputs get no edge
+            a = args[i]
+            items = a if type(a) in (list, tuple) else (a,)  # None (Tensor?) -> (None, 0)
+            count = len(items)
+            for t in items:
+                if isinstance(t, Tensor):
+                    if t._requires_grad:
+                        fn = t._grad_fn
+                        fns.append((fn, t._output_nr) if fn is not None else
+                                   (t._accumulator(), 0))
+                        mask |= 1 << k
+                    elif self.not_implemented:  # torch's fallback: edges only where needed
+                        count -= 1
+                        continue
+                    else:
+                        fns.append((None, 0))
+                    metas.append((t.array.shape, t.array.dtype))
+                else:
+                    fns.append((None, 0))
+                    metas.append(None)
+            counts.append(count)
+        node.next_functions = tuple(fns)
+        node.metas = tuple(metas)
+        if any(c != 1 for c in counts):
+            node.param_edge_counts = tuple(counts)
+        return mask
+
+    @staticmethod
+    def _save_inputs(args, saved_idx) -> dict:
+        """What the VJPs need of the inputs, as SavedTensors (numbers kept as they are)."""
+        saved = {}
+        for n, i in saved_idx:
+            a = args[i]
+            if isinstance(a, _Tensor):
+                saved[n] = _graph.SavedTensor(a)
+            elif type(a) in (list, tuple):
+                saved[n] = [_graph.SavedTensor(t) for t in a]
+            else:
+                saved[n] = a  # a number (or None): kept as is, freed like a tensor
+        return saved
 
     def _attr(self, n, args):
         return self._attr_getter(n)(args)
@@ -886,7 +844,6 @@ def broadcast_shapes(*shapes) -> tuple:
             if out[j] == 1:
                 out[j] = d
             elif d != 1 and d != out[j]:
-                from ..errors import BroadcastError
                 a, b = shapes[0], shapes[1] if len(shapes) > 1 else s
                 raise BroadcastError(
                     f"The size of tensor a ({_dim_at(a, j, ndim)}) must match the size of "
@@ -925,7 +882,6 @@ def normalize_dim(dim: int, ndim: int) -> int:
     """torch's wrap_dim, with its IndexError text."""
     lo, hi = (-1, 0) if ndim == 0 else (-ndim, ndim - 1)
     if not lo <= dim <= hi:
-        from ..errors import IndexOpError
         raise IndexOpError(f"Dimension out of range (expected to be in range of [{lo}, {hi}], "
                            f"but got {dim})")
     return dim + ndim if dim < 0 else dim

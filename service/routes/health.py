@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 import engine
 
@@ -10,6 +10,13 @@ from ..errors import STORE, responses
 from ..schemas import Health, Ready
 
 router = APIRouter(tags=["operations"])
+
+
+@router.get("/", include_in_schema=False)
+def root():
+    """The service's address in a browser leads to its docs (the playground is linked there
+    and printed in the startup log)."""
+    return RedirectResponse("/docs", status_code=307)
 
 
 @router.get("/healthz", summary="Liveness", response_model=Health)

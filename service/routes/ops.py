@@ -25,6 +25,10 @@ PSEUDO_OPS = {
     "{\"slice\": [start, stop, step]}, a nested list of ints/bools, or an id (a tensor index)",
     "assign": "y = x: args [id]; binds the same tensor (or multi-output result)",
     "getitem": "an item of a multi-output result: args [id, k]",
+    "setitem_": "x[...] = value, in place (CopySlices or IndexPutBackward0, as torch records "
+    "it): args [id, [components], value]; components as for index; the id binds x itself",
+    "set_grad": "x.grad = value (null: del x.grad), with torch's checks: args [id, value or "
+    "null]; the id binds x itself",
 }
 
 

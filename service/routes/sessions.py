@@ -25,6 +25,17 @@ NAME = Path(description="A tensor id of the session (GET also takes 'x.grad').",
 Encoding = Query("list", description="How tensors are written.", examples=["list"])
 
 
+def answer(session, settings, encoder: wire.Encoder, saved: bool = False) -> dict:
+    """A session's answer (SessionResponse): the session, its leaves' .grad, its graph and
+    graph_hash; with ``saved``, also ``memory``: what its retained graphs saved."""
+    out = {"session": session.info(), "grads": session.ws.leaf_grads(encoder),
+           "graph": session.ws.graph()}
+    if saved:
+        out["memory"] = memory.report(session.ws)
+    out["graph_hash"] = content.session_hash(session, settings)
+    return out
+
+
 @router.post("", response_model=SessionResponse, status_code=201,
              openapi_extra=body_doc(SessionCreate),
              responses=responses(400, 401, 413, 415, 422, 429, STORE), summary="Create a session")
@@ -41,9 +52,7 @@ async def create(request: Request, key: str = Depends(owner)):
         session.record("nodes", nodes=log_nodes(nodes))
         state.store.update(session)  # publishes the log where the store is shared
         encoder = wire.Encoder(req.encoding)
-        return {"session": session.info(), "grads": ws.leaf_grads(encoder),
-                "graph": ws.graph(),
-                "graph_hash": content.session_hash(session, state.settings)}, encoder
+        return answer(session, state.settings, encoder), encoder
 
     payload, encoder = await run_in_threadpool(work)
     return respond(payload, encoder, 201)
@@ -58,9 +67,7 @@ def read(request: Request, sid: str = SID, key: str = Depends(owner),
     session = request.app.state.store.get(sid, key)
     with session.lock:
         encoder = wire.Encoder(encoding)
-        payload = {"session": session.info(), "grads": session.ws.leaf_grads(encoder),
-                   "graph": session.ws.graph(), "memory": memory.report(session.ws),
-                   "graph_hash": content.session_hash(session, request.app.state.settings)}
+        payload = answer(session, request.app.state.settings, encoder, saved=True)
     return respond(payload, encoder)
 
 
@@ -77,9 +84,7 @@ def free(request: Request, sid: str = SID, key: str = Depends(owner)):
         session.graph_retained = False
         store.update(session)
         encoder = wire.Encoder()
-        payload = {"session": session.info(), "grads": session.ws.leaf_grads(encoder),
-                   "graph": session.ws.graph(), "memory": memory.report(session.ws),
-                   "graph_hash": content.session_hash(session, request.app.state.settings)}
+        payload = answer(session, request.app.state.settings, encoder, saved=True)
     return respond(payload, encoder)
 
 
@@ -101,9 +106,7 @@ def zero_grad(request: Request, sid: str = SID, key: str = Depends(owner)):
         session.record("zero_grad")
         store.update(session)
         encoder = wire.Encoder()
-        payload = {"session": session.info(), "grads": session.ws.leaf_grads(encoder),
-                   "graph": session.ws.graph(),
-                   "graph_hash": content.session_hash(session, request.app.state.settings)}
+        payload = answer(session, request.app.state.settings, encoder)
     return respond(payload, encoder)
 
 

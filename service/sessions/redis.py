@@ -29,6 +29,8 @@ from collections import OrderedDict
 import numpy as np
 import orjson
 
+from engine.errors import AutogradError
+
 from ..errors import Problem
 from ..graphs import Workspace
 from ..wire import RawTensor
@@ -197,7 +199,6 @@ class _SessionLock:
             if self.depth == 0:
                 try:
                     if self.session.synced < len(self.session.log):
-                        from engine.errors import AutogradError
                         if exc is None or isinstance(exc, (Problem, AutogradError)):
                             self.store.commit(self.session)  # raises only when exc is None
                         else:  # an unexpected error: keep it out of the shared history

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import httpx
 
-from ._core import BaseSession, Call, Node, Tensor, dtype
+from ._core import BaseSession, Call, GraphPicture, Node, Tensor, dtype
 from ._wire import APIError, Raw, aread_answer, decode, encode, read_answer
 
-__all__ = ["APIError", "Node", "Raw", "Session", "Tensor", "aread_answer", "connect", "decode", "dtype",
+__all__ = ["APIError", "GraphPicture", "Node", "Raw", "Session", "Tensor", "aread_answer", "connect", "decode", "dtype",
            "encode", "read_answer"]
 __version__ = "0.1.0"
 
@@ -63,10 +63,11 @@ class Session(BaseSession):
     the server's session on exit."""
 
     def __init__(self, url: str, api_key: str | None = None, timeout: float = 60.0,
-                 client: httpx.Client | None = None):
+                 client: httpx.Client | None = None, lazy: bool = False):
         self._client = client or httpx.Client(base_url=url, timeout=timeout,
                                               headers=_headers(api_key))
         super().__init__(_ops_table(self._send(Call("GET", "/ops"))))
+        self._eager = not lazy  # NOTE [eager ops] in _core.py
 
     def _send(self, call: Call):
         with self._client.stream(call.method, call.path, **request_args(call)) as r:
@@ -87,6 +88,12 @@ class Session(BaseSession):
             return stop.value
 
     _need = _run
+
+    def graph(self, format: str = "svg", path=None) -> GraphPicture:  # noqa: A002 - the API's name
+        """The session's graph drawn like torchviz (GET /sessions/{id}/graph): ``"svg"``,
+        ``"dot"`` or ``"json"``. Written to ``path`` when given; in a notebook the answer
+        shows itself (an SVG, or Graphviz source as text)."""
+        return self._run(self._graph_plan(format, path))
 
     def sync(self) -> None:
         """Send pending nodes now (errors in them raise here) and refresh metadata."""
@@ -117,6 +124,9 @@ class Session(BaseSession):
         return False
 
 
-def connect(url: str, api_key: str | None = None, timeout: float = 60.0) -> Session:
-    """A session on the service at ``url`` (the server's session is created lazily)."""
-    return Session(url, api_key, timeout)
+def connect(url: str, api_key: str | None = None, timeout: float = 60.0,
+            lazy: bool = False) -> Session:
+    """A session on the service at ``url``. Each op is sent as it is made, so an invalid one
+    raises at its own line; ``lazy=True`` sends ops with the next backward/grad/read instead
+    (fewer requests; an error then raises there). See NOTE [eager ops] in _core.py."""
+    return Session(url, api_key, timeout, lazy=lazy)

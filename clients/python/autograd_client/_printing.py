@@ -1,5 +1,6 @@
 """repr of a remote tensor exactly as torch 2.13 prints it: a copy of the service's
-engine/printing.py logic (the client must not import the server's packages)."""
+engine/printing.py (the client must not import the server's packages), kept equal to it by
+tests/test_client_printing.py."""
 
 from __future__ import annotations
 

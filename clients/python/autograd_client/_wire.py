@@ -36,7 +36,12 @@ class APIError(RuntimeError):
         self.type = problem.get("type")
         self.title = problem.get("title")
         self.detail = problem.get("detail", "")
-        super().__init__(self.detail)
+        # str(e) is torch's text: the server's "node 3 ('y', op 'mul'): " locator stays in
+        # .detail and .problem
+        super().__init__(NODE_LOCATOR.sub("", self.detail, count=1))
+
+
+NODE_LOCATOR = re.compile(r"^node \d+ \('[^']*', op '[^']*'\): ")
 
 
 @dataclass(frozen=True)
@@ -152,6 +157,8 @@ def decode(status: int, headers, content: bytes):
         raise APIError(status, problem)
     if not content:
         return None
+    if ctype and ctype != OCTET and ctype != "application/json" and not ctype.endswith("+json"):
+        return bytes(content).decode("utf-8")  # text: a drawing (svg, dot), metrics
     lifted = None
     if ctype == OCTET:
         n = int(headers[BINARY_HEADER])

@@ -1,0 +1,79 @@
+"""`source` in a session reads and binds the session's names, as lines typed into the same
+Python session would (api.md): the README's second derivative after `/grad` with
+`create_graph`, `x.grad` after a backward, and names bound by one call used by the next.
+torch, run here on the same program, is the oracle."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from support.service_server import api, check_problem, server_url  # noqa: F401 - live server
+
+
+def _grads(answer: dict) -> list:
+    return [np.asarray(g["data"], dtype=np.float64) for g in answer["grads"]]
+
+
+def test_second_derivative_reads_the_bound_gradient(api):  # noqa: F811
+    first = api.post("/grad", json={
+        "source": "x = torch.tensor([0.5, 1.5], requires_grad=True)\ny = (x ** 3).sum()",
+        "outputs": "y", "inputs": "x", "create_graph": True, "as": ["dx"]})
+    assert first.status_code == 200, first.text
+    sid = first.json()["session"]["id"]
+    second = api.post("/grad", json={"session": sid, "source": "g = dx.sum()",
+                                      "outputs": "g", "inputs": "x"})
+    assert second.status_code == 200, second.text
+    x = torch.tensor([0.5, 1.5], requires_grad=True)
+    dx, = torch.autograd.grad((x ** 3).sum(), x, create_graph=True)
+    ddx, = torch.autograd.grad(dx.sum(), x)
+    np.testing.assert_allclose(_grads(first.json())[0], dx.detach().numpy())
+    np.testing.assert_allclose(_grads(second.json())[0], ddx.numpy())
+
+
+def test_names_bound_by_one_call_are_read_by_the_next(api):  # noqa: F811
+    r = api.post("/backward", json={
+        "source": "w = torch.tensor([1.0, -2.0], requires_grad=True)\nv = (w * w).sum()",
+        "tensors": "v", "retain_graph": True})
+    sid = r.json()["session"]["id"]
+    # x.grad after a backward, a new name from it, and an op on an earlier name
+    r = api.post("/backward", json={
+        "session": sid, "source": "h = w.grad * 3\nk = (h * w).sum() + v", "tensors": "k",
+        "return_graph": True})
+    assert r.status_code == 200, r.text
+    w = torch.tensor([1.0, -2.0], requires_grad=True)
+    v = (w * w).sum()
+    v.backward(retain_graph=True)
+    h = w.grad * 3
+    k = (h * w).sum() + v
+    k.backward()
+    np.testing.assert_allclose(r.json()["grads"]["w"]["data"], w.grad.numpy())
+    names = {n["id"]: n for n in r.json()["graph"]["nodes"]}
+    assert names["k"]["grad_fn"] == type(k.grad_fn).__name__
+    assert names["h"]["requires_grad"] is h.requires_grad
+
+
+def test_compiler_temporaries_do_not_rebind_the_sessions(api):  # noqa: F811
+    """Each source numbers its unnamed values (_1, _2 ...) after the session's, so a later
+    call never rebinds an earlier call's intermediate."""
+    r = api.post("/backward", json={"source": "a = torch.tensor(2.0, requires_grad=True)\n"
+                                              "b = (a * 3).exp()", "tensors": "b",
+                                    "retain_graph": True, "return_graph": True})
+    sid = r.json()["session"]["id"]
+    temps = {n["id"] for n in r.json()["graph"]["nodes"] if n["id"].startswith("_")}
+    r = api.post("/backward", json={"session": sid, "source": "c = (a * 5).sin()",
+                                    "tensors": "c", "return_graph": True})
+    assert r.status_code == 200, r.text
+    new = {n["id"] for n in r.json()["graph"]["nodes"] if n["id"].startswith("_")}
+    assert temps and temps < new
+    a = torch.tensor(2.0, requires_grad=True)
+    (a * 3).exp().backward()
+    (a * 5).sin().backward()
+    np.testing.assert_allclose(r.json()["grads"]["a"]["data"], a.grad.item(), rtol=1e-5)
+
+
+def test_an_unknown_name_is_still_a_422(api):  # noqa: F811
+    r = api.post("/backward", json={"source": "a = torch.tensor(2.0, requires_grad=True)",
+                                    "tensors": "a", "retain_graph": True})
+    sid = r.json()["session"]["id"]
+    r = api.post("/backward", json={"session": sid, "source": "b = nope * 2", "tensors": "b"})
+    check_problem(r, 422, "source: line 1, col 5: name 'nope' is not defined (or not allowed)")
