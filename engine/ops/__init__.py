@@ -19,6 +19,7 @@ from . import (  # noqa: F401  (registers rows)
     movement,
     nll,
     reductions,
+    scatter,
     selection,
     softmax,
     statistics,

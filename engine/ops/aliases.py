@@ -22,7 +22,4 @@ op("_transpose_inplace(Tensor input, int dim0, int dim1) -> Tensor", "TransposeB
                                                                          dim1)),
    vjp={"input": lambda grad, dim0, dim1: F.transpose(grad, dim0, dim1)},
    shape=lambda input, dim0, dim1: tuple(input[d] for d in _transpose_dims(len(input), dim0,
-                                                                           dim1)),
-   samples=explicit(lambda r: Sample((rand(r, 2, 3), 0, 1)),
-                    lambda r: Sample((rand(r, 1, 2, 3), 0, -1))),
-   torch=lambda torch, input, dim0, dim1: input.clone().transpose_(dim0, dim1))
+                                                                           dim1)))  # (no samples: torch has no out-of-place form; tests/test_inference_mode.py checks it)
