@@ -38,8 +38,8 @@ def get_gradient_edge(tensor) -> GradientEdge:
 def increment_version(tensor) -> None:
     """Mark ``tensor`` (or each of a list) as changed in place; inference tensors have no
     counter to bump."""
-    for t in (tensor,) if hasattr(tensor, "_version") else tensor:
-        t._version[0] += 1
+    for t in (tensor,) if hasattr(tensor, "_version_counter") else tensor:
+        t._version_counter[0] += 1
 
 
 class _MultiHandle:
@@ -128,7 +128,7 @@ class _AllowMutationOnSavedContext:
         self.by_memory.clear()
 
     def pack(self, t) -> _Handle:
-        memory = (id(_root_array(t.array)), t._version[0])
+        memory = (id(_root_array(t.array)), t._version_counter[0])
         key = (id(t), *memory)
         self.by_memory.setdefault(memory, set()).add(key)
         handle = self.handles.get(key)
@@ -149,7 +149,7 @@ class _AllowMutationOnSavedContext:
     def before_mutation(self, t) -> None:
         """``t`` is about to change in place: every saved tensor on its memory, at its
         version, is cloned first, so the backward reads what was saved."""
-        for key in self.by_memory.get((id(_root_array(t.array)), t._version[0]), ()):
+        for key in self.by_memory.get((id(_root_array(t.array)), t._version_counter[0]), ()):
             handle = self.handles.get(key)
             if handle is None or handle in self.cloned:
                 continue

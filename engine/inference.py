@@ -45,7 +45,7 @@ class InferenceVersion(list):
 
 
 def is_inference(t) -> bool:
-    return type(t._version) is InferenceVersion
+    return type(t._version_counter) is InferenceVersion
 
 
 def mark_output(t) -> None:
@@ -53,8 +53,8 @@ def mark_output(t) -> None:
     a view of a normal tensor stays normal and, as torch's, requires grad as its base does
     (without a grad_fn)."""
     if t._view is None:
-        t._version = InferenceVersion([0])
-    elif type(t._version) is not InferenceVersion:
+        t._version_counter = InferenceVersion([0])
+    elif type(t._version_counter) is not InferenceVersion:
         t._requires_grad = t._view[0]._requires_grad
 
 
@@ -66,29 +66,29 @@ def is_inference_view(t) -> bool:
 
 def mark(t) -> None:
     """``t`` (a new tensor, not a view) was made in inference mode."""
-    t._version = InferenceVersion([0])
+    t._version_counter = InferenceVersion([0])
 
 
 def records(inputs) -> bool:
     """Outside inference mode, does an op on ``inputs`` ((position, Tensor) pairs) record?
     Only where some input is a normal tensor."""
-    return any(type(t._version) is not InferenceVersion for _, t in inputs)
+    return any(type(t._version_counter) is not InferenceVersion for _, t in inputs)
 
 
 def check_saved(t) -> None:
-    if type(t._version) is InferenceVersion:
+    if type(t._version_counter) is InferenceVersion:
         raise GradientError(SAVE_ERROR)
 
 
 def check_inplace(t, result) -> None:
     """torch refuses an in-place change of an inference tensor outside inference mode
     after its kernel ran: the values are written, then the error raised."""
-    if type(t._version) is InferenceVersion and not grad_mode._state.inference:
+    if type(t._version_counter) is InferenceVersion and not grad_mode._state.inference:
         if t.array.flags.writeable and t.array.shape == result.array.shape:
             t.array[...] = result.array
         raise GradientError(INPLACE_ERROR)
 
 
 def check_requires_grad(t, value) -> None:
-    if value and type(t._version) is InferenceVersion and not grad_mode._state.inference:
+    if value and type(t._version_counter) is InferenceVersion and not grad_mode._state.inference:
         raise GradientError(REQUIRES_GRAD_ERROR)

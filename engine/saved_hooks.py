@@ -45,9 +45,9 @@ def current():
 
 def pack(t, hooks):
     """Run ``hooks``' pack on ``t``; what the saved value keeps."""
-    version = t._version[0]
+    version = t._version_counter[0]
     packed = hooks[0](t)
-    if t._version[0] != version:
+    if t._version_counter[0] != version:
         raise GradientError(PACK_INPLACE_ERROR)
     return packed
 

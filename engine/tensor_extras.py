@@ -138,13 +138,13 @@ class TensorExtras:
                 inference.is_inference_view(self)):
             raise GradientError("a leaf Variable that requires grad is being used in an "
                                 "in-place operation.")
-        if type(self._version) is not list and not table._grad_state.inference:
+        if type(self._version_counter) is not list and not table._grad_state.inference:
             raise GradientError(inference.INPLACE_ERROR)
         if inference.is_inference_view(self) and grad_on and views.root_of(self)._requires_grad:
             raise GradientError(inference.VIEW_INPLACE_ERROR)
         result = table.F._transpose_inplace(self, dim0, dim1)
         self.array = result.array
-        self._version[0] += 1
+        self._version_counter[0] += 1
         if result._grad_fn is not None:
             views.set_history(self, result._grad_fn, 0)
         root = self if self._view is None else views.root_of(self)

@@ -178,3 +178,19 @@ def test_transpose_in_place_records_its_node():
             m.t_()
         log(m.shape)
     assert_same(scenario)
+
+
+def test_inference_tensors_have_no_version_counter():
+    def scenario(lib, log):
+        with lib.inference_mode():
+            c = lib.ones(2)
+            v = c.view(-1)
+        log.raises(lambda: c._version)
+        log.raises(lambda: v._version)
+        a = lib.ones(2)
+        with lib.inference_mode():
+            a.add_(1)  # a normal tensor keeps counting
+            view = a.view(-1)
+            view.add_(1)
+        log(a._version, view._version, a)
+    assert_same(scenario)

@@ -41,7 +41,7 @@ class APIError(RuntimeError):
         super().__init__(NODE_LOCATOR.sub("", self.detail, count=1))
 
 
-NODE_LOCATOR = re.compile(r"^node \d+ \('[^']*', op '[^']*'\): ")
+NODE_LOCATOR = re.compile(r"^node \d+ \('([^']*)', op '[^']*'\): ")
 
 
 @dataclass(frozen=True)

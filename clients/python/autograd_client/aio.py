@@ -39,6 +39,7 @@ class AsyncSession(BaseSession):
                 try:
                     answer = await self._send(call)
                 except Exception as e:
+                    self._explain(e)
                     call = plan.throw(e)
                     continue
                 call = plan.send(answer)
@@ -91,5 +92,10 @@ Tensor.anumpy = _anumpy
 async def connect(url: str, api_key: str | None = None,
                   timeout: float = 60.0) -> AsyncSession:
     client = httpx.AsyncClient(base_url=url, timeout=timeout, headers=_headers(api_key))
-    r = await client.get("/ops")
-    return AsyncSession(client, _ops_table(decode(r.status_code, r.headers, r.content)))
+    try:
+        r = await client.get("/ops")
+        ops = _ops_table(decode(r.status_code, r.headers, r.content))
+    except BaseException:  # a wrong key or URL: nothing left open
+        await client.aclose()
+        raise
+    return AsyncSession(client, ops)
