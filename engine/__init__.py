@@ -55,6 +55,7 @@ from .tensor_extras import (
     LongTensor,
     ShortTensor,
     allclose,
+    equal,
 )
 
 # NOTE [Upward bindings]: the engine imports one way, each layer only the ones below it:

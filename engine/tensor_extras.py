@@ -158,6 +158,9 @@ class TensorExtras:
     def allclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
         return allclose(self, other, rtol, atol, equal_nan)
 
+    def equal(self, other) -> bool:
+        return equal(self, other)
+
     def __reduce_ex__(self, protocol):
         return (_rebuild, (backend.to_numpy(self.array).copy(), self._requires_grad))
 
@@ -172,6 +175,12 @@ def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
     table.broadcast_shapes(tuple(a.shape), tuple(b.shape))  # torch's size error
     xp = backend.module_of(a)
     return bool(xp.all(xp.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan)))
+
+
+def equal(input, other) -> bool:
+    """torch.equal: the same shape and the same values (NaN never equals)."""
+    a, b = input.array, other.array
+    return a.shape == b.shape and bool(backend.module_of(a).all(a == b))
 
 
 def _legacy_constructor(name, np_dtype):

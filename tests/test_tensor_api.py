@@ -102,6 +102,7 @@ def test_allclose_and_out():
         log(lib.allclose(a, a), lib.allclose(a, a, equal_nan=True))
         log(lib.allclose(lib.ones(2), lib.ones(2) + 1e-6), lib.ones(2).allclose(lib.ones(1)))
         log(lib.allclose(lib.ones(2), lib.ones(2) + 0.1, atol=0.2))
+        log(lib.equal(a, a), lib.ones(2).equal(lib.ones(2)), lib.equal(lib.ones(2), lib.ones(1)))
         log.raises(lambda: lib.allclose(lib.ones(2), lib.ones(2, dtype=lib.float64)))
         log.raises(lambda: lib.allclose(lib.ones(2), lib.ones(3)))
         s = lib.ones(2, requires_grad=True)
