@@ -20,6 +20,7 @@ from .graphs import ARGUMENT_ERRORS, Workspace
 from .http import render
 from .limits import Budget
 from .schemas import Node
+from .sessions.replay import room
 from .wire import Encoder
 
 
@@ -118,6 +119,11 @@ class InlineBudget(Budget):
             raise TooBigInline
         return n
 
+    def transient(self, n: int) -> None:
+        super().transient(n)
+        if self.total + n > INLINE_ELEMENTS:
+            raise TooBigInline
+
     def tick(self) -> None:
         super().tick()
         if time.thread_time() > self.inline_until:
@@ -149,6 +155,7 @@ def run(state, req, owner: str, kind: str, idempotency_key: str | None = None,
             again = content.replayed(store, session, idempotency_key, fingerprint)
             if again is not None:  # a retry: the first answer, nothing run twice
                 return again
+            room(session, settings, 2 if nodes else 1)
             if nodes:
                 session.record("nodes", nodes=logged)
                 session.ws.add_nodes(nodes, budget)

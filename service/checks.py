@@ -109,15 +109,16 @@ def run(state, req, second_order: bool, owner: str = "") -> dict:
     args = tuple(inputs)
     arg_names = list(input_names)
     try:
-        if second_order:
-            gos = random_grad_outputs(func, args, seed=req.seed)
-            func = grad_of(func, len(args))
-            args = args + tuple(Tensor._make(g.array.astype(np.float64)).requires_grad_(True)
-                                for g in gos)
-            arg_names += [f"grad_outputs[{k}]" for k in range(len(gos))]
-        report = gradcheck_report(func, args, eps=req.eps, atol=req.atol, rtol=req.rtol,
-                                  nondet_tol=req.nondet_tol,
-                                  check_forward_ad=req.check_forward_ad and not second_order)
+        with budget.guarding():  # every op of every evaluation (NOTE [allocation guard])
+            if second_order:
+                gos = random_grad_outputs(func, args, seed=req.seed)
+                func = grad_of(func, len(args))
+                args = args + tuple(Tensor._make(g.array.astype(np.float64)).requires_grad_(True)
+                                    for g in gos)
+                arg_names += [f"grad_outputs[{k}]" for k in range(len(gos))]
+            report = gradcheck_report(func, args, eps=req.eps, atol=req.atol, rtol=req.rtol,
+                                      nondet_tol=req.nondet_tol,
+                                      check_forward_ad=req.check_forward_ad and not second_order)
     except (Problem, AutogradError):
         raise
     except ARGUMENT_ERRORS as e:

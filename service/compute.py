@@ -67,14 +67,17 @@ def _dtype_name(t: Tensor) -> str | None:
     return name if name in wire.DTYPES else None
 
 
-def _hooks(ws: Workspace, hooks: dict) -> list:
+def _hooks(ws: Workspace, hooks: dict, budget: Budget) -> list:
+    """Each hook runs under the request's budget: every op it calls is checked before it
+    allocates, and the clock with it (NOTE [allocation guard])."""
     handles = []
     for name, text in hooks.items():
         fn = compile_hook(text, f"hooks[{name!r}]")
         t = ws.ref(name, f"hooks[{name!r}]")
 
         def hook(grad, _fn=fn, _name=name):
-            out = _fn(grad)
+            with budget.guarding():
+                out = _fn(grad)
             if not hasattr(out, "shape"):
                 raise bad(f"hooks[{_name!r}]: the expression must give a tensor, not a number")
             return out
@@ -104,6 +107,15 @@ def _deadline(ws: Workspace, roots: list[Tensor], budget: Budget) -> list:
     if len(nodes) <= SHORT_WALK_NODES and ws.elements <= SHORT_WALK_ELEMENTS:
         return []
     return [node.register_prehook(lambda grads: budget.tick()) for node in nodes]
+
+
+def _guarded_walk(ws: Workspace, budget: Budget):
+    """A walk over more than a short workspace runs with every VJP's op call checked by the
+    budget (NOTE [allocation guard]); a short one does not pay the shape rules' ~2-6 us an
+    op call: its VJPs allocate no more than its forward did, which was checked."""
+    if ws.elements <= SHORT_WALK_ELEMENTS:
+        return contextlib.nullcontext()
+    return budget.guarding()
 
 
 def _check_batch(grads, inputs, budget: Budget) -> None:
@@ -170,9 +182,9 @@ def backward(ws: Workspace, req, budget: Budget) -> bool:
     for n in req.retain_grad:
         ws.ref(n, "retain_grad").retain_grad()
     retain = req.create_graph if req.retain_graph is None else req.retain_graph
-    handles = _hooks(ws, req.hooks) + _deadline(ws, tensors, budget)
+    handles = _hooks(ws, req.hooks, budget) + _deadline(ws, tensors, budget)
     try:
-        with _gate.walk(req.detect_anomaly):
+        with _gate.walk(req.detect_anomaly), _guarded_walk(ws, budget):
             autograd.backward(tensors, grads, retain_graph=retain,
                               create_graph=req.create_graph, inputs=inputs)
     finally:
@@ -199,7 +211,7 @@ def grad(ws: Workspace, req, budget: Budget) -> tuple[list, bool]:
     retain = req.create_graph if req.retain_graph is None else req.retain_graph
     handles = _deadline(ws, outputs, budget)
     try:
-        with _gate.walk(req.detect_anomaly):
+        with _gate.walk(req.detect_anomaly), _guarded_walk(ws, budget):
             result = autograd.grad(outputs, inputs, grads, retain_graph=retain,
                                    create_graph=req.create_graph,
                                    allow_unused=req.allow_unused,

@@ -12,14 +12,21 @@ from __future__ import annotations
 import ast
 import operator
 
-from engine.ops import OVERLOADS, F
+from engine.ops import OVERLOADS, ROWS, F
+from engine.ops.table import guard
 
 from .errors import bad
+from .parsing import parse
 
 MAX_LENGTH = 1000
 MAX_DEPTH = 32
 _BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
            ast.Div: operator.truediv, ast.Pow: operator.pow, ast.MatMult: operator.matmul}
+# The op-table row whose shape rule sizes each operator's result. On the raw arrays of a
+# first-order backward the operators are NumPy's, which the engine's allocation guard
+# never sees: the hook checks them itself (NOTE [allocation guard]).
+_ROWS = {ast.Add: "add.Tensor", ast.Sub: "sub.Tensor", ast.Mult: "mul.Tensor",
+         ast.Div: "div.Tensor", ast.Pow: "pow.Tensor_Tensor", ast.MatMult: "matmul"}
 _UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
 
 
@@ -29,7 +36,7 @@ def compile_hook(text: str, where: str):
         raise bad(f"{where}: a hook is an expression string of at most {MAX_LENGTH} "
                   "characters")
     try:
-        tree = ast.parse(text, mode="eval")
+        tree = parse(text, "eval")
     except (SyntaxError, ValueError, RecursionError, MemoryError) as e:
         raise bad(f"{where}: invalid expression: {getattr(e, 'msg', e)}") from None
     try:
@@ -51,7 +58,8 @@ def _compile(node, where: str, depth: int):
     if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
         f, a, b = _BINOPS[type(node.op)], _compile(node.left, where, d), _compile(
             node.right, where, d)
-        return lambda grad: f(a(grad), b(grad))
+        row = ROWS[_ROWS[type(node.op)]]
+        return lambda grad: _binop(f, row, a(grad), b(grad))
     if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
         f, a = _UNARY[type(node.op)], _compile(node.operand, where, d)
         return lambda grad: f(a(grad))
@@ -59,6 +67,24 @@ def _compile(node, where: str, depth: int):
         return _compile_call(node, where, d)
     raise bad(f"{where}: {type(node).__name__} is not allowed in a hook expression (numbers, "
               "grad, + - * / ** @ and op calls only)")
+
+
+def _binop(f, row, x, y):
+    if hasattr(x, "shape") or hasattr(y, "shape"):
+        check = guard.check
+        if check is not None:
+            check(row, row.bind((x, y), {}))
+        return f(x, y)
+    # two plain numbers: bounded as the source compiler folds them (no 10 ** 10 ** 10)
+    if f is operator.pow and type(x) is int and type(y) is int and y > 64 and abs(x) > 1:
+        raise bad("hook: constant expression out of range")
+    try:
+        out = f(x, y)
+    except (ZeroDivisionError, OverflowError, ValueError, TypeError) as e:
+        raise bad(f"hook: constant expression: {e}") from None
+    if type(out) is int and abs(out) > 2 ** 64 or type(out) is complex:
+        raise bad("hook: constant expression out of range")
+    return out
 
 
 def _compile_call(node: ast.Call, where: str, depth: int):

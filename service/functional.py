@@ -84,21 +84,22 @@ def run(state, req, kind: str, owner: str = "") -> dict:
 
     kw = {"create_graph": req.create_graph, "strict": req.strict}
     try:
-        if kind in ("jacobian", "hessian"):
-            kw["vectorize"] = req.vectorize
-            if kind == "jacobian":
-                kw["strategy"] = req.strategy
-            else:
-                kw["outer_jacobian_strategy"] = req.strategy
-            matrix = getattr(AF, kind)(func, inputs, **kw)
-            return {kind: _matrix(matrix),
-                    "graph_hash": content.graph_hash([log_nodes(nodes)], settings)}
-        v = _v(req.v, outs0 if kind == "vjp" else list(inputs), budget)
-        if kind == "jvp" and not req.strict and not req.create_graph:
-            # forward AD (dual levels are per thread): torch's values, no double backward
-            value, result = AF._jvp_by_forward_ad(func, inputs, v=v)
-        else:  # strict mode's checks are those of torch's double-backward trick
-            value, result = getattr(AF, kind)(func, inputs, v=v, **kw)
+        with budget.guarding():  # every op of every evaluation (NOTE [allocation guard])
+            if kind in ("jacobian", "hessian"):
+                kw["vectorize"] = req.vectorize
+                if kind == "jacobian":
+                    kw["strategy"] = req.strategy
+                else:
+                    kw["outer_jacobian_strategy"] = req.strategy
+                matrix = getattr(AF, kind)(func, inputs, **kw)
+                return {kind: _matrix(matrix),
+                        "graph_hash": content.graph_hash([log_nodes(nodes)], settings)}
+            v = _v(req.v, outs0 if kind == "vjp" else list(inputs), budget)
+            if kind == "jvp" and not req.strict and not req.create_graph:
+                # forward AD (dual levels are per thread): torch's values, no double backward
+                value, result = AF._jvp_by_forward_ad(func, inputs, v=v)
+            else:  # strict mode's checks are those of torch's double-backward trick
+                value, result = getattr(AF, kind)(func, inputs, v=v, **kw)
     except (Problem, AutogradError):
         raise
     except (RuntimeError, AssertionError, NotImplementedError) as e:

@@ -142,7 +142,13 @@ class Workspace:
         shapes = row.infer_shape(bound)  # the shape rule: sizes known before allocating
         for shape in shapes if row.multi_output else [shapes]:
             budget.elements(tuple(shape))
-        out = row(*bound)
+        if row.extra is not None:  # padded copies, windows: the row's extra rule
+            budget.transient(row.extra_elements(bound))
+        if row.composite:  # each primitive it calls is checked (NOTE [allocation guard])
+            with budget.composite(bound):
+                out = row(*bound)
+        else:
+            out = row(*bound)
         if type(out) is Tensor:
             return out
         out = tuple(out) if isinstance(out, list) else out  # multi-output: see getitem
@@ -267,7 +273,7 @@ class Workspace:
             t.array[...] = new
         else:  # a view of a request body: give the tensor its own memory
             t.array = np.array(new)
-        t._version[0] += 1
+        t._version_counter[0] += 1
         if self._ledger is not None:
             self._ledger.tensor(t)
         return t

@@ -57,6 +57,9 @@ class Settings(BaseSettings):
                                         "recently used dropped first, replayed when needed).")
     replica_cache_bytes: int = Field(512 * 2**20, description="Redis store: most tensor bytes "
                                      "of the sessions one replica keeps live.")
+    max_session_calls: int = Field(10_000, description="Most calls one session may log "
+                                   "(node lists, backward, grad, zero_grad, free, PUT; 413 "
+                                   "beyond): bounds what a replica replays to catch up.")
     idempotency_keys: int = Field(256, description="Answers kept per session for "
                                   "Idempotency-Key retries (oldest dropped first).")
     key_max_sessions: int = Field(0, description="Most sessions one API key may hold "
@@ -73,6 +76,10 @@ class Settings(BaseSettings):
                        "'redis-cluster://host:port[,host:port...]' or "
                        "'redis-sentinel://host:port[,host:port...]/MASTER_NAME/DB' "
                        "(docs/sessions-in-redis.md).")
+    store_wait_replicas: int = Field(-1, description="Replicas of the Redis primary that "
+                                     "must hold a call's log entries before it is answered "
+                                     "(Redis WAIT; a 503 if not within 2 s); -1 = 1 with "
+                                     "redis-sentinel://, else 0.")
     api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Accepted API keys (header X-API-Key or "
         "Authorization: Bearer); empty = no authentication.")

@@ -14,6 +14,7 @@ pooling pairs the pool with its (linear) backward.
 Everything runs in 2-D; 1-D convolution lifts its input to height 1.
 """
 
+import math
 import warnings
 
 import numpy as np
@@ -200,6 +201,35 @@ def _conv_forward(input, weight, bias, stride, padding, dilation, transposed, ou
     return out.reshape(shape)
 
 
+def _padded_elements(input, padding, nd) -> int:
+    """Elements of the zero-padded copy of ``input`` (N, C, *spatial) that _pad makes."""
+    p = _pair(padding, nd, "padding")
+    if not any(p):
+        return 0
+    return input[0] * input[1] * math.prod(input[2 + i] + 2 * p[i] for i in range(nd))
+
+
+def _conv_extra(input, weight, bias, stride, padding, dilation, transposed, output_padding,
+                groups):
+    """Beyond the output: the padded input and the windows (N, C, *out, *kernel), which
+    einsum's contraction copies twice (measured: tests/test_extra_memory_rules.py)."""
+    out = _conv_shape(input, weight, bias, stride, padding, dilation, transposed,
+                      output_padding, groups)
+    nd = len(weight) - 2
+    return (_padded_elements(input, padding, nd)
+            + 2 * input[0] * input[1] * math.prod(out[2:]) * math.prod(weight[2:]))
+
+
+def _conv_grad_extra(copies):
+    """The VJP rows: the padded input and the windows (the weight's VJP reads them as the
+    forward does, in two copies) or their gradient (the input's VJP: one array)."""
+    def extra(grad_output, input, weight, stride, padding, dilation, groups):
+        nd = len(weight) - 2
+        return (_padded_elements(input, padding, nd) + copies * input[0] * input[1]
+                * math.prod(grad_output[2:]) * math.prod(weight[2:]))
+    return extra
+
+
 def _conv_grad_input(grad, input, weight, stride, padding, dilation, groups):
     """The input-gradient of a convolution: a transposed convolution of ``grad`` (``input``
     gives only its size)."""
@@ -258,7 +288,7 @@ op("convolution(Tensor input, Tensor weight, Tensor? bias, int[] stride, int[] p
         F._conv_grad_weight(grad, input, weight, stride, padding, dilation, groups),
         # one derivatives.yaml formula for all three saves input and weight for any of them
         "bias": lambda grad, input, weight: F._conv_grad_bias(grad, input, weight)},
-   dtype="none", shape=_conv_shape,
+   dtype="none", shape=_conv_shape, extra=_conv_extra,
    samples=explicit(
        lambda r: Sample((rand(r, 1, 2, 5, 5), rand(r, 3, 2, 3, 3), rand(r, 3), (1, 1), (0, 0),
                          (1, 1), False, (0, 0), 1)),
@@ -278,7 +308,8 @@ op(f"_conv_grad_input(Tensor grad_output, Tensor input, Tensor weight, {_CONV_AR
         "input": _undefined,
         "weight": lambda grad, grad_output, weight, stride, padding, dilation, groups:
         F._conv_grad_weight(grad_output, grad, weight, stride, padding, dilation, groups)},
-   dtype="none", shape=lambda grad_output, input, weight, *a: tuple(input))
+   dtype="none", shape=lambda grad_output, input, weight, *a: tuple(input),
+   extra=_conv_grad_extra(1))
 
 op(f"_conv_grad_weight(Tensor grad_output, Tensor input, Tensor weight, {_CONV_ARGS})"
    " -> Tensor", "ConvolutionBackwardBackward0", method=False,
@@ -289,7 +320,8 @@ op(f"_conv_grad_weight(Tensor grad_output, Tensor input, Tensor weight, {_CONV_A
         "input": lambda grad, grad_output, input, stride, padding, dilation, groups:
         F._conv_grad_input(grad_output, input, grad, stride, padding, dilation, groups),
         "weight": _undefined},
-   dtype="none", shape=lambda grad_output, input, weight, *a: tuple(weight))
+   dtype="none", shape=lambda grad_output, input, weight, *a: tuple(weight),
+   extra=_conv_grad_extra(2))
 
 op("_conv_grad_bias(Tensor grad_output, Tensor input, Tensor weight) -> Tensor",
    "ConvolutionBackwardBackward0", method=False, forward=_conv_grad_bias,
@@ -450,6 +482,18 @@ def _pool_shape(name, input, k, s, p, d, ceil_mode):
     return tuple(input[:-2]) + tuple(out)
 
 
+def _pool_extra(input, k, s, p, d, ceil_mode, windows: bool) -> int:
+    """Beyond the output: the padded input (ceil_mode's right padding too) and, for max
+    pooling, the windows flattened to one array (N, C, oh, ow, kh * kw)."""
+    shape = _pool_shape("pool", input, k, s, p, d, ceil_mode)
+    out = shape[-2:]
+    extra = _extra_pad(tuple(input[-2:]), out, k, s, p, d)
+    planes = math.prod(input[:-2])
+    padded = planes * math.prod(input[-2 + i] + 2 * p[i] + extra[i] for i in range(2)) if (
+        any(p) or any(extra)) else 0
+    return padded + (planes * math.prod(out) * k[0] * k[1] if windows else 0)
+
+
 def _batched(x):
     return x[None] if x.ndim == 3 else x
 
@@ -512,6 +556,9 @@ op("max_pool2d_with_indices(Tensor input, int[] kernel_size, int[]? stride=None,
    shape=lambda input, kernel_size, stride, padding, dilation, ceil_mode: [_pool_shape(
        "max_pool2d", input, *_pool_params("max_pool2d", kernel_size, stride, padding,
                                           dilation), ceil_mode)] * 2,
+   extra=lambda input, kernel_size, stride, padding, dilation, ceil_mode: _pool_extra(
+       input, *_pool_params("max_pool2d", kernel_size, stride, padding, dilation), ceil_mode,
+       windows=True),
    torch="torch.nn.functional.max_pool2d_with_indices",
    samples=explicit(lambda r: Sample((rand(r, 1, 2, 4, 4), 2)),
                     lambda r: Sample((rand(r, 2, 5, 5), 3, 2, 1))))
@@ -630,6 +677,14 @@ def _avg_shape(input, kernel_size, stride=None, padding=0, ceil_mode=False,
     return _avg_check(kernel_size, stride, padding, divisor_override, input, ceil_mode)[-1]
 
 
+def _avg_extra(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True, divisor_override=None):
+    """Beyond the output: the padded input (the forward's copy, the VJP's sums)."""
+    k, s, p, d, _ = _avg_check(kernel_size, stride, padding, divisor_override, input,
+                               ceil_mode)
+    return _pool_extra(input, k, s, p, d, ceil_mode, windows=False)
+
+
 op(f"avg_pool2d(Tensor input, {_AVG_ARGS}) -> Tensor", "AvgPool2DBackward0", method=False,
    kernel=("avg_pool2d", "fi"),
    jvp="linear",
@@ -639,7 +694,7 @@ op(f"avg_pool2d(Tensor input, {_AVG_ARGS}) -> Tensor", "AvgPool2DBackward0", met
         count_include_pad, divisor_override: F._avg_pool2d_grad(
             grad, input, kernel_size, stride, padding, ceil_mode,
             count_include_pad, divisor_override)},
-   dtype="none", shape=_avg_shape,
+   dtype="none", shape=_avg_shape, extra=_avg_extra,
    samples=explicit(
        lambda r: Sample((rand(r, 1, 2, 5, 5), 2)),
        lambda r: Sample((rand(r, 1, 2, 5, 5), 3), {"stride": 2, "padding": 1}),
@@ -663,7 +718,8 @@ op(f"_avg_pool2d_grad(Tensor grad_output, Tensor input, {_AVG_ARGS}) -> Tensor",
             grad, kernel_size, stride, padding, ceil_mode, count_include_pad,
             divisor_override),
         "input": lambda grad: F.zeros_like(grad)},
-   dtype="none", shape=lambda grad_output, input, *a: tuple(input))
+   dtype="none", shape=lambda grad_output, input, *a: tuple(input),
+   extra=lambda grad_output, input, *a: _avg_extra(input, *a))
 
 
 # --------------------------------------------------------------------------- dropout

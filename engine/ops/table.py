@@ -40,6 +40,10 @@ A row is declared with :func:`op`::
   ``<arg>_t`` (tangents, zeros where none), arguments and results, written with ``F.*``.
   No ``jvp``: a dual input raises, as torch does for ops without forward AD. Composite
   rows need none (their primitives carry the tangents).
+* ``extra`` gives the elements the forward allocates *beyond its outputs* (a padded copy
+  of the input, the windows a convolution multiplies as one array), from the same
+  arguments as ``shape`` and without computing: see NOTE [allocation guard]. Composite
+  rows need none (each primitive they call is checked).
 
 The same ``F.<name>`` function runs on Tensors (recording the graph) and on raw arrays
 (computing only): first-order backward runs the VJPs on arrays, ``create_graph=True``
@@ -51,10 +55,12 @@ from __future__ import annotations
 import collections
 import inspect
 import re
+import threading
 import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .. import anomaly_mode as _anomaly
 from .. import array_cache, dtypes
 from .. import graph as _graph
 from ..array_cache import LARGE_BYTES
@@ -80,6 +86,20 @@ _seq = _graph.sequence_nrs  # (a module global: read per recorded op)
 _EMPTY = inspect.Parameter.empty
 forward_hook = None  # set by engine/forward_ad.py while a dual level is open
 _Tensor = None  # engine.tensor.Tensor, bound by engine.tensor at import (avoids a cycle)
+
+
+class _Guard(threading.local):
+    """NOTE [allocation guard]: whoever runs calls it does not trust (the service, for a
+    request) sets ``guard.check`` in its thread to a function ``check(op, args)``; every op
+    call then runs it before allocating anything: before a primitive's forward, a composite's
+    (and so before each primitive a composite calls), a creation op's, and a forward on raw
+    arrays (first-order VJPs, hooks). It reads the row's ``shape`` and ``extra`` rules and
+    may raise to refuse the call. Unset (None, the default) it costs one attribute read."""
+
+    check = None
+
+
+guard = _Guard()
 
 
 # --------------------------------------------------------------------------- argument types
@@ -168,6 +188,7 @@ class Op:
     twice_differentiable: bool = True
     varargs: bool = False  # Python also takes the first int[] argument as *ints: view(2, 3)
     inplace: bool = False  # Tensor.<name>_ too, written into self (engine/ops/inplace.py)
+    extra: Callable | None = None  # elements allocated beyond the outputs (see docstring)
     # filled in by __post_init__
     name: str = ""
     overload: str = ""
@@ -319,7 +340,10 @@ class Op:
                 args = args + self.defaults[n:]  # the common case, without inspect's bind
             else:
                 args = self.bind(args, kwargs)
+        check = guard.check
         if self.creation:
+            if check is not None:
+                check(self, args)
             if self.tensor_params and not isinstance(args[self.tensor_params[0]], _Tensor):
                 return self.forward(*args)  # zeros_like(array) inside a first-order VJP
             return self._call_creation(args)
@@ -330,8 +354,12 @@ class Op:
                                          isinstance(a[0], Tensor)):
                 break
         else:  # no Tensor anywhere: raw arrays inside a first-order backward
+            if check is not None:
+                check(self, args)
             return self.forward(*args)
         if self.composite:
+            if check is not None:
+                check(self, args)
             return self.forward(*args)
         if forward_hook is not None:  # forward-mode AD: tangents ride along
             return forward_hook(self, args, self._call_tensors(args))
@@ -351,6 +379,9 @@ class Op:
 
     def _call_tensors(self, args):
         Tensor = _Tensor
+        check = guard.check
+        if check is not None:
+            check(self, args)
         if self.check is not None:
             self.check(*args)
         if self.kernel is not None:
@@ -460,12 +491,20 @@ class Op:
     def infer_shape(self, args):
         """Output shape(s) from bound arguments, without computing: Tensors (or anything
         with a ``shape``) become shape tuples, numbers in Tensor positions become ()."""
+        return self.shape(*self._shapes(args))
+
+    def extra_elements(self, args) -> int:
+        """Elements the forward allocates beyond its outputs (the ``extra`` rule), from
+        bound arguments, without computing; 0 for rows without the rule."""
+        return 0 if self.extra is None else int(self.extra(*self._shapes(args)))
+
+    def _shapes(self, args) -> list:
         values = list(args)
         for i in self.tensor_params:
             a = values[i]
             values[i] = [shape_of(t) for t in a] if isinstance(a, (list, tuple)) else (
                 shape_of(a))
-        return self.shape(*values)
+        return values
 
     # -- recording the graph
 
@@ -497,6 +536,8 @@ class Op:
         # Python numbers stay plain values (a dict of numbers is not tracked by the GC).
         node = self.node_class()
         node.seq = next(_seq)
+        if _anomaly.enabled:
+            _graph.record_forward_trace(node)
         if self._plain_diff:
             mask, share = self._plain_edges(node, args, results)
         else:
@@ -714,7 +755,7 @@ def _share_version_with_base(result, inputs, op, args, k) -> None:
     root = _root_array(result.array)
     for _, t in inputs:
         if _root_array(t.array) is root:
-            result._version = t._version
+            result._version_counter = t._version_counter
             result._view = (t, op, args, k, _grad_state.enabled)
             t._add_view(result)
             return

@@ -1,15 +1,28 @@
-"""Liveness, readiness and Prometheus metrics."""
+"""Liveness, readiness and Prometheus metrics.
 
-from fastapi import APIRouter, Request
+The probes run on the event loop and never wait for the worker threads: with every worker
+busy computing to its time limit, /healthz still answers at once (a liveness probe that
+queued behind them would have a healthy replica killed). /readyz asks the store from a
+thread of its own, with a deadline, so a frozen Redis is a quick 503, not a hung probe.
+"""
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+from fastapi import APIRouter, Depends, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import RedirectResponse, Response
 
 import engine
 
 from ..errors import STORE, responses
+from ..http import owner
 from ..schemas import Health, Ready
 
 router = APIRouter(tags=["operations"])
+_probe = ThreadPoolExecutor(max_workers=1, thread_name_prefix="readyz")
+READY_SECONDS = 2.0  # a store that takes longer to answer a ping is not ready
+UNAVAILABLE = b'{"status":"unavailable"}'
 
 
 @router.get("/", include_in_schema=False)
@@ -20,7 +33,7 @@ def root():
 
 
 @router.get("/healthz", summary="Liveness", response_model=Health)
-def healthz() -> dict:
+async def healthz() -> dict:
     """The process answers; reports the torch version whose semantics it follows."""
     return {"status": "ok", "torch_semantics": engine.TORCH_VERSION,
             "engine": engine.__version__}
@@ -28,17 +41,29 @@ def healthz() -> dict:
 
 @router.get("/readyz", summary="Readiness", response_model=Ready,
             responses={503: {"description": "Not ready"}})
-def readyz(request: Request):
-    """Ready to serve: the session store answers."""
-    if not request.app.state.store.ready():
-        return Response('{"status":"unavailable"}', 503, media_type="application/json")
+async def readyz(request: Request):
+    """Ready to serve: the session store answers (within two seconds)."""
+    store = request.app.state.store
+    if not store.ready_blocks:
+        ready = store.ready()
+    else:
+        loop = asyncio.get_running_loop()
+        try:
+            ready = await asyncio.wait_for(loop.run_in_executor(_probe, store.ready),
+                                           READY_SECONDS)
+        except TimeoutError:
+            ready = False
+    if not ready:
+        return Response(UNAVAILABLE, 503, media_type="application/json")
     return {"status": "ready"}
 
 
 @router.get("/metrics", summary="Prometheus metrics",
             response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}},
-                                                  **responses(STORE)})
-def metrics(request: Request):
-    """Requests, latency, sessions and bytes held, in Prometheus' text format."""
+                                                  **responses(401, STORE)})
+def metrics(request: Request, key: str = Depends(owner)):
+    """Requests, latency, sessions and bytes held, in Prometheus' text format. With API
+    keys configured it needs one, as every route but the probes does: it shows every
+    tenant's request counts and session totals."""
     return Response(generate_latest(request.app.state.metrics.registry),
                     media_type=CONTENT_TYPE_LATEST)

@@ -2,10 +2,12 @@
 
 from functools import lru_cache
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from engine.ops import OVERLOADS
 
+from ..errors import responses
+from ..http import owner
 from ..schemas import OpsResponse
 
 router = APIRouter(tags=["operations"])
@@ -54,8 +56,8 @@ def _table() -> dict:
 
 
 @router.get("/ops", summary="The op table", response_model=OpsResponse,
-            response_model_by_alias=True)
-def list_ops() -> dict:
+            response_model_by_alias=True, responses=responses(401))
+async def list_ops(key: str = Depends(owner)) -> dict:
     """Every op with its overloads (native_functions.yaml schema strings), the grad_fn name
     PyTorch shows, and whether it is differentiable twice; plus the pseudo-ops."""
     return _table()

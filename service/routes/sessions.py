@@ -16,6 +16,7 @@ from ..graphs import REF, Workspace
 from ..http import body_doc, owner, parse, respond, tensor_body_doc
 from ..limits import Budget
 from ..schemas import PictureOut, PutResponse, SessionCreate, SessionResponse, TensorOut
+from ..sessions.replay import room
 
 router = APIRouter(prefix="/sessions", tags=["sessions"])
 SID = Path(description="The session id (from POST /sessions or a retained /backward).",
@@ -72,13 +73,14 @@ def read(request: Request, sid: str = SID, key: str = Depends(owner),
 
 
 @router.post("/{sid}/free", response_model=SessionResponse,
-             responses=responses(401, 404, STORE), summary="Free the retained graph")
+             responses=responses(401, 404, 413, STORE), summary="Free the retained graph")
 def free(request: Request, sid: str = SID, key: str = Depends(owner)):
     """Free the saved tensors of every retained graph of the session now, as a backward
     without retain_graph would: a later backward through them is PyTorch's 409."""
     store = request.app.state.store
     session = store.get(sid, key)
     with session.lock:
+        room(session, request.app.state.settings)
         memory.free(session.ws)
         session.record("free")
         session.graph_retained = False
@@ -96,12 +98,13 @@ def delete(request: Request, sid: str = SID, key: str = Depends(owner)):
 
 
 @router.post("/{sid}/zero_grad", response_model=SessionResponse,
-             responses=responses(401, 404, STORE), summary="Zero the gradients")
+             responses=responses(401, 404, 413, STORE), summary="Zero the gradients")
 def zero_grad(request: Request, sid: str = SID, key: str = Depends(owner)):
     """Set `.grad` of every tensor of the session to None (optimizer.zero_grad())."""
     store = request.app.state.store
     session = store.get(sid, key)
     with session.lock:
+        room(session, request.app.state.settings)
         session.ws.zero_grad()
         session.record("zero_grad")
         store.update(session)
@@ -170,6 +173,7 @@ async def put_tensor(request: Request, sid: str = SID, name: str = NAME,
     def work():
         session = state.store.get(sid, key)
         with session.lock:
+            room(session, state.settings)
             t = session.ws.ref(name, "name")
             explicit = isinstance(value, (dict, wire.RawTensor))
             new = wire.decode(value, Budget(state.settings),

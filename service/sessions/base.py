@@ -73,6 +73,10 @@ class SessionStore(abc.ABC):
     def stats(self) -> tuple[int, int]:
         """(sessions held, tensor bytes held)."""
 
+    # ready() asks another process (a network round trip): /readyz runs it in a thread of
+    # its own with a deadline; False: it does no I/O and runs on the event loop
+    ready_blocks = False
+
     def ready(self) -> bool:
         return True
 

@@ -4,18 +4,34 @@ on a worker that has not seen every call of the session.
 Each entry is re-run as it first ran; an entry that failed then fails the same way now
 (the engine is deterministic, rand/randn take a seed), so errors are skipped, as they were
 answered then. Unseeded rand/randn are the one thing a replay cannot reproduce.
+
+NOTE [bounded replay]: a catch-up costs a bounded amount, whatever the session's history.
+* The log has at most ``max_session_calls`` entries (``room`` refuses the call beyond, a
+  413), and its nodes at most ``max_nodes`` over the session's life.
+* A catch-up runs under a deadline of ``compute_seconds`` (``Deadline``), checked between
+  entries: one entry runs whole (it ran within the limit when it was first answered), so
+  the workspace is never left half-way through one. Past the deadline the request is a
+  503 with Retry-After and the entries replayed so far are kept by the replica: the retry
+  continues from there, so even a long log is caught up in bounded steps.
+* One API key cannot push another's sessions out of a replica's cache (and so into
+  replays): when the cache is over its caps, the key holding the most live sessions (or
+  bytes) loses its least recently used one first (``victim``).
 """
 
 from __future__ import annotations
+
+import time
+from collections import Counter
 
 import numpy as np
 
 from engine.errors import AutogradError
 
 from .. import compute, wire
-from ..errors import Problem
+from ..errors import Problem, limit
 from ..graphs import Workspace
 from ..limits import Budget
+from ..memory import free
 from ..schemas import BackwardRequest, GradRequest, Node
 
 KINDS = ("nodes", "backward", "grad", "zero_grad", "free", "put")
@@ -37,7 +53,6 @@ def apply(ws: Workspace, entry: dict, settings) -> None:
         elif kind == "zero_grad":
             ws.zero_grad()
         elif kind == "free":
-            from ..memory import free
             free(ws)
         elif kind == "put":
             value = entry["value"]
@@ -54,3 +69,37 @@ def replay(log: list[dict], settings) -> Workspace:
     for entry in log:
         apply(ws, entry, settings)
     return ws
+
+
+class Deadline:
+    """A catch-up's time limit, checked between entries (NOTE [bounded replay])."""
+
+    def __init__(self, settings):
+        self.seconds = settings.compute_seconds
+        self.at = time.monotonic() + self.seconds
+
+    def check(self, done: int, left: int) -> None:
+        if left and time.monotonic() > self.at:
+            raise Problem(503, f"the session's history is being replayed on this replica "
+                          f"({done} entries in {self.seconds:g} s, {left} to go); retry: the "
+                          "replay continues where it stopped", "store-unavailable",
+                          retry_after=1)
+
+
+def room(session, settings, entries: int = 1) -> None:
+    """Refuse (413) a call that would make the session's log longer than
+    max_session_calls (NOTE [bounded replay])."""
+    n = len(session.log) + entries
+    if n > settings.max_session_calls:
+        raise limit("max_session_calls", n, settings.max_session_calls)
+
+
+def victim(live: dict, over_bytes: bool) -> str:
+    """The session id a replica's cache drops first: the least recently used session of
+    the API key holding the most sessions (the most bytes, when over the byte cap).
+    ``live`` is ordered least recently used first."""
+    weight = Counter()
+    for s in live.values():
+        weight[s.owner] += s.nbytes if over_bytes else 1
+    heaviest = max(weight, key=weight.get)
+    return next(sid for sid, s in live.items() if s.owner == heaviest)

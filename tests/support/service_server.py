@@ -59,10 +59,13 @@ def redis_server(*args: str):
         proc.wait(timeout=10)
 
 
+PIDS: dict[str, int] = {}  # base URL -> the server's process id (its RSS: /proc/PID/status)
+
+
 @contextlib.contextmanager
 def running_server(env: dict | None = None, args: tuple = ()):
     """Start `python -m service` with ``env`` settings (and CLI ``args``); yield its base
-    URL; stop it."""
+    URL (its pid in PIDS); stop it."""
     port = free_port()
     full_env = {**os.environ, **TEST_ENV, **(env or {}),
                 "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
@@ -86,8 +89,10 @@ def running_server(env: dict | None = None, args: tuple = ()):
             if time.monotonic() > deadline:
                 raise RuntimeError("server did not become ready")
             time.sleep(0.1)
+        PIDS[url] = proc.pid
         yield url
     finally:
+        PIDS.pop(url, None)
         proc.terminate()
         try:
             proc.wait(timeout=10)
