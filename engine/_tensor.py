@@ -21,12 +21,6 @@ from .tensor_extras import TensorExtras
 _ndarray = np.ndarray
 
 
-# the two spellings torch's .grad setter uses: caffe2 TypeMeta names, ScalarType names
-_META_NAME = {"float32": "float", "float64": "double", "float16": "c10::Half",
-              "int64": "long int", "int32": "int", "uint8": "unsigned char", "bool": "bool",
-              "int16": "short int", "int8": "signed char"}
-
-
 class Size(tuple):
     """torch.Size: a tuple that prints as torch does."""
 
@@ -184,7 +178,8 @@ class Tensor(TensorExtras):
                     "tensor are the same size")
             if value.dtype is not self.dtype:
                 raise GradientError(
-                    f"attempting to assign a gradient with dtype '{_META_NAME[value.dtype.name]}'"
+                    "attempting to assign a gradient with dtype "
+                    f"'{dtypes.cpp_type_name(value.dtype.name)}'"
                     f" to a tensor with grad_dtype '{dtypes.torch_type_name(self.dtype)}'. The "
                     "gradient must match the tensor's grad_dtype (defaults to the tensor's "
                     "dtype). You can set the tensor's grad_dtype attribute with a specific "
