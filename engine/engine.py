@@ -18,7 +18,7 @@ import numpy as np
 
 from . import anomaly_mode, array_cache, backend, dtypes, grad_mode
 from .errors import CREATE_GRAPH_WARNING, AnomalyError, GradientError
-from .graph import AccumulateGrad, expose
+from .graph import AccumulateGrad, expose, forward_trace_warning
 from .ops import table as _table
 from .ops.table import F
 
@@ -125,16 +125,21 @@ def _execute(roots, seeds, keep_graph, create_graph, inputs, capture):
             if node.pre_hooks:
                 grads = _call_node_pre_hooks(node, grads, raw)
             op = node.op
-            if op is not None:  # a table row's node (Node.apply, inlined)
-                outs = op.backward(node, grads, raw)
-                if not keep_graph:
-                    node.saved = None  # Node.release_variables, inlined
-            else:
-                outs = node.apply(grads, raw)
-                if not keep_graph:
-                    node.release_variables()
-            if anomaly_mode.check_nan:
-                _check_nan(node, outs, raw)
+            try:
+                if op is not None:  # a table row's node (Node.apply, inlined)
+                    outs = op.backward(node, grads, raw)
+                    if not keep_graph:
+                        node.saved = None  # Node.release_variables, inlined
+                else:
+                    outs = node.apply(grads, raw)
+                    if not keep_graph:
+                        node.release_variables()
+                if anomaly_mode.check_nan:
+                    _check_nan(node, outs, raw)
+            except Exception:
+                if anomaly_mode.enabled:  # NOTE [Forward traces]
+                    warnings.warn(forward_trace_warning(node), UserWarning, stacklevel=2)
+                raise
             if node.post_hooks:
                 _call_node_post_hooks(node, outs, grads, raw)
             metas = node.metas

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import traceback
 import weakref
 
 from . import anomaly_mode, backend
@@ -21,12 +22,12 @@ except ImportError:  # built without a C compiler: every node stays in the GC's 
     _track = _untrack = _hide_node = _configure_gctrack = None
 
 _hook_ids = itertools.count()
-# every node's ``seq``, in creation order: torch's sequence_nr (the walk runs ready nodes
-# newest first)
-sequence_nrs = itertools.count()
 _DETACHED_SAVED = ("Trying to use a saved tensor that has been detached in-place, i.e. with "
                    ".detach_().This is not supported, please use out-of-place `.detach()` "
                    "instead")
+# every node's ``seq``, in creation order: torch's sequence_nr (the walk runs ready nodes
+# newest first)
+sequence_nrs = itertools.count()
 _Tensor = None  # engine._tensor.Tensor, bound by engine._tensor at import (avoids a cycle)
 # engine.forward_ad.reattach while a dual level is open anywhere (set with the op table's
 # forward_hook, by engine/forward_ad.py), else None
@@ -57,6 +58,25 @@ hide = _untrack if _untrack is not None and _hiding_wanted() else None
 # Op._record's call, once per op: the node, its edges, its saved values with their version
 # counters (lists of one int) and its attrs, in one C call (engine/_gctrack.c)
 hide_node = _hide_node if hide is not None else None
+
+
+# NOTE [Forward traces]: in anomaly mode every node recorded keeps the Python stack that
+# made it, without the engine's own frames (torch's AnomalyMetadata); when its backward
+# fails, the walk warns with it ("Error detected in ...") before the error propagates.
+_ENGINE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def record_forward_trace(node) -> None:
+    frames = [f for f in traceback.extract_stack() if not f.filename.startswith(_ENGINE_DIR)]
+    node.forward_trace = "".join(traceback.format_list(frames))
+
+
+def forward_trace_warning(node) -> str:
+    trace = getattr(node, "forward_trace", None)
+    if not trace:
+        return (f"Error detected in {node.name()}. No forward pass information available. "
+                "Enable detect anomaly during forward pass for more information.")
+    return f"Error detected in {node.name()}. Traceback of forward call that caused the error:\n{trace}"
 
 
 def expose(node) -> None:

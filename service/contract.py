@@ -19,6 +19,8 @@ encoding "list" or "base64" (the server also honours "binary" there, answering i
 
 from __future__ import annotations
 
+import json
+
 from . import errors, examples, schemas, wire
 
 REF = "#/components/schemas/{}"
@@ -201,6 +203,8 @@ def complete(spec: dict) -> dict:
     _resolve_markers(spec)
     models.pop("HTTPValidationError", None)
     models.pop("ValidationError", None)
+    for name in (*(m.__name__ for m in REQUEST_MODELS[:-1]), "Graph", "Node"):
+        _defaults_in_words(models[name])
     for name in ENCODING_BODIES:
         _json_encodings(models[name]["properties"]["encoding"])
     for path, methods in spec["paths"].items():
@@ -244,6 +248,16 @@ def _operation(op: dict) -> None:
         for status, resp in op["responses"].items():
             if status[0] == "2" and "application/json" in resp.get("content", {}):
                 resp.setdefault("headers", {})[wire.BINARY_HEADER] = BINARY_HEADER
+
+
+def _defaults_in_words(schema: dict) -> None:
+    """A request field's default, said in its description rather than as `default`:
+    openapi-typescript (default flags) makes a field with a default a required one in the
+    type of the body the client writes. The server still applies it."""
+    for prop in schema["properties"].values():
+        if "default" in prop:
+            default = json.dumps(prop.pop("default"))
+            prop["description"] = f"{prop['description']} Default: {default}."
 
 
 def _json_encodings(schema: dict) -> None:

@@ -145,7 +145,7 @@ class Workspace:
         if row.extra is not None:  # padded copies, windows: the row's extra rule
             budget.transient(row.extra_elements(bound))
         if row.composite:  # each primitive it calls is checked (NOTE [allocation guard])
-            with budget.guarding():
+            with budget.composite(bound):
                 out = row(*bound)
         else:
             out = row(*bound)
