@@ -6,7 +6,17 @@
     x.grad  # tensor([2., 4., 6.])
 """
 
-from . import _tensor, autograd, dtypes, errors, forward_ad, function, functional, gradcheck
+from . import (
+    _tensor,
+    autograd,
+    dtypes,
+    errors,
+    forward_ad,
+    function,
+    functional,
+    gradcheck,
+    printing,
+)
 from ._tensor import Size, Tensor
 from .autograd import is_anomaly_check_nan_enabled, is_anomaly_enabled
 from .dtypes import bool_ as bool  # noqa: A001  (torch.bool)
@@ -16,14 +26,37 @@ from .dtypes import (
     float16,
     float32,
     float64,
+    int8,
+    int16,
     int32,
     int64,
     memory_format,
     preserve_format,
     uint8,
 )
-from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .grad_mode import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    is_inference_mode_enabled,
+    no_grad,
+    set_grad_enabled,
+)
+from .inference import is_inference
 from .ops import F, creation
+from .tensor_extras import (
+    BoolTensor,
+    ByteTensor,
+    CharTensor,
+    DoubleTensor,
+    FloatTensor,
+    HalfTensor,
+    IntTensor,
+    LongTensor,
+    ShortTensor,
+    allclose,
+    equal,
+)
 
 # NOTE [Upward bindings]: the engine imports one way, each layer only the ones below it:
 # dtypes, backend, errors, grad_mode, anomaly_mode -> graph -> the op table -> the op rows ->
@@ -33,9 +66,11 @@ from .ops import F, creation
 # the table and the graph while a dual level is open: see engine/forward_ad.py).
 _tensor.autograd_backward = autograd.backward  # Tensor.backward()
 _tensor.forward_ad_inplace = forward_ad.inplace  # an in-place op on a dual tensor
-autograd.function = function  # torch.autograd.function, .functional, .forward_ad, .Function, ...
+printing.tangent_of = forward_ad.current_tangent  # repr's tangent= of a dual tensor
+autograd.function = function  # torch.autograd.function, .functional, .forward_ad, ...
 autograd.functional = functional
 autograd.forward_ad = forward_ad
+autograd.function = function  # torch.autograd.function (InplaceFunction, ...)
 autograd.Function = function.Function
 autograd.FunctionCtx = function.FunctionCtx
 autograd.once_differentiable = function.once_differentiable
@@ -47,6 +82,7 @@ float = float32  # noqa: A001
 double = float64
 long = int64
 half = float16
+short = int16
 
 __version__ = "0.1.0"
 TORCH_VERSION = "2.13.0"  # the torch whose semantics, names and messages we follow

@@ -68,6 +68,24 @@ class Budget:
         self.transient(n)
         return n
 
+    def composite(self, args):
+        """``guarding()`` for a composite op's call, unless its intermediates are surely
+        small: each is at most the product of (1 + the size) of its Tensor arguments and
+        (1 + each integer argument: sizes, paddings, strides) - einsum's full index space,
+        a broadcast matmul's batch, a padded copy - and when that product fits in what is
+        left of max_total_elements, checking each primitive (~3 us a call) is skipped."""
+        room = self.settings.max_total_elements - self.total
+        bound, stack = 1, list(args)
+        while stack and bound <= room:
+            v = stack.pop()
+            if hasattr(v, "shape"):
+                bound *= math.prod(v.shape) + 1
+            elif type(v) is int:
+                bound *= abs(v) + 1
+            elif type(v) in (list, tuple):
+                stack.extend(v)
+        return self.guarding() if bound > room else contextlib.nullcontext()
+
     @contextlib.contextmanager
     def guarding(self):
         """Every op call in this thread, until the block ends, goes through ``allocation``."""

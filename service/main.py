@@ -21,7 +21,7 @@ from .http import FastJSONResponse
 from .metrics import Metrics
 from .quotas import RateLimiter, RedisRateLimiter, RequestIdMiddleware, install_log_ids
 from .routes import backward, checks, functional, grad, health, ops, sessions
-from .sessions import make_store
+from .sessions import REDIS_SCHEMES, make_store
 from .settings import Settings
 
 STATIC = Path(__file__).parent / "static"
@@ -41,7 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = Metrics(app.state.store)
     burst = settings.key_burst or math.ceil(2 * settings.key_requests_per_second)
     app.state.rate = (RedisRateLimiter(settings.store, settings.key_requests_per_second, burst)
-                      if settings.store.startswith(("redis://", "rediss://", "unix://"))
+                      if settings.store.startswith(REDIS_SCHEMES)
                       else RateLimiter(settings.key_requests_per_second, burst))
     install_log_ids()
     errors.install(app)
