@@ -118,11 +118,7 @@ def make_dual(tensor: Tensor, tangent: Tensor, *, level=None) -> Tensor:
     if not tangent.dtype.is_floating_point:
         raise ValueError("Expected tangent to be floating point or complex, but got: "
                          f"torch.{tangent.dtype.name}")
-    if tangent.shape != tensor.shape:
-        raise RuntimeError("Trying to set a forward gradient that has a different size than "
-                           "that of the original Tensor, this is not supported. Tensor is of "
-                           f"size {list(tensor.shape)} while the given forward gradient is "
-                           f"of size {list(tangent.shape)}.")
+    _check_tangent_size(tensor, tangent)
     with _paused():
         dual = F.view(tensor, tuple(tensor.shape))
     _mark_dual_view(dual)
@@ -136,6 +132,43 @@ def _tangent(t):
         return None
     entry = levels[-1].get(id(t))
     return entry[1] if entry is not None and entry[0] is t else None
+
+
+def _check_tangent_size(tensor, tangent) -> None:
+    if tangent.shape != tensor.shape:
+        raise RuntimeError("Trying to set a forward gradient that has a different size than "
+                           "that of the original Tensor, this is not supported. Tensor is of "
+                           f"size {list(tensor.shape)} while the given forward gradient is "
+                           f"of size {list(tangent.shape)}.")
+
+
+# -- custom Functions (engine/function.py): their forward runs without tangents, their jvp
+#    gives the outputs theirs
+
+def function_input_tangents(args):
+    """What a custom Function's jvp receives: each Tensor argument's tangent (zeros for a
+    floating one without), None for the others; None when no level is open or no
+    argument has a tangent."""
+    if not _active():
+        return None
+    found = [_tangent(a) for a in args]
+    if all(t is None for t in found):
+        return None
+    with _paused(), grad_mode.no_grad():
+        return [t if t is not None or not isinstance(a, Tensor) or not
+                a.dtype.is_floating_point else F.zeros_like(Tensor._make(a.array))
+                for a, t in zip(args, found)]
+
+
+def paused():
+    """Ops run without tangents meanwhile (a custom Function's forward, its jvp)."""
+    return _paused()
+
+
+def set_tangent(tensor, tangent) -> None:
+    """``tensor`` (a custom Function's output) gets ``tangent``, its jvp's result."""
+    _check_tangent_size(tensor, tangent)
+    _here()[-1][id(tensor)] = (tensor, tangent)
 
 
 def current_tangent(t):

@@ -14,7 +14,7 @@ import functools
 import inspect
 import warnings
 
-from . import anomaly_mode, grad_mode, views
+from . import anomaly_mode, backend, forward_ad, grad_mode, views
 from . import graph as _graph
 from ._tensor import Tensor
 from .errors import GradientError
@@ -167,6 +167,11 @@ class Function(metaclass=FunctionMeta):
                                   "your custom autograd.Function to use it with backward "
                                   "mode AD.")
 
+    @staticmethod
+    def jvp(ctx, *tangents):
+        raise NotImplementedError("You must implement the jvp function for custom "
+                                  "autograd.Function to use it with forward mode AD.")
+
     # vjp and backward are one method under two names: a Function implements one of them
     vjp = backward
 
@@ -199,7 +204,8 @@ class Function(metaclass=FunctionMeta):
         node = cls._backward_cls()
         node.needs_input_grad = needs if record else tuple(False for _ in args)
         node.arg_is_tensor = is_tensor
-        with grad_mode.no_grad():
+        tangents = forward_ad.function_input_tangents(args)
+        with grad_mode.no_grad(), forward_ad.paused():  # (its ops carry no tangents)
             raw_out = run_forward(node)
         single = not isinstance(raw_out, tuple)
         outs = (raw_out,) if single else raw_out
@@ -214,6 +220,8 @@ class Function(metaclass=FunctionMeta):
                 o = alias
             fresh.append(o)
         node._dirty = ()
+        if tangents is not None:
+            _forward_tangents(cls, node, args, tangents, fresh, outs)
         if not record:
             node._to_save = None
             return fresh[0] if single else tuple(fresh)
@@ -237,6 +245,30 @@ class Function(metaclass=FunctionMeta):
         node.saved = {"saved_tensors": _save(node, node._to_save or (), fresh, originals)}
         node._to_save = None
         return fresh[0] if single else tuple(fresh)
+
+
+def _forward_tangents(cls, node, args, tangents, fresh, outs) -> None:
+    """Forward AD through a custom Function: its jvp's results become the outputs'
+    tangents, checked as torch checks them."""
+    with grad_mode.no_grad(), forward_ad.paused():
+        result = cls.jvp(node, *tangents)
+    result = result if isinstance(result, tuple) else (result,)
+    nondiff = set(node._non_differentiable)
+    input_tangents = {id(a): t for a, t in zip(args, tangents) if isinstance(a, Tensor)}
+    for i, (o, orig, t) in enumerate(zip(fresh, outs, result)):
+        if t is None:
+            continue
+        if not (isinstance(o, Tensor) and o.dtype.is_floating_point
+                and id(orig) not in nondiff):
+            raise GradientError(f"Function's jvp returned a gradient at position {i}, but  "
+                                "the corresponding forward output is not a differentiable "
+                                "Tensor.You should return None at that position instead.")
+        given = input_tangents.get(id(orig))
+        if given is not None and not backend.module_of(t.array).shares_memory(
+                t.array, given.array):
+            raise GradientError("A custom Function's forward is returning a view (or an "
+                                "input as-is) but the jvp is not returning a view.")
+        forward_ad.set_tangent(o, t)
 
 
 def _apply_with_setup_context(cls, args, kwargs):

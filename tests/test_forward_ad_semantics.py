@@ -151,3 +151,162 @@ REFUSALS = [_integer_tangent, _integer_primal, _nested_level,
 @pytest.mark.parametrize("story", REFUSALS, ids=lambda f: f.__name__.strip("_"))
 def test_refusals(story):
     assert outcome(lambda: story(engine)) == outcome(lambda: story(torch))
+
+
+# -- custom Functions under forward AD: their jvp gives the tangents
+
+def _scale_function(lib, factor_in_jvp):
+    class Scale(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, k):
+            ctx.k = k
+            return x * k
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad * ctx.k, None
+
+        @staticmethod
+        def jvp(ctx, x_t, k_t):
+            ctx.seen = (_values(x_t), k_t)
+            return x_t * factor_in_jvp
+
+    return Scale
+
+
+def _jvp_gives_the_tangent(lib):
+    fw = FWAD[lib]
+    scale = _scale_function(lib, 7.0)
+    with fw.dual_level():
+        out = scale.apply(fw.make_dual(lib.tensor([1.0, 2.0]), lib.tensor([1.0, -1.0])), 3.0)
+        return _values(out), _values(fw.unpack_dual(out).tangent), out.grad_fn is None
+
+
+def _jvp_sees_zeros_for_a_tensor_without_tangent(lib):
+    fw = FWAD[lib]
+    seen = []
+
+    class Product(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, y):
+            return x * y
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad, grad
+
+        @staticmethod
+        def jvp(ctx, x_t, y_t):
+            seen.append((_values(x_t), _values(y_t)))
+            return x_t + y_t
+
+    with fw.dual_level():
+        out = Product.apply(fw.make_dual(lib.tensor([1.0, 2.0]), lib.ones(2)), lib.ones(2))
+        return seen, _values(fw.unpack_dual(out).tangent)
+
+
+def _no_jvp(lib):
+    fw = FWAD[lib]
+
+    class Double(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad * 2
+
+    with fw.dual_level():
+        Double.apply(fw.make_dual(lib.ones(2), lib.ones(2)))
+
+
+def _input_as_is_needs_a_view(lib):
+    fw = FWAD[lib]
+
+    class Same(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad
+
+        @staticmethod
+        def jvp(ctx, x_t):
+            return x_t * 5
+
+    with fw.dual_level():
+        Same.apply(fw.make_dual(lib.ones(2), lib.ones(2)))
+
+
+def _tangent_for_a_non_differentiable_output(lib, refuse):
+    fw = FWAD[lib]
+
+    class Split(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            kept, dropped = x * 2, x * 3
+            ctx.mark_non_differentiable(dropped)
+            return kept, dropped
+
+        @staticmethod
+        def backward(ctx, g_kept, g_dropped):
+            return g_kept * 2
+
+        @staticmethod
+        def jvp(ctx, x_t):
+            return x_t * 2, (x_t * 3 if refuse else None)
+
+    with fw.dual_level():
+        kept, dropped = Split.apply(fw.make_dual(lib.ones(2), lib.ones(2)))
+        return _values(fw.unpack_dual(kept).tangent), _values(fw.unpack_dual(dropped).tangent)
+
+
+def _jvp_of_the_wrong_size(lib):
+    fw = FWAD[lib]
+
+    class Summed(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad
+
+        @staticmethod
+        def jvp(ctx, x_t):
+            return x_t.sum()
+
+    with fw.dual_level():
+        Summed.apply(fw.make_dual(lib.ones(2), lib.ones(2)))
+
+
+def _gradcheck_calls_the_jvp(lib, factor):
+    x = lib.tensor([1.0, 2.0], dtype=lib.float64, requires_grad=True)
+    scale = _scale_function(lib, factor)
+    return lib.autograd.gradcheck(lambda a: scale.apply(a, 3.0), (x,), check_forward_ad=True,
+                                  check_backward_ad=False, raise_exception=True)
+
+
+FUNCTION_STORIES = {
+    "jvp gives the tangent": _jvp_gives_the_tangent,
+    "zeros for a tensor without tangent": _jvp_sees_zeros_for_a_tensor_without_tangent,
+    "no jvp": _no_jvp,
+    "input as-is needs a view": _input_as_is_needs_a_view,
+    "non-differentiable output left alone": lambda lib: _tangent_for_a_non_differentiable_output(
+        lib, refuse=False),
+    "non-differentiable output refused": lambda lib: _tangent_for_a_non_differentiable_output(
+        lib, refuse=True),
+    "jvp of the wrong size": _jvp_of_the_wrong_size,
+    "gradcheck with the right jvp": lambda lib: _gradcheck_calls_the_jvp(lib, 3.0),
+    "gradcheck with a wrong jvp": lambda lib: _gradcheck_calls_the_jvp(lib, 4.0),
+}
+
+
+@pytest.mark.parametrize("name", list(FUNCTION_STORIES))
+def test_custom_function_under_forward_ad(name):
+    story = FUNCTION_STORIES[name]
+    assert outcome(lambda: story(engine)) == outcome(lambda: story(torch))
