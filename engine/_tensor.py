@@ -21,12 +21,6 @@ from .tensor_extras import TensorExtras
 _ndarray = np.ndarray
 
 
-# the two spellings torch's .grad setter uses: caffe2 TypeMeta names, ScalarType names
-_META_NAME = {"float32": "float", "float64": "double", "float16": "c10::Half",
-              "int64": "long int", "int32": "int", "uint8": "unsigned char", "bool": "bool",
-              "int16": "short int", "int8": "signed char"}
-
-
 class Size(tuple):
     """torch.Size: a tuple that prints as torch does."""
 
@@ -184,7 +178,8 @@ class Tensor(TensorExtras):
                     "tensor are the same size")
             if value.dtype is not self.dtype:
                 raise GradientError(
-                    f"attempting to assign a gradient with dtype '{_META_NAME[value.dtype.name]}'"
+                    "attempting to assign a gradient with dtype "
+                    f"'{dtypes.cpp_type_name(value.dtype.name)}'"
                     f" to a tensor with grad_dtype '{dtypes.torch_type_name(self.dtype)}'. The "
                     "gradient must match the tensor's grad_dtype (defaults to the tensor's "
                     "dtype). You can set the tensor's grad_dtype attribute with a specific "
@@ -436,10 +431,12 @@ class Tensor(TensorExtras):
 
     # -- in place (torch's rebase-history semantics, version counter bump; engine/views.py)
 
-    def _inplace(self, result: Tensor, variant: bool = False) -> Tensor:
+    def _inplace(self, result: Tensor, variant: bool = False, written=(), overlap=False) -> Tensor:
         """Overwrite self with ``result`` (the op computed out of place). ``variant``: an
         in-place variant of a row (exp_, mul_...), whose node must keep the original self
-        and sees its saved result become self."""
+        and sees its saved result become self. ``written``: the basic index of the part
+        that changes (``self[i] = v``); ``overlap``: the op may write memory that several
+        elements share (torch's fill_/zero_, and a setitem whose part does not overlap)."""
         if self._view is not None and is_grad_enabled():
             views.check_inplace_on_view(self, result)
         if (self._grad_fn is None and self._requires_grad and is_grad_enabled()
@@ -459,12 +456,11 @@ class Tensor(TensorExtras):
         if variant and fn is not None:
             views.save_original_self(fn, self)
         if self._view is not None:
-            if any(st == 0 and n > 1 for st, n in zip(self.array.strides, self.array.shape)):
-                raise OpError("unsupported operation: more than one element of the written-to "
-                              "tensor refers to a single memory location. Please clone() the "
-                              "tensor before performing the operation.")
+            if not overlap:
+                _refuse_overlap(self.array)
             if fn is not None or not self.array.flags.writeable or not self._view[4]:
-                views.rebase_history(self, result)  # (a view made in no_grad: it may refuse)
+                # (a view made in no_grad: it may refuse)
+                views.rebase_history(self, result, written=written)
                 if variant and fn is not None:
                     views.own_saved_outputs(fn, self)
                 return self
@@ -493,10 +489,10 @@ class Tensor(TensorExtras):
     # overwriting ops get nodes that send zeros to the old history (ZeroBackward0, ...)
 
     def zero_(self):
-        return self._inplace(table.F._zero_(self))
+        return self._inplace(table.F._zero_(self), overlap=True)
 
     def fill_(self, value):
-        return self._inplace(table.F._fill_(self, value))
+        return self._inplace(table.F._fill_(self, value), overlap=True)
 
     def copy_(self, src):
         src = src if isinstance(src, Tensor) else Tensor._make(np.asarray(src))
@@ -609,7 +605,15 @@ class Tensor(TensorExtras):
         if self._grad_fn is None and self._requires_grad and is_grad_enabled():
             raise GradientError("a view of a leaf Variable that requires grad is being used "
                                 "in an in-place operation.")
-        self._inplace(table.F.setitem(self, index, value))
+        written = _basic_index(index)
+        if written is None:  # advanced indexing: the whole tensor must not overlap
+            self._inplace(table.F.setitem(self, index, value))
+            return
+        _refuse_overlap(self.array[written])  # torch checks the part written, self[index]
+        result = table.F.setitem(self, index, value)
+        # (recorded into an overlapping tensor, CopySlices' gradient would not be torch's:
+        # refused then, as before, rather than wrong)
+        self._inplace(result, written=written, overlap=result._grad_fn is None)
 
     def __iadd__(self, other):
         return self.add_(other)
@@ -641,6 +645,22 @@ _DETACH_VIEW = ("Can't detach views in-place. Use detach() instead. If you are u
 _ONLY_LEAF = ("you can only change requires_grad flags of leaf variables. If you want to use a "
               "computed variable in a subgraph that doesn't require differentiation use "
               "var_no_grad = var.detach().")
+
+
+def _refuse_overlap(arr) -> None:
+    if any(st == 0 and n > 1 for st, n in zip(arr.strides, arr.shape)):
+        raise OpError("unsupported operation: more than one element of the written-to tensor "
+                      "refers to a single memory location. Please clone() the tensor before "
+                      "performing the operation.")
+
+
+def _basic_index(index):
+    """``index`` as a tuple when it only has ints, slices, None and Ellipsis (it then selects
+    a view, the same in NumPy as in torch), else None."""
+    items = index if type(index) is tuple else (index,)
+    if all(type(i) in (int, slice) or i is None or i is Ellipsis for i in items):
+        return items
+    return None
 
 
 def _as_tensor_like(value, like: Tensor) -> Tensor:

@@ -107,7 +107,7 @@ class CopySlices(Node):
 
 # --------------------------------------------------------------------------- in place
 
-def rebase_history(view, result, bump_version=True):
+def rebase_history(view, result, bump_version=True, written=()):
     """``view`` is overwritten in place by ``result`` (the op computed out of place on the
     view): write it into the root's memory and give the root CopySlices. (A Function's
     dirty input, NOTE [Dirty inputs], has its new values and version already.)"""
@@ -132,7 +132,10 @@ def rebase_history(view, result, bump_version=True):
         raise GradientError("a view of a leaf Variable that requires grad is being used "
                             "in an in-place operation.")
     if bump_version:
-        values = table.ROWS["_copy_into"].forward(root.array, where, result.array)
+        # only the part written (``written``, a basic index into the view): where elements
+        # share memory (an expanded view), the others must not write their old values back
+        values = table.ROWS["_copy_into"].forward(root.array, where[written],
+                                                  result.array[written])
         if backend.writeable(root.array):
             root.array[...] = values
         else:  # a read-only array (an expanded leaf): the root gets new memory
