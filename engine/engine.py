@@ -216,12 +216,12 @@ def _walk(roots, seeds, keep_graph, raw, inputs, capture, deps, targets, reach, 
 
 
 def reference_execute(roots, seeds, *, keep_graph: bool, create_graph: bool):
-    """The walk's algorithm alone, to read ``_execute`` against (a test runs both on random
-    graphs and compares the gradients): count each node's incoming edges, deliver the seeds,
-    then run ready nodes newest first, each summing its output gradients in its input
-    buffer before its VJP hands its inputs theirs; AccumulateGrad writes ``.grad``.
-    Without what ``_execute`` adds for speed and for the API (in-place sums, inlining,
-    hooks, ``inputs=``, anomaly checks)."""
+    """The walk's algorithm alone, to read ``_execute`` and ``_walk`` against (a test runs
+    both on random graphs and compares the gradients): count each node's incoming edges,
+    deliver the seeds, then run ready nodes newest first, each summing its output gradients
+    in its input buffer before its VJP hands its inputs theirs; AccumulateGrad writes
+    ``.grad``. Without what the fast walk adds for speed and for the API (in-place sums,
+    inlining, hooks, ``inputs=``, anomaly checks, the graph task)."""
     raw = not create_graph
     deps = _dependencies(roots)  # node -> how many edges point at it
     buffers = {}  # node -> the gradients of its outputs that arrived so far, summed
