@@ -22,7 +22,8 @@ from .table import OVERLOADS, ROWS, F
 VARIANTS = (
     "abs", "acos", "add", "asin", "atan", "atan2", "ceil",
     "clamp", "clamp_max", "clamp_min", "cos", "cosh", "div", "erf", "erfc", "exp", "exp2",
-    "expm1", "floor", "frac", "log", "log10", "log1p", "log2", "logit", "mul", "neg", "pow",
+    "expm1", "floor", "frac", "log", "log10", "log1p", "log2", "logit", "masked_fill", "mul",
+    "neg", "pow",
     "reciprocal", "relu", "remainder", "round", "rsqrt", "sgn", "sigmoid", "sign", "sin",
     "sinh", "sqrt", "square", "sub", "tan", "tanh", "trunc",
 )
