@@ -38,16 +38,9 @@ from pydantic import BaseModel
 ROOT = Path(__file__).resolve().parent.parent
 if Path(sys.path[0]).resolve() == ROOT / "benchmarks":  # `import engine` is the package,
     sys.path[0] = str(ROOT)                             # not benchmarks/engine.py
-CLK_TCK = os.sysconf("SC_CLK_TCK")
+from benchmarks.bodies import SMALL  # noqa: E402
 
-# The seed's 7-node graph (../shared/design/api.md's example), through /backward.
-SMALL = {"graph": {"nodes": [
-    {"id": "x", "op": "tensor", "data": [1, 2, 3], "requires_grad": True},
-    {"id": "y", "op": "tensor", "data": [3, 4, 5], "requires_grad": True},
-    {"id": "z", "op": "tensor", "data": [1, 2, 3], "requires_grad": True},
-    {"id": "xy", "op": "add", "args": ["x", "y"]}, {"id": "xy2", "op": "pow", "args": ["xy", 2]},
-    {"id": "z3", "op": "pow", "args": ["z", 3]}, {"id": "out", "op": "mul", "args": ["xy2", "z3"]}]},
-    "tensors": "out", "grad_tensors": [[1, 1, 1]]}
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 # One training step inside a session (the session holds w and x; 3 nodes appended per call).
 STEP_NODES = [{"id": "h", "op": "mul", "args": ["w", "x"]}, {"id": "t", "op": "tanh", "args": ["h"]},
               {"id": "loss", "op": "sum", "args": ["t"]}]

@@ -6,7 +6,17 @@
     x.grad  # tensor([2., 4., 6.])
 """
 
-from . import _tensor, autograd, dtypes, errors, forward_ad, function, functional, gradcheck
+from . import (
+    _tensor,
+    autograd,
+    dtypes,
+    errors,
+    forward_ad,
+    function,
+    functional,
+    gradcheck,
+    printing,
+)
 from ._tensor import Size, Tensor
 from .autograd import is_anomaly_check_nan_enabled, is_anomaly_enabled
 from .dtypes import bool_ as bool  # noqa: A001  (torch.bool)
@@ -33,7 +43,9 @@ from .ops import F, creation
 # the table and the graph while a dual level is open: see engine/forward_ad.py).
 _tensor.autograd_backward = autograd.backward  # Tensor.backward()
 _tensor.forward_ad_inplace = forward_ad.inplace  # an in-place op on a dual tensor
-autograd.functional = functional  # torch.autograd.functional, .forward_ad, .Function, ...
+printing.tangent_of = forward_ad.current_tangent  # repr's tangent= of a dual tensor
+autograd.function = function  # torch.autograd.function, .functional, .forward_ad, ...
+autograd.functional = functional
 autograd.forward_ad = forward_ad
 autograd.Function = function.Function
 autograd.FunctionCtx = function.FunctionCtx

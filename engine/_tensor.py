@@ -42,7 +42,7 @@ class Size(tuple):
 
 class Tensor:
     __slots__ = ("array", "_requires_grad", "_grad_fn", "_output_nr", "_grad",
-                 "_retains_grad", "_hooks", "_acc", "_version", "_view", "_views",
+                 "_retains_grad", "_hooks", "_acc", "_version_counter", "_view", "_views",
                  "__weakref__")
 
     # -- construction
@@ -67,7 +67,7 @@ class Tensor:
         self._retains_grad = False
         self._hooks = None
         self._acc = None
-        self._version = [0]
+        self._version_counter = [0]  # a list shared by a base and its views
         self._view = None  # (base, op, args, output index) when made by a view op
         self._views = None  # weakrefs to the views made of this tensor
 
@@ -86,7 +86,7 @@ class Tensor:
         t._retains_grad = False
         t._hooks = None
         t._acc = None
-        t._version = [0]
+        t._version_counter = [0]
         t._view = None
         t._views = None
         return t
@@ -144,6 +144,11 @@ class Tensor:
         return self
 
     @property
+    def _version(self) -> int:
+        """torch's ``_version``: the counter's value now (an int, not the shared counter)."""
+        return self._version_counter[0]
+
+    @property
     def output_nr(self) -> int:
         return self._output_nr
 
@@ -157,6 +162,8 @@ class Tensor:
     @grad.setter
     def grad(self, value) -> None:
         if value is not None:
+            if value is self:
+                raise GradientError("can't assign Variable as its own grad")
             if not isinstance(value, Tensor):
                 raise TypeError(f"assigned grad expected to be a Tensor or None but got grad "
                                 f"of type {type(value).__name__}")
@@ -220,10 +227,12 @@ class Tensor:
 
     def detach(self) -> Tensor:
         t = Tensor._make(self.array)
-        t._version = self._version  # a view: shares the version counter
+        t._version_counter = self._version_counter  # a view: shares the version counter
         return t
 
     def detach_(self) -> Tensor:
+        if self._view is not None:
+            raise GradientError(_DETACH_VIEW)
         self._grad_fn = None
         self._output_nr = 0
         self._requires_grad = False
@@ -235,7 +244,12 @@ class Tensor:
 
     @data.setter
     def data(self, value) -> None:
-        self.array = value.array if isinstance(value, Tensor) else np.asarray(value)
+        if not isinstance(value, Tensor):
+            raise TypeError(f"Variable data has to be a tensor, but got {type(value).__name__}")
+        if self._requires_grad and not value.dtype.is_floating_point:
+            raise GradientError("data set to a tensor that requires gradients must be "
+                                "floating point or complex dtype")
+        self.array = value.array  # the version counter stays this tensor's, as in torch
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         autograd_backward(self, gradient, retain_graph, create_graph, inputs=inputs)
@@ -285,7 +299,7 @@ class Tensor:
         return bool(self.array.flags.c_contiguous)
 
     def numpy(self, force: bool = False) -> np.ndarray:
-        if self._requires_grad and not force:
+        if self._requires_grad and not force and is_grad_enabled():
             raise GradientError("Can't call numpy() on Tensor that requires grad. Use "
                                 "tensor.detach().numpy() instead.")
         return backend.to_numpy(self.array)
@@ -399,6 +413,8 @@ class Tensor:
         """Overwrite self with ``result`` (the op computed out of place). ``variant``: an
         in-place variant of a row (exp_, mul_...), whose node must keep the original self
         and sees its saved result become self."""
+        if self._view is not None and is_grad_enabled():
+            views.check_inplace_on_view(self, result)
         if self._grad_fn is None and self._requires_grad and is_grad_enabled():
             raise GradientError("a leaf Variable that requires grad is being used in an "
                                 "in-place operation.")
@@ -424,7 +440,7 @@ class Tensor:
             self.array[...] = result.array
         else:
             self.array = result.array.astype(self.array.dtype, copy=True)
-        self._version[0] += 1
+        self._version_counter[0] += 1
         if fn is not None:
             views.set_history(self, fn, result._output_nr)
             if variant:
@@ -585,6 +601,11 @@ class Tensor:
 
 
 _RefusedView = views.RefusedView
+_DETACH_VIEW = ("Can't detach views in-place. Use detach() instead. If you are using "
+                "DistributedDataParallel (DDP) for training, and gradient_as_bucket_view is set "
+                "as True, gradients are views of DDP buckets, and hence detach_() cannot be "
+                "called on these gradients. To fix this error, please refer to the "
+                "Optimizer.zero_grad() function in torch/optim/optimizer.py as the solution.")
 _ONLY_LEAF = ("you can only change requires_grad flags of leaf variables. If you want to use a "
               "computed variable in a subgraph that doesn't require differentiation use "
               "var_no_grad = var.detach().")

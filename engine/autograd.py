@@ -162,7 +162,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     for i, g in enumerate(result):
         if g is None:
             if materialize_grads:
-                result[i] = F.zeros_like(inputs_tuple[i])
+                result[i] = F.zeros_like(inputs_tuple[i]).requires_grad_(create_graph)
             elif not allow_unused:
                 raise GradientError(f"The differentiated Tensor at index {i} appears to not "
                                     "have been used in the graph. Set allow_unused=True if "
@@ -240,6 +240,6 @@ def is_anomaly_check_nan_enabled() -> bool:
 
 # torch.autograd's names whose modules sit above this one (they call backward() and grad()):
 # bound by engine/__init__.py, see NOTE [Upward bindings] there
-functional = forward_ad = None
+function = functional = forward_ad = None
 Function = FunctionCtx = once_differentiable = None
 GradcheckError = gradcheck = gradgradcheck = None

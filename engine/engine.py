@@ -18,7 +18,7 @@ import numpy as np
 
 from . import anomaly_mode, array_cache, backend, dtypes, grad_mode
 from .errors import CREATE_GRAPH_WARNING, AnomalyError, GradientError
-from .graph import AccumulateGrad, expose
+from .graph import AccumulateGrad, expose, forward_trace_warning
 from .ops import table as _table
 from .ops.table import F
 
@@ -108,28 +108,38 @@ def _execute(roots, seeds, keep_graph, create_graph, inputs, capture):
                 for nr, k in targets.get(node, ()):
                     captured[k] = grads[nr]
             if is_acc:
-                if not capture and (not inputs or node in targets) and grads[0] is not None:
+                if capture or (inputs and node not in targets):
+                    pass  # grad() runs a leaf's tensor hooks only, as torch
+                elif node.pre_hooks or node.post_hooks:
+                    _accumulate_with_node_hooks(node, grads, raw)
+                elif grads[0] is not None:
                     g = grads[0]
                     # exclusive: referred to by grads, g, and _exclusive's and getrefcount's arguments
                     accumulate(node.variable, g, raw,
                                owned=raw and ((node, 0) in owned or _exclusive(g, 4)))
                     g = None
                 continue
-            if runs is not None and node not in runs:
-                continue  # a captured input's own node: nothing below it is wanted
+            if runs is not None and node not in runs and (capture or node not in targets):
+                continue  # grad()'s input's own node: nothing below it is wanted (backward()
+                # runs it, hooks included, as torch does for its inputs= tensors)
             if node.pre_hooks:
                 grads = _call_node_pre_hooks(node, grads, raw)
             op = node.op
-            if op is not None:  # a table row's node (Node.apply, inlined)
-                outs = op.backward(node, grads, raw)
-                if not keep_graph:
-                    node.saved = None  # Node.release_variables, inlined
-            else:
-                outs = node.apply(grads, raw)
-                if not keep_graph:
-                    node.release_variables()
-            if anomaly_mode.check_nan:
-                _check_nan(node, outs, raw)
+            try:
+                if op is not None:  # a table row's node (Node.apply, inlined)
+                    outs = op.backward(node, grads, raw)
+                    if not keep_graph:
+                        node.saved = None  # Node.release_variables, inlined
+                else:
+                    outs = node.apply(grads, raw)
+                    if not keep_graph:
+                        node.release_variables()
+                if anomaly_mode.check_nan:
+                    _check_nan(node, outs, raw)
+            except Exception:
+                if anomaly_mode.enabled:  # NOTE [Forward traces]
+                    warnings.warn(forward_trace_warning(node), UserWarning, stacklevel=2)
+                raise
             if node.post_hooks:
                 _call_node_post_hooks(node, outs, grads, raw)
             metas = node.metas
@@ -286,10 +296,12 @@ def _wrap(grad, raw):
 def _run_hook(hook, grad, raw):
     """A tensor hook: a non-None return replaces the gradient (checked as torch does)."""
     Tensor = _table._Tensor  # not an import: that costs microseconds per call
-    value = _wrap(grad, raw)
+    value = None if grad is None else _wrap(grad, raw)
     result = hook(value)
     if result is None:
         return grad
+    if value is None:
+        raise GradientError("can't replace a None gradient with a non-None value")
     name = getattr(hook, "__name__", type(hook).__name__)
     if not isinstance(result, Tensor):
         raise TypeError(f"expected Variable, but hook returned '{type(result).__name__}'")
@@ -303,18 +315,18 @@ def _run_hook(hook, grad, raw):
 
 
 def _tensor_pre_hooks(node, grads, raw):
-    """Tensor.register_hook hooks, then retain_grad (torch runs it last)."""
+    """Tensor.register_hook hooks, then retain_grad (torch runs it last). A hook is called
+    with None for an output of a node that runs without a gradient for it (torch's)."""
     if isinstance(node, AccumulateGrad):
         hooks = node.variable._hooks
-        if hooks and grads[0] is not None:
+        if hooks:
             for hook in list(hooks.values()):
                 grads[0] = _run_hook(hook, grads[0], raw)
         return grads
     if node.tensor_pre_hooks:
         for nr, hooks in node.tensor_pre_hooks.items():
-            if grads[nr] is not None:
-                for hook in list(hooks.values()):
-                    grads[nr] = _run_hook(hook, grads[nr], raw)
+            for hook in list(hooks.values()):
+                grads[nr] = _run_hook(hook, grads[nr], raw)
     if node.retains_grad_hooks:
         for nr in node.retains_grad_hooks:
             if grads[nr] is not None:
@@ -340,13 +352,15 @@ def _retain(node, nr, grad, raw):
 def accumulate(variable, grad, raw, owned=False):
     """AccumulateGrad: the only writer of ``.grad``."""
     Tensor = _table._Tensor  # not an import: that costs microseconds per call
+    if not variable._requires_grad:  # detached in place since the graph was recorded
+        return
     current = variable._grad
     if raw:
         if current is None:  # never alias a seed, a saved tensor or a sibling's grad
             variable._grad = Tensor._make(grad if owned else grad.copy())
         elif backend.writeable(current.array) and current.array.shape == grad.shape:
             current.array += grad  # in place, as torch does when grad mode is off
-            current._version[0] += 1
+            current._version_counter[0] += 1
         else:
             variable._grad = Tensor._make(current.array + grad)
     else:
@@ -355,6 +369,17 @@ def accumulate(variable, grad, raw, owned=False):
         else:
             variable._grad = current + grad
         expose(variable._grad._grad_fn)  # leads back to the leaf: a cycle the GC must see
+
+
+def _accumulate_with_node_hooks(node, grads, raw):
+    """AccumulateGrad with hooks on the node itself: pre-hooks see (and may replace) the
+    gradient, post-hooks get ``((), (grad,))`` after it is accumulated, as torch's."""
+    if node.pre_hooks:
+        grads = _call_node_pre_hooks(node, grads, raw)
+    if grads[0] is not None:
+        accumulate(node.variable, grads[0], raw)
+    if node.post_hooks:
+        _call_node_post_hooks(node, [], grads, raw)
 
 
 def _call_node_pre_hooks(node, grads, raw):

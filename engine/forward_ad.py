@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import threading
+import weakref
 from collections import namedtuple
 
 from . import backend, grad_mode
@@ -70,6 +71,8 @@ def _paused():
 def enter_dual_level() -> int:
     global _open_levels
     levels = _here()
+    if levels:
+        raise RuntimeError("Nested forward mode AD is not supported at the moment")
     levels.append({})
     with _open_lock:
         _open_levels += 1
@@ -102,21 +105,24 @@ class dual_level:
 
 
 def make_dual(tensor: Tensor, tangent: Tensor, *, level=None) -> Tensor:
+    """A view of ``tensor`` (ViewBackward0 when it requires grad) whose tangent is
+    ``tangent`` itself, not a copy: an in-place op on the dual writes into it, as torch's."""
     if not _here():
         raise RuntimeError("Trying to create a dual Tensor for forward AD but no level "
                            "exists, make sure to enter_dual_level() first.")
+    if level is not None and level != len(_here()) - 1:
+        raise RuntimeError("Invalid level given to _make_dual")
     if not tensor.dtype.is_floating_point:
         raise ValueError("Expected primal to be floating point or complex, but got: "
                          f"torch.{tensor.dtype.name}")
-    if tangent.shape != tensor.shape:
-        raise RuntimeError("Trying to set a forward gradient that has a different size than "
-                           "that of the original Tensor, this is not supported. Tensor is of "
-                           f"size {list(tensor.shape)} while the given forward gradient is "
-                           f"of size {list(tangent.shape)}.")
-    dual = _untracked_alias(tensor)
-    t = tangent.array if tangent.dtype is tensor.dtype else tangent.array.astype(
-        tensor.array.dtype)  # torch casts the tangent to the primal's dtype
-    _here()[-1][id(dual)] = (dual, Tensor._make(t))
+    if not tangent.dtype.is_floating_point:
+        raise ValueError("Expected tangent to be floating point or complex, but got: "
+                         f"torch.{tangent.dtype.name}")
+    _check_tangent_size(tensor, tangent)
+    with _paused():
+        dual = F.view(tensor, tuple(tensor.shape))
+    _mark_dual_view(dual)
+    _here()[-1][id(dual)] = (dual, tangent)  # (torch keeps a tangent's own dtype too)
     return dual
 
 
@@ -128,16 +134,74 @@ def _tangent(t):
     return entry[1] if entry is not None and entry[0] is t else None
 
 
+def _check_tangent_size(tensor, tangent) -> None:
+    if tangent.shape != tensor.shape:
+        raise RuntimeError("Trying to set a forward gradient that has a different size than "
+                           "that of the original Tensor, this is not supported. Tensor is of "
+                           f"size {list(tensor.shape)} while the given forward gradient is "
+                           f"of size {list(tangent.shape)}.")
+
+
+# -- custom Functions (engine/function.py): their forward runs without tangents, their jvp
+#    gives the outputs theirs
+
+def function_input_tangents(args):
+    """What a custom Function's jvp receives: each Tensor argument's tangent (zeros for a
+    floating one without), None for the others; None when no level is open or no
+    argument has a tangent."""
+    if not _active():
+        return None
+    found = [_tangent(a) for a in args]
+    if all(t is None for t in found):
+        return None
+    with _paused(), grad_mode.no_grad():
+        return [t if t is not None or not isinstance(a, Tensor) or not
+                a.dtype.is_floating_point else F.zeros_like(Tensor._make(a.array))
+                for a, t in zip(args, found)]
+
+
+def paused():
+    """Ops run without tangents meanwhile (a custom Function's forward, its jvp)."""
+    return _paused()
+
+
+def set_tangent(tensor, tangent) -> None:
+    """``tensor`` (a custom Function's output) gets ``tangent``, its jvp's result."""
+    _check_tangent_size(tensor, tangent)
+    _here()[-1][id(tensor)] = (tensor, tangent)
+
+
+def current_tangent(t):
+    """``t``'s tangent at the open level, or None (what repr shows as ``tangent=``)."""
+    return _tangent(t)
+
+
 def unpack_dual(tensor: Tensor, *, level=None) -> UnpackedDualTensor:
     tangent = _tangent(tensor)
-    primal = tensor if tangent is None else _untracked_alias(tensor)
+    if tangent is None:
+        return UnpackedDualTensor(tensor, None)
+    with _paused():  # a view of the dual (its autograd history kept) without a tangent
+        primal = F.alias(tensor)
+    _mark_dual_view(primal)
     return UnpackedDualTensor(primal, tangent)
 
 
-def _untracked_alias(tensor):
-    """A view of ``tensor`` (its autograd history kept) that carries no tangent."""
-    with _paused():
-        return F.alias(tensor)
+# NOTE [Dual views]: make_dual's result is a view of its primal, and unpack_dual's primal a
+# view of its dual: they share memory, version counter and autograd history, but not
+# tangents. An in-place op on such a view does not give its base a tangent (nor on its
+# base, the view), as torch's non-forward-differentiable views.
+# (by id, with weak references: a WeakSet would compare tensors with their elementwise ==)
+_dual_views: dict[int, weakref.ref] = {}
+
+
+def _mark_dual_view(t) -> None:
+    key = id(t)
+    _dual_views[key] = weakref.ref(t, lambda _, key=key: _dual_views.pop(key, None))
+
+
+def _is_dual_view(t) -> bool:
+    ref = _dual_views.get(id(t))
+    return ref is not None and ref() is t
 
 
 # ------------------------------------------------------------------------ propagation
@@ -346,7 +410,7 @@ def inplace(self, result) -> None:
         return
     t = _tangent(result)
     root = self
-    while root._view is not None:
+    while root._view is not None and not _is_dual_view(root):  # NOTE [Dual views]
         root = root._view[0]
     if t is None and _tangent(self) is None and _tangent(root) is None:
         return
@@ -354,14 +418,20 @@ def inplace(self, result) -> None:
         if t is None:  # overwritten by a value without a tangent: torch's is zero
             t = F.zeros_like(Tensor._make(result.array))
         cur = self
-        while cur._view is not None:
+        while cur is not root:
             base = cur._view[0]
             bt = _tangent(base)
             if bt is None:
                 bt = F.zeros_like(Tensor._make(base.array))
             t = F._copy_into(bt, _positions(cur), t)
             cur = base
-        _here()[-1][id(cur)] = (cur, t)
+        old = _tangent(cur)
+        if (old is not None and old.array.shape == t.array.shape
+                and old.array.dtype == t.array.dtype and backend.writeable(old.array)):
+            old.array[...] = t.array  # torch writes into the tangent the user gave
+            old._version_counter[0] += 1
+        else:
+            _here()[-1][id(cur)] = (cur, t)
         _refresh_views(cur)
 
 
@@ -385,7 +455,8 @@ def _refresh_views(root) -> None:
         bt = _tangent(base)
         for ref in list(base._views or ()):
             view = ref()
-            if view is None or view._view is None or view._view[0] is not base:
+            if (view is None or view._view is None or view._view[0] is not base
+                    or _is_dual_view(view)):  # NOTE [Dual views]
                 continue
             _, op, args, k = view._view[:4]
             made = op(*[bt if a is base else a for a in args])

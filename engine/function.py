@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import warnings
 
-from . import grad_mode
+from . import anomaly_mode, backend, forward_ad, grad_mode, views
 from . import graph as _graph
 from ._tensor import Tensor
 from .errors import GradientError
@@ -26,6 +26,7 @@ class FunctionCtx:
 
     _to_save = None
     _non_differentiable = ()
+    _dirty = ()
     materialize_grads = True
     needs_input_grad = ()
 
@@ -42,8 +43,10 @@ class FunctionCtx:
     def set_materialize_grads(self, value: bool) -> None:
         self.materialize_grads = bool(value)
 
-    def mark_dirty(self, *tensors) -> None:  # accepted; in-place outputs are not tracked here
-        pass
+    def mark_dirty(self, *tensors) -> None:
+        """``tensors`` (inputs) were modified in place by forward and are returned: they
+        come back as themselves, with this node as their history (NOTE [Dirty inputs])."""
+        self._dirty = tensors
 
     @property
     def saved_tensors(self) -> tuple:
@@ -63,8 +66,9 @@ class FunctionNode(FunctionCtx, _graph.Node):
             return [None] * len(self.next_functions)
         like = next(g for g in grads if g is not None)
         if self.materialize_grads:
-            grads = [g if g is not None else _graph.zeros_for(meta, like, raw)
-                     for g, meta in zip(grads, self.out_metas)]
+            # (a non-Tensor output, dtype None, has no gradient to make: None, as torch)
+            grads = [g if g is not None or meta[1] is None else
+                     _graph.zeros_for(meta, like, raw) for g, meta in zip(grads, self.out_metas)]
         wrapped = [None if g is None else (Tensor._make(g) if raw else g) for g in grads]
         result = self.function.backward(self, *wrapped)
         if not isinstance(result, tuple):
@@ -87,17 +91,16 @@ class FunctionNode(FunctionCtx, _graph.Node):
         return out
 
 
-class DelayedErrorNode(_graph.Node):
-    """torch's DelayedError: what the outputs of a once_differentiable backward point at
-    under create_graph; differentiating through it raises."""
+class Error(_graph.Node):
+    """torch's DelayedError node (shown as ``Error``): what the results of a
+    once_differentiable backward come out of under create_graph; differentiating through
+    it raises."""
 
-    _name = "torch::autograd::DelayedError"
+    _name = "torch::autograd::Error"
 
     def apply(self, grads, raw: bool):
         raise GradientError(_DELAYED, self)
 
-
-DelayedError = type("DelayedError", (DelayedErrorNode,), {})
 
 def _next_seq() -> int:
     return next(_graph.sequence_nrs)
@@ -141,6 +144,11 @@ class Function(metaclass=FunctionMeta):
                                   "your custom autograd.Function to use it with backward "
                                   "mode AD.")
 
+    @staticmethod
+    def jvp(ctx, *tangents):
+        raise NotImplementedError("You must implement the jvp function for custom "
+                                  "autograd.Function to use it with forward mode AD.")
+
     @classmethod
     def apply(cls, *args, **kwargs):
         if kwargs:
@@ -151,22 +159,30 @@ class Function(metaclass=FunctionMeta):
         node = cls._backward_cls()
         node.needs_input_grad = needs if record else tuple(False for _ in args)
         node.arg_is_tensor = is_tensor
-        with grad_mode.no_grad():
+        tangents = forward_ad.function_input_tangents(args)
+        with grad_mode.no_grad(), forward_ad.paused():  # (its ops carry no tangents)
             raw_out = cls.forward(node, *args)
         single = not isinstance(raw_out, tuple)
         outs = (raw_out,) if single else raw_out
         inputs_by_id = {id(a): a for a in args if isinstance(a, Tensor)}
+        dirty = _check_dirty(node._dirty, outs)
         fresh = []
         for o in outs:
-            if isinstance(o, Tensor) and id(o) in inputs_by_id:
+            if isinstance(o, Tensor) and id(o) in inputs_by_id and not (
+                    id(o) in dirty and grad_mode.is_grad_enabled()):
                 alias = Tensor._make(o.array)  # torch returns a new tensor (a view) here
-                alias._version = o._version
+                alias._version_counter = o._version_counter
                 o = alias
             fresh.append(o)
+        node._dirty = ()
+        if tangents is not None:
+            _forward_tangents(cls, node, args, tangents, fresh, outs)
         if not record:
             node._to_save = None
             return fresh[0] if single else tuple(fresh)
         node.seq = _next_seq()
+        if anomaly_mode.enabled:
+            _graph.record_forward_trace(node)
         node.next_functions = tuple(a._edge() if a.requires_grad else (None, 0)
                                     for a in args if isinstance(a, Tensor))
         node.metas = tuple((a.array.shape, a.array.dtype)
@@ -177,10 +193,72 @@ class Function(metaclass=FunctionMeta):
         originals = (raw_out,) if single else raw_out
         for nr, (o, orig) in enumerate(zip(fresh, originals)):
             if isinstance(o, Tensor) and id(orig) not in nondiff and o.array.dtype.kind in "fc":
-                o._set_history(node, nr)
+                if id(o) in dirty:
+                    _rebase_dirty(o, node, nr)
+                else:
+                    o._set_history(node, nr)
         node.saved = {"saved_tensors": _save(node, node._to_save or (), fresh, originals)}
         node._to_save = None
         return fresh[0] if single else tuple(fresh)
+
+
+def _forward_tangents(cls, node, args, tangents, fresh, outs) -> None:
+    """Forward AD through a custom Function: its jvp's results become the outputs'
+    tangents, checked as torch checks them."""
+    with grad_mode.no_grad(), forward_ad.paused():
+        result = cls.jvp(node, *tangents)
+    result = result if isinstance(result, tuple) else (result,)
+    nondiff = set(node._non_differentiable)
+    input_tangents = {id(a): t for a, t in zip(args, tangents) if isinstance(a, Tensor)}
+    for i, (o, orig, t) in enumerate(zip(fresh, outs, result)):
+        if t is None:
+            continue
+        if not (isinstance(o, Tensor) and o.dtype.is_floating_point
+                and id(orig) not in nondiff):
+            raise GradientError(f"Function's jvp returned a gradient at position {i}, but  "
+                                "the corresponding forward output is not a differentiable "
+                                "Tensor.You should return None at that position instead.")
+        given = input_tangents.get(id(orig))
+        if given is not None and not backend.module_of(t.array).shares_memory(
+                t.array, given.array):
+            raise GradientError("A custom Function's forward is returning a view (or an "
+                                "input as-is) but the jvp is not returning a view.")
+        forward_ad.set_tangent(o, t)
+
+
+# NOTE [Dirty inputs]: an input a Function's forward modified in place (ctx.mark_dirty) is
+# returned as itself, as an in-place op's result: its version counter moves once more, it
+# is refused when it is a leaf that requires grad, and with grad mode on its history
+# becomes the Function's node, through CopySlices on its base when it is a view
+# (engine/views.py). torch, like the engine, takes the node's first input to be the one
+# the view stands for there.
+
+def _check_dirty(dirty, outs) -> set:
+    """The ids of the dirty inputs, each checked and its version counter moved."""
+    if not dirty:
+        return set()
+    returned = {id(o) for o in outs}
+    if any(id(t) not in returned for t in dirty):
+        raise GradientError("Some elements marked as dirty during the forward method were not "
+                            "returned as output. The inputs that are modified inplace must all "
+                            "be outputs of the Function.")
+    for t in dirty:
+        if grad_mode.is_grad_enabled() and t._grad_fn is None and t._requires_grad:
+            raise GradientError("a leaf Variable that requires grad has been used in an "
+                                "in-place operation.")
+        t._version_counter[0] += 1
+    return {id(t) for t in dirty}
+
+
+def _rebase_dirty(t, node, nr) -> None:
+    """``t``, modified in place by the Function, now comes out of ``node``."""
+    if t._view is not None:
+        views.rebase_history(t, Tensor._make_with_history(t.array, node, nr),
+                             bump_version=False)
+        return
+    views.set_history(t, node, nr)
+    if t._views:
+        views.regenerate(t)
 
 
 def _save(node, tensors, outs, originals) -> list:
@@ -200,7 +278,7 @@ def _save(node, tensors, outs, originals) -> list:
 
 def once_differentiable(fn):
     """Runs ``backward`` without recording; under create_graph its results lead to
-    DelayedError, so a second differentiation raises torch's error."""
+    an Error node, so a second differentiation raises torch's error."""
 
     @functools.wraps(fn)
     def wrapper(ctx, *grads):
@@ -212,19 +290,17 @@ def once_differentiable(fn):
             return result
         single = not isinstance(result, tuple)
         items = (result,) if single else result
-        wrapped = []
-        for r in items:
-            if isinstance(r, Tensor) and r.array.dtype.kind in "fc":
-                err = DelayedError()
-                err.seq = _next_seq()
-                err.next_functions = tuple(g._edge() for g in grads
-                                           if isinstance(g, Tensor) and g.requires_grad)
-                err.metas = tuple((g.array.shape, g.array.dtype) for g in grads
-                                  if isinstance(g, Tensor) and g.requires_grad)
-                err.out_metas = ((r.array.shape, r.array.dtype),)
-                r = Tensor._make_with_history(r.array, err, 0)
-            wrapped.append(r)
-        return wrapped[0] if single else tuple(wrapped)
+        # as torch: one Error node, its inputs the results detached into fresh leaves that
+        # require grad (so that the node's outputs have a history at all)
+        leaves = [None if r is None else r.detach().requires_grad_(True) for r in items]
+        node = Error()
+        node.seq = _next_seq()
+        node.next_functions = tuple((None, 0) if x is None else x._edge() for x in leaves)
+        node.metas = node.out_metas = tuple(
+            ((), None) if x is None else (x.array.shape, x.array.dtype) for x in leaves)
+        wrapped = tuple(None if x is None else Tensor._make_with_history(x.array, node, i)
+                        for i, x in enumerate(leaves))
+        return wrapped[0] if single else wrapped
 
     return wrapper
 

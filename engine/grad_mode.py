@@ -1,7 +1,10 @@
 """Grad modes: no_grad, enable_grad, set_grad_enabled (context managers and decorators)."""
 
 import functools
+import inspect
+import sys
 import threading
+import warnings
 
 
 class _State(threading.local):
@@ -34,14 +37,65 @@ class _GradModeContext:
         return False
 
     def __call__(self, fn):
+        if inspect.isclass(fn):  # torch still allows it: the mode covers construction only
+            warnings.warn(_CLASS_DECORATION_WARNING, FutureWarning, stacklevel=2)
+            fn = _constructor(fn)
+        if inspect.isgeneratorfunction(fn):
+            return _wrap_generator(self._fresh, fn)
+
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            with self.__class__(*self._ctor_args()):
+            with self._fresh():
                 return fn(*args, **kwargs)
         return wrapper
 
+    def _fresh(self):
+        """A new manager of the same mode (one per entry: each keeps its own ``_prev``)."""
+        return self.__class__(*self._ctor_args())
+
     def _ctor_args(self):
         return ()
+
+
+_CLASS_DECORATION_WARNING = (
+    "Decorating classes is deprecated and will be disabled in future versions. You should "
+    "only decorate functions or methods. To preserve the current behavior of class "
+    "decoration, you can directly decorate the `__init__` method and nothing else.")
+
+
+def _constructor(cls):
+    def construct(*args, **kwargs):
+        return cls(*args, **kwargs)
+    return construct
+
+
+def _wrap_generator(fresh, fn):
+    """A generator function whose body runs in the mode at every resumption (next, send,
+    throw, close), while its caller keeps its own mode between them, as torch's."""
+
+    @functools.wraps(fn)
+    def generator(*args, **kwargs):
+        gen = fn(*args, **kwargs)
+        try:
+            with fresh():
+                value = gen.send(None)
+            while True:
+                try:
+                    sent = yield value
+                except GeneratorExit:
+                    with fresh():
+                        gen.close()
+                    raise
+                except BaseException:
+                    with fresh():
+                        value = gen.throw(*sys.exc_info())
+                else:
+                    with fresh():
+                        value = gen.send(sent)
+        except StopIteration as stop:
+            return stop.value
+
+    return generator
 
 
 class _NoParamContext(_GradModeContext):

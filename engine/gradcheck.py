@@ -34,27 +34,40 @@ def _diff_inputs(inputs) -> list[int]:
 
 
 def numerical_jacobian(func, inputs, eps=1e-6) -> list[list[np.ndarray]]:
-    """[output][input] (n_in, n_out) central differences, each input perturbed on a copy."""
+    """[output][input] (n_in, n_out) central differences. As torch's, each input element is
+    perturbed in place (so a ``func`` that closes over its inputs sees it too), minus
+    first, then restored; the outputs must keep their shapes and dtypes meanwhile."""
     inputs = _as_tuple(inputs)
     diff = _diff_inputs(inputs)
     outs0 = [o.array for o in _outputs(func, inputs)]  # grad on: func may itself differentiate
     jac = [[np.zeros((inputs[i].numel(), o.size), dtype=np.float64) for i in diff]
            for o in outs0]
-
-    def run(k, flat_idx, delta):
-        arr = np.array(inputs[k].array, copy=True)
-        arr.reshape(-1)[flat_idx] += delta
-        args = list(inputs)
-        args[k] = Tensor._make(arr).requires_grad_(True)
-        return [np.asarray(o.array, dtype=np.float64).reshape(-1)
-                for o in _outputs(func, args)]
-
     for col, k in enumerate(diff):
-        for j in range(inputs[k].numel()):
-            plus, minus = run(k, j, eps), run(k, j, -eps)
-            for o in range(len(outs0)):
-                jac[o][col][j] = (plus[o] - minus[o]) / (2 * eps)
+        x = inputs[k]
+        if not x.array.flags.writeable:  # (a broadcast view): the input gets its own memory
+            x.array = np.array(x.array)
+        for j in range(x.numel()):
+            idx = tuple(int(i) for i in np.unravel_index(j, x.array.shape))
+            orig = x.array[idx].copy()
+            x.array[idx] = orig - eps
+            minus = _outputs(func, inputs)
+            x.array[idx] = orig + eps
+            plus = _outputs(func, inputs)
+            x.array[idx] = orig
+            for o, (a, b) in enumerate(zip(minus, plus)):
+                _check_same_dtype_and_shape(a, b, eps, idx)
+                jac[o][col][j] = (np.asarray(b.array, dtype=np.float64).reshape(-1)
+                                  - np.asarray(a.array, dtype=np.float64).reshape(-1)) / (2 * eps)
     return jac
+
+
+def _check_same_dtype_and_shape(a, b, eps, idx) -> None:
+    """torch's check (an AssertionError, not a gradcheck failure)."""
+    for what, x, y in (("shape", a.shape, b.shape), ("dtype", a.dtype, b.dtype)):
+        if x != y:
+            raise AssertionError(f"Expected `func` to return outputs with the same {what} when "
+                                 f"inputs are perturbed on index {idx} by {eps}, but got: "
+                                 f"{what}s {x} and {y}.")
 
 
 def analytical_jacobian(func, inputs) -> list[list[np.ndarray]]:
@@ -129,13 +142,21 @@ def gradcheck_report(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3,
     inputs = _as_tuple(inputs)
     numerical = numerical_jacobian(func, inputs, eps)
     diff = _diff_inputs(inputs)
-    report = {"ok": True, "failure": None, "reentrant": True,
+    report = {"ok": True, "failure": None, "reentrant": True, "zero_expected": False,
               "numerical": numerical, "analytical": None, "diff_inputs": diff}
+    # as torch, only the outputs that require grad are compared (and numbered)
+    differentiable = [o.requires_grad for o in _outputs(func, inputs)]
+    if not any(differentiable):  # then finite differences must all be zero
+        if any((n != 0).any() for row in numerical for n in row):
+            report["ok"], report["zero_expected"] = False, True
+        return report
+    numerical = [row for row, d in zip(numerical, differentiable) if d]
     if check_backward_ad:
         analytical = report["analytical"] = analytical_jacobian(func, inputs)
+        analytical = [row for row, d in zip(analytical, differentiable) if d]
         if not _compare(report, numerical, analytical, atol, rtol, "backward"):
             return report
-        again = analytical_jacobian(func, inputs)
+        again = [row for row, d in zip(analytical_jacobian(func, inputs), differentiable) if d]
         for row_a, row_b in zip(analytical, again):
             for a, b in zip(row_a, row_b):
                 if (np.abs(a - b) > nondet_tol).any():
@@ -146,6 +167,7 @@ def gradcheck_report(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3,
         forward = forward_ad_jacobian(func, inputs)
         if report["analytical"] is None:
             report["analytical"] = forward
+        forward = [row for row, d in zip(forward, differentiable) if d]
         _compare(report, numerical, forward, atol, rtol, "forward")
     return report
 
@@ -161,6 +183,8 @@ def _mismatch_message(report) -> str:
 def failure_message(report, nondet_tol=0.0) -> str | None:
     if report["ok"]:
         return None
+    if report["zero_expected"]:
+        return "Numerical gradient for function expected to be zero"
     if report["failure"] is not None:
         return _mismatch_message(report)
     return ("Backward is not reentrant, i.e., running backward with same input and "

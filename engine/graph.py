@@ -6,11 +6,12 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import traceback
 import weakref
 
 from . import anomaly_mode, backend
 from .dtypes import legacy_type_name
-from .errors import GraphFreedError, InplaceError
+from .errors import GradientError, GraphFreedError, InplaceError
 
 try:
     from ._gctrack import configure as _configure_gctrack
@@ -21,6 +22,9 @@ except ImportError:  # built without a C compiler: every node stays in the GC's 
     _track = _untrack = _hide_node = _configure_gctrack = None
 
 _hook_ids = itertools.count()
+_DETACHED_SAVED = ("Trying to use a saved tensor that has been detached in-place, i.e. with "
+                   ".detach_().This is not supported, please use out-of-place `.detach()` "
+                   "instead")
 # every node's ``seq``, in creation order: torch's sequence_nr (the walk runs ready nodes
 # newest first)
 sequence_nrs = itertools.count()
@@ -54,6 +58,25 @@ hide = _untrack if _untrack is not None and _hiding_wanted() else None
 # Op._record's call, once per op: the node, its edges, its saved values with their version
 # counters (lists of one int) and its attrs, in one C call (engine/_gctrack.c)
 hide_node = _hide_node if hide is not None else None
+
+
+# NOTE [Forward traces]: in anomaly mode every node recorded keeps the Python stack that
+# made it, without the engine's own frames (torch's AnomalyMetadata); when its backward
+# fails, the walk warns with it ("Error detected in ...") before the error propagates.
+_ENGINE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def record_forward_trace(node) -> None:
+    frames = [f for f in traceback.extract_stack() if not f.filename.startswith(_ENGINE_DIR)]
+    node.forward_trace = "".join(traceback.format_list(frames))
+
+
+def forward_trace_warning(node) -> str:
+    trace = getattr(node, "forward_trace", None)
+    if not trace:
+        return (f"Error detected in {node.name()}. No forward pass information available. "
+                "Enable detect anomaly during forward pass for more information.")
+    return f"Error detected in {node.name()}. Traceback of forward call that caused the error:\n{trace}"
 
 
 def expose(node) -> None:
@@ -256,8 +279,8 @@ class SavedTensor:
 
     def __init__(self, t, output_nr=None):
         """``output_nr``: ``t`` is that output of the node saving it (else an input)."""
-        self.version = t._version
-        self.saved_version = t._version[0]
+        self.version = t._version_counter
+        self.saved_version = t._version_counter[0]
         self.array = t.array
         if output_nr is None:
             self.tensor = t
@@ -268,6 +291,9 @@ class SavedTensor:
 
     def unpack(self, raw: bool, owner):
         """The saved value, for ``owner``, the node that saved it."""
+        if self.producer_node is not None and self.tensor is not None and (
+                self.tensor._grad_fn is None):  # a non-leaf input, detached in place since
+            raise GradientError(_DETACHED_SAVED)
         if self.version[0] != self.saved_version:
             raise InplaceError(self._inplace_message(owner),
                                owner if self.tensor is None else None)
@@ -276,6 +302,7 @@ class SavedTensor:
         if raw:
             return self.array
         t = _Tensor._make_with_history(self.array, owner, self.output_nr)
+        t._version_counter = self.version  # the output itself, as torch's unpack gives
         if reattach_tangent is not None:  # forward-over-reverse: the output's tangent
             reattach_tangent(t, self.array)
         return t

@@ -12,7 +12,8 @@ The rules, in torch's words and order:
 - suffixes: ``device=``, ``dtype=`` for non-default dtypes (float32, int64 and bool are
   the defaults; an empty tensor always shows a non-float32 dtype and a shape that is not
   (0,)), then ``grad_fn=<Name>`` or ``requires_grad=True``, moved onto a new line when
-  the current one would pass 80 columns.
+  the current one would pass 80 columns; ``grad_fn=<Invalid>`` for a view whose history
+  torch refuses to rebuild; ``tangent=...`` last, for a dual tensor.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ import math
 import numpy as np
 
 from . import backend
+from .errors import GradientError
+
+tangent_of = None  # a dual tensor's tangent at the current level: set by engine.forward_ad
 
 PRECISION = 4
 THRESHOLD = 1000
@@ -158,8 +162,16 @@ def tensor_repr(t) -> str:
         if arr.dtype not in (np.float32, np.int64, np.bool_):
             suffixes.append(f"dtype={dtype_name}")
         body = array_str(arr, indent)
-    if t.grad_fn is not None:
-        suffixes.append(f"grad_fn=<{type(t.grad_fn).__name__}>")
-    elif t.requires_grad:
-        suffixes.append("requires_grad=True")
+    try:
+        grad_fn = t.grad_fn
+    except GradientError:  # a view torch refuses a history (engine/views.py): still printable
+        suffixes.append("grad_fn=<Invalid>")
+    else:
+        if grad_fn is not None:
+            suffixes.append(f"grad_fn=<{type(grad_fn).__name__}>")
+        elif t.requires_grad:
+            suffixes.append("requires_grad=True")
+    tangent = tangent_of(t) if tangent_of is not None else None
+    if tangent is not None:
+        suffixes.append(f"tangent={tensor_repr(tangent)}")
     return _add_suffixes(prefix + body, suffixes, indent)

@@ -107,9 +107,10 @@ class CopySlices(Node):
 
 # --------------------------------------------------------------------------- in place
 
-def rebase_history(view, result):
+def rebase_history(view, result, bump_version=True):
     """``view`` is overwritten in place by ``result`` (the op computed out of place on the
-    view): write it into the root's memory and give the root CopySlices."""
+    view): write it into the root's memory and give the root CopySlices. (A Function's
+    dirty input, NOTE [Dirty inputs], has its new values and version already.)"""
     base, op, args, k, made_in_grad_mode = view._view
     root, where = root_positions(view)
     if (k is None and not made_in_grad_mode and is_grad_enabled()
@@ -128,12 +129,13 @@ def rebase_history(view, result):
     if root._grad_fn is None and root._requires_grad and is_grad_enabled():
         raise GradientError("a view of a leaf Variable that requires grad is being used "
                             "in an in-place operation.")
-    values = table.ROWS["_copy_into"].forward(root.array, where, result.array)
-    if backend.writeable(root.array):
-        root.array[...] = values
-    else:  # a read-only array (an expanded leaf): the root gets new memory
-        root.array = values
-    root._version[0] += 1
+    if bump_version:
+        values = table.ROWS["_copy_into"].forward(root.array, where, result.array)
+        if backend.writeable(root.array):
+            root.array[...] = values
+        else:  # a read-only array (an expanded leaf): the root gets new memory
+            root.array = values
+        root._version_counter[0] += 1
     fn = result._grad_fn
     if fn is not None:
         node = CopySlices(root, where, fn)
@@ -142,6 +144,39 @@ def rebase_history(view, result):
     if fn is not None:
         own_saved_outputs(fn, view)
     return view
+
+
+def check_inplace_on_view(view, result) -> None:
+    """torch's refusals of an in-place op on ``view`` in grad mode, before it runs: a view
+    made in no_grad mode, or a view of one (the mode is inherited along the chain), and a
+    view of a leaf that requires grad (a view made before its base required grad
+    included: torch's view then requires grad through its base)."""
+    root, no_grad_at, multi_output = view, None, False
+    while root._view is not None:
+        made_in_grad_mode, k = root._view[4], root._view[3]
+        if not made_in_grad_mode and no_grad_at is None:
+            no_grad_at = root
+        multi_output = multi_output or k is not None
+        root = root._view[0]
+    if not (result._grad_fn is not None or view._requires_grad or root._requires_grad):
+        return
+    if no_grad_at is view:
+        raise GradientError("A view was created in no_grad mode and is being modified "
+                            "inplace with grad mode enabled." + _NO_GRAD_ADVICE)
+    if no_grad_at is not None:
+        op, k = view._view[1], view._view[3]
+        raise GradientError(f"Output {k or 0} of {_stem(op.grad_fn)} is a view of a view which "
+                            "was created in no_grad mode and is being modified inplace with "
+                            "grad mode enabled." + _NO_GRAD_ADVICE)
+    if not multi_output and root._grad_fn is None and root._requires_grad:
+        raise GradientError("a view of a leaf Variable that requires grad is being used "
+                            "in an in-place operation.")
+
+
+def _stem(name) -> str:
+    """A node's name as torch's view messages show it: SliceBackward0 -> Slice."""
+    name = name or ""
+    return name[:name.rfind("Backward")] if "Backward" in name else name
 
 
 def set_history(t, node, output_nr) -> None:
@@ -173,8 +208,8 @@ def own_saved_outputs(node, t) -> None:
     for s in (node.saved or {}).values():
         if type(s) is graph.SavedTensor and s.tensor is None:  # an output of node
             s.array = t.array
-            s.version = t._version
-            s.saved_version = t._version[0]
+            s.version = t._version_counter
+            s.saved_version = t._version_counter[0]
             if t._view is not None:
                 # (None: node itself, which must not refer to itself through saved)
                 s.producer_node = None if t._grad_fn is node else t._grad_fn

@@ -118,7 +118,8 @@ def install(app: FastAPI) -> None:
             retry (nothing was committed to the session), not a 500."""
             full = isinstance(exc, getattr(R, "OutOfMemoryError", ())) or (
                 isinstance(exc, R.ResponseError) and "maxmemory" in str(exc))
-            if not (full or isinstance(exc, (R.ConnectionError, R.TimeoutError))):
+            down = (R.ConnectionError, R.TimeoutError, R.ClusterDownError, R.TryAgainError)
+            if not (full or isinstance(exc, down)):
                 return await _crash(request, exc)
             log.warning("session store unavailable on %s %s: %s", request.method,
                         request.url.path, type(exc).__name__)

@@ -273,7 +273,7 @@ class Workspace:
             t.array[...] = new
         else:  # a view of a request body: give the tensor its own memory
             t.array = np.array(new)
-        t._version[0] += 1
+        t._version_counter[0] += 1
         if self._ledger is not None:
             self._ledger.tensor(t)
         return t

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
-from . import buffers, schemas, wire
+from . import buffers, wire
 from .errors import Problem, limit
 
 JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
@@ -209,34 +209,22 @@ async def owner(request: Request) -> str:
     return fingerprint
 
 
-# A request tensor value as JSON (PUT /sessions/{sid}/tensors/{name}).
-TENSOR_VALUE = {"title": "TensorValue", "description": schemas._TENSOR_DOC, "anyOf": [
-    {"type": "number"}, {"type": "array", "items": {}},
-    {"type": "object", "additionalProperties": True}],
-    "examples": [[1.0, 2.0, 3.0], {"dtype": "float64", "data": [1, 2]}]}
-
-
 def tensor_body_doc() -> dict:
     """openapi_extra for a body that is one tensor value (JSON, or the binary extension:
     documented as for ``body_doc``, one content type)."""
     return {"requestBody": {"required": True, "description": (
         f"A tensor value. Also accepted as {wire.OCTET}: the first {wire.BINARY_HEADER} "
         "bytes are the JSON {\"dtype\", \"shape\", \"binary_data_size\"}, the raw bytes "
-        "follow."),
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TensorValue"}}},
-        "x-binary-body": {"contentType": wire.OCTET, "header": wire.BINARY_HEADER}}}
+        "follow: #/components/requestBodies/BinaryRequest."),
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TensorValue"}}}}}
 
 
 def body_doc(model: type[BaseModel]) -> dict:
-    """openapi_extra for a route that reads its body itself (JSON or binary). The binary
-    form is documented in the description and the x-binary-body extension, not as a second
-    content type: client generators (openapi-python-client 0.29) emit code that fails to
-    import for a request body with two content types."""
+    """openapi_extra for a route that reads its body itself: JSON, or the binary extension
+    (NOTE [binary bodies in the contract] in contract.py)."""
     ref = {"$ref": f"#/components/schemas/{model.__name__}"}
     binary = (f"Also accepted as {wire.OCTET} (Open Inference Protocol binary extension): "
               f"the first {wire.BINARY_HEADER} bytes are the JSON request, raw tensors follow "
-              "in order.")
+              "in order: #/components/requestBodies/BinaryRequest.")
     return {"requestBody": {"required": True, "description": binary,
-                            "content": {"application/json": {"schema": ref}},
-                            "x-binary-body": {"contentType": wire.OCTET,
-                                              "header": wire.BINARY_HEADER}}}
+                            "content": {"application/json": {"schema": ref}}}}

@@ -16,12 +16,12 @@ from fastapi.staticfiles import StaticFiles
 
 import engine
 
-from . import errors, schemas, wire
-from .http import TENSOR_VALUE, FastJSONResponse
+from . import contract, errors
+from .http import FastJSONResponse
 from .metrics import Metrics
 from .quotas import RateLimiter, RedisRateLimiter, RequestIdMiddleware, install_log_ids
 from .routes import backward, checks, functional, grad, health, ops, sessions
-from .sessions import make_store
+from .sessions import REDIS_SCHEMES, make_store
 from .settings import Settings
 
 STATIC = Path(__file__).parent / "static"
@@ -33,6 +33,7 @@ messages. Errors are RFC 9457 problem details. See the README for curl examples.
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     app = FastAPI(title="autograd as a service", version=engine.__version__,
+                  generate_unique_id_function=lambda route: route.name,
                   description=DESCRIPTION, default_response_class=FastJSONResponse,
                   docs_url=None, redoc_url=None, lifespan=_lifespan)
     app.state.settings = settings
@@ -40,7 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = Metrics(app.state.store)
     burst = settings.key_burst or math.ceil(2 * settings.key_requests_per_second)
     app.state.rate = (RedisRateLimiter(settings.store, settings.key_requests_per_second, burst)
-                      if settings.store.startswith(("redis://", "rediss://", "unix://"))
+                      if settings.store.startswith(REDIS_SCHEMES)
                       else RateLimiter(settings.key_requests_per_second, burst))
     install_log_ids()
     errors.install(app)
@@ -101,57 +102,12 @@ def _docs(app: FastAPI) -> None:
 
 
 def _openapi(app: FastAPI) -> None:
-    """Request bodies are read by hand (JSON or binary), so their models are added to the
-    components here, with the Problem schema."""
+    """FastAPI's document, completed by contract.py (built once, on first request)."""
     base = app.openapi
 
     def openapi():
-        if app.openapi_schema:
-            return app.openapi_schema
-        spec = base()
-        comps = spec.setdefault("components", {}).setdefault("schemas", {})
-        for model in (schemas.BackwardRequest, schemas.GradRequest, schemas.SessionCreate,
-                      schemas.GradcheckRequest, schemas.FunctionalRequest,
-                      schemas.ProblemModel):
-            js = model.model_json_schema(ref_template="#/components/schemas/{model}",
-                                         mode="validation")
-            comps.update(js.pop("$defs", {}))
-            comps[js.get("title", model.__name__) if model is schemas.ProblemModel
-                  else model.__name__] = js
-        problem = {errors.PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}
-        for methods in spec["paths"].values():  # every error is problem+json, 422 included
-            for op in methods.values():
-                _binary_answer(op)
-                for status, resp in op.get("responses", {}).items():
-                    if status[0] in "45":
-                        resp["content"] = problem
-                        if status == "422":
-                            resp["description"] = errors.DOCS[422]
-        comps["TensorValue"] = TENSOR_VALUE
-        comps.pop("HTTPValidationError", None)
-        comps.pop("ValidationError", None)
-        app.openapi_schema = spec
-        return spec
+        if not app.openapi_schema:
+            app.openapi_schema = contract.complete(base())
+        return app.openapi_schema
 
     app.openapi = openapi
-
-
-BINARY_ANSWER = {"schema": {"type": "string", "format": "binary", "description":
-                            "With encoding 'binary' (Open Inference Protocol binary "
-                            "extension): the first Inference-Header-Content-Length bytes are "
-                            "the JSON answer, raw tensors follow in order."}}
-
-
-def _binary_answer(op: dict) -> None:
-    """Routes that take `encoding` (in a JSON/binary body or as a query parameter) may answer
-    with the binary extension: document that content type beside JSON."""
-    takes_encoding = ("x-binary-body" in op.get("requestBody", {})
-                      and "PutResponse" not in str(op.get("responses"))
-                      and "GradcheckResponse" not in str(op.get("responses"))
-                      and "FunctionalResponse" not in str(op.get("responses")))
-    takes_encoding |= any(p.get("name") == "encoding" for p in op.get("parameters", ()))
-    if not takes_encoding:
-        return
-    for status, resp in op.get("responses", {}).items():
-        if status[0] == "2" and "application/json" in resp.get("content", {}):
-            resp["content"][wire.OCTET] = BINARY_ANSWER

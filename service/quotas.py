@@ -16,7 +16,10 @@ import re
 import threading
 import time
 
+import redis
+
 from .errors import REQUEST_ID, Problem
+from .sessions.redis import connect
 
 _SANE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # a client's id we may echo into headers/logs
 
@@ -77,9 +80,8 @@ class RedisRateLimiter(RateLimiter):
 
     def __init__(self, url: str, rate: float, burst: int, prefix: str = "autograd:"):
         super().__init__(rate, burst)
-        import redis
         self._errors = redis.RedisError
-        self._client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        self._client = connect(url, socket_timeout=0.5, socket_connect_timeout=0.5)
         self._take = self._client.register_script(_TAKE)
         self._prefix = prefix + "rate:"
 

@@ -3,11 +3,23 @@ they are the OpenAPI contract that clients are generated from."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
-TensorValue = Any  # number | nested list | {"data","dtype"} | {"dtype","shape","b64"} | binary
+CONTRACT_REF = "x-contract-ref"
+
+
+def _published(name: str, validated=Any):
+    """``validated`` (by default any value: wire and graphs read it and give the precise
+    errors), published as the schema ``name`` of service/contract.py (which turns the
+    marker into a $ref: pydantic resolves a $ref it does not know, and fails)."""
+    return Annotated[validated, WithJsonSchema({CONTRACT_REF: name})]
+
+
+# number | nested list | {"data","dtype"} | {"dtype","shape","b64"} | binary reference
+TensorValue = _published("TensorValue")
+Argument = _published("Argument")
 _TENSOR_DOC = ("A tensor value: a JSON number or nested list (float32 unless a dtype says; "
                "non-finite numbers as \"NaN\", \"Infinity\", \"-Infinity\"), "
                "{\"data\", \"dtype\"}, {\"dtype\", \"shape\", \"b64\"} (raw little-endian "
@@ -28,11 +40,11 @@ class Node(Strict):
                     "for data, or a pseudo-op listed by GET /ops (Tensor methods such as "
                     "detach, requires_grad_, retain_grad, to, add_; T, mT, index, assign, "
                     "getitem).", examples=["add"])
-    args: list[Any] = Field(default_factory=list, json_schema_extra={"default": []},
+    args: list[Argument] = Field(default_factory=list, json_schema_extra={"default": []},
                             description="Positional arguments: a string is a reference "
                             "('x' or 'x.grad'), a number or tensor value is a constant.",
                             examples=[["x", "y"]])
-    kwargs: dict[str, Any] = Field(default_factory=dict, json_schema_extra={"default": {}},
+    kwargs: dict[str, Argument] = Field(default_factory=dict, json_schema_extra={"default": {}},
                                    description="Keyword arguments.",
                                    examples=[{"dim": 0, "keepdim": True}])
     data: TensorValue = Field(None, description="For op 'tensor': the value. " + _TENSOR_DOC,
@@ -78,8 +90,9 @@ DetectAnomalyField = Field(False, description="torch.autograd.set_detect_anomaly
                            "call: a backward function returning NaN fails (422) with "
                            "PyTorch's text, and the problem names the node (node, op, grad_fn, "
                            "output, input, forward_node).", examples=[False])
-Roots = str | list[str]
-Seeds = Any  # one seed (tensor value | reference | null) or a list of them, one per root
+Roots = _published("Ids", str | list[str])
+ReturnGraph = _published("ReturnGraph", bool | Literal["dot", "svg", "json"])
+Seeds = _published("Seeds")  # one seed (tensor value | reference | null) or one per root
 # /gradcheck and /functional/*: the function is a session's graph, at its current values
 CheckSessionField = Field(None, max_length=200, description="Use this session's graph (every "
                           "node sent so far; `graph` nodes are added for this call only), at "
@@ -114,7 +127,7 @@ class BackwardRequest(Strict):
                                   examples=[{"xy": "grad * 0.5"}])
     detect_anomaly: bool = DetectAnomalyField
     encoding: Literal["list", "base64", "binary"] = EncodingField
-    return_graph: bool | Literal["dot", "svg", "json"] = ReturnGraphField
+    return_graph: ReturnGraph = ReturnGraphField
 
 
 class GradRequest(Strict):
@@ -147,7 +160,7 @@ class GradRequest(Strict):
                                   "can be differentiated again).", examples=[["dx"]])
     detect_anomaly: bool = DetectAnomalyField
     encoding: Literal["list", "base64", "binary"] = EncodingField
-    return_graph: bool | Literal["dot", "svg", "json"] = ReturnGraphField
+    return_graph: ReturnGraph = ReturnGraphField
 
 
 class SessionCreate(Strict):
@@ -168,7 +181,8 @@ _GRAPH = {"nodes": [{"id": "xy", "op": "add", "shape": [3], "dtype": "float32",
 class TensorOut(BaseModel):
     shape: list[int] = Field(description="The shape.", examples=[[3]])
     dtype: str = Field(description="float32, float64, int64 or bool.", examples=["float32"])
-    data: Any = Field(None, description="Nested lists (encoding list).",
+    data: _published("TensorElements") = Field(None, description="Nested lists (encoding "
+                                               "list).",
                       examples=[[2.0, 4.0, 6.0]])
     b64: str | None = Field(None, description="Raw little-endian bytes (encoding base64).",
                             examples=[None])
@@ -188,7 +202,7 @@ class NodeInfo(BaseModel):
     retains_grad: bool = Field(description="tensor.retains_grad", examples=[True])
     grad_fn: str | None = Field(description="type(tensor.grad_fn).__name__",
                                 examples=["AddBackward0"])
-    next_functions: list[list[Any] | None] | None = Field(
+    next_functions: list[_published("NextFunction")] | None = Field(
         description="Per input, [grad_fn name, id of its tensor, output_nr], or null where "
         "that input needs no grad; PyTorch's order.",
         examples=[[["AccumulateGrad", "x", 0], ["AccumulateGrad", "y", 0]]])
@@ -197,6 +211,14 @@ class NodeInfo(BaseModel):
 class GraphOut(BaseModel):
     nodes: list[NodeInfo] = Field(description="Every named tensor, then unnamed graph nodes.",
                                   examples=[_GRAPH["nodes"]])
+
+
+class PictureTensor(BaseModel):
+    id: str = Field(description="The tensor's id (\"%k\" when unnamed).", examples=["y"])
+    output_nr: int = Field(description="Which output of the grad_fn it is.", examples=[0])
+    shape: list[int] = Field(description="Its shape.", examples=[[3]])
+    grad_norm: float | str | None = Field(None, description="The 2-norm of its retained "
+                                          ".grad, if any.", examples=[None])
 
 
 class PictureBox(BaseModel):
@@ -210,7 +232,7 @@ class PictureBox(BaseModel):
     dtype: str | None = Field(None, description="Leaves: the dtype.", examples=["float32"])
     grad_norm: float | str | None = Field(None, description="Leaves: the 2-norm of .grad "
                                           "(null before any backward).", examples=[3.74])
-    tensors: list[dict[str, Any]] | None = Field(
+    tensors: list[PictureTensor] | None = Field(
         None, description="grad_fn boxes: the tensors it made, {id, output_nr, shape, "
         "grad_norm} (grad_norm of a retained grad).",
         examples=[[{"id": "y", "output_nr": 0, "shape": [3], "grad_norm": None}]])

@@ -76,6 +76,10 @@ class Settings(BaseSettings):
                        "'redis-cluster://host:port[,host:port...]' or "
                        "'redis-sentinel://host:port[,host:port...]/MASTER_NAME/DB' "
                        "(docs/sessions-in-redis.md).")
+    store_wait_replicas: int = Field(-1, description="Replicas of the Redis primary that "
+                                     "must hold a call's log entries before it is answered "
+                                     "(Redis WAIT; a 503 if not within 2 s); -1 = 1 with "
+                                     "redis-sentinel://, else 0.")
     api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Accepted API keys (header X-API-Key or "
         "Authorization: Bearer); empty = no authentication.")

@@ -21,11 +21,13 @@ The subset
   Python's builtins would iterate over the tensor).
 * Not supported (a SourceError): def, lambda, class, loops, if, try, comprehensions,
   f-strings, walrus, global, del, ``*``/``**`` arguments, chained assignment or comparison,
-  and/or, ``x[...] = v``, dunder or private attributes and names, non-ASCII names, reading
+  and/or, assigning into anything but a tensor variable, dunder or private attributes and
+  names, non-ASCII names, reading
   tensor attributes other than ``.grad``/``.T``/``.mT``, ``backward``/``autograd.grad``/
   ``register_hook``/``print`` (the request says what to compute), any other function.
 * Single-target assignments ``y = <expr>``; ``v, i = x.max(0)`` (unpacking a multi-output
-  op); ``x += 1`` (in place, as Python does on a tensor); ``x.requires_grad = True``.
+  op); ``x += 1`` (in place, as Python does on a tensor); ``x.requires_grad = True``;
+  ``x[...] = v`` (in place, recorded as torch records it: node 8).
 * Operators ``+ - * / // % ** @``, unary ``-``/``+``, comparisons ``< <= > >= == !=``
   (not chained). Between two plain numbers they are folded at compile time.
 * Calls of the op table's ops (``engine.ops.OVERLOADS``), as functions with or without
@@ -98,6 +100,9 @@ The ops:
    (a tuple or list of tensors): ``v, i = x.max(0)`` -> ``{"id": "_1", "op": "max", "args":
    ["x", 0]}``, ``{"id": "v", "op": "getitem", "args": ["_1", 0]}``, ``{"id": "i", ...
    ["_1", 1]}``; also ``r[1]``, ``r.values`` (0) and ``r.indices`` (1).
+8. ``{"id": "x", "op": "setitem_", "args": ["x", [<component>, ...], v]}``: ``x[...] = v``,
+   in place (components as for ``index``; ``v`` a reference or a constant); the id binds x
+   itself (torch records CopySlices, or IndexPutBackward0 for tensor indices alone).
 
 Bounds: ``max_chars`` characters of source, ``max_nodes`` nodes, and AST nesting of at most
 :data:`MAX_DEPTH` levels, checked iteratively before the compiling walk (which recurses, so
@@ -373,7 +378,7 @@ class _Compiler:
         elif isinstance(target, ast.Attribute):
             self.set_attribute(target, stmt.value)
         elif isinstance(target, ast.Subscript):
-            self.error("assigning into a tensor (x[...] = ...) is not supported", target)
+            self.set_item(target, stmt.value)
         else:
             self.error(f"cannot assign to {_describe(target)}", target)
 
@@ -417,6 +422,20 @@ class _Compiler:
         if not isinstance(flag, bool):
             self.error("requires_grad must be set to True or False", value_node)
         self.emit(obj.id, "requires_grad_", [obj.id, flag], at=target)
+
+    def set_item(self, target: ast.Subscript, value_node):
+        """``x[...] = v``: in place on the tensor variable x (node 8)."""
+        obj = target.value
+        if not isinstance(obj, ast.Name) or not isinstance(self.env.get(obj.id), Ref):
+            self.error("assigning into x[...] is supported on tensor variables only", target)
+        sl = target.slice
+        spec = [self.index_component(p) for p in (sl.elts if isinstance(sl, ast.Tuple)
+                                                   else [sl])]
+        value = self.expr(value_node)
+        if not isinstance(value, (Ref, Const)) and not (
+                isinstance(value, Seq) and not _has_tensor(value)):
+            self.error(f"cannot assign {_describe_value(value)} into a tensor", value_node)
+        self.emit(obj.id, "setitem_", [obj.id, spec, self.json(value, value_node)], at=target)
 
     def aug_assign(self, stmt: ast.AugAssign):
         target = stmt.target

@@ -196,8 +196,9 @@ def decode_b64_tensors(obj):
         items = node.items() if isinstance(node, dict) else enumerate(node)
         for key, value in items:
             if isinstance(value, dict):
+                dtype = value.get("dtype")
                 if len(value) == 3 and isinstance(value.get("b64"), str) and \
-                        value.get("dtype") in DTYPES and "shape" in value:
+                        isinstance(dtype, str) and dtype in DTYPES and "shape" in value:
                     shape = _shape(value["shape"])
                     node[key] = RawTensor(value["dtype"], shape, _b64decode(value["b64"]))
                 else:

@@ -164,6 +164,7 @@ def test_async_client(server_url):  # noqa: F811
             await s.sync()
             with pytest.raises(RuntimeError, match="needs the server"):
                 (x * 5).grad_fn  # noqa: B018 - a read that needs a request
+            assert "PowBackward0" in await s.graph("dot")
             return first, await g.anumpy(), y.grad_fn.name()
 
     first, second, name = asyncio.run(main())
@@ -211,9 +212,7 @@ def test_list_results_and_tuple_results(counted):
 def test_api_key():
     with running_server({"AUTOGRAD_API_KEYS": "k1"}) as url:
         with pytest.raises(RuntimeError, match="API key") as info:
-            s = autograd_client.connect(url)  # GET /ops needs no key
-            (s.tensor([1.], requires_grad=True) * 2).sum().backward()
-        s.close()
+            autograd_client.connect(url)  # GET /ops, at connect, needs the key too
         with autograd_client.connect(url, api_key="k1") as s:
             x = s.tensor([1., 2.], requires_grad=True)
             (x * 3).sum().backward()
@@ -249,10 +248,12 @@ def test_invalid_op_raises_at_its_call_with_torchs_text(server_url):  # noqa: F8
         assert x.grad.tolist() == [2.0, 2.0, 2.0]
     with autograd_client.connect(server_url, lazy=True) as s:
         x = s.tensor([1., 2., 3.], requires_grad=True)
+        line = sys._getframe().f_lineno + 1
         bad = x + s.tensor([1., 2.])  # noqa: F841 - not checked until sent
         with pytest.raises(RuntimeError) as late:
             s.sync()
         assert str(late.value) == str(want.value) and late.value.detail.startswith("node ")
+        assert late.value.__notes__ == [f"raised by the op made at {__file__}:{line}"]
 
 
 def test_graph_picture_to_a_file_and_a_notebook(server_url, tmp_path):  # noqa: F811

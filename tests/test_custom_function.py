@@ -4,6 +4,7 @@ defined against both libraries and driven the same way."""
 import numpy as np
 import pytest
 import torch
+from support.made_up_derivatives import square, wrong_square
 
 import engine
 from engine import autograd as A
@@ -107,17 +108,7 @@ def test_double_backward_through_function_and_wrong_count():
 
 def test_once_differentiable_and_non_differentiable_outputs():
     def defs(Function, once):
-        class Sq(Function):
-            @staticmethod
-            def forward(ctx, x):
-                ctx.save_for_backward(x)
-                return x * x
-
-            @staticmethod
-            @once
-            def backward(ctx, g):
-                (x,) = ctx.saved_tensors
-                return 2 * x * g
+        Sq = square(Function, lambda x: 2 * x, once)
 
         class Two(Function):
             @staticmethod
@@ -150,23 +141,8 @@ def test_once_differentiable_and_non_differentiable_outputs():
     np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy())
 
 
-def wrong_derivative(Function):
-    """x*x whose backward claims 3*x: a deliberately wrong custom derivative."""
-    class WrongSquare(Function):
-        @staticmethod
-        def forward(ctx, x):
-            ctx.save_for_backward(x)
-            return x * x
-
-        @staticmethod
-        def backward(ctx, g):
-            (x,) = ctx.saved_tensors
-            return 3 * x * g
-    return WrongSquare
-
-
 def test_gradcheck_fails_on_wrong_derivative_like_torch():
-    Ours, Theirs = wrong_derivative(A.Function), wrong_derivative(torch.autograd.Function)
+    Ours, Theirs = wrong_square(A.Function), wrong_square(torch.autograd.Function)
     x, tx = both([1.0, 2.0, -0.5])
     assert A.gradcheck(Ours.apply, (x,), raise_exception=False) is False
     assert torch.autograd.gradcheck(Theirs.apply, (tx,), raise_exception=False) is False
@@ -211,18 +187,8 @@ def test_gradcheck_and_gradgradcheck_agree_with_torch(fn):
 
 
 def test_gradgradcheck_fails_on_wrong_second_derivative():
-    def defs(Function):
-        class Sq(Function):
-            @staticmethod
-            def forward(ctx, x):
-                ctx.save_for_backward(x)
-                return x * x
-
-            @staticmethod
-            def backward(ctx, g):
-                (x,) = ctx.saved_tensors
-                return 2 * x.detach() * g  # first order right, second order wrong
-        return Sq
+    def defs(Function):  # first order right, second order wrong
+        return square(Function, lambda x: 2 * x.detach())
     x, tx = both([1.0, 2.0])
     assert A.gradcheck(defs(A.Function).apply, (x,)) is True
     ours = A.gradgradcheck(defs(A.Function).apply, (x,), raise_exception=False)

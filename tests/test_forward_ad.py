@@ -13,12 +13,12 @@ import pytest
 import torch
 import torch.autograd.forward_ad as tfw
 from support.harness import to_engine, to_torch, torch_fn
+from support.made_up_derivatives import TorchWrongJvpCube, temporary_op
 
 import engine
 from engine.autograd import forward_ad as fw
 from engine.ops import ROWS
 from engine.ops.samples import Const
-from engine.ops.table import op as declare_op
 
 JVP_CASES = [(row, i) for row in ROWS.values() if row.jvp is not None and row.samples
              for i in range(len(row.samples(np.random.default_rng(0))))]
@@ -172,14 +172,10 @@ def test_most_differentiable_rows_have_a_rule():
 @pytest.fixture
 def row_without_jvp():
     """A throwaway row with a VJP and no JVP, removed afterwards."""
-    from engine.ops.table import OVERLOADS, F
-    row = declare_op("_test_no_jvp(Tensor input) -> Tensor", "TestNoJvpBackward0",
-                     forward=lambda input: input * 2, vjp={"input": lambda grad: grad * 2},
-                     method=False)
-    yield row
-    del ROWS[row.qualname]
-    del OVERLOADS[row.name]
-    delattr(F, row.name)
+    with temporary_op("_test_no_jvp(Tensor input) -> Tensor", "TestNoJvpBackward0",
+                      forward=lambda input: input * 2, vjp={"input": lambda grad: grad * 2},
+                      method=False) as row:
+        yield row
 
 
 @pytest.mark.parametrize("which", ["listed", "throwaway"])
@@ -335,15 +331,14 @@ def test_jacobian_forward_mode_runs_forward_ad():
     """A throwaway row whose VJP raises and whose JVP works: forward-mode gets the
     Jacobian, reverse mode cannot: forward-mode does not go through backward."""
     from engine.errors import DerivativeNotImplemented
-    from engine.ops.table import OVERLOADS, F
+    from engine.ops.table import F
 
     def no_vjp(grad):
         raise DerivativeNotImplemented("the derivative for '_test_fwd_only' is not "
                                        "implemented.")
-    row = declare_op("_test_fwd_only(Tensor input) -> Tensor", "TestFwdOnlyBackward0",
-                     forward=lambda input: input ** 3, vjp={"input": no_vjp},
-                     jvp=lambda input_t, input: input_t * 3 * input ** 2, method=False)
-    try:
+    with temporary_op("_test_fwd_only(Tensor input) -> Tensor", "TestFwdOnlyBackward0",
+                      forward=lambda input: input ** 3, vjp={"input": no_vjp},
+                      jvp=lambda input_t, input: input_t * 3 * input ** 2, method=False):
         x = np.array([0.5, -1.0, 2.0])
         jac = engine.functional.jacobian(F._test_fwd_only, engine.tensor(x),
                                          strategy="forward-mode", vectorize=True)
@@ -352,10 +347,6 @@ def test_jacobian_forward_mode_runs_forward_ad():
         np.testing.assert_allclose(jac.numpy(), want.numpy(), rtol=1e-14)
         with pytest.raises(DerivativeNotImplemented):
             engine.functional.jacobian(F._test_fwd_only, engine.tensor(x))
-    finally:
-        del ROWS[row.qualname]
-        del OVERLOADS[row.name]
-        delattr(F, row.name)
 
 
 HESS = {
@@ -405,55 +396,27 @@ def test_jvp_by_forward_ad_equals_torch_jvp():
 
 # ------------------------------------------------------------------ gradcheck(check_forward_ad)
 
-class _TorchWrongJvp(torch.autograd.Function):
-    """x ** 3 with a right backward and a wrong JVP (2 x^2 instead of 3 x^2)."""
-
-    @staticmethod
-    def forward(x):
-        return x ** 3
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        ctx.save_for_backward(inputs[0])
-        ctx.save_for_forward(inputs[0])
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        return g * 3 * x ** 2
-
-    @staticmethod
-    def jvp(ctx, t):
-        (x,) = ctx.saved_tensors
-        return t * 2 * x ** 2
-
-
 def test_gradcheck_check_forward_ad_like_torch():
     """check_forward_ad compares forward AD's Jacobian with finite differences: a wrong
     JVP fails with torch's text (after the backward check passes), a right one passes."""
     from engine.gradcheck import GradcheckError, gradcheck
-    from engine.ops.table import OVERLOADS, F
-    row = declare_op("_test_wrong_jvp(Tensor input) -> Tensor", "TestWrongJvpBackward0",
-                     forward=lambda input: input ** 3,
-                     vjp={"input": lambda grad, input: grad * 3 * input ** 2},
-                     jvp=lambda input_t, input: input_t * 2 * input ** 2, method=False)
-    try:
+    from engine.ops.table import F
+    with temporary_op("_test_wrong_jvp(Tensor input) -> Tensor", "TestWrongJvpBackward0",
+                      forward=lambda input: input ** 3,
+                      vjp={"input": lambda grad, input: grad * 3 * input ** 2},
+                      jvp=lambda input_t, input: input_t * 2 * input ** 2, method=False):
         xv = np.array([0.5, -1.0, 2.0])
         x = engine.tensor(xv, requires_grad=True)
         tx = torch.tensor(xv, requires_grad=True)
         assert gradcheck(F._test_wrong_jvp, (x,))  # backward only: fine
-        assert torch.autograd.gradcheck(_TorchWrongJvp.apply, (tx,))
+        assert torch.autograd.gradcheck(TorchWrongJvpCube.apply, (tx,))
         with pytest.raises(GradcheckError) as ours:
             gradcheck(F._test_wrong_jvp, (x,), check_forward_ad=True)
         with pytest.raises(sys.modules["torch.autograd.gradcheck"].GradcheckError) as theirs:
-            torch.autograd.gradcheck(_TorchWrongJvp.apply, (tx,), check_forward_ad=True)
+            torch.autograd.gradcheck(TorchWrongJvpCube.apply, (tx,), check_forward_ad=True)
         assert str(ours.value) == str(theirs.value)
         assert "computed with forward mode" in str(ours.value)
         assert gradcheck(lambda t: (t.exp() * t.sin()).softmax(0), (x,), check_forward_ad=True)
-    finally:
-        del ROWS[row.qualname]
-        del OVERLOADS[row.name]
-        delattr(F, row.name)
 
 
 def _hess_conv(m, x):

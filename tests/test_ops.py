@@ -66,19 +66,8 @@ def _seeds(outs, rng):
 @pytest.mark.parametrize("case", CASES, ids=[_id(c) for c in CASES])
 def test_gradients_match_torch(case):
     row, i = case
-    sample = _sample(row, i)
-    (ours, e_args, e_kwargs), (theirs, t_args, t_kwargs) = call_both(row, sample)
-    e_in, t_in = diff_inputs(e_args, e_kwargs), diff_inputs(t_args, t_kwargs)
-    e_out = [o for o in outputs_of(ours) if o.requires_grad]
-    t_out = [o for o in outputs_of(theirs) if o.requires_grad]
-    if not e_in or not t_out:
-        pytest.skip("nothing differentiable")
     rng = np.random.default_rng(7)
-    seeds = _seeds(t_out, rng)
-    e_seed = [engine.tensor(s.astype("float32")) for s in seeds]
-    t_seed = [torch.tensor(s.astype("float32")) for s in seeds]
-    e_g = engine.autograd.grad(e_out, e_in, e_seed, create_graph=True, allow_unused=True)
-    t_g = torch.autograd.grad(t_out, t_in, t_seed, create_graph=True, allow_unused=True)
+    e_in, t_in, e_g, t_g = _grads_both(row, _sample(row, i), True, rng)
     for k, (a, b) in enumerate(zip(e_g, t_g)):
         assert (a is None) == (b is None), f"grad[{k}] defined"
         if a is not None:
@@ -217,14 +206,16 @@ def test_finite_differences(case):
 GRAPH_CASES = [c for c in CASES if c[0].vjp or c[0].composite]
 
 
-def _grads_both(row, sample, create_graph):
+def _grads_both(row, sample, create_graph, rng=None):
+    """The gradients of the sample's differentiable outputs with respect to its inputs,
+    for the same random seeds (drawn from ``rng``), in both libraries."""
     (ours, e_args, e_kwargs), (theirs, t_args, t_kwargs) = call_both(row, sample)
     e_in, t_in = diff_inputs(e_args, e_kwargs), diff_inputs(t_args, t_kwargs)
     e_out = [o for o in outputs_of(ours) if o.requires_grad]
     t_out = [o for o in outputs_of(theirs) if o.requires_grad]
     if not e_in or not t_out:
         pytest.skip("nothing differentiable")
-    seeds = _seeds(t_out, np.random.default_rng(7))
+    seeds = _seeds(t_out, np.random.default_rng(7) if rng is None else rng)
     e_g = engine.autograd.grad(e_out, e_in, [engine.tensor(s.astype("float32")) for s in seeds],
                                create_graph=create_graph, allow_unused=True)
     t_g = torch.autograd.grad(t_out, t_in, [torch.tensor(s.astype("float32")) for s in seeds],

@@ -88,16 +88,15 @@ BINARY = {
 }
 
 
-@st.composite
-def programs(draw):
-    n_leaves = draw(st.integers(1, 3))
-    leaves = [draw(st.sampled_from(LEAF_SHAPES)) for _ in range(n_leaves)]
-    n_ops = draw(st.integers(1, 7))
+def _draw_steps(draw, n_leaves, n_ops, one_input, kind, table):
+    """``n_ops`` steps, each on the leaves and the steps before it: an op of ``table``
+    (tagged ``kind``) on one input where ``one_input`` draws true, else a BINARY op; then
+    one or two of the steps as roots. Returns (steps, roots, leaves + steps)."""
     steps = []
     for k in range(n_ops):
         available = n_leaves + k
-        if draw(st.booleans()):
-            steps.append(("u", draw(st.sampled_from(sorted(UNARY))),
+        if draw(one_input):
+            steps.append((kind, draw(st.sampled_from(sorted(table))),
                           draw(st.integers(0, available - 1))))
         else:
             steps.append(("b", draw(st.sampled_from(sorted(BINARY))),
@@ -106,6 +105,15 @@ def programs(draw):
     total = n_leaves + n_ops
     roots = sorted(set(draw(st.lists(st.integers(n_leaves, total - 1), min_size=1,
                                      max_size=2))))
+    return steps, roots, total
+
+
+@st.composite
+def programs(draw):
+    n_leaves = draw(st.integers(1, 3))
+    leaves = [draw(st.sampled_from(LEAF_SHAPES)) for _ in range(n_leaves)]
+    n_ops = draw(st.integers(1, 7))
+    steps, roots, total = _draw_steps(draw, n_leaves, n_ops, st.booleans(), "u", UNARY)
     calls = draw(st.lists(st.booleans(), min_size=1, max_size=3))  # retain_graph per call
     retain = draw(st.sampled_from([None] + list(range(n_leaves, total))))
     seed = draw(st.integers(0, 2**31 - 1))
@@ -166,19 +174,8 @@ def structural_programs(draw):
     leaves, _, roots, calls, retain, seed = draw(programs())
     n_leaves = len(leaves)
     n_ops = draw(st.integers(1, 6))
-    steps = []
-    for k in range(n_ops):
-        available = n_leaves + k
-        if draw(st.integers(0, 2)):
-            steps.append(("s", draw(st.sampled_from(sorted(STRUCTURAL))),
-                          draw(st.integers(0, available - 1))))
-        else:
-            steps.append(("b", draw(st.sampled_from(sorted(BINARY))),
-                          draw(st.integers(0, available - 1)),
-                          draw(st.integers(0, available - 1))))
-    total = n_leaves + n_ops
-    roots = sorted(set(draw(st.lists(st.integers(n_leaves, total - 1), min_size=1,
-                                     max_size=2))))
+    steps, roots, total = _draw_steps(draw, n_leaves, n_ops, st.integers(0, 2), "s",
+                                      STRUCTURAL)
     retain = draw(st.sampled_from([None] + list(range(n_leaves, total))))
     return leaves, steps, roots, calls, retain, seed
 

@@ -73,14 +73,16 @@ def test_docker_build_stage_makes_a_wheel_with_the_compiled_pieces(tmp_path):
         if line.startswith("COPY "):
             *names, dest = line.split()[1:]
             for name in names:
-                target = src / (name if dest.endswith("/") or dest == "./" else dest)
+                target = src / (pathlib.Path(name).name if dest == "./" else dest)
                 if (ROOT / name).is_dir():
                     shutil.copytree(ROOT / name, target, ignore=shutil.ignore_patterns(
                         "__pycache__", "*.so"))
                 else:
                     shutil.copy(ROOT / name, target)
-    assert "RUN pip wheel --no-cache-dir --wheel-dir /wheels ." in build
-    # --no-build-isolation: the build requirements (setuptools, numpy) are installed here
+    assert "RUN pip wheel --no-cache-dir --no-deps --no-build-isolation --wheel-dir " \
+        "/tmp/wheels ." in build
+    # --no-build-isolation: the build requirements (setuptools, numpy) are installed here,
+    # as in the image (from docker/requirements.lock and docker/build-requirements.lock)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
                     "--no-build-isolation", "--wheel-dir", str(tmp_path / "wheels"), "."],
                    cwd=src, check=True)

@@ -16,6 +16,7 @@ import warnings
 import pytest
 import torch
 from support.seed_examples import SEEDS
+from support.semantics_harness import builtin_class
 
 import engine
 
@@ -41,16 +42,6 @@ def _rebind_imports(code: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _builtin_class(exc: BaseException) -> str:
-    """The first builtin class of an exception: our GradientError reads as RuntimeError."""
-    if isinstance(exc, IndexError):  # the engine's IndexOpError is also a RuntimeError
-        return "IndexError"
-    for cls in type(exc).__mro__:
-        if cls.__module__ == "builtins":
-            return cls.__name__
-    return type(exc).__name__
-
-
 def run_snippet(code: str, module) -> str:
     out = io.StringIO()
     grad_mode = module.is_grad_enabled()  # a snippet that stops early must not leak its mode
@@ -60,7 +51,7 @@ def run_snippet(code: str, module) -> str:
         try:
             exec(compile(_rebind_imports(code), "<seed>", "exec"), env)
         except Exception as exc:  # the snippet's own error is part of its output
-            print(f"!! {_builtin_class(exc)}: {exc}")
+            print(f"!! {builtin_class(exc)}: {exc}")
         finally:
             module.set_grad_enabled(grad_mode)
     return out.getvalue()

@@ -44,6 +44,17 @@ def check_against_torch(answer: dict, t: dict, names=None):
             assert nodes[name]["shape"] == list(t[name].shape)
 
 
+def backward_as_torch(api, nodes, root):
+    """POST /backward of ``root`` (graph returned) and the same backward in torch: the
+    answer must match torch's grads and graph."""
+    r = api.post("/backward", json={"graph": {"nodes": nodes}, "tensors": root,
+                                    "return_graph": True})
+    t = torch_build(nodes)
+    t[root].backward()
+    check_against_torch(r.json(), t)
+    return r
+
+
 def test_api_example_matches_torch(api):
     r = api.post("/backward", json={"graph": {"nodes": API_EXAMPLE}, "tensors": ["out"],
                                     "grad_tensors": [[1, 1, 1]], "retain_grad": ["xy"],
@@ -64,11 +75,7 @@ def test_api_example_matches_torch(api):
 def test_seed_001_square(api):
     # x = torch.Tensor([5]); x.requires_grad = True; y = x ** 2; y.backward(); x.grad
     nodes = [tensor_node("x", [5.0]), {"id": "y", "op": "pow", "args": ["x", 2]}]
-    r = api.post("/backward", json={"graph": {"nodes": nodes}, "tensors": "y",
-                                    "return_graph": True})
-    t = torch_build(nodes)
-    t["y"].backward()
-    check_against_torch(r.json(), t)
+    r = backward_as_torch(api, nodes, "y")
     assert r.json()["grads"]["x"]["data"] == [10.0]
 
 
@@ -96,22 +103,14 @@ def test_seed_003_chain_of_powers(api):
              {"id": "y2", "op": "pow", "args": ["x2", "w1"]},
              {"id": "m", "op": "mul", "args": ["w2", "y2"]},
              {"id": "z2", "op": "add", "args": ["m", 1]}]
-    r = api.post("/backward", json={"graph": {"nodes": nodes}, "tensors": "z2",
-                                    "return_graph": True})
-    t = torch_build(nodes)
-    t["z2"].backward()
-    check_against_torch(r.json(), t)
+    backward_as_torch(api, nodes, "z2")
 
 
 def test_seed_004_mean(api):
     # x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True); y = x * 2; z = y.mean()
     nodes = [tensor_node("x", [1.0, 2.0, 3.0]), {"id": "y", "op": "mul", "args": ["x", 2]},
              {"id": "z", "op": "mean", "args": ["y"]}]
-    r = api.post("/backward", json={"graph": {"nodes": nodes}, "tensors": "z",
-                                    "return_graph": True})
-    t = torch_build(nodes)
-    t["z"].backward()
-    check_against_torch(r.json(), t)
+    backward_as_torch(api, nodes, "z")
 
 
 def test_source_graph(api):

@@ -12,11 +12,10 @@ import time
 import httpx
 import pytest
 from support.service_server import check_problem, free_port, running_server, start_redis
+from support.small_graphs import PLUS
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None,
                                 reason="redis-server is not installed")
-PLUS = [{"id": "x", "op": "tensor", "data": [1.0, 2.0], "requires_grad": True},
-        {"id": "y", "op": "add", "args": ["x", 1]}, {"id": "s", "op": "sum", "args": ["y"]}]
 
 
 def test_redis_restart(tmp_path):

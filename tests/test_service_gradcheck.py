@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 from fastapi.testclient import TestClient
+from support.made_up_derivatives import TorchWrongJvpCube, temporary_op, wrong_square
 
-from engine.ops import table
 from service.main import create_app
 from service.settings import Settings
 
@@ -20,16 +20,12 @@ def client():
 
 
 @pytest.fixture
-def wrong_square():
-    """wrong_square_issue7(x) = x*x whose VJP claims 3*x*grad."""
-    name = "wrong_square_issue7"
-    row = table.op(f"{name}(Tensor input) -> Tensor", "WrongSquareBackward0",
-                   forward=lambda x: x * x, shape=lambda x: x,
-                   vjp={"input": lambda grad, input: grad * input * 3})
-    yield name
-    table.ROWS.pop(row.qualname)
-    table.OVERLOADS.pop(name)
-    delattr(table.F, name)
+def wrong_square_op():
+    """wrong_square(x) = x*x whose VJP claims 3*x*grad."""
+    with temporary_op("wrong_square(Tensor input) -> Tensor", "WrongSquareBackward0",
+                      forward=lambda x: x * x, shape=lambda x: x,
+                      vjp={"input": lambda grad, input: grad * input * 3}) as row:
+        yield row.name
 
 
 def graph(x, *rest):
@@ -43,10 +39,10 @@ def torch_jacobian(fn, x):
     return j.reshape(-1, x.numel()).T.numpy()
 
 
-def test_gradcheck_fails_on_wrong_derivative(client, wrong_square):
+def test_gradcheck_fails_on_wrong_derivative(client, wrong_square_op):
     xs = [1.0, -2.0, 0.5]
     r = client.post("/gradcheck", json={
-        "graph": graph(xs, {"id": "y", "op": wrong_square, "args": ["x"]}),
+        "graph": graph(xs, {"id": "y", "op": wrong_square_op, "args": ["x"]}),
         "inputs": "x", "outputs": "y"})
     assert r.status_code == 200, r.text
     body = r.json()
@@ -61,17 +57,7 @@ def test_gradcheck_fails_on_wrong_derivative(client, wrong_square):
     assert f["worst"]["abs_diff"] == pytest.approx(diff.max(), abs=1e-6)
     assert tuple(f["worst"]["index"]) == (1, 1)  # |x| largest at element 1
     assert body["message"].startswith("Jacobian mismatch for output 0 with respect to input 0,")
-
-    class Wrong(torch.autograd.Function):  # the same wrong derivative, in torch
-        @staticmethod
-        def forward(ctx, t):
-            ctx.save_for_backward(t)
-            return t * t
-
-        @staticmethod
-        def backward(ctx, g):
-            (t,) = ctx.saved_tensors
-            return 3 * t * g
+    Wrong = wrong_square(torch.autograd.Function)  # the same wrong derivative, in torch
     assert torch.autograd.gradcheck(Wrong.apply, (tx.requires_grad_(),),
                                     raise_exception=False) is False
 
@@ -125,40 +111,17 @@ def test_check_forward_ad_over_http(client):
     backward check and fails the forward one with torch's text and mode "forward"."""
     import sys
 
-    class Cube(torch.autograd.Function):  # the same wrong JVP in torch
-        @staticmethod
-        def forward(x):
-            return x ** 3
-
-        @staticmethod
-        def setup_context(ctx, inputs, output):
-            ctx.save_for_backward(inputs[0])
-            ctx.save_for_forward(inputs[0])
-
-        @staticmethod
-        def backward(ctx, g):
-            return g * 3 * ctx.saved_tensors[0] ** 2
-
-        @staticmethod
-        def jvp(ctx, t):
-            return t * 2 * ctx.saved_tensors[0] ** 2
-
-    name = "wrong_jvp_issue7"
-    row = table.op(f"{name}(Tensor input) -> Tensor", "WrongJvpBackward0",
-                   forward=lambda x: x ** 3, shape=lambda x: x,
-                   vjp={"input": lambda grad, input: grad * 3 * input ** 2},
-                   jvp=lambda input_t, input: input_t * 2 * input ** 2)
-    try:
-        body = {"graph": graph([0.5, -1.0, 2.0], {"id": "y", "op": name, "args": ["x"]}),
+    with temporary_op("wrong_jvp(Tensor input) -> Tensor", "WrongJvpBackward0",
+                      forward=lambda x: x ** 3, shape=lambda x: x,
+                      vjp={"input": lambda grad, input: grad * 3 * input ** 2},
+                      jvp=lambda input_t, input: input_t * 2 * input ** 2) as row:
+        body = {"graph": graph([0.5, -1.0, 2.0], {"id": "y", "op": row.name, "args": ["x"]}),
                 "inputs": "x", "outputs": "y"}
         assert client.post("/gradcheck", json=body).json()["ok"] is True
         r = client.post("/gradcheck", json={**body, "check_forward_ad": True}).json()
-        tx = torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64, requires_grad=True)
-        with pytest.raises(sys.modules["torch.autograd.gradcheck"].GradcheckError) as e:
-            torch.autograd.gradcheck(Cube.apply, (tx,), check_forward_ad=True)
-        assert r["ok"] is False and r["failure"]["mode"] == "forward"
-        assert r["message"] == str(e.value)
-    finally:
-        table.ROWS.pop(row.qualname)
-        table.OVERLOADS.pop(name)
-        delattr(table.F, name)
+    tx = torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    with pytest.raises(sys.modules["torch.autograd.gradcheck"].GradcheckError) as e:
+        # the same wrong JVP in torch
+        torch.autograd.gradcheck(TorchWrongJvpCube.apply, (tx,), check_forward_ad=True)
+    assert r["ok"] is False and r["failure"]["mode"] == "forward"
+    assert r["message"] == str(e.value)

@@ -9,16 +9,10 @@ import numpy as np
 import pytest
 import torch
 from support.service_server import as_numpy, check_problem, redis_server, running_server
+from support.small_graphs import PLUS, SQUARE
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None,
                                 reason="redis-server is not installed")
-
-SQUARE = [{"id": "x", "op": "tensor", "data": [1.0, 2.0], "requires_grad": True},
-          {"id": "y", "op": "mul", "args": ["x", "x"]},
-          {"id": "s", "op": "sum", "args": ["y"]}]
-PLUS = [{"id": "x", "op": "tensor", "data": [1.0, 2.0], "requires_grad": True},
-        {"id": "y", "op": "add", "args": ["x", 1]},
-        {"id": "s", "op": "sum", "args": ["y"]}]
 
 
 @pytest.fixture(scope="module")

@@ -77,3 +77,20 @@ def test_an_unknown_name_is_still_a_422(api):  # noqa: F811
     sid = r.json()["session"]["id"]
     r = api.post("/backward", json={"session": sid, "source": "b = nope * 2", "tensors": "b"})
     check_problem(r, 422, "source: line 1, col 5: name 'nope' is not defined (or not allowed)")
+
+
+def test_functional_and_gradcheck_sources_read_the_session(api):  # noqa: F811
+    """/functional/* and /gradcheck in a session: their source sees the session's names."""
+    r = api.post("/backward", json={
+        "source": "x = torch.tensor([0.5, 1.5], requires_grad=True)\ny = x ** 3",
+        "tensors": "y", "grad_tensors": [[1, 1]], "retain_graph": True})
+    sid = r.json()["session"]["id"]
+    jac = api.post("/functional/jacobian", json={"session": sid, "source": "h = y * x",
+                                                 "inputs": "x", "outputs": "h"})
+    assert jac.status_code == 200, jac.text
+    want = torch.autograd.functional.jacobian(lambda x: (x ** 3) * x,
+                                              torch.tensor([0.5, 1.5]))
+    np.testing.assert_allclose(jac.json()["jacobian"][0][0]["data"], want.numpy())
+    check = api.post("/gradcheck", json={"session": sid, "source": "h = (y * x).sum()",
+                                         "inputs": "x", "outputs": "h"})
+    assert check.status_code == 200 and check.json()["ok"] is True, check.text

@@ -9,15 +9,9 @@ import numpy as np
 import pytest
 import torch
 from support.service_server import as_numpy, check_problem, running_server
+from support.small_graphs import PLUS, SQUARE
 
 pytest_plugins = ["support.service_server"]  # the fixtures: a live server (api, server_url)
-
-SQUARE = [{"id": "x", "op": "tensor", "data": [1.0, 2.0], "requires_grad": True},
-          {"id": "y", "op": "mul", "args": ["x", "x"]},
-          {"id": "s", "op": "sum", "args": ["y"]}]
-PLUS = [{"id": "x", "op": "tensor", "data": [1.0, 2.0], "requires_grad": True},
-        {"id": "y", "op": "add", "args": ["x", 1]},
-        {"id": "s", "op": "sum", "args": ["y"]}]
 
 
 def make(api, nodes):

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 from support.harness import node_signature
+from support.service_server import api, server_url  # noqa: F401 - the live server
 
 import engine
 from engine.ops import OVERLOADS, resolve
@@ -670,6 +671,14 @@ m = x.sum(dim=(0, 1))
       N("m", "sum", "x", kwargs={"dim": [0, 1]})]),
     "legacy_sizes": ("""x = torch.Tensor(2, 3)
 """, [N("x", "empty", 2, 3, kwargs={"dtype": "float32"})]),
+    "item_assignment": ("""x = torch.tensor([1., 2., 3.], requires_grad=True)
+v = torch.tensor(5., requires_grad=True)
+y = x * 2
+y[0] = v
+y[1:] = 0.5
+""", [T("x", [1.0, 2.0, 3.0], rg=True), T("v", 5.0, rg=True), N("y", "mul", "x", 2),
+      N("y", "setitem_", "y", [0], "v"), N("y", "setitem_", "y", [{"slice": [1, None, None]}],
+                                           0.5)]),
 }
 
 
@@ -682,7 +691,8 @@ def test_subset_compiles_to_expected_nodes(name):
 
 
 RUNNABLE = sorted(set(SUBSET_CASES) - {"legacy_sizes", "grad_references",
-                                       "expression_statements"})
+                                       "expression_statements",
+                                       "item_assignment"})  # the service runs it: below
 
 
 @pytest.mark.parametrize("name", RUNNABLE)
@@ -773,7 +783,8 @@ HOSTILE = {
     "x = torch.ones(2)\ny = x.data": (2, 5, "'data'"),
     "x = torch.ones(2)\ny = x.grad_fn.next_functions": (2, 5, "'grad_fn'"),
     "a = b = torch.ones(2)": (1, 1, "chained assignment"),
-    "x = torch.ones(2)\nx[0] = 1": (2, 1, "assigning into a tensor"),
+    "x = torch.ones(2)\n(x * 2)[0] = 1": (2, 1, "assigning into x[...] is supported on "
+                                          "tensor variables only"),
     "x = torch.ones(2)\nx.grad = None": (2, 1, "only x.requires_grad"),
     "x = torch.ones(2)\nx.grad.zero_()": (2, 1, "not to .grad"),
     "x = 1\ny = x[0]": (2, 5, "subscripts are only supported on tensors"),
@@ -889,3 +900,24 @@ def test_mutated_seeds_never_escape_as_other_errors():
             continue
         json.dumps(nodes, allow_nan=False)
         assert all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", n["id"]) for n in nodes)
+
+
+def test_item_assignment_runs_in_the_service_like_torch(api):  # noqa: F811
+    """x[...] = v from source, run by the service (its setitem_ node): torch's gradients
+    and grad_fn (CopySlices), and torch's error on a leaf that requires grad."""
+    code = SUBSET_CASES["item_assignment"][0] + "z = (y * torch.tensor([1., 10., 100.])).sum()"
+    r = api.post("/backward", json={"source": code, "tensors": "z", "return_graph": True})
+    assert r.status_code == 200, r.text
+    ns = {}
+    exec(code, {"torch": torch}, ns)
+    ns["z"].backward()
+    for name in ("x", "v"):
+        np.testing.assert_allclose(r.json()["grads"][name]["data"], ns[name].grad.tolist())
+    fns = {n["id"]: n["grad_fn"] for n in r.json()["graph"]["nodes"]}
+    assert fns["y"] == type(ns["y"].grad_fn).__name__
+    r = api.post("/backward", json={
+        "source": "x = torch.tensor([1., 2.], requires_grad=True)\nx[0] = 3.", "tensors": []})
+    with pytest.raises(RuntimeError) as e:
+        leaf = torch.tensor([1., 2.], requires_grad=True)
+        leaf[0] = 3.
+    assert r.status_code == 422 and r.json()["detail"].endswith(str(e.value))

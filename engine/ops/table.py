@@ -60,6 +60,7 @@ import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .. import anomaly_mode as _anomaly
 from .. import array_cache, dtypes
 from .. import graph as _graph
 from ..array_cache import LARGE_BYTES
@@ -535,6 +536,8 @@ class Op:
         # Python numbers stay plain values (a dict of numbers is not tracked by the GC).
         node = self.node_class()
         node.seq = next(_seq)
+        if _anomaly.enabled:
+            _graph.record_forward_trace(node)
         if self._plain_diff:
             mask, share = self._plain_edges(node, args, results)
         else:
@@ -752,7 +755,7 @@ def _share_version_with_base(result, inputs, op, args, k) -> None:
     root = _root_array(result.array)
     for _, t in inputs:
         if _root_array(t.array) is root:
-            result._version = t._version
+            result._version_counter = t._version_counter
             result._view = (t, op, args, k, _grad_state.enabled)
             t._add_view(result)
             return

@@ -3,15 +3,17 @@
 from .base import Session, SessionStore
 from .memory import MemoryStore
 
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis-cluster://", "redis-sentinel://")
+
 
 def make_store(settings) -> SessionStore:
     if settings.store == "memory":
         return MemoryStore(settings)
-    if settings.store.startswith(("redis://", "rediss://", "unix://")):
+    if settings.store.startswith(REDIS_SCHEMES):
         from .redis import RedisStore
         return RedisStore(settings)
-    raise ValueError(f"AUTOGRAD_STORE must be 'memory' or a redis:// URL, got "
-                     f"{settings.store!r}")
+    raise ValueError(f"AUTOGRAD_STORE must be 'memory' or a redis://, rediss://, unix://, "
+                     f"redis-cluster:// or redis-sentinel:// URL, got {settings.store!r}")
 
 
-__all__ = ["Session", "SessionStore", "MemoryStore", "make_store"]
+__all__ = ["Session", "SessionStore", "MemoryStore", "make_store", "REDIS_SCHEMES"]

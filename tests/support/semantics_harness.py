@@ -22,7 +22,8 @@ def leaf_vector(lib, data=(1.0, 2.0, 3.0), **kw):
     return lib.tensor(list(data), requires_grad=True, **kw)
 
 
-def _builtin_class(exc: BaseException) -> str:
+def builtin_class(exc: BaseException) -> str:
+    """The first builtin class of an exception: our GradientError reads as RuntimeError."""
     if isinstance(exc, IndexError):  # the engine's IndexOpError is also a RuntimeError
         return "IndexError"
     for cls in type(exc).__mro__:
@@ -69,7 +70,7 @@ def run(fn, lib):
         try:
             result = ("ok", describe(fn(lib)))
         except Exception as exc:  # the scenario's error is its result
-            result = ("error", _builtin_class(exc), str(exc))
+            result = ("error", builtin_class(exc), str(exc))
         finally:
             lib.set_grad_enabled(True)
     # torch appends where a C++ warning came from; that is no part of the text

@@ -66,7 +66,12 @@ class Session(BaseSession):
                  client: httpx.Client | None = None, lazy: bool = False):
         self._client = client or httpx.Client(base_url=url, timeout=timeout,
                                               headers=_headers(api_key))
-        super().__init__(_ops_table(self._send(Call("GET", "/ops"))))
+        try:
+            ops = _ops_table(self._send(Call("GET", "/ops")))
+        except BaseException:  # a wrong key or URL: nothing left open
+            self._client.close()
+            raise
+        super().__init__(ops)
         self._eager = not lazy  # NOTE [eager ops] in _core.py
 
     def _send(self, call: Call):
@@ -81,6 +86,7 @@ class Session(BaseSession):
                 try:
                     answer = self._send(call)
                 except Exception as e:
+                    self._explain(e)
                     call = plan.throw(e)
                     continue
                 call = plan.send(answer)

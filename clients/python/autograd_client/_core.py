@@ -11,11 +11,12 @@ NOTE [eager ops]: torch raises an invalid op's error at the line that made it. M
 errors need what only the server knows (shapes of computed tensors, values: an index out
 of range, a singular matrix), so a sync session sends each op as it is made (one request
 with no graph in its answer) and the error raises at that call. Measured against a local
-server on the 2-core dev machine: an op sent eagerly costs ~8 ms where a cached local check
-costs ~0.5 us, but local checks cannot see those errors; a program of 103 ops took 110 ms
-lazy and 860 ms eager. ``lazy=True`` (and the asyncio client, whose operators cannot await)
-batch ops into the next request instead; an error then raises there (``e.detail`` names
-the op's node).
+server on the shared 2-core dev machine: an op sent eagerly costs one round trip and
+little more (16.5 ms a op while a bare GET /healthz took 16.7 ms; 8 ms on a quieter run),
+where a cached local check costs ~0.5 us but cannot see those errors; a program of 103 ops
+took 110 ms lazy and 860 ms eager. ``lazy=True`` (and the asyncio client, whose operators cannot await)
+batch ops into the next request instead; an error then raises there, with a note naming
+the program line that made the op.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._printing import tensor_repr
-from ._wire import APIError, Raw, constant, dtype_name
+from ._wire import NODE_LOCATOR, NON_LEAF_GRAD_WARNING, APIError, Raw, constant, dtype_name
 
 PSEUDO_METHODS = {"detach", "to", "float", "double", "long", "int", "bool", "half",
                   "contiguous"}
@@ -526,6 +527,8 @@ class BaseSession:
         self._py_hooks: dict[str, list] = {}
         self._grad_enabled = True
         self._eager = False  # send each op as it is made (see _built)
+        self._made_at: dict[str, str] = {}  # lazy: node id -> the program line that made it
+        self._siblings: dict[str, list] = {}  # an output of a multi-output op -> the others
         self._rng = random.Random(0)
         self._create_graph = False
         self.Tensor = type("Tensor", (Tensor,), {"__new__": _new_float_tensor(self)})
@@ -602,6 +605,8 @@ class BaseSession:
         if not self._grad_enabled:
             node["grad_mode"] = False
         self._pending.append(node)
+        if not self._eager:
+            self._made_at[node["id"]] = _program_line()
         if inplace is not None:  # views and aliases may change too: forget what we read
             self._values.clear()
             self._metas.clear()
@@ -675,20 +680,17 @@ class BaseSession:
         self._append(node)
         self._built()
         outputs = _arity(rows, args, kwargs)
-        if outputs == "list":  # unbind/split/chunk: the count follows from the input's shape
+        listed = outputs == "list"
+        if listed:  # unbind/split/chunk: the count follows from the input's shape
             outputs = _list_length(name, args, kwargs)
+        if listed or outputs > 1:
             items = []
             for k in range(outputs):
                 tid = self._new_id()
                 self._append({"id": tid, "op": "getitem", "args": [node["id"], k]})
                 items.append(Tensor._wrap(self, tid))
-            return tuple(items)
-        if outputs > 1:
-            items = []
-            for k in range(outputs):
-                tid = self._new_id()
-                self._append({"id": tid, "op": "getitem", "args": [node["id"], k]})
-                items.append(Tensor._wrap(self, tid))
+            for t in items:
+                self._siblings[t._id] = [u._id for u in items if u is not t]
             return tuple(items)
         return Tensor._wrap(self, node["id"])
 
@@ -724,8 +726,7 @@ class BaseSession:
         if arr is None:
             meta = self._metas.get(tid)
             if meta is not None and not meta["is_leaf"] and not meta["retains_grad"]:
-                warnings.warn("The .grad attribute of a Tensor that is not a leaf Tensor is "
-                              "being accessed.", UserWarning, stacklevel=3)
+                warnings.warn(NON_LEAF_GRAD_WARNING, UserWarning, stacklevel=3)
             return None
         gid = self._new_id()
         self._append({"id": gid, "op": "assign", "args": [tid + ".grad"]})
@@ -740,7 +741,17 @@ class BaseSession:
         return g
 
     # -- plans: generators of Calls, shared by the sync and async clients
+    def _explain(self, error: Exception) -> None:
+        """Lazy sessions: an op's error raises at a later request; name the program line
+        that made the op (NOTE [eager ops])."""
+        if isinstance(error, APIError):
+            m = NODE_LOCATOR.match(error.detail)
+            where = self._made_at.get(m[1]) if m else None
+            if where is not None:
+                error.add_note(f"raised by the op made at {where}")
+
     def _absorb_graph(self, answer: dict) -> None:
+        self._made_at.clear()  # the nodes sent are in; their lines are not needed
         for m in (answer.get("graph") or {}).get("nodes", []):
             self._metas[m["id"]] = m
         if answer.get("session"):
@@ -832,13 +843,27 @@ class BaseSession:
         for tid in hooked:
             g, = yield from self._grad_plan(roots, [self._tensor_for(tid)], grad_tensors, True,
                                             create_graph, True, False)
-            if g is None:
+            if g is None and not (yield from self._reached_plan(tid, roots, grad_tensors)):
                 continue
             for fn in list(self._py_hooks[tid]):
                 if fn(g) is not None:
                     raise NotImplementedError(
                         "a Python hook that returns a new gradient cannot run on the server: "
                         "register an expression string instead, e.g. 'grad * 2'")
+
+    def _reached_plan(self, tid, roots, grad_tensors):
+        """Whether this backward runs the grad_fn of ``tid`` though no gradient flows into
+        ``tid`` itself: a sibling output of the same multi-output op gets one. torch then
+        calls ``tid``'s hooks with None."""
+        live = []
+        for sibling in self._siblings.get(tid, ()):
+            meta = yield from self._meta_plan(sibling)
+            if meta["requires_grad"]:
+                live.append(self._tensor_for(sibling))
+        if not live:
+            return False
+        grads = yield from self._grad_plan(roots, live, grad_tensors, True, False, True, False)
+        return any(g is not None for g in grads)
 
     def _grad_plan(self, outputs, inputs, grad_outputs, retain_graph, create_graph,
                    allow_unused, materialize_grads, is_grads_batched=False):
@@ -899,6 +924,15 @@ class BaseSession:
         yield Call("PUT", f"/sessions/{self.id}/tensors/{t._id}", Raw(arr))
         self._values.clear()
         self._metas.clear()
+
+
+def _program_line() -> str:
+    """file:line of the caller outside this package (the line of the user's program)."""
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_globals.get("__name__", "").startswith(
+            "autograd_client"):
+        frame = frame.f_back
+    return "?" if frame is None else f"{frame.f_code.co_filename}:{frame.f_lineno}"
 
 
 class GraphPicture(str):

@@ -39,6 +39,7 @@ class AsyncSession(BaseSession):
                 try:
                     answer = await self._send(call)
                 except Exception as e:
+                    self._explain(e)
                     call = plan.throw(e)
                     continue
                 call = plan.send(answer)
@@ -57,6 +58,10 @@ class AsyncSession(BaseSession):
 
     async def sync(self) -> None:
         await self._run(self._flush_plan(need_meta=True))
+
+    async def graph(self, format: str = "svg", path=None):  # noqa: A002 - the API's name
+        """The session's graph drawn like torchviz (see Session.graph)."""
+        return await self._run(self._graph_plan(format, path))
 
     async def zero_grad(self) -> None:
         await self._run(self._zero_grad_plan())
@@ -91,5 +96,10 @@ Tensor.anumpy = _anumpy
 async def connect(url: str, api_key: str | None = None,
                   timeout: float = 60.0) -> AsyncSession:
     client = httpx.AsyncClient(base_url=url, timeout=timeout, headers=_headers(api_key))
-    r = await client.get("/ops")
-    return AsyncSession(client, _ops_table(decode(r.status_code, r.headers, r.content)))
+    try:
+        r = await client.get("/ops")
+        ops = _ops_table(decode(r.status_code, r.headers, r.content))
+    except BaseException:  # a wrong key or URL: nothing left open
+        await client.aclose()
+        raise
+    return AsyncSession(client, ops)

@@ -1,0 +1,216 @@
+"""Custom autograd.Function behaviours torch 2.13 users rely on, each story run under torch
+and the engine with the same Function defined against each: once_differentiable under
+create_graph (one Error node over fresh leaves, and the error when differentiated),
+non-Tensor outputs (their gradients are None, not zeros), mark_dirty (the input itself
+comes back, its version moved, its history the Function's node, through CopySlices when it
+is a view, even a view of a view), and mark_dirty's refusals."""
+
+import pytest
+import torch
+
+import engine
+
+
+def outcome(fn):
+    try:
+        value = fn()
+    except Exception as e:  # noqa: BLE001 - the kind of error is part of the outcome
+        kind = next(k for k in (TypeError, ValueError, RuntimeError, Exception)
+                    if isinstance(e, k))
+        return kind.__name__, str(e)
+    return "ok", value
+
+
+def graph_desc(fn):
+    """Node names down the graph, iteratively (pre-order, as a nested string)."""
+    out, stack = [], [fn]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            out.append(item)
+        elif item is None:
+            out.append("None")
+        else:
+            children = [child for child, _ in item.next_functions]
+            parts = [type(item).__name__, "("]
+            for i, child in enumerate(children):
+                parts += [", "] if i else []
+                parts.append(child)
+            parts.append(")")
+            stack.extend(reversed(parts))
+    return "".join(out)
+
+
+def _values(t):
+    return None if t is None else t.tolist()
+
+
+def _once_differentiable_function(lib):
+    class Product(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, a, k, b):
+            ctx.save_for_backward(a, b)
+            ctx.k = k
+            return a * b * k
+
+        @staticmethod
+        @lib.autograd.function.once_differentiable
+        def backward(ctx, grad):
+            grad_enabled = lib.is_grad_enabled()
+            a, b = ctx.saved_tensors
+            ctx.seen = grad_enabled
+            return grad * b * ctx.k, None, grad * a * ctx.k
+
+    return Product
+
+
+def _once_differentiable_under_create_graph(lib):
+    product = _once_differentiable_function(lib)
+    x = lib.tensor([1.0, 2.0], dtype=lib.float64, requires_grad=True)
+    y = lib.tensor([3.0, 4.0], dtype=lib.float64, requires_grad=True)
+    out = product.apply(x, 2, y)
+    out.sum().backward(lib.ones((), dtype=lib.float64, requires_grad=True), create_graph=True)
+    error = x.grad.grad_fn.next_functions[1][0]
+    seen = [graph_desc(x.grad.grad_fn), graph_desc(y.grad.grad_fn), out.grad_fn.seen,
+            error.name(), _values(x.grad), _values(y.grad)]
+    seen.append(outcome(lambda: x.grad.sum().backward()))
+    return seen
+
+
+def _once_differentiable_without_create_graph(lib):
+    product = _once_differentiable_function(lib)
+    x = lib.tensor([1.0, 2.0], dtype=lib.float64, requires_grad=True)
+    y = lib.tensor([3.0, 4.0], dtype=lib.float64, requires_grad=True)
+    product.apply(x, 3, y).sum().backward()
+    return _values(x.grad), _values(y.grad), x.grad.grad_fn is None
+
+
+def _non_tensor_outputs(lib):
+    seen = []
+
+    class Mixed(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return 3, x * 2, None, "label", x * 3
+
+        @staticmethod
+        def backward(ctx, *grads):
+            seen.append([None if g is None else g.tolist() for g in grads])
+            return grads[1] * 2 + grads[4] * 3
+
+    x = lib.ones(2, dtype=lib.float64, requires_grad=True)
+    out = Mixed.apply(x)
+    seen.append((out[0], out[2], out[3]))
+    out[1].sum().backward()  # out[4] gets no gradient: zeros, the others None
+    seen.append(_values(x.grad))
+    return seen
+
+
+def _dirty_function(lib, returns_twice=False):
+    class Double(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            x.mul_(2)
+            ctx.mark_dirty(x)
+            return (x, x) if returns_twice else x
+
+        @staticmethod
+        def backward(ctx, *grads):
+            ctx.seen = [None if g is None else g.tolist() for g in grads]
+            return sum(g * 2 for g in grads if g is not None)
+
+    return Double
+
+
+def _dirty_returned_twice(lib):
+    a = lib.ones(3, dtype=lib.float64, requires_grad=True)
+    b = a.clone()
+    before = b._version
+    first, second = _dirty_function(lib, returns_twice=True).apply(b)
+    seen = [first is b, second is b, b._version - before, graph_desc(b.grad_fn), b.output_nr]
+    first.sum().backward()
+    seen += [b.grad_fn.seen, _values(a.grad)]
+    return seen
+
+
+def _dirty_nested_view(lib):
+    x = lib.zeros(3, 4, dtype=lib.float64, requires_grad=True)
+    b = x.clone()
+    view = b.narrow(1, 2, 2).narrow(0, 1, 2)
+    result = _dirty_function(lib).apply(view)
+    seen = [result is view, graph_desc(b.grad_fn), graph_desc(view.grad_fn), _values(b)]
+    b.sum().backward()
+    seen.append(_values(x.grad))
+    return seen
+
+
+def _dirty_view_then_used(lib):
+    x = lib.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=lib.float64, requires_grad=True)
+    b = x * 1
+    row = b[1]
+    _dirty_function(lib).apply(row)
+    (b * b).sum().backward()
+    return _values(b), _values(x.grad)
+
+
+def _dirty_without_grad_needed(lib):
+    a = lib.ones(2)
+    before = a._version
+    result = _dirty_function(lib).apply(a)
+    return result is a, a._version - before, result.requires_grad, _values(a)
+
+
+def _dirty_under_no_grad(lib):
+    a = lib.ones(2, requires_grad=True)
+    before = a._version
+    with lib.no_grad():
+        result = _dirty_function(lib).apply(a)
+    return result is a, a._version - before, result.requires_grad, result.grad_fn is None
+
+
+def _dirty_leaf(lib):
+    _dirty_function(lib).apply(lib.ones(2, requires_grad=True))
+
+
+def _dirty_not_returned(lib):
+    class Hidden(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.mark_dirty(x)
+            return x.clone()
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad
+
+    Hidden.apply(lib.ones(2, requires_grad=True).clone())
+
+
+def _dirty_second_input(lib):
+    class AddInto(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, y):
+            y.add_(x)
+            ctx.mark_dirty(y)
+            return x * 1, y
+
+        @staticmethod
+        def backward(ctx, gx, gy):
+            return gx + gy, gy * 3
+
+    x = lib.ones(2, requires_grad=True)
+    y = lib.ones(2, requires_grad=True).clone()
+    out = AddInto.apply(x, y)
+    return out[1] is y, graph_desc(y.grad_fn), y.output_nr
+
+
+STORIES = [_once_differentiable_under_create_graph, _once_differentiable_without_create_graph,
+           _non_tensor_outputs, _dirty_returned_twice, _dirty_nested_view,
+           _dirty_view_then_used, _dirty_without_grad_needed, _dirty_under_no_grad,
+           _dirty_leaf, _dirty_not_returned, _dirty_second_input]
+
+
+@pytest.mark.parametrize("story", STORIES, ids=lambda f: f.__name__.strip("_"))
+def test_custom_function(story):
+    expected = outcome(lambda: story(torch))
+    assert outcome(lambda: story(engine)) == expected

@@ -1,0 +1,312 @@
+"""Forward-mode AD's dual tensors as torch 2.13 makes them: make_dual keeps the tangent
+itself (no copy) on a view of the primal, an in-place op on a dual writes into that
+tangent and never gives the plain primal one, in-place ops through views of a dual update
+the dual's tangent, and the refusals (an integer tangent, a nested level, a wrong level).
+torch is the oracle, run side by side with the engine."""
+
+import pytest
+import torch
+import torch.autograd.forward_ad as torch_fwad
+
+import engine
+import engine.forward_ad as engine_fwad
+
+FWAD = {torch: torch_fwad, engine: engine_fwad}
+
+
+def outcome(fn):
+    try:
+        value = fn()
+    except Exception as e:  # noqa: BLE001 - the kind of error is part of the outcome
+        kind = next(k for k in (TypeError, ValueError, RuntimeError, Exception)
+                    if isinstance(e, k))
+        return kind.__name__, str(e)
+    return "ok", value
+
+
+def _values(t):
+    return None if t is None else (t.tolist(), str(t.dtype))
+
+
+def _identity(lib):
+    fw = FWAD[lib]
+    with fw.dual_level():
+        primal, tangent = lib.ones(2), lib.tensor([3.0, 4.0])
+        dual = fw.make_dual(primal, tangent)
+        unpacked = fw.unpack_dual(dual)
+        return (unpacked.tangent is tangent, unpacked.primal is primal, dual is primal,
+                fw.unpack_dual(primal).tangent is None, fw.unpack_dual(dual).tangent is tangent)
+
+
+def _in_place_on_the_dual(lib):
+    fw = FWAD[lib]
+    with fw.dual_level():
+        primal, tangent = lib.ones(2), lib.tensor([3.0, 4.0])
+        dual = fw.make_dual(primal, tangent)
+        dual *= 2
+        return (_values(fw.unpack_dual(primal).tangent), _values(fw.unpack_dual(dual).tangent),
+                _values(tangent), _values(primal), fw.unpack_dual(dual).tangent is tangent)
+
+
+def _in_place_on_the_unpacked_primal(lib):
+    fw = FWAD[lib]
+    with fw.dual_level():
+        dual = fw.make_dual(lib.ones(2), lib.tensor([3.0, 4.0]))
+        primal = fw.unpack_dual(dual).primal
+        primal.mul_(3)
+        return (_values(dual), _values(fw.unpack_dual(dual).tangent),
+                _values(fw.unpack_dual(primal).tangent))
+
+
+def _in_place_on_a_view_of_the_dual(lib):
+    fw = FWAD[lib]
+    with fw.dual_level():
+        plain = lib.ones(3)
+        dual = fw.make_dual(plain, lib.ones(3))
+        view = dual[1:]
+        view.mul_(5)
+        return (_values(fw.unpack_dual(dual).tangent), _values(fw.unpack_dual(plain).tangent),
+                _values(fw.unpack_dual(view).tangent), _values(plain))
+
+
+def _dual_copied_into_a_view_of_a_plain_tensor(lib):
+    fw = FWAD[lib]
+    with fw.dual_level():
+        base = lib.zeros(3)
+        base[:2].copy_(fw.make_dual(lib.ones(2), lib.tensor([7.0, 8.0])))
+        return _values(fw.unpack_dual(base).tangent)
+
+
+def _dual_of_a_leaf_is_its_view(lib):
+    fw = FWAD[lib]
+    with fw.dual_level():
+        leaf = lib.ones(2, 3, requires_grad=True)
+        dual = fw.make_dual(leaf.t(), lib.ones(3, 2))  # a non-contiguous primal too
+        grad_fn = dual.grad_fn.name()
+        (dual * 3).sum().backward()
+        return grad_fn, _values(leaf.grad), _values(fw.unpack_dual(dual).tangent)
+
+
+def _tangent_of_another_dtype(lib):
+    fw = FWAD[lib]
+    with fw.dual_level():
+        tangent = lib.ones(2, dtype=lib.float64)
+        dual = fw.make_dual(lib.ones(2), tangent)
+        return _values(fw.unpack_dual(dual).tangent), fw.unpack_dual(dual).tangent is tangent
+
+
+STORIES = [_identity, _in_place_on_the_dual, _in_place_on_the_unpacked_primal,
+           _in_place_on_a_view_of_the_dual, _dual_copied_into_a_view_of_a_plain_tensor,
+           _dual_of_a_leaf_is_its_view, _tangent_of_another_dtype]
+
+
+@pytest.mark.parametrize("story", STORIES, ids=lambda f: f.__name__.strip("_"))
+def test_dual_tensors(story):
+    assert outcome(lambda: story(engine)) == outcome(lambda: story(torch))
+
+
+def _integer_tangent(lib):
+    fw = FWAD[lib]
+    with fw.dual_level():
+        fw.make_dual(lib.ones(2), lib.ones(2, dtype=lib.int64))
+
+
+def _integer_primal(lib):
+    fw = FWAD[lib]
+    with fw.dual_level():
+        fw.make_dual(lib.ones(2, dtype=lib.int64), lib.ones(2))
+
+
+def _nested_level(lib):
+    fw = FWAD[lib]
+    with fw.dual_level():
+        fw.enter_dual_level()
+
+
+def _nested_level_leaves_the_outer_one_open(lib):
+    fw = FWAD[lib]
+    with fw.dual_level():
+        try:
+            fw.enter_dual_level()
+        except RuntimeError:
+            pass
+        dual = fw.make_dual(lib.ones(2), lib.ones(2))
+        return _values(fw.unpack_dual(dual * 2).tangent)
+
+
+def _wrong_level(lib):
+    fw = FWAD[lib]
+    with fw.dual_level():
+        fw.make_dual(lib.ones(2), lib.ones(2), level=3)
+
+
+def _no_level(lib):
+    FWAD[lib].make_dual(lib.ones(2), lib.ones(2))
+
+
+REFUSALS = [_integer_tangent, _integer_primal, _nested_level,
+            _nested_level_leaves_the_outer_one_open, _wrong_level, _no_level]
+
+
+@pytest.mark.parametrize("story", REFUSALS, ids=lambda f: f.__name__.strip("_"))
+def test_refusals(story):
+    assert outcome(lambda: story(engine)) == outcome(lambda: story(torch))
+
+
+# -- custom Functions under forward AD: their jvp gives the tangents
+
+def _scale_function(lib, factor_in_jvp):
+    class Scale(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, k):
+            ctx.k = k
+            return x * k
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad * ctx.k, None
+
+        @staticmethod
+        def jvp(ctx, x_t, k_t):
+            ctx.seen = (_values(x_t), k_t)
+            return x_t * factor_in_jvp
+
+    return Scale
+
+
+def _jvp_gives_the_tangent(lib):
+    fw = FWAD[lib]
+    scale = _scale_function(lib, 7.0)
+    with fw.dual_level():
+        out = scale.apply(fw.make_dual(lib.tensor([1.0, 2.0]), lib.tensor([1.0, -1.0])), 3.0)
+        return _values(out), _values(fw.unpack_dual(out).tangent), out.grad_fn is None
+
+
+def _jvp_sees_zeros_for_a_tensor_without_tangent(lib):
+    fw = FWAD[lib]
+    seen = []
+
+    class Product(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, y):
+            return x * y
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad, grad
+
+        @staticmethod
+        def jvp(ctx, x_t, y_t):
+            seen.append((_values(x_t), _values(y_t)))
+            return x_t + y_t
+
+    with fw.dual_level():
+        out = Product.apply(fw.make_dual(lib.tensor([1.0, 2.0]), lib.ones(2)), lib.ones(2))
+        return seen, _values(fw.unpack_dual(out).tangent)
+
+
+def _no_jvp(lib):
+    fw = FWAD[lib]
+
+    class Double(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad * 2
+
+    with fw.dual_level():
+        Double.apply(fw.make_dual(lib.ones(2), lib.ones(2)))
+
+
+def _input_as_is_needs_a_view(lib):
+    fw = FWAD[lib]
+
+    class Same(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad
+
+        @staticmethod
+        def jvp(ctx, x_t):
+            return x_t * 5
+
+    with fw.dual_level():
+        Same.apply(fw.make_dual(lib.ones(2), lib.ones(2)))
+
+
+def _tangent_for_a_non_differentiable_output(lib, refuse):
+    fw = FWAD[lib]
+
+    class Split(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            kept, dropped = x * 2, x * 3
+            ctx.mark_non_differentiable(dropped)
+            return kept, dropped
+
+        @staticmethod
+        def backward(ctx, g_kept, g_dropped):
+            return g_kept * 2
+
+        @staticmethod
+        def jvp(ctx, x_t):
+            return x_t * 2, (x_t * 3 if refuse else None)
+
+    with fw.dual_level():
+        kept, dropped = Split.apply(fw.make_dual(lib.ones(2), lib.ones(2)))
+        return _values(fw.unpack_dual(kept).tangent), _values(fw.unpack_dual(dropped).tangent)
+
+
+def _jvp_of_the_wrong_size(lib):
+    fw = FWAD[lib]
+
+    class Summed(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad
+
+        @staticmethod
+        def jvp(ctx, x_t):
+            return x_t.sum()
+
+    with fw.dual_level():
+        Summed.apply(fw.make_dual(lib.ones(2), lib.ones(2)))
+
+
+def _gradcheck_calls_the_jvp(lib, factor):
+    x = lib.tensor([1.0, 2.0], dtype=lib.float64, requires_grad=True)
+    scale = _scale_function(lib, factor)
+    return lib.autograd.gradcheck(lambda a: scale.apply(a, 3.0), (x,), check_forward_ad=True,
+                                  check_backward_ad=False, raise_exception=True)
+
+
+FUNCTION_STORIES = {
+    "jvp gives the tangent": _jvp_gives_the_tangent,
+    "zeros for a tensor without tangent": _jvp_sees_zeros_for_a_tensor_without_tangent,
+    "no jvp": _no_jvp,
+    "input as-is needs a view": _input_as_is_needs_a_view,
+    "non-differentiable output left alone": lambda lib: _tangent_for_a_non_differentiable_output(
+        lib, refuse=False),
+    "non-differentiable output refused": lambda lib: _tangent_for_a_non_differentiable_output(
+        lib, refuse=True),
+    "jvp of the wrong size": _jvp_of_the_wrong_size,
+    "gradcheck with the right jvp": lambda lib: _gradcheck_calls_the_jvp(lib, 3.0),
+    "gradcheck with a wrong jvp": lambda lib: _gradcheck_calls_the_jvp(lib, 4.0),
+}
+
+
+@pytest.mark.parametrize("name", list(FUNCTION_STORIES))
+def test_custom_function_under_forward_ad(name):
+    story = FUNCTION_STORIES[name]
+    assert outcome(lambda: story(engine)) == outcome(lambda: story(torch))

@@ -1,0 +1,107 @@
+"""Grad-mode managers used as decorators, as torch 2.13 runs them: on a generator function
+the mode holds inside its body at every resumption (next, send, throw, close) and not in
+the caller between them; decorating a class warns (FutureWarning) and covers only its
+construction. torch is the oracle, run side by side with the engine."""
+
+import warnings
+
+import pytest
+import torch
+
+import engine
+
+
+def _drive_generator(lib, decorator, outer):
+    """Observations of the grad mode inside the body and outside it, through send()."""
+    seen = []
+
+    @decorator(lib)
+    def body(n):
+        seen.append(("start", lib.is_grad_enabled()))
+        for i in range(n):
+            got = yield i
+            seen.append(("resumed", got, lib.is_grad_enabled()))
+        return "done"
+
+    with lib.set_grad_enabled(outer):
+        gen = body(3)
+        value = gen.send(None)
+        try:
+            while True:
+                seen.append(("caller", value, lib.is_grad_enabled()))
+                value = gen.send(value * 10)
+        except StopIteration as stop:
+            seen.append(("returned", stop.value))
+    return seen
+
+
+DECORATORS = {
+    "no_grad()": lambda lib: lib.no_grad(),
+    "no_grad bare": lambda lib: lib.no_grad,
+    "enable_grad()": lambda lib: lib.enable_grad(),
+    "set_grad_enabled(False)": lambda lib: lib.set_grad_enabled(False),
+}
+
+
+@pytest.mark.parametrize("outer", [True, False])
+@pytest.mark.parametrize("name", list(DECORATORS))
+def test_generator_body_runs_in_the_decorators_mode(name, outer):
+    expected = _drive_generator(torch, DECORATORS[name], outer)
+    assert _drive_generator(engine, DECORATORS[name], outer) == expected
+
+
+def _throw_and_close(lib):
+    seen = []
+
+    @lib.no_grad()
+    def body():
+        while True:
+            try:
+                yield lib.is_grad_enabled()
+            except ValueError:
+                seen.append(("caught", lib.is_grad_enabled()))
+            except GeneratorExit:
+                seen.append(("closing", lib.is_grad_enabled()))
+                raise
+
+    with lib.enable_grad():
+        gen = body()
+        seen.append(next(gen))
+        seen.append(gen.throw(ValueError("x")))
+        seen.append(lib.is_grad_enabled())
+        gen.close()
+        seen.append(lib.is_grad_enabled())
+    return seen
+
+
+def test_generator_throw_and_close_run_in_the_mode():
+    assert _throw_and_close(engine) == _throw_and_close(torch)
+
+
+def _decorate_class(lib):
+    seen = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+
+        @lib.no_grad()
+        class Made:
+            def __init__(self):
+                seen.append(("init", lib.is_grad_enabled()))
+
+            def method(self):
+                seen.append(("method", lib.is_grad_enabled()))
+
+        Made().method()
+
+        @lib.no_grad()
+        def plain():
+            return lib.is_grad_enabled()
+
+        seen.append(("plain", plain()))
+    return seen, [(w.category, str(w.message)) for w in caught]
+
+
+def test_decorating_a_class_warns_and_covers_its_construction_only():
+    expected = _decorate_class(torch)
+    assert expected[1] and expected[1][0][0] is FutureWarning
+    assert _decorate_class(engine) == expected

@@ -1,0 +1,116 @@
+"""gradcheck as torch 2.13 runs it (slow mode): inputs perturbed in place (a function that
+closes over its input sees the perturbation), outputs that change shape or dtype under
+perturbation refused (AssertionError naming the index), a function without differentiable
+outputs must have zero finite differences ("Numerical gradient for function expected to be
+zero"), and outputs that do not require grad are left out of the comparison. torch is the
+oracle, run side by side with the engine."""
+
+import pytest
+import torch
+
+import engine
+
+
+def outcome(fn):
+    try:
+        value = fn()
+    except Exception as e:  # noqa: BLE001 - the kind of error is part of the outcome
+        return type(e).__name__.replace("GradcheckError", "GradcheckError"), str(e)
+    return "ok", value
+
+
+def _double(lib, values):
+    return lib.tensor(values, dtype=lib.float64, requires_grad=True)
+
+
+def _closes_over_its_input(lib):
+    x = _double(lib, [1.0, 2.0, 3.0])
+
+    def f(_):
+        return x * x  # reads x itself, not the argument
+
+    return lib.autograd.gradcheck(f, (x,))
+
+
+def _closes_over_its_input_wrong_formula(lib):
+    x = _double(lib, [1.0, 2.0])
+
+    def f(_):
+        return (x * 3).detach().requires_grad_(True) * 1  # no path back to the argument
+
+    return lib.autograd.gradcheck(f, (x,), raise_exception=False)
+
+
+def _shape_changes(lib):
+    x = _double(lib, [[1.0, 2.0], [3.0, 4.0]])
+    state = {"calls": 0}
+
+    def f(a):
+        state["calls"] += 1
+        return a * 2 if state["calls"] % 2 else (a * 2).reshape(-1)
+
+    return lib.autograd.gradcheck(f, (x,))
+
+
+def _dtype_changes(lib):
+    x = _double(lib, [1.0, 2.0])
+    state = {"calls": 0}
+
+    def f(a):
+        state["calls"] += 1
+        return a * 2 if state["calls"] % 2 else (a * 2).to(lib.float32)
+
+    return lib.autograd.gradcheck(f, (x,))
+
+
+def _no_differentiable_output_constant(lib):
+    x = _double(lib, [1.0, 2.0])
+    return lib.autograd.gradcheck(lambda a: (a * 0).detach() + 1, (x,))
+
+
+def _no_differentiable_output_varies(lib):
+    x = _double(lib, [1.0, 2.0])
+    return lib.autograd.gradcheck(lambda a: (a * 2).detach(), (x,))
+
+
+def _no_differentiable_output_varies_no_raise(lib):
+    x = _double(lib, [1.0, 2.0])
+    return lib.autograd.gradcheck(lambda a: (a * 2).detach(), (x,), raise_exception=False)
+
+
+def _non_differentiable_output_left_out(lib):
+    x = _double(lib, [1.0, 2.0])
+    return lib.autograd.gradcheck(lambda a: ((a * 2).detach(), a * 3), (x,))
+
+
+def _mismatch_numbered_among_differentiable_outputs(lib):
+    x = _double(lib, [1.0, 2.0])
+
+    class Wrong(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a * 3
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad * 2
+
+    return lib.autograd.gradcheck(lambda a: ((a * 2).detach(), Wrong.apply(a)), (x,))
+
+
+def _inputs_restored(lib):
+    x = _double(lib, [1.0, 2.0, 3.0])
+    before = (x.tolist(), x._version)
+    lib.autograd.gradcheck(lambda a: a.exp(), (x,))
+    return before == (x.tolist(), x._version)
+
+
+STORIES = [_closes_over_its_input, _closes_over_its_input_wrong_formula, _shape_changes,
+           _dtype_changes, _no_differentiable_output_constant, _no_differentiable_output_varies,
+           _no_differentiable_output_varies_no_raise, _non_differentiable_output_left_out,
+           _mismatch_numbered_among_differentiable_outputs, _inputs_restored]
+
+
+@pytest.mark.parametrize("story", STORIES, ids=lambda f: f.__name__.strip("_"))
+def test_gradcheck(story):
+    assert outcome(lambda: story(engine)) == outcome(lambda: story(torch))

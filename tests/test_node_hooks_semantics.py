@@ -1,0 +1,168 @@
+"""Hooks on graph nodes and tensors, in the order and number torch 2.13 runs them: tensor
+hooks before the node's pre-hooks, an AccumulateGrad node's own pre- and post-hooks,
+what grad() runs (a leaf's tensor hooks, not its node's hooks) and backward(inputs=...)
+(an input's own node runs), hooks called with None for an output that gets no gradient,
+and a hook that replaces a None gradient refused. Each story runs under torch and the
+engine; the logs and results must agree."""
+
+import pytest
+import torch
+
+import engine
+
+
+def outcome(fn):
+    try:
+        value = fn()
+    except Exception as e:  # noqa: BLE001 - the kind of error is part of the outcome
+        kind = next(k for k in (TypeError, ValueError, RuntimeError, Exception)
+                    if isinstance(e, k))
+        return kind.__name__, str(e)
+    return "ok", value
+
+
+def _values(t):
+    return None if t is None else t.tolist()
+
+
+def _ordering(lib):
+    log = []
+
+    def tensor_hook(g):
+        log.append(("tensor", g.item()))
+        return g * 3
+
+    def node_pre_hook(gs):
+        log.append(("node", gs[0].item()))
+        return tuple(g * 2 for g in gs)
+
+    a = lib.tensor(1.0, requires_grad=True)
+    b = a.clone()
+    b.grad_fn.register_prehook(node_pre_hook)
+    b.register_hook(tensor_hook)
+    b.grad_fn.register_prehook(node_pre_hook)
+    accumulate = b.grad_fn.next_functions[0][0]
+    a.register_hook(tensor_hook)
+    accumulate.register_prehook(node_pre_hook)
+    a.register_hook(tensor_hook)
+
+    runs = []
+    b.sum().backward(retain_graph=True)
+    runs.append((log[:], a.grad.item()))
+    log.clear()
+    runs.append((lib.autograd.grad(b.sum(), inputs=(a,), retain_graph=True)[0].item(), log[:]))
+    log.clear()
+    b.sum().backward(inputs=(b,))
+    runs.append((log[:], b.grad.item(), a.grad.item()))
+    return runs
+
+
+def _counts(lib):
+    counts = {"tensor": 0, "pre": 0, "post": 0}
+
+    def count(kind):
+        def hook(*args):
+            counts[kind] += 1
+        return hook
+
+    a = lib.tensor(1.0, requires_grad=True)
+    b = a * 2
+    c = b * 2
+    a.register_hook(count("tensor"))
+    b.register_hook(count("tensor"))
+    accumulate = b.grad_fn.next_functions[0][0]
+    accumulate.register_hook(count("post"))
+    accumulate.register_prehook(count("pre"))
+    b.grad_fn.register_hook(count("post"))
+    b.grad_fn.register_prehook(count("pre"))
+
+    seen = []
+    for run in (lambda: lib.autograd.grad(c, inputs=(b,), retain_graph=True),
+                lambda: lib.autograd.grad(c, inputs=(a, b), retain_graph=True),
+                lambda: c.backward(retain_graph=True),
+                lambda: c.backward(inputs=(a, b), retain_graph=True)):
+        run()
+        seen.append(dict(counts))
+        counts.update(tensor=0, pre=0, post=0)
+    return seen
+
+
+def _accumulate_grad_node_hooks_see_tensor_hooks(lib):
+    log = []
+    a = lib.tensor([1.0, 2.0], requires_grad=True)
+    b = a.clone()
+    accumulate = b.grad_fn.next_functions[0][0]
+    accumulate.register_hook(lambda outs, ins: log.append(("post", len(outs),
+                                                            [_values(g) for g in ins])))
+    accumulate.register_prehook(lambda ins: log.append(("pre", [_values(g) for g in ins])))
+    a.register_hook(lambda g: g * 2)
+    b.sum().backward()
+    return log, _values(a.grad)
+
+
+def _accumulate_grad_pre_hook_replaces(lib):
+    a = lib.tensor([1.0, 2.0], requires_grad=True)
+    b = a * 3
+    accumulate = b.grad_fn.next_functions[0][0]
+    accumulate.register_prehook(lambda gs: (gs[0] + 10,))
+    b.sum().backward()
+    return _values(a.grad)
+
+
+def _unreached_leaf_runs_nothing(lib):
+    log = []
+    a = lib.tensor(1.0, requires_grad=True)
+    a.register_hook(lambda g: log.append("tensor"))
+    b = lib.tensor(1.0, requires_grad=True)
+    c = a.clone()
+    c.grad_fn.next_functions[0][0].register_hook(lambda *args: log.append("post"))
+    (a + b + c).sum().backward(inputs=[b])
+    return log, _values(b.grad), _values(a.grad)
+
+
+def _hooks_called_with_none(lib):
+    log = []
+    x = lib.ones(3, requires_grad=True)
+    parts = x.unbind()
+    parts[0].register_hook(lambda g: log.append(("part0", _values(g))))
+    parts[2].register_hook(lambda g: log.append(("part2", _values(g))))
+    parts[0].retain_grad()
+    parts[1].backward(lib.tensor(2.0))
+    return log, _values(x.grad), _values(parts[0].grad)
+
+
+def _leaf_hook_called_with_none(lib):
+    log = []
+
+    class FirstOnly(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, a, b):
+            return a * b
+
+        @staticmethod
+        def backward(ctx, g):
+            return g, None
+
+    a = lib.ones(2, requires_grad=True)
+    b = lib.ones(2, requires_grad=True)
+    a.register_hook(lambda g: log.append(("a", _values(g))))
+    b.register_hook(lambda g: log.append(("b", _values(g))))
+    FirstOnly.apply(a, b).sum().backward()
+    return log, _values(a.grad), _values(b.grad)
+
+
+def _hook_replacing_none(lib):
+    x = lib.ones(2, requires_grad=True)
+    first, second = x.unbind()
+    first.register_hook(lambda g: lib.tensor(5.0) if g is None else None)
+    second.backward()
+
+
+STORIES = [_ordering, _counts, _accumulate_grad_node_hooks_see_tensor_hooks,
+           _accumulate_grad_pre_hook_replaces, _unreached_leaf_runs_nothing,
+           _hooks_called_with_none, _leaf_hook_called_with_none, _hook_replacing_none]
+
+
+@pytest.mark.parametrize("story", STORIES, ids=lambda f: f.__name__.strip("_"))
+def test_hooks(story):
+    assert outcome(lambda: story(engine)) == outcome(lambda: story(torch))

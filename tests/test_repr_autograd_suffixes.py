@@ -1,0 +1,66 @@
+"""The autograd parts of repr(tensor), as torch 2.13 prints them: ``grad_fn=<Invalid>`` for
+a view whose history torch refuses to rebuild (instead of raising), and ``tangent=...`` for
+a dual tensor inside a forward-AD level (after grad_fn/requires_grad)."""
+
+import pytest
+import torch
+import torch.autograd.forward_ad as torch_fwad
+
+import engine
+import engine.forward_ad as engine_fwad
+
+FWAD = {torch: torch_fwad, engine: engine_fwad}
+
+
+def _no_grad_view_changed_in_no_grad(lib):
+    a = lib.ones(2, requires_grad=True).clone()
+    with lib.no_grad():
+        view = a[:1]
+        view.mul_(2)
+    return view
+
+
+def _no_grad_view_whose_base_changed(lib):
+    a = lib.ones(3, requires_grad=True).clone()
+    with lib.no_grad():
+        view = a[1:]
+    a.mul_(2)
+    return view
+
+
+def _unbind_output_whose_base_changed(lib):
+    a = lib.ones(2, 2, requires_grad=True).clone()
+    first = a.unbind()[0]
+    a.add_(1)
+    return first
+
+
+@pytest.mark.parametrize("story", [_no_grad_view_changed_in_no_grad,
+                                   _no_grad_view_whose_base_changed,
+                                   _unbind_output_whose_base_changed],
+                         ids=lambda f: f.__name__.strip("_"))
+def test_refused_view_prints_invalid(story):
+    expected = repr(story(torch))
+    assert "grad_fn=<Invalid>" in expected
+    assert repr(story(engine)) == expected
+
+
+def _duals(lib):
+    fw = FWAD[lib]
+    out = []
+    with fw.dual_level():
+        plain = fw.make_dual(lib.tensor([1.0, 2.0]), lib.tensor([0.5, -1.0]))
+        out.append(str(plain))
+        leaf = lib.tensor([1.0, 2.0], dtype=lib.float64, requires_grad=True)
+        dual = fw.make_dual(leaf, lib.tensor([3.0, 4.0], dtype=lib.float64))
+        out.append(repr(dual))
+        out.append(repr(plain * 2))
+        # (not repr(dual * 2): torch records the tangent's own computation for reverse
+        # mode, a grad_fn on the tangent, which the engine's tangents do not carry)
+        out.append(repr(fw.unpack_dual(plain).primal))  # the primal has none
+    out.append(repr(plain))  # the level is closed: no tangent any more
+    return out
+
+
+def test_dual_tensor_prints_its_tangent():
+    assert _duals(engine) == _duals(torch)
