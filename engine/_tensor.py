@@ -7,7 +7,7 @@ import weakref
 
 import numpy as np
 
-from . import backend, dtypes, views
+from . import backend, dtypes, inference, saved_hooks, views
 from . import graph as _graph_module
 from .dtypes import legacy_type_name
 from .errors import NON_LEAF_GRAD_WARNING, GradientError, IndexOpError, OpError
@@ -16,13 +16,9 @@ from .graph import AccumulateGrad, HookDict, RemovableHandle
 from .ops import inplace, table
 from .ops.creation import from_nested
 from .printing import tensor_repr
+from .tensor_extras import TensorExtras
 
 _ndarray = np.ndarray
-
-
-# the two spellings torch's .grad setter uses: caffe2 TypeMeta names, ScalarType names
-_META_NAME = {"float32": "float", "float64": "double", "float16": "c10::Half",
-              "int64": "long int", "int32": "int", "uint8": "unsigned char", "bool": "bool"}
 
 
 class Size(tuple):
@@ -40,7 +36,7 @@ class Size(tuple):
         return n
 
 
-class Tensor:
+class Tensor(TensorExtras):
     __slots__ = ("array", "_requires_grad", "_grad_fn", "_output_nr", "_grad",
                  "_retains_grad", "_hooks", "_acc", "_version_counter", "_view", "_views",
                  "__weakref__")
@@ -131,6 +127,7 @@ class Tensor:
         if value and not self.dtype.is_floating_point:
             raise GradientError("only Tensors of floating point and complex dtype can require "
                                 "gradients")
+        inference.check_requires_grad(self, value)
         self._requires_grad = bool(value)
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
@@ -140,13 +137,20 @@ class Tensor:
             return self
         if requires_grad and not self.dtype.is_floating_point:
             raise GradientError("only Tensors of floating point dtype can require gradients")
+        inference.check_requires_grad(self, requires_grad)
         self._requires_grad = bool(requires_grad)
         return self
+
+    def is_inference(self) -> bool:
+        return inference.is_inference(self)
 
     @property
     def _version(self) -> int:
         """torch's ``_version``: the counter's value now (an int, not the shared counter)."""
-        return self._version_counter[0]
+        counter = self._version_counter
+        if type(counter) is not list:  # NOTE [inference tensors]
+            raise GradientError("Inference tensors do not track version counter.")
+        return counter[0]
 
     @property
     def output_nr(self) -> int:
@@ -174,7 +178,8 @@ class Tensor:
                     "tensor are the same size")
             if value.dtype is not self.dtype:
                 raise GradientError(
-                    f"attempting to assign a gradient with dtype '{_META_NAME[value.dtype.name]}'"
+                    "attempting to assign a gradient with dtype "
+                    f"'{dtypes.cpp_type_name(value.dtype.name)}'"
                     f" to a tensor with grad_dtype '{dtypes.torch_type_name(self.dtype)}'. The "
                     "gradient must match the tensor's grad_dtype (defaults to the tensor's "
                     "dtype). You can set the tensor's grad_dtype attribute with a specific "
@@ -183,6 +188,10 @@ class Tensor:
                     "assume they match.")
             _graph_module.expose(value._grad_fn)  # a .grad made from self: a cycle
         self._grad = value
+
+    @grad.deleter
+    def grad(self) -> None:
+        self._grad = None
 
     @property
     def retains_grad(self) -> bool:
@@ -211,6 +220,19 @@ class Tensor:
             self._hooks = HookDict()
         handle = RemovableHandle(self._hooks)
         self._hooks[handle.id] = hook
+        return handle
+
+    def register_post_accumulate_grad_hook(self, hook) -> RemovableHandle:
+        """Run ``hook(self)`` after a backward accumulated into this leaf's ``.grad``."""
+        if not self._requires_grad:
+            raise GradientError("cannot register a hook on a tensor that doesn't require "
+                                "gradient")
+        if self._grad_fn is not None:
+            raise GradientError("post accumulate grad hooks cannot be registered on non-leaf "
+                                "tensors")
+        hooks = _graph_module.post_accumulate_hooks_of(self)
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = hook
         return handle
 
     def _accumulator(self) -> AccumulateGrad:
@@ -409,15 +431,22 @@ class Tensor:
 
     # -- in place (torch's rebase-history semantics, version counter bump; engine/views.py)
 
-    def _inplace(self, result: Tensor, variant: bool = False) -> Tensor:
+    def _inplace(self, result: Tensor, variant: bool = False, written=(), overlap=False) -> Tensor:
         """Overwrite self with ``result`` (the op computed out of place). ``variant``: an
         in-place variant of a row (exp_, mul_...), whose node must keep the original self
-        and sees its saved result become self."""
+        and sees its saved result become self. ``written``: the basic index of the part
+        that changes (``self[i] = v``); ``overlap``: the op may write memory that several
+        elements share (torch's fill_/zero_, and a setitem whose part does not overlap)."""
         if self._view is not None and is_grad_enabled():
             views.check_inplace_on_view(self, result)
-        if self._grad_fn is None and self._requires_grad and is_grad_enabled():
+        if (self._grad_fn is None and self._requires_grad and is_grad_enabled()
+                and not inference.is_inference_view(self)):
             raise GradientError("a leaf Variable that requires grad is being used in an "
                                 "in-place operation.")
+        if type(self._version_counter) is not list:
+            inference.check_inplace(self, result)
+        if saved_hooks.before_mutation is not None:  # allow_mutation_on_saved_tensors
+            saved_hooks.before_mutation(self)
         if result.array.shape != self.array.shape:
             raise OpError(f"output with shape {list(self.array.shape)} doesn't match the "
                           f"broadcast shape {list(result.array.shape)}")
@@ -427,12 +456,11 @@ class Tensor:
         if variant and fn is not None:
             views.save_original_self(fn, self)
         if self._view is not None:
-            if any(st == 0 and n > 1 for st, n in zip(self.array.strides, self.array.shape)):
-                raise OpError("unsupported operation: more than one element of the written-to "
-                              "tensor refers to a single memory location. Please clone() the "
-                              "tensor before performing the operation.")
+            if not overlap:
+                _refuse_overlap(self.array)
             if fn is not None or not self.array.flags.writeable or not self._view[4]:
-                views.rebase_history(self, result)  # (a view made in no_grad: it may refuse)
+                # (a view made in no_grad: it may refuse)
+                views.rebase_history(self, result, written=written)
                 if variant and fn is not None:
                     views.own_saved_outputs(fn, self)
                 return self
@@ -461,10 +489,10 @@ class Tensor:
     # overwriting ops get nodes that send zeros to the old history (ZeroBackward0, ...)
 
     def zero_(self):
-        return self._inplace(table.F._zero_(self))
+        return self._inplace(table.F._zero_(self), overlap=True)
 
     def fill_(self, value):
-        return self._inplace(table.F._fill_(self, value))
+        return self._inplace(table.F._fill_(self, value), overlap=True)
 
     def copy_(self, src):
         src = src if isinstance(src, Tensor) else Tensor._make(np.asarray(src))
@@ -577,7 +605,15 @@ class Tensor:
         if self._grad_fn is None and self._requires_grad and is_grad_enabled():
             raise GradientError("a view of a leaf Variable that requires grad is being used "
                                 "in an in-place operation.")
-        self._inplace(table.F.setitem(self, index, value))
+        written = _basic_index(index)
+        if written is None:  # advanced indexing: the whole tensor must not overlap
+            self._inplace(table.F.setitem(self, index, value))
+            return
+        _refuse_overlap(self.array[written])  # torch checks the part written, self[index]
+        result = table.F.setitem(self, index, value)
+        # (recorded into an overlapping tensor, CopySlices' gradient would not be torch's:
+        # refused then, as before, rather than wrong)
+        self._inplace(result, written=written, overlap=result._grad_fn is None)
 
     def __iadd__(self, other):
         return self.add_(other)
@@ -609,6 +645,22 @@ _DETACH_VIEW = ("Can't detach views in-place. Use detach() instead. If you are u
 _ONLY_LEAF = ("you can only change requires_grad flags of leaf variables. If you want to use a "
               "computed variable in a subgraph that doesn't require differentiation use "
               "var_no_grad = var.detach().")
+
+
+def _refuse_overlap(arr) -> None:
+    if any(st == 0 and n > 1 for st, n in zip(arr.strides, arr.shape)):
+        raise OpError("unsupported operation: more than one element of the written-to tensor "
+                      "refers to a single memory location. Please clone() the tensor before "
+                      "performing the operation.")
+
+
+def _basic_index(index):
+    """``index`` as a tuple when it only has ints, slices, None and Ellipsis (it then selects
+    a view, the same in NumPy as in torch), else None."""
+    items = index if type(index) is tuple else (index,)
+    if all(type(i) in (int, slice) or i is None or i is Ellipsis for i in items):
+        return items
+    return None
 
 
 def _as_tensor_like(value, like: Tensor) -> Tensor:
@@ -666,6 +718,7 @@ def _install_methods():
         setattr(Tensor, name, method)
     for name in sorted(inplace.METHODS):  # exp_, mul_, ...: torch's in-place variants
         setattr(Tensor, name, inplace.method(name[:-1]))
+    Tensor.bernoulli_ = inplace.method("_bernoulli_fill")  # (a row of its own: not bernoulli)
     _bind_operator_rows()
 
 

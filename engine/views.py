@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import weakref
 
-from . import backend, graph
+from . import backend, graph, inference
 from .errors import GradientError, GraphFreedError
 from .grad_mode import is_grad_enabled
 from .graph import Node
@@ -107,7 +107,7 @@ class CopySlices(Node):
 
 # --------------------------------------------------------------------------- in place
 
-def rebase_history(view, result, bump_version=True):
+def rebase_history(view, result, bump_version=True, written=()):
     """``view`` is overwritten in place by ``result`` (the op computed out of place on the
     view): write it into the root's memory and give the root CopySlices. (A Function's
     dirty input, NOTE [Dirty inputs], has its new values and version already.)"""
@@ -115,6 +115,8 @@ def rebase_history(view, result, bump_version=True):
     root, where = root_positions(view)
     if (k is None and not made_in_grad_mode and is_grad_enabled()
             and root._requires_grad):
+        if made_in_grad_mode is None:  # NOTE [inference tensors]
+            raise GradientError(inference.VIEW_INPLACE_ERROR)
         raise GradientError("A view was created in no_grad mode and is being modified inplace "
                             "with grad mode enabled." + _NO_GRAD_ADVICE)
     if k is not None and result._grad_fn is not None:  # split, unbind...: torch refuses
@@ -130,7 +132,10 @@ def rebase_history(view, result, bump_version=True):
         raise GradientError("a view of a leaf Variable that requires grad is being used "
                             "in an in-place operation.")
     if bump_version:
-        values = table.ROWS["_copy_into"].forward(root.array, where, result.array)
+        # only the part written (``written``, a basic index into the view): where elements
+        # share memory (an expanded view), the others must not write their old values back
+        values = table.ROWS["_copy_into"].forward(root.array, where[written],
+                                                  result.array[written])
         if backend.writeable(root.array):
             root.array[...] = values
         else:  # a read-only array (an expanded leaf): the root gets new memory
@@ -161,6 +166,8 @@ def check_inplace_on_view(view, result) -> None:
     if not (result._grad_fn is not None or view._requires_grad or root._requires_grad):
         return
     if no_grad_at is view:
+        if view._view[4] is None:  # made in inference mode: NOTE [inference tensors]
+            raise GradientError(inference.VIEW_INPLACE_ERROR)
         raise GradientError("A view was created in no_grad mode and is being modified "
                             "inplace with grad mode enabled." + _NO_GRAD_ADVICE)
     if no_grad_at is not None:
@@ -292,6 +299,8 @@ _NO_GRAD_ADVICE = (" Given that this use case is ambiguous and error-prone, it i
 def _refusal(view):
     """torch's message for ``view`` once its base changed in place, or None."""
     _, op, _, k, made_in_grad_mode = view._view
+    if made_in_grad_mode is None:  # NOTE [inference tensors]
+        return inference.VIEW_REBASED_ERROR
     if not made_in_grad_mode:
         return ("A view was created in no_grad mode and its base or another view of its base "
                 "has been modified inplace with grad mode enabled." + _NO_GRAD_ADVICE)
