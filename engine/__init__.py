@@ -26,14 +26,37 @@ from .dtypes import (
     float16,
     float32,
     float64,
+    int8,
+    int16,
     int32,
     int64,
     memory_format,
     preserve_format,
     uint8,
 )
-from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .grad_mode import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    is_inference_mode_enabled,
+    no_grad,
+    set_grad_enabled,
+)
+from .inference import is_inference
 from .ops import F, creation
+from .tensor_extras import (
+    BoolTensor,
+    ByteTensor,
+    CharTensor,
+    DoubleTensor,
+    FloatTensor,
+    HalfTensor,
+    IntTensor,
+    LongTensor,
+    ShortTensor,
+    allclose,
+    equal,
+)
 
 # NOTE [Upward bindings]: the engine imports one way, each layer only the ones below it:
 # dtypes, backend, errors, grad_mode, anomaly_mode -> graph -> the op table -> the op rows ->
@@ -47,6 +70,7 @@ printing.tangent_of = forward_ad.current_tangent  # repr's tangent= of a dual te
 autograd.function = function  # torch.autograd.function, .functional, .forward_ad, ...
 autograd.functional = functional
 autograd.forward_ad = forward_ad
+autograd.function = function  # torch.autograd.function (InplaceFunction, ...)
 autograd.Function = function.Function
 autograd.FunctionCtx = function.FunctionCtx
 autograd.once_differentiable = function.once_differentiable
@@ -58,6 +82,7 @@ float = float32  # noqa: A001
 double = float64
 long = int64
 half = float16
+short = int16
 
 __version__ = "0.1.0"
 TORCH_VERSION = "2.13.0"  # the torch whose semantics, names and messages we follow

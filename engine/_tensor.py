@@ -7,7 +7,7 @@ import weakref
 
 import numpy as np
 
-from . import backend, dtypes, views
+from . import backend, dtypes, inference, saved_hooks, views
 from . import graph as _graph_module
 from .dtypes import legacy_type_name
 from .errors import NON_LEAF_GRAD_WARNING, GradientError, IndexOpError, OpError
@@ -16,13 +16,9 @@ from .graph import AccumulateGrad, HookDict, RemovableHandle
 from .ops import inplace, table
 from .ops.creation import from_nested
 from .printing import tensor_repr
+from .tensor_extras import TensorExtras
 
 _ndarray = np.ndarray
-
-
-# the two spellings torch's .grad setter uses: caffe2 TypeMeta names, ScalarType names
-_META_NAME = {"float32": "float", "float64": "double", "float16": "c10::Half",
-              "int64": "long int", "int32": "int", "uint8": "unsigned char", "bool": "bool"}
 
 
 class Size(tuple):
@@ -40,7 +36,7 @@ class Size(tuple):
         return n
 
 
-class Tensor:
+class Tensor(TensorExtras):
     __slots__ = ("array", "_requires_grad", "_grad_fn", "_output_nr", "_grad",
                  "_retains_grad", "_hooks", "_acc", "_version_counter", "_view", "_views",
                  "__weakref__")
@@ -131,6 +127,7 @@ class Tensor:
         if value and not self.dtype.is_floating_point:
             raise GradientError("only Tensors of floating point and complex dtype can require "
                                 "gradients")
+        inference.check_requires_grad(self, value)
         self._requires_grad = bool(value)
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
@@ -140,13 +137,20 @@ class Tensor:
             return self
         if requires_grad and not self.dtype.is_floating_point:
             raise GradientError("only Tensors of floating point dtype can require gradients")
+        inference.check_requires_grad(self, requires_grad)
         self._requires_grad = bool(requires_grad)
         return self
+
+    def is_inference(self) -> bool:
+        return inference.is_inference(self)
 
     @property
     def _version(self) -> int:
         """torch's ``_version``: the counter's value now (an int, not the shared counter)."""
-        return self._version_counter[0]
+        counter = self._version_counter
+        if type(counter) is not list:  # NOTE [inference tensors]
+            raise GradientError("Inference tensors do not track version counter.")
+        return counter[0]
 
     @property
     def output_nr(self) -> int:
@@ -174,7 +178,8 @@ class Tensor:
                     "tensor are the same size")
             if value.dtype is not self.dtype:
                 raise GradientError(
-                    f"attempting to assign a gradient with dtype '{_META_NAME[value.dtype.name]}'"
+                    "attempting to assign a gradient with dtype "
+                    f"'{dtypes.cpp_type_name(value.dtype.name)}'"
                     f" to a tensor with grad_dtype '{dtypes.torch_type_name(self.dtype)}'. The "
                     "gradient must match the tensor's grad_dtype (defaults to the tensor's "
                     "dtype). You can set the tensor's grad_dtype attribute with a specific "
@@ -183,6 +188,10 @@ class Tensor:
                     "assume they match.")
             _graph_module.expose(value._grad_fn)  # a .grad made from self: a cycle
         self._grad = value
+
+    @grad.deleter
+    def grad(self) -> None:
+        self._grad = None
 
     @property
     def retains_grad(self) -> bool:
@@ -211,6 +220,19 @@ class Tensor:
             self._hooks = HookDict()
         handle = RemovableHandle(self._hooks)
         self._hooks[handle.id] = hook
+        return handle
+
+    def register_post_accumulate_grad_hook(self, hook) -> RemovableHandle:
+        """Run ``hook(self)`` after a backward accumulated into this leaf's ``.grad``."""
+        if not self._requires_grad:
+            raise GradientError("cannot register a hook on a tensor that doesn't require "
+                                "gradient")
+        if self._grad_fn is not None:
+            raise GradientError("post accumulate grad hooks cannot be registered on non-leaf "
+                                "tensors")
+        hooks = _graph_module.post_accumulate_hooks_of(self)
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = hook
         return handle
 
     def _accumulator(self) -> AccumulateGrad:
@@ -417,9 +439,14 @@ class Tensor:
         elements share (torch's fill_/zero_, and a setitem whose part does not overlap)."""
         if self._view is not None and is_grad_enabled():
             views.check_inplace_on_view(self, result)
-        if self._grad_fn is None and self._requires_grad and is_grad_enabled():
+        if (self._grad_fn is None and self._requires_grad and is_grad_enabled()
+                and not inference.is_inference_view(self)):
             raise GradientError("a leaf Variable that requires grad is being used in an "
                                 "in-place operation.")
+        if type(self._version_counter) is not list:
+            inference.check_inplace(self, result)
+        if saved_hooks.before_mutation is not None:  # allow_mutation_on_saved_tensors
+            saved_hooks.before_mutation(self)
         if result.array.shape != self.array.shape:
             raise OpError(f"output with shape {list(self.array.shape)} doesn't match the "
                           f"broadcast shape {list(result.array.shape)}")
@@ -691,6 +718,7 @@ def _install_methods():
         setattr(Tensor, name, method)
     for name in sorted(inplace.METHODS):  # exp_, mul_, ...: torch's in-place variants
         setattr(Tensor, name, inplace.method(name[:-1]))
+    Tensor.bernoulli_ = inplace.method("_bernoulli_fill")  # (a row of its own: not bernoulli)
     _bind_operator_rows()
 
 

@@ -8,21 +8,36 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
+
 from . import anomaly_mode as _anomaly
 from . import engine as _engine
+from . import grad_mode  # noqa: F401  (torch.autograd.grad_mode)
 from ._tensor import Size, Tensor
+from .autograd_graph import GradientEdge
 from .backend import module_of
 from .errors import GradientError
-from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .grad_mode import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    is_inference_mode_enabled,
+    is_multithreading_enabled,
+    no_grad,
+    set_grad_enabled,
+    set_multithreading_enabled,
+)
+from .graph import AccumulateGrad
 from .ops.table import F
 
 __all__ = ["backward", "grad", "no_grad", "enable_grad", "set_grad_enabled",
-           "is_grad_enabled", "detect_anomaly", "set_detect_anomaly", "functional",
-           "Variable"]
+           "is_grad_enabled", "inference_mode", "is_inference_mode_enabled",
+           "set_multithreading_enabled", "is_multithreading_enabled", "detect_anomaly",
+           "set_detect_anomaly", "functional", "Variable"]
 
 
 def _as_tuple(value) -> tuple:
-    if isinstance(value, Tensor):
+    if isinstance(value, (Tensor, GradientEdge)):
         return (value,)
     return tuple(value)
 
@@ -71,6 +86,18 @@ def _make_grads(outputs, grads, is_grads_batched=False) -> list:
     return new
 
 
+def _edge_outputs(outputs) -> tuple:
+    """GradientEdge outputs as stand-in tensors: no values, the edge's shape and history."""
+    return tuple(_edge_output(o) if isinstance(o, GradientEdge) else o for o in outputs)
+
+
+def _edge_output(edge) -> Tensor:
+    node, nr = edge.node, edge.output_nr
+    shape, np_dtype = node.metas[0] if isinstance(node, AccumulateGrad) else node.out_metas[nr]
+    values = np.broadcast_to(np.zeros((), dtype=np_dtype), shape)  # (allocates nothing)
+    return Tensor._make_with_history(values, node, nr)
+
+
 def _root_edges(tensors) -> list:
     edges = []
     for i, t in enumerate(tensors):
@@ -84,6 +111,9 @@ def _root_edges(tensors) -> list:
 def _input_edges(inputs) -> list:
     edges = []
     for t in inputs:
+        if isinstance(t, GradientEdge):
+            edges.append((t.node, t.output_nr))
+            continue
         if not isinstance(t, Tensor):
             raise GradientError("all inputs have to be Tensors or GradientEdges, but got "
                                 f"{type(t).__name__}")
@@ -111,7 +141,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False,
         tuple(inputs.values()) if type(inputs) is dict else _as_tuple(inputs))
     if inputs is not None and not inputs_tuple:
         raise GradientError("`inputs` argument to `backward()` cannot be empty.")
-    tensors = _as_tuple(tensors)
+    tensors = _edge_outputs(_as_tuple(tensors))
     grads = _make_grads(tensors, _grads_tuple(grad_tensors, len(tensors)))
     if retain_graph is None:
         retain_graph = create_graph
@@ -125,7 +155,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False,
     captured = _engine.execute(roots, grads, keep_graph=retain_graph,
                                create_graph=create_graph, inputs=input_edges)
     for t, g in zip(inputs_tuple, captured):  # non-leaf inputs accumulate like retain_grad
-        if t.grad_fn is not None and g is not None:
+        if isinstance(t, Tensor) and t.grad_fn is not None and g is not None:
             _engine.accumulate(t, g, raw=not create_graph)
             t._retains_grad = True
 
@@ -142,7 +172,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         allow_unused = materialize_grads
     as_dict = type(inputs) is dict
     keys = list(inputs.keys()) if as_dict else None
-    outputs = _as_tuple(outputs)
+    outputs = _edge_outputs(_as_tuple(outputs))
     inputs_tuple = tuple(inputs.values()) if as_dict else _as_tuple(inputs)
     if not inputs_tuple:
         raise GradientError("`inputs` argument to `grad()` cannot be empty.")
@@ -237,6 +267,8 @@ def is_anomaly_enabled() -> bool:
 def is_anomaly_check_nan_enabled() -> bool:
     return _anomaly.check_nan
 
+
+from . import autograd_graph as graph  # noqa: E402,F401  (torch.autograd.graph)
 
 # torch.autograd's names whose modules sit above this one (they call backward() and grad()):
 # bound by engine/__init__.py, see NOTE [Upward bindings] there

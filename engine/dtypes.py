@@ -27,16 +27,19 @@ class dtype:
 
 bool_ = dtype("bool", np.bool_, False, 0)
 uint8 = dtype("uint8", np.uint8, False, 1)
+int8 = dtype("int8", np.int8, False, 1.5)
+int16 = dtype("int16", np.int16, False, 1.7)
 int32 = dtype("int32", np.int32, False, 2)
 int64 = dtype("int64", np.int64, False, 3)
 float16 = dtype("float16", np.float16, True, 4)
 float32 = dtype("float32", np.float32, True, 5)
 float64 = dtype("float64", np.float64, True, 6)
+# (no bfloat16: NumPy has no such type, and the engine computes in NumPy's)
 
-ALL = (bool_, uint8, int32, int64, float16, float32, float64)
+ALL = (bool_, uint8, int8, int16, int32, int64, float16, float32, float64)
 _BY_NAME = {d.name: d for d in ALL}
 _BY_NAME.update({"float": float32, "double": float64, "long": int64, "int": int32,
-                 "half": float16})
+                 "half": float16, "short": int16, "char": int8})
 _BY_NP = {d.np: d for d in ALL}
 
 default_float = float32
@@ -56,8 +59,8 @@ def from_numpy(np_dtype) -> dtype:
         d = _BY_NP.get(np.dtype(np_dtype))
     if d is None:
         raise TypeError(f"can't convert np.ndarray of type {np.dtype(np_dtype)}. The only "
-                        "supported types are: float64, float32, float16, int64, int32, uint8, "
-                        "and bool.")
+                        "supported types are: float64, float32, float16, int64, int32, int16, "
+                        "int8, uint8, and bool.")
     return d
 
 
@@ -102,6 +105,8 @@ def result_type(tensor_dtypes_dims, scalars=()) -> dtype:
 
 
 def _promote(a: dtype, b: dtype) -> dtype:
+    if {a.name, b.name} == {"uint8", "int8"}:  # neither holds the other: torch takes int16
+        return int16
     return a if a._rank >= b._rank else b
 
 
@@ -122,7 +127,8 @@ _CPP_NAME = {"float32": "float", "float64": "double", "float16": "c10::Half",
              "uint8": "unsigned char", "bool": "bool"}  # C++ type names
 _LEGACY = {"float32": "torch.FloatTensor", "float64": "torch.DoubleTensor",
            "float16": "torch.HalfTensor", "int64": "torch.LongTensor",
-           "int32": "torch.IntTensor", "uint8": "torch.ByteTensor", "bool": "torch.BoolTensor"}
+           "int32": "torch.IntTensor", "uint8": "torch.ByteTensor", "bool": "torch.BoolTensor",
+           "int16": "torch.ShortTensor", "int8": "torch.CharTensor"}
 
 
 def cpp_type_name(np_dtype) -> str:

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import anomaly_mode, array_cache, backend, dtypes, grad_mode
 from .errors import CREATE_GRAPH_WARNING, AnomalyError, GradientError
-from .graph import AccumulateGrad, expose, forward_trace_warning
+from .graph import AccumulateGrad, expose, forward_trace_warning, post_accumulate_grad_hooks
 from .ops import table as _table
 from .ops.table import F
 
@@ -89,6 +89,34 @@ def _in_fresh_thread(fn, *args, **kwargs):
     return outcome["value"]
 
 
+class _Task(threading.local):
+    current = None  # (id, deps, reach, capture) of the walk running on this thread
+
+
+_task = _Task()
+_task_ids = itertools.count()
+
+
+def current_graph_task_id() -> int:
+    """torch._C._current_graph_task_id: the running walk's id, -1 outside one."""
+    task = _task.current
+    return -1 if task is None else task[0]
+
+
+def will_engine_execute_node(node) -> bool:
+    """Will the running walk run ``node``? (torch._C._will_engine_execute_node)"""
+    task = _task.current
+    if task is None:
+        raise GradientError("_will_engine_execute_node should only be called during the "
+                            "backward pass")
+    _, deps, reach, capture = task
+    if capture and isinstance(node, AccumulateGrad):
+        raise GradientError("A leaf node was passed to _will_engine_execute_node but we are "
+                            "currently running autograd.grad(). This is currently not "
+                            "supported.")
+    return node in deps and (reach is None or reach.get(node, False))
+
+
 def _execute(roots, seeds, keep_graph, create_graph, inputs, capture):
     raw = not create_graph
     deps = _dependencies(roots)
@@ -96,6 +124,18 @@ def _execute(roots, seeds, keep_graph, create_graph, inputs, capture):
     for k, (node, nr) in enumerate(inputs):
         targets.setdefault(node, []).append((nr, k))
     reach, runs = _reachable(deps, targets) if inputs else (None, None)
+    outer = _task.current
+    # (deps keeps its keys: counts only drop)
+    _task.current = (next(_task_ids), deps, reach, capture)
+    try:
+        return _walk(roots, seeds, keep_graph, raw, inputs, capture, deps, targets, reach,
+                     runs)
+    finally:
+        _task.current = outer
+
+
+def _walk(roots, seeds, keep_graph, raw, inputs, capture, deps, targets, reach, runs):
+    create_graph = not raw
     captured = [None] * len(inputs)
     # input buffers: per node, its output grads; ``owned`` marks the (node, nr) whose array
     # is a sum the walk made, so first-order sums happen in place and AccumulateGrad need
@@ -159,6 +199,8 @@ def _execute(roots, seeds, keep_graph, create_graph, inputs, capture):
                     accumulate(node.variable, g, raw,
                                owned=raw and ((node, 0) in owned or _exclusive(g, 4)))
                     g = None
+                    if post_accumulate_grad_hooks:
+                        _call_post_accumulate_hooks(node.variable)
                 continue
             if runs is not None and node not in runs and (capture or node not in targets):
                 continue  # grad()'s input's own node: nothing below it is wanted (backward()
@@ -412,6 +454,19 @@ def accumulate(variable, grad, raw, owned=False):
         expose(variable._grad._grad_fn)  # leads back to the leaf: a cycle the GC must see
 
 
+def _call_post_accumulate_hooks(variable):
+    """Tensor.register_post_accumulate_grad_hook: ``hook(tensor)`` once its .grad is
+    updated (backward only: autograd.grad accumulates nothing)."""
+    Tensor = _table._Tensor  # not an import: that costs microseconds per call
+    for hook in list(post_accumulate_grad_hooks.get(id(variable), {}).values()):
+        result = hook(variable)
+        if result is not None:
+            if not isinstance(result, Tensor):
+                raise TypeError(f"expected Variable, but hook returned "
+                                f"'{type(result).__name__}'")
+            raise GradientError("Tensor post accumulate grad hooks should return None.")
+
+
 def _accumulate_with_node_hooks(node, grads, raw):
     """AccumulateGrad with hooks on the node itself: pre-hooks see (and may replace) the
     gradient, post-hooks get ``((), (grad,))`` after it is accumulated, as torch's."""
@@ -419,6 +474,8 @@ def _accumulate_with_node_hooks(node, grads, raw):
         grads = _call_node_pre_hooks(node, grads, raw)
     if grads[0] is not None:
         accumulate(node.variable, grads[0], raw)
+        if post_accumulate_grad_hooks:  # torch runs the tensor's before the node's
+            _call_post_accumulate_hooks(node.variable)
     if node.post_hooks:
         _call_node_post_hooks(node, [], grads, raw)
 

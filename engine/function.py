@@ -11,6 +11,7 @@ for in-place edits, and counted by ``saved_tensors_info``.
 from __future__ import annotations
 
 import functools
+import inspect
 import warnings
 
 from . import anomaly_mode, backend, forward_ad, grad_mode, views
@@ -18,6 +19,10 @@ from . import graph as _graph
 from ._tensor import Tensor
 from .errors import GradientError
 
+_ACCESSED = {}  # node.saved once a clear_saved_tensors_on_access Function's were read
+_ACCESSED_ONCE = ("saved_tensors can only be accessed once when "
+                  "clear_saved_tensors_on_access=True is set on the autograd.Function. Either "
+                  "access saved_tensors only once, or set clear_saved_tensors_on_access=False.")
 _DELAYED = "trying to differentiate twice a function that was marked with @once_differentiable"
 
 
@@ -48,12 +53,30 @@ class FunctionCtx:
         come back as themselves, with this node as their history (NOTE [Dirty inputs])."""
         self._dirty = tensors
 
+    def save_for_forward(self, *tensors) -> None:
+        for t in tensors:
+            if t is not None and not isinstance(t, Tensor):
+                raise AssertionError("save_for_forward expects all arguments to be tensors; "
+                                     "you should save non-tensors as attributes on ctx.")
+        self.saved_for_forward = tensors
+
     @property
     def saved_tensors(self) -> tuple:
         if self.saved is None:
             raise _graph.GraphFreedError(self)
+        if self.saved is _ACCESSED:
+            raise GradientError(_ACCESSED_ONCE)
         items = self.saved.get("saved_tensors", ())
-        return tuple(None if s is None else s.unpack(False, self) for s in items)
+        out = tuple(None if s is None else s.unpack(False, self) for s in items)
+        if getattr(self.function, "clear_saved_tensors_on_access", False):
+            self.saved = _ACCESSED
+        return out
+
+    @property
+    def saved_variables(self) -> tuple:
+        warnings.warn("'saved_variables' is deprecated; use 'saved_tensors'",
+                      DeprecationWarning, stacklevel=2)
+        return self.saved_tensors
 
 
 class FunctionNode(FunctionCtx, _graph.Node):
@@ -70,7 +93,7 @@ class FunctionNode(FunctionCtx, _graph.Node):
             grads = [g if g is not None or meta[1] is None else
                      _graph.zeros_for(meta, like, raw) for g, meta in zip(grads, self.out_metas)]
         wrapped = [None if g is None else (Tensor._make(g) if raw else g) for g in grads]
-        result = self.function.backward(self, *wrapped)
+        result = self.function._backward_fn()(self, *wrapped)
         if not isinstance(result, tuple):
             result = (result,)
         if len(result) != len(self.arg_is_tensor):
@@ -149,10 +172,32 @@ class Function(metaclass=FunctionMeta):
         raise NotImplementedError("You must implement the jvp function for custom "
                                   "autograd.Function to use it with forward mode AD.")
 
+    # vjp and backward are one method under two names: a Function implements one of them
+    vjp = backward
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        raise NotImplementedError("setup_context is not implemented.")
+
+    @classmethod
+    def _backward_fn(cls):
+        has_backward, has_vjp = cls.backward is not Function.backward, cls.vjp is not Function.vjp
+        if has_backward and has_vjp:
+            raise GradientError("Implementing both 'backward' and 'vjp' for a custom Function "
+                                "is not allowed. You should only implement one of them.")
+        return cls.vjp if has_vjp else cls.backward
+
     @classmethod
     def apply(cls, *args, **kwargs):
+        if cls.setup_context is not Function.setup_context:  # forward without ctx
+            return _apply_with_setup_context(cls, args, kwargs)
         if kwargs:
             args = args + tuple(kwargs.values())
+        return cls._apply(args, lambda node: cls.forward(node, *args))
+
+    @classmethod
+    def _apply(cls, args, run_forward):
+        """``run_forward(ctx)`` computes the outputs (under no_grad); the node records."""
         is_tensor = tuple(isinstance(a, Tensor) for a in args)
         needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         record = grad_mode.is_grad_enabled() and any(needs)
@@ -161,7 +206,7 @@ class Function(metaclass=FunctionMeta):
         node.arg_is_tensor = is_tensor
         tangents = forward_ad.function_input_tangents(args)
         with grad_mode.no_grad(), forward_ad.paused():  # (its ops carry no tangents)
-            raw_out = cls.forward(node, *args)
+            raw_out = run_forward(node)
         single = not isinstance(raw_out, tuple)
         outs = (raw_out,) if single else raw_out
         inputs_by_id = {id(a): a for a in args if isinstance(a, Tensor)}
@@ -224,6 +269,30 @@ def _forward_tangents(cls, node, args, tangents, fresh, outs) -> None:
             raise GradientError("A custom Function's forward is returning a view (or an "
                                 "input as-is) but the jvp is not returning a view.")
         forward_ad.set_tangent(o, t)
+
+
+def _apply_with_setup_context(cls, args, kwargs):
+    """The setup_context style: ``forward(*inputs)`` computes, then ``setup_context(ctx,
+    inputs, output)`` saves; ``inputs`` holds every argument of forward, defaults
+    included, in forward's order (as torch binds them)."""
+    bound = inspect.signature(cls.forward).bind(*args, **kwargs)
+    bound.apply_defaults()
+    inputs = tuple(bound.arguments.values())
+
+    def run_forward(ctx):
+        output = cls.forward(*inputs)
+        cls.setup_context(ctx, inputs, output)
+        return output
+
+    return cls._apply(inputs, run_forward)
+
+
+class InplaceFunction(Function):
+    """torch.autograd.function.InplaceFunction: kept for old code, as torch keeps it."""
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
 
 
 # NOTE [Dirty inputs]: an input a Function's forward modified in place (ctx.mark_dirty) is

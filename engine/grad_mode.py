@@ -1,4 +1,5 @@
-"""Grad modes: no_grad, enable_grad, set_grad_enabled (context managers and decorators)."""
+"""Grad modes: no_grad, enable_grad, set_grad_enabled, inference_mode (context managers and
+decorators)."""
 
 import functools
 import inspect
@@ -9,6 +10,7 @@ import warnings
 
 class _State(threading.local):
     enabled = True  # the default every thread starts with, as torch's GradMode
+    inference = False  # torch.inference_mode: outputs are inference tensors (engine/inference.py)
 
 
 _state = _State()
@@ -16,6 +18,10 @@ _state = _State()
 
 def is_grad_enabled() -> bool:
     return _state.enabled
+
+
+def is_inference_mode_enabled() -> bool:
+    return _state.inference
 
 
 def _set(mode: bool) -> None:
@@ -132,3 +138,66 @@ class set_grad_enabled(_GradModeContext):
     def __call__(self, fn):
         _set(self._prev)  # as a decorator the call itself must not change the mode
         return super().__call__(fn)
+
+
+class inference_mode(_GradModeContext):
+    """torch.inference_mode(mode=True): grad off and, with ``mode``, every new tensor an
+    inference tensor (engine/inference.py); ``inference_mode(False)`` turns both back on
+    inside it, as torch's InferenceMode(false) does (grad mode on, whatever it was)."""
+
+    def __new__(cls, mode=True):
+        if not isinstance(mode, bool):  # bare ``@inference_mode`` on a function
+            return cls()(mode)
+        return super().__new__(cls)
+
+    def __init__(self, mode: bool = True):
+        self.mode = mode
+
+    def __enter__(self):
+        self._prev = (_state.enabled, _state.inference)
+        _state.enabled, _state.inference = not self.mode, self.mode
+        if self.mode:
+            global inference_used
+            inference_used = True
+        return self
+
+    def __exit__(self, *exc):
+        _state.enabled, _state.inference = self._prev
+        return False
+
+    def _ctor_args(self):
+        return (self.mode,)
+
+
+# True once any thread entered inference mode: until then no tensor can be an inference
+# tensor, and recording skips the check that some input is not one
+inference_used = False
+
+
+class set_multithreading_enabled(_GradModeContext):
+    """torch.autograd.set_multithreading_enabled(mode): whether a backward may run on
+    worker threads. The walk here always runs on the calling thread; the flag is kept and
+    restored, as torch's."""
+
+    def __init__(self, mode: bool):
+        global _multithreading
+        self._prev, self.mode = _multithreading, bool(mode)
+        _multithreading = self.mode
+
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        global _multithreading
+        _multithreading = self._prev
+        return False
+
+    def _ctor_args(self):
+        return (self.mode,)
+
+
+_multithreading = True
+
+
+def is_multithreading_enabled() -> bool:
+    return _multithreading

@@ -9,9 +9,10 @@ import re
 import traceback
 import weakref
 
-from . import anomaly_mode, backend
+from . import anomaly_mode, backend, saved_hooks
 from .dtypes import legacy_type_name
 from .errors import GradientError, GraphFreedError, InplaceError
+from .inference import check_saved
 
 try:
     from ._gctrack import configure as _configure_gctrack
@@ -105,6 +106,8 @@ def expose(node) -> None:
         stack.extend(child for child, _ in edges if child is not None)
 
 
+
+
 class RemovableHandle:
     """What register_hook returns: ``remove()`` takes the hook out again."""
 
@@ -131,6 +134,20 @@ class HookDict(dict):
     """A dict that can be weakly referenced by handles."""
 
     __slots__ = ("__weakref__",)
+
+
+# Tensor.register_post_accumulate_grad_hook's hooks: {id(leaf): HookDict}, an entry dropped
+# when its leaf dies (keyed by id: a Tensor's == is elementwise); the walk reads it only
+# when not empty
+post_accumulate_grad_hooks: dict = {}
+
+
+def post_accumulate_hooks_of(t) -> HookDict:
+    hooks = post_accumulate_grad_hooks.get(id(t))
+    if hooks is None:
+        hooks = post_accumulate_grad_hooks[id(t)] = HookDict()
+        weakref.finalize(t, post_accumulate_grad_hooks.pop, id(t), None)
+    return hooks
 
 
 class Node:
@@ -184,9 +201,17 @@ class Node:
         ``self`` is the schema's ``input``); None where declared but not needed, torch's
         backward-twice error once freed."""
         op = type(self).op
+        raw_saved = name.startswith("_raw_saved_")
+        if raw_saved:
+            name = name[len("_raw"):]
         if not name.startswith("_saved_") or op is None:
             raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
         key = name[len("_saved_"):]
+        if raw_saved:
+            key = "input" if key == "self" and "input" in (self.saved or {}) else key
+            if self.saved is not None and type(self.saved.get(key)) is SavedTensor:
+                return RawSavedTensor(self, key)
+            raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
         declared = set()
         for params in op.vjp_params.values():
             declared.update(params)
@@ -215,6 +240,15 @@ class Node:
     def apply(self, grads, raw: bool):
         return self.op.backward(self, grads, raw)
 
+    def __call__(self, *grads):
+        """``grad_fn(*grad_outputs)``: this node's backward on its own, as a function (a
+        graph recorded when grad mode is on): a tensor per edge, or the one tensor."""
+        if len(grads) != len(self.out_metas):
+            raise TypeError(f"expected {len(self.out_metas)} arguments, got {len(grads)} "
+                            "instead")
+        outs = self.apply(list(grads), raw=False)
+        return outs[0] if len(outs) == 1 else tuple(outs)
+
     # -- hooks on the node itself (torch.autograd.graph.Node API)
 
     def register_hook(self, fn) -> RemovableHandle:
@@ -241,6 +275,36 @@ class Node:
         handle = RemovableHandle(hooks)
         hooks[handle.id] = fn
         return handle
+
+
+class RawSavedTensor:
+    """``grad_fn._raw_saved_<name>``: one saved tensor of a node, whose hooks may be set
+    (NOTE [saved tensor hooks] in engine/saved_hooks.py)."""
+
+    def __init__(self, node, key):
+        self._node, self._key = node, key
+
+    def register_hooks(self, *hooks) -> None:
+        if len(hooks) != 2 or not all(callable(h) for h in hooks):
+            raise TypeError("register_hooks(): incompatible function arguments. The following "
+                            "argument types are supported:")
+        node = self._node
+        if node.saved is None:
+            raise GradientError(
+                "Calling register_hooks on a saved tensor after it has been freed. Saved "
+                "intermediate values of the graph are freed when you call .backward() or "
+                "autograd.grad(). Specify retain_graph=True if you need to backward through "
+                "the graph a second time or if you need to access saved variables after "
+                "calling backward.")
+        s = node.saved[self._key]
+        if s.hooked is not None:
+            raise GradientError("Calling register_hooks on a saved tensor whose hooks have "
+                                "already been set. Hint: only one pair of hooks is allowed at "
+                                "a time.")
+        s.set_hooks(s.unpack(False, node), hooks)
+
+    def unpack(self):
+        return self._node.unpack(self._key, raw=False)
 
 
 def node_class(grad_fn: str) -> type:
@@ -275,22 +339,58 @@ class SavedTensor:
     backward through is freed by reference counting, not left to the cyclic GC.
     """
 
-    __slots__ = ("tensor", "array", "output_nr", "version", "saved_version", "producer_node")
+    __slots__ = ("tensor", "array", "output_nr", "version", "saved_version", "producer_node",
+                 "hooked")
 
-    def __init__(self, t, output_nr=None):
-        """``output_nr``: ``t`` is that output of the node saving it (else an input)."""
+    def __init__(self, t, output_nr=None, hooks=None):
+        """``output_nr``: ``t`` is that output of the node saving it (else an input).
+        ``hooks``: (pack, unpack) for this value (else the thread's saved_tensors_hooks)."""
+        if type(t._version_counter) is not list:
+            check_saved(t)  # NOTE [inference tensors]
         self.version = t._version_counter
         self.saved_version = t._version_counter[0]
         self.array = t.array
+        self.hooked = None
         if output_nr is None:
             self.tensor = t
             # who made the input when it was saved (for the in-place error's wording)
             self.producer_node, self.output_nr = t._grad_fn, t._output_nr
         else:  # producer None: the saving node itself
             self.tensor, self.producer_node, self.output_nr = None, None, output_nr
+        if hooks is not None or saved_hooks.active and saved_hooks.current() is not None:
+            self.set_hooks(t, hooks or saved_hooks.current())
+
+    def set_hooks(self, t, hooks) -> None:
+        """Keep only what ``hooks``' pack makes of ``t`` (NOTE [saved tensor hooks])."""
+        packed = saved_hooks.pack(t, hooks)
+        if self.tensor is None:  # an output: unpacked with the saving node as grad_fn
+            identity = None
+        else:  # an input: its node, or its leaf's AccumulateGrad (shared, so .grad is t's)
+            identity = (t._grad_fn, t._output_nr, t._requires_grad,
+                        t._acc if t._grad_fn is None else None)
+        self.hooked = (packed, hooks[1], identity)
+        self.tensor = self.array = self.producer_node = None
+
+    def _unpack_hooked(self, raw: bool, owner):
+        packed, unpack_hook, identity = self.hooked
+        value = saved_hooks.unpack(unpack_hook, packed)
+        if raw:
+            return value.array
+        if identity is None:
+            return _Tensor._make_with_history(value.array, owner, self.output_nr)
+        grad_fn, output_nr, requires_grad, acc = identity
+        t = _Tensor._make(value.array)
+        if grad_fn is not None:
+            t._set_history(grad_fn, output_nr)
+        else:
+            t._requires_grad = requires_grad
+            t._acc = acc
+        return t
 
     def unpack(self, raw: bool, owner):
         """The saved value, for ``owner``, the node that saved it."""
+        if self.hooked is not None:
+            return self._unpack_hooked(raw, owner)
         if self.producer_node is not None and self.tensor is not None and (
                 self.tensor._grad_fn is None):  # a non-leaf input, detached in place since
             raise GradientError(_DETACHED_SAVED)

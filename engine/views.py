@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import weakref
 
-from . import backend, graph
+from . import backend, graph, inference
 from .errors import GradientError, GraphFreedError
 from .grad_mode import is_grad_enabled
 from .graph import Node
@@ -115,6 +115,8 @@ def rebase_history(view, result, bump_version=True, written=()):
     root, where = root_positions(view)
     if (k is None and not made_in_grad_mode and is_grad_enabled()
             and root._requires_grad):
+        if made_in_grad_mode is None:  # NOTE [inference tensors]
+            raise GradientError(inference.VIEW_INPLACE_ERROR)
         raise GradientError("A view was created in no_grad mode and is being modified inplace "
                             "with grad mode enabled." + _NO_GRAD_ADVICE)
     if k is not None and result._grad_fn is not None:  # split, unbind...: torch refuses
@@ -164,6 +166,8 @@ def check_inplace_on_view(view, result) -> None:
     if not (result._grad_fn is not None or view._requires_grad or root._requires_grad):
         return
     if no_grad_at is view:
+        if view._view[4] is None:  # made in inference mode: NOTE [inference tensors]
+            raise GradientError(inference.VIEW_INPLACE_ERROR)
         raise GradientError("A view was created in no_grad mode and is being modified "
                             "inplace with grad mode enabled." + _NO_GRAD_ADVICE)
     if no_grad_at is not None:
@@ -295,6 +299,8 @@ _NO_GRAD_ADVICE = (" Given that this use case is ambiguous and error-prone, it i
 def _refusal(view):
     """torch's message for ``view`` once its base changed in place, or None."""
     _, op, _, k, made_in_grad_mode = view._view
+    if made_in_grad_mode is None:  # NOTE [inference tensors]
+        return inference.VIEW_REBASED_ERROR
     if not made_in_grad_mode:
         return ("A view was created in no_grad mode and its base or another view of its base "
                 "has been modified inplace with grad mode enabled." + _NO_GRAD_ADVICE)

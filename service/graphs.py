@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import weakref
 
-from engine import Tensor, is_grad_enabled, set_grad_enabled
+from engine import Tensor, inference_mode, is_grad_enabled, set_grad_enabled
 from engine.errors import AutogradError, OpError
 from engine.ops import OVERLOADS, resolve
 
@@ -100,7 +100,10 @@ class Workspace:
             budget.tick()
             where = _Where(k, node)
             try:
-                if node.grad_mode == is_grad_enabled():  # the common case: no switch
+                if node.grad_mode == "inference":
+                    with inference_mode():
+                        t = self._run(node, budget, where)
+                elif node.grad_mode == is_grad_enabled():  # the common case: no switch
                     t = self._run(node, budget, where)
                 else:
                     with set_grad_enabled(node.grad_mode):

@@ -55,8 +55,9 @@ class Node(Strict):
         None, description="Creation ops only: the dtype.", examples=["float32"])
     seed: int | None = Field(None, description="rand/randn only: the generator seed.",
                              examples=[0])
-    grad_mode: bool = Field(True, description="false: computed as under torch.no_grad().",
-                            examples=[True])
+    grad_mode: bool | Literal["inference"] = Field(
+        True, description="false: computed as under torch.no_grad(); \"inference\": as under "
+        "torch.inference_mode() (its new tensors are inference tensors).", examples=[True])
 
 
 class Graph(Strict):

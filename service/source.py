@@ -42,14 +42,16 @@ The subset
 * Indexing ``x[0, 1:, None, ..., [0, 2], mask]``; ``.T``, ``.mT``; ``x.grad`` (a reference).
 * ``x.requires_grad_()``, ``x.retain_grad()``, ``x.detach()``, ``x.to(dtype)``,
   ``x.float()``/``double()``/..., in-place ``x.add_(1)``, ``x.exp_()`` and friends.
-* ``with torch.no_grad():`` / ``torch.enable_grad()`` / ``torch.set_grad_enabled(b)`` (also
-  under ``torch.autograd.``, optionally ``as name``), and the statement
+* ``with torch.no_grad():`` / ``torch.enable_grad()`` / ``torch.set_grad_enabled(b)`` /
+  ``torch.inference_mode(b=True)`` (also under ``torch.autograd.``, optionally ``as name``),
+  and the statement
   ``torch.set_grad_enabled(b)`` which switches the mode for the statements after it.
 
 Node formats (what the service must execute)
 --------------------------------------------
 Every node has ``id`` (``^[A-Za-z_][A-Za-z0-9_]*$``) and ``op``; a node computed with grad
-disabled also has ``"grad_mode": false`` (absent means enabled). Ids are the Python names;
+disabled also has ``"grad_mode": false``, one computed in inference mode
+``"grad_mode": "inference"`` (absent means enabled). Ids are the Python names;
 values the program does not name get compiler-made ids ``_1``, ``_2``, ... (user names of
 that form are refused, so they cannot collide). In ``args``/``kwargs``:
 
@@ -140,6 +142,8 @@ _FUNC_MODULES = {"torch", "torch.nn.functional", "torch.linalg", "torch.special"
 _NO_GRAD = {"torch.no_grad", "torch.autograd.no_grad", "torch.autograd.grad_mode.no_grad"}
 _ENABLE_GRAD = {"torch.enable_grad", "torch.autograd.enable_grad",
                 "torch.autograd.grad_mode.enable_grad"}
+_INFERENCE = {"torch.inference_mode", "torch.autograd.inference_mode",
+              "torch.autograd.grad_mode.inference_mode"}
 _SET_GRAD = {"torch.set_grad_enabled", "torch.autograd.set_grad_enabled",
              "torch.autograd.grad_mode.set_grad_enabled"}
 _VARIABLE = {"torch.autograd.Variable", "torch.autograd.variable.Variable"}
@@ -300,8 +304,8 @@ class _Compiler:
         if kwargs:
             node["kwargs"] = kwargs
         node.update(extra)
-        if not self.grad_mode:
-            node["grad_mode"] = False
+        if self.grad_mode is not True:  # False, or "inference"
+            node["grad_mode"] = self.grad_mode
         self.nodes.append(node)
         return node_id
 
@@ -482,20 +486,34 @@ class _Compiler:
                 self.grad_mode = path in _ENABLE_GRAD
             elif path in _SET_GRAD:
                 self.grad_mode = self.grad_mode_arg(call)
+            elif path in _INFERENCE:  # inference_mode(False) inside: grad on, as torch
+                self.grad_mode = "inference" if self.inference_mode_arg(call) else True
             else:
-                self.error("only torch.no_grad(), torch.enable_grad() and "
-                           "torch.set_grad_enabled(...) can be used in a with-statement",
-                           call)
+                self.error("only torch.no_grad(), torch.enable_grad(), "
+                           "torch.set_grad_enabled(...) and torch.inference_mode(...) can be "
+                           "used in a with-statement", call)
             if item.optional_vars is not None:
                 var = item.optional_vars
                 if not isinstance(var, ast.Name):
                     self.error("with ... as: the target must be a name", var)
                 self.check_name(var.id, var)
                 self.env[var.id] = Opaque(path)
+            if saved == "inference" and path not in _INFERENCE:
+                self.grad_mode = "inference"  # grad modes inside change nothing there
         for inner in stmt.body:
             self.statement(inner)
         self.stmt = stmt
         self.grad_mode = saved  # leaving the block restores the mode, as torch does
+
+    def inference_mode_arg(self, call: ast.Call) -> bool:
+        values = [self.constant(a) for a in call.args]
+        for kw in call.keywords:
+            if kw.arg != "mode":
+                self.error(f"inference_mode() got an unexpected keyword {kw.arg!r}", call)
+            values.append(self.constant(kw.value))
+        if len(values) > 1 or values and not isinstance(values[0], bool):
+            self.error("inference_mode() takes at most one argument, True or False", call)
+        return values[0] if values else True
 
     def grad_mode_arg(self, call: ast.Call) -> bool:
         values = [self.constant(a) for a in call.args]

@@ -164,6 +164,7 @@ def test_async_client(server_url):  # noqa: F811
             await s.sync()
             with pytest.raises(RuntimeError, match="needs the server"):
                 (x * 5).grad_fn  # noqa: B018 - a read that needs a request
+            assert "PowBackward0" in await s.graph("dot")
             return first, await g.anumpy(), y.grad_fn.name()
 
     first, second, name = asyncio.run(main())

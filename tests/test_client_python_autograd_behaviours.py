@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -354,12 +355,49 @@ def non_scalar_roots(t):
     return {"error": error, "x": x.grad}
 
 
+def non_leaf_grad_warns(t):
+    """Reading .grad of a non-leaf that does not retain it: None, with torch's warning."""
+    x = t.tensor([1., 2.], requires_grad=True)
+    y = x * 2
+    y.sum().backward()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        g = y.grad
+    # torch's C++ adds where it was raised: " (Triggered internally at <file>:<line>.)"
+    return {"g": g, "warnings": [str(w.message).split(" (Triggered internally at ")[0]
+                                 for w in caught if w.category is UserWarning]}
+
+
+def empty_dimensions(t):
+    """Broadcasting with an empty dimension: the gradients are empty or zero, as torch's."""
+    a = t.zeros(4, 0, requires_grad=True)
+    b = t.ones(4, 1, requires_grad=True)
+    c = a + b
+    c.sum().backward()
+    return {"shape": tuple(c.shape), "a": (tuple(a.grad.shape), a.grad), "b": b.grad}
+
+
+def hooks_on_the_parts_of_unbind(t):
+    """A hook on one part of x.unbind() sees only the backward that reaches it; x.grad
+    accumulates one part at a time."""
+    x = t.tensor([1., 2., 3., 4.], requires_grad=True)
+    parts = x.unbind()
+    seen = []
+    parts[0].register_hook(lambda g: seen.append(g))
+    grads = []
+    for part in parts:
+        part.backward()
+        grads.append(x.grad.clone())
+    return {"seen": seen, "grads": grads, "part_grad": parts[1].grad is None}
+
+
 BEHAVIOURS = [accumulate_grad, hessian_vector, grad_of_a_grad, grad_of_non_leaves,
               grad_of_chunks, sharded_backward, bad_calls, unused_inputs, observing_hooks,
               requires_grad_flags, grad_modes, retain_grad_of_non_leaf, item_assignment,
               grad_assignment, next_functions_as_tuples, instances, micrograd_sanity,
               micrograd_more_ops, backward_into_some_inputs, zeroing_a_grad_in_place,
-              leaves_and_detach, saved_tensor_modified_in_place, non_scalar_roots]
+              leaves_and_detach, saved_tensor_modified_in_place, non_scalar_roots,
+              non_leaf_grad_warns, empty_dimensions, hooks_on_the_parts_of_unbind]
 
 
 @pytest.mark.parametrize("behaviour", BEHAVIOURS, ids=[b.__name__ for b in BEHAVIOURS])

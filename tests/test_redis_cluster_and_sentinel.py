@@ -138,9 +138,10 @@ def test_sessions_on_a_three_master_cluster():
         assert "\nautograd_sessions 11.0" in httpx.get(b + "/metrics").text
 
 
-def test_caps_and_idempotency_hold_across_replicas_on_a_cluster():
-    env = {"AUTOGRAD_MAX_SESSIONS": "3", "AUTOGRAD_API_KEYS": "k1,k2",
-           "AUTOGRAD_KEY_MAX_SESSIONS": "2"}
+def test_caps_rate_and_idempotency_hold_across_replicas_on_a_cluster():
+    env = {"AUTOGRAD_MAX_SESSIONS": "3", "AUTOGRAD_API_KEYS": "k1,k2,k3",
+           "AUTOGRAD_KEY_MAX_SESSIONS": "2", "AUTOGRAD_KEY_REQUESTS_PER_SECOND": "0.1",
+           "AUTOGRAD_KEY_BURST": "8"}
     with redis_cluster() as (store, _), replicas(store, env) as (a, b):
         k1, k2 = {"X-API-Key": "k1"}, {"X-API-Key": "k2"}
         made = [httpx.post(u + "/sessions", json={"graph": {"nodes": PLUS}}, headers=k1)
@@ -161,6 +162,13 @@ def test_caps_and_idempotency_hold_across_replicas_on_a_cluster():
         assert first.content == again.content
         got = httpx.get(b + f"/sessions/{sid}/tensors/x.grad", headers=k1).json()
         np.testing.assert_array_equal(as_numpy(got), torch_grad_after(1))
+        # one token bucket per key for both replicas (a key of its own slot): 8, then 429
+        k3 = {"X-API-Key": "k3"}
+        for i in range(8):
+            assert httpx.get((a, b)[i % 2] + "/sessions/s_unknown",
+                             headers=k3).status_code == 404
+        refused = httpx.get(b + "/sessions/s_unknown", headers=k3)
+        assert check_problem(refused, 429)["limit"] == "key_requests_per_second"
 
 
 @contextlib.contextmanager

@@ -5,9 +5,20 @@ torch, run here on the same program, is the oracle."""
 
 from __future__ import annotations
 
+import os
+import shutil
+
+import httpx
 import numpy as np
+import pytest
 import torch
-from support.service_server import api, check_problem, server_url  # noqa: F401 - live server
+from support.service_server import (  # noqa: F401 - live server
+    api,
+    check_problem,
+    redis_server,
+    running_server,
+    server_url,
+)
 
 
 def _grads(answer: dict) -> list:
@@ -77,3 +88,50 @@ def test_an_unknown_name_is_still_a_422(api):  # noqa: F811
     sid = r.json()["session"]["id"]
     r = api.post("/backward", json={"session": sid, "source": "b = nope * 2", "tensors": "b"})
     check_problem(r, 422, "source: line 1, col 5: name 'nope' is not defined (or not allowed)")
+
+
+def test_functional_and_gradcheck_sources_read_the_session(api):  # noqa: F811
+    """/functional/* and /gradcheck in a session: their source sees the session's names."""
+    r = api.post("/backward", json={
+        "source": "x = torch.tensor([0.5, 1.5], requires_grad=True)\ny = x ** 3",
+        "tensors": "y", "grad_tensors": [[1, 1]], "retain_graph": True})
+    sid = r.json()["session"]["id"]
+    jac = api.post("/functional/jacobian", json={"session": sid, "source": "h = y * x",
+                                                 "inputs": "x", "outputs": "h"})
+    assert jac.status_code == 200, jac.text
+    want = torch.autograd.functional.jacobian(lambda x: (x ** 3) * x,
+                                              torch.tensor([0.5, 1.5]))
+    np.testing.assert_allclose(jac.json()["jacobian"][0][0]["data"], want.numpy())
+    check = api.post("/gradcheck", json={"session": sid, "source": "h = (y * x).sum()",
+                                         "inputs": "x", "outputs": "h"})
+    assert check.status_code == 200 and check.json()["ok"] is True, check.text
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None and not os.environ.get("CI"),
+                    reason="redis-server is not installed (required when CI is set)")
+def test_session_source_across_workers_sharing_redis():
+    """Two workers, one session in Redis: each call's source sees the names (and numbers its
+    temporaries after those) that calls served by the other worker bound."""
+    with redis_server() as store, running_server({"AUTOGRAD_STORE": store},
+                                                 ("--workers", "2")) as url:
+        def post(path, body):  # a new connection each time: both workers serve
+            with httpx.Client(base_url=url, timeout=60,
+                              headers={"Connection": "close"}) as c:
+                return c.post(path, json=body)
+
+        r = post("/sessions", {"source": "x = torch.tensor([1.0, 2.0], requires_grad=True)"})
+        sid = r.json()["session"]["id"]
+        lines = ["a = (x * 2).exp()", "b = (a + x).sin()", "c = (b * a).sum()"]
+        for line in lines:
+            r = post("/backward", {"session": sid, "source": line, "tensors": [],
+                                   "return_graph": True})
+            assert r.status_code == 200, r.text
+        r = post("/backward", {"session": sid, "tensors": "c", "return_graph": True})
+        assert r.status_code == 200, r.text
+        ids = [n["id"] for n in r.json()["graph"]["nodes"]]
+        assert len(ids) == len(set(ids)) and {"_1", "_2", "_3"} <= set(ids)
+        ns = {"x": torch.tensor([1.0, 2.0], requires_grad=True)}
+        exec("\n".join(lines), {"torch": torch}, ns)
+        ns["c"].backward()
+        np.testing.assert_allclose(r.json()["grads"]["x"]["data"], ns["x"].grad.numpy(),
+                                   rtol=1e-5)

@@ -6,10 +6,12 @@ import warnings
 
 from . import (  # noqa: F401  (registers rows)
     activations,
+    aliases,
     conv,
     creation,
     einsum,
     elementwise,
+    factories,
     indexing,
     joining,
     linalg,
@@ -17,7 +19,10 @@ from . import (  # noqa: F401  (registers rows)
     movement,
     nll,
     reductions,
+    scatter,
+    selection,
     softmax,
+    statistics,
     subscript,
     table,
 )

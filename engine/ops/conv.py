@@ -211,20 +211,23 @@ def _padded_elements(input, padding, nd) -> int:
 
 def _conv_extra(input, weight, bias, stride, padding, dilation, transposed, output_padding,
                 groups):
-    """Beyond the output: the padded input and the windows (N, C, *out, *kernel) that the
-    einsum reads as one array; each VJP row allocates the same two."""
+    """Beyond the output: the padded input and the windows (N, C, *out, *kernel), which
+    einsum's contraction copies twice (measured: tests/test_extra_memory_rules.py)."""
     out = _conv_shape(input, weight, bias, stride, padding, dilation, transposed,
                       output_padding, groups)
     nd = len(weight) - 2
     return (_padded_elements(input, padding, nd)
-            + input[0] * input[1] * math.prod(out[2:]) * math.prod(weight[2:]))
+            + 2 * input[0] * input[1] * math.prod(out[2:]) * math.prod(weight[2:]))
 
 
-def _conv_grad_extra(grad_output, input, weight, stride, padding, dilation, groups):
-    """The VJP rows: the windows' gradient (or the windows) and the padded input."""
-    nd = len(weight) - 2
-    return (_padded_elements(input, padding, nd)
-            + input[0] * input[1] * math.prod(grad_output[2:]) * math.prod(weight[2:]))
+def _conv_grad_extra(copies):
+    """The VJP rows: the padded input and the windows (the weight's VJP reads them as the
+    forward does, in two copies) or their gradient (the input's VJP: one array)."""
+    def extra(grad_output, input, weight, stride, padding, dilation, groups):
+        nd = len(weight) - 2
+        return (_padded_elements(input, padding, nd) + copies * input[0] * input[1]
+                * math.prod(grad_output[2:]) * math.prod(weight[2:]))
+    return extra
 
 
 def _conv_grad_input(grad, input, weight, stride, padding, dilation, groups):
@@ -306,7 +309,7 @@ op(f"_conv_grad_input(Tensor grad_output, Tensor input, Tensor weight, {_CONV_AR
         "weight": lambda grad, grad_output, weight, stride, padding, dilation, groups:
         F._conv_grad_weight(grad_output, grad, weight, stride, padding, dilation, groups)},
    dtype="none", shape=lambda grad_output, input, weight, *a: tuple(input),
-   extra=_conv_grad_extra)
+   extra=_conv_grad_extra(1))
 
 op(f"_conv_grad_weight(Tensor grad_output, Tensor input, Tensor weight, {_CONV_ARGS})"
    " -> Tensor", "ConvolutionBackwardBackward0", method=False,
@@ -318,7 +321,7 @@ op(f"_conv_grad_weight(Tensor grad_output, Tensor input, Tensor weight, {_CONV_A
         F._conv_grad_input(grad_output, input, grad, stride, padding, dilation, groups),
         "weight": _undefined},
    dtype="none", shape=lambda grad_output, input, weight, *a: tuple(weight),
-   extra=_conv_grad_extra)
+   extra=_conv_grad_extra(2))
 
 op("_conv_grad_bias(Tensor grad_output, Tensor input, Tensor weight) -> Tensor",
    "ConvolutionBackwardBackward0", method=False, forward=_conv_grad_bias,

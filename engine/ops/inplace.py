@@ -22,7 +22,8 @@ from .table import OVERLOADS, ROWS, F
 VARIANTS = (
     "abs", "acos", "add", "asin", "atan", "atan2", "ceil",
     "clamp", "clamp_max", "clamp_min", "cos", "cosh", "div", "erf", "erfc", "exp", "exp2",
-    "expm1", "floor", "frac", "log", "log10", "log1p", "log2", "logit", "mul", "neg", "pow",
+    "expm1", "floor", "frac", "log", "log10", "log1p", "log2", "logit", "masked_fill", "mul",
+    "neg", "pow",
     "reciprocal", "relu", "remainder", "round", "rsqrt", "sgn", "sigmoid", "sign", "sin",
     "sinh", "sqrt", "square", "sub", "tan", "tanh", "trunc",
 )
@@ -37,9 +38,6 @@ METHODS = frozenset(f"{row.name}_" for row in ROWS.values() if row.inplace)
 # torch's clamp kernels with Scalar bounds check the cast themselves and spell the output
 # type as caffe2's TypeMeta does ("long int"); every other variant says "Long"
 _META_SPELLING = frozenset({"clamp", "clamp_min", "clamp_max"})
-_META_NAME = {"float32": "float", "float64": "double", "float16": "c10::Half",
-              "int64": "long int", "int32": "int", "uint8": "unsigned char", "bool": "bool",
-              "int16": "short int", "int8": "signed char"}
 _KIND_RANK = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
 
 
@@ -51,7 +49,7 @@ def method(name: str):
         result = fn(self, *args, **kwargs)
         want, got = self.array.dtype, result.array.dtype
         if got != want and _KIND_RANK[got.kind] > _KIND_RANK[want.kind]:
-            spelling = _META_NAME.__getitem__ if name in _META_SPELLING and not any(
+            spelling = dtypes.cpp_type_name if name in _META_SPELLING and not any(
                 hasattr(a, "shape") for a in (*args, *kwargs.values())) else (
                 dtypes.torch_type_name)
             raise OpError(f"result type {dtypes.torch_type_name(got)} can't be cast to the "

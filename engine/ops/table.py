@@ -57,12 +57,14 @@ import inspect
 import re
 import threading
 import types
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .. import anomaly_mode as _anomaly
-from .. import array_cache, dtypes
+from .. import array_cache, dtypes, grad_mode
 from .. import graph as _graph
+from .. import inference as _inference
 from ..array_cache import LARGE_BYTES
 from ..backend import ARRAY_TYPES
 from ..errors import (
@@ -370,6 +372,8 @@ class Op:
         requires_grad = args[idx["requires_grad"]] if "requires_grad" in idx else False
         arrays = [a.array if isinstance(a, _Tensor) else a for a in args]
         out = _Tensor._make(self.forward(*arrays))
+        if _grad_state.inference:
+            _inference.mark(out)
         if requires_grad:
             if not out.dtype.is_floating_point:
                 raise GradientError("Only Tensors of floating point and complex dtype can "
@@ -430,12 +434,16 @@ class Op:
                     if t._requires_grad and i in diff:
                         requires_grad = True
                         break
+        if requires_grad and grad_mode.inference_used:  # NOTE [inference tensors]
+            requires_grad = _inference.records(inputs)
         if not self.multi_output:
             result = Tensor._make(out)
             if result.array.base is not None:
                 _share_version_with_base(result, inputs, self, args, None)
             if requires_grad and result.array.dtype.kind == "f":
                 self._record(args, (result,))
+            elif _grad_state.inference:
+                _inference.mark_output(result)
             return result
         results = tuple(Tensor._make(o) for o in out)
         for k, r in enumerate(results):
@@ -443,6 +451,9 @@ class Op:
                 _share_version_with_base(r, inputs, self, args, k)
         if requires_grad:
             self._record(args, results)
+        elif _grad_state.inference:
+            for r in results:
+                _inference.mark_output(r)
         if self.return_type is not None:
             return self.return_type(*results)
         return results  # torch.split, unbind...: a tuple (only torch.ops.aten gives a list)
@@ -756,7 +767,9 @@ def _share_version_with_base(result, inputs, op, args, k) -> None:
     for _, t in inputs:
         if _root_array(t.array) is root:
             result._version_counter = t._version_counter
-            result._view = (t, op, args, k, _grad_state.enabled)
+            # grad mode at creation: True, False (no_grad), None (inference mode)
+            result._view = (t, op, args, k, _grad_state.enabled or (
+                None if _grad_state.inference else False))
             t._add_view(result)
             return
 
@@ -776,6 +789,8 @@ def _dispatcher(name: str):
     rows = OVERLOADS[name]
 
     def dispatch(*args, **kwargs):
+        if kwargs and "out" in kwargs:
+            return _into_out(name, kwargs.pop("out"), dispatch, args, kwargs)
         if len(rows) == 1:
             return rows[0](*args, **kwargs)
         for strict in (True, False):  # exact types first, then numbers as Tensors
@@ -794,6 +809,37 @@ def _dispatcher(name: str):
     dispatch.__qualname__ = name
     dispatch.rows = rows
     return dispatch
+
+
+def _into_out(name, out, fn, args, kwargs):
+    """``torch.<name>(..., out=t)``: computed, then written into ``t`` (resized to fit), as
+    torch's out= variants; refused where autograd would have to record it."""
+    if out is None:
+        return fn(*args, **kwargs)
+    if _grad_state.enabled and (out._requires_grad or any(
+            isinstance(a, _Tensor) and a._requires_grad for a in (*args, *kwargs.values()))):
+        raise GradientError(f"{name}(): functions with out=... arguments don't support "
+                            "automatic differentiation, but one of the arguments requires "
+                            "grad.")
+    with grad_mode.no_grad():
+        result = fn(*args, **kwargs)
+        got, want = result.array.dtype, out.array.dtype
+        if got != want and "bui".find(got.kind) > "bui".find(want.kind) or (
+                got.kind == "f" and want.kind != "f"):
+            raise OpError(f"result type {dtypes.torch_type_name(got)} can't be cast to the "
+                          f"desired output type {dtypes.torch_type_name(want)}")
+        if out.array.shape != result.array.shape:
+            if out.array.size:
+                warnings.warn(
+                    "An output with one or more elements was resized since it had shape "
+                    f"{list(out.array.shape)}, which does not match the required output shape "
+                    f"{list(result.array.shape)}. This behavior is deprecated, and in a future "
+                    "PyTorch release outputs will not be resized unless they have zero "
+                    "elements. You can explicitly reuse an out tensor t by resizing it, "
+                    "inplace, to zero elements with t.resize_(0).", UserWarning, stacklevel=3)
+            out.resize_(result.array.shape)
+        out.copy_(result)
+    return out
 
 
 def resolve(name: str, args, kwargs) -> tuple[Op, tuple]:

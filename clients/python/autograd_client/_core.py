@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._printing import tensor_repr
-from ._wire import NODE_LOCATOR, APIError, Raw, constant, dtype_name
+from ._wire import NODE_LOCATOR, NON_LEAF_GRAD_WARNING, APIError, Raw, constant, dtype_name
 
 PSEUDO_METHODS = {"detach", "to", "float", "double", "long", "int", "bool", "half",
                   "contiguous"}
@@ -528,6 +528,7 @@ class BaseSession:
         self._grad_enabled = True
         self._eager = False  # send each op as it is made (see _built)
         self._made_at: dict[str, str] = {}  # lazy: node id -> the program line that made it
+        self._siblings: dict[str, list] = {}  # an output of a multi-output op -> the others
         self._rng = random.Random(0)
         self._create_graph = False
         self.Tensor = type("Tensor", (Tensor,), {"__new__": _new_float_tensor(self)})
@@ -688,6 +689,8 @@ class BaseSession:
                 tid = self._new_id()
                 self._append({"id": tid, "op": "getitem", "args": [node["id"], k]})
                 items.append(Tensor._wrap(self, tid))
+            for t in items:
+                self._siblings[t._id] = [u._id for u in items if u is not t]
             return tuple(items)
         return Tensor._wrap(self, node["id"])
 
@@ -723,8 +726,7 @@ class BaseSession:
         if arr is None:
             meta = self._metas.get(tid)
             if meta is not None and not meta["is_leaf"] and not meta["retains_grad"]:
-                warnings.warn("The .grad attribute of a Tensor that is not a leaf Tensor is "
-                              "being accessed.", UserWarning, stacklevel=3)
+                warnings.warn(NON_LEAF_GRAD_WARNING, UserWarning, stacklevel=3)
             return None
         gid = self._new_id()
         self._append({"id": gid, "op": "assign", "args": [tid + ".grad"]})
@@ -841,13 +843,27 @@ class BaseSession:
         for tid in hooked:
             g, = yield from self._grad_plan(roots, [self._tensor_for(tid)], grad_tensors, True,
                                             create_graph, True, False)
-            if g is None:
+            if g is None and not (yield from self._reached_plan(tid, roots, grad_tensors)):
                 continue
             for fn in list(self._py_hooks[tid]):
                 if fn(g) is not None:
                     raise NotImplementedError(
                         "a Python hook that returns a new gradient cannot run on the server: "
                         "register an expression string instead, e.g. 'grad * 2'")
+
+    def _reached_plan(self, tid, roots, grad_tensors):
+        """Whether this backward runs the grad_fn of ``tid`` though no gradient flows into
+        ``tid`` itself: a sibling output of the same multi-output op gets one. torch then
+        calls ``tid``'s hooks with None."""
+        live = []
+        for sibling in self._siblings.get(tid, ()):
+            meta = yield from self._meta_plan(sibling)
+            if meta["requires_grad"]:
+                live.append(self._tensor_for(sibling))
+        if not live:
+            return False
+        grads = yield from self._grad_plan(roots, live, grad_tensors, True, False, True, False)
+        return any(g is not None for g in grads)
 
     def _grad_plan(self, outputs, inputs, grad_outputs, retain_graph, create_graph,
                    allow_unused, materialize_grads, is_grads_batched=False):

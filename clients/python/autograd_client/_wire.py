@@ -41,6 +41,13 @@ class APIError(RuntimeError):
         super().__init__(NODE_LOCATOR.sub("", self.detail, count=1))
 
 
+# torch's text (the SDK warns as torch does without importing it)
+NON_LEAF_GRAD_WARNING = (
+    "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
+    "attribute won't be populated during autograd.backward(). If you indeed want the .grad "
+    "field to be populated for a non-leaf Tensor, use .retain_grad() on the non-leaf Tensor. "
+    "If you access the non-leaf Tensor by mistake, make sure you access the leaf Tensor "
+    "instead. See github.com/pytorch/pytorch/pull/30531 for more information.")
 NODE_LOCATOR = re.compile(r"^node \d+ \('([^']*)', op '[^']*'\): ")
 
 

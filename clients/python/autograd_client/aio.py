@@ -59,6 +59,10 @@ class AsyncSession(BaseSession):
     async def sync(self) -> None:
         await self._run(self._flush_plan(need_meta=True))
 
+    async def graph(self, format: str = "svg", path=None):  # noqa: A002 - the API's name
+        """The session's graph drawn like torchviz (see Session.graph)."""
+        return await self._run(self._graph_plan(format, path))
+
     async def zero_grad(self) -> None:
         await self._run(self._zero_grad_plan())
 

@@ -1,0 +1,205 @@
+"""Tensor methods about memory and identity rather than math: stride, storage_offset,
+data_ptr, _base, untyped_storage / storage, resize_, pickling, allclose. Tensor inherits
+them (engine/_tensor.py keeps the autograd state)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from . import backend, inference, views
+from .errors import GradientError, OpError
+from .ops import table
+
+
+def _root_array(a):
+    while getattr(a, "base", None) is not None:
+        a = a.base
+    return a
+
+
+def _address(a) -> int:
+    try:
+        return a.__array_interface__["data"][0]
+    except AttributeError:  # CuPy
+        return a.data.ptr
+
+
+class UntypedStorage:
+    """The memory a tensor and its views share (torch.UntypedStorage), in bytes."""
+
+    def __init__(self, array):
+        self._array = _root_array(array)
+
+    def nbytes(self) -> int:
+        return int(self._array.nbytes)
+
+    def size(self) -> int:
+        return self.nbytes()
+
+    def data_ptr(self) -> int:
+        return _address(self._array)
+
+    def __len__(self) -> int:
+        return self.nbytes()
+
+
+class TypedStorage(UntypedStorage):
+    """torch.TypedStorage (deprecated there): the same memory counted in elements."""
+
+    def __init__(self, array, np_dtype):
+        super().__init__(array)
+        self._np_dtype = np_dtype
+
+    def size(self) -> int:
+        return self.nbytes() // self._np_dtype.itemsize
+
+    def __len__(self) -> int:
+        return self.size()
+
+    def tolist(self) -> list:
+        root = backend.to_numpy(self._array)
+        return np.frombuffer(np.ascontiguousarray(root).tobytes(), self._np_dtype).tolist()
+
+
+def _rebuild(array, requires_grad):
+    """Unpickling: a leaf with the values, requiring grad as the pickled tensor did."""
+    t = table._Tensor._make(array)
+    t._requires_grad = requires_grad
+    return t
+
+
+class TensorExtras:
+    __slots__ = ()
+
+    def stride(self, dim=None):
+        a = self.array
+        strides = tuple(s // a.itemsize for s in a.strides)
+        if dim is None:
+            return strides
+        return strides[table.normalize_dim(dim, a.ndim)]
+
+    def storage_offset(self) -> int:
+        a = self.array
+        return (_address(a) - _address(_root_array(a))) // a.itemsize
+
+    def data_ptr(self) -> int:
+        return _address(self.array)
+
+    @property
+    def _base(self):
+        """The tensor this one is a view of (the first one made), None if not a view."""
+        t = self
+        while t._view is not None:
+            t = t._view[0]
+        return None if t is self else t
+
+    def _is_view(self) -> bool:
+        return self._view is not None
+
+    def untyped_storage(self) -> UntypedStorage:
+        return UntypedStorage(self.array)
+
+    def storage(self) -> TypedStorage:
+        warnings.warn("TypedStorage is deprecated. It will be removed in the future and "
+                      "UntypedStorage will be the only storage class. This should only matter "
+                      "to you if you are using storages directly.  To access UntypedStorage "
+                      "directly, use tensor.untyped_storage() instead of tensor.storage()",
+                      UserWarning, stacklevel=2)
+        return TypedStorage(self.array, self.array.dtype)
+
+    def resize_(self, *sizes):
+        """Give this tensor ``sizes``: its values kept in order as far as they go, zeros
+        after; refused for a tensor that requires grad, as torch does."""
+        if self._requires_grad:
+            raise GradientError("cannot resize variables that require grad")
+        if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+            sizes = tuple(sizes[0])
+        if any(s < 0 for s in sizes):
+            raise OpError(f"Trying to create tensor with negative dimension {min(sizes)}: "
+                          f"{list(sizes)}")
+        xp = backend.module_of(self.array)
+        flat = self.array.reshape(-1)
+        n = int(np.prod(sizes, dtype=np.int64))
+        if n <= flat.size and self.array.flags.c_contiguous:
+            self.array = flat[:n].reshape(sizes)
+        else:
+            out = xp.zeros(n, dtype=self.array.dtype)
+            out[:min(n, flat.size)] = flat[:n]
+            self.array = out.reshape(sizes)
+        return self
+
+    def transpose_(self, dim0, dim1):
+        """In place: this tensor takes the transposed layout (a new version, and
+        TransposeBackward1 as its grad_fn when it requires grad)."""
+        grad_on = table._grad_state.enabled
+        if self._grad_fn is None and self._requires_grad and grad_on and not (
+                inference.is_inference_view(self)):
+            raise GradientError("a leaf Variable that requires grad is being used in an "
+                                "in-place operation.")
+        if type(self._version_counter) is not list and not table._grad_state.inference:
+            raise GradientError(inference.INPLACE_ERROR)
+        if inference.is_inference_view(self) and grad_on and views.root_of(self)._requires_grad:
+            raise GradientError(inference.VIEW_INPLACE_ERROR)
+        result = table.F._transpose_inplace(self, dim0, dim1)
+        self.array = result.array
+        self._version_counter[0] += 1
+        if result._grad_fn is not None:
+            views.set_history(self, result._grad_fn, 0)
+        root = self if self._view is None else views.root_of(self)
+        if root._views:  # views made before see the change
+            views.regenerate(root)
+        return self
+
+    def t_(self):
+        return self.transpose_(0, 1) if self.ndim == 2 else self
+
+    def allclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
+        return allclose(self, other, rtol, atol, equal_nan)
+
+    def equal(self, other) -> bool:
+        return equal(self, other)
+
+    def __reduce_ex__(self, protocol):
+        return (_rebuild, (backend.to_numpy(self.array).copy(), self._requires_grad))
+
+
+def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
+    """torch.allclose: |input - other| <= atol + rtol * |other| everywhere (broadcast),
+    for tensors of one dtype."""
+    a, b = input.array, other.array
+    if a.dtype != b.dtype:
+        raise OpError(f"{table.dtypes.torch_type_name(a.dtype.name)} did not match "
+                      f"{table.dtypes.torch_type_name(b.dtype.name)}")
+    table.broadcast_shapes(tuple(a.shape), tuple(b.shape))  # torch's size error
+    xp = backend.module_of(a)
+    return bool(xp.all(xp.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan)))
+
+
+def equal(input, other) -> bool:
+    """torch.equal: the same shape and the same values (NaN never equals)."""
+    a, b = input.array, other.array
+    return a.shape == b.shape and bool(backend.module_of(a).all(a == b))
+
+
+def _legacy_constructor(name, np_dtype):
+    """torch.LongTensor and its kin: ``(data)`` -> a tensor of that dtype, ``(*sizes)`` ->
+    zeros of that shape (as the legacy torch.Tensor constructor does in float32)."""
+    def make(*args):
+        t = table._Tensor(*args)
+        t.array = t.array.astype(np_dtype)
+        return t
+    make.__name__ = make.__qualname__ = name
+    return make
+
+
+FloatTensor = _legacy_constructor("FloatTensor", np.float32)
+DoubleTensor = _legacy_constructor("DoubleTensor", np.float64)
+HalfTensor = _legacy_constructor("HalfTensor", np.float16)
+LongTensor = _legacy_constructor("LongTensor", np.int64)
+IntTensor = _legacy_constructor("IntTensor", np.int32)
+ShortTensor = _legacy_constructor("ShortTensor", np.int16)
+CharTensor = _legacy_constructor("CharTensor", np.int8)
+ByteTensor = _legacy_constructor("ByteTensor", np.uint8)
+BoolTensor = _legacy_constructor("BoolTensor", np.bool_)
