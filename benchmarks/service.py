@@ -71,17 +71,20 @@ class FloorRequest(BaseModel):
 
 def floor_app():
     """A bare FastAPI endpoint that parses the same body with pydantic and answers a
-    constant: what any FastAPI service pays before doing any work."""
+    constant: what any FastAPI service pays before doing any work. Its handlers are
+    ``async def``: a plain ``def`` runs in the thread pool, which costs a thread hop per
+    request (measured 2.7x slower), and a floor is the cheapest honest way to serve the
+    same body."""
     from fastapi import FastAPI
 
     app = FastAPI()
 
     @app.post("/backward")
-    def backward(req: FloorRequest):
+    async def backward(req: FloorRequest):
         return {"grads": {"x": {"shape": [3], "dtype": "float32", "data": [1.0, 2.0, 3.0]}}}
 
     @app.get("/readyz")
-    def ready():
+    async def ready():
         return {"ok": True}
 
     return app

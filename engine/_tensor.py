@@ -719,6 +719,8 @@ def _install_methods():
     for name in sorted(inplace.METHODS):  # exp_, mul_, ...: torch's in-place variants
         setattr(Tensor, name, inplace.method(name[:-1]))
     Tensor.bernoulli_ = inplace.method("_bernoulli_fill")  # (a row of its own: not bernoulli)
+    for name in ("eq", "ne", "lt", "le", "gt", "ge"):  # x.eq_(y): rows of their own too
+        setattr(Tensor, f"{name}_", inplace.method(f"_{name}_fill"))
     _bind_operator_rows()
 
 

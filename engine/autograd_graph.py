@@ -118,22 +118,23 @@ class _AllowMutationOnSavedContext:
     def __init__(self):
         self.original = weakref.WeakKeyDictionary()
         self.cloned = weakref.WeakKeyDictionary()
-        self.handles = weakref.WeakValueDictionary()  # (id(tensor), memory, version) -> handle
-        self.by_memory: dict[tuple, set] = {}  # (memory, version) -> keys of handles
+        # (id(tensor), memory, version) -> handle; (memory, version) -> those keys
+        self.tid_to_weakhandle = weakref.WeakValueDictionary()
+        self.sid_to_tid: dict[tuple, set] = {}
 
     def clear(self) -> None:
         self.original.clear()
         self.cloned.clear()
-        self.handles.clear()
-        self.by_memory.clear()
+        self.tid_to_weakhandle.clear()
+        self.sid_to_tid.clear()
 
     def pack(self, t) -> _Handle:
         memory = (id(_root_array(t.array)), t._version_counter[0])
         key = (id(t), *memory)
-        self.by_memory.setdefault(memory, set()).add(key)
-        handle = self.handles.get(key)
+        self.sid_to_tid.setdefault(memory, set()).add(key)
+        handle = self.tid_to_weakhandle.get(key)
         if handle is None:  # the same tensor at the same version saved again: one handle
-            handle = self.handles[key] = _Handle()
+            handle = self.tid_to_weakhandle[key] = _Handle()
             self.original[handle] = t
         return handle
 
@@ -149,8 +150,8 @@ class _AllowMutationOnSavedContext:
     def before_mutation(self, t) -> None:
         """``t`` is about to change in place: every saved tensor on its memory, at its
         version, is cloned first, so the backward reads what was saved."""
-        for key in self.by_memory.get((id(_root_array(t.array)), t._version_counter[0]), ()):
-            handle = self.handles.get(key)
+        for key in self.sid_to_tid.get((id(_root_array(t.array)), t._version_counter[0]), ()):
+            handle = self.tid_to_weakhandle.get(key)
             if handle is None or handle in self.cloned:
                 continue
             original = self.original.pop(handle)

@@ -37,16 +37,56 @@ def execute(roots, seeds, *, keep_graph: bool, create_graph: bool, inputs=(),
     # create_graph walk may record are collected once the GC runs again.
     # The walk's arrays come from the array cache: a large gradient then reuses a freed
     # block instead of faulting in fresh pages.
+    depth = _reentrant.depth
+    if depth >= MAX_REENTRANT_DEPTH:  # NOTE [Deep reentrant backward]
+        return _in_fresh_thread(execute, roots, seeds, keep_graph=keep_graph,
+                                create_graph=create_graph, inputs=inputs, capture=capture)
     gc_was_enabled = gc.isenabled()
     gc.disable()
     token = array_cache.use() if array_cache.enabled else None
+    _reentrant.depth = depth + 1
     try:
         return _execute(roots, seeds, keep_graph, create_graph, inputs, capture)
     finally:
+        _reentrant.depth = depth
         if token is not None:
             array_cache.restore(token)
         if gc_was_enabled:
             gc.enable()
+
+
+# NOTE [Deep reentrant backward]: a backward function may itself run a backward (a custom
+# Function's backward calling .backward() or grad()), so walks nest. Each level takes a
+# few Python frames, and Python's recursion limit is per thread: as torch's engine does
+# past its own depth limit, a walk nested that deep runs in a fresh thread, its caller
+# waiting for it (the grad mode goes along; a forward-AD level does not).
+MAX_REENTRANT_DEPTH = 32
+
+
+class _ReentrantDepth(threading.local):
+    depth = 0  # walks running in this thread, nested
+
+
+_reentrant = _ReentrantDepth()
+
+
+def _in_fresh_thread(fn, *args, **kwargs):
+    mode = grad_mode.is_grad_enabled()
+    outcome = {}
+
+    def run():
+        try:
+            with grad_mode.set_grad_enabled(mode):
+                outcome["value"] = fn(*args, **kwargs)
+        except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
+            outcome["error"] = e
+
+    worker = threading.Thread(target=run, name="autograd-reentrant")
+    worker.start()
+    worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 class _Task(threading.local):
@@ -216,12 +256,12 @@ def _walk(roots, seeds, keep_graph, raw, inputs, capture, deps, targets, reach, 
 
 
 def reference_execute(roots, seeds, *, keep_graph: bool, create_graph: bool):
-    """The walk's algorithm alone, to read ``_execute`` against (a test runs both on random
-    graphs and compares the gradients): count each node's incoming edges, deliver the seeds,
-    then run ready nodes newest first, each summing its output gradients in its input
-    buffer before its VJP hands its inputs theirs; AccumulateGrad writes ``.grad``.
-    Without what ``_execute`` adds for speed and for the API (in-place sums, inlining,
-    hooks, ``inputs=``, anomaly checks)."""
+    """The walk's algorithm alone, to read ``_execute`` and ``_walk`` against (a test runs
+    both on random graphs and compares the gradients): count each node's incoming edges,
+    deliver the seeds, then run ready nodes newest first, each summing its output gradients
+    in its input buffer before its VJP hands its inputs theirs; AccumulateGrad writes
+    ``.grad``. Without what the fast walk adds for speed and for the API (in-place sums,
+    inlining, hooks, ``inputs=``, anomaly checks, the graph task)."""
     raw = not create_graph
     deps = _dependencies(roots)  # node -> how many edges point at it
     buffers = {}  # node -> the gradients of its outputs that arrived so far, summed
@@ -434,6 +474,8 @@ def _accumulate_with_node_hooks(node, grads, raw):
         grads = _call_node_pre_hooks(node, grads, raw)
     if grads[0] is not None:
         accumulate(node.variable, grads[0], raw)
+        if post_accumulate_grad_hooks:  # torch runs the tensor's before the node's
+            _call_post_accumulate_hooks(node.variable)
     if node.post_hooks:
         _call_node_post_hooks(node, [], grads, raw)
 

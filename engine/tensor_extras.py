@@ -96,7 +96,9 @@ class TensorExtras:
         return None if t is self else t
 
     def _is_view(self) -> bool:
-        return self._view is not None
+        """(a view of an inference tensor made outside inference mode is none, as torch's)"""
+        return self._view is not None and (type(self._version_counter) is list or (
+            self._view[4] is None))
 
     def untyped_storage(self) -> UntypedStorage:
         return UntypedStorage(self.array)

@@ -243,6 +243,8 @@ def regenerate(root) -> None:
     the root's history, as torch's views do once their version counter moved; views of a
     root that does not require grad, and that had no node, stay without."""
     global _AS_STRIDED
+    if table._grad_state.inference:  # nothing is recorded there (NOTE [inference tensors])
+        return
     if _AS_STRIDED is None:
         _AS_STRIDED = table.ROWS["_as_strided_view"]
     stack = [root]

@@ -10,6 +10,7 @@ backward) and on Tensors (``create_graph=True``).
 from __future__ import annotations
 
 import ast
+import math
 import operator
 
 from engine.ops import OVERLOADS, ROWS, F
@@ -69,10 +70,14 @@ def _compile(node, where: str, depth: int):
               "grad, + - * / ** @ and op calls only)")
 
 
+SMALL = 1 << 16  # a result of at most this many elements needs no check (~10 us)
+
+
 def _binop(f, row, x, y):
     if hasattr(x, "shape") or hasattr(y, "shape"):
         check = guard.check
-        if check is not None:
+        # a broadcast or a matmul has at most (size of x) * (size of y) elements
+        if check is not None and _size(x) * _size(y) > SMALL:
             check(row, row.bind((x, y), {}))
         return f(x, y)
     # two plain numbers: bounded as the source compiler folds them (no 10 ** 10 ** 10)
@@ -85,6 +90,10 @@ def _binop(f, row, x, y):
     if type(out) is int and abs(out) > 2 ** 64 or type(out) is complex:
         raise bad("hook: constant expression out of range")
     return out
+
+
+def _size(v) -> int:
+    return math.prod(v.shape) if hasattr(v, "shape") else 1
 
 
 def _compile_call(node: ast.Call, where: str, depth: int):

@@ -7,18 +7,9 @@ is a view, even a view of a view), and mark_dirty's refusals."""
 
 import pytest
 import torch
+from support.semantics_harness import outcome
 
 import engine
-
-
-def outcome(fn):
-    try:
-        value = fn()
-    except Exception as e:  # noqa: BLE001 - the kind of error is part of the outcome
-        kind = next(k for k in (TypeError, ValueError, RuntimeError, Exception)
-                    if isinstance(e, k))
-        return kind.__name__, str(e)
-    return "ok", value
 
 
 def graph_desc(fn):

@@ -7,21 +7,12 @@ torch is the oracle, run side by side with the engine."""
 import pytest
 import torch
 import torch.autograd.forward_ad as torch_fwad
+from support.semantics_harness import outcome
 
 import engine
 import engine.forward_ad as engine_fwad
 
 FWAD = {torch: torch_fwad, engine: engine_fwad}
-
-
-def outcome(fn):
-    try:
-        value = fn()
-    except Exception as e:  # noqa: BLE001 - the kind of error is part of the outcome
-        kind = next(k for k in (TypeError, ValueError, RuntimeError, Exception)
-                    if isinstance(e, k))
-        return kind.__name__, str(e)
-    return "ok", value
 
 
 def _values(t):

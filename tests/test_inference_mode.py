@@ -194,3 +194,20 @@ def test_inference_tensors_have_no_version_counter():
             view.add_(1)
         log(a._version, view._version, a)
     assert_same(scenario)
+
+
+@pytest.mark.parametrize("requires_grad", [True, False])
+def test_views_of_normal_tensors_modified_inside(requires_grad):
+    def scenario(lib, log):
+        a = lib.ones(1, 2, 3, requires_grad=requires_grad).clone()
+        with lib.inference_mode():
+            out = a.view(-1)
+            tmp = out.view(-1)
+            log(lib.is_inference(tmp), tmp.requires_grad, tmp._is_view(), tmp.is_leaf)
+            tmp.add_(2)
+            log(lib.is_inference(tmp), tmp.requires_grad, a._version == tmp._version, a)
+        with lib.inference_mode():
+            c = lib.ones(1, 2, 3, requires_grad=requires_grad)
+        o = c.view(-1)
+        log(lib.is_inference(o), o.requires_grad, o._is_view(), o.is_leaf)
+    assert_same(scenario)

@@ -7,18 +7,9 @@ engine; the logs and results must agree."""
 
 import pytest
 import torch
+from support.semantics_harness import outcome
 
 import engine
-
-
-def outcome(fn):
-    try:
-        value = fn()
-    except Exception as e:  # noqa: BLE001 - the kind of error is part of the outcome
-        kind = next(k for k in (TypeError, ValueError, RuntimeError, Exception)
-                    if isinstance(e, k))
-        return kind.__name__, str(e)
-    return "ok", value
 
 
 def _values(t):
@@ -158,7 +149,20 @@ def _hook_replacing_none(lib):
     second.backward()
 
 
-STORIES = [_ordering, _counts, _accumulate_grad_node_hooks_see_tensor_hooks,
+def _accumulate_grad_hooks_with_post_accumulate_hook(lib):
+    log = []
+    x = lib.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    accumulate = (x * 1).grad_fn.next_functions[0][0]
+    x.register_hook(lambda g: (log.append("tensor pre-hook"), g - 2)[1])
+    accumulate.register_prehook(lambda gs: (log.append("node pre-hook"), (gs[0] / 5,))[1])
+    x.register_post_accumulate_grad_hook(
+        lambda t: (log.append("post-accumulate hook"), t.grad.add_(0.5))[0])
+    accumulate.register_hook(lambda outs, ins: log.append("node post-hook"))
+    x.sum().backward()
+    return log, [round(g, 6) for g in x.grad.tolist()]
+
+
+STORIES = [_accumulate_grad_hooks_with_post_accumulate_hook, _ordering, _counts, _accumulate_grad_node_hooks_see_tensor_hooks,
            _accumulate_grad_pre_hook_replaces, _unreached_leaf_runs_nothing,
            _hooks_called_with_none, _leaf_hook_called_with_none, _hook_replacing_none]
 

@@ -165,3 +165,25 @@ def test_as_strided_and_unsafe_split():
         (pieces[0] * 2).sum().backward()
         log(x.grad)
     assert_same(scenario)
+
+
+def test_inplace_comparisons():
+    def scenario(lib, log):
+        x = lib.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        other = lib.tensor([1.0, 0.0, 3.0], requires_grad=True)
+        y = x.clone()
+        log(y.eq_(2) is y, y)
+        z = x.clone()
+        z.lt_(other)
+        log(z)
+        (y + z).sum().backward()
+        log(x.grad, other.grad)
+        log.raises(lambda: x.eq_(1))
+        w = lib.ones(2)
+        w.ge_(1)
+        log(w)
+        for name in ("ne_", "le_", "gt_"):
+            v = x.clone()
+            getattr(v, name)(2.0)
+            log(v)
+    assert_same(scenario)

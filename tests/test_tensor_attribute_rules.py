@@ -6,21 +6,15 @@ torch and the engine; results and exact error texts must agree."""
 
 import pytest
 import torch
+from support.semantics_harness import outcome as raised_or_returned
 
 import engine
 
 
 def outcome(fn):
-    """('ok', value) or (the builtin class it raises, message)."""
-    try:
-        value = fn()
-    except Exception as e:  # noqa: BLE001 - the kind of error is part of the outcome
-        kind = next(k for k in (TypeError, ValueError, RuntimeError, Exception)
-                    if isinstance(e, k))
-        return kind.__name__, str(e)
-    if hasattr(value, "tolist"):
-        value = value.tolist()
-    return "ok", value
+    """semantics_harness.outcome, a tensor returned as a list."""
+    kind, value = raised_or_returned(fn)
+    return kind, value.tolist() if kind == "ok" and hasattr(value, "tolist") else value
 
 
 def _view_of_leaf(lib):

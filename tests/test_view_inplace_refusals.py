@@ -6,18 +6,9 @@ side by side with the engine."""
 
 import pytest
 import torch
+from support.semantics_harness import outcome
 
 import engine
-
-
-def outcome(fn):
-    try:
-        value = fn()
-    except Exception as e:  # noqa: BLE001 - the kind of error is part of the outcome
-        kind = next(k for k in (TypeError, ValueError, RuntimeError, Exception)
-                    if isinstance(e, k))
-        return kind.__name__, str(e)
-    return "ok", value
 
 
 def _view_before_base_requires_grad(lib):

@@ -140,3 +140,22 @@ op("unsafe_split.Tensor(Tensor input, int split_size, int dim=0) -> Tensor[]",
        input, _split_sizes(input, split_size, dim), normalize_dim(dim, len(input))),
    samples=explicit(lambda r: Sample((rand(r, 4, 3), 2)),
                     lambda r: Sample((rand(r, 2, 5), 2, 1))))
+
+
+# x.eq_(y) and the other in-place comparisons: x takes 1.0/0.0 in its own dtype; its node
+# (EqBackward0 for a Scalar, EqBackward1 for a Tensor) sends zeros back
+_COMPARE = {"eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal,
+            "gt": np.greater, "ge": np.greater_equal}
+for _name, _fn in _COMPARE.items():
+    _Name = _name.capitalize()
+    op(f"_{_name}_fill.Scalar(Tensor input, Scalar other) -> Tensor", f"{_Name}Backward0",
+       method=False, jvp="linear", dtype="none",
+       forward=lambda input, other, _fn=_fn: _fn(input, other).astype(input.dtype),
+       vjp={"input": lambda grad: F.zeros_like(grad)}, shape=lambda input, other: input)
+    op(f"_{_name}_fill.Tensor(Tensor input, Tensor other) -> Tensor", f"{_Name}Backward1",
+       method=False, jvp="linear", dtype="none",
+       forward=lambda input, other, _fn=_fn: _fn(input, other).astype(input.dtype),
+       vjp={"input": lambda grad: F.zeros_like(grad),
+            "other": lambda grad, other_shape: F.zeros(other_shape, dtype=grad.dtype)
+            if hasattr(grad, "requires_grad") else np.zeros(other_shape, grad.dtype)},
+       shape=lambda input, other: input)

@@ -68,15 +68,14 @@ from .. import inference as _inference
 from ..array_cache import LARGE_BYTES
 from ..backend import ARRAY_TYPES
 from ..errors import (
-    BroadcastError,
     DerivativeNotImplemented,
     GradientError,
-    IndexOpError,
     KernelNotImplemented,
     OpError,
 )
 from ..grad_mode import _state as _grad_state
 from .schema import parse_schema
+from .sizes import broadcast_shapes, check_same_dtype, normalize_dim, shape_of  # noqa: F401  (re-exported)
 
 # The registry: every row by qualified name ("pow.Tensor_Scalar"), and overloads by name.
 ROWS: dict[str, Op] = {}
@@ -861,50 +860,7 @@ def resolve(name: str, args, kwargs) -> tuple[Op, tuple]:
 
 
 # --------------------------------------------------------------------------- shape rules
-
-def check_same_dtype(expected, *tensors,
-                     text="Found dtype {found} but expected {expected}") -> None:
-    """A kernel that does not promote: every one of ``tensors`` (None skipped) must have
-    ``expected``'s dtype. ``text`` names the first that differs: TensorIterator's words by
-    default; kernels with their own check say "expected scalar type {expected} but found
-    {found}"."""
-    want = expected.array.dtype
-    for t in tensors:
-        if t is not None and t.array.dtype != want:
-            raise OpError(text.format(found=dtypes.torch_type_name(t.array.dtype),
-                                      expected=dtypes.torch_type_name(want)))
-
-
-def broadcast_shapes(*shapes) -> tuple:
-    """torch.broadcast_shapes, with torch's error text."""
-    ndim = max((len(s) for s in shapes), default=0)
-    out = [1] * ndim
-    for s in shapes:
-        for k, d in enumerate(s):
-            j = ndim - len(s) + k
-            if out[j] == 1:
-                out[j] = d
-            elif d != 1 and d != out[j]:
-                a, b = shapes[0], shapes[1] if len(shapes) > 1 else s
-                raise BroadcastError(
-                    f"The size of tensor a ({_dim_at(a, j, ndim)}) must match the size of "
-                    f"tensor b ({_dim_at(b, j, ndim)}) at non-singleton dimension {j}")
-    return tuple(out)
-
-
-def _dim_at(shape, j, ndim):
-    k = j - (ndim - len(shape))
-    return shape[k] if k >= 0 else 1
-
-
-def shape_of(value) -> tuple:
-    """Shape of a Tensor-position argument as the shape rules see it."""
-    if value is None:
-        return None
-    if hasattr(value, "shape"):
-        return tuple(value.shape)
-    return ()
-
+# (broadcast_shapes, normalize_dim, shape_of, check_same_dtype: engine/ops/sizes.py)
 
 def is_contiguous(x) -> bool:
     """For composites that run on Tensors and on raw arrays alike."""
@@ -917,12 +873,3 @@ def contiguous(x):
     """torch's x.contiguous() for composites on Tensors and raw arrays alike: x itself, or a
     row-major copy (clone with contiguous_format: CloneBackward0)."""
     return x if is_contiguous(x) else F.clone(x, memory_format=dtypes.contiguous_format)
-
-
-def normalize_dim(dim: int, ndim: int) -> int:
-    """torch's wrap_dim, with its IndexError text."""
-    lo, hi = (-1, 0) if ndim == 0 else (-ndim, ndim - 1)
-    if not lo <= dim <= hi:
-        raise IndexOpError(f"Dimension out of range (expected to be in range of [{lo}, {hi}], "
-                           f"but got {dim})")
-    return dim + ndim if dim < 0 else dim
