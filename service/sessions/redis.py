@@ -17,7 +17,9 @@ answers), all with the idle TTL as Redis expiry; the index: the sorted set ``ses
 sorted set ``ids:{key}`` per API key (for the per-key caps). On a Redis Cluster the id is a
 hash tag and the index has its own (NOTE [session slot, index slot]). Every write to a
 session is one script, so it is atomic: a session is never half written, and scripts
-begin with ``#!lua`` so that Redis refuses them *before* running when it is out of memory.
+begin with ``#!lua`` so that Redis refuses them *before* running when it is out of memory;
+those that only move an expiry or free memory (touch, index_keep, index_drop, delete) are
+``allow-oom``, so a full Redis still lets a session be read and deleted to make room.
 With Sentinel a call is answered once a replica holds it (NOTE [acknowledged means
 replicated]).
 """
@@ -115,7 +117,7 @@ redis.call('ZADD', KEYS[3], expiry, ARGV[1]); redis.call('PEXPIRE', KEYS[3], ARG
 return {'ok'}
 """
 # ARGV sid, nbytes ('' = unchanged), ttl_ms: the expiry moved on, of an id still indexed
-INDEX_KEEP = "#!lua\n" + _NOW + """
+INDEX_KEEP = "#!lua flags=allow-oom\n" + _NOW + """
 if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
 local expiry = now + tonumber(ARGV[3])
 redis.call('ZADD', KEYS[1], expiry, ARGV[1]); redis.call('ZADD', KEYS[3], expiry, ARGV[1])
@@ -160,7 +162,7 @@ end
 redis.call('HSET', KEYS[1], 'nbytes', ARGV[2])
 """ + _KEEP + "return {'ok', redis.call('LLEN', KEYS[2])}"
 # ARGV -, -, ttl_ms: the owner and format, and the expiry moved on
-TOUCH = "#!lua\n" + """
+TOUCH = "#!lua flags=allow-oom\n" + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 local m = redis.call('HMGET', KEYS[1], 'format', 'owner')
 if m[1] == '""" + FORMAT + """' and m[2] then""" + _KEEP + """end
