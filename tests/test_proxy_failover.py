@@ -120,21 +120,33 @@ def shared():
         yield s
 
 
+def logged_line(nginx, needle: str) -> str:
+    """nginx's access-log line holding ``needle``: nginx writes it after the answer has
+    gone, so a client may read the log before it is there (waited for, up to 5 s)."""
+    deadline = time.monotonic() + 5
+    while True:
+        lines = [line for line in nginx.access_log() if needle in line]
+        if lines or time.monotonic() > deadline:
+            return lines[-1] if lines else ""
+        time.sleep(0.05)
+
+
 def test_request_id_kept_and_logged_forwarded_for_sent(shared):
     s = shared
     r = httpx.get(s.url + "/readyz", headers={"X-Request-ID": "trace-42.a:b",
                                               "X-Forwarded-For": "203.0.113.9"})
     assert r.status_code == 200 and r.headers["x-request-id"] == "trace-42.a:b"
-    assert "request=trace-42.a:b" in s.nginx.access_log()[-1]
+    assert "request=trace-42.a:b" in logged_line(s.nginx, "request=trace-42.a:b")
     a = s.replicas[int(s.upstreams()[-1].rsplit(".", 1)[1])]  # the one that answered
     # the replica logged the same id, and the client's address from X-Forwarded-For
     assert "[request trace-42.a:b] 203.0.113.9:" in a.output()
     # an id that is not sane is replaced, by one id that nginx and the replica share
     r = httpx.get(s.url + "/readyz", headers={"X-Request-ID": "bad id\x01"})
     rid = r.headers["x-request-id"]
-    a = s.replicas[int(s.upstreams()[-1].rsplit(".", 1)[1])]
     assert re.fullmatch(r"[0-9a-f]{32}", rid)
-    assert f"request={rid}" in s.nginx.access_log()[-1] and f"[request {rid}]" in a.output()
+    assert f"request={rid}" in logged_line(s.nginx, f"request={rid}")
+    a = s.replicas[int(s.upstreams()[-1].rsplit(".", 1)[1])]
+    assert f"[request {rid}]" in a.output()
 
 
 def test_body_limit_is_one_setting_with_problem_json_from_the_proxy(shared):
@@ -227,6 +239,8 @@ def test_kill_9_a_replica_under_load():
         errors, worst = _report("kill -9", results, t_kill)
         assert len(errors) <= 4  # at most the requests in flight on it (4 clients)
         for _, _, status, r in errors:
+            if status == "RemoteProtocolError":  # the replica died while its answer was
+                continue  # on the way: nginx can only cut the client's connection
             assert status == 503 and r.headers["retry-after"] == "1"
             check_problem(r, 503)
         late = [x for x in results if x[0] > t_kill + 0.5]
