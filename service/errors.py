@@ -1,7 +1,8 @@
-"""Errors as RFC 9457 problem details (application/problem+json).
+"""Errors as RFC 9457 problem details (application/problem+json): the app's exception
+handlers and the routes' documented error statuses.
 
-The engine raises its own exception tree with PyTorch's texts; this module maps each class
-to an HTTP status once, so routes never choose statuses for engine errors themselves.
+A ``Problem`` (problems.py) is answered as it says; the engine's own exceptions, with
+PyTorch's texts, get the status ``engine_status`` gives them.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from starlette.responses import Response
 
 from engine import errors as E
 
+from .problems import TYPES, Problem, engine_status
+
 log = logging.getLogger("service")
 # The id of the request being answered: set by the request-id middleware (quotas.py), read
 # by every answer and log line, and here by the 500 handler, which runs outside it.
@@ -30,44 +33,11 @@ _TITLES = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
            415: "Unsupported Media Type", 422: "Unprocessable Content",
            429: "Too Many Requests", 500: "Internal Server Error",
            503: "Service Unavailable"}
-_TYPES = {401: "unauthorized", 404: "not-found", 409: "graph-conflict", 413: "limit-exceeded",
-          422: "invalid-request", 429: "capacity-exceeded", 500: "internal-error"}
-
-
-class Problem(Exception):
-    """An error the service answers as problem+json. ``kind`` becomes the ``type`` URI."""
-
-    def __init__(self, status: int, detail: str, kind: str | None = None, **extra):
-        super().__init__(detail)
-        self.status, self.detail, self.extra = status, detail, extra
-        self.kind = kind or _TYPES.get(status, "error")
-
-
-def limit(name: str, value, allowed) -> Problem:
-    """413 naming the setting that was exceeded (AUTOGRAD_<NAME>)."""
-    return Problem(413, f"{name} exceeded: {value} > {allowed} "
-                   f"(setting AUTOGRAD_{name.upper()})", "limit-exceeded", limit=name)
-
-
-def bad(detail: str) -> Problem:
-    return Problem(422, detail, "invalid-request")
-
-
-def engine_status(exc: Exception) -> int:
-    if isinstance(exc, (E.GraphFreedError, E.InplaceError)):
-        return 409
-    return 422
-
-
-def where(exc: Exception, prefix: str | None) -> str:
-    """PyTorch's text, preceded by the node it concerns when the caller knows it."""
-    text = str(exc)
-    return f"{prefix}: {text}" if prefix else text
 
 
 def problem_response(status: int, detail: str, kind: str | None = None, headers=None,
                      **extra) -> Response:
-    body = {"type": f"/problems/{kind or _TYPES.get(status, 'error')}",
+    body = {"type": f"/problems/{kind or TYPES.get(status, 'error')}",
             "title": _TITLES.get(status, "Error"), "status": status, "detail": detail, **extra}
     return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM,
                     headers=headers)
