@@ -41,9 +41,9 @@ def measure(store: str) -> dict[int, float]:
 
     settings = Settings(_env_file=None, store=store)
     state = create_app(settings).state
+    from service.budget import Budget
     from service.calls import graph_nodes, log_nodes
-    from service.graphs import Workspace
-    from service.limits import Budget
+    from service.run.workspace import Workspace
     create = SessionCreate.model_validate({"graph": {"nodes": [
         {"id": "w", "op": "tensor", "data": [0.1] * 16, "requires_grad": True},
         {"id": "x", "op": "tensor", "data": [1.0] * 16}]}})

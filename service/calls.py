@@ -14,14 +14,14 @@ from starlette.concurrency import run_in_threadpool
 
 from engine.errors import AutogradError
 
-from . import compute, content, graph_draw, provenance
-from .errors import Problem, bad, engine_status
-from .graphs import ARGUMENT_ERRORS, Workspace
+from .budget import Budget
 from .http import render
-from .limits import Budget
+from .problems import Problem, bad, engine_status
+from .run import compute, content, graph_pictures, provenance
+from .run.workspace import ARGUMENT_ERRORS, Workspace
 from .schemas import Node
 from .sessions.replay import room
-from .wire import Encoder
+from .wire.codec import Encoder
 
 
 def graph_nodes(req, settings, names: dict | None = None) -> list:
@@ -31,7 +31,7 @@ def graph_nodes(req, settings, names: dict | None = None) -> list:
         raise bad("send either graph or source, not both")
     if req.source is not None:
         try:
-            from .source import SourceError, compile_source
+            from .run.source import SourceError, compile_source
         except ImportError:
             raise bad("source graphs are not available in this build") from None
         try:
@@ -140,7 +140,7 @@ def run(state, req, owner: str, kind: str, idempotency_key: str | None = None,
     in_session_source = req.session is not None and req.source is not None
     nodes = [] if in_session_source else graph_nodes(req, settings)
     encoder = Encoder(req.encoding)
-    if req.return_graph == "svg" and (missing := graph_draw.svg_missing()) is not None:
+    if req.return_graph == "svg" and (missing := graph_pictures.svg_missing()) is not None:
         raise missing  # before computing: a refused request changes nothing
     action = _guarded(compute.backward if kind == "backward" else compute.grad, kind)
     args = _log_args(req)
@@ -224,7 +224,7 @@ def _answer(ws: Workspace, req, kind: str, result, encoder: Encoder, info) -> di
         out["graph"] = ws.graph()
     if isinstance(req.return_graph, str):
         out["picture"] = {"format": req.return_graph,
-                          "content": graph_draw.render(ws, req.return_graph)}
+                          "content": graph_pictures.render(ws, req.return_graph)}
     if info is not None:
         out["session"] = info
     return out

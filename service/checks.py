@@ -14,13 +14,13 @@ from engine import Tensor
 from engine.errors import AutogradError
 from engine.gradcheck import failure_message, grad_of, gradcheck_report, random_grad_outputs
 
-from . import content
+from .budget import Budget
 from .calls import graph_nodes, log_nodes
-from .errors import Problem, bad, limit
-from .graphs import ARGUMENT_ERRORS, Workspace
-from .limits import Budget
+from .problems import Problem, bad, limit
+from .run import content
+from .run.workspace import ARGUMENT_ERRORS, Workspace
 from .schemas import Node
-from .wire import Encoder
+from .wire.codec import Encoder
 
 # finite differences cost two replays per input element: keep a request's work bounded
 MAX_CHECK_EVALUATIONS = 4096

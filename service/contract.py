@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import json
 
-from . import errors, examples, schemas, wire
+from . import errors, examples, schemas
+from .wire import codec
 
 REF = "#/components/schemas/{}"
 _NUMBER_DOC = ("JSON number; non-finite floats as the strings \"NaN\", \"Infinity\", "
@@ -31,7 +32,7 @@ _DTYPE = {"type": "string", "enum": ["float32", "float64", "int64", "bool"],
 _SHAPE = {"type": "array", "items": {"type": "integer", "minimum": 0},
           "description": "The shape.", "examples": [[3]]}
 
-# The forms of a tensor value (wire.decode reads them; wire.Encoder writes list and b64).
+# The forms of a tensor value (codec.decode reads them; codec.Encoder writes list and b64).
 TENSOR_SCHEMAS = {
     "Scalar": {"title": "Scalar", "description": "One element: " + _NUMBER_DOC, "anyOf": [
         {"type": "number"}, {"type": "boolean"},
@@ -131,27 +132,27 @@ TENSOR_SCHEMAS = {
                          {"type": "null"}],
                      "examples": [["AccumulateGrad", "x", 0]]},
     "BinaryBody": {"title": "BinaryBody", "type": "string", "format": "binary",
-                   "contentMediaType": wire.OCTET, "description": (
+                   "contentMediaType": codec.OCTET, "description": (
                        "The Open Inference Protocol binary extension: the first "
-                       f"{wire.BINARY_HEADER} bytes are the JSON request, whose tensors may "
+                       f"{codec.BINARY_HEADER} bytes are the JSON request, whose tensors may "
                        "be BinaryTensor references; their raw bytes follow, in order. With "
                        "encoding \"binary\" the answer is written the same way: its first "
-                       f"{wire.BINARY_HEADER} bytes (a response header) are the JSON "
+                       f"{codec.BINARY_HEADER} bytes (a response header) are the JSON "
                        "answer, its tensors' bytes follow.")},
 }
 BINARY_HEADER = {"description": "Only on a binary answer (#/components/responses/"
                  "BinaryAnswer): the length of its JSON part; the raw tensors follow.",
                  "schema": {"type": "integer", "minimum": 0}}
-BINARY_BODY = {wire.OCTET: {"schema": {"$ref": REF.format("BinaryBody")}}}
+BINARY_BODY = {codec.OCTET: {"schema": {"$ref": REF.format("BinaryBody")}}}
 REQUEST_BODIES = {"BinaryRequest": {
     "description": "Any JSON request body (or PUT's tensor value) in the binary extension: "
-    f"send it with Content-Type {wire.OCTET} and the {wire.BINARY_HEADER} header.",
+    f"send it with Content-Type {codec.OCTET} and the {codec.BINARY_HEADER} header.",
     "required": True, "content": BINARY_BODY}}
 RESPONSES = {"BinaryAnswer": {
     "description": "The answer to a request with encoding \"binary\" (a BinaryRequest, or "
     "GET's ?encoding=binary): the route's JSON answer, its tensors as BinaryTensor "
     "references, then their bytes.", "content": BINARY_BODY,
-    "headers": {wire.BINARY_HEADER: {"description": "The length of the JSON part.",
+    "headers": {codec.BINARY_HEADER: {"description": "The length of the JSON part.",
                                      "required": True,
                                      "schema": {"type": "integer", "minimum": 0}}}}}
 SECURITY_SCHEMES = {
@@ -247,7 +248,7 @@ def _operation(op: dict) -> None:
     if takes_encoding:
         for status, resp in op["responses"].items():
             if status[0] == "2" and "application/json" in resp.get("content", {}):
-                resp.setdefault("headers", {})[wire.BINARY_HEADER] = BINARY_HEADER
+                resp.setdefault("headers", {})[codec.BINARY_HEADER] = BINARY_HEADER
 
 
 def _defaults_in_words(schema: dict) -> None:

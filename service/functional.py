@@ -20,14 +20,14 @@ from engine import Tensor
 from engine import functional as AF
 from engine.errors import AutogradError
 
-from . import content
+from .budget import Budget
 from .calls import log_nodes
 from .checks import _names, _Replay, function_nodes
-from .compute import _dtype_name
-from .errors import Problem, bad, limit
-from .graphs import ARGUMENT_ERRORS
-from .limits import Budget
-from .wire import Encoder, RawTensor, decode
+from .problems import Problem, bad, limit
+from .run import content
+from .run.compute import _dtype_name
+from .run.workspace import ARGUMENT_ERRORS
+from .wire.codec import Encoder, RawTensor, decode
 
 KINDS = ("vjp", "jvp", "jacobian", "hessian", "hvp", "vhp")
 SCALAR = ("hessian", "hvp", "vhp")  # torch requires a single one-element output

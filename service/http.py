@@ -15,8 +15,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
-from . import buffers, wire
-from .errors import Problem, limit
+from .problems import Problem, limit
+from .wire import buffers, codec
 
 JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
@@ -87,10 +87,10 @@ async def parse(request: Request, model: type[BaseModel] | None, lenient: bool =
     are decoded here, once. ``lenient``: any Content-Type but the binary one is JSON."""
     ctype = request.headers.get("content-type", "application/json").split(";")[0]
     ctype = ctype.strip().lower()
-    if lenient and ctype != wire.OCTET:
+    if lenient and ctype != codec.OCTET:
         ctype = "application/json"
-    header = request.headers.get(wire.BINARY_HEADER)
-    tensors_at = (int(header) if ctype == wire.OCTET and header and len(header) < 19 and
+    header = request.headers.get(codec.BINARY_HEADER)
+    tensors_at = (int(header) if ctype == codec.OCTET and header and len(header) < 19 and
                   header.isascii() and header.isdigit() else 0)  # split_binary checks it
     body = await read_body(request, request.app.state.settings.max_body_bytes, tensors_at)
     request.state.body_bytes = len(body)
@@ -101,13 +101,13 @@ async def parse(request: Request, model: type[BaseModel] | None, lenient: bool =
 
 def decode_body(body: bytes, ctype: str, header: str | None, model: type[BaseModel] | None):
     try:
-        if ctype == wire.OCTET:
-            head, tail = wire.split_binary(body, header)
-            obj = wire.attach_binary(orjson.loads(head), tail)
+        if ctype == codec.OCTET:
+            head, tail = codec.split_binary(body, header)
+            obj = codec.attach_binary(orjson.loads(head), tail)
             b64 = b'"b64"' in head
         elif ctype == "application/json" or ctype.endswith("+json") or not ctype:
             b64 = body.find(b'"b64"') >= 0  # not ``in``: mmap's walks the sequence
-            lifted = wire.loads_lifting_b64(body) if b64 and len(body) > 4 * wire.LIFT_BYTES \
+            lifted = codec.loads_lifting_b64(body) if b64 and len(body) > 4 * codec.LIFT_BYTES \
                 else None
             if lifted is not None:
                 obj = lifted  # its long base64 tensors are decoded already
@@ -115,7 +115,7 @@ def decode_body(body: bytes, ctype: str, header: str | None, model: type[BaseMod
                 obj = orjson.loads(buffers.json_input(body))
         else:
             raise Problem(415, f"Content-Type {ctype!r} is not supported; send "
-                          f"application/json or {wire.OCTET}")
+                          f"application/json or {codec.OCTET}")
     except orjson.JSONDecodeError as e:
         if "depth limit" in str(e):  # orjson >= 3.9 refuses nesting deeper than 1024
             raise Problem(413, "JSON nested deeper than the parser's limit of 1024 "
@@ -123,28 +123,28 @@ def decode_body(body: bytes, ctype: str, header: str | None, model: type[BaseMod
         raise Problem(400, f"malformed JSON: {e}", "malformed-json") from None
     if model is None:
         if b64 and isinstance(obj, dict | list):
-            obj = wire.decode_b64_tensors([obj])[0]
+            obj = codec.decode_b64_tensors([obj])[0]
         return obj
     if not isinstance(obj, dict):
         raise Problem(422, "the body must be a JSON object")
     if b64:
-        wire.decode_b64_tensors(obj)
+        codec.decode_b64_tensors(obj)
     return model.model_validate(obj)
 
 
-def render(payload, encoder: wire.Encoder) -> dict:
+def render(payload, encoder: codec.Encoder) -> dict:
     """The answer as it goes on the wire, joined: body bytes, media type, headers (what an
     Idempotency-Key keeps, so that a retry gets the same bytes)."""
     if encoder.encoding == "binary":
-        parts, n = wire.binary_parts(payload, encoder.buffers)
-        return {"body": wire.join(parts), "media_type": wire.OCTET,
-                "headers": {wire.BINARY_HEADER: str(n)}}
-    return {"body": wire.join(encoder.json_parts(payload, JSON_OPTIONS)),
+        parts, n = codec.binary_parts(payload, encoder.buffers)
+        return {"body": codec.join(parts), "media_type": codec.OCTET,
+                "headers": {codec.BINARY_HEADER: str(n)}}
+    return {"body": codec.join(encoder.json_parts(payload, JSON_OPTIONS)),
             "media_type": "application/json", "headers": {}}
 
 
 class PartsResponse(Response):
-    """A body sent as its parts, in slices of at most ``wire.SEND_BYTES``, one ASGI message
+    """A body sent as its parts, in slices of at most ``codec.SEND_BYTES``, one ASGI message
     each: a large tensor's bytes go to the socket as they are, never joined into one more
     copy of the answer, and never copied whole into the server's write buffer (each
     message waits for the socket to drain the previous one)."""
@@ -161,18 +161,18 @@ class PartsResponse(Response):
             await send({"type": "http.response.body", "body": b""})
             return
         for part in self.parts:
-            for piece in wire.slices(part):
+            for piece in codec.slices(part):
                 await send({"type": "http.response.body", "body": piece, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-def respond(payload, encoder: wire.Encoder, status: int = 200) -> Response:
+def respond(payload, encoder: codec.Encoder, status: int = 200) -> Response:
     if encoder.encoding == "binary":
-        parts, n = wire.binary_parts(payload, encoder.buffers)
+        parts, n = codec.binary_parts(payload, encoder.buffers)
         if len(parts) == 1:
-            return Response(parts[0], status, media_type=wire.OCTET,
-                            headers={wire.BINARY_HEADER: str(n)})
-        return PartsResponse(parts, status, wire.OCTET, {wire.BINARY_HEADER: str(n)})
+            return Response(parts[0], status, media_type=codec.OCTET,
+                            headers={codec.BINARY_HEADER: str(n)})
+        return PartsResponse(parts, status, codec.OCTET, {codec.BINARY_HEADER: str(n)})
     parts = encoder.json_parts(payload, JSON_OPTIONS)
     if len(parts) == 1:
         return Response(parts[0], status, media_type="application/json")
@@ -213,7 +213,7 @@ def tensor_body_doc() -> dict:
     """openapi_extra for a body that is one tensor value (JSON, or the binary extension:
     documented as for ``body_doc``, one content type)."""
     return {"requestBody": {"required": True, "description": (
-        f"A tensor value. Also accepted as {wire.OCTET}: the first {wire.BINARY_HEADER} "
+        f"A tensor value. Also accepted as {codec.OCTET}: the first {codec.BINARY_HEADER} "
         "bytes are the JSON {\"dtype\", \"shape\", \"binary_data_size\"}, the raw bytes "
         "follow: #/components/requestBodies/BinaryRequest."),
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TensorValue"}}}}}
@@ -223,8 +223,8 @@ def body_doc(model: type[BaseModel]) -> dict:
     """openapi_extra for a route that reads its body itself: JSON, or the binary extension
     (NOTE [binary bodies in the contract] in contract.py)."""
     ref = {"$ref": f"#/components/schemas/{model.__name__}"}
-    binary = (f"Also accepted as {wire.OCTET} (Open Inference Protocol binary extension): "
-              f"the first {wire.BINARY_HEADER} bytes are the JSON request, raw tensors follow "
+    binary = (f"Also accepted as {codec.OCTET} (Open Inference Protocol binary extension): "
+              f"the first {codec.BINARY_HEADER} bytes are the JSON request, raw tensors follow "
               "in order: #/components/requestBodies/BinaryRequest.")
     return {"requestBody": {"required": True, "description": binary,
                             "content": {"application/json": {"schema": ref}}}}

@@ -18,7 +18,8 @@ import time
 
 import redis
 
-from .errors import REQUEST_ID, Problem
+from .errors import REQUEST_ID
+from .problems import Problem
 from .sessions.redis import connect
 
 _SANE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # a client's id we may echo into headers/logs

@@ -3,8 +3,9 @@
 from fastapi import APIRouter, Request
 
 from .. import calls
-from ..errors import STORE, bad, responses
+from ..errors import STORE, responses
 from ..http import body_doc, owner, parse, respond, send
+from ..problems import bad
 from ..schemas import BackwardRequest, BackwardResponse
 
 router = APIRouter(tags=["compute"])

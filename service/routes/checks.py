@@ -7,7 +7,7 @@ from .. import checks
 from ..errors import STORE, responses
 from ..http import body_doc, owner, parse, respond
 from ..schemas import GradcheckRequest, GradcheckResponse
-from ..wire import Encoder
+from ..wire.codec import Encoder
 
 router = APIRouter(tags=["checks"])
 

@@ -9,14 +9,16 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from .. import content, graph_draw, memory, wire
+from ..budget import Budget
 from ..calls import graph_nodes, log_nodes
-from ..errors import STORE, bad, responses
-from ..graphs import REF, Workspace
+from ..errors import STORE, responses
 from ..http import body_doc, owner, parse, respond, tensor_body_doc
-from ..limits import Budget
+from ..problems import bad
+from ..run import content, graph_pictures, retained
+from ..run.workspace import REF, Workspace
 from ..schemas import PictureOut, PutResponse, SessionCreate, SessionResponse, TensorOut
 from ..sessions.replay import room
+from ..wire import codec
 
 router = APIRouter(prefix="/sessions", tags=["sessions"])
 SID = Path(description="The session id (from POST /sessions or a retained /backward).",
@@ -26,13 +28,13 @@ NAME = Path(description="A tensor id of the session (GET also takes 'x.grad').",
 Encoding = Query("list", description="How tensors are written.", examples=["list"])
 
 
-def answer(session, settings, encoder: wire.Encoder, saved: bool = False) -> dict:
+def answer(session, settings, encoder: codec.Encoder, saved: bool = False) -> dict:
     """A session's answer (SessionResponse): the session, its leaves' .grad, its graph and
     graph_hash; with ``saved``, also ``memory``: what its retained graphs saved."""
     out = {"session": session.info(), "grads": session.ws.leaf_grads(encoder),
            "graph": session.ws.graph()}
     if saved:
-        out["memory"] = memory.report(session.ws)
+        out["memory"] = retained.report(session.ws)
     out["graph_hash"] = content.session_hash(session, settings)
     return out
 
@@ -52,7 +54,7 @@ async def create(request: Request, key: str = Depends(owner)):
         session = state.store.create(key, ws)
         session.record("nodes", nodes=log_nodes(nodes))
         state.store.update(session)  # publishes the log where the store is shared
-        encoder = wire.Encoder(req.encoding)
+        encoder = codec.Encoder(req.encoding)
         return answer(session, state.settings, encoder), encoder
 
     payload, encoder = await run_in_threadpool(work)
@@ -67,7 +69,7 @@ def read(request: Request, sid: str = SID, key: str = Depends(owner),
     listing, per node, the tensors it saved for backward and their bytes."""
     session = request.app.state.store.get(sid, key)
     with session.lock:
-        encoder = wire.Encoder(encoding)
+        encoder = codec.Encoder(encoding)
         payload = answer(session, request.app.state.settings, encoder, saved=True)
     return respond(payload, encoder)
 
@@ -81,11 +83,11 @@ def free(request: Request, sid: str = SID, key: str = Depends(owner)):
     session = store.get(sid, key)
     with session.lock:
         room(session, request.app.state.settings)
-        memory.free(session.ws)
+        retained.free(session.ws)
         session.record("free")
         session.graph_retained = False
         store.update(session)
-        encoder = wire.Encoder()
+        encoder = codec.Encoder()
         payload = answer(session, request.app.state.settings, encoder, saved=True)
     return respond(payload, encoder)
 
@@ -108,7 +110,7 @@ def zero_grad(request: Request, sid: str = SID, key: str = Depends(owner)):
         session.ws.zero_grad()
         session.record("zero_grad")
         store.update(session)
-        encoder = wire.Encoder()
+        encoder = codec.Encoder()
         payload = answer(session, request.app.state.settings, encoder)
     return respond(payload, encoder)
 
@@ -116,9 +118,9 @@ def zero_grad(request: Request, sid: str = SID, key: str = Depends(owner)):
 @router.get("/{sid}/graph", responses={
     **responses(401, 404, 406, 413, STORE),
     200: {"description": "The drawing: DOT text, SVG, or the drawing as data (JSON).",
-          "content": {graph_draw.MEDIA["dot"]: {"schema": {"type": "string"},
+          "content": {graph_pictures.MEDIA["dot"]: {"schema": {"type": "string"},
                                                 "example": "digraph autograd {...}"},
-                      graph_draw.MEDIA["svg"]: {"schema": {"type": "string"},
+                      graph_pictures.MEDIA["svg"]: {"schema": {"type": "string"},
                                                 "example": "<svg ...>...</svg>"}}}},
     response_model=PictureOut, summary="Draw the graph")
 def draw_graph(request: Request, sid: str = SID, key: str = Depends(owner),
@@ -130,15 +132,15 @@ def draw_graph(request: Request, sid: str = SID, key: str = Depends(owner),
     shape), edges along next_functions, and the 2-norm of each known gradient (leaves'
     .grad, retained grads)."""
     session = request.app.state.store.get(sid, key)
-    if format == "svg" and (missing := graph_draw.svg_missing()) is not None:
+    if format == "svg" and (missing := graph_pictures.svg_missing()) is not None:
         raise missing
     with session.lock:
-        pic = graph_draw.picture(session.ws)
+        pic = graph_pictures.picture(session.ws)
     if format == "json":
-        return respond(pic, wire.Encoder())
-    dot = graph_draw.to_dot(pic)
-    text = dot if format == "dot" else graph_draw.to_svg(dot)  # Graphviz runs unlocked
-    return Response(text, media_type=graph_draw.MEDIA[format])
+        return respond(pic, codec.Encoder())
+    dot = graph_pictures.to_dot(pic)
+    text = dot if format == "dot" else graph_pictures.to_svg(dot)  # Graphviz runs unlocked
+    return Response(text, media_type=graph_pictures.MEDIA[format])
 
 
 @router.get("/{sid}/tensors/{name}", response_model=TensorOut,
@@ -151,7 +153,7 @@ def get_tensor(request: Request, sid: str = SID, name: str = NAME,
     session = request.app.state.store.get(sid, key)
     with session.lock:
         t = session.ws.ref(name, "name")
-        encoder = wire.Encoder(encoding)
+        encoder = codec.Encoder(encoding)
         payload = encoder.tensor(t)
     return respond(payload, encoder)
 
@@ -175,13 +177,13 @@ async def put_tensor(request: Request, sid: str = SID, name: str = NAME,
         with session.lock:
             room(session, state.settings)
             t = session.ws.ref(name, "name")
-            explicit = isinstance(value, (dict, wire.RawTensor))
-            new = wire.decode(value, Budget(state.settings),
+            explicit = isinstance(value, (dict, codec.RawTensor))
+            new = codec.decode(value, Budget(state.settings),
                               None if explicit else wire_dtype(t))
             session.record("put", name=name, value=np.array(new))  # its own copy
             session.ws.put(name, new)
             state.store.update(session)
-            encoder = wire.Encoder()
+            encoder = codec.Encoder()
             return {"session": session.info(), "tensor": encoder.tensor(t),
                     "graph_hash": content.session_hash(session, state.settings)}, encoder
 
@@ -191,4 +193,4 @@ async def put_tensor(request: Request, sid: str = SID, name: str = NAME,
 
 def wire_dtype(t) -> str | None:
     name = "bool" if t.array.dtype == np.bool_ else str(t.array.dtype)
-    return name if name in wire.DTYPES else None
+    return name if name in codec.DTYPES else None

@@ -7,8 +7,8 @@ import math
 import threading
 import time
 
-from ..errors import Problem
-from ..graphs import Workspace
+from ..problems import Problem
+from ..run.workspace import Workspace
 from .base import Session, SessionStore, new_id
 
 NOT_FOUND = "unknown or expired session"

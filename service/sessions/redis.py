@@ -43,9 +43,9 @@ from redis.sentinel import Sentinel
 
 from engine.errors import AutogradError
 
-from ..errors import Problem
-from ..graphs import Workspace
-from ..wire import RawTensor
+from ..problems import Problem
+from ..run.workspace import Workspace
+from ..wire.codec import RawTensor
 from .base import Session, SessionStore, new_id
 from .memory import NOT_FOUND
 from .replay import KINDS, Deadline, apply, victim

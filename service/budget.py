@@ -17,7 +17,7 @@ import time
 
 from engine.ops.table import guard
 
-from .errors import limit
+from .problems import limit
 from .settings import Settings
 
 

@@ -1,7 +1,7 @@
 """The bytes a workspace holds, kept up to date call by call (the byte caps read them after
 every call on a session).
 
-What counts is what ``memory.recount`` computes from scratch: each distinct array among the
+What counts is what ``retained.recount`` computes from scratch: each distinct array among the
 workspace's tensors (their data and their ``.grad``), and the arrays saved for backward by
 every node reachable from those tensors' ``grad_fn`` (and from their ``.grad``'s). A
 recount after every call walks the session's whole history, so a step cost more the older
@@ -33,7 +33,7 @@ import os
 from engine.graph import AccumulateGrad
 
 # Tests set it (tests/conftest.py, the servers they start): every count is then checked
-# against memory.recount, so each test that uses a session checks the ledger too.
+# against retained.recount, so each test that uses a session checks the ledger too.
 CHECK_BYTES = os.environ.get("AUTOGRAD_CHECK_BYTES") == "1"
 
 

@@ -18,10 +18,10 @@ import numpy as np
 
 from engine import Tensor
 
-from .errors import Problem
+from ..problems import Problem
 
 if TYPE_CHECKING:
-    from .graphs import Workspace
+    from .workspace import Workspace
 
 FORMATS = ("dot", "svg", "json")
 DOT_MAX_BYTES = 4 * 2**20  # a larger drawing is refused before Graphviz runs

@@ -9,7 +9,7 @@ from typing import Any
 
 from engine import Tensor
 
-from . import wire
+from ..wire import codec
 
 
 def describe(ws) -> list[dict[str, Any]]:
@@ -73,7 +73,7 @@ def _entry(ws, tid, op, t: Tensor, owners) -> dict:
     fn = t._grad_fn
     arr = t.array
     return {"id": tid, "op": op, "shape": list(arr.shape),
-            "dtype": wire.dtype_name(arr.dtype),
+            "dtype": codec.dtype_name(arr.dtype),
             "requires_grad": t._requires_grad, "is_leaf": fn is None,
             "retains_grad": t._retains_grad,
             "grad_fn": type(fn).__name__ if fn is not None else None,

@@ -15,7 +15,7 @@ import re
 
 from engine import Tensor
 
-from .graph_info import node_id
+from .graph_metadata import node_id
 
 _OUTPUT = re.compile(r"returned nan values in its (\d+)th output")
 

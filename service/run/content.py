@@ -21,9 +21,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 import orjson
 
-from . import wire
-from .errors import Problem
-from .limits import Budget
+from ..budget import Budget
+from ..problems import Problem
+from ..wire import codec
 
 _SCALARS = (str, int, float, bool, type(None))
 
@@ -36,7 +36,7 @@ def _digest(arr: np.ndarray) -> str:
 
 def summary(arr: np.ndarray) -> dict:
     arr = np.ascontiguousarray(arr)
-    return {"dtype": wire.dtype_name(arr.dtype), "shape": list(arr.shape), "sha256": _digest(arr)}
+    return {"dtype": codec.dtype_name(arr.dtype), "shape": list(arr.shape), "sha256": _digest(arr)}
 
 
 # hashlib releases the GIL while it hashes a large buffer: the digest of a 40 MB tensor
@@ -61,9 +61,9 @@ def resolved(value: dict | Future) -> dict:
 def _canonical(value, settings, dtype=None):
     if type(value) in _SCALARS:
         return value
-    if isinstance(value, (wire.RawTensor, dict)) and (
-            isinstance(value, wire.RawTensor) or "b64" in value or "data" in value):
-        return summary(wire.decode(value, Budget(settings), dtype))
+    if isinstance(value, (codec.RawTensor, dict)) and (
+            isinstance(value, codec.RawTensor) or "b64" in value or "data" in value):
+        return summary(codec.decode(value, Budget(settings), dtype))
     if isinstance(value, dict):
         return {k: _canonical(v, settings) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -81,7 +81,7 @@ def _node(n: dict, settings, known: dict) -> dict:
     if data is not None:  # a tensor node's value: always by dtype, shape, bytes
         hit = known.get(id(data))
         out["data"] = resolved(hit[1]) if hit is not None and hit[0] is data else summary(
-            wire.decode(data, Budget(settings), n.get("dtype")))
+            codec.decode(data, Budget(settings), n.get("dtype")))
     return out
 
 

@@ -11,11 +11,11 @@ import threading
 
 from engine import Tensor, autograd
 
-from . import wire
-from .errors import bad
-from .expr import compile_hook
-from .graphs import Workspace, check_name
-from .limits import Budget
+from ..budget import Budget
+from ..problems import bad
+from ..wire import codec
+from .hooks import compile_hook
+from .workspace import Workspace, check_name
 
 
 def _names(value, what: str) -> list[str]:
@@ -42,7 +42,7 @@ def seeds(ws: Workspace, raw, roots_spec, roots: list[Tensor], budget: Budget, w
     if isinstance(roots_spec, str):  # one root: the seed itself (or a list of one seed)
         one = roots[0]
         if not (isinstance(raw, list) and len(raw) == 1 and (
-                raw[0] is None or isinstance(raw[0], (str, dict, wire.RawTensor)) or
+                raw[0] is None or isinstance(raw[0], (str, dict, codec.RawTensor)) or
                 isinstance(raw[0], list) and _depth(raw) > one.ndim + batched)):
             raw = [raw]
     if not isinstance(raw, list):
@@ -56,15 +56,15 @@ def seeds(ws: Workspace, raw, roots_spec, roots: list[Tensor], budget: Budget, w
         elif isinstance(value, str):
             out.append(ws.ref(value, f"{what}[{k}]"))
         else:
-            explicit = isinstance(value, (dict, wire.RawTensor))
-            arr = wire.decode(value, budget, None if explicit else _dtype_name(root))
+            explicit = isinstance(value, (dict, codec.RawTensor))
+            arr = codec.decode(value, budget, None if explicit else _dtype_name(root))
             out.append(Tensor._make(arr))
     return out
 
 
 def _dtype_name(t: Tensor) -> str | None:
-    name = wire.dtype_name(t.array.dtype)
-    return name if name in wire.DTYPES else None
+    name = codec.dtype_name(t.array.dtype)
+    return name if name in codec.DTYPES else None
 
 
 def _hooks(ws: Workspace, hooks: dict, budget: Budget) -> list:

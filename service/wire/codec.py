@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 import orjson
 
+from ..budget import Budget
+from ..problems import Problem, bad
 from . import buffers
-from .errors import Problem, bad
-from .limits import Budget
 
 try:
     import pybase64

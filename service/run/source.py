@@ -122,7 +122,7 @@ from dataclasses import dataclass
 from engine.ops import OVERLOADS
 from engine.ops import table as _table
 
-from .op_sets import SELF_METHODS, TENSOR_METHODS
+from ..op_sets import SELF_METHODS, TENSOR_METHODS
 from .parsing import parse
 
 MAX_DEPTH = 100

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from engine import Tensor
 
-from .accounting import saved_arrays as _saved_arrays
-from .graph_info import node_id
+from .byte_accounting import saved_arrays as _saved_arrays
+from .graph_metadata import node_id
 
 
 def _nodes(ws):
@@ -57,7 +57,7 @@ def report(ws) -> dict:
 def recount(ws) -> int:
     """What ``Workspace.nbytes`` counts, from scratch: each distinct array of the
     workspace's tensors (data and .grad), then the saved arrays of their graphs. The
-    definition the incremental count (accounting.py) must equal; tests compare the two."""
+    definition the incremental count (byte_accounting.py) must equal; tests compare the two."""
     seen, total = set(), 0
     for t in ws.tensors():
         for a in (t.array, t._grad.array if t._grad is not None else None):

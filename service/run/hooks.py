@@ -16,7 +16,7 @@ import operator
 from engine.ops import OVERLOADS, ROWS, F
 from engine.ops.table import guard
 
-from .errors import bad
+from ..problems import bad
 from .parsing import parse
 
 MAX_LENGTH = 1000

@@ -16,7 +16,7 @@ from __future__ import annotations
 import ast
 import threading
 
-from .errors import Problem
+from ..problems import Problem
 
 _lock = threading.Lock()
 RETRIES = 3

@@ -15,14 +15,15 @@ from engine import Tensor, inference_mode, is_grad_enabled, set_grad_enabled
 from engine.errors import AutogradError, OpError
 from engine.ops import OVERLOADS, resolve
 
-from . import content, wire
-from .accounting import CHECK_BYTES, Ledger
-from .errors import Problem, bad, engine_status, limit
-from .graph_info import describe
-from .index_form import decode_index
-from .limits import Budget
-from .memory import recount
-from .op_sets import IN_PLACE, PSEUDO, SELF_METHODS
+from ..budget import Budget
+from ..op_sets import IN_PLACE, PSEUDO, SELF_METHODS
+from ..problems import Problem, bad, engine_status, limit
+from ..wire import codec
+from ..wire.index_form import decode_index
+from . import content
+from .byte_accounting import CHECK_BYTES, Ledger
+from .graph_metadata import describe
+from .retained import recount
 
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 REF = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(\.grad)?$")
@@ -47,7 +48,7 @@ class Workspace:
         self._name_of: dict[int, str] = {}  # id(tensor) -> the name that still binds it
         self._budget: Budget | None = None
         self.elements = 0  # of every tensor in entries (sizes never change: in-place keeps them)
-        # the bytes held, kept call by call once first asked for (accounting.py); None: not
+        # the bytes held, kept call by call once first asked for (byte_accounting.py); None: not
         # counted yet, or dropped by a change it does not follow
         self._ledger: Ledger | None = None
         # id(node data) -> (data, its content summary), made when the data is decoded: the
@@ -165,7 +166,7 @@ class Workspace:
             raise bad(f"{where}: a 'tensor' node needs data")
         if node.seed is not None or node.kwargs:
             raise bad(f"{where}: a 'tensor' node takes data, dtype and requires_grad only")
-        arr = wire.decode(data, budget, node.dtype)
+        arr = codec.decode(data, budget, node.dtype)
         if node.data is not None:  # before any op may write into it
             self.summaries[id(node.data)] = (node.data, content.summary_soon(arr))
         t = Tensor._make(arr)  # no copy: the array is already ours (or a view of the body)
@@ -228,8 +229,8 @@ class Workspace:
         return t if op in SELF_METHODS else out  # retain_grad() returns None; id binds x
 
     def _index_spec(self, spec, where: str):
-        """The JSON index components (see service/source.py) -> a Python index: reference
-        strings become tensors, the rest is decoded by service/index_form.py."""
+        """The JSON index components (see service/run/source.py) -> a Python index: reference
+        strings become tensors, the rest is decoded by service/wire/index_form.py."""
         items = spec if isinstance(spec, list) else [spec]
         parts = []
         for c in items:
@@ -252,12 +253,12 @@ class Workspace:
         if isinstance(value, list):
             if "Tensor[]" in kinds:
                 return [self._arg(v, op, None, where) if isinstance(v, str) else
-                        Tensor._make(wire.decode(v, self._budget, None)) for v in value]
+                        Tensor._make(codec.decode(v, self._budget, None)) for v in value]
             if tensor_only or not all(type(v) is int for v in value):
-                return Tensor._make(wire.decode(value, self._budget, None))
+                return Tensor._make(codec.decode(value, self._budget, None))
             return value
-        if isinstance(value, (dict, wire.RawTensor)):
-            return Tensor._make(wire.decode(value, self._budget, None))
+        if isinstance(value, (dict, codec.RawTensor)):
+            return Tensor._make(codec.decode(value, self._budget, None))
         return value
 
     # -- state changes besides nodes (logged by sessions, replayable)
@@ -317,7 +318,7 @@ class Workspace:
 
     def nbytes(self) -> int:
         """Bytes of the distinct arrays the workspace holds: its tensors' data and .grad,
-        and what their retained graphs saved (``memory.recount`` is the definition)."""
+        and what their retained graphs saved (``retained.recount`` is the definition)."""
         if self._ledger is None or self._ledger.stale:
             self._ledger = Ledger.of(self.tensors())
         if CHECK_BYTES:  # the tests' debug check: the kept count is the recount
