@@ -18,7 +18,7 @@ import engine
 
 from . import contract, errors
 from .http import FastJSONResponse
-from .metrics import Metrics
+from .operations.metrics import Metrics
 from .quotas import RateLimiter, RedisRateLimiter, RequestIdMiddleware, install_log_ids
 from .routes import backward, checks, functional, grad, health, ops, sessions
 from .sessions import REDIS_SCHEMES, make_store

@@ -20,7 +20,7 @@ import redis
 
 from .errors import REQUEST_ID
 from .problems import Problem
-from .sessions.redis import connect
+from .sessions.redis_store import connect
 
 _SANE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # a client's id we may echo into headers/logs
 

@@ -21,7 +21,7 @@ from service.problems import Problem
 from service.run import compute
 from service.run.workspace import Workspace
 from service.schemas import BackwardRequest, Node
-from service.sessions.redis import RedisStore
+from service.sessions.redis_store import RedisStore
 from service.settings import Settings
 
 NODES = [{"id": "x", "op": "tensor", "data": [1.5] * 1000, "requires_grad": True},

@@ -46,7 +46,7 @@ def _make(store, k):
 
 
 def test_replica_cache_is_bounded_by_count_and_bytes(redis_url):
-    from service.sessions.redis import RedisStore
+    from service.sessions.redis_store import RedisStore
     a = RedisStore(Settings(store=redis_url, replica_cache_sessions=3))
     sids = [_make(a, k) for k in range(6)]
     assert list(a._live) == sids[-3:] and a.dropped == 3  # the least recently used went

@@ -12,8 +12,8 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
-from service import calls
 from service.budget import Budget
+from service.calls import backward_grad
 from service.main import create_app
 from service.run import compute
 from service.run.workspace import Workspace
@@ -116,13 +116,13 @@ def test_idempotent_replay_of_a_base64_answer(api):
 def test_small_call_that_grows_moves_to_a_thread(api):
     """A call that starts on the event loop and makes more than INLINE_ELEMENTS elements is
     run again from scratch in a thread: the answer is torch's."""
-    n = calls.INLINE_ELEMENTS + 10
+    n = backward_grad.INLINE_ELEMENTS + 10
     req = BackwardRequest.model_validate({"graph": {"nodes": [
         {"id": "a", "op": "ones", "args": [[n]], "requires_grad": True},
         {"id": "s", "op": "sum", "args": ["a"]}]}, "tensors": "s"})
     state = api.app.state
-    with pytest.raises(calls.TooBigInline):
-        calls.run(state, req, "", "backward", None, calls.InlineBudget(state.settings))
+    with pytest.raises(backward_grad.TooBigInline):
+        backward_grad.run(state, req, "", "backward", None, backward_grad.InlineBudget(state.settings))
     r = api.post("/backward", json={"graph": {"nodes": [
         {"id": "a", "op": "ones", "args": [[n]], "requires_grad": True},
         {"id": "b", "op": "mul", "args": ["a", 3]},
@@ -150,7 +150,7 @@ def _chain(length: int, size: int) -> tuple[Workspace, list, Budget]:
         *({"id": "a", "op": "mul", "args": ["a", 1.5]} for _ in range(length))]},
         "tensors": "a"})
     ws = Workspace()
-    ws.add_nodes(calls.graph_nodes(req, budget.settings), budget)
+    ws.add_nodes(backward_grad.graph_nodes(req, budget.settings), budget)
     return ws, [ws.ref("a", "tensors")], budget
 
 
@@ -229,11 +229,11 @@ def test_session_answer_is_a_snapshot(api, encoding):
     first = BackwardRequest.model_validate({
         "session": session, "tensors": ["out"], "grad_tensors": [V.tolist()],
         "retain_graph": True, "encoding": encoding})
-    payload, encoder = calls.run(state, first, "", "backward")
+    payload, encoder = backward_grad.run(state, first, "", "backward")
     again = BackwardRequest.model_validate({
         "session": session, "tensors": ["out"], "grad_tensors": [V.tolist()],
         "retain_graph": True})
-    calls.run(state, again, "", "backward")  # x.grad is now twice torch's
+    backward_grad.run(state, again, "", "backward")  # x.grad is now twice torch's
     grad_x = payload["grads"]["x"]
     if encoding == "list":
         got = np.asarray(grad_x["data"])

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter, Request
 
-from .. import calls
+from ..calls import backward_grad
 from ..errors import STORE, responses
 from ..http import body_doc, owner, parse, respond, send
 from ..problems import bad
@@ -40,6 +40,6 @@ async def backward(request: Request):
     if idempotency_key is not None and len(idempotency_key) > 200:
         raise bad("header.idempotency-key: String should have at most 200 characters")
     req = await parse(request, BackwardRequest)
-    out = await calls.run_async(request.app.state, req, key, "backward", idempotency_key,
+    out = await backward_grad.run_async(request.app.state, req, key, "backward", idempotency_key,
                                 request.state.body_bytes)
     return send(out) if isinstance(out, dict) else respond(*out)

@@ -3,7 +3,7 @@
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from .. import checks
+from ..calls.gradcheck import run as run_check  # gradcheck: a route (its operation id)
 from ..errors import STORE, responses
 from ..http import body_doc, owner, parse, respond
 from ..schemas import GradcheckRequest, GradcheckResponse
@@ -21,7 +21,7 @@ async def gradcheck(request: Request, key: str = Depends(owner)):
     `outputs`: analytical Jacobians against float64 central differences. A failure is a 200
     with `ok: false`, torch's message, and both Jacobians with the worst entry."""
     req = await parse(request, GradcheckRequest)
-    payload = await run_in_threadpool(checks.run, request.app.state, req, False, key)
+    payload = await run_in_threadpool(run_check, request.app.state, req, False, key)
     return respond(payload, Encoder("list"))
 
 
@@ -33,5 +33,5 @@ async def gradgradcheck(request: Request, key: str = Depends(owner)):
     """torch.autograd.gradgradcheck: gradcheck of the function (inputs, grad_outputs) ->
     gradients (with create_graph), with random grad_outputs in [-1, 1) drawn from `seed`."""
     req = await parse(request, GradcheckRequest)
-    payload = await run_in_threadpool(checks.run, request.app.state, req, True, key)
+    payload = await run_in_threadpool(run_check, request.app.state, req, True, key)
     return respond(payload, Encoder("list"))

@@ -3,7 +3,7 @@
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from .. import functional
+from ..calls import autograd_functional
 from ..errors import STORE, responses
 from ..http import body_doc, owner, parse, respond
 from ..schemas import FunctionalRequest, FunctionalResponse
@@ -25,7 +25,7 @@ DOCS = {
 def _route(kind: str):
     async def handler(request: Request, key: str = Depends(owner)):
         req = await parse(request, FunctionalRequest)
-        payload = await run_in_threadpool(functional.run, request.app.state, req, kind, key)
+        payload = await run_in_threadpool(autograd_functional.run, request.app.state, req, kind, key)
         return respond(payload, Encoder("list"))
 
     handler.__name__ = f"functional_{kind}"
@@ -37,5 +37,5 @@ def _route(kind: str):
                 summary=f"torch.autograd.functional.{kind}")(handler)
 
 
-for _kind in functional.KINDS:
+for _kind in autograd_functional.KINDS:
     _route(_kind)

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter, Request
 
-from .. import calls
+from ..calls import backward_grad
 from ..errors import STORE, responses
 from ..http import body_doc, owner, parse, respond
 from ..schemas import GradRequest, GradResponse
@@ -19,6 +19,6 @@ async def grad(request: Request):
     in the session, so that a `create_graph` result can be differentiated again."""
     key = await owner(request)  # by hand, not Depends: see routes/backward.py
     req = await parse(request, GradRequest)
-    payload, encoder = await calls.run_async(request.app.state, req, key, "grad",
+    payload, encoder = await backward_grad.run_async(request.app.state, req, key, "grad",
                                              body_bytes=request.state.body_bytes)
     return respond(payload, encoder)

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from ..budget import Budget
-from ..calls import graph_nodes, log_nodes
+from ..calls.backward_grad import graph_nodes, log_nodes
 from ..errors import STORE, responses
 from ..http import body_doc, owner, parse, respond, tensor_body_doc
 from ..problems import bad

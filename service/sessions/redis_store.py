@@ -47,7 +47,7 @@ from ..problems import Problem
 from ..run.workspace import Workspace
 from ..wire.codec import RawTensor
 from .base import Session, SessionStore, new_id
-from .memory import NOT_FOUND
+from .memory_store import NOT_FOUND
 from .replay import KINDS, Deadline, apply, victim
 
 PREFIX = "autograd:"

@@ -14,14 +14,14 @@ from starlette.concurrency import run_in_threadpool
 
 from engine.errors import AutogradError
 
-from .budget import Budget
-from .http import render
-from .problems import Problem, bad, engine_status
-from .run import compute, content, graph_pictures, provenance
-from .run.workspace import ARGUMENT_ERRORS, Workspace
-from .schemas import Node
-from .sessions.replay import room
-from .wire.codec import Encoder
+from ..budget import Budget
+from ..http import render
+from ..problems import Problem, bad, engine_status
+from ..run import compute, content, graph_pictures, provenance
+from ..run.workspace import ARGUMENT_ERRORS, Workspace
+from ..schemas import Node
+from ..sessions.replay import room
+from ..wire.codec import Encoder
 
 
 def graph_nodes(req, settings, names: dict | None = None) -> list:
@@ -31,7 +31,7 @@ def graph_nodes(req, settings, names: dict | None = None) -> list:
         raise bad("send either graph or source, not both")
     if req.source is not None:
         try:
-            from .run.source import SourceError, compile_source
+            from ..run.source import SourceError, compile_source
         except ImportError:
             raise bad("source graphs are not available in this build") from None
         try:

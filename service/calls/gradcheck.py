@@ -14,13 +14,13 @@ from engine import Tensor
 from engine.errors import AutogradError
 from engine.gradcheck import failure_message, grad_of, gradcheck_report, random_grad_outputs
 
-from .budget import Budget
-from .calls import graph_nodes, log_nodes
-from .problems import Problem, bad, limit
-from .run import content
-from .run.workspace import ARGUMENT_ERRORS, Workspace
-from .schemas import Node
-from .wire.codec import Encoder
+from ..budget import Budget
+from ..problems import Problem, bad, limit
+from ..run import content
+from ..run.workspace import ARGUMENT_ERRORS, Workspace
+from ..schemas import Node
+from ..wire.codec import Encoder
+from .backward_grad import graph_nodes, log_nodes
 
 # finite differences cost two replays per input element: keep a request's work bounded
 MAX_CHECK_EVALUATIONS = 4096

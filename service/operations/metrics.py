@@ -69,7 +69,7 @@ class Metrics:
 
 def _retained_bytes(store) -> int:
     """Saved-tensor bytes of the sessions this process holds (the in-memory store's)."""
-    from .run.retained import report
+    from ..run.retained import report
     total = 0
     for session in list(getattr(store, "_sessions", {}).values()):
         try:

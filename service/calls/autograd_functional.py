@@ -20,14 +20,14 @@ from engine import Tensor
 from engine import functional as AF
 from engine.errors import AutogradError
 
-from .budget import Budget
-from .calls import log_nodes
-from .checks import _names, _Replay, function_nodes
-from .problems import Problem, bad, limit
-from .run import content
-from .run.compute import _dtype_name
-from .run.workspace import ARGUMENT_ERRORS
-from .wire.codec import Encoder, RawTensor, decode
+from ..budget import Budget
+from ..problems import Problem, bad, limit
+from ..run import content
+from ..run.compute import _dtype_name
+from ..run.workspace import ARGUMENT_ERRORS
+from ..wire.codec import Encoder, RawTensor, decode
+from .backward_grad import log_nodes
+from .gradcheck import _names, _Replay, function_nodes
 
 KINDS = ("vjp", "jvp", "jacobian", "hessian", "hvp", "vhp")
 SCALAR = ("hessian", "hvp", "vhp")  # torch requires a single one-element output
