@@ -35,7 +35,7 @@ STEP_NODES = [{"id": "h", "op": "mul", "args": ["w", "x"]},
 def measure(store: str) -> dict[int, float]:
     """{age: median ms of CPU per step} for one session, in this process."""
     from service.calls.backward_grad import run
-    from service.main import create_app
+    from service.http.app import create_app
     from service.schemas import BackwardRequest, SessionCreate
     from service.settings import Settings
 

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from service.budget import Budget
 from service.calls import backward_grad
-from service.main import create_app
+from service.http.app import create_app
 from service.run import compute
 from service.run.workspace import Workspace
 from service.schemas import BackwardRequest

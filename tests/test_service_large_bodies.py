@@ -21,7 +21,7 @@ import pytest
 from fastapi.testclient import TestClient
 from support.service_server import running_server
 
-from service.main import create_app
+from service.http.app import create_app
 from service.problems import Problem
 from service.run import content
 from service.settings import Settings

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from support.service_server import check_problem, redis_server
 
-from service.main import create_app
+from service.http.app import create_app
 from service.run import byte_accounting, workspace
 from service.run.retained import recount
 from service.settings import Settings

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from engine.errors import AutogradError
 
 from ..budget import Budget
-from ..http import render
+from ..http.bodies import render
 from ..problems import Problem, bad, engine_status
 from ..run import compute, content, graph_pictures, provenance
 from ..run.workspace import ARGUMENT_ERRORS, Workspace

@@ -18,9 +18,9 @@ import time
 
 import redis
 
+from ..problems import Problem
+from ..sessions.redis_store import connect
 from .errors import REQUEST_ID
-from .problems import Problem
-from .sessions.redis_store import connect
 
 _SANE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # a client's id we may echo into headers/logs
 

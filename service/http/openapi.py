@@ -1,4 +1,4 @@
-"""Print the OpenAPI document: `python -m service.openapi > openapi.json`.
+"""Print the OpenAPI document: `python -m service.http.openapi > openapi.json`.
 
 openapi.json at the repository root is the published contract; a test fails when it drifts
 from the app.
@@ -7,8 +7,8 @@ from the app.
 import json
 import sys
 
-from .main import create_app
-from .settings import Settings
+from ..settings import Settings
+from .app import create_app
 
 
 def document() -> str:

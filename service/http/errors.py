@@ -19,7 +19,7 @@ from starlette.responses import Response
 
 from engine import errors as E
 
-from .problems import TYPES, Problem, engine_status
+from ..problems import TYPES, Problem, engine_status
 
 log = logging.getLogger("service")
 # The id of the request being answered: set by the request-id middleware (quotas.py), read

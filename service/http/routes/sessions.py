@@ -9,16 +9,16 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from ..budget import Budget
-from ..calls.backward_grad import graph_nodes, log_nodes
+from ...budget import Budget
+from ...calls.backward_grad import graph_nodes, log_nodes
+from ...problems import bad
+from ...run import content, graph_pictures, retained
+from ...run.workspace import REF, Workspace
+from ...schemas import PictureOut, PutResponse, SessionCreate, SessionResponse, TensorOut
+from ...sessions.replay import room
+from ...wire import codec
+from ..bodies import body_doc, owner, parse, respond, tensor_body_doc
 from ..errors import STORE, responses
-from ..http import body_doc, owner, parse, respond, tensor_body_doc
-from ..problems import bad
-from ..run import content, graph_pictures, retained
-from ..run.workspace import REF, Workspace
-from ..schemas import PictureOut, PutResponse, SessionCreate, SessionResponse, TensorOut
-from ..sessions.replay import room
-from ..wire import codec
 
 router = APIRouter(prefix="/sessions", tags=["sessions"])
 SID = Path(description="The session id (from POST /sessions or a retained /backward).",

@@ -2,10 +2,10 @@
 
 from fastapi import APIRouter, Request
 
-from ..calls import backward_grad
+from ...calls import backward_grad
+from ...schemas import GradRequest, GradResponse
+from ..bodies import body_doc, owner, parse, respond
 from ..errors import STORE, responses
-from ..http import body_doc, owner, parse, respond
-from ..schemas import GradRequest, GradResponse
 
 router = APIRouter(tags=["compute"])
 

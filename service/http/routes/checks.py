@@ -3,11 +3,11 @@
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from ..calls.gradcheck import run as run_check  # gradcheck: a route (its operation id)
+from ...calls.gradcheck import run as run_check  # gradcheck: a route (its operation id)
+from ...schemas import GradcheckRequest, GradcheckResponse
+from ...wire.codec import Encoder
+from ..bodies import body_doc, owner, parse, respond
 from ..errors import STORE, responses
-from ..http import body_doc, owner, parse, respond
-from ..schemas import GradcheckRequest, GradcheckResponse
-from ..wire.codec import Encoder
 
 router = APIRouter(tags=["checks"])
 

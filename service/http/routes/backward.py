@@ -2,11 +2,11 @@
 
 from fastapi import APIRouter, Request
 
-from ..calls import backward_grad
+from ...calls import backward_grad
+from ...problems import bad
+from ...schemas import BackwardRequest, BackwardResponse
+from ..bodies import body_doc, owner, parse, respond, send
 from ..errors import STORE, responses
-from ..http import body_doc, owner, parse, respond, send
-from ..problems import bad
-from ..schemas import BackwardRequest, BackwardResponse
 
 router = APIRouter(tags=["compute"])
 IDEMPOTENCY = ("In a session: a retry with the same key, on any replica, gets the first "

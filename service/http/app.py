@@ -16,15 +16,15 @@ from fastapi.staticfiles import StaticFiles
 
 import engine
 
+from ..operations.metrics import Metrics
+from ..sessions import REDIS_SCHEMES, make_store
+from ..settings import Settings
 from . import contract, errors
-from .http import FastJSONResponse
-from .operations.metrics import Metrics
+from .bodies import FastJSONResponse
 from .quotas import RateLimiter, RedisRateLimiter, RequestIdMiddleware, install_log_ids
 from .routes import backward, checks, functional, grad, health, ops, sessions
-from .sessions import REDIS_SCHEMES, make_store
-from .settings import Settings
 
-STATIC = Path(__file__).parent / "static"
+STATIC = Path(__file__).parent.parent / "static"  # service/static
 DESCRIPTION = """PyTorch's `torch.autograd` semantics over HTTP (torch 2.13): POST a graph
 and seed vectors, get gradients, `grad_fn` names, `next_functions` and PyTorch's own error
 messages. Errors are RFC 9457 problem details. See the README for curl examples."""

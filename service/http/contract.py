@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import json
 
-from . import errors, examples, schemas
-from .wire import codec
+from .. import schemas
+from ..wire import codec
+from . import errors, examples
 
 REF = "#/components/schemas/{}"
 _NUMBER_DOC = ("JSON number; non-finite floats as the strings \"NaN\", \"Infinity\", "

@@ -6,9 +6,9 @@ from fastapi import APIRouter, Depends
 
 from engine.ops import OVERLOADS
 
+from ...schemas import OpsResponse
+from ..bodies import owner
 from ..errors import responses
-from ..http import owner
-from ..schemas import OpsResponse
 
 router = APIRouter(tags=["operations"])
 PSEUDO_OPS = {

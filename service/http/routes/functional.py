@@ -3,11 +3,11 @@
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from ..calls import autograd_functional
+from ...calls import autograd_functional
+from ...schemas import FunctionalRequest, FunctionalResponse
+from ...wire.codec import Encoder
+from ..bodies import body_doc, owner, parse, respond
 from ..errors import STORE, responses
-from ..http import body_doc, owner, parse, respond
-from ..schemas import FunctionalRequest, FunctionalResponse
-from ..wire.codec import Encoder
 
 router = APIRouter(tags=["functional"])
 

@@ -15,9 +15,9 @@ from starlette.responses import RedirectResponse, Response
 
 import engine
 
+from ...schemas import Health, Ready
+from ..bodies import owner
 from ..errors import STORE, responses
-from ..http import owner
-from ..schemas import Health, Ready
 
 router = APIRouter(tags=["operations"])
 _probe = ThreadPoolExecutor(max_workers=1, thread_name_prefix="readyz")
