@@ -15,13 +15,12 @@ from starlette.concurrency import run_in_threadpool
 from engine.errors import AutogradError
 
 from ..budget import Budget
-from ..http.bodies import render
 from ..problems import Problem, bad, engine_status
 from ..run import compute, content, graph_pictures, provenance
 from ..run.workspace import ARGUMENT_ERRORS, Workspace
 from ..schemas import Node
 from ..sessions.replay import room
-from ..wire.codec import Encoder
+from ..wire.codec import Encoder, render
 
 
 def graph_nodes(req, settings, names: dict | None = None) -> list:
@@ -132,7 +131,7 @@ class InlineBudget(Budget):
 
 def run(state, req, owner: str, kind: str, idempotency_key: str | None = None,
         budget: Budget | None = None) -> tuple[dict, Encoder] | dict:
-    """(payload, encoder); with an Idempotency-Key, the answer as rendered (http.render),
+    """(payload, encoder); with an Idempotency-Key, the answer as rendered (codec.render),
     first or stored."""
     settings, store = state.settings, state.store
     budget = budget or Budget(settings)

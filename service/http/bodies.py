@@ -18,15 +18,13 @@ from starlette.responses import Response
 from ..problems import Problem, limit
 from ..wire import buffers, codec
 
-JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
-
 
 class FastJSONResponse(JSONResponse):
     """JSON written by orjson (NumPy arrays natively); FastAPI's ORJSONResponse is
     deprecated, this is the same idea in five lines."""
 
     def render(self, content) -> bytes:
-        return orjson.dumps(content, option=JSON_OPTIONS)
+        return orjson.dumps(content, option=codec.JSON_OPTIONS)
 
 
 async def read_body(request: Request, max_bytes: int, align_at: int = 0):
@@ -132,17 +130,6 @@ def decode_body(body: bytes, ctype: str, header: str | None, model: type[BaseMod
     return model.model_validate(obj)
 
 
-def render(payload, encoder: codec.Encoder) -> dict:
-    """The answer as it goes on the wire, joined: body bytes, media type, headers (what an
-    Idempotency-Key keeps, so that a retry gets the same bytes)."""
-    if encoder.encoding == "binary":
-        parts, n = codec.binary_parts(payload, encoder.buffers)
-        return {"body": codec.join(parts), "media_type": codec.OCTET,
-                "headers": {codec.BINARY_HEADER: str(n)}}
-    return {"body": codec.join(encoder.json_parts(payload, JSON_OPTIONS)),
-            "media_type": "application/json", "headers": {}}
-
-
 class PartsResponse(Response):
     """A body sent as its parts, in slices of at most ``codec.SEND_BYTES``, one ASGI message
     each: a large tensor's bytes go to the socket as they are, never joined into one more
@@ -173,7 +160,7 @@ def respond(payload, encoder: codec.Encoder, status: int = 200) -> Response:
             return Response(parts[0], status, media_type=codec.OCTET,
                             headers={codec.BINARY_HEADER: str(n)})
         return PartsResponse(parts, status, codec.OCTET, {codec.BINARY_HEADER: str(n)})
-    parts = encoder.json_parts(payload, JSON_OPTIONS)
+    parts = encoder.json_parts(payload, codec.JSON_OPTIONS)
     if len(parts) == 1:
         return Response(parts[0], status, media_type="application/json")
     return PartsResponse(parts, status, "application/json")

@@ -37,6 +37,7 @@ def dtype_name(dt: np.dtype) -> str:
 NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 BINARY_HEADER = "Inference-Header-Content-Length"
 OCTET = "application/octet-stream"
+JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
 @dataclass(frozen=True)
@@ -432,6 +433,17 @@ def slices(part, size: int | None = None):
 def join(parts: list) -> bytes:
     """The parts of an answer as one bytes object (an answer that is stored)."""
     return b"".join(bytes(p) if isinstance(p, Base64Part) else p for p in parts)
+
+
+def render(payload, encoder: Encoder) -> dict:
+    """The answer as it goes on the wire, joined: body bytes, media type, headers (what an
+    Idempotency-Key keeps, so that a retry gets the same bytes)."""
+    if encoder.encoding == "binary":
+        parts, n = binary_parts(payload, encoder.buffers)
+        return {"body": join(parts), "media_type": OCTET,
+                "headers": {BINARY_HEADER: str(n)}}
+    return {"body": join(encoder.json_parts(payload, JSON_OPTIONS)),
+            "media_type": "application/json", "headers": {}}
 
 
 def _bytes_view(arr: np.ndarray) -> memoryview:
