@@ -2,7 +2,7 @@
 
 One session holds ``w`` and ``x`` (16 elements each); each step appends the three nodes of
 benchmarks/service.py's session step (``h = w * x``, ``t = tanh(h)``, ``loss = sum(t)``,
-rebinding the same ids) and runs backward, through ``service.calls.run`` as a request
+rebinding the same ids) and runs backward, through ``service.calls.backward_grad.run`` as a request
 would (graph building, backward, answer, graph hash, the store's byte accounting). The
 figure is this thread's CPU time per step, the median of the 21 steps around step 100, 500
 and 1,500; the ratio last/first says whether the cost grows with age (1.0: it does not).
@@ -34,16 +34,16 @@ STEP_NODES = [{"id": "h", "op": "mul", "args": ["w", "x"]},
 
 def measure(store: str) -> dict[int, float]:
     """{age: median ms of CPU per step} for one session, in this process."""
-    from service.calls import run
-    from service.main import create_app
+    from service.calls.backward_grad import run
+    from service.http.app import create_app
     from service.schemas import BackwardRequest, SessionCreate
     from service.settings import Settings
 
     settings = Settings(_env_file=None, store=store)
     state = create_app(settings).state
-    from service.calls import graph_nodes, log_nodes
-    from service.graphs import Workspace
-    from service.limits import Budget
+    from service.budget import Budget
+    from service.calls.backward_grad import graph_nodes, log_nodes
+    from service.run.workspace import Workspace
     create = SessionCreate.model_validate({"graph": {"nodes": [
         {"id": "w", "op": "tensor", "data": [0.1] * 16, "requires_grad": True},
         {"id": "x", "op": "tensor", "data": [1.0] * 16}]}})

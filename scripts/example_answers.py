@@ -1,6 +1,7 @@
-"""Writes service/answers.py: the answer to each named example of service/examples.py, as
-the service gives it (run after changing an example; tests/test_openapi_examples.py checks
-every answer against a live server, and the gradients against torch).
+"""Writes service/http/answers.py: the answer to each named example of
+service/http/examples.py, as the service gives it (run after changing an example;
+tests/test_openapi_examples.py checks every answer against a live server, and the gradients
+against torch).
 
     python scripts/example_answers.py
 """
@@ -12,14 +13,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-OUT = ROOT / "service" / "answers.py"
-if not OUT.exists():  # service.examples imports it: start from an empty table
+OUT = ROOT / "service" / "http" / "answers.py"
+if not OUT.exists():  # service.http.examples imports it: start from an empty table
     OUT.write_text("ANSWERS: dict = {}\n")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
-from service.examples import REQUESTS, placeholders  # noqa: E402
-from service.main import create_app  # noqa: E402
+from service.http.app import create_app  # noqa: E402
+from service.http.examples import REQUESTS, placeholders  # noqa: E402
 from service.settings import Settings  # noqa: E402
 
 PATHS = {"backward": "/backward", "grad": "/grad", "gradcheck": "/gradcheck",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .protocol import HttpToolsOrH11Protocol
+from .http.protocol import HttpToolsOrH11Protocol
 
 
 def startup_banner(host: str, port: int) -> str:
@@ -45,14 +45,14 @@ def main(argv=None) -> int:
     import uvicorn
     from uvicorn.config import LOGGING_CONFIG
 
-    from .quotas import install_log_ids
+    from .http.quotas import install_log_ids
     install_log_ids()  # every record gets request_id ("-" outside a request)
     log_config = copy.deepcopy(LOGGING_CONFIG)  # the access line names the request too
     log_config["formatters"]["access"]["fmt"] = (
         '%(levelprefix)s [request %(request_id)s] %(client_addr)s - "%(request_line)s" '
         "%(status_code)s")
     print(startup_banner(args.host, args.port), file=sys.stderr, flush=True)
-    uvicorn.run("service.main:create_app", factory=True, host=args.host, port=args.port,
+    uvicorn.run("service.http.app:create_app", factory=True, host=args.host, port=args.port,
                 workers=args.workers, log_level=args.log_level, log_config=log_config,
                 timeout_graceful_shutdown=settings.shutdown_seconds,
                 http=HttpToolsOrH11Protocol)  # NOTE [Upgrade: h2c]

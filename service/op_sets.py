@@ -1,6 +1,6 @@
 """The ops the service runs besides the op table's rows, named once for the two places that
 share them: the ``source`` compiler (source.py), which emits them, and the workspace that
-runs a node list (graphs.py). GET /ops describes them to clients (routes/ops.py)."""
+runs a node list (workspace.py). GET /ops describes them to clients (routes/ops.py)."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ CONTRACT_REF = "x-contract-ref"
 
 def _published(name: str, validated=Any):
     """``validated`` (by default any value: wire and graphs read it and give the precise
-    errors), published as the schema ``name`` of service/contract.py (which turns the
+    errors), published as the schema ``name`` of service/http/contract.py (which turns the
     marker into a $ref: pydantic resolves a $ref it does not know, and fails)."""
     return Annotated[validated, WithJsonSchema({CONTRACT_REF: name})]
 

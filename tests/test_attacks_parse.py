@@ -1,7 +1,7 @@
 """Attack: many clients posting large ``source`` programs (and hook expressions) at once.
 
 CPython 3.11's ast module shares its recursion counter between threads
-(python/cpython#106905, NOTE [ast parse race] in service/parsing.py): without the parse
+(python/cpython#106905, NOTE [ast parse race] in service/run/parsing.py): without the parse
 lock, 12-44 such clients got 1-5 answers of 500 a run. Every answer must be the 200 of a
 correct gradient, and /healthz must keep answering fast while all of it computes."""
 

@@ -16,12 +16,12 @@ import torch
 from support.attacks import healthz_seconds
 from support.service_server import check_problem, free_port, running_server, start_redis
 
-from service import compute
-from service.errors import Problem
-from service.graphs import Workspace
-from service.limits import Budget
+from service.budget import Budget
+from service.problems import Problem
+from service.run import compute
+from service.run.workspace import Workspace
 from service.schemas import BackwardRequest, Node
-from service.sessions.redis import RedisStore
+from service.sessions.redis_store import RedisStore
 from service.settings import Settings
 
 NODES = [{"id": "x", "op": "tensor", "data": [1.5] * 1000, "requires_grad": True},

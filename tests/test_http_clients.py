@@ -1,6 +1,6 @@
 """Every HTTP client gets its answer: the JDK's stock HttpClient and `curl --http2` send
 `Upgrade: h2c` with their POSTs over plain http, which httptools alone would answer with
-an empty body (NOTE [Upgrade: h2c] in service/protocol.py). The server declines the upgrade
+an empty body (NOTE [Upgrade: h2c] in service/http/protocol.py). The server declines the upgrade
 and answers in HTTP/1.1, on the same connection as later ordinary requests."""
 
 from __future__ import annotations

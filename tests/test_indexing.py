@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import engine
-from service.index_form import decode_index, encode_index
+from service.wire.index_form import decode_index, encode_index
 
 warnings.filterwarnings("ignore", message=".*non-tuple sequence.*")
 warnings.filterwarnings("ignore", message=".*indexing with dtype torch.uint8.*")

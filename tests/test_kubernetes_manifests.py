@@ -12,7 +12,7 @@ import yaml
 from fastapi.testclient import TestClient
 from support.service_server import ROOT
 
-from service.main import create_app
+from service.http.app import create_app
 from service.settings import Settings
 
 try:

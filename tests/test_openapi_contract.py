@@ -16,7 +16,7 @@ import pytest
 import torch
 from support.service_server import ROOT, server_url, torch_build, torch_meta  # noqa: F401
 
-from service.examples import EXAMPLES, placeholders
+from service.http.examples import EXAMPLES, placeholders
 
 REDOCLY = os.path.join(ROOT, "tests", "js", "node_modules", ".bin", "redocly")
 REF = "#/components/schemas/"
@@ -156,7 +156,7 @@ def test_example_gets_its_documented_answer(client, op, name):
     assert r.status_code == example["status"], r.text
     assert placeholders(r.json()) == example["response"], (
         "the answer differs from the documented one: run `python scripts/example_answers.py` "
-        "and `python -m service.openapi > openapi.json` if the change is right")
+        "and `python -m service.http.openapi > openapi.json` if the change is right")
 
 
 def _torch_names(request: dict) -> dict:

@@ -114,7 +114,7 @@ def test_seed_004_mean(api):
 
 
 def test_source_graph(api):
-    pytest.importorskip("service.source")
+    pytest.importorskip("service.run.source")
     src = "x = tensor([1., 2., 3.], requires_grad=True)\ny = x * 2\nz = y.mean()"
     r = api.post("/backward", json={"source": src, "tensors": "z", "return_graph": True})
     assert r.status_code == 200, r.text
@@ -335,7 +335,7 @@ SOURCE_PROGRAMS = [
 
 @pytest.mark.parametrize("src", SOURCE_PROGRAMS, ids=range(len(SOURCE_PROGRAMS)))
 def test_source_programs_match_torch(api, src):
-    pytest.importorskip("service.source")
+    pytest.importorskip("service.run.source")
     r = api.post("/backward", json={"source": src, "tensors": "z", "return_graph": True})
     assert r.status_code == 200, r.text
     scope = {"torch": torch}

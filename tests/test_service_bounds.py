@@ -9,8 +9,8 @@ import pytest
 import torch
 from support.service_server import api, server_url  # noqa: F401 (fixtures)
 
-from service.graphs import Workspace
-from service.limits import Budget
+from service.budget import Budget
+from service.run.workspace import Workspace
 from service.schemas import Node
 from service.settings import Settings
 
@@ -46,7 +46,7 @@ def _make(store, k):
 
 
 def test_replica_cache_is_bounded_by_count_and_bytes(redis_url):
-    from service.sessions.redis import RedisStore
+    from service.sessions.redis_store import RedisStore
     a = RedisStore(Settings(store=redis_url, replica_cache_sessions=3))
     sids = [_make(a, k) for k in range(6)]
     assert list(a._live) == sids[-3:] and a.dropped == 3  # the least recently used went
@@ -57,7 +57,7 @@ def test_replica_cache_is_bounded_by_count_and_bytes(redis_url):
     s0 = a.get(sids[0], "")
     with s0.lock:
         s0.record("backward", tensors="s")
-        from service import compute
+        from service.run import compute
         from service.schemas import BackwardRequest
         compute.backward(s0.ws, BackwardRequest(tensors="s"), Budget(a.settings))
         a.update(s0)

@@ -12,7 +12,7 @@ import time
 import httpx
 from support.service_server import ROOT, TEST_ENV, free_port
 
-from service.main import create_app
+from service.http.app import create_app
 
 
 def test_startup_log_names_docs_and_playground_and_root_redirects():

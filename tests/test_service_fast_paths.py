@@ -12,12 +12,14 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
-from service import calls, compute, wire
-from service.graphs import Workspace
-from service.limits import Budget
-from service.main import create_app
+from service.budget import Budget
+from service.calls import backward_grad
+from service.http.app import create_app
+from service.run import compute
+from service.run.workspace import Workspace
 from service.schemas import BackwardRequest
 from service.settings import Settings
+from service.wire import codec
 
 
 @pytest.fixture(scope="module")
@@ -58,13 +60,13 @@ def torch_grads():
 
 def test_base64_decoded_once_and_answer_spliced(api, monkeypatch):
     count = {"n": 0}
-    real = wire._b64decode
+    real = codec._b64decode
 
     def counting(text):
         count["n"] += 1
         return real(text)
 
-    monkeypatch.setattr(wire, "_b64decode", counting)
+    monkeypatch.setattr(codec, "_b64decode", counting)
     body = {"graph": {"nodes": nodes(b64(X), b64(Y))}, "tensors": "out",
             "grad_tensors": b64(V), "retain_grad": ["xy"], "encoding": "base64"}
     r = api.post("/backward", json=body)
@@ -85,7 +87,7 @@ def test_binary_answer_in_parts(api):
             "grad_tensors": V.tolist(), "retain_grad": ["xy"], "encoding": "binary"}
     r = api.post("/backward", json=body)
     assert r.status_code == 200, r.text
-    n = int(r.headers[wire.BINARY_HEADER])
+    n = int(r.headers[codec.BINARY_HEADER])
     import json
     head = json.loads(r.content[:n])
     tail, at, got = r.content[n:], 0, {}
@@ -114,13 +116,13 @@ def test_idempotent_replay_of_a_base64_answer(api):
 def test_small_call_that_grows_moves_to_a_thread(api):
     """A call that starts on the event loop and makes more than INLINE_ELEMENTS elements is
     run again from scratch in a thread: the answer is torch's."""
-    n = calls.INLINE_ELEMENTS + 10
+    n = backward_grad.INLINE_ELEMENTS + 10
     req = BackwardRequest.model_validate({"graph": {"nodes": [
         {"id": "a", "op": "ones", "args": [[n]], "requires_grad": True},
         {"id": "s", "op": "sum", "args": ["a"]}]}, "tensors": "s"})
     state = api.app.state
-    with pytest.raises(calls.TooBigInline):
-        calls.run(state, req, "", "backward", None, calls.InlineBudget(state.settings))
+    with pytest.raises(backward_grad.TooBigInline):
+        backward_grad.run(state, req, "", "backward", None, backward_grad.InlineBudget(state.settings))
     r = api.post("/backward", json={"graph": {"nodes": [
         {"id": "a", "op": "ones", "args": [[n]], "requires_grad": True},
         {"id": "b", "op": "mul", "args": ["a", 3]},
@@ -148,7 +150,7 @@ def _chain(length: int, size: int) -> tuple[Workspace, list, Budget]:
         *({"id": "a", "op": "mul", "args": ["a", 1.5]} for _ in range(length))]},
         "tensors": "a"})
     ws = Workspace()
-    ws.add_nodes(calls.graph_nodes(req, budget.settings), budget)
+    ws.add_nodes(backward_grad.graph_nodes(req, budget.settings), budget)
     return ws, [ws.ref("a", "tensors")], budget
 
 
@@ -178,14 +180,14 @@ def test_long_base64_decoded_from_the_body(api, monkeypatch):
     that is not exactly a tensor's b64 falls back to the plain parse, with its answers."""
     big = np.linspace(-2, 2, 3 * 4096, dtype=np.float32)
     lifted = {"n": 0}
-    real = wire.loads_lifting_b64
+    real = codec.loads_lifting_b64
 
     def counting(body):
         out = real(body)
         lifted["n"] += out is not None
         return out
 
-    monkeypatch.setattr(wire, "loads_lifting_b64", counting)
+    monkeypatch.setattr(codec, "loads_lifting_b64", counting)
     graph = [{"id": "x", "op": "tensor", "data": b64(big), "requires_grad": True},
              {"id": "y", "op": "tensor", "data": b64(big[:3]), "requires_grad": True},
              {"id": "s", "op": "sum", "args": [{"dtype": "float32", "shape": [], "b64":
@@ -227,11 +229,11 @@ def test_session_answer_is_a_snapshot(api, encoding):
     first = BackwardRequest.model_validate({
         "session": session, "tensors": ["out"], "grad_tensors": [V.tolist()],
         "retain_graph": True, "encoding": encoding})
-    payload, encoder = calls.run(state, first, "", "backward")
+    payload, encoder = backward_grad.run(state, first, "", "backward")
     again = BackwardRequest.model_validate({
         "session": session, "tensors": ["out"], "grad_tensors": [V.tolist()],
         "retain_graph": True})
-    calls.run(state, again, "", "backward")  # x.grad is now twice torch's
+    backward_grad.run(state, again, "", "backward")  # x.grad is now twice torch's
     grad_x = payload["grads"]["x"]
     if encoding == "list":
         got = np.asarray(grad_x["data"])

@@ -8,7 +8,7 @@ import torch
 from fastapi.testclient import TestClient
 
 import engine
-from service.main import create_app
+from service.http.app import create_app
 from service.settings import Settings
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
-from service.main import create_app
+from service.http.app import create_app
 from service.settings import Settings
 
 X = [[0.5, -1.0, 2.0], [1.5, 0.25, -0.75]]

@@ -10,7 +10,7 @@ import torch
 from fastapi.testclient import TestClient
 from support.made_up_derivatives import TorchWrongJvpCube, temporary_op, wrong_square
 
-from service.main import create_app
+from service.http.app import create_app
 from service.settings import Settings
 
 

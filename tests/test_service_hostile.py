@@ -190,7 +190,7 @@ SOURCES = [
 
 @pytest.mark.parametrize("src", SOURCES)
 def test_hostile_source(api, src):
-    pytest.importorskip("service.source")
+    pytest.importorskip("service.run.source")
     r = api.post("/backward", json={"source": src, "tensors": "x"})
     check_problem(r, 422)
     assert api.get("/healthz").status_code == 200

@@ -8,7 +8,7 @@ import pytest
 import torch
 from support.service_server import as_numpy, check_problem
 
-from service.source import compile_source
+from service.run.source import compile_source
 
 pytest_plugins = ["support.service_server"]
 

@@ -21,10 +21,11 @@ import pytest
 from fastapi.testclient import TestClient
 from support.service_server import running_server
 
-from service import buffers, content, wire
-from service.errors import Problem
-from service.main import create_app
+from service.http.app import create_app
+from service.problems import Problem
+from service.run import content
 from service.settings import Settings
+from service.wire import buffers, codec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "clients" / "python"))
 import autograd_client as sdk  # noqa: E402
@@ -50,8 +51,8 @@ def binary_body(arr=X, encoding="binary") -> tuple[bytes, dict]:
     head = json.dumps({"graph": {"nodes": graph({"dtype": "float32", "shape": list(arr.shape),
                                                  "binary_data_size": arr.nbytes})},
                        "tensors": "out", "encoding": encoding}).encode()
-    return head + arr.tobytes(), {"content-type": wire.OCTET,
-                                  wire.BINARY_HEADER: str(len(head))}
+    return head + arr.tobytes(), {"content-type": codec.OCTET,
+                                  codec.BINARY_HEADER: str(len(head))}
 
 
 def b64(arr) -> dict:
@@ -62,8 +63,8 @@ def b64(arr) -> dict:
 def grad_of(r) -> np.ndarray:
     """x's gradient from a binary or base64 answer."""
     assert r.status_code == 200, r.text[:500]
-    if r.headers["content-type"] == wire.OCTET:
-        n = int(r.headers[wire.BINARY_HEADER])
+    if r.headers["content-type"] == codec.OCTET:
+        n = int(r.headers[codec.BINARY_HEADER])
         return np.frombuffer(r.content[n:], "<f4")
     return np.frombuffer(base64.b64decode(r.json()["grads"]["x"]["b64"]), "<f4")
 
@@ -111,7 +112,7 @@ def test_binary_body_in_many_chunks(app, piece):
     status, got_headers, answer = asgi_post(app, chunks, {**headers,
                                                           "content-length": str(len(body))})
     assert status == 200, answer[:300]
-    n = int(got_headers[wire.BINARY_HEADER.lower()])
+    n = int(got_headers[codec.BINARY_HEADER.lower()])
     np.testing.assert_allclose(np.frombuffer(answer[n:], "<f4"), WANT, rtol=1e-5, atol=1e-5)
 
 
@@ -177,45 +178,45 @@ def test_live_server_body_in_small_sends():
     assert top.startswith(b"HTTP/1.1 200"), top
     fields = dict(line.split(": ", 1) for line in top.decode().split("\r\n")[1:])
     fields = {k.lower(): v for k, v in fields.items()}
-    n = int(fields[wire.BINARY_HEADER.lower()])
+    n = int(fields[codec.BINARY_HEADER.lower()])
     np.testing.assert_allclose(np.frombuffer(payload[n:], "<f4"), WANT, rtol=1e-5, atol=1e-5)
 
 
 # --------------------------------------------------------------------------- base64
 
 def test_long_base64_decoded_in_slices_is_exact(monkeypatch):
-    monkeypatch.setattr(wire, "B64_SLICE", 8)
+    monkeypatch.setattr(codec, "B64_SLICE", 8)
     for raw in (b"", b"a", b"ab", b"abc", bytes(range(256)) * 3, bytes(range(200))[:199]):
         text = pybase64.b64encode(raw)
         for given in (text, text.decode(), memoryview(text)):
-            got = wire._b64decode(given)
+            got = codec._b64decode(given)
             assert bytes(got) == raw and got.readonly
     for text in ("QUJDQUJDQQ==QUJDQUJD",  # padding inside, at a slice's end
                  "QUJDQUJDQUJDQUJDQUJ",  # not a multiple of 4
                  "QUJDQUJDQUJDQU*DQUJD",  # not the alphabet
                  "QUJDQUJDQUJDQUJDQUJ\n"):
         with pytest.raises(Problem) as e:
-            wire._b64decode(text)
+            codec._b64decode(text)
         assert e.value.status == 422 and "not valid base64" in e.value.detail
 
 
 def test_base64_answer_written_as_sent_equals_the_whole(monkeypatch):
-    monkeypatch.setattr(wire, "SEND_BYTES", 8)
+    monkeypatch.setattr(codec, "SEND_BYTES", 8)
     raw = memoryview(bytes(range(256)) * 5)
     for n in (0, 1, 2, 3, 4, 5, 6, 100, len(raw)):
-        part = wire.Base64Part(raw[:n])
-        pieces = list(wire.slices(part))
+        part = codec.Base64Part(raw[:n])
+        pieces = list(codec.slices(part))
         assert b"".join(pieces) == bytes(part) == pybase64.b64encode(raw[:n])
         assert len(part) == len(bytes(part))
         assert all(len(p) <= 8 for p in pieces)
-    assert b"".join(wire.slices(raw, 7)) == bytes(raw)
+    assert b"".join(codec.slices(raw, 7)) == bytes(raw)
 
 
 def test_large_answers_in_slices_equal_plain(api, monkeypatch):
     """Binary and base64 answers in many slices; base64 written as sent (no session) and
     written whole (in a session) give the same bytes; graph_hash is the same for the tensor
     sent as binary, base64 and a list."""
-    monkeypatch.setattr(wire, "SEND_BYTES", 4096)
+    monkeypatch.setattr(codec, "SEND_BYTES", 4096)
     body, headers = binary_body()
     rb = api.post("/backward", content=body, headers=headers)
     np.testing.assert_allclose(grad_of(rb), WANT, rtol=1e-5, atol=1e-5)
@@ -226,7 +227,7 @@ def test_large_answers_in_slices_equal_plain(api, monkeypatch):
     assert kept.json()["grads"]["x"]["b64"] == r64.json()["grads"]["x"]["b64"]
     np.testing.assert_array_equal(grad_of(r64), grad_of(rb))
     listed = api.post("/backward", json={**call, "graph": {"nodes": graph(X.tolist())}})
-    n = int(rb.headers[wire.BINARY_HEADER])
+    n = int(rb.headers[codec.BINARY_HEADER])
     hashes = {json.loads(rb.content[:n])["graph_hash"], r64.json()["graph_hash"],
               kept.json()["graph_hash"], listed.json()["graph_hash"]}
     assert len(hashes) == 1
@@ -271,8 +272,8 @@ def test_sdk_decodes_long_base64_from_the_answer_bytes(api, monkeypatch):
     assert sdk._wire._lift_b64(raw) is not None  # the fast path is the one taken
     plain = json.loads(bytes(raw))["grads"]["x"]
     want = np.frombuffer(base64.b64decode(plain["b64"]), np.float32).reshape(plain["shape"])
-    for codec in (sdk._wire.pybase64, None):
-        monkeypatch.setattr(sdk._wire, "pybase64", codec)
+    for b64lib in (sdk._wire.pybase64, None):
+        monkeypatch.setattr(sdk._wire, "pybase64", b64lib)
         g = sdk.decode(200, headers, raw)["grads"]["x"]
         assert g.flags.writeable and g.dtype == np.float32
         np.testing.assert_array_equal(g, want)
@@ -303,7 +304,7 @@ def test_binary_tensors_land_aligned(api, head_pad):
                        "tensors": "out", "encoding": "binary", "retain_graph": True}).encode()
     head += b" " * head_pad  # JSON may end in spaces: any length of head
     body = head + X.tobytes()
-    headers = {"content-type": wire.OCTET, wire.BINARY_HEADER: str(len(head))}
+    headers = {"content-type": codec.OCTET, codec.BINARY_HEADER: str(len(head))}
     with api.stream("POST", "/backward", content=body, headers=headers) as r:
         assert r.status_code == 200
         answer = sdk.decode(r.status_code, r.headers, sdk.read_answer(r))

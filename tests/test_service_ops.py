@@ -52,11 +52,11 @@ def test_docs_served_with_local_assets(api):
 
 
 def test_openapi_json_is_current(api):
-    """openapi.json is regenerated with `python -m service.openapi > openapi.json`."""
+    """openapi.json is regenerated with `python -m service.http.openapi > openapi.json`."""
     with open(os.path.join(ROOT, "openapi.json")) as f:
         published = json.load(f)
     assert api.get("/openapi.json").json() == published, (
-        "openapi.json drifted from the app: run `python -m service.openapi > openapi.json`")
+        "openapi.json drifted from the app: run `python -m service.http.openapi > openapi.json`")
 
 
 def test_openapi_fields_documented():

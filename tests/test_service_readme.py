@@ -135,7 +135,7 @@ def test_gc_freeze_setting():
 
     from fastapi.testclient import TestClient
 
-    from service.main import create_app
+    from service.http.app import create_app
     gc.unfreeze()
     try:
         with TestClient(create_app(Settings(_env_file=None, gc_freeze=False))) as c:

@@ -188,8 +188,8 @@ def test_64_concurrent_backward_calls_across_two_replicas(two):
 
 def test_warm_replica_does_not_replay(two):
     """In this process: two stores over the test's Redis, as two replicas would be."""
-    from service.graphs import Workspace
-    from service.sessions.redis import RedisStore
+    from service.run.workspace import Workspace
+    from service.sessions.redis_store import RedisStore
     from service.settings import Settings
     redis, _ = two
     a, b = (RedisStore(Settings(store=redis.url)) for _ in range(2))
@@ -214,7 +214,7 @@ def test_warm_replica_does_not_replay(two):
 
 
 def _budget():
-    from service.limits import Budget
+    from service.budget import Budget
     from service.settings import Settings
     return Budget(Settings())
 

@@ -6,7 +6,7 @@ Starlette's TestClient (a real ASGI call, no mocks) and reads the store it made.
 import numpy as np
 from fastapi.testclient import TestClient
 
-from service.main import create_app
+from service.http.app import create_app
 from service.sessions.replay import replay
 from service.settings import Settings
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
-from service.main import create_app
+from service.http.app import create_app
 from service.settings import Settings
 
 

@@ -1,4 +1,4 @@
-"""The bytes a session holds (the byte caps) are kept call by call (service/accounting.py):
+"""The bytes a session holds (the byte caps) are kept call by call (service/run/byte_accounting.py):
 after hundreds of calls of every kind they equal a recount from scratch
 (``memory.recount``, the definition), the caps trigger where that recount says, and a step
 looks at the same few tensors and nodes however old the session is. For both stores; the
@@ -11,9 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 from support.service_server import check_problem, redis_server
 
-from service import accounting, graphs
-from service.main import create_app
-from service.memory import recount
+from service.http.app import create_app
+from service.run import byte_accounting, workspace
+from service.run.retained import recount
 from service.settings import Settings
 
 HAVE_REDIS = shutil.which("redis-server") is not None
@@ -40,7 +40,7 @@ def redis_store():
 def no_debug_check(monkeypatch):
     """These tests compare with the recount themselves (where it is the point: not after
     every one of the structural tests' steps, which would make them quadratic)."""
-    monkeypatch.setattr(graphs, "CHECK_BYTES", False)
+    monkeypatch.setattr(workspace, "CHECK_BYTES", False)
 
 
 def app(store="memory", **limits):
@@ -118,8 +118,8 @@ def mixed_call(client, sid, i):
 
 def test_kept_count_equals_recount_over_a_long_mixed_session(monkeypatch):
     recounts = []  # calls that counted from scratch (then the equality says little)
-    of = accounting.Ledger.of.__func__
-    monkeypatch.setattr(accounting.Ledger, "of", classmethod(
+    of = byte_accounting.Ledger.of.__func__
+    monkeypatch.setattr(byte_accounting.Ledger, "of", classmethod(
         lambda cls, tensors: recounts.append(i) or of(cls, tensors)))
     client = app()
     i = -1

@@ -1,4 +1,4 @@
-"""The source compiler (service/source.py): the seed tutorials' graph-building code and the
+"""The source compiler (service/run/source.py): the seed tutorials' graph-building code and the
 rest of the subset compile to the expected node lists; the node lists, run by a small
 test-only interpreter over the engine, give what torch gives for the original code (values,
 dtypes, requires_grad, is_leaf, grad_fn names and next_functions, and the gradients of a
@@ -20,7 +20,7 @@ from support.service_server import api, server_url  # noqa: F401 - the live serv
 import engine
 from engine.ops import OVERLOADS, resolve
 from service.op_sets import SELF_METHODS, TENSOR_METHODS
-from service.source import SourceError, compile_source
+from service.run.source import SourceError, compile_source
 
 # --------------------------------------------------------------------------- helpers
 

@@ -1,7 +1,7 @@
 """Session stores: where workspaces live between requests."""
 
 from .base import Session, SessionStore
-from .memory import MemoryStore
+from .memory_store import MemoryStore
 
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis-cluster://", "redis-sentinel://")
 
@@ -10,7 +10,7 @@ def make_store(settings) -> SessionStore:
     if settings.store == "memory":
         return MemoryStore(settings)
     if settings.store.startswith(REDIS_SCHEMES):
-        from .redis import RedisStore
+        from .redis_store import RedisStore
         return RedisStore(settings)
     raise ValueError(f"AUTOGRAD_STORE must be 'memory' or a redis://, rediss://, unix://, "
                      f"redis-cluster:// or redis-sentinel:// URL, got {settings.store!r}")

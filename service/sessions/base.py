@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from ..graphs import Workspace
+from ..run.workspace import Workspace
 
 
 def new_id() -> str:

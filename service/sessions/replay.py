@@ -27,12 +27,13 @@ import numpy as np
 
 from engine.errors import AutogradError
 
-from .. import compute, wire
-from ..errors import Problem, limit
-from ..graphs import Workspace
-from ..limits import Budget
-from ..memory import free
+from ..budget import Budget
+from ..problems import Problem, limit
+from ..run import compute
+from ..run.retained import free
+from ..run.workspace import Workspace
 from ..schemas import BackwardRequest, GradRequest, Node
+from ..wire import codec
 
 KINDS = ("nodes", "backward", "grad", "zero_grad", "free", "put")
 
@@ -57,7 +58,7 @@ def apply(ws: Workspace, entry: dict, settings) -> None:
         elif kind == "put":
             value = entry["value"]
             ws.put(entry["name"], value if isinstance(value, np.ndarray)
-                   else wire.decode(value, budget))
+                   else codec.decode(value, budget))
         else:
             raise ValueError(f"unknown log entry {kind!r}")
     except (Problem, AutogradError):

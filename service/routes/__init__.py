@@ -1,1 +1,0 @@
-"""One router per concern; main.py includes them all."""
