@@ -44,6 +44,7 @@ from .grad_mode import (
 )
 from .inference import is_inference
 from .ops import F, creation
+from .parallel import get_num_threads, set_num_threads
 from .tensor_extras import (
     BoolTensor,
     ByteTensor,

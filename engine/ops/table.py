@@ -62,7 +62,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .. import anomaly_mode as _anomaly
-from .. import array_cache, dtypes, grad_mode
+from .. import array_cache, dtypes, grad_mode, parallel
 from .. import graph as _graph
 from .. import inference as _inference
 from ..array_cache import LARGE_BYTES
@@ -240,6 +240,9 @@ class Op:
         # indices, targets and weights take no part in the kernel's dtype
         self._kernel_params = tuple(i for i in self.tensor_params
                                     if self.params[i].name not in self.nondiff)
+        # NOTE [parallel elementwise] in engine/parallel.py
+        self._pointwise = (self.jvp == "elementwise" and not self.composite and
+                           not self.creation and not self.multi_output)
         self._diff_set = frozenset(self.diff_params)
         self._diff_bits = tuple((i, 1 << k) for k, i in enumerate(self.diff_params))
         self._all_diff = self.diff_params == self.tensor_params
@@ -357,6 +360,9 @@ class Op:
         else:  # no Tensor anywhere: raw arrays inside a first-order backward
             if check is not None:
                 check(self, args)
+            if (self._pointwise and getattr(args[0], "nbytes", 0) >= LARGE_BYTES and
+                    (shape := parallel.splittable(args)) is not None):
+                return parallel.run(self.forward, args, shape)
             return self.forward(*args)
         if self.composite:
             if check is not None:
@@ -409,12 +415,8 @@ class Op:
                         self._cast_inputs(args, arrays, inputs)
                         break
         try:
-            if array_cache.enabled and inputs and inputs[0][1].array.nbytes >= LARGE_BYTES:
-                token = array_cache.use()  # large outputs reuse freed blocks
-                try:
-                    out = self.forward(*arrays)
-                finally:
-                    array_cache.restore(token)
+            if inputs and inputs[0][1].array.nbytes >= LARGE_BYTES:
+                out = self._forward_large(arrays)
             else:
                 out = self.forward(*arrays)
         except ValueError:  # NumPy's broadcast error: the shape rule words it as torch does
@@ -456,6 +458,18 @@ class Op:
         if self.return_type is not None:
             return self.return_type(*results)
         return results  # torch.split, unbind...: a tuple (only torch.ops.aten gives a list)
+
+    def _forward_large(self, arrays):
+        """The forward over a large input: its outputs reuse freed blocks (array_cache),
+        and an elementwise one runs on the intra-op threads (NOTE [parallel elementwise])."""
+        token = array_cache.use() if array_cache.enabled else None
+        try:
+            if self._pointwise and (shape := parallel.splittable(arrays)) is not None:
+                return parallel.run(self.forward, arrays, shape)
+            return self.forward(*arrays)
+        finally:
+            if token is not None:
+                array_cache.restore(token)
 
     def _check_kernel(self, args) -> None:
         """The kernel runs in the inputs' promoted dtype, before any cast to float: its kind
