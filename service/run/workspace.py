@@ -245,8 +245,7 @@ class Workspace:
     # -- arguments: references, constants, tensor values
 
     def _arg(self, value, op: str, key, where: str):
-        kinds = _param_types(op, key)
-        tensor_only = bool(kinds) and all(k.startswith("Tensor") for k in kinds)
+        kinds, tensor_only = _param_types(op, key)
         if isinstance(value, str):
             m = REF.match(value)
             if m and (m[1] in self.names or tensor_only):
@@ -370,13 +369,15 @@ def _has_tensor(value) -> bool:
 _PARAM_TYPES: dict = {}
 
 
-def _param_types(op: str, key) -> set:
-    """The schema types a position (int) or keyword (str) has across the op's overloads
-    (remembered: every argument of every node asks)."""
+def _param_types(op: str, key) -> tuple[frozenset, bool]:
+    """The schema types a position (int) or keyword (str) has across the op's overloads,
+    and whether all of them are Tensor types (remembered: every argument of every node
+    asks)."""
     cache_key = (op, key, len(OVERLOADS.get(op, ())))
     out = _PARAM_TYPES.get(cache_key)
     if out is None:
-        out = frozenset(_find_param_types(op, key))
+        kinds = frozenset(_find_param_types(op, key))
+        out = kinds, bool(kinds) and all(k.startswith("Tensor") for k in kinds)
         if len(_PARAM_TYPES) < 100_000:  # keys are client-chosen: bounded
             _PARAM_TYPES[cache_key] = out
     return out

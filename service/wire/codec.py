@@ -325,7 +325,8 @@ def from_nested(data, budget: Budget, dtype: str | None) -> np.ndarray:
 
 def _array(flat: list, dtype: str, shape: tuple) -> np.ndarray:
     try:
-        return np.array(flat, dtype=DTYPES[dtype]).reshape(shape)
+        arr = np.array(flat, dtype=DTYPES[dtype])
+        return arr if len(shape) == 1 else arr.reshape(shape)  # a flat list is made 1-d
     except (OverflowError, ValueError) as e:
         raise bad(f"cannot make a {dtype} tensor: {e}") from None
 
