@@ -1,4 +1,4 @@
-"""Writes service/http/answers.py: the answer to each named example of
+"""Writes service/http/example_answers.json: the answer to each named example of
 service/http/examples.py, as the service gives it (run after changing an example;
 tests/test_openapi_examples.py checks every answer against a live server, and the gradients
 against torch).
@@ -7,15 +7,14 @@ against torch).
 """
 
 import json
-import pprint
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-OUT = ROOT / "service" / "http" / "answers.py"
-if not OUT.exists():  # service.http.examples imports it: start from an empty table
-    OUT.write_text("ANSWERS: dict = {}\n")
+OUT = ROOT / "service" / "http" / "example_answers.json"
+if not OUT.exists():  # service.http.examples reads it: start from an empty table
+    OUT.write_text("{}\n")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
@@ -39,9 +38,7 @@ def main() -> None:
                                 headers={"Content-Type": "application/json"})
                 assert r.status_code == status, (op, name, r.status_code, r.text)
                 answers.setdefault(op, {})[name] = placeholders(r.json())
-    text = pprint.pformat(answers, width=99, sort_dicts=False)
-    OUT.write_text('"""The answers to the examples of examples.py, written by '
-                   'scripts/example_answers.py."""\n\nANSWERS = ' + text + "\n")
+    OUT.write_text(json.dumps(answers, indent=1, ensure_ascii=False, allow_nan=False) + "\n")
 
 
 if __name__ == "__main__":

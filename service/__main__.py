@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 
+import uvicorn
+from uvicorn.config import LOGGING_CONFIG
+
 from .http.protocol import HttpToolsOrH11Protocol
+from .http.quotas import install_log_ids
+from .sessions import make_store
+from .settings import Settings
 
 
 def startup_banner(host: str, port: int) -> str:
@@ -19,8 +26,6 @@ def startup_banner(host: str, port: int) -> str:
 
 
 def main(argv=None) -> int:
-    from .settings import Settings
-
     p = argparse.ArgumentParser(prog="autograd-service", description=__doc__)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
@@ -34,18 +39,11 @@ def main(argv=None) -> int:
               "to the others. Set AUTOGRAD_STORE=redis://host:6379/0 (or run one worker).",
               file=sys.stderr)
         return 2
-    from .sessions import make_store
     try:
         make_store(settings)  # fail here, with a sentence, rather than in every worker
     except (NotImplementedError, ValueError) as e:
         print(f"autograd-service: {e}", file=sys.stderr)
         return 2
-    import copy
-
-    import uvicorn
-    from uvicorn.config import LOGGING_CONFIG
-
-    from .http.quotas import install_log_ids
     install_log_ids()  # every record gets request_id ("-" outside a request)
     log_config = copy.deepcopy(LOGGING_CONFIG)  # the access line names the request too
     log_config["formatters"]["access"]["fmt"] = (

@@ -4,6 +4,7 @@ Every limit exists so that no request, however large or malformed, can exhaust t
 server: sizes are checked from the op table's shape rules before anything is allocated.
 """
 
+import json
 from typing import Annotated
 
 from pydantic import Field, field_validator
@@ -15,7 +16,6 @@ def _split(value):
     if isinstance(value, str):
         value = value.strip()
         if value.startswith("["):
-            import json
             return json.loads(value)
         return [v.strip() for v in value.split(",") if v.strip()]
     return value

@@ -91,3 +91,4 @@ def test_docker_build_stage_makes_a_wheel_with_the_compiled_pieces(tmp_path):
     for module in ("_arraycache", "_gctrack"):
         assert any(n.startswith(f"engine/{module}") and n.endswith(".so") for n in names)
     assert "service/static/" in "".join(names)
+    assert "service/http/example_answers.json" in names  # the examples' answers (data)

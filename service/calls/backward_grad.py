@@ -17,6 +17,7 @@ from engine.errors import AutogradError
 from ..budget import Budget
 from ..problems import Problem, bad, engine_status
 from ..run import compute, content, graph_pictures, provenance
+from ..run.source import SourceError, compile_source
 from ..run.workspace import ARGUMENT_ERRORS, Workspace
 from ..schemas import Node
 from ..sessions.replay import room
@@ -29,10 +30,6 @@ def graph_nodes(req, settings, names: dict | None = None) -> list:
     if req.graph is not None and req.source is not None:
         raise bad("send either graph or source, not both")
     if req.source is not None:
-        try:
-            from ..run.source import SourceError, compile_source
-        except ImportError:
-            raise bad("source graphs are not available in this build") from None
         try:
             raw = compile_source(req.source, max_nodes=settings.max_nodes, names=names)
         except SourceError as e:

@@ -11,6 +11,7 @@ import contextvars
 import logging
 
 import orjson
+import redis.exceptions as R
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
@@ -77,25 +78,20 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException):
         return problem_response(exc.status_code, str(exc.detail), headers=exc.headers)
 
-    try:
-        import redis.exceptions as R
-    except ImportError:  # pragma: no cover - redis is a dependency
-        R = None
-    if R is not None:
-        @app.exception_handler(R.RedisError)
-        async def _store_down(request: Request, exc: Exception):
-            """The shared store is unreachable, restarting or full: a 503 the client may
-            retry (nothing was committed to the session), not a 500."""
-            full = isinstance(exc, getattr(R, "OutOfMemoryError", ())) or (
-                isinstance(exc, R.ResponseError) and "maxmemory" in str(exc))
-            down = (R.ConnectionError, R.TimeoutError, R.ClusterDownError, R.TryAgainError)
-            if not (full or isinstance(exc, down)):
-                return await _crash(request, exc)
-            log.warning("session store unavailable on %s %s: %s", request.method,
-                        request.url.path, type(exc).__name__)
-            what = "full (maxmemory)" if full else "unreachable"
-            return problem_response(503, f"the session store is {what}; retry later",
-                                    "store-unavailable", headers={"Retry-After": "1"})
+    @app.exception_handler(R.RedisError)
+    async def _store_down(request: Request, exc: Exception):
+        """The shared store is unreachable, restarting or full: a 503 the client may
+        retry (nothing was committed to the session), not a 500."""
+        full = isinstance(exc, getattr(R, "OutOfMemoryError", ())) or (
+            isinstance(exc, R.ResponseError) and "maxmemory" in str(exc))
+        down = (R.ConnectionError, R.TimeoutError, R.ClusterDownError, R.TryAgainError)
+        if not (full or isinstance(exc, down)):
+            return await _crash(request, exc)
+        log.warning("session store unavailable on %s %s: %s", request.method,
+                    request.url.path, type(exc).__name__)
+        what = "full (maxmemory)" if full else "unreachable"
+        return problem_response(503, f"the session store is {what}; retry later",
+                                "store-unavailable", headers={"Retry-After": "1"})
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception):

@@ -4,6 +4,8 @@ import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from ..run.retained import report
+
 # Label values come from bounded sets only, so the registry cannot grow per request: the
 # route is the matched template (or "unmatched"), the method one of these (or "other").
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
@@ -69,7 +71,6 @@ class Metrics:
 
 def _retained_bytes(store) -> int:
     """Saved-tensor bytes of the sessions this process holds (the in-memory store's)."""
-    from ..run.retained import report
     total = 0
     for session in list(getattr(store, "_sessions", {}).values()):
         try:

@@ -12,16 +12,14 @@ from __future__ import annotations
 import math
 import shutil
 import subprocess
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from engine import Tensor
 
 from ..problems import Problem
-
-if TYPE_CHECKING:
-    from .workspace import Workspace
+from .workspace import Workspace
 
 FORMATS = ("dot", "svg", "json")
 DOT_MAX_BYTES = 4 * 2**20  # a larger drawing is refused before Graphviz runs

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 import weakref
 
+import numpy as np
+
 from engine import Tensor, inference_mode, is_grad_enabled, set_grad_enabled
 from engine.errors import AutogradError, OpError
 from engine.ops import OVERLOADS, resolve
@@ -265,7 +267,6 @@ class Workspace:
     def put(self, name: str, new) -> Tensor:
         """Write ``new`` into tensor ``name`` in place, as ``with no_grad(): x.copy_(new)``:
         the version counter moves, so graphs that saved the old value refuse to use it."""
-        import numpy as np
         t = self.ref(name, "name")
         try:
             new = np.broadcast_to(new.astype(t.array.dtype, copy=False), t.array.shape)

@@ -2,6 +2,7 @@
 
 from .base import Session, SessionStore
 from .memory_store import MemoryStore
+from .redis_store import RedisStore
 
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis-cluster://", "redis-sentinel://")
 
@@ -10,10 +11,9 @@ def make_store(settings) -> SessionStore:
     if settings.store == "memory":
         return MemoryStore(settings)
     if settings.store.startswith(REDIS_SCHEMES):
-        from .redis_store import RedisStore
         return RedisStore(settings)
     raise ValueError(f"AUTOGRAD_STORE must be 'memory' or a redis://, rediss://, unix://, "
                      f"redis-cluster:// or redis-sentinel:// URL, got {settings.store!r}")
 
 
-__all__ = ["Session", "SessionStore", "MemoryStore", "make_store", "REDIS_SCHEMES"]
+__all__ = ["Session", "SessionStore", "MemoryStore", "RedisStore", "make_store", "REDIS_SCHEMES"]
