@@ -165,14 +165,16 @@ def main():
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                         help="cuda: the engine on CuPy beside torch on CUDA (HIPS is CPU-only)")
     parser.add_argument("--threads", type=int, default=None,
-                        help="torch's threads and NumPy's BLAS threads (default: torch takes "
-                             "every core, NumPy's BLAS its own default, the same here)")
+                        help="torch's threads, NumPy's BLAS threads and the engine's "
+                             "(default: torch and the engine take every core, NumPy's BLAS "
+                             "its own default)")
     parser.add_argument("--only", nargs="+", choices=WORKLOADS, default=WORKLOADS,
                         help="time these workloads only")
     args = parser.parse_args()
     import torch
     import torch.nn.functional as tF
     torch.set_num_threads(THREADS)
+    engine.set_num_threads(THREADS)  # NOTE [parallel elementwise]: the same threads as torch
 
     rng = np.random.default_rng(0)
     n_chain = 1500 if args.quick else 15000
@@ -212,7 +214,8 @@ def main():
             pass
 
     blas = args.threads if args.threads is not None else "its default"
-    print(f"threads: torch {torch.get_num_threads()}, NumPy's BLAS {blas}; {args.rounds} "
+    print(f"threads: torch {torch.get_num_threads()}, NumPy's BLAS {blas}, the engine's "
+          f"elementwise ops {engine.get_num_threads()}; {args.rounds} "
           f"rounds of {args.repeat} samples; medians (ratios: median of the rounds', range)")
     print(f"{'workload':10} {'torch ms':>10} {'engine ms':>10} {'engine/torch':>20} "
           f"{'hips ms':>10} {'hips/torch':>11} {'engine/hips':>20}")

@@ -34,5 +34,15 @@ def test_every_workload_gets_a_row_with_ratios():
 
 def test_threads_and_only_reach_both_libraries():
     out = _run("--threads", "1", "--only", "mlp")
-    assert "threads: torch 1, NumPy's BLAS 1;" in out
+    assert "threads: torch 1, NumPy's BLAS 1, the engine's elementwise ops 1;" in out
     assert set(_rows(out)) == {"mlp"}
+
+
+def test_the_request_cost_breakdown_runs():
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "request_costs.py"),
+                           "--calls", "20"], capture_output=True, text=True, timeout=600,
+                          cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    rows = re.findall(r"^\| (.+?) \| (\d+\.\d) \|$", done.stdout, re.M)
+    assert len(rows) == 10 and all(float(us) > 0 for _, us in rows), done.stdout
+    assert re.search(r"ours / floor: \d+\.\d\dx", done.stdout)
