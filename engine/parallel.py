@@ -80,8 +80,13 @@ def splittable(arrays) -> tuple | None:
     return shape
 
 
+_worker = threading.local()  # set in the pool's threads: a piece never splits again
+
+
 def run(forward, arrays: list, shape: tuple):
     """``forward(*arrays)`` computed in pieces on the intra-op threads."""
+    if getattr(_worker, "inside", False):  # waiting on the pool from the pool could hang
+        return forward(*arrays)
     size = int(np.prod(shape))
     flat = [a.reshape(-1) if type(a) is np.ndarray and a.ndim else a for a in arrays]
 
@@ -99,7 +104,8 @@ def run(forward, arrays: list, shape: tuple):
 
     direct = isinstance(forward, np.ufunc)  # np.exp: writes its piece of out itself
 
-    def part(lo, hi):
+    def part(lo, hi, in_pool=False):
+        _worker.inside = in_pool
         for start in range(lo, hi, PIECE_ELEMENTS):
             end = min(start + PIECE_ELEMENTS, hi)
             if direct:
@@ -109,7 +115,7 @@ def run(forward, arrays: list, shape: tuple):
                 out[start:end] = piece(start, end)
 
     context = contextvars.copy_context()
-    futures = [_get_pool().submit(context.copy().run, part, lo, hi)
+    futures = [_get_pool().submit(context.copy().run, part, lo, hi, True)
                for lo, hi in zip(bounds[1:-1], bounds[2:])]
     part(bounds[0], bounds[1])
     for f in futures:
