@@ -277,22 +277,21 @@ def test_hook_bomb(server, hook, status):
     after(server, r, status)
 
 
-def _tree(n: int) -> str:
-    return "grad" if n == 1 else f"({_tree(n // 2)} @ {_tree(n - n // 2)})"
+# 189 products of 1000x1000 in one 987-character hook (hooks are at most 1000 characters,
+# nested at most 32): about 3.3 s of float32 BLAS on this machine
+MANY_MATMULS = "@".join(["(" + "@".join(["grad"] * 10) + ")"] * 19)
 
 
 def test_hook_of_many_matmuls_stops_at_compute_seconds():
-    # 189 products of 1000x1000 in one 987-character hook (hooks are at most 1000
-    # characters, nested at most 32): about 3.3 s of float32 BLAS on this machine, so a
-    # server of its own with a 1 s limit (47 of 700x700 against 3 s, the first version,
-    # finished within it on a quiet machine)
+    # MANY_MATMULS against a server of its own with a 1 s limit (47 of 700x700 against
+    # 3 s, the first version, finished within it on a quiet machine)
     env = {"AUTOGRAD_COMPUTE_SECONDS": "1"}
     with running_server(env) as url, httpx.Client(base_url=url, timeout=60) as api:
         server = (url, api, memory(url)["VmRSS"])
         t = time.monotonic()
         r = backward(api, nodes=[
             {"id": "x", "op": "ones", "args": [[1000, 1000]], "requires_grad": True},
-            {"id": "y", "op": "sum", "args": ["x"]}], hooks={"x": "@".join(["(" + "@".join(["grad"] * 10) + ")"] * 19)})
+            {"id": "y", "op": "sum", "args": ["x"]}], hooks={"x": MANY_MATMULS})
         after(server, r, 413)
         assert r.json()["limit"] == "compute_seconds"
         assert time.monotonic() - t < 1 + 10  # the limit, and at most a few matmuls past it
@@ -326,30 +325,35 @@ def test_compute_bomb(server, name, spec):
     assert r.json()["limit"] in ("compute_seconds", "max_total_elements")
 
 
-def test_probes_answer_while_every_worker_computes(server):
+def test_probes_answer_while_every_worker_computes():
     """60 requests computing to the time limit (more than the 40 worker threads): the
-    probes do not wait for a thread."""
-    url, _, _ = server
-    body = {"graph": {"nodes": [{"id": "x", "op": "ones", "args": [[500, 500]],
+    probes do not wait for a thread. A server of its own: 40 requests computing at once
+    raise its peak memory past what the attacks above may (RSS_GROWTH), and each request is
+    the 189 products of 1000x1000 of the hook bomb above (~3.3 s of BLAS alone), so that
+    the 20 which start only when a thread frees up cannot finish within their own 3 s on
+    a fast machine either (47 products of 500x500, the first version, sometimes did)."""
+    env = {"AUTOGRAD_API_KEYS": "ka,kb", "AUTOGRAD_COMPUTE_SECONDS": "3"}
+    body = {"graph": {"nodes": [{"id": "x", "op": "ones", "args": [[1000, 1000]],
                                  "requires_grad": True},
                                 {"id": "y", "op": "sum", "args": ["x"]}]},
-            "tensors": "y", "hooks": {"x": _tree(48)}}
+            "tensors": "y", "hooks": {"x": MANY_MATMULS}}
 
-    def one(_):
-        with httpx.Client(base_url=url, timeout=60, headers=KA) as c:
-            return c.post("/backward", json=body).status_code
+    with running_server(env) as url:
+        def one(_):
+            with httpx.Client(base_url=url, timeout=60, headers=KA) as c:
+                return c.post("/backward", json=body).status_code
 
-    with concurrent.futures.ThreadPoolExecutor(60) as pool:
-        futures = [pool.submit(one, k) for k in range(60)]
-        time.sleep(1.0)  # all of them inside the server, computing until 3 s
-        probes = []
-        with httpx.Client(base_url=url, timeout=30) as c:
-            for path in ("/healthz", "/readyz") * 2:
-                t = time.perf_counter()
-                status = c.get(path).status_code
-                probes.append((path, status, time.perf_counter() - t,
-                               sum(not f.done() for f in futures)))
-        statuses = [f.result() for f in futures]
+        with concurrent.futures.ThreadPoolExecutor(60) as pool:
+            futures = [pool.submit(one, k) for k in range(60)]
+            time.sleep(1.0)  # all of them inside the server, computing until 3 s
+            probes = []
+            with httpx.Client(base_url=url, timeout=30) as c:
+                for path in ("/healthz", "/readyz") * 2:
+                    t = time.perf_counter()
+                    status = c.get(path).status_code
+                    probes.append((path, status, time.perf_counter() - t,
+                                   sum(not f.done() for f in futures)))
+            statuses = [f.result() for f in futures]
     assert set(statuses) == {413}, statuses
     assert all(status == 200 for _, status, _, _ in probes), probes
     # measured while most requests still computed: with sync probes each waited for one of
