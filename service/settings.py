@@ -48,6 +48,11 @@ class Settings(BaseSettings):
                                     "above compute_seconds, below the orchestrator's grace "
                                     "period (compose's stop_grace_period, Kubernetes' "
                                     "terminationGracePeriodSeconds).")
+    worker_threads: int = Field(8, ge=1, description="Threads that compute requests (and "
+                                "decode large bodies) at once; more wait their turn, their "
+                                "compute_seconds starting when a thread takes them. Every "
+                                "busy thread takes turns at the GIL with the event loop, "
+                                "which answers the probes (anyio's default is 40).")
     gc_freeze: bool = Field(True, description="Once serving starts, move what startup made "
                             "(modules, the app, its schemas) out of the cyclic GC's sight: its "
                             "full collections then scan only what requests make, not a ~15 ms "

@@ -362,6 +362,29 @@ def test_probes_answer_while_every_worker_computes():
     assert max(seconds for _, _, seconds, _ in probes) < 1.5, probes
 
 
+def test_worker_threads_bound_the_requests_computing_at_once():
+    """AUTOGRAD_WORKER_THREADS=2: four requests that each compute to a 1 s limit run two at
+    a time, so the last answer comes after two limits, not one; each request's limit
+    starts when a thread takes it, so all four are 413 compute_seconds."""
+    env = {"AUTOGRAD_COMPUTE_SECONDS": "1", "AUTOGRAD_WORKER_THREADS": "2"}
+    body = {"graph": {"nodes": [{"id": "x", "op": "ones", "args": [[1000, 1000]],
+                                 "requires_grad": True},
+                                {"id": "y", "op": "sum", "args": ["x"]}]},
+            "tensors": "y", "hooks": {"x": MANY_MATMULS}}
+    with running_server(env) as url:
+        def one(_):
+            with httpx.Client(base_url=url, timeout=60) as c:
+                r = c.post("/backward", json=body)
+                return r.status_code, r.json().get("limit")
+
+        t = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(one, range(4)))
+        elapsed = time.monotonic() - t
+    assert answers == [(413, "compute_seconds")] * 4, answers
+    assert elapsed >= 2 * 0.95, elapsed  # 40 threads: all four at once, about 1 s
+
+
 # ----------------------------------------------------------------- graph structure
 
 GRAPH_ATTACKS = [

@@ -8,6 +8,7 @@ import gc
 import math
 from pathlib import Path
 
+from anyio import to_thread
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
@@ -68,6 +69,8 @@ async def _lifespan(app: FastAPI):
             await asyncio.sleep(min(30.0, max(app.state.settings.session_ttl_seconds, 0.5)))
             app.state.store.stats()  # purges the expired ones
 
+    # every run_in_threadpool and sync route shares anyio's default limiter
+    to_thread.current_default_thread_limiter().total_tokens = app.state.settings.worker_threads
     if app.state.settings.gc_freeze:
         gc.collect()  # garbage first: what is frozen is never collected
         gc.freeze()
