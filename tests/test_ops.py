@@ -168,7 +168,7 @@ def test_finite_differences(case):
     def f():
         with engine.no_grad():
             res = _engine_outputs(row, sample, arrays)[0]
-        return [o.numpy() for o in outputs_of(res)][:len(seed)]
+        return [o.detach().numpy() for o in outputs_of(res)][:len(seed)]  # (type_as: x itself)
 
     grads = engine.autograd.grad(outs, inputs, [engine.tensor(s) for s in seed],
                                  create_graph=True, allow_unused=True)
