@@ -701,22 +701,13 @@ _ROUNDING_SAMPLES = explicit(*[lambda r, s=s: Sample((rand(r, *s, low=-3.0, high
                              lambda r: Sample((np.array([-1.5, -0.5, 0.0, 0.5, 1.5, 2.5]),),
                                               gradcheck=False))
 
-op("floor(Tensor input) -> Tensor", "FloorBackward0", forward=_keep_ints(np.floor),
-   kernel=("floor_vml_cpu", "fi"),
-   jvp="elementwise",
-   vjp=_ZERO, shape=same, samples=_ROUNDING_SAMPLES)
-op("ceil(Tensor input) -> Tensor", "CeilBackward0", forward=_keep_ints(np.ceil),
-   kernel=("ceil_vml_cpu", "fi"),
-   jvp="elementwise",
-   vjp=_ZERO, shape=same, samples=_ROUNDING_SAMPLES)
-op("trunc(Tensor input) -> Tensor", "TruncBackward0", forward=_keep_ints(np.trunc),
-   kernel=("trunc_vml_cpu", "fi"),
-   jvp="elementwise",
-   vjp=_ZERO, shape=same, samples=_ROUNDING_SAMPLES)
-op("round(Tensor input) -> Tensor", "RoundBackward0", forward=_keep_ints(np.rint),
-   kernel=("round_vml_cpu", "fi"),
-   jvp="elementwise",
-   vjp=_ZERO, shape=same, samples=_ROUNDING_SAMPLES)
+for _name, _fn in [("floor", np.floor), ("ceil", np.ceil), ("trunc", np.trunc),
+                   ("round", np.rint)]:
+    op(f"{_name}(Tensor input) -> Tensor", f"{_name.capitalize()}Backward0",
+       forward=_keep_ints(_fn),
+       kernel=(f"{_name}_vml_cpu", "fi"),
+       jvp="elementwise",
+       vjp=_ZERO, shape=same, samples=_ROUNDING_SAMPLES)
 op("round.decimals(Tensor input, *, int decimals) -> Tensor", "RoundBackward1",
    jvp="elementwise",
    forward=np.round, kernel=("round_cpu", "f"), vjp=_ZERO, shape=same,
