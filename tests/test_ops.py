@@ -398,8 +398,7 @@ def _outcome(row, lib, kind):
     return _call_variant(row, sample, lib, lambda v, lib: _int_bool(v, lib, kind))[0]
 
 
-@pytest.mark.parametrize("case", INT_BOOL_CASES,
-                         ids=[f"{r.qualname}-{k}" for r, k in INT_BOOL_CASES])
+@pytest.mark.parametrize("case", INT_BOOL_CASES, ids=[_id(c) for c in INT_BOOL_CASES])
 def test_integer_and_bool_inputs_match_torch(case):
     row, kind = case
     theirs, ours = _outcome(row, torch, kind), _outcome(row, engine, kind)
@@ -565,8 +564,7 @@ def _degenerate_outcome(row, mode, lib):
             out.grad_fn.name() if out.grad_fn else None, grads)
 
 
-@pytest.mark.parametrize("case", DEGENERATE_CASES,
-                         ids=[f"{r.qualname}-{m}" for r, m in DEGENERATE_CASES])
+@pytest.mark.parametrize("case", DEGENERATE_CASES, ids=[_id(c) for c in DEGENERATE_CASES])
 def test_degenerate_shapes_match_torch(case):
     row, mode = case
     theirs, ours = _degenerate_outcome(row, mode, torch), _degenerate_outcome(row, mode, engine)
