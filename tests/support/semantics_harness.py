@@ -22,15 +22,13 @@ def leaf_vector(lib, data=(1.0, 2.0, 3.0), **kw):
     return lib.tensor(list(data), requires_grad=True, **kw)
 
 
-def outcome(fn):
-    """("ok", fn()) or, if it raises, (TypeError, ValueError, RuntimeError or else
-    Exception: the first its class is, by name; its message): how a story that may fail
-    ends, to compare across libraries."""
+def outcome(fn, kinds=(TypeError, ValueError, RuntimeError, Exception)):
+    """("ok", fn()) or, if it raises, (the first of ``kinds`` its class is, by name; its
+    message): how a story that may fail ends, to compare across libraries."""
     try:
         value = fn()
     except Exception as e:  # noqa: BLE001 - the kind of error is part of the outcome
-        kind = next(k for k in (TypeError, ValueError, RuntimeError, Exception)
-                    if isinstance(e, k))
+        kind = next(k for k in kinds if isinstance(e, k))
         return kind.__name__, str(e)
     return "ok", value
 
