@@ -129,3 +129,17 @@ def same(fn, *, warnings_too: bool = True):
     if warnings_too:
         assert got_w == expected_w, f"warnings:\n torch:  {expected_w}\n engine: {got_w}"
     return expected
+
+
+def same_as_torch(story=None, *, warnings_too: bool = True):
+    """A test written as a story of ``lib`` (torch or the engine), ``def test_x(lib): ...``,
+    made a test that runs it under both and asserts the same outcome (``same``). Also
+    ``@same_as_torch(warnings_too=False)``."""
+    def decorate(story):
+        def test():
+            same(story, warnings_too=warnings_too)
+        # not functools.wraps: pytest would read story's signature and look for a fixture lib
+        test.__name__, test.__qualname__ = story.__name__, story.__qualname__
+        test.__module__, test.__doc__ = story.__module__, story.__doc__
+        return test
+    return decorate if story is None else decorate(story)
