@@ -15,7 +15,7 @@ import warnings
 
 import numpy as np
 import pytest
-from support.semantics_harness import leaf_vector, run, same, same_as_torch
+from support.semantics_harness import leaf_and_double, leaf_vector, run, same, same_as_torch
 
 import engine
 
@@ -135,8 +135,7 @@ def test_backward_inputs_single_tensor(lib):
 
 @same_as_torch
 def test_backward_inputs_non_leaf(lib):
-    x = leaf_vector(lib)
-    h = x * 2
+    x, h = leaf_and_double(lib)
     (h ** 2).sum().backward(inputs=[h])
     return x.grad, h.grad, h.retains_grad
 

@@ -9,7 +9,7 @@ values, dtypes, grad_fn names, next_functions, exact error messages and warnings
 from __future__ import annotations
 
 import pytest
-from support.semantics_harness import leaf_vector, same, same_as_torch
+from support.semantics_harness import leaf_and_double, leaf_vector, same, same_as_torch
 
 # ---------------------------------------------------------------- hooks
 
@@ -23,8 +23,7 @@ def test_hook_replaces_grad_on_leaf(lib):
 
 @same_as_torch
 def test_hook_on_non_leaf_changes_what_flows_on(lib):
-    x = leaf_vector(lib)
-    h = x * 2
+    x, h = leaf_and_double(lib)
     seen = []
     h.register_hook(lambda g: seen.append(g.clone()))
     h.register_hook(lambda g: g + 1)
@@ -43,8 +42,7 @@ def test_removed_hook_does_not_run(lib):
 
 @same_as_torch
 def test_hook_order_with_retain_grad(lib):
-    x = leaf_vector(lib)
-    h = x * 2
+    x, h = leaf_and_double(lib)
     h.retain_grad()
     h.register_hook(lambda g: g * 3)  # registered after retain_grad: still runs first
     (h * 1).sum().backward()
@@ -54,8 +52,7 @@ def test_hook_order_with_retain_grad(lib):
 @pytest.mark.parametrize("bad", ["shape", "dtype", "int"])
 def test_hook_returning_the_wrong_thing(bad):
     def fn(lib):
-        x = leaf_vector(lib)
-        h = x * 2
+        x, h = leaf_and_double(lib)
         if bad == "shape":
             h.register_hook(lambda g: g.sum())
         elif bad == "dtype":
@@ -81,35 +78,34 @@ def test_hooks_in_create_graph_mode(lib):
 
 # ---------------------------------------------------------------- retain_grad
 
-@same_as_torch
-def test_retain_grad_accumulates(lib):
-    x = leaf_vector(lib)
-    h = x * 2
+def _retained_backward_twice(lib, between):
+    """x, h = x * 2 retaining its grad, and what ``between(x, h)`` gives after the first of
+    two backwards of (h ** 2).sum()."""
+    x, h = leaf_and_double(lib)
     h.retain_grad()
     y = (h ** 2).sum()
     y.backward(retain_graph=True)
-    first = h.grad.clone()
+    first = between(x, h)
     y.backward()
+    return x, h, first
+
+
+@same_as_torch
+def test_retain_grad_accumulates(lib):
+    x, h, first = _retained_backward_twice(lib, lambda x, h: h.grad.clone())
     return first, h.grad, h.retains_grad, x.retains_grad
 
 
 @same_as_torch
 def test_retained_grad_is_replaced_not_mutated(lib):
-    x = leaf_vector(lib)
-    h = x * 2
-    h.retain_grad()
-    y = (h ** 2).sum()
-    y.backward(retain_graph=True)
-    h_first, x_first = h.grad, x.grad
-    y.backward()
+    x, h, (h_first, x_first) = _retained_backward_twice(lib, lambda x, h: (h.grad, x.grad))
     # torch: a leaf's .grad accumulates in place, a retained grad is rebuilt
     return h_first, h.grad, h_first is h.grad, x_first, x_first is x.grad
 
 
 @same_as_torch(warnings_too=False)
 def test_retained_grad_under_create_graph(lib):
-    x = leaf_vector(lib)
-    h = x * 2
+    x, h = leaf_and_double(lib)
     h.retain_grad()
     (h ** 2).sum().backward(create_graph=True)
     first = h.grad
@@ -132,8 +128,7 @@ def test_retain_grad_on_leaf_is_a_no_op(lib):
 
 @same_as_torch
 def test_non_leaf_grad_warns_and_is_none(lib):
-    x = leaf_vector(lib)
-    h = x * 2
+    x, h = leaf_and_double(lib)
     h.sum().backward()
     return h.grad
 

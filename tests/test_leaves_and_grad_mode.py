@@ -9,22 +9,20 @@ values, dtypes, grad_fn names, next_functions, exact error messages and warnings
 from __future__ import annotations
 
 import pytest
-from support.semantics_harness import leaf_vector, same, same_as_torch
+from support.semantics_harness import leaf_and_double, leaf_vector, same, same_as_torch
 
 # ---------------------------------------------------------------- leaves and flags
 
 @same_as_torch
 def test_detach_shares_nothing_of_the_graph(lib):
-    x = leaf_vector(lib)
-    h = x * 2
+    x, h = leaf_and_double(lib)
     d = h.detach()
     return d, d.requires_grad, d.is_leaf, d.grad_fn
 
 
 @same_as_torch
 def test_detach_in_place(lib):
-    x = leaf_vector(lib)
-    h = x * 2
+    x, h = leaf_and_double(lib)
     h.detach_()
     return h, h.requires_grad, h.is_leaf, h.grad_fn
 

@@ -22,6 +22,13 @@ def leaf_vector(lib, data=(1.0, 2.0, 3.0), **kw):
     return lib.tensor(list(data), requires_grad=True, **kw)
 
 
+def leaf_and_double(lib):
+    """(x, h): a leaf_vector and ``h = x * 2``, the non-leaf the hook, retain_grad and
+    detach scenarios act on."""
+    x = leaf_vector(lib)
+    return x, x * 2
+
+
 def outcome(fn, kinds=(TypeError, ValueError, RuntimeError, Exception)):
     """("ok", fn()) or, if it raises, (the first of ``kinds`` its class is, by name; its
     message): how a story that may fail ends, to compare across libraries."""
