@@ -15,6 +15,22 @@ def _subscript(ch) -> int:
     return ord(ch) - ord("A") if ch.isupper() else ord(ch) - ord("a") + _LETTERS
 
 
+def _subscript_at(equation_index, ch) -> int:
+    """The label of a letter of the equation, ATen's error for anything else."""
+    if not (ch.isascii() and ch.isalpha()):
+        raise OpError(f"einsum(): invalid subscript given at index {equation_index} in the "
+                      "equation string, subscripts must be in [a-zA-Z]")
+    return _subscript(ch)
+
+
+def _check_ellipsis(text, i, seen, seen_message, not_ellipsis_message) -> None:
+    """At a '.' of ``text``: ATen's error unless it starts the part's first ``...``."""
+    if seen:
+        raise OpError(seen_message)
+    if not (i + 2 < len(text) and text[i + 1] == "." and text[i + 2] == "."):
+        raise OpError(not_ellipsis_message)
+
+
 def _label(s) -> str:
     return chr(s + ord("A")) if s < _LETTERS else chr(s - _LETTERS + ord("a"))
 
@@ -61,12 +77,11 @@ def _parse_operands(lhs, num_ops) -> list:
         if ch == " ":
             pass
         elif ch == ".":
-            if ell_in_input:
-                raise OpError(f"einsum(): found '.' for operand {cur} for which an ellipsis was "
-                              "already found")
-            if not (i + 2 < len(lhs) and lhs[i + 1] == "." and lhs[i + 2] == "."):
-                raise OpError(f"einsum(): found '.' for operand {cur} that is not part of any "
-                              "ellipsis")
+            _check_ellipsis(lhs, i, ell_in_input,
+                            f"einsum(): found '.' for operand {cur} for which an ellipsis was "
+                            "already found",
+                            f"einsum(): found '.' for operand {cur} that is not part of any "
+                            "ellipsis")
             i += 2
             op_labels[cur].append(_ELLIPSIS)
             ell_in_input = True
@@ -77,10 +92,7 @@ def _parse_operands(lhs, num_ops) -> list:
                               "equation")
             ell_in_input = False
         else:
-            if not (ch.isascii() and ch.isalpha()):
-                raise OpError(f"einsum(): invalid subscript given at index {i} in the equation "
-                              "string, subscripts must be in [a-zA-Z]")
-            op_labels[cur].append(_subscript(ch))
+            op_labels[cur].append(_subscript_at(i, ch))
         i += 1
     if cur != num_ops - 1:
         raise OpError("einsum(): more operands were provided than specified in the equation")
@@ -122,20 +134,16 @@ def _parse_output(rhs, offset, count, ell_num_dim, perm_of) -> tuple:
         if ch == " ":
             pass
         elif ch == ".":
-            if ell_in_output:
-                raise OpError("einsum(): found '.' for output but an ellipsis (...) was "
-                              "already found")
-            if not (i + 2 < len(rhs) and rhs[i + 1] == "." and rhs[i + 2] == "."):
-                raise OpError("einsum(): found '.' for output that is not part of any "
-                              "ellipsis (...)")
+            _check_ellipsis(rhs, i, ell_in_output,
+                            "einsum(): found '.' for output but an ellipsis (...) was already "
+                            "found",
+                            "einsum(): found '.' for output that is not part of any ellipsis "
+                            "(...)")
             i += 2
             ell_index, ell_in_output = perm_index, True
             perm_index += ell_num_dim
         else:
-            if not (ch.isascii() and ch.isalpha()):
-                raise OpError(f"einsum(): invalid subscript given at index {offset + i} in "
-                              "the equation string, subscripts must be in [a-zA-Z]")
-            s = _subscript(ch)
+            s = _subscript_at(offset + i, ch)
             if count[s] == 0 or perm_of[s] != -1:
                 raise OpError(f"einsum(): output subscript {ch}" + (
                     " appears more than once in the output" if perm_of[s] > -1 else
