@@ -446,6 +446,12 @@ def _clamp_scalar(input, min, max):
         raise OpError("torch.clamp: At least one of 'min' or 'max' must not be None")
     if input.dtype.kind in "biu" and any(isinstance(b, float) for b in (min, max)):
         input = input.astype(dtypes.default_float.np)  # torch promotes int by a float bound
+    return _clamp_bounds(input, min, max)
+
+
+def _clamp_bounds(input, min, max):
+    """Both clamps' forward: the lower bound, then the upper (so that where min > max the
+    output is max, as in torch)."""
     out = input
     if min is not None:
         out = np.maximum(out, min)
@@ -454,8 +460,9 @@ def _clamp_scalar(input, min, max):
     return out
 
 
-def _clamp_scalar_vjp(grad, input, min, max):
-    # torch's clamp_backward: the bounds are inclusive, a value on them keeps its gradient
+def _clamp_input_vjp(grad, input, min, max):
+    # torch's clamp_backward (and clamp_backward_min_max for the input): the bounds are
+    # inclusive, a value on them keeps its gradient
     if max is None:
         return F.where(input >= min, grad, 0.0)
     if min is None:
@@ -465,7 +472,7 @@ def _clamp_scalar_vjp(grad, input, min, max):
 
 op("clamp(Tensor input, Scalar? min=None, Scalar? max=None) -> Tensor", "ClampBackward1",
    jvp="elementwise",
-   forward=_clamp_scalar, vjp={"input": _clamp_scalar_vjp}, shape=same,
+   forward=_clamp_scalar, vjp={"input": _clamp_input_vjp}, shape=same,
    samples=explicit(lambda r: Sample((rand(r, 2, 3), -0.5, 0.5)),
                     lambda r: Sample((rand(r, 3),), {"min": 0.2}),
                     lambda r: Sample((rand(r, 3),), {"max": 0.2}),
@@ -484,12 +491,7 @@ def _clamp_tensor(input, min, max):
                       "but expected one of:\n * (Tensor input, Tensor min = None, Tensor max "
                       "= None, *, Tensor out = None)\n * (Tensor input, Number min = None, "
                       "Number max = None, *, Tensor out = None)\n")
-    out = input
-    if min is not None:
-        out = np.maximum(out, min)
-    if max is not None:
-        out = np.minimum(out, max)
-    return out
+    return _clamp_bounds(input, min, max)
 
 
 def _is_number_bound(b):
@@ -506,14 +508,6 @@ def _bound_type(b):
 
 # torch's clamp_backward_min_max: a value on a bound keeps its own gradient; when min > max
 # the output is max, so max takes the gradient
-def _clamp_input_vjp(grad, input, min, max):
-    if max is None:
-        return F.where(input >= min, grad, 0.0)
-    if min is None:
-        return F.where(input <= max, grad, 0.0)
-    return F.where((input >= min) & (input <= max), grad, 0.0)
-
-
 def _clamp_min_vjp(grad, input, min, max):
     if max is None:
         return F.where(input < min, grad, 0.0)
