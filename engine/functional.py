@@ -183,6 +183,13 @@ def _single_scalar_output(outputs, is_outputs_tuple, fn_name):
                            "contain a single element")
 
 
+def _v_may_be_none(inputs) -> None:
+    """torch's check when v is omitted for jvp/vhp/hvp: only a single one-element input."""
+    if len(inputs) != 1 or inputs[0].numel() != 1:
+        raise RuntimeError("The vector v can only be None if the input to the user-provided "
+                           "function is a single Tensor with a single element.")
+
+
 def _inputs_and_v(inputs, v, create_graph, fn_name):
     """jvp's, vhp's and hvp's first steps: (was inputs a tuple, inputs, v as a tuple)."""
     is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", fn_name)
@@ -233,13 +240,6 @@ def vjp(func, inputs, v=None, create_graph=False, strict=False):
                                "returns a single Tensor with a single element.")
     result = _last_grad(outputs, inputs, v, inputs, strict, create_graph, "back")
     return _results(outputs, is_outputs_tuple, result, is_inputs_tuple, create_graph)
-
-
-def _v_may_be_none(inputs) -> None:
-    """torch's check when v is omitted for jvp/vhp/hvp: only a single one-element input."""
-    if len(inputs) != 1 or inputs[0].numel() != 1:
-        raise RuntimeError("The vector v can only be None if the input to the user-provided "
-                           "function is a single Tensor with a single element.")
 
 
 def jvp(func, inputs, v=None, create_graph=False, strict=False):
