@@ -4,8 +4,6 @@ replica's cache (NOTE [bounded replay] in service/sessions/replay.py)."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
 import time
 
@@ -14,7 +12,13 @@ import numpy as np
 import pytest
 import torch
 from support.attacks import healthz_seconds
-from support.service_server import check_problem, free_port, running_server, start_redis
+from support.service_server import (
+    check_problem,
+    free_port,
+    require_program,
+    running_server,
+    start_redis,
+)
 
 from service.budget import Budget
 from service.problems import Problem
@@ -30,10 +34,7 @@ NODES = [{"id": "x", "op": "tensor", "data": [1.5] * 1000, "requires_grad": True
 
 @pytest.fixture
 def redis():
-    if shutil.which("redis-server") is None:
-        if os.environ.get("CI"):
-            raise RuntimeError("CI: redis-server must be installed")
-        pytest.skip("redis-server is not installed")
+    require_program("redis-server")
     port = free_port()
     proc = start_redis(port)
     try:

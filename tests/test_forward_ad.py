@@ -251,46 +251,47 @@ def test_compositions_match_torch(name):
     assert fw.unpack_dual(primal).tangent is None
 
 
-def test_inplace_ops_carry_the_tangent_like_torch():
-    rng = np.random.default_rng(3)
-    xv, xt, yv, yt = (rng.standard_normal(4) for _ in range(4))
+def _same_tangents(build, xv, xt, yv, yt):
+    """build(mod, x, y), with x and y dual tensors (values, tangents), gives the same
+    tensors' tangents in the engine as in torch."""
     results = []
     for mod, api in ((engine, fw), (torch, tfw)):
         with api.dual_level():
             x = api.make_dual(mod.tensor(xv), mod.tensor(xt))
             y = api.make_dual(mod.tensor(yv), mod.tensor(yt))
-            z = x * 1
-            z.mul_(y)
-            z.add_(x, alpha=2)
-            w = mod.tensor(np.zeros(4))
-            w.copy_(z)  # a plain tensor takes the source's tangent
-            results.append([_np(api.unpack_dual(t).tangent) for t in (z, w)])
+            results.append([_np(api.unpack_dual(t).tangent) for t in build(mod, x, y)])
     for ours, theirs in zip(*results):
         np.testing.assert_allclose(ours, theirs, rtol=1e-12)
+
+
+def test_inplace_ops_carry_the_tangent_like_torch():
+    def build(mod, x, y):
+        z = x * 1
+        z.mul_(y)
+        z.add_(x, alpha=2)
+        w = mod.tensor(np.zeros(4))
+        w.copy_(z)  # a plain tensor takes the source's tangent
+        return z, w
+    rng = np.random.default_rng(3)
+    _same_tangents(build, *(rng.standard_normal(4) for _ in range(4)))
 
 
 def test_inplace_on_views_carries_tangents_like_torch():
     """In-place writes through views (and views of views) update the base's tangent at
     the view's elements, and every other view of it sees the change, as in torch."""
+    def build(mod, x, y):
+        z = x * 2
+        a, b = z[1], z[:, 1:3]
+        c = b[0]  # a view of a view
+        a.mul_(y[0])
+        c.add_(3.0)
+        z.mul_(y)  # the base itself: its views follow
+        w = mod.tensor(np.zeros((3, 4)))
+        v = w[0:2]
+        v.copy_(y[1:3])  # a plain tensor's view takes a tangent: the base gets one too
+        return z, a, b, c, w, v
     rng = np.random.default_rng(0)
-    xv, xt, yv, yt = (rng.standard_normal((3, 4)) for _ in range(4))
-    results = []
-    for mod, api in ((engine, fw), (torch, tfw)):
-        with api.dual_level():
-            x = api.make_dual(mod.tensor(xv), mod.tensor(xt))
-            y = api.make_dual(mod.tensor(yv), mod.tensor(yt))
-            z = x * 2
-            a, b = z[1], z[:, 1:3]
-            c = b[0]  # a view of a view
-            a.mul_(y[0])
-            c.add_(3.0)
-            z.mul_(y)  # the base itself: its views follow
-            w = mod.tensor(np.zeros((3, 4)))
-            v = w[0:2]
-            v.copy_(y[1:3])  # a plain tensor's view takes a tangent: the base gets one too
-            results.append([_np(api.unpack_dual(t).tangent) for t in (z, a, b, c, w, v)])
-    for ours, theirs in zip(*results):
-        np.testing.assert_allclose(ours, theirs, rtol=1e-12)
+    _same_tangents(build, *(rng.standard_normal((3, 4)) for _ in range(4)))
 
 
 def test_errors_and_level_exit_like_torch():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from support.semantics_harness import same
+from support.semantics_harness import same, same_as_torch
 
 import engine
 
@@ -19,6 +19,13 @@ def _x(lib, requires_grad=False):
 
 def _y(lib):
     return lib.tensor(Y)
+
+
+def _same_refusal(call):
+    """call(F, lib) raises the same error in both libraries (F: lib's autograd.functional)."""
+    def fn(lib):
+        call(fn_mod(lib), lib)
+    same(fn)
 
 
 def f_single(a):
@@ -84,34 +91,24 @@ def test_vjp(case):
     same(fn)
 
 
-@pytest.mark.parametrize("case", ["v_none_vector", "v_bad_size", "v_bad_size_tuple",
-                                  "v_tuple_len", "v_single_expected", "strict_unused",
-                                  "strict_constant", "inputs_list", "inputs_tuple_bad",
-                                  "outputs_bad"])
+_VJP_ERRORS = {  # case -> a call torch refuses
+    "v_none_vector": lambda F, lib: F.vjp(f_single, _x(lib)),
+    "v_bad_size": lambda F, lib: F.vjp(f_single, _x(lib), lib.ones(2)),
+    "v_bad_size_tuple": lambda F, lib: F.vjp(f_two_out, _x(lib), (lib.ones(3), lib.ones(2))),
+    "v_tuple_len": lambda F, lib: F.vjp(f_two_out, _x(lib), (lib.ones(3),)),
+    "v_single_expected": lambda F, lib: F.vjp(f_single, _x(lib), (lib.ones(3), lib.ones(3))),
+    "strict_unused": lambda F, lib: F.vjp(f_unused, (_x(lib), _y(lib)), lib.ones(3),
+                                          strict=True),
+    "strict_constant": lambda F, lib: F.vjp(f_constant, _x(lib), lib.ones(3), strict=True),
+    "inputs_list": lambda F, lib: F.vjp(f_single, [_x(lib)], lib.ones(3)),
+    "inputs_tuple_bad": lambda F, lib: F.vjp(f_two_in, (_x(lib), 3.0), lib.ones(2, 2)),
+    "outputs_bad": lambda F, lib: F.vjp(lambda a: 3.0, _x(lib)),
+}
+
+
+@pytest.mark.parametrize("case", list(_VJP_ERRORS))
 def test_vjp_errors(case):
-    def fn(lib):
-        F = fn_mod(lib)
-        if case == "v_none_vector":
-            F.vjp(f_single, _x(lib))
-        elif case == "v_bad_size":
-            F.vjp(f_single, _x(lib), lib.ones(2))
-        elif case == "v_bad_size_tuple":
-            F.vjp(f_two_out, _x(lib), (lib.ones(3), lib.ones(2)))
-        elif case == "v_tuple_len":
-            F.vjp(f_two_out, _x(lib), (lib.ones(3),))
-        elif case == "v_single_expected":
-            F.vjp(f_single, _x(lib), (lib.ones(3), lib.ones(3)))
-        elif case == "strict_unused":
-            F.vjp(f_unused, (_x(lib), _y(lib)), lib.ones(3), strict=True)
-        elif case == "strict_constant":
-            F.vjp(f_constant, _x(lib), lib.ones(3), strict=True)
-        elif case == "inputs_list":
-            F.vjp(f_single, [_x(lib)], lib.ones(3))
-        elif case == "inputs_tuple_bad":
-            F.vjp(f_two_in, (_x(lib), 3.0), lib.ones(2, 2))
-        else:
-            F.vjp(lambda a: 3.0, _x(lib))
-    same(fn)
+    _same_refusal(_VJP_ERRORS[case])
 
 
 def test_vjp_constant_output_non_strict_gives_zeros():
@@ -142,22 +139,19 @@ def test_jvp(case):
     same(fn)
 
 
-@pytest.mark.parametrize("case", ["v_none", "v_bad", "v_tuple_len", "strict_constant",
-                                  "strict_unused"])
+_JVP_ERRORS = {  # case -> a call torch refuses
+    "v_none": lambda F, lib: F.jvp(f_single, _x(lib)),
+    "v_bad": lambda F, lib: F.jvp(f_two_in, (_x(lib), _y(lib)), (lib.ones(3), lib.ones(2))),
+    "v_tuple_len": lambda F, lib: F.jvp(f_two_in, (_x(lib), _y(lib)), (lib.ones(3),)),
+    "strict_constant": lambda F, lib: F.jvp(f_constant, _x(lib), lib.ones(3), strict=True),
+    "strict_unused": lambda F, lib: F.jvp(f_unused, (_x(lib), _y(lib)),
+                                          (lib.ones(3), lib.ones(2, 2)), strict=True),
+}
+
+
+@pytest.mark.parametrize("case", list(_JVP_ERRORS))
 def test_jvp_errors(case):
-    def fn(lib):
-        F = fn_mod(lib)
-        if case == "v_none":
-            F.jvp(f_single, _x(lib))
-        elif case == "v_bad":
-            F.jvp(f_two_in, (_x(lib), _y(lib)), (lib.ones(3), lib.ones(2)))
-        elif case == "v_tuple_len":
-            F.jvp(f_two_in, (_x(lib), _y(lib)), (lib.ones(3),))
-        elif case == "strict_constant":
-            F.jvp(f_constant, _x(lib), lib.ones(3), strict=True)
-        else:
-            F.jvp(f_unused, (_x(lib), _y(lib)), (lib.ones(3), lib.ones(2, 2)), strict=True)
-    same(fn)
+    _same_refusal(_JVP_ERRORS[case])
 
 
 # ---------------------------------------------------------------- jacobian
@@ -183,15 +177,14 @@ def test_jacobian(case, vectorize):
     same(fn)
 
 
-def test_jacobian_create_graph():
-    def fn(lib):
-        F = fn_mod(lib)
-        x = _x(lib, True)
-        jac = F.jacobian(f_single, x, create_graph=True)
-        (g,) = lib.autograd.grad(jac.sum(), x)
-        plain = F.jacobian(f_single, x)
-        return jac, g, plain
-    same(fn)
+@same_as_torch
+def test_jacobian_create_graph(lib):
+    F = fn_mod(lib)
+    x = _x(lib, True)
+    jac = F.jacobian(f_single, x, create_graph=True)
+    (g,) = lib.autograd.grad(jac.sum(), x)
+    plain = F.jacobian(f_single, x)
+    return jac, g, plain
 
 
 @pytest.mark.parametrize("func,tuple_in", [(f_two_in, True), (f_single, False),
@@ -205,33 +198,25 @@ def test_jacobian_forward_mode_strategy(func, tuple_in):
     same(fn)
 
 
-@pytest.mark.parametrize("case", ["strict_unused", "strict_create_graph_linear",
-                                  "strict_vectorize", "forward_no_vectorize",
-                                  "forward_create_graph", "forward_strict", "bad_strategy",
-                                  "strict_constant", "bad_input"])
+_JACOBIAN_ERRORS = {  # case -> a call torch refuses
+    "strict_unused": lambda F, lib: F.jacobian(f_unused, (_x(lib), _y(lib)), strict=True),
+    "strict_create_graph_linear": lambda F, lib: F.jacobian(f_linear, _x(lib), strict=True,
+                                                            create_graph=True),
+    "strict_vectorize": lambda F, lib: F.jacobian(f_single, _x(lib), strict=True, vectorize=True),
+    "forward_no_vectorize": lambda F, lib: F.jacobian(f_single, _x(lib), strategy="forward-mode"),
+    "forward_create_graph": lambda F, lib: F.jacobian(f_single, _x(lib), strategy="forward-mode",
+                                                      create_graph=True),
+    "forward_strict": lambda F, lib: F.jacobian(f_single, _x(lib), strategy="forward-mode",
+                                                strict=True, vectorize=True),
+    "bad_strategy": lambda F, lib: F.jacobian(f_single, _x(lib), strategy="sideways"),
+    "strict_constant": lambda F, lib: F.jacobian(f_constant, _x(lib), strict=True),
+    "bad_input": lambda F, lib: F.jacobian(f_single, np.array(X)),
+}
+
+
+@pytest.mark.parametrize("case", list(_JACOBIAN_ERRORS))
 def test_jacobian_errors(case):
-    def fn(lib):
-        F = fn_mod(lib)
-        if case == "strict_unused":
-            F.jacobian(f_unused, (_x(lib), _y(lib)), strict=True)
-        elif case == "strict_create_graph_linear":
-            F.jacobian(f_linear, _x(lib), strict=True, create_graph=True)
-        elif case == "strict_vectorize":
-            F.jacobian(f_single, _x(lib), strict=True, vectorize=True)
-        elif case == "forward_no_vectorize":
-            F.jacobian(f_single, _x(lib), strategy="forward-mode")
-        elif case == "forward_create_graph":
-            F.jacobian(f_single, _x(lib), strategy="forward-mode", create_graph=True)
-        elif case == "forward_strict":
-            F.jacobian(f_single, _x(lib), strategy="forward-mode", strict=True,
-                       vectorize=True)
-        elif case == "bad_strategy":
-            F.jacobian(f_single, _x(lib), strategy="sideways")
-        elif case == "strict_constant":
-            F.jacobian(f_constant, _x(lib), strict=True)
-        else:
-            F.jacobian(f_single, np.array(X))
-    same(fn)
+    _same_refusal(_JACOBIAN_ERRORS[case])
 
 
 def test_jacobian_linear_non_strict():

@@ -9,57 +9,50 @@ values, dtypes, grad_fn names, next_functions, exact error messages and warnings
 from __future__ import annotations
 
 import pytest
-from support.semantics_harness import leaf_vector, same
+from support.semantics_harness import leaf_and_double, leaf_vector, same, same_as_torch
 
 # ---------------------------------------------------------------- hooks
 
-def test_hook_replaces_grad_on_leaf():
-    def fn(lib):
-        x = leaf_vector(lib)
-        x.register_hook(lambda g: g * 10)
-        (x * 2).sum().backward()
-        return x.grad
-    same(fn)
+@same_as_torch
+def test_hook_replaces_grad_on_leaf(lib):
+    x = leaf_vector(lib)
+    x.register_hook(lambda g: g * 10)
+    (x * 2).sum().backward()
+    return x.grad
 
 
-def test_hook_on_non_leaf_changes_what_flows_on():
-    def fn(lib):
-        x = leaf_vector(lib)
-        h = x * 2
-        seen = []
-        h.register_hook(lambda g: seen.append(g.clone()))
-        h.register_hook(lambda g: g + 1)
-        (h ** 2).sum().backward()
-        return x.grad, seen
-    same(fn)
+@same_as_torch
+def test_hook_on_non_leaf_changes_what_flows_on(lib):
+    x, h = leaf_and_double(lib)
+    seen = []
+    h.register_hook(lambda g: seen.append(g.clone()))
+    h.register_hook(lambda g: g + 1)
+    (h ** 2).sum().backward()
+    return x.grad, seen
 
 
-def test_removed_hook_does_not_run():
-    def fn(lib):
-        x = leaf_vector(lib)
-        handle = x.register_hook(lambda g: g * 100)
-        handle.remove()
-        (x * 2).sum().backward()
-        return x.grad
-    same(fn)
+@same_as_torch
+def test_removed_hook_does_not_run(lib):
+    x = leaf_vector(lib)
+    handle = x.register_hook(lambda g: g * 100)
+    handle.remove()
+    (x * 2).sum().backward()
+    return x.grad
 
 
-def test_hook_order_with_retain_grad():
-    def fn(lib):
-        x = leaf_vector(lib)
-        h = x * 2
-        h.retain_grad()
-        h.register_hook(lambda g: g * 3)  # registered after retain_grad: still runs first
-        (h * 1).sum().backward()
-        return h.grad, x.grad
-    same(fn)
+@same_as_torch
+def test_hook_order_with_retain_grad(lib):
+    x, h = leaf_and_double(lib)
+    h.retain_grad()
+    h.register_hook(lambda g: g * 3)  # registered after retain_grad: still runs first
+    (h * 1).sum().backward()
+    return h.grad, x.grad
 
 
 @pytest.mark.parametrize("bad", ["shape", "dtype", "int"])
 def test_hook_returning_the_wrong_thing(bad):
     def fn(lib):
-        x = leaf_vector(lib)
-        h = x * 2
+        x, h = leaf_and_double(lib)
         if bad == "shape":
             h.register_hook(lambda g: g.sum())
         elif bad == "dtype":
@@ -70,113 +63,101 @@ def test_hook_returning_the_wrong_thing(bad):
     same(fn)
 
 
-def test_hook_on_tensor_without_grad():
-    def fn(lib):
-        lib.tensor([1.0]).register_hook(lambda g: g)
-    same(fn)
+@same_as_torch
+def test_hook_on_tensor_without_grad(lib):
+    lib.tensor([1.0]).register_hook(lambda g: g)
 
 
-def test_hooks_in_create_graph_mode():
-    def fn(lib):
-        x = leaf_vector(lib)
-        x.register_hook(lambda g: g * 2)
-        (g,) = lib.autograd.grad((x ** 3).sum(), x, create_graph=True)
-        return g, g.grad_fn is not None
-    same(fn)
+@same_as_torch
+def test_hooks_in_create_graph_mode(lib):
+    x = leaf_vector(lib)
+    x.register_hook(lambda g: g * 2)
+    (g,) = lib.autograd.grad((x ** 3).sum(), x, create_graph=True)
+    return g, g.grad_fn is not None
 
 
 # ---------------------------------------------------------------- retain_grad
 
-def test_retain_grad_accumulates():
-    def fn(lib):
-        x = leaf_vector(lib)
-        h = x * 2
-        h.retain_grad()
-        y = (h ** 2).sum()
-        y.backward(retain_graph=True)
-        first = h.grad.clone()
-        y.backward()
-        return first, h.grad, h.retains_grad, x.retains_grad
-    same(fn)
+def _retained_backward_twice(lib, between):
+    """x, h = x * 2 retaining its grad, and what ``between(x, h)`` gives after the first of
+    two backwards of (h ** 2).sum()."""
+    x, h = leaf_and_double(lib)
+    h.retain_grad()
+    y = (h ** 2).sum()
+    y.backward(retain_graph=True)
+    first = between(x, h)
+    y.backward()
+    return x, h, first
 
 
-def test_retained_grad_is_replaced_not_mutated():
-    def fn(lib):
-        x = leaf_vector(lib)
-        h = x * 2
-        h.retain_grad()
-        y = (h ** 2).sum()
-        y.backward(retain_graph=True)
-        h_first, x_first = h.grad, x.grad
-        y.backward()
-        # torch: a leaf's .grad accumulates in place, a retained grad is rebuilt
-        return h_first, h.grad, h_first is h.grad, x_first, x_first is x.grad
-    same(fn)
+@same_as_torch
+def test_retain_grad_accumulates(lib):
+    x, h, first = _retained_backward_twice(lib, lambda x, h: h.grad.clone())
+    return first, h.grad, h.retains_grad, x.retains_grad
 
 
-def test_retained_grad_under_create_graph():
-    def fn(lib):
-        x = leaf_vector(lib)
-        h = x * 2
-        h.retain_grad()
-        (h ** 2).sum().backward(create_graph=True)
-        first = h.grad
-        (h ** 2).sum().backward(create_graph=True)
-        return first, first.grad_fn.name(), h.grad, h.grad.grad_fn.name()
-    same(fn, warnings_too=False)
+@same_as_torch
+def test_retained_grad_is_replaced_not_mutated(lib):
+    x, h, (h_first, x_first) = _retained_backward_twice(lib, lambda x, h: (h.grad, x.grad))
+    # torch: a leaf's .grad accumulates in place, a retained grad is rebuilt
+    return h_first, h.grad, h_first is h.grad, x_first, x_first is x.grad
 
 
-def test_retain_grad_on_no_grad_tensor():
-    def fn(lib):
-        lib.tensor([1.0]).retain_grad()
-    same(fn)
+@same_as_torch(warnings_too=False)
+def test_retained_grad_under_create_graph(lib):
+    x, h = leaf_and_double(lib)
+    h.retain_grad()
+    (h ** 2).sum().backward(create_graph=True)
+    first = h.grad
+    (h ** 2).sum().backward(create_graph=True)
+    return first, first.grad_fn.name(), h.grad, h.grad.grad_fn.name()
 
 
-def test_retain_grad_on_leaf_is_a_no_op():
-    def fn(lib):
-        x = leaf_vector(lib)
-        x.retain_grad()
-        (x * 2).sum().backward()
-        return x.grad, x.retains_grad
-    same(fn)
+@same_as_torch
+def test_retain_grad_on_no_grad_tensor(lib):
+    lib.tensor([1.0]).retain_grad()
 
 
-def test_non_leaf_grad_warns_and_is_none():
-    def fn(lib):
-        x = leaf_vector(lib)
-        h = x * 2
-        h.sum().backward()
-        return h.grad
-    same(fn)
+@same_as_torch
+def test_retain_grad_on_leaf_is_a_no_op(lib):
+    x = leaf_vector(lib)
+    x.retain_grad()
+    (x * 2).sum().backward()
+    return x.grad, x.retains_grad
 
 
-def test_node_hooks_and_prehooks():
-    def fn(lib):
-        x = leaf_vector(lib)
-        y = x * 3
-        z = y.sum()
-        seen = []
-        y.grad_fn.register_prehook(lambda gout: seen.append(("pre", gout[0].clone())))
-        y.grad_fn.register_hook(lambda gin, gout: seen.append(
-            ("post", [g.clone() if g is not None else None for g in gin])))
-        handle = z.grad_fn.register_prehook(lambda gout: (gout[0] * 2,))
-        z.backward(retain_graph=True)
-        first = x.grad.clone()
-        handle.remove()
-        x.grad = None
-        z.backward()
-        return first, x.grad, seen
-    same(fn)
+@same_as_torch
+def test_non_leaf_grad_warns_and_is_none(lib):
+    x, h = leaf_and_double(lib)
+    h.sum().backward()
+    return h.grad
 
 
-def test_node_hook_replaces_input_grads():
-    def fn(lib):
-        x = leaf_vector(lib)
-        y = x * 3
-        y.grad_fn.register_hook(lambda gin, gout: (gin[0] * 0 + 7, None))
-        y.sum().backward()
-        return x.grad
-    same(fn)
+@same_as_torch
+def test_node_hooks_and_prehooks(lib):
+    x = leaf_vector(lib)
+    y = x * 3
+    z = y.sum()
+    seen = []
+    y.grad_fn.register_prehook(lambda gout: seen.append(("pre", gout[0].clone())))
+    y.grad_fn.register_hook(lambda gin, gout: seen.append(
+        ("post", [g.clone() if g is not None else None for g in gin])))
+    handle = z.grad_fn.register_prehook(lambda gout: (gout[0] * 2,))
+    z.backward(retain_graph=True)
+    first = x.grad.clone()
+    handle.remove()
+    x.grad = None
+    z.backward()
+    return first, x.grad, seen
+
+
+@same_as_torch
+def test_node_hook_replaces_input_grads(lib):
+    x = leaf_vector(lib)
+    y = x * 3
+    y.grad_fn.register_hook(lambda gin, gout: (gin[0] * 0 + 7, None))
+    y.sum().backward()
+    return x.grad
 
 
 @pytest.mark.parametrize("bad", ["shape", "dtype", "int", "none_ok"])
@@ -198,15 +179,14 @@ def test_leaf_hook_returning_the_wrong_thing(bad):
     same(fn)
 
 
-def test_hooks_run_in_registration_order_and_chain():
-    def fn(lib):
-        x = leaf_vector(lib)
-        log = []
-        x.register_hook(lambda g: log.append("a") or g * 2)
-        x.register_hook(lambda g: log.append("b") or g + 1)
-        (x * 1).sum().backward()
-        return x.grad, log
-    same(fn)
+@same_as_torch
+def test_hooks_run_in_registration_order_and_chain(lib):
+    x = leaf_vector(lib)
+    log = []
+    x.register_hook(lambda g: log.append("a") or g * 2)
+    x.register_hook(lambda g: log.append("b") or g + 1)
+    (x * 1).sum().backward()
+    return x.grad, log
 
 
 @pytest.mark.parametrize("how", ["in_place", "base_changed", "view_edited"])

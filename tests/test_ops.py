@@ -364,6 +364,11 @@ def _call_variant(row, sample, lib, convert):
     return out, args, kwargs
 
 
+def _in_both(outcome, case):
+    """outcome(*case, lib) in torch and in the engine: (torch's, ours)."""
+    return outcome(*case, torch), outcome(*case, engine)
+
+
 def _same_refusal(theirs, ours) -> bool:
     """Where torch raised, the engine raised the same text (True: nothing more to compare);
     where torch answered, the engine did too."""
@@ -393,16 +398,14 @@ def _int_bool(value, lib, kind):
     return value
 
 
-def _outcome(row, lib, kind):
+def _outcome(row, kind, lib):
     sample = row.samples(np.random.default_rng(0))[0]
     return _call_variant(row, sample, lib, lambda v, lib: _int_bool(v, lib, kind))[0]
 
 
-@pytest.mark.parametrize("case", INT_BOOL_CASES,
-                         ids=[f"{r.qualname}-{k}" for r, k in INT_BOOL_CASES])
+@pytest.mark.parametrize("case", INT_BOOL_CASES, ids=[_id(c) for c in INT_BOOL_CASES])
 def test_integer_and_bool_inputs_match_torch(case):
-    row, kind = case
-    theirs, ours = _outcome(row, torch, kind), _outcome(row, engine, kind)
+    theirs, ours = _in_both(_outcome, case)
     if _same_refusal(theirs, ours):
         assert isinstance(ours, NotImplementedError) == isinstance(theirs, NotImplementedError)
         return
@@ -516,8 +519,7 @@ def _values(t):
 
 @pytest.mark.parametrize("case", STRIDED_CASES, ids=[_id(c) for c in STRIDED_CASES])
 def test_strided_inputs_match_torch(case):
-    row, i = case
-    theirs, ours = _strided_outcome(row, i, torch), _strided_outcome(row, i, engine)
+    theirs, ours = _in_both(_strided_outcome, case)
     if _same_refusal(theirs, ours):
         return
     np.testing.assert_allclose(ours[0], theirs[0], rtol=1e-4, atol=1e-5, equal_nan=True)
@@ -565,11 +567,9 @@ def _degenerate_outcome(row, mode, lib):
             out.grad_fn.name() if out.grad_fn else None, grads)
 
 
-@pytest.mark.parametrize("case", DEGENERATE_CASES,
-                         ids=[f"{r.qualname}-{m}" for r, m in DEGENERATE_CASES])
+@pytest.mark.parametrize("case", DEGENERATE_CASES, ids=[_id(c) for c in DEGENERATE_CASES])
 def test_degenerate_shapes_match_torch(case):
-    row, mode = case
-    theirs, ours = _degenerate_outcome(row, mode, torch), _degenerate_outcome(row, mode, engine)
+    theirs, ours = _in_both(_degenerate_outcome, case)
     if _same_refusal(theirs, ours):
         return
     if theirs == () or ours == ():

@@ -9,60 +9,55 @@ values, dtypes, grad_fn names, next_functions, exact error messages and warnings
 from __future__ import annotations
 
 import pytest
-from support.semantics_harness import leaf_vector, same
+from support.semantics_harness import leaf_vector, same, same_as_torch
 
 # ---------------------------------------------------------------- in-place on saved tensors
 
-def test_saved_output_modified_in_place():
-    def fn(lib):
-        x = leaf_vector(lib)
-        y = x.exp()
-        with lib.no_grad():
-            y.add_(1)
-        y.sum().backward()
-    same(fn)
+@same_as_torch
+def test_saved_output_modified_in_place(lib):
+    x = leaf_vector(lib)
+    y = x.exp()
+    with lib.no_grad():
+        y.add_(1)
+    y.sum().backward()
 
 
-def test_saved_output_modified_in_place_tanh():
-    def fn(lib):
-        x = leaf_vector(lib)
-        y = x.tanh()
-        z = y * 1
-        y.mul_(2)  # a tracked in-place op: y now at version 1, TanhBackward0 saved it
-        (z + y).sum().backward()
-    same(fn)
+@same_as_torch
+def test_saved_output_modified_in_place_tanh(lib):
+    x = leaf_vector(lib)
+    y = x.tanh()
+    z = y * 1
+    y.mul_(2)  # a tracked in-place op: y now at version 1, TanhBackward0 saved it
+    (z + y).sum().backward()
 
 
-def test_saved_leaf_modified_under_no_grad():
-    def fn(lib):
-        x = leaf_vector(lib)
-        y = (x * x).sum()
-        with lib.no_grad():
-            x.add_(1)
-        y.backward()
-    same(fn)
+@same_as_torch
+def test_saved_leaf_modified_under_no_grad(lib):
+    x = leaf_vector(lib)
+    y = (x * x).sum()
+    with lib.no_grad():
+        x.add_(1)
+    y.backward()
 
 
-def test_in_place_on_non_leaf_chains_nodes():
-    def fn(lib):
-        x = leaf_vector(lib)
-        y = x * 1
-        y.mul_(2)
-        nexts = [type(n).__name__ for n, _ in y.grad_fn.next_functions if n is not None]
-        y.sum().backward()
-        return y.grad_fn.name(), nexts, x.grad
-    same(fn)
+@same_as_torch
+def test_in_place_on_non_leaf_chains_nodes(lib):
+    x = leaf_vector(lib)
+    y = x * 1
+    y.mul_(2)
+    nexts = [type(n).__name__ for n, _ in y.grad_fn.next_functions if n is not None]
+    y.sum().backward()
+    return y.grad_fn.name(), nexts, x.grad
 
 
-def test_version_counter_after_in_place_under_no_grad_on_input_of_add():
-    def fn(lib):
-        x = leaf_vector(lib)
-        y = x + 1  # AddBackward0 saves nothing: later edits of x don't matter
-        with lib.no_grad():
-            x.mul_(10)
-        y.sum().backward()
-        return x.grad
-    same(fn)
+@same_as_torch
+def test_version_counter_after_in_place_under_no_grad_on_input_of_add(lib):
+    x = leaf_vector(lib)
+    y = x + 1  # AddBackward0 saves nothing: later edits of x don't matter
+    with lib.no_grad():
+        x.mul_(10)
+    y.sum().backward()
+    return x.grad
 
 
 @pytest.mark.parametrize("op,edit", [("exp", "zero_"), ("exp", "add_"), ("tanh", "mul_"),
@@ -105,14 +100,13 @@ def test_saved_tensor_modified_in_place_variants(op, edit):
     same(fn)
 
 
-def test_saved_constant_that_becomes_non_leaf_in_place():
-    def fn(lib):
-        x = leaf_vector(lib)
-        c = lib.tensor([1.0, 2.0, 3.0])
-        y = x * c          # saves c (a leaf that does not require grad)
-        c.add_(x)          # now c has history: AddBackward0
-        y.sum().backward()
-    same(fn)
+@same_as_torch
+def test_saved_constant_that_becomes_non_leaf_in_place(lib):
+    x = leaf_vector(lib)
+    c = lib.tensor([1.0, 2.0, 3.0])
+    y = x * c          # saves c (a leaf that does not require grad)
+    c.add_(x)          # now c has history: AddBackward0
+    y.sum().backward()
 
 
 # ---------------------------------------------------------------- x[index] = value
@@ -152,66 +146,60 @@ def test_setitem_copy_slices(case):
     same(fn)
 
 
-def test_setitem_on_leaf_requiring_grad():
-    def fn(lib):
-        x = leaf_vector(lib)
-        x[0] = 1.0
-    same(fn)
+@same_as_torch
+def test_setitem_on_leaf_requiring_grad(lib):
+    x = leaf_vector(lib)
+    x[0] = 1.0
 
 
-def test_setitem_on_leaf_under_no_grad():
-    def fn(lib):
-        x = leaf_vector(lib)
-        with lib.no_grad():
-            x[0] = 10.0
-        (x * x).sum().backward()
-        return x, x.grad, x.is_leaf
-    same(fn)
+@same_as_torch
+def test_setitem_on_leaf_under_no_grad(lib):
+    x = leaf_vector(lib)
+    with lib.no_grad():
+        x[0] = 10.0
+    (x * x).sum().backward()
+    return x, x.grad, x.is_leaf
 
 
-def test_setitem_invalidates_saved_tensor():
-    def fn(lib):
-        x = leaf_vector(lib)
-        y = x * 2
-        z = y * y
-        y[0] = 0.0
-        z.sum().backward()
-    same(fn)
+@same_as_torch
+def test_setitem_invalidates_saved_tensor(lib):
+    x = leaf_vector(lib)
+    y = x * 2
+    z = y * y
+    y[0] = 0.0
+    z.sum().backward()
 
 
-def test_setitem_shape_mismatch():
-    def fn(lib):
-        y = leaf_vector(lib) * 1
-        y[0:2] = lib.tensor([1.0, 2.0, 3.0])
-    same(fn)
+@same_as_torch
+def test_setitem_shape_mismatch(lib):
+    y = leaf_vector(lib) * 1
+    y[0:2] = lib.tensor([1.0, 2.0, 3.0])
 
 
-def test_saved_tensors_on_nodes():
-    def fn(lib):
-        x = leaf_vector(lib)
-        c = lib.tensor([3.0, 4.0, 5.0])
-        y = x ** 2
-        z = x.exp()
-        w = x * c
-        out = [y.grad_fn._saved_self is x, y.grad_fn._saved_exponent, z.grad_fn._saved_result,
-               w.grad_fn._saved_other, w.grad_fn._saved_self]
-        (y.sum() + z.sum() + w.sum()).backward()
-        out.append(y.grad_fn._saved_exponent)
-        for node in (y.grad_fn, z.grad_fn):
-            try:
-                _ = node._saved_self if node is y.grad_fn else node._saved_result
-            except RuntimeError as exc:
-                out.append(str(exc))
-        return out
-    same(fn)
+@same_as_torch
+def test_saved_tensors_on_nodes(lib):
+    x = leaf_vector(lib)
+    c = lib.tensor([3.0, 4.0, 5.0])
+    y = x ** 2
+    z = x.exp()
+    w = x * c
+    out = [y.grad_fn._saved_self is x, y.grad_fn._saved_exponent, z.grad_fn._saved_result,
+           w.grad_fn._saved_other, w.grad_fn._saved_self]
+    (y.sum() + z.sum() + w.sum()).backward()
+    out.append(y.grad_fn._saved_exponent)
+    for node in (y.grad_fn, z.grad_fn):
+        try:
+            _ = node._saved_self if node is y.grad_fn else node._saved_result
+        except RuntimeError as exc:
+            out.append(str(exc))
+    return out
 
 
-def test_saved_tensor_retained_and_modified():
-    def fn(lib):
-        x = leaf_vector(lib)
-        y = x.tanh()
-        y.sum().backward(retain_graph=True)
-        with lib.no_grad():
-            y.mul_(2)
-        return y.grad_fn._saved_result
-    same(fn)
+@same_as_torch
+def test_saved_tensor_retained_and_modified(lib):
+    x = leaf_vector(lib)
+    y = x.tanh()
+    y.sum().backward(retain_graph=True)
+    with lib.no_grad():
+        y.mul_(2)
+    return y.grad_fn._saved_result

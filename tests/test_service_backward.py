@@ -8,17 +8,11 @@ import pytest
 import torch
 from support.service_server import as_numpy, check_problem, torch_build, torch_meta
 
+from service.http.examples import README_GRAPH
+
 pytest_plugins = ["support.service_server"]  # the fixtures: a live server (api, server_url)
 
-API_EXAMPLE = [  # api.md's graph (also seed 000's subject: backward with grad_tensors)
-    {"id": "x", "op": "tensor", "data": [1, 2, 3], "requires_grad": True},
-    {"id": "y", "op": "tensor", "data": [3, 4, 5], "requires_grad": True},
-    {"id": "z", "op": "tensor", "data": [1, 2, 3], "requires_grad": True},
-    {"id": "xy", "op": "add", "args": ["x", "y"]},
-    {"id": "xy2", "op": "pow", "args": ["xy", 2]},
-    {"id": "z3", "op": "pow", "args": ["z", 3]},
-    {"id": "out", "op": "mul", "args": ["xy2", "z3"]},
-]
+API_EXAMPLE = README_GRAPH["nodes"]  # api.md's graph (also seed 000's subject: grad_tensors)
 
 
 def tensor_node(id_, data, requires_grad=True, **kw):

@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from support.service_server import api, server_url  # noqa: F401 (fixtures)
+from support.service_server import api, require_program, server_url  # noqa: F401 (fixtures)
 
 from service.budget import Budget
 from service.run.workspace import Workspace
@@ -22,11 +22,7 @@ def NODES(k: int) -> list[dict]:
 
 @pytest.fixture
 def redis_url():
-    if shutil.which("redis-server") is None:
-        import os
-        if os.environ.get("CI"):
-            raise RuntimeError("CI: redis-server must be installed")
-        pytest.skip("redis-server is not installed")
+    require_program("redis-server")
     from test_service_redis_replicas import Redis
     redis = Redis()
     try:

@@ -11,7 +11,13 @@ import time
 
 import httpx
 import pytest
-from support.service_server import check_problem, free_port, running_server, start_redis
+from support.service_server import (
+    check_problem,
+    free_port,
+    require_program,
+    running_server,
+    start_redis,
+)
 from support.small_graphs import PLUS
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None,
@@ -48,7 +54,6 @@ def test_redis_restart(tmp_path):
 def test_kill_9_a_replica_loses_no_completed_step():
     """Two replicas share Redis; a session trained on replica A, A killed with SIGKILL:
     replica B continues the session with every step A answered 200 for."""
-    import os
     import signal
     import sys
 
@@ -161,11 +166,7 @@ def test_nginx_cuts_slow_headers():
     from pathlib import Path
 
     from benchmarks.load import nginx_config
-    nginx = shutil.which("nginx")
-    if nginx is None:
-        if os.environ.get("CI"):
-            raise RuntimeError("CI: nginx must be installed")
-        pytest.skip("nginx is not installed")
+    nginx = require_program("nginx")
     with running_server() as url, tempfile.TemporaryDirectory() as tmp:
         listen = free_port()
         conf = nginx_config([int(url.rsplit(":", 1)[1])], listen, Path(tmp))

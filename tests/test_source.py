@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 from support.harness import node_signature
+from support.seed_examples import SEEDS
 from support.service_server import api, server_url  # noqa: F401 - the live server
 
 import engine
@@ -183,225 +184,78 @@ def error_of(code) -> SourceError:
 
 # --------------------------------------------------------------------------- the seeds
 # Each code example of /work/shared/seeds, cut before its first .backward( /
-# autograd.grad( / print( call, with its comments as written.
+# autograd.grad( / print( call, with its comments as written: where the example is
+# transcribed in support/seed_examples.py, its first lines there.
+
+_SEED_CODE = {name: code for name, code, _ in SEEDS}
+
+
+def _head(name, lines, skip=0):
+    """The first ``lines`` lines of the seed example ``name`` (support/seed_examples.py),
+    less the first ``skip`` of them."""
+    return "".join(_SEED_CODE[name].splitlines(keepends=True)[skip:lines])
+
+
+# the leaves of the grad-mode examples: x = [1, 2, 3], y = [3, 4, 5], z = [1, 2, 3]
+_XYZ = [T("x", [1, 2, 3]), T("y", [3, 4, 5]), T("z", [1, 2, 3]), RG("x"), RG("y"), RG("z")]
 
 SEED_CASES = {
     # 001: "求导的例子", "求导相关的属性值", the x**2 / x**6 examples (same graph)
-    "001_square": ("""import torch
-
-
-# x自变量
-x = torch.Tensor([5])
-x.requires_grad=True
-
-# y因变量
-y = x ** 2
-""", [T("x", [5]), RG("x"), N("y", "pow", "x", 2)]),
-    "001_square_2": ("""import torch
-
-x = torch.Tensor([2])
-x.requires_grad=True         
-z = x**2                # 求导函数
-""", [T("x", [2]), RG("x"), N("z", "pow", "x", 2)]),  # noqa: W291
-    "001_square_y": ("""import torch
-
-x = torch.Tensor([2])
-x.requires_grad=True         
-y = x**2               # 求导函数
-""", [T("x", [2]), RG("x"), N("y", "pow", "x", 2)]),  # noqa: W291
-    "001_sixth_power": ("""import torch
-
-x = torch.Tensor([1])
-x.requires_grad=True         
-z = x**6               # 求导函数
-""", [T("x", [1]), RG("x"), N("z", "pow", "x", 6)]),  # noqa: W291
+    "001_square": (_head("001_first_derivative", 9),
+                   [T("x", [5]), RG("x"), N("y", "pow", "x", 2)]),
+    "001_square_2": (_head("001_scalar_result", 5),
+                     [T("x", [2]), RG("x"), N("z", "pow", "x", 2)]),
+    "001_square_y": (_head("001_vector_result", 5),
+                     [T("x", [2]), RG("x"), N("y", "pow", "x", 2)]),
+    "001_sixth_power": (_head("001_higher_order_backward", 5),
+                        [T("x", [1]), RG("x"), N("z", "pow", "x", 6)]),
     # "求导的可视化", without the notebook magic and matplotlib (see test_seed_errors)
-    "001_parabola": ("""import torch
-
-
-# x自变量
-x = torch.linspace(0, 10, 100)
-x.requires_grad=True
-
-# y因变量
-y = (x - 5) ** 2 + 3
-z = y.sum()
-""", [N("x", "linspace", 0, 10, 100), RG("x"), N("_1", "sub", "x", 5),
-      N("_2", "pow", "_1", 2), N("y", "add", "_2", 3), N("z", "sum", "y")]),
-    "001_linear": ("""import torch
-
-x = torch.Tensor([1, 2, 3])
-x.requires_grad=True         # 这个属性必须在 z = 2*x + 3*y 表达式构建图的时候设置
-
-y = torch.Tensor([4, 5, 6])
-
-z = 2*x + 3*y
-""", [T("x", [1, 2, 3]), RG("x"), T("y", [4, 5, 6]), N("_1", "mul", "x", 2),
-      N("_2", "mul", "y", 3), N("z", "add", "_1", "_2")]),
-    "001_two_leaves": ("""import torch
-
-x = torch.Tensor([1, 2, 3])
-y = torch.Tensor([4, 5, 6])
-
-x.requires_grad=True  
-y.requires_grad=True  
-
-z = 3*x + 2*y                # 求导函数
-""", [T("x", [1, 2, 3]), T("y", [4, 5, 6]), RG("x"), RG("y"), N("_1", "mul", "x", 3),  # noqa: W291
-      N("_2", "mul", "y", 2), N("z", "add", "_1", "_2")]),
-    "001_ones_like": ("""import torch
-
-x = torch.Tensor([1, 2, 3])
-x.requires_grad=True         
-z = x**2                # 求导函数
-""", [T("x", [1, 2, 3]), RG("x"), N("z", "pow", "x", 2)]),  # noqa: W291
-    "001_sum": ("""import torch
-
-x = torch.Tensor([1, 2, 3])
-x.requires_grad=True         
-z = (x**2).sum()                # 直接求和
-""", [T("x", [1, 2, 3]), RG("x"), N("_1", "pow", "x", 2), N("z", "sum", "_1")]),  # noqa: W291
-    "001_complex": ("""import torch
-
-#  叶子节点
-
-x = torch.Tensor([1, 2, 3]) 
-y = torch.Tensor([3, 4, 5]) 
-z = torch.Tensor([1, 2, 3])
-
-x.requires_grad=True
-y.requires_grad=True
-z.requires_grad=True
-
-# 中间节点
-xy = x + y
-xy2 = xy ** 2
-z3 = z ** 3
-xy2z3=xy2 * z3
-""", [T("x", [1, 2, 3]), T("y", [3, 4, 5]), T("z", [1, 2, 3]), RG("x"), RG("y"), RG("z"),  # noqa: W291
-      N("xy", "add", "x", "y"), N("xy2", "pow", "xy", 2), N("z3", "pow", "z", 3),
-      N("xy2z3", "mul", "xy2", "z3")]),
+    "001_parabola": (_head("001_parabola", 10),
+                     [N("x", "linspace", 0, 10, 100), RG("x"), N("_1", "sub", "x", 5),
+                      N("_2", "pow", "_1", 2), N("y", "add", "_2", 3), N("z", "sum", "y")]),
+    "001_linear": (_head("001_backward_with_vector", 8),
+                   [T("x", [1, 2, 3]), RG("x"), T("y", [4, 5, 6]), N("_1", "mul", "x", 2),
+                    N("_2", "mul", "y", 3), N("z", "add", "_1", "_2")]),
+    "001_two_leaves": (_head("001_two_leaves", 9),
+                       [T("x", [1, 2, 3]), T("y", [4, 5, 6]), RG("x"), RG("y"),
+                        N("_1", "mul", "x", 3), N("_2", "mul", "y", 2),
+                        N("z", "add", "_1", "_2")]),
+    "001_ones_like": (_head("001_ones_like_seed", 5),
+                      [T("x", [1, 2, 3]), RG("x"), N("z", "pow", "x", 2)]),
+    "001_sum": (_head("001_sum", 5),
+                [T("x", [1, 2, 3]), RG("x"), N("_1", "pow", "x", 2), N("z", "sum", "_1")]),
+    "001_complex": (_head("001_complex_graph", 17),
+                    _XYZ + [N("xy", "add", "x", "y"), N("xy2", "pow", "xy", 2),
+                            N("z3", "pow", "z", 3), N("xy2z3", "mul", "xy2", "z3")]),
     # the hook, torch.autograd.backward and torch.autograd.grad examples build this graph
-    "001_dot": ("""import torch
-
-#  叶子节点
-x = torch.Tensor([1, 2, 3]) 
-y = torch.Tensor([3, 4, 5]) 
-z = torch.Tensor([1, 2, 3])
-
-x.requires_grad=True
-y.requires_grad=True
-z.requires_grad=True
-
-# 中间节点
-xy = x + y
-# xyz = xy * z
-# xyz.backward(torch.Tensor([1, 1, 1]))
-
-xyz = torch.dot(xy, z)
-# ====================
-""", [T("x", [1, 2, 3]), T("y", [3, 4, 5]), T("z", [1, 2, 3]), RG("x"), RG("y"), RG("z"),  # noqa: W291
-      N("xy", "add", "x", "y"), N("xyz", "dot", "xy", "z")]),
-    "001_set_grad_enabled": ("""import torch
-
-
-x = torch.Tensor([1, 2, 3]) 
-y = torch.Tensor([3, 4, 5]) 
-z = torch.Tensor([1, 2, 3])
-x.requires_grad=True
-y.requires_grad=True
-z.requires_grad=True
-
-torch.autograd.set_grad_enabled(False)   # 全局上下文
-xy = x + y
-xyz = torch.dot(xy, z)
-torch.autograd.set_grad_enabled(True)
-
-
-""", [T("x", [1, 2, 3]), T("y", [3, 4, 5]), T("z", [1, 2, 3]), RG("x"), RG("y"), RG("z"),  # noqa: W291
-      N("xy", "add", "x", "y", **OFF), N("xyz", "dot", "xy", "z", **OFF)]),
-    "001_set_grad_enabled_with": ("""import torch
-
-
-x = torch.Tensor([1, 2, 3]) 
-y = torch.Tensor([3, 4, 5]) 
-z = torch.Tensor([1, 2, 3])
-x.requires_grad=True
-y.requires_grad=True
-z.requires_grad=True
-
-with torch.autograd.set_grad_enabled(False)  as grad_ctx:   # 局部上下文
-    xy = x + y    # 块结束,作用范围自动结束
-
-xyz = torch.dot(xy, z)
-""", [T("x", [1, 2, 3]), T("y", [3, 4, 5]), T("z", [1, 2, 3]), RG("x"), RG("y"), RG("z"),  # noqa: W291
-      N("xy", "add", "x", "y", **OFF), N("xyz", "dot", "xy", "z")]),
-    "001_enable_grad_with": ("""import torch
-
-
-x = torch.Tensor([1, 2, 3]) 
-y = torch.Tensor([3, 4, 5]) 
-z = torch.Tensor([1, 2, 3])
-x.requires_grad=True
-y.requires_grad=True
-z.requires_grad=True
-
-with torch.autograd.enable_grad():
-    xy = x + y
-
-xyz = torch.dot(xy, z)
-""", [T("x", [1, 2, 3]), T("y", [3, 4, 5]), T("z", [1, 2, 3]), RG("x"), RG("y"), RG("z"),  # noqa: W291
-      N("xy", "add", "x", "y"), N("xyz", "dot", "xy", "z")]),
-    "001_no_grad_with": ("""import torch
-
-
-x = torch.Tensor([1, 2, 3]) 
-y = torch.Tensor([3, 4, 5]) 
-z = torch.Tensor([1, 2, 3])
-x.requires_grad=True
-y.requires_grad=True
-z.requires_grad=True
-
-with torch.autograd.no_grad():
-    xy = x + y
-
-xyz = torch.dot(xy, z)
-""", [T("x", [1, 2, 3]), T("y", [3, 4, 5]), T("z", [1, 2, 3]), RG("x"), RG("y"), RG("z"),  # noqa: W291
-      N("xy", "add", "x", "y", **OFF), N("xyz", "dot", "xy", "z")]),
-    "001_mixed_modes": ("""import torch
-
-
-x = torch.Tensor([1, 2, 3]) 
-y = torch.Tensor([3, 4, 5]) 
-z = torch.Tensor([1, 2, 3])
-x.requires_grad=True
-y.requires_grad=True
-z.requires_grad=True
-
-with torch.autograd.no_grad():
-    xy = x + y
-    with torch.autograd.enable_grad():
-        z3 = z **3
-        xy2 = xy ** 2    # 因为xy的requires_grad=False,整个运算也是False
-        
-""", [T("x", [1, 2, 3]), T("y", [3, 4, 5]), T("z", [1, 2, 3]), RG("x"), RG("y"), RG("z"),  # noqa: W291, W293
-      N("xy", "add", "x", "y", **OFF), N("z3", "pow", "z", 3), N("xy2", "pow", "xy", 2)]),
+    "001_dot": (_head("001_hook_intermediate", 18),
+                _XYZ + [N("xy", "add", "x", "y"), N("xyz", "dot", "xy", "z")]),
+    "001_set_grad_enabled": (_head("001_set_grad_enabled_global", 14),
+                             _XYZ + [N("xy", "add", "x", "y", **OFF),
+                                     N("xyz", "dot", "xy", "z", **OFF)]),
+    "001_set_grad_enabled_with": (_head("001_set_grad_enabled_context", 14),
+                                  _XYZ + [N("xy", "add", "x", "y", **OFF),
+                                          N("xyz", "dot", "xy", "z")]),
+    "001_enable_grad_with": (_head("001_enable_grad_context", 14),
+                             _XYZ + [N("xy", "add", "x", "y"), N("xyz", "dot", "xy", "z")]),
+    "001_no_grad_with": (_head("001_no_grad_context", 14),
+                         _XYZ + [N("xy", "add", "x", "y", **OFF), N("xyz", "dot", "xy", "z")]),
+    "001_mixed_modes": (_head("001_no_grad_enable_grad_nested", 16),
+                        _XYZ + [N("xy", "add", "x", "y", **OFF), N("z3", "pow", "z", 3),
+                                N("xy2", "pow", "xy", 2)]),
     # 002: 1.1 requires_grad
     "002_scalar": ("""a = torch.tensor(2.3, requires_grad=True)
 """, [T("a", 2.3, rg=True)]),
     # 003: the Variable example (x2 is random: the torch run replays the engine's draw)
-    "003_variable": ("""w1 = torch.Tensor([2]) #认为w1 与 w2 是函数f1 与 f2的参数
-w1 = Variable(w1,requires_grad=True)
-w2 = torch.Tensor([2])
-w2 = Variable(w2,requires_grad=True)
-x2 = torch.rand(1)
-x2 = Variable(x2,requires_grad=True)
-y2 = x2**w1 # f1 运算
-z2 = w2*y2+1 # f2 运算
-""", [T("w1", [2]), N("_1", "detach", "w1"), N("w1", "requires_grad_", "_1", True),
-      T("w2", [2]), N("_2", "detach", "w2"), N("w2", "requires_grad_", "_2", True),
-      N("x2", "rand", 1), N("_3", "detach", "x2"), N("x2", "requires_grad_", "_3", True),
-      N("y2", "pow", "x2", "w1"), N("_4", "mul", "w2", "y2"), N("z2", "add", "_4", 1)]),
+    "003_variable": (_head("003_two_functions", 10, skip=2),  # (without the added imports)
+                     [T("w1", [2]), N("_1", "detach", "w1"),
+                      N("w1", "requires_grad_", "_1", True),
+                      T("w2", [2]), N("_2", "detach", "w2"),
+                      N("w2", "requires_grad_", "_2", True),
+                      N("x2", "rand", 1), N("_3", "detach", "x2"),
+                      N("x2", "requires_grad_", "_3", True),
+                      N("y2", "pow", "x2", "w1"), N("_4", "mul", "w2", "y2"),
+                      N("z2", "add", "_4", 1)]),
     # 004: sections 2, 3 and 5
     "004_mean": ("""import torch
 
@@ -415,6 +269,16 @@ z = y.mean()
 }
 
 
+def _compiled_runnable(code):
+    """compile_source(code); the test is skipped where an op it needs is not in the table."""
+    nodes = compile_source(code)
+    missing = {n["op"] for n in nodes} - set(OVERLOADS) - TENSOR_METHODS - {
+        "tensor", "assign", "getitem", "index", "T", "mT"}
+    if missing:
+        pytest.skip(f"ops not in the table yet: {missing}")
+    return nodes
+
+
 @pytest.mark.parametrize("name", sorted(SEED_CASES))
 def test_seed_compiles_to_expected_nodes(name):
     code, expected = SEED_CASES[name]
@@ -426,12 +290,7 @@ def test_seed_compiles_to_expected_nodes(name):
 @pytest.mark.parametrize("name", sorted(SEED_CASES))
 def test_seed_nodes_run_like_torch(name):
     code, _ = SEED_CASES[name]
-    nodes = compile_source(code)
-    missing = {n["op"] for n in nodes} - set(OVERLOADS) - TENSOR_METHODS - {
-        "tensor", "assign", "getitem", "index", "T", "mT"}
-    if missing:
-        pytest.skip(f"ops not in the table yet: {missing}")
-    assert_same_as_torch(code, nodes)
+    assert_same_as_torch(code, _compiled_runnable(code))
 
 
 # The seeds' code that is outside the subset, cut the same way: (code, line, col, words).
@@ -448,20 +307,8 @@ xy = x + x
 # ====================
 def get_xy_grad(grad):
 """ + "    return grad\n", 4, 1, "def is not supported"),
-    "001_enable_grad_decorator": ("""import torch
-
-
-x = torch.Tensor([1, 2, 3]) 
-y = torch.Tensor([3, 4, 5]) 
-x.requires_grad=True
-y.requires_grad=True
-
-@ torch.autograd.enable_grad()
-def func_xy(x, y):
-    return x + y    # 块结束,作用范围自动结束
-
-xy = func_xy(x, y)
-""", 10, 1, "def is not supported"),  # noqa: W291
+    "001_enable_grad_decorator": (_head("001_enable_grad_decorator", 16), 12, 1,
+                                  "def is not supported"),
     "003_networks": ("""optimizer = torch.optim.SGD(itertools.chain(net1.parameters(), net2.parameters()),lr=0.001, momentum=0.9) # 这里 net1 和net2 优化的先后没有区别 !!
 """, 1, 13, "unknown function torch.optim.SGD"),
     "003_freeze": ("""for p in sub_module.parameters():p.requires_grad = False
@@ -698,11 +545,7 @@ RUNNABLE = sorted(set(SUBSET_CASES) - {"legacy_sizes", "grad_references",
 @pytest.mark.parametrize("name", RUNNABLE)
 def test_subset_nodes_run_like_torch(name):
     code, _ = SUBSET_CASES[name]
-    nodes = compile_source(code)
-    missing = {n["op"] for n in nodes} - set(OVERLOADS) - TENSOR_METHODS - {
-        "tensor", "assign", "getitem", "index", "T", "mT"}
-    if missing:
-        pytest.skip(f"ops not in the table yet: {missing}")
+    nodes = _compiled_runnable(code)
     if name == "in_place":  # the engine's in-place ops: compare the values only
         env = run_nodes(nodes)
         ns = run_torch(code, nodes, env)

@@ -88,27 +88,23 @@ def _shrink_mask(input, lambd):
     return (input >= -lambd) & (input <= lambd)
 
 
-op("softshrink_backward(Tensor grad_output, Tensor input, Scalar lambd) -> Tensor",
-   "SoftshrinkBackwardBackward0",
-   jvp="elementwise",
-   kernel=("shrink_backward_cpu", "f"), forward=lambda grad_output, input, lambd: np.where(
-       _shrink_mask(input, lambd), 0, grad_output).astype(grad_output.dtype, copy=False),
-   vjp={"grad_output": lambda grad, input, lambd: F.softshrink_backward(grad, input, lambd),
-        "input": _zero},
-   shape=lambda grad_output, *args: grad_output, method=False,
-   torch="torch.ops.aten.softshrink_backward",
-   samples=explicit(lambda r: Sample((rand(r, 2, 3), rand(r, 2, 3), 0.5))))
+def _shrink_backward(grad_output, input, lambd):
+    return np.where(_shrink_mask(input, lambd), 0, grad_output).astype(grad_output.dtype,
+                                                                        copy=False)
 
-op("hardshrink_backward(Tensor grad_output, Tensor input, Scalar lambd) -> Tensor",
-   "HardshrinkBackwardBackward0",
-   jvp="elementwise",
-   kernel=("shrink_backward_cpu", "f"), forward=lambda grad_output, input, lambd: np.where(
-       _shrink_mask(input, lambd), 0, grad_output).astype(grad_output.dtype, copy=False),
-   vjp={"grad_output": lambda grad, input, lambd: F.hardshrink_backward(grad, input, lambd),
-        "input": _zero},
-   shape=lambda grad_output, *args: grad_output, method=False,
-   torch="torch.ops.aten.hardshrink_backward",
-   samples=explicit(lambda r: Sample((rand(r, 2, 3), rand(r, 2, 3), 0.5))))
+
+# the two derivative kernels are one ATen kernel (shrink_backward_cpu) under two names
+for _Name, _grad_output_vjp in [
+        ("Softshrink", lambda grad, input, lambd: F.softshrink_backward(grad, input, lambd)),
+        ("Hardshrink", lambda grad, input, lambd: F.hardshrink_backward(grad, input, lambd))]:
+    op(f"{_Name.lower()}_backward(Tensor grad_output, Tensor input, Scalar lambd) -> Tensor",
+       f"{_Name}BackwardBackward0",
+       jvp="elementwise",
+       kernel=("shrink_backward_cpu", "f"), forward=_shrink_backward,
+       vjp={"grad_output": _grad_output_vjp, "input": _zero},
+       shape=lambda grad_output, *args: grad_output, method=False,
+       torch=f"torch.ops.aten.{_Name.lower()}_backward",
+       samples=explicit(lambda r: Sample((rand(r, 2, 3), rand(r, 2, 3), 0.5))))
 
 
 def _hardsigmoid_backward_vjp(grad):

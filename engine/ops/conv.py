@@ -230,6 +230,12 @@ def _conv_grad_extra(copies):
     return extra
 
 
+def _shape_of(i):
+    """A shape function giving the shape of argument ``i`` (the VJP rows: the shape of what
+    they are the gradient of)."""
+    return lambda *shapes: tuple(shapes[i])
+
+
 def _conv_grad_input(grad, input, weight, stride, padding, dilation, groups):
     """The input-gradient of a convolution: a transposed convolution of ``grad`` (``input``
     gives only its size)."""
@@ -298,30 +304,29 @@ op("convolution(Tensor input, Tensor weight, Tensor? bias, int[] stride, int[] p
 _CONV_ARGS = "int[] stride, int[] padding, int[] dilation, int groups"
 
 # <a, T(g, w)> = <conv(a, w), g> and <b, W(x, g)> = <conv(x, b), g>: each VJP below is
-# one of the three rows again.
-op(f"_conv_grad_input(Tensor grad_output, Tensor input, Tensor weight, {_CONV_ARGS})"
-   " -> Tensor", "ConvolutionBackwardBackward0", method=False,
-   jvp="transpose",
-   forward=_conv_grad_input,
-   vjp={"grad_output": lambda grad, weight, stride, padding, dilation, groups: F.convolution(
-       grad, weight, None, stride, padding, dilation, False, (0,), groups),
-        "input": _undefined,
-        "weight": lambda grad, grad_output, weight, stride, padding, dilation, groups:
-        F._conv_grad_weight(grad_output, grad, weight, stride, padding, dilation, groups)},
-   dtype="none", shape=lambda grad_output, input, weight, *a: tuple(input),
-   extra=_conv_grad_extra(1))
-
-op(f"_conv_grad_weight(Tensor grad_output, Tensor input, Tensor weight, {_CONV_ARGS})"
-   " -> Tensor", "ConvolutionBackwardBackward0", method=False,
-   jvp="transpose",
-   forward=_conv_grad_weight,
-   vjp={"grad_output": lambda grad, input, stride, padding, dilation, groups: F.convolution(
-       input, grad, None, stride, padding, dilation, False, (0,), groups),
-        "input": lambda grad, grad_output, input, stride, padding, dilation, groups:
-        F._conv_grad_input(grad_output, input, grad, stride, padding, dilation, groups),
-        "weight": _undefined},
-   dtype="none", shape=lambda grad_output, input, weight, *a: tuple(weight),
-   extra=_conv_grad_extra(2))
+# one of the three rows again. Each row's output has the shape of the argument it is the
+# gradient of (input: 1, weight: 2).
+for _name, _forward, _vjp, _of, _copies in [
+        ("_conv_grad_input", _conv_grad_input,
+         {"grad_output": lambda grad, weight, stride, padding, dilation, groups: F.convolution(
+             grad, weight, None, stride, padding, dilation, False, (0,), groups),
+          "input": _undefined,
+          "weight": lambda grad, grad_output, weight, stride, padding, dilation, groups:
+          F._conv_grad_weight(grad_output, grad, weight, stride, padding, dilation, groups)},
+         1, 1),
+        ("_conv_grad_weight", _conv_grad_weight,
+         {"grad_output": lambda grad, input, stride, padding, dilation, groups: F.convolution(
+             input, grad, None, stride, padding, dilation, False, (0,), groups),
+          "input": lambda grad, grad_output, input, stride, padding, dilation, groups:
+          F._conv_grad_input(grad_output, input, grad, stride, padding, dilation, groups),
+          "weight": _undefined},
+         2, 2)]:
+    op(f"{_name}(Tensor grad_output, Tensor input, Tensor weight, {_CONV_ARGS}) -> Tensor",
+       "ConvolutionBackwardBackward0", method=False,
+       jvp="transpose",
+       forward=_forward, vjp=_vjp,
+       dtype="none", shape=_shape_of(_of),
+       extra=_conv_grad_extra(_copies))
 
 op("_conv_grad_bias(Tensor grad_output, Tensor input, Tensor weight) -> Tensor",
    "ConvolutionBackwardBackward0", method=False, forward=_conv_grad_bias,

@@ -15,6 +15,43 @@ def _subscript(ch) -> int:
     return ord(ch) - ord("A") if ch.isupper() else ord(ch) - ord("a") + _LETTERS
 
 
+def _subscript_at(equation_index, ch) -> int:
+    """The label of a letter of the equation, ATen's error for anything else."""
+    if not (ch.isascii() and ch.isalpha()):
+        raise OpError(f"einsum(): invalid subscript given at index {equation_index} in the "
+                      "equation string, subscripts must be in [a-zA-Z]")
+    return _subscript(ch)
+
+
+def _symbols(text):
+    """(index, symbol) for each symbol of one side of the equation: ``...``, a lone ``.``,
+    ``,`` or a letter (spaces skipped)."""
+    i = 0
+    while i < len(text):
+        if text.startswith("...", i):
+            yield i, "..."
+            i += 3
+            continue
+        if text[i] != " ":
+            yield i, text[i]
+        i += 1
+
+
+# ATen's errors at a '.': an operand's (of its index) and the output's
+_OPERAND_DOT = ("einsum(): found '.' for operand {} for which an ellipsis was already found",
+                "einsum(): found '.' for operand {} that is not part of any ellipsis")
+_OUTPUT_DOT = ("einsum(): found '.' for output but an ellipsis (...) was already found",
+               "einsum(): found '.' for output that is not part of any ellipsis (...)")
+
+
+def _check_ellipsis(symbol, seen, errors, *where) -> None:
+    """At a '.': ATen's error unless ``symbol`` is the part's first ``...``."""
+    if seen:
+        raise OpError(errors[0].format(*where))
+    if symbol != "...":
+        raise OpError(errors[1].format(*where))
+
+
 def _label(s) -> str:
     return chr(s + ord("A")) if s < _LETTERS else chr(s - _LETTERS + ord("a"))
 
@@ -55,33 +92,20 @@ def _einsum_parse(equation, shapes):
 def _parse_operands(lhs, num_ops) -> list:
     """The left-hand side: each operand's labels (_ELLIPSIS for ``...``)."""
     op_labels = [[] for _ in range(num_ops)]
-    cur, ell_in_input, i = 0, False, 0
-    while i < len(lhs):
-        ch = lhs[i]
-        if ch == " ":
-            pass
-        elif ch == ".":
-            if ell_in_input:
-                raise OpError(f"einsum(): found '.' for operand {cur} for which an ellipsis was "
-                              "already found")
-            if not (i + 2 < len(lhs) and lhs[i + 1] == "." and lhs[i + 2] == "."):
-                raise OpError(f"einsum(): found '.' for operand {cur} that is not part of any "
-                              "ellipsis")
-            i += 2
+    cur, ell_in_input = 0, False
+    for i, symbol in _symbols(lhs):
+        if symbol in (".", "..."):
+            _check_ellipsis(symbol, ell_in_input, _OPERAND_DOT, cur)
             op_labels[cur].append(_ELLIPSIS)
             ell_in_input = True
-        elif ch == ",":
+        elif symbol == ",":
             cur += 1
             if cur >= num_ops:
                 raise OpError("einsum(): fewer operands were provided than specified in the "
                               "equation")
             ell_in_input = False
         else:
-            if not (ch.isascii() and ch.isalpha()):
-                raise OpError(f"einsum(): invalid subscript given at index {i} in the equation "
-                              "string, subscripts must be in [a-zA-Z]")
-            op_labels[cur].append(_subscript(ch))
-        i += 1
+            op_labels[cur].append(_subscript_at(i, symbol))
     if cur != num_ops - 1:
         raise OpError("einsum(): more operands were provided than specified in the equation")
     return op_labels
@@ -116,33 +140,19 @@ def _parse_output(rhs, offset, count, ell_num_dim, perm_of) -> tuple:
     output label's place, written into ``perm_of``. Returns (perm_index, ell_index,
     ell_in_output)."""
     perm_index, ell_index, ell_in_output = 0, 0, False
-    i = 0
-    while i < len(rhs):
-        ch = rhs[i]
-        if ch == " ":
-            pass
-        elif ch == ".":
-            if ell_in_output:
-                raise OpError("einsum(): found '.' for output but an ellipsis (...) was "
-                              "already found")
-            if not (i + 2 < len(rhs) and rhs[i + 1] == "." and rhs[i + 2] == "."):
-                raise OpError("einsum(): found '.' for output that is not part of any "
-                              "ellipsis (...)")
-            i += 2
+    for i, symbol in _symbols(rhs):
+        if symbol in (".", "..."):
+            _check_ellipsis(symbol, ell_in_output, _OUTPUT_DOT)
             ell_index, ell_in_output = perm_index, True
             perm_index += ell_num_dim
         else:
-            if not (ch.isascii() and ch.isalpha()):
-                raise OpError(f"einsum(): invalid subscript given at index {offset + i} in "
-                              "the equation string, subscripts must be in [a-zA-Z]")
-            s = _subscript(ch)
+            s = _subscript_at(offset + i, symbol)
             if count[s] == 0 or perm_of[s] != -1:
-                raise OpError(f"einsum(): output subscript {ch}" + (
+                raise OpError(f"einsum(): output subscript {symbol}" + (
                     " appears more than once in the output" if perm_of[s] > -1 else
                     " does not appear in the equation for any input operand"))
             perm_of[s] = perm_index
             perm_index += 1
-        i += 1
     return perm_index, ell_index, ell_in_output
 
 

@@ -251,12 +251,17 @@ op("gather(Tensor input, int dim, Tensor index, *, bool sparse_grad=False) -> Te
        lambda r: Sample((rand(r, 3), 0, Const(np.array([2, 2, 0, 1], dtype=np.int32)))),
        lambda r: Sample((rand(r), 0, Const(np.array(0))))))
 
-op("_gather_backward(Tensor grad, int[] input_sizes, int dim, Tensor index) -> Tensor",
-   "ScatterAddBackward0", method=False, nondiff=("index",),
-   jvp="linear",
-   forward=_gather_backward,
-   vjp={"grad": lambda grad, dim, index: F.gather(grad, dim, index)},
-   dtype="none", shape=lambda grad, input_sizes, dim, index: tuple(input_sizes))
+def _backward_kernel(name, grad_fn, forward, grad_vjp):
+    """The row of torch's backward kernel ``name`` of an indexing op: linear in grad (its VJP,
+    ``grad_vjp``, is the indexing op again), its output of the input's size."""
+    op(f"{name}(Tensor grad, int[] input_sizes, int dim, Tensor index) -> Tensor", grad_fn,
+       method=False, nondiff=("index",), jvp="linear", forward=forward,
+       vjp={"grad": grad_vjp}, dtype="none",
+       shape=lambda grad, input_sizes, dim, index: tuple(input_sizes))
+
+
+_backward_kernel("_gather_backward", "ScatterAddBackward0", _gather_backward,
+                 lambda grad, dim, index: F.gather(grad, dim, index))
 
 
 def _index_select_check(shape, dim, index_shape, index_dtype=None) -> int:
@@ -319,12 +324,8 @@ op("index_select(Tensor input, int dim, Tensor index) -> Tensor", "IndexSelectBa
                     lambda r: Sample((rand(r, 3), 0, Const(np.array([], dtype=np.int64)))),
                     lambda r: Sample((rand(r), 0, Const(np.array([0], dtype=np.int32))))))
 
-op("_index_select_backward(Tensor grad, int[] input_sizes, int dim, Tensor index) -> Tensor",
-   "IndexAddBackward0", method=False, nondiff=("index",),
-   jvp="linear",
-   forward=_index_select_backward,
-   vjp={"grad": lambda grad, dim, index: F.index_select(grad, dim, index)},
-   dtype="none", shape=lambda grad, input_sizes, dim, index: tuple(input_sizes))
+_backward_kernel("_index_select_backward", "IndexAddBackward0", _index_select_backward,
+                 lambda grad, dim, index: F.index_select(grad, dim, index))
 
 
 # --------------------------------------------------------------------------- advanced indexing

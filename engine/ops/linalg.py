@@ -79,12 +79,19 @@ def _blas(a):
     return backend.ascontiguousarray(a) if 0 in a.strides else a
 
 
+def _product(input, other, check_shapes, dtype_error, multiply=np.matmul):
+    """mm's, bmm's, mv's and dot's forward: torch's shape checks, its error where the dtypes
+    differ (the text ``dtype_error(input, other)``), then the product on BLAS-ready arrays."""
+    check_shapes(input.shape, other.shape)
+    if input.dtype != other.dtype:
+        raise OpError(dtype_error(input, other))
+    return multiply(_blas(input), _blas(other))
+
+
 def _mm(input, mat2):
-    _mm_shape(input.shape, mat2.shape)
-    if input.dtype != mat2.dtype:
-        raise OpError(f"expected m1 and m2 to have the same dtype, but got: {_cpp_name(input)} "
-                      f"!= {_cpp_name(mat2)}")
-    return np.matmul(_blas(input), _blas(mat2))
+    return _product(input, mat2, _mm_shape, lambda input, mat2: (
+        f"expected m1 and m2 to have the same dtype, but got: {_cpp_name(input)} != "
+        f"{_cpp_name(mat2)}"))
 
 
 MM_SAMPLES = explicit(lambda r: Sample((rand(r, 2, 3), rand(r, 3, 4))),
@@ -126,11 +133,8 @@ def _bmm_shape(input, mat2):
 
 
 def _bmm(input, mat2):
-    _bmm_shape(input.shape, mat2.shape)
-    if input.dtype != mat2.dtype:
-        raise OpError(f"expected scalar type {_scalar_name(input)} but found "
-                      f"{_scalar_name(mat2)}")
-    return np.matmul(_blas(input), _blas(mat2))
+    return _product(input, mat2, _bmm_shape, lambda input, mat2: (
+        f"expected scalar type {_scalar_name(input)} but found {_scalar_name(mat2)}"))
 
 
 op("bmm(Tensor input, Tensor mat2) -> Tensor", "BmmBackward0", kernel=("bmm", "fi"),
@@ -155,11 +159,9 @@ def _mv_shape(input, vec):
 
 
 def _mv(input, vec):
-    _mv_shape(input.shape, vec.shape)
-    if input.dtype != vec.dtype:
-        raise OpError(f"addmv input tensors must have the same dtype, but got "
-                      f"{_scalar_name(vec)}, {_scalar_name(input)}, and {_scalar_name(vec)}")
-    return np.matmul(_blas(input), _blas(vec))
+    return _product(input, vec, _mv_shape, lambda input, vec: (
+        f"addmv input tensors must have the same dtype, but got {_scalar_name(vec)}, "
+        f"{_scalar_name(input)}, and {_scalar_name(vec)}"))
 
 
 op("mv(Tensor input, Tensor vec) -> Tensor", "MvBackward0", kernel=("addmv_impl_cpu", "fi"),
@@ -183,11 +185,9 @@ def _dot_shape(input, tensor):
 
 
 def _dot(input, tensor):
-    _dot_shape(input.shape, tensor.shape)
-    if input.dtype != tensor.dtype:
-        raise OpError(f"dot : expected both vectors to have same dtype, but found "
-                      f"{_scalar_name(input)} and {_scalar_name(tensor)}")
-    return _arr0(np.dot(_blas(input), _blas(tensor)))
+    return _arr0(_product(input, tensor, _dot_shape, lambda input, tensor: (
+        f"dot : expected both vectors to have same dtype, but found {_scalar_name(input)} "
+        f"and {_scalar_name(tensor)}"), multiply=np.dot))
 
 
 op("dot(Tensor input, Tensor tensor) -> Tensor", "DotBackward0", kernel=("dot", "fi"),

@@ -253,30 +253,24 @@ NLL_SAMPLES = [
                      {"reduction": "none"}),
 ]
 
-op("_nll_loss(Tensor input, Tensor target, Tensor? weight=None, int reduction=1,"
-   " int ignore_index=-100) -> Tensor", "NllLossBackward0", method=False,
-   jvp="transpose",
-   check=lambda input, target, weight=None, *rest: _nll_same_dtype(input, weight),
-   forward=_nll_forward, nondiff=("target", "weight"), dtype="none",
-   vjp={"input": _nll_vjp},
-   shape=_nll_kernel_shape,
-   samples=explicit(lambda r: Sample((rand(r, 3, 4), Const(np.array([0, 3, 1])), None, 1)),
-                    lambda r: Sample((rand(r, 3, 4), Const(np.array([0, -100, 1])), None, 0,
-                                      -100))),
-   torch=lambda torch, *a, **k: torch._C._nn.nll_loss(*a, **k))
-
-op("_nll_loss2d(Tensor input, Tensor target, Tensor? weight=None, int reduction=1,"
-   " int ignore_index=-100) -> Tensor", "NllLoss2DBackward0", method=False,
-   jvp="transpose",
-   check=lambda input, target, weight=None, *rest: _nll_same_dtype(input, weight),
-   forward=_nll_forward, nondiff=("target", "weight"), dtype="none",
-   vjp={"input": _nll2d_vjp},
-   shape=_nll_kernel_shape,
-   samples=explicit(lambda r: Sample((rand(r, 2, 3, 2, 2), Const(r.integers(0, 3, (2, 2, 2))),
-                                      None, 1)),
-                    lambda r: Sample((rand(r, 2, 3, 1, 2), Const(r.integers(0, 3, (2, 1, 2))),
-                                      None, 0, -100))),
-   torch=lambda torch, *a, **k: torch._C._nn.nll_loss2d(*a, **k))
+_NLL_SAMPLES = {
+    "": explicit(lambda r: Sample((rand(r, 3, 4), Const(np.array([0, 3, 1])), None, 1)),
+                 lambda r: Sample((rand(r, 3, 4), Const(np.array([0, -100, 1])), None, 0,
+                                   -100))),
+    "2d": explicit(lambda r: Sample((rand(r, 2, 3, 2, 2), Const(r.integers(0, 3, (2, 2, 2))),
+                                     None, 1)),
+                   lambda r: Sample((rand(r, 2, 3, 1, 2), Const(r.integers(0, 3, (2, 1, 2))),
+                                     None, 0, -100)))}
+for _suffix, _Name, _vjp in [("", "NllLoss", _nll_vjp), ("2d", "NllLoss2D", _nll2d_vjp)]:
+    op(f"_nll_loss{_suffix}(Tensor input, Tensor target, Tensor? weight=None, int reduction=1,"
+       " int ignore_index=-100) -> Tensor", f"{_Name}Backward0", method=False,
+       jvp="transpose",
+       check=lambda input, target, weight=None, *rest: _nll_same_dtype(input, weight),
+       forward=_nll_forward, nondiff=("target", "weight"), dtype="none",
+       vjp={"input": _vjp},
+       shape=_nll_kernel_shape,
+       samples=_NLL_SAMPLES[_suffix],
+       torch=f"torch._C._nn.nll_loss{_suffix}")
 
 
 def _target_dtype_name(target) -> str:

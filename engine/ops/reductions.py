@@ -137,12 +137,15 @@ op("sum(Tensor input, *, ScalarType? dtype=None) -> Tensor", "SumBackward0",
    forward=_sum, vjp={"input": lambda grad, input_shape: F.expand(grad, input_shape)},
    dtype="none", shape=lambda input, dtype: (), samples=REDUCE_SAMPLES)
 
+def _sum_dim_vjp(grad, input_shape, dim, keepdim):
+    return F.expand(unsqueeze_to(grad, input_shape, dim, keepdim), input_shape)
+
+
 op("sum.dim_IntList(Tensor input, int[]? dim, bool keepdim=False, *, ScalarType? dtype=None)"
    " -> Tensor", "SumBackward1",
    jvp="linear",
    forward=_sum_dim,
-   vjp={"input": lambda grad, input_shape, dim, keepdim: F.expand(
-       unsqueeze_to(grad, input_shape, dim, keepdim), input_shape)},
+   vjp={"input": _sum_dim_vjp},
    dtype="none", shape=lambda input, dim, keepdim, dtype: reduced_shape(input, dim, keepdim),
    samples=REDUCE_DIM_SAMPLES)
 
@@ -157,8 +160,9 @@ op("mean.dim(Tensor input, int[]? dim, bool keepdim=False, *, ScalarType? dtype=
    " -> Tensor", "MeanBackward1",
    jvp="linear",
    forward=_mean_dim,
-   vjp={"input": lambda grad, input_shape, dim, keepdim: F.expand(
-       unsqueeze_to(grad, input_shape, dim, keepdim), input_shape) / _count(input_shape, dim)},
+   # sum's gradient spread evenly
+   vjp={"input": lambda grad, input_shape, dim, keepdim: _sum_dim_vjp(
+       grad, input_shape, dim, keepdim) / _count(input_shape, dim)},
    dtype="none", shape=lambda input, dim, keepdim, dtype: reduced_shape(input, dim, keepdim),
    samples=REDUCE_DIM_SAMPLES)
 

@@ -52,18 +52,13 @@ def _std_mean_vjp(grads, input, result0, dim, correction, keepdim):
             + _mean_part(grad_mean, input, dim, keepdim))
 
 
-op("var_mean.correction(Tensor input, int[]? dim=None, *, Scalar? correction=None, "
-   "bool keepdim=False) -> (Tensor, Tensor)", "VarMeanBackward0",
-   jvp="transpose", forward=_moments("var"), method=False, dtype="none",
-   vjp={"input": _var_mean_vjp},
-   shape=lambda input, dim, correction, keepdim: [reduced_shape(input, dim, keepdim)] * 2,
-   samples=VAR_CORRECTION_SAMPLES)
-op("std_mean.correction(Tensor input, int[]? dim=None, *, Scalar? correction=None, "
-   "bool keepdim=False) -> (Tensor, Tensor)", "StdMeanBackward0",
-   jvp="transpose", forward=_moments("std"), method=False, dtype="none",
-   vjp={"input": _std_mean_vjp},
-   shape=lambda input, dim, correction, keepdim: [reduced_shape(input, dim, keepdim)] * 2,
-   samples=VAR_CORRECTION_SAMPLES)
+for _name, _vjp in [("var", _var_mean_vjp), ("std", _std_mean_vjp)]:
+    op(f"{_name}_mean.correction(Tensor input, int[]? dim=None, *, Scalar? correction=None, "
+       "bool keepdim=False) -> (Tensor, Tensor)", f"{_name.capitalize()}MeanBackward0",
+       jvp="transpose", forward=_moments(_name), method=False, dtype="none",
+       vjp={"input": _vjp},
+       shape=lambda input, dim, correction, keepdim: [reduced_shape(input, dim, keepdim)] * 2,
+       samples=VAR_CORRECTION_SAMPLES)
 
 
 def _lower_median(input):

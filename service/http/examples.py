@@ -12,7 +12,7 @@ from pathlib import Path
 # operation id -> example name -> the answer (data, written by scripts/example_answers.py)
 ANSWERS = json.loads((Path(__file__).parent / "example_answers.json").read_text())
 
-_README_GRAPH = {"nodes": [
+README_GRAPH = {"nodes": [
     {"id": "x", "op": "tensor", "data": [1, 2, 3], "requires_grad": True},
     {"id": "y", "op": "tensor", "data": [3, 4, 5], "requires_grad": True},
     {"id": "z", "op": "tensor", "data": [1, 2, 3], "requires_grad": True},
@@ -38,7 +38,7 @@ REQUESTS = {
     "backward": {
         "readme_graph": ("README: out = (x + y) ** 2 * z ** 3, backward with a vector, "
                          "retain_grad and the graph", {
-                             "graph": _README_GRAPH, "tensors": ["out"],
+                             "graph": README_GRAPH, "tensors": ["out"],
                              "grad_tensors": [[1, 1, 1]], "retain_grad": ["xy"],
                              "return_graph": True}, 200),
         "readme_source": ("README and seed 001_first_derivative: y = x ** 2 as source", {
@@ -59,7 +59,7 @@ REQUESTS = {
                                                     "z = 2 * x + 3 * y",
                                           "tensors": "z", "grad_tensors": "x"}, 200),
         "error_non_scalar_root": ("Error: backward of a vector without a seed is PyTorch's "
-                                  "422", {"graph": _README_GRAPH, "tensors": ["out"]}, 422),
+                                  "422", {"graph": README_GRAPH, "tensors": ["out"]}, 422),
     },
     "grad": {
         "readme_create_graph": ("README: torch.autograd.grad with create_graph, the result "

@@ -435,22 +435,23 @@ class _Compiler(Expressions, Calls):
         self.stmt = stmt
         self.grad_mode = saved  # leaving the block restores the mode, as torch does
 
-    def inference_mode_arg(self, call: ast.Call) -> bool:
+    def mode_args(self, call: ast.Call, name: str) -> list:
+        """The constants a grad-mode call ``name`` is given, positionally or as ``mode=``."""
         values = [self.constant(a) for a in call.args]
         for kw in call.keywords:
             if kw.arg != "mode":
-                self.error(f"inference_mode() got an unexpected keyword {kw.arg!r}", call)
+                self.error(f"{name}() got an unexpected keyword {kw.arg!r}", call)
             values.append(self.constant(kw.value))
+        return values
+
+    def inference_mode_arg(self, call: ast.Call) -> bool:
+        values = self.mode_args(call, "inference_mode")
         if len(values) > 1 or values and not isinstance(values[0], bool):
             self.error("inference_mode() takes at most one argument, True or False", call)
         return values[0] if values else True
 
     def grad_mode_arg(self, call: ast.Call) -> bool:
-        values = [self.constant(a) for a in call.args]
-        for kw in call.keywords:
-            if kw.arg != "mode":
-                self.error(f"set_grad_enabled() got an unexpected keyword {kw.arg!r}", call)
-            values.append(self.constant(kw.value))
+        values = self.mode_args(call, "set_grad_enabled")
         if len(values) != 1 or not isinstance(values[0], bool):
             self.error("set_grad_enabled() takes one argument, True or False", call)
         return values[0]

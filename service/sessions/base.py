@@ -15,7 +15,16 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from ..problems import Problem
 from ..run.workspace import Workspace
+
+
+def session_too_large(nbytes: int, limit: int, ended: bool = False) -> Problem:
+    """The 413 for a session whose tensors pass max_session_bytes (``ended``: an existing
+    session, which the store has just dropped)."""
+    return Problem(413, f"max_session_bytes exceeded: {nbytes} > {limit} (setting "
+                   "AUTOGRAD_MAX_SESSION_BYTES)" + ("; the session was ended" if ended else ""),
+                   limit="max_session_bytes")
 
 
 def new_id() -> str:

@@ -9,7 +9,7 @@ import time
 
 from ..problems import Problem
 from ..run.workspace import Workspace
-from .base import Session, SessionStore, new_id
+from .base import Session, SessionStore, new_id, session_too_large
 
 NOT_FOUND = "unknown or expired session"
 
@@ -29,8 +29,7 @@ class MemoryStore(SessionStore):
         s = self.settings
         nbytes = ws.nbytes()
         if nbytes > s.max_session_bytes:
-            raise Problem(413, f"max_session_bytes exceeded: {nbytes} > {s.max_session_bytes} "
-                          "(setting AUTOGRAD_MAX_SESSION_BYTES)", limit="max_session_bytes")
+            raise session_too_large(nbytes, s.max_session_bytes)
         with self._lock:
             self._purge()
             if len(self._sessions) >= s.max_sessions:
@@ -67,9 +66,7 @@ class MemoryStore(SessionStore):
         if session.nbytes > s.max_session_bytes:
             with self._lock:
                 self._sessions.pop(session.id, None)
-            raise Problem(413, f"max_session_bytes exceeded: {session.nbytes} > "
-                          f"{s.max_session_bytes} (setting AUTOGRAD_MAX_SESSION_BYTES); the "
-                          "session was ended", limit="max_session_bytes")
+            raise session_too_large(session.nbytes, s.max_session_bytes, ended=True)
 
     def _key_quota(self, owner: str, nbytes: int) -> None:
         """Per-key caps (AUTOGRAD_KEY_MAX_SESSIONS / _BYTES): 429, retry when the key's

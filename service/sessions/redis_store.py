@@ -46,7 +46,7 @@ from engine.errors import AutogradError
 from ..problems import Problem
 from ..run.workspace import Workspace
 from ..wire.codec import RawTensor
-from .base import Session, SessionStore, new_id
+from .base import Session, SessionStore, new_id, session_too_large
 from .memory_store import NOT_FOUND
 from .replay import KINDS, Deadline, apply, victim
 
@@ -477,8 +477,7 @@ class RedisStore(SessionStore):
         s = self.settings
         nbytes = ws.nbytes()
         if nbytes > s.max_session_bytes:
-            raise Problem(413, f"max_session_bytes exceeded: {nbytes} > {s.max_session_bytes} "
-                          "(setting AUTOGRAD_MAX_SESSION_BYTES)", limit="max_session_bytes")
+            raise session_too_large(nbytes, s.max_session_bytes)
         session = self._session(new_id(), owner)
         session.ws, session.nbytes = ws, nbytes
         session.synced = -1  # not in Redis yet
@@ -538,9 +537,7 @@ class RedisStore(SessionStore):
                 self._drop(session.id, session.owner)
             with self._guard:
                 self._live.pop(session.id, None)
-            raise Problem(413, f"max_session_bytes exceeded: {session.nbytes} > "
-                          f"{s.max_session_bytes} (setting AUTOGRAD_MAX_SESSION_BYTES); the "
-                          "session was ended", limit="max_session_bytes")
+            raise session_too_large(session.nbytes, s.max_session_bytes, ended=True)
         if session.synced >= 0:
             self.commit(session)
             with self._guard:  # its bytes may have grown: trim

@@ -22,15 +22,20 @@ def leaf_vector(lib, data=(1.0, 2.0, 3.0), **kw):
     return lib.tensor(list(data), requires_grad=True, **kw)
 
 
-def outcome(fn):
-    """("ok", fn()) or, if it raises, (TypeError, ValueError, RuntimeError or else
-    Exception: the first its class is, by name; its message): how a story that may fail
-    ends, to compare across libraries."""
+def leaf_and_double(lib):
+    """(x, h): a leaf_vector and ``h = x * 2``, the non-leaf the hook, retain_grad and
+    detach scenarios act on."""
+    x = leaf_vector(lib)
+    return x, x * 2
+
+
+def outcome(fn, kinds=(TypeError, ValueError, RuntimeError, Exception)):
+    """("ok", fn()) or, if it raises, (the first of ``kinds`` its class is, by name; its
+    message): how a story that may fail ends, to compare across libraries."""
     try:
         value = fn()
     except Exception as e:  # noqa: BLE001 - the kind of error is part of the outcome
-        kind = next(k for k in (TypeError, ValueError, RuntimeError, Exception)
-                    if isinstance(e, k))
+        kind = next(k for k in kinds if isinstance(e, k))
         return kind.__name__, str(e)
     return "ok", value
 
@@ -131,3 +136,17 @@ def same(fn, *, warnings_too: bool = True):
     if warnings_too:
         assert got_w == expected_w, f"warnings:\n torch:  {expected_w}\n engine: {got_w}"
     return expected
+
+
+def same_as_torch(story=None, *, warnings_too: bool = True):
+    """A test written as a story of ``lib`` (torch or the engine), ``def test_x(lib): ...``,
+    made a test that runs it under both and asserts the same outcome (``same``). Also
+    ``@same_as_torch(warnings_too=False)``."""
+    def decorate(story):
+        def test():
+            same(story, warnings_too=warnings_too)
+        # not functools.wraps: pytest would read story's signature and look for a fixture lib
+        test.__name__, test.__qualname__ = story.__name__, story.__qualname__
+        test.__module__, test.__doc__ = story.__module__, story.__doc__
+        return test
+    return decorate if story is None else decorate(story)

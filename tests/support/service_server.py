@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -23,6 +24,17 @@ TEST_ENV = {"AUTOGRAD_MAX_TENSOR_ELEMENTS": "1000000", "AUTOGRAD_MAX_TOTAL_ELEME
             "AUTOGRAD_MAX_BODY_BYTES": str(16 * 2**20), "AUTOGRAD_MAX_NODES": "20000",
             "AUTOGRAD_CHECK_BYTES": "1",  # byte counts checked against a recount
             "AUTOGRAD_GC_FREEZE": "1"}  # as in production (conftest turns it off in process)
+
+
+def require_program(name: str) -> str:
+    """Where ``name`` is on PATH; a test without it is skipped, except under CI, which
+    installs it (.ci/run): there its absence is an error."""
+    path = shutil.which(name)
+    if path is None:
+        if os.environ.get("CI"):
+            raise RuntimeError(f"CI: {name} must be installed")
+        pytest.skip(f"{name} is not installed")
+    return path
 
 
 def free_port() -> int:
