@@ -26,14 +26,6 @@ def bcast3(a, b, c, *args):
     return broadcast_shapes(a, b, c)
 
 
-def _float_unary(name, grad_fn, forward, input_vjp, samples):
-    """A row for a floating elementwise function of one tensor (integer inputs promote to
-    float): ``input_vjp`` its derivative (derivatives.yaml's ``self:``), the forward-mode
-    rule the same (auto_element_wise)."""
-    op(f"{name}(Tensor input) -> Tensor", grad_fn, jvp="elementwise", forward=forward,
-       vjp={"input": input_vjp}, dtype="float", shape=same, samples=samples)
-
-
 # -- arithmetic ---------------------------------------------------------------------------
 
 _SUB_BOOLS = ("Subtraction, the `-` operator, with two bool tensors is not supported. Use the "
@@ -168,8 +160,11 @@ op("neg(Tensor input) -> Tensor", "NegBackward0",
    vjp={"input": lambda grad: -grad},
    shape=same, samples=unary())
 
-_float_unary("reciprocal", "ReciprocalBackward0", lambda input: 1 / input,
-             lambda grad, result: -grad * (result * result), unary(0.5, 2.0))
+op("reciprocal(Tensor input) -> Tensor", "ReciprocalBackward0",
+   jvp="elementwise",
+   forward=lambda input: 1 / input,
+   vjp={"input": lambda grad, result: -grad * (result * result)},
+   dtype="float", shape=same, samples=unary(0.5, 2.0))
 
 
 def _pow_scalar_vjp(grad, input, exponent):
@@ -268,14 +263,35 @@ op("sign(Tensor input) -> Tensor", "SignBackward0",
 
 # -- math ---------------------------------------------------------------------------------
 
-_float_unary("exp", "ExpBackward0", np.exp, lambda grad, result: grad * result, unary())
-_float_unary("log", "LogBackward0", np.log, lambda grad, input: grad / input, unary(0.2, 3.0))
-_float_unary("sqrt", "SqrtBackward0", np.sqrt,
-             lambda grad, result: grad / F._mul_scalar(result, 2), unary(0.2, 3.0))
-_float_unary("sin", "SinBackward0", np.sin, lambda grad, input: grad * F.cos(input), unary())
-_float_unary("cos", "CosBackward0", np.cos, lambda grad, input: grad * -F.sin(input), unary())
-_float_unary("tanh", "TanhBackward0", np.tanh,
-             lambda grad, result: F.tanh_backward(grad, result), unary())
+op("exp(Tensor input) -> Tensor", "ExpBackward0",
+   jvp="elementwise",
+   forward=np.exp, vjp={"input": lambda grad, result: grad * result},
+   dtype="float", shape=same, samples=unary())
+
+op("log(Tensor input) -> Tensor", "LogBackward0",
+   jvp="elementwise",
+   forward=np.log, vjp={"input": lambda grad, input: grad / input},
+   dtype="float", shape=same, samples=unary(0.2, 3.0))
+
+op("sqrt(Tensor input) -> Tensor", "SqrtBackward0",
+   jvp="elementwise",
+   forward=np.sqrt, vjp={"input": lambda grad, result: grad / F._mul_scalar(result, 2)},
+   dtype="float", shape=same, samples=unary(0.2, 3.0))
+
+op("sin(Tensor input) -> Tensor", "SinBackward0",
+   jvp="elementwise",
+   forward=np.sin, vjp={"input": lambda grad, input: grad * F.cos(input)},
+   dtype="float", shape=same, samples=unary())
+
+op("cos(Tensor input) -> Tensor", "CosBackward0",
+   jvp="elementwise",
+   forward=np.cos, vjp={"input": lambda grad, input: grad * -F.sin(input)},
+   dtype="float", shape=same, samples=unary())
+
+op("tanh(Tensor input) -> Tensor", "TanhBackward0",
+   jvp="elementwise",
+   forward=np.tanh, vjp={"input": lambda grad, result: F.tanh_backward(grad, result)},
+   dtype="float", shape=same, samples=unary())
 
 # From this many elements the derivative kernels write their passes into one temporary
 # (a third faster at an MLP's 256x512); below it NumPy's call overhead outweighs that.
@@ -345,26 +361,61 @@ _ERFC = np.frompyfunc(math.erfc, 1, 1)
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 
-_float_unary("rsqrt", "RsqrtBackward0", lambda input: 1 / np.sqrt(input),
-             lambda grad, result: -0.5 * grad * result ** 3, unary(0.3, 3.0))
-_float_unary("exp2", "Exp2Backward0", np.exp2,
-             lambda grad, result: F._mul_scalar(grad * result, math.log(2.0)), unary())
-_float_unary("log2", "Log2Backward0", np.log2,
-             lambda grad, input: grad / F._mul_scalar(input, math.log(2.0)), unary(0.2, 3.0))
-_float_unary("log10", "Log10Backward0", np.log10,
-             lambda grad, input: grad / F._mul_scalar(input, math.log(10.0)), unary(0.2, 3.0))
-_float_unary("log1p", "Log1PBackward0", np.log1p,
-             lambda grad, input: grad / F._add_scalar(input, 1), unary(-0.8, 2.0))
-_float_unary("expm1", "Expm1Backward0", np.expm1,
-             lambda grad, result: grad * F._add_scalar(result, 1), unary())
-_float_unary("tan", "TanBackward0", np.tan,
-             lambda grad, result: grad * F._add_scalar(result ** 2, 1), unary(-1.2, 1.2))
-_float_unary("asin", "AsinBackward0", np.arcsin,
-             lambda grad, input: grad * F.rsqrt(-input * input + 1), unary(-0.9, 0.9))
-_float_unary("acos", "AcosBackward0", np.arccos,
-             lambda grad, input: grad * -F.rsqrt(-input * input + 1), unary(-0.9, 0.9))
-_float_unary("atan", "AtanBackward0", np.arctan,
-             lambda grad, input: grad / F._add_scalar(input * input, 1), unary(-3.0, 3.0))
+op("rsqrt(Tensor input) -> Tensor", "RsqrtBackward0",
+   jvp="elementwise",
+   forward=lambda input: 1 / np.sqrt(input),
+   vjp={"input": lambda grad, result: -0.5 * grad * result ** 3},
+   dtype="float", shape=same, samples=unary(0.3, 3.0))
+
+op("exp2(Tensor input) -> Tensor", "Exp2Backward0",
+   jvp="elementwise",
+   forward=np.exp2,
+   vjp={"input": lambda grad, result: F._mul_scalar(grad * result, math.log(2.0))},
+   dtype="float", shape=same, samples=unary())
+
+op("log2(Tensor input) -> Tensor", "Log2Backward0",
+   jvp="elementwise",
+   forward=np.log2,
+   vjp={"input": lambda grad, input: grad / F._mul_scalar(input, math.log(2.0))},
+   dtype="float", shape=same, samples=unary(0.2, 3.0))
+
+op("log10(Tensor input) -> Tensor", "Log10Backward0",
+   jvp="elementwise",
+   forward=np.log10,
+   vjp={"input": lambda grad, input: grad / F._mul_scalar(input, math.log(10.0))},
+   dtype="float", shape=same, samples=unary(0.2, 3.0))
+
+op("log1p(Tensor input) -> Tensor", "Log1PBackward0",
+   jvp="elementwise",
+   forward=np.log1p, vjp={"input": lambda grad, input: grad / F._add_scalar(input, 1)},
+   dtype="float", shape=same, samples=unary(-0.8, 2.0))
+
+op("expm1(Tensor input) -> Tensor", "Expm1Backward0",
+   jvp="elementwise",
+   forward=np.expm1, vjp={"input": lambda grad, result: grad * F._add_scalar(result, 1)},
+   dtype="float", shape=same, samples=unary())
+
+op("tan(Tensor input) -> Tensor", "TanBackward0",
+   jvp="elementwise",
+   forward=np.tan,
+   vjp={"input": lambda grad, result: grad * F._add_scalar(result ** 2, 1)},
+   dtype="float", shape=same, samples=unary(-1.2, 1.2))
+
+op("asin(Tensor input) -> Tensor", "AsinBackward0",
+   jvp="elementwise",
+   forward=np.arcsin, vjp={"input": lambda grad, input: grad * F.rsqrt(-input * input + 1)},
+   dtype="float", shape=same, samples=unary(-0.9, 0.9))
+
+op("acos(Tensor input) -> Tensor", "AcosBackward0",
+   jvp="elementwise",
+   forward=np.arccos, vjp={"input": lambda grad, input: grad * -F.rsqrt(-input * input + 1)},
+   dtype="float", shape=same, samples=unary(-0.9, 0.9))
+
+op("atan(Tensor input) -> Tensor", "AtanBackward0",
+   jvp="elementwise",
+   forward=np.arctan,
+   vjp={"input": lambda grad, input: grad / F._add_scalar(input * input, 1)},
+   dtype="float", shape=same, samples=unary(-3.0, 3.0))
 
 def _atan2_recip(input, other):
     # torch's atan2_backward: 1 / (x^2 + y^2), set to 0 at the origin (0/0 there, not NaN)
@@ -381,20 +432,45 @@ op("atan2(Tensor input, Tensor other) -> Tensor", "Atan2Backward0",
    samples=lambda r: binary(0.2, 2.0, other_low=-2.0, other_high=-0.2)(r) + [
        Sample((np.array([0.0, 0.0, 1.0]), np.array([0.0, -1.0, 0.0])), gradcheck=False)])
 
-_float_unary("sinh", "SinhBackward0", np.sinh, lambda grad, input: grad * F.cosh(input), unary())
-_float_unary("cosh", "CoshBackward0", np.cosh, lambda grad, input: grad * F.sinh(input), unary())
-_float_unary("asinh", "AsinhBackward0", np.arcsinh,
-             lambda grad, input: grad * F.rsqrt(input ** 2 + 1), unary(-3.0, 3.0))
-_float_unary("acosh", "AcoshBackward0", np.arccosh,
-             lambda grad, input: grad * F.rsqrt(input ** 2 - 1), unary(1.2, 3.0))
-_float_unary("atanh", "AtanhBackward0", np.arctanh,
-             lambda grad, input: grad / F.sub(1.0, input ** 2), unary(-0.9, 0.9))
-_float_unary("erf", "ErfBackward0", _erf,
-             lambda grad, input: F._mul_scalar(F.exp(-(input ** 2)), _TWO_OVER_SQRT_PI) * grad,
-             unary(-2.5, 2.5))
-_float_unary("erfc", "ErfcBackward0", _erfc,
-             lambda grad, input: F._mul_scalar(F.exp(-(input ** 2)), -_TWO_OVER_SQRT_PI) * grad,
-             unary(-2.5, 2.5))
+op("sinh(Tensor input) -> Tensor", "SinhBackward0",
+   jvp="elementwise",
+   forward=np.sinh, vjp={"input": lambda grad, input: grad * F.cosh(input)},
+   dtype="float", shape=same, samples=unary())
+
+op("cosh(Tensor input) -> Tensor", "CoshBackward0",
+   jvp="elementwise",
+   forward=np.cosh, vjp={"input": lambda grad, input: grad * F.sinh(input)},
+   dtype="float", shape=same, samples=unary())
+
+op("asinh(Tensor input) -> Tensor", "AsinhBackward0",
+   jvp="elementwise",
+   forward=np.arcsinh, vjp={"input": lambda grad, input: grad * F.rsqrt(input ** 2 + 1)},
+   dtype="float", shape=same, samples=unary(-3.0, 3.0))
+
+op("acosh(Tensor input) -> Tensor", "AcoshBackward0",
+   jvp="elementwise",
+   forward=np.arccosh, vjp={"input": lambda grad, input: grad * F.rsqrt(input ** 2 - 1)},
+   dtype="float", shape=same, samples=unary(1.2, 3.0))
+
+op("atanh(Tensor input) -> Tensor", "AtanhBackward0",
+   jvp="elementwise",
+   forward=np.arctanh,
+   vjp={"input": lambda grad, input: grad / F.sub(1.0, input ** 2)},
+   dtype="float", shape=same, samples=unary(-0.9, 0.9))
+
+op("erf(Tensor input) -> Tensor", "ErfBackward0",
+   jvp="elementwise",
+   forward=_erf,
+   vjp={"input": lambda grad, input: F._mul_scalar(F.exp(-(input ** 2)), _TWO_OVER_SQRT_PI)
+        * grad},
+   dtype="float", shape=same, samples=unary(-2.5, 2.5))
+
+op("erfc(Tensor input) -> Tensor", "ErfcBackward0",
+   jvp="elementwise",
+   forward=_erfc,
+   vjp={"input": lambda grad, input: F._mul_scalar(F.exp(-(input ** 2)), -_TWO_OVER_SQRT_PI)
+        * grad},
+   dtype="float", shape=same, samples=unary(-2.5, 2.5))
 
 
 def _sigmoid(x):
