@@ -280,6 +280,10 @@ def test_hook_bomb(server, hook, status):
 # 189 products of 1000x1000 in one 987-character hook (hooks are at most 1000 characters,
 # nested at most 32): about 3.3 s of float32 BLAS on this machine
 MANY_MATMULS = "@".join(["(" + "@".join(["grad"] * 10) + ")"] * 19)
+MATMUL_BOMB = {"graph": {"nodes": [{"id": "x", "op": "ones", "args": [[1000, 1000]],
+                                    "requires_grad": True},
+                                   {"id": "y", "op": "sum", "args": ["x"]}]},
+               "tensors": "y", "hooks": {"x": MANY_MATMULS}}
 
 
 def test_hook_of_many_matmuls_stops_at_compute_seconds():
@@ -289,9 +293,7 @@ def test_hook_of_many_matmuls_stops_at_compute_seconds():
     with running_server(env) as url, httpx.Client(base_url=url, timeout=60) as api:
         server = (url, api, memory(url)["VmRSS"])
         t = time.monotonic()
-        r = backward(api, nodes=[
-            {"id": "x", "op": "ones", "args": [[1000, 1000]], "requires_grad": True},
-            {"id": "y", "op": "sum", "args": ["x"]}], hooks={"x": MANY_MATMULS})
+        r = api.post("/backward", json=MATMUL_BOMB)
         after(server, r, 413)
         assert r.json()["limit"] == "compute_seconds"
         assert time.monotonic() - t < 1 + 10  # the limit, and at most a few matmuls past it
@@ -326,22 +328,19 @@ def test_compute_bomb(server, name, spec):
 
 
 def test_probes_answer_while_every_worker_computes():
-    """60 requests computing to the time limit (more than the 40 worker threads): the
-    probes do not wait for a thread. A server of its own: 40 requests computing at once
-    raise its peak memory past what the attacks above may (RSS_GROWTH), and each request is
+    """60 requests computing to the time limit, more than the server's 40 worker threads
+    (anyio's default, set here: the most threads busy at once, the probes' worst case for a
+    turn at the GIL): the probes do not wait for a thread. A server of its own: 40
+    requests computing at once raise its peak memory past what the attacks above may (RSS_GROWTH), and each request is
     the 189 products of 1000x1000 of the hook bomb above (~3.3 s of BLAS alone), so that
     the 20 which start only when a thread frees up cannot finish within their own 3 s on
     a fast machine either (47 products of 500x500, the first version, sometimes did)."""
-    env = {"AUTOGRAD_API_KEYS": "ka,kb", "AUTOGRAD_COMPUTE_SECONDS": "3"}
-    body = {"graph": {"nodes": [{"id": "x", "op": "ones", "args": [[1000, 1000]],
-                                 "requires_grad": True},
-                                {"id": "y", "op": "sum", "args": ["x"]}]},
-            "tensors": "y", "hooks": {"x": MANY_MATMULS}}
-
+    env = {"AUTOGRAD_API_KEYS": "ka,kb", "AUTOGRAD_COMPUTE_SECONDS": "3",
+           "AUTOGRAD_WORKER_THREADS": "40"}
     with running_server(env) as url:
         def one(_):
             with httpx.Client(base_url=url, timeout=60, headers=KA) as c:
-                return c.post("/backward", json=body).status_code
+                return c.post("/backward", json=MATMUL_BOMB).status_code
 
         with concurrent.futures.ThreadPoolExecutor(60) as pool:
             futures = [pool.submit(one, k) for k in range(60)]
@@ -367,14 +366,10 @@ def test_worker_threads_bound_the_requests_computing_at_once():
     a time, so the last answer comes after two limits, not one; each request's limit
     starts when a thread takes it, so all four are 413 compute_seconds."""
     env = {"AUTOGRAD_COMPUTE_SECONDS": "1", "AUTOGRAD_WORKER_THREADS": "2"}
-    body = {"graph": {"nodes": [{"id": "x", "op": "ones", "args": [[1000, 1000]],
-                                 "requires_grad": True},
-                                {"id": "y", "op": "sum", "args": ["x"]}]},
-            "tensors": "y", "hooks": {"x": MANY_MATMULS}}
     with running_server(env) as url:
         def one(_):
             with httpx.Client(base_url=url, timeout=60) as c:
-                r = c.post("/backward", json=body)
+                r = c.post("/backward", json=MATMUL_BOMB)
                 return r.status_code, r.json().get("limit")
 
         t = time.monotonic()
