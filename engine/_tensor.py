@@ -64,7 +64,7 @@ class Tensor(TensorExtras):
         self._hooks = None
         self._acc = None
         self._version_counter = [0]  # a list shared by a base and its views
-        self._view = None  # (base, op, args, output index) when made by a view op
+        self._view = None  # (base, op, args, output index, grad mode, base required grad)
         self._views = None  # weakrefs to the views made of this tensor
 
     @classmethod

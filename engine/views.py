@@ -111,7 +111,7 @@ def rebase_history(view, result, bump_version=True, written=()):
     """``view`` is overwritten in place by ``result`` (the op computed out of place on the
     view): write it into the root's memory and give the root CopySlices. (A Function's
     dirty input, NOTE [Dirty inputs], has its new values and version already.)"""
-    base, op, args, k, made_in_grad_mode = view._view
+    base, op, args, k, made_in_grad_mode, _ = view._view
     root, where = root_positions(view)
     if (k is None and not made_in_grad_mode and is_grad_enabled()
             and root._requires_grad):
@@ -165,7 +165,10 @@ def check_inplace_on_view(view, result) -> None:
         root = root._view[0]
     if not (result._grad_fn is not None or view._requires_grad or root._requires_grad):
         return
-    if no_grad_at is view:
+    # torch names the view's node only where torch gave it one: a view of a no_grad
+    # view made while nothing required grad has none (its base came to require it later)
+    named = view._requires_grad or (view._view[4] and view._view[5])
+    if no_grad_at is view or (no_grad_at is not None and not named):
         if view._view[4] is None:  # made in inference mode: NOTE [inference tensors]
             raise GradientError(inference.VIEW_INPLACE_ERROR)
         raise GradientError("A view was created in no_grad mode and is being modified "
@@ -300,7 +303,7 @@ _NO_GRAD_ADVICE = (" Given that this use case is ambiguous and error-prone, it i
 
 def _refusal(view):
     """torch's message for ``view`` once its base changed in place, or None."""
-    _, op, _, k, made_in_grad_mode = view._view
+    _, op, _, k, made_in_grad_mode, _ = view._view
     if made_in_grad_mode is None:  # NOTE [inference tensors]
         return inference.VIEW_REBASED_ERROR
     if not made_in_grad_mode:
