@@ -29,6 +29,13 @@ def _outputs(func, inputs) -> tuple:
     return _as_tuple(out)
 
 
+def _cloned_outputs(func, inputs) -> tuple:
+    """The outputs copied, as torch's numerical Jacobian clones them: an output that is an
+    input as-is (or a view of one) would otherwise change with the next perturbation."""
+    return tuple(Tensor._make(o.array.copy()) if isinstance(o, Tensor) else o
+                 for o in _outputs(func, inputs))
+
+
 def _diff_inputs(inputs) -> list[int]:
     return [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
 
@@ -50,9 +57,9 @@ def numerical_jacobian(func, inputs, eps=1e-6) -> list[list[np.ndarray]]:
             idx = tuple(int(i) for i in np.unravel_index(j, x.array.shape))
             orig = x.array[idx].copy()
             x.array[idx] = orig - eps
-            minus = _outputs(func, inputs)
+            minus = _cloned_outputs(func, inputs)
             x.array[idx] = orig + eps
-            plus = _outputs(func, inputs)
+            plus = _cloned_outputs(func, inputs)
             x.array[idx] = orig
             for o, (a, b) in enumerate(zip(minus, plus)):
                 _check_same_dtype_and_shape(a, b, eps, idx)

@@ -105,10 +105,18 @@ def _inputs_restored(lib):
     return before == (x.tolist(), x._version)
 
 
+def _returns_a_view_of_its_input(lib):
+    # the outputs are copied before the next perturbation (torch clones them): a view of
+    # the input would otherwise read the restored values
+    x = _double(lib, [1.0, 2.0, 3.0])
+    return lib.autograd.gradcheck(lambda a: (a[1:], a.view_as(a)), (x,))
+
+
 STORIES = [_closes_over_its_input, _closes_over_its_input_wrong_formula, _shape_changes,
            _dtype_changes, _no_differentiable_output_constant, _no_differentiable_output_varies,
            _no_differentiable_output_varies_no_raise, _non_differentiable_output_left_out,
-           _mismatch_numbered_among_differentiable_outputs, _inputs_restored]
+           _mismatch_numbered_among_differentiable_outputs, _inputs_restored,
+           _returns_a_view_of_its_input]
 
 
 @pytest.mark.parametrize("story", STORIES, ids=lambda f: f.__name__.strip("_"))
