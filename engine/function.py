@@ -14,7 +14,7 @@ import functools
 import inspect
 import warnings
 
-from . import anomaly_mode, backend, forward_ad, grad_mode, views
+from . import anomaly_mode, forward_ad, grad_mode, views
 from . import graph as _graph
 from ._tensor import Tensor
 from .errors import GradientError
@@ -221,7 +221,7 @@ class Function(metaclass=FunctionMeta):
             fresh.append(o)
         node._dirty = ()
         if tangents is not None:
-            _forward_tangents(cls, node, args, tangents, fresh, outs)
+            _forward_tangents(cls, node, args, tangents, fresh, outs, dirty)
         if not record:
             node._to_save = None
             return fresh[0] if single else tuple(fresh)
@@ -247,14 +247,18 @@ class Function(metaclass=FunctionMeta):
         return fresh[0] if single else tuple(fresh)
 
 
-def _forward_tangents(cls, node, args, tangents, fresh, outs) -> None:
+def _forward_tangents(cls, node, args, tangents, fresh, outs, dirty) -> None:
     """Forward AD through a custom Function: its jvp's results become the outputs'
     tangents, checked as torch checks them."""
+    input_tangents = {id(a): t for a, t in zip(args, tangents) if isinstance(a, Tensor)}
+    # a dirty input's own tangent (not the zeros made for one without) and its version:
+    # the jvp must modify it in place and return it
+    own = {id(a): (t, t._version_counter[0]) for a, t in zip(args, tangents)
+           if id(a) in dirty and forward_ad.current_tangent(a) is not None}
     with grad_mode.no_grad(), forward_ad.paused():
         result = cls.jvp(node, *tangents)
     result = result if isinstance(result, tuple) else (result,)
     nondiff = set(node._non_differentiable)
-    input_tangents = {id(a): t for a, t in zip(args, tangents) if isinstance(a, Tensor)}
     for i, (o, orig, t) in enumerate(zip(fresh, outs, result)):
         if t is None:
             continue
@@ -263,12 +267,30 @@ def _forward_tangents(cls, node, args, tangents, fresh, outs) -> None:
             raise GradientError(f"Function's jvp returned a gradient at position {i}, but  "
                                 "the corresponding forward output is not a differentiable "
                                 "Tensor.You should return None at that position instead.")
-        given = input_tangents.get(id(orig))
-        if given is not None and not backend.module_of(t.array).shares_memory(
-                t.array, given.array):
+        if id(orig) in own:
+            _check_dirty_tangent(t, *own[id(orig)])
+        given = None if id(orig) in dirty else input_tangents.get(id(orig))
+        # an input returned as-is: torch wants a view of the input's tangent (a tensor
+        # whose base is that tangent's base), never the tangent object itself
+        if given is not None and (t._view is None
+                                  or views.root_of(t) is not views.root_of(given)):
             raise GradientError("A custom Function's forward is returning a view (or an "
                                 "input as-is) but the jvp is not returning a view.")
         forward_ad.set_tangent(o, t)
+
+
+def _check_dirty_tangent(returned, own, version_before) -> None:
+    # (torch reads the version of what the jvp returned, against the tangent's before)
+    if returned._version_counter[0] == version_before:
+        raise GradientError("An inplace custom Function is not modifying the forward mode "
+                            "gradients inplace. If the forward is modifying an input "
+                            "inplace, then the jvp function must modify the corresponding "
+                            "gradient inplace.")
+    if returned is not own:
+        raise GradientError("An inplace custom Function is not returning the forward mode "
+                            "gradients as-is. If the forward is modifying an input inplace, "
+                            "then the jvp function must modify the gradient inplace and "
+                            "return it as-is.")
 
 
 def _apply_with_setup_context(cls, args, kwargs):

@@ -282,7 +282,93 @@ def _gradcheck_calls_the_jvp(lib, factor):
                                   check_backward_ad=False, raise_exception=True)
 
 
+def _returns_its_input(lib, tangent_out):
+    fw = FWAD[lib]
+
+    class Same(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad
+
+        @staticmethod
+        def jvp(ctx, x_t):
+            return tangent_out(x_t)
+
+    with fw.dual_level():
+        tangent = lib.tensor([1.0, 2.0])
+        out = Same.apply(fw.make_dual(lib.ones(2), tangent))
+        out_tangent = fw.unpack_dual(out).tangent
+        out_tangent.mul_(3)  # a view writes through into the input's tangent
+        return _values(out_tangent), _values(tangent)
+
+
+def _gradcheck_of_a_function_returning_its_input(lib, tangent_out):
+    class Same(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad
+
+        @staticmethod
+        def jvp(ctx, x_t):
+            return tangent_out(x_t)
+
+    x = lib.tensor([1.0, 2.0], dtype=lib.float64, requires_grad=True)
+    return lib.autograd.gradcheck(Same.apply, (x,), check_forward_ad=True,
+                                  check_backward_ad=False, raise_exception=True)
+
+
+def _modifies_its_input(lib, jvp, dual_input=True):
+    fw = FWAD[lib]
+
+    class Double_(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, y):
+            x.mul_(2)
+            ctx.mark_dirty(x)
+            return x
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad * 2, None
+
+    Double_.jvp = staticmethod(lambda ctx, x_t, y_t: jvp(x_t))
+    with fw.dual_level():
+        tangent = lib.tensor([1.0, 2.0])
+        x = fw.make_dual(lib.ones(2), tangent) if dual_input else lib.ones(2)
+        y = fw.make_dual(lib.ones(2), lib.ones(2))  # (so a level has a tangent to carry)
+        out = Double_.apply(x, y)
+        return _values(fw.unpack_dual(out).tangent), _values(tangent), out is x
+
+
 FUNCTION_STORIES = {
+    "input as-is, jvp gives its tangent itself": lambda lib: _returns_its_input(
+        lib, lambda t: t),
+    "input as-is, jvp gives a view": lambda lib: _returns_its_input(lib, lambda t: t[:]),
+    "input as-is, jvp gives view_as": lambda lib: _returns_its_input(
+        lib, lambda t: t.view_as(t)),
+    "input as-is, jvp gives a copy": lambda lib: _returns_its_input(lib, lambda t: t.clone()),
+    "gradcheck, input as-is, tangent itself": lambda lib: (
+        _gradcheck_of_a_function_returning_its_input(lib, lambda t: t)),
+    "gradcheck, input as-is, a view": lambda lib: (
+        _gradcheck_of_a_function_returning_its_input(lib, lambda t: t.view_as(t))),
+    "dirty input, tangent modified and returned": lambda lib: _modifies_its_input(
+        lib, lambda t: t.mul_(2)),
+    "dirty input, a new tangent": lambda lib: _modifies_its_input(lib, lambda t: t * 2),
+    "dirty input, modified, a new one returned": lambda lib: _modifies_its_input(
+        lib, lambda t: t.mul_(2) * 1),
+    "dirty input, modified, a view returned": lambda lib: _modifies_its_input(
+        lib, lambda t: t.mul_(2)[:]),
+    "dirty input without a tangent": lambda lib: _modifies_its_input(
+        lib, lambda t: t * 2, dual_input=False),
+
     "jvp gives the tangent": _jvp_gives_the_tangent,
     "zeros for a tensor without tangent": _jvp_sees_zeros_for_a_tensor_without_tangent,
     "no jvp": _no_jvp,
