@@ -90,7 +90,8 @@ def _in_fresh_thread(fn, *args, **kwargs):
 
 
 class _Task(threading.local):
-    current = None  # (id, deps, reach, capture) of the walk running on this thread
+    # (id, deps, reach, capture, final callbacks) of the walk running on this thread
+    current = None
 
 
 _task = _Task()
@@ -103,13 +104,23 @@ def current_graph_task_id() -> int:
     return -1 if task is None else task[0]
 
 
+def queue_callback(callback) -> None:
+    """torch.autograd.Variable._execution_engine.queue_callback: ``callback()`` runs once
+    the running walk has run all its nodes, before it returns; callbacks run in the order
+    queued, one queued by a callback included. Not run if the walk raises."""
+    task = _task.current
+    if task is None:
+        raise GradientError("Final callbacks can only be installed during backward pass.")
+    task[4].append(callback)
+
+
 def will_engine_execute_node(node) -> bool:
     """Will the running walk run ``node``? (torch._C._will_engine_execute_node)"""
     task = _task.current
     if task is None:
         raise GradientError("_will_engine_execute_node should only be called during the "
                             "backward pass")
-    _, deps, reach, capture = task
+    _, deps, reach, capture, _ = task
     if capture and isinstance(node, AccumulateGrad):
         raise GradientError("A leaf node was passed to _will_engine_execute_node but we are "
                             "currently running autograd.grad(). This is currently not "
@@ -126,10 +137,16 @@ def _execute(roots, seeds, keep_graph, create_graph, inputs, capture):
     reach, runs = _reachable(deps, targets) if inputs else (None, None)
     outer = _task.current
     # (deps keeps its keys: counts only drop)
-    _task.current = (next(_task_ids), deps, reach, capture)
+    callbacks = []
+    _task.current = (next(_task_ids), deps, reach, capture, callbacks)
     try:
-        return _walk(roots, seeds, keep_graph, raw, inputs, capture, deps, targets, reach,
-                     runs)
+        result = _walk(roots, seeds, keep_graph, raw, inputs, capture, deps, targets, reach,
+                       runs)
+        i = 0
+        while i < len(callbacks):  # (a callback may queue more)
+            callbacks[i]()
+            i += 1
+        return result
     finally:
         _task.current = outer
 

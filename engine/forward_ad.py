@@ -94,6 +94,15 @@ def exit_dual_level(*, level=None) -> None:
             _graph.reattach_tangent = None
 
 
+def __getattr__(name):
+    # torch.autograd.forward_ad._current_level: -1 outside a level. Levels are this
+    # thread's here (a service request's level never shows in another), so it is read
+    # when asked rather than kept in a module global
+    if name == "_current_level":
+        return len(_here()) - 1
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 class dual_level:
     """``with dual_level():`` opens a level for make_dual / unpack_dual."""
 

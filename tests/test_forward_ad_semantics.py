@@ -86,9 +86,18 @@ def _tangent_of_another_dtype(lib):
         return _values(fw.unpack_dual(dual).tangent), fw.unpack_dual(dual).tangent is tangent
 
 
+def _current_level(lib):
+    fw = FWAD[lib]
+    seen = [fw._current_level]
+    with fw.dual_level():
+        seen.append(fw._current_level)
+    seen.append(fw._current_level)
+    return seen
+
+
 STORIES = [_identity, _in_place_on_the_dual, _in_place_on_the_unpacked_primal,
            _in_place_on_a_view_of_the_dual, _dual_copied_into_a_view_of_a_plain_tensor,
-           _dual_of_a_leaf_is_its_view, _tangent_of_another_dtype]
+           _dual_of_a_leaf_is_its_view, _tangent_of_another_dtype, _current_level]
 
 
 @pytest.mark.parametrize("story", STORIES, ids=lambda f: f.__name__.strip("_"))
