@@ -10,7 +10,7 @@ import numpy as np
 from . import backend, dtypes, inference, saved_hooks, views
 from . import graph as _graph_module
 from .dtypes import legacy_type_name
-from .errors import NON_LEAF_GRAD_WARNING, GradientError, IndexOpError, OpError
+from .errors import NON_LEAF_GRAD_WARNING, OVERLAP_ERROR, GradientError, IndexOpError, OpError
 from .grad_mode import is_grad_enabled
 from .graph import AccumulateGrad, HookDict, RemovableHandle
 from .ops import inplace, table
@@ -649,9 +649,7 @@ _ONLY_LEAF = ("you can only change requires_grad flags of leaf variables. If you
 
 def _refuse_overlap(arr) -> None:
     if any(st == 0 and n > 1 for st, n in zip(arr.strides, arr.shape)):
-        raise OpError("unsupported operation: more than one element of the written-to tensor "
-                      "refers to a single memory location. Please clone() the tensor before "
-                      "performing the operation.")
+        raise OpError(OVERLAP_ERROR)
 
 
 def _basic_index(index):

@@ -86,6 +86,44 @@ def _tangent_of_another_dtype(lib):
         return _values(fw.unpack_dual(dual).tangent), fw.unpack_dual(dual).tangent is tangent
 
 
+def _tangent_laid_out_otherwise(lib, primal_of, tangent_of):
+    # torch keeps the tangent object only when its layout (strides, storage offset and
+    # size) is the primal's; otherwise the dual gets a copy laid out as the primal
+    fw = FWAD[lib]
+    with fw.dual_level():
+        primal, tangent = primal_of(lib), tangent_of(lib)
+        dual = fw.make_dual(primal, tangent)
+        kept = fw.unpack_dual(dual).tangent
+        kept_is_given = kept is tangent
+        dual.mul_(2)  # writes into the kept tangent: the given one only when it is kept
+        return (kept_is_given, _values(kept), _values(tangent), kept.stride(),
+                kept.storage_offset())
+
+
+LAYOUTS = {
+    "transposed tangent": (lambda lib: lib.ones(2, 3),
+                           lambda lib: lib.arange(6.0).reshape(3, 2).t()),
+    "transposed primal": (lambda lib: lib.ones(3, 2).t(), lambda lib: lib.arange(6.0).reshape(2, 3)),
+    "both transposed": (lambda lib: lib.ones(3, 2).t(),
+                        lambda lib: lib.arange(6.0).reshape(3, 2).t()),
+    "tangent a slice of more": (lambda lib: lib.ones(2), lambda lib: lib.arange(4.0)[1:3]),
+    "primal a slice of more": (lambda lib: lib.ones(4)[1:3], lambda lib: lib.arange(2.0)),
+    "same offset, same storage": (lambda lib: lib.ones(4)[1:3],
+                                  lambda lib: lib.arange(4.0)[1:3]),
+    "a dimension of one": (lambda lib: lib.ones(3, 1),
+                           lambda lib: lib.arange(3.0).reshape(1, 3).t()),
+    "primal with gaps": (lambda lib: lib.ones(6)[::2], lambda lib: lib.arange(3.0)),
+    "expanded primal": (lambda lib: lib.ones(1).expand(3), lambda lib: lib.arange(3.0)),
+}
+
+
+@pytest.mark.parametrize("name", list(LAYOUTS))
+def test_tangent_layout(name):
+    primal_of, tangent_of = LAYOUTS[name]
+    story = lambda lib: _tangent_laid_out_otherwise(lib, primal_of, tangent_of)  # noqa: E731
+    assert outcome(lambda: story(engine)) == outcome(lambda: story(torch))
+
+
 def _current_level(lib):
     fw = FWAD[lib]
     seen = [fw._current_level]
@@ -144,8 +182,26 @@ def _no_level(lib):
     FWAD[lib].make_dual(lib.ones(2), lib.ones(2))
 
 
+def _exit_another_level(lib):
+    fw = FWAD[lib]
+    with fw.dual_level():
+        fw.exit_dual_level(level=2)
+
+
+def _exit_with_no_level_open(lib):
+    FWAD[lib].exit_dual_level()
+
+
+def _exit_the_open_level_by_number(lib):
+    fw = FWAD[lib]
+    level = fw.enter_dual_level()
+    fw.exit_dual_level(level=level)
+    return level, fw._current_level
+
+
 REFUSALS = [_integer_tangent, _integer_primal, _nested_level,
-            _nested_level_leaves_the_outer_one_open, _wrong_level, _no_level]
+            _nested_level_leaves_the_outer_one_open, _wrong_level, _no_level,
+           _exit_another_level, _exit_with_no_level_open, _exit_the_open_level_by_number]
 
 
 @pytest.mark.parametrize("story", REFUSALS, ids=lambda f: f.__name__.strip("_"))
