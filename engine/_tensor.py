@@ -611,8 +611,11 @@ class Tensor(TensorExtras):
             return
         _refuse_overlap(self.array[written])  # torch checks the part written, self[index]
         result = table.F.setitem(self, index, value)
-        # (recorded into an overlapping tensor, CopySlices' gradient would not be torch's:
-        # refused then, as before, rather than wrong)
+        if result._grad_fn is not None and _overlapping(self.array):
+            # recorded into an overlapping tensor (an expanded one): as torch, copy_ into the
+            # view self[index], whose elements do not overlap, so CopySlices covers just it
+            table.F.index(self, written).copy_(value)
+            return
         self._inplace(result, written=written, overlap=result._grad_fn is None)
 
     def __iadd__(self, other):
@@ -647,8 +650,12 @@ _ONLY_LEAF = ("you can only change requires_grad flags of leaf variables. If you
               "var_no_grad = var.detach().")
 
 
+def _overlapping(arr) -> bool:
+    return any(st == 0 and n > 1 for st, n in zip(arr.strides, arr.shape))
+
+
 def _refuse_overlap(arr) -> None:
-    if any(st == 0 and n > 1 for st, n in zip(arr.strides, arr.shape)):
+    if _overlapping(arr):
         raise OpError(OVERLAP_ERROR)
 
 
