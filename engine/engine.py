@@ -395,23 +395,43 @@ def _wrap(grad, raw):
 
 def _run_hook(hook, grad, raw):
     """A tensor hook: a non-None return replaces the gradient (checked as torch does)."""
-    Tensor = _table._Tensor  # not an import: that costs microseconds per call
     value = None if grad is None else _wrap(grad, raw)
     result = hook(value)
     if result is None:
         return grad
+    _check_hook_value(hook, value, result)
+    return result.array if raw else result
+
+
+def _check_hook_value(hook, value, result) -> None:
+    """torch's checks of a gradient a hook returned in place of ``value`` (check_result's,
+    python_hook.cpp): not for a None one, a Tensor of its dtype and size."""
+    Tensor = _table._Tensor  # not an import: that costs microseconds per call
     if value is None:
         raise GradientError("can't replace a None gradient with a non-None value")
-    name = getattr(hook, "__name__", type(hook).__name__)
     if not isinstance(result, Tensor):
         raise TypeError(f"expected Variable, but hook returned '{type(result).__name__}'")
-    if result.shape != value.shape:
-        raise GradientError(f"hook '{name}' has changed the size of value")
+    name = getattr(hook, "__name__", "<unknown>")
     if result.dtype is not value.dtype:
         raise GradientError(f"hook '{name}' has changed the type of value (was "
                             f"{dtypes.legacy_type_name(value.array.dtype)} got "
                             f"{dtypes.legacy_type_name(result.array.dtype)})")
-    return result.array if raw else result
+    if result.shape != value.shape:
+        raise GradientError(f"hook '{name}' has changed the size of value")
+
+
+def _check_hook_values(hook, values, result) -> None:
+    """A node hook's result replaces the tuple ``values``: a tuple of as many, each checked
+    (a None in it drops that gradient, as torch)."""
+    if not isinstance(result, tuple):
+        raise TypeError(f"expected tuple, but hook returned '{type(result).__name__}'")
+    if len(result) != len(values):
+        raise GradientError(f"hook '{getattr(hook, '__name__', '<unknown>')}' has returned an "
+                            f"incorrect number of values (got {len(result)}, but expected "
+                            f"{len(values)})")
+    for value, r in zip(values, result):
+        if r is not None:
+            _check_hook_value(hook, value, r)
 
 
 def _tensor_pre_hooks(node, grads, raw):
@@ -499,8 +519,10 @@ def _accumulate_with_node_hooks(node, grads, raw):
 
 def _call_node_pre_hooks(node, grads, raw):
     for hook in list(node.pre_hooks.values()):
-        result = hook(tuple(_wrap(g, raw) if g is not None else None for g in grads))
-        if result is not None:
+        values = tuple(_wrap(g, raw) if g is not None else None for g in grads)
+        result = hook(values)
+        if result is not None and result is not values:
+            _check_hook_values(hook, values, result)
             grads = [None if g is None else (g.array if raw else g) for g in result]
     return grads
 
@@ -510,7 +532,9 @@ def _call_node_post_hooks(node, outs, grads, raw):
     wrapped_out = tuple(_wrap(g, raw) if g is not None else None for g in grads)
     for hook in list(node.post_hooks.values()):
         result = hook(wrapped_in, wrapped_out)
-        if result is not None:
+        if result is not None and result is not wrapped_in:
+            _check_hook_values(hook, wrapped_in, result)
+            wrapped_in = result  # the next hook sees it (torch's _call_hooks)
             outs[:] = [None if g is None else (g.array if raw else g) for g in result]
 
 
