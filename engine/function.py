@@ -14,7 +14,7 @@ import functools
 import inspect
 import warnings
 
-from . import anomaly_mode, forward_ad, grad_mode, views
+from . import anomaly_mode, backend, forward_ad, grad_mode, views
 from . import graph as _graph
 from ._tensor import Tensor
 from .errors import GradientError
@@ -84,14 +84,15 @@ class FunctionNode(FunctionCtx, _graph.Node):
 
     function = None  # the Function subclass
 
+    array_module = None  # the outputs' (NumPy or CuPy): where zeros for a gradient go
+
     def apply(self, grads, raw: bool):
-        if all(g is None for g in grads):
-            return [None] * len(self.next_functions)
-        like = next(g for g in grads if g is not None)
+        # torch calls backward even when no output got a gradient (a hook or a node below
+        # returned None): with zeros for them all, or Nones without materialize_grads
         if self.materialize_grads:
             # (a non-Tensor output, dtype None, has no gradient to make: None, as torch)
-            grads = [g if g is not None or meta[1] is None else
-                     _graph.zeros_for(meta, like, raw) for g, meta in zip(grads, self.out_metas)]
+            grads = [g if g is not None or meta[1] is None else self._zeros(meta, raw)
+                     for g, meta in zip(grads, self.out_metas)]
         wrapped = [None if g is None else (Tensor._make(g) if raw else g) for g in grads]
         result = self.function._backward_fn()(self, *wrapped)
         if not isinstance(result, tuple):
@@ -112,6 +113,11 @@ class FunctionNode(FunctionCtx, _graph.Node):
                                 f"{type(g).__name__}")
             out.append(None if g is None else (g.array if raw else g))
         return out
+
+
+    def _zeros(self, meta, raw: bool):
+        arr = self.array_module.zeros(meta[0], dtype=meta[1])
+        return arr if raw else Tensor._make(arr)
 
 
 class Error(_graph.Node):
@@ -234,6 +240,8 @@ class Function(metaclass=FunctionMeta):
                            for a in args if isinstance(a, Tensor))
         node.out_metas = tuple((o.array.shape, o.array.dtype) if isinstance(o, Tensor)
                                else ((), None) for o in fresh)
+        node.array_module = next((backend.module_of(o.array) for o in fresh
+                                  if isinstance(o, Tensor)), None)
         nondiff = set(node._non_differentiable)
         originals = (raw_out,) if single else raw_out
         for nr, (o, orig) in enumerate(zip(fresh, originals)):

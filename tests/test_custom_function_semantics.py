@@ -205,3 +205,47 @@ STORIES = [_once_differentiable_under_create_graph, _once_differentiable_without
 def test_custom_function(story):
     expected = outcome(lambda: story(torch))
     assert outcome(lambda: story(engine)) == expected
+
+
+# -- a custom Function's backward runs even when no output got a gradient (the node below
+#    returned None, or a hook dropped it): with zeros, or Nones without materialize_grads
+
+def _no_gradient_reaches_it(lib, materialize, how):
+    seen = []
+
+    class Double(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, a):
+            ctx.set_materialize_grads(materialize)
+            return a * 2
+
+        @staticmethod
+        def backward(ctx, grad):
+            seen.append(_values(grad))
+            return None if grad is None else grad * 2
+
+    class Blocks(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a * 3
+
+        @staticmethod
+        def backward(ctx, grad):
+            return None
+
+    x = lib.ones(2, requires_grad=True)
+    doubled = Double.apply(x)
+    if how == "a Function below returns None":
+        out = Blocks.apply(doubled)
+    else:
+        out = doubled.exp()
+        out.grad_fn.register_hook(lambda ins, outs: (None,))
+    (out + x).sum().backward()
+    return seen, _values(x.grad)
+
+
+@pytest.mark.parametrize("how", ["a Function below returns None", "a post hook drops it"])
+@pytest.mark.parametrize("materialize", [True, False])
+def test_backward_runs_without_gradients(materialize, how):
+    expected = outcome(lambda: _no_gradient_reaches_it(torch, materialize, how))
+    assert outcome(lambda: _no_gradient_reaches_it(engine, materialize, how)) == expected
