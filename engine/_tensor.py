@@ -611,9 +611,11 @@ class Tensor(TensorExtras):
             return
         _refuse_overlap(self.array[written])  # torch checks the part written, self[index]
         result = table.F.setitem(self, index, value)
-        if result._grad_fn is not None and _overlapping(self.array):
+        if result._grad_fn is not None and (_overlapping(self.array)
+                                            or views.in_custom_function(self)):
             # recorded into an overlapping tensor (an expanded one): as torch, copy_ into the
             # view self[index], whose elements do not overlap, so CopySlices covers just it
+            # (and a custom Function's view is refused naming that view's node, as torch)
             table.F.index(self, written).copy_(value)
             return
         self._inplace(result, written=written, overlap=result._grad_fn is None)

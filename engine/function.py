@@ -18,6 +18,7 @@ from . import anomaly_mode, backend, forward_ad, grad_mode, views
 from . import graph as _graph
 from ._tensor import Tensor
 from .errors import GradientError
+from .ops.table import F
 
 _ACCESSED = {}  # node.saved once a clear_saved_tensors_on_access Function's were read
 _ACCESSED_ONCE = ("saved_tensors can only be accessed once when "
@@ -36,10 +37,10 @@ class FunctionCtx:
     needs_input_grad = ()
 
     def save_for_backward(self, *tensors) -> None:
-        for t in tensors:
+        for i, t in enumerate(tensors):
             if t is not None and not isinstance(t, Tensor):
                 raise TypeError("save_for_backward can only save variables, but argument "
-                                f"{len(self._to_save or ())} is of type {type(t).__name__}")
+                                f"{i} is of type {type(t).__name__}")
         self._to_save = tensors
 
     def mark_non_differentiable(self, *tensors) -> None:
@@ -221,9 +222,11 @@ class Function(metaclass=FunctionMeta):
         for o in outs:
             if isinstance(o, Tensor) and id(o) in inputs_by_id and not (
                     id(o) in dirty and grad_mode.is_grad_enabled()):
-                alias = Tensor._make(o.array)  # torch returns a new tensor (a view) here
-                alias._version_counter = o._version_counter
-                o = alias
+                with grad_mode.no_grad(), forward_ad.paused():
+                    o = F.alias(o)  # torch returns a new tensor here, a view of the input
+            if isinstance(o, Tensor) and o._view is not None and id(o) not in dirty:
+                # NOTE [Custom Function views]
+                o._view = (*o._view[:4], views.IN_CUSTOM_FUNCTION, o._view[5])
             fresh.append(o)
         node._dirty = ()
         if tangents is not None:
