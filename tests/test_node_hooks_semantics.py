@@ -162,9 +162,32 @@ def _accumulate_grad_hooks_with_post_accumulate_hook(lib):
     return log, [round(g, 6) for g in x.grad.tolist()]
 
 
+def _node_reached_by_two_paths(lib):
+    # exp's node gets gradients from sin and cos: its hooks fire once per walk, after both
+    log = []
+    x = lib.ones(2, requires_grad=True)
+    y = x.exp()
+    z = y.sin() + y.cos()
+    add = z.grad_fn
+    sin, cos = (edge[0] for edge in add.next_functions)
+    accumulate = y.grad_fn.next_functions[0][0]
+    for name, node in (("add", add), ("exp", y.grad_fn), ("sin", sin), ("cos", cos),
+                       ("accumulate", accumulate)):
+        node.register_prehook(lambda outs, name=name: log.append(("pre", name)))
+        node.register_hook(lambda ins, outs, name=name: log.append(("post", name)))
+    for run in (lambda: z.sum().backward(retain_graph=True),
+                lambda: z.sum().backward(inputs=[y], retain_graph=True),
+                lambda: lib.autograd.grad(z.sum(), [y], retain_graph=True),
+                lambda: lib.autograd.grad(z.sum(), [x])):
+        run()
+        log.append("end of walk")
+    return log
+
+
 STORIES = [_accumulate_grad_hooks_with_post_accumulate_hook, _ordering, _counts, _accumulate_grad_node_hooks_see_tensor_hooks,
            _accumulate_grad_pre_hook_replaces, _unreached_leaf_runs_nothing,
-           _hooks_called_with_none, _leaf_hook_called_with_none, _hook_replacing_none]
+           _hooks_called_with_none, _leaf_hook_called_with_none, _hook_replacing_none,
+           _node_reached_by_two_paths]
 
 
 @pytest.mark.parametrize("story", STORIES, ids=lambda f: f.__name__.strip("_"))
