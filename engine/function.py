@@ -115,7 +115,6 @@ class FunctionNode(FunctionCtx, _graph.Node):
             out.append(None if g is None else (g.array if raw else g))
         return out
 
-
     def _zeros(self, meta, raw: bool):
         arr = self.array_module.zeros(meta[0], dtype=meta[1])
         return arr if raw else Tensor._make(arr)
@@ -219,12 +218,13 @@ class Function(metaclass=FunctionMeta):
         inputs_by_id = {id(a): a for a in args if isinstance(a, Tensor)}
         dirty = _check_dirty(node._dirty, outs)
         fresh = []
+        nondiff = set(node._non_differentiable)  # (ids)
         for o in outs:
-            if isinstance(o, Tensor) and id(o) in inputs_by_id and not (
-                    id(o) in dirty and grad_mode.is_grad_enabled()):
-                with grad_mode.no_grad(), forward_ad.paused():
-                    o = F.alias(o)  # torch returns a new tensor here, a view of the input
-            if isinstance(o, Tensor) and o._view is not None and id(o) not in dirty:
+            modified = id(o) in dirty
+            if isinstance(o, Tensor) and id(o) in inputs_by_id:
+                o = _input_returned(o, modified, record and id(o) not in nondiff
+                                    and o.array.dtype.kind in "fc")
+            if isinstance(o, Tensor) and o._view is not None and not modified:
                 # NOTE [Custom Function views]
                 o._view = (*o._view[:4], views.IN_CUSTOM_FUNCTION, o._view[5])
             fresh.append(o)
@@ -245,7 +245,6 @@ class Function(metaclass=FunctionMeta):
                                else ((), None) for o in fresh)
         node.array_module = next((backend.module_of(o.array) for o in fresh
                                   if isinstance(o, Tensor)), None)
-        nondiff = set(node._non_differentiable)
         originals = (raw_out,) if single else raw_out
         for nr, (o, orig) in enumerate(zip(fresh, originals)):
             if isinstance(o, Tensor) and id(orig) not in nondiff and o.array.dtype.kind in "fc":
@@ -256,6 +255,18 @@ class Function(metaclass=FunctionMeta):
         node.saved = {"saved_tensors": _save(node, node._to_save or (), fresh, originals)}
         node._to_save = None
         return fresh[0] if single else tuple(fresh)
+
+
+def _input_returned(o, modified, differentiable):
+    """What the caller gets for an input a Function's forward returned, as torch
+    (_wrap_outputs): a modified (dirty) one itself, else a view of it; where the output
+    gets no node, an input that requires grad comes back detached instead."""
+    if not differentiable and o.requires_grad:
+        return o.detach()
+    if modified:
+        return o
+    with grad_mode.no_grad(), forward_ad.paused():
+        return F.alias(o)
 
 
 def _forward_tangents(cls, node, args, tangents, fresh, outs, dirty) -> None:

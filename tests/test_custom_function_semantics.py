@@ -344,3 +344,37 @@ def _saves_a_number(lib):
 
 def test_save_for_backward_names_the_argument():
     assert outcome(lambda: _saves_a_number(engine)) == outcome(lambda: _saves_a_number(torch))
+
+
+def _input_back(lib, dirty, requires_grad, grad_mode):
+    class Back(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            if dirty:
+                x.mul_(2)
+                ctx.mark_dirty(x)
+            return x
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad
+
+    a = lib.ones(3, requires_grad=True).clone() if requires_grad else lib.ones(3)
+    with lib.set_grad_enabled(grad_mode):
+        out = Back.apply(a)
+    seen = [out is a, out._base is a, out._is_view(), out.requires_grad]
+    try:
+        out.mul_(2)
+        seen.append("in place allowed")
+    except RuntimeError as e:
+        seen.append(str(e))
+    return seen
+
+
+@pytest.mark.parametrize("grad_mode", [True, False], ids=["grad mode", "no_grad"])
+@pytest.mark.parametrize("requires_grad", [True, False], ids=["requires grad", "plain"])
+@pytest.mark.parametrize("dirty", [False, True], ids=["as-is", "dirty"])
+def test_an_input_returned(dirty, requires_grad, grad_mode):
+    # the input itself, a view of it, or a detached alias, as torch's _wrap_outputs gives
+    expected = outcome(lambda: _input_back(torch, dirty, requires_grad, grad_mode))
+    assert outcome(lambda: _input_back(engine, dirty, requires_grad, grad_mode)) == expected
