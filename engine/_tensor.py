@@ -607,6 +607,11 @@ class Tensor(TensorExtras):
                                 "in an in-place operation.")
         written = _basic_index(index)
         if written is None:  # advanced indexing: the whole tensor must not overlap
+            if (self._view is not None and _overlapping(self.array)
+                    and table.forward_hook is None and not (is_grad_enabled() and (
+                        self._requires_grad or getattr(value, "_requires_grad", False)))):
+                _index_put_into_overlap(self, index, value)
+                return
             self._inplace(table.F.setitem(self, index, value))
             return
         _refuse_overlap(self.array[written])  # torch checks the part written, self[index]
@@ -659,6 +664,42 @@ def _overlapping(arr) -> bool:
 def _refuse_overlap(arr) -> None:
     if _overlapping(arr):
         raise OpError(OVERLAP_ERROR)
+
+
+_INDEX_PUT_EXPANDED = ("Use of index_put_ on expanded tensors is deprecated. Please clone() the "
+                       "tensor before performing this operation. This also applies to advanced "
+                       "indexing e.g. tensor[indices] = tensor")
+_MASKED_FILL_EXPANDED = ("Use of masked_fill_ on expanded tensors is deprecated. Please clone() "
+                         "the tensor before performing this operation. This also applies to "
+                         "advanced indexing e.g. tensor[mask] = scalar")
+
+
+def _index_put_into_overlap(t, index, value) -> None:
+    """``t[index] = value`` with index tensors on a tensor whose elements share memory (an
+    expanded one), nothing recorded: torch warns it is deprecated and writes each indexed
+    element's memory in turn (the last write to a shared location stays)."""
+    warnings.warn(_INDEX_PUT_EXPANDED, UserWarning, stacklevel=3)
+    items = index if type(index) is tuple else (index,)
+    masks = [i for i in items if isinstance(i, Tensor) and i.dtype is dtypes.bool_]
+    value = value if isinstance(value, Tensor) else Tensor._make(np.asarray(value))
+    if (len(masks) == 1 and value.numel() == 1
+            and all(i is masks[0] or i is Ellipsis or (type(i) is slice and i == slice(None))
+                    for i in items)):
+        # (torch's index_put_ hands a single mask and one value to masked_fill_)
+        warnings.warn(_MASKED_FILL_EXPANDED, UserWarning, stacklevel=3)
+    xp = backend.module_of(t.array)
+    flat = Tensor._make(xp.arange(t.array.size).reshape(t.array.shape))
+    positions = table.F.index(flat, index).array  # which of t's elements are written
+    root, where = views.root_positions(t)
+    values = xp.broadcast_to(xp.asarray(value.array, dtype=t.array.dtype), positions.shape)
+    written = table.ROWS["_copy_into"].forward(root.array, where.reshape(-1)[positions], values)
+    if backend.writeable(root.array):
+        root.array[...] = written
+    else:  # (a read-only root: it gets new memory, as rebase_history does)
+        root.array = written
+    root._version_counter[0] += 1
+    if root._views:
+        views.regenerate(root)
 
 
 def _basic_index(index):

@@ -4,7 +4,11 @@ has no shared elements, every element sharing its memory sees the value), fill_/
 allowed, other in-place ops and copy_ are refused. torch is the oracle, run side by side
 with the engine. Recorded for autograd, the write goes through the view ``t[i]`` (its own
 elements do not share memory), so the gradient of what the write overwrote is zero where
-torch's is."""
+torch's is. With index tensors (index_put_), nothing recorded, torch warns that it is
+deprecated and writes anyway. (Recorded, torch refuses only at backward; the engine still
+refuses at the write.)"""
+
+import warnings
 
 import pytest
 import torch
@@ -105,4 +109,44 @@ RECORDED = {
 @pytest.mark.parametrize("name", list(RECORDED))
 def test_recorded_write_into_an_expanded_tensor(name):
     story = RECORDED[name]
+    assert outcome(lambda: story(engine)) == outcome(lambda: story(torch))
+
+
+# -- index tensors (index_put_) into an expanded tensor, nothing recorded: torch warns that
+#    this is deprecated (and, for one mask and one value, masked_fill_'s warning too), then
+#    writes each indexed element's shared memory, the last write staying
+
+def _index_put(index, value):
+    def story(lib):
+        g = _expanded_column(lib)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            g[index(lib, g)] = value(lib) if callable(value) else value
+        seen = [(w.category.__name__, str(w.message).split(" (Triggered internally")[0])
+                for w in caught]
+        return g.tolist(), g._version, seen
+    return story
+
+
+INDEX_PUT = {
+    "rows by a tensor": _index_put(lambda lib, g: lib.tensor([0]), 9.0),
+    "pairs of positions": _index_put(lambda lib, g: (lib.tensor([0, 1]), lib.tensor([1, 2])),
+                                     lambda lib: lib.tensor([5.0, 6.0])),
+    "a mask and a number": _index_put(lambda lib, g: g > 1.5, 7.0),
+    "a mask and a tensor": _index_put(lambda lib, g: g > 1.5,
+                                      lambda lib: lib.tensor([5.0, 6.0, 7.0])),
+    "a mask and a one-element tensor": _index_put(lambda lib, g: g > 1.5,
+                                                  lambda lib: lib.tensor([4.0])),
+    "a slice and a mask": _index_put(lambda lib, g: (slice(None), lib.tensor([True, False, True])),
+                                     8.0),
+    "an int and a tensor": _index_put(lambda lib, g: (0, lib.tensor([1])), 3.0),
+    "a list": _index_put(lambda lib, g: [0, 1], 3.0),
+    "a row twice": _index_put(lambda lib, g: lib.tensor([0, 0]),
+                              lambda lib: lib.tensor([[5.0, 6.0, 7.0], [1.0, 2.0, 3.0]])),
+}
+
+
+@pytest.mark.parametrize("name", list(INDEX_PUT))
+def test_index_put_into_an_expanded_tensor(name):
+    story = INDEX_PUT[name]
     assert outcome(lambda: story(engine)) == outcome(lambda: story(torch))
