@@ -10,7 +10,7 @@ import numpy as np
 from . import backend, dtypes, inference, saved_hooks, views
 from . import graph as _graph_module
 from .dtypes import legacy_type_name
-from .errors import NON_LEAF_GRAD_WARNING, GradientError, IndexOpError, OpError
+from .errors import NON_LEAF_GRAD_WARNING, OVERLAP_ERROR, GradientError, IndexOpError, OpError
 from .grad_mode import is_grad_enabled
 from .graph import AccumulateGrad, HookDict, RemovableHandle
 from .ops import inplace, table
@@ -64,7 +64,7 @@ class Tensor(TensorExtras):
         self._hooks = None
         self._acc = None
         self._version_counter = [0]  # a list shared by a base and its views
-        self._view = None  # (base, op, args, output index) when made by a view op
+        self._view = None  # (base, op, args, output index, grad mode, base required grad)
         self._views = None  # weakrefs to the views made of this tensor
 
     @classmethod
@@ -116,8 +116,8 @@ class Tensor(TensorExtras):
 
     @property
     def requires_grad(self) -> bool:
-        if self._grad_fn.__class__ is _RefusedView:
-            raise GradientError(self._grad_fn.message)
+        # (a refused view answers too, True, as torch reads it without regenerating the
+        # view's grad_fn: only grad_fn and is_leaf raise)
         return self._requires_grad
 
     @requires_grad.setter
@@ -607,12 +607,22 @@ class Tensor(TensorExtras):
                                 "in an in-place operation.")
         written = _basic_index(index)
         if written is None:  # advanced indexing: the whole tensor must not overlap
+            if (self._view is not None and _overlapping(self.array)
+                    and table.forward_hook is None and not (is_grad_enabled() and (
+                        self._requires_grad or getattr(value, "_requires_grad", False)))):
+                _index_put_into_overlap(self, index, value)
+                return
             self._inplace(table.F.setitem(self, index, value))
             return
         _refuse_overlap(self.array[written])  # torch checks the part written, self[index]
         result = table.F.setitem(self, index, value)
-        # (recorded into an overlapping tensor, CopySlices' gradient would not be torch's:
-        # refused then, as before, rather than wrong)
+        if result._grad_fn is not None and (_overlapping(self.array)
+                                            or views.in_custom_function(self)):
+            # recorded into an overlapping tensor (an expanded one): as torch, copy_ into the
+            # view self[index], whose elements do not overlap, so CopySlices covers just it
+            # (and a custom Function's view is refused naming that view's node, as torch)
+            table.F.index(self, written).copy_(value)
+            return
         self._inplace(result, written=written, overlap=result._grad_fn is None)
 
     def __iadd__(self, other):
@@ -647,11 +657,49 @@ _ONLY_LEAF = ("you can only change requires_grad flags of leaf variables. If you
               "var_no_grad = var.detach().")
 
 
+def _overlapping(arr) -> bool:
+    return any(st == 0 and n > 1 for st, n in zip(arr.strides, arr.shape))
+
+
 def _refuse_overlap(arr) -> None:
-    if any(st == 0 and n > 1 for st, n in zip(arr.strides, arr.shape)):
-        raise OpError("unsupported operation: more than one element of the written-to tensor "
-                      "refers to a single memory location. Please clone() the tensor before "
-                      "performing the operation.")
+    if _overlapping(arr):
+        raise OpError(OVERLAP_ERROR)
+
+
+_INDEX_PUT_EXPANDED = ("Use of index_put_ on expanded tensors is deprecated. Please clone() the "
+                       "tensor before performing this operation. This also applies to advanced "
+                       "indexing e.g. tensor[indices] = tensor")
+_MASKED_FILL_EXPANDED = ("Use of masked_fill_ on expanded tensors is deprecated. Please clone() "
+                         "the tensor before performing this operation. This also applies to "
+                         "advanced indexing e.g. tensor[mask] = scalar")
+
+
+def _index_put_into_overlap(t, index, value) -> None:
+    """``t[index] = value`` with index tensors on a tensor whose elements share memory (an
+    expanded one), nothing recorded: torch warns it is deprecated and writes each indexed
+    element's memory in turn (the last write to a shared location stays)."""
+    warnings.warn(_INDEX_PUT_EXPANDED, UserWarning, stacklevel=3)
+    items = index if type(index) is tuple else (index,)
+    masks = [i for i in items if isinstance(i, Tensor) and i.dtype is dtypes.bool_]
+    value = value if isinstance(value, Tensor) else Tensor._make(np.asarray(value))
+    if (len(masks) == 1 and value.numel() == 1
+            and all(i is masks[0] or i is Ellipsis or (type(i) is slice and i == slice(None))
+                    for i in items)):
+        # (torch's index_put_ hands a single mask and one value to masked_fill_)
+        warnings.warn(_MASKED_FILL_EXPANDED, UserWarning, stacklevel=3)
+    xp = backend.module_of(t.array)
+    flat = Tensor._make(xp.arange(t.array.size).reshape(t.array.shape))
+    positions = table.F.index(flat, index).array  # which of t's elements are written
+    root, where = views.root_positions(t)
+    values = xp.broadcast_to(xp.asarray(value.array, dtype=t.array.dtype), positions.shape)
+    written = table.ROWS["_copy_into"].forward(root.array, where.reshape(-1)[positions], values)
+    if backend.writeable(root.array):
+        root.array[...] = written
+    else:  # (a read-only root: it gets new memory, as rebase_history does)
+        root.array = written
+    root._version_counter[0] += 1
+    if root._views:
+        views.regenerate(root)
 
 
 def _basic_index(index):

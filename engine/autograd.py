@@ -225,6 +225,16 @@ def Variable(data, requires_grad: bool = False, volatile: bool = False) -> Tenso
     return out
 
 
+class _EngineBase:
+    """torch.autograd.Variable._execution_engine (torch._C._EngineBase): the entry point
+    torch's own autograd code reaches the engine through."""
+
+    queue_callback = staticmethod(_engine.queue_callback)
+
+
+Variable._execution_engine = _EngineBase()
+
+
 class set_detect_anomaly:
     """Anomaly mode on or off, at once (a plain call) and undone on leaving a ``with``.
 

@@ -90,7 +90,8 @@ def _in_fresh_thread(fn, *args, **kwargs):
 
 
 class _Task(threading.local):
-    current = None  # (id, deps, reach, capture) of the walk running on this thread
+    # (id, deps, reach, capture, final callbacks) of the walk running on this thread
+    current = None
 
 
 _task = _Task()
@@ -103,13 +104,23 @@ def current_graph_task_id() -> int:
     return -1 if task is None else task[0]
 
 
+def queue_callback(callback) -> None:
+    """torch.autograd.Variable._execution_engine.queue_callback: ``callback()`` runs once
+    the running walk has run all its nodes, before it returns; callbacks run in the order
+    queued, one queued by a callback included. Not run if the walk raises."""
+    task = _task.current
+    if task is None:
+        raise GradientError("Final callbacks can only be installed during backward pass.")
+    task[4].append(callback)
+
+
 def will_engine_execute_node(node) -> bool:
     """Will the running walk run ``node``? (torch._C._will_engine_execute_node)"""
     task = _task.current
     if task is None:
         raise GradientError("_will_engine_execute_node should only be called during the "
                             "backward pass")
-    _, deps, reach, capture = task
+    _, deps, reach, capture, _ = task
     if capture and isinstance(node, AccumulateGrad):
         raise GradientError("A leaf node was passed to _will_engine_execute_node but we are "
                             "currently running autograd.grad(). This is currently not "
@@ -126,10 +137,16 @@ def _execute(roots, seeds, keep_graph, create_graph, inputs, capture):
     reach, runs = _reachable(deps, targets) if inputs else (None, None)
     outer = _task.current
     # (deps keeps its keys: counts only drop)
-    _task.current = (next(_task_ids), deps, reach, capture)
+    callbacks = []
+    _task.current = (next(_task_ids), deps, reach, capture, callbacks)
     try:
-        return _walk(roots, seeds, keep_graph, raw, inputs, capture, deps, targets, reach,
-                     runs)
+        result = _walk(roots, seeds, keep_graph, raw, inputs, capture, deps, targets, reach,
+                       runs)
+        i = 0
+        while i < len(callbacks):  # (a callback may queue more)
+            callbacks[i]()
+            i += 1
+        return result
     finally:
         _task.current = outer
 
@@ -378,23 +395,43 @@ def _wrap(grad, raw):
 
 def _run_hook(hook, grad, raw):
     """A tensor hook: a non-None return replaces the gradient (checked as torch does)."""
-    Tensor = _table._Tensor  # not an import: that costs microseconds per call
     value = None if grad is None else _wrap(grad, raw)
     result = hook(value)
     if result is None:
         return grad
+    _check_hook_value(hook, value, result)
+    return result.array if raw else result
+
+
+def _check_hook_value(hook, value, result) -> None:
+    """torch's checks of a gradient a hook returned in place of ``value`` (check_result's,
+    python_hook.cpp): not for a None one, a Tensor of its dtype and size."""
+    Tensor = _table._Tensor  # not an import: that costs microseconds per call
     if value is None:
         raise GradientError("can't replace a None gradient with a non-None value")
-    name = getattr(hook, "__name__", type(hook).__name__)
     if not isinstance(result, Tensor):
         raise TypeError(f"expected Variable, but hook returned '{type(result).__name__}'")
-    if result.shape != value.shape:
-        raise GradientError(f"hook '{name}' has changed the size of value")
+    name = getattr(hook, "__name__", "<unknown>")
     if result.dtype is not value.dtype:
         raise GradientError(f"hook '{name}' has changed the type of value (was "
                             f"{dtypes.legacy_type_name(value.array.dtype)} got "
                             f"{dtypes.legacy_type_name(result.array.dtype)})")
-    return result.array if raw else result
+    if result.shape != value.shape:
+        raise GradientError(f"hook '{name}' has changed the size of value")
+
+
+def _check_hook_values(hook, values, result) -> None:
+    """A node hook's result replaces the tuple ``values``: a tuple of as many, each checked
+    (a None in it drops that gradient, as torch)."""
+    if not isinstance(result, tuple):
+        raise TypeError(f"expected tuple, but hook returned '{type(result).__name__}'")
+    if len(result) != len(values):
+        raise GradientError(f"hook '{getattr(hook, '__name__', '<unknown>')}' has returned an "
+                            f"incorrect number of values (got {len(result)}, but expected "
+                            f"{len(values)})")
+    for value, r in zip(values, result):
+        if r is not None:
+            _check_hook_value(hook, value, r)
 
 
 def _tensor_pre_hooks(node, grads, raw):
@@ -482,8 +519,10 @@ def _accumulate_with_node_hooks(node, grads, raw):
 
 def _call_node_pre_hooks(node, grads, raw):
     for hook in list(node.pre_hooks.values()):
-        result = hook(tuple(_wrap(g, raw) if g is not None else None for g in grads))
-        if result is not None:
+        values = tuple(_wrap(g, raw) if g is not None else None for g in grads)
+        result = hook(values)
+        if result is not None and result is not values:
+            _check_hook_values(hook, values, result)
             grads = [None if g is None else (g.array if raw else g) for g in result]
     return grads
 
@@ -493,7 +532,9 @@ def _call_node_post_hooks(node, outs, grads, raw):
     wrapped_out = tuple(_wrap(g, raw) if g is not None else None for g in grads)
     for hook in list(node.post_hooks.values()):
         result = hook(wrapped_in, wrapped_out)
-        if result is not None:
+        if result is not None and result is not wrapped_in:
+            _check_hook_values(hook, wrapped_in, result)
+            wrapped_in = result  # the next hook sees it (torch's _call_hooks)
             outs[:] = [None if g is None else (g.array if raw else g) for g in result]
 
 

@@ -26,6 +26,7 @@ from . import backend, grad_mode
 from . import graph as _graph
 from ._tensor import Tensor
 from .autograd import grad as _grad
+from .errors import OVERLAP_ERROR
 from .ops import table as _table
 from .ops.table import F
 
@@ -84,14 +85,26 @@ def enter_dual_level() -> int:
 def exit_dual_level(*, level=None) -> None:
     global _open_levels
     levels = _here()
+    if level is not None and level != len(levels) - 1:
+        raise RuntimeError("Trying to exit a forward AD level that was not the last one that "
+                           "was created. This is not supported.")
     if not levels:
-        return
+        raise RuntimeError("Dual level must be a positive number.")
     levels.pop()
     with _open_lock:
         _open_levels -= 1
         if _open_levels == 0:
             _table.forward_hook = None
             _graph.reattach_tangent = None
+
+
+def __getattr__(name):
+    # torch.autograd.forward_ad._current_level: -1 outside a level. Levels are this
+    # thread's here (a service request's level never shows in another), so it is read
+    # when asked rather than kept in a module global
+    if name == "_current_level":
+        return len(_here()) - 1
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class dual_level:
@@ -119,11 +132,40 @@ def make_dual(tensor: Tensor, tangent: Tensor, *, level=None) -> Tensor:
         raise ValueError("Expected tangent to be floating point or complex, but got: "
                          f"torch.{tangent.dtype.name}")
     _check_tangent_size(tensor, tangent)
+    if not _same_layout(tensor, tangent):
+        tangent = _copy_in_the_layout_of(tensor, tangent)
     with _paused():
         dual = F.view(tensor, tuple(tensor.shape))
     _mark_dual_view(dual)
     _here()[-1][id(dual)] = (dual, tangent)  # (torch keeps a tangent's own dtype too)
     return dual
+
+
+def _same_layout(primal, tangent) -> bool:
+    """torch keeps the tangent itself only when it is laid out as the primal is (its
+    has_same_meta): the same storage size and offset, and the same strides (where a
+    dimension has more than one element)."""
+    if (primal.untyped_storage().nbytes() // primal.element_size()
+            != tangent.untyped_storage().nbytes() // tangent.element_size()
+            or primal.storage_offset() != tangent.storage_offset()):
+        return False
+    return all(a == b or n in (0, 1) for a, b, n in
+               zip(primal.stride(), tangent.stride(), primal.shape))
+
+
+def _copy_in_the_layout_of(primal, tangent) -> Tensor:
+    """A copy of ``tangent`` (in its dtype) laid out as the primal: new memory of the
+    primal's storage size, at its offset, with its strides (not a view of anything)."""
+    if any(st == 0 and n > 1 for st, n in zip(primal.stride(), primal.shape)):
+        raise RuntimeError(OVERLAP_ERROR)  # torch's copy_ into the primal's layout refuses
+    xp = backend.module_of(tangent.array)
+    itemsize = tangent.array.itemsize
+    memory = xp.zeros(primal.untyped_storage().nbytes() // primal.element_size(),
+                      dtype=tangent.array.dtype)
+    out = xp.lib.stride_tricks.as_strided(memory[primal.storage_offset():], primal.shape,
+                                          tuple(s * itemsize for s in primal.stride()))
+    out[...] = tangent.array
+    return Tensor._make(out)
 
 
 def _tangent(t):

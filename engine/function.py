@@ -18,6 +18,7 @@ from . import anomaly_mode, backend, forward_ad, grad_mode, views
 from . import graph as _graph
 from ._tensor import Tensor
 from .errors import GradientError
+from .ops.table import F
 
 _ACCESSED = {}  # node.saved once a clear_saved_tensors_on_access Function's were read
 _ACCESSED_ONCE = ("saved_tensors can only be accessed once when "
@@ -36,10 +37,10 @@ class FunctionCtx:
     needs_input_grad = ()
 
     def save_for_backward(self, *tensors) -> None:
-        for t in tensors:
+        for i, t in enumerate(tensors):
             if t is not None and not isinstance(t, Tensor):
                 raise TypeError("save_for_backward can only save variables, but argument "
-                                f"{len(self._to_save or ())} is of type {type(t).__name__}")
+                                f"{i} is of type {type(t).__name__}")
         self._to_save = tensors
 
     def mark_non_differentiable(self, *tensors) -> None:
@@ -84,14 +85,15 @@ class FunctionNode(FunctionCtx, _graph.Node):
 
     function = None  # the Function subclass
 
+    array_module = None  # the outputs' (NumPy or CuPy): where zeros for a gradient go
+
     def apply(self, grads, raw: bool):
-        if all(g is None for g in grads):
-            return [None] * len(self.next_functions)
-        like = next(g for g in grads if g is not None)
+        # torch calls backward even when no output got a gradient (a hook or a node below
+        # returned None): with zeros for them all, or Nones without materialize_grads
         if self.materialize_grads:
             # (a non-Tensor output, dtype None, has no gradient to make: None, as torch)
-            grads = [g if g is not None or meta[1] is None else
-                     _graph.zeros_for(meta, like, raw) for g, meta in zip(grads, self.out_metas)]
+            grads = [g if g is not None or meta[1] is None else self._zeros(meta, raw)
+                     for g, meta in zip(grads, self.out_metas)]
         wrapped = [None if g is None else (Tensor._make(g) if raw else g) for g in grads]
         result = self.function._backward_fn()(self, *wrapped)
         if not isinstance(result, tuple):
@@ -112,6 +114,10 @@ class FunctionNode(FunctionCtx, _graph.Node):
                                 f"{type(g).__name__}")
             out.append(None if g is None else (g.array if raw else g))
         return out
+
+    def _zeros(self, meta, raw: bool):
+        arr = self.array_module.zeros(meta[0], dtype=meta[1])
+        return arr if raw else Tensor._make(arr)
 
 
 class Error(_graph.Node):
@@ -212,16 +218,19 @@ class Function(metaclass=FunctionMeta):
         inputs_by_id = {id(a): a for a in args if isinstance(a, Tensor)}
         dirty = _check_dirty(node._dirty, outs)
         fresh = []
+        nondiff = set(node._non_differentiable)  # (ids)
         for o in outs:
-            if isinstance(o, Tensor) and id(o) in inputs_by_id and not (
-                    id(o) in dirty and grad_mode.is_grad_enabled()):
-                alias = Tensor._make(o.array)  # torch returns a new tensor (a view) here
-                alias._version_counter = o._version_counter
-                o = alias
+            modified = id(o) in dirty
+            if isinstance(o, Tensor) and id(o) in inputs_by_id:
+                o = _input_returned(o, modified, record and id(o) not in nondiff
+                                    and o.array.dtype.kind in "fc")
+            if isinstance(o, Tensor) and o._view is not None and not modified:
+                # NOTE [Custom Function views]
+                o._view = (*o._view[:4], views.IN_CUSTOM_FUNCTION, o._view[5])
             fresh.append(o)
         node._dirty = ()
         if tangents is not None:
-            _forward_tangents(cls, node, args, tangents, fresh, outs)
+            _forward_tangents(cls, node, args, tangents, fresh, outs, dirty)
         if not record:
             node._to_save = None
             return fresh[0] if single else tuple(fresh)
@@ -234,7 +243,8 @@ class Function(metaclass=FunctionMeta):
                            for a in args if isinstance(a, Tensor))
         node.out_metas = tuple((o.array.shape, o.array.dtype) if isinstance(o, Tensor)
                                else ((), None) for o in fresh)
-        nondiff = set(node._non_differentiable)
+        node.array_module = next((backend.module_of(o.array) for o in fresh
+                                  if isinstance(o, Tensor)), None)
         originals = (raw_out,) if single else raw_out
         for nr, (o, orig) in enumerate(zip(fresh, originals)):
             if isinstance(o, Tensor) and id(orig) not in nondiff and o.array.dtype.kind in "fc":
@@ -247,14 +257,30 @@ class Function(metaclass=FunctionMeta):
         return fresh[0] if single else tuple(fresh)
 
 
-def _forward_tangents(cls, node, args, tangents, fresh, outs) -> None:
+def _input_returned(o, modified, differentiable):
+    """What the caller gets for an input a Function's forward returned, as torch
+    (_wrap_outputs): a modified (dirty) one itself, else a view of it; where the output
+    gets no node, an input that requires grad comes back detached instead."""
+    if not differentiable and o.requires_grad:
+        return o.detach()
+    if modified:
+        return o
+    with grad_mode.no_grad(), forward_ad.paused():
+        return F.alias(o)
+
+
+def _forward_tangents(cls, node, args, tangents, fresh, outs, dirty) -> None:
     """Forward AD through a custom Function: its jvp's results become the outputs'
     tangents, checked as torch checks them."""
+    input_tangents = {id(a): t for a, t in zip(args, tangents) if isinstance(a, Tensor)}
+    # a dirty input's own tangent (not the zeros made for one without) and its version:
+    # the jvp must modify it in place and return it
+    own = {id(a): (t, t._version_counter[0]) for a, t in zip(args, tangents)
+           if id(a) in dirty and forward_ad.current_tangent(a) is not None}
     with grad_mode.no_grad(), forward_ad.paused():
         result = cls.jvp(node, *tangents)
     result = result if isinstance(result, tuple) else (result,)
     nondiff = set(node._non_differentiable)
-    input_tangents = {id(a): t for a, t in zip(args, tangents) if isinstance(a, Tensor)}
     for i, (o, orig, t) in enumerate(zip(fresh, outs, result)):
         if t is None:
             continue
@@ -263,12 +289,30 @@ def _forward_tangents(cls, node, args, tangents, fresh, outs) -> None:
             raise GradientError(f"Function's jvp returned a gradient at position {i}, but  "
                                 "the corresponding forward output is not a differentiable "
                                 "Tensor.You should return None at that position instead.")
-        given = input_tangents.get(id(orig))
-        if given is not None and not backend.module_of(t.array).shares_memory(
-                t.array, given.array):
+        if id(orig) in own:
+            _check_dirty_tangent(t, *own[id(orig)])
+        given = None if id(orig) in dirty else input_tangents.get(id(orig))
+        # an input returned as-is: torch wants a view of the input's tangent (a tensor
+        # whose base is that tangent's base), never the tangent object itself
+        if given is not None and (t._view is None
+                                  or views.root_of(t) is not views.root_of(given)):
             raise GradientError("A custom Function's forward is returning a view (or an "
                                 "input as-is) but the jvp is not returning a view.")
         forward_ad.set_tangent(o, t)
+
+
+def _check_dirty_tangent(returned, own, version_before) -> None:
+    # (torch reads the version of what the jvp returned, against the tangent's before)
+    if returned._version_counter[0] == version_before:
+        raise GradientError("An inplace custom Function is not modifying the forward mode "
+                            "gradients inplace. If the forward is modifying an input "
+                            "inplace, then the jvp function must modify the corresponding "
+                            "gradient inplace.")
+    if returned is not own:
+        raise GradientError("An inplace custom Function is not returning the forward mode "
+                            "gradients as-is. If the forward is modifying an input inplace, "
+                            "then the jvp function must modify the gradient inplace and "
+                            "return it as-is.")
 
 
 def _apply_with_setup_context(cls, args, kwargs):

@@ -29,6 +29,13 @@ def _outputs(func, inputs) -> tuple:
     return _as_tuple(out)
 
 
+def _cloned_outputs(func, inputs) -> tuple:
+    """The outputs copied, as torch's numerical Jacobian clones them: an output that is an
+    input as-is (or a view of one) would otherwise change with the next perturbation."""
+    return tuple(Tensor._make(o.array.copy()) if isinstance(o, Tensor) else o
+                 for o in _outputs(func, inputs))
+
+
 def _diff_inputs(inputs) -> list[int]:
     return [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
 
@@ -50,9 +57,9 @@ def numerical_jacobian(func, inputs, eps=1e-6) -> list[list[np.ndarray]]:
             idx = tuple(int(i) for i in np.unravel_index(j, x.array.shape))
             orig = x.array[idx].copy()
             x.array[idx] = orig - eps
-            minus = _outputs(func, inputs)
+            minus = _cloned_outputs(func, inputs)
             x.array[idx] = orig + eps
-            plus = _outputs(func, inputs)
+            plus = _cloned_outputs(func, inputs)
             x.array[idx] = orig
             for o, (a, b) in enumerate(zip(minus, plus)):
                 _check_same_dtype_and_shape(a, b, eps, idx)
@@ -126,7 +133,7 @@ def _compare(report, numerical, analytical, atol, rtol, mode: str) -> bool:
                 report["ok"] = False
                 report["failure"] = {
                     "output": o, "input": diff[col], "numerical": n, "analytical": a,
-                    "mode": mode,
+                    "mode": mode, "dtype": report["dtypes"][col],
                     "worst": {"index": [int(idx[0]), int(idx[1])],
                               "numerical": float(n[idx]), "analytical": float(a[idx]),
                               "abs_diff": float(abs(a[idx] - n[idx]))}}
@@ -143,11 +150,15 @@ def gradcheck_report(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3,
     numerical = numerical_jacobian(func, inputs, eps)
     diff = _diff_inputs(inputs)
     report = {"ok": True, "failure": None, "reentrant": True, "zero_expected": False,
-              "numerical": numerical, "analytical": None, "diff_inputs": diff}
+              "numerical": numerical, "analytical": None, "diff_inputs": diff,
+              "dtypes": [inputs[i].array.dtype for i in diff]}
     # as torch, only the outputs that require grad are compared (and numbered)
-    differentiable = [o.requires_grad for o in _outputs(func, inputs)]
+    outputs = _outputs(func, inputs)
+    differentiable = [o.requires_grad for o in outputs]
     if not any(differentiable):  # then finite differences must all be zero
-        if any((n != 0).any() for row in numerical for n in row):
+        # (torch's numerical Jacobian has no rows for outputs of integer or bool dtype)
+        if any((n != 0).any() for row, o in zip(numerical, outputs)
+               if o.dtype.is_floating_point for n in row):
             report["ok"], report["zero_expected"] = False, True
         return report
     numerical = [row for row, d in zip(numerical, differentiable) if d]
@@ -175,9 +186,11 @@ def gradcheck_report(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3,
 def _mismatch_message(report) -> str:
     f = report["failure"]
     mode = "computed with forward mode " if f.get("mode") == "forward" else ""
+    # (torch's Jacobians, and so their repr, are in the input's dtype)
+    numerical, analytical = (Tensor._make(f[k].astype(f["dtype"]))
+                             for k in ("numerical", "analytical"))
     return (f"Jacobian {mode}mismatch for output {f['output']} with respect to input "
-            f"{f['input']},\nnumerical:{Tensor._make(f['numerical'])!r}\n"
-            f"analytical:{Tensor._make(f['analytical'])!r}\n")
+            f"{f['input']},\nnumerical:{numerical!r}\nanalytical:{analytical!r}\n")
 
 
 def failure_message(report, nondet_tol=0.0) -> str | None:
@@ -202,7 +215,7 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
     inputs = _as_tuple(inputs)
     if not any(isinstance(t, Tensor) and t.requires_grad for t in inputs):
         raise ValueError("gradcheck expects at least one input tensor to require gradient, "
-                         "but none of the them have requires_grad=True.")
+                         "but none of them have requires_grad=True.")
     report = gradcheck_report(func, inputs, eps=eps, atol=atol, rtol=rtol,
                               nondet_tol=nondet_tol, check_forward_ad=check_forward_ad,
                               check_backward_ad=check_backward_ad)

@@ -176,7 +176,15 @@ class Node:
 
     @property
     def metadata(self) -> dict:
-        return {}
+        """torch's Node.metadata: a dict that stays with the node (made on first use)."""
+        kept = self.__dict__.get("_metadata")
+        if kept is None:
+            kept = self._metadata = {}
+        return kept
+
+    def _sequence_nr(self) -> int:
+        """The order the node was made in (torch's; AccumulateGrad's is UINT64_MAX)."""
+        return 2**64 - 1 if self.seq == float("inf") else self.seq
 
     # -- saved tensors
 

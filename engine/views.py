@@ -111,7 +111,7 @@ def rebase_history(view, result, bump_version=True, written=()):
     """``view`` is overwritten in place by ``result`` (the op computed out of place on the
     view): write it into the root's memory and give the root CopySlices. (A Function's
     dirty input, NOTE [Dirty inputs], has its new values and version already.)"""
-    base, op, args, k, made_in_grad_mode = view._view
+    base, op, args, k, made_in_grad_mode, _ = view._view
     root, where = root_positions(view)
     if (k is None and not made_in_grad_mode and is_grad_enabled()
             and root._requires_grad):
@@ -153,19 +153,32 @@ def rebase_history(view, result, bump_version=True, written=()):
 
 def check_inplace_on_view(view, result) -> None:
     """torch's refusals of an in-place op on ``view`` in grad mode, before it runs: a view
-    made in no_grad mode, or a view of one (the mode is inherited along the chain), and a
-    view of a leaf that requires grad (a view made before its base required grad
-    included: torch's view then requires grad through its base)."""
-    root, no_grad_at, multi_output = view, None, False
+    made in no_grad mode, or a view of one (the mode is inherited along the chain), a
+    custom Function's view output or a view of one, and a view of a leaf that requires
+    grad (a view made before its base required grad included: torch's view then requires
+    grad through its base)."""
+    root, no_grad_at, custom_at, multi_output = view, None, None, False
     while root._view is not None:
         made_in_grad_mode, k = root._view[4], root._view[3]
-        if not made_in_grad_mode and no_grad_at is None:
+        # (the nearest of the two along the chain is the one torch's view inherits)
+        if made_in_grad_mode is IN_CUSTOM_FUNCTION:
+            if custom_at is None and no_grad_at is None:
+                custom_at = root
+        elif not made_in_grad_mode and no_grad_at is None and custom_at is None:
             no_grad_at = root
         multi_output = multi_output or k is not None
         root = root._view[0]
     if not (result._grad_fn is not None or view._requires_grad or root._requires_grad):
         return
-    if no_grad_at is view:
+    if custom_at is not None and view._grad_fn is not None:
+        raise GradientError(f"Output {view._output_nr} of {_stem(view._grad_fn.name())} is a "
+                            "view and is being modified inplace." + _CUSTOM_FUNCTION_ADVICE)
+    if custom_at is not None:  # torch names no node where the view has none
+        no_grad_at = view
+    # torch names the view's node only where torch gave it one: a view of a no_grad
+    # view made while nothing required grad has none (its base came to require it later)
+    named = view._requires_grad or (view._view[4] and view._view[5])
+    if no_grad_at is view or (no_grad_at is not None and not named):
         if view._view[4] is None:  # made in inference mode: NOTE [inference tensors]
             raise GradientError(inference.VIEW_INPLACE_ERROR)
         raise GradientError("A view was created in no_grad mode and is being modified "
@@ -178,6 +191,20 @@ def check_inplace_on_view(view, result) -> None:
     if not multi_output and root._grad_fn is None and root._requires_grad:
         raise GradientError("a view of a leaf Variable that requires grad is being used "
                             "in an in-place operation.")
+
+
+def in_custom_function(view) -> bool:
+    """Is ``view`` a custom Function's view output, or a view of one? (NOTE [Custom
+    Function views]; the nearest special creation along the chain is the one inherited)"""
+    t = view
+    while t._view is not None:
+        made = t._view[4]
+        if made is IN_CUSTOM_FUNCTION:
+            return True
+        if made is not True:
+            return False
+        t = t._view[0]
+    return False
 
 
 def _stem(name) -> str:
@@ -292,6 +319,19 @@ def _geometry(arr, root) -> dict:
 # handle_view_on_rebase). Here the view's grad_fn raises when read, and a graph built on it
 # when it is walked.
 
+# NOTE [Custom Function views]: a custom Function's output that is a view (of an input,
+# or an input returned as-is, which torch makes a view of it) is marked so, in the view's
+# creation field (``_view[4]``, otherwise its grad mode: True, False, None for inference);
+# so are views of it. An in-place op on one, or on its base once it has a node, is refused:
+# the view+inplace rebase would replace the Function's own backward.
+IN_CUSTOM_FUNCTION = "in custom Function"
+
+_CUSTOM_FUNCTION_ADVICE = (
+    " This view was created inside a custom Function (or because an input was returned "
+    "as-is) and the autograd logic to handle view+inplace would override the custom backward "
+    "associated with the custom Function, leading to incorrect gradients. This behavior is "
+    "forbidden. You can fix this by cloning the output of the custom Function.")
+
 _NO_GRAD_ADVICE = (" Given that this use case is ambiguous and error-prone, it is forbidden. "
                    "You can clarify your code by moving both the view and the inplace either "
                    "both inside the no_grad block (if you don't want the inplace to be "
@@ -300,10 +340,17 @@ _NO_GRAD_ADVICE = (" Given that this use case is ambiguous and error-prone, it i
 
 def _refusal(view):
     """torch's message for ``view`` once its base changed in place, or None."""
-    _, op, _, k, made_in_grad_mode = view._view
+    _, op, _, k, made_in_grad_mode, _ = view._view
     if made_in_grad_mode is None:  # NOTE [inference tensors]
         return inference.VIEW_REBASED_ERROR
-    if not made_in_grad_mode:
+    t = view
+    while t._view is not None and t._view[4] is True:  # a view of a custom Function's
+        t = t._view[0]
+    if t._view is not None and t._view[4] is IN_CUSTOM_FUNCTION and view._grad_fn is not None:
+        return (f"Output {view._output_nr} of {_stem(view._grad_fn.name())} is a view and its "
+                "base or another view of its base has been modified inplace."
+                + _CUSTOM_FUNCTION_ADVICE)
+    if not made_in_grad_mode or made_in_grad_mode is IN_CUSTOM_FUNCTION:
         return ("A view was created in no_grad mode and its base or another view of its base "
                 "has been modified inplace with grad mode enabled." + _NO_GRAD_ADVICE)
     t = view

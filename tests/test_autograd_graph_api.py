@@ -147,3 +147,18 @@ def test_allow_mutation_on_saved_tensors():
         b.sin_()
         log.raises(lambda: out.backward())
     assert_same(scenario)
+
+
+def test_node_metadata_and_sequence_numbers():
+    def scenario(lib, log):
+        x = lib.ones(2, requires_grad=True)
+        y = x.exp()
+        z = y.sin()
+        y.grad_fn.metadata["tag"] = "kept"  # the same dict each time it is asked for
+        log(y.grad_fn.metadata, z.grad_fn.metadata)
+        log(isinstance(y.grad_fn, lib.autograd.graph.Node),
+            isinstance(y.grad_fn.next_functions[0][0], lib.autograd.graph.Node))
+        # absolute numbers are each library's own; order and gaps are torch's
+        log(z.grad_fn._sequence_nr() - y.grad_fn._sequence_nr())
+        log(y.grad_fn.next_functions[0][0]._sequence_nr())  # AccumulateGrad: UINT64_MAX
+    assert_same(scenario)

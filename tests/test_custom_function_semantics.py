@@ -205,3 +205,176 @@ STORIES = [_once_differentiable_under_create_graph, _once_differentiable_without
 def test_custom_function(story):
     expected = outcome(lambda: story(torch))
     assert outcome(lambda: story(engine)) == expected
+
+
+# -- a custom Function's backward runs even when no output got a gradient (the node below
+#    returned None, or a hook dropped it): with zeros, or Nones without materialize_grads
+
+def _no_gradient_reaches_it(lib, materialize, how):
+    seen = []
+
+    class Double(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, a):
+            ctx.set_materialize_grads(materialize)
+            return a * 2
+
+        @staticmethod
+        def backward(ctx, grad):
+            seen.append(_values(grad))
+            return None if grad is None else grad * 2
+
+    class Blocks(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a * 3
+
+        @staticmethod
+        def backward(ctx, grad):
+            return None
+
+    x = lib.ones(2, requires_grad=True)
+    doubled = Double.apply(x)
+    if how == "a Function below returns None":
+        out = Blocks.apply(doubled)
+    else:
+        out = doubled.exp()
+        out.grad_fn.register_hook(lambda ins, outs: (None,))
+    (out + x).sum().backward()
+    return seen, _values(x.grad)
+
+
+@pytest.mark.parametrize("how", ["a Function below returns None", "a post hook drops it"])
+@pytest.mark.parametrize("materialize", [True, False])
+def test_backward_runs_without_gradients(materialize, how):
+    expected = outcome(lambda: _no_gradient_reaches_it(torch, materialize, how))
+    assert outcome(lambda: _no_gradient_reaches_it(engine, materialize, how)) == expected
+
+
+# -- NOTE [Custom Function views]: an output that is a view (an input returned as-is
+#    included: torch makes it a view of the input) may not be modified in place, nor its
+#    base once it has a node
+
+def _returns_a_view(lib, as_is):
+    class Part(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a if as_is else a[1:]
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad if as_is else lib.cat([lib.zeros(1), grad])
+
+    return Part
+
+
+def _view_output(lib, as_is, then):
+    x = lib.ones(3, requires_grad=True)
+    base = x * 1
+    out = _returns_a_view(lib, as_is).apply(base)
+    return then(lib, x, base, out)
+
+
+def _modify_it(lib, x, base, out):
+    out.mul_(2)
+
+
+def _modify_it_under_no_grad(lib, x, base, out):
+    with lib.no_grad():
+        out.mul_(2)
+    return repr(out)
+
+
+def _modify_its_base(lib, x, base, out):
+    base.mul_(2)
+    return repr(out)
+
+
+def _modify_its_base_under_no_grad(lib, x, base, out):
+    with lib.no_grad():
+        base.mul_(2)
+    return out.grad_fn
+
+
+def _assign_into_it(lib, x, base, out):
+    out[0] = 5.0
+
+
+def _modify_a_view_of_it(lib, x, base, out):
+    out[0:1].mul_(2)
+
+
+def _what_it_is(lib, x, base, out):
+    shown = (out._base is base, out._is_view(), out.grad_fn.name(), base._version)
+    (out * 2).sum().backward()
+    return shown, _values(x.grad)
+
+
+def _input_nothing_requires_grad(lib, x, base, out):
+    plain = lib.ones(3)
+    result = _returns_a_view(lib, as_is=True).apply(plain)
+    result.mul_(2)
+    return _values(plain), result._base is plain
+
+
+@pytest.mark.parametrize("as_is", [False, True], ids=["a view", "the input as-is"])
+@pytest.mark.parametrize("then", [_modify_it, _modify_it_under_no_grad, _modify_its_base,
+                                  _modify_its_base_under_no_grad, _assign_into_it,
+                                  _modify_a_view_of_it, _what_it_is,
+                                  _input_nothing_requires_grad],
+                         ids=lambda f: f.__name__.strip("_"))
+def test_view_outputs(as_is, then):
+    expected = outcome(lambda: _view_output(torch, as_is, then))
+    assert outcome(lambda: _view_output(engine, as_is, then)) == expected
+
+
+def _saves_a_number(lib):
+    class Saves(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, a):
+            ctx.save_for_backward(a, None, 3)
+            return a * 2
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad
+
+    Saves.apply(lib.ones(2, requires_grad=True))
+
+
+def test_save_for_backward_names_the_argument():
+    assert outcome(lambda: _saves_a_number(engine)) == outcome(lambda: _saves_a_number(torch))
+
+
+def _input_back(lib, dirty, requires_grad, grad_mode):
+    class Back(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            if dirty:
+                x.mul_(2)
+                ctx.mark_dirty(x)
+            return x
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad
+
+    a = lib.ones(3, requires_grad=True).clone() if requires_grad else lib.ones(3)
+    with lib.set_grad_enabled(grad_mode):
+        out = Back.apply(a)
+    seen = [out is a, out._base is a, out._is_view(), out.requires_grad]
+    try:
+        out.mul_(2)
+        seen.append("in place allowed")
+    except RuntimeError as e:
+        seen.append(str(e))
+    return seen
+
+
+@pytest.mark.parametrize("grad_mode", [True, False], ids=["grad mode", "no_grad"])
+@pytest.mark.parametrize("requires_grad", [True, False], ids=["requires grad", "plain"])
+@pytest.mark.parametrize("dirty", [False, True], ids=["as-is", "dirty"])
+def test_an_input_returned(dirty, requires_grad, grad_mode):
+    # the input itself, a view of it, or a detached alias, as torch's _wrap_outputs gives
+    expected = outcome(lambda: _input_back(torch, dirty, requires_grad, grad_mode))
+    assert outcome(lambda: _input_back(engine, dirty, requires_grad, grad_mode)) == expected

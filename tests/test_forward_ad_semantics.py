@@ -86,9 +86,56 @@ def _tangent_of_another_dtype(lib):
         return _values(fw.unpack_dual(dual).tangent), fw.unpack_dual(dual).tangent is tangent
 
 
+def _tangent_laid_out_otherwise(lib, primal_of, tangent_of):
+    # torch keeps the tangent object only when its layout (strides, storage offset and
+    # size) is the primal's; otherwise the dual gets a copy laid out as the primal
+    fw = FWAD[lib]
+    with fw.dual_level():
+        primal, tangent = primal_of(lib), tangent_of(lib)
+        dual = fw.make_dual(primal, tangent)
+        kept = fw.unpack_dual(dual).tangent
+        kept_is_given = kept is tangent
+        dual.mul_(2)  # writes into the kept tangent: the given one only when it is kept
+        return (kept_is_given, _values(kept), _values(tangent), kept.stride(),
+                kept.storage_offset())
+
+
+LAYOUTS = {
+    "transposed tangent": (lambda lib: lib.ones(2, 3),
+                           lambda lib: lib.arange(6.0).reshape(3, 2).t()),
+    "transposed primal": (lambda lib: lib.ones(3, 2).t(), lambda lib: lib.arange(6.0).reshape(2, 3)),
+    "both transposed": (lambda lib: lib.ones(3, 2).t(),
+                        lambda lib: lib.arange(6.0).reshape(3, 2).t()),
+    "tangent a slice of more": (lambda lib: lib.ones(2), lambda lib: lib.arange(4.0)[1:3]),
+    "primal a slice of more": (lambda lib: lib.ones(4)[1:3], lambda lib: lib.arange(2.0)),
+    "same offset, same storage": (lambda lib: lib.ones(4)[1:3],
+                                  lambda lib: lib.arange(4.0)[1:3]),
+    "a dimension of one": (lambda lib: lib.ones(3, 1),
+                           lambda lib: lib.arange(3.0).reshape(1, 3).t()),
+    "primal with gaps": (lambda lib: lib.ones(6)[::2], lambda lib: lib.arange(3.0)),
+    "expanded primal": (lambda lib: lib.ones(1).expand(3), lambda lib: lib.arange(3.0)),
+}
+
+
+@pytest.mark.parametrize("name", list(LAYOUTS))
+def test_tangent_layout(name):
+    primal_of, tangent_of = LAYOUTS[name]
+    story = lambda lib: _tangent_laid_out_otherwise(lib, primal_of, tangent_of)  # noqa: E731
+    assert outcome(lambda: story(engine)) == outcome(lambda: story(torch))
+
+
+def _current_level(lib):
+    fw = FWAD[lib]
+    seen = [fw._current_level]
+    with fw.dual_level():
+        seen.append(fw._current_level)
+    seen.append(fw._current_level)
+    return seen
+
+
 STORIES = [_identity, _in_place_on_the_dual, _in_place_on_the_unpacked_primal,
            _in_place_on_a_view_of_the_dual, _dual_copied_into_a_view_of_a_plain_tensor,
-           _dual_of_a_leaf_is_its_view, _tangent_of_another_dtype]
+           _dual_of_a_leaf_is_its_view, _tangent_of_another_dtype, _current_level]
 
 
 @pytest.mark.parametrize("story", STORIES, ids=lambda f: f.__name__.strip("_"))
@@ -135,8 +182,26 @@ def _no_level(lib):
     FWAD[lib].make_dual(lib.ones(2), lib.ones(2))
 
 
+def _exit_another_level(lib):
+    fw = FWAD[lib]
+    with fw.dual_level():
+        fw.exit_dual_level(level=2)
+
+
+def _exit_with_no_level_open(lib):
+    FWAD[lib].exit_dual_level()
+
+
+def _exit_the_open_level_by_number(lib):
+    fw = FWAD[lib]
+    level = fw.enter_dual_level()
+    fw.exit_dual_level(level=level)
+    return level, fw._current_level
+
+
 REFUSALS = [_integer_tangent, _integer_primal, _nested_level,
-            _nested_level_leaves_the_outer_one_open, _wrong_level, _no_level]
+            _nested_level_leaves_the_outer_one_open, _wrong_level, _no_level,
+           _exit_another_level, _exit_with_no_level_open, _exit_the_open_level_by_number]
 
 
 @pytest.mark.parametrize("story", REFUSALS, ids=lambda f: f.__name__.strip("_"))
@@ -282,7 +347,93 @@ def _gradcheck_calls_the_jvp(lib, factor):
                                   check_backward_ad=False, raise_exception=True)
 
 
+def _returns_its_input(lib, tangent_out):
+    fw = FWAD[lib]
+
+    class Same(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad
+
+        @staticmethod
+        def jvp(ctx, x_t):
+            return tangent_out(x_t)
+
+    with fw.dual_level():
+        tangent = lib.tensor([1.0, 2.0])
+        out = Same.apply(fw.make_dual(lib.ones(2), tangent))
+        out_tangent = fw.unpack_dual(out).tangent
+        out_tangent.mul_(3)  # a view writes through into the input's tangent
+        return _values(out_tangent), _values(tangent)
+
+
+def _gradcheck_of_a_function_returning_its_input(lib, tangent_out):
+    class Same(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad
+
+        @staticmethod
+        def jvp(ctx, x_t):
+            return tangent_out(x_t)
+
+    x = lib.tensor([1.0, 2.0], dtype=lib.float64, requires_grad=True)
+    return lib.autograd.gradcheck(Same.apply, (x,), check_forward_ad=True,
+                                  check_backward_ad=False, raise_exception=True)
+
+
+def _modifies_its_input(lib, jvp, dual_input=True):
+    fw = FWAD[lib]
+
+    class Double_(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, y):
+            x.mul_(2)
+            ctx.mark_dirty(x)
+            return x
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad * 2, None
+
+    Double_.jvp = staticmethod(lambda ctx, x_t, y_t: jvp(x_t))
+    with fw.dual_level():
+        tangent = lib.tensor([1.0, 2.0])
+        x = fw.make_dual(lib.ones(2), tangent) if dual_input else lib.ones(2)
+        y = fw.make_dual(lib.ones(2), lib.ones(2))  # (so a level has a tangent to carry)
+        out = Double_.apply(x, y)
+        return _values(fw.unpack_dual(out).tangent), _values(tangent), out is x
+
+
 FUNCTION_STORIES = {
+    "input as-is, jvp gives its tangent itself": lambda lib: _returns_its_input(
+        lib, lambda t: t),
+    "input as-is, jvp gives a view": lambda lib: _returns_its_input(lib, lambda t: t[:]),
+    "input as-is, jvp gives view_as": lambda lib: _returns_its_input(
+        lib, lambda t: t.view_as(t)),
+    "input as-is, jvp gives a copy": lambda lib: _returns_its_input(lib, lambda t: t.clone()),
+    "gradcheck, input as-is, tangent itself": lambda lib: (
+        _gradcheck_of_a_function_returning_its_input(lib, lambda t: t)),
+    "gradcheck, input as-is, a view": lambda lib: (
+        _gradcheck_of_a_function_returning_its_input(lib, lambda t: t.view_as(t))),
+    "dirty input, tangent modified and returned": lambda lib: _modifies_its_input(
+        lib, lambda t: t.mul_(2)),
+    "dirty input, a new tangent": lambda lib: _modifies_its_input(lib, lambda t: t * 2),
+    "dirty input, modified, a new one returned": lambda lib: _modifies_its_input(
+        lib, lambda t: t.mul_(2) * 1),
+    "dirty input, modified, a view returned": lambda lib: _modifies_its_input(
+        lib, lambda t: t.mul_(2)[:]),
+    "dirty input without a tangent": lambda lib: _modifies_its_input(
+        lib, lambda t: t * 2, dual_input=False),
+
     "jvp gives the tangent": _jvp_gives_the_tangent,
     "zeros for a tensor without tangent": _jvp_sees_zeros_for_a_tensor_without_tangent,
     "no jvp": _no_jvp,

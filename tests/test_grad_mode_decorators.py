@@ -78,6 +78,40 @@ def test_generator_throw_and_close_run_in_the_mode():
     assert _throw_and_close(engine) == _throw_and_close(torch)
 
 
+def _drive_coroutine(lib, decorator, outer):
+    """A decorated ``async def``: calling it only makes the coroutine (under the mode);
+    its body runs at send(), where torch applies no mode of the decorator's."""
+    seen = []
+
+    class Pause:
+        def __await__(self):
+            got = yield "paused"
+            return got
+
+    @decorator(lib)
+    async def body():
+        seen.append(("start", lib.is_grad_enabled()))
+        got = await Pause()
+        seen.append(("resumed", got, lib.is_grad_enabled()))
+        return "done"
+
+    with lib.set_grad_enabled(outer):
+        coro = body()
+        seen.append(("caller", coro.send(None), lib.is_grad_enabled()))
+        try:
+            coro.send(7)
+        except StopIteration as stop:
+            seen.append(("returned", stop.value))
+    return seen
+
+
+@pytest.mark.parametrize("outer", [True, False])
+@pytest.mark.parametrize("name", list(DECORATORS))
+def test_coroutine_body_as_torch_runs_it(name, outer):
+    expected = _drive_coroutine(torch, DECORATORS[name], outer)
+    assert _drive_coroutine(engine, DECORATORS[name], outer) == expected
+
+
 def _decorate_class(lib):
     seen = []
     with warnings.catch_warnings(record=True) as caught:

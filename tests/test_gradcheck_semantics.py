@@ -105,10 +105,45 @@ def _inputs_restored(lib):
     return before == (x.tolist(), x._version)
 
 
+def _returns_a_view_of_its_input(lib):
+    # the outputs are copied before the next perturbation (torch clones them): a view of
+    # the input would otherwise read the restored values
+    x = _double(lib, [1.0, 2.0, 3.0])
+    return lib.autograd.gradcheck(lambda a: (a[1:], a.view_as(a)), (x,))
+
+
+def _integer_output_only(lib):
+    # an integer output has no rows in torch's numerical Jacobian: nothing to be zero
+    x = _double(lib, [1.0, 2.0])
+    return lib.autograd.gradcheck(lambda a: (a * 2).long(), (x,))
+
+
+def _mismatch_in_float32(lib):
+    # the Jacobians in the message are in the input's dtype (no dtype= for float32)
+    x = lib.tensor([1.0, 2.0], requires_grad=True)
+
+    class Wrong(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a * 2
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad * 3
+
+    return lib.autograd.gradcheck(Wrong.apply, (x,), eps=1e-2, atol=1e-2, rtol=1e-2)
+
+
+def _no_input_requires_grad(lib):
+    return lib.autograd.gradcheck(lambda a: a * 2, (lib.ones(2, dtype=lib.float64),))
+
+
 STORIES = [_closes_over_its_input, _closes_over_its_input_wrong_formula, _shape_changes,
            _dtype_changes, _no_differentiable_output_constant, _no_differentiable_output_varies,
            _no_differentiable_output_varies_no_raise, _non_differentiable_output_left_out,
-           _mismatch_numbered_among_differentiable_outputs, _inputs_restored]
+           _mismatch_numbered_among_differentiable_outputs, _inputs_restored,
+           _returns_a_view_of_its_input, _integer_output_only, _mismatch_in_float32,
+           _no_input_requires_grad]
 
 
 @pytest.mark.parametrize("story", STORIES, ids=lambda f: f.__name__.strip("_"))

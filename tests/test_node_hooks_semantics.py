@@ -162,11 +162,103 @@ def _accumulate_grad_hooks_with_post_accumulate_hook(lib):
     return log, [round(g, 6) for g in x.grad.tolist()]
 
 
+def _node_reached_by_two_paths(lib):
+    # exp's node gets gradients from sin and cos: its hooks fire once per walk, after both
+    log = []
+    x = lib.ones(2, requires_grad=True)
+    y = x.exp()
+    z = y.sin() + y.cos()
+    add = z.grad_fn
+    sin, cos = (edge[0] for edge in add.next_functions)
+    accumulate = y.grad_fn.next_functions[0][0]
+    for name, node in (("add", add), ("exp", y.grad_fn), ("sin", sin), ("cos", cos),
+                       ("accumulate", accumulate)):
+        node.register_prehook(lambda outs, name=name: log.append(("pre", name)))
+        node.register_hook(lambda ins, outs, name=name: log.append(("post", name)))
+    for run in (lambda: z.sum().backward(retain_graph=True),
+                lambda: z.sum().backward(inputs=[y], retain_graph=True),
+                lambda: lib.autograd.grad(z.sum(), [y], retain_graph=True),
+                lambda: lib.autograd.grad(z.sum(), [x])):
+        run()
+        log.append("end of walk")
+    return log
+
+
 STORIES = [_accumulate_grad_hooks_with_post_accumulate_hook, _ordering, _counts, _accumulate_grad_node_hooks_see_tensor_hooks,
            _accumulate_grad_pre_hook_replaces, _unreached_leaf_runs_nothing,
-           _hooks_called_with_none, _leaf_hook_called_with_none, _hook_replacing_none]
+           _hooks_called_with_none, _leaf_hook_called_with_none, _hook_replacing_none,
+           _node_reached_by_two_paths]
 
 
 @pytest.mark.parametrize("story", STORIES, ids=lambda f: f.__name__.strip("_"))
 def test_hooks(story):
+    assert outcome(lambda: story(engine)) == outcome(lambda: story(torch))
+
+
+# -- what a node hook may return: a tuple of as many gradients, each None or a Tensor of
+#    the replaced one's dtype and size (not in place of a None); a post hook's result is
+#    what the next post hook sees
+
+class _HookObject:
+    """A hook without __name__ (torch names it '<unknown>')."""
+
+    def __call__(self, grads):
+        return tuple(None if g is None else g.double() for g in grads)
+
+
+def _a_function(lib):
+    class Scale(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, a, b):
+            return a * b
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad, grad
+
+    return Scale
+
+
+def _node_of(lib, where, x):
+    if where == "a custom Function":
+        out = _a_function(lib).apply(x, lib.ones(2, requires_grad=True))
+        return out, out.grad_fn
+    out = x * 2
+    if where == "AccumulateGrad":
+        return out, out.grad_fn.next_functions[0][0]
+    return out, out.grad_fn
+
+
+NODE_HOOK_RESULTS = {
+    "post hook, a list": lambda node, log: node.register_hook(lambda ins, outs: list(ins)),
+    "post hook, too many": lambda node, log: node.register_hook(lambda ins, outs: ins + ins),
+    "post hook, the same tuple": lambda node, log: node.register_hook(lambda ins, outs: ins),
+    "post hook, all None": lambda node, log: node.register_hook(
+        lambda ins, outs: tuple(None for _ in ins)),
+    "post hook, a value for a None": lambda node, log: node.register_hook(
+        lambda ins, outs: tuple(outs[0] if g is None else g for g in ins)),
+    "post hooks, the second sees the first's": lambda node, log: (
+        node.register_hook(lambda ins, outs: tuple(None if g is None else g * 3 for g in ins)),
+        node.register_hook(lambda ins, outs: log.append([_values(g) for g in ins]))),
+    "pre hook, another dtype": lambda node, log: node.register_prehook(
+        lambda outs: (outs[0].double(),)),
+    "pre hook, another size": lambda node, log: node.register_prehook(
+        lambda outs: (outs[0].sum(),)),
+    "pre hook, None": lambda node, log: node.register_prehook(lambda outs: (None,)),
+    "pre hook, an object without a name": lambda node, log: node.register_prehook(
+        _HookObject()),
+}
+
+
+@pytest.mark.parametrize("where", ["a built-in node", "a custom Function", "AccumulateGrad"])
+@pytest.mark.parametrize("name", list(NODE_HOOK_RESULTS))
+def test_what_node_hooks_return(name, where):
+    def story(lib):
+        log = []
+        x = lib.ones(2, requires_grad=True)
+        out, node = _node_of(lib, where, x)
+        NODE_HOOK_RESULTS[name](node, log)
+        out.sum().backward()
+        return _values(x.grad), log
+
     assert outcome(lambda: story(engine)) == outcome(lambda: story(torch))

@@ -35,14 +35,54 @@ def _unbind_output_whose_base_changed(lib):
     return first
 
 
-@pytest.mark.parametrize("story", [_no_grad_view_changed_in_no_grad,
-                                   _no_grad_view_whose_base_changed,
-                                   _unbind_output_whose_base_changed],
-                         ids=lambda f: f.__name__.strip("_"))
+def _no_grad_view_of_a_leaf_changed_in_another_no_grad_block(lib):
+    a = lib.ones(3, requires_grad=True)
+    with lib.no_grad():
+        view = a[1:]
+    with lib.no_grad():
+        view.mul_(2)
+    return view
+
+
+def _inference_mode_view_whose_base_changed(lib):
+    a = lib.ones(3, requires_grad=True).clone()
+    with lib.inference_mode():
+        view = a[1:]
+    with lib.no_grad():
+        a.mul_(2)
+    return view
+
+
+REFUSED = [_no_grad_view_changed_in_no_grad, _no_grad_view_whose_base_changed,
+           _unbind_output_whose_base_changed,
+           _no_grad_view_of_a_leaf_changed_in_another_no_grad_block,
+           _inference_mode_view_whose_base_changed]
+
+
+@pytest.mark.parametrize("story", REFUSED, ids=lambda f: f.__name__.strip("_"))
 def test_refused_view_prints_invalid(story):
     expected = repr(story(torch))
     assert "grad_fn=<Invalid>" in expected
     assert repr(story(engine)) == expected
+
+
+def _read(view, attribute):
+    try:
+        return "ok", getattr(view, attribute)
+    except RuntimeError as e:
+        return "RuntimeError", str(e)
+
+
+@pytest.mark.parametrize("attribute", ["requires_grad", "is_leaf", "grad_fn"])
+@pytest.mark.parametrize("story", REFUSED, ids=lambda f: f.__name__.strip("_"))
+def test_refused_view_attributes(story, attribute):
+    # torch reads requires_grad without rebuilding the view's history; is_leaf and grad_fn
+    # rebuild it, and raise
+    expected = _read(story(torch), attribute)
+    got = _read(story(engine), attribute)
+    if attribute == "grad_fn" and expected[0] == "ok":
+        expected, got = (expected[0], None), (got[0], None)  # (nodes of two libraries)
+    assert got == expected
 
 
 def _duals(lib):

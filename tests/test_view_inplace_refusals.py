@@ -77,10 +77,30 @@ def _view_of_no_grad_view_both_in_no_grad(lib):
     return a.tolist()
 
 
+def _view_of_no_grad_view_made_before_the_base_requires_grad(lib):
+    # the view of the view got no node (nothing required grad then): torch's message
+    # names none
+    a = lib.ones(4)
+    with lib.no_grad():
+        whole = a[:]
+    part = whole[1:]
+    a.requires_grad_()
+    part.mul_(2)
+
+
+def _deeper_view_of_no_grad_view_of_a_graph(lib):
+    a = lib.ones(3, 4, requires_grad=True).clone()
+    with lib.no_grad():
+        row = a[0]
+    row[1:][:2].mul_(2)
+
+
 STORIES = [_view_before_base_requires_grad, _view_before_base_requires_grad_under_no_grad,
            _view_of_no_grad_view_after_requires_grad, _no_grad_view_after_requires_grad,
            _view_of_no_grad_view_of_a_graph, _view_of_no_grad_view_out_of_place_then_in_place,
-           _view_of_no_grad_view_nothing_requires_grad, _view_of_no_grad_view_both_in_no_grad]
+           _view_of_no_grad_view_nothing_requires_grad, _view_of_no_grad_view_both_in_no_grad,
+           _view_of_no_grad_view_made_before_the_base_requires_grad,
+           _deeper_view_of_no_grad_view_of_a_graph]
 
 
 @pytest.mark.parametrize("story", STORIES, ids=lambda f: f.__name__.strip("_"))

@@ -780,9 +780,11 @@ def _share_version_with_base(result, inputs, op, args, k) -> None:
     for _, t in inputs:
         if _root_array(t.array) is root:
             result._version_counter = t._version_counter
-            # grad mode at creation: True, False (no_grad), None (inference mode)
+            # grad mode at creation: True, False (no_grad), None (inference mode); and
+            # whether torch's base required grad then (a no_grad view of one does too)
             result._view = (t, op, args, k, _grad_state.enabled or (
-                None if _grad_state.inference else False))
+                None if _grad_state.inference else False),
+                t._requires_grad or (t._view is not None and t._view[5]))
             t._add_view(result)
             return
 
