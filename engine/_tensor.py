@@ -218,9 +218,7 @@ class Tensor(TensorExtras):
             return self._grad_fn._add_tensor_pre_hook(self._output_nr, hook)
         if self._hooks is None:
             self._hooks = HookDict()
-        handle = RemovableHandle(self._hooks)
-        self._hooks[handle.id] = hook
-        return handle
+        return self._hooks.add(hook)
 
     def register_post_accumulate_grad_hook(self, hook) -> RemovableHandle:
         """Run ``hook(self)`` after a backward accumulated into this leaf's ``.grad``."""
@@ -230,10 +228,7 @@ class Tensor(TensorExtras):
         if self._grad_fn is not None:
             raise GradientError("post accumulate grad hooks cannot be registered on non-leaf "
                                 "tensors")
-        hooks = _graph_module.post_accumulate_hooks_of(self)
-        handle = RemovableHandle(hooks)
-        hooks[handle.id] = hook
-        return handle
+        return _graph_module.post_accumulate_hooks_of(self).add(hook)
 
     def _accumulator(self) -> AccumulateGrad:
         node = self._acc() if self._acc is not None else None
