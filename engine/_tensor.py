@@ -36,6 +36,26 @@ class Size(tuple):
         return n
 
 
+def _binary_operator(name: str, reflected: bool = False):
+    """An operator method that is the table's op ``name`` as it is, as torch/_tensor.py
+    has them: ``name(self, other)``, or ``name(other, self)`` when ``reflected`` (the op
+    looked up at each call, as ``table.F.<name>`` would be)."""
+    if reflected:
+        def operator(self, other):
+            return getattr(table.F, name)(other, self)
+    else:
+        def operator(self, other):
+            return getattr(table.F, name)(self, other)
+    return operator
+
+
+def _unary_operator(name: str):
+    """An operator method that is the table's one-tensor op ``name``: ``name(self)``."""
+    def operator(self):
+        return getattr(table.F, name)(self)
+    return operator
+
+
 class Tensor(TensorExtras):
     __slots__ = ("array", "_requires_grad", "_grad_fn", "_output_nr", "_grad",
                  "_retains_grad", "_hooks", "_acc", "_version_counter", "_view", "_views",
@@ -517,8 +537,7 @@ class Tensor(TensorExtras):
             return _sub_direct((self, other) + _sub_tail)
         return _sub(self, other)
 
-    def __rsub__(self, other):
-        return table.F.rsub(self, other)
+    __rsub__ = _binary_operator("rsub")
 
     def __mul__(self, other):
         if table.forward_hook is None:  # straight to the row's Tensor path (see Op.direct)
@@ -535,62 +554,31 @@ class Tensor(TensorExtras):
     def __rtruediv__(self, other):
         return table.F.reciprocal(self) * other
 
-    def __floordiv__(self, other):
-        return table.F.floor_divide(self, other)
+    __floordiv__ = _binary_operator("floor_divide")
 
     def __rfloordiv__(self, other):
         return table.F.floor_divide(_as_tensor_like(other, self), self)
 
-    def __mod__(self, other):
-        return table.F.remainder(self, other)
-
-    def __pow__(self, exponent):
-        return table.F.pow(self, exponent)
-
-    def __rpow__(self, base):
-        return table.F.pow(base, self)
-
-    def __neg__(self):
-        return table.F.neg(self)
+    __mod__ = _binary_operator("remainder")
+    __pow__ = _binary_operator("pow")
+    __rpow__ = _binary_operator("pow", reflected=True)
+    __neg__ = _unary_operator("neg")
 
     def __pos__(self):
         return self
 
-    def __abs__(self):
-        return table.F.abs(self)
-
-    def __matmul__(self, other):
-        return table.F.matmul(self, other)
-
-    def __rmatmul__(self, other):
-        return table.F.matmul(other, self)
-
-    def __eq__(self, other):
-        return table.F.eq(self, other)
-
-    def __ne__(self, other):
-        return table.F.ne(self, other)
-
-    def __lt__(self, other):
-        return table.F.lt(self, other)
-
-    def __le__(self, other):
-        return table.F.le(self, other)
-
-    def __gt__(self, other):
-        return table.F.gt(self, other)
-
-    def __ge__(self, other):
-        return table.F.ge(self, other)
-
-    def __invert__(self):
-        return table.F.logical_not(self)
-
-    def __and__(self, other):
-        return table.F.logical_and(self, other)
-
-    def __or__(self, other):
-        return table.F.logical_or(self, other)
+    __abs__ = _unary_operator("abs")
+    __matmul__ = _binary_operator("matmul")
+    __rmatmul__ = _binary_operator("matmul", reflected=True)
+    __eq__ = _binary_operator("eq")
+    __ne__ = _binary_operator("ne")
+    __lt__ = _binary_operator("lt")
+    __le__ = _binary_operator("le")
+    __gt__ = _binary_operator("gt")
+    __ge__ = _binary_operator("ge")
+    __invert__ = _unary_operator("logical_not")
+    __and__ = _binary_operator("logical_and")
+    __or__ = _binary_operator("logical_or")
 
     def __getitem__(self, index):
         return table.F.index(self, index)
