@@ -48,6 +48,20 @@ def wrong_square(Function):
     return square(Function, lambda x: 3 * x)
 
 
+def scaled(Function, factor, claimed):
+    """x * ``factor`` as a Function of ``Function``'s library whose backward claims
+    ``grad * claimed`` (right when the two are equal); no jvp."""
+    class Scaled(Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * factor
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad * claimed
+    return Scaled
+
+
 def cube(Function):
     """x ** 3 as a Function of ``Function``'s library, saving x; its right backward
     3 * x ** 2 * g reads the saved x (so saved-tensor hooks see it, and it differentiates
