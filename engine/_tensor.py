@@ -525,31 +525,9 @@ class Tensor(TensorExtras):
 
     # -- operators (as torch/_tensor.py defines them)
 
-    def __add__(self, other):
-        if table.forward_hook is None:  # straight to the row's Tensor path (see Op.direct)
-            return _add_direct((self, other) + _add_tail)
-        return _add(self, other)
-
-    __radd__ = __add__
-
-    def __sub__(self, other):
-        if table.forward_hook is None:  # straight to the row's Tensor path (see Op.direct)
-            return _sub_direct((self, other) + _sub_tail)
-        return _sub(self, other)
-
+    # __add__/__radd__, __sub__, __mul__/__rmul__, __truediv__: _direct_operator's, set by
+    # _bind_operator_rows once their rows exist
     __rsub__ = _binary_operator("rsub")
-
-    def __mul__(self, other):
-        if table.forward_hook is None:  # straight to the row's Tensor path (see Op.direct)
-            return _mul_direct((self, other) + _mul_tail)
-        return _mul(self, other)
-
-    __rmul__ = __mul__
-
-    def __truediv__(self, other):
-        if table.forward_hook is None:  # straight to the row's Tensor path (see Op.direct)
-            return _div_direct((self, other) + _div_tail)
-        return _div(self, other)
 
     def __rtruediv__(self, other):
         return table.F.reciprocal(self) * other
@@ -705,26 +683,27 @@ _graph_module._Tensor = Tensor
 # importing upwards, engine/__init__.py binds these names once, after every module loaded.
 autograd_backward = None  # engine.autograd.backward
 forward_ad_inplace = None  # engine.forward_ad.inplace
-_add = _sub = _mul = _div = None  # bound by _install_methods once the rows exist
 
 
-_add_direct = _sub_direct = _mul_direct = _div_direct = None
-_add_tail = _sub_tail = _mul_tail = _div_tail = ()
+def _direct_operator(qualname: str):
+    """The operator method of the row ``qualname`` (add.Tensor, ...): straight to the row's
+    Tensor path (see Op.direct) while no forward hook is set, else through the row."""
+    row = table.ROWS[qualname]
+    assert row.direct and row.nrequired <= 2 <= row.npositional
+    direct, tail = row._call_tensors, row.defaults[2:]
+
+    def operator(self, other):
+        if table.forward_hook is None:
+            return direct((self, other) + tail)
+        return row(self, other)
+    return operator
 
 
 def _bind_operator_rows():
-    global _add, _sub, _mul, _div, _add_direct, _sub_direct, _mul_direct, _div_direct
-    global _add_tail, _sub_tail, _mul_tail, _div_tail
-    _add = table.ROWS["add.Tensor"]
-    _sub = table.ROWS["sub.Tensor"]
-    _mul = table.ROWS["mul.Tensor"]
-    _div = table.ROWS["div.Tensor"]
-    for row in (_add, _sub, _mul, _div):
-        assert row.direct and row.nrequired <= 2 <= row.npositional
-    _add_direct, _add_tail = _add._call_tensors, _add.defaults[2:]
-    _sub_direct, _sub_tail = _sub._call_tensors, _sub.defaults[2:]
-    _mul_direct, _mul_tail = _mul._call_tensors, _mul.defaults[2:]
-    _div_direct, _div_tail = _div._call_tensors, _div.defaults[2:]
+    Tensor.__add__ = Tensor.__radd__ = _direct_operator("add.Tensor")
+    Tensor.__sub__ = _direct_operator("sub.Tensor")
+    Tensor.__mul__ = Tensor.__rmul__ = _direct_operator("mul.Tensor")
+    Tensor.__truediv__ = _direct_operator("div.Tensor")
 
 
 def _install_methods():
