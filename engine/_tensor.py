@@ -49,6 +49,13 @@ def _binary_operator(name: str, reflected: bool = False):
     return operator
 
 
+def _conversion(dtype):
+    """A method that is ``self.to(dtype)``: Tensor.float(), .double(), .long(), ..."""
+    def convert(self) -> Tensor:
+        return self.to(dtype)
+    return convert
+
+
 def _unary_operator(name: str):
     """An operator method that is the table's one-tensor op ``name``: ``name(self)``."""
     def operator(self):
@@ -423,23 +430,12 @@ class Tensor(TensorExtras):
             return legacy_type_name(self.array.dtype)
         return self.to(dtype)
 
-    def float(self) -> Tensor:
-        return self.to(dtypes.float32)
-
-    def double(self) -> Tensor:
-        return self.to(dtypes.float64)
-
-    def long(self) -> Tensor:
-        return self.to(dtypes.int64)
-
-    def int(self) -> Tensor:
-        return self.to(dtypes.int32)
-
-    def half(self) -> Tensor:
-        return self.to(dtypes.float16)
-
-    def bool(self) -> Tensor:
-        return self.to(dtypes.bool_)
+    float = _conversion(dtypes.float32)
+    double = _conversion(dtypes.float64)
+    long = _conversion(dtypes.int64)
+    int = _conversion(dtypes.int32)
+    half = _conversion(dtypes.float16)
+    bool = _conversion(dtypes.bool_)
 
     def contiguous(self) -> Tensor:
         return table.contiguous(self)
