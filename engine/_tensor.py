@@ -36,6 +36,33 @@ class Size(tuple):
         return n
 
 
+def _binary_operator(name: str, reflected: bool = False):
+    """An operator method that is the table's op ``name`` as it is, as torch/_tensor.py
+    has them: ``name(self, other)``, or ``name(other, self)`` when ``reflected`` (the op
+    looked up at each call, as ``table.F.<name>`` would be)."""
+    if reflected:
+        def operator(self, other):
+            return getattr(table.F, name)(other, self)
+    else:
+        def operator(self, other):
+            return getattr(table.F, name)(self, other)
+    return operator
+
+
+def _conversion(dtype):
+    """A method that is ``self.to(dtype)``: Tensor.float(), .double(), .long(), ..."""
+    def convert(self) -> Tensor:
+        return self.to(dtype)
+    return convert
+
+
+def _unary_operator(name: str):
+    """An operator method that is the table's one-tensor op ``name``: ``name(self)``."""
+    def operator(self):
+        return getattr(table.F, name)(self)
+    return operator
+
+
 class Tensor(TensorExtras):
     __slots__ = ("array", "_requires_grad", "_grad_fn", "_output_nr", "_grad",
                  "_retains_grad", "_hooks", "_acc", "_version_counter", "_view", "_views",
@@ -218,9 +245,7 @@ class Tensor(TensorExtras):
             return self._grad_fn._add_tensor_pre_hook(self._output_nr, hook)
         if self._hooks is None:
             self._hooks = HookDict()
-        handle = RemovableHandle(self._hooks)
-        self._hooks[handle.id] = hook
-        return handle
+        return self._hooks.add(hook)
 
     def register_post_accumulate_grad_hook(self, hook) -> RemovableHandle:
         """Run ``hook(self)`` after a backward accumulated into this leaf's ``.grad``."""
@@ -230,10 +255,7 @@ class Tensor(TensorExtras):
         if self._grad_fn is not None:
             raise GradientError("post accumulate grad hooks cannot be registered on non-leaf "
                                 "tensors")
-        hooks = _graph_module.post_accumulate_hooks_of(self)
-        handle = RemovableHandle(hooks)
-        hooks[handle.id] = hook
-        return handle
+        return _graph_module.post_accumulate_hooks_of(self).add(hook)
 
     def _accumulator(self) -> AccumulateGrad:
         node = self._acc() if self._acc is not None else None
@@ -408,23 +430,12 @@ class Tensor(TensorExtras):
             return legacy_type_name(self.array.dtype)
         return self.to(dtype)
 
-    def float(self) -> Tensor:
-        return self.to(dtypes.float32)
-
-    def double(self) -> Tensor:
-        return self.to(dtypes.float64)
-
-    def long(self) -> Tensor:
-        return self.to(dtypes.int64)
-
-    def int(self) -> Tensor:
-        return self.to(dtypes.int32)
-
-    def half(self) -> Tensor:
-        return self.to(dtypes.float16)
-
-    def bool(self) -> Tensor:
-        return self.to(dtypes.bool_)
+    float = _conversion(dtypes.float32)
+    double = _conversion(dtypes.float64)
+    long = _conversion(dtypes.int64)
+    int = _conversion(dtypes.int32)
+    half = _conversion(dtypes.float16)
+    bool = _conversion(dtypes.bool_)
 
     def contiguous(self) -> Tensor:
         return table.contiguous(self)
@@ -510,92 +521,38 @@ class Tensor(TensorExtras):
 
     # -- operators (as torch/_tensor.py defines them)
 
-    def __add__(self, other):
-        if table.forward_hook is None:  # straight to the row's Tensor path (see Op.direct)
-            return _add_direct((self, other) + _add_tail)
-        return _add(self, other)
-
-    __radd__ = __add__
-
-    def __sub__(self, other):
-        if table.forward_hook is None:  # straight to the row's Tensor path (see Op.direct)
-            return _sub_direct((self, other) + _sub_tail)
-        return _sub(self, other)
-
-    def __rsub__(self, other):
-        return table.F.rsub(self, other)
-
-    def __mul__(self, other):
-        if table.forward_hook is None:  # straight to the row's Tensor path (see Op.direct)
-            return _mul_direct((self, other) + _mul_tail)
-        return _mul(self, other)
-
-    __rmul__ = __mul__
-
-    def __truediv__(self, other):
-        if table.forward_hook is None:  # straight to the row's Tensor path (see Op.direct)
-            return _div_direct((self, other) + _div_tail)
-        return _div(self, other)
+    # __add__/__radd__, __sub__, __mul__/__rmul__, __truediv__: _direct_operator's, set by
+    # _bind_operator_rows once their rows exist
+    __rsub__ = _binary_operator("rsub")
 
     def __rtruediv__(self, other):
         return table.F.reciprocal(self) * other
 
-    def __floordiv__(self, other):
-        return table.F.floor_divide(self, other)
+    __floordiv__ = _binary_operator("floor_divide")
 
     def __rfloordiv__(self, other):
         return table.F.floor_divide(_as_tensor_like(other, self), self)
 
-    def __mod__(self, other):
-        return table.F.remainder(self, other)
-
-    def __pow__(self, exponent):
-        return table.F.pow(self, exponent)
-
-    def __rpow__(self, base):
-        return table.F.pow(base, self)
-
-    def __neg__(self):
-        return table.F.neg(self)
+    __mod__ = _binary_operator("remainder")
+    __pow__ = _binary_operator("pow")
+    __rpow__ = _binary_operator("pow", reflected=True)
+    __neg__ = _unary_operator("neg")
 
     def __pos__(self):
         return self
 
-    def __abs__(self):
-        return table.F.abs(self)
-
-    def __matmul__(self, other):
-        return table.F.matmul(self, other)
-
-    def __rmatmul__(self, other):
-        return table.F.matmul(other, self)
-
-    def __eq__(self, other):
-        return table.F.eq(self, other)
-
-    def __ne__(self, other):
-        return table.F.ne(self, other)
-
-    def __lt__(self, other):
-        return table.F.lt(self, other)
-
-    def __le__(self, other):
-        return table.F.le(self, other)
-
-    def __gt__(self, other):
-        return table.F.gt(self, other)
-
-    def __ge__(self, other):
-        return table.F.ge(self, other)
-
-    def __invert__(self):
-        return table.F.logical_not(self)
-
-    def __and__(self, other):
-        return table.F.logical_and(self, other)
-
-    def __or__(self, other):
-        return table.F.logical_or(self, other)
+    __abs__ = _unary_operator("abs")
+    __matmul__ = _binary_operator("matmul")
+    __rmatmul__ = _binary_operator("matmul", reflected=True)
+    __eq__ = _binary_operator("eq")
+    __ne__ = _binary_operator("ne")
+    __lt__ = _binary_operator("lt")
+    __le__ = _binary_operator("le")
+    __gt__ = _binary_operator("gt")
+    __ge__ = _binary_operator("ge")
+    __invert__ = _unary_operator("logical_not")
+    __and__ = _binary_operator("logical_and")
+    __or__ = _binary_operator("logical_or")
 
     def __getitem__(self, index):
         return table.F.index(self, index)
@@ -722,26 +679,27 @@ _graph_module._Tensor = Tensor
 # importing upwards, engine/__init__.py binds these names once, after every module loaded.
 autograd_backward = None  # engine.autograd.backward
 forward_ad_inplace = None  # engine.forward_ad.inplace
-_add = _sub = _mul = _div = None  # bound by _install_methods once the rows exist
 
 
-_add_direct = _sub_direct = _mul_direct = _div_direct = None
-_add_tail = _sub_tail = _mul_tail = _div_tail = ()
+def _direct_operator(qualname: str):
+    """The operator method of the row ``qualname`` (add.Tensor, ...): straight to the row's
+    Tensor path (see Op.direct) while no forward hook is set, else through the row."""
+    row = table.ROWS[qualname]
+    assert row.direct and row.nrequired <= 2 <= row.npositional
+    direct, tail = row._call_tensors, row.defaults[2:]
+
+    def operator(self, other):
+        if table.forward_hook is None:
+            return direct((self, other) + tail)
+        return row(self, other)
+    return operator
 
 
 def _bind_operator_rows():
-    global _add, _sub, _mul, _div, _add_direct, _sub_direct, _mul_direct, _div_direct
-    global _add_tail, _sub_tail, _mul_tail, _div_tail
-    _add = table.ROWS["add.Tensor"]
-    _sub = table.ROWS["sub.Tensor"]
-    _mul = table.ROWS["mul.Tensor"]
-    _div = table.ROWS["div.Tensor"]
-    for row in (_add, _sub, _mul, _div):
-        assert row.direct and row.nrequired <= 2 <= row.npositional
-    _add_direct, _add_tail = _add._call_tensors, _add.defaults[2:]
-    _sub_direct, _sub_tail = _sub._call_tensors, _sub.defaults[2:]
-    _mul_direct, _mul_tail = _mul._call_tensors, _mul.defaults[2:]
-    _div_direct, _div_tail = _div._call_tensors, _div.defaults[2:]
+    Tensor.__add__ = Tensor.__radd__ = _direct_operator("add.Tensor")
+    Tensor.__sub__ = _direct_operator("sub.Tensor")
+    Tensor.__mul__ = Tensor.__rmul__ = _direct_operator("mul.Tensor")
+    Tensor.__truediv__ = _direct_operator("div.Tensor")
 
 
 def _install_methods():

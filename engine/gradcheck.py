@@ -40,15 +40,22 @@ def _diff_inputs(inputs) -> list[int]:
     return [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
 
 
+def _zero_jacobian(func, inputs) -> tuple:
+    """The inputs as a tuple, the positions of those that require grad, ``func``'s outputs
+    on them, and the Jacobian to fill: [output][input] zeros (n_in, n_out), float64."""
+    inputs = _as_tuple(inputs)
+    diff = _diff_inputs(inputs)
+    outs = _outputs(func, inputs)
+    jac = [[np.zeros((inputs[i].numel(), o.numel()), dtype=np.float64) for i in diff]
+           for o in outs]
+    return inputs, diff, outs, jac
+
+
 def numerical_jacobian(func, inputs, eps=1e-6) -> list[list[np.ndarray]]:
     """[output][input] (n_in, n_out) central differences. As torch's, each input element is
     perturbed in place (so a ``func`` that closes over its inputs sees it too), minus
     first, then restored; the outputs must keep their shapes and dtypes meanwhile."""
-    inputs = _as_tuple(inputs)
-    diff = _diff_inputs(inputs)
-    outs0 = [o.array for o in _outputs(func, inputs)]  # grad on: func may itself differentiate
-    jac = [[np.zeros((inputs[i].numel(), o.size), dtype=np.float64) for i in diff]
-           for o in outs0]
+    inputs, diff, _, jac = _zero_jacobian(func, inputs)  # grad on: func may differentiate
     for col, k in enumerate(diff):
         x = inputs[k]
         if not x.array.flags.writeable:  # (a broadcast view): the input gets its own memory
@@ -79,11 +86,7 @@ def _check_same_dtype_and_shape(a, b, eps, idx) -> None:
 
 def analytical_jacobian(func, inputs) -> list[list[np.ndarray]]:
     """[output][input] (n_in, n_out): one autograd.grad per output element."""
-    inputs = _as_tuple(inputs)
-    diff = _diff_inputs(inputs)
-    outs = _outputs(func, inputs)
-    jac = [[np.zeros((inputs[i].numel(), o.numel()), dtype=np.float64) for i in diff]
-           for o in outs]
+    inputs, diff, outs, jac = _zero_jacobian(func, inputs)
     for o, out in enumerate(outs):
         if not out.requires_grad:
             continue  # an output that does not depend on the inputs: zero Jacobian
@@ -101,11 +104,7 @@ def analytical_jacobian(func, inputs) -> list[list[np.ndarray]]:
 def forward_ad_jacobian(func, inputs) -> list[list[np.ndarray]]:
     """[output][input] (n_in, n_out): one forward-AD pass per input element (a one-hot
     tangent on that input), as torch's gradcheck with check_forward_ad."""
-    inputs = _as_tuple(inputs)
-    diff = _diff_inputs(inputs)
-    outs0 = _outputs(func, inputs)
-    jac = [[np.zeros((inputs[i].numel(), o.numel()), dtype=np.float64) for i in diff]
-           for o in outs0]
+    inputs, diff, _, jac = _zero_jacobian(func, inputs)
     for col, i in enumerate(diff):
         x = inputs[i]
         for k in range(x.numel()):

@@ -135,6 +135,12 @@ class HookDict(dict):
 
     __slots__ = ("__weakref__",)
 
+    def add(self, fn) -> RemovableHandle:
+        """Keep ``fn`` under a fresh handle's id; the handle removes it again."""
+        handle = RemovableHandle(self)
+        self[handle.id] = fn
+        return handle
+
 
 # Tensor.register_post_accumulate_grad_hook's hooks: {id(leaf): HookDict}, an entry dropped
 # when its leaf dies (keyed by id: a Tensor's == is elementwise); the walk reads it only
@@ -263,26 +269,19 @@ class Node:
         expose(self)  # the hook may refer to a tensor made from this node
         if self.post_hooks is None:
             self.post_hooks = HookDict()
-        handle = RemovableHandle(self.post_hooks)
-        self.post_hooks[handle.id] = fn
-        return handle
+        return self.post_hooks.add(fn)
 
     def register_prehook(self, fn) -> RemovableHandle:
         expose(self)  # the hook may refer to a tensor made from this node
         if self.pre_hooks is None:
             self.pre_hooks = HookDict()
-        handle = RemovableHandle(self.pre_hooks)
-        self.pre_hooks[handle.id] = fn
-        return handle
+        return self.pre_hooks.add(fn)
 
     def _add_tensor_pre_hook(self, output_nr: int, fn) -> RemovableHandle:
         expose(self)  # the hook may refer to a tensor made from this node
         if self.tensor_pre_hooks is None:
             self.tensor_pre_hooks = {}
-        hooks = self.tensor_pre_hooks.setdefault(output_nr, HookDict())
-        handle = RemovableHandle(hooks)
-        hooks[handle.id] = fn
-        return handle
+        return self.tensor_pre_hooks.setdefault(output_nr, HookDict()).add(fn)
 
 
 class RawSavedTensor:

@@ -4,7 +4,7 @@ defined against both libraries and driven the same way."""
 import numpy as np
 import pytest
 import torch
-from support.made_up_derivatives import square, wrong_square
+from support.made_up_derivatives import cube, square, wrong_square
 
 import engine
 from engine import autograd as A
@@ -71,17 +71,6 @@ def test_saved_tensors_freed_like_torch():
 
 def test_double_backward_through_function_and_wrong_count():
     def defs(Function):
-        class Cube(Function):
-            @staticmethod
-            def forward(ctx, x):
-                ctx.save_for_backward(x)
-                return x ** 3
-
-            @staticmethod
-            def backward(ctx, g):
-                (x,) = ctx.saved_tensors
-                return 3 * x ** 2 * g
-
         class Bad(Function):
             @staticmethod
             def forward(ctx, x):
@@ -90,7 +79,7 @@ def test_double_backward_through_function_and_wrong_count():
             @staticmethod
             def backward(ctx, g):
                 return g, g
-        return Cube, Bad
+        return cube(Function), Bad
 
     (Cube, Bad), (TCube, TBad) = defs(A.Function), defs(torch.autograd.Function)
     x, tx = both([0.5, -1.5])

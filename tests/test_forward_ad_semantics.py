@@ -7,6 +7,7 @@ torch is the oracle, run side by side with the engine."""
 import pytest
 import torch
 import torch.autograd.forward_ad as torch_fwad
+from support.made_up_derivatives import scaled
 from support.semantics_harness import outcome
 
 import engine
@@ -230,6 +231,24 @@ def _scale_function(lib, factor_in_jvp):
     return Scale
 
 
+def _same_function(lib, tangent_out):
+    """A Function that returns its input as-is; its jvp gives ``tangent_out(x_t)``."""
+    class Same(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad
+
+        @staticmethod
+        def jvp(ctx, x_t):
+            return tangent_out(x_t)
+
+    return Same
+
+
 def _jvp_gives_the_tangent(lib):
     fw = FWAD[lib]
     scale = _scale_function(lib, 7.0)
@@ -263,38 +282,16 @@ def _jvp_sees_zeros_for_a_tensor_without_tangent(lib):
 
 def _no_jvp(lib):
     fw = FWAD[lib]
-
-    class Double(lib.autograd.Function):
-        @staticmethod
-        def forward(ctx, x):
-            return x * 2
-
-        @staticmethod
-        def backward(ctx, grad):
-            return grad * 2
-
+    double = scaled(lib.autograd.Function, 2, 2)
     with fw.dual_level():
-        Double.apply(fw.make_dual(lib.ones(2), lib.ones(2)))
+        double.apply(fw.make_dual(lib.ones(2), lib.ones(2)))
 
 
 def _input_as_is_needs_a_view(lib):
     fw = FWAD[lib]
-
-    class Same(lib.autograd.Function):
-        @staticmethod
-        def forward(ctx, x):
-            return x
-
-        @staticmethod
-        def backward(ctx, grad):
-            return grad
-
-        @staticmethod
-        def jvp(ctx, x_t):
-            return x_t * 5
-
+    same = _same_function(lib, lambda x_t: x_t * 5)
     with fw.dual_level():
-        Same.apply(fw.make_dual(lib.ones(2), lib.ones(2)))
+        same.apply(fw.make_dual(lib.ones(2), lib.ones(2)))
 
 
 def _tangent_for_a_non_differentiable_output(lib, refuse):
@@ -349,44 +346,19 @@ def _gradcheck_calls_the_jvp(lib, factor):
 
 def _returns_its_input(lib, tangent_out):
     fw = FWAD[lib]
-
-    class Same(lib.autograd.Function):
-        @staticmethod
-        def forward(ctx, x):
-            return x
-
-        @staticmethod
-        def backward(ctx, grad):
-            return grad
-
-        @staticmethod
-        def jvp(ctx, x_t):
-            return tangent_out(x_t)
-
+    same = _same_function(lib, tangent_out)
     with fw.dual_level():
         tangent = lib.tensor([1.0, 2.0])
-        out = Same.apply(fw.make_dual(lib.ones(2), tangent))
+        out = same.apply(fw.make_dual(lib.ones(2), tangent))
         out_tangent = fw.unpack_dual(out).tangent
         out_tangent.mul_(3)  # a view writes through into the input's tangent
         return _values(out_tangent), _values(tangent)
 
 
 def _gradcheck_of_a_function_returning_its_input(lib, tangent_out):
-    class Same(lib.autograd.Function):
-        @staticmethod
-        def forward(ctx, x):
-            return x
-
-        @staticmethod
-        def backward(ctx, grad):
-            return grad
-
-        @staticmethod
-        def jvp(ctx, x_t):
-            return tangent_out(x_t)
-
+    same = _same_function(lib, tangent_out)
     x = lib.tensor([1.0, 2.0], dtype=lib.float64, requires_grad=True)
-    return lib.autograd.gradcheck(Same.apply, (x,), check_forward_ad=True,
+    return lib.autograd.gradcheck(same.apply, (x,), check_forward_ad=True,
                                   check_backward_ad=False, raise_exception=True)
 
 

@@ -43,13 +43,6 @@ DECORATORS = {
 }
 
 
-@pytest.mark.parametrize("outer", [True, False])
-@pytest.mark.parametrize("name", list(DECORATORS))
-def test_generator_body_runs_in_the_decorators_mode(name, outer):
-    expected = _drive_generator(torch, DECORATORS[name], outer)
-    assert _drive_generator(engine, DECORATORS[name], outer) == expected
-
-
 def _throw_and_close(lib):
     seen = []
 
@@ -107,9 +100,13 @@ def _drive_coroutine(lib, decorator, outer):
 
 @pytest.mark.parametrize("outer", [True, False])
 @pytest.mark.parametrize("name", list(DECORATORS))
-def test_coroutine_body_as_torch_runs_it(name, outer):
-    expected = _drive_coroutine(torch, DECORATORS[name], outer)
-    assert _drive_coroutine(engine, DECORATORS[name], outer) == expected
+@pytest.mark.parametrize("drive", [_drive_generator, _drive_coroutine],
+                         ids=["generator", "coroutine"])
+def test_decorated_body_runs_as_torch_runs_it(drive, name, outer):
+    """A generator's body in the decorator's mode at every resumption; a coroutine's body
+    under no mode of the decorator's."""
+    expected = drive(torch, DECORATORS[name], outer)
+    assert drive(engine, DECORATORS[name], outer) == expected
 
 
 def _decorate_class(lib):

@@ -7,6 +7,7 @@ oracle, run side by side with the engine."""
 
 import pytest
 import torch
+from support.made_up_derivatives import scaled
 
 import engine
 
@@ -86,16 +87,8 @@ def _non_differentiable_output_left_out(lib):
 def _mismatch_numbered_among_differentiable_outputs(lib):
     x = _double(lib, [1.0, 2.0])
 
-    class Wrong(lib.autograd.Function):
-        @staticmethod
-        def forward(ctx, a):
-            return a * 3
-
-        @staticmethod
-        def backward(ctx, grad):
-            return grad * 2
-
-    return lib.autograd.gradcheck(lambda a: ((a * 2).detach(), Wrong.apply(a)), (x,))
+    wrong = scaled(lib.autograd.Function, 3, 2)
+    return lib.autograd.gradcheck(lambda a: ((a * 2).detach(), wrong.apply(a)), (x,))
 
 
 def _inputs_restored(lib):
@@ -122,16 +115,8 @@ def _mismatch_in_float32(lib):
     # the Jacobians in the message are in the input's dtype (no dtype= for float32)
     x = lib.tensor([1.0, 2.0], requires_grad=True)
 
-    class Wrong(lib.autograd.Function):
-        @staticmethod
-        def forward(ctx, a):
-            return a * 2
-
-        @staticmethod
-        def backward(ctx, grad):
-            return grad * 3
-
-    return lib.autograd.gradcheck(Wrong.apply, (x,), eps=1e-2, atol=1e-2, rtol=1e-2)
+    wrong = scaled(lib.autograd.Function, 2, 3)
+    return lib.autograd.gradcheck(wrong.apply, (x,), eps=1e-2, atol=1e-2, rtol=1e-2)
 
 
 def _no_input_requires_grad(lib):

@@ -4,6 +4,18 @@ import pytest
 from support.pairs import assert_same
 
 
+@pytest.fixture(params=[True, False], ids=["True", "False"])
+def requires_grad(request):
+    """Each test taking it runs twice: its normal leaves requiring grad, then not."""
+    return request.param
+
+
+def _leaf_and_clone(lib, requires_grad):
+    """A normal (1, 2, 3) leaf of ones and its clone, made outside inference mode."""
+    s = lib.ones(1, 2, 3, requires_grad=requires_grad)
+    return s, s.clone()
+
+
 def test_mode_nests_and_restores_grad_mode():
     def scenario(lib, log):
         log(lib.is_inference_mode_enabled(), lib.is_grad_enabled())
@@ -19,7 +31,6 @@ def test_mode_nests_and_restores_grad_mode():
     assert_same(scenario)
 
 
-@pytest.mark.parametrize("requires_grad", [True, False])
 def test_decorator_with_and_without_parentheses(requires_grad):
     def scenario(lib, log):
         @lib.inference_mode()
@@ -38,11 +49,9 @@ def test_decorator_with_and_without_parentheses(requires_grad):
     assert_same(scenario)
 
 
-@pytest.mark.parametrize("requires_grad", [True, False])
 def test_tensors_made_inside(requires_grad):
     def scenario(lib, log):
-        s = lib.ones(1, 2, 3, requires_grad=requires_grad)
-        a = s.clone()
+        s, a = _leaf_and_clone(lib, requires_grad)
         with lib.inference_mode():
             c = lib.ones(1, 2, 3, requires_grad=requires_grad)
             log(c.is_inference(), c.requires_grad)
@@ -60,7 +69,6 @@ def test_tensors_made_inside(requires_grad):
     assert_same(scenario)
 
 
-@pytest.mark.parametrize("requires_grad", [True, False])
 def test_inference_tensors_used_outside(requires_grad):
     def scenario(lib, log):
         s = lib.ones(1, 2, 3, requires_grad=requires_grad)
@@ -101,8 +109,7 @@ def test_inference_tensor_refuses_inplace_and_requires_grad_outside():
 
 def test_saved_tensor_changed_inside_inference_mode_is_caught():
     def scenario(lib, log):
-        s = lib.ones(1, 2, 3, requires_grad=True)
-        a = s.clone()
+        s, a = _leaf_and_clone(lib, True)
         out = a * a
         with lib.inference_mode():
             a.add_(2)
@@ -111,11 +118,9 @@ def test_saved_tensor_changed_inside_inference_mode_is_caught():
     assert_same(scenario)
 
 
-@pytest.mark.parametrize("requires_grad", [True, False])
 def test_views_made_inside_then_modified_outside(requires_grad):
     def scenario(lib, log):
-        s = lib.ones(1, 2, 3, requires_grad=requires_grad)
-        a = s.clone()
+        s, a = _leaf_and_clone(lib, requires_grad)
         with lib.inference_mode():
             direct = a.view_as(a)
         log.raises(lambda: direct.add_(2))
@@ -132,7 +137,6 @@ INPLACE_FNS = {"add_": lambda x: x.add_(2), "transpose_": lambda x: x.transpose_
 
 
 @pytest.mark.parametrize("fn", INPLACE_FNS.values(), ids=INPLACE_FNS.keys())
-@pytest.mark.parametrize("requires_grad", [True, False])
 def test_inplace_ops_across_the_mode_boundary(fn, requires_grad):
     def scenario(lib, log):
         with lib.inference_mode():
@@ -165,8 +169,7 @@ def test_inplace_ops_across_the_mode_boundary(fn, requires_grad):
 
 def test_transpose_in_place_records_its_node():
     def scenario(lib, log):
-        s = lib.ones(1, 2, 3, requires_grad=True)
-        a = s.clone()
+        s, a = _leaf_and_clone(lib, True)
         log(a.transpose_(0, 1) is a, a.shape, type(a.grad_fn).__name__, a.is_contiguous())
         a.transpose_(0, 1)
         log(a.shape, type(a.grad_fn).__name__)
@@ -196,7 +199,6 @@ def test_inference_tensors_have_no_version_counter():
     assert_same(scenario)
 
 
-@pytest.mark.parametrize("requires_grad", [True, False])
 def test_views_of_normal_tensors_modified_inside(requires_grad):
     def scenario(lib, log):
         a = lib.ones(1, 2, 3, requires_grad=requires_grad).clone()

@@ -1,5 +1,6 @@
 """torch.autograd.graph.saved_tensors_hooks and per-node saved-tensor hooks, against torch."""
 
+from support.made_up_derivatives import cube
 from support.pairs import assert_same
 
 
@@ -51,16 +52,7 @@ def test_innermost_hooks_win_and_apply_to_functions():
         x = lib.tensor([1.0, 2.0], requires_grad=True)
         seen = []
 
-        class Cube(lib.autograd.Function):
-            @staticmethod
-            def forward(ctx, t):
-                ctx.save_for_backward(t)
-                return t ** 3
-
-            @staticmethod
-            def backward(ctx, grad):
-                (t,) = ctx.saved_tensors
-                return 3 * t * t * grad
+        Cube = cube(lib.autograd.Function)
 
         def outer(t):
             seen.append("outer")

@@ -1,6 +1,7 @@
 """Derivatives made up for one test: op rows declared for a test and removed after it, and
 deliberately wrong custom Functions (the same in torch and in the engine) for the checks
-that must catch them (gradcheck, gradcheck(check_forward_ad=True))."""
+that must catch them (gradcheck, gradcheck(check_forward_ad=True)); and the right ones
+(x*x, x**3) that several tests define alike."""
 
 from __future__ import annotations
 
@@ -45,6 +46,37 @@ def square(Function, derivative, once=None):
 def wrong_square(Function):
     """x*x whose backward claims 3*x."""
     return square(Function, lambda x: 3 * x)
+
+
+def scaled(Function, factor, claimed):
+    """x * ``factor`` as a Function of ``Function``'s library whose backward claims
+    ``grad * claimed`` (right when the two are equal); no jvp."""
+    class Scaled(Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * factor
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad * claimed
+    return Scaled
+
+
+def cube(Function):
+    """x ** 3 as a Function of ``Function``'s library, saving x; its right backward
+    3 * x ** 2 * g reads the saved x (so saved-tensor hooks see it, and it differentiates
+    again under create_graph)."""
+    class Cube(Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x ** 3
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return 3 * x ** 2 * g
+    return Cube
 
 
 class TorchWrongJvpCube(torch.autograd.Function):
