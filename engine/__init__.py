@@ -106,3 +106,7 @@ def is_tensor(obj) -> bool:
 def manual_seed(seed: int) -> None:
     """Seeds the generator that rand/randn/uniform_/normal_ use without an explicit seed."""
     creation.manual_seed(seed)
+
+
+# torch.int (last: from here on this module's ``int`` is the dtype, not the builtin)
+int = int32  # noqa: A001
