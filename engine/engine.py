@@ -17,7 +17,7 @@ import warnings
 
 import numpy as np
 
-from . import anomaly_mode, array_cache, backend, dtypes, grad_mode
+from . import anomaly_mode, array_cache, backend, dtypes, grad_mode, saved_hooks
 from .errors import CREATE_GRAPH_WARNING, AnomalyError, GradientError
 from .graph import AccumulateGrad, expose, forward_trace_warning, post_accumulate_grad_hooks
 from .ops import table as _table
@@ -45,10 +45,13 @@ def execute(roots, seeds, *, keep_graph: bool, create_graph: bool, inputs=(),
     gc.disable()
     token = array_cache.use() if array_cache.enabled else None
     _reentrant.depth = depth + 1
+    hooks = saved_hooks.stack()
     try:
         return _execute(roots, seeds, keep_graph, create_graph, inputs, capture)
     finally:
         _reentrant.depth = depth
+        if saved_hooks.stack() is not hooks:
+            saved_hooks.restore(hooks)
         if token is not None:
             array_cache.restore(token)
         if gc_was_enabled:
