@@ -66,8 +66,8 @@ class Tensor(TensorExtras):
             arr = (src.array if isinstance(src, Tensor) else
                    np.asarray(from_nested(src) if isinstance(src, (list, tuple)) else src))
             arr = np.array(arr, dtype=np.float32)
-        else:
-            arr = np.zeros(tuple(args), dtype=np.float32)
+        else:  # (no sizes: an empty tensor, shape (0,), as torch's)
+            arr = np.zeros(tuple(args) if args else (0,), dtype=np.float32)
         self._init(arr)
 
     def new(self, *args, device=None) -> Tensor:
@@ -455,6 +455,10 @@ class Tensor(TensorExtras):
     def type(self, dtype=None):
         if dtype is None:
             return legacy_type_name(self.array.dtype)
+        if isinstance(dtype, str):  # 'torch.FloatTensor'
+            dtype = dtypes.from_legacy_type_name(dtype)
+        elif isinstance(dtype, type):  # a legacy tensor type, torch.FloatTensor
+            dtype = dtype.dtype
         return self.to(dtype)
 
     def float(self) -> Tensor:

@@ -54,3 +54,22 @@ def test_int_is_the_int32_dtype():
         lib.autograd.graph.increment_version(a)
         log(a._version)
     assert_same(scenario)
+
+
+def test_legacy_tensor_types_are_types_of_their_dtype():
+    def scenario(lib, log):
+        kinds = (lib.FloatTensor, lib.DoubleTensor, lib.LongTensor, lib.IntTensor,
+                 lib.ByteTensor, lib.BoolTensor)
+        x = lib.ones(2, 2)
+        for kind in kinds:
+            log(kind.__name__, kind.dtype, kind().dtype, kind().shape, kind(2, 3).shape)
+            log([isinstance(x.type(kind), other) for other in kinds])
+            log(x.type(kind).dtype, x.type(kind.dtype).dtype)
+        log(isinstance(3, lib.FloatTensor), isinstance(x, lib.Tensor))
+        log(x.type(lib.FloatTensor) is x, x.type(), x.type("torch.DoubleTensor").dtype)
+        log.raises(x.type, "float")
+        log(lib.Tensor().shape, lib.Tensor(2).shape)
+        leaf = lib.FloatTensor([1.0, 2.0]).requires_grad_()
+        leaf.double().sum().backward()
+        log(leaf.grad, isinstance(leaf.grad, lib.FloatTensor))
+    assert_same(scenario)
