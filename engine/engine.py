@@ -533,7 +533,11 @@ def _accumulate_with_node_hooks(node, grads, raw):
     if node.pre_hooks:
         grads = _call_node_pre_hooks(node, grads, raw)
     if grads[0] is not None:
-        accumulate(node.variable, grads[0], raw)
+        # a gradient nothing else refers to (a fresh one a pre-hook returned, say) becomes
+        # .grad itself, as torch steals it: the post-hooks then see what .grad sees
+        # (referred to by grads, accumulate's pending argument, and _exclusive's and
+        # getrefcount's arguments)
+        accumulate(node.variable, grads[0], raw, owned=raw and _exclusive(grads[0], 4))
         if post_accumulate_grad_hooks:  # torch runs the tensor's before the node's
             _call_post_accumulate_hooks(node.variable)
     if node.post_hooks:
