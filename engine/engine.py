@@ -233,9 +233,10 @@ def _walk(roots, seeds, keep_graph, raw, inputs, capture, deps, targets, reach, 
                     _accumulate_with_node_hooks(node, grads, raw)
                 elif grads[0] is not None:
                     g = grads[0]
-                    # exclusive: referred to by grads, g, and _exclusive's and getrefcount's arguments
+                    # exclusive: referred to by grads, g, accumulate's pending argument, and
+                    # _exclusive's and getrefcount's arguments
                     accumulate(node.variable, g, raw,
-                               owned=raw and ((node, 0) in owned or _exclusive(g, 4)))
+                               owned=raw and ((node, 0) in owned or _exclusive(g, 5)))
                     g = None
                     if post_accumulate_grad_hooks:
                         _call_post_accumulate_hooks(node.variable)
