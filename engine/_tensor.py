@@ -235,6 +235,18 @@ class Tensor(TensorExtras):
         self._grad = None
 
     @property
+    def volatile(self) -> bool:
+        """Removed in torch long ago: always False, with torch's warning."""
+        warnings.warn("volatile was removed (Variable.volatile is always False)", UserWarning,
+                      stacklevel=2)
+        return False
+
+    @volatile.setter
+    def volatile(self, value) -> None:
+        warnings.warn("volatile was removed and now has no effect. Use `with torch.no_grad():` "
+                      "instead.", UserWarning, stacklevel=2)
+
+    @property
     def retains_grad(self) -> bool:
         return self._retains_grad
 

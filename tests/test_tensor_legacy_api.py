@@ -1,6 +1,9 @@
 """Older Tensor API that torch still serves and its own autograd tests use: Tensor.new
 (the legacy constructor bound to a tensor's dtype), the attributes ``del`` may not remove,
-and the torch.int dtype name; against torch 2.13."""
+the torch.int dtype name, torch.FloatTensor and kin as types, and the removed volatile;
+against torch 2.13."""
+
+import warnings
 
 from support.pairs import assert_same
 
@@ -72,4 +75,17 @@ def test_legacy_tensor_types_are_types_of_their_dtype():
         leaf = lib.FloatTensor([1.0, 2.0]).requires_grad_()
         leaf.double().sum().backward()
         log(leaf.grad, isinstance(leaf.grad, lib.FloatTensor))
+    assert_same(scenario)
+
+
+def test_volatile_is_gone_with_a_warning_and_autograd_names_its_package():
+    def scenario(lib, log):
+        v = lib.autograd.torch.randn(3)  # torch.autograd.torch is the torch package
+        log(lib.autograd.torch is lib)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            log(v.volatile)
+            v.volatile = True
+            log(v.volatile, v.requires_grad)
+        log([(w.category.__name__, str(w.message)) for w in caught])
     assert_same(scenario)
