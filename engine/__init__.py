@@ -6,6 +6,8 @@
     x.grad  # tensor([2., 4., 6.])
 """
 
+import sys as _sys
+
 from . import (
     _tensor,
     autograd,
@@ -76,6 +78,7 @@ autograd.Function = function.Function
 autograd.FunctionCtx = function.FunctionCtx
 autograd.once_differentiable = function.once_differentiable
 autograd.GradcheckError = gradcheck.GradcheckError
+autograd.torch = _sys.modules[__name__]  # torch.autograd.torch: the package, as in torch
 autograd.gradcheck = gradcheck.gradcheck
 autograd.gradgradcheck = gradcheck.gradgradcheck
 
@@ -106,3 +109,7 @@ def is_tensor(obj) -> bool:
 def manual_seed(seed: int) -> None:
     """Seeds the generator that rand/randn/uniform_/normal_ use without an explicit seed."""
     creation.manual_seed(seed)
+
+
+# torch.int (last: from here on this module's ``int`` is the dtype, not the builtin)
+int = int32  # noqa: A001

@@ -21,6 +21,22 @@ from .tensor_extras import TensorExtras
 _ndarray = np.ndarray
 
 
+def _options(t) -> str:
+    """How torch's errors print a tensor's TensorOptions."""
+    return (f"TensorOptions(dtype={dtypes.cpp_type_name(t.dtype.name)}, device={t.device}, "
+            "layout=Strided, requires_grad=false (default), pinned_memory=false (default), "
+            "memory_format=(nullopt))")
+
+
+# torch's errors for ``del tensor.<name>``
+_UNDELETABLE = {
+    "data": "Deleting tensor data is not allowed. Delete tensor instead!",
+    "requires_grad": "requires_grad must be a bool",
+    "_grad_fn": "Deletion of _grad_fn not allowed. Detach tensor instead!",
+    "_backward_hooks": "Deletion of _backwards_hooks not allowed!",
+}
+
+
 class Size(tuple):
     """torch.Size: a tuple that prints as torch does."""
 
@@ -77,9 +93,34 @@ class Tensor(TensorExtras):
             arr = (src.array if isinstance(src, Tensor) else
                    np.asarray(from_nested(src) if isinstance(src, (list, tuple)) else src))
             arr = np.array(arr, dtype=np.float32)
-        else:
-            arr = np.zeros(tuple(args), dtype=np.float32)
+        else:  # (no sizes: an empty tensor, shape (0,), as torch's)
+            arr = np.zeros(tuple(args) if args else (0,), dtype=np.float32)
         self._init(arr)
+
+    def new(self, *args, device=None) -> Tensor:
+        """The legacy ``Tensor.new``, always in this tensor's dtype: ``()`` -> an empty
+        tensor, ``(*sizes)`` or ``(Size)`` -> that shape (torch leaves the memory
+        uninitialized; zeros here), a Tensor of this dtype -> an alias of it (as torch's,
+        AliasBackward0 when it requires grad), a sequence -> those values. Never requires
+        grad itself."""
+        xp = backend.module_for(device) if device is not None else backend.module_of(self.array)
+        np_dtype = self.array.dtype
+        if not args:
+            return Tensor._make(xp.zeros((0,), dtype=np_dtype))
+        sizes = (tuple(args[0]) if len(args) == 1 and isinstance(args[0], Size)  # a tuple
+                 else args)  # is data, a Size sizes (Size([]): a 0-d tensor)
+        if all(isinstance(a, int) and not isinstance(a, bool) for a in sizes):
+            if any(a < 0 for a in sizes):
+                raise OpError(f"Trying to create tensor with negative dimension "
+                              f"{min(sizes)}: {list(sizes)}")
+            return Tensor._make(xp.zeros(sizes, dtype=np_dtype))
+        if len(args) == 1 and isinstance(args[0], Tensor):
+            if args[0].array.dtype != np_dtype:
+                raise TypeError(f"expected {_options(self)} (got {_options(args[0])})")
+            return table.F.alias(args[0])
+        if len(args) == 1 and isinstance(args[0], (list, tuple)):
+            return Tensor._make(xp.asarray(np.array(from_nested(args[0]), dtype=np_dtype)))
+        raise TypeError(f"new(): data must be a sequence (got {type(args[0]).__name__})")
 
     def _init(self, arr):
         self.array = arr
@@ -221,6 +262,18 @@ class Tensor(TensorExtras):
         self._grad = None
 
     @property
+    def volatile(self) -> bool:
+        """Removed in torch long ago: always False, with torch's warning."""
+        warnings.warn("volatile was removed (Variable.volatile is always False)", UserWarning,
+                      stacklevel=2)
+        return False
+
+    @volatile.setter
+    def volatile(self, value) -> None:
+        warnings.warn("volatile was removed and now has no effect. Use `with torch.no_grad():` "
+                      "instead.", UserWarning, stacklevel=2)
+
+    @property
     def retains_grad(self) -> bool:
         return self._retains_grad
 
@@ -294,6 +347,14 @@ class Tensor(TensorExtras):
             raise GradientError("data set to a tensor that requires gradients must be "
                                 "floating point or complex dtype")
         self.array = value.array  # the version counter stays this tensor's, as in torch
+
+    def __delattr__(self, name) -> None:
+        # torch refuses to delete these attributes of a tensor (a slot deleted here would
+        # leave a broken tensor behind); the rest delete as Python's do (del x.grad: None)
+        message = _UNDELETABLE.get(name)
+        if message is not None:
+            raise GradientError(message)
+        object.__delattr__(self, name)
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         autograd_backward(self, gradient, retain_graph, create_graph, inputs=inputs)
@@ -428,6 +489,10 @@ class Tensor(TensorExtras):
     def type(self, dtype=None):
         if dtype is None:
             return legacy_type_name(self.array.dtype)
+        if isinstance(dtype, str):  # 'torch.FloatTensor'
+            dtype = dtypes.from_legacy_type_name(dtype)
+        elif isinstance(dtype, type):  # a legacy tensor type, torch.FloatTensor
+            dtype = dtype.dtype
         return self.to(dtype)
 
     float = _conversion(dtypes.float32)

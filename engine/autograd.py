@@ -192,6 +192,9 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     for i, g in enumerate(result):
         if g is None:
             if materialize_grads:
+                if not isinstance(inputs_tuple[i], Tensor):  # an edge has no shape to fill
+                    raise GradientError("materialize_grads cannot be used when the given "
+                                        "input is a GradientEdge")
                 result[i] = F.zeros_like(inputs_tuple[i]).requires_grad_(create_graph)
             elif not allow_unused:
                 raise GradientError(f"The differentiated Tensor at index {i} appears to not "

@@ -142,6 +142,14 @@ def legacy_type_name(np_dtype) -> str:
     return _LEGACY[from_numpy(np_dtype).name]
 
 
+def from_legacy_type_name(name: str) -> dtype:
+    """The dtype of a legacy tensor type named as torch's Tensor.type takes it."""
+    for np_name, legacy in _LEGACY.items():
+        if legacy == name:
+            return from_numpy(np.dtype(np_name))
+    raise ValueError(f"invalid type: '{name}'")
+
+
 class memory_format:  # noqa: N801 - torch's spelling
     """torch.memory_format: how clone() lays out its copy (contiguous() asks for
     contiguous_format)."""

@@ -17,9 +17,15 @@ import warnings
 
 import numpy as np
 
-from . import anomaly_mode, array_cache, backend, dtypes, grad_mode
+from . import anomaly_mode, array_cache, backend, dtypes, grad_mode, saved_hooks
 from .errors import CREATE_GRAPH_WARNING, AnomalyError, GradientError
-from .graph import AccumulateGrad, expose, forward_trace_warning, post_accumulate_grad_hooks
+from .graph import (
+    AccumulateGrad,
+    anomaly_parent,
+    expose,
+    forward_trace_warnings,
+    post_accumulate_grad_hooks,
+)
 from .ops import table as _table
 from .ops.table import F
 
@@ -45,10 +51,15 @@ def execute(roots, seeds, *, keep_graph: bool, create_graph: bool, inputs=(),
     gc.disable()
     token = array_cache.use() if array_cache.enabled else None
     _reentrant.depth = depth + 1
+    hooks = saved_hooks.stack()
+    parent = anomaly_parent.node
     try:
         return _execute(roots, seeds, keep_graph, create_graph, inputs, capture)
     finally:
         _reentrant.depth = depth
+        anomaly_parent.node = parent
+        if saved_hooks.stack() is not hooks:
+            saved_hooks.restore(hooks)
         if token is not None:
             array_cache.restore(token)
         if gc_was_enabled:
@@ -126,6 +137,16 @@ def will_engine_execute_node(node) -> bool:
                             "currently running autograd.grad(). This is currently not "
                             "supported.")
     return node in deps and (reach is None or reach.get(node, False))
+
+
+def _warn_forward_traces(node) -> None:
+    """NOTE [Forward traces]. A warning the filters turn into an error is written to stderr
+    instead, as torch does: the backward's own error is the one that propagates."""
+    for message in forward_trace_warnings(node):
+        try:
+            warnings.warn(message, UserWarning, stacklevel=4)
+        except Warning as w:
+            sys.stderr.write(f"{type(w).__name__}: {w}\n")
 
 
 def _execute(roots, seeds, keep_graph, create_graph, inputs, capture):
@@ -212,9 +233,10 @@ def _walk(roots, seeds, keep_graph, raw, inputs, capture, deps, targets, reach, 
                     _accumulate_with_node_hooks(node, grads, raw)
                 elif grads[0] is not None:
                     g = grads[0]
-                    # exclusive: referred to by grads, g, and _exclusive's and getrefcount's arguments
+                    # exclusive: referred to by grads, g, accumulate's pending argument, and
+                    # _exclusive's and getrefcount's arguments
                     accumulate(node.variable, g, raw,
-                               owned=raw and ((node, 0) in owned or _exclusive(g, 4)))
+                               owned=raw and ((node, 0) in owned or _exclusive(g, 5)))
                     g = None
                     if post_accumulate_grad_hooks:
                         _call_post_accumulate_hooks(node.variable)
@@ -225,6 +247,8 @@ def _walk(roots, seeds, keep_graph, raw, inputs, capture, deps, targets, reach, 
             if node.pre_hooks:
                 grads = _call_node_pre_hooks(node, grads, raw)
             op = node.op
+            if anomaly_mode.enabled:  # the parent of the nodes this backward records
+                anomaly_parent.node = node
             try:
                 if op is not None:  # a table row's node (Node.apply, inlined)
                     outs = op.backward(node, grads, raw)
@@ -238,7 +262,7 @@ def _walk(roots, seeds, keep_graph, raw, inputs, capture, deps, targets, reach, 
                     _check_nan(node, outs, raw)
             except Exception:
                 if anomaly_mode.enabled:  # NOTE [Forward traces]
-                    warnings.warn(forward_trace_warning(node), UserWarning, stacklevel=2)
+                    _warn_forward_traces(node)
                 raise
             if node.post_hooks:
                 _call_node_post_hooks(node, outs, grads, raw)
@@ -510,7 +534,11 @@ def _accumulate_with_node_hooks(node, grads, raw):
     if node.pre_hooks:
         grads = _call_node_pre_hooks(node, grads, raw)
     if grads[0] is not None:
-        accumulate(node.variable, grads[0], raw)
+        # a gradient nothing else refers to (a fresh one a pre-hook returned, say) becomes
+        # .grad itself, as torch steals it: the post-hooks then see what .grad sees
+        # (referred to by grads, accumulate's pending argument, and _exclusive's and
+        # getrefcount's arguments)
+        accumulate(node.variable, grads[0], raw, owned=raw and _exclusive(grads[0], 4))
         if post_accumulate_grad_hooks:  # torch runs the tensor's before the node's
             _call_post_accumulate_hooks(node.variable)
     if node.post_hooks:

@@ -34,6 +34,10 @@ class FunctionCtx:
     _non_differentiable = ()
     _dirty = ()
     materialize_grads = True
+    # torch's ctx._materialize_non_diff_grads: False leaves the gradients of the outputs
+    # marked non-differentiable None in backward, where materialize_grads makes the rest 0s
+    _materialize_non_diff_grads = True
+    _unmaterialized = frozenset()  # those outputs' indices, when it is False
     needs_input_grad = ()
 
     def save_for_backward(self, *tensors) -> None:
@@ -92,8 +96,10 @@ class FunctionNode(FunctionCtx, _graph.Node):
         # returned None): with zeros for them all, or Nones without materialize_grads
         if self.materialize_grads:
             # (a non-Tensor output, dtype None, has no gradient to make: None, as torch)
-            grads = [g if g is not None or meta[1] is None else self._zeros(meta, raw)
-                     for g, meta in zip(grads, self.out_metas)]
+            skip = self._unmaterialized
+            grads = [g if g is not None or meta[1] is None or i in skip
+                     else self._zeros(meta, raw)
+                     for i, (g, meta) in enumerate(zip(grads, self.out_metas))]
         wrapped = [None if g is None else (Tensor._make(g) if raw else g) for g in grads]
         result = self.function._backward_fn()(self, *wrapped)
         if not isinstance(result, tuple):
@@ -185,6 +191,16 @@ class Function(metaclass=FunctionMeta):
     def setup_context(ctx, inputs, output):
         raise NotImplementedError("setup_context is not implemented.")
 
+    # torch.func's vmap of a Function is not modelled; the names torch's Function has for
+    # it are, and vmap refuses as torch's default does
+    generate_vmap_rule = False
+
+    @staticmethod
+    def vmap(info, in_dims, *args):
+        raise NotImplementedError("To use autograd.Function with vmap, you must either "
+                                  "override the vmap staticmethod or set "
+                                  "generate_vmap_rule=True.")
+
     @classmethod
     def _backward_fn(cls):
         has_backward, has_vjp = cls.backward is not Function.backward, cls.vjp is not Function.vjp
@@ -246,6 +262,9 @@ class Function(metaclass=FunctionMeta):
         node.array_module = next((backend.module_of(o.array) for o in fresh
                                   if isinstance(o, Tensor)), None)
         originals = (raw_out,) if single else raw_out
+        if not node._materialize_non_diff_grads:
+            node._unmaterialized = frozenset(nr for nr, orig in enumerate(originals)
+                                             if id(orig) in nondiff)
         for nr, (o, orig) in enumerate(zip(fresh, originals)):
             if isinstance(o, Tensor) and id(orig) not in nondiff and o.array.dtype.kind in "fc":
                 if id(o) in dirty:

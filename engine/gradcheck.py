@@ -105,14 +105,17 @@ def forward_ad_jacobian(func, inputs) -> list[list[np.ndarray]]:
     """[output][input] (n_in, n_out): one forward-AD pass per input element (a one-hot
     tangent on that input), as torch's gradcheck with check_forward_ad."""
     inputs, diff, _, jac = _zero_jacobian(func, inputs)
+    # as torch, the function sees its inputs detached here: requires_grad only says which
+    # inputs are differentiable, and forward AD needs no graph
+    detached = [a.detach() if isinstance(a, Tensor) else a for a in inputs]
     for col, i in enumerate(diff):
         x = inputs[i]
         for k in range(x.numel()):
             seed = np.zeros(x.shape, dtype=x.array.dtype)
             seed.reshape(-1)[k] = 1
             with fw.dual_level():
-                args = list(inputs)
-                args[i] = fw.make_dual(x, Tensor._make(seed))
+                args = list(detached)
+                args[i] = fw.make_dual(detached[i], Tensor._make(seed))
                 for o, out in enumerate(_outputs(func, args)):
                     t = fw.unpack_dual(out).tangent
                     if t is not None:
@@ -211,6 +214,9 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
               masked=None) -> bool:
     """True when the analytical Jacobians match finite differences; on a mismatch raises
     GradcheckError with torch's text (or returns False with raise_exception=False)."""
+    if not (check_forward_ad or check_backward_ad):
+        raise AssertionError("Expected at least one of check_forward_ad or check_backward_ad "
+                             "to be True")
     inputs = _as_tuple(inputs)
     if not any(isinstance(t, Tensor) and t.requires_grad for t in inputs):
         raise ValueError("gradcheck expects at least one input tensor to require gradient, "

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import threading
 import traceback
 import weakref
 
@@ -67,9 +68,20 @@ hide_node = _hide_node if hide is not None else None
 _ENGINE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
+class _AnomalyParent(threading.local):
+    node = None  # the node whose backward this thread is running, in anomaly mode
+
+
+# a node recorded while another's backward runs (create_graph) keeps that one as its
+# parent, whose trace torch also shows ("Previous calculation was induced by ...")
+anomaly_parent = _AnomalyParent()
+
+
 def record_forward_trace(node) -> None:
     frames = [f for f in traceback.extract_stack() if not f.filename.startswith(_ENGINE_DIR)]
     node.forward_trace = "".join(traceback.format_list(frames))
+    if anomaly_parent.node is not None:
+        node.anomaly_parent = anomaly_parent.node
 
 
 def forward_trace_warning(node) -> str:
@@ -78,6 +90,18 @@ def forward_trace_warning(node) -> str:
         return (f"Error detected in {node.name()}. No forward pass information available. "
                 "Enable detect anomaly during forward pass for more information.")
     return f"Error detected in {node.name()}. Traceback of forward call that caused the error:\n{trace}"
+
+
+def forward_trace_warnings(node) -> list:
+    """The failing node's warning, then one per node up its chain of parents."""
+    messages = [forward_trace_warning(node)]
+    parent = getattr(node, "anomaly_parent", None)
+    while parent is not None:
+        messages.append(f"\n\nPrevious calculation was induced by {parent.name()}. Traceback "
+                        "of forward call that induced the previous calculation:\n"
+                        f"{getattr(parent, 'forward_trace', None) or ''}")
+        parent = getattr(parent, "anomaly_parent", None)
+    return messages
 
 
 def expose(node) -> None:

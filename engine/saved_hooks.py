@@ -43,6 +43,20 @@ def current():
     return hooks[-1] if hooks else None
 
 
+def stack():
+    """This thread's (pack, unpack) pairs, as a value ``restore`` takes back."""
+    return _tls.hooks
+
+
+def restore(hooks) -> None:
+    """Put back a stack taken by ``stack()``: torch runs a backward under the thread state
+    it had when the backward began, so hooks contexts entered or left inside it (from an
+    unpack hook, say) do not outlive it."""
+    global active
+    active += len(hooks) - len(_tls.hooks)
+    _tls.hooks = hooks
+
+
 def pack(t, hooks):
     """Run ``hooks``' pack on ``t``; what the saved value keeps."""
     version = t._version_counter[0]

@@ -185,15 +185,26 @@ def equal(input, other) -> bool:
     return a.shape == b.shape and bool(backend.module_of(a).all(a == b))
 
 
-def _legacy_constructor(name, np_dtype):
-    """torch.LongTensor and its kin: ``(data)`` -> a tensor of that dtype, ``(*sizes)`` ->
-    zeros of that shape (as the legacy torch.Tensor constructor does in float32)."""
-    def make(*args):
+class tensortype(type):  # noqa: N801 - torch.tensortype, the type of torch.FloatTensor
+    """torch.LongTensor and its kin (torch.tensortype): called, the legacy constructor in
+    that dtype, ``(data)`` -> a tensor of it, ``(*sizes)`` -> zeros of that shape, as the
+    legacy torch.Tensor constructor does in float32; as a type, what a CPU tensor of that
+    dtype is an instance of; ``.dtype`` names the dtype."""
+
+    def __instancecheck__(cls, obj) -> bool:
+        return (isinstance(obj, table._Tensor) and obj.array.dtype == cls._np_dtype
+                and obj.device == "cpu")
+
+    def __call__(cls, *args):
         t = table._Tensor(*args)
-        t.array = t.array.astype(np_dtype)
+        t.array = t.array.astype(cls._np_dtype)
         return t
-    make.__name__ = make.__qualname__ = name
-    return make
+
+
+def _legacy_constructor(name, np_dtype):
+    return tensortype(name, (), {"_np_dtype": np.dtype(np_dtype),
+                                        "dtype": table.dtypes.from_numpy(np_dtype),
+                                        "__module__": "torch"})
 
 
 FloatTensor = _legacy_constructor("FloatTensor", np.float32)

@@ -119,9 +119,9 @@ def rebase_history(view, result, bump_version=True, written=()):
             raise GradientError(inference.VIEW_INPLACE_ERROR)
         raise GradientError("A view was created in no_grad mode and is being modified inplace "
                             "with grad mode enabled." + _NO_GRAD_ADVICE)
-    if k is not None and result._grad_fn is not None:  # split, unbind...: torch refuses
+    if _multi_output(view) and result._grad_fn is not None:  # split, unbind...: refused
         name = op.grad_fn[:op.grad_fn.rfind("Backward")]
-        first = (f"Output {k} of {name} is a view and is being modified inplace."
+        first = (f"Output {k or 0} of {name} is a view and is being modified inplace."
                  if view._requires_grad else "A view was created in no_grad mode and is "
                  "being modified inplace with grad mode enabled.")
         raise GradientError(first + " This view is the output of a function that returns "
@@ -149,6 +149,20 @@ def rebase_history(view, result, bump_version=True, written=()):
     if fn is not None:
         own_saved_outputs(fn, view)
     return view
+
+
+def _multi_output(view) -> bool:
+    """Is ``view`` an output of a function that returns several views (split, unbind), or
+    a view of one? As torch's creation meta, a view inherits its base's unless its own
+    creation is special; the nearest special one along the chain decides."""
+    t = view
+    while t._view is not None:
+        if t._view[3] is not None:
+            return True
+        if t._view[4] is not True:  # made in no_grad, inference mode, a custom Function
+            return False
+        t = t._view[0]
+    return False
 
 
 def check_inplace_on_view(view, result) -> None:

@@ -107,3 +107,68 @@ def test_node_made_outside_anomaly_mode_has_no_trace():
 
 def test_no_warning_with_anomaly_mode_off():
     assert _run(engine, _error_in_function, "off") == _run(torch, _error_in_function, "off")
+
+
+def _nested_failure(lib):
+    """A node recorded by another's backward (create_graph) fails: (error, warning heads),
+    where each head is a warning's first line with the file lines dropped."""
+    class Outer(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x.sum(0, keepdim=True)
+
+        @staticmethod
+        def backward(ctx, grad):
+            (x,) = ctx.saved_tensors
+            return Inner.apply(grad.expand(x.shape) * x)
+
+    class Inner(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad / 0 * 0  # NaN
+
+    x = lib.ones(3, requires_grad=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            with lib.autograd.detect_anomaly():
+                (g,) = lib.autograd.grad(Outer.apply(x), x, create_graph=True)
+                g.sum().backward()
+        except RuntimeError as e:
+            error = str(e)
+    heads = [str(w.message).strip().split("\n")[0] for w in caught]
+    return error, heads, ["Outer.apply" in str(w.message) for w in caught]
+
+
+def test_a_node_made_in_a_backward_shows_the_trace_of_the_node_that_made_it():
+    # torch follows the chain: "Previous calculation was induced by OuterBackward", with
+    # the forward trace of Outer's own call
+    ours, theirs = _nested_failure(engine), _nested_failure(torch)
+    assert ours == theirs
+    assert any(h.startswith("Previous calculation was induced by OuterBackward")
+               for h in theirs[1])
+
+
+def _warnings_as_errors(lib, capsys):
+    with warnings.catch_warnings(record=True):
+        with lib.autograd.detect_anomaly():
+            warnings.simplefilter("error")
+            a = lib.ones(3, requires_grad=True)
+            b = a + 1
+            c = b ** 2
+            b += 1
+            try:
+                lib.autograd.grad(c.sum(), a)
+            except RuntimeError as e:
+                error = str(e).split(".")[0]
+    return error, capsys.readouterr().err.split("\n")[0]
+
+
+def test_a_trace_warning_turned_error_goes_to_stderr_and_the_backward_error_propagates(
+        capsys):
+    assert _warnings_as_errors(engine, capsys) == _warnings_as_errors(torch, capsys)

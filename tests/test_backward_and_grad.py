@@ -15,6 +15,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 from support.semantics_harness import leaf_and_double, leaf_vector, run, same, same_as_torch
 
 import engine
@@ -473,3 +474,44 @@ def test_backward_on_leaf_directly(lib):
     s = lib.tensor(2.0, requires_grad=True)
     s.backward()
     return x.grad, s.grad
+
+
+def test_a_leaf_takes_a_gradient_nothing_else_holds_as_its_grad():
+    # torch does not copy a fresh contiguous gradient into .grad: when a custom backward
+    # hands the same tensor to two leaves, the second to accumulate (the only holder
+    # left) takes it; an expanded (non-contiguous) gradient is always copied
+    def story(lib):
+        seen = {}
+
+        class Both(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, a, b):
+                return a + b
+
+            @staticmethod
+            def backward(ctx, grad):
+                fresh = grad * 1
+                seen["ptr"] = fresh.data_ptr()
+                return fresh, fresh
+
+        class Spread(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                ctx.shape = x.shape
+                return x.sum()
+
+            @staticmethod
+            def backward(ctx, grad):
+                out = lib.ones(1).expand(ctx.shape)
+                seen["expanded"] = out.data_ptr()
+                return out
+
+        a = lib.ones(2, 3, requires_grad=True)
+        b = lib.ones(2, 3, requires_grad=True)
+        Both.apply(a, b).sum().backward()
+        takers = [t.grad.data_ptr() == seen["ptr"] for t in (a, b)]
+        c = lib.ones(2, 3, requires_grad=True)
+        Spread.apply(c).backward()
+        return sorted(takers), c.grad.data_ptr() == seen["expanded"], a.grad.tolist()
+
+    assert story(engine) == story(torch)

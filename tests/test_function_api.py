@@ -165,3 +165,34 @@ def test_save_for_forward_and_inplace_function():
         log(out, x.grad)
         log(issubclass(lib.autograd.function.InplaceFunction, lib.autograd.Function))
     assert_same(scenario)
+
+
+def test_vmap_names_and_unmaterialized_non_differentiable_grads():
+    def scenario(lib, log):
+        def pair(materialize):
+            class Pair(lib.autograd.Function):
+                @staticmethod
+                def forward(ctx, x):
+                    kept, marked = x * 2, x * 3
+                    ctx.mark_non_differentiable(marked)
+                    # torch's switch: the marked output's gradient stays None in backward
+                    # instead of zeros, while materialize_grads still fills the others
+                    ctx._materialize_non_diff_grads = materialize
+                    return kept, marked, x * 4
+
+                @staticmethod
+                def backward(ctx, g_kept, g_marked, g_last):
+                    log(g_kept, g_marked, g_last)
+                    return g_kept * 2
+            return Pair
+
+        # torch.func's vmap is not modelled, but a Function has torch's names for it
+        log(pair(True).generate_vmap_rule, callable(pair(True).vmap))
+        log.raises(pair(True).vmap, None, (0,), lib.ones(2))
+        for materialize in (True, False):
+            x = lib.ones(2, requires_grad=True)
+            kept, marked, _ = pair(materialize).apply(x)
+            log(marked.requires_grad)
+            kept.sum().backward()
+            log(x.grad)
+    assert_same(scenario)

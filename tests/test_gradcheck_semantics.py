@@ -123,7 +123,34 @@ def _no_input_requires_grad(lib):
     return lib.autograd.gradcheck(lambda a: a * 2, (lib.ones(2, dtype=lib.float64),))
 
 
-STORIES = [_closes_over_its_input, _closes_over_its_input_wrong_formula, _shape_changes,
+def _neither_forward_nor_backward(lib):
+    x = _double(lib, [1.0, 2.0])
+    return lib.autograd.gradcheck(lambda a: a * 2, (x,), check_forward_ad=False,
+                                  check_backward_ad=False)
+
+
+def _forward_ad_sees_inputs_detached(lib):
+    # requires_grad only tells gradcheck which inputs to differentiate: the forward-AD
+    # pass calls the function on inputs that do not require grad
+    seen = []
+
+    class Record(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, a, b):
+            seen.append((a.requires_grad, b.requires_grad))
+            return a * 2, b * 3
+
+        @staticmethod
+        def jvp(ctx, ta, tb):
+            return ta * 2, tb * 3
+
+    a, b = _double(lib, [1.0]), _double(lib, [2.0])
+    ok = lib.autograd.gradcheck(Record.apply, (a, b), check_forward_ad=True,
+                                check_backward_ad=False, check_undefined_grad=False)
+    return ok, sorted(set(seen))
+
+
+STORIES = [_neither_forward_nor_backward, _forward_ad_sees_inputs_detached, _closes_over_its_input, _closes_over_its_input_wrong_formula, _shape_changes,
            _dtype_changes, _no_differentiable_output_constant, _no_differentiable_output_varies,
            _no_differentiable_output_varies_no_raise, _non_differentiable_output_left_out,
            _mismatch_numbered_among_differentiable_outputs, _inputs_restored,

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from support.harness import to_engine, to_torch
+from support.pairs import assert_same
 from support.semantics_harness import same
 
 import engine
@@ -165,3 +166,21 @@ def test_inplace_variant_forward_ad_matches_torch(case):
             getattr(base[0], f"{row.name}_")(*rest, **kwargs)
             return fw.unpack_dual(y).tangent, fw.unpack_dual(base).tangent
     same(fn)
+
+
+def test_a_view_of_a_multi_output_view_is_refused_in_place_as_torch():
+    # a view inherits "output of a function that returns multiple views" from its base
+    # (unless its own creation is special, as a no_grad view's is)
+    def scenario(lib, log):
+        a = lib.tensor([1.0, 2.0, 3.0, 4.0], dtype=lib.float64, requires_grad=True).clone()
+        parts = a.unbind(0)
+        log.raises(lambda: parts[0].view_as(parts[0]).mul_(2))
+        log.raises(lambda: parts[1].view(1).view(1).add_(1))
+        log.raises(lambda: a.view_as(a).unbind(0)[0].mul_(2))
+        with lib.no_grad():
+            quiet = a.unbind(0)
+        log.raises(lambda: quiet[0].view_as(quiet[0]).mul_(2))
+        with lib.no_grad():  # and in no_grad, nothing is recorded: allowed
+            parts[2].view_as(parts[2]).mul_(2)
+        log(a)
+    assert_same(scenario)

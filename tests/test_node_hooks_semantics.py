@@ -7,6 +7,7 @@ engine; the logs and results must agree."""
 
 import pytest
 import torch
+from support.pairs import assert_same
 from support.semantics_harness import outcome
 
 import engine
@@ -262,3 +263,43 @@ def test_what_node_hooks_return(name, where):
         return _values(x.grad), log
 
     assert outcome(lambda: story(engine)) == outcome(lambda: story(torch))
+
+
+def test_accumulate_grad_node_hooks_see_the_gradient_that_became_grad():
+    # torch makes a fresh gradient nothing else holds (here the one the node's pre-hook
+    # returns) the leaf's .grad itself, so the node's post-hook sees what a
+    # post-accumulate hook did to .grad in place
+    def scenario(lib, log):
+        leaf = lib.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        acc = leaf.view_as(leaf).grad_fn.next_functions[0][0]
+
+        def shrink(grads):
+            return (grads[0].div(5.0),)
+
+        def bump(t):
+            t.grad.add_(0.5)
+
+        def replace(grad_inputs, grad_outputs):
+            log(grad_outputs[0])
+            leaf.grad = grad_outputs[0].mul(10)
+
+        leaf.register_hook(lambda g: g.sub(2.0))
+        acc.register_prehook(shrink)
+        leaf.register_post_accumulate_grad_hook(bump)
+        acc.register_hook(replace)
+        leaf.sum().backward()
+        log(leaf.grad)
+        kept = []  # a gradient the hook keeps a reference to is not taken
+        acc2 = lib.ones(2, requires_grad=True)
+        node = acc2.view_as(acc2).grad_fn.next_functions[0][0]
+
+        def keep(grads):
+            kept.append(grads[0] * 2)
+            return (kept[-1],)
+
+        node.register_prehook(keep)
+        (acc2 * 3).sum().backward()
+        with lib.no_grad():
+            acc2.grad.add_(1)
+        log(acc2.grad, kept[0])
+    assert_same(scenario)

@@ -132,3 +132,26 @@ def test_save_on_cpu_gives_the_same_gradients():
         y.backward()
         log(x.grad)
     assert_same(scenario)
+
+
+def test_hooks_entered_inside_backward_do_not_outlive_it():
+    # torch runs a backward under the thread state it began with: a hooks context an
+    # unpack hook enters (and never leaves) is gone once the backward ends, and so is the
+    # reference the stack held to its hooks
+    def scenario(lib, log):
+        packed = []
+        stray = lib.autograd.graph.saved_tensors_hooks(
+            lambda t: packed.append("stray") or t, lambda t: t)
+
+        def unpack(t):
+            stray.__enter__()
+            return t
+
+        x = lib.ones(2, requires_grad=True)
+        with lib.autograd.graph.saved_tensors_hooks(lambda t: t, unpack):
+            y = x.sin()
+        y.sum().backward()
+        after = x.cos()  # saves x: only a hook still on the stack would see it
+        after.sum().backward()
+        log(packed, x.grad)
+    assert_same(scenario)

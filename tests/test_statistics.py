@@ -43,3 +43,17 @@ def test_median_lower_value_and_gradient():
         log(x.grad)
         log(lib.median(lib.tensor([1.0, float("nan"), 0.0])))
     assert_same(scenario)
+
+
+def test_min_max_median_nanmedian_share_the_gradient_among_ties_and_nans():
+    # each of these full reductions picks one value; torch spreads its gradient evenly
+    # over every element equal to it (over the NaNs, when the result is NaN)
+    def scenario(lib, log):
+        for name in ("min", "max", "median", "nanmedian"):
+            for values in ([1.0, 0.0, 1.0, 0.0, 1.0, 0.0], [float("nan")] * 3,
+                           [1.0, float("nan"), 2.0, 2.0]):
+                x = lib.tensor(values, requires_grad=True)
+                out = getattr(lib, name)(x)
+                out.backward()
+                log(name, out, x.grad)
+    assert_same(scenario)

@@ -70,6 +70,16 @@ def _lower_median(input):
     return np.asarray(flat[(flat.size - 1) // 2])
 
 
+def _lower_nanmedian(input):
+    """The lower median of the values that are not NaN (NaN when there are none)."""
+    flat = input.reshape(-1)
+    if flat.dtype.kind == "f":
+        flat = flat[~np.isnan(flat)]
+    if flat.size == 0:
+        return np.asarray(np.nan, dtype=input.dtype)
+    return np.asarray(np.sort(flat)[(flat.size - 1) // 2])
+
+
 def _median_dim(input, dim, keepdim=False):
     d = normalize_dim(dim, input.ndim)
     if input.ndim == 0:
@@ -94,6 +104,13 @@ op("median(Tensor input) -> Tensor", "MedianBackward0", jvp="transpose",
    vjp={"input": lambda grad, input, result: _evenly_distribute(grad, input, result)},
    samples=explicit(lambda r: Sample((rand(r, 5),)), lambda r: Sample((rand(r, 2, 3),)),
                     lambda r: Sample((np.array([1.0, 2.0, 2.0, 3.0]),), gradcheck=False)))
+op("nanmedian(Tensor input) -> Tensor", "NanmedianBackward0", jvp="transpose",
+   kernel=("median_cpu", "fi"),  # (torch names the median kernel in nanmedian's errors)
+   forward=_lower_nanmedian, dtype="none", shape=lambda input: (),
+   vjp={"input": lambda grad, input, result: _evenly_distribute(grad, input, result)},
+   samples=explicit(lambda r: Sample((rand(r, 5),)), lambda r: Sample((rand(r, 2, 3),)),
+                    lambda r: Sample((np.array([1.0, np.nan, 2.0, 2.0]),), gradcheck=False),
+                    lambda r: Sample((np.array([np.nan, np.nan]),), gradcheck=False)))
 op("median.dim(Tensor input, int dim, bool keepdim=False) -> (Tensor values, Tensor indices)",
    "MedianBackward1", jvp="transpose", forward=_median_dim, dtype="none",
    kernel=("median_out", "fi"),
