@@ -28,13 +28,18 @@ def _options(t) -> str:
             "memory_format=(nullopt))")
 
 
-# torch's errors for ``del tensor.<name>``
-_UNDELETABLE = {
-    "data": "Deleting tensor data is not allowed. Delete tensor instead!",
-    "requires_grad": "requires_grad must be a bool",
-    "_grad_fn": "Deletion of _grad_fn not allowed. Detach tensor instead!",
-    "_backward_hooks": "Deletion of _backwards_hooks not allowed!",
-}
+# NOTE [no __delattr__ on Tensor]
+# torch refuses ``del x.data``, ``del x.requires_grad`` and ``del x._backward_hooks`` with
+# these texts. They are the properties' deleters here, not a ``__delattr__``: a class that
+# defines ``__delattr__`` gets CPython's Python-level attribute-setting slot, which made
+# every attribute set (eleven in ``Tensor._make``) slower, ~15% of a small op's cost.
+# (``del x._grad_fn``, refused by torch too, deletes a slot here: not modelled.)
+
+
+def _refuse_delete(message: str):
+    def deleter(self):
+        raise GradientError(message)
+    return deleter
 
 
 class Size(tuple):
@@ -198,6 +203,8 @@ class Tensor(TensorExtras):
         inference.check_requires_grad(self, value)
         self._requires_grad = bool(value)
 
+    requires_grad = requires_grad.deleter(_refuse_delete("requires_grad must be a bool"))
+
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         if self._grad_fn is not None:
             if not requires_grad:
@@ -348,13 +355,11 @@ class Tensor(TensorExtras):
                                 "floating point or complex dtype")
         self.array = value.array  # the version counter stays this tensor's, as in torch
 
-    def __delattr__(self, name) -> None:
-        # torch refuses to delete these attributes of a tensor (a slot deleted here would
-        # leave a broken tensor behind); the rest delete as Python's do (del x.grad: None)
-        message = _UNDELETABLE.get(name)
-        if message is not None:
-            raise GradientError(message)
-        object.__delattr__(self, name)
+    data = data.deleter(_refuse_delete(
+        "Deleting tensor data is not allowed. Delete tensor instead!"))
+    # torch's hooks dict, absent here (hooks are in _hooks): only its deletion is refused
+    _backward_hooks = property(None, None, _refuse_delete(
+        "Deletion of _backwards_hooks not allowed!"))
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         autograd_backward(self, gradient, retain_graph, create_graph, inputs=inputs)
