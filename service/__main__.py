@@ -11,6 +11,7 @@ from uvicorn.config import LOGGING_CONFIG
 
 from .http.protocol import HttpToolsOrH11Protocol
 from .http.quotas import install_log_ids
+from .operations.probes import check_port
 from .sessions import make_store
 from .settings import Settings
 
@@ -41,6 +42,8 @@ def main(argv=None) -> int:
         return 2
     try:
         make_store(settings)  # fail here, with a sentence, rather than in every worker
+        if settings.probe_port:
+            check_port(settings.probe_host, settings.probe_port)
     except (NotImplementedError, ValueError) as e:
         print(f"autograd-service: {e}", file=sys.stderr)
         return 2

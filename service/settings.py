@@ -53,6 +53,15 @@ class Settings(BaseSettings):
                                 "compute_seconds starting when a thread takes them. Every "
                                 "busy thread takes turns at the GIL with the event loop, "
                                 "which answers the probes (anyio's default is 40).")
+    probe_port: int | None = Field(None, ge=1, le=65535, description="Also answer /healthz "
+                                   "and /readyz on this port, from a process of their own "
+                                   "that no request's work can delay (NOTE [probes outside "
+                                   "the GIL]); point the orchestrator's probes at it. "
+                                   "Unset = the probes are the app's routes only.")
+    probe_host: str = Field("0.0.0.0", description="Address the probe port listens on.")
+    probe_stale_seconds: float = Field(15.0, gt=0, description="With probe_port: both probes "
+                                       "answer 503 when the replica's event loop has not "
+                                       "run for this long (a hung replica).")
     gc_freeze: bool = Field(True, description="Once serving starts, move what startup made "
                             "(modules, the app, its schemas) out of the cyclic GC's sight: its "
                             "full collections then scan only what requests make, not a ~15 ms "

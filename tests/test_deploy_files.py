@@ -4,6 +4,8 @@ test_proxy_failover.py, the Kubernetes manifests in test_kubernetes_manifests.py
 
 import importlib.metadata as md
 import re
+import shlex
+import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -11,7 +13,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from support.proxy_harness import COMPOSE, compose_env
-from support.service_server import ROOT
+from support.service_server import ROOT, free_port, running_server
 
 from service.settings import Settings
 
@@ -101,7 +103,9 @@ def test_compose_survives_operations():
         assert service["deploy"]["resources"]["limits"]["memory"], name
     assert SERVICES["nginx"]["depends_on"]["api"]["condition"] == "service_healthy"
     assert SERVICES["api"]["depends_on"]["redis"]["condition"] == "service_healthy"
-    assert "/readyz" in " ".join(SERVICES["api"]["healthcheck"]["test"])
+    # the healthcheck asks the probe process (NOTE [probes outside the GIL]): run as declared
+    # in test_the_healthchecks_ask_the_probe_port
+    assert settings.probe_port == 8001
     redis = SERVICES["redis"]["command"]
     assert redis[redis.index("--maxmemory-policy") + 1] == "noeviction"
     assert SERVICES["api"]["env_file"] == "api-keys.env"  # no keys, no start
@@ -127,3 +131,27 @@ def test_compose_survives_operations():
 def test_settings_default_shutdown_outlasts_the_compute_limit():
     s = Settings()
     assert s.compute_seconds < s.shutdown_seconds
+
+
+def healthchecks() -> list[list[str]]:
+    """compose's and the Dockerfile's healthcheck commands, as argument lists."""
+    compose = SERVICES["api"]["healthcheck"]["test"]
+    assert compose[0] == "CMD"
+    (line,) = re.findall(r"^HEALTHCHECK .*\\\n\s+CMD (.+)$", DOCKERFILE, re.M)
+    return [compose[1:], shlex.split(line)]
+
+
+def test_the_healthchecks_ask_the_probe_port():
+    """Each healthcheck command, run as declared (its port 8001 moved to a free one), passes
+    against a real server whose probe process listens there, and fails once it is gone."""
+    port = free_port()
+    commands = [[arg.replace("127.0.0.1:8001/", f"127.0.0.1:{port}/") for arg in command]
+                for command in healthchecks()]
+    assert all(command != declared for command, declared in zip(commands, healthchecks()))
+    assert "AUTOGRAD_PROBE_PORT=8001" in DOCKERFILE
+    env = {"AUTOGRAD_PROBE_PORT": str(port), "AUTOGRAD_PROBE_HOST": "127.0.0.1"}
+    with running_server(env):
+        for command in commands:
+            assert subprocess.run(command, timeout=30).returncode == 0, command
+    for command in commands:
+        assert subprocess.run(command, timeout=30, capture_output=True).returncode != 0

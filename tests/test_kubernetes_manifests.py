@@ -96,17 +96,21 @@ def test_grace_period_outlasts_prestop_and_the_graceful_shutdown():
     assert int(pre_stop[1]) + s.shutdown_seconds < pod["terminationGracePeriodSeconds"]
 
 
-def test_probes_name_real_routes_on_the_served_port():
+def test_probes_name_real_routes_on_the_served_ports():
     c = container()
     assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
     with TestClient(create_app(Settings())) as app:
         for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
             assert app.get(c[probe]["httpGet"]["path"]).status_code == 200
-    (port,) = c["ports"]
-    assert port["containerPort"] == int(c["args"][c["args"].index("--port") + 1])
-    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
-        assert c[probe]["httpGet"]["port"] == port["name"]
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    assert ports["http"] == int(c["args"][c["args"].index("--port") + 1])
+    # NOTE [probes outside the GIL]: liveness and readiness on the probe process's port,
+    # the startup probe on uvicorn's own (the probe process starts before uvicorn binds)
+    assert ports["probes"] == settings().probe_port
+    assert c["startupProbe"]["httpGet"]["port"] == "http"
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert c[probe]["httpGet"]["port"] == "probes"
     assert {e.get("configMapRef", e.get("secretRef"))["name"] for e in c["envFrom"]} == {
         "autograd-settings", "autograd-api-keys"}
     assert "AUTOGRAD_API_KEYS" in one("Secret")["stringData"]

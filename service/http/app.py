@@ -18,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 import engine
 
 from ..operations.metrics import Metrics
+from ..operations.probes import ProbeProcess
 from ..sessions import REDIS_SCHEMES, make_store
 from ..settings import Settings
 from . import contract, errors
@@ -74,11 +75,19 @@ async def _lifespan(app: FastAPI):
     if app.state.settings.gc_freeze:
         gc.collect()  # garbage first: what is frozen is never collected
         gc.freeze()
-    task = asyncio.create_task(sweep())
+    tasks = [asyncio.create_task(sweep())]
+    probes = None
+    if app.state.settings.probe_port:  # NOTE [probes outside the GIL]
+        probes = ProbeProcess(app.state.settings, health.HEALTH)
+        await asyncio.to_thread(probes.start)
+        tasks.append(asyncio.create_task(probes.beat()))
     try:
         yield
     finally:
-        task.cancel()
+        for task in tasks:
+            task.cancel()
+        if probes:
+            probes.stop()
 
 
 def _docs(app: FastAPI) -> None:

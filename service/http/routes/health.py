@@ -4,6 +4,8 @@ The probes run on the event loop and never wait for the worker threads: with eve
 busy computing to its time limit, /healthz still answers at once (a liveness probe that
 queued behind them would have a healthy replica killed). /readyz asks the store from a
 thread of its own, with a deadline, so a frozen Redis is a quick 503, not a hung probe.
+They still take turns at the GIL with the workers: AUTOGRAD_PROBE_PORT serves them from a
+process of their own as well (NOTE [probes outside the GIL] in operations/probes.py).
 """
 
 import asyncio
@@ -23,6 +25,7 @@ router = APIRouter(tags=["operations"])
 _probe = ThreadPoolExecutor(max_workers=1, thread_name_prefix="readyz")
 READY_SECONDS = 2.0  # a store that takes longer to answer a ping is not ready
 UNAVAILABLE = b'{"status":"unavailable"}'
+HEALTH = {"status": "ok", "torch_semantics": engine.TORCH_VERSION, "engine": engine.__version__}
 
 
 @router.get("/", include_in_schema=False)
@@ -35,8 +38,7 @@ def root():
 @router.get("/healthz", summary="Liveness", response_model=Health)
 async def healthz() -> dict:
     """The process answers; reports the torch version whose semantics it follows."""
-    return {"status": "ok", "torch_semantics": engine.TORCH_VERSION,
-            "engine": engine.__version__}
+    return HEALTH
 
 
 @router.get("/readyz", summary="Readiness", response_model=Ready,
