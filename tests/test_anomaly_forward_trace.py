@@ -9,6 +9,7 @@ import warnings
 
 import pytest
 import torch
+from support.functions import function
 
 import engine
 
@@ -21,16 +22,12 @@ def _nan_in_pow(lib):
     y.sum().backward()
 
 
+def _refuse(ctx, grad):
+    raise ValueError("refused in backward")
+
+
 def _error_in_function(lib):
-    class Fails(lib.autograd.Function):
-        @staticmethod
-        def forward(ctx, x):
-            return x * 2
-
-        @staticmethod
-        def backward(ctx, grad):
-            raise ValueError("refused in backward")
-
+    Fails = function(lib, "Fails", forward=lambda ctx, x: x * 2, backward=_refuse)
     x = lib.ones(2, requires_grad=True)
     out = Fails.apply(x)  # the forward line the trace must show
     out.sum().backward()
@@ -123,14 +120,8 @@ def _nested_failure(lib):
             (x,) = ctx.saved_tensors
             return Inner.apply(grad.expand(x.shape) * x)
 
-    class Inner(lib.autograd.Function):
-        @staticmethod
-        def forward(ctx, x):
-            return x * 2
-
-        @staticmethod
-        def backward(ctx, grad):
-            return grad / 0 * 0  # NaN
+    Inner = function(lib, "Inner", forward=lambda ctx, x: x * 2,
+                     backward=lambda ctx, grad: grad / 0 * 0)  # NaN
 
     x = lib.ones(3, requires_grad=True)
     with warnings.catch_warnings(record=True) as caught:

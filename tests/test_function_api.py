@@ -4,38 +4,17 @@ clear_saved_tensors_on_access, save_for_forward, InplaceFunction; against torch.
 
 import warnings
 
+from support.functions import function
 from support.pairs import assert_same
 
 
 def test_vjp_is_backward_and_both_are_refused():
     def scenario(lib, log):
-        class Triple(lib.autograd.Function):
-            @staticmethod
-            def forward(ctx, x):
-                return x * 2
-
-            @staticmethod
-            def vjp(ctx, grad):
-                return grad * 3
-
-        class Both(lib.autograd.Function):
-            @staticmethod
-            def forward(ctx, x):
-                return x.clone()
-
-            @staticmethod
-            def backward(ctx, grad):
-                return grad
-
-            @staticmethod
-            def vjp(ctx, grad):
-                return grad
-
-        class Neither(lib.autograd.Function):
-            @staticmethod
-            def forward(ctx, x):
-                return x * 2
-
+        Triple = function(lib, "Triple", forward=lambda ctx, x: x * 2,
+                          vjp=lambda ctx, grad: grad * 3)
+        Both = function(lib, "Both", forward=lambda ctx, x: x.clone(),
+                        backward=lambda ctx, grad: grad, vjp=lambda ctx, grad: grad)
+        Neither = function(lib, "Neither", forward=lambda ctx, x: x * 2)
         x = lib.ones(2, requires_grad=True)
         Triple.apply(x).sum().backward()
         log(x.grad)

@@ -7,6 +7,7 @@ engine; the logs and results must agree."""
 
 import pytest
 import torch
+from support.functions import product
 from support.pairs import assert_same
 from support.semantics_harness import outcome
 
@@ -126,15 +127,7 @@ def _hooks_called_with_none(lib):
 def _leaf_hook_called_with_none(lib):
     log = []
 
-    class FirstOnly(lib.autograd.Function):
-        @staticmethod
-        def forward(ctx, a, b):
-            return a * b
-
-        @staticmethod
-        def backward(ctx, g):
-            return g, None
-
+    FirstOnly = product(lib, "FirstOnly", backward=lambda ctx, g: (g, None))
     a = lib.ones(2, requires_grad=True)
     b = lib.ones(2, requires_grad=True)
     a.register_hook(lambda g: log.append(("a", _values(g))))
@@ -208,16 +201,7 @@ class _HookObject:
 
 
 def _a_function(lib):
-    class Scale(lib.autograd.Function):
-        @staticmethod
-        def forward(ctx, a, b):
-            return a * b
-
-        @staticmethod
-        def backward(ctx, grad):
-            return grad, grad
-
-    return Scale
+    return product(lib, "Scale", backward=lambda ctx, grad: (grad, grad))
 
 
 def _node_of(lib, where, x):
