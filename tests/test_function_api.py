@@ -84,19 +84,17 @@ def test_saved_variables_and_clear_on_access():
                 log([str(w.message) for w in caught], [w.category.__name__ for w in caught])
                 return 2 * x * grad
 
-        class Once(lib.autograd.Function):
-            clear_saved_tensors_on_access = True
+        def save_and_double(ctx, x):
+            ctx.save_for_backward(x)
+            return x * 2
 
-            @staticmethod
-            def forward(ctx, x):
-                ctx.save_for_backward(x)
-                return x * 2
+        def read_twice(ctx, grad):
+            (a,) = ctx.saved_tensors
+            log.raises(lambda: ctx.saved_tensors)
+            return grad * a
 
-            @staticmethod
-            def backward(ctx, grad):
-                (a,) = ctx.saved_tensors
-                log.raises(lambda: ctx.saved_tensors)
-                return grad * a
+        Once = function(lib, "Once", save_and_double, read_twice,
+                        clear_saved_tensors_on_access=True)
 
         x = lib.tensor([1.0, 3.0], requires_grad=True)
         Square.apply(x).sum().backward()
@@ -113,16 +111,12 @@ def test_saved_variables_and_clear_on_access():
 
 def test_save_for_forward_and_inplace_function():
     def scenario(lib, log):
-        class Keep(lib.autograd.Function):
-            @staticmethod
-            def forward(ctx, x):
-                ctx.save_for_forward(x, None)
-                log.raises(lambda: ctx.save_for_forward(x, 3))
-                return x * 2
+        def keep(ctx, x):
+            ctx.save_for_forward(x, None)
+            log.raises(lambda: ctx.save_for_forward(x, 3))
+            return x * 2
 
-            @staticmethod
-            def backward(ctx, grad):
-                return grad * 2
+        Keep = function(lib, "Keep", forward=keep, backward=lambda ctx, grad: grad * 2)
 
         x = lib.ones(2, requires_grad=True)
         Keep.apply(x).sum().backward()
