@@ -9,7 +9,7 @@ import pytest
 import torch
 from support.functions import product
 from support.pairs import assert_same
-from support.semantics_harness import outcome
+from support.semantics_harness import outcome, stories
 
 import engine
 
@@ -178,13 +178,10 @@ def _node_reached_by_two_paths(lib):
     return log
 
 
-STORIES = [_accumulate_grad_hooks_with_post_accumulate_hook, _ordering, _counts, _accumulate_grad_node_hooks_see_tensor_hooks,
-           _accumulate_grad_pre_hook_replaces, _unreached_leaf_runs_nothing,
-           _hooks_called_with_none, _leaf_hook_called_with_none, _hook_replacing_none,
-           _node_reached_by_two_paths]
-
-
-@pytest.mark.parametrize("story", STORIES, ids=lambda f: f.__name__.strip("_"))
+@stories(_ordering, _counts, _accumulate_grad_node_hooks_see_tensor_hooks,
+         _accumulate_grad_pre_hook_replaces, _unreached_leaf_runs_nothing,
+         _hooks_called_with_none, _leaf_hook_called_with_none, _hook_replacing_none,
+         _accumulate_grad_hooks_with_post_accumulate_hook, _node_reached_by_two_paths)
 def test_hooks(story):
     assert outcome(lambda: story(engine)) == outcome(lambda: story(torch))
 
