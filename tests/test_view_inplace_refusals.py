@@ -44,11 +44,11 @@ def _no_grad_view_after_requires_grad(lib):
     row.mul_(2)
 
 
-def _view_of_no_grad_view_of_a_graph(lib):
-    a = lib.ones(3, 3, requires_grad=True).clone()
+def _view_of_no_grad_view_of_a_graph(lib, columns=3, view=lambda row: row[:2]):
+    a = lib.ones(3, columns, requires_grad=True).clone()
     with lib.no_grad():
         row = a[0]
-    row[:2].mul_(2)
+    view(row).mul_(2)
 
 
 def _view_of_no_grad_view_out_of_place_then_in_place(lib):
@@ -89,10 +89,7 @@ def _view_of_no_grad_view_made_before_the_base_requires_grad(lib):
 
 
 def _deeper_view_of_no_grad_view_of_a_graph(lib):
-    a = lib.ones(3, 4, requires_grad=True).clone()
-    with lib.no_grad():
-        row = a[0]
-    row[1:][:2].mul_(2)
+    _view_of_no_grad_view_of_a_graph(lib, columns=4, view=lambda row: row[1:][:2])
 
 
 STORIES = [_view_before_base_requires_grad, _view_before_base_requires_grad_under_no_grad,
