@@ -2,6 +2,8 @@
 a view whose history torch refuses to rebuild (instead of raising), and ``tangent=...`` for
 a dual tensor inside a forward-AD level (after grad_fn/requires_grad)."""
 
+import contextlib
+
 import pytest
 import torch
 import torch.autograd.forward_ad as torch_fwad
@@ -20,12 +22,19 @@ def _no_grad_view_changed_in_no_grad(lib):
     return view
 
 
-def _no_grad_view_whose_base_changed(lib):
+def _view_whose_base_changed(lib, made_in, changed_in=None):
+    """A view made in mode ``made_in`` (a name in lib) whose base then changes in place, in
+    mode ``changed_in`` (None: grad mode)."""
     a = lib.ones(3, requires_grad=True).clone()
-    with lib.no_grad():
+    with getattr(lib, made_in)():
         view = a[1:]
-    a.mul_(2)
+    with getattr(lib, changed_in)() if changed_in else contextlib.nullcontext():
+        a.mul_(2)
     return view
+
+
+def _no_grad_view_whose_base_changed(lib):
+    return _view_whose_base_changed(lib, "no_grad")
 
 
 def _unbind_output_whose_base_changed(lib):
@@ -45,12 +54,7 @@ def _no_grad_view_of_a_leaf_changed_in_another_no_grad_block(lib):
 
 
 def _inference_mode_view_whose_base_changed(lib):
-    a = lib.ones(3, requires_grad=True).clone()
-    with lib.inference_mode():
-        view = a[1:]
-    with lib.no_grad():
-        a.mul_(2)
-    return view
+    return _view_whose_base_changed(lib, "inference_mode", changed_in="no_grad")
 
 
 REFUSED = [_no_grad_view_changed_in_no_grad, _no_grad_view_whose_base_changed,
