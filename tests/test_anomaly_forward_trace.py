@@ -7,9 +7,9 @@ with anomaly mode off. torch is the oracle, run side by side with the engine."""
 import os
 import warnings
 
-import pytest
 import torch
 from support.functions import function
+from support.semantics_harness import stories
 
 import engine
 
@@ -64,8 +64,7 @@ def _forward_line(story):
     raise AssertionError("no marked line")
 
 
-@pytest.mark.parametrize("story", [_nan_in_pow, _error_in_function],
-                         ids=lambda f: f.__name__.strip("_"))
+@stories(_nan_in_pow, _error_in_function)
 def test_failing_backward_warns_with_the_forward_trace(story):
     expected_error, expected = _run(torch, story, "detect_anomaly")
     error, got = _run(engine, story, "detect_anomaly")

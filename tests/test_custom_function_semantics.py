@@ -8,7 +8,7 @@ is a view, even a view of a view), and mark_dirty's refusals."""
 import pytest
 import torch
 from support.functions import function
-from support.semantics_harness import outcome
+from support.semantics_harness import outcome, stories
 
 import engine
 
@@ -202,7 +202,7 @@ STORIES = [_once_differentiable_under_create_graph, _once_differentiable_without
            _dirty_leaf, _dirty_not_returned, _dirty_second_input]
 
 
-@pytest.mark.parametrize("story", STORIES, ids=lambda f: f.__name__.strip("_"))
+@stories(*STORIES)
 def test_custom_function(story):
     expected = outcome(lambda: story(torch))
     assert outcome(lambda: story(engine)) == expected

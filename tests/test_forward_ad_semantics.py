@@ -9,7 +9,7 @@ import torch
 import torch.autograd.forward_ad as torch_fwad
 from support.functions import function, product
 from support.made_up_derivatives import scaled
-from support.semantics_harness import outcome
+from support.semantics_harness import outcome, stories
 
 import engine
 import engine.forward_ad as engine_fwad
@@ -140,7 +140,7 @@ STORIES = [_identity, _in_place_on_the_dual, _in_place_on_the_unpacked_primal,
            _dual_of_a_leaf_is_its_view, _tangent_of_another_dtype, _current_level]
 
 
-@pytest.mark.parametrize("story", STORIES, ids=lambda f: f.__name__.strip("_"))
+@stories(*STORIES)
 def test_dual_tensors(story):
     assert outcome(lambda: story(engine)) == outcome(lambda: story(torch))
 
@@ -206,7 +206,7 @@ REFUSALS = [_integer_tangent, _integer_primal, _nested_level,
            _exit_another_level, _exit_with_no_level_open, _exit_the_open_level_by_number]
 
 
-@pytest.mark.parametrize("story", REFUSALS, ids=lambda f: f.__name__.strip("_"))
+@stories(*REFUSALS)
 def test_refusals(story):
     assert outcome(lambda: story(engine)) == outcome(lambda: story(torch))
 

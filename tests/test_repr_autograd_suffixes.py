@@ -7,6 +7,7 @@ import contextlib
 import pytest
 import torch
 import torch.autograd.forward_ad as torch_fwad
+from support.semantics_harness import stories
 
 import engine
 import engine.forward_ad as engine_fwad
@@ -63,7 +64,7 @@ REFUSED = [_no_grad_view_changed_in_no_grad, _no_grad_view_whose_base_changed,
            _inference_mode_view_whose_base_changed]
 
 
-@pytest.mark.parametrize("story", REFUSED, ids=lambda f: f.__name__.strip("_"))
+@stories(*REFUSED)
 def test_refused_view_prints_invalid(story):
     expected = repr(story(torch))
     assert "grad_fn=<Invalid>" in expected
@@ -78,7 +79,7 @@ def _read(view, attribute):
 
 
 @pytest.mark.parametrize("attribute", ["requires_grad", "is_leaf", "grad_fn"])
-@pytest.mark.parametrize("story", REFUSED, ids=lambda f: f.__name__.strip("_"))
+@stories(*REFUSED)
 def test_refused_view_attributes(story, attribute):
     # torch reads requires_grad without rebuilding the view's history; is_leaf and grad_fn
     # rebuild it, and raise

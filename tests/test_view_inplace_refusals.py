@@ -4,9 +4,8 @@ no_grad mode (directly or as a view of one, the mode inherited along the chain),
 the same under no_grad or on tensors that do not require grad. torch is the oracle, run
 side by side with the engine."""
 
-import pytest
 import torch
-from support.semantics_harness import outcome
+from support.semantics_harness import outcome, stories
 
 import engine
 
@@ -100,6 +99,6 @@ STORIES = [_view_before_base_requires_grad, _view_before_base_requires_grad_unde
            _deeper_view_of_no_grad_view_of_a_graph]
 
 
-@pytest.mark.parametrize("story", STORIES, ids=lambda f: f.__name__.strip("_"))
+@stories(*STORIES)
 def test_in_place_on_views(story):
     assert outcome(lambda: story(engine)) == outcome(lambda: story(torch))
