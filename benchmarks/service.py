@@ -38,6 +38,9 @@ from pydantic import BaseModel
 ROOT = Path(__file__).resolve().parent.parent
 if Path(sys.path[0]).resolve() == ROOT / "benchmarks":  # `import engine` is the package,
     sys.path[0] = str(ROOT)                             # not benchmarks/engine.py
+sys.path.append(str(ROOT / "tests"))  # support/processes.py: servers started as in the tests
+from support.processes import ready_process  # noqa: E402
+
 from benchmarks.bodies import SMALL  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -121,30 +124,12 @@ def cpu_seconds(pids: list[int]) -> float:
 
 @contextlib.contextmanager
 def process(cmd: list[str], url: str, env: dict | None = None):
-    log = tempfile.TemporaryFile()
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log,
-                            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                log.seek(0)
-                sys.exit(f"{cmd} exited: {log.read().decode()[-2000:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                sys.exit(f"{cmd} did not become ready")
-            time.sleep(0.1)
+    """``cmd`` started in the root, yielded once ready and stopped after (the tests' own
+    ready_process); a server that does not start ends the benchmark with its stderr."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    with tempfile.TemporaryFile() as log, ready_process(cmd, url, cwd=ROOT, env=env, stderr=log,
+                                                        name=str(cmd), fail=sys.exit) as proc:
         yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 @contextlib.contextmanager

@@ -7,8 +7,9 @@ with anomaly mode off. torch is the oracle, run side by side with the engine."""
 import os
 import warnings
 
-import pytest
 import torch
+from support.functions import function
+from support.semantics_harness import stories
 
 import engine
 
@@ -21,16 +22,12 @@ def _nan_in_pow(lib):
     y.sum().backward()
 
 
+def _refuse(ctx, grad):
+    raise ValueError("refused in backward")
+
+
 def _error_in_function(lib):
-    class Fails(lib.autograd.Function):
-        @staticmethod
-        def forward(ctx, x):
-            return x * 2
-
-        @staticmethod
-        def backward(ctx, grad):
-            raise ValueError("refused in backward")
-
+    Fails = function(lib, "Fails", forward=lambda ctx, x: x * 2, backward=_refuse)
     x = lib.ones(2, requires_grad=True)
     out = Fails.apply(x)  # the forward line the trace must show
     out.sum().backward()
@@ -67,8 +64,7 @@ def _forward_line(story):
     raise AssertionError("no marked line")
 
 
-@pytest.mark.parametrize("story", [_nan_in_pow, _error_in_function],
-                         ids=lambda f: f.__name__.strip("_"))
+@stories(_nan_in_pow, _error_in_function)
 def test_failing_backward_warns_with_the_forward_trace(story):
     expected_error, expected = _run(torch, story, "detect_anomaly")
     error, got = _run(engine, story, "detect_anomaly")
@@ -123,14 +119,8 @@ def _nested_failure(lib):
             (x,) = ctx.saved_tensors
             return Inner.apply(grad.expand(x.shape) * x)
 
-    class Inner(lib.autograd.Function):
-        @staticmethod
-        def forward(ctx, x):
-            return x * 2
-
-        @staticmethod
-        def backward(ctx, grad):
-            return grad / 0 * 0  # NaN
+    Inner = function(lib, "Inner", forward=lambda ctx, x: x * 2,
+                     backward=lambda ctx, grad: grad / 0 * 0)  # NaN
 
     x = lib.ones(3, requires_grad=True)
     with warnings.catch_warnings(record=True) as caught:

@@ -7,7 +7,8 @@ is a view, even a view of a view), and mark_dirty's refusals."""
 
 import pytest
 import torch
-from support.semantics_harness import outcome
+from support.functions import function
+from support.semantics_harness import outcome, stories
 
 import engine
 
@@ -201,7 +202,7 @@ STORIES = [_once_differentiable_under_create_graph, _once_differentiable_without
            _dirty_leaf, _dirty_not_returned, _dirty_second_input]
 
 
-@pytest.mark.parametrize("story", STORIES, ids=lambda f: f.__name__.strip("_"))
+@stories(*STORIES)
 def test_custom_function(story):
     expected = outcome(lambda: story(torch))
     assert outcome(lambda: story(engine)) == expected
@@ -224,14 +225,7 @@ def _no_gradient_reaches_it(lib, materialize, how):
             seen.append(_values(grad))
             return None if grad is None else grad * 2
 
-    class Blocks(lib.autograd.Function):
-        @staticmethod
-        def forward(ctx, a):
-            return a * 3
-
-        @staticmethod
-        def backward(ctx, grad):
-            return None
+    Blocks = function(lib, "Blocks", forward=lambda ctx, a: a * 3, backward=lambda ctx, grad: None)
 
     x = lib.ones(2, requires_grad=True)
     doubled = Double.apply(x)

@@ -7,8 +7,9 @@ torch is the oracle, run side by side with the engine."""
 import pytest
 import torch
 import torch.autograd.forward_ad as torch_fwad
+from support.functions import function, product
 from support.made_up_derivatives import scaled
-from support.semantics_harness import outcome
+from support.semantics_harness import outcome, stories
 
 import engine
 import engine.forward_ad as engine_fwad
@@ -139,7 +140,7 @@ STORIES = [_identity, _in_place_on_the_dual, _in_place_on_the_unpacked_primal,
            _dual_of_a_leaf_is_its_view, _tangent_of_another_dtype, _current_level]
 
 
-@pytest.mark.parametrize("story", STORIES, ids=lambda f: f.__name__.strip("_"))
+@stories(*STORIES)
 def test_dual_tensors(story):
     assert outcome(lambda: story(engine)) == outcome(lambda: story(torch))
 
@@ -205,7 +206,7 @@ REFUSALS = [_integer_tangent, _integer_primal, _nested_level,
            _exit_another_level, _exit_with_no_level_open, _exit_the_open_level_by_number]
 
 
-@pytest.mark.parametrize("story", REFUSALS, ids=lambda f: f.__name__.strip("_"))
+@stories(*REFUSALS)
 def test_refusals(story):
     assert outcome(lambda: story(engine)) == outcome(lambda: story(torch))
 
@@ -233,20 +234,8 @@ def _scale_function(lib, factor_in_jvp):
 
 def _same_function(lib, tangent_out):
     """A Function that returns its input as-is; its jvp gives ``tangent_out(x_t)``."""
-    class Same(lib.autograd.Function):
-        @staticmethod
-        def forward(ctx, x):
-            return x
-
-        @staticmethod
-        def backward(ctx, grad):
-            return grad
-
-        @staticmethod
-        def jvp(ctx, x_t):
-            return tangent_out(x_t)
-
-    return Same
+    return function(lib, "Same", forward=lambda ctx, x: x, backward=lambda ctx, grad: grad,
+                    jvp=lambda ctx, x_t: tangent_out(x_t))
 
 
 def _jvp_gives_the_tangent(lib):
@@ -261,19 +250,11 @@ def _jvp_sees_zeros_for_a_tensor_without_tangent(lib):
     fw = FWAD[lib]
     seen = []
 
-    class Product(lib.autograd.Function):
-        @staticmethod
-        def forward(ctx, x, y):
-            return x * y
+    def jvp(ctx, x_t, y_t):
+        seen.append((_values(x_t), _values(y_t)))
+        return x_t + y_t
 
-        @staticmethod
-        def backward(ctx, grad):
-            return grad, grad
-
-        @staticmethod
-        def jvp(ctx, x_t, y_t):
-            seen.append((_values(x_t), _values(y_t)))
-            return x_t + y_t
+    Product = product(lib, "Product", backward=lambda ctx, grad: (grad, grad), jvp=jvp)
 
     with fw.dual_level():
         out = Product.apply(fw.make_dual(lib.tensor([1.0, 2.0]), lib.ones(2)), lib.ones(2))
@@ -320,18 +301,8 @@ def _tangent_for_a_non_differentiable_output(lib, refuse):
 def _jvp_of_the_wrong_size(lib):
     fw = FWAD[lib]
 
-    class Summed(lib.autograd.Function):
-        @staticmethod
-        def forward(ctx, x):
-            return x * 2
-
-        @staticmethod
-        def backward(ctx, grad):
-            return grad
-
-        @staticmethod
-        def jvp(ctx, x_t):
-            return x_t.sum()
+    Summed = function(lib, "Summed", forward=lambda ctx, x: x * 2,
+                      backward=lambda ctx, grad: grad, jvp=lambda ctx, x_t: x_t.sum())
 
     with fw.dual_level():
         Summed.apply(fw.make_dual(lib.ones(2), lib.ones(2)))

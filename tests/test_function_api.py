@@ -4,38 +4,17 @@ clear_saved_tensors_on_access, save_for_forward, InplaceFunction; against torch.
 
 import warnings
 
+from support.functions import function
 from support.pairs import assert_same
 
 
 def test_vjp_is_backward_and_both_are_refused():
     def scenario(lib, log):
-        class Triple(lib.autograd.Function):
-            @staticmethod
-            def forward(ctx, x):
-                return x * 2
-
-            @staticmethod
-            def vjp(ctx, grad):
-                return grad * 3
-
-        class Both(lib.autograd.Function):
-            @staticmethod
-            def forward(ctx, x):
-                return x.clone()
-
-            @staticmethod
-            def backward(ctx, grad):
-                return grad
-
-            @staticmethod
-            def vjp(ctx, grad):
-                return grad
-
-        class Neither(lib.autograd.Function):
-            @staticmethod
-            def forward(ctx, x):
-                return x * 2
-
+        Triple = function(lib, "Triple", forward=lambda ctx, x: x * 2,
+                          vjp=lambda ctx, grad: grad * 3)
+        Both = function(lib, "Both", forward=lambda ctx, x: x.clone(),
+                        backward=lambda ctx, grad: grad, vjp=lambda ctx, grad: grad)
+        Neither = function(lib, "Neither", forward=lambda ctx, x: x * 2)
         x = lib.ones(2, requires_grad=True)
         Triple.apply(x).sum().backward()
         log(x.grad)
@@ -105,19 +84,17 @@ def test_saved_variables_and_clear_on_access():
                 log([str(w.message) for w in caught], [w.category.__name__ for w in caught])
                 return 2 * x * grad
 
-        class Once(lib.autograd.Function):
-            clear_saved_tensors_on_access = True
+        def save_and_double(ctx, x):
+            ctx.save_for_backward(x)
+            return x * 2
 
-            @staticmethod
-            def forward(ctx, x):
-                ctx.save_for_backward(x)
-                return x * 2
+        def read_twice(ctx, grad):
+            (a,) = ctx.saved_tensors
+            log.raises(lambda: ctx.saved_tensors)
+            return grad * a
 
-            @staticmethod
-            def backward(ctx, grad):
-                (a,) = ctx.saved_tensors
-                log.raises(lambda: ctx.saved_tensors)
-                return grad * a
+        Once = function(lib, "Once", save_and_double, read_twice,
+                        clear_saved_tensors_on_access=True)
 
         x = lib.tensor([1.0, 3.0], requires_grad=True)
         Square.apply(x).sum().backward()
@@ -134,16 +111,12 @@ def test_saved_variables_and_clear_on_access():
 
 def test_save_for_forward_and_inplace_function():
     def scenario(lib, log):
-        class Keep(lib.autograd.Function):
-            @staticmethod
-            def forward(ctx, x):
-                ctx.save_for_forward(x, None)
-                log.raises(lambda: ctx.save_for_forward(x, 3))
-                return x * 2
+        def keep(ctx, x):
+            ctx.save_for_forward(x, None)
+            log.raises(lambda: ctx.save_for_forward(x, 3))
+            return x * 2
 
-            @staticmethod
-            def backward(ctx, grad):
-                return grad * 2
+        Keep = function(lib, "Keep", forward=keep, backward=lambda ctx, grad: grad * 2)
 
         x = lib.ones(2, requires_grad=True)
         Keep.apply(x).sum().backward()

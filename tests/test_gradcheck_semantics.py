@@ -5,9 +5,9 @@ outputs must have zero finite differences ("Numerical gradient for function expe
 zero"), and outputs that do not require grad are left out of the comparison. torch is the
 oracle, run side by side with the engine."""
 
-import pytest
 import torch
 from support.made_up_derivatives import scaled
+from support.semantics_harness import stories
 
 import engine
 
@@ -150,14 +150,12 @@ def _forward_ad_sees_inputs_detached(lib):
     return ok, sorted(set(seen))
 
 
-STORIES = [_neither_forward_nor_backward, _forward_ad_sees_inputs_detached, _closes_over_its_input, _closes_over_its_input_wrong_formula, _shape_changes,
-           _dtype_changes, _no_differentiable_output_constant, _no_differentiable_output_varies,
-           _no_differentiable_output_varies_no_raise, _non_differentiable_output_left_out,
-           _mismatch_numbered_among_differentiable_outputs, _inputs_restored,
-           _returns_a_view_of_its_input, _integer_output_only, _mismatch_in_float32,
-           _no_input_requires_grad]
-
-
-@pytest.mark.parametrize("story", STORIES, ids=lambda f: f.__name__.strip("_"))
+@stories(_closes_over_its_input, _closes_over_its_input_wrong_formula, _shape_changes,
+         _dtype_changes, _no_differentiable_output_constant, _no_differentiable_output_varies,
+         _no_differentiable_output_varies_no_raise, _non_differentiable_output_left_out,
+         _mismatch_numbered_among_differentiable_outputs, _inputs_restored,
+         _returns_a_view_of_its_input, _integer_output_only, _mismatch_in_float32,
+         _no_input_requires_grad, _neither_forward_nor_backward,
+         _forward_ad_sees_inputs_detached)
 def test_gradcheck(story):
     assert outcome(lambda: story(engine)) == outcome(lambda: story(torch))

@@ -7,8 +7,9 @@ engine; the logs and results must agree."""
 
 import pytest
 import torch
+from support.functions import product
 from support.pairs import assert_same
-from support.semantics_harness import outcome
+from support.semantics_harness import outcome, stories
 
 import engine
 
@@ -126,15 +127,7 @@ def _hooks_called_with_none(lib):
 def _leaf_hook_called_with_none(lib):
     log = []
 
-    class FirstOnly(lib.autograd.Function):
-        @staticmethod
-        def forward(ctx, a, b):
-            return a * b
-
-        @staticmethod
-        def backward(ctx, g):
-            return g, None
-
+    FirstOnly = product(lib, "FirstOnly", backward=lambda ctx, g: (g, None))
     a = lib.ones(2, requires_grad=True)
     b = lib.ones(2, requires_grad=True)
     a.register_hook(lambda g: log.append(("a", _values(g))))
@@ -185,13 +178,10 @@ def _node_reached_by_two_paths(lib):
     return log
 
 
-STORIES = [_accumulate_grad_hooks_with_post_accumulate_hook, _ordering, _counts, _accumulate_grad_node_hooks_see_tensor_hooks,
-           _accumulate_grad_pre_hook_replaces, _unreached_leaf_runs_nothing,
-           _hooks_called_with_none, _leaf_hook_called_with_none, _hook_replacing_none,
-           _node_reached_by_two_paths]
-
-
-@pytest.mark.parametrize("story", STORIES, ids=lambda f: f.__name__.strip("_"))
+@stories(_ordering, _counts, _accumulate_grad_node_hooks_see_tensor_hooks,
+         _accumulate_grad_pre_hook_replaces, _unreached_leaf_runs_nothing,
+         _hooks_called_with_none, _leaf_hook_called_with_none, _hook_replacing_none,
+         _accumulate_grad_hooks_with_post_accumulate_hook, _node_reached_by_two_paths)
 def test_hooks(story):
     assert outcome(lambda: story(engine)) == outcome(lambda: story(torch))
 
@@ -208,16 +198,7 @@ class _HookObject:
 
 
 def _a_function(lib):
-    class Scale(lib.autograd.Function):
-        @staticmethod
-        def forward(ctx, a, b):
-            return a * b
-
-        @staticmethod
-        def backward(ctx, grad):
-            return grad, grad
-
-    return Scale
+    return product(lib, "Scale", backward=lambda ctx, grad: (grad, grad))
 
 
 def _node_of(lib, where, x):

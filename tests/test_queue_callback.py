@@ -4,8 +4,7 @@ backward; during one, the callback runs once every node of that walk has run (th
 callback queues run too; a nested (reentrant) walk runs its own callbacks when it ends.
 torch is the oracle, run side by side with the engine."""
 
-import pytest
-from support.semantics_harness import same
+from support.semantics_harness import same, stories
 
 
 def _queue(lib, callback):
@@ -86,9 +85,8 @@ def _not_run_when_the_walk_raises(lib):
     return log
 
 
-@pytest.mark.parametrize("story", [_outside_a_backward, _after_the_walk_in_order,
-                                   _during_autograd_grad, _nested_walk_runs_its_own,
-                                   _not_run_when_the_walk_raises],
-                         ids=lambda f: f.__name__.strip("_"))
+@stories(_outside_a_backward, _after_the_walk_in_order,
+         _during_autograd_grad, _nested_walk_runs_its_own,
+         _not_run_when_the_walk_raises)
 def test_queue_callback(story):
     same(story)

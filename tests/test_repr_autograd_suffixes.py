@@ -2,9 +2,12 @@
 a view whose history torch refuses to rebuild (instead of raising), and ``tangent=...`` for
 a dual tensor inside a forward-AD level (after grad_fn/requires_grad)."""
 
+import contextlib
+
 import pytest
 import torch
 import torch.autograd.forward_ad as torch_fwad
+from support.semantics_harness import stories
 
 import engine
 import engine.forward_ad as engine_fwad
@@ -20,12 +23,19 @@ def _no_grad_view_changed_in_no_grad(lib):
     return view
 
 
-def _no_grad_view_whose_base_changed(lib):
+def _view_whose_base_changed(lib, made_in, changed_in=None):
+    """A view made in mode ``made_in`` (a name in lib) whose base then changes in place, in
+    mode ``changed_in`` (None: grad mode)."""
     a = lib.ones(3, requires_grad=True).clone()
-    with lib.no_grad():
+    with getattr(lib, made_in)():
         view = a[1:]
-    a.mul_(2)
+    with getattr(lib, changed_in)() if changed_in else contextlib.nullcontext():
+        a.mul_(2)
     return view
+
+
+def _no_grad_view_whose_base_changed(lib):
+    return _view_whose_base_changed(lib, "no_grad")
 
 
 def _unbind_output_whose_base_changed(lib):
@@ -45,12 +55,7 @@ def _no_grad_view_of_a_leaf_changed_in_another_no_grad_block(lib):
 
 
 def _inference_mode_view_whose_base_changed(lib):
-    a = lib.ones(3, requires_grad=True).clone()
-    with lib.inference_mode():
-        view = a[1:]
-    with lib.no_grad():
-        a.mul_(2)
-    return view
+    return _view_whose_base_changed(lib, "inference_mode", changed_in="no_grad")
 
 
 REFUSED = [_no_grad_view_changed_in_no_grad, _no_grad_view_whose_base_changed,
@@ -59,7 +64,7 @@ REFUSED = [_no_grad_view_changed_in_no_grad, _no_grad_view_whose_base_changed,
            _inference_mode_view_whose_base_changed]
 
 
-@pytest.mark.parametrize("story", REFUSED, ids=lambda f: f.__name__.strip("_"))
+@stories(*REFUSED)
 def test_refused_view_prints_invalid(story):
     expected = repr(story(torch))
     assert "grad_fn=<Invalid>" in expected
@@ -74,7 +79,7 @@ def _read(view, attribute):
 
 
 @pytest.mark.parametrize("attribute", ["requires_grad", "is_leaf", "grad_fn"])
-@pytest.mark.parametrize("story", REFUSED, ids=lambda f: f.__name__.strip("_"))
+@stories(*REFUSED)
 def test_refused_view_attributes(story, attribute):
     # torch reads requires_grad without rebuilding the view's history; is_leaf and grad_fn
     # rebuild it, and raise

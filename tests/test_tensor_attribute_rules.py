@@ -7,6 +7,7 @@ torch and the engine; results and exact error texts must agree."""
 import pytest
 import torch
 from support.semantics_harness import outcome as raised_or_returned
+from support.semantics_harness import stories
 
 import engine
 
@@ -82,7 +83,7 @@ DETACH_STORIES = [_view_of_leaf, _view_of_plain, _view_in_no_grad, _detached_cop
                   _leaf_detached_after_use, _saved_output_detached]
 
 
-@pytest.mark.parametrize("story", DETACH_STORIES, ids=lambda f: f.__name__.strip("_"))
+@stories(*DETACH_STORIES)
 def test_detach_in_place(story):
     assert outcome(lambda: story(engine)) == outcome(lambda: story(torch))
 

@@ -4,9 +4,8 @@ no_grad mode (directly or as a view of one, the mode inherited along the chain),
 the same under no_grad or on tensors that do not require grad. torch is the oracle, run
 side by side with the engine."""
 
-import pytest
 import torch
-from support.semantics_harness import outcome
+from support.semantics_harness import outcome, stories
 
 import engine
 
@@ -44,11 +43,11 @@ def _no_grad_view_after_requires_grad(lib):
     row.mul_(2)
 
 
-def _view_of_no_grad_view_of_a_graph(lib):
-    a = lib.ones(3, 3, requires_grad=True).clone()
+def _view_of_no_grad_view_of_a_graph(lib, columns=3, view=lambda row: row[:2]):
+    a = lib.ones(3, columns, requires_grad=True).clone()
     with lib.no_grad():
         row = a[0]
-    row[:2].mul_(2)
+    view(row).mul_(2)
 
 
 def _view_of_no_grad_view_out_of_place_then_in_place(lib):
@@ -89,10 +88,7 @@ def _view_of_no_grad_view_made_before_the_base_requires_grad(lib):
 
 
 def _deeper_view_of_no_grad_view_of_a_graph(lib):
-    a = lib.ones(3, 4, requires_grad=True).clone()
-    with lib.no_grad():
-        row = a[0]
-    row[1:][:2].mul_(2)
+    _view_of_no_grad_view_of_a_graph(lib, columns=4, view=lambda row: row[1:][:2])
 
 
 STORIES = [_view_before_base_requires_grad, _view_before_base_requires_grad_under_no_grad,
@@ -103,6 +99,6 @@ STORIES = [_view_before_base_requires_grad, _view_before_base_requires_grad_unde
            _deeper_view_of_no_grad_view_of_a_graph]
 
 
-@pytest.mark.parametrize("story", STORIES, ids=lambda f: f.__name__.strip("_"))
+@stories(*STORIES)
 def test_in_place_on_views(story):
     assert outcome(lambda: story(engine)) == outcome(lambda: story(torch))

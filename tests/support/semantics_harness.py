@@ -12,6 +12,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pytest
 import torch
 
 import engine
@@ -27,6 +28,13 @@ def leaf_and_double(lib):
     detach scenarios act on."""
     x = leaf_vector(lib)
     return x, x * 2
+
+
+def stories(*functions):
+    """``pytest.mark.parametrize("story", functions)``, each case named after its story
+    function without the leading underscore (``_dirty_leaf``: ``dirty_leaf``), for a test
+    that runs each story (a function of ``lib``) under both libraries."""
+    return pytest.mark.parametrize("story", functions, ids=lambda f: f.__name__.strip("_"))
 
 
 def outcome(fn, kinds=(TypeError, ValueError, RuntimeError, Exception)):

@@ -18,6 +18,8 @@ import time
 import httpx
 import pytest
 
+from support.processes import ready_process
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Small limits so that the limit tests are fast; everything else is the default.
 TEST_ENV = {"AUTOGRAD_MAX_TENSOR_ELEMENTS": "1000000", "AUTOGRAD_MAX_TOTAL_ELEMENTS": "4000000",
@@ -82,35 +84,15 @@ def running_server(env: dict | None = None, args: tuple = ()):
     full_env = {**os.environ, **TEST_ENV, **(env or {}),
                 "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
     url = f"http://127.0.0.1:{port}"
-    log = tempfile.TemporaryFile()  # a file, not a pipe: a chatty server never blocks
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", str(port),
-         "--log-level", "warning", *args], cwd=ROOT, env=full_env,
-        stdout=subprocess.DEVNULL, stderr=log)
+    cmd = [sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", str(port),
+           "--log-level", "warning", *args]
+    log = tempfile.TemporaryFile()  # the server's stderr, read once it has stopped
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                log.seek(0)
-                raise RuntimeError(f"server exited: {log.read().decode()[-2000:]}")
-            try:
-                if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not become ready")
-            time.sleep(0.1)
-        PIDS[url] = proc.pid
-        yield url
+        with ready_process(cmd, url, cwd=ROOT, env=full_env, stderr=log) as proc:
+            PIDS[url] = proc.pid
+            yield url
     finally:
         PIDS.pop(url, None)
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
         log.seek(0)
         stderr = log.read().decode(errors="replace")
         log.close()
