@@ -43,6 +43,8 @@ def main(argv=None) -> int:
     try:
         make_store(settings)  # fail here, with a sentence, rather than in every worker
         if settings.probe_port:
+            if settings.probe_port == args.port:
+                raise ValueError(f"AUTOGRAD_PROBE_PORT must differ from --port ({args.port})")
             check_port(settings.probe_host, settings.probe_port)
     except (NotImplementedError, ValueError) as e:
         print(f"autograd-service: {e}", file=sys.stderr)

@@ -88,16 +88,25 @@ def test_probe_process_exits_with_its_replica():
         wait_for(refused)
 
 
+def start_refused(probe_port: int, port: int) -> str:
+    """What `autograd-service` says when it refuses to start (exit status 2)."""
+    env = {**os.environ, **probe_env(probe_port)}
+    done = subprocess.run([sys.executable, "-m", "service", "--port", str(port)], env=env,
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    return done.stderr
+
+
 def test_probe_port_that_cannot_be_bound_stops_the_start_with_a_sentence():
     with socket.socket() as taken:  # bound without SO_REUSEPORT: nobody else may bind it
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        env = {**os.environ, **probe_env(taken.getsockname()[1])}
-        done = subprocess.run([sys.executable, "-m", "service", "--port", str(free_port())],
-                              env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 2
-    assert done.stderr.startswith("autograd-service: probe port: cannot listen on 127.0.0.1:")
-    assert "Traceback" not in done.stderr
+        said = start_refused(taken.getsockname()[1], free_port())
+    assert said.startswith("autograd-service: probe port: cannot listen on 127.0.0.1:")
+    port = free_port()
+    assert start_refused(port, port) == (
+        f"autograd-service: AUTOGRAD_PROBE_PORT must differ from --port ({port})\n")
 
 
 def test_probe_port_readyz_follows_redis():
