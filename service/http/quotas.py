@@ -19,7 +19,7 @@ import time
 import redis
 
 from ..problems import Problem
-from ..sessions.redis_store import connect
+from ..redis_client import connect
 from .errors import REQUEST_ID
 
 _SANE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # a client's id we may echo into headers/logs

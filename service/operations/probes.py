@@ -27,7 +27,7 @@ import os
 import socket
 import time
 
-from ..sessions.redis_store import connect
+from ..redis_client import connect
 
 HEARTBEAT_SECONDS = 0.25
 READY_SECONDS = 2.0  # as the app's /readyz: a store slower than this to answer is not ready

@@ -33,17 +33,16 @@ import hmac
 import logging
 import threading
 from collections import OrderedDict
-from urllib.parse import unquote
 
 import numpy as np
 import orjson
 import redis
-from redis.cluster import ClusterNode, RedisCluster
-from redis.sentinel import Sentinel
+from redis.cluster import RedisCluster
 
 from engine.errors import AutogradError
 
 from ..problems import Problem
+from ..redis_client import connect
 from ..run.workspace import Workspace
 from ..wire.codec import RawTensor
 from .base import Session, SessionStore, new_id, session_too_large
@@ -172,37 +171,6 @@ DELETE = "#!lua flags=allow-oom\n" + """
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
 return 1
 """
-
-
-def connect(url: str, **options) -> redis.Redis | RedisCluster:
-    """A client for AUTOGRAD_STORE: redis://, rediss://, unix:// (one Redis),
-    redis-cluster://[user:password@]host:port[,host:port...] (a Redis Cluster: the nodes
-    to start from) or redis-sentinel://[user:password@]host:port[,host:port...]/MASTER/DB
-    (the sentinels, the master's name, the database): a client of the current primary,
-    found anew after a failover (MasterNotFoundError, a 503, while there is none)."""
-    scheme, _, rest = url.partition("://")
-    if scheme not in ("redis-cluster", "redis-sentinel"):
-        return redis.Redis.from_url(url, **options)
-    auth, _, rest = rest.rpartition("@")
-    user, _, password = auth.partition(":")
-    if auth:
-        options.update(username=unquote(user) or None, password=unquote(password) or None)
-    hosts, _, path = rest.partition("/")
-    nodes = []
-    for host in hosts.split(","):
-        name, _, port = host.strip().rpartition(":")
-        if not name or not port.isdigit():
-            raise ValueError(f"AUTOGRAD_STORE: {host!r} is not host:port in {scheme}://")
-        nodes.append((name, int(port)))
-    if scheme == "redis-cluster":
-        return RedisCluster(startup_nodes=[ClusterNode(h, p) for h, p in nodes], **options)
-    parts = path.split("/")
-    if len(parts) != 2 or not parts[0] or not parts[1].isdigit():
-        raise ValueError("AUTOGRAD_STORE=redis-sentinel://host:port[,host:port...]/MASTER/DB "
-                         f"expected, got a path {path!r}")
-    sentinel = Sentinel(nodes, sentinel_kwargs={"socket_timeout": 0.5,
-                                                "socket_connect_timeout": 0.5})
-    return sentinel.master_for(parts[0], db=int(parts[1]), **options)
 
 
 class _SessionLock:
