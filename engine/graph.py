@@ -393,6 +393,8 @@ class SavedTensor:
 
     def set_hooks(self, t, hooks) -> None:
         """Keep only what ``hooks``' pack makes of ``t`` (NOTE [saved tensor hooks])."""
+        if self.tensor is not None:  # an input: an in-place variant's self is its clone
+            t = saved_hooks.original(t)
         packed = saved_hooks.pack(t, hooks)
         if self.tensor is None:  # an output: unpacked with the saving node as grad_fn
             identity = None

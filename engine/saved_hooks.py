@@ -27,6 +27,9 @@ PACK_INPLACE_ERROR = (
 class _Stack(threading.local):
     hooks = ()  # (pack, unpack) pairs, innermost last
     disabled = None  # the error message while disable_saved_tensors_hooks is open
+    # (self, clone) while an in-place variant (x.sin_()) computes: what it saves of self is
+    # torch's ``original_self = self.clone()``, so pack sees that clone, not self
+    inplace_self = None
 
 
 _tls = _Stack()
@@ -55,6 +58,21 @@ def restore(hooks) -> None:
     global active
     active += len(hooks) - len(_tls.hooks)
     _tls.hooks = hooks
+
+
+def inplace_self(t, clone) -> None:
+    """An in-place variant of ``t`` is about to compute (None: it is done): the first save
+    of ``t`` packs ``clone(t)`` instead (see ``_Stack.inplace_self``)."""
+    _tls.inplace_self = None if t is None else (t, clone)
+
+
+def original(t):
+    """What a hooked save of ``t`` packs: ``t``, or the clone of an in-place variant's self."""
+    swap = _tls.inplace_self
+    if swap is not None and swap[0] is t:
+        _tls.inplace_self = None
+        return swap[1](t)
+    return t
 
 
 def pack(t, hooks):

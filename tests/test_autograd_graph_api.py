@@ -162,3 +162,42 @@ def test_node_metadata_and_sequence_numbers():
         log(z.grad_fn._sequence_nr() - y.grad_fn._sequence_nr())
         log(y.grad_fn.next_functions[0][0]._sequence_nr())  # AccumulateGrad: UINT64_MAX
     assert_same(scenario)
+
+
+def test_allow_mutation_on_saved_tensors_clones_only_what_is_still_saved():
+    def scenario(lib, log):
+        def count(ctx):
+            return len(list(ctx.cloned.items()))
+
+        start = [[0.5, -1.0, 2.0], [1.5, 0.25, -0.75]]
+        with lib.autograd.graph.allow_mutation_on_saved_tensors() as ctx:
+            a = lib.tensor(start, requires_grad=True).clone()
+            out = (a ** 2).sum()
+            log(len(list(ctx.tid_to_weakhandle.items())), count(ctx))
+            out.backward()  # frees what was saved: nothing to clone after
+            a.sin_()
+            log(count(ctx))
+            out = (a ** 2).sum()
+            a.sin_()
+            log(count(ctx))
+            del out
+            log(count(ctx))
+        with lib.autograd.graph.allow_mutation_on_saved_tensors() as ctx:
+            a = lib.tensor(start, requires_grad=True).clone()
+            b, c = a ** 2, a ** 2  # one tensor at one version: cloned once
+            a.sin_()
+            log(count(ctx))
+            del b, c
+            log(count(ctx))
+        with lib.autograd.graph.allow_mutation_on_saved_tensors() as ctx:
+            a = lib.tensor(start, requires_grad=True).clone()
+            b = a ** 2
+            a.sin_()
+            c = a ** 2
+            a.sin_()  # each version saved gets its clone
+            log(count(ctx))
+            del b
+            log(count(ctx))
+            del c
+            log(count(ctx))
+    assert_same(scenario)

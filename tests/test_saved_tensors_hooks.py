@@ -155,3 +155,26 @@ def test_hooks_entered_inside_backward_do_not_outlive_it():
         after.sum().backward()
         log(packed, x.grad)
     assert_same(scenario)
+
+
+def test_inplace_variant_packs_a_clone_of_self():
+    def scenario(lib, log):
+        a = lib.tensor([[0.5, -1.0], [2.0, 0.25]], requires_grad=True)
+        b = a.clone()
+        w = lib.tensor([[1.5, 2.0], [-0.5, 3.0]], requires_grad=True)
+        seen = []
+
+        def pack(t):
+            seen.append((t is b, type(t.grad_fn).__name__, t._version, t.is_leaf))
+            return t
+
+        with lib.autograd.graph.saved_tensors_hooks(pack, lambda p: p):
+            b.sin_()  # saves the value before the change: a clone, not b itself
+            b.mul_(w)
+            mul = b.grad_fn
+            b.add_(1)  # saves nothing of self
+        log(sorted(seen), b._version)
+        log(type(mul._saved_self.grad_fn).__name__)
+        b.sum().backward()
+        log(a.grad, w.grad)
+    assert_same(scenario)

@@ -11,7 +11,7 @@ the row files as they are. Every ``Tensor.<name>_`` of a flagged row is made her
 
 from __future__ import annotations
 
-from .. import dtypes
+from .. import dtypes, saved_hooks
 from ..errors import OpError
 from .table import OVERLOADS, ROWS, F
 
@@ -46,7 +46,14 @@ def method(name: str):
     fn = getattr(F, name)
 
     def inplace_method(self, *args, **kwargs):
-        result = fn(self, *args, **kwargs)
+        if saved_hooks.active:  # a pack hook sees the clone torch saves of self
+            saved_hooks.inplace_self(self, F.clone)
+            try:
+                result = fn(self, *args, **kwargs)
+            finally:
+                saved_hooks.inplace_self(None, None)
+        else:
+            result = fn(self, *args, **kwargs)
         want, got = self.array.dtype, result.array.dtype
         if got != want and _KIND_RANK[got.kind] > _KIND_RANK[want.kind]:
             spelling = dtypes.cpp_type_name if name in _META_SPELLING and not any(
