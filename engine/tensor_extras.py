@@ -111,13 +111,36 @@ class TensorExtras:
                       UserWarning, stacklevel=2)
         return TypedStorage(self.array, self.array.dtype)
 
-    def resize_(self, *sizes):
+    def resize_(self, *sizes, memory_format=None):
         """Give this tensor ``sizes``: its values kept in order as far as they go, zeros
-        after; refused for a tensor that requires grad, as torch does."""
-        if self._requires_grad:
+        after; refused for a tensor that requires grad (outside inference mode, where torch
+        records nothing), as torch does. A new shape is a new version: an inference tensor,
+        which has none, is refused there outside the mode, once resized (as torch's)."""
+        inf = table._grad_state.inference
+        counted = type(self._version_counter) is list
+        if self._requires_grad and counted and not inf:
             raise GradientError("cannot resize variables that require grad")
         if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
             sizes = tuple(sizes[0])
+        sizes = tuple(int(s) for s in sizes)
+        if sizes != self.array.shape:
+            self._resize_array(sizes)
+            if counted:
+                self._version_counter[0] += 1
+            elif not inf:
+                raise GradientError(inference.INPLACE_ERROR)
+        return self
+
+    def resize_as_(self, the_template, memory_format=None):
+        if not isinstance(the_template, table._Tensor):
+            raise TypeError("resize_as_(): argument 'the_template' (position 1) must be "
+                            f"Tensor, not {type(the_template).__name__}")
+        if self._requires_grad and not table._grad_state.inference:  # an inference tensor too
+            raise GradientError("cannot resize variables that require grad")
+        return self.resize_(the_template.array.shape)
+
+    def _resize_array(self, sizes) -> None:
+        """The memory work of resize_, without its checks or version (an out= tensor)."""
         if any(s < 0 for s in sizes):
             raise OpError(f"Trying to create tensor with negative dimension {min(sizes)}: "
                           f"{list(sizes)}")
@@ -130,7 +153,6 @@ class TensorExtras:
             out = xp.zeros(n, dtype=self.array.dtype)
             out[:min(n, flat.size)] = flat[:n]
             self.array = out.reshape(sizes)
-        return self
 
     def transpose_(self, dim0, dim1):
         """In place: this tensor takes the transposed layout (a new version, and

@@ -167,6 +167,30 @@ def test_inplace_ops_across_the_mode_boundary(fn, requires_grad):
     assert_same(scenario)
 
 
+RESIZE_FNS = {"resize_": lambda lib, x: x.resize_(1, 2),
+              "resize_as_": lambda lib, x: x.resize_as_(lib.ones(2, 1)),
+              "copy_": lambda lib, x: x.copy_(lib.ones(1, 2, 3))}
+
+
+@pytest.mark.parametrize("fn", RESIZE_FNS.values(), ids=RESIZE_FNS.keys())
+def test_resize_and_copy_inside_the_mode(fn, requires_grad):
+    def scenario(lib, log):
+        with lib.inference_mode():
+            c = lib.ones(1, 2, 3, requires_grad=requires_grad)
+            fn(lib, c)  # inside, even a tensor that requires grad: nothing is recorded
+            log(c.is_inference(), c.requires_grad, c.shape)
+        log.raises(lambda: fn(lib, c))  # an inference tensor outside: a no-op resize passes
+        log.raises(lambda: c.resize_(4))  # a new shape is refused, once made
+        log(c.shape)
+        a = lib.ones(1, 2, 3, requires_grad=requires_grad)
+        with lib.inference_mode():
+            fn(lib, a)  # a normal tensor inside: still counts versions
+            log(a.is_inference(), a.requires_grad, a.shape, a._version, a.grad_fn is None)
+        if requires_grad:
+            log.raises(lambda: fn(lib, a))
+    assert_same(scenario)
+
+
 def test_transpose_in_place_records_its_node():
     def scenario(lib, log):
         s, a = _leaf_and_clone(lib, True)

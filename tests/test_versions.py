@@ -3,6 +3,7 @@ and its base share one counter, ``.data = ...`` keeps the counter, and a saved o
 back through ``grad_fn._saved_result`` shares the output's counter (and memory). torch 2.13
 is the oracle, run side by side with the engine."""
 
+import pytest
 import torch
 
 import engine
@@ -62,3 +63,38 @@ def test_saved_result_read_after_the_change_names_the_change():
     expected = story(torch)
     assert expected is not None
     assert story(engine) == expected
+
+
+def _resize_story(lib):
+    x = lib.rand(1)
+    template = lib.rand(3)
+    seen = []
+    for size in [(1, 2), (3,), (3,), (1, 3), (0,), (4,)]:  # a new shape is a new version
+        x.resize_(size)
+        seen.append((tuple(x.shape), x._version))
+    x.resize_as_(template)
+    seen.append((tuple(x.shape), x._version))
+    x.resize_as_(template)  # already that shape: no new version
+    seen.append(x._version)
+    base = lib.zeros(6)
+    part = base[:3]
+    part.resize_(2)
+    seen.append((part._version, base._version))
+    out = lib.zeros(1)
+    with lib.no_grad():
+        lib.exp(lib.ones(0), out=lib.zeros(0))
+        lib.exp(lib.ones(2), out=out)  # an out= tensor resized to fit keeps its version
+    seen.append((tuple(out.shape), out._version))
+    try:
+        x.resize_as_(3)
+    except TypeError as e:
+        seen.append(str(e))
+    return seen
+
+
+def test_resize_moves_the_version_when_the_shape_changes():
+    with pytest.warns(UserWarning):
+        theirs = _resize_story(torch)
+    with pytest.warns(UserWarning):
+        ours = _resize_story(engine)
+    assert ours == theirs

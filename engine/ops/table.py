@@ -852,7 +852,7 @@ def _into_out(name, out, fn, args, kwargs):
                     "PyTorch release outputs will not be resized unless they have zero "
                     "elements. You can explicitly reuse an out tensor t by resizing it, "
                     "inplace, to zero elements with t.resize_(0).", UserWarning, stacklevel=3)
-            out.resize_(result.array.shape)
+            out._resize_array(result.array.shape)  # no new version, as torch's
         out.copy_(result)
     return out
 
