@@ -232,7 +232,7 @@ class Function(metaclass=FunctionMeta):
         single = not isinstance(raw_out, tuple)
         outs = (raw_out,) if single else raw_out
         inputs_by_id = {id(a): a for a in args if isinstance(a, Tensor)}
-        dirty = _check_dirty(node._dirty, outs)
+        dirty = _check_dirty(node._dirty, outs, inputs_by_id)
         fresh = []
         nondiff = set(node._non_differentiable)  # (ids)
         for o in outs:
@@ -265,6 +265,10 @@ class Function(metaclass=FunctionMeta):
         if not node._materialize_non_diff_grads:
             node._unmaterialized = frozenset(nr for nr, orig in enumerate(originals)
                                              if id(orig) in nondiff)
+        if dirty and len(fresh) > 1 and any(
+                id(o) in dirty and o._view is not None and id(orig) not in nondiff
+                and o.array.dtype.kind in "fc" for o, orig in zip(fresh, originals)):
+            raise GradientError(_DIRTY_VIEW_OF_MANY)
         for nr, (o, orig) in enumerate(zip(fresh, originals)):
             if isinstance(o, Tensor) and id(orig) not in nondiff and o.array.dtype.kind in "fc":
                 if id(o) in dirty:
@@ -365,10 +369,25 @@ class InplaceFunction(Function):
 # (engine/views.py). torch, like the engine, takes the node's first input to be the one
 # the view stands for there.
 
-def _check_dirty(dirty, outs) -> set:
-    """The ids of the dirty inputs, each checked and its version counter moved."""
+_DIRTY_VIEW_OF_MANY = (
+    "If your Function modifies inplace an input that is a view of another Tensor, your "
+    "Function cannot return more than one Tensor. This is not supported by the current "
+    "autograd engine. You should either make sure the input is not a view (using .clone() "
+    "for example) or make your Function only return one Tensor (potentially splitting it "
+    "into two Functions: one doing the inplace that returns a single Tensor and a second one "
+    "that does the other operations). You can ask on the forum https://discuss.pytorch.org/ "
+    "if you need help to do this change.")
+
+
+def _check_dirty(dirty, outs, inputs_by_id) -> set:
+    """The ids of the dirty inputs, each checked and its version counter moved (one that
+    is not an input is warned about, as torch does, and treated as the others)."""
     if not dirty:
         return set()
+    if any(id(t) not in inputs_by_id for t in dirty):
+        warnings.warn("ctx.mark_dirty() received a tensor that was not an input. Only input "
+                      "Tensors that have been mutated should be passed to ctx.mark_dirty().",
+                      UserWarning, stacklevel=4)
     returned = {id(o) for o in outs}
     if any(id(t) not in returned for t in dirty):
         raise GradientError("Some elements marked as dirty during the forward method were not "

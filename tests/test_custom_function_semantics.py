@@ -5,6 +5,8 @@ non-Tensor outputs (their gradients are None, not zeros), mark_dirty (the input 
 comes back, its version moved, its history the Function's node, through CopySlices when it
 is a view, even a view of a view), and mark_dirty's refusals."""
 
+import warnings
+
 import pytest
 import torch
 from support.functions import function
@@ -196,7 +198,43 @@ def _dirty_second_input(lib):
     return out[1] is y, graph_desc(y.grad_fn), y.output_nr
 
 
-STORIES = [_once_differentiable_under_create_graph, _once_differentiable_without_create_graph,
+def _dirty_not_an_input(lib):
+    def forward(ctx, a, b):
+        made = 3 * a
+        made.add_(b)
+        ctx.mark_dirty(made)  # warned about, then treated as the inputs are
+        return made
+
+    Made = function(lib, "Made", forward=forward, backward=lambda ctx, g: (3 * g, g))
+    a, b = lib.ones(2, requires_grad=True), lib.ones(2, requires_grad=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = Made.apply(a.clone(), b)
+    out.sum().backward()
+    return ([(w.category.__name__, str(w.message).split(" (Triggered")[0]) for w in caught],
+            out._version, a.grad.tolist(), b.grad.tolist())
+
+
+def _dirty_view_among_several_outputs(lib, requires_grad=True):
+    def forward(ctx, a, b):
+        a.add_(b)
+        ctx.mark_dirty(a)
+        return a, a + b
+
+    Pair = function(lib, "Pair", forward=forward, backward=lambda ctx, ga, gs: (ga + gs, gs))
+    base = lib.ones(2, requires_grad=requires_grad).clone()
+    b = lib.ones(2, requires_grad=True)
+    out = Pair.apply(base.view_as(base), b)  # refused while recording, even for a plain base
+    return [o.requires_grad for o in out]
+
+
+def _dirty_view_of_plain_base_among_several_outputs(lib):
+    return _dirty_view_among_several_outputs(lib, False)
+
+
+STORIES = [_dirty_not_an_input, _dirty_view_among_several_outputs,
+           _dirty_view_of_plain_base_among_several_outputs,
+           _once_differentiable_under_create_graph, _once_differentiable_without_create_graph,
            _non_tensor_outputs, _dirty_returned_twice, _dirty_nested_view,
            _dirty_view_then_used, _dirty_without_grad_needed, _dirty_under_no_grad,
            _dirty_leaf, _dirty_not_returned, _dirty_second_input]
