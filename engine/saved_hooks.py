@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 
+from . import grad_mode
 from .errors import GradientError
 
 PACK_INPLACE_ERROR = (
@@ -76,9 +77,11 @@ def original(t):
 
 
 def pack(t, hooks):
-    """Run ``hooks``' pack on ``t``; what the saved value keeps."""
+    """Run ``hooks``' pack on ``t`` (with grad mode off, as torch runs it); what the saved
+    value keeps."""
     version = t._version_counter[0]
-    packed = hooks[0](t)
+    with grad_mode.no_grad():
+        packed = hooks[0](t)
     if t._version_counter[0] != version:
         raise GradientError(PACK_INPLACE_ERROR)
     return packed

@@ -178,3 +178,37 @@ def test_inplace_variant_packs_a_clone_of_self():
         b.sum().backward()
         log(a.grad, w.grad)
     assert_same(scenario)
+
+
+def test_pack_hooks_run_with_grad_mode_off():
+    def scenario(lib, log):
+        seen = []
+
+        def pack(t):
+            seen.append(("pack", lib.is_grad_enabled(), (t * 2).requires_grad))
+            return t
+
+        def unpack(p):
+            seen.append(("unpack", lib.is_grad_enabled()))
+            return p
+
+        def double_in_place(t):
+            t *= 2  # a leaf that requires grad too: no leaf error, grad mode is off
+            return t
+
+        a = lib.tensor([1.0, -2.0, 0.5], requires_grad=True)
+        with lib.autograd.graph.saved_tensors_hooks(pack, unpack):
+            y = a * a
+        z = a * a
+        z.grad_fn._raw_saved_self.register_hooks(pack, unpack)
+        lib.autograd.grad(y.sum() + z.sum(), a, create_graph=True)
+        log(seen)
+        for make in (lambda: a.detach().requires_grad_(), lambda: a * 1):
+            t = make()
+            version = t._version
+            log.raises(lambda t=t: (t * t).grad_fn._raw_saved_self.register_hooks(
+                double_in_place, lambda p: p))
+            with lib.autograd.graph.saved_tensors_hooks(double_in_place, lambda p: p):
+                log.raises(lambda t=t: t * t)
+            log(t._version - version, type(t.grad_fn).__name__, t)
+    assert_same(scenario)
