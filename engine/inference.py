@@ -26,14 +26,14 @@ SAVE_ERROR = ("Inference tensors cannot be saved for backward. Please do not use
 INPLACE_ERROR = ("Inplace update to inference tensor outside InferenceMode is not allowed."
                  "You can make a clone to get a normal tensor before doing inplace update."
                  "See https://github.com/pytorch/rfcs/pull/17 for more details.")
-_VIEW_ADVICE = (" Given that this use case is ambiguous and error-prone, it is forbidden. You "
+VIEW_ADVICE = (" Given that this use case is ambiguous and error-prone, it is forbidden. You "
                 "can clarify your code by moving both the view and the inplace either both "
                 "inside the inference_mode block (if you don't want the inplace to be "
                 "tracked) or both outside (if you want the inplace to be tracked).")
 VIEW_INPLACE_ERROR = ("A view was created in inference mode and is being modified inplace in "
-                      "normal mode." + _VIEW_ADVICE)
+                      "normal mode." + VIEW_ADVICE)
 VIEW_REBASED_ERROR = ("A view was created in inference mode and its base or another view of "
-                      "its base has been modified inplace in normal mode." + _VIEW_ADVICE)
+                      "its base has been modified inplace in normal mode." + VIEW_ADVICE)
 REQUIRES_GRAD_ERROR = ("Setting requires_grad=True on inference tensor outside InferenceMode "
                        "is not allowed.")
 

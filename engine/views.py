@@ -172,8 +172,10 @@ def check_inplace_on_view(view, result) -> None:
     grad (a view made before its base required grad included: torch's view then requires
     grad through its base)."""
     root, no_grad_at, custom_at, multi_output = view, None, None, False
+    in_inference = False  # (made in inference mode up the chain: inherited over all others)
     while root._view is not None:
         made_in_grad_mode, k = root._view[4], root._view[3]
+        in_inference = in_inference or made_in_grad_mode is None
         # (the nearest of the two along the chain is the one torch's view inherits)
         if made_in_grad_mode is IN_CUSTOM_FUNCTION:
             if custom_at is None and no_grad_at is None:
@@ -184,24 +186,31 @@ def check_inplace_on_view(view, result) -> None:
         root = root._view[0]
     if not (result._grad_fn is not None or view._requires_grad or root._requires_grad):
         return
-    if custom_at is not None and view._grad_fn is not None:
+    if in_inference:
+        if no_grad_at is None:
+            no_grad_at = custom_at
+    elif custom_at is not None and view._grad_fn is not None:
         raise GradientError(f"Output {view._output_nr} of {_stem(view._grad_fn.name())} is a "
                             "view and is being modified inplace." + _CUSTOM_FUNCTION_ADVICE)
-    if custom_at is not None:  # torch names no node where the view has none
-        no_grad_at = view
+    elif custom_at is not None:  # torch names no node where the view has none
+        raise GradientError("A view was created in no_grad mode and is being modified "
+                            "inplace with grad mode enabled." + _CUSTOM_FUNCTION_ADVICE)
     # torch names the view's node only where torch gave it one: a view of a no_grad
     # view made while nothing required grad has none (its base came to require it later)
     named = view._requires_grad or (view._view[4] and view._view[5])
     if no_grad_at is view or (no_grad_at is not None and not named):
-        if view._view[4] is None:  # made in inference mode: NOTE [inference tensors]
+        if in_inference:
             raise GradientError(inference.VIEW_INPLACE_ERROR)
         raise GradientError("A view was created in no_grad mode and is being modified "
                             "inplace with grad mode enabled." + _NO_GRAD_ADVICE)
     if no_grad_at is not None:
         op, k = view._view[1], view._view[3]
-        raise GradientError(f"Output {k or 0} of {_stem(op.grad_fn)} is a view of a view which "
-                            "was created in no_grad mode and is being modified inplace with "
-                            "grad mode enabled." + _NO_GRAD_ADVICE)
+        first = f"Output {k or 0} of {_stem(op.grad_fn)} is a view of a view which was created"
+        raise GradientError(first + (
+            " in inference mode and is being modified inplace in normal mode."
+            + inference.VIEW_ADVICE if in_inference else
+            " in no_grad mode and is being modified inplace with grad mode enabled."
+            + _NO_GRAD_ADVICE))
     if not multi_output and root._grad_fn is None and root._requires_grad:
         raise GradientError("a view of a leaf Variable that requires grad is being used "
                             "in an in-place operation.")
@@ -355,18 +364,33 @@ _NO_GRAD_ADVICE = (" Given that this use case is ambiguous and error-prone, it i
 def _refusal(view):
     """torch's message for ``view`` once its base changed in place, or None."""
     _, op, _, k, made_in_grad_mode, _ = view._view
-    if made_in_grad_mode is None:  # NOTE [inference tensors]
-        return inference.VIEW_REBASED_ERROR
     t = view
-    while t._view is not None and t._view[4] is True:  # a view of a custom Function's
+    while t._view is not None and t._view[4] is True:  # a view of a special one inherits
         t = t._view[0]
-    if t._view is not None and t._view[4] is IN_CUSTOM_FUNCTION and view._grad_fn is not None:
-        return (f"Output {view._output_nr} of {_stem(view._grad_fn.name())} is a view and its "
-                "base or another view of its base has been modified inplace."
-                + _CUSTOM_FUNCTION_ADVICE)
-    if not made_in_grad_mode or made_in_grad_mode is IN_CUSTOM_FUNCTION:
+    nearest = True if t._view is None else t._view[4]
+    u = t
+    while u._view is not None and u._view[4] is not None:  # inference mode wins over all
+        u = u._view[0]
+    if u._view is not None:  # NOTE [inference tensors]
+        if made_in_grad_mode is not None and view._grad_fn is not None:
+            return (f"Output {view._output_nr} of {_stem(view._grad_fn.name())} is a view of "
+                    "a view which was created in inference mode and its base or another view "
+                    "of its base has been modified inplace in normal mode."
+                    + inference.VIEW_ADVICE)
+        return inference.VIEW_REBASED_ERROR
+    if nearest is IN_CUSTOM_FUNCTION:
+        if view._grad_fn is not None:
+            return (f"Output {view._output_nr} of {_stem(view._grad_fn.name())} is a view and "
+                    "its base or another view of its base has been modified inplace."
+                    + _CUSTOM_FUNCTION_ADVICE)
         return ("A view was created in no_grad mode and its base or another view of its base "
-                "has been modified inplace with grad mode enabled." + _NO_GRAD_ADVICE)
+                "has been modified inplace with grad mode enabled." + _CUSTOM_FUNCTION_ADVICE)
+    if not nearest:
+        first = ("A view" if view._grad_fn is None or not made_in_grad_mode else
+                 f"Output {view._output_nr} of {_stem(view._grad_fn.name())} is a view of a "
+                 "view which")
+        return (first + " was created in no_grad mode and its base or another view of its "
+                "base has been modified inplace with grad mode enabled." + _NO_GRAD_ADVICE)
     t = view
     while t._view is not None and t._view[3] is None:
         t = t._view[0]
