@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 
 from . import forward_ad as fw
-from . import grad_mode
 from ._tensor import Tensor
 from .autograd import grad
 
@@ -240,8 +239,8 @@ def grad_of(func, n_inputs: int):
         ins, gos = args[:n_inputs], args[n_inputs:]
         outs = _outputs(func, ins)
         diff = [t for t in ins if isinstance(t, Tensor) and t.requires_grad]
-        pairs = [(o, g) for o, g in zip(outs, gos) if o.requires_grad]
-        gs = grad([o for o, _ in pairs], diff, grad_outputs=[g for _, g in pairs],
+        # grad_outputs stand for the differentiable outputs only, as torch's
+        gs = grad([o for o in outs if o.requires_grad], diff, grad_outputs=list(gos),
                   create_graph=True, allow_unused=True)
         return tuple(g for g in gs if g is not None)
 
@@ -249,10 +248,11 @@ def grad_of(func, n_inputs: int):
 
 
 def random_grad_outputs(func, inputs, seed=0) -> tuple:
-    """torch makes random grad_outputs in [-1, 1) that require grad; seeded here."""
+    """torch makes random grad_outputs in [-1, 1) that require grad, one for each output
+    that requires grad (func runs with grad mode as it is: an in-place op on a base may
+    make a view require grad); seeded here."""
     rng = np.random.default_rng(seed)
-    with grad_mode.no_grad():
-        outs = _outputs(func, inputs)
+    outs = [o for o in _outputs(func, inputs) if o.requires_grad]
     result = []
     for o in outs:
         t = Tensor._make(rng.uniform(-1, 1, o.shape).astype(o.array.dtype))

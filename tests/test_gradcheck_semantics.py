@@ -150,7 +150,27 @@ def _forward_ad_sees_inputs_detached(lib):
     return ok, sorted(set(seen))
 
 
-@stories(_closes_over_its_input, _closes_over_its_input_wrong_formula, _shape_changes,
+def _gradgradcheck_of_a_view_made_to_require_grad(lib):
+    r = _double(lib, [1.0])
+    seen = []
+
+    def f(r):
+        base = lib.ones(5, dtype=lib.float64)
+        view = base.select(0, 1)
+        base.mul_(r * r)  # the view requires grad from here
+        seen.append(view.requires_grad)
+        return view
+
+    return lib.autograd.gradgradcheck(f, [r]), sorted(set(seen))
+
+
+def _gradgradcheck_after_an_output_without_grad(lib):
+    x = _double(lib, [0.5, -1.5])
+    return lib.autograd.gradgradcheck(lambda x: (x.detach() + 1, (x ** 3).sum()), [x])
+
+
+@stories(_gradgradcheck_of_a_view_made_to_require_grad,
+         _gradgradcheck_after_an_output_without_grad, _closes_over_its_input, _closes_over_its_input_wrong_formula, _shape_changes,
          _dtype_changes, _no_differentiable_output_constant, _no_differentiable_output_varies,
          _no_differentiable_output_varies_no_raise, _non_differentiable_output_left_out,
          _mismatch_numbered_among_differentiable_outputs, _inputs_restored,
