@@ -52,9 +52,10 @@ def _here() -> list[dict]:
 
 
 def _active() -> bool:
-    """A level is open in this thread and no rule of it is running."""
+    """A level is open in this thread, no rule of it is running, and inference mode is off
+    (torch's inference mode leaves forward AD out, as it does autograd)."""
     state = _levels_of_thread
-    return bool(state.stack) and not state.paused
+    return bool(state.stack) and not state.paused and not grad_mode._state.inference
 
 
 @contextlib.contextmanager
@@ -80,6 +81,17 @@ def enter_dual_level() -> int:
         _table.forward_hook = propagate
         _graph.reattach_tangent = reattach
     return len(levels) - 1
+
+
+def _refuse_dual_out(name, tensors) -> None:
+    """torch's out= variants have no forward derivative: one given a dual tensor (as an
+    input or as ``out``) is refused, in no_grad too."""
+    if _active() and any(_tangent(t) is not None for t in tensors):
+        raise NotImplementedError(f"Trying to use forward AD with {name}_out that does not "
+                                  "support it because it is an out= function")
+
+
+_table.refuse_dual_out = _refuse_dual_out
 
 
 def exit_dual_level(*, level=None) -> None:
@@ -132,6 +144,12 @@ def make_dual(tensor: Tensor, tangent: Tensor, *, level=None) -> Tensor:
         raise ValueError("Expected tangent to be floating point or complex, but got: "
                          f"torch.{tangent.dtype.name}")
     _check_tangent_size(tensor, tangent)
+    if grad_mode._state.inference:  # an alias without a tangent (see _active)
+        with _paused():
+            return F.view(tensor, tuple(tensor.shape))
+    if _tangent(tangent) is not None:
+        raise RuntimeError("Setting a forward grad that itself has a forward gradient at the "
+                           f"same level{len(_here()) - 1} is not supported.")
     if not _same_layout(tensor, tangent):
         tangent = _copy_in_the_layout_of(tensor, tangent)
     with _paused():
@@ -170,7 +188,7 @@ def _copy_in_the_layout_of(primal, tangent) -> Tensor:
 
 def _tangent(t):
     levels = _here()
-    if not levels or not isinstance(t, Tensor):
+    if not levels or not isinstance(t, Tensor) or grad_mode._state.inference:
         return None
     entry = levels[-1].get(id(t))
     return entry[1] if entry is not None and entry[0] is t else None

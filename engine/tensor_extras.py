@@ -89,16 +89,19 @@ class TensorExtras:
 
     @property
     def _base(self):
-        """The tensor this one is a view of (the first one made), None if not a view."""
+        """The tensor this one is a view of (the first one made), None if not a view (as
+        an inference tensor never is one for torch)."""
+        if type(self._version_counter) is not list:
+            return None
         t = self
         while t._view is not None:
             t = t._view[0]
         return None if t is self else t
 
     def _is_view(self) -> bool:
-        """(a view of an inference tensor made outside inference mode is none, as torch's)"""
-        return self._view is not None and (type(self._version_counter) is list or (
-            self._view[4] is None))
+        """(a view of an inference tensor, made in inference mode or not, is none for torch:
+        it is an inference tensor, which has no version counter to share)"""
+        return self._view is not None and type(self._version_counter) is list
 
     def untyped_storage(self) -> UntypedStorage:
         return UntypedStorage(self.array)

@@ -201,7 +201,47 @@ def _exit_the_open_level_by_number(lib):
     return level, fw._current_level
 
 
-REFUSALS = [_integer_tangent, _integer_primal, _nested_level,
+def _tangent_that_is_itself_a_dual(lib):
+    fw = FWAD[lib]
+    with fw.dual_level():
+        dual = fw.make_dual(lib.ones(2), lib.ones(2))
+        fw.make_dual(lib.zeros(2), dual)
+
+
+def _out_variants_given_a_dual(lib):
+    fw = FWAD[lib]
+    seen = []
+    with fw.dual_level():
+        dual = fw.make_dual(lib.ones(2), lib.ones(2))
+        plain = lib.ones(2)
+        seen.append(outcome(lambda: lib.add(plain, plain, out=dual)))
+        seen.append(outcome(lambda: lib.mul(dual, plain, out=plain)))
+        with lib.no_grad():  # refused there too
+            seen.append(outcome(lambda: lib.exp(dual, out=lib.zeros(2))))
+        lib.add(plain, plain, out=lib.zeros(2))  # no dual: as usual
+    return seen
+
+
+def _forward_ad_is_off_in_inference_mode(lib):
+    fw = FWAD[lib]
+    seen = []
+    with fw.dual_level():
+        dual = fw.make_dual(lib.ones(2), lib.ones(2))
+        with lib.inference_mode():
+            seen.append(fw.unpack_dual(dual).tangent is None)
+            seen.append(fw.unpack_dual(dual * 2).tangent is None)
+            primal = lib.ones(2)
+            made = fw.make_dual(primal, lib.ones(2))  # an alias, no tangent
+            seen.append((made._is_view(), made._base is primal, lib.is_inference(made),
+                         fw.unpack_dual(made).tangent is None))
+            made += 1
+            seen.append(_values(primal))
+        seen.append(_values(fw.unpack_dual(dual * 2).tangent))
+    return seen
+
+
+REFUSALS = [_tangent_that_is_itself_a_dual, _out_variants_given_a_dual,
+            _forward_ad_is_off_in_inference_mode, _integer_tangent, _integer_primal, _nested_level,
             _nested_level_leaves_the_outer_one_open, _wrong_level, _no_level,
            _exit_another_level, _exit_with_no_level_open, _exit_the_open_level_by_number]
 

@@ -86,6 +86,8 @@ F = types.SimpleNamespace()
 _seq = _graph.sequence_nrs  # (a module global: read per recorded op)
 _EMPTY = inspect.Parameter.empty
 forward_hook = None  # set by engine/forward_ad.py while a dual level is open
+# set by engine/forward_ad.py: ``(name, tensors)`` refuses an out= call given a dual tensor
+refuse_dual_out = None
 _Tensor = None  # engine.tensor.Tensor, bound by engine.tensor at import (avoids a cycle)
 
 
@@ -831,6 +833,8 @@ def _into_out(name, out, fn, args, kwargs):
     torch's out= variants; refused where autograd would have to record it."""
     if out is None:
         return fn(*args, **kwargs)
+    if forward_hook is not None:
+        refuse_dual_out(name, (out, *args, *kwargs.values()))
     if _grad_state.enabled and (out._requires_grad or any(
             isinstance(a, _Tensor) and a._requires_grad for a in (*args, *kwargs.values()))):
         raise GradientError(f"{name}(): functions with out=... arguments don't support "
