@@ -69,6 +69,7 @@ from .tensor_extras import (
 # the table and the graph while a dual level is open: see engine/forward_ad.py).
 _tensor.autograd_backward = autograd.backward  # Tensor.backward()
 _tensor.forward_ad_inplace = forward_ad.inplace  # an in-place op on a dual tensor
+_tensor.forward_ad_detach = forward_ad.detach_  # Tensor.detach_() of a dual tensor
 printing.tangent_of = forward_ad.current_tangent  # repr's tangent= of a dual tensor
 autograd.function = function  # torch.autograd.function, .functional, .forward_ad, ...
 autograd.functional = functional

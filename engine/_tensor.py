@@ -340,6 +340,8 @@ class Tensor(TensorExtras):
         self._grad_fn = None
         self._output_nr = 0
         self._requires_grad = False
+        if table.forward_hook is not None:  # its tangent goes too, as torch's
+            forward_ad_detach(self)
         return self
 
     @property
@@ -749,6 +751,7 @@ _graph_module._Tensor = Tensor
 # importing upwards, engine/__init__.py binds these names once, after every module loaded.
 autograd_backward = None  # engine.autograd.backward
 forward_ad_inplace = None  # engine.forward_ad.inplace
+forward_ad_detach = None  # engine.forward_ad.detach_
 
 
 def _direct_operator(qualname: str):

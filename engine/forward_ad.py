@@ -461,6 +461,14 @@ def _transpose(op, values, outs):
     return tuple(res) if op.multi_output else res[0]
 
 
+def detach_(t) -> None:
+    """``t.detach_()``: it keeps no tangent at the open level."""
+    levels = _here()
+    entry = levels[-1].get(id(t)) if levels else None
+    if entry is not None and entry[0] is t:
+        del levels[-1][id(t)]
+
+
 def inplace(self, result) -> None:
     """``self`` is being overwritten in place with ``result``: it takes result's tangent,
     written into its bases up the view chain (zeros elsewhere when a base had none), and

@@ -135,7 +135,16 @@ def _current_level(lib):
     return seen
 
 
-STORIES = [_identity, _in_place_on_the_dual, _in_place_on_the_unpacked_primal,
+def _detach_in_place_drops_the_tangent(lib):
+    fw = FWAD[lib]
+    with fw.dual_level():
+        dual = fw.make_dual(lib.ones(2), lib.tensor([1.0, 2.0])).clone()
+        kept = fw.unpack_dual(dual * 2).tangent
+        dual.detach_()
+        return _values(kept), fw.unpack_dual(dual).tangent, fw.unpack_dual(dual * 2).tangent
+
+
+STORIES = [_detach_in_place_drops_the_tangent, _identity, _in_place_on_the_dual, _in_place_on_the_unpacked_primal,
            _in_place_on_a_view_of_the_dual, _dual_copied_into_a_view_of_a_plain_tensor,
            _dual_of_a_leaf_is_its_view, _tangent_of_another_dtype, _current_level]
 
