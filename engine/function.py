@@ -31,6 +31,7 @@ class FunctionCtx:
     """What ``forward(ctx, ...)`` and ``backward(ctx, ...)`` receive (mixed into the node)."""
 
     _to_save = None
+    _jvp_saved = None  # while jvp runs: what saved_tensors gives there (save_for_forward's)
     _non_differentiable = ()
     _dirty = ()
     materialize_grads = True
@@ -67,6 +68,8 @@ class FunctionCtx:
 
     @property
     def saved_tensors(self) -> tuple:
+        if self._jvp_saved is not None:
+            return self._jvp_saved
         if self.saved is None:
             raise _graph.GraphFreedError(self)
         if self.saved is _ACCESSED:
@@ -300,8 +303,13 @@ def _forward_tangents(cls, node, args, tangents, fresh, outs, dirty) -> None:
     # the jvp must modify it in place and return it
     own = {id(a): (t, t._version_counter[0]) for a, t in zip(args, tangents)
            if id(a) in dirty and forward_ad.current_tangent(a) is not None}
-    with grad_mode.no_grad(), forward_ad.paused():
-        result = cls.jvp(node, *tangents)
+    # in jvp, saved_tensors are the ones saved for forward (none without save_for_forward)
+    node._jvp_saved = tuple(getattr(node, "saved_for_forward", ()))
+    try:
+        with grad_mode.no_grad(), forward_ad.paused():
+            result = cls.jvp(node, *tangents)
+    finally:
+        node._jvp_saved = None
     result = result if isinstance(result, tuple) else (result,)
     nondiff = set(node._non_differentiable)
     for i, (o, orig, t) in enumerate(zip(fresh, outs, result)):

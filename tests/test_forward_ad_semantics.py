@@ -405,7 +405,42 @@ def _modifies_its_input(lib, jvp, dual_input=True):
         return _values(fw.unpack_dual(out).tangent), _values(tangent), out is x
 
 
+def _saved_tensors_in_jvp_and_backward(lib, for_forward):
+    fw = FWAD[lib]
+    seen = []
+
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x)
+        if for_forward:
+            ctx.save_for_forward(x, y)
+        return x * y
+
+    def jvp(ctx, x_t, y_t):
+        saved = ctx.saved_tensors  # the ones saved for forward only
+        seen.append(("jvp", len(saved)))
+        x, y = saved if saved else (lib.ones(2), lib.ones(2))
+        return y * x_t + x * y_t
+
+    def backward(ctx, grad):
+        seen.append(("backward", len(ctx.saved_tensors)))
+        (x,) = ctx.saved_tensors
+        return grad * 2, grad * x
+
+    Product = function(lib, "Product", forward=forward, backward=backward, jvp=jvp)
+    x = lib.tensor([1.0, 2.0], requires_grad=True)
+    y = lib.tensor([3.0, -1.0], requires_grad=True)
+    with fw.dual_level():
+        out = Product.apply(fw.make_dual(x, lib.tensor([0.5, 1.0])), y)
+        tangent = fw.unpack_dual(out).tangent
+        out.sum().backward()
+    return seen, _values(tangent), _values(x.grad), _values(y.grad)
+
+
 FUNCTION_STORIES = {
+    "jvp reads what was saved for forward": lambda lib: _saved_tensors_in_jvp_and_backward(
+        lib, True),
+    "jvp without save_for_forward reads nothing": lambda lib: (
+        _saved_tensors_in_jvp_and_backward(lib, False)),
     "input as-is, jvp gives its tangent itself": lambda lib: _returns_its_input(
         lib, lambda t: t),
     "input as-is, jvp gives a view": lambda lib: _returns_its_input(lib, lambda t: t[:]),
