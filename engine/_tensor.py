@@ -10,7 +10,14 @@ import numpy as np
 from . import backend, dtypes, inference, saved_hooks, views
 from . import graph as _graph_module
 from .dtypes import legacy_type_name
-from .errors import NON_LEAF_GRAD_WARNING, OVERLAP_ERROR, GradientError, IndexOpError, OpError
+from .errors import (
+    NON_LEAF_GRAD_WARNING,
+    OVERLAP_ERROR,
+    ArgumentTypeError,
+    GradientError,
+    IndexOpError,
+    OpError,
+)
 from .grad_mode import is_grad_enabled
 from .graph import AccumulateGrad, HookDict, RemovableHandle
 from .ops import inplace, table
@@ -780,15 +787,20 @@ def _install_methods():
             continue
         fn = getattr(table.F, name)
 
-        def method(self, *args, _fn=fn, _rows=rows, **kwargs):
-            if len(_rows) == 1:  # one overload: straight to the row, no dispatch
-                row = _rows[0]
-                n = len(args) + 1
-                if (not kwargs and row.direct and row.nrequired <= n <= row.npositional
-                        and table.forward_hook is None):
-                    return row._call_tensors((self, *args) + row.defaults[n:])
-                return row(self, *args, **kwargs)
-            return _fn(self, *args, **kwargs)
+        def method(self, *args, _fn=fn, _rows=rows, _name=name, **kwargs):
+            try:  # (free unless raised: torch counts a method's positions after self)
+                if len(_rows) == 1:  # one overload: straight to the row, no dispatch
+                    row = _rows[0]
+                    n = len(args) + 1
+                    if (not kwargs and row.direct and row.nrequired <= n <= row.npositional
+                            and table.forward_hook is None):
+                        return row._call_tensors((self, *args) + row.defaults[n:])
+                    return row(self, *args, **kwargs)
+                return _fn(self, *args, **kwargs)
+            except ArgumentTypeError as e:
+                if e.method_text is None or not str(e).startswith(f"{_name}("):
+                    raise
+                raise ArgumentTypeError(e.method_text) from None
 
         method.__name__ = name
         setattr(Tensor, name, method)

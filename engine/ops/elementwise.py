@@ -741,6 +741,7 @@ op("remainder.Scalar(Tensor input, Scalar other) -> Tensor", "RemainderBackward0
 
 op("remainder.Tensor(Tensor input, Tensor other) -> Tensor", "RemainderBackward1",
    kernel=("remainder_cpu", "fi"),
+   numbers=("input",),  # torch's remainder.Scalar_Tensor
    jvp="elementwise",
    forward=_remainder,
    vjp={"input": lambda grad: grad,
@@ -791,12 +792,14 @@ op("where.self(Tensor condition, Tensor input, Tensor other) -> Tensor", "WhereB
    vjp={"input": lambda grad, condition: F.where(condition, grad, 0.0),
         "other": lambda grad, condition: F.where(condition, 0.0, grad)},
    nondiff=("condition",), shape=bcast3, dtype="none",
+   numbers=("input", "other"),  # torch's where.ScalarSelf, where.ScalarOther, where.Scalar
    samples=explicit(lambda r: Sample((Const(rand(r, 2, 3) > 0), rand(r, 2, 3), rand(r, 2, 3))),
                     lambda r: Sample((Const(rand(r, 2, 3) > 0), rand(r, 3), rand(r, 2, 1)))))
 
 for _name, _fn in [("eq", np.equal), ("ne", np.not_equal), ("lt", np.less),
                    ("le", np.less_equal), ("gt", np.greater), ("ge", np.greater_equal)]:
-    op(f"{_name}.Tensor(Tensor input, Tensor other) -> Tensor", None, forward=_fn, shape=bcast)
+    op(f"{_name}.Tensor(Tensor input, Tensor other) -> Tensor", None, forward=_fn, shape=bcast,
+       numbers=("other",))  # torch's <name>.Scalar
 
 op("logical_not(Tensor input) -> Tensor", None, forward=np.logical_not, shape=same,
    dtype="none")
