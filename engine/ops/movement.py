@@ -42,8 +42,8 @@ def reshape(input, shape):
     (_reshape_alias) when its strides allow one, else a copy."""
     if is_contiguous(input):
         return F.view(input, shape)
-    if _viewable(input, shape):
-        return F._reshape_alias(input, shape)
+    if _viewable(input, shape):  # (_reshape_alias takes the sizes, -1 resolved)
+        return F._reshape_alias(input, infer_size(shape, numel(shape_of(input))))
     return F._unsafe_view(contiguous(input), shape)
 
 
