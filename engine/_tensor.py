@@ -208,7 +208,7 @@ class Tensor(TensorExtras):
             raise GradientError("only Tensors of floating point and complex dtype can require "
                                 "gradients")
         inference.check_requires_grad(self, value)
-        self._requires_grad = bool(value)
+        views.set_requires_grad(self, bool(value))
 
     requires_grad = requires_grad.deleter(_refuse_delete("requires_grad must be a bool"))
 
@@ -220,7 +220,7 @@ class Tensor(TensorExtras):
         if requires_grad and not self.dtype.is_floating_point:
             raise GradientError("only Tensors of floating point dtype can require gradients")
         inference.check_requires_grad(self, requires_grad)
-        self._requires_grad = bool(requires_grad)
+        views.set_requires_grad(self, bool(requires_grad))
         return self
 
     def is_inference(self) -> bool:
@@ -324,8 +324,11 @@ class Tensor(TensorExtras):
                                 "tensors")
         return _graph_module.post_accumulate_hooks_of(self).add(hook)
 
-    def _accumulator(self) -> AccumulateGrad:
-        node = self._acc() if self._acc is not None else None
+    def _accumulator(self) -> AccumulateGrad | None:
+        acc = self._acc
+        if acc is _THROUGH_BASE:  # NOTE [a view whose base came to require grad]: no edge
+            return None
+        node = acc() if acc is not None else None
         if node is None:
             node = AccumulateGrad(self)
             self._acc = weakref.ref(node)
@@ -750,6 +753,7 @@ def _as_tensor_like(value, like: Tensor) -> Tensor:
 
 
 table._Tensor = Tensor
+_THROUGH_BASE = views.THROUGH_BASE
 _graph_module._Tensor = Tensor
 # NOTE [Tensor's upward bindings]: Tensor sits below the walk and the autograd API that
 # some of its methods call (backward(), an in-place op under forward AD). Rather than
