@@ -157,9 +157,9 @@ def test_jvp_rule_matches_torch_forward_ad(case):
 
 
 def test_most_differentiable_rows_have_a_rule():
-    """Every differentiable primitive has a rule but hardsigmoid_backward, which has none
-    in torch either (nor a derivative); test_rows_without_rule_raise covers those."""
-    assert [r.qualname for r in NO_JVP] == ["hardsigmoid_backward"]
+    """Every differentiable primitive has a rule but hardsigmoid_backward and index_reduce,
+    which have none in torch either; test_rows_without_rule_raise covers those."""
+    assert [r.qualname for r in NO_JVP] == ["hardsigmoid_backward", "index_reduce"]
     g = torch.rand(3, dtype=torch.float64)
     with tfw.dual_level(), pytest.raises(NotImplementedError) as theirs:
         torch.ops.aten.hardsigmoid_backward(tfw.make_dual(g, g), g)
@@ -167,6 +167,14 @@ def test_most_differentiable_rows_have_a_rule():
         x = engine.tensor(g.numpy())
         engine.hardsigmoid_backward(fw.make_dual(x, x), x)
     assert str(ours.value) == str(theirs.value)
+    for lib, level in ((torch, tfw), (engine, fw)):
+        with level.dual_level(), pytest.raises(NotImplementedError) as raised:
+            x = lib.ones(3, dtype=lib.float64)
+            lib.ones(3, dtype=lib.float64).index_reduce(0, lib.tensor([0, 2]),
+                                                        level.make_dual(x[:2], x[:2]), "amax")
+        if lib is torch:
+            theirs = raised
+    assert str(raised.value) == str(theirs.value)
 
 
 @pytest.fixture
@@ -186,7 +194,10 @@ def test_rows_without_rule_raise(which, request):
         with fw.dual_level():
             d = fw.make_dual(x, engine.ones(3))
             with pytest.raises(NotImplementedError) as ours:
-                getattr(engine.F, row.name)(*[d] * row.nrequired)
+                if row.name == "index_reduce":
+                    engine.F.index_reduce(d, 0, engine.tensor([0, 2]), d[:2], "amax")
+                else:
+                    getattr(engine.F, row.name)(*[d] * row.nrequired)
         assert str(ours.value).startswith(f"Trying to use forward AD with {row.name} that "
                                           "does not support it") or str(ours.value) == (
             f"Trying to use forward AD with aten::{row.name} that does not support it.")

@@ -3,7 +3,10 @@ the gradient, include_self=False leaves the overwritten places out; against torc
 follows torch's cases for zeros."""
 
 import pytest
+import torch
 from support.pairs import assert_same
+
+import engine
 
 
 def test_ties_and_include_self():
@@ -56,3 +59,37 @@ def test_prod_derivatives(how, zeros):
             log(lib.autograd.grad((gx * gx).sum(), [x, src], allow_unused=True))
             log.raises(lib.autograd.grad, (gs * gs).sum(), [x, src], allow_unused=True)
     assert_same(scenario)
+
+
+@pytest.mark.parametrize("how", ["sum", "mean", "amax", "amin", "prod"])
+@pytest.mark.parametrize("own", [True, False])
+def test_forward_mode_with_ties(how, own):
+    """scatter_reduce's tangent as torch's forward AD gives it: ties of amax/amin share it
+    (the input's own ties left out with include_self=False), and 'prod' gets none."""
+    def tangent(lib):
+        fw = lib.autograd.forward_ad
+        index = lib.tensor([[0, 1, 0, 1], [1, 0, 1, 0], [0, 0, 1, 1]])
+        with fw.dual_level():
+            x = fw.make_dual(
+                lib.tensor([[1.0, 5.0, 2.0, 2.0], [3.0, 3.0, 3.0, 3.0]], dtype=lib.float64),
+                lib.tensor([[0.1, 0.2, 0.3, 0.4], [0.5, 0.6, 0.7, 0.8]], dtype=lib.float64))
+            src = fw.make_dual(
+                lib.tensor([[1.0, 3.0, 2.0, 3.0], [3.0, 5.0, 3.0, 1.0], [1.0, 5.0, 3.0, 3.0]],
+                           dtype=lib.float64),
+                lib.arange(1.0, 13.0, dtype=lib.float64).reshape(3, 4))
+            t = fw.unpack_dual(x.scatter_reduce(0, index, src, how, include_self=own)).tangent
+            return None if t is None else [[round(v, 9) for v in row] for row in t.tolist()]
+    assert tangent(engine) == tangent(torch)
+
+
+def test_index_reduce_has_no_forward_mode():
+    def refusal(lib):
+        fw = lib.autograd.forward_ad
+        with fw.dual_level():
+            x = lib.ones(3, 2, dtype=lib.float64)
+            source = fw.make_dual(lib.ones(2, 2, dtype=lib.float64), lib.ones(2, 2,
+                                                                          dtype=lib.float64))
+            with pytest.raises(NotImplementedError) as e:
+                x.index_reduce(0, lib.tensor([0, 2]), source, "amax")
+        return str(e.value)
+    assert refusal(engine) == refusal(torch)

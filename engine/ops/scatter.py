@@ -164,10 +164,38 @@ def _src_vjp(grad, input, dim, index, src, reduce, include_self, result):
     return _vjps(input, dim, index, src, reduce, include_self, result)[1](grad)
 
 
+def _jvp(input_t, src_t, input, dim, index, src, reduce, include_self, result):
+    """Forward mode as torch 2.13's: linear for sum and mean; for amax/amin the tangents
+    of the elements equal to the result, averaged over the ties (the VJP transposed);
+    none for prod (torch gives its result no tangent)."""
+    if reduce in ("sum", "mean"):
+        return F.scatter_reduce(input_t, dim, index, src_t, reduce, include_self=include_self)
+    if reduce == "prod":
+        return None
+    x, s, r, idx = _raw(input), _raw(src), _raw(result), _raw(index).astype(np.int64)
+    if x.ndim == 0:
+        return F.reshape(_jvp(F.reshape(input_t, (1,)), F.reshape(src_t, (1,)), x.reshape(1),
+                              dim, idx.reshape(1), s.reshape(1), reduce, include_self,
+                              r.reshape(1)), ())
+    d, key = _places(x.shape, dim, idx)
+    take = tuple(slice(0, n) for n in idx.shape)
+    s = s[take]
+    if tuple(src_t.shape) != idx.shape:
+        src_t = src_t[take]
+    self_is = (x == r).astype(x.dtype)
+    if not include_self:
+        self_is[key] = 0  # (and, unlike the VJP's, its ties not counted: torch's)
+    src_is = (s == np.take_along_axis(r, idx, d)).astype(x.dtype)
+    count = self_is.copy()
+    np.add.at(count, key, src_is)
+    count = np.maximum(count, 1.0)
+    return F.scatter_reduce(input_t * self_is, d, idx, src_t * src_is, "sum") / count
+
+
 _IDX = np.array([[0, 1, 0, 1], [1, 0, 1, 0], [0, 0, 1, 1]])
 op("scatter_reduce.two(Tensor input, int dim, Tensor index, Tensor src, str reduce, *, "
    "bool include_self=True) -> Tensor", "ScatterReduceBackward0", nondiff=("index",),
-   jvp="transpose", dtype="none",
+   jvp=_jvp, dtype="none",
    forward=_reduce_into, vjp={"input": _input_vjp, "src": _src_vjp},
    shape=lambda input, dim, index, src, reduce, include_self=True: input,
    samples=explicit(*[
@@ -203,7 +231,7 @@ def _index_reduce(input, dim, index, source, reduce, include_self=True):
 
 op("index_reduce(Tensor input, int dim, Tensor index, Tensor source, str reduce, *, "
    "bool include_self=True) -> Tensor", "IndexReduceBackward0", nondiff=("index",),
-   jvp="transpose", dtype="none", forward=_index_reduce,
+   dtype="none", forward=_index_reduce,  # (no forward mode: torch has none)
    vjp={"input": lambda grad, input, dim, index, source, reduce, include_self, result:
         _vjps(input, *_along(index, source.shape, dim)[::-1], source, reduce, include_self,
               result, "index_reduce", index)[0](grad),
