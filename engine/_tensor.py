@@ -43,6 +43,15 @@ def _options(t) -> str:
 # (``del x._grad_fn``, refused by torch too, deletes a slot here: not modelled.)
 
 
+# NOTE [_backward_hooks]: torch's Tensor._backward_hooks is the OrderedDict register_hook
+# fills (None before the first hook). A leaf's AccumulateGrad reads it when it runs, so
+# assigning another dict (or None) replaces the leaf's hooks: here it is the leaf's
+# ``_hooks``. A non-leaf's node took the dict of its first register_hook: assigning the
+# attribute later changes what it reads back, not what the node runs (kept aside here, by
+# id, so that Tensor needs no slot for it).
+_nonleaf_hooks_attr: dict = {}
+
+
 def _refuse_delete(message: str):
     def deleter(self):
         raise GradientError(message)
@@ -367,8 +376,24 @@ class Tensor(TensorExtras):
 
     data = data.deleter(_refuse_delete(
         "Deleting tensor data is not allowed. Delete tensor instead!"))
-    # torch's hooks dict, absent here (hooks are in _hooks): only its deletion is refused
-    _backward_hooks = property(None, None, _refuse_delete(
+    # torch's hooks dict (NOTE [_backward_hooks]); its deletion is refused
+    def _get_backward_hooks(self):
+        if self._grad_fn is None:
+            return self._hooks
+        if id(self) in _nonleaf_hooks_attr:
+            return _nonleaf_hooks_attr[id(self)][0]
+        hooks = self._grad_fn.tensor_pre_hooks
+        return None if not hooks else hooks.get(self._output_nr)
+
+    def _set_backward_hooks(self, value) -> None:
+        if self._grad_fn is None:
+            self._hooks = value
+            return
+        if id(self) not in _nonleaf_hooks_attr:
+            weakref.finalize(self, _nonleaf_hooks_attr.pop, id(self), None)
+        _nonleaf_hooks_attr[id(self)] = (value,)
+
+    _backward_hooks = property(_get_backward_hooks, _set_backward_hooks, _refuse_delete(
         "Deletion of _backwards_hooks not allowed!"))
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
