@@ -453,3 +453,61 @@ def test_reshape_with_an_inferred_size_of_a_view_that_stays_a_view(size):
         m = lib.ones(3, 1).expand(3, 4)[:, :1]
         return g.reshape(*size).shape, m.reshape(*size), m.reshape(*size).is_contiguous()
     same(fn)
+
+
+# ---------------------------------------------------------------- set_: a tensor takes
+# another's memory (or a storage's part, or none)
+
+@pytest.mark.parametrize("case", [
+    "shares_memory", "follows_in_place_changes", "nothing", "leaf_requiring_grad",
+    "leaf_requiring_grad_under_no_grad", "non_leaf", "source_requires_grad", "storage",
+    "storage_part", "tensor_part_with_strides", "offset_counted_from_a_view",
+    "out_of_bounds", "negative_offset", "other_dtype", "keywords", "not_a_tensor"])
+def test_set_(case):
+    def fn(lib):
+        a = lib.tensor([1.0, 2.0, 3.0])
+        b = lib.zeros(2)
+        if case == "shares_memory":
+            b.set_(a)
+            b[0] = 9.0
+            return a, b, (a._version, b._version), b.stride(), b.storage_offset()
+        if case == "follows_in_place_changes":
+            b.set_(a)
+            a.add_(1)
+            a.mul_(lib.tensor(2.0))
+            return b, (a._version, b._version)
+        if case == "nothing":
+            return b.set_(), b._version
+        if case == "leaf_requiring_grad":
+            return lib.zeros(2, requires_grad=True).set_(a)
+        if case == "leaf_requiring_grad_under_no_grad":
+            with lib.no_grad():
+                return lib.zeros(2, requires_grad=True).set_(a)
+        if case == "non_leaf":
+            x = lib.ones(3, requires_grad=True)
+            y = (x * 2).set_(a)
+            nexts = [None if n is None else n.name() for n, _ in y.grad_fn.next_functions]
+            y.sum().backward()
+            return y, nexts
+        if case == "source_requires_grad":
+            y = b.set_(lib.ones(3, requires_grad=True) * 1)
+            return y, [None if n is None else n.name() for n, _ in y.grad_fn.next_functions]
+        if case == "storage":
+            return b.set_(a.untyped_storage()), b.storage_offset()
+        if case == "storage_part":
+            return b.set_(a.untyped_storage(), 1, (2,)), b.storage_offset()
+        if case == "tensor_part_with_strides":
+            return b.set_(a, 0, (2, 2), (1, 1)), b.stride()
+        if case == "offset_counted_from_a_view":
+            c = lib.arange(6.0)
+            return [lib.zeros(1).set_(c[2:], k, (2,)).storage_offset() for k in range(3)]
+        if case == "out_of_bounds":
+            return b.set_(a, 2, (2,))
+        if case == "negative_offset":
+            return b.set_(a, -1, (2,))
+        if case == "other_dtype":
+            return lib.zeros(2, dtype=lib.float64).set_(a)
+        if case == "keywords":
+            return b.set_(source=a, storage_offset=1, size=(2,))
+        return b.set_(3)
+    same(fn)
