@@ -786,8 +786,11 @@ class Op:
 
     # -- the VJP, called by the engine for one node
 
-    def backward(self, node, grads, raw: bool):
-        """Gradients for each edge of ``node``, given its output grads (Nones allowed)."""
+    def backward(self, node, grads, raw: bool, reach=None):
+        """Gradients for each edge of ``node``, given its output grads (Nones allowed).
+        ``reach``: autograd.grad's map of the nodes that lead to its inputs; an edge to
+        any other gets no gradient computed (torch's should_compute_output: a derivative
+        torch has not implemented raises only where it is needed)."""
         edges_all = node.next_functions
         if self.multi_output:
             if all(g is None for g in grads):
@@ -804,9 +807,11 @@ class Op:
         for j, (name, fn, names, is_list, kind) in enumerate(self._vjp_rows):
             count = 1 if counts is None else counts[j]  # None: one edge per parameter
             if count == 1:  # the common case: one Tensor, one edge
-                needed = edges_all[k][0] is not None
+                child = edges_all[k][0]
+                needed = child is not None and (reach is None or reach.get(child, False))
             else:
-                needed = any(e[0] is not None for e in edges_all[k:k + count])
+                needed = any(e[0] is not None and (reach is None or reach.get(e[0], False))
+                             for e in edges_all[k:k + count])
             k += count
             if not needed:
                 out.extend([None] * count)
