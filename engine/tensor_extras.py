@@ -176,6 +176,10 @@ class TensorExtras:
             views.set_history(self, node, 0)
         return self
 
+    def polygamma(self, n):
+        """x.polygamma(n): torch.polygamma(n, x) (the row's order puts n first)."""
+        return table.F.polygamma(n, self)
+
     def transpose_(self, dim0, dim1):
         """In place: this tensor takes the transposed layout (a new version, and
         TransposeBackward1 as its grad_fn when it requires grad)."""
