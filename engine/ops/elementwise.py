@@ -71,7 +71,9 @@ def _abs(input):
 
 
 op("add.Tensor(Tensor input, Tensor other, *, Scalar alpha=1) -> Tensor", "AddBackward0",
-   jvp="elementwise",
+   # torch's self_t + maybe_multiply(other_t, alpha): a new tensor (with a node when a
+   # tangent requires grad) even where one side has no tangent, as a number has none
+   jvp=lambda input_t, other_t, alpha: input_t + (other_t if alpha == 1 else other_t * alpha),
    forward=lambda input, other, alpha: input + other if alpha == 1 else input + alpha * other,
    vjp={"input": lambda grad: grad,
         # torch's maybe_multiply: a mul.Scalar (MulBackward1 under create_graph)
@@ -80,7 +82,7 @@ op("add.Tensor(Tensor input, Tensor other, *, Scalar alpha=1) -> Tensor", "AddBa
 
 op("sub.Tensor(Tensor input, Tensor other, *, Scalar alpha=1) -> Tensor", "SubBackward0",
    check=_check_sub,
-   jvp="elementwise",
+   jvp=lambda input_t, other_t, alpha: input_t - (other_t if alpha == 1 else other_t * alpha),
    forward=_sub,
    vjp={"input": lambda grad: grad,
         "other": lambda grad, alpha: -grad if alpha == 1 else -grad * alpha},
