@@ -223,7 +223,7 @@ def unpack_dual(tensor: Tensor, *, level=None) -> UnpackedDualTensor:
     if tangent is None:
         return UnpackedDualTensor(tensor, None)
     with _paused():  # a view of the dual (its autograd history kept) without a tangent
-        primal = F.alias(tensor)
+        primal = F._fw_primal(tensor)
     _mark_dual_view(primal)
     return UnpackedDualTensor(primal, tangent)
 

@@ -477,3 +477,21 @@ def test_tangents_have_history(name, needs):
                 out.sum(), wrt, allow_unused=True)]
         return seen, _rounded(out), grads
     assert outcome(lambda: story(engine)) == outcome(lambda: story(torch))
+
+
+@pytest.mark.parametrize("needs", [True, False])
+def test_unpacked_primal_is_an_identity_view(needs):
+    """unpack_dual's primal: a view of the dual with torch's Identity node (a CppFunction,
+    printed <Identity>) where the primal requires grad; backward goes through it."""
+    def story(lib):
+        fw = FWAD[lib]
+        p = lib.tensor([1.0, 2.0], requires_grad=needs)
+        with fw.dual_level():
+            primal = fw.unpack_dual(fw.make_dual(p, lib.ones(2))).primal
+            node = primal.grad_fn
+            seen = (repr(primal), primal._is_view(), type(node).__name__ if node else None,
+                    node.name() if node else None)
+        if needs:
+            (primal * 2).sum().backward()
+        return seen, None if p.grad is None else p.grad.tolist()
+    assert outcome(lambda: story(engine)) == outcome(lambda: story(torch))

@@ -519,6 +519,15 @@ op("pad(Tensor input, int[] pad, str mode='constant', float? value=None) -> Tens
                     lambda r: Sample((rand(r, 2, 3, 4), (1, 0, -1, 2))),
                     lambda r: Sample((rand(r, 2, 3), (0, 0, 1, 1), "constant", -1.0))))
 
+# unpack_dual's primal (engine/forward_ad.py): a view of the dual whose node torch names
+# torch::autograd::Identity, of the generic Python class CppFunction (printed <Identity>)
+_fw_primal = op("_fw_primal(Tensor input) -> Tensor", "torch::autograd::Identity",
+                method=False, jvp="linear",
+                forward=lambda input: input.view() if hasattr(input, "view") else np.asarray(
+                    input),
+                vjp={"input": lambda grad: grad}, dtype="none", shape=lambda input: tuple(input))
+_fw_primal.node_class.__name__ = _fw_primal.node_class.__qualname__ = "CppFunction"
+
 op("alias(Tensor input) -> Tensor", "AliasBackward0", method=False,
    jvp="linear",
    forward=lambda input: input.view() if hasattr(input, "view") else np.asarray(input),
