@@ -93,3 +93,21 @@ def test_index_reduce_has_no_forward_mode():
                 x.index_reduce(0, lib.tensor([0, 2]), source, "amax")
         return str(e.value)
     assert refusal(engine) == refusal(torch)
+
+
+def test_index_reduce_warns_once_that_it_is_in_beta():
+    """torch warns once a process; whichever of the two ran index_reduce before this test
+    has warned already, so each is asked for its first warning in a fresh interpreter."""
+    import subprocess
+    import sys
+
+    code = ("import warnings, {lib} as t\n"
+            "with warnings.catch_warnings(record=True) as w:\n"
+            "    warnings.simplefilter('always')\n"
+            "    for _ in range(2):\n"
+            "        t.ones(2).index_reduce(0, t.tensor([0]), t.ones(1), 'prod')\n"
+            "print([(x.category.__name__,\n"
+            "        str(x.message).split(' (Triggered internally at ')[0]) for x in w])")
+    seen = [subprocess.run([sys.executable, "-c", code.format(lib=lib)], capture_output=True,
+                           text=True, check=True).stdout for lib in ("torch", "engine")]
+    assert seen[0] == seen[1] and "beta" in seen[0]

@@ -3,6 +3,8 @@ into input at the places an index says, with torch's scatter_reduce_backward (ti
 amax/amin share their gradient; mean divides by each place's count; prod's has cases of its
 own for zeros)."""
 
+import warnings
+
 import numpy as np
 
 from .. import dtypes
@@ -214,7 +216,14 @@ def _along(index, source_shape, dim):
     return np.broadcast_to(np.reshape(_raw(index), shape), tuple(source_shape)).copy(), d
 
 
+_warned = []  # torch's TORCH_WARN_ONCE: once a process
+
+
 def _index_reduce(input, dim, index, source, reduce, include_self=True):
+    if not _warned:
+        _warned.append(True)
+        warnings.warn("index_reduce() is in beta and the API may change at any time.",
+                      UserWarning, stacklevel=2)
     if reduce not in ("prod", "mean", "amax", "amin"):
         raise OpError("index_reduce(): Expected reduce to be one of prod, mean, amax or amin "
                       f"but got {reduce}.")
