@@ -10,7 +10,14 @@ import numpy as np
 from . import backend, dtypes, inference, saved_hooks, views
 from . import graph as _graph_module
 from .dtypes import legacy_type_name
-from .errors import NON_LEAF_GRAD_WARNING, OVERLAP_ERROR, GradientError, IndexOpError, OpError
+from .errors import (
+    NON_LEAF_GRAD_WARNING,
+    OVERLAP_ERROR,
+    ArgumentTypeError,
+    GradientError,
+    IndexOpError,
+    OpError,
+)
 from .grad_mode import is_grad_enabled
 from .graph import AccumulateGrad, HookDict, RemovableHandle
 from .ops import inplace, table
@@ -34,6 +41,15 @@ def _options(t) -> str:
 # defines ``__delattr__`` gets CPython's Python-level attribute-setting slot, which made
 # every attribute set (eleven in ``Tensor._make``) slower, ~15% of a small op's cost.
 # (``del x._grad_fn``, refused by torch too, deletes a slot here: not modelled.)
+
+
+# NOTE [_backward_hooks]: torch's Tensor._backward_hooks is the OrderedDict register_hook
+# fills (None before the first hook). A leaf's AccumulateGrad reads it when it runs, so
+# assigning another dict (or None) replaces the leaf's hooks: here it is the leaf's
+# ``_hooks``. A non-leaf's node took the dict of its first register_hook: assigning the
+# attribute later changes what it reads back, not what the node runs (kept aside here, by
+# id, so that Tensor needs no slot for it).
+_nonleaf_hooks_attr: dict = {}
 
 
 def _refuse_delete(message: str):
@@ -201,7 +217,7 @@ class Tensor(TensorExtras):
             raise GradientError("only Tensors of floating point and complex dtype can require "
                                 "gradients")
         inference.check_requires_grad(self, value)
-        self._requires_grad = bool(value)
+        views.set_requires_grad(self, bool(value))
 
     requires_grad = requires_grad.deleter(_refuse_delete("requires_grad must be a bool"))
 
@@ -213,7 +229,7 @@ class Tensor(TensorExtras):
         if requires_grad and not self.dtype.is_floating_point:
             raise GradientError("only Tensors of floating point dtype can require gradients")
         inference.check_requires_grad(self, requires_grad)
-        self._requires_grad = bool(requires_grad)
+        views.set_requires_grad(self, bool(requires_grad))
         return self
 
     def is_inference(self) -> bool:
@@ -317,8 +333,11 @@ class Tensor(TensorExtras):
                                 "tensors")
         return _graph_module.post_accumulate_hooks_of(self).add(hook)
 
-    def _accumulator(self) -> AccumulateGrad:
-        node = self._acc() if self._acc is not None else None
+    def _accumulator(self) -> AccumulateGrad | None:
+        acc = self._acc
+        if acc is _THROUGH_BASE:  # NOTE [a view whose base came to require grad]: no edge
+            return None
+        node = acc() if acc is not None else None
         if node is None:
             node = AccumulateGrad(self)
             self._acc = weakref.ref(node)
@@ -359,8 +378,24 @@ class Tensor(TensorExtras):
 
     data = data.deleter(_refuse_delete(
         "Deleting tensor data is not allowed. Delete tensor instead!"))
-    # torch's hooks dict, absent here (hooks are in _hooks): only its deletion is refused
-    _backward_hooks = property(None, None, _refuse_delete(
+    # torch's hooks dict (NOTE [_backward_hooks]); its deletion is refused
+    def _get_backward_hooks(self):
+        if self._grad_fn is None:
+            return self._hooks
+        if id(self) in _nonleaf_hooks_attr:
+            return _nonleaf_hooks_attr[id(self)][0]
+        hooks = self._grad_fn.tensor_pre_hooks
+        return None if not hooks else hooks.get(self._output_nr)
+
+    def _set_backward_hooks(self, value) -> None:
+        if self._grad_fn is None:
+            self._hooks = value
+            return
+        if id(self) not in _nonleaf_hooks_attr:
+            weakref.finalize(self, _nonleaf_hooks_attr.pop, id(self), None)
+        _nonleaf_hooks_attr[id(self)] = (value,)
+
+    _backward_hooks = property(_get_backward_hooks, _set_backward_hooks, _refuse_delete(
         "Deletion of _backwards_hooks not allowed!"))
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
@@ -745,6 +780,7 @@ def _as_tensor_like(value, like: Tensor) -> Tensor:
 
 
 table._Tensor = Tensor
+_THROUGH_BASE = views.THROUGH_BASE
 _graph_module._Tensor = Tensor
 # NOTE [Tensor's upward bindings]: Tensor sits below the walk and the autograd API that
 # some of its methods call (backward(), an in-place op under forward AD). Rather than
@@ -783,15 +819,20 @@ def _install_methods():
             continue
         fn = getattr(table.F, name)
 
-        def method(self, *args, _fn=fn, _rows=rows, **kwargs):
-            if len(_rows) == 1:  # one overload: straight to the row, no dispatch
-                row = _rows[0]
-                n = len(args) + 1
-                if (not kwargs and row.direct and row.nrequired <= n <= row.npositional
-                        and table.forward_hook is None):
-                    return row._call_tensors((self, *args) + row.defaults[n:])
-                return row(self, *args, **kwargs)
-            return _fn(self, *args, **kwargs)
+        def method(self, *args, _fn=fn, _rows=rows, _name=name, **kwargs):
+            try:  # (free unless raised: torch counts a method's positions after self)
+                if len(_rows) == 1:  # one overload: straight to the row, no dispatch
+                    row = _rows[0]
+                    n = len(args) + 1
+                    if (not kwargs and row.direct and row.nrequired <= n <= row.npositional
+                            and table.forward_hook is None):
+                        return row._call_tensors((self, *args) + row.defaults[n:])
+                    return row(self, *args, **kwargs)
+                return _fn(self, *args, **kwargs)
+            except ArgumentTypeError as e:
+                if e.method_text is None or not str(e).startswith(f"{_name}("):
+                    raise
+                raise ArgumentTypeError(e.method_text) from None
 
         method.__name__ = name
         setattr(Tensor, name, method)

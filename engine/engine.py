@@ -251,7 +251,7 @@ def _walk(roots, seeds, keep_graph, raw, inputs, capture, deps, targets, reach, 
                 anomaly_parent.node = node
             try:
                 if op is not None:  # a table row's node (Node.apply, inlined)
-                    outs = op.backward(node, grads, raw)
+                    outs = op.backward(node, grads, raw, reach)
                     if not keep_graph:
                         node.saved = None  # Node.release_variables, inlined
                 else:

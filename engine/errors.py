@@ -7,6 +7,7 @@ AutogradError
     InplaceError       a saved tensor was modified in place (409)
   OpError              bad arguments to an op: shapes, dtypes, indices (422)
     BroadcastError     shapes that do not broadcast
+    ArgumentTypeError  an argument of the wrong type (a TypeError too, as torch's)
   DerivativeNotImplemented   no VJP for an op input (422)
 """
 
@@ -79,6 +80,16 @@ class IndexOpError(OpError, IndexError):
 
 class IndexTypeError(OpError, TypeError):
     """torch raises TypeError for these (bad Python index objects)."""
+
+
+class ArgumentTypeError(OpError, TypeError):
+    """torch raises TypeError for these: an argument of the wrong type ("type_as(): argument
+    'other' (position 1) must be Tensor, not int"). ``method_text``: the text when the op was
+    called as a Tensor method, where torch counts positions after self."""
+
+    def __init__(self, text: str, method_text: str | None = None):
+        super().__init__(text)
+        self.method_text = method_text
 
 
 class KernelNotImplemented(OpError, NotImplementedError):

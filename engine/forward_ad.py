@@ -241,7 +241,7 @@ def unpack_dual(tensor: Tensor, *, level=None) -> UnpackedDualTensor:
     if tangent is None:
         return UnpackedDualTensor(tensor, None)
     with _paused():  # a view of the dual (its autograd history kept) without a tangent
-        primal = F.alias(tensor)
+        primal = F._fw_primal(tensor)
     _mark_dual_view(primal)
     return UnpackedDualTensor(primal, tangent)
 
@@ -296,6 +296,12 @@ def _input_tangents(op, args) -> dict:
     return found
 
 
+# NOTE [tangents have history]: torch computes a tangent with differentiable ops, in the
+# grad mode of the call: a rule's ops record on the primals (their history, the results'
+# too) and on the tangents, so a tangent requires grad, with a grad_fn, where a tangent it
+# came from does or its primal does (sin's tangent t * cos(x) is MulBackward0), and a
+# backward through it reaches both. The ops themselves carry no tangents (_paused: nested
+# levels are not supported).
 def propagate(op, args, out):
     """After ``op(*args)`` made ``out``: its tangent, when an input has one."""
     if not _active():
@@ -310,7 +316,7 @@ def propagate(op, args, out):
             op.jvp in ("elementwise", "transpose") and any(
                 op.params[i].name not in op.vjp for i in tangents)):
         raise _not_implemented(op.name, op)
-    with _paused(), grad_mode.no_grad():  # the rule's own ops: plain
+    with _paused():  # NOTE [tangents have history]
         result = _run_rule(op, args, tangents, outs)
     if not op.multi_output:
         result = (result,)
@@ -371,7 +377,7 @@ class _Values:
 
     def __init__(self, op, args, tangents, outs):
         self.op, self.args, self.outs = op, args, outs
-        self.primals = [_plain(a) for a in args]
+        self.primals = args  # with their history: NOTE [tangents have history]
         self.tangents = {op.params[i].name: t for i, t in tangents.items()}
         self.extra = {}
 
@@ -386,7 +392,7 @@ class _Values:
             base = name[:-2]
             return _full_tangent(self.primals[op.index[base]], self.tangents.get(base))
         if name == "result" or (name.startswith("result") and name[6:].isdigit()):
-            return Tensor._make(self.outs[0 if name == "result" else int(name[6:])].array)
+            return self.outs[0 if name == "result" else int(name[6:])]
         return op._attr(name, self.args)
 
     def call(self, fn, params):
@@ -431,6 +437,12 @@ def _transpose(op, values, outs):
     grad, <VJP(u), t> = <u, J t>, so J t = d<VJP(u), t>/du (one small backward)."""
     seeds = [F.zeros_like(Tensor._make(o.array)).requires_grad_(True)
              if isinstance(o, Tensor) and o.dtype.is_floating_point else None for o in outs]
+    # NOTE [tangents have history]: kept where a primal or a tangent requires grad (the
+    # seeds themselves do, and would make every answer seem to)
+    keep = grad_mode.is_grad_enabled() and any(
+        isinstance(a, Tensor) and a._requires_grad for a in (
+            *values.args, *(x for t in values.tangents.values()
+                            for x in (t if isinstance(t, list) else (t,)))))
     with grad_mode.enable_grad():
         grads = [s if s is not None else F.zeros_like(Tensor._make(o.array))
                  for s, o in zip(seeds, outs)]
@@ -449,7 +461,7 @@ def _transpose(op, values, outs):
         if total is None or not total.requires_grad:
             jt = [None] * len(wrt)
         else:
-            jt = list(_grad(total, wrt, allow_unused=True))
+            jt = list(_grad(total, wrt, allow_unused=True, create_graph=keep))
     it = iter(jt)
     res = []
     for s in seeds:
@@ -457,7 +469,7 @@ def _transpose(op, values, outs):
             res.append(None)
             continue
         j = next(it)
-        res.append(F.zeros_like(s.detach()) if j is None else j.detach())
+        res.append(F.zeros_like(s.detach()) if j is None else j if keep else j.detach())
     return tuple(res) if op.multi_output else res[0]
 
 

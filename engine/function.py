@@ -135,9 +135,22 @@ class Error(_graph.Node):
     it raises."""
 
     _name = "torch::autograd::Error"
+    message = _DELAYED
 
     def apply(self, grads, raw: bool):
-        raise GradientError(_DELAYED, self)
+        raise GradientError(self.message, self)
+
+
+def delayed_error(t, message: str):
+    """torch's DelayedError(message) applied to ``t`` (a gradient computed under
+    create_graph that torch will not differentiate again): ``t``'s values behind an Error
+    node whose edge is ``t``'s history; differentiating through it raises ``message``."""
+    node = Error()
+    node.message = message
+    node.seq = _next_seq()
+    node.next_functions = (t._edge(),)
+    node.metas = node.out_metas = ((t.array.shape, t.array.dtype),)
+    return Tensor._make_with_history(t.array, node, 0)
 
 
 def _next_seq() -> int:

@@ -8,11 +8,17 @@ service can answer with data rather than a message.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from . import forward_ad as fw
+from . import graph as _graph
 from ._tensor import Tensor
 from .autograd import grad
+
+__all__ = ["gradcheck", "gradgradcheck", "GradcheckError", "get_numerical_jacobian",
+           "get_analytical_jacobian"]
 
 
 class GradcheckError(RuntimeError):
@@ -50,13 +56,18 @@ def _zero_jacobian(func, inputs) -> tuple:
     return inputs, diff, outs, jac
 
 
-def numerical_jacobian(func, inputs, eps=1e-6) -> list[list[np.ndarray]]:
+def numerical_jacobian(func, inputs, eps=1e-6, target=None) -> list[list[np.ndarray]]:
     """[output][input] (n_in, n_out) central differences. As torch's, each input element is
     perturbed in place (so a ``func`` that closes over its inputs sees it too), minus
-    first, then restored; the outputs must keep their shapes and dtypes meanwhile."""
-    inputs, diff, _, jac = _zero_jacobian(func, inputs)  # grad on: func may differentiate
-    for col, k in enumerate(diff):
-        x = inputs[k]
+    first, then restored; the outputs must keep their shapes and dtypes meanwhile.
+    ``target``: the tensors perturbed instead of the inputs (those requiring grad)."""
+    inputs, diff, outs, jac = _zero_jacobian(func, inputs)  # grad on: func may differentiate
+    wrt = [inputs[k] for k in diff]
+    if target is not None:
+        wrt = [t for t in _as_tuple(target) if isinstance(t, Tensor) and t.requires_grad]
+        jac = [[np.zeros((t.numel(), o.numel()), dtype=np.float64) for t in wrt]
+               for o in outs]
+    for col, x in enumerate(wrt):
         if not x.array.flags.writeable:  # (a broadcast view): the input gets its own memory
             x.array = np.array(x.array)
         for j in range(x.numel()):
@@ -151,11 +162,12 @@ def gradcheck_report(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3,
     numerical = numerical_jacobian(func, inputs, eps)
     diff = _diff_inputs(inputs)
     report = {"ok": True, "failure": None, "reentrant": True, "zero_expected": False,
+              "differentiable": [],
               "numerical": numerical, "analytical": None, "diff_inputs": diff,
               "dtypes": [inputs[i].array.dtype for i in diff]}
     # as torch, only the outputs that require grad are compared (and numbered)
     outputs = _outputs(func, inputs)
-    differentiable = [o.requires_grad for o in outputs]
+    differentiable = report["differentiable"] = [o.requires_grad for o in outputs]
     if not any(differentiable):  # then finite differences must all be zero
         # (torch's numerical Jacobian has no rows for outputs of integer or bool dtype)
         if any((n != 0).any() for row, o in zip(numerical, outputs)
@@ -228,7 +240,151 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
         if raise_exception:
             raise GradcheckError(message)
         return False
+    if check_backward_ad and any(report["differentiable"]):
+        try:
+            _backward_multiplies_by_grad_output(func, inputs)
+            if check_undefined_grad:
+                _backward_takes_undefined_grads(func, inputs)
+        except GradcheckError:
+            if raise_exception:
+                raise
+            return False
     return True
+
+
+# -- the checks after the Jacobians' (torch's _test_backward_mul_by_grad_output and
+#    _test_undefined_backward_mode)
+
+def _differentiable(func, inputs) -> list:
+    return [o for o in _outputs(func, inputs) if isinstance(o, Tensor) and o.requires_grad]
+
+
+def _backward_multiplies_by_grad_output(func, inputs) -> None:
+    """Zero grad_outputs must give zero gradients, of the inputs' dtypes and sizes."""
+    outs = _differentiable(func, inputs)
+    diff = [inputs[i] for i in _diff_inputs(inputs)]
+    grads = grad(outs, diff, [Tensor._make(np.zeros_like(o.array)) for o in outs],
+                 allow_unused=True)
+    for g, x in zip(grads, diff):
+        if g is None:
+            continue
+        if (g.array != 0).any():
+            raise GradcheckError("backward not multiplied by grad_output")
+        if g.dtype is not x.dtype:
+            raise GradcheckError("grad is incorrect type")
+        if g.shape != x.shape:
+            raise GradcheckError("grad is incorrect size")
+
+
+class _UndefinedGrad(_graph.Node):
+    """torch's UndefinedGrad: its input's gradient is undefined (None), whatever comes."""
+
+    _name = "UndefinedGradBackward"
+
+    def apply(self, grads, raw: bool):
+        return [None]
+
+
+def _undefined_grad(t):
+    node = _UndefinedGrad()
+    node.seq = next(_graph.sequence_nrs)
+    node.next_functions = (t._edge(),)
+    node.metas = node.out_metas = ((t.array.shape, t.array.dtype),)
+    return Tensor._make_with_history(t.array, node, 0)
+
+
+def _warn_undefined_grad_check() -> None:
+    warnings.warn("Backwards compatibility: New undefined gradient support checking feature "
+                  "is enabled by default, but it may break existing callers of this "
+                  "function. If this is true for you, you can call this function with "
+                  '"check_undefined_grad=False" to disable the feature', UserWarning,
+                  stacklevel=4)
+
+
+_UNDEFINED_NOTES = 'Please look at "Notes about undefined output gradients" in ' \
+    '"tools/autograd/derivatives.yaml"'
+
+
+def _backward_takes_undefined_grads(func, inputs) -> None:
+    """Each backward must take undefined output gradients (all at once, then one at a
+    time where there are several) and give undefined or zero input gradients."""
+    diff = [inputs[i] for i in _diff_inputs(inputs)]
+    sets = [[_undefined_grad(o) for o in _differentiable(func, inputs)]]
+    if len(sets[0]) > 1:
+        for k in range(len(sets[0])):
+            sets.append([_undefined_grad(o) if i == k else o
+                         for i, o in enumerate(_differentiable(func, inputs))])
+    for outs in sets:
+        try:
+            grads = grad(outs, diff, [Tensor._make(np.zeros_like(o.array)) for o in outs],
+                         allow_unused=True)
+        except RuntimeError as e:
+            _warn_undefined_grad_check()
+            raise GradcheckError("Expected backward function to handle undefined output "
+                                 "grads. " + _UNDEFINED_NOTES) from e
+        if any(g is not None and (g.array != 0).any() for g in grads):
+            _warn_undefined_grad_check()
+            raise GradcheckError("Expected all input grads to be undefined or zero when all "
+                                 "output grads are undefined or zero. " + _UNDEFINED_NOTES)
+
+
+# -- torch's deprecated public helpers
+
+def _deprecated(name: str) -> None:
+    warnings.warn(f"`{name}` was part of PyTorch's private API and not meant to be exposed. "
+                  "We are deprecating it and it will be removed in a future version of "
+                  "PyTorch. If you have a specific use for this or feature request for this "
+                  "to be a stable API, please file us an issue at "
+                  "https://github.com/pytorch/pytorch/issues/new", FutureWarning, stacklevel=3)
+
+
+def get_numerical_jacobian(fn, inputs, target=None, eps=1e-3, grad_out=1.0):
+    """torch's deprecated helper: central differences of ``fn(inputs)`` (it takes the
+    inputs as one tuple) with respect to each input that requires grad (or each of
+    ``target``'s), restricted to the first output: a tuple of (n_in, n_out) tensors."""
+    _deprecated("get_numerical_jacobian")
+    if grad_out != 1.0:
+        raise ValueError("Expected grad_out to be 1.0. get_numerical_jacobian no longer "
+                         "supports values of grad_out != 1.0.")
+    inputs = _as_tuple(inputs)
+    wrt = [t for t in (inputs if target is None else _as_tuple(target))
+           if isinstance(t, Tensor) and t.requires_grad]
+    jac = numerical_jacobian(lambda *a: fn(a), inputs, eps,
+                             target=None if target is None else target)
+    return tuple(Tensor._make(j.astype(t.array.dtype)) for j, t in zip(jac[0], wrt))
+
+
+def get_analytical_jacobian(inputs, output, nondet_tol=0.0, grad_out=1.0):
+    """torch's deprecated helper: ``output``'s Jacobian with respect to each input that
+    requires grad, one backward per output element, twice: (jacobians, reentrant,
+    sizes_ok, types_ok)."""
+    _deprecated("get_analytical_jacobian")
+    if grad_out != 1.0:
+        raise ValueError("Expected grad_out to be 1.0. get_analytical_jacobian no longer "
+                         "supports values of grad_out != 1.0.")
+    diff = [t for t in _as_tuple(inputs) if isinstance(t, Tensor) and t.requires_grad]
+    n = output.numel()
+
+    def rows():
+        jac = [np.zeros((t.numel(), n), dtype=t.array.dtype) for t in diff]
+        sizes_ok = types_ok = True
+        for k in range(n):
+            seed = np.zeros(output.shape, dtype=output.array.dtype)
+            seed.reshape(-1)[k] = 1
+            gs = grad(output, diff, Tensor._make(seed), retain_graph=True, allow_unused=True)
+            for j, (g, t) in zip(jac, zip(gs, diff)):
+                if g is None:
+                    continue
+                types_ok = types_ok and g.dtype is t.dtype
+                sizes_ok = sizes_ok and g.numel() == t.numel()
+                j[:, k] = np.reshape(g.array, -1)
+        return jac, sizes_ok, types_ok
+
+    first, sizes_ok, types_ok = rows()
+    again, _, _ = rows()
+    reentrant = all(a.shape == b.shape and bool((np.abs(a - b) <= nondet_tol).all())
+                    for a, b in zip(first, again))
+    return tuple(Tensor._make(j) for j in first), reentrant, sizes_ok, types_ok
 
 
 def grad_of(func, n_inputs: int):

@@ -3,6 +3,7 @@ leaves, and saved tensors that are freed after backward and checked for in-place
 
 from __future__ import annotations
 
+import collections
 import itertools
 import os
 import re
@@ -138,8 +139,10 @@ class RemovableHandle:
     __slots__ = ("_hooks_ref", "id")
 
     def __init__(self, hooks: dict):
-        self._hooks_ref = weakref.ref(hooks) if hasattr(hooks, "__weakref__") else (
-            lambda h=hooks: h)
+        try:
+            self._hooks_ref = weakref.ref(hooks)
+        except TypeError:  # (a plain dict a user gave as _backward_hooks)
+            self._hooks_ref = lambda h=hooks: h
         self.id = next(_hook_ids)
 
     def remove(self) -> None:
@@ -154,10 +157,14 @@ class RemovableHandle:
         self.remove()
 
 
-class HookDict(dict):
-    """A dict that can be weakly referenced by handles."""
+class HookDict(collections.OrderedDict):
+    """The hooks of a tensor, by handle id: torch's ``_backward_hooks`` OrderedDict (and
+    printed as one); weakly referenced by the handles."""
 
-    __slots__ = ("__weakref__",)
+    __slots__ = ()
+
+    def __repr__(self):
+        return repr(collections.OrderedDict(self))
 
     def add(self, fn) -> RemovableHandle:
         """Keep ``fn`` under a fresh handle's id; the handle removes it again."""

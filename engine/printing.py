@@ -168,7 +168,10 @@ def tensor_repr(t) -> str:
         suffixes.append("grad_fn=<Invalid>")
     else:
         if grad_fn is not None:
-            suffixes.append(f"grad_fn=<{type(grad_fn).__name__}>")
+            name = type(grad_fn).__name__
+            if name == "CppFunction":  # (torch prints such a node by its own name)
+                name = grad_fn.name().rsplit("::", 1)[-1]
+            suffixes.append(f"grad_fn=<{name}>")
         elif t.requires_grad:
             suffixes.append("requires_grad=True")
     tangent = tangent_of(t) if tangent_of is not None else None

@@ -8,8 +8,8 @@ import warnings
 
 import numpy as np
 
-from . import backend, inference, views
-from .errors import GradientError, OpError
+from . import backend, graph, inference, views
+from .errors import DerivativeNotImplemented, GradientError, OpError
 from .ops import table
 
 
@@ -157,6 +157,54 @@ class TensorExtras:
             out[:min(n, flat.size)] = flat[:n]
             self.array = out.reshape(sizes)
 
+    def set_(self, source=None, storage_offset=None, size=None, stride=None):
+        """torch's set_: this tensor takes ``source``'s memory, sizes and strides (a Tensor;
+        with ``storage_offset`` and ``size``, that part of its memory, the offset counted
+        from the Tensor's own), or a storage's, or none (no elements). A new version; a
+        leaf that requires grad is refused in grad mode, and where this tensor or the source
+        requires grad the result comes out of a node whose backward raises, as torch's."""
+        from ._tensor import Tensor  # (this module is Tensor's base)
+        if source is not None and not isinstance(source, (Tensor, UntypedStorage)):
+            raise TypeError(_set_refusal(type(source).__name__))
+        want = self.array.dtype
+        if source is None:
+            array = backend.module_of(self.array).zeros((0,), dtype=want)
+        else:
+            is_tensor = isinstance(source, Tensor)
+            root = _root_array(source.array) if is_tensor else source._array
+            if is_tensor and source.array.dtype != want:
+                names = [table.dtypes.cpp_type_name(d) for d in (source.array.dtype, want)]
+                raise OpError(f"Could not set tensor of type {names[0]} to a tensor of type "
+                              f"{names[1]}")
+            if is_tensor and size is None:
+                array = source.array
+            else:
+                base = source.storage_offset() if is_tensor else 0
+                if size is None:  # a whole storage, as elements of this tensor's dtype
+                    size, storage_offset = (root.nbytes // want.itemsize,), 0
+                array = _strided_over(root, want, base + (storage_offset or 0), tuple(size),
+                                      stride)
+        grad_on = table._grad_state.enabled
+        if self._grad_fn is None and self._requires_grad and grad_on:
+            raise GradientError("a leaf Variable that requires grad is being used in an "
+                                "in-place operation.")
+        source_grad = isinstance(source, Tensor) and source._requires_grad
+        edges = ((self._edge() if self._requires_grad else (None, 0)),
+                 (source._edge() if source_grad else (None, 0)))
+        self.array = array
+        self._version_counter[0] += 1
+        if grad_on and (self._requires_grad or source_grad):
+            node = _SetNotImplemented()
+            node.seq = next(graph.sequence_nrs)
+            node.next_functions = edges
+            node.out_metas = ((array.shape, array.dtype),)
+            views.set_history(self, node, 0)
+        return self
+
+    def polygamma(self, n):
+        """x.polygamma(n): torch.polygamma(n, x) (the row's order puts n first)."""
+        return table.F.polygamma(n, self)
+
     def transpose_(self, dim0, dim1):
         """In place: this tensor takes the transposed layout (a new version, and
         TransposeBackward1 as its grad_fn when it requires grad)."""
@@ -190,6 +238,51 @@ class TensorExtras:
 
     def __reduce_ex__(self, protocol):
         return (_rebuild, (backend.to_numpy(self.array).copy(), self._requires_grad))
+
+
+class _SetNotImplemented(graph.node_class("torch::autograd::NotImplemented")):
+    """set_'s node, as torch's (named NotImplemented): its backward raises."""
+
+    def apply(self, grads, raw: bool):
+        raise DerivativeNotImplemented("derivative for set_ is not implemented", self)
+
+
+_SetNotImplemented.__name__ = _SetNotImplemented.__qualname__ = "NotImplemented"
+
+
+def _set_refusal(got: str) -> str:
+    bad = f"      didn't match because some of the arguments have invalid types: (!{got}!)\n"
+    return (f"set_() received an invalid combination of arguments - got ({got}), but expected "
+            "one of:\n * ()\n" + bad + " * (torch.Storage source)\n" + bad
+            + " * (torch.Storage source, int storage_offset, tuple of ints size, tuple of ints "
+            "stride = None)\n * (Tensor source)\n" + bad + " * (Tensor source, int "
+            "storage_offset, tuple of ints size, tuple of ints stride = None)\n")
+
+
+def _strided_over(root, dtype, offset: int, size: tuple, stride) -> np.ndarray:
+    """``size`` elements of ``dtype`` at ``stride`` (contiguous when None) from element
+    ``offset`` of the memory ``root`` owns, checked against its size as torch's
+    setStorage."""
+    if offset < 0:
+        raise OpError(f"Tensor: invalid storage offset {offset}")
+    shown = "[]" if stride is None else f"[{', '.join(map(str, stride))}]"
+    if stride is None:
+        stride, step = [], 1
+        for n in reversed(size):
+            stride.insert(0, step)
+            step *= max(n, 1)
+    stride = tuple(stride)
+    itemsize = np.dtype(dtype).itemsize
+    needed = 0 if 0 in size else (offset + 1 + sum((n - 1) * st for n, st in zip(size, stride)))
+    if needed * itemsize > root.nbytes:
+        raise OpError(f"setStorage: sizes [{', '.join(map(str, size))}], strides {shown}, "
+                      f"storage offset {offset}, and itemsize {itemsize} requiring a storage "
+                      f"size of {needed * itemsize} are out of bounds for storage of size "
+                      f"{root.nbytes}")
+    if not isinstance(root, np.ndarray):
+        raise NotImplementedError("set_ with a storage offset or sizes: NumPy arrays only")
+    return np.ndarray(size, dtype=dtype, buffer=root, offset=offset * itemsize,
+                      strides=tuple(st * itemsize for st in stride))
 
 
 def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:

@@ -35,6 +35,45 @@ def root_of(t):
     return t
 
 
+# NOTE [a view whose base came to require grad]: torch reads a view's requires_grad as its
+# own flag, or its grad_fn, or its root base's requires_grad, when asked. So a view made
+# before its base required grad (``b = a[:]; a.requires_grad_()``) requires grad too, yet
+# stays a leaf with no grad_fn, and its gradient edge is none: ops on it record nodes whose
+# edge for it is (None, 0), and nothing reaches ``a`` or ``b.grad``. Rather than a lookup
+# on every ``requires_grad`` read (a plain attribute read on the hot paths), the change is
+# pushed to the views when the root's flag changes: each leaf view that does not require
+# grad of its own gets ``_requires_grad`` True and ``_acc`` THROUGH_BASE (the accumulator
+# it answers is None), and loses both when the root stops requiring grad.
+THROUGH_BASE = object()
+
+
+def set_requires_grad(t, flag: bool) -> None:
+    """``t.requires_grad_(flag)`` on a leaf, with its views (NOTE [a view whose base came to
+    require grad]); the caller has made its checks."""
+    if not flag and t._view is not None and root_of(t)._requires_grad:
+        t._requires_grad, t._acc = True, THROUGH_BASE  # its own flag off, its base's on
+        return
+    t._requires_grad = flag
+    if t._acc is THROUGH_BASE:
+        t._acc = None
+    if t._view is not None or t._views is None:
+        return
+    stack = [t]  # the root's views, and theirs (no recursion: a chain may be long)
+    while stack:
+        for ref in stack.pop()._views or ():
+            v = ref()
+            if v is None:
+                continue
+            if v._views is not None:
+                stack.append(v)
+            if v._grad_fn is not None:
+                continue
+            if flag and not v._requires_grad:
+                v._requires_grad, v._acc = True, THROUGH_BASE
+            elif not flag and v._acc is THROUGH_BASE:
+                v._requires_grad, v._acc = False, None
+
+
 def positions(view):
     """The flat positions of ``view``'s elements in its base: the view op run on an arange
     (so every view op the table has, and every index form, selects the same elements)."""
@@ -197,7 +236,8 @@ def check_inplace_on_view(view, result) -> None:
                             "inplace with grad mode enabled." + _CUSTOM_FUNCTION_ADVICE)
     # torch names the view's node only where torch gave it one: a view of a no_grad
     # view made while nothing required grad has none (its base came to require it later)
-    named = view._requires_grad or (view._view[4] and view._view[5])
+    named = (view._requires_grad and view._acc is not THROUGH_BASE) or (
+        view._view[4] and view._view[5])
     if no_grad_at is view or (no_grad_at is not None and not named):
         if in_inference:
             raise GradientError(inference.VIEW_INPLACE_ERROR)

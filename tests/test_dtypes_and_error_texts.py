@@ -140,6 +140,66 @@ def test_misc_error_texts(case):
     same(fn)
 
 
+
+# A plain number where a Tensor parameter has no Scalar form: torch's TypeError, its
+# position counted after self for a method; where a Scalar form exists (or the function
+# takes numbers as Tensors) the number is taken, as before.
+@pytest.mark.parametrize("case", [
+    "type_as", "view_as", "expand_as", "reshape_as", "method_logical_and",
+    "function_logical_and", "function_maximum", "function_exp", "function_type_as",
+    "method_masked_fill_two_numbers"])
+def test_plain_number_for_a_tensor_parameter_is_a_type_error(case):
+    def fn(lib):
+        x = lib.tensor([1.0, 2.0], requires_grad=True)
+        if case in ("type_as", "view_as", "expand_as", "reshape_as"):
+            return getattr(x, case)(3)
+        if case == "method_logical_and":
+            return x.logical_and(2)
+        if case == "function_logical_and":
+            return lib.logical_and(x, 2)
+        if case == "function_maximum":
+            return lib.maximum(x, 2.5)
+        if case == "function_exp":
+            return lib.exp(2.0)
+        if case == "function_type_as":
+            return lib.Tensor.type_as(x, 3)
+        return x.masked_fill(2, 3)
+    if case == "method_masked_fill_two_numbers":  # torch's listing of overloads differs
+        for lib in (torch, engine):
+            with pytest.raises(TypeError, match="masked_fill"):
+                fn(lib)
+        return
+    same(fn)
+
+
+@pytest.mark.parametrize("case", [
+    "add", "radd", "sub_number_first", "mul", "div_number_first", "pow_number_first",
+    "pow_number_exponent", "where_number_input", "where_number_other", "eq_number",
+    "masked_fill_number", "clamp_min_number", "isin_number_elements", "remainder_number"])
+def test_plain_number_for_a_tensor_parameter_with_a_scalar_form(case):
+    def fn(lib):
+        x = lib.tensor([1.0, -2.0], requires_grad=True)
+        out = {
+            "add": lambda: lib.add(x, 2),
+            "radd": lambda: 2 + x,
+            "sub_number_first": lambda: lib.sub(2, x),
+            "mul": lambda: x.mul(1.5),
+            "div_number_first": lambda: lib.div(3, x),
+            "pow_number_first": lambda: lib.pow(2, x),
+            "pow_number_exponent": lambda: x.pow(2),
+            "where_number_input": lambda: lib.where(x > 0, 2.0, x),
+            "where_number_other": lambda: lib.where(x > 0, x, 0.5),
+            "eq_number": lambda: x.eq(1),
+            "masked_fill_number": lambda: x.masked_fill(x > 0, 4.0),
+            "clamp_min_number": lambda: lib.clamp_min(x, 0.5),
+            "isin_number_elements": lambda: lib.isin(x, 1.0),
+            "remainder_number": lambda: lib.remainder(x, 1.5),
+        }[case]()
+        if out.requires_grad:
+            out.sum().backward()
+        return out, x.grad
+    same(fn)
+
 def test_dtype_and_size_print_as_torch():
     def fn(lib):
         x = lib.tensor([[1.0, 2.0]], requires_grad=True)

@@ -157,9 +157,11 @@ def test_jvp_rule_matches_torch_forward_ad(case):
 
 
 def test_most_differentiable_rows_have_a_rule():
-    """Every differentiable primitive has a rule but hardsigmoid_backward, which has none
-    in torch either (nor a derivative); test_rows_without_rule_raise covers those."""
-    assert [r.qualname for r in NO_JVP] == ["hardsigmoid_backward"]
+    """Every differentiable primitive has a rule but hardsigmoid_backward, index_reduce,
+    igamma and igammac, which have none in torch either; test_rows_without_rule_raise
+    covers those (tests/test_special_functions.py compares igamma's text)."""
+    assert [r.qualname for r in NO_JVP] == ["hardsigmoid_backward", "index_reduce", "igamma",
+                                            "igammac"]
     g = torch.rand(3, dtype=torch.float64)
     with tfw.dual_level(), pytest.raises(NotImplementedError) as theirs:
         torch.ops.aten.hardsigmoid_backward(tfw.make_dual(g, g), g)
@@ -167,6 +169,14 @@ def test_most_differentiable_rows_have_a_rule():
         x = engine.tensor(g.numpy())
         engine.hardsigmoid_backward(fw.make_dual(x, x), x)
     assert str(ours.value) == str(theirs.value)
+    for lib, level in ((torch, tfw), (engine, fw)):
+        with level.dual_level(), pytest.raises(NotImplementedError) as raised:
+            x = lib.ones(3, dtype=lib.float64)
+            lib.ones(3, dtype=lib.float64).index_reduce(0, lib.tensor([0, 2]),
+                                                        level.make_dual(x[:2], x[:2]), "amax")
+        if lib is torch:
+            theirs = raised
+    assert str(raised.value) == str(theirs.value)
 
 
 @pytest.fixture
@@ -186,7 +196,10 @@ def test_rows_without_rule_raise(which, request):
         with fw.dual_level():
             d = fw.make_dual(x, engine.ones(3))
             with pytest.raises(NotImplementedError) as ours:
-                getattr(engine.F, row.name)(*[d] * row.nrequired)
+                if row.name == "index_reduce":
+                    engine.F.index_reduce(d, 0, engine.tensor([0, 2]), d[:2], "amax")
+                else:
+                    getattr(engine.F, row.name)(*[d] * row.nrequired)
         assert str(ours.value).startswith(f"Trying to use forward AD with {row.name} that "
                                           "does not support it") or str(ours.value) == (
             f"Trying to use forward AD with aten::{row.name} that does not support it.")
@@ -368,8 +381,9 @@ def test_hessian_forward_over_reverse_matches_torch(name):
     theirs = torch.autograd.functional.hessian(lambda x: fn(torch, x), torch.tensor(xv),
                                                vectorize=True,
                                                outer_jacobian_strategy="forward-mode")
-    np.testing.assert_allclose(ours.numpy(), theirs.detach().numpy(), rtol=1e-10,
+    np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=1e-10,
                                atol=1e-12)
+    assert ours.requires_grad == theirs.requires_grad  # tangents have history, as torch's
     with pytest.raises(NotImplementedError) as e_ours:
         engine.functional.hessian(lambda x: fn(engine, x), engine.tensor(xv),
                                   outer_jacobian_strategy="forward-mode")
@@ -463,7 +477,9 @@ def test_forward_over_reverse_through_backward_rows(fn):
     ours = engine.functional.hessian(lambda x: fn(engine, x), engine.tensor(xv),
                                      vectorize=True, outer_jacobian_strategy="forward-mode")
     theirs = torch.autograd.functional.hessian(lambda x: fn(_TorchNS(), x), torch.tensor(xv))
-    np.testing.assert_allclose(ours.numpy(), theirs.detach().numpy(), rtol=1e-9, atol=1e-12)
+    # (ours may require grad, as torch's forward-mode Hessian does: tangents have history)
+    np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=1e-9,
+                               atol=1e-12)
 
 
 def _pool_indices():

@@ -479,3 +479,74 @@ FUNCTION_STORIES = {
 def test_custom_function_under_forward_ad(name):
     story = FUNCTION_STORIES[name]
     assert outcome(lambda: story(engine)) == outcome(lambda: story(torch))
+
+
+# Tangents are computed with differentiable ops in the call's grad mode, as torch's: a
+# tangent requires grad (with a grad_fn) where the tangent it came from or its primal does,
+# and a backward through it reaches both. (Nodes compared where our rule and torch's
+# formula are the same op; elsewhere presence of a grad_fn and the gradients.)
+TANGENT_OPS = {
+    "sin": (lambda x: x.sin(), True),
+    "exp": (lambda x: x.exp(), True),
+    "product_with_itself": (lambda x: x * x, True),
+    "cube": (lambda x: x ** 3, True),
+    "tanh": (lambda x: x.tanh(), False),
+    "sum": (lambda x: x.sum(), True),
+    "view": (lambda x: x.view(2, 1), True),
+    "clone": (lambda x: x.clone(), True),
+    "select": (lambda x: x[0], True),
+    "matmul": (lambda x: x @ x, False),
+    "add_a_number": (lambda x: x + 2, True),
+    "subtract_a_number": (lambda x: x - 2, True),
+    "subtract_from_a_number": (lambda x: 2 - x, True),
+}
+
+
+def _rounded(t):
+    return [round(v, 9) for v in t.detach().reshape(-1).tolist()]
+
+
+@pytest.mark.parametrize("needs", ["tangent", "primal", "both", "neither", "no_grad"])
+@pytest.mark.parametrize("name", list(TANGENT_OPS))
+def test_tangents_have_history(name, needs):
+    f, same_node = TANGENT_OPS[name]
+
+    def story(lib):
+        fw = FWAD[lib]
+        p = lib.tensor([0.5, -1.5], dtype=lib.float64,
+                       requires_grad=needs in ("primal", "both", "no_grad"))
+        t = lib.tensor([2.0, 0.25], dtype=lib.float64, requires_grad=needs in ("tangent", "both"))
+        with fw.dual_level():
+            if needs == "no_grad":
+                with lib.no_grad():
+                    out = fw.unpack_dual(f(fw.make_dual(p, t))).tangent
+            else:
+                out = fw.unpack_dual(f(fw.make_dual(p, t))).tangent
+        node = out.grad_fn
+        seen = (out.requires_grad, node is not None,
+                node.name() if same_node and node is not None else None)
+        grads = None
+        if out.requires_grad:
+            wrt = [x for x in (p, t) if x.requires_grad]
+            grads = [None if g is None else _rounded(g) for g in lib.autograd.grad(
+                out.sum(), wrt, allow_unused=True)]
+        return seen, _rounded(out), grads
+    assert outcome(lambda: story(engine)) == outcome(lambda: story(torch))
+
+
+@pytest.mark.parametrize("needs", [True, False])
+def test_unpacked_primal_is_an_identity_view(needs):
+    """unpack_dual's primal: a view of the dual with torch's Identity node (a CppFunction,
+    printed <Identity>) where the primal requires grad; backward goes through it."""
+    def story(lib):
+        fw = FWAD[lib]
+        p = lib.tensor([1.0, 2.0], requires_grad=needs)
+        with fw.dual_level():
+            primal = fw.unpack_dual(fw.make_dual(p, lib.ones(2))).primal
+            node = primal.grad_fn
+            seen = (repr(primal), primal._is_view(), type(node).__name__ if node else None,
+                    node.name() if node else None)
+        if needs:
+            (primal * 2).sum().backward()
+        return seen, None if p.grad is None else p.grad.tolist()
+    assert outcome(lambda: story(engine)) == outcome(lambda: story(torch))

@@ -5,6 +5,7 @@ outputs must have zero finite differences ("Numerical gradient for function expe
 zero"), and outputs that do not require grad are left out of the comparison. torch is the
 oracle, run side by side with the engine."""
 
+import pytest
 import torch
 from support.made_up_derivatives import scaled
 from support.semantics_harness import stories
@@ -179,3 +180,113 @@ def _gradgradcheck_after_an_output_without_grad(lib):
          _forward_ad_sees_inputs_detached)
 def test_gradcheck(story):
     assert outcome(lambda: story(engine)) == outcome(lambda: story(torch))
+
+
+# ---------------------------------------------------------------- after the Jacobians:
+# zero grad_outputs must give zero gradients, and every backward must take undefined
+# output gradients (check_undefined_grad), with torch's texts and warning
+
+def _scaled_function(lib, on_undefined, ignores_grad=False, two_outputs=False):
+    class Scale(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.set_materialize_grads(False)
+            return (x * 2, x * 3) if two_outputs else x * 2
+
+        @staticmethod
+        def backward(ctx, *grads):
+            if ignores_grad:
+                return lib.full((2,), 2.0, dtype=lib.float64)
+            if all(g is None for g in grads):
+                return on_undefined(lib, grads)
+            return sum(g * k for g, k in zip(grads, (2, 3)) if g is not None)
+
+    return Scale
+
+
+def _gradchecked(lib, scale, **kwargs):
+    import warnings
+    x = _double(lib, [1.0, 2.0])
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        try:
+            result = ("ok", lib.autograd.gradcheck(scale.apply, (x,), **kwargs))
+        except Exception as e:  # noqa: BLE001 - the kind of error is part of the outcome
+            result = (type(e).__name__, str(e))
+    return result, [(w.category.__name__, str(w.message)) for w in seen]
+
+
+UNDEFINED = {
+    "handled": lambda lib, grads: None,
+    "gives_ones": lambda lib, grads: lib.ones(2, dtype=lib.float64),
+    "raises": lambda lib, grads: (_ for _ in ()).throw(RuntimeError("no gradient here")),
+    "uses_it": lambda lib, grads: grads[0] * 2,  # None * 2: the TypeError itself
+}
+
+
+@pytest.mark.parametrize("undefined", list(UNDEFINED))
+@pytest.mark.parametrize("how", ["default", "raise_exception_false", "check_off",
+                                 "two_outputs"])
+def test_undefined_output_gradients(undefined, how):
+    def story(lib):
+        scale = _scaled_function(lib, UNDEFINED[undefined], two_outputs=how == "two_outputs")
+        kwargs = {"raise_exception_false": {"raise_exception": False},
+                  "check_off": {"check_undefined_grad": False}}.get(how, {})
+        return _gradchecked(lib, scale, **kwargs)
+    assert outcome(lambda: story(engine)) == outcome(lambda: story(torch))
+
+
+@pytest.mark.parametrize("raise_exception", [True, False])
+def test_backward_not_multiplied_by_grad_output(raise_exception):
+    def story(lib):
+        scale = _scaled_function(lib, UNDEFINED["handled"], ignores_grad=True)
+
+        def summed(x):
+            return scale.apply(x).sum()
+        summed.apply = summed
+        return _gradchecked(lib, summed, raise_exception=raise_exception)
+    assert outcome(lambda: story(engine)) == outcome(lambda: story(torch))
+
+
+def _jacobian_helpers(lib, case):
+    import warnings
+    if lib is torch:
+        from torch.autograd.gradcheck import get_analytical_jacobian, get_numerical_jacobian
+    else:
+        from engine.gradcheck import get_analytical_jacobian, get_numerical_jacobian
+    x = _double(lib, [0.5, -1.0, 2.0])
+    y = lib.tensor([1.5], dtype=lib.float64, requires_grad=True)
+    c = lib.tensor([2.0, 3.0, 4.0], dtype=lib.float64)
+
+    def rounded(ts):
+        return [[round(v, 6) for v in t.reshape(-1).tolist()] + [str(t.dtype), tuple(t.shape)]
+                for t in ts]
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        if case == "numerical":
+            out = rounded(get_numerical_jacobian(lambda a: (a[0] * a[1]).sin() * a[2], (x, y, c)))
+        elif case == "numerical_target":
+            out = rounded(get_numerical_jacobian(lambda a: a[0] * y, (x,), target=(y,)))
+        elif case == "numerical_one_tensor":
+            out = rounded(get_numerical_jacobian(lambda a: (a[0] ** 2, a[0]), x, eps=1e-4))
+        elif case == "numerical_grad_out":
+            out = get_numerical_jacobian(lambda a: a[0], (x,), grad_out=2.0)
+        elif case == "analytical":
+            jac, *flags = get_analytical_jacobian((x, y, c), (x * y).sin() * c)
+            out = rounded(jac), flags
+        elif case == "analytical_float32_and_unused":
+            x32 = lib.tensor([1.0, 2.0], requires_grad=True)
+            jac, *flags = get_analytical_jacobian((x32, y), x32 * 2)
+            out = rounded(jac), flags
+        else:
+            out = get_analytical_jacobian((x,), x * 2, grad_out=0.5)
+    return out, [(w.category.__name__, str(w.message)) for w in seen]
+
+
+@pytest.mark.parametrize("case", ["numerical", "numerical_target", "numerical_one_tensor",
+                                  "numerical_grad_out", "analytical",
+                                  "analytical_float32_and_unused", "analytical_grad_out"])
+def test_deprecated_jacobian_helpers(case):
+    assert (outcome(lambda: _jacobian_helpers(engine, case))
+            == outcome(lambda: _jacobian_helpers(torch, case)))

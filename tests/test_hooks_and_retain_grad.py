@@ -204,3 +204,49 @@ def test_retained_grad_follows_the_tensor_to_its_new_node(how):
         (y * lib.tensor([1.0, 2.0, 3.0])).sum().backward()
         return kept.grad, x.grad
     same(fn)
+
+
+# ---------------------------------------------------------------- _backward_hooks: the dict
+# register_hook fills; a leaf's can be replaced (its backward reads it), a non-leaf's
+# node keeps the dict of its first hook
+
+@pytest.mark.parametrize("case", ["leaf_replaced_by_empty", "leaf_set_to_none",
+                                  "leaf_given_a_dict", "leaf_after_remove",
+                                  "non_leaf_replaced", "non_leaf_dict_mutated",
+                                  "non_leaf_set_to_none", "non_leaf_without_hooks"])
+def test_backward_hooks_attribute(case):
+    import collections
+
+    def fn(lib):
+        x = leaf_vector(lib)
+        if case.startswith("leaf"):
+            if case != "leaf_given_a_dict":
+                handle = x.register_hook(lambda g: g * 2)
+            before = (isinstance(x._backward_hooks, collections.OrderedDict),
+                      len(x._backward_hooks or ()))
+            if case == "leaf_replaced_by_empty":
+                x._backward_hooks = collections.OrderedDict()
+            elif case == "leaf_set_to_none":
+                x._backward_hooks = None
+            elif case == "leaf_given_a_dict":
+                hooks = collections.OrderedDict()
+                hooks[0] = lambda g: g * 10
+                x._backward_hooks = hooks
+            else:
+                handle.remove()
+            (x * 3).sum().backward()
+            return before, repr(x._backward_hooks)[:13], x.grad
+        y = x * 2
+        if case == "non_leaf_without_hooks":
+            return repr(y._backward_hooks)
+        y.register_hook(lambda g: g * 10)
+        if case == "non_leaf_replaced":
+            y._backward_hooks = collections.OrderedDict()
+        elif case == "non_leaf_dict_mutated":
+            y._backward_hooks[10 ** 9] = lambda g: g * 3
+        else:
+            y._backward_hooks = None
+        seen = repr(y._backward_hooks)[:13]
+        y.sum().backward()
+        return seen, x.grad
+    same(fn)

@@ -377,3 +377,137 @@ def test_contiguous_then_view_and_clone_layouts():
         return (flat, x.grad, y.is_contiguous(), y.grad_fn.name(), kept.is_contiguous(),
                 made.is_contiguous(), made.grad_fn.name(), repr(lib.contiguous_format))
     same(fn)
+
+
+# ---------------------------------------------------------------- views made before their
+# base required grad: they require grad through it, yet stay leaves with no gradient edge
+
+@pytest.mark.parametrize("case", [
+    "slice", "view", "transpose", "made_under_no_grad", "unbind", "view_of_a_view",
+    "view_made_from_it_after", "base_turned_off_again", "own_flag_turned_off",
+    "own_flag_turned_on", "setter_off", "other_view_turned_on", "grad_wrt_the_view",
+    "grad_wrt_the_base", "grad_wrt_the_base_allow_unused", "clone_edges", "in_place_on_it"])
+def test_view_made_before_its_base_required_grad(case):
+    def fn(lib):
+        a = lib.ones(2, 3)
+        if case == "made_under_no_grad":
+            with lib.no_grad():
+                b = a[:]
+        elif case == "view":
+            b = a.view(6)
+        elif case == "transpose":
+            b = a.t()
+        elif case == "unbind":
+            b = a.unbind(0)[1]
+        elif case == "view_of_a_view":
+            b = a[1:][0]
+        elif case == "other_view_turned_on":
+            c = a[:]
+            b = a[1]
+            c.requires_grad_()
+            return a.requires_grad, b.requires_grad, c.requires_grad
+        else:
+            b = a[:]
+        a.requires_grad_()
+        if case == "view_made_from_it_after":
+            c = b.view(-1)
+            (c * 2).sum().backward()
+            return b, c, c.grad_fn.next_functions, a.grad, b.grad
+        if case == "base_turned_off_again":
+            a.requires_grad_(False)
+            return b
+        if case == "own_flag_turned_off":
+            b.requires_grad_(False)
+            return b
+        if case == "setter_off":
+            b.requires_grad = False
+            return b
+        if case == "own_flag_turned_on":
+            b.requires_grad_()
+            (b * 3).sum().backward()
+            return b, b.grad, a.grad
+        if case == "grad_wrt_the_view":
+            return lib.autograd.grad((b * 2).sum(), [b])
+        if case == "grad_wrt_the_base":
+            return lib.autograd.grad((b * 2).sum(), [a])
+        if case == "grad_wrt_the_base_allow_unused":
+            return lib.autograd.grad((b * 2).sum(), [a], allow_unused=True)
+        if case == "clone_edges":
+            return b.clone().grad_fn.next_functions
+        if case == "in_place_on_it":
+            b.mul_(2)
+        out = (b * 2).sum()
+        nexts = out.grad_fn.next_functions[0][0].next_functions
+        out.backward()
+        return b, b.grad_fn, b.is_leaf, nexts, a.grad, b.grad
+    same(fn)
+
+
+@pytest.mark.parametrize("size", [(-1,), (3, -1), (-1, 1)])
+def test_reshape_with_an_inferred_size_of_a_view_that_stays_a_view(size):
+    """A non-contiguous tensor whose strides allow the new shape is reshaped without a
+    copy (torch's _reshape_alias), -1 resolved; a sum's expanded gradient is one."""
+    def fn(lib):
+        x = lib.tensor([2.0, 0.25, 1.0], requires_grad=True)
+        g = lib.autograd.grad(x.sum(), [x])[0]
+        m = lib.ones(3, 1).expand(3, 4)[:, :1]
+        return g.reshape(*size).shape, m.reshape(*size), m.reshape(*size).is_contiguous()
+    same(fn)
+
+
+# ---------------------------------------------------------------- set_: a tensor takes
+# another's memory (or a storage's part, or none)
+
+@pytest.mark.parametrize("case", [
+    "shares_memory", "follows_in_place_changes", "nothing", "leaf_requiring_grad",
+    "leaf_requiring_grad_under_no_grad", "non_leaf", "source_requires_grad", "storage",
+    "storage_part", "tensor_part_with_strides", "offset_counted_from_a_view",
+    "out_of_bounds", "negative_offset", "other_dtype", "keywords", "not_a_tensor"])
+def test_set_(case):
+    def fn(lib):
+        a = lib.tensor([1.0, 2.0, 3.0])
+        b = lib.zeros(2)
+        if case == "shares_memory":
+            b.set_(a)
+            b[0] = 9.0
+            return a, b, (a._version, b._version), b.stride(), b.storage_offset()
+        if case == "follows_in_place_changes":
+            b.set_(a)
+            a.add_(1)
+            a.mul_(lib.tensor(2.0))
+            return b, (a._version, b._version)
+        if case == "nothing":
+            return b.set_(), b._version
+        if case == "leaf_requiring_grad":
+            return lib.zeros(2, requires_grad=True).set_(a)
+        if case == "leaf_requiring_grad_under_no_grad":
+            with lib.no_grad():
+                return lib.zeros(2, requires_grad=True).set_(a)
+        if case == "non_leaf":
+            x = lib.ones(3, requires_grad=True)
+            y = (x * 2).set_(a)
+            nexts = [None if n is None else n.name() for n, _ in y.grad_fn.next_functions]
+            y.sum().backward()
+            return y, nexts
+        if case == "source_requires_grad":
+            y = b.set_(lib.ones(3, requires_grad=True) * 1)
+            return y, [None if n is None else n.name() for n, _ in y.grad_fn.next_functions]
+        if case == "storage":
+            return b.set_(a.untyped_storage()), b.storage_offset()
+        if case == "storage_part":
+            return b.set_(a.untyped_storage(), 1, (2,)), b.storage_offset()
+        if case == "tensor_part_with_strides":
+            return b.set_(a, 0, (2, 2), (1, 1)), b.stride()
+        if case == "offset_counted_from_a_view":
+            c = lib.arange(6.0)
+            return [lib.zeros(1).set_(c[2:], k, (2,)).storage_offset() for k in range(3)]
+        if case == "out_of_bounds":
+            return b.set_(a, 2, (2,))
+        if case == "negative_offset":
+            return b.set_(a, -1, (2,))
+        if case == "other_dtype":
+            return lib.zeros(2, dtype=lib.float64).set_(a)
+        if case == "keywords":
+            return b.set_(source=a, storage_offset=1, size=(2,))
+        return b.set_(3)
+    same(fn)

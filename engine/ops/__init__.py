@@ -22,6 +22,7 @@ from . import (  # noqa: F401  (registers rows)
     scatter,
     selection,
     softmax,
+    special,
     statistics,
     subscript,
     table,

@@ -286,6 +286,7 @@ def _undefined(grad):
 op("convolution(Tensor input, Tensor weight, Tensor? bias, int[] stride, int[] padding, "
    "int[] dilation, bool transposed, int[] output_padding, int groups) -> Tensor",
    "ConvolutionBackward0", method=False, kernel=("slow_conv2d_cpu", "fi"),
+   numbers=("bias",),  # conv<n>d passes a wrapped zero for a missing bias (an edge, as torch)
    jvp="transpose",
    forward=_conv_forward,
    vjp={"input": lambda grad, input, weight, stride, padding, dilation, groups:

@@ -71,7 +71,9 @@ def _abs(input):
 
 
 op("add.Tensor(Tensor input, Tensor other, *, Scalar alpha=1) -> Tensor", "AddBackward0",
-   jvp="elementwise",
+   # torch's self_t + maybe_multiply(other_t, alpha): a new tensor (with a node when a
+   # tangent requires grad) even where one side has no tangent, as a number has none
+   jvp=lambda input_t, other_t, alpha: input_t + (other_t if alpha == 1 else other_t * alpha),
    forward=lambda input, other, alpha: input + other if alpha == 1 else input + alpha * other,
    vjp={"input": lambda grad: grad,
         # torch's maybe_multiply: a mul.Scalar (MulBackward1 under create_graph)
@@ -80,7 +82,7 @@ op("add.Tensor(Tensor input, Tensor other, *, Scalar alpha=1) -> Tensor", "AddBa
 
 op("sub.Tensor(Tensor input, Tensor other, *, Scalar alpha=1) -> Tensor", "SubBackward0",
    check=_check_sub,
-   jvp="elementwise",
+   jvp=lambda input_t, other_t, alpha: input_t - (other_t if alpha == 1 else other_t * alpha),
    forward=_sub,
    vjp={"input": lambda grad: grad,
         "other": lambda grad, alpha: -grad if alpha == 1 else -grad * alpha},
@@ -741,6 +743,7 @@ op("remainder.Scalar(Tensor input, Scalar other) -> Tensor", "RemainderBackward0
 
 op("remainder.Tensor(Tensor input, Tensor other) -> Tensor", "RemainderBackward1",
    kernel=("remainder_cpu", "fi"),
+   numbers=("input",),  # torch's remainder.Scalar_Tensor
    jvp="elementwise",
    forward=_remainder,
    vjp={"input": lambda grad: grad,
@@ -791,12 +794,14 @@ op("where.self(Tensor condition, Tensor input, Tensor other) -> Tensor", "WhereB
    vjp={"input": lambda grad, condition: F.where(condition, grad, 0.0),
         "other": lambda grad, condition: F.where(condition, 0.0, grad)},
    nondiff=("condition",), shape=bcast3, dtype="none",
+   numbers=("input", "other"),  # torch's where.ScalarSelf, where.ScalarOther, where.Scalar
    samples=explicit(lambda r: Sample((Const(rand(r, 2, 3) > 0), rand(r, 2, 3), rand(r, 2, 3))),
                     lambda r: Sample((Const(rand(r, 2, 3) > 0), rand(r, 3), rand(r, 2, 1)))))
 
 for _name, _fn in [("eq", np.equal), ("ne", np.not_equal), ("lt", np.less),
                    ("le", np.less_equal), ("gt", np.greater), ("ge", np.greater_equal)]:
-    op(f"{_name}.Tensor(Tensor input, Tensor other) -> Tensor", None, forward=_fn, shape=bcast)
+    op(f"{_name}.Tensor(Tensor input, Tensor other) -> Tensor", None, forward=_fn, shape=bcast,
+       numbers=("other",))  # torch's <name>.Scalar
 
 op("logical_not(Tensor input) -> Tensor", None, forward=np.logical_not, shape=same,
    dtype="none")

@@ -42,8 +42,8 @@ def reshape(input, shape):
     (_reshape_alias) when its strides allow one, else a copy."""
     if is_contiguous(input):
         return F.view(input, shape)
-    if _viewable(input, shape):
-        return F._reshape_alias(input, shape)
+    if _viewable(input, shape):  # (_reshape_alias takes the sizes, -1 resolved)
+        return F._reshape_alias(input, infer_size(shape, numel(shape_of(input))))
     return F._unsafe_view(contiguous(input), shape)
 
 
@@ -518,6 +518,15 @@ op("pad(Tensor input, int[] pad, str mode='constant', float? value=None) -> Tens
    samples=explicit(lambda r: Sample((rand(r, 2, 3), (1, 2)), {"value": 0.5}),
                     lambda r: Sample((rand(r, 2, 3, 4), (1, 0, -1, 2))),
                     lambda r: Sample((rand(r, 2, 3), (0, 0, 1, 1), "constant", -1.0))))
+
+# unpack_dual's primal (engine/forward_ad.py): a view of the dual whose node torch names
+# torch::autograd::Identity, of the generic Python class CppFunction (printed <Identity>)
+_fw_primal = op("_fw_primal(Tensor input) -> Tensor", "torch::autograd::Identity",
+                method=False, jvp="linear",
+                forward=lambda input: input.view() if hasattr(input, "view") else np.asarray(
+                    input),
+                vjp={"input": lambda grad: grad}, dtype="none", shape=lambda input: tuple(input))
+_fw_primal.node_class.__name__ = _fw_primal.node_class.__qualname__ = "CppFunction"
 
 op("alias(Tensor input) -> Tensor", "AliasBackward0", method=False,
    jvp="linear",

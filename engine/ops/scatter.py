@@ -1,12 +1,15 @@
-"""scatter_reduce and index_reduce: src's elements reduced (sum, prod, mean, amax, amin)
+"""scatter (of a value), index_fill, scatter_reduce and index_reduce: src's elements reduced (sum, prod, mean, amax, amin)
 into input at the places an index says, with torch's scatter_reduce_backward (ties of
-amax/amin share their gradient; mean divides by each place's count). The derivative of
-'prod' (torch's has cases of its own for zeros) raises, as a missing derivative does."""
+amax/amin share their gradient; mean divides by each place's count; prod's has cases of its
+own for zeros)."""
+
+import warnings
 
 import numpy as np
 
 from .. import dtypes
-from ..errors import DerivativeNotImplemented, KernelNotImplemented, OpError
+from ..errors import IndexOpError, KernelNotImplemented, OpError
+from . import table
 from .indexing import _check_bounds, _gather_check, _gather_key
 from .samples import Const, Sample, explicit, rand
 from .table import F, normalize_dim, op
@@ -62,13 +65,18 @@ def _reduce_into(input, dim, index, src, reduce, include_self):
     return out.astype(input.dtype)
 
 
-def _vjps(input, dim, index, src, reduce, include_self, result):
+def _vjps(input, dim, index, src, reduce, include_self, result, name="scatter_reduce",
+          index_1d=None):
     """(input's gradient, src's gradient) as functions of grad: torch's
-    scatter_reduce_backward."""
+    scatter_reduce_backward (and index_reduce_backward, ``name``)."""
     x, s, r, idx = _raw(input), _raw(src), _raw(result), _raw(index).astype(np.int64)
     if x.ndim == 0:  # as 1-element vectors
-        fns = _vjps(x.reshape(1), dim, idx.reshape(1), s.reshape(1), reduce, include_self,
-                    r.reshape(1))
+        if reduce == "prod":  # (its rule reads the Tensors themselves)
+            input, src, result = (F.reshape(t, (1,)) for t in (input, src, result))
+        else:
+            input, src, result = x.reshape(1), s.reshape(1), r.reshape(1)
+        fns = _vjps(input, dim, idx.reshape(1), src, reduce, include_self, result, name,
+                    None if index_1d is None else np.reshape(_raw(index_1d), (1,)))
         return tuple(lambda grad, fn=fn: F.reshape(fn(F.reshape(grad, (1,))), ())
                      for fn in fns)
     d, key = _places(x.shape, dim, idx)
@@ -83,9 +91,8 @@ def _vjps(input, dim, index, src, reduce, include_self, result):
     if reduce == "mean":
         n = _counts(x.shape, key, include_self).astype(x.dtype)
         return (lambda grad: for_input(grad / n), lambda grad: F.gather(grad / n, d, idx))
-    if reduce == "prod":  # torch's formula has its own cases for zeros: not written yet
-        raise DerivativeNotImplemented("the derivative of scatter_reduce and index_reduce "
-                                       "with reduce='prod' is not implemented here.")
+    if reduce == "prod":
+        return _prod_vjps(input, d, idx, src, include_self, result, key, name, index_1d)
     value = np.take_along_axis(r, idx, d)
     self_is = (x == r).astype(x.dtype)
     src_is = (s == value).astype(x.dtype)
@@ -96,6 +103,61 @@ def _vjps(input, dim, index, src, reduce, include_self, result):
             lambda grad: F.gather(grad / count, d, idx) * src_is)
 
 
+def _prod_vjps(input, d, idx, src, include_self, result, key, name, index_1d):
+    """torch's rule for 'prod', written with differentiable ops on the input, src and
+    result: an element's gradient is the product of the others at its place, worked out
+    without dividing by zero where a place has one zero (a place with two or more has
+    none); src's gradient refuses a double backward where two zeros share a place."""
+    x, s = _raw(input), _raw(src)
+    take = tuple(slice(0, n) for n in idx.shape)
+    if s.shape != idx.shape:  # (src's elements beyond the index take no part)
+        src, s = src[take], s[take]
+    if name == "scatter_reduce":
+        def reduce_into(a, b):
+            return F.scatter_reduce(a, d, idx, b, "prod", include_self=include_self)
+
+        def pick(t):
+            return F.gather(t, d, idx)
+    else:  # index_reduce's own ops, on its 1-D index
+        index_1d = np.asarray(_raw(index_1d), dtype=np.int64)
+
+        def reduce_into(a, b):
+            return F.index_reduce(a, d, index_1d, b, "prod", include_self=include_self)
+
+        def pick(t):
+            return F.index_select(t, d, index_1d)
+    masked_self = F.masked_fill(input, x == 0, 1.0)
+    masked_self_result = reduce_into(masked_self, src)
+    src_zero = s == 0
+    zeros_at = np.zeros(x.shape, dtype=x.dtype)
+    np.add.at(zeros_at, key, src_zero.astype(x.dtype))
+    zeros_at = np.take_along_axis(zeros_at, idx, d)
+    single_zero = src_zero & (zeros_at == 1)
+    masked_src_result = reduce_into(input, F.masked_fill(src, single_zero, 1.0))
+    nonzero_src = F.masked_fill(src, src_zero, 1.0)
+    several_zeros = bool((zeros_at > 1).any())
+
+    def for_src(grad):
+        g = F.where(single_zero, pick(grad * masked_src_result),
+                    pick(grad * result) / nonzero_src)
+        if several_zeros and isinstance(g, table._Tensor) and g.requires_grad:
+            from ..function import delayed_error  # (a module above the table)
+            arg = "src" if name == "scatter_reduce" else "source"
+            g = delayed_error(g, f"{name}(): Double backward is unsupported for {arg} when >1 "
+                                 f"zeros in {arg} are scattered to the same position in self")
+        return g
+
+    def for_self(grad):
+        g = grad * masked_self_result / masked_self
+        if include_self:
+            return g
+        if name == "scatter_reduce":
+            return F.scatter(g, d, idx, 0)
+        return F.index_fill(g, d, index_1d, 0)
+
+    return for_self, for_src
+
+
 def _input_vjp(grad, input, dim, index, src, reduce, include_self, result):
     return _vjps(input, dim, index, src, reduce, include_self, result)[0](grad)
 
@@ -104,16 +166,44 @@ def _src_vjp(grad, input, dim, index, src, reduce, include_self, result):
     return _vjps(input, dim, index, src, reduce, include_self, result)[1](grad)
 
 
+def _jvp(input_t, src_t, input, dim, index, src, reduce, include_self, result):
+    """Forward mode as torch 2.13's: linear for sum and mean; for amax/amin the tangents
+    of the elements equal to the result, averaged over the ties (the VJP transposed);
+    none for prod (torch gives its result no tangent)."""
+    if reduce in ("sum", "mean"):
+        return F.scatter_reduce(input_t, dim, index, src_t, reduce, include_self=include_self)
+    if reduce == "prod":
+        return None
+    x, s, r, idx = _raw(input), _raw(src), _raw(result), _raw(index).astype(np.int64)
+    if x.ndim == 0:
+        return F.reshape(_jvp(F.reshape(input_t, (1,)), F.reshape(src_t, (1,)), x.reshape(1),
+                              dim, idx.reshape(1), s.reshape(1), reduce, include_self,
+                              r.reshape(1)), ())
+    d, key = _places(x.shape, dim, idx)
+    take = tuple(slice(0, n) for n in idx.shape)
+    s = s[take]
+    if tuple(src_t.shape) != idx.shape:
+        src_t = src_t[take]
+    self_is = (x == r).astype(x.dtype)
+    if not include_self:
+        self_is[key] = 0  # (and, unlike the VJP's, its ties not counted: torch's)
+    src_is = (s == np.take_along_axis(r, idx, d)).astype(x.dtype)
+    count = self_is.copy()
+    np.add.at(count, key, src_is)
+    count = np.maximum(count, 1.0)
+    return F.scatter_reduce(input_t * self_is, d, idx, src_t * src_is, "sum") / count
+
+
 _IDX = np.array([[0, 1, 0, 1], [1, 0, 1, 0], [0, 0, 1, 1]])
 op("scatter_reduce.two(Tensor input, int dim, Tensor index, Tensor src, str reduce, *, "
    "bool include_self=True) -> Tensor", "ScatterReduceBackward0", nondiff=("index",),
-   jvp="transpose", dtype="none",
+   jvp=_jvp, dtype="none",
    forward=_reduce_into, vjp={"input": _input_vjp, "src": _src_vjp},
    shape=lambda input, dim, index, src, reduce, include_self=True: input,
    samples=explicit(*[
        (lambda r, how=how, own=own: Sample((rand(r, 2, 4), 0, Const(_IDX), rand(r, 3, 4), how),
                                            {"include_self": own}))
-       for how in ("sum", "mean", "amax", "amin") for own in (True, False)]))
+       for how in ("sum", "prod", "mean", "amax", "amin") for own in (True, False)]))
 
 
 def _along(index, source_shape, dim):
@@ -126,7 +216,14 @@ def _along(index, source_shape, dim):
     return np.broadcast_to(np.reshape(_raw(index), shape), tuple(source_shape)).copy(), d
 
 
+_warned = []  # torch's TORCH_WARN_ONCE: once a process
+
+
 def _index_reduce(input, dim, index, source, reduce, include_self=True):
+    if not _warned:
+        _warned.append(True)
+        warnings.warn("index_reduce() is in beta and the API may change at any time.",
+                      UserWarning, stacklevel=2)
     if reduce not in ("prod", "mean", "amax", "amin"):
         raise OpError("index_reduce(): Expected reduce to be one of prod, mean, amax or amin "
                       f"but got {reduce}.")
@@ -143,15 +240,77 @@ def _index_reduce(input, dim, index, source, reduce, include_self=True):
 
 op("index_reduce(Tensor input, int dim, Tensor index, Tensor source, str reduce, *, "
    "bool include_self=True) -> Tensor", "IndexReduceBackward0", nondiff=("index",),
-   jvp="transpose", dtype="none", forward=_index_reduce,
+   dtype="none", forward=_index_reduce,  # (no forward mode: torch has none)
    vjp={"input": lambda grad, input, dim, index, source, reduce, include_self, result:
-        _input_vjp(grad, input, *_along(index, source.shape, dim)[::-1], source, reduce,
-                   include_self, result),
+        _vjps(input, *_along(index, source.shape, dim)[::-1], source, reduce, include_self,
+              result, "index_reduce", index)[0](grad),
         "source": lambda grad, input, dim, index, source, reduce, include_self, result:
-        _src_vjp(grad, input, *_along(index, source.shape, dim)[::-1], source, reduce,
-                 include_self, result)},
+        _vjps(input, *_along(index, source.shape, dim)[::-1], source, reduce, include_self,
+              result, "index_reduce", index)[1](grad)},
    shape=lambda input, dim, index, source, reduce, include_self=True: input,
    samples=explicit(*[
        (lambda r, how=how, own=own: Sample((rand(r, 3, 2), 0, Const(np.array([0, 2, 0, 2])),
                                             rand(r, 4, 2), how), {"include_self": own}))
-       for how in ("mean", "amax", "amin") for own in (True, False)]))
+       for how in ("prod", "mean", "amax", "amin") for own in (True, False)]))
+
+
+# -- writing one value at the places an index says (what the 'prod' rules above use, as
+#    torch's: scatter(dim, index, 0), index_fill(dim, index, 0))
+
+def _scatter_value(input, dim, index, value):
+    if np.dtype(index.dtype).kind not in "iu":
+        raise OpError("scatter(): Expected dtype int32/int64 for index")
+    if input.ndim == 0:  # as a 1-element vector
+        return _scatter_value(input.reshape(1), dim, index.reshape(1), value).reshape(())
+    if index.ndim != input.ndim:
+        raise OpError("Index tensor must have the same number of dimensions as self tensor")
+    _, key = _places(input.shape, dim, index)
+    out = input.copy()
+    out[key] = value
+    return out
+
+
+op("scatter.value(Tensor input, int dim, Tensor index, Scalar value) -> Tensor",
+   "ScatterBackward1", nondiff=("index",), dtype="none",
+   forward=_scatter_value,
+   vjp={"input": lambda grad, dim, index: F.scatter(grad, dim, index, 0)},
+   jvp=lambda input_t, dim, index: F.scatter(input_t, dim, index, 0),
+   shape=lambda input, dim, index, value: input,
+   samples=explicit(lambda r: Sample((rand(r, 2, 4), 0, Const(_IDX[:2]), 0.0)),
+                    lambda r: Sample((rand(r, 3, 4), 1, Const(np.array([[0, 3], [1, 1], [2, 0]])),
+                                      1.5)),
+                    lambda r: Sample((rand(r), 0, Const(np.array(0)), -2.0))))
+
+
+def _index_fill(input, dim, index, value):
+    if index.dtype != np.int64:
+        raise IndexOpError("index_fill_(): Expected dtype int64 for index.")
+    if index.ndim > 1:
+        raise OpError("Index has to be a vector/scalar")
+    d = normalize_dim(dim, input.ndim)
+    size = input.shape[d] if input.ndim else 1
+    idx = np.reshape(index, (-1,))
+    bad = (idx < -size) | (idx >= size)
+    if bool(np.any(bad)):
+        raise IndexOpError(f"index {int(idx[bad][0])} is out of bounds for dimension {d} with "
+                           f"size {size}")
+    out = input.copy()
+    if input.ndim == 0:
+        if idx.size:
+            out[...] = value
+        return out
+    where = [slice(None)] * input.ndim
+    where[d] = idx
+    out[tuple(where)] = value
+    return out
+
+
+op("index_fill.int_Scalar(Tensor input, int dim, Tensor index, Scalar value) -> Tensor",
+   "IndexFillBackward0", nondiff=("index",), dtype="none",
+   forward=_index_fill,
+   vjp={"input": lambda grad, dim, index: F.index_fill(grad, dim, index, 0)},
+   jvp=lambda input_t, dim, index: F.index_fill(input_t, dim, index, 0),
+   shape=lambda input, dim, index, value: input,
+   samples=explicit(lambda r: Sample((rand(r, 3, 2), 0, Const(np.array([0, 2])), 0.0)),
+                    lambda r: Sample((rand(r, 2, 4), 1, Const(np.array([-1, 1, 1])), 2.5)),
+                    lambda r: Sample((rand(r), 0, Const(np.array([0])), -1.0))))

@@ -76,6 +76,7 @@ for _name, _fn in (("all", np.all), ("any", np.any)):
 
 op("isin(Tensor elements, Tensor test_elements, *, bool assume_unique=False, "
    "bool invert=False) -> Tensor", None, method=False,
+   numbers=("elements", "test_elements"),  # torch's isin.Scalar_Tensor, isin.Tensor_Scalar
    forward=lambda elements, test_elements, assume_unique=False, invert=False: np.isin(
        elements, test_elements, invert=invert),
    shape=lambda elements, test_elements, *a: elements,

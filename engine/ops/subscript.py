@@ -300,7 +300,7 @@ _SETITEM_VJPS = {
 for _name, _grad_fn in (("copy_slices", "torch::autograd::CopySlices"),
                         ("_index_put_value", "IndexPutBackward0")):
     op(f"{_name}(Tensor self, Any indices, Tensor value) -> Tensor", _grad_fn,
-       jvp="linear",
+       jvp="linear", numbers=("value",),  # x[i] = 2.0: the engine's own row (setitem)
        method=False, forward=_copy_slices, dtype="none", vjp=_SETITEM_VJPS[_name],
        shape=lambda self, indices, value: self)
 
@@ -390,6 +390,7 @@ def _setitem(self, indices, value):
 
 
 op("setitem(Tensor self, Any indices, Tensor value) -> Tensor", None, composite=True,
+   numbers=("value",),  # x[i] = 2.0, as torch's __setitem__ takes
    method=False, forward=_setitem, shape=lambda self, indices, value: self)
 
 

@@ -68,6 +68,7 @@ from .. import inference as _inference
 from ..array_cache import LARGE_BYTES
 from ..backend import ARRAY_TYPES
 from ..errors import (
+    ArgumentTypeError,
     DerivativeNotImplemented,
     GradientError,
     KernelNotImplemented,
@@ -145,6 +146,19 @@ def _type_matches(ptype: str, value, strict: bool = False) -> bool:
     raise ValueError(f"unknown schema type {ptype}")
 
 
+# NOTE [numbers for Tensor parameters]: torch's Python argument parser takes a plain number
+# for a Tensor parameter in a few functions only (its should_allow_numbers_as_tensors list);
+# elsewhere a number reaches an op only through a Scalar overload (pow.Scalar, where.ScalarOther,
+# eq.Scalar), and x.type_as(3) or torch.exp(2.0) is a TypeError. A row's Tensor parameter takes
+# a number where its name is in this list, where a sibling overload has a Scalar at that
+# position, or where the row says so (``numbers``: torch's Scalar overloads that are no rows
+# here). Rows with underscore names are the engine's own, called with numbers by its code.
+_NUMBERS_AS_TENSORS = frozenset({
+    "add", "sub", "mul", "div", "divide", "multiply", "subtract", "true_divide", "floor_divide",
+})
+_NUMBER_TYPES = (bool, int, float)
+
+
 def _is_number(v) -> bool:
     return isinstance(v, (bool, int, float)) or _is_np_int(v) or type(v).__name__ in (
         "float32", "float64", "float16")
@@ -192,6 +206,9 @@ class Op:
     varargs: bool = False  # Python also takes the first int[] argument as *ints: view(2, 3)
     inplace: bool = False  # Tensor.<name>_ too, written into self (engine/ops/inplace.py)
     extra: Callable | None = None  # elements allocated beyond the outputs (see docstring)
+    # Tensor parameters that also take a plain number, beyond what NOTE [numbers for Tensor
+    # parameters] derives (torch's Scalar overloads that are no rows here: where.ScalarOther)
+    numbers: tuple = ()
     # filled in by __post_init__
     name: str = ""
     overload: str = ""
@@ -224,6 +241,7 @@ class Op:
             if name not in self.index or not self.params[self.index[name]].is_tensor:
                 raise ValueError(f"{self.qualname}: vjp for unknown Tensor argument {name}")
         self._plans: dict[int, tuple] = {}
+        self._refusals: frozenset | None = None  # see number_refusals()
         # torch's autogradNotImplementedFallback node: edges only to inputs requiring grad
         self.not_implemented = self.grad_fn == "torch::autograd::NotImplemented"
         # per-row facts the hot paths read instead of re-deriving them per call
@@ -326,16 +344,47 @@ class Op:
                     return None
                 bound.apply_defaults()
                 values = tuple(bound.arguments.values())
-        for p, v in zip(self.params, values):
-            if not _type_matches(p.type, v, strict):
+        refusals = self._refusals
+        if refusals is None:
+            refusals = self.number_refusals()
+        for i, (p, v) in enumerate(zip(self.params, values)):
+            if not _type_matches(p.type, v, strict or i in refusals):
                 return None
         return values
 
+    def number_refusals(self) -> frozenset:
+        """The positions of the Tensor parameters that refuse a plain number (NOTE [numbers
+        for Tensor parameters]); worked out on first use, once every overload is a row."""
+        refusals = self._refusals
+        if refusals is None:
+            if self.name.startswith("_") or self.name in _NUMBERS_AS_TENSORS:
+                refusals = frozenset()
+            else:
+                siblings = [r for r in OVERLOADS.get(self.name, ()) if r is not self]
+                refusals = frozenset(
+                    i for i in self.tensor_params
+                    if self.params[i].type.rstrip("?") == "Tensor"
+                    and self.params[i].name not in self.numbers
+                    and not any(i < len(r.params) and r.params[i].type.rstrip("?") == "Scalar"
+                                for r in siblings))
+            self._refusals = refusals
+        return refusals
+
+    def refuse_number(self, i, value):
+        """torch's TypeError for a plain number given to the Tensor parameter at ``i``."""
+        p = self.params[i]
+        text = "{}(): argument '{}' (position {}) must be Tensor, not {}"
+        raise ArgumentTypeError(text.format(self.name, p.name, i + 1, type(value).__name__),
+                                text.format(self.name, p.name, i, type(value).__name__))
+
     def check_types(self, values) -> None:
-        for pos, (p, v) in enumerate(zip(self.params, values), 1):
-            if not _type_matches(p.type, v):
-                raise OpError(f"{self.name}(): argument '{p.name}' (position {pos}) must be "
-                              f"{p.type}, not {_type_name(v)}")
+        refusals = self.number_refusals()
+        for i, (p, v) in enumerate(zip(self.params, values)):
+            if not _type_matches(p.type, v, i in refusals):
+                if i in refusals and _is_number(v):
+                    self.refuse_number(i, v)
+                raise ArgumentTypeError(f"{self.name}(): argument '{p.name}' (position {i + 1}) "
+                                        f"must be {p.type}, not {_type_name(v)}")
 
     def __call__(self, *args, **kwargs):
         if self.varargs:  # x.expand(3, 2): else the fast path binds 2 to a keyword-only flag
@@ -360,6 +409,9 @@ class Op:
                                          isinstance(a[0], Tensor)):
                 break
         else:  # no Tensor anywhere: raw arrays inside a first-order backward
+            tp = self.tensor_params
+            if tp and type(args[tp[0]]) in _NUMBER_TYPES:  # torch.exp(2.0): no arrays either?
+                self._check_numbers(args)
             if check is not None:
                 check(self, args)
             if (self._pointwise and getattr(args[0], "nbytes", 0) >= LARGE_BYTES and
@@ -367,12 +419,27 @@ class Op:
                 return parallel.run(self.forward, args, shape)
             return self.forward(*args)
         if self.composite:
+            for i in self.tensor_params:
+                if type(args[i]) in _NUMBER_TYPES:
+                    self._check_numbers(args, False)
             if check is not None:
                 check(self, args)
             return self.forward(*args)
         if forward_hook is not None:  # forward-mode AD: tangents ride along
             return forward_hook(self, args, self._call_tensors(args))
         return self._call_tensors(args)
+
+    def _check_numbers(self, args, raw: bool = True):
+        """A call with a plain number for a Tensor parameter: torch's TypeError where that
+        parameter refuses numbers (NOTE [numbers for Tensor parameters]). ``raw``: a call with
+        no Tensor, refused only where no array came either (else it is a VJP's raw call)."""
+        for i in self.tensor_params if raw else ():
+            if isinstance(args[i], ARRAY_TYPES):
+                return
+        refusals = self.number_refusals()
+        for i in self.tensor_params:
+            if i in refusals and type(args[i]) in _NUMBER_TYPES:
+                self.refuse_number(i, args[i])
 
     def _call_creation(self, args):
         idx = self.index
@@ -407,6 +474,9 @@ class Op:
             elif type(a) in (list, tuple):
                 arrays[i] = [t.array for t in a]
                 inputs.extend((i, t) for t in a)
+            elif type(a) in _NUMBER_TYPES and i in (self._refusals if self._refusals is not None
+                                                    else self.number_refusals()):
+                self.refuse_number(i, a)
         if self._cast and inputs:
             first = inputs[0][1].array.dtype
             if first.kind != "f":
@@ -718,8 +788,11 @@ class Op:
 
     # -- the VJP, called by the engine for one node
 
-    def backward(self, node, grads, raw: bool):
-        """Gradients for each edge of ``node``, given its output grads (Nones allowed)."""
+    def backward(self, node, grads, raw: bool, reach=None):
+        """Gradients for each edge of ``node``, given its output grads (Nones allowed).
+        ``reach``: autograd.grad's map of the nodes that lead to its inputs; an edge to
+        any other gets no gradient computed (torch's should_compute_output: a derivative
+        torch has not implemented raises only where it is needed)."""
         edges_all = node.next_functions
         if self.multi_output:
             if all(g is None for g in grads):
@@ -736,9 +809,11 @@ class Op:
         for j, (name, fn, names, is_list, kind) in enumerate(self._vjp_rows):
             count = 1 if counts is None else counts[j]  # None: one edge per parameter
             if count == 1:  # the common case: one Tensor, one edge
-                needed = edges_all[k][0] is not None
+                child = edges_all[k][0]
+                needed = child is not None and (reach is None or reach.get(child, False))
             else:
-                needed = any(e[0] is not None for e in edges_all[k:k + count])
+                needed = any(e[0] is not None and (reach is None or reach.get(e[0], False))
+                             for e in edges_all[k:k + count])
             k += count
             if not needed:
                 out.extend([None] * count)
@@ -815,12 +890,14 @@ def _dispatcher(name: str):
                 bound = row.matches(args, kwargs, strict)
                 if bound is not None:
                     return row(*bound)
-        shown = ", ".join(_type_name(a) for a in args)
-        raise OpError(f"{name}() received an invalid combination of arguments - got ({shown}"
-                      f"{', ' if kwargs and args else ''}"
-                      f"{', '.join(f'{k}={_type_name(v)}' for k, v in kwargs.items())}), "
-                      f"but expected one of: "
-                      + "; ".join(r.schema.split(' ->')[0] for r in rows))
+        def text(shown):
+            return (f"{name}() received an invalid combination of arguments - got ({shown}"
+                    f"{', ' if kwargs and shown else ''}"
+                    f"{', '.join(f'{k}={_type_name(v)}' for k, v in kwargs.items())}), "
+                    f"but expected one of: "
+                    + "; ".join(r.schema.split(' ->')[0] for r in rows))
+        shown = [_type_name(a) for a in args]
+        raise ArgumentTypeError(text(", ".join(shown)), text(", ".join(shown[1:])))
 
     dispatch.__name__ = name
     dispatch.__qualname__ = name

@@ -52,6 +52,8 @@ def builtin_class(exc: BaseException) -> str:
     """The first builtin class of an exception: our GradientError reads as RuntimeError."""
     if isinstance(exc, IndexError):  # the engine's IndexOpError is also a RuntimeError
         return "IndexError"
+    if isinstance(exc, TypeError):  # and its ArgumentTypeError, IndexTypeError
+        return "TypeError"
     for cls in type(exc).__mro__:
         if cls.__module__ == "builtins":
             return cls.__name__
