@@ -18,13 +18,13 @@ from . import anomaly_mode, backend, forward_ad, grad_mode, views
 from . import graph as _graph
 from ._tensor import Tensor
 from .errors import GradientError
+from .ops.delayed_error import Error
 from .ops.table import F
 
 _ACCESSED = {}  # node.saved once a clear_saved_tensors_on_access Function's were read
 _ACCESSED_ONCE = ("saved_tensors can only be accessed once when "
                   "clear_saved_tensors_on_access=True is set on the autograd.Function. Either "
                   "access saved_tensors only once, or set clear_saved_tensors_on_access=False.")
-_DELAYED = "trying to differentiate twice a function that was marked with @once_differentiable"
 
 
 class FunctionCtx:
@@ -127,30 +127,6 @@ class FunctionNode(FunctionCtx, _graph.Node):
     def _zeros(self, meta, raw: bool):
         arr = self.array_module.zeros(meta[0], dtype=meta[1])
         return arr if raw else Tensor._make(arr)
-
-
-class Error(_graph.Node):
-    """torch's DelayedError node (shown as ``Error``): what the results of a
-    once_differentiable backward come out of under create_graph; differentiating through
-    it raises."""
-
-    _name = "torch::autograd::Error"
-    message = _DELAYED
-
-    def apply(self, grads, raw: bool):
-        raise GradientError(self.message, self)
-
-
-def delayed_error(t, message: str):
-    """torch's DelayedError(message) applied to ``t`` (a gradient computed under
-    create_graph that torch will not differentiate again): ``t``'s values behind an Error
-    node whose edge is ``t``'s history; differentiating through it raises ``message``."""
-    node = Error()
-    node.message = message
-    node.seq = _next_seq()
-    node.next_functions = (t._edge(),)
-    node.metas = node.out_metas = ((t.array.shape, t.array.dtype),)
-    return Tensor._make_with_history(t.array, node, 0)
 
 
 def _next_seq() -> int:

@@ -163,7 +163,7 @@ class TensorExtras:
         from the Tensor's own), or a storage's, or none (no elements). A new version; a
         leaf that requires grad is refused in grad mode, and where this tensor or the source
         requires grad the result comes out of a node whose backward raises, as torch's."""
-        from ._tensor import Tensor  # (this module is Tensor's base)
+        Tensor = table._Tensor  # (bound once _tensor.py is loaded; this module is its base)
         if source is not None and not isinstance(source, (Tensor, UntypedStorage)):
             raise TypeError(_set_refusal(type(source).__name__))
         want = self.array.dtype

@@ -10,6 +10,7 @@ import numpy as np
 from .. import dtypes
 from ..errors import IndexOpError, KernelNotImplemented, OpError
 from . import table
+from .delayed_error import delayed_error
 from .indexing import _check_bounds, _gather_check, _gather_key
 from .samples import Const, Sample, explicit, rand
 from .table import F, normalize_dim, op
@@ -141,7 +142,6 @@ def _prod_vjps(input, d, idx, src, include_self, result, key, name, index_1d):
         g = F.where(single_zero, pick(grad * masked_src_result),
                     pick(grad * result) / nonzero_src)
         if several_zeros and isinstance(g, table._Tensor) and g.requires_grad:
-            from ..function import delayed_error  # (a module above the table)
             arg = "src" if name == "scatter_reduce" else "source"
             g = delayed_error(g, f"{name}(): Double backward is unsupported for {arg} when >1 "
                                  f"zeros in {arg} are scattered to the same position in self")
