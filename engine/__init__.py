@@ -6,6 +6,7 @@
     x.grad  # tensor([2., 4., 6.])
 """
 
+import math as _math
 import sys as _sys
 
 from . import (
@@ -87,6 +88,12 @@ double = float64
 long = int64
 half = float16
 short = int16
+
+# torch.inf, torch.nan, torch.e, torch.pi: Python floats, as torch's are
+inf = _math.inf
+nan = _math.nan
+e = _math.e
+pi = _math.pi
 
 __version__ = "0.1.0"
 TORCH_VERSION = "2.13.0"  # the torch whose semantics, names and messages we follow

@@ -1,7 +1,7 @@
 """Tensor API around memory, identity and dtypes, and the small ops torch's autograd tests
 lean on: stride, storage, _base, resize_, del .grad, pickling, calling a grad_fn,
 set_multithreading_enabled, legacy constructors, int8/int16, allclose, out=, masked_fill,
-all/any, isin, as_strided, unsafe_split; against torch."""
+all/any, isin, as_strided, unsafe_split, the module constants inf/nan/e/pi; against torch."""
 
 import pickle
 import warnings
@@ -186,4 +186,18 @@ def test_inplace_comparisons():
             v = x.clone()
             getattr(v, name)(2.0)
             log(v)
+    assert_same(scenario)
+
+
+def test_module_constants_inf_nan_e_pi():
+    def scenario(lib, log):
+        log(type(lib.inf).__name__, repr(lib.inf), repr(lib.nan), repr(lib.e), repr(lib.pi))
+        f = lib.zeros(1, 1, dtype=lib.double)
+        for value in (lib.inf, -lib.inf, lib.nan, lib.pi):
+            f[0] = value
+            log(repr(float(f)), bool(f))
+            log.raises(lambda: int(f))
+        b = lib.tensor([1.0, 0.0, -1.0], requires_grad=True)
+        (lib.tensor([0.0, 0.0, 0.0]) ** b).sum().backward()
+        log(repr(b.grad.tolist()))
     assert_same(scenario)
