@@ -1,7 +1,8 @@
 """Tensor API around memory, identity and dtypes, and the small ops torch's autograd tests
 lean on: stride, storage, _base, resize_, del .grad, pickling, calling a grad_fn,
 set_multithreading_enabled, legacy constructors, int8/int16, allclose, out=, masked_fill,
-all/any, isin, as_strided, unsafe_split, the module constants inf/nan/e/pi; against torch."""
+all/any, isin, signbit, as_strided, unsafe_split, the module constants inf/nan/e/pi;
+against torch."""
 
 import pickle
 import warnings
@@ -200,4 +201,13 @@ def test_module_constants_inf_nan_e_pi():
         b = lib.tensor([1.0, 0.0, -1.0], requires_grad=True)
         (lib.tensor([0.0, 0.0, 0.0]) ** b).sum().backward()
         log(repr(b.grad.tolist()))
+    assert_same(scenario)
+
+
+def test_signbit_gives_bools_without_a_graph():
+    def scenario(lib, log):
+        x = lib.tensor([[-0.0, 1.5], [-2.0, 0.0]], requires_grad=True)
+        log(lib.signbit(x), x.signbit(), lib.signbit(x).is_leaf)
+        log(lib.tensor([3, -4, 0]).signbit(), lib.tensor([True, False]).signbit())
+        log(lib.signbit(lib.tensor(float("-inf"))), lib.signbit(x * 2))
     assert_same(scenario)
