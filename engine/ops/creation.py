@@ -1,6 +1,8 @@
 """Creation rows (leaves) and conversions: tensor, zeros, ones, full, arange, linspace,
 rand/randn (seeded), *_like, and the dtype/copy rows the engine itself uses."""
 
+import warnings
+
 import numpy as np
 
 from .. import backend, dtypes
@@ -156,6 +158,48 @@ def _full_like(input, fill_value, dtype=None, device=None, requires_grad=False):
 
 op(f"full_like(Tensor input, Scalar fill_value, {_CREATION_KW}) -> Tensor", None,
    creation=True, method=False, forward=_full_like, shape=lambda input, *a: input)
+
+
+# Tensor.new_zeros/new_ones/new_empty/new_full/new_tensor: in self's dtype and on its device
+# unless told otherwise; self is only a template (no graph edge to it)
+def _new_filled(fill):
+    def forward(self, size, dtype=None, device=None, requires_grad=False):
+        xp = backend.module_for(device) if device else backend.module_of(self)
+        return xp.full(_size(size), fill, dtype=_np(dtype, self.dtype))
+    return forward
+
+
+for _name, _fill in [("new_zeros", 0), ("new_ones", 1), ("new_empty", 0)]:
+    op(f"{_name}(Tensor self, int[] size, {_CREATION_KW}) -> Tensor", None, creation=True,
+       varargs=True, forward=_new_filled(_fill), shape=lambda self, size, *a: _size(size))
+
+
+def _new_full(self, size, fill_value, dtype=None, device=None, requires_grad=False):
+    xp = backend.module_for(device) if device else backend.module_of(self)
+    return xp.full(_size(size), fill_value, dtype=_np(dtype, self.dtype))
+
+
+op(f"new_full(Tensor self, int[] size, Scalar fill_value, {_CREATION_KW}) -> Tensor", None,
+   creation=True, forward=_new_full, shape=lambda self, size, *a: _size(size))
+
+
+def _warn_tensor_data(self, data, *rest):
+    """(check: sees the arguments before the forward turns Tensors into arrays)"""
+    if isinstance(data, table._Tensor):
+        warnings.warn("To copy construct from a tensor, it is recommended to use "
+                      "sourceTensor.detach().clone() or sourceTensor.detach().clone()"
+                      ".requires_grad_(True), rather than tensor.new_tensor(sourceTensor).",
+                      UserWarning, stacklevel=5)
+
+
+def _new_tensor(self, data, dtype=None, device=None, requires_grad=False):
+    return _tensor(data, _np(dtype, self.dtype),
+                   device or backend.device_of(self), requires_grad)
+
+
+op(f"new_tensor(Tensor self, Any data, {_CREATION_KW}) -> Tensor", None, creation=True,
+   forward=_new_tensor, check=_warn_tensor_data,
+   shape=lambda self, data, *a: _tensor_shape(data))
 
 
 def _arange_args(start, end, step):

@@ -375,6 +375,8 @@ class Op:
     def _call_creation(self, args):
         idx = self.index
         requires_grad = args[idx["requires_grad"]] if "requires_grad" in idx else False
+        if self.check is not None:
+            self.check(*args)
         arrays = [a.array if isinstance(a, _Tensor) else a for a in args]
         out = _Tensor._make(self.forward(*arrays))
         if _grad_state.inference:
