@@ -211,3 +211,26 @@ def test_signbit_gives_bools_without_a_graph():
         log(lib.tensor([3, -4, 0]).signbit(), lib.tensor([True, False]).signbit())
         log(lib.signbit(lib.tensor(float("-inf"))), lib.signbit(x * 2))
     assert_same(scenario)
+
+
+@pytest.mark.parametrize("split", ["unsafe_split", "unsafe_split_with_sizes", "unsafe_chunk"])
+def test_unsafe_split_pieces_share_memory_but_are_not_views(split):
+    def scenario(lib, log):
+        a = lib.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]], requires_grad=True)
+        b = a * 2
+        how = {"unsafe_split": lambda t: t.unsafe_split(1),
+               "unsafe_split_with_sizes": lambda t: t.unsafe_split_with_sizes((1, 1, 1)),
+               "unsafe_chunk": lambda t: t.unsafe_chunk(3)}[split]
+        s1, s2, s3 = how(b)
+        log([p._base is None for p in (s1, s2, s3)], s1._version, b._version)
+        s1.mul_(s2)  # allowed, unlike split's views; b's memory changes, its graph does not
+        log(s1, b, s1._version, s2._version, b._version)
+        s1.sum().backward(retain_graph=True)
+        log(a.grad)
+        a.grad = None
+        (s3 * 3).sum().backward()
+        log(a.grad)
+        log(getattr(lib, split)(lib.ones(4, 2), 2, 1) if split != "unsafe_split_with_sizes"
+            else lib.unsafe_split_with_sizes(lib.ones(4, 2), [3, 1]))
+        log.raises(lambda: lib.unsafe_split_with_sizes(lib.ones(4), [1, 2]))
+    assert_same(scenario)

@@ -190,6 +190,9 @@ class Op:
     varargs: bool = False  # Python also takes the first int[] argument as *ints: view(2, 3)
     inplace: bool = False  # Tensor.<name>_ too, written into self (engine/ops/inplace.py)
     extra: Callable | None = None  # elements allocated beyond the outputs (see docstring)
+    # outputs that share the input's memory without autograd knowing them as views (torch's
+    # unsafe_split): each keeps a version counter of its own and no view record
+    untracked_views: bool = False
     # filled in by __post_init__
     name: str = ""
     overload: str = ""
@@ -441,7 +444,7 @@ class Op:
             requires_grad = _inference.records(inputs)
         if not self.multi_output:
             result = Tensor._make(out)
-            if result.array.base is not None:
+            if result.array.base is not None and not self.untracked_views:
                 _share_version_with_base(result, inputs, self, args, None)
             if requires_grad and result.array.dtype.kind == "f":
                 self._record(args, (result,))
@@ -450,7 +453,7 @@ class Op:
             return result
         results = tuple(Tensor._make(o) for o in out)
         for k, r in enumerate(results):
-            if r.array.base is not None:
+            if r.array.base is not None and not self.untracked_views:
                 _share_version_with_base(r, inputs, self, args, k)
         if requires_grad:
             self._record(args, results)
