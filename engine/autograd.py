@@ -28,6 +28,7 @@ from .grad_mode import (
     set_multithreading_enabled,
 )
 from .graph import AccumulateGrad
+from .graph import RawSavedTensor as SavedTensor  # noqa: F401  (torch.autograd.SavedTensor)
 from .ops.table import F
 
 __all__ = ["backward", "grad", "no_grad", "enable_grad", "set_grad_enabled",

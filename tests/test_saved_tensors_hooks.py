@@ -155,3 +155,13 @@ def test_hooks_entered_inside_backward_do_not_outlive_it():
         after.sum().backward()
         log(packed, x.grad)
     assert_same(scenario)
+
+
+def test_saved_tensor_type_only_comes_from_a_node():
+    def scenario(lib, log):
+        log.raises(lambda: lib.autograd.SavedTensor())
+        log.raises(lambda: lib.autograd.SavedTensor(lib.ones(2)))
+        x = lib.tensor([1.0, 2.0], requires_grad=True)
+        raw = x.exp().grad_fn._raw_saved_result
+        log(type(raw).__name__, isinstance(raw, lib.autograd.SavedTensor))
+    assert_same(scenario)
