@@ -288,4 +288,4 @@ from . import autograd_graph as graph  # noqa: E402,F401  (torch.autograd.graph)
 # bound by engine/__init__.py, see NOTE [Upward bindings] there
 function = functional = forward_ad = None
 Function = FunctionCtx = once_differentiable = None
-GradcheckError = gradcheck = gradgradcheck = None
+gradcheck = gradgradcheck = None
