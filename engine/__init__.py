@@ -19,6 +19,7 @@ from . import (
     functional,
     gradcheck,
     printing,
+    serialization,
 )
 from ._tensor import Size, Tensor
 from .autograd import is_anomaly_check_nan_enabled, is_anomaly_enabled
@@ -48,6 +49,7 @@ from .grad_mode import (
 from .inference import is_inference
 from .ops import F, creation
 from .parallel import get_num_threads, set_num_threads
+from .serialization import load, save
 from .tensor_extras import (
     BoolTensor,
     ByteTensor,
