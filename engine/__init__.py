@@ -25,6 +25,8 @@ from ._tensor import Size, Tensor
 from .autograd import is_anomaly_check_nan_enabled, is_anomaly_enabled
 from .dtypes import bool_ as bool  # noqa: A001  (torch.bool)
 from .dtypes import (
+    channels_last,
+    channels_last_3d,
     contiguous_format,
     dtype,
     float16,

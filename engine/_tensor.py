@@ -13,7 +13,7 @@ from .dtypes import legacy_type_name
 from .errors import NON_LEAF_GRAD_WARNING, OVERLAP_ERROR, GradientError, IndexOpError, OpError
 from .grad_mode import is_grad_enabled
 from .graph import AccumulateGrad, HookDict, RemovableHandle
-from .ops import inplace, table
+from .ops import inplace, movement, table
 from .ops.creation import from_nested
 from .printing import tensor_repr
 from .tensor_extras import TensorExtras
@@ -405,8 +405,10 @@ class Tensor(TensorExtras):
     def is_floating_point(self) -> bool:
         return self.dtype.is_floating_point
 
-    def is_contiguous(self) -> bool:
-        return bool(self.array.flags.c_contiguous)
+    def is_contiguous(self, memory_format=dtypes.contiguous_format) -> bool:
+        if memory_format is dtypes.contiguous_format:
+            return bool(self.array.flags.c_contiguous)
+        return movement.is_laid_out(self.array, getattr(memory_format, "name", memory_format))
 
     def numpy(self, force: bool = False) -> np.ndarray:
         if self._requires_grad and not force and is_grad_enabled():
@@ -471,6 +473,7 @@ class Tensor(TensorExtras):
     def to(self, *args, **kwargs) -> Tensor:
         dtype = kwargs.get("dtype")
         device = kwargs.get("device")
+        memory_format = kwargs.get("memory_format")
         for a in args:
             if isinstance(a, (dtypes.dtype,)) or (isinstance(a, str) and a.removeprefix(
                     "torch.") in ("float32", "float64", "int64", "bool", "float", "double",
@@ -479,7 +482,14 @@ class Tensor(TensorExtras):
             elif isinstance(a, str):
                 device = a
         out = self
-        if dtype is not None and dtypes.as_dtype(dtype) is not self.dtype:  # else self, as torch
+        if dtype is not None and dtypes.as_dtype(dtype) is self.dtype:
+            dtype = None  # (no conversion: self, as torch)
+        if memory_format is not None:
+            name = movement.memory_format_name(memory_format, self.array.ndim)
+            if name != "preserve_format" and not movement.is_laid_out(self.array, name):
+                out = table.F._to_copy(out, dtype=dtype, memory_format=name)
+                dtype = None
+        if dtype is not None:
             out = table.F.to_dtype(out, dtypes.as_dtype(dtype))
         if device is not None and device.split(":")[0] != self.device:
             out = table.F.to_device(out, device)
@@ -507,8 +517,12 @@ class Tensor(TensorExtras):
     half = _conversion(dtypes.float16)
     bool = _conversion(dtypes.bool_)
 
-    def contiguous(self) -> Tensor:
-        return table.contiguous(self)
+    def contiguous(self, memory_format=dtypes.contiguous_format) -> Tensor:
+        name = movement.memory_format_name(memory_format, self.array.ndim)
+        if name in ("contiguous_format", "preserve_format"):
+            return table.contiguous(self)
+        return self if movement.is_laid_out(self.array, name) else table.F.clone(
+            self, memory_format=name)
 
     # -- in place (torch's rebase-history semantics, version counter bump; engine/views.py)
 

@@ -128,6 +128,27 @@ op(f"empty(int[] size, {_CREATION_KW}) -> Tensor", None, creation=True, method=F
    forward=_filled(0), shape=lambda size, *a: _size(size))
 
 
+def _empty_strided(size, stride, dtype=None, device=None, requires_grad=False):
+    """torch.empty_strided: an array with these strides (in elements) over a buffer just
+    large enough for them (zeros here, torch leaves it uninitialized)."""
+    size, stride = _size(size), tuple(stride)
+    if len(size) != len(stride):
+        raise OpError(f"dimensionality of sizes ({len(size)}) must match dimensionality of "
+                      f"strides ({len(stride)})")
+    if any(s < 0 for s in stride):
+        raise OpError(f"Storage size calculation overflowed with sizes={list(size)} and "
+                      f"strides={list(stride)}")
+    np_dtype = np.dtype(_np(dtype, dtypes.default_float.np))
+    needed = 1 + sum((n - 1) * s for n, s in zip(size, stride)) if all(size) else 0
+    xp = backend.module_for(device or "cpu")
+    return xp.lib.stride_tricks.as_strided(xp.zeros(needed, dtype=np_dtype), size, tuple(
+        s * np_dtype.itemsize for s in stride))
+
+
+op(f"empty_strided(int[] size, int[] stride, {_CREATION_KW}) -> Tensor", None, creation=True,
+   method=False, forward=_empty_strided, shape=lambda size, stride, *a: _size(size))
+
+
 def _full(size, fill_value, dtype=None, device=None, requires_grad=False):
     xp = backend.module_for(device or "cpu")
     default = (np.bool_ if isinstance(fill_value, bool) else np.int64
@@ -302,8 +323,16 @@ op("to_device(Tensor input, Device device) -> Tensor", "ToCopyBackward0", method
        grad, "requires_grad") else backend.to_device(grad, backend.device_of(input))},
    dtype="none", shape=lambda input, device: input)
 
+def _copy(self, src):
+    """src's values in self's dtype, broadcast to self's shape and laid out as self is
+    (where self is dense: numpy's empty_like keeps its strides)."""
+    out = backend.module_of(self).empty_like(self)
+    out[...] = src
+    return out
+
+
 op("copy(Tensor self, Tensor src) -> Tensor", "torch::autograd::CopyBackwards", method=False,
    jvp="linear",
-   forward=lambda self, src: np.array(np.broadcast_to(src, self.shape), dtype=self.dtype),
+   forward=_copy,
    vjp={"self": lambda grad: grad * 0, "src": lambda grad: grad},
    dtype="none", shape=lambda self, src: self)
