@@ -527,6 +527,8 @@ class Tensor(TensorExtras):
     bool = _conversion(dtypes.bool_)
 
     def contiguous(self, memory_format=dtypes.contiguous_format) -> Tensor:
+        if memory_format is dtypes.contiguous_format:
+            return table.contiguous(self)
         name = movement.memory_format_name(memory_format, self.array.ndim)
         if name in ("contiguous_format", "preserve_format"):
             return table.contiguous(self)
