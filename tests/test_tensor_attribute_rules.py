@@ -157,11 +157,11 @@ def _deletions_and_sets(lib):
         for name in ("grad", "data", "requires_grad", "_backward_hooks", "grad_fn", "is_leaf",
                      "output_nr", "_version", "retains_grad", "_base", "shape", "dtype",
                      "device", "ndim", "T", "mT"):
-            seen.append((name, "del", raised_or_returned(lambda: delattr(t, name))))
+            seen.append((name, "del", raised_or_returned(lambda t=t, name=name: delattr(t, name))))
         for name in ("grad_fn", "is_leaf", "output_nr", "_version", "retains_grad", "_base",
                      "shape", "dtype", "device", "ndim"):
-            seen.append((name, "set", raised_or_returned(lambda: setattr(t, name, None))))
-        seen.append(("data", "set", raised_or_returned(lambda: setattr(t, "data", None))))
+            seen.append((name, "set", raised_or_returned(lambda t=t, name=name: setattr(t, name, None))))
+        seen.append(("data", "set", raised_or_returned(lambda t=t: setattr(t, "data", None))))
     seen.append(("after", x.grad, x.requires_grad, x.is_leaf, y.grad_fn is not None))
     return seen
 
