@@ -1,7 +1,8 @@
 """Memory formats and strides against torch: torch.channels_last / channels_last_3d /
-contiguous_format / preserve_format; contiguous(), clone(), to() and is_contiguous() with a
-memory_format; torch.empty_strided; and the layout contract of a leaf's .grad (the leaf's
-strides where the leaf is non-overlapping and dense, row-major otherwise), for broadcast and
+contiguous_format / preserve_format; contiguous(), clone(), to(), is_contiguous() and the
+*_like factories with a memory_format (preserve_format, their default, keeps the input's
+layout); torch.empty_strided; and the layout contract of a leaf's .grad (the leaf's strides
+where the leaf is non-overlapping and dense, row-major otherwise), for broadcast and
 computed gradients, backward and create_graph alike."""
 
 import warnings
@@ -101,4 +102,28 @@ def test_advanced_indexing_with_a_channels_last_index():
         log(index.stride(), y.shape)
         y.sum().backward()
         log(x.grad)
+    assert_same(scenario)
+
+
+@pytest.mark.parametrize("layout", ["channels_last", "transposed", "gapped", "gapped_transposed",
+                                    "gapped_channels_last"])
+def test_like_factories_keep_the_input_layout(layout):
+    def scenario(lib, log):
+        x = {"channels_last": lambda: lib.rand(2, 3, 4, 5).contiguous(
+                 memory_format=lib.channels_last),
+             "transposed": lambda: lib.rand(4, 3).t(),
+             "gapped": lambda: lib.rand(4, 6)[:, ::2],
+             "gapped_transposed": lambda: lib.rand(6, 4)[::2].t(),
+             "gapped_channels_last": lambda: lib.rand(2, 3, 4, 10).contiguous(
+                 memory_format=lib.channels_last)[..., ::2]}[layout]()
+        makers = (lib.zeros_like, lib.ones_like, lib.empty_like, lambda t, **k: lib.full_like(
+            t, 2.5, **k), lib.rand_like, lib.randn_like)
+        log([make(x).stride() for make in makers])
+        log([make(x, memory_format=lib.contiguous_format).stride() for make in makers])
+        log([make(x, memory_format=lib.preserve_format).stride() for make in makers])
+        log(lib.zeros_like(x, dtype=lib.float64).stride(), lib.full_like(x, 3).sum())
+        if x.dim() == 4:
+            log([make(x, memory_format=lib.channels_last).stride() for make in makers])
+        else:
+            log.raises(lambda: lib.ones_like(x, memory_format=lib.channels_last))
     assert_same(scenario)

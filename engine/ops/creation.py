@@ -7,7 +7,7 @@ import numpy as np
 
 from .. import backend, dtypes
 from ..errors import OpError
-from . import table
+from . import movement, table
 from .samples import Sample, explicit, rand
 from .table import op
 
@@ -160,24 +160,39 @@ op(f"full(int[] size, Scalar fill_value, {_CREATION_KW}) -> Tensor", None, creat
    method=False, forward=_full, shape=lambda size, *a: _size(size))
 
 
+def like(input, fill, dtype=None, memory_format=None):
+    """torch's *_like: ``input``'s shape filled with ``fill``, laid out as ``memory_format``
+    says (preserve_format, the default: the input's dimension order, its strides where it
+    is dense)."""
+    np_dtype = _np(dtype, input.dtype)
+    if memory_format is None:  # (the common case, a VJP's zeros_like(grad))
+        return backend.module_of(input).full_like(input, fill, dtype=np_dtype)
+    out = movement.layout_empty(input, np_dtype, movement.memory_format_name(
+        memory_format, input.ndim))
+    out[...] = fill
+    return out
+
+
+_LIKE_KW = f"{_CREATION_KW}, MemoryFormat? memory_format=None"
+
+
 def _like(fill):
-    def forward(input, dtype=None, device=None, requires_grad=False):
-        xp = backend.module_of(input)
-        return xp.full(input.shape, fill, dtype=_np(dtype, input.dtype))
+    def forward(input, dtype=None, device=None, requires_grad=False, memory_format=None):
+        return like(input, fill, dtype, memory_format)
     return forward
 
 
 for _name, _fill in [("zeros_like", 0), ("ones_like", 1), ("empty_like", 0)]:
-    op(f"{_name}(Tensor input, {_CREATION_KW}) -> Tensor", None, creation=True, method=False,
+    op(f"{_name}(Tensor input, {_LIKE_KW}) -> Tensor", None, creation=True, method=False,
        forward=_like(_fill), shape=lambda input, *a: input)
 
 
-def _full_like(input, fill_value, dtype=None, device=None, requires_grad=False):
-    return backend.module_of(input).full(input.shape, fill_value,
-                                         dtype=_np(dtype, input.dtype))
+def _full_like(input, fill_value, dtype=None, device=None, requires_grad=False,
+               memory_format=None):
+    return like(input, fill_value, dtype, memory_format)
 
 
-op(f"full_like(Tensor input, Scalar fill_value, {_CREATION_KW}) -> Tensor", None,
+op(f"full_like(Tensor input, Scalar fill_value, {_LIKE_KW}) -> Tensor", None,
    creation=True, method=False, forward=_full_like, shape=lambda input, *a: input)
 
 

@@ -102,13 +102,23 @@ def layout_copy(input, name: str):
     where the input is dense), row-major, or channels-last (the dimensions stored in the
     order N, H, W, C: a row-major array of those, transposed back to NCHW)."""
     xp = backend.module_of(input)
-    order = dtypes.CHANNELS_LAST_ORDER.get(name)
-    if order is None:
+    if name not in dtypes.CHANNELS_LAST_ORDER:
         return xp.array(input, copy=True, order="C" if name == "contiguous_format" else "K")
-    out = xp.empty(tuple(input.shape[d] for d in order), dtype=input.dtype)
-    out = out.transpose(tuple(order.index(d) for d in range(len(order))))
+    out = layout_empty(input, input.dtype, name)
     out[...] = input
     return out
+
+
+def layout_empty(like, dtype, name: str):
+    """An uninitialized array of ``like``'s shape in ``dtype``, laid out as memory format
+    ``name``: preserve_format keeps ``like``'s dimension order (its strides where it is
+    dense; NumPy's order "K" is torch's rule), else row-major or channels-last."""
+    xp = backend.module_of(like)
+    order = dtypes.CHANNELS_LAST_ORDER.get(name)
+    if order is None:
+        return xp.empty_like(like, dtype=dtype, order="K" if name == "preserve_format" else "C")
+    out = xp.empty(tuple(like.shape[d] for d in order), dtype=dtype)
+    return out.transpose(tuple(order.index(d) for d in range(len(order))))
 
 
 def is_laid_out(array, name: str) -> bool:
