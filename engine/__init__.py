@@ -6,6 +6,7 @@
     x.grad  # tensor([2., 4., 6.])
 """
 
+import math as _math
 import sys as _sys
 
 from . import (
@@ -18,11 +19,14 @@ from . import (
     functional,
     gradcheck,
     printing,
+    serialization,
 )
 from ._tensor import Size, Tensor
 from .autograd import is_anomaly_check_nan_enabled, is_anomaly_enabled
 from .dtypes import bool_ as bool  # noqa: A001  (torch.bool)
 from .dtypes import (
+    channels_last,
+    channels_last_3d,
     contiguous_format,
     dtype,
     float16,
@@ -47,6 +51,7 @@ from .grad_mode import (
 from .inference import is_inference
 from .ops import F, creation
 from .parallel import get_num_threads, set_num_threads
+from .serialization import load, save
 from .tensor_extras import (
     BoolTensor,
     ByteTensor,
@@ -78,7 +83,11 @@ autograd.function = function  # torch.autograd.function (InplaceFunction, ...)
 autograd.Function = function.Function
 autograd.FunctionCtx = function.FunctionCtx
 autograd.once_differentiable = function.once_differentiable
-autograd.GradcheckError = gradcheck.GradcheckError
+# torch.autograd.gradcheck is the function, and the module of that name is only in
+# sys.modules (from torch.autograd.gradcheck import GradcheckError); the function also
+# carries GradcheckError, for code that resolves that import by attribute lookups
+_sys.modules[autograd.__name__ + ".gradcheck"] = gradcheck
+gradcheck.gradcheck.GradcheckError = gradcheck.GradcheckError
 autograd.torch = _sys.modules[__name__]  # torch.autograd.torch: the package, as in torch
 autograd.gradcheck = gradcheck.gradcheck
 autograd.gradgradcheck = gradcheck.gradgradcheck
@@ -88,6 +97,12 @@ double = float64
 long = int64
 half = float16
 short = int16
+
+# torch.inf, torch.nan, torch.e, torch.pi: Python floats, as torch's are
+inf = _math.inf
+nan = _math.nan
+e = _math.e
+pi = _math.pi
 
 __version__ = "0.1.0"
 TORCH_VERSION = "2.13.0"  # the torch whose semantics, names and messages we follow

@@ -20,7 +20,7 @@ from .errors import (
 )
 from .grad_mode import is_grad_enabled
 from .graph import AccumulateGrad, HookDict, RemovableHandle
-from .ops import inplace, table
+from .ops import inplace, movement, table
 from .ops.creation import from_nested
 from .printing import tensor_repr
 from .tensor_extras import TensorExtras
@@ -37,10 +37,14 @@ def _options(t) -> str:
 
 # NOTE [no __delattr__ on Tensor]
 # torch refuses ``del x.data``, ``del x.requires_grad`` and ``del x._backward_hooks`` with
-# these texts. They are the properties' deleters here, not a ``__delattr__``: a class that
-# defines ``__delattr__`` gets CPython's Python-level attribute-setting slot, which made
-# every attribute set (eleven in ``Tensor._make``) slower, ~15% of a small op's cost.
-# (``del x._grad_fn``, refused by torch too, deletes a slot here: not modelled.)
+# these texts, and setting or deleting its read-only attributes (grad_fn, is_leaf, shape...)
+# with an AttributeError (_read_only below). They are the properties' setters and deleters
+# here, not a ``__delattr__``: a class that defines ``__delattr__`` gets CPython's
+# Python-level attribute-setting slot, which made every attribute set (eleven in
+# ``Tensor._make``) slower, ~15% of a small op's cost.
+# ``del x._grad_fn``, refused by torch too, deletes a slot here: not modelled. Refusing it
+# needs either that slot, a property over a renamed slot (a read of ``_grad_fn``, several per
+# op, ~4x slower: 22 ns -> 90 ns) or every reader renamed.
 
 
 # NOTE [_backward_hooks]: torch's Tensor._backward_hooks is the OrderedDict register_hook
@@ -296,6 +300,11 @@ class Tensor(TensorExtras):
         warnings.warn("volatile was removed and now has no effect. Use `with torch.no_grad():` "
                       "instead.", UserWarning, stacklevel=2)
 
+    @volatile.deleter
+    def volatile(self) -> None:  # (torch's deleter is its setter)
+        warnings.warn("volatile was removed and now has no effect. Use `with torch.no_grad():` "
+                      "instead.", UserWarning, stacklevel=2)
+
     @property
     def retains_grad(self) -> bool:
         return self._retains_grad
@@ -442,8 +451,10 @@ class Tensor(TensorExtras):
     def is_floating_point(self) -> bool:
         return self.dtype.is_floating_point
 
-    def is_contiguous(self) -> bool:
-        return bool(self.array.flags.c_contiguous)
+    def is_contiguous(self, memory_format=dtypes.contiguous_format) -> bool:
+        if memory_format is dtypes.contiguous_format:
+            return bool(self.array.flags.c_contiguous)
+        return movement.is_laid_out(self.array, getattr(memory_format, "name", memory_format))
 
     def numpy(self, force: bool = False) -> np.ndarray:
         if self._requires_grad and not force and is_grad_enabled():
@@ -508,6 +519,7 @@ class Tensor(TensorExtras):
     def to(self, *args, **kwargs) -> Tensor:
         dtype = kwargs.get("dtype")
         device = kwargs.get("device")
+        memory_format = kwargs.get("memory_format")
         for a in args:
             if isinstance(a, (dtypes.dtype,)) or (isinstance(a, str) and a.removeprefix(
                     "torch.") in ("float32", "float64", "int64", "bool", "float", "double",
@@ -516,7 +528,14 @@ class Tensor(TensorExtras):
             elif isinstance(a, str):
                 device = a
         out = self
-        if dtype is not None and dtypes.as_dtype(dtype) is not self.dtype:  # else self, as torch
+        if dtype is not None and dtypes.as_dtype(dtype) is self.dtype:
+            dtype = None  # (no conversion: self, as torch)
+        if memory_format is not None:
+            name = movement.memory_format_name(memory_format, self.array.ndim)
+            if name != "preserve_format" and not movement.is_laid_out(self.array, name):
+                out = table.F._to_copy(out, dtype=dtype, memory_format=name)
+                dtype = None
+        if dtype is not None:
             out = table.F.to_dtype(out, dtypes.as_dtype(dtype))
         if device is not None and device.split(":")[0] != self.device:
             out = table.F.to_device(out, device)
@@ -544,8 +563,14 @@ class Tensor(TensorExtras):
     half = _conversion(dtypes.float16)
     bool = _conversion(dtypes.bool_)
 
-    def contiguous(self) -> Tensor:
-        return table.contiguous(self)
+    def contiguous(self, memory_format=dtypes.contiguous_format) -> Tensor:
+        if memory_format is dtypes.contiguous_format:
+            return table.contiguous(self)
+        name = movement.memory_format_name(memory_format, self.array.ndim)
+        if name in ("contiguous_format", "preserve_format"):
+            return table.contiguous(self)
+        return self if movement.is_laid_out(self.array, name) else table.F.clone(
+            self, memory_format=name)
 
     # -- in place (torch's rebase-history semantics, version counter bump; engine/views.py)
 
@@ -845,3 +870,20 @@ def _install_methods():
 
 
 _install_methods()
+
+
+def _read_only(names) -> None:
+    """Properties torch does not let one set or delete: AttributeError with its text
+    (NOTE [no __delattr__ on Tensor]: a setter and a deleter, reads unchanged)."""
+    for name in names:
+        prop = getattr(Tensor, name)
+
+        def refuse(self, *value, _name=name):
+            raise AttributeError(f"attribute '{_name}' of 'torch._C.TensorBase' objects is not "
+                                 "writable")
+
+        setattr(Tensor, name, property(prop.fget, refuse, refuse, prop.__doc__))
+
+
+_read_only(("grad_fn", "is_leaf", "output_nr", "_version", "retains_grad", "_base", "shape",
+            "dtype", "device", "ndim", "T", "mT"))

@@ -28,6 +28,7 @@ from .grad_mode import (
     set_multithreading_enabled,
 )
 from .graph import AccumulateGrad
+from .graph import RawSavedTensor as SavedTensor  # noqa: F401  (torch.autograd.SavedTensor)
 from .ops.table import F
 
 __all__ = ["backward", "grad", "no_grad", "enable_grad", "set_grad_enabled",
@@ -287,4 +288,4 @@ from . import autograd_graph as graph  # noqa: E402,F401  (torch.autograd.graph)
 # bound by engine/__init__.py, see NOTE [Upward bindings] there
 function = functional = forward_ad = None
 Function = FunctionCtx = once_differentiable = None
-GradcheckError = gradcheck = gradgradcheck = None
+gradcheck = gradgradcheck = None

@@ -151,8 +151,8 @@ def from_legacy_type_name(name: str) -> dtype:
 
 
 class memory_format:  # noqa: N801 - torch's spelling
-    """torch.memory_format: how clone() lays out its copy (contiguous() asks for
-    contiguous_format)."""
+    """torch.memory_format: how clone(), contiguous() and to() lay out a copy, and what
+    is_contiguous() checks."""
 
     def __init__(self, name: str):
         self.name = name
@@ -166,7 +166,12 @@ class memory_format:  # noqa: N801 - torch's spelling
 
 contiguous_format = memory_format("contiguous_format")
 preserve_format = memory_format("preserve_format")
-MEMORY_FORMATS = {f.name: f for f in (contiguous_format, preserve_format)}
+channels_last = memory_format("channels_last")  # NCHW sizes with NHWC strides
+channels_last_3d = memory_format("channels_last_3d")  # NCDHW sizes with NDHWC strides
+MEMORY_FORMATS = {f.name: f for f in (contiguous_format, preserve_format, channels_last,
+                                      channels_last_3d)}
+# the dimension order, outermost first, whose row-major layout each channels-last format is
+CHANNELS_LAST_ORDER = {"channels_last": (0, 2, 3, 1), "channels_last_3d": (0, 2, 3, 4, 1)}
 
 
 def _memory_format(name: str) -> memory_format:

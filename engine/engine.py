@@ -501,18 +501,52 @@ def accumulate(variable, grad, raw, owned=False):
     current = variable._grad
     if raw:
         if current is None:  # never alias a seed, a saved tensor or a sibling's grad
-            variable._grad = Tensor._make(grad if owned else grad.copy())
+            leaf = variable.array
+            if leaf.flags.c_contiguous:  # (the common case: a row-major .grad)
+                if not owned:
+                    grad = grad.copy()  # (C order)
+                elif not grad.flags.c_contiguous:
+                    grad = backend.ascontiguousarray(grad)
+            else:
+                grad = _in_leaf_layout(grad, leaf, owned)
+            variable._grad = Tensor._make(grad)
         elif backend.writeable(current.array) and current.array.shape == grad.shape:
             current.array += grad  # in place, as torch does when grad mode is off
             current._version_counter[0] += 1
         else:
             variable._grad = Tensor._make(current.array + grad)
     else:
-        if current is None:
-            variable._grad = F.copy(F.empty_like(grad), grad)  # torch shows CopyBackwards
+        if current is None:  # torch shows CopyBackwards
+            variable._grad = F.copy(Tensor._make(_in_leaf_layout(
+                grad.array, variable.array, False)), grad)
         else:
             variable._grad = current + grad
         expose(variable._grad._grad_fn)  # leads back to the leaf: a cycle the GC must see
+
+
+def _in_leaf_layout(grad, leaf, owned):
+    """torch's layout contract for a new .grad: the leaf's strides where the leaf is
+    non-overlapping and dense (channels-last, transposed), else row-major. ``grad`` itself
+    when it is ``owned`` and already so, else a copy laid out so."""
+    strides = _dense_strides(leaf) if backend.module_of(leaf) is np else None
+    if strides is None:
+        return grad if owned and grad.flags.c_contiguous else backend.ascontiguousarray(
+            grad) if owned else grad.copy()
+    strides = tuple(s // leaf.itemsize * grad.itemsize for s in strides)
+    if owned and grad.strides == strides:
+        return grad
+    out = np.lib.stride_tricks.as_strided(np.empty(leaf.size, grad.dtype), leaf.shape, strides)
+    out[...] = grad
+    return out
+
+
+def _dense_strides(a):
+    """``a``'s strides if it is non-overlapping and dense (some order of its dimensions is
+    row-major), else None."""
+    if any(s < 0 for s in a.strides):
+        return None
+    order = sorted(range(a.ndim), key=lambda d: -a.strides[d])
+    return a.strides if a.transpose(order).flags.c_contiguous else None
 
 
 def _call_post_accumulate_hooks(variable):

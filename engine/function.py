@@ -318,7 +318,32 @@ def _forward_tangents(cls, node, args, tangents, fresh, outs, dirty) -> None:
                                   or views.root_of(t) is not views.root_of(given)):
             raise GradientError("A custom Function's forward is returning a view (or an "
                                 "input as-is) but the jvp is not returning a view.")
+        if given is None and id(orig) not in dirty and o._view is not None:
+            _check_view_tangent(o, t, args, input_tangents)
         forward_ad.set_tangent(o, t)
+
+
+def _check_view_tangent(out, t, args, input_tangents) -> None:
+    """An output that is a view of an input (of the same base as it): torch wants the jvp's
+    tangent to be a view too, of the input's tangent (of its base, where that tangent is
+    itself a view)."""
+    root = views.root_of(out)
+    for a in args:
+        if isinstance(a, Tensor) and views.root_of(a) is root:
+            given = input_tangents[id(a)]
+            break
+    else:
+        return
+    if t._view is None:
+        raise GradientError("A custom Function's forward is returning a view (or an input "
+                            "as-is) but the jvp is not returning a view.")
+    if given._view is not None:
+        if views.root_of(t) is not views.root_of(given):
+            raise GradientError("A custom Function is returning a view but the jvp is not "
+                                "returning a view of the same base as the given grad input.")
+    elif views.root_of(t) is not given:
+        raise GradientError("A custom Function is returning a view but the jvp is not "
+                            "returning a view of the given grad input.")
 
 
 def _check_dirty_tangent(returned, own, version_before) -> None:

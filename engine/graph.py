@@ -255,7 +255,7 @@ class Node:
         if raw_saved:
             key = "input" if key == "self" and "input" in (self.saved or {}) else key
             if self.saved is not None and type(self.saved.get(key)) is SavedTensor:
-                return RawSavedTensor(self, key)
+                return RawSavedTensor._of(self, key)
             raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
         declared = set()
         for params in op.vjp_params.values():
@@ -317,10 +317,26 @@ class Node:
 
 class RawSavedTensor:
     """``grad_fn._raw_saved_<name>``: one saved tensor of a node, whose hooks may be set
-    (NOTE [saved tensor hooks] in engine/saved_hooks.py)."""
+    (NOTE [saved tensor hooks] in engine/saved_hooks.py). torch.autograd.SavedTensor, named
+    so; only a node makes one (from Python, torch's error)."""
 
-    def __init__(self, node, key):
-        self._node, self._key = node, key
+    __slots__ = ("_node", "_key")
+
+    def __init__(self, *args, **kwargs):
+        if args or kwargs:  # (torch's binding takes no arguments at all)
+            given = ", ".join(map(repr, args))
+            if kwargs:
+                given += "; kwargs: " + ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+            raise TypeError("__init__(): incompatible constructor arguments. The following "
+                            "argument types are supported:\n    1. "
+                            "torch._C._autograd.SavedTensor()\n\nInvoked with: " + given)
+        raise GradientError("Trying to create a SavedTensor object from Python is forbidden.")
+
+    @classmethod
+    def _of(cls, node, key):
+        raw = object.__new__(cls)
+        raw._node, raw._key = node, key
+        return raw
 
     def register_hooks(self, *hooks) -> None:
         if len(hooks) != 2 or not all(callable(h) for h in hooks):
@@ -343,6 +359,9 @@ class RawSavedTensor:
 
     def unpack(self):
         return self._node.unpack(self._key, raw=False)
+
+
+RawSavedTensor.__name__ = RawSavedTensor.__qualname__ = "SavedTensor"
 
 
 def node_class(grad_fn: str) -> type:

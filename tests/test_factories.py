@@ -1,6 +1,8 @@
-"""torch.eye, rand_like / randn_like (dtype, requires_grad), randint, bernoulli and
-Tensor.bernoulli_: what does not depend on the draws is compared with torch (dtypes,
+"""torch.eye, rand_like / randn_like (dtype, requires_grad), randint, bernoulli,
+Tensor.bernoulli_ and Tensor.new_zeros/new_ones/new_empty/new_full/new_tensor: what does not depend on the draws is compared with torch (dtypes,
 shapes, leaves, grad_fn names, zero gradients, error texts); the draws by their law."""
+
+import warnings
 
 import numpy as np
 from support.pairs import assert_same
@@ -67,4 +69,27 @@ def test_bernoulli_graph_like_torch():
         (y + z).sum().backward()
         log(x.grad)
         log(lib.bernoulli(lib.tensor([0.0, 1.0])))
+    assert_same(scenario)
+
+
+def test_new_zeros_ones_empty_full_tensor_follow_self():
+    def scenario(lib, log):
+        x = lib.ones(2, 2, dtype=lib.float64, requires_grad=True)
+        log(x.new_zeros(2, 3), x.new_zeros((1, 2)), x.new_zeros(lib.Size([2])), x.new_zeros(()))
+        log(x.new_ones(3), x.new_ones([2], dtype=lib.int32), x.new_empty(0).shape,
+            x.new_empty(2, 1).dtype)
+        log(x.new_full((2,), 3), x.new_full((2,), True), lib.ones(2, dtype=lib.long).new_full(
+            (2,), 2.7))
+        log(x.new_tensor([1, 2]), lib.ones(1, dtype=lib.int32).new_tensor([1.5, 2.5]))
+        r = x.new_zeros(2, requires_grad=True)
+        log(r, r.is_leaf)
+        (r * 2).sum().backward()
+        log(r.grad, x.grad)
+        log.raises(lambda: x.new_zeros(-1))
+        log.raises(lambda: lib.ones(2, dtype=lib.long).new_ones(2, requires_grad=True))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            copy = x.new_tensor(x * 2)
+        log(copy, copy.is_leaf, [str(w.message) for w in caught])
+        log(caught[0].filename == __file__)
     assert_same(scenario)

@@ -287,6 +287,29 @@ def _same_function(lib, tangent_out):
                     jvp=lambda ctx, x_t: tangent_out(x_t))
 
 
+def _returns_a_slice_of_its_input(lib, jvp, tangent, given):
+    """The forward returns a view of its input: the jvp must return a view of the input's
+    tangent (of that tangent's base, where it is a view itself)."""
+    fw = FWAD[lib]
+
+    def slice_tangent(ctx, x_t):
+        out = x_t.narrow(0, 0, 2)
+        if jvp != "a slice of the tangent":
+            out = out.clone()
+        return out.view_as(out) if jvp == "a view of a copy" else out
+
+    sliced = function(lib, "Sliced", forward=lambda ctx, x: x.narrow(0, 0, 2),
+                      vjp=lambda ctx, g: lib.cat([g, g.new_zeros(2, 3)]), jvp=slice_tangent)
+    primal = lib.arange(12.0, dtype=lib.float64).reshape(4, 3)
+    t = (lib.ones(4, 3, dtype=lib.float64) if tangent == "plain"
+         else lib.ones(12, dtype=lib.float64).view(4, 3))
+    with fw.dual_level():
+        dual = fw.make_dual(primal, t)
+        out = sliced.apply(dual if given == "dual" else dual.view_as(dual))
+        out_t = fw.unpack_dual(out).tangent
+        return _values(out), _values(out_t), out_t._base is not None
+
+
 def _jvp_gives_the_tangent(lib):
     fw = FWAD[lib]
     scale = _scale_function(lib, 7.0)
@@ -461,6 +484,11 @@ FUNCTION_STORIES = {
     "dirty input without a tangent": lambda lib: _modifies_its_input(
         lib, lambda t: t * 2, dual_input=False),
 
+    **{f"returns a slice, jvp {jvp}, {tangent} tangent, {given} input":
+       (lambda lib, jvp=jvp, tangent=tangent, given=given: _returns_a_slice_of_its_input(
+           lib, jvp, tangent, given))
+       for jvp in ("a slice of the tangent", "a copy", "a view of a copy")
+       for tangent in ("plain", "view") for given in ("dual", "view of the dual")},
     "jvp gives the tangent": _jvp_gives_the_tangent,
     "zeros for a tensor without tangent": _jvp_sees_zeros_for_a_tensor_without_tangent,
     "no jvp": _no_jvp,

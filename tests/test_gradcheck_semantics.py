@@ -5,6 +5,8 @@ outputs must have zero finite differences ("Numerical gradient for function expe
 zero"), and outputs that do not require grad are left out of the comparison. torch is the
 oracle, run side by side with the engine."""
 
+import importlib
+
 import pytest
 import torch
 from support.made_up_derivatives import scaled
@@ -290,3 +292,27 @@ def _jacobian_helpers(lib, case):
 def test_deprecated_jacobian_helpers(case):
     assert (outcome(lambda: _jacobian_helpers(engine, case))
             == outcome(lambda: _jacobian_helpers(torch, case)))
+def _gradcheck_error_story(lib):
+    error = importlib.import_module(lib.__name__ + ".autograd.gradcheck").GradcheckError
+    x = _double(lib, [[1.0, 2.0], [3.0, 4.0]])
+
+    def nudged(a):  # the hook changes the gradient: analytical and numerical differ
+        y = a.clone()
+        y.register_hook(lambda g: g + 1e-2)
+        return y
+
+    def broken(a):
+        raise RuntimeError("the function itself fails")
+
+    seen = [issubclass(error, RuntimeError), hasattr(lib.autograd, "GradcheckError"),
+            lib.autograd.gradcheck(nudged, (x,), raise_exception=False)]
+    try:
+        lib.autograd.gradcheck(nudged, (x,))
+    except error as e:
+        seen.append(str(e).splitlines()[0])
+    seen.append(outcome(lambda: lib.autograd.gradcheck(broken, (x,), raise_exception=False)))
+    return seen
+
+
+def test_gradcheck_error_lives_in_the_gradcheck_module():
+    assert _gradcheck_error_story(engine) == _gradcheck_error_story(torch)

@@ -212,3 +212,13 @@ def test_pack_hooks_run_with_grad_mode_off():
                 log.raises(lambda t=t: t * t)
             log(t._version - version, type(t.grad_fn).__name__, t)
     assert_same(scenario)
+
+
+def test_saved_tensor_type_only_comes_from_a_node():
+    def scenario(lib, log):
+        log.raises(lambda: lib.autograd.SavedTensor())
+        log.raises(lambda: lib.autograd.SavedTensor(lib.ones(2)))
+        x = lib.tensor([1.0, 2.0], requires_grad=True)
+        raw = x.exp().grad_fn._raw_saved_result
+        log(type(raw).__name__, isinstance(raw, lib.autograd.SavedTensor))
+    assert_same(scenario)

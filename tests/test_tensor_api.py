@@ -1,7 +1,8 @@
 """Tensor API around memory, identity and dtypes, and the small ops torch's autograd tests
 lean on: stride, storage, _base, resize_, del .grad, pickling, calling a grad_fn,
 set_multithreading_enabled, legacy constructors, int8/int16, allclose, out=, masked_fill,
-all/any, isin, as_strided, unsafe_split; against torch."""
+all/any, isin, signbit, as_strided, unsafe_split, the module constants inf/nan/e/pi;
+against torch."""
 
 import pickle
 import warnings
@@ -186,4 +187,50 @@ def test_inplace_comparisons():
             v = x.clone()
             getattr(v, name)(2.0)
             log(v)
+    assert_same(scenario)
+
+
+def test_module_constants_inf_nan_e_pi():
+    def scenario(lib, log):
+        log(type(lib.inf).__name__, repr(lib.inf), repr(lib.nan), repr(lib.e), repr(lib.pi))
+        f = lib.zeros(1, 1, dtype=lib.double)
+        for value in (lib.inf, -lib.inf, lib.nan, lib.pi):
+            f[0] = value
+            log(repr(float(f)), bool(f))
+            log.raises(lambda: int(f))
+        b = lib.tensor([1.0, 0.0, -1.0], requires_grad=True)
+        (lib.tensor([0.0, 0.0, 0.0]) ** b).sum().backward()
+        log(repr(b.grad.tolist()))
+    assert_same(scenario)
+
+
+def test_signbit_gives_bools_without_a_graph():
+    def scenario(lib, log):
+        x = lib.tensor([[-0.0, 1.5], [-2.0, 0.0]], requires_grad=True)
+        log(lib.signbit(x), x.signbit(), lib.signbit(x).is_leaf)
+        log(lib.tensor([3, -4, 0]).signbit(), lib.tensor([True, False]).signbit())
+        log(lib.signbit(lib.tensor(float("-inf"))), lib.signbit(x * 2))
+    assert_same(scenario)
+
+
+@pytest.mark.parametrize("split", ["unsafe_split", "unsafe_split_with_sizes", "unsafe_chunk"])
+def test_unsafe_split_pieces_share_memory_but_are_not_views(split):
+    def scenario(lib, log):
+        a = lib.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]], requires_grad=True)
+        b = a * 2
+        how = {"unsafe_split": lambda t: t.unsafe_split(1),
+               "unsafe_split_with_sizes": lambda t: t.unsafe_split_with_sizes((1, 1, 1)),
+               "unsafe_chunk": lambda t: t.unsafe_chunk(3)}[split]
+        s1, s2, s3 = how(b)
+        log([p._base is None for p in (s1, s2, s3)], s1._version, b._version)
+        s1.mul_(s2)  # allowed, unlike split's views; b's memory changes, its graph does not
+        log(s1, b, s1._version, s2._version, b._version)
+        s1.sum().backward(retain_graph=True)
+        log(a.grad)
+        a.grad = None
+        (s3 * 3).sum().backward()
+        log(a.grad)
+        log(getattr(lib, split)(lib.ones(4, 2), 2, 1) if split != "unsafe_split_with_sizes"
+            else lib.unsafe_split_with_sizes(lib.ones(4, 2), [3, 1]))
+        log.raises(lambda: lib.unsafe_split_with_sizes(lib.ones(4), [1, 2]))
     assert_same(scenario)

@@ -147,3 +147,24 @@ def test_numpy_of_a_tensor_that_requires_grad(mode, force):
             return x.numpy(force=force)
 
     assert outcome(lambda: story(engine)) == outcome(lambda: story(torch))
+
+
+def _deletions_and_sets(lib):
+    seen = []
+    x = lib.ones(2, 2, requires_grad=True)
+    y = x * 2
+    for t in (x, y):
+        for name in ("grad", "data", "requires_grad", "_backward_hooks", "grad_fn", "is_leaf",
+                     "output_nr", "_version", "retains_grad", "_base", "shape", "dtype",
+                     "device", "ndim", "T", "mT"):
+            seen.append((name, "del", raised_or_returned(lambda t=t, name=name: delattr(t, name))))
+        for name in ("grad_fn", "is_leaf", "output_nr", "_version", "retains_grad", "_base",
+                     "shape", "dtype", "device", "ndim"):
+            seen.append((name, "set", raised_or_returned(lambda t=t, name=name: setattr(t, name, None))))
+        seen.append(("data", "set", raised_or_returned(lambda t=t: setattr(t, "data", None))))
+    seen.append(("after", x.grad, x.requires_grad, x.is_leaf, y.grad_fn is not None))
+    return seen
+
+
+def test_attribute_deletion_and_read_only_attributes():
+    assert _deletions_and_sets(engine) == _deletions_and_sets(torch)

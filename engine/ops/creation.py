@@ -1,11 +1,13 @@
 """Creation rows (leaves) and conversions: tensor, zeros, ones, full, arange, linspace,
 rand/randn (seeded), *_like, and the dtype/copy rows the engine itself uses."""
 
+import warnings
+
 import numpy as np
 
 from .. import backend, dtypes
 from ..errors import OpError
-from . import table
+from . import movement, table
 from .samples import Sample, explicit, rand
 from .table import op
 
@@ -126,6 +128,27 @@ op(f"empty(int[] size, {_CREATION_KW}) -> Tensor", None, creation=True, method=F
    forward=_filled(0), shape=lambda size, *a: _size(size))
 
 
+def _empty_strided(size, stride, dtype=None, device=None, requires_grad=False):
+    """torch.empty_strided: an array with these strides (in elements) over a buffer just
+    large enough for them (zeros here, torch leaves it uninitialized)."""
+    size, stride = _size(size), tuple(stride)
+    if len(size) != len(stride):
+        raise OpError(f"dimensionality of sizes ({len(size)}) must match dimensionality of "
+                      f"strides ({len(stride)})")
+    if any(s < 0 for s in stride):
+        raise OpError(f"Storage size calculation overflowed with sizes={list(size)} and "
+                      f"strides={list(stride)}")
+    np_dtype = np.dtype(_np(dtype, dtypes.default_float.np))
+    needed = 1 + sum((n - 1) * s for n, s in zip(size, stride)) if all(size) else 0
+    xp = backend.module_for(device or "cpu")
+    return xp.lib.stride_tricks.as_strided(xp.zeros(needed, dtype=np_dtype), size, tuple(
+        s * np_dtype.itemsize for s in stride))
+
+
+op(f"empty_strided(int[] size, int[] stride, {_CREATION_KW}) -> Tensor", None, creation=True,
+   method=False, forward=_empty_strided, shape=lambda size, stride, *a: _size(size))
+
+
 def _full(size, fill_value, dtype=None, device=None, requires_grad=False):
     xp = backend.module_for(device or "cpu")
     default = (np.bool_ if isinstance(fill_value, bool) else np.int64
@@ -137,25 +160,82 @@ op(f"full(int[] size, Scalar fill_value, {_CREATION_KW}) -> Tensor", None, creat
    method=False, forward=_full, shape=lambda size, *a: _size(size))
 
 
+def like(input, fill, dtype=None, memory_format=None):
+    """torch's *_like: ``input``'s shape filled with ``fill``, laid out as ``memory_format``
+    says (preserve_format, the default: the input's dimension order, its strides where it
+    is dense)."""
+    np_dtype = _np(dtype, input.dtype)
+    if memory_format is None:  # (the common case, a VJP's zeros_like(grad))
+        return backend.module_of(input).full_like(input, fill, dtype=np_dtype)
+    out = movement.layout_empty(input, np_dtype, movement.memory_format_name(
+        memory_format, input.ndim))
+    out[...] = fill
+    return out
+
+
+_LIKE_KW = f"{_CREATION_KW}, MemoryFormat? memory_format=None"
+
+
 def _like(fill):
-    def forward(input, dtype=None, device=None, requires_grad=False):
-        xp = backend.module_of(input)
-        return xp.full(input.shape, fill, dtype=_np(dtype, input.dtype))
+    def forward(input, dtype=None, device=None, requires_grad=False, memory_format=None):
+        return like(input, fill, dtype, memory_format)
     return forward
 
 
 for _name, _fill in [("zeros_like", 0), ("ones_like", 1), ("empty_like", 0)]:
-    op(f"{_name}(Tensor input, {_CREATION_KW}) -> Tensor", None, creation=True, method=False,
+    op(f"{_name}(Tensor input, {_LIKE_KW}) -> Tensor", None, creation=True, method=False,
        forward=_like(_fill), shape=lambda input, *a: input)
 
 
-def _full_like(input, fill_value, dtype=None, device=None, requires_grad=False):
-    return backend.module_of(input).full(input.shape, fill_value,
-                                         dtype=_np(dtype, input.dtype))
+def _full_like(input, fill_value, dtype=None, device=None, requires_grad=False,
+               memory_format=None):
+    return like(input, fill_value, dtype, memory_format)
 
 
-op(f"full_like(Tensor input, Scalar fill_value, {_CREATION_KW}) -> Tensor", None,
+op(f"full_like(Tensor input, Scalar fill_value, {_LIKE_KW}) -> Tensor", None,
    creation=True, method=False, forward=_full_like, shape=lambda input, *a: input)
+
+
+# Tensor.new_zeros/new_ones/new_empty/new_full/new_tensor: in self's dtype and on its device
+# unless told otherwise; self is only a template (no graph edge to it)
+def _new_filled(fill):
+    def forward(self, size, dtype=None, device=None, requires_grad=False):
+        xp = backend.module_for(device) if device else backend.module_of(self)
+        return xp.full(_size(size), fill, dtype=_np(dtype, self.dtype))
+    return forward
+
+
+for _name, _fill in [("new_zeros", 0), ("new_ones", 1), ("new_empty", 0)]:
+    op(f"{_name}(Tensor self, int[] size, {_CREATION_KW}) -> Tensor", None, creation=True,
+       varargs=True, forward=_new_filled(_fill), shape=lambda self, size, *a: _size(size))
+
+
+def _new_full(self, size, fill_value, dtype=None, device=None, requires_grad=False):
+    xp = backend.module_for(device) if device else backend.module_of(self)
+    return xp.full(_size(size), fill_value, dtype=_np(dtype, self.dtype))
+
+
+op(f"new_full(Tensor self, int[] size, Scalar fill_value, {_CREATION_KW}) -> Tensor", None,
+   creation=True, forward=_new_full, shape=lambda self, size, *a: _size(size))
+
+
+def _warn_tensor_data(self, data, *rest):
+    """(check: sees the arguments before the forward turns Tensors into arrays)"""
+    if isinstance(data, table._Tensor):
+        warnings.warn("To copy construct from a tensor, it is recommended to use "
+                      "sourceTensor.detach().clone() or sourceTensor.detach().clone()"
+                      ".requires_grad_(True), rather than tensor.new_tensor(sourceTensor).",
+                      UserWarning, stacklevel=5)
+
+
+def _new_tensor(self, data, dtype=None, device=None, requires_grad=False):
+    return _tensor(data, _np(dtype, self.dtype),
+                   device or backend.device_of(self), requires_grad)
+
+
+op(f"new_tensor(Tensor self, Any data, {_CREATION_KW}) -> Tensor", None, creation=True,
+   forward=_new_tensor, check=_warn_tensor_data,
+   shape=lambda self, data, *a: _tensor_shape(data))
 
 
 def _arange_args(start, end, step):
@@ -258,8 +338,16 @@ op("to_device(Tensor input, Device device) -> Tensor", "ToCopyBackward0", method
        grad, "requires_grad") else backend.to_device(grad, backend.device_of(input))},
    dtype="none", shape=lambda input, device: input)
 
+def _copy(self, src):
+    """src's values in self's dtype, broadcast to self's shape and laid out as self is
+    (where self is dense: numpy's empty_like keeps its strides)."""
+    out = backend.module_of(self).empty_like(self)
+    out[...] = src
+    return out
+
+
 op("copy(Tensor self, Tensor src) -> Tensor", "torch::autograd::CopyBackwards", method=False,
    jvp="linear",
-   forward=lambda self, src: np.array(np.broadcast_to(src, self.shape), dtype=self.dtype),
+   forward=_copy,
    vjp={"self": lambda grad: grad * 0, "src": lambda grad: grad},
    dtype="none", shape=lambda self, src: self)

@@ -805,6 +805,7 @@ for _name, _fn in [("eq", np.equal), ("ne", np.not_equal), ("lt", np.less),
 
 op("logical_not(Tensor input) -> Tensor", None, forward=np.logical_not, shape=same,
    dtype="none")
+op("signbit(Tensor input) -> Tensor", None, forward=np.signbit, shape=same, dtype="none")
 op("logical_and(Tensor input, Tensor other) -> Tensor", None, forward=np.logical_and,
    shape=bcast, dtype="none")
 op("logical_or(Tensor input, Tensor other) -> Tensor", None, forward=np.logical_or,

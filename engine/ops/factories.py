@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import backend, dtypes
 from ..errors import KernelNotImplemented, OpError
-from .creation import _np, _size, default_generator
+from .creation import _np, _size, default_generator, like
 from .table import F, op
 
 _CREATION_KW = "*, ScalarType? dtype=None, Device? device=None, bool requires_grad=False"
@@ -27,7 +27,8 @@ op(f"eye(int n, int? m=None, {_CREATION_KW}) -> Tensor", None, creation=True, me
 
 
 def _random_like(kind):
-    def forward(input, seed=None, dtype=None, device=None, requires_grad=False):
+    def forward(input, seed=None, dtype=None, device=None, requires_grad=False,
+                memory_format=None):
         np_dtype = _np(dtype, input.dtype)
         if np.dtype(np_dtype).kind != "f":
             raise KernelNotImplemented(
@@ -35,13 +36,16 @@ def _random_like(kind):
                 f"implemented for '{dtypes.torch_type_name(np.dtype(np_dtype))}'")
         rng = default_generator() if seed is None else np.random.default_rng(seed)
         arr = rng.random(input.shape) if kind == "rand" else rng.standard_normal(input.shape)
-        return backend.module_of(input).asarray(arr.astype(np_dtype))
+        out = like(input, 0, np_dtype, memory_format)  # (laid out as torch's *_like)
+        out[...] = backend.module_of(input).asarray(arr.astype(np_dtype))
+        return out
     return forward
 
 
 for _kind in ("rand", "randn"):
     op(f"{_kind}_like(Tensor input, *, int? seed=None, ScalarType? dtype=None, "
-       "Device? device=None, bool requires_grad=False) -> Tensor", None, creation=True,
+       "Device? device=None, bool requires_grad=False, MemoryFormat? memory_format=None) "
+       "-> Tensor", None, creation=True,
        method=False, forward=_random_like(_kind), shape=lambda input, *a: input)
 
 

@@ -1,4 +1,5 @@
-"""Joining and splitting rows: cat, stack, split, split_with_sizes, chunk, unbind."""
+"""Joining and splitting rows: cat, stack, split, split_with_sizes, chunk, their unsafe_
+variants, unbind."""
 
 import numpy as np
 
@@ -172,7 +173,7 @@ op("split_with_sizes(Tensor input, int[] split_sizes, int dim=0) -> Tensor[]",
                     lambda r: Sample((rand(r, 2, 4), [1, 3], -1))))
 
 
-def _chunk(input, chunks, dim=0):
+def _chunk(input, chunks, dim=0, split=None, split_with_sizes=None):
     if input.ndim == 0:
         raise OpError("chunk expects at least a 1-dimensional tensor")
     if chunks <= 0:
@@ -180,8 +181,8 @@ def _chunk(input, chunks, dim=0):
     size = input.shape[normalize_dim(dim, input.ndim)]
     split_size = (size + chunks - 1) // chunks
     if split_size == 0 and size == 0:  # keep the number of (empty) chunks, as torch does
-        return F.split_with_sizes(input, [0] * chunks, dim)
-    return F.split(input, split_size, dim)
+        return (split_with_sizes or F.split_with_sizes)(input, [0] * chunks, dim)
+    return (split or F.split)(input, split_size, dim)
 
 
 def _chunk_shape(input, chunks, dim=0):
@@ -202,6 +203,40 @@ op("chunk(Tensor input, int chunks, int dim=0) -> Tensor[]", None, composite=Tru
                     lambda r: Sample((rand(r, 2, 4), 3, 1)),
                     lambda r: Sample((rand(r, 2, 3), 5, -1)),
                     lambda r: Sample((rand(r, 2, 0), 3, 1), gradcheck=False)))  # empty: no FD
+
+
+# torch's unsafe_split, unsafe_split_with_sizes, unsafe_chunk: split's pieces, sharing the
+# input's memory, that autograd does not know as views (each has a version counter of its
+# own, and an in-place op on one is checked as on any non-view: the input's graph does not
+# learn of it)
+op("unsafe_split.Tensor(Tensor input, int split_size, int dim=0) -> Tensor[]",
+   "UnsafeSplitBackward0", jvp="linear", untracked_views=True,
+   forward=lambda input, split_size, dim: _pieces(
+       input, _split_sizes(input.shape, split_size, dim), normalize_dim(dim, input.ndim)),
+   vjp={"input": lambda grads, dim: F.cat(grads, dim)}, dtype="none",
+   shape=lambda input, split_size, dim: _piece_shapes(
+       input, _split_sizes(input, split_size, dim), normalize_dim(dim, len(input))),
+   samples=explicit(lambda r: Sample((rand(r, 4, 3), 2)),
+                    lambda r: Sample((rand(r, 2, 5), 2, 1))))
+
+op("unsafe_split_with_sizes(Tensor input, int[] split_sizes, int dim=0) -> Tensor[]",
+   "UnsafeSplitWithSizesBackward0", jvp="linear", untracked_views=True,
+   forward=_split_with_sizes, vjp={"input": lambda grads, dim: F.cat(grads, dim)},
+   dtype="none",
+   shape=lambda input, split_sizes, dim: _piece_shapes(
+       input, *reversed(_check_split_with_sizes(input, split_sizes, dim))),
+   samples=explicit(lambda r: Sample((rand(r, 5, 2), [2, 0, 3])),
+                    lambda r: Sample((rand(r, 2, 4), [1, 3], -1))))
+
+
+def _unsafe_chunk(input, chunks, dim=0):
+    return _chunk(input, chunks, dim, F.unsafe_split, F.unsafe_split_with_sizes)
+
+
+op("unsafe_chunk(Tensor input, int chunks, int dim=0) -> Tensor[]", None, composite=True,
+   forward=_unsafe_chunk, shape=_chunk_shape,
+   samples=explicit(lambda r: Sample((rand(r, 4, 3), 2)),
+                    lambda r: Sample((rand(r, 2, 3), 5, -1))))
 
 
 def _unbind_dim(ndim, dim):

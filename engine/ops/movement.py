@@ -4,7 +4,7 @@ clone and alias."""
 
 import numpy as np
 
-from .. import backend
+from .. import backend, dtypes
 from ..errors import IndexOpError, OpError
 from .samples import Sample, explicit, rand
 from .sizes import as_size, checked, infer_size, numel, shape_text
@@ -85,15 +85,64 @@ def _view_of(input, size):
     return out
 
 
+def memory_format_name(memory_format, ndim: int) -> str:
+    """The memory format's name, with torch's error where a channels-last format does not
+    fit the rank."""
+    name = getattr(memory_format, "name", memory_format) or "preserve_format"
+    if name not in dtypes.MEMORY_FORMATS:
+        raise OpError(f"unknown memory format {name!r}")
+    order = dtypes.CHANNELS_LAST_ORDER.get(name)
+    if order is not None and ndim != len(order):
+        raise OpError(f"required rank {len(order)} tensor to use {name} format")
+    return name
+
+
+def layout_copy(input, name: str):
+    """A copy laid out as memory format ``name``: the input's own strides (preserve_format,
+    where the input is dense), row-major, or channels-last (the dimensions stored in the
+    order N, H, W, C: a row-major array of those, transposed back to NCHW)."""
+    xp = backend.module_of(input)
+    if name not in dtypes.CHANNELS_LAST_ORDER:
+        return xp.array(input, copy=True, order="C" if name == "contiguous_format" else "K")
+    out = layout_empty(input, input.dtype, name)
+    out[...] = input
+    return out
+
+
+def layout_empty(like, dtype, name: str):
+    """An uninitialized array of ``like``'s shape in ``dtype``, laid out as memory format
+    ``name``: preserve_format keeps ``like``'s dimension order (its strides where it is
+    dense; NumPy's order "K" is torch's rule), else row-major or channels-last."""
+    xp = backend.module_of(like)
+    order = dtypes.CHANNELS_LAST_ORDER.get(name)
+    if order is None:
+        return xp.empty_like(like, dtype=dtype, order="K" if name == "preserve_format" else "C")
+    out = xp.empty(tuple(like.shape[d] for d in order), dtype=dtype)
+    return out.transpose(tuple(order.index(d) for d in range(len(order))))
+
+
+def is_laid_out(array, name: str) -> bool:
+    """torch's is_contiguous(memory_format=name): the strides are the format's, dimensions
+    of size 1 aside (preserve_format asks what contiguous_format does)."""
+    order = dtypes.CHANNELS_LAST_ORDER.get(name)
+    if order is None:
+        return bool(array.flags.c_contiguous)
+    if array.ndim != len(order):
+        return False
+    expected = array.itemsize
+    for d in reversed(order):
+        n = array.shape[d]
+        if n != 1:
+            if array.strides[d] != expected:
+                return False
+            expected *= n
+    return True
+
+
 def _clone(input, memory_format=None):
     """A copy: with the input's strides (preserve_format, torch's default for a dense
-    tensor), or C-contiguous (contiguous_format: what contiguous() asks for)."""
-    name = getattr(memory_format, "name", memory_format) or "preserve_format"
-    if name not in ("preserve_format", "contiguous_format"):
-        raise OpError(f"clone(): memory_format {name!r} is not supported (only "
-                      "torch.preserve_format and torch.contiguous_format)")
-    order = "C" if name == "contiguous_format" else "K"
-    return backend.module_of(input).array(input, copy=True, order=order)
+    tensor), row-major (contiguous_format: what contiguous() asks for), or channels-last."""
+    return layout_copy(input, memory_format_name(memory_format, input.ndim))
 
 
 op("clone(Tensor input, *, MemoryFormat? memory_format=None) -> Tensor", "CloneBackward0",
@@ -103,6 +152,26 @@ op("clone(Tensor input, *, MemoryFormat? memory_format=None) -> Tensor", "CloneB
    samples=explicit(lambda r: Sample((rand(r, 2, 3),)),
                     lambda r: Sample((rand(r, 3, 2).T,), {"memory_format": "contiguous_format"})),
    torch=lambda torch, input, memory_format=None: input.clone(
+       memory_format=getattr(torch, memory_format or "preserve_format")))
+
+
+# x.to(memory_format=...) (with a dtype, or alone): torch's _to_copy, one copy in the new
+# dtype laid out as asked; its gradient goes back in the input's dtype
+def _to_copy(input, dtype=None, memory_format=None):
+    out = layout_copy(input, memory_format_name(memory_format, input.ndim))
+    return out if dtype is None else out.astype(dtypes.as_dtype(dtype).np, copy=False)
+
+
+op("_to_copy(Tensor input, *, ScalarType? dtype=None, MemoryFormat? memory_format=None) "
+   "-> Tensor", "ToCopyBackward0", method=False, jvp="linear",
+   forward=_to_copy,
+   vjp={"input": lambda grad, input_dtype: grad.astype(input_dtype.np)
+        if not hasattr(grad, "requires_grad") else grad.to(input_dtype)},
+   dtype="none", shape=lambda input, dtype=None, memory_format=None: input,
+   samples=explicit(lambda r: Sample((rand(r, 2, 3, 2, 2),), {"memory_format": "channels_last"}),
+                    lambda r: Sample((rand(r, 3, 2),), {"dtype": "float64"})),
+   torch=lambda torch, input, dtype=None, memory_format=None: input.to(
+       dtype=getattr(torch, dtype) if dtype else None,
        memory_format=getattr(torch, memory_format or "preserve_format")))
 
 

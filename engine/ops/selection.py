@@ -1,11 +1,9 @@
-"""Rows that select or test elements: masked_fill, all/any, isin, as_strided,
-unsafe_split."""
+"""Rows that select or test elements: masked_fill, all/any, isin, as_strided."""
 
 import numpy as np
 
 from .. import backend
 from ..errors import OpError
-from .joining import _piece_shapes, _pieces, _split_sizes
 from .samples import Const, Sample, explicit, rand
 from .table import F, broadcast_shapes, normalize_dim, op
 
@@ -129,18 +127,6 @@ op("as_strided(Tensor input, int[] size, int[] stride, int? storage_offset=None)
    samples=explicit(lambda r: Sample((rand(r, 2, 3), [2, 2], [1, 2])),
                     lambda r: Sample((rand(r, 4), [3, 2], [1, 1])),
                     lambda r: Sample((rand(r, 3, 3), [2], [4], 1))))
-
-
-# torch's unsafe_split: split's pieces without view tracking (copies here)
-op("unsafe_split.Tensor(Tensor input, int split_size, int dim=0) -> Tensor[]",
-   "UnsafeSplitBackward0", jvp="linear",
-   forward=lambda input, split_size, dim: [p.copy() for p in _pieces(
-       input, _split_sizes(input.shape, split_size, dim), normalize_dim(dim, input.ndim))],
-   vjp={"input": lambda grads, dim: F.cat(grads, dim)}, dtype="none",
-   shape=lambda input, split_size, dim: _piece_shapes(
-       input, _split_sizes(input, split_size, dim), normalize_dim(dim, len(input))),
-   samples=explicit(lambda r: Sample((rand(r, 4, 3), 2)),
-                    lambda r: Sample((rand(r, 2, 5), 2, 1))))
 
 
 # x.eq_(y) and the other in-place comparisons: x takes 1.0/0.0 in its own dtype; its node

@@ -209,6 +209,9 @@ class Op:
     # Tensor parameters that also take a plain number, beyond what NOTE [numbers for Tensor
     # parameters] derives (torch's Scalar overloads that are no rows here: where.ScalarOther)
     numbers: tuple = ()
+    # outputs that share the input's memory without autograd knowing them as views (torch's
+    # unsafe_split): each keeps a version counter of its own and no view record
+    untracked_views: bool = False
     # filled in by __post_init__
     name: str = ""
     overload: str = ""
@@ -444,6 +447,8 @@ class Op:
     def _call_creation(self, args):
         idx = self.index
         requires_grad = args[idx["requires_grad"]] if "requires_grad" in idx else False
+        if self.check is not None:
+            self.check(*args)
         arrays = [a.array if isinstance(a, _Tensor) else a for a in args]
         out = _Tensor._make(self.forward(*arrays))
         if _grad_state.inference:
@@ -511,7 +516,7 @@ class Op:
             requires_grad = _inference.records(inputs)
         if not self.multi_output:
             result = Tensor._make(out)
-            if result.array.base is not None:
+            if result.array.base is not None and not self.untracked_views:
                 _share_version_with_base(result, inputs, self, args, None)
             if requires_grad and result.array.dtype.kind == "f":
                 self._record(args, (result,))
@@ -520,7 +525,7 @@ class Op:
             return result
         results = tuple(Tensor._make(o) for o in out)
         for k, r in enumerate(results):
-            if r.array.base is not None:
+            if r.array.base is not None and not self.untracked_views:
                 _share_version_with_base(r, inputs, self, args, k)
         if requires_grad:
             self._record(args, results)
