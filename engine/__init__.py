@@ -84,10 +84,8 @@ autograd.Function = function.Function
 autograd.FunctionCtx = function.FunctionCtx
 autograd.once_differentiable = function.once_differentiable
 # torch.autograd.gradcheck is the function, and the module of that name is only in
-# sys.modules (from torch.autograd.gradcheck import GradcheckError); the function also
-# carries GradcheckError, for code that resolves that import by attribute lookups
+# sys.modules (from torch.autograd.gradcheck import GradcheckError), as in torch
 _sys.modules[autograd.__name__ + ".gradcheck"] = gradcheck
-gradcheck.gradcheck.GradcheckError = gradcheck.GradcheckError
 autograd.torch = _sys.modules[__name__]  # torch.autograd.torch: the package, as in torch
 autograd.gradcheck = gradcheck.gradcheck
 autograd.gradgradcheck = gradcheck.gradgradcheck
