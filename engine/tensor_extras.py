@@ -193,6 +193,7 @@ class TensorExtras:
                  (source._edge() if source_grad else (None, 0)))
         self.array = array
         self._version_counter[0] += 1
+        self._acc = None  # as torch's: a leaf's graph made before no longer reaches it
         if grad_on and (self._requires_grad or source_grad):
             node = _SetNotImplemented()
             node.seq = next(graph.sequence_nrs)

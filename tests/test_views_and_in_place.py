@@ -460,7 +460,7 @@ def test_reshape_with_an_inferred_size_of_a_view_that_stays_a_view(size):
 
 @pytest.mark.parametrize("case", [
     "shares_memory", "follows_in_place_changes", "nothing", "leaf_requiring_grad",
-    "leaf_requiring_grad_under_no_grad", "non_leaf", "source_requires_grad", "storage",
+    "leaf_requiring_grad_under_no_grad", "leaf_takes_a_new_accumulator", "non_leaf", "source_requires_grad", "storage",
     "storage_part", "tensor_part_with_strides", "offset_counted_from_a_view",
     "out_of_bounds", "negative_offset", "other_dtype", "keywords", "not_a_tensor"])
 def test_set_(case):
@@ -483,6 +483,15 @@ def test_set_(case):
         if case == "leaf_requiring_grad_under_no_grad":
             with lib.no_grad():
                 return lib.zeros(2, requires_grad=True).set_(a)
+        if case == "leaf_takes_a_new_accumulator":  # what the graph made before no longer
+            x = lib.ones(2, requires_grad=True)     # reaches x
+            before = lib.autograd.graph.get_gradient_edge(x)
+            out = (x * 3).sum()
+            with lib.no_grad():
+                x.set_(lib.full((2,), 5.0))
+            after = lib.autograd.graph.get_gradient_edge(x).node
+            return (after is before.node, lib.autograd.grad(out, [before]),
+                    lib.autograd.grad(out, [x]))
         if case == "non_leaf":
             x = lib.ones(3, requires_grad=True)
             y = (x * 2).set_(a)
