@@ -20,7 +20,7 @@ from .errors import (
 )
 from .grad_mode import is_grad_enabled
 from .graph import AccumulateGrad, HookDict, RemovableHandle
-from .ops import inplace, movement, table
+from .ops import arg_types, inplace, movement, table
 from .ops.creation import from_nested
 from .printing import tensor_repr
 from .tensor_extras import TensorExtras
@@ -805,6 +805,7 @@ def _as_tensor_like(value, like: Tensor) -> Tensor:
 
 
 table._Tensor = Tensor
+arg_types.Tensor = Tensor
 _THROUGH_BASE = views.THROUGH_BASE
 _graph_module._Tensor = Tensor
 # NOTE [Tensor's upward bindings]: Tensor sits below the walk and the autograd API that

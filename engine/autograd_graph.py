@@ -8,7 +8,7 @@ import threading
 import weakref
 from typing import NamedTuple
 
-from . import engine, saved_hooks
+from . import backend, engine, saved_hooks
 from .errors import GradientError
 from .graph import Node, RemovableHandle
 from .saved_hooks import disable_saved_tensors_hooks, save_on_cpu, saved_tensors_hooks
@@ -129,7 +129,7 @@ class _AllowMutationOnSavedContext:
         self.sid_to_tid.clear()
 
     def pack(self, t) -> _Handle:
-        memory = (id(_root_array(t.array)), t._version_counter[0])
+        memory = (id(backend.root_array(t.array)), t._version_counter[0])
         key = (id(t), *memory)
         self.sid_to_tid.setdefault(memory, set()).add(key)
         handle = self.tid_to_weakhandle.get(key)
@@ -150,18 +150,13 @@ class _AllowMutationOnSavedContext:
     def before_mutation(self, t) -> None:
         """``t`` is about to change in place: every saved tensor on its memory, at its
         version, is cloned first, so the backward reads what was saved."""
-        for key in self.sid_to_tid.get((id(_root_array(t.array)), t._version_counter[0]), ()):
+        for key in self.sid_to_tid.get((id(backend.root_array(t.array)), t._version_counter[0]), ()):
             handle = self.tid_to_weakhandle.get(key)
             if handle is None or handle in self.cloned:
                 continue
             original = self.original.pop(handle)
             self.cloned[handle] = type(original)._make(original.array.copy())
 
-
-def _root_array(a):
-    while getattr(a, "base", None) is not None:
-        a = a.base
-    return a
 
 
 _mutation_enabled = False

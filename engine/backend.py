@@ -75,6 +75,14 @@ def to_numpy(array) -> np.ndarray:
 ARRAY_TYPES = (np.ndarray, np.generic) + ((cupy.ndarray,) if cupy is not None else ())
 
 
+def root_array(a):
+    """The array that owns ``a``'s memory (``a`` itself, or the end of its ``.base`` chain):
+    views of one memory share it."""
+    while getattr(a, "base", None) is not None:
+        a = a.base
+    return a
+
+
 def module_of(array):
     """The array module an existing array belongs to."""
     return np if isinstance(array, (np.ndarray, np.generic)) else cupy

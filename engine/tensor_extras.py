@@ -13,12 +13,6 @@ from .errors import DerivativeNotImplemented, GradientError, OpError
 from .ops import table
 
 
-def _root_array(a):
-    while getattr(a, "base", None) is not None:
-        a = a.base
-    return a
-
-
 def _address(a) -> int:
     try:
         return a.__array_interface__["data"][0]
@@ -30,7 +24,7 @@ class UntypedStorage:
     """The memory a tensor and its views share (torch.UntypedStorage), in bytes."""
 
     def __init__(self, array):
-        self._array = _root_array(array)
+        self._array = backend.root_array(array)
 
     def nbytes(self) -> int:
         return int(self._array.nbytes)
@@ -82,7 +76,7 @@ class TensorExtras:
 
     def storage_offset(self) -> int:
         a = self.array
-        return (_address(a) - _address(_root_array(a))) // a.itemsize
+        return (_address(a) - _address(backend.root_array(a))) // a.itemsize
 
     def data_ptr(self) -> int:
         return _address(self.array)
@@ -171,7 +165,7 @@ class TensorExtras:
             array = backend.module_of(self.array).zeros((0,), dtype=want)
         else:
             is_tensor = isinstance(source, Tensor)
-            root = _root_array(source.array) if is_tensor else source._array
+            root = backend.root_array(source.array) if is_tensor else source._array
             if is_tensor and source.array.dtype != want:
                 names = [table.dtypes.cpp_type_name(d) for d in (source.array.dtype, want)]
                 raise OpError(f"Could not set tensor of type {names[0]} to a tensor of type "

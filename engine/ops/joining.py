@@ -139,13 +139,19 @@ def _piece_shapes(shape, sizes, d):
     return [tuple(shape[:d]) + (s,) + tuple(shape[d + 1:]) for s in sizes]
 
 
+def _split(input, split_size, dim):
+    return _pieces(input, _split_sizes(input.shape, split_size, dim),
+                   normalize_dim(dim, input.ndim))
+
+
+def _split_shape(input, split_size, dim):
+    return _piece_shapes(input, _split_sizes(input, split_size, dim),
+                         normalize_dim(dim, len(input)))
+
+
 op("split.Tensor(Tensor input, int split_size, int dim=0) -> Tensor[]", "SplitBackward0",
-   jvp="linear",
-   forward=lambda input, split_size, dim: _pieces(
-       input, _split_sizes(input.shape, split_size, dim), normalize_dim(dim, input.ndim)),
-   vjp={"input": lambda grads, dim: F.cat(grads, dim)}, dtype="none",
-   shape=lambda input, split_size, dim: _piece_shapes(
-       input, _split_sizes(input, split_size, dim), normalize_dim(dim, len(input))),
+   jvp="linear", forward=_split, vjp={"input": lambda grads, dim: F.cat(grads, dim)},
+   dtype="none", shape=_split_shape,
    samples=explicit(lambda r: Sample((rand(r, 4, 3), 2)),
                     lambda r: Sample((rand(r, 2, 5), 2, 1)),
                     lambda r: Sample((rand(r, 2, 3), 5, -1))))
@@ -162,13 +168,14 @@ def _split_with_sizes(input, split_sizes, dim):
     return _pieces(input, sizes, d)
 
 
+def _split_with_sizes_shape(input, split_sizes, dim):
+    return _piece_shapes(input, *reversed(_check_split_with_sizes(input, split_sizes, dim)))
+
+
 op("split_with_sizes(Tensor input, int[] split_sizes, int dim=0) -> Tensor[]",
-   "SplitWithSizesBackward0",
-   jvp="linear",
-   forward=_split_with_sizes, vjp={"input": lambda grads, dim: F.cat(grads, dim)},
-   dtype="none",
-   shape=lambda input, split_sizes, dim: _piece_shapes(
-       input, *reversed(_check_split_with_sizes(input, split_sizes, dim))),
+   "SplitWithSizesBackward0", jvp="linear", forward=_split_with_sizes,
+   vjp={"input": lambda grads, dim: F.cat(grads, dim)}, dtype="none",
+   shape=_split_with_sizes_shape,
    samples=explicit(lambda r: Sample((rand(r, 5, 2), [2, 0, 3])),
                     lambda r: Sample((rand(r, 2, 4), [1, 3], -1))))
 
@@ -210,23 +217,16 @@ op("chunk(Tensor input, int chunks, int dim=0) -> Tensor[]", None, composite=Tru
 # own, and an in-place op on one is checked as on any non-view: the input's graph does not
 # learn of it)
 op("unsafe_split.Tensor(Tensor input, int split_size, int dim=0) -> Tensor[]",
-   "UnsafeSplitBackward0", jvp="linear", untracked_views=True,
-   forward=lambda input, split_size, dim: _pieces(
-       input, _split_sizes(input.shape, split_size, dim), normalize_dim(dim, input.ndim)),
-   vjp={"input": lambda grads, dim: F.cat(grads, dim)}, dtype="none",
-   shape=lambda input, split_size, dim: _piece_shapes(
-       input, _split_sizes(input, split_size, dim), normalize_dim(dim, len(input))),
+   "UnsafeSplitBackward0", jvp="linear", untracked_views=True, forward=_split,
+   vjp={"input": lambda grads, dim: F.cat(grads, dim)}, dtype="none", shape=_split_shape,
    samples=explicit(lambda r: Sample((rand(r, 4, 3), 2)),
                     lambda r: Sample((rand(r, 2, 5), 2, 1))))
 
 op("unsafe_split_with_sizes(Tensor input, int[] split_sizes, int dim=0) -> Tensor[]",
    "UnsafeSplitWithSizesBackward0", jvp="linear", untracked_views=True,
    forward=_split_with_sizes, vjp={"input": lambda grads, dim: F.cat(grads, dim)},
-   dtype="none",
-   shape=lambda input, split_sizes, dim: _piece_shapes(
-       input, *reversed(_check_split_with_sizes(input, split_sizes, dim))),
-   samples=explicit(lambda r: Sample((rand(r, 5, 2), [2, 0, 3])),
-                    lambda r: Sample((rand(r, 2, 4), [1, 3], -1))))
+   dtype="none", shape=_split_with_sizes_shape,
+   samples=explicit(lambda r: Sample((rand(r, 5, 2), [2, 0, 3]))))
 
 
 def _unsafe_chunk(input, chunks, dim=0):

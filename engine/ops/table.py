@@ -62,7 +62,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .. import anomaly_mode as _anomaly
-from .. import array_cache, dtypes, grad_mode, parallel
+from .. import array_cache, backend, dtypes, grad_mode, parallel
 from .. import graph as _graph
 from .. import inference as _inference
 from ..array_cache import LARGE_BYTES
@@ -75,6 +75,7 @@ from ..errors import (
     OpError,
 )
 from ..grad_mode import _state as _grad_state
+from .arg_types import NUMBER_TYPES, NUMBERS_AS_TENSORS, is_number, type_matches, type_name
 from .schema import parse_schema
 from .sizes import broadcast_shapes, check_same_dtype, normalize_dim, shape_of  # noqa: F401  (re-exported)
 
@@ -106,74 +107,6 @@ class _Guard(threading.local):
 guard = _Guard()
 
 
-# --------------------------------------------------------------------------- argument types
-
-def _type_matches(ptype: str, value, strict: bool = False) -> bool:
-    """Does ``value`` fit a schema type? Used to pick overloads and to validate. A Python
-    number fits a Tensor parameter (torch wraps it) unless ``strict``."""
-    if value is None:
-        return ptype.endswith("?") or ptype == "Any"
-    base = ptype.rstrip("?")
-    if base == "Tensor":
-        return isinstance(value, (_Tensor, *ARRAY_TYPES)) or (not strict and _is_number(value))
-    if base == "Tensor[]":
-        return isinstance(value, (list, tuple)) and all(
-            isinstance(v, (_Tensor, *ARRAY_TYPES)) for v in value)
-    if base == "Scalar":
-        return _is_number(value)
-    if base == "int":
-        return isinstance(value, int) and not isinstance(value, bool) or _is_np_int(value)
-    if base == "int[]":
-        return (isinstance(value, int) and not isinstance(value, bool)) or (
-            isinstance(value, (list, tuple)) and all(
-                isinstance(v, int) and not isinstance(v, bool) for v in value))
-    if base == "float":
-        return _is_number(value) and not isinstance(value, bool)
-    if base == "float[]":
-        return isinstance(value, (list, tuple)) and all(_is_number(v) for v in value)
-    if base == "bool":
-        return isinstance(value, bool)
-    if base == "str":
-        return isinstance(value, str)
-    if base == "ScalarType":
-        return isinstance(value, (dtypes.dtype, str))
-    if base == "Device":
-        return isinstance(value, str)
-    if base == "MemoryFormat":
-        return isinstance(value, dtypes.memory_format) or value in dtypes.MEMORY_FORMATS
-    if base == "Any":
-        return True
-    raise ValueError(f"unknown schema type {ptype}")
-
-
-# NOTE [numbers for Tensor parameters]: torch's Python argument parser takes a plain number
-# for a Tensor parameter in a few functions only (its should_allow_numbers_as_tensors list);
-# elsewhere a number reaches an op only through a Scalar overload (pow.Scalar, where.ScalarOther,
-# eq.Scalar), and x.type_as(3) or torch.exp(2.0) is a TypeError. A row's Tensor parameter takes
-# a number where its name is in this list, where a sibling overload has a Scalar at that
-# position, or where the row says so (``numbers``: torch's Scalar overloads that are no rows
-# here). Rows with underscore names are the engine's own, called with numbers by its code.
-_NUMBERS_AS_TENSORS = frozenset({
-    "add", "sub", "mul", "div", "divide", "multiply", "subtract", "true_divide", "floor_divide",
-})
-_NUMBER_TYPES = (bool, int, float)
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, (bool, int, float)) or _is_np_int(v) or type(v).__name__ in (
-        "float32", "float64", "float16")
-
-
-def _is_np_int(v) -> bool:
-    return type(v).__name__ in ("int64", "int32", "int8", "int16", "uint8")
-
-
-def _type_name(value) -> str:
-    if isinstance(value, _Tensor):
-        return "Tensor"
-    return type(value).__name__
-
-
 # --------------------------------------------------------------------------- rows
 
 @dataclass(eq=False)
@@ -194,13 +127,8 @@ class Op:
     # Scalar arguments that take part in type promotion as torch's wrapped numbers do
     # (pow's exponent, remainder's other: an integer tensor and a float give float32)
     scalar_operands: tuple = ()
-    # (name, kinds): the ATen kernel behind the forward, as torch's error names it, and the
-    # dtype kinds it has loops for ("f" floating, "i" integers, "b" bool); a Tensor input of
-    # another kind raises torch's '"<name>" not implemented for 'Long'' (NotImplementedError)
-    kernel: tuple | None = None
-    # called with the bound arguments before type promotion (Tensors as they are), to raise
-    # torch's error where it refuses their dtypes (any bool in a subtraction)
-    check: Callable | None = None
+    kernel: tuple | None = None  # (name, dtype kinds): see the module docstring
+    check: Callable | None = None  # refuses dtypes before promotion: the module docstring
     doc: str = ""
     twice_differentiable: bool = True
     varargs: bool = False  # Python also takes the first int[] argument as *ints: view(2, 3)
@@ -351,7 +279,7 @@ class Op:
         if refusals is None:
             refusals = self.number_refusals()
         for i, (p, v) in enumerate(zip(self.params, values)):
-            if not _type_matches(p.type, v, strict or i in refusals):
+            if not type_matches(p.type, v, strict or i in refusals):
                 return None
         return values
 
@@ -360,7 +288,7 @@ class Op:
         for Tensor parameters]); worked out on first use, once every overload is a row."""
         refusals = self._refusals
         if refusals is None:
-            if self.name.startswith("_") or self.name in _NUMBERS_AS_TENSORS:
+            if self.name.startswith("_") or self.name in NUMBERS_AS_TENSORS:
                 refusals = frozenset()
             else:
                 siblings = [r for r in OVERLOADS.get(self.name, ()) if r is not self]
@@ -383,11 +311,11 @@ class Op:
     def check_types(self, values) -> None:
         refusals = self.number_refusals()
         for i, (p, v) in enumerate(zip(self.params, values)):
-            if not _type_matches(p.type, v, i in refusals):
-                if i in refusals and _is_number(v):
+            if not type_matches(p.type, v, i in refusals):
+                if i in refusals and is_number(v):
                     self.refuse_number(i, v)
                 raise ArgumentTypeError(f"{self.name}(): argument '{p.name}' (position {i + 1}) "
-                                        f"must be {p.type}, not {_type_name(v)}")
+                                        f"must be {p.type}, not {type_name(v)}")
 
     def __call__(self, *args, **kwargs):
         if self.varargs:  # x.expand(3, 2): else the fast path binds 2 to a keyword-only flag
@@ -413,7 +341,7 @@ class Op:
                 break
         else:  # no Tensor anywhere: raw arrays inside a first-order backward
             tp = self.tensor_params
-            if tp and type(args[tp[0]]) in _NUMBER_TYPES:  # torch.exp(2.0): no arrays either?
+            if tp and type(args[tp[0]]) in NUMBER_TYPES:  # torch.exp(2.0): no arrays either?
                 self._check_numbers(args)
             if check is not None:
                 check(self, args)
@@ -423,7 +351,7 @@ class Op:
             return self.forward(*args)
         if self.composite:
             for i in self.tensor_params:
-                if type(args[i]) in _NUMBER_TYPES:
+                if type(args[i]) in NUMBER_TYPES:
                     self._check_numbers(args, False)
             if check is not None:
                 check(self, args)
@@ -441,7 +369,7 @@ class Op:
                 return
         refusals = self.number_refusals()
         for i in self.tensor_params:
-            if i in refusals and type(args[i]) in _NUMBER_TYPES:
+            if i in refusals and type(args[i]) in NUMBER_TYPES:
                 self.refuse_number(i, args[i])
 
     def _call_creation(self, args):
@@ -479,7 +407,7 @@ class Op:
             elif type(a) in (list, tuple):
                 arrays[i] = [t.array for t in a]
                 inputs.extend((i, t) for t in a)
-            elif type(a) in _NUMBER_TYPES and i in (self._refusals if self._refusals is not None
+            elif type(a) in NUMBER_TYPES and i in (self._refusals if self._refusals is not None
                                                     else self.number_refusals()):
                 self.refuse_number(i, a)
         if self._cast and inputs:
@@ -572,7 +500,7 @@ class Op:
         # (the caller skips this when every Tensor has one floating dtype: Python scalars never
         # change a floating dtype, and NumPy's weak scalars agree)
         scalars = [args[i] for i in self.tensor_params + self._scalar_operands
-                   if _is_number(args[i])]
+                   if is_number(args[i])]
         target = dtypes.result_type([(t.dtype, t.array.ndim) for _, t in inputs], scalars)
         if self.dtype == "float" and not target.is_floating_point:
             target = dtypes.default_float
@@ -583,7 +511,7 @@ class Op:
                 continue
             if isinstance(a, list):
                 arrays[i] = [x if x.dtype == want else x.astype(want) for x in a]
-            elif _is_number(args[i]):
+            elif is_number(args[i]):
                 if self.dtype == "float" or isinstance(args[i], bool):
                     arrays[i] = want.type(args[i])
             elif a.dtype != want:
@@ -844,11 +772,6 @@ class Op:
 _NOTHING_SAVED: dict = {}  # shared by nodes that save nothing (never mutated)
 
 
-def _root_array(a):
-    while getattr(a, "base", None) is not None:
-        a = a.base
-    return a
-
 
 def _share_version_with_base(result, inputs, op, args, k) -> None:
     """A view shares its base's version counter (as torch's views do), so an in-place
@@ -858,9 +781,9 @@ def _share_version_with_base(result, inputs, op, args, k) -> None:
     The view also remembers how it was made (``op(*args)``, output ``k``, in grad mode or
     not), so that an in-place op on it can be written into its base and its history rebuilt
     from the base's new one (engine/views.py)."""
-    root = _root_array(result.array)
+    root = backend.root_array(result.array)
     for _, t in inputs:
-        if _root_array(t.array) is root:
+        if backend.root_array(t.array) is root:
             result._version_counter = t._version_counter
             # grad mode at creation: True, False (no_grad), None (inference mode); and
             # whether torch's base required grad then (a no_grad view of one does too)
@@ -898,10 +821,10 @@ def _dispatcher(name: str):
         def text(shown):
             return (f"{name}() received an invalid combination of arguments - got ({shown}"
                     f"{', ' if kwargs and shown else ''}"
-                    f"{', '.join(f'{k}={_type_name(v)}' for k, v in kwargs.items())}), "
+                    f"{', '.join(f'{k}={type_name(v)}' for k, v in kwargs.items())}), "
                     f"but expected one of: "
                     + "; ".join(r.schema.split(' ->')[0] for r in rows))
-        shown = [_type_name(a) for a in args]
+        shown = [type_name(a) for a in args]
         raise ArgumentTypeError(text(", ".join(shown)), text(", ".join(shown[1:])))
 
     dispatch.__name__ = name
