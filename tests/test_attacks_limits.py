@@ -187,6 +187,9 @@ SHAPE_BOMBS = [
     "x = torch.ones(1000, 1000)\ny = torch.kron(x, x)",
     "x = torch.ones(10, 10)\ny = x.view(1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, "
     "1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 100)",
+    "y = torch.ones(2).new_zeros(100000, 100000)", "y = torch.ones(2).new_full((10 ** 9,), 1.0)",
+    "y = torch.ones(2).new_empty(50000, 50000)",
+    "y = torch.empty_strided((100000, 100000), (100000, 1))",
 ]
 
 
@@ -232,6 +235,10 @@ INTERMEDIATE_BOMBS = [
     "y = (a @ b).sum()",
     "a = torch.ones(3, requires_grad=True)\ny = a.expand(2000, 2000, 3).sum()",
     "x = torch.ones(4, 4, requires_grad=True)\ny = F.pad(x, (0, 10 ** 7)).sum()",
+    "x = torch.ones(2, requires_grad=True)\n"  # a 2-element view of a 10**9-element buffer
+    "y = (x * torch.empty_strided((2,), (10 ** 9,))).sum()",
+    "x = torch.ones(2, requires_grad=True)\n"
+    "y = (x * torch.empty_strided((2, 1), (3 * 10 ** 8, 10 ** 8))).sum()",
 ]
 
 

@@ -139,14 +139,27 @@ def _empty_strided(size, stride, dtype=None, device=None, requires_grad=False):
         raise OpError(f"Storage size calculation overflowed with sizes={list(size)} and "
                       f"strides={list(stride)}")
     np_dtype = np.dtype(_np(dtype, dtypes.default_float.np))
-    needed = 1 + sum((n - 1) * s for n, s in zip(size, stride)) if all(size) else 0
     xp = backend.module_for(device or "cpu")
-    return xp.lib.stride_tricks.as_strided(xp.zeros(needed, dtype=np_dtype), size, tuple(
-        s * np_dtype.itemsize for s in stride))
+    return xp.lib.stride_tricks.as_strided(
+        xp.zeros(_storage_size(size, stride), dtype=np_dtype), size,
+        tuple(s * np_dtype.itemsize for s in stride))
+
+
+def _storage_size(size, stride) -> int:
+    """Elements a buffer needs for these sizes and strides (torch's storage size)."""
+    return 1 + sum((n - 1) * s for n, s in zip(size, stride)) if all(size) else 0
+
+
+def _empty_strided_extra(size, stride, *rest) -> int:
+    """The buffer beyond the output's elements: a large stride over a small size is a large
+    buffer (NOTE [allocation guard])."""
+    size = _size(size)
+    return max(_storage_size(size, tuple(stride)) - int(np.prod(size, dtype=object)), 0)
 
 
 op(f"empty_strided(int[] size, int[] stride, {_CREATION_KW}) -> Tensor", None, creation=True,
-   method=False, forward=_empty_strided, shape=lambda size, stride, *a: _size(size))
+   method=False, forward=_empty_strided, shape=lambda size, stride, *a: _size(size),
+   extra=_empty_strided_extra)
 
 
 def _full(size, fill_value, dtype=None, device=None, requires_grad=False):

@@ -9,7 +9,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from engine.ops import table as _table
+from engine.ops.arg_types import type_matches
 
 MAX_DEPTH = 100
 MAX_NAME = 128
@@ -189,7 +189,7 @@ def fits(ptype: str, value, strict: bool) -> bool:
     if isinstance(value, list) and any(v is TENSOR for v in value):
         return base in ("Tensor[]", "Any") and all(v is TENSOR for v in value)
     try:
-        return _table._type_matches(ptype, value, strict)
+        return type_matches(ptype, value, strict)
     except (ValueError, TypeError):
         return False
 
