@@ -27,6 +27,7 @@ CASES = [
     ("avg_pool2d", (X, (5, 5), (1, 1), (2, 2), False, True, None)),
     ("_avg_pool2d_grad", (RNG.uniform(-1, 1, (2, 3, 40, 40)), X, (5, 5), (1, 1), (2, 2),
                           False, True, None)),
+    ("empty_strided", ((100, 10), (1000, 1), None, None, False)),  # a 99,010-element buffer
 ]
 
 
