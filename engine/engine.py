@@ -502,11 +502,8 @@ def accumulate(variable, grad, raw, owned=False):
     if raw:
         if current is None:  # never alias a seed, a saved tensor or a sibling's grad
             leaf = variable.array
-            if leaf.flags.c_contiguous:  # (the common case: a row-major .grad)
-                if not owned:
-                    grad = grad.copy()  # (C order)
-                elif not grad.flags.c_contiguous:
-                    grad = backend.ascontiguousarray(grad)
+            if leaf.flags.c_contiguous:  # (the common case: _in_leaf_layout's row-major)
+                grad = _row_major(grad, owned)
             else:
                 grad = _in_leaf_layout(grad, leaf, owned)
             variable._grad = Tensor._make(grad)
@@ -530,14 +527,18 @@ def _in_leaf_layout(grad, leaf, owned):
     when it is ``owned`` and already so, else a copy laid out so."""
     strides = _dense_strides(leaf) if backend.module_of(leaf) is np else None
     if strides is None:
-        return grad if owned and grad.flags.c_contiguous else backend.ascontiguousarray(
-            grad) if owned else grad.copy()
+        return _row_major(grad, owned)
     strides = tuple(s // leaf.itemsize * grad.itemsize for s in strides)
     if owned and grad.strides == strides:
         return grad
     out = np.lib.stride_tricks.as_strided(np.empty(leaf.size, grad.dtype), leaf.shape, strides)
     out[...] = grad
     return out
+
+
+def _row_major(grad, owned):
+    """``grad`` row-major: itself where it is ``owned`` and already so, else a copy."""
+    return backend.ascontiguousarray(grad) if owned else grad.copy()
 
 
 def _dense_strides(a):

@@ -39,3 +39,11 @@ def connect(url: str, **options) -> redis.Redis | RedisCluster:
     sentinel = Sentinel(nodes, sentinel_kwargs={"socket_timeout": 0.5,
                                                 "socket_connect_timeout": 0.5})
     return sentinel.master_for(parts[0], db=int(parts[1]), **options)
+
+
+def answers(client) -> bool:
+    """Does Redis answer a PING (the store's readiness, the app's and the probe process's)?"""
+    try:
+        return bool(client.ping())
+    except Exception:
+        return False

@@ -275,9 +275,7 @@ class Op:
                     return None
                 bound.apply_defaults()
                 values = tuple(bound.arguments.values())
-        refusals = self._refusals
-        if refusals is None:
-            refusals = self.number_refusals()
+        refusals = self.number_refusals()
         for i, (p, v) in enumerate(zip(self.params, values)):
             if not type_matches(p.type, v, strict or i in refusals):
                 return None
@@ -350,9 +348,8 @@ class Op:
                 return parallel.run(self.forward, args, shape)
             return self.forward(*args)
         if self.composite:
-            for i in self.tensor_params:
-                if type(args[i]) in NUMBER_TYPES:
-                    self._check_numbers(args, False)
+            if any(type(args[i]) in NUMBER_TYPES for i in self.tensor_params):
+                self._check_numbers(args, False)
             if check is not None:
                 check(self, args)
             return self.forward(*args)
@@ -407,8 +404,7 @@ class Op:
             elif type(a) in (list, tuple):
                 arrays[i] = [t.array for t in a]
                 inputs.extend((i, t) for t in a)
-            elif type(a) in NUMBER_TYPES and i in (self._refusals if self._refusals is not None
-                                                    else self.number_refusals()):
+            elif type(a) in NUMBER_TYPES and i in self.number_refusals():
                 self.refuse_number(i, a)
         if self._cast and inputs:
             first = inputs[0][1].array.dtype

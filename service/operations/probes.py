@@ -27,10 +27,11 @@ import os
 import socket
 import time
 
-from ..redis_client import connect
+from ..redis_client import answers, connect
 
 HEARTBEAT_SECONDS = 0.25
-READY_SECONDS = 2.0  # as the app's /readyz: a store slower than this to answer is not ready
+READY_SECONDS = 2.0  # a store that takes longer to answer a ping is not ready (both /readyz)
+UNAVAILABLE = b'{"status":"unavailable"}'  # both probes' 503 body
 PARENT_SECONDS = 0.5  # how often the probe process checks that its replica still runs
 HEAD_BYTES = 8192  # a probe's request head is a line and a few headers
 HEAD_SECONDS = 5.0  # a client that sends no full head in this long is dropped
@@ -104,11 +105,10 @@ async def _serve(host, port, heartbeat, stale_seconds, redis_url, health, parent
         if method not in ("GET", "HEAD"):
             return 405, b'{"status":"method not allowed"}'
         if time.monotonic() - heartbeat.value > stale_seconds:
-            return 503, b'{"status":"unavailable"}'
+            return 503, UNAVAILABLE
         if path == "/healthz":
             return 200, health
-        return (200, b'{"status":"ready"}') if await store_ready() else (
-            503, b'{"status":"unavailable"}')
+        return (200, b'{"status":"ready"}') if await store_ready() else (503, UNAVAILABLE)
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -151,15 +151,9 @@ def _store_ping(redis_url):
     client = connect(redis_url, socket_timeout=READY_SECONDS,
                      socket_connect_timeout=READY_SECONDS)
 
-    def ping() -> bool:
-        try:
-            return bool(client.ping())
-        except Exception:
-            return False
-
     async def redis_ready() -> bool:
         try:
-            return await asyncio.wait_for(asyncio.to_thread(ping), READY_SECONDS)
+            return await asyncio.wait_for(asyncio.to_thread(answers, client), READY_SECONDS)
         except TimeoutError:
             return False
 

@@ -42,7 +42,7 @@ from redis.cluster import RedisCluster
 from engine.errors import AutogradError
 
 from ..problems import Problem
-from ..redis_client import connect
+from ..redis_client import answers, connect
 from ..run.workspace import Workspace
 from ..wire.codec import RawTensor
 from .base import Session, SessionStore, new_id, session_too_large
@@ -546,7 +546,4 @@ class RedisStore(SessionStore):
     ready_blocks = True
 
     def ready(self) -> bool:
-        try:
-            return bool(self.redis.ping())
-        except Exception:
-            return False
+        return answers(self.redis)

@@ -17,14 +17,13 @@ from starlette.responses import RedirectResponse, Response
 
 import engine
 
+from ...operations.probes import READY_SECONDS, UNAVAILABLE
 from ...schemas import Health, Ready
 from ..bodies import owner
 from ..errors import STORE, responses
 
 router = APIRouter(tags=["operations"])
 _probe = ThreadPoolExecutor(max_workers=1, thread_name_prefix="readyz")
-READY_SECONDS = 2.0  # a store that takes longer to answer a ping is not ready
-UNAVAILABLE = b'{"status":"unavailable"}'
 HEALTH = {"status": "ok", "torch_semantics": engine.TORCH_VERSION, "engine": engine.__version__}
 
 
