@@ -377,6 +377,15 @@ e = x.t()
 """, [T("x", [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], rg=True), N("a", "T", "x"),
       N("b", "view", "x", 3, 2), N("c", "reshape", "x", -1), N("d", "permute", "x", 1, 0),
       N("e", "t", "x")]),
+    "memory_formats": ("""x = torch.tensor([[[[1., 2.], [3., 4.]], [[5., 6.], [7., 8.]]]], requires_grad=True)
+y = x.contiguous(memory_format=torch.channels_last) * x
+z = torch.zeros_like(x, memory_format=torch.channels_last) + y.clone(memory_format=torch.contiguous_format)
+""", [T("x", [[[[1.0, 2.0], [3.0, 4.0]], [[5.0, 6.0], [7.0, 8.0]]]], rg=True),
+      N("_1", "contiguous", "x", kwargs={"memory_format": "channels_last"}),
+      N("y", "mul", "_1", "x"),
+      N("_2", "zeros_like", "x", kwargs={"memory_format": "channels_last"}),
+      N("_3", "clone", "y", kwargs={"memory_format": "contiguous_format"}),
+      N("z", "add", "_2", "_3")]),
     "literals_and_dtypes": ("""a = torch.tensor([1, 2, 3])
 b = torch.tensor([True, False])
 c = torch.tensor([[1, 2], [3, 4]], dtype=torch.float64, requires_grad=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import math
 
+from engine.dtypes import MEMORY_FORMATS
 from engine.ops import OVERLOADS
 
 from ..op_sets import SELF_METHODS, TENSOR_METHODS
@@ -208,6 +209,9 @@ class Calls:
         if isinstance(value, Path) and value.path.startswith("torch.") and (
                 value.path[6:] in DTYPES):
             return DTYPES[value.path[6:]]  # `from torch import float64`
+        if isinstance(value, Path) and value.path.startswith("torch.") and (
+                value.path[6:] in MEMORY_FORMATS):
+            return value.path[6:]  # torch.channels_last: its name, as the table's rows take it
         if isinstance(value, Multi):
             self.error("a multi-output result must be unpacked or indexed first "
                        "(v, i = x.max(0), or r[0])", node)
