@@ -537,8 +537,11 @@ def _in_leaf_layout(grad, leaf, owned):
 
 
 def _row_major(grad, owned):
-    """``grad`` row-major: itself where it is ``owned`` and already so, else a copy."""
-    return backend.ascontiguousarray(grad) if owned else grad.copy()
+    """``grad`` row-major: itself where it is ``owned`` and already so, else a copy (not
+    ascontiguousarray alone: it makes a 0-d array 1-d)."""
+    if not owned:
+        return grad.copy()
+    return grad if grad.flags.c_contiguous else backend.ascontiguousarray(grad)
 
 
 def _dense_strides(a):
