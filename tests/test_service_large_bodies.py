@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import socket
 import sys
@@ -15,6 +16,7 @@ import urllib.parse
 from concurrent.futures import Future
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pybase64
 import pytest
@@ -22,6 +24,7 @@ from fastapi.testclient import TestClient
 from support.service_server import running_server
 
 from service.http.app import create_app
+from service.http.protocol import BODY_INTO, BodySink
 from service.problems import Problem
 from service.run import content
 from service.settings import Settings
@@ -71,12 +74,27 @@ def grad_of(r) -> np.ndarray:
 
 # --------------------------------------------------------------------------- ASGI by hand
 
-def asgi_post(app, body_chunks: list[bytes], headers: dict, path="/backward"):
+def asgi_post(app, body_chunks: list[bytes], headers: dict, path="/backward",
+              sink_pieces: tuple | None = None):
     """POST straight to the ASGI app, the body in exactly these messages: (status, headers,
-    body) of the answer."""
+    body) of the answer. ``sink_pieces`` (came before the app asked, came after): offer the
+    BODY_INTO extension as our uvicorn protocol does, the body written by it in those."""
     messages = [{"type": "http.request", "body": c, "more_body": True} for c in body_chunks]
     messages.append({"type": "http.request", "body": b"", "more_body": False})
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+    extensions = {}
+    if sink_pieces is not None:
+        early, late = sink_pieces
+
+        def into(view):
+            sink = BodySink(view)
+            for piece in early:
+                sink.write(piece)
+            messages.insert(0, {"type": "http.request", "body": b"", "more_body": True})
+            messages[1:1] = [{"type": "write", "pieces": late, "sink": sink}]
+            return sink
+
+        extensions[BODY_INTO] = into
+    scope = {"extensions": extensions, "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
              "method": "POST", "scheme": "http", "path": path, "raw_path": path.encode(),
              "query_string": b"", "root_path": "", "client": ("127.0.0.1", 5000),
              "server": ("127.0.0.1", 8000),
@@ -84,6 +102,10 @@ def asgi_post(app, body_chunks: list[bytes], headers: dict, path="/backward"):
     sent = []
 
     async def receive():
+        while messages and messages[0]["type"] == "write":  # the protocol at work
+            done = messages.pop(0)
+            for piece in done["pieces"]:
+                done["sink"].write(piece)
         if messages:
             return messages.pop(0)
         await asyncio.sleep(3600)  # the client stays connected
@@ -141,6 +163,62 @@ def test_content_length_mismatch_is_400(app, sent, words):
                                   {**headers, "content-length": str(declared)})
     assert status == 400, answer[:300]
     assert words in json.loads(answer)["detail"]
+
+
+def pieces(body: bytes, size: int) -> list[bytes]:
+    return [body[i:i + size] for i in range(0, len(body), size)]
+
+
+@pytest.mark.parametrize("early", [0, 1000, 300_000])
+def test_body_written_by_the_protocol_into_the_buffer(app, early):
+    """Through the BODY_INTO extension (NOTE [body sink]): what came before the app asked,
+    then the rest written by the protocol, and no receive() message holds body bytes."""
+    body, headers = binary_body()
+    status, got_headers, answer = asgi_post(
+        app, [], {**headers, "content-length": str(len(body))},
+        sink_pieces=(pieces(body[:early], 4096), pieces(body[early:], 65536)))
+    assert status == 200, answer[:300]
+    n = int(got_headers[codec.BINARY_HEADER.lower()])
+    np.testing.assert_allclose(np.frombuffer(answer[n:], "<f4"), WANT, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("sent, words", [((2 << 20) + 10, "longer than its Content-Length"),
+                                         ((2 << 20) - 10, "ended after")])
+def test_content_length_mismatch_in_the_sink_is_400(app, sent, words):
+    declared = 2 << 20
+    body, headers = binary_body()
+    body = body.ljust(sent, b"\0")[:sent]
+    status, _, answer = asgi_post(app, [], {**headers, "content-length": str(declared)},
+                                  sink_pieces=(pieces(body[:5000], 5000),
+                                               pieces(body[5000:], 65536)))
+    assert status == 400, answer[:300]
+    assert words in json.loads(answer)["detail"]
+
+
+def test_live_server_stalled_large_body_is_408_counting_what_came():
+    """A body above buffers.HUGE_BYTES, written by the protocol straight into the buffer,
+    that stops coming: a 408 once the body timeout has passed, counting the bytes that
+    came (the sink's count), and the server answers the next request."""
+    body, headers = binary_body()
+    sent = 700_001
+    with running_server({"AUTOGRAD_BODY_TIMEOUT_SECONDS": "1"}) as url:
+        u = urllib.parse.urlsplit(url)
+        with socket.create_connection((u.hostname, u.port)) as s:
+            head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+            s.sendall(f"POST /backward HTTP/1.1\r\nHost: x\r\n{head}Content-Length: "
+                      f"{len(body)}\r\n\r\n".encode() + body[:sent])
+            s.settimeout(10)
+            answer = b""
+            with contextlib.suppress(ConnectionResetError):
+                while chunk := s.recv(1 << 16):
+                    answer += chunk
+        top, _, problem = answer.partition(b"\r\n\r\n")
+        assert top.startswith(b"HTTP/1.1 408"), answer[:300]
+        assert f"{sent} bytes came" in json.loads(problem)["detail"]
+        r = httpx.post(url + "/backward", content=body, headers=headers, timeout=30)
+        n = int(r.headers[codec.BINARY_HEADER])
+        np.testing.assert_allclose(np.frombuffer(r.content[n:], "<f4"), WANT, rtol=1e-5,
+                                   atol=1e-5)
 
 
 def test_truncated_binary_part_is_422(api):

@@ -11,11 +11,25 @@ upgrade is optional (RFC 9110 section 7.8: a server may ignore it), and h11 does
 it reads the body by its Content-Length and uvicorn answers in HTTP/1.1, which both clients
 accept. So the connection is handed to uvicorn's h11 protocol when a request's head has an
 Upgrade header, before httptools sees it; every other request stays on httptools.
+
+# NOTE [body sink]
+Through plain ASGI a large body is copied three times on its way to the app's buffer (into
+the cycle's bytearray as the parser hands it over, into a bytes per ``receive()`` message,
+then by the app), and uvicorn pauses reading at every 64 KiB until the app's task has run to
+take it: for 40 MB, ~160 pauses, task switches and receive messages. So the httptools
+protocol offers each request the scope extension ``BODY_INTO``: the app calls it with a
+writable buffer, what has come of the body so far is copied there, and every later piece
+is written straight there as the parser hands it over, with no pause; ``receive()`` then
+only reports the end of the body (or a disconnect), and the app reads the count off the
+``BodySink``. Where the extension is missing (h11 after an Upgrade, an ASGI test client)
+the app reads ``receive()`` messages as usual. Limits, the body timeout and the framing
+checks stay the app's (bodies.read_body).
 """
 
 from __future__ import annotations
 
 import re
+from functools import partial
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -23,6 +37,26 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 _UPGRADE = re.compile(rb"\r\nupgrade[ \t]*:", re.IGNORECASE)
 # A head longer than this is fed to httptools as it comes (h11's own limit is 16 KiB).
 MAX_SNIFFED_HEAD = 64 * 1024
+BODY_INTO = "autograd.body_into"  # NOTE [body sink]
+
+
+class BodySink:
+    """The rest of one request's body, written into ``view`` as it comes (NOTE [body
+    sink]): ``size`` bytes so far; ``overflow`` when more came than ``view`` holds (then
+    the extra bytes are dropped); nothing more is written once ``closed``."""
+
+    __slots__ = ("view", "size", "overflow", "closed")
+
+    def __init__(self, view: memoryview):
+        self.view, self.size, self.overflow, self.closed = view, 0, False, False
+
+    def write(self, data) -> None:
+        end = self.size + len(data)
+        if end > len(self.view):
+            self.overflow = True
+            return
+        self.view[self.size:end] = data
+        self.size = end
 
 
 class _H11Protocol(H11Protocol):
@@ -42,13 +76,40 @@ class HttpToolsOrH11Protocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._in_message = False
         self._head = b""  # the start of a message whose head has not fully come yet
+        self._sink = None  # (cycle, BodySink) while a request's body goes to a sink
 
     def on_message_begin(self) -> None:
         self._in_message = True
+        self._sink = None
         super().on_message_begin()
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle.scope is self.scope:  # a request, not an upgrade
+            self.scope.setdefault("extensions", {})[BODY_INTO] = partial(self._body_into,
+                                                                         cycle)
+
+    def _body_into(self, cycle, view: memoryview) -> BodySink:
+        """The ``BODY_INTO`` extension of ``cycle``'s scope (NOTE [body sink])."""
+        sink = BodySink(view)
+        sink.write(cycle.body)  # what came before the app asked
+        cycle.body = bytearray()  # receive() resumes reading if that had paused it
+        if cycle.more_body and cycle is self.cycle:
+            self._sink = (cycle, sink)
+        return sink
+
+    def on_body(self, body: bytes) -> None:
+        if self._sink is not None:
+            cycle, sink = self._sink
+            if cycle is self.cycle and not sink.closed and not cycle.response_complete:
+                sink.write(body)  # no message, no pause: receive() waits for the end
+                return
+        super().on_body(body)
 
     def on_message_complete(self) -> None:
         self._in_message = False
+        self._sink = None
         super().on_message_complete()
 
     def data_received(self, data: bytes) -> None:
@@ -67,6 +128,7 @@ class HttpToolsOrH11Protocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._head = b""
+        self._sink = None
         super().connection_lost(exc)
 
     def _idle(self) -> bool:
