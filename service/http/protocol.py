@@ -29,7 +29,7 @@ checks stay the app's (bodies.read_body).
 from __future__ import annotations
 
 import re
-from functools import partial
+import weakref
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -57,6 +57,24 @@ class BodySink:
             return
         self.view[self.size:end] = data
         self.size = end
+
+
+class _BodyInto:
+    """The ``BODY_INTO`` extension of one request's scope. It holds the protocol and the
+    request's cycle weakly: the cycle holds the scope, and a strong reference back would
+    make every request a reference cycle, left for the cyclic GC."""
+
+    __slots__ = ("protocol", "cycle")
+
+    def __init__(self, protocol: HttpToolsOrH11Protocol, cycle):
+        self.protocol, self.cycle = weakref.ref(protocol), weakref.ref(cycle)
+
+    def __call__(self, view: memoryview) -> BodySink:
+        sink = BodySink(view)
+        protocol, cycle = self.protocol(), self.cycle()
+        if protocol is not None and cycle is not None:  # else gone: receive() says so
+            protocol.body_into(cycle, sink)
+        return sink
 
 
 class _H11Protocol(H11Protocol):
@@ -87,17 +105,15 @@ class HttpToolsOrH11Protocol(HttpToolsProtocol):
         super().on_headers_complete()
         cycle = self.cycle
         if cycle is not None and cycle.scope is self.scope:  # a request, not an upgrade
-            self.scope.setdefault("extensions", {})[BODY_INTO] = partial(self._body_into,
-                                                                         cycle)
+            self.scope.setdefault("extensions", {})[BODY_INTO] = _BodyInto(self, cycle)
 
-    def _body_into(self, cycle, view: memoryview) -> BodySink:
-        """The ``BODY_INTO`` extension of ``cycle``'s scope (NOTE [body sink])."""
-        sink = BodySink(view)
+    def body_into(self, cycle, sink: BodySink) -> None:
+        """What has come of ``cycle``'s body into ``sink``, and the rest as it comes
+        (NOTE [body sink])."""
         sink.write(cycle.body)  # what came before the app asked
         cycle.body = bytearray()  # receive() resumes reading if that had paused it
         if cycle.more_body and cycle is self.cycle:
             self._sink = (cycle, sink)
-        return sink
 
     def on_body(self, body: bytes) -> None:
         if self._sink is not None:
