@@ -81,8 +81,12 @@ class Workspace:
         old = self.names.get(name)
         self.names[name] = t
         self.entries.append((name, op, t))
-        items = t if isinstance(t, tuple) else (t,)
-        self.elements += sum(x.array.size for x in items)
+        if isinstance(t, tuple):
+            items = t
+            self.elements += sum(x.array.size for x in items)
+        else:
+            items = (t,)
+            self.elements += t.array.size
         if self._ledger is not None:
             for x in items:
                 self._ledger.tensor(x)
@@ -261,12 +265,15 @@ class Workspace:
     # -- arguments: references, constants, tensor values
 
     def _arg(self, value, op: str, key, where: str):
-        kinds, tensor_only = _param_types(op, key)
         if isinstance(value, str):
+            t = self.names.get(value)
+            if type(t) is Tensor:  # a bound id (ids match REF whole): what ref() gives
+                return t
             m = REF.match(value)
-            if m and (m[1] in self.names or tensor_only):
+            if m and (m[1] in self.names or _param_types(op, key)[1]):
                 return self.ref(value, where)
             return value
+        kinds, tensor_only = _param_types(op, key)
         if isinstance(value, list):
             if "Tensor[]" in kinds:
                 return [self._arg(v, op, None, where) if isinstance(v, str) else
