@@ -9,10 +9,11 @@ row's extra elements, and a node seen before skips the overload resolution, the 
 check and the shape rules. What depends on the request still runs on every call: the
 element limits (``Budget.elements`` / ``transient`` with the remembered shapes, so the
 totals and the texts are the same), the row's own checks and its forward, decoding the
-tensors. Only successes are remembered: a node that fails resolves (and fails) again.
+tensors. A plan is remembered only once resolution and the shape rules have succeeded, so
+a node refused there is refused again with the same text; the row itself runs every time.
 Keyword arguments, varargs rows, tensors of other classes and long constants make no key:
 such nodes take the ordinary path. The store is bounded (AUTOGRAD_PLAN_CACHE_SIZE entries,
-oldest dropped first; 0 = off).
+oldest dropped first; 0 = off), one store per process.
 """
 
 from __future__ import annotations
