@@ -66,6 +66,11 @@ class Settings(BaseSettings):
                             "(modules, the app, its schemas) out of the cyclic GC's sight: its "
                             "full collections then scan only what requests make, not a ~15 ms "
                             "walk of the startup heap inside whichever request triggers one.")
+    plan_cache_size: int = Field(4096, ge=0, description="Node plans remembered by their "
+                                 "structure (op, argument types, tensor shapes and dtypes, "
+                                 "constants): a graph sent again with new values skips "
+                                 "overload resolution and the shape rules, never the limits "
+                                 "(NOTE [node plans]); oldest dropped first, 0 = off.")
     replica_cache_sessions: int = Field(256, description="Redis store: most sessions whose "
                                         "live engine objects one replica keeps (least "
                                         "recently used dropped first, replayed when needed).")

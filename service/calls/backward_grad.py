@@ -64,9 +64,14 @@ def log_nodes(nodes) -> list:
     return out
 
 
+_NOT_LOGGED = frozenset({"graph", "source", "session", "encoding", "return_graph"})
+
+
 def _log_args(req) -> dict:
-    skip = {"graph", "source", "session", "encoding", "return_graph"}
-    return {("as" if k == "as_" else k): v for k, v in req if k not in skip}
+    # the model's __dict__, as iterating it gives (extra fields are forbidden), without
+    # its generator
+    return {("as" if k == "as_" else k): v for k, v in req.__dict__.items()
+            if k not in _NOT_LOGGED}
 
 
 async def run_async(state, req, owner: str, kind: str, idempotency_key: str | None = None,
@@ -76,7 +81,7 @@ async def run_async(state, req, owner: str, kind: str, idempotency_key: str | No
     goes to a thread after all, from scratch, as soon as it makes more than a few thousand
     elements or takes more than a millisecond or two: nothing of the first try escapes
     (no session, nothing stored, a workspace of its own)."""
-    if body_bytes <= INLINE_BODY_BYTES and _inline(req):
+    if body_bytes <= INLINE_BODY_BYTES and _inline(req, kind):
         try:
             return run(state, req, owner, kind, idempotency_key, InlineBudget(state.settings))
         except TooBigInline:
@@ -84,9 +89,9 @@ async def run_async(state, req, owner: str, kind: str, idempotency_key: str | No
     return await run_in_threadpool(run, state, req, owner, kind, idempotency_key)
 
 
-def _inline(req) -> bool:
+def _inline(req, kind: str) -> bool:
     return (req.session is None and not req.create_graph and not req.retain_graph
-            and not req.detect_anomaly and not getattr(req, "is_grads_batched", False)
+            and not req.detect_anomaly and not (kind == "grad" and req.is_grads_batched)
             and not isinstance(req.return_graph, str)  # drawings: svg runs Graphviz
             and (req.graph is None or len(req.graph.nodes) <= INLINE_NODES)
             and (req.source is None or len(req.source) <= INLINE_BODY_BYTES)

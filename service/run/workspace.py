@@ -25,6 +25,7 @@ from ..wire.index_form import decode_index
 from . import content
 from .byte_accounting import CHECK_BYTES, Ledger
 from .graph_metadata import describe
+from .plans import PLANS, node_key
 from .retained import recount
 
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -80,8 +81,12 @@ class Workspace:
         old = self.names.get(name)
         self.names[name] = t
         self.entries.append((name, op, t))
-        items = t if isinstance(t, tuple) else (t,)
-        self.elements += sum(x.array.size for x in items)
+        if isinstance(t, tuple):
+            items = t
+            self.elements += sum(x.array.size for x in items)
+        else:
+            items = (t,)
+            self.elements += t.array.size
         if self._ledger is not None:
             for x in items:
                 self._ledger.tensor(x)
@@ -139,17 +144,32 @@ class Workspace:
                 if not creation:
                     raise bad(f"{where}: '{field}' applies to creation ops only")
                 kwargs[field] = value
-        row, bound = resolve(op, args, kwargs)
-        if row.tensor_params and not row.creation and not any(
-                _has_tensor(bound[i]) for i in row.tensor_params):
-            i = row.tensor_params[0]  # torch refuses plain numbers where no Tensor is
-            raise bad(f"{where}: {op}(): argument '{row.params[i].name}' (position {i + 1}) "
-                      f"must be Tensor, not {type(bound[i]).__name__}")
-        shapes = row.infer_shape(bound)  # the shape rule: sizes known before allocating
-        for shape in shapes if row.multi_output else [shapes]:
-            budget.elements(tuple(shape))
-        if row.extra is not None:  # padded copies, windows: the row's extra rule
-            budget.transient(row.extra_elements(bound))
+        k = node_key(op, len(rows), args) if not kwargs else None
+        plan = PLANS.get(k) if k is not None else None
+        if plan is not None:  # seen before: the same row and shapes (NOTE [node plans])
+            row, outputs, extra = plan
+            bound = tuple(args) + row.defaults[len(args):]  # as row.matches binds them
+            for shape in outputs:
+                budget.elements(shape)
+            if extra is not None:
+                budget.transient(extra)
+        else:
+            row, bound = resolve(op, args, kwargs)
+            if row.tensor_params and not row.creation and not any(
+                    _has_tensor(bound[i]) for i in row.tensor_params):
+                i = row.tensor_params[0]  # torch refuses plain numbers where no Tensor is
+                raise bad(f"{where}: {op}(): argument '{row.params[i].name}' (position "
+                          f"{i + 1}) must be Tensor, not {type(bound[i]).__name__}")
+            shapes = row.infer_shape(bound)  # the shape rule: sizes known before allocating
+            outputs = tuple(tuple(s) for s in (shapes if row.multi_output else [shapes]))
+            for shape in outputs:
+                budget.elements(shape)
+            extra = None
+            if row.extra is not None:  # padded copies, windows: the row's extra rule
+                extra = row.extra_elements(bound)
+                budget.transient(extra)
+            if k is not None and not row.varargs:
+                PLANS.put(k, (row, outputs, extra), budget.settings.plan_cache_size)
         if row.composite:  # each primitive it calls is checked (NOTE [allocation guard])
             with budget.composite(bound):
                 out = row(*bound)
@@ -245,12 +265,15 @@ class Workspace:
     # -- arguments: references, constants, tensor values
 
     def _arg(self, value, op: str, key, where: str):
-        kinds, tensor_only = _param_types(op, key)
         if isinstance(value, str):
+            t = self.names.get(value)
+            if type(t) is Tensor:  # a bound id (ids match REF whole): what ref() gives
+                return t
             m = REF.match(value)
-            if m and (m[1] in self.names or tensor_only):
+            if m and (m[1] in self.names or _param_types(op, key)[1]):
                 return self.ref(value, where)
             return value
+        kinds, tensor_only = _param_types(op, key)
         if isinstance(value, list):
             if "Tensor[]" in kinds:
                 return [self._arg(v, op, None, where) if isinstance(v, str) else
