@@ -28,7 +28,7 @@ import weakref
 
 import numpy as np
 
-from . import backend, views
+from . import backend, dtypes, views
 from . import graph as _graph
 from ._tensor import Size, Tensor, _nonleaf_hooks_attr
 from .graph import AccumulateGrad, HookDict, Node, SavedTensor
@@ -149,6 +149,10 @@ class _Encoder:
             return ["TB"]
         if isinstance(v, np.dtype):
             return ["d", _dtype(v)]
+        if t is dtypes.dtype and dtypes.ALL_BY_NAME.get(v.name) is v:
+            return ["ed", v.name]
+        if t is dtypes.memory_format and dtypes.MEMORY_FORMATS.get(v.name) is v:
+            return ["mf", v.name]
         if isinstance(v, np.generic) and not isinstance(v, np.object_):
             return ["ns", _dtype(v.dtype), v.tobytes().hex()]
         if t is Op and ROWS.get(v.qualname) is v:

@@ -14,7 +14,7 @@ import weakref
 
 import numpy as np
 
-from . import backend, views
+from . import backend, dtypes, views
 from . import graph as _graph
 from ._tensor import Size, Tensor
 from .graph import HookDict, Node, SavedTensor
@@ -196,6 +196,10 @@ class _Loader:
         if tag == "r":
             _need(n == 2 and type(v[1]) is int and 0 <= v[1] < len(self.made), "a reference")
             return self.made[v[1]]
+        if tag in ("ed", "mf") and n == 2 and type(v[1]) is str:
+            table = dtypes.ALL_BY_NAME if tag == "ed" else dtypes.MEMORY_FORMATS
+            _need(v[1] in table, "an unknown dtype or memory format")
+            return table[v[1]]
         if tag in ("s", "I", "f", "d", "op") and n == 2 and type(v[1]) is str:
             s = v[1]
             if tag == "s":
@@ -281,4 +285,4 @@ _NODE_TYPES = {
     "tensor_pre_hooks": (dict, type(None)), "retains_grad_hooks": (dict, type(None)),
     "pre_hooks": (HookDict, type(None)), "post_hooks": (HookDict, type(None)),
     "forward_trace": str, "anomaly_parent": Node, "_metadata": dict, "variable": Tensor,
-    "fn": Node, "where": np.ndarray}
+    "fn": (Node, type(None)), "where": (np.ndarray, type(None))}
