@@ -20,13 +20,14 @@ from ._tensor import Size, Tensor
 from .graph import HookDict, Node, SavedTensor
 from .graph_snapshot import (
     DTYPE_KINDS,
-    MAGIC,
     MAX_DEPTH,
     NODE_ATTRS,
     SAVED_SLOTS,
     TENSOR_SLOTS,
     SnapshotCorrupt,
+    gc_paused,
     registries,
+    unpack,
 )
 from .ops import ROWS
 from .ops.table import _NOTHING_SAVED
@@ -34,8 +35,20 @@ from .ops.table import _NOTHING_SAVED
 
 def loads(data: bytes):
     """The value ``dumps`` wrote, with new objects; SnapshotCorrupt for anything else."""
+    header, blob = unpack(data)
     try:
-        return _Loader(data).run()
+        head = json.loads(header)
+    except (ValueError, RecursionError) as e:
+        raise SnapshotCorrupt(f"a header that is not JSON ({type(e).__name__})") from None
+    return decode(head, blob)
+
+
+def decode(head, blob: bytes):
+    """The value ``encode`` made (its header as JSON has it), with new objects;
+    SnapshotCorrupt for anything else."""
+    try:
+        with gc_paused():
+            return _Loader(head, blob).run()
     except SnapshotCorrupt:
         raise
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError,
@@ -48,10 +61,17 @@ def _need(ok, why: str) -> None:
         raise SnapshotCorrupt(why)
 
 
+_DTYPES: dict = {}
+
+
 def _dtype(name) -> np.dtype:
-    _need(type(name) is str and len(name) < 16, "a dtype that is not a name")
-    d = np.dtype(name)
-    _need(d.kind in DTYPE_KINDS and d.fields is None and d.name == name, f"dtype {name!r}")
+    d = _DTYPES.get(name) if type(name) is str else None
+    if d is None:
+        _need(type(name) is str and len(name) < 16, "a dtype that is not a name")
+        d = np.dtype(name)
+        _need(d.kind in DTYPE_KINDS and d.fields is None and d.name == name,
+              f"dtype {name!r}")
+        _DTYPES[name] = d
     return d
 
 
@@ -61,17 +81,11 @@ def _ints(v, what: str) -> tuple:
 
 
 class _Loader:
-    def __init__(self, data: bytes):
-        _need(isinstance(data, (bytes, bytearray, memoryview)), "not bytes")
-        data = bytes(data)
-        _need(data.startswith(MAGIC) and len(data) >= len(MAGIC) + 8, "not a graph snapshot")
-        n = int.from_bytes(data[len(MAGIC):len(MAGIC) + 8], "little")
-        start = len(MAGIC) + 8
-        _need(start + n <= len(data), "a header longer than the document")
-        head = json.loads(data[start:start + n])
+    def __init__(self, head, blob: bytes):
         _need(type(head) is dict and set(head) == {"root", "objects", "memory"},
               "a header without root, objects and memory")
-        self.head, self.blob = head, data[start + n:]
+        _need(type(blob) is bytes, "memory that is not bytes")
+        self.head, self.blob = head, blob
         self.classes, self.results = registries()
 
     def run(self):
@@ -94,6 +108,7 @@ class _Loader:
             _whole(obj)
         out = self.value(self.head["root"], 0)
         self.renumber()
+        self.hide()
         return out
 
     # -- memory and arrays
@@ -178,32 +193,32 @@ class _Loader:
                 value = self.value(raw, 0)
                 _check(_NODE_TYPES.get(name), value, name)
                 setattr(obj, name, value)
-            obj._gc_exposed = True  # made as plain objects: in the cyclic GC's sight
 
     def slots(self, obj, o, names, types) -> None:
-        _need(len(o) == 2 and type(o[1]) is dict and set(o[1]) == set(names),
+        _need(len(o) == 2 and type(o[1]) is list and len(o[1]) == len(names),
               "an object whose fields are not its slots")
-        for name in names:
-            value = self.value(o[1][name], 0)
+        for name, raw in zip(names, o[1]):
+            value = self.value(raw, 0)
             _check(types[name], value, name)
             setattr(obj, name, value)
 
     def value(self, v, depth: int):
-        if v is None or type(v) in (bool, int):
+        t = type(v)
+        if t is list and len(v) == 2 and v[0] == "r":  # the most frequent: a reference
+            k = v[1]
+            if type(k) is int and 0 <= k < len(self.made):
+                return self.made[k]
+            raise SnapshotCorrupt("a reference")
+        if v is None or t is bool or t is int or t is str:
             return v
-        _need(type(v) is list and v and type(v[0]) is str and depth <= MAX_DEPTH, "a value")
+        _need(t is list and v and type(v[0]) is str and depth <= MAX_DEPTH, "a value")
         tag, n = v[0], len(v)
-        if tag == "r":
-            _need(n == 2 and type(v[1]) is int and 0 <= v[1] < len(self.made), "a reference")
-            return self.made[v[1]]
         if tag in ("ed", "mf") and n == 2 and type(v[1]) is str:
             table = dtypes.ALL_BY_NAME if tag == "ed" else dtypes.MEMORY_FORMATS
             _need(v[1] in table, "an unknown dtype or memory format")
             return table[v[1]]
-        if tag in ("s", "I", "f", "d", "op") and n == 2 and type(v[1]) is str:
+        if tag in ("I", "f", "d", "op") and n == 2 and type(v[1]) is str:
             s = v[1]
-            if tag == "s":
-                return s
             if tag == "I":
                 _need(len(s) < 100, "a long integer")
                 return int(s)
@@ -230,6 +245,16 @@ class _Loader:
         constants = {"E": Ellipsis, "TB": views.THROUGH_BASE, "NS": _NOTHING_SAVED}
         _need(n == 1 and tag in constants, f"a value tagged {tag[:20]!r}")
         return constants[tag]
+
+    def hide(self) -> None:
+        """Recorded nodes out of the cyclic GC's sight again, as recording left them
+        (engine/graph.py ``hide``); those exposed since stay in it."""
+        hide_node = _graph.hide_node
+        if hide_node is None:
+            return
+        for x in self.made:
+            if isinstance(x, Node) and type(x).op is not None and not x._gc_exposed:
+                hide_node(x)
 
     def renumber(self) -> None:
         """Seq numbers in their order, past every node this process made (as a replay)."""
@@ -285,4 +310,4 @@ _NODE_TYPES = {
     "tensor_pre_hooks": (dict, type(None)), "retains_grad_hooks": (dict, type(None)),
     "pre_hooks": (HookDict, type(None)), "post_hooks": (HookDict, type(None)),
     "forward_trace": str, "anomaly_parent": Node, "_metadata": dict, "variable": Tensor,
-    "fn": (Node, type(None)), "where": (np.ndarray, type(None))}
+    "fn": (Node, type(None)), "where": (np.ndarray, type(None)), "_gc_exposed": bool}

@@ -331,9 +331,9 @@ HOSTILE = {
     "unknown node class": _edit(lambda h: _first(h, "node").__setitem__(1, "builtins.eval")),
     "dunder attribute": _edit(lambda h: _first(h, "node")[2].__setitem__(
         "__class__", ["s", "x"])),
-    "tensor slot missing": _edit(lambda h: _first(h, "tensor")[1].pop("array")),
+    "tensor slot missing": _edit(lambda h: _first(h, "tensor")[1].pop()),
     "tensor array of the wrong type": _edit(lambda h: _first(h, "tensor")[1].__setitem__(
-        "array", 5)),
+        0, 5)),  # (Tensor's first slot: its array)
     "edge of the wrong type": _edit(lambda h: _first(h, "node")[2].__setitem__(
         "next_functions", ["t", [["t", [["s", "x"], 0]]]])),
     "array past its memory": _edit(lambda h: _first(h, "arr").__setitem__(2, 10**6)),

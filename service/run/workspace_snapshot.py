@@ -13,10 +13,19 @@ ledger, content summaries), made again when asked for.
 
 from __future__ import annotations
 
+import orjson
+
 from engine import Tensor
 from engine.graph import Node
-from engine.graph_snapshot import SnapshotCorrupt, SnapshotRefused, dumps
-from engine.graph_snapshot_load import loads
+from engine.graph_snapshot import (
+    SnapshotCorrupt,
+    SnapshotRefused,
+    encode,
+    gc_paused,
+    pack,
+    unpack,
+)
+from engine.graph_snapshot_load import decode
 
 from .workspace import Workspace
 
@@ -34,17 +43,24 @@ def dump(ws: Workspace) -> bytes:
         if key not in at:  # every bound object stays in entries: never seen
             raise SnapshotRefused(f"a name ({name!r}) for an object no entry holds")
         name_of.append((at[key], name))
-    return dumps({
+    header, blob = encode({
         "entries": [tuple(e) for e in ws.entries],
         "name_of": name_of,
         "server_ids": [(sid, t) for sid, t in ws._server_ids.values()],
         "node_ids": [(node, dict(ids)) for node, ids in ws._node_ids.items()],
         "counter": ws._counter, "elements": ws.elements})
+    return pack(orjson.dumps(header), blob)  # (the engine's dumps, with a faster JSON)
 
 
 def load(data: bytes) -> Workspace:
     """The Workspace a snapshot holds; SnapshotCorrupt when it is not one of ``dump``'s."""
-    root = loads(data)
+    header, blob = unpack(data)
+    try:
+        with gc_paused():  # (tens of thousands of small lists)
+            head = orjson.loads(header)
+    except orjson.JSONDecodeError as e:
+        raise SnapshotCorrupt(f"a header that is not JSON ({e})") from None
+    root = decode(head, blob)
     _need(type(root) is dict and set(root) == FIELDS, "not a workspace snapshot")
     ws = Workspace()
     for e in _items(root["entries"], 3):
