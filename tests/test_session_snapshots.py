@@ -181,5 +181,17 @@ def test_a_corrupt_or_refused_snapshot_leaves_the_log_replayed():
         assert b.replayed == 21  # the whole log
         np.testing.assert_array_equal(b.get(sid, "").ws.ref("x", "x").grad.numpy(),
                                       [60.0, 60.0])
+        redis.client.delete(key)
+        redis.client.set(key, b"not a hash")  # a key of another type: not used either
+        b2 = _store_pair(redis.url)[1]
+        with b2.get(sid, "").lock:
+            pass
+        assert b2.snapshots["corrupt"] == 1 and b2.replayed == 21
+        session = a.get(sid, "")
+        with session.lock:  # past snapshot_every: a's snapshot write fails, the calls stand
+            for _ in range(4):
+                session.record("zero_grad")
+                session.ws.zero_grad()
+        assert redis.client.llen(a.key(sid, "log")) == 25 and a.snapshots["written"] == 5
         hooked = _session_with_calls(a, 20, hook=True)
         assert a.snapshots["refused"] >= 1 and not redis.client.exists(a.key(hooked, "snap"))

@@ -348,7 +348,10 @@ class RedisStore(SessionStore):
             pipe.llen(self.key(sid, "log"))
             pipe.lrange(self.key(sid, "log"), session.synced, -1)
             pipe.hget(self.key(sid, "snap"), "index")
-            length, entries, snapped = pipe.execute()
+            length, entries, snapped = pipe.execute(raise_on_error=False)
+            for out in (length, entries):
+                if isinstance(out, Exception):
+                    raise out
         except redis.ResponseError as e:
             if "WRONGTYPE" in str(e):
                 raise corrupt(sid, "a Redis key of the wrong type") from None

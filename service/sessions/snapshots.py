@@ -59,9 +59,9 @@ def write(store, session) -> None:
         return
     keys = [store.key(sid, p) for p in ("meta", "log", "snap")]
     try:
-        if store._run("snapshot", sid, [n, doc, store._ttl_ms()], keys) == 1:
+        if store.scripts["snapshot"](keys=keys, args=[n, doc, store._ttl_ms()]) == 1:
             store.snapshots["written"] += 1
-    except redis.RedisError as e:
+    except redis.RedisError as e:  # (a snap key of another type included)
         log.warning("session %s: snapshot at log entry %d not written (%s)", sid, n, e)
 
 
@@ -72,9 +72,14 @@ def restore(store, session, length: int, snapped) -> int:
     if snapped is None:
         return 0
     try:
+        if isinstance(snapped, Exception):  # (the pipeline's answer: a key of another type)
+            raise snapped
         at = int(snapped)
-    except ValueError:
-        at = -1
+    except (ValueError, redis.RedisError) as e:
+        store.snapshots["corrupt"] += 1
+        log.warning("session %s: its snapshot is not used (%s): the log is replayed",
+                    session.id, e)
+        return 0
     behind = length - session.synced
     if at <= session.synced or behind <= store.settings.snapshot_every:
         return 0
@@ -86,7 +91,7 @@ def restore(store, session, length: int, snapped) -> int:
         if index is None or int(index) != at or doc is None:
             return 0  # replaced meanwhile (not under this lock): replay
         ws = workspace_snapshot.load(doc)
-    except (SnapshotCorrupt, ValueError) as e:
+    except (SnapshotCorrupt, ValueError, redis.ResponseError) as e:
         store.snapshots["corrupt"] += 1
         log.warning("session %s: its snapshot is not used (%s): the log is replayed", sid, e)
         return 0
