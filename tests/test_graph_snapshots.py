@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
-from support.random_programs import build, programs, structural_programs
+from support.random_programs import programs, start, structural_programs
 from support.semantics_harness import assert_same, run, stories
 
 import engine
@@ -74,15 +74,11 @@ def edges(t):
 
 
 def program_story(program):
-    leaves_shapes, steps, roots, calls, retain, seed = program
+    _, _, roots, calls, retain, seed = program
 
     def story(lib, again):
         rng = np.random.default_rng(seed)
-        leaves = [lib.tensor(rng.uniform(-1.5, 1.5, s), requires_grad=True)
-                  for s in leaves_shapes]
-        nodes = build(leaves, steps)
-        if retain is not None and nodes[retain].requires_grad:
-            nodes[retain].retain_grad()
+        leaves, nodes = start(lib, program, rng)
         seeds = [rng.normal(size=nodes[r].shape) for r in roots]
         leaves, nodes = again(lib, (leaves, nodes))
         record = [[edges(n) for n in nodes]]

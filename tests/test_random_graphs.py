@@ -6,18 +6,14 @@ from __future__ import annotations
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
-from support.random_programs import build, programs, structural_programs
+from support.random_programs import build, programs, start, structural_programs
 from support.semantics_harness import same
 
 
 def interpret(lib, program):
     leaves_shapes, steps, roots, calls, retain, seed = program
     rng = np.random.default_rng(seed)
-    leaves = [lib.tensor(rng.uniform(-1.5, 1.5, s), requires_grad=True)
-              for s in leaves_shapes]
-    nodes = build(leaves, steps)
-    if retain is not None and nodes[retain].requires_grad:
-        nodes[retain].retain_grad()
+    leaves, nodes = start(lib, program, rng)
     outs = [nodes[r] for r in roots]
     seeds = [rng.normal(size=o.shape) for o in outs]
     record = [[tuple(o.shape) for o in outs]]

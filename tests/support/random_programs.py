@@ -139,3 +139,15 @@ def structural_programs(draw):
                                       STRUCTURAL)
     retain = draw(st.sampled_from([None] + list(range(n_leaves, total))))
     return leaves, steps, roots, calls, retain, seed
+
+
+def start(lib, program, rng):
+    """(leaves, nodes) of ``program`` in ``lib``: leaves drawn from ``rng``, the steps
+    built, the chosen node's grad retained."""
+    leaves_shapes, steps, _, _, retain, _ = program
+    leaves = [lib.tensor(rng.uniform(-1.5, 1.5, s), requires_grad=True)
+              for s in leaves_shapes]
+    nodes = build(leaves, steps)
+    if retain is not None and nodes[retain].requires_grad:
+        nodes[retain].retain_grad()
+    return leaves, nodes
