@@ -264,14 +264,12 @@ class _Encoder:
         parts, groups, at = [], [], 0
         for owner, reach in zip(self.owners, self.extent):
             if type(owner) is np.ndarray:
-                if not (owner.flags.c_contiguous or owner.flags.f_contiguous):
-                    raise SnapshotRefused("an array owning memory it does not hold in order")
-                if owner.dtype.kind not in DTYPE_KINDS or owner.dtype.fields is not None:
-                    raise SnapshotRefused(f"memory of an array of dtype {owner.dtype}")
+                name = _dtype(owner.dtype)
+                if dense_owner(owner.shape, owner.dtype, owner.strides) is None:
+                    raise SnapshotRefused("an array owning memory it does not hold densely")
                 raw = owner.ravel(order="K").view(np.uint8).tobytes()
-                spec = ["array", list(owner.shape), _dtype(owner.dtype),
-                        "F" if owner.flags.f_contiguous and not owner.flags.c_contiguous
-                        else "C", bool(owner.flags.writeable)]
+                spec = ["array", list(owner.shape), name, list(owner.strides),
+                        bool(owner.flags.writeable)]
             else:
                 try:
                     view = np.frombuffer(owner, dtype=np.uint8)
@@ -283,6 +281,16 @@ class _Encoder:
             parts.append(raw)
             at += len(raw)
         return b"".join(parts), groups
+
+
+def dense_owner(shape, dtype, strides) -> np.ndarray | None:
+    """A new array owning its memory (``base`` None) with this shape and these strides,
+    its dimensions in any order in memory (a copy of a transposed array is one); None
+    when no such array has exactly these strides."""
+    order = sorted(range(len(shape)), key=lambda i: -strides[i])
+    proto = np.empty([shape[i] for i in order], dtype=dtype).transpose(np.argsort(order))
+    arr = np.empty_like(proto, order="K")
+    return arr if arr.strides == tuple(strides) and arr.base is None else None
 
 
 def _start(owner) -> int:

@@ -25,6 +25,7 @@ from .graph_snapshot import (
     SAVED_SLOTS,
     TENSOR_SLOTS,
     SnapshotCorrupt,
+    dense_owner,
     gc_paused,
     registries,
     unpack,
@@ -120,14 +121,16 @@ class _Loader:
         if g[2] == "buffer":
             _need(len(g) == 4 and type(g[3]) is bool, "a buffer block")
             return bytearray(raw) if g[3] else raw
-        _need(g[2] == "array" and len(g) == 7 and g[5] in ("C", "F") and type(g[6]) is bool,
-              "an array block")
-        shape, dtype = _ints(g[3], "a shape"), _dtype(g[4])
-        _need(all(d >= 0 for d in shape), "a negative size")
+        _need(g[2] == "array" and len(g) == 7 and type(g[6]) is bool, "an array block")
+        shape, dtype, strides = _ints(g[3], "a shape"), _dtype(g[4]), _ints(g[5], "strides")
+        _need(all(d >= 0 for d in shape) and len(strides) == len(shape), "a shape")
         _need(int(np.prod(shape, dtype=object)) * dtype.itemsize == len(raw),
               "an array block whose size is not its bytes")
-        arr = np.empty(shape, dtype=dtype, order=g[5])
-        arr.ravel(order="K").view(np.uint8)[...] = np.frombuffer(raw, dtype=np.uint8)
+        arr = dense_owner(shape, dtype, strides)
+        _need(arr is not None, "an array block that is not dense")
+        flat = arr.ravel(order="K")
+        _need(arr.size == 0 or flat.base is arr, "an array block that is not dense")
+        flat.view(np.uint8)[...] = np.frombuffer(raw, dtype=np.uint8)
         arr.flags.writeable = g[6]
         return arr
 

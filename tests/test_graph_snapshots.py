@@ -18,6 +18,8 @@ from support.semantics_harness import assert_same, run, stories
 import engine
 from engine.graph_snapshot import MAGIC, SnapshotCorrupt, SnapshotRefused, dumps
 from engine.graph_snapshot_load import loads
+from engine.ops import ROWS
+from engine.ops.samples import Const
 from engine.views import root_of
 
 
@@ -245,6 +247,50 @@ def test_views_share_the_loaded_memory():
     assert v2.array[1, 1] == -1.0 and w2.array[2, 2] == -1.0
     assert v2._version_counter is base2._version_counter
     assert root_of(v2) is base2 and v2.storage_offset() == v.storage_offset()
+
+
+# -- every row of the op table: its node, saved values and attributes survive a snapshot
+
+ROWS_WITH_SAMPLES = [r for r in ROWS.values() if r.samples is not None]
+
+
+def _engine_value(a):
+    if isinstance(a, (list, tuple)):
+        return type(a)(_engine_value(x) for x in a)
+    if isinstance(a, Const):
+        return engine.tensor(a.array)
+    if isinstance(a, np.ndarray) and a.dtype.kind == "f":
+        return engine.tensor(a, requires_grad=True)
+    return a
+
+
+def _grads(args, outs):
+    """Gradients of the outputs (each weighted by 0.5) w.r.t. the inputs, or the error."""
+    leaves = [a for a in args if isinstance(a, engine.Tensor) and a.requires_grad]
+    total = sum((o.double() * 0.5).sum() for o in outs)
+    try:
+        got = engine.autograd.grad(total, leaves, allow_unused=True)
+    except Exception as exc:  # noqa: BLE001 - the same failure is the same outcome
+        return ("error", type(exc).__name__, str(exc))
+    return [None if g is None else g.numpy() for g in got]
+
+
+@pytest.mark.parametrize("row", ROWS_WITH_SAMPLES, ids=lambda r: r.qualname)
+def test_every_table_row_continues_from_a_snapshot(row):
+    """(The engine against torch per row is tests/test_ops.py: here, against itself.)"""
+    for sample in row.samples(np.random.default_rng(0)):
+        args = [_engine_value(a) for a in sample.args]
+        kwargs = {k: _engine_value(v) for k, v in sample.kwargs.items()}
+        try:
+            out = row(*args, **kwargs)
+        except (RuntimeError, ValueError, TypeError):
+            continue  # a sample the row refuses (checked against torch by test_ops.py)
+        outs = [o for o in (out if isinstance(out, (tuple, list)) else (out,))
+                if isinstance(o, engine.Tensor) and o.requires_grad]
+        if not outs:
+            continue
+        args2, outs2 = loads(dumps((args, outs)))
+        _exactly(_grads(args, outs), _grads(args2, outs2))
 
 
 # -- refusals

@@ -12,9 +12,15 @@ import json
 import re
 
 import numpy as np
+import pytest
 import torch
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from support.fuzz_graphs import cases, run_case
+from support.service_server import redis_server
 from test_service_redis_replicas import _budget, cluster  # compose's commands and env
 
+from service.http.app import create_app
 from service.run import compute
 from service.run.workspace import Workspace
 from service.schemas import BackwardRequest, Node
@@ -195,3 +201,54 @@ def test_a_corrupt_or_refused_snapshot_leaves_the_log_replayed():
         assert redis.client.llen(a.key(sid, "log")) == 25 and a.snapshots["written"] == 5
         hooked = _session_with_calls(a, 20, hook=True)
         assert a.snapshots["refused"] >= 1 and not redis.client.exists(a.key(hooked, "snap"))
+
+
+class Alternating:
+    """An HTTP client whose calls go to two replicas in turn (in process, one Redis), each
+    of which finds the other's last call in the log: with snapshot_every 1 it loads a
+    snapshot before every call."""
+
+    def __init__(self, url: str):
+        self.apps = [TestClient(create_app(Settings(_env_file=None, store=url,
+                                                    snapshot_every=1)))
+                     for _ in range(2)]
+        self.turn = self.posts = 0
+
+    def _next(self) -> TestClient:
+        self.turn += 1
+        return self.apps[self.turn % 2]
+
+    def post(self, path, **kw):
+        self.posts += 1
+        return self._next().post(path, **kw)
+
+    def delete(self, path, **kw):
+        return self._next().delete(path, **kw)
+
+    def count(self, event: str) -> int:
+        return sum(a.app.state.store.snapshots[event] for a in self.apps)
+
+
+@pytest.fixture(scope="module")
+def alternating():
+    with redis_server() as url:
+        yield Alternating(url)
+
+
+@settings(max_examples=30, deadline=None, derandomize=True, database=None,
+          suppress_health_check=list(HealthCheck))
+@given(case=cases())
+def test_fuzzed_sessions_through_a_snapshot_at_every_call_agree_with_torch(alternating,
+                                                                         case):
+    """tests/test_service_fuzz.py's random graphs, hooks, retain_grad and retain_graph /
+    create_graph call sequences, each call on the other replica, from a snapshot."""
+    loaded, posts, replayed = alternating.count("loaded"), alternating.posts, sum(
+        a.app.state.store.replayed for a in alternating.apps)
+    problems = run_case(alternating, case)
+    assert not problems, problems
+    assert alternating.count("refused") == alternating.count("corrupt") == 0
+    # each call after the first (which made the session) caught up running at most one
+    # entry (snapshot_every), the first of them from the snapshot written at creation
+    calls = alternating.posts - posts - 1
+    assert alternating.count("loaded") - loaded >= min(calls, 1)
+    assert sum(a.app.state.store.replayed for a in alternating.apps) - replayed <= calls

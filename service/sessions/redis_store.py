@@ -548,6 +548,7 @@ class RedisStore(SessionStore):
         if out[0] != b"ok":  # 192 random bits met another session's id
             raise Problem(503, "a new session's id was taken; retry", "store-unavailable")
         session.synced = len(session.log)
+        snapshots.write(self, session)
         with self._guard:
             self._keep(session)
 
