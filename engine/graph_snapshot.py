@@ -3,22 +3,27 @@ that is safe to load: a JSON header of whitelisted kinds plus raw array bytes. N
 names code: ops by their table name, node classes by their op's table name, arrays by
 dtype, shape, strides and offset into a memory block. Never pickle.
 
-NOTE [graph snapshots]: ``dumps(value)`` writes ``value`` and every engine object it
-reaches; ``loads`` builds objects that behave the same. What is kept:
+NOTE [graph snapshots]: ``encode(value)`` (``dumps``: packed) writes ``value`` and every
+engine object it reaches; ``decode`` (``loads``) builds objects that behave the same. Kept:
 * identity: each Tensor, Node, SavedTensor, list, dict, array and weakref is written once
   and referred to by index, so a version counter shared by a view and its base, a node
-  shared by two edges, a saved input that is also a named tensor stay shared;
+  shared by two edges, a saved input that is also a named tensor stay shared (tuples,
+  numbers and strings are values: immutable, their identity is never asked);
 * memory: arrays are grouped by the object owning their memory (``backend.root_array``);
-  each group's memory is written once and every array is rebuilt on it at its offset with
-  its strides, so views still alias their bases, and ``root_array`` still tells them apart;
+  each group's memory is written once (an owning array with its shape and strides, in any
+  dimension order) and every array is rebuilt on it at its offset with its strides, so
+  views still alias their bases, and ``root_array`` still tells groups apart;
 * a freed graph (``saved`` None) stays freed; seq numbers keep their order (renumbered on
-  load past every node this process made, as a replay would number them).
-What is refused, with ``SnapshotRefused`` naming it (the caller keeps what it had): any
-object outside the whitelist (a Python function, so any hook that is not empty, a custom
-Function's node, inference tensors, saved-tensor hooks, CuPy arrays, object dtypes), a tensor
-with hooks kept aside by id (post-accumulate-grad hooks, a reassigned ``_backward_hooks``),
-a weakref with a callback. ``loads`` raises ``SnapshotCorrupt`` for a document it did not
-write; it never runs anything the document names (engine/graph_snapshot_load.py).
+  load past every node this process made, as a replay would number them); nodes recording
+  hid from the cyclic GC are hidden again (engine/graph.py ``hide``).
+Refused, with ``SnapshotRefused`` naming it (the caller keeps what it had): any object
+outside the whitelist, so a Python function (any hook dict that is not empty), a node whose
+class is not a table row's, AccumulateGrad or CopySlices (a custom Function's, a refused
+view's, a delayed error's), inference tensors, saved-tensor hooks, CuPy arrays, object or
+structured dtypes; a tensor with hooks kept aside by id (post-accumulate-grad hooks, a
+reassigned ``_backward_hooks``); a weakref with a callback; a node attribute the engine
+does not set. ``decode`` raises ``SnapshotCorrupt`` for a document ``encode`` did not make;
+it never runs anything the document names (engine/graph_snapshot_load.py).
 """
 
 from __future__ import annotations
