@@ -11,9 +11,11 @@ NOTE [bounded replay]: a catch-up costs a bounded amount, whatever the session's
   whitelisted JSON and raw-bytes document, never pickle) once the log has grown by
   ``snapshot_every`` entries since the newest one, under the session's hash tag with the
   log length it covers. A replica more than ``snapshot_every`` entries behind loads it and
-  runs only the entries after it: at most ``snapshot_every`` - 1 when the last write was
-  kept, whatever the history. The entries it covers are still read and parsed, not run
-  (the session's graph hash, Idempotency-Keys and gradcheck read the whole log).
+  runs only the entries after it (fewer than ``snapshot_every`` when the last write was
+  kept); one less behind runs its missing entries: so a catch-up runs at most
+  ``snapshot_every`` entries, whatever the history. The entries a snapshot covers are still
+  read and parsed, not run (the session's graph hash, Idempotency-Keys and gradcheck read
+  the whole log).
 * A workspace a snapshot cannot represent faithfully (a Python hook left registered, a
   custom Function's node, inference tensors, saved-tensor hooks: NOTE [graph snapshots])
   gets none (``SnapshotRefused``), nor does one over ``snapshot_max_bytes``; a snapshot

@@ -80,6 +80,8 @@ def restore(store, session, length: int, snapped) -> int:
         log.warning("session %s: its snapshot is not used (%s): the log is replayed",
                     session.id, e)
         return 0
+    if 0 <= at <= length:  # the next one is due snapshot_every entries after it
+        session.snapshot_at = max(session.snapshot_at, at)
     behind = length - session.synced
     if at <= session.synced or behind <= store.settings.snapshot_every:
         return 0
@@ -96,6 +98,5 @@ def restore(store, session, length: int, snapped) -> int:
         log.warning("session %s: its snapshot is not used (%s): the log is replayed", sid, e)
         return 0
     session.ws = ws
-    session.snapshot_at = max(session.snapshot_at, at)
     store.snapshots["loaded"] += 1
     return at - session.synced
