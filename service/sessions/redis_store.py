@@ -12,10 +12,11 @@ fork the history). docs/sessions-in-redis.md says why and what is guaranteed.
 
 Keys (prefix ``autograd:``): ``s:{id}:meta`` (hash: format, owner, nbytes), ``s:{id}:log``
 (list of JSON entries), ``s:{id}:snap`` (hash: the newest snapshot of its engine objects and
-the log length it covers, NOTE [bounded replay]), ``s:{id}:lock``, ``s:{id}:idem``/``idem_order`` (Idempotency-Key
-answers), all with the idle TTL as Redis expiry; the index: the sorted set ``sessions`` (id
--> expiry, for the count cap), the hash ``bytes`` (id -> bytes, for the byte cap) and a
-sorted set ``ids:{key}`` per API key (for the per-key caps). On a Redis Cluster the id is a
+the log length it covers, NOTE [bounded replay]), ``s:{id}:lock``,
+``s:{id}:idem``/``idem_order`` (Idempotency-Key answers), all with the idle TTL as Redis
+expiry; the index: the sorted set ``sessions`` (id -> expiry, for the count cap), the hash
+``bytes`` (id -> bytes, for the byte cap) and a sorted set ``ids:{key}`` per API key (for
+the per-key caps). On a Redis Cluster the id is a
 hash tag and the index has its own (NOTE [session slot, index slot]). Every write to a
 session is one script, so it is atomic: a session is never half written, and scripts
 begin with ``#!lua`` so that Redis refuses them *before* running when it is out of memory;
