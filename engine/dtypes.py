@@ -41,6 +41,7 @@ _BY_NAME = {d.name: d for d in ALL}
 _BY_NAME.update({"float": float32, "double": float64, "long": int64, "int": int32,
                  "half": float16, "short": int16, "char": int8})
 _BY_NP = {d.np: d for d in ALL}
+ALL_BY_NAME = {d.name: d for d in ALL}  # by the canonical name only
 
 default_float = float32
 

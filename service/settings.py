@@ -79,6 +79,14 @@ class Settings(BaseSettings):
     max_session_calls: int = Field(10_000, description="Most calls one session may log "
                                    "(node lists, backward, grad, zero_grad, free, PUT; 413 "
                                    "beyond): bounds what a replica replays to catch up.")
+    snapshot_every: int = Field(64, ge=0, description="Redis store: write a snapshot of a "
+                                "session's engine objects once its log has grown by this many "
+                                "entries since the last one, so a replica catches up by loading "
+                                "it and replaying at most this many entries; 0 = never (a "
+                                "catch-up replays the whole log).")
+    snapshot_max_bytes: int = Field(256 * 2**20, ge=0, description="Redis store: largest "
+                                    "snapshot written (a larger one is not kept, and the "
+                                    "session is caught up from its log).")
     idempotency_keys: int = Field(256, description="Answers kept per session for "
                                   "Idempotency-Key retries (oldest dropped first).")
     key_max_sessions: int = Field(0, description="Most sessions one API key may hold "

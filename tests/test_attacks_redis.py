@@ -55,7 +55,7 @@ def _session(store: RedisStore, owner: str) -> str:
 
 def test_a_long_history_is_replayed_in_bounded_steps(redis):
     url, _ = redis
-    a = RedisStore(Settings(_env_file=None, store=url))
+    a = RedisStore(Settings(_env_file=None, store=url, snapshot_every=0))  # the log only
     sid = _session(a, "k")
     session = a.get(sid, "k")
     steps = 300
@@ -67,11 +67,12 @@ def test_a_long_history_is_replayed_in_bounded_steps(redis):
             a.update(session)
     # how long this machine takes to replay the whole history in one request
     t = time.monotonic()
-    with RedisStore(Settings(_env_file=None, store=url)).get(sid, "k").lock:
+    with RedisStore(Settings(_env_file=None, store=url, snapshot_every=0)).get(sid, "k").lock:
         whole = time.monotonic() - t
     # another replica, whose requests may take a quarter of that: each catch-up stops at its
     # deadline with a 503, keeps what it replayed, and the retries finish the history
-    b = RedisStore(Settings(_env_file=None, store=url, compute_seconds=whole / 4))
+    b = RedisStore(Settings(_env_file=None, store=url, compute_seconds=whole / 4,
+                            snapshot_every=0))
     tries, longest = 0, 0.0
     while True:
         tries += 1

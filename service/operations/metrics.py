@@ -27,6 +27,16 @@ class Metrics:
         Gauge("autograd_retained_graph_bytes", "Bytes saved for backward by the retained "
               "graphs of this process's sessions", registry=r).set_function(
             lambda: _retained_bytes(store))
+        # the Redis store's catch-ups (NOTE [bounded replay]): counts since the replica started
+        Gauge("autograd_replayed_log_entries", "Session log entries this replica re-ran to "
+              "catch up (Redis store)", registry=r).set_function(
+            lambda: getattr(store, "replayed", 0))
+        snapshots = Gauge("autograd_session_snapshots", "Session snapshots written, loaded, "
+                          "refused or found corrupt by this replica (Redis store)", ["event"],
+                          registry=r)
+        for event in ("written", "loaded", "refused", "corrupt"):
+            snapshots.labels(event).set_function(
+                lambda e=event: getattr(store, "snapshots", {}).get(e, 0))
 
     def middleware(self):
         """Pure ASGI middleware (for ``app.add_middleware``): counts and times every

@@ -41,6 +41,7 @@ class Session:
     graph_retained: bool = True
     nbytes: int = 0
     synced: int = 0  # log entries already in the shared store (Redis)
+    snapshot_at: int = 0  # log entries the newest snapshot known to cover (Redis)
     last_used: float = field(default_factory=time.monotonic)
     lock: object = field(default_factory=threading.RLock)  # serializes calls on the session
     # Idempotency-Key -> (request fingerprint, rendered answer or None when not at hand)

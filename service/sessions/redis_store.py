@@ -11,10 +11,12 @@ still the one it replayed to (fencing: a lock that expired under a paused replic
 fork the history). docs/sessions-in-redis.md says why and what is guaranteed.
 
 Keys (prefix ``autograd:``): ``s:{id}:meta`` (hash: format, owner, nbytes), ``s:{id}:log``
-(list of JSON entries), ``s:{id}:lock``, ``s:{id}:idem``/``idem_order`` (Idempotency-Key
-answers), all with the idle TTL as Redis expiry; the index: the sorted set ``sessions`` (id
--> expiry, for the count cap), the hash ``bytes`` (id -> bytes, for the byte cap) and a
-sorted set ``ids:{key}`` per API key (for the per-key caps). On a Redis Cluster the id is a
+(list of JSON entries), ``s:{id}:snap`` (hash: the newest snapshot of its engine objects and
+the log length it covers, NOTE [bounded replay]), ``s:{id}:lock``,
+``s:{id}:idem``/``idem_order`` (Idempotency-Key answers), all with the idle TTL as Redis
+expiry; the index: the sorted set ``sessions`` (id -> expiry, for the count cap), the hash
+``bytes`` (id -> bytes, for the byte cap) and a sorted set ``ids:{key}`` per API key (for
+the per-key caps). On a Redis Cluster the id is a
 hash tag and the index has its own (NOTE [session slot, index slot]). Every write to a
 session is one script, so it is atomic: a session is never half written, and scripts
 begin with ``#!lua`` so that Redis refuses them *before* running when it is out of memory;
@@ -45,6 +47,7 @@ from ..problems import Problem
 from ..redis_client import answers, connect
 from ..run.workspace import Workspace
 from ..wire.codec import RawTensor
+from . import snapshots
 from .base import Session, SessionStore, new_id, session_too_large
 from .memory_store import NOT_FOUND
 from .replay import KINDS, Deadline, apply, victim
@@ -134,9 +137,9 @@ local total = 0
 for _, b in ipairs(redis.call('HVALS', KEYS[2])) do total = total + tonumber(b) end
 return {redis.call('ZCARD', KEYS[1]), tostring(total), redis.call('ZRANGE', KEYS[1], 0, -1)}
 """
-# Session scripts. KEYS meta, log, idem, idem_order (then lock, for DELETE).
+# Session scripts. KEYS meta, log, idem, idem_order, snap (then lock, for DELETE).
 _KEEP = """
-for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ARGV[3]) end
+for i = 1, 5 do redis.call('PEXPIRE', KEYS[i], ARGV[3]) end
 """
 # ARGV sid, owner, ttl_ms, nbytes, entries...
 CREATE = "#!lua\n" + """
@@ -168,7 +171,7 @@ if m[1] == '""" + FORMAT + """' and m[2] then""" + _KEEP + """end
 return {m[1] or '', m[2] or ''}
 """
 DELETE = "#!lua flags=allow-oom\n" + """
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
 return 1
 """
 
@@ -265,19 +268,23 @@ class RedisStore(SessionStore):
         self.scripts = {name: self.redis.register_script(src) for name, src in (
             ("create", CREATE), ("commit", COMMIT), ("touch", TOUCH), ("delete", DELETE),
             ("index_add", INDEX_ADD), ("index_keep", INDEX_KEEP),
-            ("index_drop", INDEX_DROP), ("stats", STATS))}
+            ("index_drop", INDEX_DROP), ("stats", STATS), ("snapshot", snapshots.WRITE))}
         # this replica's engine objects, least recently used first (bounded: _trim)
         self._live: OrderedDict[str, Session] = OrderedDict()
         self._guard = threading.Lock()
         self.replayed = 0  # log entries replayed by this replica (a warm one replays none)
         self.dropped = 0  # sessions whose engine objects _trim let go
+        # NOTE [bounded replay]: snapshots written, refused (not representable or too
+        # large: the log is replayed instead), and found corrupt on load (the same)
+        self.snapshots = {"written": 0, "loaded": 0, "refused": 0, "corrupt": 0}
 
     def key(self, sid: str, part: str) -> str:
         return f"{PREFIX}s:{self._tag(sid)}:{part}"
 
     def _keys(self, sid: str) -> list[str]:
-        """The session's keys, one slot: meta, log, idem, idem_order, lock."""
-        return [self.key(sid, p) for p in ("meta", "log", "idem", "idem_order", "lock")]
+        """The session's keys, one slot: meta, log, idem, idem_order, snap, lock."""
+        return [self.key(sid, p) for p in ("meta", "log", "idem", "idem_order", "snap",
+                                           "lock")]
 
     def _index_keys(self, owner: str) -> list[str]:
         """The index's keys, one slot: the count, the bytes, the API key's ids."""
@@ -296,9 +303,9 @@ class RedisStore(SessionStore):
         connection: a 503 when no replica confirmed it in time (this replica forgets its
         objects: the promoted replica may not have the entries)."""
         if not self.wait:
-            return self._run(name, sid, args, self._keys(sid)[:4])
+            return self._run(name, sid, args, self._keys(sid)[:5])
         pipe = self.redis.pipeline(transaction=False)
-        self._run(name, sid, args, self._keys(sid)[:4], client=pipe)
+        self._run(name, sid, args, self._keys(sid)[:5], client=pipe)
         pipe.execute_command("WAIT", self.wait, WAIT_MS)
         try:
             out, acked = pipe.execute()
@@ -341,7 +348,11 @@ class RedisStore(SessionStore):
             pipe = self.redis.pipeline(transaction=False)
             pipe.llen(self.key(sid, "log"))
             pipe.lrange(self.key(sid, "log"), session.synced, -1)
-            length, entries = pipe.execute()
+            pipe.hget(self.key(sid, "snap"), "index")
+            length, entries, snapped = pipe.execute(raise_on_error=False)
+            for out in (length, entries):
+                if isinstance(out, Exception):
+                    raise out
         except redis.ResponseError as e:
             if "WRONGTYPE" in str(e):
                 raise corrupt(sid, "a Redis key of the wrong type") from None
@@ -350,13 +361,19 @@ class RedisStore(SessionStore):
             self.forget(session)
             entries = self.redis.lrange(self.key(sid, "log"), 0, -1)
         deadline = Deadline(self.settings)  # NOTE [bounded replay]
+        # entries the newest snapshot covers are read (the session's hash, keys and
+        # gradcheck read the log) but not run
+        covered = snapshots.restore(self, session, length, snapped)
         for k, raw in enumerate(entries):
-            deadline.check(k, len(entries) - k)
+            if k >= covered:  # (the covered ones stand for the loaded objects: all or none)
+                deadline.check(k - covered, len(entries) - k)
             try:
                 entry = orjson.loads(raw)
                 if not isinstance(entry, dict) or entry.get("kind") not in KINDS:
                     raise ValueError("a log entry that is not one of " + ", ".join(KINDS))
-                apply(session.ws, entry, self.settings)
+                if k >= covered:
+                    apply(session.ws, entry, self.settings)
+                    self.replayed += 1
             except Problem:
                 raise
             except Exception as e:  # JSON, schema or tensor bytes: someone else's value
@@ -367,9 +384,8 @@ class RedisStore(SessionStore):
                 raise corrupt(sid, why) from None
             session.log.append(entry)
             session.synced += 1
-            self.replayed += 1
             self._note_key(session, entry)
-        if entries:  # what it holds now counts against replica_cache_bytes
+        if entries or covered:  # what it holds now counts against replica_cache_bytes
             session.nbytes = session.ws.nbytes()
             with self._guard:
                 self._trim()
@@ -396,6 +412,7 @@ class RedisStore(SessionStore):
                           "nothing was saved; retry", "store-unavailable")
         session.synced = len(session.log)
         self._index_keep(session, session.nbytes)
+        snapshots.write(self, session)
 
     # -- Idempotency-Key records: the key and fingerprint in the call's log entry (so every
     # replica that replayed the log knows them), the answer in the session's idem hash
@@ -455,7 +472,7 @@ class RedisStore(SessionStore):
         if not isinstance(sid, str) or not sid.startswith("s_") or len(sid) > 200 or \
                 not sid.isascii() or "{" in sid or "}" in sid:
             raise Problem(404, NOT_FOUND)
-        out = self._run("touch", sid, ["", "", self._ttl_ms()], self._keys(sid)[:4])
+        out = self._run("touch", sid, ["", "", self._ttl_ms()], self._keys(sid)[:5])
         if out is None:
             with self._guard:
                 self._live.pop(sid, None)
@@ -532,6 +549,7 @@ class RedisStore(SessionStore):
         if out[0] != b"ok":  # 192 random bits met another session's id
             raise Problem(503, "a new session's id was taken; retry", "store-unavailable")
         session.synced = len(session.log)
+        snapshots.write(self, session)
         with self._guard:
             self._keep(session)
 

@@ -6,6 +6,21 @@ Each entry is re-run as it first ran; an entry that failed then fails the same w
 answered then. Unseeded rand/randn are the one thing a replay cannot reproduce.
 
 NOTE [bounded replay]: a catch-up costs a bounded amount, whatever the session's history.
+* Snapshots (sessions/snapshots.py): the replica that commits a call writes a snapshot of
+  the session's engine objects (run/workspace_snapshot.py, engine/graph_snapshot.py: a
+  whitelisted JSON and raw-bytes document, never pickle) once the log has grown by
+  ``snapshot_every`` entries since the newest one, under the session's hash tag with the
+  log length it covers. A replica more than ``snapshot_every`` entries behind loads it and
+  runs only the entries after it (fewer than ``snapshot_every`` when the last write was
+  kept); one less behind runs its missing entries: so a catch-up runs at most
+  ``snapshot_every`` entries, whatever the history. The entries a snapshot covers are still
+  read and parsed, not run (the session's graph hash, Idempotency-Keys and gradcheck read
+  the whole log).
+* A workspace a snapshot cannot represent faithfully (a Python hook left registered, a
+  custom Function's node, inference tensors, saved-tensor hooks: NOTE [graph snapshots])
+  gets none (``SnapshotRefused``), nor does one over ``snapshot_max_bytes``; a snapshot
+  that does not load (``SnapshotCorrupt``) is not used. Each is logged and counted, and
+  that catch-up replays the log as below.
 * The log has at most ``max_session_calls`` entries (``room`` refuses the call beyond, a
   413), and its nodes at most ``max_nodes`` over the session's life.
 * A catch-up runs under a deadline of ``compute_seconds`` (``Deadline``), checked between
