@@ -206,6 +206,26 @@ def test_finite_differences(case):
 GRAPH_CASES = [c for c in CASES if c[0].vjp or c[0].composite]
 
 
+@pytest.mark.parametrize("case", CASES, ids=[_id(c) for c in CASES])
+def test_zero_dim_gradients_from_arithmetic_match_torch(case):
+    """A 0-d output times 3, differentiated: NumPy's arithmetic on 0-d arrays gives scalars,
+    so the row's backward receives a NumPy scalar as its gradient, and must take it as
+    torch's takes a 0-d tensor."""
+    row, i = case
+    (ours, e_args, e_kwargs), (theirs, t_args, t_kwargs) = call_both(row, _sample(row, i))
+    e_in, t_in = diff_inputs(e_args, e_kwargs), diff_inputs(t_args, t_kwargs)
+    pairs = [(o * 3, t * 3) for o, t in zip(outputs_of(ours), outputs_of(theirs))
+             if t.requires_grad and t.dim() == 0]
+    if not e_in or not pairs:
+        pytest.skip("no differentiable 0-d output")
+    e_g = engine.autograd.grad([o for o, _ in pairs], e_in, allow_unused=True)
+    t_g = torch.autograd.grad([t for _, t in pairs], t_in, allow_unused=True)
+    for k, (a, b) in enumerate(zip(e_g, t_g)):
+        assert (a is None) == (b is None), f"grad[{k}] defined"
+        if a is not None:
+            assert_close(a, b, what=f"{row.qualname} grad[{k}]")
+
+
 def _grads_both(row, sample, create_graph, rng=None):
     """The gradients of the sample's differentiable outputs with respect to its inputs,
     for the same random seeds (drawn from ``rng``), in both libraries."""
@@ -270,6 +290,34 @@ def test_create_graph_grad_fn_matches_torch(case):
             else:
                 assert_close(a, b, rtol=1e-3, atol=1e-4,
                              what=f"{row.qualname} order {order} grad[{k}]")
+
+
+# as_strided gathers its elements into a new array (the _strided_positions rule): it is not
+# a view of its input's memory, as torch's is; every other row shares memory as torch does.
+GATHERED_NOT_VIEWED = {"as_strided"}
+
+
+def _shares(a, b) -> bool:
+    if isinstance(a, torch.Tensor):
+        return bool(a.numel() and b.numel() and
+                    a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr())
+    return bool(a.numel() and b.numel() and np.shares_memory(a.array, b.array))
+
+
+@pytest.mark.parametrize("case", CASES, ids=[_id(c) for c in CASES])
+def test_outputs_share_memory_with_inputs_as_torch(case):
+    """An output aliases an input exactly where torch's does: a view shares its base's
+    memory, and an op that copies in torch (flip) never hands back a view of its input,
+    which a later in-place change of the input would rewrite."""
+    row, i = case
+    if row.name in GATHERED_NOT_VIEWED:
+        pytest.xfail("as_strided is a gather here, not a view of its input's memory")
+    (ours, e_args, e_kwargs), (theirs, t_args, t_kwargs) = call_both(row, _sample(row, i))
+    e_in = [a for a in [*e_args, *e_kwargs.values()] if isinstance(a, engine.Tensor)]
+    t_in = [a for a in [*t_args, *t_kwargs.values()] if isinstance(a, torch.Tensor)]
+    for k, (o, t) in enumerate(zip(outputs_of(ours), outputs_of(theirs))):
+        for j, (a, b) in enumerate(zip(e_in, t_in)):
+            assert _shares(o, a) == _shares(t, b), f"{row.qualname}: output {k}, input {j}"
 
 
 @pytest.mark.parametrize("case", CASES, ids=[_id(c) for c in CASES])

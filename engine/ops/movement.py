@@ -421,7 +421,8 @@ def _flip(input, dims):
     dims = _dims_unique(as_size(dims), max(input.ndim, 1) if input.ndim else 0)
     if input.ndim == 0:
         return input.copy()
-    return np.flip(input, axis=dims) if dims else input.copy()
+    # a copy, as torch's flip: a view would change with the input's later in-place edits
+    return np.flip(input, axis=dims).copy() if dims else input.copy()
 
 
 op("flip(Tensor input, int[] dims) -> Tensor", "FlipBackward0", varargs=True,

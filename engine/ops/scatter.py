@@ -294,11 +294,9 @@ def _index_fill(input, dim, index, value):
     if bool(np.any(bad)):
         raise IndexOpError(f"index {int(idx[bad][0])} is out of bounds for dimension {d} with "
                            f"size {size}")
+    if input.ndim == 0:  # (a raw 0-d gradient may be a NumPy scalar, which takes no writes)
+        return np.full_like(input, value) if idx.size else input.copy()
     out = input.copy()
-    if input.ndim == 0:
-        if idx.size:
-            out[...] = value
-        return out
     where = [slice(None)] * input.ndim
     where[d] = idx
     out[tuple(where)] = value
