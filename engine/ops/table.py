@@ -211,6 +211,7 @@ class Op:
         if self.grad_fn and not self.composite:
             self.node_class = _graph.node_class(self.grad_fn)
             self.node_class.op = self
+            _graph.add_saved_attributes(self.node_class, self)
 
     # -- calling
 
