@@ -75,7 +75,14 @@ from ..errors import (
     OpError,
 )
 from ..grad_mode import _state as _grad_state
-from .arg_types import NUMBER_TYPES, NUMBERS_AS_TENSORS, is_number, type_matches, type_name
+from .arg_types import (
+    NUMBER_TYPES,
+    NUMBERS_AS_TENSORS,
+    SEQUENCE_TYPES,
+    is_number,
+    type_matches,
+    type_name,
+)
 from .schema import parse_schema
 from .sizes import broadcast_shapes, check_same_dtype, normalize_dim, shape_of  # noqa: F401  (re-exported)
 
@@ -335,7 +342,7 @@ class Op:
         Tensor = _Tensor
         for i in self.tensor_params:
             a = args[i]
-            if isinstance(a, Tensor) or (type(a) in (list, tuple) and a and
+            if isinstance(a, Tensor) or (type(a) in SEQUENCE_TYPES and a and
                                          isinstance(a[0], Tensor)):
                 break
         else:  # no Tensor anywhere: raw arrays inside a first-order backward
@@ -402,7 +409,7 @@ class Op:
             if isinstance(a, Tensor):
                 arrays[i] = a.array
                 inputs.append((i, a))
-            elif type(a) in (list, tuple):
+            elif type(a) in SEQUENCE_TYPES:
                 arrays[i] = [t.array for t in a]
                 inputs.extend((i, t) for t in a)
             elif type(a) in NUMBER_TYPES and i in self.number_refusals():
@@ -484,7 +491,7 @@ class Op:
         seen = {}
         for i in self._kernel_params:
             a = args[i]
-            for t in (a if type(a) in (list, tuple) else (a,)):
+            for t in (a if type(a) in SEQUENCE_TYPES else (a,)):
                 if isinstance(t, _Tensor):
                     kind = t.array.dtype.kind
                     seen.setdefault("i" if kind == "u" else kind, t.array.dtype)
@@ -608,7 +615,7 @@ class Op:
                 a = args[i]
                 if isinstance(a, Tensor):
                     saved[n] = _graph.SavedTensor(a)
-                elif type(a) in (list, tuple):
+                elif type(a) in SEQUENCE_TYPES:
                     saved[n] = [_graph.SavedTensor(t) for t in a]
                 else:
                     saved[n] = a  # a number (or None): kept as is, freed like a tensor
@@ -644,7 +651,7 @@ class Op:
         fns, metas, counts = [], [], []
         for k, i in enumerate(self.diff_params):  # non-differentiable inputs get no edge
             a = args[i]
-            items = a if type(a) in (list, tuple) else (a,)  # None (Tensor?) -> (None, 0)
+            items = a if type(a) in SEQUENCE_TYPES else (a,)  # None (Tensor?) -> (None, 0)
             count = len(items)
             for t in items:
                 if isinstance(t, Tensor):
