@@ -15,7 +15,6 @@ from . import engine as _engine
 from . import grad_mode  # noqa: F401  (torch.autograd.grad_mode)
 from ._tensor import Size, Tensor
 from .autograd_graph import GradientEdge
-from .backend import module_of
 from .errors import GradientError
 from .grad_mode import (
     enable_grad,
@@ -78,7 +77,9 @@ def _make_grads(outputs, grads, is_grads_batched=False) -> list:
                 if out.numel() != 1:
                     raise GradientError("grad can be implicitly created only for scalar "
                                         "outputs")
-                new.append(Tensor._make(module_of(out.array).ones_like(out.array)))
+                seed = out.array.copy()  # ones_like, without its wrapper's ~0.7 us
+                seed.fill(1)
+                new.append(Tensor._make(seed))
             else:
                 new.append(None)
         else:

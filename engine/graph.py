@@ -241,34 +241,6 @@ class Node:
     def release_variables(self) -> None:
         self.saved = None
 
-    def __getattr__(self, name):
-        """torch's ``grad_fn._saved_<name>``: what the node keeps for its backward (torch's
-        ``self`` is the schema's ``input``); None where declared but not needed, torch's
-        backward-twice error once freed."""
-        op = type(self).op
-        raw_saved = name.startswith("_raw_saved_")
-        if raw_saved:
-            name = name[len("_raw"):]
-        if not name.startswith("_saved_") or op is None:
-            raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
-        key = name[len("_saved_"):]
-        if raw_saved:
-            key = "input" if key == "self" and "input" in (self.saved or {}) else key
-            if self.saved is not None and type(self.saved.get(key)) is SavedTensor:
-                return RawSavedTensor._of(self, key)
-            raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
-        declared = set()
-        for params in op.vjp_params.values():
-            declared.update(params)
-        for k in (key, "input") if key == "self" else (key,):
-            if k in self.attrs:
-                return self.attrs[k]
-            if k in declared and k not in ("grad", "grads"):
-                if self.saved is None:
-                    raise GraphFreedError(self)
-                return self.unpack(k, raw=False) if k in self.saved else None
-        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
-
     def saved_tensors_info(self) -> list[tuple[str, tuple, str, int]]:
         """(name, shape, dtype, bytes) of each tensor this node holds for backward."""
         out = []
@@ -373,6 +345,50 @@ def node_class(grad_fn: str) -> type:
     cls = type(grad_fn.rsplit("::", 1)[-1], (Node,), {"_name": grad_fn})
     cls.__module__ = "engine.graph"
     return cls
+
+
+def add_saved_attributes(cls, op, attrs=()) -> None:
+    """torch's ``grad_fn._saved_<name>`` and ``grad_fn._raw_saved_<name>`` on the node class
+    of the row ``op``, for each name its VJPs declare (torch's ``self`` is the schema's
+    ``input``), and ``_saved_<name>`` for each of ``attrs``, values some nodes of the class
+    keep beside those (views.py's geometry). Properties, not a ``Node.__getattr__``, whose
+    mere presence makes every attribute read of every node slower (the walk reads several
+    per node)."""
+    declared = set()
+    for params in op.vjp_params.values():
+        declared.update(params)
+    declared -= {"grad", "grads"}
+    for name in declared | ({"self"} if "input" in declared else set()):
+        key = "input" if name == "self" and "self" not in declared else name
+        setattr(cls, f"_saved_{name}", property(_saved_getter(key, True)))
+        setattr(cls, f"_raw_saved_{name}", property(_raw_saved_getter(name, key)))
+    for name in set(attrs) - declared:
+        setattr(cls, f"_saved_{name}", property(_saved_getter(name, False)))
+
+
+def _saved_getter(key, declared):
+    def get(node):
+        """What the node keeps for its backward: None where declared but not needed,
+        torch's backward-twice error once freed."""
+        if key in node.attrs:
+            return node.attrs[key]
+        if not declared:
+            raise AttributeError(f"'{type(node).__name__}' object has no attribute "
+                                 f"'_saved_{key}'")
+        if node.saved is None:
+            raise GraphFreedError(node)
+        return node.unpack(key, raw=False) if key in node.saved else None
+    return get
+
+
+def _raw_saved_getter(name, key):
+    def get(node):
+        """The saved tensor itself, whose hooks may be set (RawSavedTensor)."""
+        k = key if node.saved is not None and key in node.saved else name
+        if node.saved is not None and type(node.saved.get(k)) is SavedTensor:
+            return RawSavedTensor._of(node, k)
+        raise AttributeError(f"'{type(node).__name__}' object has no attribute '_saved_{name}'")
+    return get
 
 
 class AccumulateGrad(Node):

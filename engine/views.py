@@ -337,6 +337,7 @@ def regenerate(root) -> None:
         return
     if _AS_STRIDED is None:
         _AS_STRIDED = table.ROWS["_as_strided_view"]
+        graph.add_saved_attributes(_AS_STRIDED.node_class, _AS_STRIDED, _GEOMETRY)
     stack = [root]
     while stack:
         base = stack.pop()
@@ -361,6 +362,9 @@ def regenerate(root) -> None:
             view._output_nr = 0
             if view._retains_grad:
                 _move_retained_grad(view, old, old_nr)
+
+
+_GEOMETRY = ("size", "stride", "storage_offset")  # _geometry's names
 
 
 def _geometry(arr, root) -> dict:

@@ -9,6 +9,7 @@ import torch
 
 import engine
 from engine.errors import GradientError
+from engine.ops import table
 
 
 def _pair(values, requires_grad=True):
@@ -123,3 +124,34 @@ def test_derivative_kernels_write_only_their_own_temporary(name, shapes):
     np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-6, atol=1e-7)
     np.testing.assert_array_equal(grad_output, before[0])
     np.testing.assert_array_equal(output, before[1])
+
+
+def test_saved_attributes_are_properties_of_each_node_class_not_a_getattr():
+    # a __getattr__ on Node would put every attribute read of every node (several per node
+    # in the walk) on CPython's slow path; torch's _saved_<name> values still come through
+    classes = [engine.graph.Node] + [r.node_class for r in table.ROWS.values()
+                                     if hasattr(r, "node_class")]
+    assert not [c for c in classes if any("__getattr__" in vars(k) for k in c.__mro__)]
+    results = []
+    for x in _pair([0.5, -1.5, 2.0]):
+        y = x * 3
+        z = y.tanh()
+        w = x * y
+        fns = (z.grad_fn, w.grad_fn, y.grad_fn)
+        values = (z.grad_fn._saved_result, w.grad_fn._saved_self, w.grad_fn._saved_other,
+                  y.grad_fn._saved_other)
+        missing = []
+        for fn, name in ((y.grad_fn, "_saved_foo"), (z.grad_fn, "_raw_saved_foo")):
+            with pytest.raises(AttributeError):
+                getattr(fn, name)
+            missing.append(hasattr(fn, name))
+        raw = hasattr(z.grad_fn, "_raw_saved_result")
+        z.sum().backward()
+        with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+            fns[0]._saved_result  # noqa: B018
+        results.append((values, missing, raw))
+    (ours, ours_missing, ours_raw), (theirs, theirs_missing, theirs_raw) = results
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(np.asarray(a.detach().numpy() if hasattr(a, "detach") else a),
+                                   np.asarray(b.detach().numpy() if hasattr(b, "detach") else b))
+    assert ours_missing == theirs_missing and ours_raw == theirs_raw

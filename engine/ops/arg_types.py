@@ -57,7 +57,10 @@ def type_matches(ptype: str, value, strict: bool = False) -> bool:
 NUMBERS_AS_TENSORS = frozenset({
     "add", "sub", "mul", "div", "divide", "multiply", "subtract", "true_divide", "floor_divide",
 })
-NUMBER_TYPES = (bool, int, float)
+# NOTE [type sets]: ``type(x) in S`` with S a frozenset hashes once; with a tuple, each
+# miss is a rich comparison of types (~100 instructions), on paths run once per op.
+NUMBER_TYPES = frozenset((bool, int, float))
+SEQUENCE_TYPES = frozenset((list, tuple))  # for ``type(x) in``; isinstance wants a tuple
 
 
 def is_number(v) -> bool:

@@ -75,7 +75,14 @@ from ..errors import (
     OpError,
 )
 from ..grad_mode import _state as _grad_state
-from .arg_types import NUMBER_TYPES, NUMBERS_AS_TENSORS, is_number, type_matches, type_name
+from .arg_types import (
+    NUMBER_TYPES,
+    NUMBERS_AS_TENSORS,
+    SEQUENCE_TYPES,
+    is_number,
+    type_matches,
+    type_name,
+)
 from .schema import parse_schema
 from .sizes import broadcast_shapes, check_same_dtype, normalize_dim, shape_of  # noqa: F401  (re-exported)
 
@@ -211,6 +218,7 @@ class Op:
         if self.grad_fn and not self.composite:
             self.node_class = _graph.node_class(self.grad_fn)
             self.node_class.op = self
+            _graph.add_saved_attributes(self.node_class, self)
 
     # -- calling
 
@@ -334,7 +342,7 @@ class Op:
         Tensor = _Tensor
         for i in self.tensor_params:
             a = args[i]
-            if isinstance(a, Tensor) or (type(a) in (list, tuple) and a and
+            if isinstance(a, Tensor) or (type(a) in SEQUENCE_TYPES and a and
                                          isinstance(a[0], Tensor)):
                 break
         else:  # no Tensor anywhere: raw arrays inside a first-order backward
@@ -401,7 +409,7 @@ class Op:
             if isinstance(a, Tensor):
                 arrays[i] = a.array
                 inputs.append((i, a))
-            elif type(a) in (list, tuple):
+            elif type(a) in SEQUENCE_TYPES:
                 arrays[i] = [t.array for t in a]
                 inputs.extend((i, t) for t in a)
             elif type(a) in NUMBER_TYPES and i in self.number_refusals():
@@ -483,7 +491,7 @@ class Op:
         seen = {}
         for i in self._kernel_params:
             a = args[i]
-            for t in (a if type(a) in (list, tuple) else (a,)):
+            for t in (a if type(a) in SEQUENCE_TYPES else (a,)):
                 if isinstance(t, _Tensor):
                     kind = t.array.dtype.kind
                     seen.setdefault("i" if kind == "u" else kind, t.array.dtype)
@@ -554,30 +562,70 @@ class Op:
         return plan
 
     def _record(self, args, results):
-        # Few objects per node: the cyclic GC's cost grows with every container a graph
-        # keeps alive, and a graph holds one node per op. So edge metadata that equals the
-        # output's is not stored (metas None), the output meta is shared with the input's
-        # producer when equal, counts of one edge per parameter are not stored, and saved
-        # Python numbers stay plain values (a dict of numbers is not tracked by the GC).
+        # Once per op, so one function. Few objects per node (a graph holds one per op):
+        # edge metadata equal to the output's is not stored (metas None), the output meta is
+        # shared with the input's producer when equal, counts of one edge per parameter are
+        # not stored, and saved Python numbers stay plain values.
+        Tensor = _Tensor
         node = self.node_class()
         node.seq = next(_seq)
         if _anomaly.enabled:
             _graph.record_forward_trace(node)
-        if self._plain_diff:
-            mask, share = self._plain_edges(node, args, results)
+        single = len(results) == 1
+        if single:
+            out = results[0].array
+            out_shape, out_dtype = out.shape, out.dtype
+        share = None  # an input producer's output meta equal to this node's (to share)
+        if self._plain_diff:  # differentiable parameters all plain Tensors: one edge each
+            mask, same = 0, single  # parameters requiring grad; all inputs of the output's meta?
+            fns = []
+            for i, bit in self._diff_bits:
+                t = args[i]
+                if isinstance(t, Tensor):
+                    if t._requires_grad:
+                        fn = t._grad_fn
+                        if fn is not None:
+                            fns.append((fn, t._output_nr))
+                            if share is None and same:
+                                m = fn.out_metas[t._output_nr]
+                                if m[0] == out_shape and m[1] == out_dtype:
+                                    share = fn.out_metas if len(fn.out_metas) == 1 else (m,)
+                        else:
+                            fns.append((t._accumulator(), 0))
+                        mask |= bit
+                    else:
+                        fns.append((None, 0))
+                    if same:
+                        a = t.array
+                        if a.shape != out_shape or a.dtype != out_dtype:
+                            same = False
+                else:  # a Python number in a Tensor position: torch's wrapped number
+                    fns.append((None, 0))
+            node.next_functions = tuple(fns)
+            if not same:
+                node.metas = tuple([None if not isinstance(args[i], Tensor) else
+                                    (args[i].array.shape, args[i].array.dtype)
+                                    for i in self.diff_params])  # (a list: no generator)
         else:
-            mask, share = self._listed_edges(node, args), None
+            mask = self._listed_edges(node, args)
         saved_idx, result_nrs, attr_getters = self._plans.get(mask) or self._plan(mask)
-        if saved_idx or result_nrs:
-            saved = node.saved = self._save_inputs(args, saved_idx)
+        if saved_idx or result_nrs:  # what the VJPs need, as SavedTensors
+            saved = node.saved = {}
+            for n, i in saved_idx:
+                a = args[i]
+                if isinstance(a, Tensor):
+                    saved[n] = _graph.SavedTensor(a)
+                elif type(a) in SEQUENCE_TYPES:
+                    saved[n] = [_graph.SavedTensor(t) for t in a]
+                else:
+                    saved[n] = a  # a number (or None): kept as is, freed like a tensor
         else:
             node.saved = _NOTHING_SAVED
         if attr_getters:
             node.attrs = {n: get(args) for n, get in attr_getters}
-        if len(results) == 1:
+        if single:
             r = results[0]
-            node.out_metas = share if share is not None else (
-                (r.array.shape, r.array.dtype),)
+            node.out_metas = share if share is not None else ((out_shape, out_dtype),)
             r._grad_fn = node
             r._requires_grad = True
         else:
@@ -594,48 +642,6 @@ class Op:
             hide_node(node)
         return node
 
-    def _plain_edges(self, node, args, results) -> tuple:
-        """node.next_functions (and metas where an input's differ from the output's) for a
-        row whose differentiable parameters are plain Tensors: one edge each. Returns the
-        mask of parameters that require grad, and an input producer's output meta equal to
-        this node's (to share), or None."""
-        Tensor = _Tensor
-        mask = 0
-        same = single = len(results) == 1  # every Tensor input has the output's meta
-        if single:
-            out = results[0].array
-            out_shape, out_dtype = out.shape, out.dtype
-        share = None
-        fns = []
-        for i, bit in self._diff_bits:
-            t = args[i]
-            if isinstance(t, Tensor):
-                if t._requires_grad:
-                    fn = t._grad_fn
-                    if fn is not None:
-                        fns.append((fn, t._output_nr))
-                        if share is None and same:
-                            m = fn.out_metas[t._output_nr]
-                            if m[0] == out_shape and m[1] == out_dtype:
-                                share = fn.out_metas if len(fn.out_metas) == 1 else (m,)
-                    else:
-                        fns.append((t._accumulator(), 0))
-                    mask |= bit
-                else:
-                    fns.append((None, 0))
-                if same:
-                    a = t.array
-                    if a.shape != out_shape or a.dtype != out_dtype:
-                        same = False
-            else:  # a Python number in a Tensor position: torch's wrapped number
-                fns.append((None, 0))
-        node.next_functions = tuple(fns)
-        if not same:
-            node.metas = tuple([None if not isinstance(args[i], Tensor) else
-                                (args[i].array.shape, args[i].array.dtype)
-                                for i in self.diff_params])  # (a list: no generator)
-        return mask, share
-
     def _listed_edges(self, node, args) -> int:
         """node.next_functions, metas and per-parameter edge counts for a row with Tensor[]
         or Tensor? parameters (or torch's NotImplemented fallback); returns the mask of
@@ -645,7 +651,7 @@ class Op:
         fns, metas, counts = [], [], []
         for k, i in enumerate(self.diff_params):  # non-differentiable inputs get no edge
             a = args[i]
-            items = a if type(a) in (list, tuple) else (a,)  # None (Tensor?) -> (None, 0)
+            items = a if type(a) in SEQUENCE_TYPES else (a,)  # None (Tensor?) -> (None, 0)
             count = len(items)
             for t in items:
                 if isinstance(t, Tensor):
@@ -669,20 +675,6 @@ class Op:
         if any(c != 1 for c in counts):
             node.param_edge_counts = tuple(counts)
         return mask
-
-    @staticmethod
-    def _save_inputs(args, saved_idx) -> dict:
-        """What the VJPs need of the inputs, as SavedTensors (numbers kept as they are)."""
-        saved = {}
-        for n, i in saved_idx:
-            a = args[i]
-            if isinstance(a, _Tensor):
-                saved[n] = _graph.SavedTensor(a)
-            elif type(a) in (list, tuple):
-                saved[n] = [_graph.SavedTensor(t) for t in a]
-            else:
-                saved[n] = a  # a number (or None): kept as is, freed like a tensor
-        return saved
 
     def _attr(self, n, args):
         return self._attr_getter(n)(args)
@@ -736,17 +728,18 @@ class Op:
         counts = node.param_edge_counts
         k = 0
         for j, (name, fn, names, is_list, kind) in enumerate(self._vjp_rows):
-            count = 1 if counts is None else counts[j]  # None: one edge per parameter
-            if count == 1:  # the common case: one Tensor, one edge
-                child = edges_all[k][0]
-                needed = child is not None and (reach is None or reach.get(child, False))
+            if counts is None:  # the common case: one edge per parameter, edge j
+                child = edges_all[j][0]
+                if child is None or reach is not None and not reach.get(child, False):
+                    out.append(None)
+                    continue
             else:
-                needed = any(e[0] is not None and (reach is None or reach.get(e[0], False))
-                             for e in edges_all[k:k + count])
-            k += count
-            if not needed:
-                out.extend([None] * count)
-                continue
+                count = counts[j]
+                k += count
+                if not any(e[0] is not None and (reach is None or reach.get(e[0], False))
+                           for e in edges_all[k - count:k]):
+                    out.extend([None] * count)
+                    continue
             if fn is None:
                 raise DerivativeNotImplemented(
                     f"the derivative for '{self.name}' is not implemented." if name == "input"
