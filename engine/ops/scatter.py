@@ -257,6 +257,16 @@ op("index_reduce(Tensor input, int dim, Tensor index, Tensor source, str reduce,
 # -- writing one value at the places an index says (what the 'prod' rules above use, as
 #    torch's: scatter(dim, index, 0), index_fill(dim, index, 0))
 
+def _value_fill(schema: str, grad_fn: str, forward, samples) -> None:
+    """A row writing ``value`` where its index says: its derivative is the same op writing
+    0 there (torch's scatter(dim, index, 0), index_fill(dim, index, 0))."""
+    name = schema[:schema.index(".")]
+    op(schema, grad_fn, nondiff=("index",), dtype="none", forward=forward,
+       vjp={"input": lambda grad, dim, index: getattr(F, name)(grad, dim, index, 0)},
+       jvp=lambda input_t, dim, index: getattr(F, name)(input_t, dim, index, 0),
+       shape=lambda input, dim, index, value: input, samples=samples)
+
+
 def _scatter_value(input, dim, index, value):
     if np.dtype(index.dtype).kind not in "iu":
         raise OpError("scatter(): Expected dtype int32/int64 for index")
@@ -270,13 +280,9 @@ def _scatter_value(input, dim, index, value):
     return out
 
 
-op("scatter.value(Tensor input, int dim, Tensor index, Scalar value) -> Tensor",
-   "ScatterBackward1", nondiff=("index",), dtype="none",
-   forward=_scatter_value,
-   vjp={"input": lambda grad, dim, index: F.scatter(grad, dim, index, 0)},
-   jvp=lambda input_t, dim, index: F.scatter(input_t, dim, index, 0),
-   shape=lambda input, dim, index, value: input,
-   samples=explicit(lambda r: Sample((rand(r, 2, 4), 0, Const(_IDX[:2]), 0.0)),
+_value_fill(
+   "scatter.value(Tensor input, int dim, Tensor index, Scalar value) -> Tensor",
+   "ScatterBackward1", _scatter_value, explicit(lambda r: Sample((rand(r, 2, 4), 0, Const(_IDX[:2]), 0.0)),
                     lambda r: Sample((rand(r, 3, 4), 1, Const(np.array([[0, 3], [1, 1], [2, 0]])),
                                       1.5)),
                     lambda r: Sample((rand(r), 0, Const(np.array(0)), -2.0))))
@@ -303,12 +309,8 @@ def _index_fill(input, dim, index, value):
     return out
 
 
-op("index_fill.int_Scalar(Tensor input, int dim, Tensor index, Scalar value) -> Tensor",
-   "IndexFillBackward0", nondiff=("index",), dtype="none",
-   forward=_index_fill,
-   vjp={"input": lambda grad, dim, index: F.index_fill(grad, dim, index, 0)},
-   jvp=lambda input_t, dim, index: F.index_fill(input_t, dim, index, 0),
-   shape=lambda input, dim, index, value: input,
-   samples=explicit(lambda r: Sample((rand(r, 3, 2), 0, Const(np.array([0, 2])), 0.0)),
+_value_fill(
+   "index_fill.int_Scalar(Tensor input, int dim, Tensor index, Scalar value) -> Tensor",
+   "IndexFillBackward0", _index_fill, explicit(lambda r: Sample((rand(r, 3, 2), 0, Const(np.array([0, 2])), 0.0)),
                     lambda r: Sample((rand(r, 2, 4), 1, Const(np.array([-1, 1, 1])), 2.5)),
                     lambda r: Sample((rand(r), 0, Const(np.array([0])), -1.0))))

@@ -149,10 +149,6 @@ class Workspace:
         if plan is not None:  # seen before: the same row and shapes (NOTE [node plans])
             row, outputs, extra = plan
             bound = tuple(args) + row.defaults[len(args):]  # as row.matches binds them
-            for shape in outputs:
-                budget.elements(shape)
-            if extra is not None:
-                budget.transient(extra)
         else:
             row, bound = resolve(op, args, kwargs)
             if row.tensor_params and not row.creation and not any(
@@ -162,14 +158,14 @@ class Workspace:
                           f"{i + 1}) must be Tensor, not {type(bound[i]).__name__}")
             shapes = row.infer_shape(bound)  # the shape rule: sizes known before allocating
             outputs = tuple(tuple(s) for s in (shapes if row.multi_output else [shapes]))
-            for shape in outputs:
-                budget.elements(shape)
-            extra = None
-            if row.extra is not None:  # padded copies, windows: the row's extra rule
-                extra = row.extra_elements(bound)
-                budget.transient(extra)
-            if k is not None and not row.varargs:
-                PLANS.put(k, (row, outputs, extra), budget.settings.plan_cache_size)
+            # padded copies, windows: the row's extra rule
+            extra = row.extra_elements(bound) if row.extra is not None else None
+        for shape in outputs:  # the limits, on every call, planned or not
+            budget.elements(shape)
+        if extra is not None:
+            budget.transient(extra)
+        if plan is None and k is not None and not row.varargs:
+            PLANS.put(k, (row, outputs, extra), budget.settings.plan_cache_size)
         if row.composite:  # each primitive it calls is checked (NOTE [allocation guard])
             with budget.composite(bound):
                 out = row(*bound)
